@@ -1,0 +1,37 @@
+//! [`Batch`]: the item that travels on every ring.
+//!
+//! A batch owns one pooled buffer whose first `len` bytes are whole lines,
+//! each ending in `\n`. The I/O worker makes it from one read; the CPU worker
+//! counts and checks its records and may append later small batches into it;
+//! the dispatcher shares it (behind an `Arc`) with one worker per output. The
+//! buffer goes back to its pool when the last output drops it.
+
+use crate::pool::PooledBuffer;
+
+pub(crate) struct Batch {
+    pub buf: PooledBuffer,
+    /// Bytes of `buf` in use; `buf[..len]` is whole lines, each ending in `\n`.
+    pub len: usize,
+    /// Records in `buf[..len]`. Zero until the CPU worker framed it.
+    pub records: u32,
+}
+
+impl Batch {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub fn room(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Appends another batch's lines (already framed) and takes over its
+    /// records; the other batch's buffer goes back to the pool.
+    pub fn append(&mut self, other: Batch) {
+        let end = self.len + other.len;
+        assert!(end <= self.buf.len(), "append checked against room()");
+        self.buf[self.len..end].copy_from_slice(other.bytes());
+        self.len = end;
+        self.records += other.records;
+    }
+}

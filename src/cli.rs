@@ -1,0 +1,296 @@
+//! The command line of DESIGN §7: `ringway run [--input SPEC]...
+//! [--output SPEC]... [flags]`, parsed with clap into [`Settings`].
+//!
+//! Every error here is one line on stderr and exit code 2.
+
+use crate::config::{
+    self, Format, InputSpec, OnInvalid, OutputKind, OutputSpec, Settings, StartFrom,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the embedded default reads when neither --input nor --config is given.
+pub(crate) const DEFAULT_INPUT: &str = "file:/var/log/*.log";
+const MAX_INPUTS: usize = 256;
+const MAX_OUTPUT_WORKERS: usize = 256;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ringway",
+    version,
+    about = "A log data plane for dedicated Linux log hosts: io_uring inputs, SIMD scanning, bounded rings.",
+    long_about = None,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run the pipeline. Without --input it runs the embedded default: tail
+    /// /var/log/*.log from the end as raw lines and print them to stdout.
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum OnInvalidArg {
+    /// Drop the line (counted as invalid).
+    Drop,
+    /// Pass the line through unchanged (counted as invalid).
+    Raw,
+    /// Write the line to --dead-letter PATH instead (counted as invalid).
+    Deadletter,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=raw|json][,from=beginning|end].
+    /// Repeatable. Without any, the embedded default runs (file:/var/log/*.log, from the end, to stdout).
+    #[arg(long = "input", value_name = "SPEC")]
+    pub inputs: Vec<String>,
+
+    /// An output: file:PATH (append), stdout, or null (count and discard).
+    /// Repeat to fan out; a batch is done when every output wrote it. [default: stdout]
+    #[arg(long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+
+    /// Format of every input without its own format=: raw (one record per line) or json (NDJSON, checked with simd-json).
+    #[arg(long, value_name = "FORMAT", default_value = "raw", value_parser = config::parse_format_flag)]
+    pub format: Format,
+
+    /// Where file inputs start in files that exist at start-up: beginning or end. Files that appear later are read from their beginning.
+    #[arg(long, value_name = "WHERE", default_value = "beginning", value_parser = config::parse_from_flag)]
+    pub from: StartFrom,
+
+    /// What to do with a line that is not valid JSON under format=json.
+    #[arg(long, value_name = "POLICY", value_enum, default_value = "raw")]
+    pub on_invalid: OnInvalidArg,
+
+    /// File that receives invalid lines with --on-invalid deadletter (appended).
+    #[arg(long, value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Longest line kept whole; longer ones are cut to this many bytes plus a newline (counted as truncated).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
+    pub max_line: usize,
+
+    /// Bytes per io_uring read (each pooled buffer holds at least --max-line + 1 bytes).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
+    pub read_buf: usize,
+
+    /// A batch is sent on once it holds this many bytes (capped at the buffer size).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
+    pub batch_bytes: usize,
+
+    /// Longest a partly filled batch waits for more lines before it is sent on (0: never waits).
+    #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = config::parse_duration)]
+    pub batch_linger: Duration,
+
+    /// Capacity of each input's I/O → CPU ring, in batches.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub io_ring: usize,
+
+    /// Capacity of each input's CPU → dispatcher ring, in batches.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub pipeline_ring: usize,
+
+    /// Capacity of the dispatcher → worker slot of every output worker, in batches.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub worker_slot: usize,
+
+    /// Workers per output. file: and stdout still write each input's records in order.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub output_workers: usize,
+
+    /// Cores for the per-input I/O and CPU threads, e.g. 0,2-3 (input i uses the 2i-th and 2i+1-th, wrapping).
+    /// [default: every online core]
+    #[arg(long, value_name = "LIST", value_parser = config::parse_cpu_list)]
+    pub cpus: Option<Vec<usize>>,
+
+    /// Entries in each I/O worker's io_uring submission queue.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub uring_depth: u32,
+
+    /// Use an SQPOLL kernel thread per ring (falls back with a warning where not permitted).
+    #[arg(long)]
+    pub sqpoll: bool,
+
+    /// Files one file input keeps open at once; further matches wait for a slot (counted).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_open_files: usize,
+
+    /// First wait before retrying a failed output write; doubles per failure, with jitter.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = config::parse_duration)]
+    pub retry_initial: Duration,
+
+    /// Longest wait between retries of a failed output write.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
+    pub retry_max: Duration,
+
+    /// Interval of the stats line on stderr (0: off).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
+    pub stats_interval: Duration,
+
+    /// Once every file matched at start has been read to EOF and everything read is delivered, exit 0.
+    /// A last line without a newline is emitted with one. Needs a file input.
+    #[arg(long)]
+    pub exit_on_eof: bool,
+
+    /// Write a JSON summary (records, bytes, errors per input and output) here at every orderly exit.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// The outcome of reading the command line.
+pub(crate) struct Parsed {
+    pub settings: Settings,
+    /// The embedded default is running (no --input was given).
+    pub embedded_default: bool,
+}
+
+impl RunArgs {
+    pub fn into_settings(self) -> Result<Parsed, String> {
+        let embedded_default = self.inputs.is_empty();
+        if embedded_default && self.exit_on_eof {
+            return Err(
+                "--exit-on-eof needs a file input (--input file:PATH); the embedded default only tails"
+                    .to_string(),
+            );
+        }
+        let mut inputs: Vec<InputSpec> = Vec::new();
+        if embedded_default {
+            let mut input = config::parse_input_spec(DEFAULT_INPUT, Format::Raw, StartFrom::End)?;
+            input.from = StartFrom::End;
+            inputs.push(input);
+        }
+        for spec in &self.inputs {
+            let input = config::parse_input_spec(spec, self.format, self.from)?;
+            if !embedded_default {
+                crate::input::file::check_pattern(&input.pattern)
+                    .map_err(|error| format!("input '{spec}': {error}"))?;
+            }
+            inputs.push(input);
+        }
+        if inputs.len() > MAX_INPUTS {
+            return Err(format!("at most {MAX_INPUTS} inputs are supported"));
+        }
+        let mut outputs: Vec<OutputSpec> = Vec::new();
+        for spec in &self.outputs {
+            let output = config::parse_output_spec(spec)?;
+            if let OutputKind::File(path) = &output.kind {
+                check_output_directory(spec, path)?;
+            }
+            outputs.push(output);
+        }
+        if outputs.is_empty() {
+            outputs.push(config::parse_output_spec("stdout")?);
+        }
+        if outputs.len() > crate::output::pool::MAX_OUTPUTS {
+            return Err(format!(
+                "at most {} outputs are supported",
+                crate::output::pool::MAX_OUTPUTS
+            ));
+        }
+        let on_invalid = match self.on_invalid {
+            OnInvalidArg::Drop => OnInvalid::Drop,
+            OnInvalidArg::Raw => OnInvalid::Raw,
+            OnInvalidArg::Deadletter => OnInvalid::DeadLetter,
+        };
+        if on_invalid == OnInvalid::DeadLetter && self.dead_letter.is_none() {
+            return Err("--on-invalid deadletter needs --dead-letter PATH".to_string());
+        }
+        if let Some(path) = &self.dead_letter {
+            check_output_directory("--dead-letter", path)?;
+        }
+        positive("--io-ring", self.io_ring, 1 << 16)?;
+        positive("--pipeline-ring", self.pipeline_ring, 1 << 16)?;
+        positive("--worker-slot", self.worker_slot, 1 << 16)?;
+        positive("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS)?;
+        positive("--max-open-files", self.max_open_files, 1 << 20)?;
+        if !(8..=32768).contains(&self.uring_depth) {
+            return Err(format!(
+                "--uring-depth must be between 8 and 32768, not {}",
+                self.uring_depth
+            ));
+        }
+        if self.max_line == 0 || self.max_line > 1 << 30 {
+            return Err("--max-line must be between 1 byte and 1GiB".to_string());
+        }
+        if self.read_buf < 4096 || self.read_buf > 1 << 30 {
+            return Err("--read-buf must be between 4KiB and 1GiB".to_string());
+        }
+        if self.batch_bytes == 0 {
+            return Err("--batch-bytes must be at least 1 byte".to_string());
+        }
+        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
+            return Err("--retry-initial must be above 0 and at most --retry-max".to_string());
+        }
+        if let Some(cpus) = &self.cpus
+            && cpus.is_empty()
+        {
+            return Err("--cpus lists no CPU".to_string());
+        }
+        let mut settings = Settings {
+            inputs,
+            outputs,
+            on_invalid,
+            dead_letter: self.dead_letter,
+            max_line_bytes: self.max_line,
+            read_buffer_bytes: self.read_buf,
+            batch_bytes: self.batch_bytes,
+            batch_linger: self.batch_linger,
+            io_ring_capacity: self.io_ring,
+            pipeline_ring_capacity: self.pipeline_ring,
+            worker_slot_capacity: self.worker_slot,
+            output_workers: self.output_workers,
+            cpus: self.cpus,
+            uring_depth: self.uring_depth,
+            sqpoll: self.sqpoll,
+            max_open_files: self.max_open_files,
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max,
+            stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            exit_on_eof: self.exit_on_eof,
+            summary_json: self.summary_json,
+            shutdown_timeout: self.shutdown_timeout,
+        };
+        settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
+        Ok(Parsed {
+            settings,
+            embedded_default,
+        })
+    }
+}
+
+fn positive(flag: &str, value: usize, max: usize) -> Result<(), String> {
+    if value == 0 || value > max {
+        return Err(format!("{flag} must be between 1 and {max}, not {value}"));
+    }
+    Ok(())
+}
+
+/// An output file's directory must exist: otherwise every write would fail
+/// and be retried forever.
+fn check_output_directory(name: &str, path: &std::path::Path) -> Result<(), String> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !directory.is_dir() {
+        return Err(format!(
+            "{name}: directory {} does not exist",
+            directory.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{name}: {} is a directory", path.display()));
+    }
+    Ok(())
+}

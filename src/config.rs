@@ -1,0 +1,366 @@
+//! Settings: the validated form of the command line.
+//!
+//! `cli` turns flags into a [`Settings`]; every stage reads only `Settings`.
+//! This module also owns the grammar of DESIGN §7 that does not depend on the
+//! flag parser: input and output SPECs, sizes, durations and CPU lists.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the CPU worker frames and checks the lines of an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Raw,
+    Json,
+}
+
+/// Where a file input starts reading files that exist at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartFrom {
+    Beginning,
+    End,
+}
+
+/// What happens to a line that is not valid JSON under `format=json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnInvalid {
+    Drop,
+    Raw,
+    DeadLetter,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct InputSpec {
+    /// The SPEC exactly as typed: the input's name in stats and the summary.
+    pub name: String,
+    /// A path or a glob pattern.
+    pub pattern: String,
+    pub format: Format,
+    pub from: StartFrom,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OutputKind {
+    File(PathBuf),
+    Stdout,
+    Null,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OutputSpec {
+    /// The SPEC exactly as typed.
+    pub name: String,
+    pub kind: OutputKind,
+}
+
+/// Everything a run needs, validated. Ring capacities and pool sizes are
+/// fixed here, before any thread starts.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub inputs: Vec<InputSpec>,
+    pub outputs: Vec<OutputSpec>,
+    pub on_invalid: OnInvalid,
+    pub dead_letter: Option<PathBuf>,
+    pub max_line_bytes: usize,
+    pub read_buffer_bytes: usize,
+    pub batch_bytes: usize,
+    pub batch_linger: Duration,
+    pub io_ring_capacity: usize,
+    pub pipeline_ring_capacity: usize,
+    pub worker_slot_capacity: usize,
+    pub output_workers: usize,
+    /// Cores to pin per-input threads to, in order; `None`: all online cores.
+    pub cpus: Option<Vec<usize>>,
+    pub uring_depth: u32,
+    pub sqpoll: bool,
+    pub max_open_files: usize,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// `None` when stats lines are off.
+    pub stats_interval: Option<Duration>,
+    pub exit_on_eof: bool,
+    pub summary_json: Option<PathBuf>,
+    pub shutdown_timeout: Duration,
+}
+
+/// Reads in flight at once per file input. Each file has at most one read in
+/// flight (see `input::file`), so this bounds how many files are read in
+/// parallel by one I/O worker.
+pub(crate) const MAX_READS_IN_FLIGHT: usize = 4;
+
+impl Settings {
+    /// Capacity of every pooled buffer. A buffer must hold one whole line of
+    /// `max_line_bytes` plus its newline, so a line that fills a buffer
+    /// without a newline is known to be over-long.
+    pub fn buffer_bytes(&self) -> usize {
+        self.read_buffer_bytes.max(self.max_line_bytes + 1)
+    }
+
+    /// Buffers per input: enough to fill every ring behind the reader, so the
+    /// rings, not the pool, are what fill first under backpressure.
+    pub fn buffers_per_input(&self) -> usize {
+        let per_worker = self.worker_slot_capacity + 1;
+        MAX_READS_IN_FLIGHT
+            + self.io_ring_capacity
+            + 1 // the CPU worker's pending batch
+            + self.pipeline_ring_capacity
+            + 1 // the dispatcher's batch in hand
+            + self.output_workers * per_worker * self.outputs.len().max(1)
+    }
+}
+
+/// Parses `8MiB`, `64KiB`, `1GiB`, `512B`, `4k` or plain bytes.
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(format!(
+            "'{text}' is not a size (use e.g. 512B, 64KiB, 8MiB, 1GiB)"
+        ));
+    }
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is too large"))?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" | "b" => 1,
+        "K" | "k" | "KB" | "kB" | "KiB" | "kib" => 1 << 10,
+        "M" | "m" | "MB" | "MiB" | "mib" => 1 << 20,
+        "G" | "g" | "GB" | "GiB" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}' (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let bytes = value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("'{text}' is too large"))?;
+    usize::try_from(bytes).map_err(|_| format!("'{text}' is too large"))
+}
+
+/// Parses `250ms`, `10s`, `2m`, `1h` or a bare number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration (use e.g. 250ms, 10s, 2m or a number of seconds)")
+    })?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' in '{text}' (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
+        return Err(format!("'{text}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses a CPU list such as `0,2-3`.
+pub(crate) fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let bad = || format!("'{text}' is not a CPU list (use e.g. 0,2-3)");
+        let part = part.trim();
+        if let Some((first, last)) = part.split_once('-') {
+            let first: usize = first.parse().map_err(|_| bad())?;
+            let last: usize = last.parse().map_err(|_| bad())?;
+            if last < first || last - first > 4096 {
+                return Err(bad());
+            }
+            cpus.extend(first..=last);
+        } else {
+            cpus.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    Ok(cpus)
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    match text {
+        "raw" => Ok(Format::Raw),
+        "json" => Ok(Format::Json),
+        "syslog" | "cri" => Err(format!(
+            "format '{text}' is not supported yet (use raw or json)"
+        )),
+        _ => Err(format!("unknown format '{text}' (use raw or json)")),
+    }
+}
+
+fn parse_from(text: &str) -> Result<StartFrom, String> {
+    match text {
+        "beginning" | "start" => Ok(StartFrom::Beginning),
+        "end" => Ok(StartFrom::End),
+        _ => Err(format!("unknown start '{text}' (use beginning or end)")),
+    }
+}
+
+/// Parses `KIND:TARGET[,key=value]...`. Global `--format`/`--from` are the
+/// defaults that per-input keys override.
+pub(crate) fn parse_input_spec(
+    spec: &str,
+    default_format: Format,
+    default_from: StartFrom,
+) -> Result<InputSpec, String> {
+    let Some((kind, rest)) = spec.split_once(':') else {
+        return Err(format!(
+            "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log)"
+        ));
+    };
+    let mut parts = rest.split(',');
+    let target = parts.next().unwrap_or_default();
+    match kind {
+        "file" => {}
+        "udp" | "tcp" | "otlp" => {
+            return Err(format!(
+                "input '{spec}': kind '{kind}' is not supported yet (use file:PATH)"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB)"
+            ));
+        }
+    }
+    if target.is_empty() {
+        return Err(format!("input '{spec}': the path is empty"));
+    }
+    let mut input = InputSpec {
+        name: spec.to_string(),
+        pattern: target.to_string(),
+        format: default_format,
+        from: default_from,
+    };
+    for option in parts {
+        let Some((key, value)) = option.split_once('=') else {
+            return Err(format!(
+                "input '{spec}': option '{option}' is not key=value"
+            ));
+        };
+        match key {
+            "format" => {
+                input.format = parse_format(value).map_err(|e| format!("input '{spec}': {e}"))?
+            }
+            "from" => input.from = parse_from(value).map_err(|e| format!("input '{spec}': {e}"))?,
+            _ => {
+                return Err(format!(
+                    "input '{spec}': unknown option '{key}' (file inputs take format and from)"
+                ));
+            }
+        }
+    }
+    Ok(input)
+}
+
+/// Parses `file:PATH`, `stdout` or `null`.
+pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
+    let kind = match spec {
+        "stdout" => OutputKind::Stdout,
+        "null" => OutputKind::Null,
+        _ => match spec.split_once(':') {
+            Some(("file", path)) if !path.is_empty() => OutputKind::File(PathBuf::from(path)),
+            Some(("file", _)) => return Err(format!("output '{spec}': the path is empty")),
+            Some(("tcp" | "http" | "https" | "otlp", _)) => {
+                return Err(format!(
+                    "output '{spec}' is not supported yet (use file:PATH, stdout or null)"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown output '{spec}' (use file:PATH, stdout or null)"
+                ));
+            }
+        },
+    };
+    Ok(OutputSpec {
+        name: spec.to_string(),
+        kind,
+    })
+}
+
+pub(crate) fn parse_format_flag(text: &str) -> Result<Format, String> {
+    parse_format(text)
+}
+
+pub(crate) fn parse_from_flag(text: &str) -> Result<StartFrom, String> {
+    parse_from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert!(parse_size("8XB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_bare_seconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5parsecs").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn cpu_lists_expand_ranges() {
+        assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
+        assert!(parse_cpu_list("0-").is_err());
+        assert!(parse_cpu_list("3-1").is_err());
+    }
+
+    #[test]
+    fn input_spec_keys_override_global_defaults() {
+        let spec = parse_input_spec(
+            "file:/var/log/*.log,format=json,from=end",
+            Format::Raw,
+            StartFrom::Beginning,
+        )
+        .unwrap();
+        assert_eq!(spec.pattern, "/var/log/*.log");
+        assert_eq!(spec.format, Format::Json);
+        assert_eq!(spec.from, StartFrom::End);
+        let spec = parse_input_spec("file:/a.log", Format::Json, StartFrom::End).unwrap();
+        assert_eq!(spec.format, Format::Json);
+        assert!(parse_input_spec("bogus", Format::Raw, StartFrom::End).is_err());
+        assert!(parse_input_spec("file:/a,colour=red", Format::Raw, StartFrom::End).is_err());
+    }
+
+    #[test]
+    fn output_specs_parse() {
+        assert_eq!(parse_output_spec("null").unwrap().kind, OutputKind::Null);
+        assert_eq!(
+            parse_output_spec("stdout").unwrap().kind,
+            OutputKind::Stdout
+        );
+        assert_eq!(
+            parse_output_spec("file:/tmp/x").unwrap().kind,
+            OutputKind::File("/tmp/x".into())
+        );
+        assert!(parse_output_spec("ftp://x").is_err());
+    }
+}

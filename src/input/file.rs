@@ -1,0 +1,770 @@
+//! The file input's I/O worker: tails files matched by a path or glob with
+//! io_uring reads at explicit offsets into pooled buffers.
+//!
+//! [`FileReader`] owns a ring, the input's [`BufferPool`], and a table of
+//! [`TailedFile`]s. Each read fills one buffer; its completion is cut at the
+//! last newline and handed to the CPU worker as a [`Batch`] of whole lines,
+//! and the file's next read starts right after that newline. So a partial
+//! last line is never split across batches: it is read again with the bytes
+//! that complete it. A line that fills a whole buffer without a newline is
+//! longer than `--max-line`: it is cut there (counted) and the rest of it is
+//! skipped. Each file has one read in flight at a time (its next offset is
+//! known only when the previous read completes); several files are read in
+//! parallel, up to [`MAX_READS_IN_FLIGHT`].
+//!
+//! Growth is noticed through inotify on the files' directories, whose fd is
+//! read through the same ring, with a slow rescan (every [`RESCAN_INTERVAL`])
+//! as a safety net. The worker sleeps in `io_uring_enter`; other threads wake
+//! it through an eventfd it keeps a read posted on.
+//!
+//! Under backpressure (ring(4) full, or no free buffer) the worker simply
+//! issues no reads: the bytes wait on disk.
+
+use crate::batch::Batch;
+use crate::config::{MAX_READS_IN_FLIGHT, StartFrom};
+use crate::metrics::InputCounters;
+use crate::pool::BufferPool;
+use crate::ring::{RingSender, Waker};
+use crate::uring::Token;
+use io_uring::{IoUring, opcode, types};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often open files are checked for growth, truncation and deletion, and
+/// the glob is matched again, even without inotify events.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes read from inotify at once; holds many events.
+const INOTIFY_BUFFER_BYTES: usize = 64 * 1024;
+const INOTIFY_MASK: u32 = libc::IN_MODIFY
+    | libc::IN_CREATE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CLOSE_WRITE;
+const _: () = assert!(MAX_READS_IN_FLIGHT > 0 && MAX_READS_IN_FLIGHT < 64);
+
+pub(crate) struct FileReaderConfig {
+    pub pattern: String,
+    pub from: StartFrom,
+    pub exit_on_eof: bool,
+    pub max_line_bytes: usize,
+    pub max_open_files: usize,
+}
+
+/// One file being tailed.
+struct TailedFile {
+    path: PathBuf,
+    file: File,
+    identity: (u64, u64),
+    /// Next byte to read: always the start of a line (or of the skipped
+    /// rest of an over-long line when `skipping`).
+    offset: u64,
+    /// A read for this file is in flight (at most one).
+    reading: bool,
+    /// There may be bytes past `offset`.
+    readable: bool,
+    /// Inside an over-long line whose head was already emitted: skip to the
+    /// next newline.
+    skipping: bool,
+    /// Matched at start and not yet read to EOF (for `--exit-on-eof`).
+    initial_pending: bool,
+    /// Where inotify reports this file: (watch descriptor, file name).
+    watch: Option<(i32, Box<[u8]>)>,
+}
+
+struct ReadOp {
+    file: usize,
+    buf: crate::pool::PooledBuffer,
+}
+
+pub(crate) struct FileReader {
+    config: FileReaderConfig,
+    glob: Option<glob::Pattern>,
+    ring: IoUring,
+    pool: Arc<BufferPool>,
+    to_cpu: RingSender<Batch>,
+    waker: Arc<Waker>,
+    counters: Arc<InputCounters>,
+    shutdown: Arc<AtomicBool>,
+    wake_fd: OwnedFd,
+    /// Target of the read posted on `wake_fd`.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    inotify_fd: Option<OwnedFd>,
+    inotify_buf: Box<[u8]>,
+    inotify_armed: bool,
+    /// Watch descriptor → (file name → index in `files`).
+    watched: HashMap<i32, HashMap<Box<[u8]>, usize>>,
+    /// Open files; `None` slots are free. Never longer than `max_open_files`.
+    files: Vec<Option<TailedFile>>,
+    /// (device, inode) of every open file, so a rescan does not reopen one.
+    open_identities: HashSet<(u64, u64)>,
+    /// Paths already warned about (skipped or waiting), so warnings are not
+    /// repeated every rescan.
+    warned: HashSet<PathBuf>,
+    /// Reads in flight, indexed by the slot in their token.
+    reads: [Option<ReadOp>; MAX_READS_IN_FLIGHT],
+    in_flight: usize,
+    /// Completed batches waiting for room in ring(4). Together with
+    /// `in_flight` never more than `MAX_READS_IN_FLIGHT`.
+    ready: VecDeque<Batch>,
+    /// Round-robin position for choosing the next file to read.
+    cursor: usize,
+    /// Initial files not yet read to EOF.
+    initial_remaining: usize,
+    next_rescan: Instant,
+    rescan_now: bool,
+    /// The last `issue_reads` stopped for want of a free buffer.
+    wants_buffer: bool,
+}
+
+impl FileReader {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: FileReaderConfig,
+        ring: IoUring,
+        pool: Arc<BufferPool>,
+        to_cpu: RingSender<Batch>,
+        waker: Arc<Waker>,
+        wake_fd: OwnedFd,
+        counters: Arc<InputCounters>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        let glob = has_glob_chars(&config.pattern)
+            .then(|| glob::Pattern::new(&config.pattern).ok())
+            .flatten();
+        let inotify_fd = match crate::uring::inotify() {
+            Ok(fd) => Some(fd),
+            Err(error) => {
+                eprintln!(
+                    "ringway: warning: inotify unavailable, noticing growth by rescan only; error = {error}"
+                );
+                None
+            }
+        };
+        let max_open_files = config.max_open_files;
+        Self {
+            config,
+            glob,
+            ring,
+            pool,
+            to_cpu,
+            waker,
+            counters,
+            shutdown,
+            wake_fd,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            inotify_fd,
+            inotify_buf: vec![0; INOTIFY_BUFFER_BYTES].into_boxed_slice(),
+            inotify_armed: false,
+            watched: HashMap::new(),
+            files: Vec::with_capacity(max_open_files),
+            open_identities: HashSet::with_capacity(max_open_files),
+            warned: HashSet::new(),
+            reads: std::array::from_fn(|_| None),
+            in_flight: 0,
+            ready: VecDeque::with_capacity(MAX_READS_IN_FLIGHT),
+            cursor: 0,
+            initial_remaining: 0,
+            next_rescan: Instant::now() + RESCAN_INTERVAL,
+            rescan_now: false,
+            wants_buffer: false,
+        }
+    }
+
+    pub fn run(mut self) {
+        self.scan_matches(true);
+        if self.files.is_empty() {
+            eprintln!(
+                "ringway: warning: no file matches '{}' yet; waiting for files to appear",
+                self.config.pattern
+            );
+        }
+        loop {
+            self.reap_completions();
+            self.push_ready();
+            if self.is_done() {
+                break;
+            }
+            if self.rescan_now || Instant::now() >= self.next_rescan {
+                self.rescan();
+            }
+            self.arm_wake_reads();
+            self.issue_reads();
+            if self.can_progress() {
+                self.submit(false);
+                continue;
+            }
+            self.waker.announce_sleep();
+            let sleep = !self.can_progress();
+            if sleep {
+                self.submit(true);
+            }
+            self.waker.sleep_done();
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+            || (self.config.exit_on_eof && self.initial_remaining == 0)
+    }
+
+    /// Finished when told to stop and nothing read is left undelivered.
+    fn is_done(&self) -> bool {
+        self.stopping() && self.in_flight == 0 && self.ready.is_empty()
+    }
+
+    /// Whether a loop turn can do something without waiting for the kernel.
+    fn can_progress(&self) -> bool {
+        (!self.ready.is_empty() && self.to_cpu.has_room())
+            || (self.wants_buffer && self.pool.available() > 0 && !self.stopping())
+            || self.is_done()
+            || self.shutdown.load(Ordering::Relaxed) && self.in_flight == 0
+    }
+
+    /// Submits queued entries; when `wait`, sleeps until a completion or the
+    /// next rescan is due.
+    fn submit(&mut self, wait: bool) {
+        let result = if wait {
+            let timeout = self
+                .next_rescan
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let timespec = types::Timespec::from(timeout);
+            let args = types::SubmitArgs::new().timespec(&timespec);
+            self.ring.submitter().submit_with_args(1, &args)
+        } else {
+            self.ring.submit()
+        };
+        match result {
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(error) => {
+                eprintln!("ringway: error: io_uring_enter failed; error = {error}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Queues an entry; a full submission queue is submitted first.
+    fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points at is owned by `self`
+            // (wake_buf, inotify_buf, or a buffer kept in `reads` until its
+            // completion), so it outlives the operation.
+            let pushed = unsafe { self.ring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return;
+            }
+            self.submit(false);
+        }
+    }
+
+    fn arm_wake_reads(&mut self) {
+        if !self.wake_armed {
+            let entry = opcode::Read::new(
+                types::Fd(self.wake_fd.as_raw_fd()),
+                (&mut *self.wake_buf as *mut u64).cast(),
+                8,
+            )
+            .build()
+            .user_data(Token::Wake.encode());
+            self.push_entry(entry);
+            self.wake_armed = true;
+        }
+        if !self.inotify_armed
+            && let Some(fd) = &self.inotify_fd
+        {
+            let entry = opcode::Read::new(
+                types::Fd(fd.as_raw_fd()),
+                self.inotify_buf.as_mut_ptr(),
+                self.inotify_buf.len() as u32,
+            )
+            .build()
+            .user_data(Token::Inotify.encode());
+            self.push_entry(entry);
+            self.inotify_armed = true;
+        }
+    }
+
+    fn reap_completions(&mut self) {
+        // Copy out first: handling a completion may push new entries.
+        let mut completions = [(0u64, 0i32); 64];
+        loop {
+            let mut count = 0;
+            for cqe in self.ring.completion().take(completions.len()) {
+                completions[count] = (cqe.user_data(), cqe.result());
+                count += 1;
+            }
+            if count == 0 {
+                return;
+            }
+            for &(user_data, result) in &completions[..count] {
+                match Token::decode(user_data) {
+                    Some(Token::Read(slot)) => self.on_read(slot as usize, result),
+                    Some(Token::Wake) => self.wake_armed = false,
+                    Some(Token::Inotify) => {
+                        self.inotify_armed = false;
+                        self.on_inotify(result);
+                    }
+                    None => debug_assert!(false, "unknown user_data {user_data:#x}"),
+                }
+            }
+        }
+    }
+
+    fn push_ready(&mut self) {
+        while let Some(batch) = self.ready.pop_front() {
+            if let Err(batch) = self.to_cpu.push(batch) {
+                // Full: the pipeline is behind. Keep it and read nothing new.
+                self.ready.push_front(batch);
+                return;
+            }
+        }
+    }
+
+    /// Issues reads for readable files, round robin, while a slot, a buffer
+    /// and room downstream are free.
+    fn issue_reads(&mut self) {
+        self.wants_buffer = false;
+        if self.stopping() || !self.ready.is_empty() {
+            return;
+        }
+        let count = self.files.len();
+        for _ in 0..count {
+            if self.in_flight + self.ready.len() >= MAX_READS_IN_FLIGHT {
+                return;
+            }
+            let index = self.cursor % count;
+            self.cursor = self.cursor.wrapping_add(1);
+            let Some(file) = &self.files[index] else {
+                continue;
+            };
+            if !file.readable || file.reading {
+                continue;
+            }
+            let Some(mut buf) = self.pool.take() else {
+                self.wants_buffer = true;
+                return;
+            };
+            let slot = self
+                .reads
+                .iter()
+                .position(Option::is_none)
+                .expect("in_flight < MAX_READS_IN_FLIGHT leaves a free slot");
+            let entry = opcode::Read::new(
+                types::Fd(file.file.as_raw_fd()),
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+            )
+            .offset(file.offset)
+            .build()
+            .user_data(Token::Read(slot as u32).encode());
+            self.files[index].as_mut().expect("checked above").reading = true;
+            self.reads[slot] = Some(ReadOp { file: index, buf });
+            self.in_flight += 1;
+            self.push_entry(entry);
+        }
+    }
+
+    fn on_read(&mut self, slot: usize, result: i32) {
+        let op = self.reads[slot]
+            .take()
+            .expect("a read completion matches a read in flight");
+        self.in_flight -= 1;
+        let ReadOp {
+            file: index,
+            mut buf,
+        } = op;
+        let exit_on_eof = self.config.exit_on_eof;
+        let max_line = self.config.max_line_bytes;
+        let Some(file) = self.files[index].as_mut() else {
+            debug_assert!(false, "files with reads in flight stay open");
+            return;
+        };
+        file.reading = false;
+        if result < 0 {
+            let error = std::io::Error::from_raw_os_error(-result);
+            if matches!(-result, libc::EINTR | libc::EAGAIN) {
+                return;
+            }
+            eprintln!(
+                "ringway: warning: reading {} failed, closing it; error = {error}",
+                file.path.display()
+            );
+            self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
+            self.close_file(index);
+            return;
+        }
+        let read = result as usize;
+        let capacity = buf.len();
+        let short = read < capacity;
+        let mut consumed = 0usize;
+        let mut emit = 0usize;
+        if read == 0 {
+            // EOF: handled below.
+        } else if file.skipping {
+            match memchr::memchr(b'\n', &buf[..read]) {
+                Some(newline) => {
+                    file.skipping = false;
+                    consumed = newline + 1;
+                }
+                None => consumed = read,
+            }
+        } else {
+            match memchr::memrchr(b'\n', &buf[..read]) {
+                Some(newline) => {
+                    consumed = newline + 1;
+                    emit = consumed;
+                    if short && exit_on_eof && consumed < read {
+                        // The last line has no newline and the run ends at
+                        // EOF: emit it with one (`read < capacity` leaves room).
+                        buf[read] = b'\n';
+                        consumed = read;
+                        emit = read + 1;
+                    }
+                }
+                None if !short => {
+                    // A full buffer without a newline: longer than
+                    // --max-line (buffers hold max_line + 1 bytes). Keep the
+                    // head, skip the rest.
+                    buf[max_line] = b'\n';
+                    emit = max_line + 1;
+                    consumed = read;
+                    file.skipping = true;
+                    self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+                }
+                None if exit_on_eof => {
+                    buf[read] = b'\n';
+                    consumed = read;
+                    emit = read + 1;
+                }
+                None => {} // a partial line: wait for the rest of it
+            }
+        }
+        file.offset += consumed as u64;
+        self.counters
+            .bytes
+            .fetch_add(consumed as u64, Ordering::Relaxed);
+        if emit > 0 {
+            self.ready.push_back(Batch {
+                buf,
+                len: emit,
+                records: 0,
+            });
+        }
+        if short && !file.skipping {
+            self.reached_eof(index);
+        }
+    }
+
+    /// A read came back short: nothing more past `offset` for now. Checks
+    /// for truncation and deletion, which only show at EOF.
+    fn reached_eof(&mut self, index: usize) {
+        let file = self.files[index].as_mut().expect("open file");
+        file.readable = false;
+        if file.initial_pending {
+            file.initial_pending = false;
+            self.initial_remaining -= 1;
+        }
+        let Ok(metadata) = file.file.metadata() else {
+            return;
+        };
+        if metadata.len() < file.offset {
+            eprintln!(
+                "ringway: warning: {} was truncated from {} to {} bytes; reading it again from the start",
+                file.path.display(),
+                file.offset,
+                metadata.len()
+            );
+            self.counters
+                .files_truncated
+                .fetch_add(1, Ordering::Relaxed);
+            file.offset = 0;
+            file.skipping = false;
+            file.readable = true;
+        } else if metadata.nlink() == 0 {
+            eprintln!(
+                "ringway: info: {} was deleted; it was read to its end and is closed",
+                file.path.display()
+            );
+            self.close_file(index);
+        }
+    }
+
+    fn close_file(&mut self, index: usize) {
+        if let Some(file) = self.files[index].take() {
+            if file.initial_pending {
+                self.initial_remaining -= 1;
+            }
+            self.open_identities.remove(&file.identity);
+            if let Some((wd, name)) = &file.watch
+                && let Some(names) = self.watched.get_mut(wd)
+            {
+                names.remove(name);
+            }
+        }
+    }
+
+    fn on_inotify(&mut self, result: i32) {
+        if result <= 0 {
+            if result < 0 && -result != libc::EINTR {
+                eprintln!(
+                    "ringway: warning: reading inotify failed, relying on rescans; error = {}",
+                    std::io::Error::from_raw_os_error(-result)
+                );
+                self.inotify_fd = None;
+            }
+            return;
+        }
+        let events = &self.inotify_buf[..result as usize];
+        let header = std::mem::size_of::<libc::inotify_event>();
+        let mut at = 0;
+        while at + header <= events.len() {
+            // SAFETY: the kernel wrote whole inotify_event records into the
+            // buffer; read_unaligned copes with any alignment.
+            let event: libc::inotify_event =
+                unsafe { std::ptr::read_unaligned(events[at..].as_ptr().cast()) };
+            let name_end = (at + header + event.len as usize).min(events.len());
+            let name = &events[at + header..name_end];
+            let name = &name[..memchr::memchr(0, name).unwrap_or(name.len())];
+            at = name_end;
+            if event.mask & libc::IN_Q_OVERFLOW != 0 {
+                for file in self.files.iter_mut().flatten() {
+                    file.readable = true;
+                }
+                self.rescan_now = true;
+                continue;
+            }
+            let known = self
+                .watched
+                .get(&event.wd)
+                .and_then(|names| names.get(name))
+                .copied();
+            match known {
+                Some(index) => {
+                    if let Some(file) = self.files[index].as_mut() {
+                        file.readable = true;
+                    }
+                    if event.mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
+                        self.rescan_now = true;
+                    }
+                }
+                None => {
+                    if event.mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0 {
+                        self.rescan_now = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The slow safety net: growth, truncation, deletion, new matches.
+    fn rescan(&mut self) {
+        self.rescan_now = false;
+        self.next_rescan = Instant::now() + RESCAN_INTERVAL;
+        for index in 0..self.files.len() {
+            let Some(file) = self.files[index].as_mut() else {
+                continue;
+            };
+            if file.reading || file.readable {
+                continue;
+            }
+            if let Ok(metadata) = file.file.metadata()
+                && (metadata.len() != file.offset || metadata.nlink() == 0)
+            {
+                // Grown, truncated or deleted: a read settles which.
+                file.readable = true;
+            }
+        }
+        if !self.stopping() {
+            self.scan_matches(false);
+        }
+    }
+
+    /// Opens every match of the pattern not already open.
+    fn scan_matches(&mut self, at_start: bool) {
+        let paths: Vec<PathBuf> = if self.glob.is_some() {
+            match glob::glob(&self.config.pattern) {
+                Ok(paths) => paths
+                    .filter_map(|entry| match entry {
+                        Ok(path) => Some(path),
+                        Err(error) => {
+                            if self.warned.insert(error.path().to_path_buf()) {
+                                eprintln!(
+                                    "ringway: warning: cannot read {}; skipping it; error = {}",
+                                    error.path().display(),
+                                    error.error()
+                                );
+                                self.counters.files_skipped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None
+                        }
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            vec![PathBuf::from(&self.config.pattern)]
+        };
+        for path in paths {
+            self.open_match(&path, at_start);
+        }
+    }
+
+    fn open_match(&mut self, path: &Path, at_start: bool) {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            if at_start || self.glob.is_some() {
+                self.skip(path, "it cannot be opened (dangling link or removed)");
+            }
+            return;
+        };
+        if self
+            .open_identities
+            .contains(&(metadata.dev(), metadata.ino()))
+        {
+            return;
+        }
+        if !metadata.is_file() {
+            self.skip(path, "it is not a regular file");
+            return;
+        }
+        let open_count = self.files.iter().flatten().count();
+        if open_count >= self.config.max_open_files {
+            if self.warned.insert(path.to_path_buf()) {
+                eprintln!(
+                    "ringway: warning: {} waits: --max-open-files ({}) files are open",
+                    path.display(),
+                    self.config.max_open_files
+                );
+                self.counters.files_waiting.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) => {
+                self.skip(path, &format!("opening it failed; error = {error}"));
+                return;
+            }
+        };
+        let Ok(metadata) = file.metadata() else {
+            return;
+        };
+        let identity = (metadata.dev(), metadata.ino());
+        // SAFETY: posix_fadvise only takes the descriptor and ranges.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        }
+        let offset = match (at_start, self.config.from) {
+            (true, StartFrom::End) => metadata.len(),
+            _ => 0,
+        };
+        let initial_pending = at_start;
+        if initial_pending {
+            self.initial_remaining += 1;
+        }
+        let slot = match self.files.iter().position(Option::is_none) {
+            Some(slot) => slot,
+            None => {
+                self.files.push(None);
+                self.files.len() - 1
+            }
+        };
+        let watch = self.watch(path, slot);
+        self.files[slot] = Some(TailedFile {
+            path: path.to_path_buf(),
+            file,
+            identity,
+            offset,
+            reading: false,
+            readable: true,
+            skipping: false,
+            initial_pending,
+            watch,
+        });
+        self.warned.remove(path);
+        self.open_identities.insert(identity);
+        self.counters.files_opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Watches the file's directory and records the file under its name.
+    fn watch(&mut self, path: &Path, slot: usize) -> Option<(i32, Box<[u8]>)> {
+        let fd = self.inotify_fd.as_ref()?;
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let name: Box<[u8]> = path.file_name()?.as_bytes().into();
+        let c_directory = std::ffi::CString::new(directory.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c_directory` is a valid NUL-terminated string for the call.
+        let wd =
+            unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c_directory.as_ptr(), INOTIFY_MASK) };
+        if wd < 0 {
+            eprintln!(
+                "ringway: warning: cannot watch {} (noticing growth by rescan); error = {}",
+                directory.display(),
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        self.watched
+            .entry(wd)
+            .or_default()
+            .insert(name.clone(), slot);
+        Some((wd, name))
+    }
+
+    fn skip(&mut self, path: &Path, why: &str) {
+        if self.warned.insert(path.to_path_buf()) {
+            eprintln!("ringway: warning: skipping {}: {why}", path.display());
+            self.counters.files_skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for FileReader {
+    fn drop(&mut self) {
+        // A read still in flight (only after a panic) may be written by the
+        // kernel after we are gone: leak its buffer rather than free memory
+        // the kernel writes into.
+        for op in self.reads.iter_mut() {
+            if let Some(op) = op.take() {
+                std::mem::forget(op.buf);
+            }
+        }
+    }
+}
+
+pub(crate) fn has_glob_chars(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// Start-up check of DESIGN §7: a literal path must exist (a glob may match
+/// nothing yet).
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    if has_glob_chars(pattern) {
+        return glob::Pattern::new(pattern)
+            .map(|_| ())
+            .map_err(|error| format!("'{pattern}' is not a valid glob: {error}"));
+    }
+    match std::fs::metadata(pattern) {
+        Ok(metadata) if metadata.is_dir() => Err(format!(
+            "{pattern} is a directory; use a glob such as {pattern}/*.log"
+        )),
+        Ok(_) => Ok(()),
+        Err(error) => Err(format!("cannot read {pattern}: {error}")),
+    }
+}

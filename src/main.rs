@@ -1,0 +1,79 @@
+//! ringway: a log data plane for dedicated Linux log hosts.
+//!
+//! The stages of DESIGN §1, one module each: `input` (I/O workers on
+//! io_uring), `scan` (CPU workers: framing, JSON checks, batching),
+//! `output` (dispatcher, worker pools, sinks), joined by `ring` and fed from
+//! `pool`. `cli` and `config` read the command line, `pipeline` wires and
+//! supervises the threads, `metrics` counts.
+
+mod batch;
+mod cli;
+mod config;
+mod input;
+mod metrics;
+mod output;
+mod pipeline;
+mod pool;
+mod ring;
+mod scan;
+mod uring;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code for a bad command line: one line on stderr, like clap's own.
+const EXIT_USAGE: i32 = 2;
+/// Exit code for an internal error (a bug): never reached from input data.
+const EXIT_INTERNAL: i32 = 70;
+
+fn main() {
+    // A panic is a bug, never a reaction to input: report it on one line
+    // and stop the whole process rather than leave a stage half-dead.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        eprintln!(
+            "ringway: internal error in thread {}: {info}",
+            thread.name().unwrap_or("unnamed")
+        );
+        std::process::exit(EXIT_INTERNAL);
+    }));
+
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            match error.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+                _ => {
+                    let rendered = error.to_string();
+                    let first = rendered.lines().next().unwrap_or("invalid command line");
+                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                    eprintln!("ringway: error: {first} (see 'ringway run --help')");
+                    std::process::exit(EXIT_USAGE);
+                }
+            }
+        }
+    };
+    let cli::Command::Run(args) = cli.command;
+    let parsed = match args.into_settings() {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("ringway: error: {message}");
+            std::process::exit(EXIT_USAGE);
+        }
+    };
+    if parsed.embedded_default {
+        eprintln!(
+            "ringway: no --input given: running the embedded default, tailing {} from the end as raw lines to stdout.",
+            cli::DEFAULT_INPUT.trim_start_matches("file:")
+        );
+        eprintln!(
+            "ringway: choose what to read and where to send it with --input file:PATH_OR_GLOB[,format=json] and --output file:PATH|stdout|null; see 'ringway run --help'. Ctrl-C stops."
+        );
+    }
+    std::process::exit(pipeline::run(parsed.settings));
+}

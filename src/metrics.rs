@@ -1,0 +1,204 @@
+//! Counters, the periodic stats line and the exit summary.
+//!
+//! Each input has one [`InputCounters`] and each output one
+//! [`OutputCounters`], written by the stages with relaxed atomic adds (one
+//! per batch, never per record) and read here. [`RingGauges`] hold the
+//! occupancy of every ring, summed per stage.
+
+use crate::ring::Gauge;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub(crate) struct InputCounters {
+    /// Records framed, invalid ones included.
+    pub records: AtomicU64,
+    /// Bytes consumed from the source.
+    pub bytes: AtomicU64,
+    pub invalid: AtomicU64,
+    pub truncated: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub files_opened: AtomicU64,
+    /// Matches that could not be opened or are not regular files.
+    pub files_skipped: AtomicU64,
+    pub files_truncated: AtomicU64,
+    pub read_errors: AtomicU64,
+    /// New files that waited because `--max-open-files` were open.
+    pub files_waiting: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct OutputCounters {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+/// One gauge per stage, shared by every ring of that stage.
+#[derive(Default)]
+pub(crate) struct RingGauges {
+    pub io_to_cpu: Arc<Gauge>,
+    pub cpu_to_dispatch: Arc<Gauge>,
+    pub worker_slots: Arc<Gauge>,
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+pub(crate) struct Registry {
+    pub input_names: Vec<String>,
+    pub inputs: Vec<Arc<InputCounters>>,
+    pub output_names: Vec<String>,
+    pub outputs: Vec<Arc<OutputCounters>>,
+    pub rings: RingGauges,
+}
+
+/// Totals at one instant, for rates.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    records_in: u64,
+    bytes_in: u64,
+    records_out: u64,
+    bytes_out: u64,
+}
+
+pub(crate) struct StatsReporter {
+    last: Totals,
+    last_at: Instant,
+}
+
+impl Registry {
+    fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for input in &self.inputs {
+            totals.records_in += load(&input.records);
+            totals.bytes_in += load(&input.bytes);
+        }
+        // With several outputs, "out" is the first output's view: every
+        // output receives every batch.
+        if let Some(output) = self.outputs.first() {
+            totals.records_out = load(&output.records);
+            totals.bytes_out = load(&output.bytes);
+        }
+        totals
+    }
+
+    fn sum(&self, field: impl Fn(&InputCounters) -> &AtomicU64) -> u64 {
+        self.inputs.iter().map(|c| load(field(c))).sum()
+    }
+
+    /// Human description of what is still inside the pipeline.
+    pub fn in_flight_description(&self) -> String {
+        let rings = &self.rings;
+        format!(
+            "{} read→scan, {} scan→dispatch and {} worker-slot batches still queued; read {} records, wrote {}",
+            rings.io_to_cpu.occupancy(),
+            rings.cpu_to_dispatch.occupancy(),
+            rings.worker_slots.occupancy(),
+            self.totals().records_in,
+            self.totals().records_out,
+        )
+    }
+
+    pub fn summary_json(&self, elapsed: Duration) -> String {
+        let inputs: Vec<serde_json::Value> = self
+            .input_names
+            .iter()
+            .zip(&self.inputs)
+            .map(|(name, c)| {
+                serde_json::json!({
+                    "name": name,
+                    "records": load(&c.records),
+                    "bytes": load(&c.bytes),
+                    "invalid": load(&c.invalid),
+                    "truncated": load(&c.truncated),
+                    "dead_lettered": load(&c.dead_lettered),
+                    "files_opened": load(&c.files_opened),
+                    "files_skipped": load(&c.files_skipped),
+                    "files_truncated": load(&c.files_truncated),
+                    "files_waiting": load(&c.files_waiting),
+                    "read_errors": load(&c.read_errors),
+                })
+            })
+            .collect();
+        let outputs: Vec<serde_json::Value> = self
+            .output_names
+            .iter()
+            .zip(&self.outputs)
+            .map(|(name, c)| {
+                serde_json::json!({
+                    "name": name,
+                    "records": load(&c.records),
+                    "bytes": load(&c.bytes),
+                    "retries": load(&c.retries),
+                    "write_errors": load(&c.write_errors),
+                })
+            })
+            .collect();
+        let summary = serde_json::json!({
+            "elapsed_s": elapsed.as_secs_f64(),
+            "inputs": inputs,
+            "outputs": outputs,
+        });
+        format!("{summary:#}\n")
+    }
+
+    /// The one-line summary printed to stderr at exit.
+    pub fn exit_line(&self, elapsed: Duration) -> String {
+        let totals = self.totals();
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        format!(
+            "ringway: done in {:.2}s: read {} records ({:.1} MB), wrote {} records ({:.1} MB), {:.0} records/s; invalid {}, truncated {}, files skipped {}",
+            seconds,
+            totals.records_in,
+            totals.bytes_in as f64 / 1e6,
+            totals.records_out,
+            totals.bytes_out as f64 / 1e6,
+            totals.records_in as f64 / seconds,
+            self.sum(|c| &c.invalid),
+            self.sum(|c| &c.truncated),
+            self.sum(|c| &c.files_skipped),
+        )
+    }
+}
+
+impl StatsReporter {
+    pub fn new() -> Self {
+        Self {
+            last: Totals::default(),
+            last_at: Instant::now(),
+        }
+    }
+
+    /// One stats line: rates since the previous line, ring occupancy per
+    /// stage against capacity, and the error counters.
+    pub fn line(&mut self, registry: &Registry) -> String {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
+        let totals = registry.totals();
+        let rate = |now: u64, before: u64| (now - before) as f64 / seconds;
+        let rings = &registry.rings;
+        let line = format!(
+            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {}",
+            rate(totals.records_in, self.last.records_in),
+            rate(totals.bytes_in, self.last.bytes_in) / 1e6,
+            rate(totals.records_out, self.last.records_out),
+            rate(totals.bytes_out, self.last.bytes_out) / 1e6,
+            rings.io_to_cpu.occupancy(),
+            rings.io_to_cpu.capacity(),
+            rings.cpu_to_dispatch.occupancy(),
+            rings.cpu_to_dispatch.capacity(),
+            rings.worker_slots.occupancy(),
+            rings.worker_slots.capacity(),
+            registry.sum(|c| &c.invalid),
+            registry.sum(|c| &c.truncated),
+            registry.sum(|c| &c.files_skipped),
+        );
+        self.last = totals;
+        self.last_at = now;
+        line
+    }
+}

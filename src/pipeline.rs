@@ -1,0 +1,401 @@
+//! Builds the data path of DESIGN §1 from [`Settings`], runs it, and
+//! supervises it: stats lines, signals, the drain at exit and the summary.
+//!
+//! Per input: an I/O thread ([`FileReader`]) and a CPU thread
+//! ([`CpuWorker`]), pinned per `--cpus`, joined by ring(4); each CPU worker
+//! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
+//! worker's ring(1) slot. The main thread only supervises.
+
+use crate::config::{Format, Settings};
+use crate::input::file::{FileReader, FileReaderConfig};
+use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
+use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
+use crate::output::sink::Sink;
+use crate::pool::BufferPool;
+use crate::ring::{Waker, ring};
+use crate::scan::{CpuWorker, DeadLetter, json::JsonChecker};
+use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// A stage thread to start: its name, the core to pin it to, its work.
+type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
+
+/// Decrements the live-thread count and wakes the supervisor when a stage
+/// thread ends, however it ends.
+struct AliveGuard {
+    alive: Arc<AtomicUsize>,
+    supervisor: Thread,
+}
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(1, Ordering::AcqRel);
+        self.supervisor.unpark();
+    }
+}
+
+struct Spawner {
+    alive: Arc<AtomicUsize>,
+    supervisor: Thread,
+    online_cores: Vec<usize>,
+}
+
+impl Spawner {
+    fn spawn(
+        &self,
+        name: String,
+        core: Option<usize>,
+        work: impl FnOnce() + Send + 'static,
+    ) -> Result<(), String> {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+        let guard = AliveGuard {
+            alive: Arc::clone(&self.alive),
+            supervisor: self.supervisor.clone(),
+        };
+        let pin = core.filter(|core| {
+            let exists = self.online_cores.contains(core);
+            if !exists {
+                eprintln!(
+                    "ringway: warning: CPU {core} does not exist; thread {name} is not pinned"
+                );
+            }
+            exists
+        });
+        thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let _guard = guard;
+                if let Some(id) = pin
+                    && !core_affinity::set_for_current(core_affinity::CoreId { id })
+                {
+                    eprintln!("ringway: warning: pinning to CPU {id} failed; running unpinned");
+                }
+                work();
+            })
+            .map(|_| ())
+            .map_err(|error| format!("cannot start thread {name}: {error}"))
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
+/// spawns); a dedicated thread takes them with `sigwait`.
+fn block_termination_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; the calls only read and write `set`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn spawn_signal_thread(
+    set: libc::sigset_t,
+    shutdown: Arc<AtomicBool>,
+    wake_on_shutdown: Vec<Arc<Waker>>,
+    supervisor: Thread,
+) {
+    let spawned = thread::Builder::new()
+        .name("ringway-signals".into())
+        .spawn(move || {
+            let mut received = 0;
+            loop {
+                let mut signal: libc::c_int = 0;
+                // SAFETY: `set` holds SIGINT and SIGTERM, blocked in every thread.
+                if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                    continue;
+                }
+                received += 1;
+                if received > 1 {
+                    eprintln!("ringway: second signal; exiting now without draining");
+                    std::process::exit(130);
+                }
+                eprintln!("ringway: signal {signal} received; stopping inputs and draining (send again to exit at once)");
+                shutdown.store(true, Ordering::SeqCst);
+                for waker in &wake_on_shutdown {
+                    waker.wake_now();
+                }
+                supervisor.unpark();
+            }
+        });
+    if let Err(error) = spawned {
+        eprintln!(
+            "ringway: warning: no signal thread, SIGINT/SIGTERM will not drain; error = {error}"
+        );
+    }
+}
+
+/// Runs the pipeline to its end; returns the process exit code.
+pub(crate) fn run(settings: Settings) -> i32 {
+    if let Err(message) = crate::uring::probe_kernel() {
+        eprintln!("ringway: error: {message}");
+        return 1;
+    }
+    let started = Instant::now();
+    let signal_set = block_termination_signals();
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let alive = Arc::new(AtomicUsize::new(0));
+    let supervisor = thread::current();
+    let online_cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|core| core.id)
+        .collect();
+    let cpus = settings
+        .cpus
+        .clone()
+        .unwrap_or_else(|| online_cores.clone());
+    let spawner = Spawner {
+        alive: Arc::clone(&alive),
+        supervisor: supervisor.clone(),
+        online_cores,
+    };
+    let gauges = RingGauges::default();
+    let dispatcher_waker = Waker::for_thread();
+    let buffers_per_input = settings.buffers_per_input();
+    let buffer_bytes = settings.buffer_bytes();
+
+    let mut input_counters = Vec::new();
+    let mut io_wakers = Vec::new();
+    let mut to_dispatcher = Vec::new();
+    let mut threads: Vec<StageThread> = Vec::new();
+    for (index, input) in settings.inputs.iter().enumerate() {
+        let counters = Arc::new(InputCounters::default());
+        input_counters.push(Arc::clone(&counters));
+        let wake_fd = match crate::uring::eventfd() {
+            Ok(fd) => fd,
+            Err(error) => {
+                eprintln!("ringway: error: cannot create an eventfd: {error}");
+                return 1;
+            }
+        };
+        let uring = match crate::uring::build_ring(settings.uring_depth, settings.sqpoll) {
+            Ok(ring) => ring,
+            Err(error) => {
+                eprintln!(
+                    "ringway: error: cannot set up io_uring for input '{}': {error}",
+                    input.name
+                );
+                return 1;
+            }
+        };
+        use std::os::fd::AsRawFd;
+        let io_waker = Waker::for_eventfd(wake_fd.as_raw_fd());
+        io_wakers.push(Arc::clone(&io_waker));
+        let cpu_waker = Waker::for_thread();
+        let pool = BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker));
+        let (to_cpu, from_reader) = ring(
+            settings.io_ring_capacity,
+            Arc::clone(&io_waker),
+            Arc::clone(&cpu_waker),
+            Arc::clone(&gauges.io_to_cpu),
+        );
+        let (to_dispatch, from_cpu) = ring(
+            settings.pipeline_ring_capacity,
+            Arc::clone(&cpu_waker),
+            Arc::clone(&dispatcher_waker),
+            Arc::clone(&gauges.cpu_to_dispatch),
+        );
+        to_dispatcher.push(from_cpu);
+        let dead_letter = match &settings.dead_letter {
+            Some(path) if input.format == Format::Json => match DeadLetter::open(path) {
+                Ok(dead_letter) => Some(dead_letter),
+                Err(error) => {
+                    eprintln!(
+                        "ringway: error: cannot open --dead-letter {}: {error}",
+                        path.display()
+                    );
+                    return 1;
+                }
+            },
+            _ => None,
+        };
+        let reader = FileReader::new(
+            FileReaderConfig {
+                pattern: input.pattern.clone(),
+                from: input.from,
+                exit_on_eof: settings.exit_on_eof,
+                max_line_bytes: settings.max_line_bytes,
+                max_open_files: settings.max_open_files,
+            },
+            uring,
+            pool,
+            to_cpu,
+            io_waker,
+            wake_fd,
+            Arc::clone(&counters),
+            Arc::clone(&shutdown),
+        );
+        let scanner = CpuWorker {
+            format: input.format,
+            on_invalid: settings.on_invalid,
+            from_reader,
+            to_dispatcher: to_dispatch,
+            waker: cpu_waker,
+            counters,
+            json: (input.format == Format::Json).then(|| JsonChecker::new(settings.max_line_bytes)),
+            dead_letter,
+            batch_bytes: settings.batch_bytes,
+            max_line_bytes: settings.max_line_bytes,
+            linger: settings.batch_linger,
+            pending: None,
+        };
+        let core = |n: usize| cpus.get(n % cpus.len().max(1)).copied();
+        threads.push((
+            format!("ringway-io-{index}"),
+            core(2 * index),
+            Box::new(move || reader.run()),
+        ));
+        threads.push((
+            format!("ringway-cpu-{index}"),
+            core(2 * index + 1),
+            Box::new(move || scanner.run()),
+        ));
+    }
+
+    let mut output_counters = Vec::new();
+    let mut pools = Vec::new();
+    for (output_index, output) in settings.outputs.iter().enumerate() {
+        let counters = Arc::new(OutputCounters::default());
+        output_counters.push(Arc::clone(&counters));
+        let sink = Arc::new(Sink::new(&output.kind));
+        let workers = settings.output_workers;
+        let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
+        let order = sink
+            .ordered()
+            .then(|| CommitOrder::new(worker_wakers.clone()));
+        let finished = Arc::new(ArrayQueue::new(
+            workers * (settings.worker_slot_capacity + 1),
+        ));
+        let mut slots = Vec::new();
+        for (index, waker) in worker_wakers.into_iter().enumerate() {
+            let (slot_tx, slot_rx) = ring(
+                settings.worker_slot_capacity,
+                Arc::clone(&dispatcher_waker),
+                Arc::clone(&waker),
+                Arc::clone(&gauges.worker_slots),
+            );
+            slots.push(slot_tx);
+            let worker = OutputWorker {
+                index,
+                slot: slot_rx,
+                waker,
+                sink: Arc::clone(&sink),
+                name: output.name.clone(),
+                order: order.clone(),
+                counters: Arc::clone(&counters),
+                finished: Arc::clone(&finished),
+                dispatcher: Arc::clone(&dispatcher_waker),
+                retry_initial: settings.retry_initial,
+                retry_max: settings.retry_max,
+            };
+            threads.push((
+                format!("ringway-out-{output_index}-{index}"),
+                None,
+                Box::new(move || worker.run()),
+            ));
+        }
+        pools.push(OutputPool::new(slots, finished));
+    }
+    let dispatcher = Dispatcher {
+        inputs: to_dispatcher,
+        pools,
+        waker: dispatcher_waker,
+    };
+    threads.push((
+        "ringway-dispatch".into(),
+        None,
+        Box::new(move || dispatcher.run()),
+    ));
+
+    let registry = Registry {
+        input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
+        inputs: input_counters,
+        output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
+        outputs: output_counters,
+        rings: gauges,
+    };
+
+    spawn_signal_thread(
+        signal_set,
+        Arc::clone(&shutdown),
+        io_wakers.clone(),
+        supervisor,
+    );
+    for (name, core, work) in threads {
+        if let Err(message) = spawner.spawn(name, core, work) {
+            eprintln!("ringway: error: {message}");
+            return 1;
+        }
+    }
+
+    let exit_code = supervise(&settings, &registry, &alive, &shutdown, &io_wakers);
+    let elapsed = started.elapsed();
+    if let Some(path) = &settings.summary_json
+        && let Err(error) = std::fs::write(path, registry.summary_json(elapsed))
+    {
+        eprintln!(
+            "ringway: error: cannot write --summary-json {}: {error}",
+            path.display()
+        );
+    }
+    eprintln!("{}", registry.exit_line(elapsed));
+    exit_code
+}
+
+/// Waits for the stage threads to finish, printing stats lines; after a
+/// signal, bounds the drain by `--shutdown-timeout`.
+fn supervise(
+    settings: &Settings,
+    registry: &Registry,
+    alive: &AtomicUsize,
+    shutdown: &AtomicBool,
+    io_wakers: &[Arc<Waker>],
+) -> i32 {
+    let mut stats = StatsReporter::new();
+    let mut next_stats = settings
+        .stats_interval
+        .map(|interval| Instant::now() + interval);
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if alive.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let now = Instant::now();
+        if drain_deadline.is_none() && shutdown.load(Ordering::SeqCst) {
+            drain_deadline = Some(now + settings.shutdown_timeout);
+            for waker in io_wakers {
+                waker.wake_now();
+            }
+        }
+        if let Some(deadline) = drain_deadline
+            && now >= deadline
+        {
+            eprintln!(
+                "ringway: error: the drain did not finish within --shutdown-timeout {:?}; undelivered: {}",
+                settings.shutdown_timeout,
+                registry.in_flight_description()
+            );
+            return 1;
+        }
+        if let (Some(due), Some(interval)) = (next_stats, settings.stats_interval)
+            && now >= due
+        {
+            eprintln!("{}", stats.line(registry));
+            next_stats = Some(due.max(now - interval) + interval);
+        }
+        let mut wake_at = now + Duration::from_secs(1);
+        if let Some(due) = next_stats {
+            wake_at = wake_at.min(due);
+        }
+        if let Some(deadline) = drain_deadline {
+            wake_at = wake_at.min(deadline);
+        }
+        thread::park_timeout(wake_at.saturating_duration_since(Instant::now()));
+    }
+}

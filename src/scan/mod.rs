@@ -1,0 +1,257 @@
+//! The CPU worker: frames and checks the records of each batch, then batches
+//! by size and time for the dispatcher.
+//!
+//! [`CpuWorker`] pops [`Batch`]es from ring(4), frames them ([`frame`]),
+//! checks JSON lines ([`json`]) and handles invalid ones per `--on-invalid`,
+//! then either forwards the batch itself (zero copy) or appends small ones
+//! into a pending batch, flushed when it reaches `--batch-bytes` or has
+//! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
+//! ring(4), which fills, and the reader pauses.
+
+pub(crate) mod frame;
+pub(crate) mod json;
+
+use crate::batch::Batch;
+use crate::config::{Format, OnInvalid};
+use crate::metrics::InputCounters;
+use crate::ring::{RingReceiver, RingSender, Waker};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Bytes a dead-letter writer buffers before it writes.
+const DEAD_LETTER_BUFFER_BYTES: usize = 64 * 1024;
+
+pub(crate) struct CpuWorker {
+    pub format: Format,
+    pub on_invalid: OnInvalid,
+    pub from_reader: RingReceiver<Batch>,
+    pub to_dispatcher: RingSender<Batch>,
+    /// Woken by the reader's pushes and the dispatcher's pops.
+    pub waker: Arc<Waker>,
+    pub counters: Arc<InputCounters>,
+    pub json: Option<json::JsonChecker>,
+    pub dead_letter: Option<DeadLetter>,
+    pub batch_bytes: usize,
+    pub max_line_bytes: usize,
+    pub linger: Duration,
+    /// A batch being filled; flushed by size, by linger or at the end.
+    pub pending: Option<(Batch, Instant)>,
+}
+
+impl CpuWorker {
+    pub fn run(mut self) {
+        self.waker.register_current_thread();
+        loop {
+            if let Some(batch) = self.from_reader.pop() {
+                self.take(batch);
+                continue;
+            }
+            if self.from_reader.is_finished() {
+                break;
+            }
+            let mut deadline = None;
+            if let Some((_, since)) = &self.pending {
+                let due = *since + self.linger;
+                if Instant::now() >= due {
+                    self.flush_pending();
+                    continue;
+                }
+                deadline = Some(due);
+            }
+            if let Some(dead_letter) = &mut self.dead_letter {
+                dead_letter.flush();
+            }
+            let reader = &self.from_reader;
+            self.waker
+                .wait(|| !reader.is_empty() || reader.is_finished(), deadline);
+        }
+        self.flush_pending();
+        if let Some(dead_letter) = &mut self.dead_letter {
+            dead_letter.flush();
+        }
+    }
+
+    fn take(&mut self, mut batch: Batch) {
+        // Only a batch longer than --max-line can hold an over-long line (the
+        // reader cuts those that fill a buffer; a larger --read-buf can still
+        // bring whole ones).
+        if batch.len > self.max_line_bytes + 1 {
+            self.truncate_long_lines(&mut batch);
+        }
+        let framed = match self.format {
+            Format::Raw => {
+                let lines = frame::count_lines(batch.bytes());
+                batch.records = lines as u32;
+                lines
+            }
+            Format::Json => self.check_json(&mut batch),
+        };
+        self.counters
+            .records
+            .fetch_add(framed as u64, Ordering::Relaxed);
+        if batch.len == 0 {
+            return;
+        }
+        if let Some((pending, _)) = &mut self.pending {
+            if pending.room() >= batch.len && pending.len + batch.len <= self.batch_bytes {
+                pending.append(batch);
+                if pending.len >= self.batch_bytes {
+                    self.flush_pending();
+                }
+                return;
+            }
+            self.flush_pending();
+        }
+        if batch.len >= self.batch_bytes || self.linger.is_zero() {
+            self.push(batch);
+        } else {
+            self.pending = Some((batch, Instant::now()));
+        }
+    }
+
+    /// Checks every line; returns how many were framed. Invalid lines are
+    /// kept, removed, or removed and dead-lettered per `--on-invalid`; kept
+    /// lines are compacted to the front so the batch stays contiguous.
+    fn check_json(&mut self, batch: &mut Batch) -> usize {
+        let checker = self.json.as_mut().expect("json format has a checker");
+        let bytes = &mut batch.buf[..batch.len];
+        let mut framed = 0;
+        let mut kept = 0;
+        let mut invalid = 0u64;
+        let mut write = 0;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            framed += 1;
+            let valid = checker.is_valid(&bytes[start..end]);
+            if !valid {
+                invalid += 1;
+                if let Some(dead_letter) = &mut self.dead_letter {
+                    dead_letter.write_line(&bytes[start..=end]);
+                }
+            }
+            if valid || self.on_invalid == OnInvalid::Raw {
+                if write != start {
+                    bytes.copy_within(start..=end, write);
+                }
+                write += end + 1 - start;
+                kept += 1;
+            }
+            start = end + 1;
+        }
+        debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
+        batch.len = write;
+        batch.records = kept;
+        if invalid > 0 {
+            self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
+            if self.dead_letter.is_some() {
+                self.counters
+                    .dead_lettered
+                    .fetch_add(invalid, Ordering::Relaxed);
+            }
+        }
+        framed
+    }
+
+    /// Cuts every line longer than `--max-line` to its first `max_line`
+    /// bytes plus `\n`, compacting the batch.
+    fn truncate_long_lines(&mut self, batch: &mut Batch) {
+        let max_line = self.max_line_bytes;
+        let bytes = &mut batch.buf[..batch.len];
+        let mut truncated = 0u64;
+        let mut write = 0;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            let keep = (end - start).min(max_line);
+            truncated += u64::from(end - start > max_line);
+            if write != start {
+                bytes.copy_within(start..start + keep, write);
+            }
+            bytes[write + keep] = b'\n';
+            write += keep + 1;
+            start = end + 1;
+        }
+        batch.len = write;
+        if truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some((batch, _)) = self.pending.take() {
+            self.push(batch);
+        }
+    }
+
+    /// Pushes into ring(16). Full: wait for the dispatcher, which is what
+    /// makes ring(4) fill behind us and the reader pause.
+    fn push(&mut self, mut batch: Batch) {
+        loop {
+            match self.to_dispatcher.push(batch) {
+                Ok(()) => return,
+                Err(returned) => batch = returned,
+            }
+            if self.to_dispatcher.is_abandoned() {
+                eprintln!("ringway: error: the dispatcher stopped; a batch could not be delivered");
+                return;
+            }
+            let dispatcher = &self.to_dispatcher;
+            self.waker
+                .wait(|| dispatcher.has_room() || dispatcher.is_abandoned(), None);
+        }
+    }
+}
+
+/// Writes invalid lines to `--dead-letter PATH`, buffered, appended.
+pub(crate) struct DeadLetter {
+    file: File,
+    buffer: Vec<u8>,
+    failed: bool,
+}
+
+impl DeadLetter {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = File::options().create(true).append(true).open(path)?;
+        Ok(Self {
+            file,
+            buffer: Vec::with_capacity(DEAD_LETTER_BUFFER_BYTES),
+            failed: false,
+        })
+    }
+
+    fn write_line(&mut self, line: &[u8]) {
+        if self.buffer.len() + line.len() > self.buffer.capacity() {
+            self.flush();
+        }
+        if line.len() > self.buffer.capacity() {
+            self.write_through(line);
+        } else {
+            self.buffer.extend_from_slice(line);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            let buffer = std::mem::take(&mut self.buffer);
+            self.write_through(&buffer);
+            self.buffer = buffer;
+            self.buffer.clear();
+        }
+    }
+
+    fn write_through(&mut self, bytes: &[u8]) {
+        if let Err(error) = self.file.write_all(bytes)
+            && !self.failed
+        {
+            self.failed = true;
+            eprintln!("ringway: warning: writing the dead-letter file failed; error = {error}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! io_uring set-up shared by the I/O workers: building a ring, the start-up
+//! feature probe, typed `user_data` tokens, and the eventfd and inotify
+//! descriptors the workers keep reads posted on.
+
+use io_uring::{IoUring, opcode};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// What a completion belongs to: the kind in the high 32 bits of
+/// `user_data`, an index into the worker's table of reads in the low bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// A file read; the index of its slot in the in-flight table.
+    Read(u32),
+    /// The read kept posted on the worker's wake-up eventfd.
+    Wake,
+    /// The read kept posted on the inotify descriptor.
+    Inotify,
+}
+
+impl Token {
+    pub fn encode(self) -> u64 {
+        match self {
+            Token::Read(slot) => (1 << 32) | u64::from(slot),
+            Token::Wake => 2 << 32,
+            Token::Inotify => 3 << 32,
+        }
+    }
+
+    pub fn decode(user_data: u64) -> Option<Token> {
+        match user_data >> 32 {
+            1 => Some(Token::Read(user_data as u32)),
+            2 => Some(Token::Wake),
+            3 => Some(Token::Inotify),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a ring of `depth` entries, with SQPOLL when asked and permitted
+/// (falling back, with a warning, when the kernel refuses it).
+pub(crate) fn build_ring(depth: u32, sqpoll: bool) -> io::Result<IoUring> {
+    if sqpoll {
+        match IoUring::builder().setup_sqpoll(1000).build(depth) {
+            Ok(ring) => return Ok(ring),
+            Err(error) => eprintln!(
+                "ringway: warning: --sqpoll refused by the kernel, using a normal ring; error = {error}"
+            ),
+        }
+    }
+    IoUring::new(depth)
+}
+
+/// Checks at start-up that the kernel has what the I/O workers use, so a
+/// missing feature is one clear error instead of a failure mid-run.
+pub(crate) fn probe_kernel() -> Result<(), String> {
+    let ring = IoUring::new(8).map_err(|error| {
+        format!(
+            "io_uring is not available ({error}); ringway needs Linux 5.11 or later with io_uring enabled (sysctl kernel.io_uring_disabled=0)"
+        )
+    })?;
+    if !ring.params().is_feature_ext_arg() {
+        return Err(
+            "this kernel's io_uring lacks IORING_FEAT_EXT_ARG (timed waits); ringway needs Linux 5.11 or later"
+                .to_string(),
+        );
+    }
+    let mut probe = io_uring::Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|error| {
+            format!("io_uring opcode probe failed ({error}); ringway needs Linux 5.11 or later")
+        })?;
+    for (code, name) in [(opcode::Read::CODE, "IORING_OP_READ")] {
+        if !probe.is_supported(code) {
+            return Err(format!(
+                "this kernel's io_uring does not support {name}; ringway needs Linux 5.11 or later"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A blocking eventfd: io_uring polls it internally, so a posted read
+/// completes when another thread writes it.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd has no pointer arguments; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A blocking inotify descriptor (read through io_uring, like the eventfd).
+pub(crate) fn inotify() -> io::Result<OwnedFd> {
+    // SAFETY: inotify_init1 has no pointer arguments; the result is checked.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by inotify_init1 and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for token in [
+            Token::Read(0),
+            Token::Read(u32::MAX),
+            Token::Wake,
+            Token::Inotify,
+        ] {
+            assert_eq!(Token::decode(token.encode()), Some(token));
+        }
+        assert_eq!(Token::decode(0), None);
+    }
+
+    #[test]
+    fn this_kernel_has_the_io_uring_features_we_use() {
+        probe_kernel().unwrap();
+    }
+}
