@@ -184,8 +184,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 return 1;
             }
         };
-        use std::os::fd::AsRawFd;
-        let io_waker = Waker::for_eventfd(wake_fd.as_raw_fd());
+        let io_waker = Waker::for_eventfd(wake_fd);
         io_wakers.push(Arc::clone(&io_waker));
         let cpu_waker = Waker::for_thread();
         let pool = BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker));
@@ -227,7 +226,6 @@ pub(crate) fn run(settings: Settings) -> i32 {
             pool,
             to_cpu,
             io_waker,
-            wake_fd,
             Arc::clone(&counters),
             Arc::clone(&shutdown),
         );

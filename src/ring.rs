@@ -17,7 +17,7 @@
 //! the waker sees the flag, so no wake-up is lost. Parks also time out after
 //! [`PARK_MAX`] as a safety net; idle threads therefore cost ~0% CPU.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
@@ -33,8 +33,8 @@ enum WakeTarget {
     /// A thread that parks; set by the thread itself when it starts.
     Thread(OnceLock<Thread>),
     /// An I/O worker that sleeps in `io_uring_enter` with a read posted on
-    /// this eventfd.
-    EventFd(RawFd),
+    /// this eventfd. Owned here, so it stays open while anyone can wake.
+    EventFd(OwnedFd),
     #[cfg(test)]
     Nobody,
 }
@@ -53,7 +53,7 @@ impl Waker {
         })
     }
 
-    pub fn for_eventfd(fd: RawFd) -> Arc<Self> {
+    pub fn for_eventfd(fd: OwnedFd) -> Arc<Self> {
         Arc::new(Self {
             sleeping: AtomicBool::new(false),
             target: WakeTarget::EventFd(fd),
@@ -66,6 +66,14 @@ impl Waker {
             sleeping: AtomicBool::new(false),
             target: WakeTarget::Nobody,
         })
+    }
+
+    /// The eventfd an I/O worker keeps a read posted on.
+    pub fn eventfd(&self) -> Option<RawFd> {
+        match &self.target {
+            WakeTarget::EventFd(fd) => Some(fd.as_raw_fd()),
+            _ => None,
+        }
     }
 
     /// Called once by the thread this waker wakes, before it first sleeps.
@@ -106,10 +114,10 @@ impl Waker {
             }
             WakeTarget::EventFd(fd) => {
                 let one: u64 = 1;
-                // SAFETY: `fd` is an eventfd owned by the I/O worker and open
-                // for the life of the process; we write 8 bytes from a live u64.
+                // SAFETY: `fd` is owned by this waker, so it is open while
+                // `self` lives; we write 8 bytes from a live u64.
                 unsafe {
-                    libc::write(*fd, (&one as *const u64).cast(), 8);
+                    libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8);
                 }
             }
             #[cfg(test)]

@@ -16,6 +16,8 @@ pub(crate) enum Token {
     Wake,
     /// The read kept posted on the inotify descriptor.
     Inotify,
+    /// A cancellation of the posted reads at exit.
+    Cancel,
 }
 
 impl Token {
@@ -24,6 +26,7 @@ impl Token {
             Token::Read(slot) => (1 << 32) | u64::from(slot),
             Token::Wake => 2 << 32,
             Token::Inotify => 3 << 32,
+            Token::Cancel => 4 << 32,
         }
     }
 
@@ -32,6 +35,7 @@ impl Token {
             1 => Some(Token::Read(user_data as u32)),
             2 => Some(Token::Wake),
             3 => Some(Token::Inotify),
+            4 => Some(Token::Cancel),
             _ => None,
         }
     }

@@ -29,7 +29,7 @@ use crate::uring::Token;
 use io_uring::{IoUring, opcode, types};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,8 @@ pub(crate) struct FileReader {
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
     shutdown: Arc<AtomicBool>,
-    wake_fd: OwnedFd,
+    /// The eventfd of `waker`, which owns it.
+    wake_fd: RawFd,
     /// Target of the read posted on `wake_fd`.
     wake_buf: Box<u64>,
     wake_armed: bool,
@@ -133,7 +134,6 @@ impl FileReader {
         pool: Arc<BufferPool>,
         to_cpu: RingSender<Batch>,
         waker: Arc<Waker>,
-        wake_fd: OwnedFd,
         counters: Arc<InputCounters>,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
@@ -150,6 +150,9 @@ impl FileReader {
             }
         };
         let max_open_files = config.max_open_files;
+        let wake_fd = waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
         Self {
             config,
             glob,
@@ -210,6 +213,35 @@ impl FileReader {
             }
             self.waker.sleep_done();
         }
+        self.cancel_posted_reads();
+    }
+
+    /// The kernel may write into `wake_buf` and `inotify_buf` until their
+    /// posted reads complete: cancel them and wait, so nothing is written
+    /// after the buffers are freed.
+    fn cancel_posted_reads(&mut self) {
+        for (armed, token) in [
+            (self.wake_armed, Token::Wake),
+            (self.inotify_armed, Token::Inotify),
+        ] {
+            if armed {
+                let entry = opcode::AsyncCancel::new(token.encode())
+                    .build()
+                    .user_data(Token::Cancel.encode());
+                self.push_entry(entry);
+            }
+        }
+        // Bounded: cancellation of a pending read completes at once.
+        for _ in 0..1000 {
+            if !self.wake_armed && !self.inotify_armed {
+                return;
+            }
+            self.submit(true);
+            self.reap_completions();
+        }
+        eprintln!("ringway: warning: posted reads did not cancel; leaking their buffers");
+        std::mem::forget(std::mem::take(&mut self.inotify_buf));
+        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
     }
 
     fn stopping(&self) -> bool {
@@ -227,7 +259,6 @@ impl FileReader {
         (!self.ready.is_empty() && self.to_cpu.has_room())
             || (self.wants_buffer && self.pool.available() > 0 && !self.stopping())
             || self.is_done()
-            || self.shutdown.load(Ordering::Relaxed) && self.in_flight == 0
     }
 
     /// Submits queued entries; when `wait`, sleeps until a completion or the
@@ -275,7 +306,7 @@ impl FileReader {
     fn arm_wake_reads(&mut self) {
         if !self.wake_armed {
             let entry = opcode::Read::new(
-                types::Fd(self.wake_fd.as_raw_fd()),
+                types::Fd(self.wake_fd),
                 (&mut *self.wake_buf as *mut u64).cast(),
                 8,
             )
@@ -319,6 +350,7 @@ impl FileReader {
                         self.inotify_armed = false;
                         self.on_inotify(result);
                     }
+                    Some(Token::Cancel) => {}
                     None => debug_assert!(false, "unknown user_data {user_data:#x}"),
                 }
             }
@@ -465,7 +497,9 @@ impl FileReader {
                 records: 0,
             });
         }
-        if short && !file.skipping {
+        // EOF for now; but a short read that ended inside a skipped
+        // over-long line is settled by the next read (0 bytes) instead.
+        if read == 0 || (short && !file.skipping) {
             self.reached_eof(index);
         }
     }
@@ -520,7 +554,7 @@ impl FileReader {
 
     fn on_inotify(&mut self, result: i32) {
         if result <= 0 {
-            if result < 0 && -result != libc::EINTR {
+            if result < 0 && !matches!(-result, libc::EINTR | libc::ECANCELED) {
                 eprintln!(
                     "ringway: warning: reading inotify failed, relying on rescans; error = {}",
                     std::io::Error::from_raw_os_error(-result)

@@ -1,0 +1,763 @@
+//! Shared helpers for ringway's integration tests.
+//!
+//! Every test runs the real binary (`CARGO_BIN_EXE_ringway`) on real files in
+//! a fresh `TempDir`. `Ringway` wraps a spawned process whose stdout and
+//! stderr go to files (so a chatty process can never block on a full pipe);
+//! `Ringway::wait` enforces a timeout and kills the process on expiry, so a
+//! hang fails the test instead of hanging CI. `Summary` reads the
+//! `--summary-json` file; the generators write deterministic test data.
+
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A generous bound for anything that should take a few seconds: the tests
+/// run in parallel on a small machine.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn ringway_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringway")
+}
+
+/// The project's `../shared/data` directory (absent outside CI).
+pub fn shared_data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+// ---------------------------------------------------------------------------
+// Temporary directories
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh directory under the system temp dir, removed on drop (unless
+/// `RINGWAY_TEST_KEEP` is set, for debugging).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "ringway-test-{}-{}-{}",
+            std::process::id(),
+            n,
+            label
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join<P: AsRef<Path>>(&self, p: P) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// A sub-directory, created.
+    pub fn subdir(&self, name: &str) -> PathBuf {
+        let p = self.path.join(name);
+        fs::create_dir_all(&p).expect("create sub dir");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("RINGWAY_TEST_KEEP").is_some() {
+            eprintln!("keeping {}", self.path.display());
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+pub fn p(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Running ringway
+
+static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A running ringway process. Killed on drop if still alive.
+pub struct Ringway {
+    child: Option<Child>,
+    pub args: Vec<String>,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+/// How a ringway process ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub args: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Panics unless the process exited with `code`, showing its stderr.
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "ringway {:?}\nexpected exit code {code}, got {:?}\n--- stderr ---\n{}",
+            self.args,
+            self.status,
+            tail(&self.stderr, 4000)
+        );
+    }
+
+    pub fn assert_success(&self) {
+        self.assert_code(0);
+    }
+}
+
+/// Spawns `ringway ARGS...` with stdout/stderr captured into files in `dir`.
+pub fn spawn(dir: &TempDir, args: &[&str]) -> Ringway {
+    let n = SPAWN_COUNTER.fetch_add(1, Ordering::SeqCst);
+    let stdout_path = dir.join(format!("ringway-{n}.stdout"));
+    let stderr_path = dir.join(format!("ringway-{n}.stderr"));
+    let stdout = File::create(&stdout_path).expect("create stdout file");
+    let stderr = File::create(&stderr_path).expect("create stderr file");
+    let child = Command::new(ringway_bin())
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", ringway_bin()));
+    Ringway {
+        child: Some(child),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        stdout_path,
+        stderr_path,
+    }
+}
+
+/// Runs `ringway ARGS...` to completion (bounded by `timeout`).
+pub fn run(dir: &TempDir, args: &[&str], timeout: Duration) -> Finished {
+    spawn(dir, args).wait(timeout)
+}
+
+impl Ringway {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("child").id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a pid we spawned and have not reaped yet.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().expect("child").try_wait(), Ok(None))
+    }
+
+    pub fn stderr_now(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
+    }
+
+    /// Panics (with stderr) if the process has already exited.
+    pub fn assert_running(&mut self, context: &str) {
+        let status = self
+            .child
+            .as_mut()
+            .expect("child")
+            .try_wait()
+            .expect("try_wait");
+        if let Some(status) = status {
+            panic!(
+                "ringway {:?} exited early ({status}) {context}\n--- stderr ---\n{}",
+                self.args,
+                tail(&self.stderr_now(), 4000)
+            );
+        }
+    }
+
+    /// Waits for exit; on timeout kills the process (SIGKILL) and panics.
+    pub fn wait(mut self, timeout: Duration) -> Finished {
+        let start = Instant::now();
+        let mut child = self.child.take().expect("child");
+        loop {
+            match child.try_wait().expect("try_wait") {
+                Some(status) => {
+                    return Finished {
+                        status,
+                        stdout: fs::read(&self.stdout_path).unwrap_or_default(),
+                        stderr: String::from_utf8_lossy(
+                            &fs::read(&self.stderr_path).unwrap_or_default(),
+                        )
+                        .into_owned(),
+                        args: self.args.clone(),
+                        elapsed: start.elapsed(),
+                    };
+                }
+                None if start.elapsed() > timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "ringway {:?} did not exit within {:?}; killed\n--- stderr ---\n{}",
+                        self.args,
+                        timeout,
+                        tail(&self.stderr_now(), 4000)
+                    );
+                }
+                None => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+}
+
+impl Drop for Ringway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+pub fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+// ---------------------------------------------------------------------------
+// Summary JSON
+
+pub struct Summary {
+    pub json: serde_json::Value,
+}
+
+pub fn read_summary(path: &Path) -> Summary {
+    let text = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("summary {} not readable: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("summary {} is not JSON ({e}):\n{text}", path.display()));
+    Summary { json }
+}
+
+impl Summary {
+    fn entry(&self, list: &str, i: usize) -> &serde_json::Value {
+        self.json
+            .get(list)
+            .and_then(|l| l.as_array())
+            .and_then(|l| l.get(i))
+            .unwrap_or_else(|| panic!("summary has no {list}[{i}]:\n{}", self.json))
+    }
+
+    fn number(&self, list: &str, i: usize, key: &str) -> u64 {
+        self.entry(list, i)
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .unwrap_or_else(|| {
+                panic!(
+                    "summary {list}[{i}] has no unsigned integer {key:?}:\n{}",
+                    self.json
+                )
+            })
+    }
+
+    pub fn input(&self, i: usize, key: &str) -> u64 {
+        self.number("inputs", i, key)
+    }
+
+    pub fn output(&self, i: usize, key: &str) -> u64 {
+        self.number("outputs", i, key)
+    }
+
+    pub fn input_name(&self, i: usize) -> String {
+        self.entry("inputs", i)["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn output_name(&self, i: usize) -> String {
+        self.entry("outputs", i)["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn inputs_len(&self) -> usize {
+        self.json["inputs"].as_array().map(|a| a.len()).unwrap_or(0)
+    }
+
+    pub fn outputs_len(&self) -> usize {
+        self.json["outputs"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.json)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Data generation
+
+/// xorshift64*: deterministic, good enough for test data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    fn alnum(&mut self, out: &mut String, n: usize) {
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        for _ in 0..n {
+            out.push(CHARS[self.below(CHARS.len() as u64) as usize] as char);
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "café",
+    "naïve",
+    "日本語",
+    "🚀",
+    "Straße",
+    "αβγ",
+    "plain",
+    "Ωmega",
+    "ünïcödé",
+    "emoji😀",
+];
+
+/// One NDJSON line (no newline) of ~200 bytes with 9 fields, escaped quotes,
+/// escaped backslashes, `\uXXXX` escapes, a `\t` escape and raw non-ASCII
+/// UTF-8. Valid JSON.
+pub fn json_line(i: u64, rng: &mut Rng) -> String {
+    let mut pad = String::new();
+    let pad_len = 20 + rng.below(40) as usize;
+    rng.alnum(&mut pad, pad_len);
+    format!(
+        r#"{{"ts":"2024-05-{:02}T{:02}:{:02}:{:02}.{:03}Z","seq":{},"level":"{}","host":"web-{:02}","msg":"user \"{}\" read C:\\logs\\app{}.log \u00e9\u2603\ud83d\ude00 {}","latency_ms":{}.{:03},"ok":{},"tags":["a\tb","x\\y"],"pad":"{}"}}"#,
+        1 + i % 28,
+        (i / 3600) % 24,
+        (i / 60) % 60,
+        i % 60,
+        i % 1000,
+        i,
+        rng.pick(&["debug", "info", "warn", "error"]),
+        rng.below(100),
+        rng.pick(WORDS),
+        rng.below(1000),
+        rng.pick(WORDS),
+        rng.below(5000),
+        rng.below(1000),
+        rng.below(2) == 0,
+        pad
+    )
+}
+
+/// One plain-text log line (no newline) of ~200 bytes: tabs, quotes,
+/// backslashes and non-ASCII UTF-8, never CR or LF.
+pub fn raw_line(i: u64, rng: &mut Rng) -> String {
+    let mut pad = String::new();
+    let pad_len = 20 + rng.below(60) as usize;
+    rng.alnum(&mut pad, pad_len);
+    format!(
+        "2024-05-{:02} {:02}:{:02}:{:02}.{:03} host-{:02} app[{}]: seq={} level={} msg=\"user '{}' opened C:\\temp\\f{}\"\tpath=/var/log/{}.log {} {}",
+        1 + i % 28,
+        (i / 3600) % 24,
+        (i / 60) % 60,
+        i % 60,
+        i % 1000,
+        rng.below(100),
+        1000 + rng.below(30000),
+        i,
+        rng.pick(&["DEBUG", "INFO", "WARN", "ERROR"]),
+        rng.pick(WORDS),
+        rng.below(100000),
+        rng.pick(WORDS),
+        rng.pick(WORDS),
+        pad
+    )
+}
+
+/// Writes `n` lines produced by `line(i)`, each followed by `\n`. Returns the
+/// file size.
+pub fn write_lines(path: &Path, n: u64, mut line: impl FnMut(u64) -> String) -> u64 {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).expect("create data file"));
+    let mut bytes = 0u64;
+    for i in 0..n {
+        let l = line(i);
+        w.write_all(l.as_bytes()).unwrap();
+        w.write_all(b"\n").unwrap();
+        bytes += l.len() as u64 + 1;
+    }
+    w.flush().unwrap();
+    bytes
+}
+
+/// Short numbered lines `"{tag} {i:08} ..."`, easy to check for order.
+pub fn numbered_line(tag: &str, i: u64) -> String {
+    format!("{tag} {i:08} the quick brown fox jumps over the lazy dog")
+}
+
+pub fn numbered_lines(tag: &str, range: std::ops::Range<u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in range {
+        out.extend_from_slice(numbered_line(tag, i).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Appends `bytes` to `path` (creating it) in one write.
+pub fn append(path: &Path, bytes: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    f.write_all(bytes).expect("append");
+}
+
+/// Reads the FIFO to EOF on a thread; reports progress and sends the bytes.
+///
+/// The thread is never joined: if ringway never opens the FIFO, the thread
+/// stays blocked in open(2) and dies with the test process.
+pub fn attach_fifo_reader(fifo: PathBuf, progress: Arc<AtomicU64>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut f = File::open(&fifo).expect("open FIFO for reading");
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    progress.store(got.len() as u64, Ordering::SeqCst);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("reading FIFO: {e}"),
+            }
+        }
+        let _ = tx.send(got);
+    });
+    rx
+}
+
+pub fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Comparing outputs
+
+/// Splits on `\n`; the piece after a final `\n` is not a line.
+pub fn split_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+fn show(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&line[..line.len().min(300)]).into_owned();
+    if line.len() > 300 {
+        format!("{s:?}… ({} bytes)", line.len())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Panics unless `actual == expected`, naming the first differing line.
+pub fn assert_bytes_identical(expected: &[u8], actual: &[u8], context: &str) {
+    if expected == actual {
+        return;
+    }
+    let mut e = BufReader::new(expected);
+    let mut a = BufReader::new(actual);
+    report_first_difference(
+        &mut e,
+        &mut a,
+        expected.len() as u64,
+        actual.len() as u64,
+        context,
+    );
+}
+
+/// Panics unless the two files have identical bytes, naming the first
+/// differing line. Streams both files, so large files are fine.
+pub fn assert_files_identical(expected: &Path, actual: &Path, context: &str) {
+    let el = file_len(expected);
+    let al = fs::metadata(actual)
+        .unwrap_or_else(|e| panic!("{context}: output {} missing: {e}", actual.display()))
+        .len();
+    let mut e = BufReader::with_capacity(1 << 20, File::open(expected).unwrap());
+    let mut a = BufReader::with_capacity(1 << 20, File::open(actual).unwrap());
+    if el == al {
+        // Fast path: compare in chunks first.
+        let mut eb = vec![0u8; 1 << 20];
+        let mut ab = vec![0u8; 1 << 20];
+        let mut same = true;
+        loop {
+            let n = read_full(&mut e, &mut eb);
+            let m = read_full(&mut a, &mut ab);
+            if n != m || eb[..n] != ab[..m] {
+                same = false;
+                break;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if same {
+            return;
+        }
+        e = BufReader::with_capacity(1 << 20, File::open(expected).unwrap());
+        a = BufReader::with_capacity(1 << 20, File::open(actual).unwrap());
+    }
+    report_first_difference(&mut e, &mut a, el, al, context);
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]).unwrap() {
+            0 => break,
+            k => n += k,
+        }
+    }
+    n
+}
+
+fn report_first_difference(
+    e: &mut impl BufRead,
+    a: &mut impl BufRead,
+    expected_len: u64,
+    actual_len: u64,
+    context: &str,
+) {
+    let mut el = Vec::new();
+    let mut al = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        el.clear();
+        al.clear();
+        let n = e.read_until(b'\n', &mut el).unwrap();
+        let m = a.read_until(b'\n', &mut al).unwrap();
+        line_no += 1;
+        if el != al {
+            panic!(
+                "{context}: outputs differ (expected {expected_len} bytes, got {actual_len}); \
+                 first difference at line {line_no}:\n  expected: {}\n  actual:   {}",
+                if n == 0 {
+                    "<end of data>".to_string()
+                } else {
+                    show(&el)
+                },
+                if m == 0 {
+                    "<end of data>".to_string()
+                } else {
+                    show(&al)
+                },
+            );
+        }
+        if n == 0 {
+            panic!("{context}: outputs differ but no differing line found");
+        }
+    }
+}
+
+/// Checks that `output` holds every line of every `(name, lines)` source
+/// exactly once, each source's lines in their original order, and nothing
+/// else. Lines from different sources may interleave.
+pub fn assert_interleaving_of(sources: &[(&str, &[u8])], output: &[u8], context: &str) {
+    let arrived = check_interleaving(sources, output, context);
+    for (s, (name, bytes)) in sources.iter().enumerate() {
+        let expected = split_lines(bytes).len();
+        assert_eq!(
+            arrived[s], expected,
+            "{context}: only {} of {expected} lines of {name} arrived",
+            arrived[s]
+        );
+    }
+}
+
+/// Checks that every line of `output` comes from one of the sources, and
+/// that each source's lines appear at most once and in order, as a prefix
+/// of that source. Returns how many lines of each source arrived.
+pub fn check_interleaving(sources: &[(&str, &[u8])], output: &[u8], context: &str) -> Vec<usize> {
+    use std::collections::HashMap;
+    // Map each line to (source index, position); lines are unique per test.
+    let mut owner: HashMap<&[u8], (usize, usize)> = HashMap::new();
+    for (s, (name, bytes)) in sources.iter().enumerate() {
+        for (i, l) in split_lines(bytes).into_iter().enumerate() {
+            let prev = owner.insert(l, (s, i));
+            assert!(prev.is_none(), "test data for {name} has a duplicate line");
+        }
+    }
+    let mut next = vec![0usize; sources.len()];
+    for (k, l) in split_lines(output).into_iter().enumerate() {
+        match owner.get(l) {
+            None => panic!(
+                "{context}: output line {} is in no input: {}",
+                k + 1,
+                show(l)
+            ),
+            Some(&(s, i)) => {
+                if i != next[s] {
+                    panic!(
+                        "{context}: output line {} is line {} of {} but line {} of it was expected next \
+                         (lost, duplicated or reordered): {}",
+                        k + 1,
+                        i + 1,
+                        sources[s].0,
+                        next[s] + 1,
+                        show(l)
+                    );
+                }
+                next[s] += 1;
+            }
+        }
+    }
+    assert!(
+        output.is_empty() || output.ends_with(b"\n"),
+        "{context}: output does not end with a newline"
+    );
+    next
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+
+/// VmRSS of `pid` in KiB.
+pub fn vm_rss_kib(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime of the whole process (all threads), in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// The bytes of an output file; panics with a clear message if it is missing.
+pub fn read_output(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("output file {} not readable: {e}", path.display()))
+}
+
+/// Numbered lines padded to exactly `width` bytes each, newline included.
+pub fn padded_lines(tag: &str, range: std::ops::Range<u64>, width: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity((range.end - range.start) as usize * width);
+    for i in range {
+        let start = out.len();
+        out.extend_from_slice(format!("{tag} {i:010} ").as_bytes());
+        assert!(out.len() - start < width, "width too small");
+        out.resize(start + width - 1, b'.');
+        out.push(b'\n');
+    }
+    out
+}
