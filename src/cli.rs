@@ -192,6 +192,7 @@ impl RunArgs {
         if outputs.is_empty() {
             outputs.push(config::parse_output_spec("stdout")?);
         }
+        check_outputs_are_not_inputs(&inputs, &outputs, self.dead_letter.as_deref())?;
         if outputs.len() > crate::output::pool::MAX_OUTPUTS {
             return Err(format!(
                 "at most {} outputs are supported",
@@ -267,6 +268,39 @@ impl RunArgs {
             embedded_default,
         })
     }
+}
+
+/// An output (or the dead-letter file) that an input also reads would feed
+/// itself without end.
+fn check_outputs_are_not_inputs(
+    inputs: &[InputSpec],
+    outputs: &[OutputSpec],
+    dead_letter: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let written = outputs
+        .iter()
+        .filter_map(|output| match &output.kind {
+            OutputKind::File(path) => Some((output.name.as_str(), path.as_path())),
+            _ => None,
+        })
+        .chain(dead_letter.map(|path| ("--dead-letter", path)));
+    for (name, path) in written {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        for input in inputs {
+            let pattern_path = std::path::absolute(&input.pattern)
+                .unwrap_or_else(|_| PathBuf::from(&input.pattern));
+            let reads_it = pattern_path == absolute
+                || glob::Pattern::new(&pattern_path.to_string_lossy())
+                    .is_ok_and(|pattern| pattern.matches_path(&absolute));
+            if reads_it {
+                return Err(format!(
+                    "{name} is also read by input '{}'; ringway would read back its own output",
+                    input.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn positive(flag: &str, value: usize, max: usize) -> Result<(), String> {

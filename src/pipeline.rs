@@ -6,7 +6,7 @@
 //! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
 //! worker's ring(1) slot. The main thread only supervises.
 
-use crate::config::{Format, Settings};
+use crate::config::{Format, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig};
 use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
@@ -140,6 +140,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let signal_set = block_termination_signals();
     let shutdown = Arc::new(AtomicBool::new(false));
     let alive = Arc::new(AtomicUsize::new(0));
+    let readers_done = Arc::new(AtomicUsize::new(0));
     let supervisor = thread::current();
     let online_cores: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
@@ -202,16 +203,20 @@ pub(crate) fn run(settings: Settings) -> i32 {
         );
         to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {
-            Some(path) if input.format == Format::Json => match DeadLetter::open(path) {
-                Ok(dead_letter) => Some(dead_letter),
-                Err(error) => {
-                    eprintln!(
-                        "ringway: error: cannot open --dead-letter {}: {error}",
-                        path.display()
-                    );
-                    return 1;
+            Some(path)
+                if input.format == Format::Json && settings.on_invalid == OnInvalid::DeadLetter =>
+            {
+                match DeadLetter::open(path) {
+                    Ok(dead_letter) => Some(dead_letter),
+                    Err(error) => {
+                        eprintln!(
+                            "ringway: error: cannot open --dead-letter {}: {error}",
+                            path.display()
+                        );
+                        return 1;
+                    }
                 }
-            },
+            }
             _ => None,
         };
         let reader = FileReader::new(
@@ -228,6 +233,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
             io_waker,
             Arc::clone(&counters),
             Arc::clone(&shutdown),
+            Arc::clone(&readers_done),
         );
         let scanner = CpuWorker {
             format: input.format,
@@ -268,7 +274,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
             .ordered()
             .then(|| CommitOrder::new(worker_wakers.clone()));
         let finished = Arc::new(ArrayQueue::new(
-            workers * (settings.worker_slot_capacity + 1),
+            workers * (settings.worker_slot_capacity + 2),
         ));
         let mut slots = Vec::new();
         for (index, waker) in worker_wakers.into_iter().enumerate() {
@@ -332,7 +338,14 @@ pub(crate) fn run(settings: Settings) -> i32 {
         }
     }
 
-    let exit_code = supervise(&settings, &registry, &alive, &shutdown, &io_wakers);
+    let exit_code = supervise(
+        &settings,
+        &registry,
+        &alive,
+        &shutdown,
+        &io_wakers,
+        &readers_done,
+    );
     let elapsed = started.elapsed();
     if let Some(path) = &settings.summary_json
         && let Err(error) = std::fs::write(path, registry.summary_json(elapsed))
@@ -354,6 +367,7 @@ fn supervise(
     alive: &AtomicUsize,
     shutdown: &AtomicBool,
     io_wakers: &[Arc<Waker>],
+    readers_done: &AtomicUsize,
 ) -> i32 {
     let mut stats = StatsReporter::new();
     let mut next_stats = settings
@@ -365,7 +379,10 @@ fn supervise(
             return 0;
         }
         let now = Instant::now();
-        if drain_deadline.is_none() && shutdown.load(Ordering::SeqCst) {
+        // The drain starts at a signal, or when every reader finished at EOF
+        // (--exit-on-eof): from then on --shutdown-timeout bounds it.
+        let readers_finished = readers_done.load(Ordering::Acquire) == settings.inputs.len();
+        if drain_deadline.is_none() && (shutdown.load(Ordering::SeqCst) || readers_finished) {
             drain_deadline = Some(now + settings.shutdown_timeout);
             for waker in io_wakers {
                 waker.wake_now();

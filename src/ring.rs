@@ -210,13 +210,18 @@ impl<T> RingSender<T> {
     /// Full is a value, not a wait: the item comes back and the caller
     /// applies its stage's policy.
     pub fn push(&mut self, item: T) -> Result<(), T> {
+        // Count before publishing, so the consumer's decrement can never
+        // run first and wrap the gauge.
+        self.gauge.occupancy.fetch_add(1, Ordering::Relaxed);
         match self.producer.push(item) {
             Ok(()) => {
-                self.gauge.occupancy.fetch_add(1, Ordering::Relaxed);
                 self.consumer_waker.wake();
                 Ok(())
             }
-            Err(rtrb::PushError::Full(item)) => Err(item),
+            Err(rtrb::PushError::Full(item)) => {
+                self.gauge.occupancy.fetch_sub(1, Ordering::Relaxed);
+                Err(item)
+            }
         }
     }
 

@@ -31,10 +31,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often open files are checked for growth, truncation and deletion, and
@@ -49,6 +49,8 @@ const INOTIFY_MASK: u32 = libc::IN_MODIFY
     | libc::IN_DELETE
     | libc::IN_CLOSE_WRITE;
 const _: () = assert!(MAX_READS_IN_FLIGHT > 0 && MAX_READS_IN_FLIGHT < 64);
+/// Bound on the set of paths already warned about.
+const MAX_WARNED_PATHS: usize = 4096;
 
 pub(crate) struct FileReaderConfig {
     pub pattern: String,
@@ -77,6 +79,14 @@ struct TailedFile {
     initial_pending: bool,
     /// Where inotify reports this file: (watch descriptor, file name).
     watch: Option<(i32, Box<[u8]>)>,
+    /// File size when the last read hit EOF: a rescan reads again only if
+    /// the size changed, not merely because a partial line is pending.
+    eof_size: u64,
+    /// The file is deleted with a partial last line: emit it with a newline
+    /// on the next read, since no writer will finish it.
+    flush_partial: bool,
+    /// Consecutive failed reads, for rate-limited warnings.
+    read_failures: u64,
 }
 
 struct ReadOp {
@@ -93,6 +103,8 @@ pub(crate) struct FileReader {
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
     shutdown: Arc<AtomicBool>,
+    /// Incremented when this reader has handed over everything it read.
+    readers_done: Arc<AtomicUsize>,
     /// The eventfd of `waker`, which owns it.
     wake_fd: RawFd,
     /// Target of the read posted on `wake_fd`.
@@ -108,8 +120,15 @@ pub(crate) struct FileReader {
     /// (device, inode) of every open file, so a rescan does not reopen one.
     open_identities: HashSet<(u64, u64)>,
     /// Paths already warned about (skipped or waiting), so warnings are not
-    /// repeated every rescan.
+    /// repeated every rescan. Cleared when it reaches [`MAX_WARNED_PATHS`].
     warned: HashSet<PathBuf>,
+    /// Offsets of files closed at EOF to make room under
+    /// `--max-open-files`, by identity: reopened where they were left.
+    /// Entries whose file no longer matches are pruned every scan.
+    parked: HashMap<(u64, u64), u64>,
+    /// Matches found at start that waited for a descriptor: they still count
+    /// for `--exit-on-eof`.
+    initial_waiting: HashSet<PathBuf>,
     /// Reads in flight, indexed by the slot in their token.
     reads: [Option<ReadOp>; MAX_READS_IN_FLIGHT],
     in_flight: usize,
@@ -136,8 +155,9 @@ impl FileReader {
         waker: Arc<Waker>,
         counters: Arc<InputCounters>,
         shutdown: Arc<AtomicBool>,
+        readers_done: Arc<AtomicUsize>,
     ) -> Self {
-        let glob = has_glob_chars(&config.pattern)
+        let glob = is_glob(&config.pattern)
             .then(|| glob::Pattern::new(&config.pattern).ok())
             .flatten();
         let inotify_fd = match crate::uring::inotify() {
@@ -162,6 +182,7 @@ impl FileReader {
             waker,
             counters,
             shutdown,
+            readers_done,
             wake_fd,
             wake_buf: Box::new(0),
             wake_armed: false,
@@ -172,6 +193,8 @@ impl FileReader {
             files: Vec::with_capacity(max_open_files),
             open_identities: HashSet::with_capacity(max_open_files),
             warned: HashSet::new(),
+            parked: HashMap::new(),
+            initial_waiting: HashSet::new(),
             reads: std::array::from_fn(|_| None),
             in_flight: 0,
             ready: VecDeque::with_capacity(MAX_READS_IN_FLIGHT),
@@ -214,6 +237,7 @@ impl FileReader {
             self.waker.sleep_done();
         }
         self.cancel_posted_reads();
+        self.readers_done.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The kernel may write into `wake_buf` and `inotify_buf` until their
@@ -432,16 +456,27 @@ impl FileReader {
             if matches!(-result, libc::EINTR | libc::EAGAIN) {
                 return;
             }
-            eprintln!(
-                "ringway: warning: reading {} failed, closing it; error = {error}",
-                file.path.display()
-            );
+            // Keep the file and its offset; the next rescan tries again.
+            file.read_failures += 1;
+            file.readable = false;
+            if file.read_failures.is_power_of_two() {
+                eprintln!(
+                    "ringway: warning: reading {} at offset {} failed ({} times), retrying every rescan; error = {error}",
+                    file.path.display(),
+                    file.offset,
+                    file.read_failures
+                );
+            }
             self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
-            self.close_file(index);
             return;
         }
+        file.read_failures = 0;
         let read = result as usize;
         let capacity = buf.len();
+        let emit_partial = exit_on_eof || file.flush_partial;
+        // A skipped over-long line ended inside this read: the bytes after
+        // it are unread, so this is not EOF even if the read was short.
+        let mut unread_after_skip = false;
         let short = read < capacity;
         let mut consumed = 0usize;
         let mut emit = 0usize;
@@ -452,6 +487,7 @@ impl FileReader {
                 Some(newline) => {
                     file.skipping = false;
                     consumed = newline + 1;
+                    unread_after_skip = consumed < read;
                 }
                 None => consumed = read,
             }
@@ -460,7 +496,7 @@ impl FileReader {
                 Some(newline) => {
                     consumed = newline + 1;
                     emit = consumed;
-                    if short && exit_on_eof && consumed < read {
+                    if short && emit_partial && consumed < read {
                         // The last line has no newline and the run ends at
                         // EOF: emit it with one (`read < capacity` leaves room).
                         buf[read] = b'\n';
@@ -478,7 +514,7 @@ impl FileReader {
                     file.skipping = true;
                     self.counters.truncated.fetch_add(1, Ordering::Relaxed);
                 }
-                None if exit_on_eof => {
+                None if emit_partial => {
                     buf[read] = b'\n';
                     consumed = read;
                     emit = read + 1;
@@ -499,7 +535,7 @@ impl FileReader {
         }
         // EOF for now; but a short read that ended inside a skipped
         // over-long line is settled by the next read (0 bytes) instead.
-        if read == 0 || (short && !file.skipping) {
+        if read == 0 || (short && !file.skipping && !unread_after_skip) {
             self.reached_eof(index);
         }
     }
@@ -516,6 +552,7 @@ impl FileReader {
         let Ok(metadata) = file.file.metadata() else {
             return;
         };
+        file.eof_size = metadata.len();
         if metadata.len() < file.offset {
             eprintln!(
                 "ringway: warning: {} was truncated from {} to {} bytes; reading it again from the start",
@@ -528,6 +565,11 @@ impl FileReader {
                 .fetch_add(1, Ordering::Relaxed);
             file.offset = 0;
             file.skipping = false;
+            file.readable = true;
+        } else if metadata.nlink() == 0 && metadata.len() > file.offset && !file.flush_partial {
+            // Deleted with a last line that has no newline: no writer will
+            // finish it, so read it once more and emit it with one.
+            file.flush_partial = true;
             file.readable = true;
         } else if metadata.nlink() == 0 {
             eprintln!(
@@ -544,8 +586,10 @@ impl FileReader {
                 self.initial_remaining -= 1;
             }
             self.open_identities.remove(&file.identity);
+            // After a rename rotation a new file may own the name now.
             if let Some((wd, name)) = &file.watch
                 && let Some(names) = self.watched.get_mut(wd)
+                && names.get(name) == Some(&index)
             {
                 names.remove(name);
             }
@@ -617,7 +661,7 @@ impl FileReader {
                 continue;
             }
             if let Ok(metadata) = file.file.metadata()
-                && (metadata.len() != file.offset || metadata.nlink() == 0)
+                && (metadata.len() != file.eof_size || metadata.nlink() == 0)
             {
                 // Grown, truncated or deleted: a read settles which.
                 file.readable = true;
@@ -653,61 +697,90 @@ impl FileReader {
         } else {
             vec![PathBuf::from(&self.config.pattern)]
         };
-        for path in paths {
-            self.open_match(&path, at_start);
+        if self.warned.len() >= MAX_WARNED_PATHS {
+            self.warned.clear();
         }
+        let mut seen = HashSet::with_capacity(self.parked.len());
+        for path in paths {
+            if let Some(identity) = self.open_match(&path, at_start) {
+                seen.insert(identity);
+            }
+        }
+        // Forget parked offsets of files that no longer match.
+        self.parked.retain(|identity, _| seen.contains(identity));
     }
 
-    fn open_match(&mut self, path: &Path, at_start: bool) {
+    /// Opens `path` unless it is open already or has nothing new; returns
+    /// its identity when it exists as a regular file.
+    fn open_match(&mut self, path: &Path, at_start: bool) -> Option<(u64, u64)> {
         let Ok(metadata) = std::fs::metadata(path) else {
             if at_start || self.glob.is_some() {
                 self.skip(path, "it cannot be opened (dangling link or removed)");
             }
-            return;
+            return None;
         };
-        if self
-            .open_identities
-            .contains(&(metadata.dev(), metadata.ino()))
-        {
-            return;
+        let identity = (metadata.dev(), metadata.ino());
+        if self.open_identities.contains(&identity) {
+            return Some(identity);
         }
         if !metadata.is_file() {
             self.skip(path, "it is not a regular file");
-            return;
+            return None;
         }
-        let open_count = self.files.iter().flatten().count();
-        if open_count >= self.config.max_open_files {
+        if self.parked.get(&identity) == Some(&metadata.len()) {
+            return Some(identity); // closed at EOF and not grown since
+        }
+        if self.files.iter().flatten().count() >= self.config.max_open_files
+            && !self.evict_idle_file()
+        {
             if self.warned.insert(path.to_path_buf()) {
                 eprintln!(
-                    "ringway: warning: {} waits: --max-open-files ({}) files are open",
+                    "ringway: warning: {} waits: --max-open-files ({}) files are open and none is idle",
                     path.display(),
                     self.config.max_open_files
                 );
                 self.counters.files_waiting.fetch_add(1, Ordering::Relaxed);
+                if at_start && self.initial_waiting.insert(path.to_path_buf()) {
+                    self.initial_remaining += 1;
+                }
             }
-            return;
+            return Some(identity);
         }
-        let file = match File::open(path) {
+        // O_NONBLOCK: if the path was swapped for a FIFO since the stat, the
+        // open must not block the I/O worker. Cleared below for the reads.
+        let file = match File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(file) => file,
             Err(error) => {
                 self.skip(path, &format!("opening it failed; error = {error}"));
-                return;
+                return None;
             }
         };
         let Ok(metadata) = file.metadata() else {
-            return;
+            return None;
         };
+        if !metadata.is_file() {
+            self.skip(path, "it is not a regular file");
+            return None;
+        }
         let identity = (metadata.dev(), metadata.ino());
-        // SAFETY: posix_fadvise only takes the descriptor and ranges.
+        // SAFETY: fcntl and posix_fadvise only take the descriptor and
+        // integer arguments.
         unsafe {
+            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0);
             libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
         }
-        let offset = match (at_start, self.config.from) {
-            (true, StartFrom::End) => metadata.len(),
+        let offset = match (self.parked.remove(&identity), at_start, self.config.from) {
+            (Some(parked), _, _) if parked <= metadata.len() => parked,
+            (_, true, StartFrom::End) => metadata.len(),
             _ => 0,
         };
-        let initial_pending = at_start;
-        if initial_pending {
+        let waited_at_start = self.initial_waiting.remove(path);
+        let initial_pending = at_start || waited_at_start;
+        if at_start {
             self.initial_remaining += 1;
         }
         let slot = match self.files.iter().position(Option::is_none) {
@@ -728,10 +801,36 @@ impl FileReader {
             skipping: false,
             initial_pending,
             watch,
+            eof_size: 0,
+            flush_partial: false,
+            read_failures: 0,
         });
         self.warned.remove(path);
         self.open_identities.insert(identity);
         self.counters.files_opened.fetch_add(1, Ordering::Relaxed);
+        Some(identity)
+    }
+
+    /// Closes one file that has nothing unread (at EOF, its size unchanged)
+    /// to make room, remembering its offset. False when none is idle: a
+    /// descriptor with unread bytes is never evicted.
+    fn evict_idle_file(&mut self) -> bool {
+        let idle = self.files.iter().position(|file| {
+            file.as_ref().is_some_and(|file| {
+                !file.reading
+                    && !file.readable
+                    && !file.skipping
+                    && !file.initial_pending
+                    && file.eof_size == file.offset
+            })
+        });
+        let Some(index) = idle else {
+            return false;
+        };
+        let file = self.files[index].as_ref().expect("found above");
+        self.parked.insert(file.identity, file.offset);
+        self.close_file(index);
+        true
     }
 
     /// Watches the file's directory and records the file under its name.
@@ -782,14 +881,16 @@ impl Drop for FileReader {
     }
 }
 
-pub(crate) fn has_glob_chars(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
+/// A pattern is a glob when it has glob characters and is not the name of
+/// an existing file (`app[1].log` may be a literal name).
+pub(crate) fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists()
 }
 
 /// Start-up check of DESIGN §7: a literal path must exist (a glob may match
 /// nothing yet).
 pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
-    if has_glob_chars(pattern) {
+    if is_glob(pattern) {
         return glob::Pattern::new(pattern)
             .map(|_| ())
             .map_err(|error| format!("'{pattern}' is not a valid glob: {error}"));

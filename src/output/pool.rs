@@ -57,8 +57,11 @@ pub(crate) struct OutputPool {
     slots: Vec<RingSender<Job>>,
     /// Worker indices, most recently used first.
     mru: Vec<usize>,
-    /// Workers report each finished job here. Capacity workers × (slot + 1):
-    /// a worker finishes at most that many jobs between two drains.
+    /// Workers report each finished job here, for the MRU order only (a
+    /// slot's room, not this queue, decides who may take a job). Capacity
+    /// workers × (slot + 2): what workers hold at a drain plus what the
+    /// dispatcher hands out before the next; a report that still does not
+    /// fit only costs recency information.
     finished: Arc<ArrayQueue<usize>>,
     next_seq: u64,
 }
@@ -213,8 +216,8 @@ impl OutputWorker {
         loop {
             if let Some(job) = self.slot.pop() {
                 self.process(job, &mut jitter);
-                let reported = self.finished.push(self.index);
-                assert!(reported.is_ok(), "finished queue sized for every job");
+                // Full only costs recency information (see OutputPool).
+                let _ = self.finished.push(self.index);
                 self.dispatcher.wake();
                 continue;
             }
@@ -238,7 +241,10 @@ impl OutputWorker {
         let mut backoff = self.retry_initial;
         let mut failures = 0u64;
         let mut first_failure = None;
-        while let Err(error) = self.sink.write(bytes) {
+        // Bytes of this batch already written: a retry resumes there, so a
+        // partial write neither duplicates nor tears a line.
+        let mut written = 0;
+        while let Err(error) = self.sink.write(bytes, &mut written) {
             failures += 1;
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
             self.counters.retries.fetch_add(1, Ordering::Relaxed);

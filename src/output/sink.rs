@@ -39,28 +39,40 @@ impl Sink {
         !matches!(self, Sink::Null)
     }
 
-    /// Writes all of `bytes` or fails; a failure leaves the sink ready to
-    /// retry the whole batch (a file is reopened on the next attempt).
-    ///
-    /// A retry after a partial write duplicates the part already written:
-    /// at-least-once, never lost.
-    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Writes `bytes[*written..]`, advancing `*written` as bytes go out, so
+    /// a retry after an error resumes exactly where the write stopped: no
+    /// duplicate, no torn line. A file is reopened on the next attempt.
+    pub fn write(&self, bytes: &[u8], written: &mut usize) -> io::Result<()> {
         match self {
-            Sink::Null => Ok(()),
+            Sink::Null => {
+                *written = bytes.len();
+                Ok(())
+            }
             Sink::Stdout => {
                 // Raw fd 1: std's stdout is line-buffered, which would split
                 // every batch into a write per line.
                 // SAFETY: fd 1 is open for the life of the process; the
                 // ManuallyDrop keeps us from closing it.
                 let mut stdout = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
-                stdout.write_all(bytes)
+                let result = write_from(&mut stdout, bytes, written);
+                if let Err(error) = &result
+                    && error.kind() == io::ErrorKind::BrokenPipe
+                {
+                    // Nobody will ever read stdout again: retrying forever
+                    // would only hide that.
+                    eprintln!(
+                        "ringway: error: stdout was closed by its reader (broken pipe); exiting"
+                    );
+                    std::process::exit(1);
+                }
+                result
             }
             Sink::File { path, file } => {
                 let mut guard = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if guard.is_none() {
                     *guard = Some(File::options().create(true).append(true).open(path)?);
                 }
-                let result = guard.as_mut().expect("opened above").write_all(bytes);
+                let result = write_from(guard.as_mut().expect("opened above"), bytes, written);
                 if result.is_err() {
                     *guard = None;
                 }
@@ -68,4 +80,17 @@ impl Sink {
             }
         }
     }
+}
+
+/// `write_all` that records its progress in `written`.
+fn write_from(out: &mut File, bytes: &[u8], written: &mut usize) -> io::Result<()> {
+    while *written < bytes.len() {
+        match out.write(&bytes[*written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => *written += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
