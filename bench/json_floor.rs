@@ -24,7 +24,11 @@ fn main() {
         eprintln!("json_floor: cannot read {path}: {error}");
         std::process::exit(1);
     });
-    let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    let longest = data
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
     let mut scratch = vec![0u8; longest + INPUT_PADDING + 1];
     let mut buffers = Buffers::new(longest + 1);
     let mut kept: Tape<'static> = Tape::null();

@@ -93,7 +93,10 @@ impl Settings {
     /// `max_line_bytes` plus its newline, so a line that fills a buffer
     /// without a newline is known to be over-long.
     pub fn buffer_bytes(&self) -> usize {
-        self.read_buffer_bytes.max(self.max_line_bytes + 1)
+        // Whole pages, so every buffer of the arena starts page-aligned.
+        self.read_buffer_bytes
+            .max(self.max_line_bytes + 1)
+            .next_multiple_of(4096)
     }
 
     /// Buffers per input: enough to fill every ring behind the reader, so the

@@ -28,6 +28,29 @@ const EXIT_USAGE: i32 = 2;
 /// Exit code for an internal error (a bug): never reached from input data.
 const EXIT_INTERNAL: i32 = 70;
 
+/// The build targets x86-64-v3 (.cargo/config.toml); refuse to run where the
+/// CPU lacks it rather than die on an illegal instruction later.
+fn check_cpu_features() -> Result<(), String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let missing: Vec<&str> = [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("bmi2", std::arch::is_x86_feature_detected!("bmi2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| (!present).then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "this CPU lacks {} (x86-64-v3); rebuild with RUSTFLAGS=\"-C target-cpu=x86-64\"",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     // A panic is a bug, never a reaction to input: report it on one line
     // and stop the whole process rather than leave a stage half-dead.
@@ -40,6 +63,10 @@ fn main() {
         std::process::exit(EXIT_INTERNAL);
     }));
 
+    if let Err(message) = check_cpu_features() {
+        eprintln!("ringway: error: {message}");
+        std::process::exit(1);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -188,7 +188,16 @@ pub(crate) fn run(settings: Settings) -> i32 {
         let io_waker = Waker::for_eventfd(wake_fd);
         io_wakers.push(Arc::clone(&io_waker));
         let cpu_waker = Waker::for_thread();
-        let pool = BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker));
+        let pool = match BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker)) {
+            Ok(pool) => pool,
+            Err(error) => {
+                eprintln!(
+                    "ringway: error: cannot map {buffers_per_input} buffers of {buffer_bytes} bytes for input '{}': {error}",
+                    input.name
+                );
+                return 1;
+            }
+        };
         let (to_cpu, from_reader) = ring(
             settings.io_ring_capacity,
             Arc::clone(&io_waker),

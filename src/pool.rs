@@ -1,42 +1,85 @@
 //! Fixed buffer pools, allocated at start-up and recycled through the stages.
 //!
-//! A [`BufferPool`] holds every buffer an input will ever use. A
-//! [`PooledBuffer`] owns one of them while it travels I/O → CPU → outputs;
-//! dropping it (when the last output is done with its batch) puts the buffer
-//! back and wakes the pool's owner, the input's I/O worker, if it sleeps
-//! waiting for one.
+//! A [`BufferPool`] maps one arena holding every buffer an input will ever
+//! use. A [`PooledBuffer`] owns one slice of it while it travels I/O → CPU →
+//! outputs; dropping it (when the last output is done with its batch) puts
+//! the slice back and wakes the pool's owner, the input's I/O worker, if it
+//! sleeps waiting for one.
+//!
+//! The arena is an anonymous mapping: its pages are zero and cost nothing
+//! until first written, so start-up touches no memory and RSS grows only to
+//! what the pipeline actually fills — never past the arena.
 
 use crate::ring::Waker;
 use crossbeam_queue::ArrayQueue;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 pub(crate) struct BufferPool {
-    /// Free buffers. Its capacity equals `count`, so returning a buffer can
-    /// never fail: every buffer that exists fits.
-    free: ArrayQueue<Box<[u8]>>,
-    #[cfg_attr(not(test), allow(dead_code))]
-    count: usize,
+    /// `count * buffer_bytes` bytes, mapped for the life of the pool.
+    arena: NonNull<u8>,
+    arena_bytes: usize,
+    buffer_bytes: usize,
+    /// Indexes of free buffers. Its capacity equals the buffer count, so
+    /// returning a buffer can never fail: every buffer that exists fits.
+    free: ArrayQueue<u32>,
     /// Woken when a buffer comes back.
     owner: Arc<Waker>,
 }
 
+// SAFETY: the arena is only read and written through `PooledBuffer`s, and
+// each buffer index is owned by at most one `PooledBuffer` at a time (it is
+// either in `free` or held by exactly one), so no two threads ever touch the
+// same bytes without the handoff a ring or the queue provides.
+unsafe impl Send for BufferPool {}
+// SAFETY: as above; `&BufferPool` only gives access to the queue and sizes.
+unsafe impl Sync for BufferPool {}
+
 impl BufferPool {
-    /// Allocates `count` buffers of `buffer_bytes`. The pages are touched
-    /// only when first written, so RSS grows to the pool size at most.
-    pub fn new(count: usize, buffer_bytes: usize, owner: Arc<Waker>) -> Arc<Self> {
-        assert!(count > 0 && buffer_bytes > 0);
+    /// Maps `count` buffers of `buffer_bytes`.
+    pub fn new(count: usize, buffer_bytes: usize, owner: Arc<Waker>) -> std::io::Result<Arc<Self>> {
+        assert!(count > 0 && buffer_bytes > 0 && count <= u32::MAX as usize);
+        let arena_bytes = count
+            .checked_mul(buffer_bytes)
+            .ok_or_else(|| std::io::Error::other("buffer pool size overflows"))?;
+        // SAFETY: an anonymous private mapping with no address hint; the
+        // result is checked before use.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                arena_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // Fewer TLB misses for the scanners; a hint only, so errors are ignored.
+        // SAFETY: the range is the mapping just made.
+        unsafe {
+            libc::madvise(address, arena_bytes, libc::MADV_HUGEPAGE);
+        }
         let free = ArrayQueue::new(count);
-        for _ in 0..count {
-            let pushed = free.push(vec![0u8; buffer_bytes].into_boxed_slice());
+        for index in 0..count as u32 {
+            let pushed = free.push(index);
             assert!(pushed.is_ok(), "pool queue holds every buffer");
         }
-        Arc::new(Self { free, count, owner })
+        Ok(Arc::new(Self {
+            arena: NonNull::new(address.cast()).expect("mmap never returns null on success"),
+            arena_bytes,
+            buffer_bytes,
+            free,
+            owner,
+        }))
     }
 
     pub fn take(self: &Arc<Self>) -> Option<PooledBuffer> {
-        self.free.pop().map(|data| PooledBuffer {
-            data: Some(data),
+        self.free.pop().map(|index| PooledBuffer {
+            index,
             pool: Arc::clone(self),
         })
     }
@@ -47,37 +90,61 @@ impl BufferPool {
 
     #[cfg(test)]
     pub fn count(&self) -> usize {
-        self.count
+        self.free.capacity()
+    }
+
+    fn buffer_start(&self, index: u32) -> *mut u8 {
+        // SAFETY: index < count, so the offset stays inside the arena.
+        unsafe { self.arena.as_ptr().add(index as usize * self.buffer_bytes) }
+    }
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        // Every PooledBuffer holds an Arc to the pool, so none is alive here.
+        // SAFETY: the arena was mapped by `new` with this length.
+        unsafe {
+            libc::munmap(self.arena.as_ptr().cast(), self.arena_bytes);
+        }
     }
 }
 
 /// One buffer of a pool; returns itself to the pool when dropped.
 pub(crate) struct PooledBuffer {
-    /// Always `Some` until `drop` takes it back to the pool.
-    data: Option<Box<[u8]>>,
+    /// Owned exclusively: not in the free queue while this exists.
+    index: u32,
     pool: Arc<BufferPool>,
 }
 
 impl Deref for PooledBuffer {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.data.as_deref().expect("buffer present until drop")
+        // SAFETY: this buffer's bytes are owned by `self` alone (see
+        // BufferPool's Send/Sync), lie inside the live arena, and are
+        // initialised (anonymous mappings are zero-filled).
+        unsafe {
+            std::slice::from_raw_parts(self.pool.buffer_start(self.index), self.pool.buffer_bytes)
+        }
     }
 }
 
 impl DerefMut for PooledBuffer {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.data.as_deref_mut().expect("buffer present until drop")
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.pool.buffer_start(self.index),
+                self.pool.buffer_bytes,
+            )
+        }
     }
 }
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        if let Some(data) = self.data.take() {
-            let returned = self.pool.free.push(data);
-            assert!(returned.is_ok(), "a pool never holds more than it made");
-            self.pool.owner.wake();
-        }
+        let returned = self.pool.free.push(self.index);
+        assert!(returned.is_ok(), "a pool never holds more than it made");
+        self.pool.owner.wake();
     }
 }
 
@@ -87,8 +154,8 @@ mod tests {
 
     #[test]
     fn every_buffer_returns_to_its_pool() {
-        let pool = BufferPool::new(3, 64, Waker::for_test());
-        let a = pool.take().unwrap();
+        let pool = BufferPool::new(3, 64, Waker::for_test()).unwrap();
+        let mut a = pool.take().unwrap();
         let b = pool.take().unwrap();
         let c = pool.take().unwrap();
         assert!(
@@ -96,12 +163,15 @@ mod tests {
             "a pool hands out no more than it holds"
         );
         assert_eq!(pool.available(), 0);
+        a[..5].copy_from_slice(b"hello");
+        assert!(b.iter().all(|&byte| byte == 0), "buffers do not overlap");
         drop(b);
         assert_eq!(pool.available(), 1);
         let shared = Arc::new(a);
         let clone = Arc::clone(&shared);
         drop(shared);
         assert_eq!(pool.available(), 1, "still referenced by one output");
+        assert_eq!(&clone[..5], b"hello");
         drop(clone);
         drop(c);
         assert_eq!(pool.available(), pool.count());

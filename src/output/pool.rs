@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn dispatch_picks_the_most_recently_used_worker_with_room() {
-        let buffers = BufferPool::new(8, 16, Waker::for_test());
+        let buffers = BufferPool::new(8, 16, Waker::for_test()).unwrap();
         let (mut pool, mut slots) = test_pool(3);
         // Worker 2 then worker 0 finished last: order is 0, 2, 1.
         pool.finished.push(2).unwrap();
@@ -373,7 +373,7 @@ mod tests {
     fn ordered_output_commits_in_dispatch_order_with_many_workers() {
         let path = std::env::temp_dir().join(format!("ringway-order-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let buffers = BufferPool::new(64, 16, Waker::for_test());
+        let buffers = BufferPool::new(64, 16, Waker::for_test()).unwrap();
         let workers = 4;
         let gauges = RingGauges::default();
         let dispatcher_waker = Waker::for_thread();

@@ -113,40 +113,39 @@ impl CpuWorker {
         }
     }
 
-    /// Checks every line; returns how many were framed. Lines are checked
-    /// in groups ([`json::GROUP_BYTES`]); only a group that fails is checked
-    /// line by line. Invalid lines are kept, removed, or removed and
-    /// dead-lettered per `--on-invalid`; kept lines are compacted to the
-    /// front so the batch stays contiguous.
+    /// Checks every line; returns how many were framed. Invalid lines are
+    /// kept, removed, or removed and dead-lettered per `--on-invalid`; kept
+    /// lines are compacted to the front so the batch stays contiguous.
     fn check_json(&mut self, batch: &mut Batch) -> usize {
+        let checker = self.json.as_mut().expect("json format has a checker");
+        let bytes = &mut batch.buf[..batch.len];
         let mut framed = 0;
         let mut kept = 0;
         let mut invalid = 0u64;
         let mut write = 0;
-        let mut group_start = 0;
-        while group_start < batch.len {
-            let bytes = &batch.buf[..batch.len];
-            let group_end = group_end(bytes, group_start);
-            let lines = frame::count_lines(&bytes[group_start..group_end]);
-            framed += lines;
-            let checker = self.json.as_mut().expect("json format has a checker");
-            if checker.check_group(&bytes[group_start..group_end]) {
-                if write != group_start {
-                    batch.buf.copy_within(group_start..group_end, write);
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            framed += 1;
+            let valid = checker.is_valid(&bytes[start..end]);
+            if !valid {
+                invalid += 1;
+                if let Some(dead_letter) = &mut self.dead_letter {
+                    dead_letter.write_line(&bytes[start..=end]);
                 }
-                write += group_end - group_start;
-                kept += lines;
-            } else {
-                let (group_kept, group_invalid, group_write) =
-                    self.check_lines_one_by_one(batch, group_start, group_end, write);
-                kept += group_kept;
-                invalid += group_invalid;
-                write = group_write;
             }
-            group_start = group_end;
+            if valid || self.on_invalid == OnInvalid::Raw {
+                if write != start {
+                    bytes.copy_within(start..=end, write);
+                }
+                write += end + 1 - start;
+                kept += 1;
+            }
+            start = end + 1;
         }
+        debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
         batch.len = write;
-        batch.records = kept as u32;
+        batch.records = kept;
         if invalid > 0 {
             self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
             if self.dead_letter.is_some() {
@@ -156,42 +155,6 @@ impl CpuWorker {
             }
         }
         framed
-    }
-
-    /// The slow path for a group with an invalid line: returns (lines kept,
-    /// lines invalid, new write position).
-    fn check_lines_one_by_one(
-        &mut self,
-        batch: &mut Batch,
-        start: usize,
-        end: usize,
-        mut write: usize,
-    ) -> (usize, u64, usize) {
-        let checker = self.json.as_mut().expect("json format has a checker");
-        let bytes = &mut batch.buf[..end];
-        let mut kept = 0;
-        let mut invalid = 0;
-        let mut line_start = start;
-        while let Some(offset) = memchr::memchr(b'\n', &bytes[line_start..]) {
-            let line_end = line_start + offset;
-            let valid = checker.is_valid(&bytes[line_start..line_end]);
-            if !valid {
-                invalid += 1;
-                if let Some(dead_letter) = &mut self.dead_letter {
-                    dead_letter.write_line(&bytes[line_start..=line_end]);
-                }
-            }
-            if valid || self.on_invalid == OnInvalid::Raw {
-                if write != line_start {
-                    bytes.copy_within(line_start..=line_end, write);
-                }
-                write += line_end + 1 - line_start;
-                kept += 1;
-            }
-            line_start = line_end + 1;
-        }
-        debug_assert_eq!(line_start, end, "batches hold whole lines");
-        (kept, invalid, write)
     }
 
     /// Cuts every line longer than `--max-line` to its first `max_line`
@@ -242,21 +205,6 @@ impl CpuWorker {
             let dispatcher = &self.to_dispatcher;
             self.waker
                 .wait(|| dispatcher.has_room() || dispatcher.is_abandoned(), None);
-        }
-    }
-}
-
-/// The end of the group of whole lines that starts at `start`: about
-/// [`json::GROUP_BYTES`], or one line when that line alone is longer.
-fn group_end(bytes: &[u8], start: usize) -> usize {
-    let limit = (start + json::GROUP_BYTES).min(bytes.len());
-    if limit == bytes.len() {
-        return limit;
-    }
-    match memchr::memrchr(b'\n', &bytes[start..limit]) {
-        Some(offset) => start + offset + 1,
-        None => {
-            start + memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len() - start, |o| o + 1)
         }
     }
 }
