@@ -31,7 +31,7 @@ fn main() {
         .unwrap_or(0);
     let mut scratch = vec![0u8; longest + INPUT_PADDING + 1];
     let mut buffers = Buffers::new(longest + 1);
-    let mut kept: Tape<'static> = Tape::null();
+    let mut kept: Option<Tape<'static>> = Some(Tape::null());
     let mut times = Vec::new();
     let mut lines = 0;
     let mut invalid = 0;
@@ -45,7 +45,7 @@ fn main() {
             }
             lines += 1;
             scratch[..line.len()].copy_from_slice(line);
-            let mut tape = std::mem::replace(&mut kept, Tape::null()).reset();
+            let mut tape = kept.take().expect("returned after each parse").reset();
             let ok = simd_json::fill_tape_padded(
                 &mut scratch[..line.len() + INPUT_PADDING],
                 line.len(),
@@ -54,7 +54,7 @@ fn main() {
             )
             .is_ok();
             invalid += usize::from(!ok);
-            kept = tape.reset();
+            kept = Some(tape.reset());
         }
         times.push(started.elapsed().as_secs_f64());
     }
@@ -82,7 +82,7 @@ fn main() {
                 group_scratch[newline + 1] = b',';
             }
             group_scratch[len - 1] = b']';
-            let mut tape = std::mem::replace(&mut kept, Tape::null()).reset();
+            let mut tape = kept.take().expect("returned after each parse").reset();
             let ok = simd_json::fill_tape_padded(
                 &mut group_scratch[..len + INPUT_PADDING],
                 len,
@@ -91,7 +91,7 @@ fn main() {
             )
             .is_ok();
             assert!(ok || invalid > 0, "a group of valid lines parses");
-            kept = tape.reset();
+            kept = Some(tape.reset());
             start = end;
         }
         group_times.push(started.elapsed().as_secs_f64());

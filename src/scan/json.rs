@@ -16,8 +16,9 @@ pub(crate) struct JsonChecker {
     /// Holds one line plus simd-json's padding; fixed size.
     scratch: Vec<u8>,
     buffers: Buffers,
-    /// Empty between calls; kept only for its allocation.
-    tape: Tape<'static>,
+    /// Empty between calls; kept only for its allocation. An `Option` so a
+    /// call can take it without a placeholder (`Tape::null()` allocates).
+    tape: Option<Tape<'static>>,
 }
 
 impl JsonChecker {
@@ -25,20 +26,24 @@ impl JsonChecker {
         Self {
             scratch: vec![0; max_line_bytes + 1 + INPUT_PADDING],
             buffers: Buffers::new(max_line_bytes + 1),
-            tape: Tape::null(),
+            tape: Some(Tape::null()),
         }
     }
 
     /// True when `scratch[..len]` is one valid JSON value.
     fn parse_scratch(&mut self, len: usize) -> bool {
-        let mut tape = std::mem::replace(&mut self.tape, Tape::null()).reset();
+        let mut tape = self
+            .tape
+            .take()
+            .expect("tape is back after each call")
+            .reset();
         let parsed = simd_json::fill_tape_padded(
             &mut self.scratch[..len + INPUT_PADDING],
             len,
             &mut self.buffers,
             &mut tape,
         );
-        self.tape = tape.reset();
+        self.tape = Some(tape.reset());
         parsed.is_ok()
     }
 
@@ -77,5 +82,30 @@ mod tests {
         let copy = line.clone();
         assert!(checker.is_valid(&line));
         assert_eq!(line, copy);
+    }
+
+    #[test]
+    fn checking_lines_allocates_nothing_after_warm_up() {
+        let mut checker = JsonChecker::new(4096);
+        let lines: Vec<String> = (0..1000)
+            .map(|i| {
+                format!(r#"{{"i":{i},"s":"a\"b\\c\u00e9 é","l":[1,2.5,null],"o":{{"k":true}}}}"#)
+            })
+            .collect();
+        // Warm up: parser buffers and tape grow to their working size once.
+        for line in &lines {
+            assert!(checker.is_valid(line.as_bytes()));
+        }
+        assert!(!checker.is_valid(b"{\"broken\":"));
+        let before = crate::test_alloc::allocations_on_this_thread();
+        for line in &lines {
+            assert!(checker.is_valid(line.as_bytes()));
+        }
+        assert!(!checker.is_valid(b"{\"broken\":"));
+        assert_eq!(
+            crate::test_alloc::allocations_on_this_thread() - before,
+            0,
+            "per-line checks must not allocate"
+        );
     }
 }
