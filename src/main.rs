@@ -30,42 +30,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: test_alloc::Counting = test_alloc::Counting;
 
-#[cfg(test)]
-mod test_alloc {
-    use std::alloc::{GlobalAlloc, Layout};
-    use std::cell::Cell;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub(crate) struct Counting;
-
-    // SAFETY: every call is forwarded to mimalloc unchanged; counting only
-    // touches a const-initialised thread-local without a destructor.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            ALLOCATIONS.with(|count| count.set(count.get() + 1));
-            // SAFETY: forwarded with the caller's layout.
-            unsafe { mimalloc::MiMalloc.alloc(layout) }
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from `alloc` above with this layout.
-            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-        }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            ALLOCATIONS.with(|count| count.set(count.get() + 1));
-            // SAFETY: forwarded unchanged.
-            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    /// Allocations (and reallocations) made by the calling thread so far.
-    pub(crate) fn allocations_on_this_thread() -> u64 {
-        ALLOCATIONS.with(Cell::get)
-    }
-}
-
 /// Exit code for a bad command line: one line on stderr, like clap's own.
 const EXIT_USAGE: i32 = 2;
 /// Exit code for an internal error (a bug): never reached from input data.
@@ -146,4 +110,40 @@ fn main() {
         );
     }
     std::process::exit(pipeline::run(parsed.settings));
+}
+
+#[cfg(test)]
+mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) struct Counting;
+
+    // SAFETY: every call is forwarded to mimalloc unchanged; counting only
+    // touches a const-initialised thread-local without a destructor.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|count| count.set(count.get() + 1));
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `alloc` above with this layout.
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            ALLOCATIONS.with(|count| count.set(count.get() + 1));
+            // SAFETY: forwarded unchanged.
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Allocations (and reallocations) made by the calling thread so far.
+    pub(crate) fn allocations_on_this_thread() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
 }
