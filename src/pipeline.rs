@@ -20,6 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+/// A second SIGINT/SIGTERM within this time of the first is the same stop
+/// request delivered twice, not a request to skip the drain.
+const REPEAT_SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
 /// A stage thread to start: its name, the core to pin it to, its work.
 type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
 
@@ -103,18 +107,24 @@ fn spawn_signal_thread(
     let spawned = thread::Builder::new()
         .name("ringway-signals".into())
         .spawn(move || {
-            let mut received = 0;
+            let mut first: Option<Instant> = None;
             loop {
                 let mut signal: libc::c_int = 0;
                 // SAFETY: `set` holds SIGINT and SIGTERM, blocked in every thread.
                 if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
                     continue;
                 }
-                received += 1;
-                if received > 1 {
+                // One stop request often arrives twice at once (sent to the
+                // process and to its group, as `timeout` does): only a
+                // signal a while after the first means "exit now".
+                if let Some(first) = first {
+                    if first.elapsed() < REPEAT_SIGNAL_GRACE {
+                        continue;
+                    }
                     eprintln!("ringway: second signal; exiting now without draining");
                     std::process::exit(130);
                 }
+                first = Some(Instant::now());
                 eprintln!("ringway: signal {signal} received; stopping inputs and draining (send again to exit at once)");
                 shutdown.store(true, Ordering::SeqCst);
                 for waker in &wake_on_shutdown {
