@@ -52,7 +52,11 @@ fn main() {
         eprintln!("json_floor: cannot read {path}: {error}");
         std::process::exit(1);
     });
-    let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    let longest = data
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
     if longest > WINDOW_BYTES {
         eprintln!("json_floor: a line is longer than {WINDOW_BYTES} bytes");
         std::process::exit(1);
