@@ -175,21 +175,7 @@ fn line_longer_than_max_line_is_truncated_to_max_line() {
     data.push(b'\n');
     data.extend_from_slice(&after);
     fs::write(&input, &data).unwrap();
-    run(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{}", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--exit-on-eof",
-            "--summary-json",
-            &p(&summary),
-        ],
-        TIMEOUT,
-    )
-    .assert_success();
+    run_to_eof(&dir, &input, &output, &summary).assert_success();
     let mut expected = before;
     expected.extend_from_slice(&long[..1 << 20]); // default --max-line 1MiB
     expected.push(b'\n');
@@ -319,21 +305,7 @@ fn empty_file_gives_zero_records_and_exits_0() {
     let output = dir.join("out.log");
     let summary = dir.join("summary.json");
     fs::write(&input, b"").unwrap();
-    run(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{}", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--exit-on-eof",
-            "--summary-json",
-            &p(&summary),
-        ],
-        TIMEOUT,
-    )
-    .assert_success();
+    run_to_eof(&dir, &input, &output, &summary).assert_success();
     assert_eq!(file_len(&output), 0, "output of an empty file is empty");
     let s = read_summary(&summary);
     assert_eq!(s.input(0, "records"), 0, "{s}");

@@ -148,21 +148,7 @@ fn last_line_without_newline_gets_one_at_eof() {
         b"first line\nsecond line\nthird line without newline",
     )
     .unwrap();
-    run(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{}", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--exit-on-eof",
-            "--summary-json",
-            &p(&summary),
-        ],
-        TIMEOUT,
-    )
-    .assert_success();
+    run_to_eof(&dir, &input, &output, &summary).assert_success();
     assert_bytes_identical(
         b"first line\nsecond line\nthird line without newline\n",
         &read_output(&output),
@@ -186,21 +172,7 @@ fn crlf_lines_are_kept() {
     }
     data.extend_from_slice(b"\r\n"); // a line that is only a CR
     fs::write(&input, &data).unwrap();
-    run(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{}", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--exit-on-eof",
-            "--summary-json",
-            &p(&summary),
-        ],
-        TIMEOUT,
-    )
-    .assert_success();
+    run_to_eof(&dir, &input, &output, &summary).assert_success();
     assert_bytes_identical(&data, &read_output(&output), "CRLF pass-through");
     let s = read_summary(&summary);
     assert_eq!(s.input(0, "records"), 10_001, "{s}");

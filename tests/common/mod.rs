@@ -157,6 +157,25 @@ pub fn spawn(dir: &TempDir, args: &[&str]) -> Ringway {
     }
 }
 
+/// Runs `ringway run --input file:INPUT --output file:OUTPUT --exit-on-eof
+/// --summary-json SUMMARY` to completion (bounded by [`TIMEOUT`]).
+pub fn run_to_eof(dir: &TempDir, input: &Path, output: &Path, summary: &Path) -> Finished {
+    run(
+        dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(input)),
+            "--output",
+            &format!("file:{}", p(output)),
+            "--exit-on-eof",
+            "--summary-json",
+            &p(summary),
+        ],
+        TIMEOUT,
+    )
+}
+
 /// Runs `ringway ARGS...` to completion (bounded by `timeout`).
 pub fn run(dir: &TempDir, args: &[&str], timeout: Duration) -> Finished {
     spawn(dir, args).wait(timeout)
