@@ -14,6 +14,10 @@ fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi
+# The UDP tests send with a real client: util-linux logger (Debian: bsdutils).
+if ! command -v logger >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq bsdutils
+fi
 if [ ! -d ../shared/data/loghub ]; then
     echo "scripts/test.sh: note: ../shared/data is absent; the loghub tests will print 'skipped'" >&2
 fi

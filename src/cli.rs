@@ -4,14 +4,16 @@
 //! Every error here is one line on stderr and exit code 2.
 
 use crate::config::{
-    self, Format, InputSpec, OnInvalid, OutputKind, OutputSpec, Settings, StartFrom,
+    self, Format, InputDefaults, InputSpec, OnInvalid, OutputKind, OutputSpec, Settings, StartFrom,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the embedded default reads when neither --input nor --config is given.
+/// What the embedded default reads when neither --input nor --config is
+/// given: local log files, and syslog on a local UDP port.
 pub(crate) const DEFAULT_INPUT: &str = "file:/var/log/*.log";
+pub(crate) const DEFAULT_SYSLOG_INPUT: &str = "udp:127.0.0.1:5514,format=syslog";
 const MAX_INPUTS: usize = 256;
 const MAX_OUTPUT_WORKERS: usize = 256;
 
@@ -47,8 +49,9 @@ pub(crate) enum OnInvalidArg {
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=raw|json][,from=beginning|end].
-    /// Repeatable. Without any, the embedded default runs (file:/var/log/*.log, from the end, to stdout).
+    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end] or
+    /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N] (IPv6 as [::1]:PORT). Repeatable. Without any,
+    /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
 
@@ -57,7 +60,8 @@ pub(crate) struct RunArgs {
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
-    /// Format of every input without its own format=: raw (one record per line) or json (NDJSON, checked with simd-json).
+    /// Format of every input without its own format=: raw (one record per line), json (NDJSON, checked with
+    /// simd-json) or syslog (RFC 3164/5424, converted to one JSON object per message).
     #[arg(long, value_name = "FORMAT", default_value = "raw", value_parser = config::parse_format_flag)]
     pub format: Format,
 
@@ -122,6 +126,20 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_open_files: usize,
 
+    /// Receive buffer asked for each UDP socket (SO_RCVBUFFORCE when permitted, else SO_RCVBUF, which
+    /// net.core.rmem_max clamps; a clamp is warned about). Per input: rcvbuf=.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = config::parse_size)]
+    pub udp_rcvbuf: usize,
+
+    /// Sockets per UDP input, bound to one port with SO_REUSEPORT, each with its own I/O and CPU thread.
+    /// The kernel spreads datagrams by flow, so one sender lands on one socket. Per input: sockets=.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub udp_sockets: usize,
+
+    /// Longest UDP datagram kept whole; longer ones are cut to this many bytes (counted as truncated).
+    #[arg(long, value_name = "SIZE", default_value = "9000", value_parser = config::parse_size)]
+    pub udp_max_datagram: usize,
+
     /// First wait before retrying a failed output write; doubles per failure, with jitter.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = config::parse_duration)]
     pub retry_initial: Duration,
@@ -164,19 +182,45 @@ impl RunArgs {
                     .to_string(),
             );
         }
+        positive("--udp-sockets", self.udp_sockets, config::MAX_UDP_SOCKETS)?;
+        if !(1..=crate::input::udp::MAX_UDP_PAYLOAD).contains(&self.udp_max_datagram) {
+            return Err(format!(
+                "--udp-max-datagram must be between 1 and {} bytes",
+                crate::input::udp::MAX_UDP_PAYLOAD
+            ));
+        }
+        let defaults = InputDefaults {
+            format: self.format,
+            from: self.from,
+            udp_rcvbuf_bytes: self.udp_rcvbuf,
+            udp_sockets: self.udp_sockets,
+        };
         let mut inputs: Vec<InputSpec> = Vec::new();
         if embedded_default {
-            let mut input = config::parse_input_spec(DEFAULT_INPUT, Format::Raw, StartFrom::End)?;
-            input.from = StartFrom::End;
-            inputs.push(input);
+            let tail_defaults = InputDefaults {
+                format: Format::Raw,
+                from: StartFrom::End,
+                ..defaults
+            };
+            inputs.push(config::parse_input_spec(DEFAULT_INPUT, &tail_defaults)?);
+            inputs.push(config::parse_input_spec(
+                DEFAULT_SYSLOG_INPUT,
+                &tail_defaults,
+            )?);
         }
         for spec in &self.inputs {
-            let input = config::parse_input_spec(spec, self.format, self.from)?;
-            if !embedded_default {
-                crate::input::file::check_pattern(&input.pattern)
+            let input = config::parse_input_spec(spec, &defaults)?;
+            if let Some(pattern) = input.file_pattern() {
+                crate::input::file::check_pattern(pattern)
                     .map_err(|error| format!("input '{spec}': {error}"))?;
             }
             inputs.push(input);
+        }
+        if self.exit_on_eof && !inputs.iter().any(|input| input.file_pattern().is_some()) {
+            return Err(
+                "--exit-on-eof needs a file input (--input file:PATH); network inputs never reach EOF"
+                    .to_string(),
+            );
         }
         if inputs.len() > MAX_INPUTS {
             return Err(format!("at most {MAX_INPUTS} inputs are supported"));
@@ -255,6 +299,7 @@ impl RunArgs {
             uring_depth: self.uring_depth,
             sqpoll: self.sqpoll,
             max_open_files: self.max_open_files,
+            udp_max_datagram_bytes: self.udp_max_datagram,
             retry_initial: self.retry_initial,
             retry_max: self.retry_max,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
@@ -287,8 +332,11 @@ fn check_outputs_are_not_inputs(
     for (name, path) in written {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         for input in inputs {
-            let pattern_path = std::path::absolute(&input.pattern)
-                .unwrap_or_else(|_| PathBuf::from(&input.pattern));
+            let Some(pattern) = input.file_pattern() else {
+                continue;
+            };
+            let pattern_path =
+                std::path::absolute(pattern).unwrap_or_else(|_| PathBuf::from(pattern));
             let reads_it = pattern_path == absolute
                 || glob::Pattern::new(&pattern_path.to_string_lossy())
                     .is_ok_and(|pattern| pattern.matches_path(&absolute));

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub(crate) enum Format {
     Raw,
     Json,
+    /// RFC 3164 / RFC 5424 messages, converted to one JSON object each.
+    Syslog,
 }
 
 /// Where a file input starts reading files that exist at start-up.
@@ -29,15 +31,47 @@ pub(crate) enum OnInvalid {
     DeadLetter,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum InputKind {
+    /// A path or a glob pattern.
+    File { pattern: String },
+    /// `sockets` sockets bound to one address with SO_REUSEPORT.
+    Udp {
+        address: std::net::SocketAddr,
+        rcvbuf_bytes: usize,
+        sockets: usize,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct InputSpec {
     /// The SPEC exactly as typed: the input's name in stats and the summary.
     pub name: String,
-    /// A path or a glob pattern.
-    pub pattern: String,
+    pub kind: InputKind,
     pub format: Format,
     pub from: StartFrom,
 }
+
+impl InputSpec {
+    pub fn file_pattern(&self) -> Option<&str> {
+        match &self.kind {
+            InputKind::File { pattern } => Some(pattern),
+            InputKind::Udp { .. } => None,
+        }
+    }
+}
+
+/// The global flags that per-input keys override.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InputDefaults {
+    pub format: Format,
+    pub from: StartFrom,
+    pub udp_rcvbuf_bytes: usize,
+    pub udp_sockets: usize,
+}
+
+/// Most SO_REUSEPORT sockets one UDP input may open.
+pub(crate) const MAX_UDP_SOCKETS: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OutputKind {
@@ -74,6 +108,7 @@ pub(crate) struct Settings {
     pub uring_depth: u32,
     pub sqpoll: bool,
     pub max_open_files: usize,
+    pub udp_max_datagram_bytes: usize,
     pub retry_initial: Duration,
     pub retry_max: Duration,
     /// `None` when stats lines are off.
@@ -196,10 +231,11 @@ fn parse_format(text: &str) -> Result<Format, String> {
     match text {
         "raw" => Ok(Format::Raw),
         "json" => Ok(Format::Json),
-        "syslog" | "cri" => Err(format!(
-            "format '{text}' is not supported yet (use raw or json)"
+        "syslog" => Ok(Format::Syslog),
+        "cri" => Err(format!(
+            "format '{text}' is not supported yet (use raw, json or syslog)"
         )),
-        _ => Err(format!("unknown format '{text}' (use raw or json)")),
+        _ => Err(format!("unknown format '{text}' (use raw, json or syslog)")),
     }
 }
 
@@ -211,61 +247,83 @@ fn parse_from(text: &str) -> Result<StartFrom, String> {
     }
 }
 
-/// Parses `KIND:TARGET[,key=value]...`. Global `--format`/`--from` are the
-/// defaults that per-input keys override.
-pub(crate) fn parse_input_spec(
-    spec: &str,
-    default_format: Format,
-    default_from: StartFrom,
-) -> Result<InputSpec, String> {
+/// Parses `KIND:TARGET[,key=value]...`. The global flags in `defaults` are
+/// what per-input keys override.
+pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, String> {
     let Some((kind, rest)) = spec.split_once(':') else {
         return Err(format!(
-            "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log)"
+            "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log or udp:127.0.0.1:5514)"
         ));
     };
     let mut parts = rest.split(',');
     let target = parts.next().unwrap_or_default();
-    match kind {
-        "file" => {}
-        "udp" | "tcp" | "otlp" => {
+    if target.is_empty() {
+        return Err(format!("input '{spec}': the target is empty"));
+    }
+    let mut kind = match kind {
+        "file" => InputKind::File {
+            pattern: target.to_string(),
+        },
+        "udp" => InputKind::Udp {
+            address: target.parse().map_err(|_| {
+                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:5514 or [::1]:5514)")
+            })?,
+            rcvbuf_bytes: defaults.udp_rcvbuf_bytes,
+            sockets: defaults.udp_sockets,
+        },
+        "tcp" | "otlp" => {
             return Err(format!(
-                "input '{spec}': kind '{kind}' is not supported yet (use file:PATH)"
+                "input '{spec}': kind '{kind}' is not supported yet (use file: or udp:)"
             ));
         }
         _ => {
             return Err(format!(
-                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB)"
+                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB or udp:ADDRESS:PORT)"
             ));
         }
-    }
-    if target.is_empty() {
-        return Err(format!("input '{spec}': the path is empty"));
-    }
-    let mut input = InputSpec {
-        name: spec.to_string(),
-        pattern: target.to_string(),
-        format: default_format,
-        from: default_from,
     };
+    let mut format = defaults.format;
+    let mut from = defaults.from;
     for option in parts {
         let Some((key, value)) = option.split_once('=') else {
             return Err(format!(
                 "input '{spec}': option '{option}' is not key=value"
             ));
         };
-        match key {
-            "format" => {
-                input.format = parse_format(value).map_err(|e| format!("input '{spec}': {e}"))?
+        let context = |error: String| format!("input '{spec}': {error}");
+        match (key, &mut kind) {
+            ("format", _) => format = parse_format(value).map_err(context)?,
+            ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
+            ("rcvbuf", InputKind::Udp { rcvbuf_bytes, .. }) => {
+                *rcvbuf_bytes = parse_size(value).map_err(context)?;
             }
-            "from" => input.from = parse_from(value).map_err(|e| format!("input '{spec}': {e}"))?,
-            _ => {
-                return Err(format!(
-                    "input '{spec}': unknown option '{key}' (file inputs take format and from)"
-                ));
+            ("sockets", InputKind::Udp { sockets, .. }) => {
+                *sockets = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_UDP_SOCKETS).contains(n))
+                    .ok_or_else(|| {
+                        context(format!("sockets must be between 1 and {MAX_UDP_SOCKETS}"))
+                    })?;
+            }
+            (_, InputKind::File { .. }) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (file inputs take format and from)"
+                )));
+            }
+            (_, InputKind::Udp { .. }) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (udp inputs take format, rcvbuf and sockets)"
+                )));
             }
         }
     }
-    Ok(input)
+    Ok(InputSpec {
+        name: spec.to_string(),
+        kind,
+        format,
+        from,
+    })
 }
 
 /// Parses `file:PATH`, `stdout` or `null`.
@@ -338,19 +396,43 @@ mod tests {
 
     #[test]
     fn input_spec_keys_override_global_defaults() {
-        let spec = parse_input_spec(
-            "file:/var/log/*.log,format=json,from=end",
-            Format::Raw,
-            StartFrom::Beginning,
-        )
-        .unwrap();
-        assert_eq!(spec.pattern, "/var/log/*.log");
+        let defaults = InputDefaults {
+            format: Format::Raw,
+            from: StartFrom::Beginning,
+            udp_rcvbuf_bytes: 8 << 20,
+            udp_sockets: 1,
+        };
+        let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();
+        assert_eq!(spec.file_pattern(), Some("/var/log/*.log"));
         assert_eq!(spec.format, Format::Json);
         assert_eq!(spec.from, StartFrom::End);
-        let spec = parse_input_spec("file:/a.log", Format::Json, StartFrom::End).unwrap();
-        assert_eq!(spec.format, Format::Json);
-        assert!(parse_input_spec("bogus", Format::Raw, StartFrom::End).is_err());
-        assert!(parse_input_spec("file:/a,colour=red", Format::Raw, StartFrom::End).is_err());
+        let json = InputDefaults {
+            format: Format::Json,
+            ..defaults
+        };
+        assert_eq!(
+            parse_input_spec("file:/a.log", &json).unwrap().format,
+            Format::Json
+        );
+        assert!(parse_input_spec("bogus", &defaults).is_err());
+        assert!(parse_input_spec("file:/a,colour=red", &defaults).is_err());
+        let udp = parse_input_spec(
+            "udp:[::1]:5514,format=syslog,rcvbuf=16MiB,sockets=2",
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(udp.format, Format::Syslog);
+        assert_eq!(
+            udp.kind,
+            InputKind::Udp {
+                address: "[::1]:5514".parse().unwrap(),
+                rcvbuf_bytes: 16 << 20,
+                sockets: 2
+            }
+        );
+        assert!(parse_input_spec("udp:127.0.0.1", &defaults).is_err());
+        assert!(parse_input_spec("udp:127.0.0.1:5514,from=end", &defaults).is_err());
+        assert!(parse_input_spec("udp:127.0.0.1:5514,sockets=0", &defaults).is_err());
     }
 
     #[test]

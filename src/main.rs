@@ -102,11 +102,12 @@ fn main() {
     };
     if parsed.embedded_default {
         eprintln!(
-            "ringway: no --input given: running the embedded default, tailing {} from the end as raw lines to stdout.",
-            cli::DEFAULT_INPUT.trim_start_matches("file:")
+            "ringway: no --input given: running the embedded default, tailing {} from the end as raw lines and receiving syslog on {}, all to stdout.",
+            cli::DEFAULT_INPUT.trim_start_matches("file:"),
+            cli::DEFAULT_SYSLOG_INPUT.trim_start_matches("udp:"),
         );
         eprintln!(
-            "ringway: choose what to read and where to send it with --input file:PATH_OR_GLOB[,format=json] and --output file:PATH|stdout|null; see 'ringway run --help'. Ctrl-C stops."
+            "ringway: send a test message with: logger -n 127.0.0.1 -P 5514 -d hello. Choose inputs and outputs with --input and --output; see 'ringway run --help'. Ctrl-C stops."
         );
     }
     std::process::exit(pipeline::run(parsed.settings));

@@ -36,6 +36,30 @@ pub(crate) struct OutputCounters {
     pub write_errors: AtomicU64,
 }
 
+/// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the
+/// highest SO_RXQ_OVFL count each socket's worker saw.
+#[derive(Default)]
+pub(crate) struct UdpInputStats {
+    pub sockets: Vec<crate::input::udp::SocketStats>,
+    pub rxq_overflow: Vec<Arc<AtomicU64>>,
+}
+
+impl UdpInputStats {
+    /// Datagrams the kernel dropped on this input's sockets.
+    pub fn kernel_drops(&self) -> u64 {
+        self.sockets
+            .iter()
+            .filter_map(crate::input::udp::SocketStats::kernel_drops)
+            .sum()
+    }
+
+    /// The same, as the SO_RXQ_OVFL ancillary data last reported it (it
+    /// arrives with the next datagram, so it may lag).
+    pub fn rxq_overflow_drops(&self) -> u64 {
+        self.rxq_overflow.iter().map(|count| load(count)).sum()
+    }
+}
+
 /// One gauge per stage, shared by every ring of that stage.
 #[derive(Default)]
 pub(crate) struct RingGauges {
@@ -51,6 +75,8 @@ fn load(counter: &AtomicU64) -> u64 {
 pub(crate) struct Registry {
     pub input_names: Vec<String>,
     pub inputs: Vec<Arc<InputCounters>>,
+    /// Per input: its UDP drop counters, `None` for other kinds.
+    pub udp: Vec<Option<UdpInputStats>>,
     pub output_names: Vec<String>,
     pub outputs: Vec<Arc<OutputCounters>>,
     pub rings: RingGauges,
@@ -90,6 +116,15 @@ impl Registry {
         self.inputs.iter().map(|c| load(field(c))).sum()
     }
 
+    /// Datagrams dropped by the kernel on every UDP input's sockets.
+    pub fn kernel_drops(&self) -> u64 {
+        self.udp
+            .iter()
+            .flatten()
+            .map(UdpInputStats::kernel_drops)
+            .sum()
+    }
+
     /// Human description of what is still inside the pipeline.
     pub fn in_flight_description(&self) -> String {
         let rings = &self.rings;
@@ -108,8 +143,9 @@ impl Registry {
             .input_names
             .iter()
             .zip(&self.inputs)
-            .map(|(name, c)| {
-                serde_json::json!({
+            .zip(&self.udp)
+            .map(|((name, c), udp)| {
+                let mut entry = serde_json::json!({
                     "name": name,
                     "records": load(&c.records),
                     "bytes": load(&c.bytes),
@@ -121,7 +157,12 @@ impl Registry {
                     "files_truncated": load(&c.files_truncated),
                     "files_waiting": load(&c.files_waiting),
                     "read_errors": load(&c.read_errors),
-                })
+                });
+                if let Some(udp) = udp {
+                    entry["kernel_drops"] = udp.kernel_drops().into();
+                    entry["kernel_drops_rxq_ovfl"] = udp.rxq_overflow_drops().into();
+                }
+                entry
             })
             .collect();
         let outputs: Vec<serde_json::Value> = self
@@ -182,7 +223,7 @@ impl StatsReporter {
         let rate = |now: u64, before: u64| (now - before) as f64 / seconds;
         let rings = &registry.rings;
         let line = format!(
-            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {}",
+            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {} kernel drops {}",
             rate(totals.records_in, self.last.records_in),
             rate(totals.bytes_in, self.last.bytes_in) / 1e6,
             rate(totals.records_out, self.last.records_out),
@@ -196,6 +237,7 @@ impl StatsReporter {
             registry.sum(|c| &c.invalid),
             registry.sum(|c| &c.truncated),
             registry.sum(|c| &c.files_skipped),
+            registry.kernel_drops(),
         );
         self.last = totals;
         self.last_at = now;

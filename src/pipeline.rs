@@ -6,17 +6,21 @@
 //! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
 //! worker's ring(1) slot. The main thread only supervises.
 
-use crate::config::{Format, OnInvalid, Settings};
+use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig};
+use crate::input::udp::UdpReader;
+use crate::metrics::UdpInputStats;
 use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
 use crate::output::sink::Sink;
 use crate::pool::BufferPool;
 use crate::ring::{Waker, ring};
+use crate::scan::SyslogConverter;
+use crate::scan::syslog::SyslogParser;
 use crate::scan::{CpuWorker, DeadLetter, json::JsonChecker};
 use crossbeam_queue::ArrayQueue;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -150,7 +154,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let signal_set = block_termination_signals();
     let shutdown = Arc::new(AtomicBool::new(false));
     let alive = Arc::new(AtomicUsize::new(0));
-    let readers_done = Arc::new(AtomicUsize::new(0));
+    let file_readers_done = Arc::new(AtomicUsize::new(0));
+    let network_readers_done = Arc::new(AtomicUsize::new(0));
     let supervisor = thread::current();
     let online_cores: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
@@ -172,113 +177,179 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let buffer_bytes = settings.buffer_bytes();
 
     let mut input_counters = Vec::new();
+    let mut input_udp_stats = Vec::new();
     let mut io_wakers = Vec::new();
+    // Encode buffers (format=syslog): what can be in flight past the CPU
+    // worker, plus the one being filled.
+    let encode_buffers = settings.pipeline_ring_capacity
+        + 2
+        + settings.output_workers
+            * (settings.worker_slot_capacity + 1)
+            * settings.outputs.len().max(1);
+    let mut file_readers = 0usize;
     let mut to_dispatcher = Vec::new();
     let mut threads: Vec<StageThread> = Vec::new();
-    for (index, input) in settings.inputs.iter().enumerate() {
+    // Each input has one lane (an I/O worker and a CPU worker joined by
+    // ring(4)); a UDP input has one per socket.
+    let mut lane_count = 0usize;
+    for input in &settings.inputs {
         let counters = Arc::new(InputCounters::default());
         input_counters.push(Arc::clone(&counters));
-        let wake_fd = match crate::uring::eventfd() {
-            Ok(fd) => fd,
-            Err(error) => {
-                eprintln!("ringway: error: cannot create an eventfd: {error}");
-                return 1;
+        let mut udp_stats = None;
+        let lanes = match &input.kind {
+            InputKind::File { .. } => 1,
+            InputKind::Udp { sockets, .. } => {
+                udp_stats = Some(UdpInputStats::default());
+                *sockets
             }
         };
-        let uring = match crate::uring::build_ring(settings.uring_depth, settings.sqpoll) {
-            Ok(ring) => ring,
-            Err(error) => {
-                eprintln!(
-                    "ringway: error: cannot set up io_uring for input '{}': {error}",
-                    input.name
-                );
-                return 1;
-            }
-        };
-        let io_waker = Waker::for_eventfd(wake_fd);
-        io_wakers.push(Arc::clone(&io_waker));
-        let cpu_waker = Waker::for_thread();
-        let pool = match BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker)) {
-            Ok(pool) => pool,
-            Err(error) => {
-                eprintln!(
-                    "ringway: error: cannot map {buffers_per_input} buffers of {buffer_bytes} bytes for input '{}': {error}",
-                    input.name
-                );
-                return 1;
-            }
-        };
-        let (to_cpu, from_reader) = ring(
-            settings.io_ring_capacity,
-            Arc::clone(&io_waker),
-            Arc::clone(&cpu_waker),
-            Arc::clone(&gauges.io_to_cpu),
-        );
-        let (to_dispatch, from_cpu) = ring(
-            settings.pipeline_ring_capacity,
-            Arc::clone(&cpu_waker),
-            Arc::clone(&dispatcher_waker),
-            Arc::clone(&gauges.cpu_to_dispatch),
-        );
-        to_dispatcher.push(from_cpu);
-        let dead_letter = match &settings.dead_letter {
-            Some(path)
-                if input.format == Format::Json && settings.on_invalid == OnInvalid::DeadLetter =>
+        for lane in 0..lanes {
+            let fail = |what: &str, error: &dyn std::fmt::Display| {
+                eprintln!("ringway: error: input '{}': {what}: {error}", input.name);
+                1
+            };
+            let wake_fd = match crate::uring::eventfd() {
+                Ok(fd) => fd,
+                Err(error) => return fail("cannot create an eventfd", &error),
+            };
+            let uring = match crate::uring::build_ring(settings.uring_depth, settings.sqpoll) {
+                Ok(ring) => ring,
+                Err(error) => return fail("cannot set up io_uring", &error),
+            };
+            let io_waker = Waker::for_eventfd(wake_fd);
+            io_wakers.push(Arc::clone(&io_waker));
+            let cpu_waker = Waker::for_thread();
+            let pool = match BufferPool::new(buffers_per_input, buffer_bytes, Arc::clone(&io_waker))
             {
-                match DeadLetter::open(path) {
-                    Ok(dead_letter) => Some(dead_letter),
-                    Err(error) => {
-                        eprintln!(
-                            "ringway: error: cannot open --dead-letter {}: {error}",
-                            path.display()
-                        );
-                        return 1;
+                Ok(pool) => pool,
+                Err(error) => return fail("cannot map its buffers", &error),
+            };
+            let (to_cpu, from_reader) = ring(
+                settings.io_ring_capacity,
+                Arc::clone(&io_waker),
+                Arc::clone(&cpu_waker),
+                Arc::clone(&gauges.io_to_cpu),
+            );
+            let (to_dispatch, from_cpu) = ring(
+                settings.pipeline_ring_capacity,
+                Arc::clone(&cpu_waker),
+                Arc::clone(&dispatcher_waker),
+                Arc::clone(&gauges.cpu_to_dispatch),
+            );
+            to_dispatcher.push(from_cpu);
+            let dead_letter = match &settings.dead_letter {
+                Some(path)
+                    if input.format == Format::Json
+                        && settings.on_invalid == OnInvalid::DeadLetter =>
+                {
+                    match DeadLetter::open(path) {
+                        Ok(dead_letter) => Some(dead_letter),
+                        Err(error) => return fail("cannot open --dead-letter", &error),
                     }
                 }
-            }
-            _ => None,
-        };
-        let reader = FileReader::new(
-            FileReaderConfig {
-                pattern: input.pattern.clone(),
-                from: input.from,
-                exit_on_eof: settings.exit_on_eof,
+                _ => None,
+            };
+            let reader: Box<dyn FnOnce() + Send> = match &input.kind {
+                InputKind::File { pattern } => {
+                    file_readers += 1;
+                    let reader = FileReader::new(
+                        FileReaderConfig {
+                            pattern: pattern.clone(),
+                            from: input.from,
+                            exit_on_eof: settings.exit_on_eof,
+                            max_line_bytes: settings.max_line_bytes,
+                            max_open_files: settings.max_open_files,
+                        },
+                        uring,
+                        pool,
+                        to_cpu,
+                        io_waker,
+                        Arc::clone(&counters),
+                        Arc::clone(&shutdown),
+                        Arc::clone(&file_readers_done),
+                    );
+                    Box::new(move || reader.run())
+                }
+                InputKind::Udp {
+                    address,
+                    rcvbuf_bytes,
+                    sockets,
+                } => {
+                    let (socket, stats, _) =
+                        match crate::input::udp::open_socket(*address, *rcvbuf_bytes, *sockets > 1)
+                        {
+                            Ok(opened) => opened,
+                            Err(error) => return fail("cannot open its socket", &error),
+                        };
+                    let rxq_overflow = Arc::new(AtomicU64::new(0));
+                    let udp = udp_stats.as_mut().expect("set for UDP inputs");
+                    udp.sockets.push(stats);
+                    udp.rxq_overflow.push(Arc::clone(&rxq_overflow));
+                    let reader = match UdpReader::new(
+                        uring,
+                        socket,
+                        settings.udp_max_datagram_bytes,
+                        pool,
+                        to_cpu,
+                        io_waker,
+                        Arc::clone(&counters),
+                        rxq_overflow,
+                        Arc::clone(&shutdown),
+                        Arc::clone(&network_readers_done),
+                    ) {
+                        Ok(reader) => reader,
+                        Err(error) => return fail("cannot set up receiving", &error),
+                    };
+                    Box::new(move || reader.run())
+                }
+            };
+            let syslog = match input.format {
+                Format::Syslog => {
+                    let encode_pool =
+                        match BufferPool::new(encode_buffers, buffer_bytes, Arc::clone(&cpu_waker))
+                        {
+                            Ok(pool) => pool,
+                            Err(error) => return fail("cannot map its encode buffers", &error),
+                        };
+                    Some(SyslogConverter {
+                        parser: SyslogParser::new(),
+                        pool: encode_pool,
+                        encoding: None,
+                    })
+                }
+                _ => None,
+            };
+            let scanner = CpuWorker {
+                format: input.format,
+                on_invalid: settings.on_invalid,
+                from_reader,
+                to_dispatcher: to_dispatch,
+                waker: cpu_waker,
+                counters: Arc::clone(&counters),
+                json: (input.format == Format::Json)
+                    .then(|| JsonChecker::new(settings.max_line_bytes)),
+                dead_letter,
+                batch_bytes: settings.batch_bytes,
                 max_line_bytes: settings.max_line_bytes,
-                max_open_files: settings.max_open_files,
-            },
-            uring,
-            pool,
-            to_cpu,
-            io_waker,
-            Arc::clone(&counters),
-            Arc::clone(&shutdown),
-            Arc::clone(&readers_done),
-        );
-        let scanner = CpuWorker {
-            format: input.format,
-            on_invalid: settings.on_invalid,
-            from_reader,
-            to_dispatcher: to_dispatch,
-            waker: cpu_waker,
-            counters,
-            json: (input.format == Format::Json).then(|| JsonChecker::new(settings.max_line_bytes)),
-            dead_letter,
-            batch_bytes: settings.batch_bytes,
-            max_line_bytes: settings.max_line_bytes,
-            linger: settings.batch_linger,
-            pending: None,
-        };
-        let core = |n: usize| cpus.get(n % cpus.len().max(1)).copied();
-        threads.push((
-            format!("ringway-io-{index}"),
-            core(2 * index),
-            Box::new(move || reader.run()),
-        ));
-        threads.push((
-            format!("ringway-cpu-{index}"),
-            core(2 * index + 1),
-            Box::new(move || scanner.run()),
-        ));
+                linger: settings.batch_linger,
+                pending: None,
+                syslog,
+            };
+            let core = |n: usize| cpus.get(n % cpus.len().max(1)).copied();
+            let name = if lanes > 1 {
+                format!("{}-{lane}", input_counters.len() - 1)
+            } else {
+                format!("{}", input_counters.len() - 1)
+            };
+            threads.push((format!("ringway-io-{name}"), core(2 * lane_count), reader));
+            threads.push((
+                format!("ringway-cpu-{name}"),
+                core(2 * lane_count + 1),
+                Box::new(move || scanner.run()),
+            ));
+            lane_count += 1;
+        }
+        input_udp_stats.push(udp_stats);
     }
 
     let mut output_counters = Vec::new();
@@ -339,6 +410,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let registry = Registry {
         input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
         inputs: input_counters,
+        udp: input_udp_stats,
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: output_counters,
         rings: gauges,
@@ -363,7 +435,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         &alive,
         &shutdown,
         &io_wakers,
-        &readers_done,
+        (&file_readers_done, file_readers),
     );
     let elapsed = started.elapsed();
     if let Some(path) = &settings.summary_json
@@ -386,7 +458,7 @@ fn supervise(
     alive: &AtomicUsize,
     shutdown: &AtomicBool,
     io_wakers: &[Arc<Waker>],
-    readers_done: &AtomicUsize,
+    (file_readers_done, file_readers): (&AtomicUsize, usize),
 ) -> i32 {
     let mut stats = StatsReporter::new();
     let mut next_stats = settings
@@ -398,11 +470,15 @@ fn supervise(
             return 0;
         }
         let now = Instant::now();
-        // The drain starts at a signal, or when every reader finished at EOF
-        // (--exit-on-eof): from then on --shutdown-timeout bounds it.
-        let readers_finished = readers_done.load(Ordering::Acquire) == settings.inputs.len();
-        if drain_deadline.is_none() && (shutdown.load(Ordering::SeqCst) || readers_finished) {
+        // The drain starts at a signal, or when every file reader finished at
+        // EOF under --exit-on-eof: then the network inputs are closed too.
+        // From then on --shutdown-timeout bounds it.
+        let files_finished = settings.exit_on_eof
+            && file_readers > 0
+            && file_readers_done.load(Ordering::Acquire) == file_readers;
+        if drain_deadline.is_none() && (shutdown.load(Ordering::SeqCst) || files_finished) {
             drain_deadline = Some(now + settings.shutdown_timeout);
+            shutdown.store(true, Ordering::SeqCst);
             for waker in io_wakers {
                 waker.wake_now();
             }

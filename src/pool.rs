@@ -88,6 +88,10 @@ impl BufferPool {
         self.free.len()
     }
 
+    pub fn buffer_bytes(&self) -> usize {
+        self.buffer_bytes
+    }
+
     #[cfg(test)]
     pub fn count(&self) -> usize {
         self.free.capacity()

@@ -18,6 +18,8 @@ pub(crate) enum Token {
     Inotify,
     /// A cancellation of the posted reads at exit.
     Cancel,
+    /// The multishot receive of a UDP input's socket.
+    Recv,
 }
 
 impl Token {
@@ -27,6 +29,7 @@ impl Token {
             Token::Wake => 2 << 32,
             Token::Inotify => 3 << 32,
             Token::Cancel => 4 << 32,
+            Token::Recv => 5 << 32,
         }
     }
 
@@ -36,6 +39,7 @@ impl Token {
             2 => Some(Token::Wake),
             3 => Some(Token::Inotify),
             4 => Some(Token::Cancel),
+            5 => Some(Token::Recv),
             _ => None,
         }
     }

@@ -147,16 +147,38 @@ fn exit_on_eof_without_file_input_is_a_usage_error() {
 }
 
 #[test]
-fn network_inputs_are_not_supported_yet() {
-    for spec in [
-        "udp:127.0.0.1:5514",
-        "tcp:127.0.0.1:6514",
-        "otlp:127.0.0.1:4318",
-    ] {
+fn network_inputs_not_built_yet_are_usage_errors() {
+    for spec in ["tcp:127.0.0.1:6514", "otlp:127.0.0.1:4318"] {
         let dir = TempDir::new("network-input");
         let done = run(&dir, &["run", "--input", spec, "--output", "null"], QUICK);
         assert_usage_error(&done, "not supported");
     }
+}
+
+#[test]
+fn bad_udp_specs_are_usage_errors() {
+    for (spec, mentions) in [
+        ("udp:127.0.0.1", "ADDRESS:PORT"),
+        ("udp:localhost:99999", "ADDRESS:PORT"),
+        ("udp:127.0.0.1:5514,sockets=0", "sockets"),
+        ("udp:127.0.0.1:5514,rcvbuf=lots", "lots"),
+        ("udp:127.0.0.1:5514,from=end", "from"),
+    ] {
+        let dir = TempDir::new("bad-udp");
+        let done = run(&dir, &["run", "--input", spec, "--output", "null"], QUICK);
+        assert_usage_error(&done, mentions);
+    }
+}
+
+#[test]
+fn exit_on_eof_with_only_network_inputs_is_a_usage_error() {
+    let dir = TempDir::new("eof-udp");
+    let done = run(
+        &dir,
+        &["run", "--input", "udp:127.0.0.1:0", "--exit-on-eof"],
+        QUICK,
+    );
+    assert_usage_error(&done, "--exit-on-eof");
 }
 
 #[test]
@@ -200,6 +222,9 @@ fn run_help_documents_every_flag_with_its_default() {
         ("--uring-depth", Some("64")),
         ("--sqpoll", None),
         ("--max-open-files", Some("1024")),
+        ("--udp-rcvbuf", Some("8MiB")),
+        ("--udp-sockets", Some("1")),
+        ("--udp-max-datagram", Some("9000")),
         ("--retry-initial", Some("100ms")),
         ("--retry-max", Some("30s")),
         ("--stats-interval", Some("10s")),

@@ -374,7 +374,7 @@ impl FileReader {
                         self.inotify_armed = false;
                         self.on_inotify(result);
                     }
-                    Some(Token::Cancel) => {}
+                    Some(Token::Cancel) | Some(Token::Recv) => {}
                     None => debug_assert!(false, "unknown user_data {user_data:#x}"),
                 }
             }

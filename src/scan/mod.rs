@@ -10,10 +10,12 @@
 
 pub(crate) mod frame;
 pub(crate) mod json;
+pub(crate) mod syslog;
 
 use crate::batch::Batch;
 use crate::config::{Format, OnInvalid};
 use crate::metrics::InputCounters;
+use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
 use std::fs::File;
 use std::io::Write;
@@ -21,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use syslog::SyslogParser;
 
 /// Bytes a dead-letter writer buffers before it writes.
 const DEAD_LETTER_BUFFER_BYTES: usize = 64 * 1024;
@@ -40,6 +43,17 @@ pub(crate) struct CpuWorker {
     pub linger: Duration,
     /// A batch being filled; flushed by size, by linger or at the end.
     pub pending: Option<(Batch, Instant)>,
+    /// Present for `format=syslog`.
+    pub syslog: Option<SyslogConverter>,
+}
+
+/// What `format=syslog` needs: the parser, and a pool of encode buffers
+/// (owned by this worker: returning buffers wake it) for the JSON it writes.
+pub(crate) struct SyslogConverter {
+    pub parser: SyslogParser,
+    pub pool: Arc<BufferPool>,
+    /// The encode buffer being filled while converting one input batch.
+    pub encoding: Option<Batch>,
 }
 
 impl CpuWorker {
@@ -89,10 +103,20 @@ impl CpuWorker {
                 lines
             }
             Format::Json => self.check_json(&mut batch),
+            Format::Syslog => {
+                self.convert_syslog(batch);
+                return;
+            }
         };
         self.counters
             .records
             .fetch_add(framed as u64, Ordering::Relaxed);
+        self.forward(batch);
+    }
+
+    /// Sends a framed batch on: appended to the pending batch when it fits,
+    /// else on its own; small ones wait up to --batch-linger for more.
+    fn forward(&mut self, batch: Batch) {
         if batch.len == 0 {
             return;
         }
@@ -155,6 +179,89 @@ impl CpuWorker {
             }
         }
         framed
+    }
+
+    /// Converts every line (one syslog message each) into one JSON object,
+    /// written into encode buffers of this worker's own pool; the input
+    /// batch goes back to the reader's pool.
+    fn convert_syslog(&mut self, batch: Batch) {
+        let Some(syslog) = self.syslog.take() else {
+            debug_assert!(false, "syslog format has a converter");
+            return;
+        };
+        let SyslogConverter {
+            mut parser,
+            pool,
+            mut encoding,
+        } = syslog;
+        let capacity = pool.buffer_bytes();
+        let bytes = batch.bytes();
+        let mut framed = 0u64;
+        let mut unparsed = 0u64;
+        let mut truncated = 0u64;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            let line_start = start;
+            start = end + 1;
+            let mut line = &bytes[line_start..end];
+            framed += 1;
+            // A message whose JSON could outgrow a whole encode buffer is
+            // cut to fit (only lines far longer than any syslog message).
+            while line.len() > 1 && SyslogParser::max_json_bytes(line.len()) > capacity {
+                line = &line[..line.len() / 2];
+            }
+            truncated += u64::from(line.len() < end - line_start);
+            let needed = SyslogParser::max_json_bytes(line.len());
+            if encoding
+                .as_ref()
+                .is_some_and(|out: &Batch| out.room() < needed)
+            {
+                let full = encoding.take().expect("checked above");
+                self.forward(full);
+            }
+            let out = match &mut encoding {
+                Some(out) => out,
+                None => encoding.insert(self.take_encode_buffer(&pool)),
+            };
+            let (written, parsed) = parser.write_json(line, &mut out.buf[out.len..]);
+            out.len += written;
+            out.records += 1;
+            unparsed += u64::from(!parsed);
+        }
+        drop(batch);
+        if let Some(out) = encoding.take() {
+            self.forward(out);
+        }
+        self.syslog = Some(SyslogConverter {
+            parser,
+            pool,
+            encoding,
+        });
+        self.counters.records.fetch_add(framed, Ordering::Relaxed);
+        if unparsed > 0 {
+            self.counters.invalid.fetch_add(unparsed, Ordering::Relaxed);
+        }
+        if truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+        }
+    }
+
+    /// A free encode buffer; waits for one (outputs return them) when all
+    /// are in the pipeline, which is backpressure like a full ring.
+    fn take_encode_buffer(&self, pool: &Arc<BufferPool>) -> Batch {
+        loop {
+            if let Some(buf) = pool.take() {
+                return Batch {
+                    buf,
+                    len: 0,
+                    records: 0,
+                };
+            }
+            self.waker.wait(|| pool.available() > 0, None);
+        }
     }
 
     /// Cuts every line longer than `--max-line` to its first `max_line`

@@ -1,0 +1,729 @@
+//! The UDP input's I/O worker: one socket, received with an io_uring
+//! multishot `RecvMsg` into a provided buffer ring whose memory we own.
+//!
+//! [`UdpReader`] owns the socket's ring, a [`ProvidedBuffers`] ring (one
+//! buffer per datagram) and the input's batch [`BufferPool`]. Each datagram
+//! is copied out of its provided buffer into the current batch as one line
+//! (a trailing `\n` kept single, interior `\n` escaped as `#012` the way
+//! rsyslog does on receive, so one datagram is always one record), and its
+//! provided buffer goes straight back to the kernel.
+//!
+//! Backpressure: when no batch buffer is free or ring(4) is full, a
+//! datagram cannot be copied, so its provided buffer is *not* recycled (the
+//! datagram waits in `unsent`, in order). Once every provided buffer is
+//! held, the multishot ends with `ENOBUFS` and is re-armed only after
+//! buffers are recycled: meanwhile the kernel socket buffer absorbs the
+//! burst, then the kernel drops — counted by the socket (`SO_MEMINFO`,
+//! cross-checked with `SO_RXQ_OVFL`). A received datagram is never dropped.
+
+use crate::batch::Batch;
+use crate::metrics::InputCounters;
+use crate::pool::BufferPool;
+use crate::ring::{RingSender, Waker};
+use crate::uring::Token;
+use io_uring::{IoUring, cqueue, opcode, types};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// From asm-generic/socket.h (x86_64, aarch64 and most others).
+const SO_RCVBUFFORCE: libc::c_int = 33;
+const SO_RXQ_OVFL: libc::c_int = 40;
+const SO_MEMINFO: libc::c_int = 55;
+/// From linux/sock_diag.h: SO_MEMINFO fills `u32[SK_MEMINFO_VARS]`; index
+/// `SK_MEMINFO_DROPS` is the socket's drop counter.
+const SK_MEMINFO_VARS: usize = 9;
+const SK_MEMINFO_DROPS: usize = 8;
+
+/// Provided buffers per socket (a power of two, as the kernel requires).
+/// With 9000-byte datagrams: about 4.5 MiB per socket.
+pub(crate) const PROVIDED_BUFFERS: u16 = 512;
+const _: () = assert!(PROVIDED_BUFFERS.is_power_of_two());
+/// The buffer group id of our provided buffer ring (one per io_uring).
+const BUFFER_GROUP: u16 = 0;
+/// Room for one `SO_RXQ_OVFL` control message (CMSG_SPACE(4) on 64-bit).
+const CONTROL_BYTES: usize = 24;
+/// Size of `struct io_uring_recvmsg_out`, which heads every provided
+/// buffer a multishot RecvMsg fills.
+const RECVMSG_OUT_BYTES: usize = 16;
+/// Longest a stopping UDP input keeps draining its socket.
+const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
+/// Longest a UDP payload can be (65,535 − 8 − 20).
+pub(crate) const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// What the supervisor needs to read a socket's drop counter after the
+/// worker is gone: its own descriptor of the same socket.
+pub(crate) struct SocketStats {
+    socket: OwnedFd,
+}
+
+impl SocketStats {
+    /// The kernel's count of datagrams this socket dropped (receive buffer
+    /// full), from `SO_MEMINFO`.
+    pub fn kernel_drops(&self) -> Option<u64> {
+        let mut meminfo = [0u32; SK_MEMINFO_VARS];
+        let mut len = std::mem::size_of_val(&meminfo) as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `meminfo`.
+        let result = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                meminfo.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        (result == 0 && len as usize > SK_MEMINFO_DROPS * 4)
+            .then(|| u64::from(meminfo[SK_MEMINFO_DROPS]))
+    }
+}
+
+/// Opens, tunes and binds one UDP socket. Returns the socket, a second
+/// descriptor of it for stats, and the effective receive buffer in bytes.
+pub(crate) fn open_socket(
+    address: SocketAddr,
+    rcvbuf_bytes: usize,
+    reuse_port: bool,
+) -> Result<(OwnedFd, SocketStats, usize), String> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, None)
+        .map_err(|error| format!("cannot create a UDP socket: {error}"))?;
+    if reuse_port {
+        socket
+            .set_reuse_port(true)
+            .map_err(|error| format!("SO_REUSEPORT failed: {error}"))?;
+    }
+    let fd = socket.as_raw_fd();
+    let requested = libc::c_int::try_from(rcvbuf_bytes).unwrap_or(libc::c_int::MAX);
+    // SO_RCVBUFFORCE (CAP_NET_ADMIN) ignores net.core.rmem_max; without the
+    // capability fall back to SO_RCVBUF, which the kernel clamps to it.
+    if set_int_option(fd, libc::SOL_SOCKET, SO_RCVBUFFORCE, requested).is_err() {
+        let _ = set_int_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, requested);
+    }
+    // The kernel reports double what it grants (it counts its bookkeeping).
+    let effective = socket.recv_buffer_size().unwrap_or(0) / 2;
+    if effective < rcvbuf_bytes {
+        eprintln!(
+            "ringway: warning: UDP {address}: receive buffer is {effective} bytes, not the {rcvbuf_bytes} asked; raise the limit with `sysctl -w net.core.rmem_max={rcvbuf_bytes}` (or run with CAP_NET_ADMIN; see tuning/udp-host.sh)"
+        );
+    }
+    set_int_option(fd, libc::SOL_SOCKET, SO_RXQ_OVFL, 1)
+        .map_err(|error| format!("SO_RXQ_OVFL failed: {error}"))?;
+    socket
+        .bind(&address.into())
+        .map_err(|error| format!("cannot bind UDP {address}: {error}"))?;
+    let stats = socket
+        .try_clone()
+        .map_err(|error| format!("cannot duplicate the UDP socket: {error}"))?;
+    Ok((
+        socket.into(),
+        SocketStats {
+            socket: stats.into(),
+        },
+        effective,
+    ))
+}
+
+fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: setsockopt reads exactly size_of::<c_int>() bytes from `value`.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A provided buffer ring: `PROVIDED_BUFFERS` entries pointing into one
+/// arena of equally sized buffers, both mapped for the life of the reader.
+struct ProvidedBuffers {
+    /// The ring of `io_uring_buf` entries shared with the kernel.
+    ring: NonNull<types::BufRingEntry>,
+    ring_bytes: usize,
+    /// `PROVIDED_BUFFERS * buffer_bytes` bytes the kernel writes datagrams into.
+    arena: NonNull<u8>,
+    arena_bytes: usize,
+    buffer_bytes: usize,
+    /// Our tail: entries up to it are given to the kernel once published.
+    tail: u16,
+}
+
+// SAFETY: the mappings are owned by this value alone and move with it to
+// the I/O worker's thread; the kernel is the only other party.
+unsafe impl Send for ProvidedBuffers {}
+
+/// The msghdr a multishot RecvMsg reads its layout from. Its pointers are
+/// all null (only the name and control lengths are used).
+struct ReceiveLayout(libc::msghdr);
+
+// SAFETY: every pointer in the msghdr is null; it is plain sizes.
+unsafe impl Send for ReceiveLayout {}
+
+impl ProvidedBuffers {
+    fn new(buffer_bytes: usize) -> std::io::Result<Self> {
+        let ring_bytes = usize::from(PROVIDED_BUFFERS) * std::mem::size_of::<types::BufRingEntry>();
+        let arena_bytes = usize::from(PROVIDED_BUFFERS) * buffer_bytes;
+        let ring = map_anonymous(ring_bytes)?;
+        let arena = map_anonymous(arena_bytes).inspect_err(|_| {
+            // SAFETY: `ring` was just mapped with `ring_bytes`.
+            unsafe { libc::munmap(ring.as_ptr().cast(), ring_bytes) };
+        })?;
+        let mut buffers = Self {
+            ring: ring.cast(),
+            ring_bytes,
+            arena,
+            arena_bytes,
+            buffer_bytes,
+            tail: 0,
+        };
+        for id in 0..PROVIDED_BUFFERS {
+            buffers.recycle(id);
+        }
+        Ok(buffers)
+    }
+
+    /// Queues buffer `id` for the kernel; visible after [`Self::publish`].
+    fn recycle(&mut self, id: u16) {
+        let mask = PROVIDED_BUFFERS - 1;
+        // SAFETY: the index is masked into the ring; the arena offset of
+        // `id < PROVIDED_BUFFERS` is inside the arena.
+        unsafe {
+            let entry = &mut *self.ring.as_ptr().add(usize::from(self.tail & mask));
+            entry.set_addr(self.arena.as_ptr().add(usize::from(id) * self.buffer_bytes) as u64);
+            entry.set_len(self.buffer_bytes as u32);
+            entry.set_bid(id);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Publishes every recycled buffer to the kernel at once.
+    fn publish(&self) {
+        // SAFETY: `tail` points at the ring's shared tail field, which the
+        // kernel reads; a release store orders the entries written before it.
+        unsafe {
+            let tail = types::BufRingEntry::tail(self.ring.as_ptr()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// The bytes of buffer `id`, as the kernel filled them.
+    fn buffer(&self, id: u16) -> &[u8] {
+        assert!(id < PROVIDED_BUFFERS, "the kernel returns our own ids");
+        // SAFETY: inside the arena; the kernel finished writing this buffer
+        // (its completion arrived) and will not reuse it before we recycle it.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.arena.as_ptr().add(usize::from(id) * self.buffer_bytes),
+                self.buffer_bytes,
+            )
+        }
+    }
+}
+
+impl Drop for ProvidedBuffers {
+    fn drop(&mut self) {
+        // SAFETY: both were mapped in `new` with these lengths; the reader
+        // unregisters the ring before dropping it.
+        unsafe {
+            libc::munmap(self.ring.as_ptr().cast(), self.ring_bytes);
+            libc::munmap(self.arena.as_ptr().cast(), self.arena_bytes);
+        }
+    }
+}
+
+fn map_anonymous(bytes: usize) -> std::io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping; the result is checked.
+    let address = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if address == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(NonNull::new(address.cast()).expect("mmap returns non-null on success"))
+}
+
+pub(crate) struct UdpReader {
+    ring: IoUring,
+    socket: OwnedFd,
+    provided: ProvidedBuffers,
+    /// The header layout of every provided buffer: only `msg_namelen` and
+    /// `msg_controllen` matter. Boxed: the kernel reads it while armed.
+    msghdr: Box<ReceiveLayout>,
+    pool: Arc<BufferPool>,
+    to_cpu: RingSender<Batch>,
+    waker: Arc<Waker>,
+    counters: Arc<InputCounters>,
+    /// Highest `SO_RXQ_OVFL` count seen (the kernel's drop counter as of
+    /// the last datagram), for the cross-check with `SO_MEMINFO`.
+    rxq_overflow: Arc<AtomicU64>,
+    shutdown: Arc<AtomicBool>,
+    readers_done: Arc<AtomicUsize>,
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    /// The multishot receive is posted.
+    receiving: bool,
+    /// Set once a cancel of the receive was submitted at shutdown.
+    cancelling: bool,
+    /// When the stop drain must end, set at the first stopping turn.
+    drain_deadline: Option<Instant>,
+    /// Received datagrams not yet copied (no batch buffer or ring(4) full),
+    /// in arrival order, with their byte counts. At most PROVIDED_BUFFERS.
+    unsent: VecDeque<(u16, u32)>,
+    /// The batch being filled.
+    current: Option<Batch>,
+    /// A full batch waiting for room in ring(4).
+    full: Option<Batch>,
+    recycled_since_publish: bool,
+}
+
+impl UdpReader {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ring: IoUring,
+        socket: OwnedFd,
+        max_datagram_bytes: usize,
+        pool: Arc<BufferPool>,
+        to_cpu: RingSender<Batch>,
+        waker: Arc<Waker>,
+        counters: Arc<InputCounters>,
+        rxq_overflow: Arc<AtomicU64>,
+        shutdown: Arc<AtomicBool>,
+        readers_done: Arc<AtomicUsize>,
+    ) -> Result<Self, String> {
+        // SAFETY: msghdr is plain data; zero is a valid "nothing" for it.
+        let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msghdr.msg_controllen = CONTROL_BYTES;
+        let header_bytes = RECVMSG_OUT_BYTES + msghdr.msg_namelen as usize + CONTROL_BYTES;
+        let provided = ProvidedBuffers::new(header_bytes + max_datagram_bytes)
+            .map_err(|error| format!("cannot map the UDP receive buffers: {error}"))?;
+        // SAFETY: the ring memory lives in `provided`, which outlives the
+        // registration (unregistered in `finish` before it is dropped).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                provided.ring.as_ptr() as u64,
+                PROVIDED_BUFFERS,
+                BUFFER_GROUP,
+                0,
+            )
+        }
+        .map_err(|error| {
+            format!("cannot register an io_uring buffer ring ({error}); ringway needs Linux 5.19 or later for UDP inputs")
+        })?;
+        provided.publish();
+        Ok(Self {
+            ring,
+            socket,
+            provided,
+            msghdr: Box::new(ReceiveLayout(msghdr)),
+            pool,
+            to_cpu,
+            waker,
+            counters,
+            rxq_overflow,
+            shutdown,
+            readers_done,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            receiving: false,
+            cancelling: false,
+            drain_deadline: None,
+            unsent: VecDeque::with_capacity(usize::from(PROVIDED_BUFFERS)),
+            current: None,
+            full: None,
+            recycled_since_publish: false,
+        })
+    }
+
+    pub fn run(mut self) {
+        loop {
+            self.reap_completions();
+            self.copy_unsent();
+            self.flush_current();
+            if self.recycled_since_publish {
+                self.provided.publish();
+                self.recycled_since_publish = false;
+            }
+            let stopping = self.shutdown.load(Ordering::Relaxed);
+            if stopping {
+                // Drain what the socket holds at the stop (so received +
+                // kernel_drops accounts for every datagram sent before it),
+                // but not for longer than UDP_STOP_DRAIN while a sender
+                // keeps sending.
+                let deadline = *self
+                    .drain_deadline
+                    .get_or_insert_with(|| Instant::now() + UDP_STOP_DRAIN);
+                let draining = Instant::now() < deadline && self.socket_has_datagram();
+                if self.receiving && !draining && !self.cancelling {
+                    let entry = opcode::AsyncCancel::new(Token::Recv.encode())
+                        .build()
+                        .user_data(Token::Cancel.encode());
+                    self.push_entry(entry);
+                    self.cancelling = true;
+                }
+                if !self.receiving && draining && self.unsent.is_empty() {
+                    self.arm_receive();
+                }
+                if !self.receiving
+                    && !draining
+                    && self.unsent.is_empty()
+                    && self.current.is_none()
+                    && self.full.is_none()
+                {
+                    if self.socket_has_datagram() {
+                        eprintln!(
+                            "ringway: warning: UDP input stopped with datagrams still queued in its socket (a sender is still sending); they are not received"
+                        );
+                    }
+                    break;
+                }
+            } else if !self.receiving && self.unsent.is_empty() {
+                // Re-armed only once every held datagram went on: until then
+                // the socket buffer holds the burst.
+                self.arm_receive();
+            }
+            if !self.wake_armed {
+                self.arm_wake();
+            }
+            self.waker.announce_sleep();
+            let can_progress = (!self.unsent.is_empty() || self.full.is_some())
+                && self.to_cpu.has_room()
+                && (self.pool.available() > 0 || self.current.is_some() || self.full.is_some());
+            if !can_progress {
+                self.wait(Duration::from_secs(1));
+            } else {
+                let _ = self.ring.submit();
+            }
+            self.waker.sleep_done();
+        }
+        self.cancel_wake_read();
+        if let Err(error) = self.ring.submitter().unregister_buf_ring(BUFFER_GROUP) {
+            eprintln!(
+                "ringway: warning: unregistering the UDP buffer ring failed; error = {error}"
+            );
+        }
+        self.readers_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The kernel may write `wake_buf` until its read completes: cancel it
+    /// and wait, so nothing is written after the buffer is freed.
+    fn cancel_wake_read(&mut self) {
+        if self.wake_armed {
+            let entry = opcode::AsyncCancel::new(Token::Wake.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        // Bounded: cancelling a pending read completes at once.
+        for _ in 0..1000 {
+            if !self.wake_armed {
+                return;
+            }
+            self.wait(Duration::from_millis(10));
+            self.reap_completions();
+        }
+        eprintln!("ringway: warning: the wake-up read did not cancel; leaking its buffer");
+        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        let timespec = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&timespec);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(error) => {
+                eprintln!("ringway: error: io_uring_enter failed; error = {error}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
+        loop {
+            // SAFETY: every pointer an entry carries (msghdr, wake_buf, the
+            // registered buffer ring) is owned by `self` and outlives it.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            let _ = self.ring.submit();
+        }
+    }
+
+    /// True when a datagram waits in the socket (a zero-length peek).
+    fn socket_has_datagram(&self) -> bool {
+        // SAFETY: a zero-length MSG_PEEK receive reads nothing into memory.
+        let result = unsafe {
+            libc::recv(
+                self.socket.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        result >= 0
+    }
+
+    fn arm_receive(&mut self) {
+        let entry = opcode::RecvMsgMulti::new(
+            types::Fd(self.socket.as_raw_fd()),
+            &self.msghdr.0 as *const libc::msghdr,
+            BUFFER_GROUP,
+        )
+        .build()
+        .user_data(Token::Recv.encode());
+        self.push_entry(entry);
+        self.receiving = true;
+        self.cancelling = false;
+    }
+
+    fn arm_wake(&mut self) {
+        let fd = self
+            .waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
+        let entry = opcode::Read::new(types::Fd(fd), (&mut *self.wake_buf as *mut u64).cast(), 8)
+            .build()
+            .user_data(Token::Wake.encode());
+        self.push_entry(entry);
+        self.wake_armed = true;
+    }
+
+    fn reap_completions(&mut self) {
+        let mut completions = [(0u64, 0i32, 0u32); 64];
+        loop {
+            let mut count = 0;
+            for cqe in self.ring.completion().take(completions.len()) {
+                completions[count] = (cqe.user_data(), cqe.result(), cqe.flags());
+                count += 1;
+            }
+            if count == 0 {
+                return;
+            }
+            for &(user_data, result, flags) in &completions[..count] {
+                match Token::decode(user_data) {
+                    Some(Token::Recv) => self.on_receive(result, flags),
+                    Some(Token::Wake) => self.wake_armed = false,
+                    Some(Token::Cancel) | Some(Token::Read(_)) | Some(Token::Inotify) | None => {}
+                }
+            }
+        }
+    }
+
+    fn on_receive(&mut self, result: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.receiving = false;
+        }
+        if result < 0 {
+            // ENOBUFS: every provided buffer is held (backpressure); the
+            // datagrams wait in the socket. Re-armed once buffers return.
+            if !matches!(-result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
+                eprintln!(
+                    "ringway: warning: UDP receive failed, re-arming; error = {}",
+                    std::io::Error::from_raw_os_error(-result)
+                );
+            }
+            return;
+        }
+        let Some(id) = cqueue::buffer_select(flags) else {
+            return;
+        };
+        self.unsent.push_back((id, result as u32));
+    }
+
+    /// Copies held datagrams into batches, in order, while there is room.
+    fn copy_unsent(&mut self) {
+        while let Some(&(id, length)) = self.unsent.front() {
+            if !self.copy_datagram(id, length as usize) {
+                return;
+            }
+            self.unsent.pop_front();
+            self.provided.recycle(id);
+            self.recycled_since_publish = true;
+        }
+    }
+
+    /// Appends one datagram to the current batch; false when there is no
+    /// room anywhere downstream (backpressure).
+    fn copy_datagram(&mut self, id: u16, length: usize) -> bool {
+        let Some(needed) = self.line_bytes(id, length) else {
+            return true; // not the datagram layout we asked for: skip it
+        };
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|batch| batch.room() < needed)
+        {
+            if self.full.is_some() {
+                self.push_full();
+                if self.full.is_some() {
+                    return false;
+                }
+            }
+            self.full = self.current.take();
+            self.push_full();
+        }
+        if self.current.is_none() {
+            let Some(buf) = self.pool.take() else {
+                return false;
+            };
+            self.current = Some(Batch {
+                buf,
+                len: 0,
+                records: 0,
+            });
+        }
+        // Split borrows: the datagram lives in `provided`, the copy goes to
+        // `current`.
+        let buffer = &self.provided.buffer(id)[..length.min(self.provided.buffer_bytes)];
+        let received = types::RecvMsgOut::parse(buffer, &self.msghdr.0).expect("parsed above");
+        if received.is_payload_truncated() {
+            self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(dropped) = rxq_overflow_count(received.control_data()) {
+            self.rxq_overflow
+                .fetch_max(u64::from(dropped), Ordering::Relaxed);
+        }
+        let mut payload = trim_newline(received.payload_data());
+        let batch = self.current.as_mut().expect("taken above");
+        if batch.room() < needed {
+            // Longer than a whole batch buffer holds once escaped (only with
+            // a tiny --read-buf): keep what fits, counted as truncated.
+            self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+            payload = &payload[..(batch.room() - 1) / 4];
+        }
+        let written = write_escaped(payload, &mut batch.buf[batch.len..]);
+        batch.buf[batch.len + written] = b'\n';
+        batch.len += written + 1;
+        self.counters
+            .bytes
+            .fetch_add(received.payload_data().len() as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// Bytes the datagram in buffer `id` takes as a line (escaped, with its
+    /// newline), or `None` when the buffer does not hold our header layout.
+    fn line_bytes(&self, id: u16, length: usize) -> Option<usize> {
+        let buffer = &self.provided.buffer(id)[..length.min(self.provided.buffer_bytes)];
+        let received = types::RecvMsgOut::parse(buffer, &self.msghdr.0).ok()?;
+        Some(escaped_len(trim_newline(received.payload_data())) + 1)
+    }
+
+    fn push_full(&mut self) {
+        if let Some(batch) = self.full.take()
+            && let Err(batch) = self.to_cpu.push(batch)
+        {
+            self.full = Some(batch);
+        }
+    }
+
+    /// Hands the partly filled batch on at the end of every pass, so a
+    /// trickle flows; the CPU worker merges small batches (--batch-linger).
+    fn flush_current(&mut self) {
+        self.push_full();
+        if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
+            self.full = self.current.take();
+            self.push_full();
+        }
+    }
+}
+
+/// The `SO_RXQ_OVFL` counter carried in a datagram's control data.
+fn rxq_overflow_count(control: &[u8]) -> Option<u32> {
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let mut at = 0;
+    while at + header <= control.len() {
+        // SAFETY: `header` bytes are available at `at`; read_unaligned copes
+        // with any alignment.
+        let cmsg: libc::cmsghdr =
+            unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
+        let length = cmsg.cmsg_len;
+        if length < header || at + length > control.len() {
+            return None;
+        }
+        if cmsg.cmsg_level == libc::SOL_SOCKET
+            && cmsg.cmsg_type == SO_RXQ_OVFL
+            && length >= header + 4
+        {
+            let data = &control[at + header..at + header + 4];
+            return Some(u32::from_ne_bytes(data.try_into().ok()?));
+        }
+        at += length.next_multiple_of(std::mem::size_of::<usize>());
+    }
+    None
+}
+
+/// A trailing newline is the record's end, not part of it.
+fn trim_newline(payload: &[u8]) -> &[u8] {
+    payload.strip_suffix(b"\n").unwrap_or(payload)
+}
+
+/// Bytes `payload` takes once interior newlines are written as `#012`.
+fn escaped_len(payload: &[u8]) -> usize {
+    payload.len() + 3 * memchr::memchr_iter(b'\n', payload).count()
+}
+
+/// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
+/// characters on receive), so one datagram stays one line. Returns the
+/// bytes written; `out` must hold `escaped_len(payload)`.
+fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
+    let mut written = 0;
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', payload) {
+        let part = &payload[start..newline];
+        out[written..written + part.len()].copy_from_slice(part);
+        written += part.len();
+        out[written..written + 4].copy_from_slice(b"#012");
+        written += 4;
+        start = newline + 1;
+    }
+    let rest = &payload[start..];
+    out[written..written + rest.len()].copy_from_slice(rest);
+    written + rest.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interior_newlines_are_escaped_and_lengths_agree() {
+        for payload in [&b"plain"[..], b"a\nb", b"\n\n", b"", b"x\n"] {
+            let mut out = vec![0u8; escaped_len(payload)];
+            let written = write_escaped(payload, &mut out);
+            assert_eq!(written, out.len());
+            assert!(!out.contains(&b'\n'));
+        }
+        let mut out = vec![0u8; 16];
+        let written = write_escaped(b"a\nb", &mut out);
+        assert_eq!(&out[..written], b"a#012b");
+    }
+}
