@@ -296,6 +296,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                         rxq_overflow,
                         Arc::clone(&shutdown),
                         Arc::clone(&network_readers_done),
+                        settings.batch_linger,
                     ) {
                         Ok(reader) => reader,
                         Err(error) => return fail("cannot set up receiving", &error),

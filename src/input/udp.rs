@@ -50,6 +50,9 @@ const CONTROL_BYTES: usize = 24;
 /// Size of `struct io_uring_recvmsg_out`, which heads every provided
 /// buffer a multishot RecvMsg fills.
 const RECVMSG_OUT_BYTES: usize = 16;
+/// A loop turn that received fewer datagrams than this hands its batch on
+/// at once (light load); a busier one keeps filling it.
+const FLUSH_BELOW_DATAGRAMS: usize = 64;
 /// Longest a stopping UDP input keeps draining its socket.
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Longest a UDP payload can be (65,535 − 8 − 20).
@@ -181,6 +184,8 @@ impl ProvidedBuffers {
         let ring_bytes = usize::from(PROVIDED_BUFFERS) * std::mem::size_of::<types::BufRingEntry>();
         let arena_bytes = usize::from(PROVIDED_BUFFERS) * buffer_bytes;
         let ring = map_anonymous(ring_bytes)?;
+        // Every provided buffer is written by the kernel soon after start:
+        // fault the arena in now rather than on the receive path.
         let arena = map_anonymous(arena_bytes).inspect_err(|_| {
             // SAFETY: `ring` was just mapped with `ring_bytes`.
             unsafe { libc::munmap(ring.as_ptr().cast(), ring_bytes) };
@@ -248,6 +253,8 @@ impl Drop for ProvidedBuffers {
     }
 }
 
+/// An anonymous mapping, populated up front (the receive path should not
+/// take page faults).
 fn map_anonymous(bytes: usize) -> std::io::Result<NonNull<u8>> {
     // SAFETY: an anonymous private mapping; the result is checked.
     let address = unsafe {
@@ -255,7 +262,7 @@ fn map_anonymous(bytes: usize) -> std::io::Result<NonNull<u8>> {
             std::ptr::null_mut(),
             bytes,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
             -1,
             0,
         )
@@ -298,6 +305,10 @@ pub(crate) struct UdpReader {
     /// A full batch waiting for room in ring(4).
     full: Option<Batch>,
     recycled_since_publish: bool,
+    /// Datagrams received in the current loop turn.
+    received_in_pass: usize,
+    /// Longest a partly filled batch waits when traffic stops (--batch-linger).
+    linger: Duration,
 }
 
 impl UdpReader {
@@ -313,6 +324,7 @@ impl UdpReader {
         rxq_overflow: Arc<AtomicU64>,
         shutdown: Arc<AtomicBool>,
         readers_done: Arc<AtomicUsize>,
+        linger: Duration,
     ) -> Result<Self, String> {
         // SAFETY: msghdr is plain data; zero is a valid "nothing" for it.
         let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -356,14 +368,22 @@ impl UdpReader {
             current: None,
             full: None,
             recycled_since_publish: false,
+            received_in_pass: 0,
+            linger,
         })
     }
 
     pub fn run(mut self) {
         loop {
+            self.received_in_pass = 0;
             self.reap_completions();
             self.copy_unsent();
-            self.flush_current();
+            // Under a light load hand each pass's datagrams on at once (the
+            // CPU worker merges them within --batch-linger); under a heavy
+            // one the next pass follows at once, so keep filling the batch.
+            if self.received_in_pass < FLUSH_BELOW_DATAGRAMS {
+                self.flush_current();
+            }
             if self.recycled_since_publish {
                 self.provided.publish();
                 self.recycled_since_publish = false;
@@ -414,7 +434,15 @@ impl UdpReader {
                 && self.to_cpu.has_room()
                 && (self.pool.available() > 0 || self.current.is_some() || self.full.is_some());
             if !can_progress {
-                self.wait(Duration::from_secs(1));
+                // Holding a partly filled batch: wake within the linger to
+                // hand it on even if nothing else arrives.
+                let holding = self.current.as_ref().is_some_and(|batch| batch.len > 0);
+                let timeout = if holding {
+                    self.linger.max(Duration::from_millis(1))
+                } else {
+                    Duration::from_secs(1)
+                };
+                self.wait(timeout);
             } else {
                 let _ = self.ring.submit();
             }
@@ -535,6 +563,13 @@ impl UdpReader {
                     Some(Token::Cancel) | Some(Token::Read(_)) | Some(Token::Inotify) | None => {}
                 }
             }
+            // Copy and hand the buffers back per chunk of completions, so
+            // the kernel never runs dry while we are busy.
+            self.copy_unsent();
+            if self.recycled_since_publish {
+                self.provided.publish();
+                self.recycled_since_publish = false;
+            }
         }
     }
 
@@ -557,6 +592,7 @@ impl UdpReader {
             return;
         };
         self.unsent.push_back((id, result as u32));
+        self.received_in_pass += 1;
     }
 
     /// Copies held datagrams into batches, in order, while there is room.
