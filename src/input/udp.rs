@@ -50,9 +50,6 @@ const CONTROL_BYTES: usize = 24;
 /// Size of `struct io_uring_recvmsg_out`, which heads every provided
 /// buffer a multishot RecvMsg fills.
 const RECVMSG_OUT_BYTES: usize = 16;
-/// A loop turn that received fewer datagrams than this hands its batch on
-/// at once (light load); a busier one keeps filling it.
-const FLUSH_BELOW_DATAGRAMS: usize = 64;
 /// Longest a stopping UDP input keeps draining its socket.
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Longest a UDP payload can be (65,535 − 8 − 20).
@@ -305,8 +302,10 @@ pub(crate) struct UdpReader {
     /// A full batch waiting for room in ring(4).
     full: Option<Batch>,
     recycled_since_publish: bool,
-    /// Datagrams received in the current loop turn.
-    received_in_pass: usize,
+    /// When the current batch got its first datagram: it is handed on
+    /// once full or once it has waited `linger`, so a trickle flows while a
+    /// flood travels in few, large batches (few wake-ups downstream).
+    current_since: Option<Instant>,
     /// Longest a partly filled batch waits when traffic stops (--batch-linger).
     linger: Duration,
 }
@@ -328,7 +327,9 @@ impl UdpReader {
     ) -> Result<Self, String> {
         // SAFETY: msghdr is plain data; zero is a valid "nothing" for it.
         let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        // No source address: nothing downstream uses it, and copying it out
+        // costs per datagram.
+        msghdr.msg_namelen = 0;
         msghdr.msg_controllen = CONTROL_BYTES;
         let header_bytes = RECVMSG_OUT_BYTES + msghdr.msg_namelen as usize + CONTROL_BYTES;
         let provided = ProvidedBuffers::new(header_bytes + max_datagram_bytes)
@@ -368,21 +369,22 @@ impl UdpReader {
             current: None,
             full: None,
             recycled_since_publish: false,
-            received_in_pass: 0,
+            current_since: None,
             linger,
         })
     }
 
     pub fn run(mut self) {
         loop {
-            self.received_in_pass = 0;
             self.reap_completions();
             self.copy_unsent();
-            // Under a light load hand each pass's datagrams on at once (the
-            // CPU worker merges them within --batch-linger); under a heavy
-            // one the next pass follows at once, so keep filling the batch.
-            if self.received_in_pass < FLUSH_BELOW_DATAGRAMS {
+            let lingered = self
+                .current_since
+                .is_some_and(|since| since.elapsed() >= self.linger);
+            if lingered || self.shutdown.load(Ordering::Relaxed) {
                 self.flush_current();
+            } else {
+                self.push_full();
             }
             if self.recycled_since_publish {
                 self.provided.publish();
@@ -436,11 +438,12 @@ impl UdpReader {
             if !can_progress {
                 // Holding a partly filled batch: wake within the linger to
                 // hand it on even if nothing else arrives.
-                let holding = self.current.as_ref().is_some_and(|batch| batch.len > 0);
-                let timeout = if holding {
-                    self.linger.max(Duration::from_millis(1))
-                } else {
-                    Duration::from_secs(1)
+                let timeout = match self.current_since {
+                    Some(since) => self
+                        .linger
+                        .saturating_sub(since.elapsed())
+                        .max(Duration::from_millis(1)),
+                    None => Duration::from_secs(1),
                 };
                 self.wait(timeout);
             } else {
@@ -592,7 +595,6 @@ impl UdpReader {
             return;
         };
         self.unsent.push_back((id, result as u32));
-        self.received_in_pass += 1;
     }
 
     /// Copies held datagrams into batches, in order, while there is room.
@@ -625,6 +627,7 @@ impl UdpReader {
                 }
             }
             self.full = self.current.take();
+            self.current_since = None;
             self.push_full();
         }
         if self.current.is_none() {
@@ -655,6 +658,9 @@ impl UdpReader {
             // a tiny --read-buf): keep what fits, counted as truncated.
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
             payload = &payload[..(batch.room() - 1) / 4];
+        }
+        if batch.len == 0 {
+            self.current_since = Some(Instant::now());
         }
         let written = write_escaped(payload, &mut batch.buf[batch.len..]);
         batch.buf[batch.len + written] = b'\n';
@@ -687,6 +693,7 @@ impl UdpReader {
         self.push_full();
         if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
             self.full = self.current.take();
+            self.current_since = None;
             self.push_full();
         }
     }
@@ -724,13 +731,22 @@ fn trim_newline(payload: &[u8]) -> &[u8] {
 
 /// Bytes `payload` takes once interior newlines are written as `#012`.
 fn escaped_len(payload: &[u8]) -> usize {
-    payload.len() + 3 * memchr::memchr_iter(b'\n', payload).count()
+    match memchr::memchr(b'\n', payload) {
+        None => payload.len(),
+        Some(first) => {
+            payload.len() + 3 * (1 + memchr::memchr_iter(b'\n', &payload[first + 1..]).count())
+        }
+    }
 }
 
 /// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
 /// characters on receive), so one datagram stays one line. Returns the
 /// bytes written; `out` must hold `escaped_len(payload)`.
 fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
+    if memchr::memchr(b'\n', payload).is_none() {
+        out[..payload.len()].copy_from_slice(payload);
+        return payload.len();
+    }
     let mut written = 0;
     let mut start = 0;
     for newline in memchr::memchr_iter(b'\n', payload) {
