@@ -455,7 +455,7 @@ fn receive_live(
                 break;
             }
         }
-        wait_readable(receiver.fd, POLL_TIMEOUT_MS);
+        let _ = wait_readable(receiver.fd, POLL_TIMEOUT_MS);
     }
     let cpu_s = first.map_or(0.0, |(_, cpu)| cpu_seconds() - cpu);
     Ok((first.map_or(0, |(first_ns, _)| last_ns - first_ns), cpu_s))
@@ -465,11 +465,18 @@ fn receive_live(
 /// queue has been non-empty and unchanged for `quiet_ns`.
 fn wait_for_go(fd: RawFd, quiet_ns: Option<u64>) -> Result<(), String> {
     let Some(quiet_ns) = quiet_ns else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|error| format!("reading the go line from stdin: {error}"))?;
+        // std retries a read interrupted by a signal, so wait for stdin with
+        // poll first: SIGINT/SIGTERM must still end the wait.
+        while !STOP.load(Ordering::Relaxed) {
+            if wait_readable(libc::STDIN_FILENO, POLL_TIMEOUT_MS) {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|error| format!("reading the go line from stdin: {error}"))?;
+                break;
+            }
+        }
         return Ok(());
     };
     let mut last = (0u32, 0u32);
@@ -588,14 +595,17 @@ impl HostCounters {
     }
 }
 
-fn wait_readable(fd: RawFd, timeout_ms: i32) {
+/// Waits up to `timeout_ms` for `fd` to be readable (or at EOF / in error,
+/// which a read then reports). Returns whether it is.
+fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     let mut pollfd = libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
     // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+    let ready = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+    ready > 0 && pollfd.revents != 0
 }
 
 fn monotonic_ns() -> u64 {

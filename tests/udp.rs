@@ -334,3 +334,52 @@ fn every_loghub_line_as_a_datagram_parses_or_is_flagged() {
         at += count;
     }
 }
+
+#[test]
+fn several_reuseport_sockets_share_one_port_and_lose_nothing() {
+    let dir = TempDir::new("udp-sockets");
+    let port = free_port();
+    let output = dir.join("out.log");
+    let ringway = start(
+        &dir,
+        &format!("udp:127.0.0.1:{port},sockets=3"),
+        &output,
+        &[],
+    );
+    wait_bound(port, false);
+    // The kernel spreads by flow: many senders (source ports) reach all sockets.
+    let mut expected = 0u64;
+    for sender_index in 0..30u64 {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..200u64 {
+            sender
+                .send_to(
+                    format!("s{sender_index} {i}").as_bytes(),
+                    ("127.0.0.1", port),
+                )
+                .unwrap();
+            expected += 1;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(wait_until(Duration::from_secs(30), || split_lines(
+        &fs::read(&output).unwrap_or_default()
+    )
+    .len() as u64
+        == expected));
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "records"), expected);
+    assert_eq!(summary.input(0, "kernel_drops"), 0);
+    // Each sender's datagrams stay in order (one flow, one socket).
+    let out = fs::read(&output).unwrap();
+    let mut last = std::collections::HashMap::new();
+    for line in split_lines(&out) {
+        let text = String::from_utf8_lossy(line);
+        let (sender, seq) = text.split_once(' ').unwrap();
+        let seq: u64 = seq.parse().unwrap();
+        if let Some(previous) = last.insert(sender.to_string(), seq) {
+            assert!(seq > previous, "{sender} out of order");
+        }
+    }
+    assert_eq!(last.len(), 30);
+}
