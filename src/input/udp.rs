@@ -50,6 +50,8 @@ const CONTROL_BYTES: usize = 24;
 /// Size of `struct io_uring_recvmsg_out`, which heads every provided
 /// buffer a multishot RecvMsg fills.
 const RECVMSG_OUT_BYTES: usize = 16;
+/// Pause before re-arming a receive that failed with an error.
+const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(10);
 /// Longest a stopping UDP input keeps draining its socket.
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Longest a UDP payload can be (65,535 − 8 − 20).
@@ -302,6 +304,8 @@ pub(crate) struct UdpReader {
     /// A full batch waiting for room in ring(4).
     full: Option<Batch>,
     recycled_since_publish: bool,
+    /// Consecutive failed receives (other than ENOBUFS), for warnings.
+    receive_failures: u64,
     /// When the current batch got its first datagram: it is handed on
     /// once full or once it has waited `linger`, so a trickle flows while a
     /// flood travels in few, large batches (few wake-ups downstream).
@@ -370,6 +374,7 @@ impl UdpReader {
             full: None,
             recycled_since_publish: false,
             current_since: None,
+            receive_failures: 0,
             linger,
         })
     }
@@ -584,13 +589,21 @@ impl UdpReader {
             // ENOBUFS: every provided buffer is held (backpressure); the
             // datagrams wait in the socket. Re-armed once buffers return.
             if !matches!(-result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
-                eprintln!(
-                    "ringway: warning: UDP receive failed, re-arming; error = {}",
-                    std::io::Error::from_raw_os_error(-result)
-                );
+                // Re-armed on the next turn; pause so a lasting error does
+                // not become a busy loop, and warn at 1, 2, 4, … failures.
+                self.receive_failures += 1;
+                if self.receive_failures.is_power_of_two() {
+                    eprintln!(
+                        "ringway: warning: UDP receive failed ({} times), re-arming; error = {}",
+                        self.receive_failures,
+                        std::io::Error::from_raw_os_error(-result)
+                    );
+                }
+                std::thread::sleep(RECEIVE_RETRY_PAUSE);
             }
             return;
         }
+        self.receive_failures = 0;
         let Some(id) = cqueue::buffer_select(flags) else {
             return;
         };
