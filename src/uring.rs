@@ -45,6 +45,33 @@ impl Token {
     }
 }
 
+/// Submits queued entries; with `wait`, sleeps in `io_uring_enter` until a
+/// completion arrives or `wait` elapses. Expired waits, signals and a busy
+/// completion queue are normal returns; any other error is reported and
+/// paced so that it cannot become a busy loop.
+pub(crate) fn submit(ring: &IoUring, wait: Option<std::time::Duration>) {
+    let result = match wait {
+        Some(timeout) => {
+            let timespec = io_uring::types::Timespec::from(timeout);
+            let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
+            ring.submitter().submit_with_args(1, &args)
+        }
+        None => ring.submit(),
+    };
+    match result {
+        Ok(_) => {}
+        Err(error)
+            if matches!(
+                error.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            ) => {}
+        Err(error) => {
+            eprintln!("ringway: error: io_uring_enter failed; error = {error}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 /// Builds a ring of `depth` entries, with SQPOLL when asked and permitted
 /// (falling back, with a warning, when the kernel refuses it).
 pub(crate) fn build_ring(depth: u32, sqpoll: bool) -> io::Result<IoUring> {

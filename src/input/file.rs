@@ -288,29 +288,12 @@ impl FileReader {
     /// Submits queued entries; when `wait`, sleeps until a completion or the
     /// next rescan is due.
     fn submit(&mut self, wait: bool) {
-        let result = if wait {
-            let timeout = self
-                .next_rescan
+        let timeout = wait.then(|| {
+            self.next_rescan
                 .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1));
-            let timespec = types::Timespec::from(timeout);
-            let args = types::SubmitArgs::new().timespec(&timespec);
-            self.ring.submitter().submit_with_args(1, &args)
-        } else {
-            self.ring.submit()
-        };
-        match result {
-            Ok(_) => {}
-            Err(error)
-                if matches!(
-                    error.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(error) => {
-                eprintln!("ringway: error: io_uring_enter failed; error = {error}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+                .max(Duration::from_millis(1))
+        });
+        crate::uring::submit(&self.ring, timeout);
     }
 
     /// Queues an entry; a full submission queue is submitted first.

@@ -452,7 +452,7 @@ impl UdpReader {
                 };
                 self.wait(timeout);
             } else {
-                let _ = self.ring.submit();
+                crate::uring::submit(&self.ring, None);
             }
             self.waker.sleep_done();
         }
@@ -487,20 +487,7 @@ impl UdpReader {
     }
 
     fn wait(&mut self, timeout: Duration) {
-        let timespec = types::Timespec::from(timeout);
-        let args = types::SubmitArgs::new().timespec(&timespec);
-        match self.ring.submitter().submit_with_args(1, &args) {
-            Ok(_) => {}
-            Err(error)
-                if matches!(
-                    error.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(error) => {
-                eprintln!("ringway: error: io_uring_enter failed; error = {error}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+        crate::uring::submit(&self.ring, Some(timeout));
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
@@ -510,7 +497,7 @@ impl UdpReader {
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return;
             }
-            let _ = self.ring.submit();
+            crate::uring::submit(&self.ring, None);
         }
     }
 
