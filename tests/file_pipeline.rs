@@ -388,3 +388,60 @@ fn fan_out_to_two_file_outputs() {
         assert_eq!(s.output(o, "bytes"), in_bytes, "{s}");
     }
 }
+
+#[test]
+fn syslog_files_convert_every_line_to_one_json_object() {
+    let loghub = shared_data_dir().join("loghub");
+    if !loghub.is_dir() {
+        println!("skipped: no ../shared/data");
+        return;
+    }
+    let dir = TempDir::new("syslog-file");
+    // Enough lines that conversion spans many encode buffers.
+    let input = dir.join("big.log");
+    let sample = fs::read(loghub.join("Linux_2k.log")).unwrap();
+    let mut data = Vec::new();
+    for _ in 0..50 {
+        data.extend_from_slice(&sample);
+    }
+    fs::write(&input, &data).unwrap();
+    let expected = split_lines(&data).len() as u64;
+    let output = dir.join("out.ndjson");
+    let summary = dir.join("summary.json");
+    run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=syslog", p(&input)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--output-workers",
+            "4",
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    )
+    .assert_success();
+    let summary = read_summary(&summary);
+    assert_eq!(summary.input(0, "records"), expected);
+    assert_eq!(summary.input(0, "invalid"), 0, "every Linux line parses");
+    assert_eq!(summary.output(0, "records"), expected);
+    let out = fs::read(&output).unwrap();
+    let lines = split_lines(&out);
+    assert_eq!(lines.len() as u64, expected);
+    let originals = split_lines(&data);
+    for (index, (line, original)) in lines.iter().zip(&originals).enumerate() {
+        let value: serde_json::Value = serde_json::from_slice(line)
+            .unwrap_or_else(|e| panic!("line {index} is not JSON ({e})"));
+        // In order: each object's message ends the line it came from.
+        let message = value["message"].as_str().unwrap_or("");
+        let original = String::from_utf8_lossy(original);
+        assert!(
+            original.trim_end_matches('\r').ends_with(message),
+            "line {index}: {message:?} is not the end of {original:?}"
+        );
+    }
+}

@@ -304,6 +304,8 @@ pub(crate) struct UdpReader {
     /// A full batch waiting for room in ring(4).
     full: Option<Batch>,
     recycled_since_publish: bool,
+    /// Counts gathered per datagram, published once per pass.
+    pass: PassCounts,
     /// Consecutive failed receives (other than ENOBUFS), for warnings.
     receive_failures: u64,
     /// When the current batch got its first datagram: it is handed on
@@ -375,6 +377,7 @@ impl UdpReader {
             recycled_since_publish: false,
             current_since: None,
             receive_failures: 0,
+            pass: PassCounts::default(),
             linger,
         })
     }
@@ -601,11 +604,21 @@ impl UdpReader {
     fn copy_unsent(&mut self) {
         while let Some(&(id, length)) = self.unsent.front() {
             if !self.copy_datagram(id, length as usize) {
-                return;
+                break;
             }
             self.unsent.pop_front();
             self.provided.recycle(id);
             self.recycled_since_publish = true;
+        }
+        // Shared counters are updated once per pass, not per datagram.
+        if self.pass.bytes > 0 {
+            self.counters
+                .bytes
+                .fetch_add(std::mem::take(&mut self.pass.bytes), Ordering::Relaxed);
+        }
+        if self.pass.rxq_overflow > 0 {
+            self.rxq_overflow
+                .fetch_max(self.pass.rxq_overflow, Ordering::Relaxed);
         }
     }
 
@@ -648,8 +661,7 @@ impl UdpReader {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(dropped) = rxq_overflow_count(received.control_data()) {
-            self.rxq_overflow
-                .fetch_max(u64::from(dropped), Ordering::Relaxed);
+            self.pass.rxq_overflow = self.pass.rxq_overflow.max(u64::from(dropped));
         }
         let mut payload = trim_newline(received.payload_data());
         let batch = self.current.as_mut().expect("taken above");
@@ -665,9 +677,7 @@ impl UdpReader {
         let written = write_escaped(payload, &mut batch.buf[batch.len..]);
         batch.buf[batch.len + written] = b'\n';
         batch.len += written + 1;
-        self.counters
-            .bytes
-            .fetch_add(received.payload_data().len() as u64, Ordering::Relaxed);
+        self.pass.bytes += received.payload_data().len() as u64;
         true
     }
 
@@ -697,6 +707,14 @@ impl UdpReader {
             self.push_full();
         }
     }
+}
+
+#[derive(Default)]
+struct PassCounts {
+    /// Payload bytes copied since the last publication.
+    bytes: u64,
+    /// Highest SO_RXQ_OVFL count seen (monotonic, so kept, not reset).
+    rxq_overflow: u64,
 }
 
 /// The `SO_RXQ_OVFL` counter carried in a datagram's control data.
