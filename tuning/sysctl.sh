@@ -72,15 +72,16 @@ WHY[net.core.rmem_default]="rcvbuf for sockets that do not set SO_RCVBUF; 8 MiB"
 REC[net.core.netdev_max_backlog]=30000
 WHY[net.core.netdev_max_backlog]="per-CPU backlog before the stack; 1000 drops bursts silently (softnet_stat)"
 
-# Global UDP memory, in PAGES: "min pressure max". Above `max` the kernel
-# drops datagrams for *every* UDP socket no matter how big its rcvbuf is, so
-# max must cover (number of UDP sockets, e.g. SO_REUSEPORT `sockets=`) x
-# 2 x rcvbuf: 4 sockets x 64 MiB = 256 MiB, plus headroom -> 1 GiB. Expressed
-# in bytes (256 MiB / 512 MiB / 1 GiB) and converted to pages of this host.
-# The kernel sizes its default from RAM, so large hosts are usually already
-# above this and are left alone. Each field is compared on its own.
-REC[net.ipv4.udp_mem]="$((256 * MiB / PAGE_SIZE)) $((512 * MiB / PAGE_SIZE)) $((1024 * MiB / PAGE_SIZE))"
-WHY[net.ipv4.udp_mem]="global UDP pages min/pressure/max (256 MiB/512 MiB/1 GiB); above max every UDP socket drops"
+# udp_mem is min/pressure/max in pages for all UDP sockets together. For UDP
+# the first field is the real global cap: once all UDP receive queues hold
+# more than udp_mem[0] pages, every UDP socket drops (Udp MemErrors),
+# whatever its own rcvbuf (ip-sysctl.rst; tuning/udp-host.sh sizes it from
+# ringway's --udp-rcvbuf and --udp-sockets). 512 MiB / 768 MiB / 1 GiB,
+# converted to pages of this host; the kernel sizes its default from RAM,
+# so large hosts are usually already above this and are left alone. Each
+# field is compared on its own.
+REC[net.ipv4.udp_mem]="$((512 * MiB / PAGE_SIZE)) $((768 * MiB / PAGE_SIZE)) $((1024 * MiB / PAGE_SIZE))"
+WHY[net.ipv4.udp_mem]="global UDP pages; for UDP the 1st field (512 MiB) is the cap beyond which every UDP socket drops"
 
 # Memory each UDP socket is still guaranteed while udp_mem is under pressure.
 # The default (one 4 KiB page) holds 2-3 datagrams; 16 KiB keeps a trickle
