@@ -45,6 +45,66 @@ impl Token {
     }
 }
 
+/// The read an I/O worker keeps posted on its wake-up eventfd (owned by its
+/// `Waker`), with the buffer the kernel writes the count into.
+pub(crate) struct WakeRead {
+    fd: std::os::fd::RawFd,
+    /// Written by the kernel while `armed`; never freed while it may be.
+    buf: Box<u64>,
+    armed: bool,
+}
+
+impl WakeRead {
+    pub fn new(fd: std::os::fd::RawFd) -> Self {
+        Self {
+            fd,
+            buf: Box::new(0),
+            armed: false,
+        }
+    }
+
+    /// The read to post when none is armed; it counts as armed from here.
+    pub fn arm(&mut self) -> Option<io_uring::squeue::Entry> {
+        if self.armed {
+            return None;
+        }
+        self.armed = true;
+        Some(
+            opcode::Read::new(
+                io_uring::types::Fd(self.fd),
+                (&mut *self.buf as *mut u64).cast(),
+                8,
+            )
+            .build()
+            .user_data(Token::Wake.encode()),
+        )
+    }
+
+    /// Its completion arrived (a wake-up, or the cancel at exit).
+    pub fn completed(&mut self) {
+        self.armed = false;
+    }
+
+    pub fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// The cancel to post at exit, when the read is armed.
+    pub fn cancel(&self) -> Option<io_uring::squeue::Entry> {
+        self.armed.then(|| {
+            opcode::AsyncCancel::new(Token::Wake.encode())
+                .build()
+                .user_data(Token::Cancel.encode())
+        })
+    }
+
+    /// When the cancel never completed: keep the buffer alive for good
+    /// rather than free memory the kernel may still write.
+    pub fn leak(&mut self) {
+        std::mem::forget(std::mem::replace(&mut self.buf, Box::new(0)));
+    }
+}
+
 /// Submits queued entries; with `wait`, sleeps in `io_uring_enter` until a
 /// completion arrives or `wait` elapses. Expired waits, signals and a busy
 /// completion queue are normal returns; any other error is reported and

@@ -25,11 +25,11 @@ use crate::config::{MAX_READS_IN_FLIGHT, StartFrom};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
-use crate::uring::Token;
+use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, opcode, types};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -106,10 +106,8 @@ pub(crate) struct FileReader {
     /// Incremented when this reader has handed over everything it read.
     readers_done: Arc<AtomicUsize>,
     /// The eventfd of `waker`, which owns it.
-    wake_fd: RawFd,
-    /// Target of the read posted on `wake_fd`.
-    wake_buf: Box<u64>,
-    wake_armed: bool,
+    /// The read kept posted on the waker's eventfd.
+    wake: WakeRead,
     inotify_fd: Option<OwnedFd>,
     inotify_buf: Box<[u8]>,
     inotify_armed: bool,
@@ -183,9 +181,7 @@ impl FileReader {
             counters,
             shutdown,
             readers_done,
-            wake_fd,
-            wake_buf: Box::new(0),
-            wake_armed: false,
+            wake: WakeRead::new(wake_fd),
             inotify_fd,
             inotify_buf: vec![0; INOTIFY_BUFFER_BYTES].into_boxed_slice(),
             inotify_armed: false,
@@ -240,24 +236,22 @@ impl FileReader {
         self.readers_done.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The kernel may write into `wake_buf` and `inotify_buf` until their
-    /// posted reads complete: cancel them and wait, so nothing is written
-    /// after the buffers are freed.
+    /// The kernel may write into the wake-up and inotify buffers until
+    /// their posted reads complete: cancel them and wait, so nothing is
+    /// written after the buffers are freed.
     fn cancel_posted_reads(&mut self) {
-        for (armed, token) in [
-            (self.wake_armed, Token::Wake),
-            (self.inotify_armed, Token::Inotify),
-        ] {
-            if armed {
-                let entry = opcode::AsyncCancel::new(token.encode())
-                    .build()
-                    .user_data(Token::Cancel.encode());
-                self.push_entry(entry);
-            }
+        if let Some(entry) = self.wake.cancel() {
+            self.push_entry(entry);
+        }
+        if self.inotify_armed {
+            let entry = opcode::AsyncCancel::new(Token::Inotify.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
         }
         // Bounded: cancellation of a pending read completes at once.
         for _ in 0..1000 {
-            if !self.wake_armed && !self.inotify_armed {
+            if !self.wake.is_armed() && !self.inotify_armed {
                 return;
             }
             self.submit(true);
@@ -265,7 +259,7 @@ impl FileReader {
         }
         eprintln!("ringway: warning: posted reads did not cancel; leaking their buffers");
         std::mem::forget(std::mem::take(&mut self.inotify_buf));
-        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        self.wake.leak();
     }
 
     fn stopping(&self) -> bool {
@@ -300,7 +294,7 @@ impl FileReader {
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         loop {
             // SAFETY: every buffer an entry points at is owned by `self`
-            // (wake_buf, inotify_buf, or a buffer kept in `reads` until its
+            // (the wake read's, inotify_buf, or a buffer kept in `reads` until its
             // completion), so it outlives the operation.
             let pushed = unsafe { self.ring.submission().push(&entry) };
             if pushed.is_ok() {
@@ -311,16 +305,8 @@ impl FileReader {
     }
 
     fn arm_wake_reads(&mut self) {
-        if !self.wake_armed {
-            let entry = opcode::Read::new(
-                types::Fd(self.wake_fd),
-                (&mut *self.wake_buf as *mut u64).cast(),
-                8,
-            )
-            .build()
-            .user_data(Token::Wake.encode());
+        if let Some(entry) = self.wake.arm() {
             self.push_entry(entry);
-            self.wake_armed = true;
         }
         if !self.inotify_armed
             && let Some(fd) = &self.inotify_fd
@@ -352,7 +338,7 @@ impl FileReader {
             for &(user_data, result) in &completions[..count] {
                 match Token::decode(user_data) {
                     Some(Token::Read(slot)) => self.on_read(slot as usize, result),
-                    Some(Token::Wake) => self.wake_armed = false,
+                    Some(Token::Wake) => self.wake.completed(),
                     Some(Token::Inotify) => {
                         self.inotify_armed = false;
                         self.on_inotify(result);

@@ -20,7 +20,7 @@ use crate::batch::Batch;
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
-use crate::uring::Token;
+use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -288,8 +288,8 @@ pub(crate) struct UdpReader {
     rxq_overflow: Arc<AtomicU64>,
     shutdown: Arc<AtomicBool>,
     readers_done: Arc<AtomicUsize>,
-    wake_buf: Box<u64>,
-    wake_armed: bool,
+    /// The read kept posted on the waker's eventfd.
+    wake: WakeRead,
     /// The multishot receive is posted.
     receiving: bool,
     /// Set once a cancel of the receive was submitted at shutdown.
@@ -354,6 +354,9 @@ impl UdpReader {
             format!("cannot register an io_uring buffer ring ({error}); ringway needs Linux 5.19 or later for UDP inputs")
         })?;
         provided.publish();
+        let wake_fd = waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
         Ok(Self {
             ring,
             socket,
@@ -366,8 +369,7 @@ impl UdpReader {
             rxq_overflow,
             shutdown,
             readers_done,
-            wake_buf: Box::new(0),
-            wake_armed: false,
+            wake: WakeRead::new(wake_fd),
             receiving: false,
             cancelling: false,
             drain_deadline: None,
@@ -436,8 +438,8 @@ impl UdpReader {
                 // the socket buffer holds the burst.
                 self.arm_receive();
             }
-            if !self.wake_armed {
-                self.arm_wake();
+            if let Some(entry) = self.wake.arm() {
+                self.push_entry(entry);
             }
             self.waker.announce_sleep();
             let can_progress = (!self.unsent.is_empty() || self.full.is_some())
@@ -468,25 +470,22 @@ impl UdpReader {
         self.readers_done.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The kernel may write `wake_buf` until its read completes: cancel it
-    /// and wait, so nothing is written after the buffer is freed.
+    /// The kernel may write the wake-up read's buffer until that read
+    /// completes: cancel it and wait, so nothing is written after it is freed.
     fn cancel_wake_read(&mut self) {
-        if self.wake_armed {
-            let entry = opcode::AsyncCancel::new(Token::Wake.encode())
-                .build()
-                .user_data(Token::Cancel.encode());
+        if let Some(entry) = self.wake.cancel() {
             self.push_entry(entry);
         }
         // Bounded: cancelling a pending read completes at once.
         for _ in 0..1000 {
-            if !self.wake_armed {
+            if !self.wake.is_armed() {
                 return;
             }
             self.wait(Duration::from_millis(10));
             self.reap_completions();
         }
         eprintln!("ringway: warning: the wake-up read did not cancel; leaking its buffer");
-        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        self.wake.leak();
     }
 
     fn wait(&mut self, timeout: Duration) {
@@ -495,7 +494,7 @@ impl UdpReader {
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         loop {
-            // SAFETY: every pointer an entry carries (msghdr, wake_buf, the
+            // SAFETY: every pointer an entry carries (msghdr, the wake read's buffer, the
             // registered buffer ring) is owned by `self` and outlives it.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return;
@@ -531,18 +530,6 @@ impl UdpReader {
         self.cancelling = false;
     }
 
-    fn arm_wake(&mut self) {
-        let fd = self
-            .waker
-            .eventfd()
-            .expect("an I/O worker's waker is an eventfd");
-        let entry = opcode::Read::new(types::Fd(fd), (&mut *self.wake_buf as *mut u64).cast(), 8)
-            .build()
-            .user_data(Token::Wake.encode());
-        self.push_entry(entry);
-        self.wake_armed = true;
-    }
-
     fn reap_completions(&mut self) {
         let mut completions = [(0u64, 0i32, 0u32); 64];
         loop {
@@ -557,7 +544,7 @@ impl UdpReader {
             for &(user_data, result, flags) in &completions[..count] {
                 match Token::decode(user_data) {
                     Some(Token::Recv) => self.on_receive(result, flags),
-                    Some(Token::Wake) => self.wake_armed = false,
+                    Some(Token::Wake) => self.wake.completed(),
                     Some(Token::Cancel) | Some(Token::Read(_)) | Some(Token::Inotify) | None => {}
                 }
             }
