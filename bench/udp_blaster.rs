@@ -31,6 +31,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+#[path = "udp_common.rs"]
+mod common;
+use common::{cpu_seconds, monotonic_ns, parse_count, parse_duration_ns};
 
 /// Datagrams handed to one `sendmmsg` call by default.
 const DEFAULT_BATCH: usize = 64;
@@ -542,16 +545,6 @@ fn wait_writable(fd: RawFd, timeout_ms: i32) {
     unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
 }
 
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: CLOCK_MONOTONIC always exists; `now` is a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * NANOS_PER_SECOND + now.tv_nsec as u64
-}
-
 /// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns` (returns early on a
 /// signal; callers re-check the clock).
 fn sleep_until_ns(deadline_ns: u64) {
@@ -569,16 +562,6 @@ fn sleep_until_ns(deadline_ns: u64) {
             std::ptr::null_mut(),
         )
     };
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_seconds() -> f64 {
-    // SAFETY: rusage is plain old data, filled in by getrusage.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid out pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn install_stop_handlers() {
@@ -707,21 +690,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, Stri
     Ok(Some(config))
 }
 
-/// Plain integer, or with a decimal suffix: k (1e3), M (1e6), G (1e9).
-fn parse_count(text: &str, flag: &str) -> Result<u64, String> {
-    let (digits, multiplier) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 1_000),
-        Some(b'M') => (&text[..text.len() - 1], 1_000_000),
-        Some(b'G') => (&text[..text.len() - 1], 1_000_000_000),
-        _ => (text, 1),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("{flag} {text}: expected a count such as 1000, 100k or 1M"))
-}
-
 /// Plain bytes, or with a binary suffix: KiB, MiB, GiB (B also accepted).
 fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
     let (digits, multiplier) = [
@@ -739,23 +707,4 @@ fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
         .ok_or_else(|| format!("{flag} {text}: expected a size such as 200, 64KiB or 8MiB"))
-}
-
-/// `250ms`, `10s`, `2m`, or a bare (possibly fractional) number of seconds.
-fn parse_duration_ns(text: &str, flag: &str) -> Result<u64, String> {
-    let (number, unit_ns) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e6)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1e9)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60e9)
-    } else {
-        (text, 1e9)
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok((value * unit_ns) as u64),
-        _ => Err(format!(
-            "{flag} {text}: expected a duration such as 250ms, 10s, 2m or 5"
-        )),
-    }
 }

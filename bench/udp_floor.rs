@@ -44,6 +44,9 @@ use std::io::BufRead;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+#[path = "udp_common.rs"]
+mod common;
+use common::{cpu_seconds, monotonic_ns, parse_count, parse_duration_ns};
 
 /// Datagrams asked for per `recvmmsg` call by default (ringway's batch).
 const DEFAULT_BATCH: usize = 64;
@@ -608,28 +611,8 @@ fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     ready > 0 && pollfd.revents != 0
 }
 
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: CLOCK_MONOTONIC always exists; `now` is a valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * NANOS_PER_SECOND + now.tv_nsec as u64
-}
-
 fn sleep_ns(duration_ns: u64) {
     std::thread::sleep(std::time::Duration::from_nanos(duration_ns));
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_seconds() -> f64 {
-    // SAFETY: rusage is plain old data, filled in by getrusage.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid out pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn install_stop_handlers() {
@@ -729,21 +712,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, Stri
     Ok(Some(config))
 }
 
-/// Plain integer, or with a decimal suffix: k (1e3), M (1e6), G (1e9).
-fn parse_count(text: &str, flag: &str) -> Result<u64, String> {
-    let (digits, multiplier) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 1_000),
-        Some(b'M') => (&text[..text.len() - 1], 1_000_000),
-        Some(b'G') => (&text[..text.len() - 1], 1_000_000_000),
-        _ => (text, 1),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("{flag} {text}: expected a count such as 1000, 100k or 1M"))
-}
-
 /// Plain bytes, or with a binary suffix: KiB, MiB, GiB (B also accepted).
 fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
     let (digits, multiplier) = [
@@ -761,23 +729,4 @@ fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
         .ok()
         .and_then(|n| n.checked_mul(multiplier))
         .ok_or_else(|| format!("{flag} {text}: expected a size such as 9000, 64KiB or 256MiB"))
-}
-
-/// `250ms`, `10s`, `2m`, or a bare (possibly fractional) number of seconds.
-fn parse_duration_ns(text: &str, flag: &str) -> Result<u64, String> {
-    let (number, unit_ns) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e6)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1e9)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60e9)
-    } else {
-        (text, 1e9)
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok((value * unit_ns) as u64),
-        _ => Err(format!(
-            "{flag} {text}: expected a duration such as 250ms, 10s, 2m or 5"
-        )),
-    }
 }
