@@ -56,3 +56,22 @@ pub(crate) fn cpu_seconds() -> f64 {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
+
+/// Plain bytes, or with a binary suffix: KiB, MiB, GiB (B also accepted).
+pub(crate) fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
+    let (digits, multiplier) = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|&(suffix, m)| text.strip_suffix(suffix).map(|d| (d, m)))
+    .unwrap_or((text, 1));
+    digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{flag} {text}: expected a size such as 200, 64KiB or 256MiB"))
+}

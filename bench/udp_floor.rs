@@ -46,7 +46,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 #[path = "udp_common.rs"]
 mod common;
-use common::{cpu_seconds, monotonic_ns, parse_count, parse_duration_ns};
+use common::{cpu_seconds, monotonic_ns, parse_count, parse_duration_ns, parse_size};
 
 /// Datagrams asked for per `recvmmsg` call by default (ringway's batch).
 const DEFAULT_BATCH: usize = 64;
@@ -710,23 +710,4 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, Stri
         return Err("--prefill needs a count above 0".into());
     }
     Ok(Some(config))
-}
-
-/// Plain bytes, or with a binary suffix: KiB, MiB, GiB (B also accepted).
-fn parse_size(text: &str, flag: &str) -> Result<usize, String> {
-    let (digits, multiplier) = [
-        ("KiB", 1 << 10),
-        ("MiB", 1 << 20),
-        ("GiB", 1 << 30),
-        ("B", 1),
-    ]
-    .iter()
-    .find_map(|&(suffix, m)| text.strip_suffix(suffix).map(|d| (d, m)))
-    .unwrap_or((text, 1));
-    digits
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| format!("{flag} {text}: expected a size such as 9000, 64KiB or 256MiB"))
 }
