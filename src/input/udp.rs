@@ -612,9 +612,10 @@ impl UdpReader {
     /// Appends one datagram to the current batch; false when there is no
     /// room anywhere downstream (backpressure).
     fn copy_datagram(&mut self, id: u16, length: usize) -> bool {
-        let Some(needed) = self.line_bytes(id, length) else {
+        let Some(datagram) = self.datagram(id, length) else {
             return true; // not the datagram layout we asked for: skip it
         };
+        let needed = datagram.escaped_bytes + 1;
         if self
             .current
             .as_ref()
@@ -640,40 +641,54 @@ impl UdpReader {
                 records: 0,
             });
         }
-        // Split borrows: the datagram lives in `provided`, the copy goes to
-        // `current`.
-        let buffer = &self.provided.buffer(id)[..length.min(self.provided.buffer_bytes)];
-        let received = types::RecvMsgOut::parse(buffer, &self.msghdr.0).expect("parsed above");
-        if received.is_payload_truncated() {
+        if datagram.truncated {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(dropped) = rxq_overflow_count(received.control_data()) {
+        if let Some(dropped) = datagram.rxq_overflow {
             self.pass.rxq_overflow = self.pass.rxq_overflow.max(u64::from(dropped));
         }
-        let mut payload = trim_newline(received.payload_data());
+        self.pass.bytes += datagram.received_bytes as u64;
+        // Split borrows: the datagram lives in `provided`, the copy goes to
+        // `current`.
+        let mut payload = &self.provided.buffer(id)[datagram.payload];
         let batch = self.current.as_mut().expect("taken above");
-        if batch.room() < needed {
+        if batch.len == 0 {
+            self.current_since = Some(Instant::now());
+        }
+        let written = if batch.room() < needed {
             // Longer than a whole batch buffer holds once escaped (only with
             // a tiny --read-buf): keep what fits, counted as truncated.
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
             payload = &payload[..(batch.room() - 1) / 4];
-        }
-        if batch.len == 0 {
-            self.current_since = Some(Instant::now());
-        }
-        let written = write_escaped(payload, &mut batch.buf[batch.len..]);
+            write_escaped(payload, &mut batch.buf[batch.len..])
+        } else if datagram.escaped_bytes == payload.len() {
+            // No interior newline (the common case): a plain copy.
+            batch.buf[batch.len..batch.len + payload.len()].copy_from_slice(payload);
+            payload.len()
+        } else {
+            write_escaped(payload, &mut batch.buf[batch.len..])
+        };
         batch.buf[batch.len + written] = b'\n';
         batch.len += written + 1;
-        self.pass.bytes += received.payload_data().len() as u64;
         true
     }
 
-    /// Bytes the datagram in buffer `id` takes as a line (escaped, with its
-    /// newline), or `None` when the buffer does not hold our header layout.
-    fn line_bytes(&self, id: u16, length: usize) -> Option<usize> {
+    /// Reads the header of the datagram in buffer `id` once: where its
+    /// payload lies and what it costs as a line. `None` when the buffer does
+    /// not hold our header layout.
+    fn datagram(&self, id: u16, length: usize) -> Option<Datagram> {
         let buffer = &self.provided.buffer(id)[..length.min(self.provided.buffer_bytes)];
         let received = types::RecvMsgOut::parse(buffer, &self.msghdr.0).ok()?;
-        Some(escaped_len(trim_newline(received.payload_data())) + 1)
+        let received_bytes = received.payload_data().len();
+        let payload = trim_newline(received.payload_data());
+        let start = payload.as_ptr() as usize - buffer.as_ptr() as usize;
+        Some(Datagram {
+            payload: start..start + payload.len(),
+            received_bytes,
+            escaped_bytes: escaped_len(payload),
+            truncated: received.is_payload_truncated(),
+            rxq_overflow: rxq_overflow_count(received.control_data()),
+        })
     }
 
     fn push_full(&mut self) {
@@ -694,6 +709,18 @@ impl UdpReader {
             self.push_full();
         }
     }
+}
+
+/// One received datagram, as read from its provided buffer's header.
+struct Datagram {
+    /// The payload without a trailing newline, as offsets into the buffer.
+    payload: std::ops::Range<usize>,
+    /// Payload bytes as received (trailing newline included).
+    received_bytes: usize,
+    /// Bytes the payload takes as a line, interior newlines escaped.
+    escaped_bytes: usize,
+    truncated: bool,
+    rxq_overflow: Option<u32>,
 }
 
 #[derive(Default)]
@@ -748,10 +775,6 @@ fn escaped_len(payload: &[u8]) -> usize {
 /// characters on receive), so one datagram stays one line. Returns the
 /// bytes written; `out` must hold `escaped_len(payload)`.
 fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
-    if memchr::memchr(b'\n', payload).is_none() {
-        out[..payload.len()].copy_from_slice(payload);
-        return payload.len();
-    }
     let mut written = 0;
     let mut start = 0;
     for newline in memchr::memchr_iter(b'\n', payload) {
