@@ -5,7 +5,12 @@
 //! counts and checks its records and may append later small batches into it;
 //! the dispatcher shares it (behind an `Arc`) with one worker per output. The
 //! buffer goes back to its pool when the last output drops it.
+//!
+//! A batch from a file input also carries the file [`Marks`] it completes
+//! and, once the CPU worker sent it on, its place in the lane's ack log
+//! (see `checkpoint`).
 
+use crate::checkpoint::{Ack, Marks};
 use crate::pool::PooledBuffer;
 
 pub(crate) struct Batch {
@@ -14,9 +19,23 @@ pub(crate) struct Batch {
     pub len: usize,
     /// Records in `buf[..len]`. Zero until the CPU worker framed it.
     pub records: u32,
+    /// File offsets this batch completes (file inputs only).
+    pub marks: Marks,
+    /// Set by the CPU worker for file inputs: outputs ack this.
+    pub ack: Option<Ack>,
 }
 
 impl Batch {
+    pub fn new(buf: PooledBuffer, len: usize) -> Self {
+        Self {
+            buf,
+            len,
+            records: 0,
+            marks: Marks::default(),
+            ack: None,
+        }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
@@ -25,13 +44,19 @@ impl Batch {
         self.buf.len() - self.len
     }
 
+    /// Whether `other` can be appended: its bytes fit and its marks merge.
+    pub fn can_append(&self, other: &Batch) -> bool {
+        self.room() >= other.len && self.marks.can_absorb(&other.marks)
+    }
+
     /// Appends another batch's lines (already framed) and takes over its
-    /// records; the other batch's buffer goes back to the pool.
+    /// records and marks; the other batch's buffer goes back to the pool.
     pub fn append(&mut self, other: Batch) {
         let end = self.len + other.len;
         assert!(end <= self.buf.len(), "append checked against room()");
         self.buf[self.len..end].copy_from_slice(other.bytes());
         self.len = end;
         self.records += other.records;
+        self.marks.absorb(&other.marks);
     }
 }

@@ -161,6 +161,20 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
 
+    /// Directory for checkpoints (file inputs' delivered offsets), so a restart resumes each file where
+    /// delivery stopped. Created if missing; one ringway per directory. [default: none: nothing is saved and every
+    /// run starts per --from]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// How often checkpoints are written to --data-dir (also at every exit; 0: only at exit).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
+    pub checkpoint_interval: Duration,
+
+    /// fsync file: outputs after each batch, before it counts as delivered (slower; survives power loss).
+    #[arg(long)]
+    pub fsync: bool,
+
     /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub shutdown_timeout: Duration,
@@ -254,6 +268,12 @@ impl RunArgs {
         if let Some(path) = &self.dead_letter {
             check_output_directory("--dead-letter", path)?;
         }
+        if let Some(dir) = &self.data_dir
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            return Err(format!("--data-dir {} is not a directory", dir.display()));
+        }
         positive("--io-ring", self.io_ring, 1 << 16)?;
         positive("--pipeline-ring", self.pipeline_ring, 1 << 16)?;
         positive("--worker-slot", self.worker_slot, 1 << 16)?;
@@ -306,6 +326,9 @@ impl RunArgs {
             exit_on_eof: self.exit_on_eof,
             summary_json: self.summary_json,
             shutdown_timeout: self.shutdown_timeout,
+            data_dir: self.data_dir,
+            checkpoint_interval: self.checkpoint_interval,
+            fsync: self.fsync,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         Ok(Parsed {

@@ -116,6 +116,11 @@ pub(crate) struct Settings {
     pub exit_on_eof: bool,
     pub summary_json: Option<PathBuf>,
     pub shutdown_timeout: Duration,
+    /// Checkpoints are saved here (`--data-dir`); `None`: not saved.
+    pub data_dir: Option<PathBuf>,
+    /// Zero: checkpoints are written only at exit.
+    pub checkpoint_interval: Duration,
+    pub fsync: bool,
 }
 
 /// Reads in flight at once per file input. Each file has at most one read in

@@ -7,6 +7,7 @@
 //! supervises the threads, `metrics` counts.
 
 mod batch;
+mod checkpoint;
 mod cli;
 mod config;
 mod input;

@@ -80,6 +80,8 @@ pub(crate) struct Registry {
     pub output_names: Vec<String>,
     pub outputs: Vec<Arc<OutputCounters>>,
     pub rings: RingGauges,
+    /// Per input: delivered watermarks of a file input, `None` for others.
+    pub file_offsets: Vec<Option<Arc<crate::checkpoint::AckedOffsets>>>,
 }
 
 /// Totals at one instant, for rates.
@@ -116,6 +118,19 @@ impl Registry {
         self.inputs.iter().map(|c| load(field(c))).sum()
     }
 
+    /// Bytes a file input read that are not delivered yet (by every output).
+    fn checkpoint_lag(&self, input: usize) -> Option<u64> {
+        let offsets = self.file_offsets.get(input)?.as_ref()?;
+        let read = load(&self.inputs[input].bytes);
+        Some(read.saturating_sub(load(&offsets.acked_bytes)))
+    }
+
+    fn total_checkpoint_lag(&self) -> u64 {
+        (0..self.inputs.len())
+            .filter_map(|input| self.checkpoint_lag(input))
+            .sum()
+    }
+
     /// Datagrams dropped by the kernel on every UDP input's sockets.
     pub fn kernel_drops(&self) -> u64 {
         self.udp
@@ -144,7 +159,8 @@ impl Registry {
             .iter()
             .zip(&self.inputs)
             .zip(&self.udp)
-            .map(|((name, c), udp)| {
+            .enumerate()
+            .map(|(index, ((name, c), udp))| {
                 let mut entry = serde_json::json!({
                     "name": name,
                     "records": load(&c.records),
@@ -158,6 +174,9 @@ impl Registry {
                     "files_waiting": load(&c.files_waiting),
                     "read_errors": load(&c.read_errors),
                 });
+                if let Some(lag) = self.checkpoint_lag(index) {
+                    entry["checkpoint_lag_bytes"] = lag.into();
+                }
                 if let Some(udp) = udp {
                     entry["kernel_drops"] = udp.kernel_drops().into();
                     entry["kernel_drops_rxq_ovfl"] = udp.rxq_overflow_drops().into();
@@ -223,7 +242,7 @@ impl StatsReporter {
         let rate = |now: u64, before: u64| (now - before) as f64 / seconds;
         let rings = &registry.rings;
         let line = format!(
-            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {} kernel drops {}",
+            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {} kernel drops {} checkpoint lag {} bytes",
             rate(totals.records_in, self.last.records_in),
             rate(totals.bytes_in, self.last.bytes_in) / 1e6,
             rate(totals.records_out, self.last.records_out),
@@ -238,6 +257,7 @@ impl StatsReporter {
             registry.sum(|c| &c.truncated),
             registry.sum(|c| &c.files_skipped),
             registry.kernel_drops(),
+            registry.total_checkpoint_lag(),
         );
         self.last = totals;
         self.last_at = now;

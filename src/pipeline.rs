@@ -6,8 +6,9 @@
 //! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
 //! worker's ring(1) slot. The main thread only supervises.
 
+use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
-use crate::input::file::{FileReader, FileReaderConfig};
+use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::udp::UdpReader;
 use crate::metrics::UdpInputStats;
 use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
@@ -19,8 +20,8 @@ use crate::scan::SyslogConverter;
 use crate::scan::syslog::SyslogParser;
 use crate::scan::{CpuWorker, DeadLetter, json::JsonChecker};
 use crossbeam_queue::ArrayQueue;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -176,6 +177,27 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let buffers_per_input = settings.buffers_per_input();
     let buffer_bytes = settings.buffer_bytes();
 
+    let mut checkpoints = None;
+    let mut loaded = Default::default();
+    if let Some(dir) = &settings.data_dir {
+        let file_inputs: Vec<String> = settings
+            .inputs
+            .iter()
+            .filter(|input| input.file_pattern().is_some())
+            .map(|input| input.name.clone())
+            .collect();
+        match Checkpointer::open(dir, &file_inputs) {
+            Ok((checkpointer, saved)) => {
+                checkpoints = Some(checkpointer);
+                loaded = saved;
+            }
+            Err(message) => {
+                eprintln!("ringway: error: {message}");
+                return 1;
+            }
+        }
+    }
+    let mut file_offsets = Vec::new();
     let mut input_counters = Vec::new();
     let mut input_udp_stats = Vec::new();
     let mut io_wakers = Vec::new();
@@ -196,6 +218,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
         let counters = Arc::new(InputCounters::default());
         input_counters.push(Arc::clone(&counters));
         let mut udp_stats = None;
+        let offsets = input
+            .file_pattern()
+            .map(|_| AckedOffsets::new(settings.max_open_files));
+        file_offsets.push(offsets.clone());
         let lanes = match &input.kind {
             InputKind::File { .. } => 1,
             InputKind::Udp { sockets, .. } => {
@@ -249,9 +275,29 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 }
                 _ => None,
             };
+            let mut acks = None;
             let reader: Box<dyn FnOnce() + Send> = match &input.kind {
                 InputKind::File { pattern } => {
                     file_readers += 1;
+                    let offsets = offsets.clone().expect("set for file inputs");
+                    let state = checkpoints.as_mut().map(|checkpointer: &mut Checkpointer| {
+                        let state = InputState::new(input.name.clone(), Arc::clone(&offsets));
+                        checkpointer.add_input(Arc::clone(&state));
+                        state
+                    });
+                    // Entries in flight past the CPU worker are bounded by the
+                    // buffers that carry them; twice that leaves room for acks
+                    // that arrive out of order.
+                    let log_capacity = 2 * (buffers_per_input + encode_buffers);
+                    acks = Some((
+                        AckLog::new(log_capacity, Arc::clone(&offsets), Arc::clone(&cpu_waker)),
+                        settings.outputs.len() as u32,
+                    ));
+                    let tracking = FileTracking {
+                        offsets,
+                        state,
+                        saved: loaded.remove(&input.name).unwrap_or_default(),
+                    };
                     let reader = FileReader::new(
                         FileReaderConfig {
                             pattern: pattern.clone(),
@@ -267,6 +313,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                         Arc::clone(&counters),
                         Arc::clone(&shutdown),
                         Arc::clone(&file_readers_done),
+                        tracking,
                     );
                     Box::new(move || reader.run())
                 }
@@ -335,6 +382,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 linger: settings.batch_linger,
                 pending: None,
                 syslog,
+                acks,
             };
             let core = |n: usize| cpus.get(n % cpus.len().max(1)).copied();
             let name = if lanes > 1 {
@@ -358,7 +406,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     for (output_index, output) in settings.outputs.iter().enumerate() {
         let counters = Arc::new(OutputCounters::default());
         output_counters.push(Arc::clone(&counters));
-        let sink = Arc::new(Sink::new(&output.kind));
+        let sink = Arc::new(Sink::new(&output.kind, settings.fsync));
         let workers = settings.output_workers;
         let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
         let order = sink
@@ -415,6 +463,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: output_counters,
         rings: gauges,
+        file_offsets,
     };
 
     spawn_signal_thread(
@@ -430,6 +479,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
         }
     }
 
+    let checkpoints = checkpoints.map(|checkpointer| Arc::new(Mutex::new(checkpointer)));
+    let checkpoint_thread = checkpoints.as_ref().and_then(|checkpointer| {
+        spawn_checkpoint_thread(Arc::clone(checkpointer), settings.checkpoint_interval)
+    });
+
     let exit_code = supervise(
         &settings,
         &registry,
@@ -438,6 +492,18 @@ pub(crate) fn run(settings: Settings) -> i32 {
         &io_wakers,
         (&file_readers_done, file_readers),
     );
+    if let Some((stop, thread)) = checkpoint_thread {
+        stop.store(true, Ordering::Release);
+        thread.thread().unpark();
+        let _ = thread.join();
+    }
+    // The last checkpoint: every file at its delivered watermark (after a
+    // drain that timed out, what was not delivered is read again next run).
+    if let Some(checkpointer) = &checkpoints
+        && let Err(error) = lock(checkpointer).write()
+    {
+        eprintln!("ringway: error: cannot write the final checkpoint; error = {error}");
+    }
     let elapsed = started.elapsed();
     if let Some(path) = &settings.summary_json
         && let Err(error) = std::fs::write(path, registry.summary_json(elapsed))
@@ -449,6 +515,60 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     eprintln!("{}", registry.exit_line(elapsed));
     exit_code
+}
+
+fn lock(checkpointer: &Mutex<Checkpointer>) -> std::sync::MutexGuard<'_, Checkpointer> {
+    checkpointer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes checkpoints every `interval` (never when it is zero) until told
+/// to stop. Failures are warned about when they start and when they end.
+fn spawn_checkpoint_thread(
+    checkpointer: Arc<Mutex<Checkpointer>>,
+    interval: Duration,
+) -> Option<(Arc<AtomicBool>, thread::JoinHandle<()>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = thread::Builder::new()
+        .name("ringway-checkpoint".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !stopped.load(Ordering::Acquire) {
+                if interval.is_zero() {
+                    thread::park();
+                    continue;
+                }
+                thread::park_timeout(interval);
+                if stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                match lock(&checkpointer).write() {
+                    Ok(()) if failing => {
+                        eprintln!("ringway: info: checkpoints are written again");
+                        failing = false;
+                    }
+                    Ok(()) => {}
+                    Err(error) if !failing => {
+                        eprintln!(
+                            "ringway: warning: cannot write a checkpoint (retrying every interval); error = {error}"
+                        );
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    match spawned {
+        Ok(handle) => Some((stop, handle)),
+        Err(error) => {
+            eprintln!(
+                "ringway: warning: no checkpoint thread; checkpoints are written only at exit; error = {error}"
+            );
+            None
+        }
+    }
 }
 
 /// Waits for the stage threads to finish, printing stats lines; after a

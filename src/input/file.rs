@@ -19,8 +19,20 @@
 //!
 //! Under backpressure (ring(4) full, or no free buffer) the worker simply
 //! issues no reads: the bytes wait on disk.
+//!
+//! Every batch carries a [`Mark`] (file slot, generation, end offset); the
+//! outputs' acks turn marks into each file's delivered watermark in
+//! [`AckedOffsets`] (see `checkpoint`). A file is identified by (device,
+//! inode) and a [`Fingerprint`] of its first bytes. It is closed only once
+//! everything read from it is delivered: a deleted or rotated-away file is
+//! drained to its end first, and an idle file evicted under
+//! `--max-open-files` leaves its offset in `known`. With `--data-dir`, the
+//! list of files is published for the checkpointer whenever it changes, and
+//! `known` starts as the saved checkpoint, so a restart resumes each file
+//! at its watermark.
 
 use crate::batch::Batch;
+use crate::checkpoint::{AckedOffsets, Fingerprint, InputState, KnownFile, Mark, Marks, SavedFile};
 use crate::config::{MAX_READS_IN_FLIGHT, StartFrom};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
@@ -51,6 +63,9 @@ const INOTIFY_MASK: u32 = libc::IN_MODIFY
 const _: () = assert!(MAX_READS_IN_FLIGHT > 0 && MAX_READS_IN_FLIGHT < 64);
 /// Bound on the set of paths already warned about.
 const MAX_WARNED_PATHS: usize = 4096;
+/// Rescans a renamed or replaced file must stay idle at its end, fully
+/// delivered, before it is closed (its writer may not have reopened yet).
+const ROTATED_IDLE_RESCANS: u32 = 2;
 
 pub(crate) struct FileReaderConfig {
     pub pattern: String,
@@ -58,6 +73,17 @@ pub(crate) struct FileReaderConfig {
     pub exit_on_eof: bool,
     pub max_line_bytes: usize,
     pub max_open_files: usize,
+}
+
+/// What a file reader shares with the rest of the pipeline for acks and
+/// checkpoints.
+pub(crate) struct FileTracking {
+    /// One slot per open file (`--max-open-files`).
+    pub offsets: Arc<AckedOffsets>,
+    /// `--data-dir` only.
+    pub state: Option<Arc<InputState>>,
+    /// The saved checkpoint of this input.
+    pub saved: HashMap<(u64, u64), SavedFile>,
 }
 
 /// One file being tailed.
@@ -87,6 +113,15 @@ struct TailedFile {
     flush_partial: bool,
     /// Consecutive failed reads, for rate-limited warnings.
     read_failures: u64,
+    /// Tells this file's marks from those of an earlier file in the slot.
+    generation: u16,
+    fingerprint: Fingerprint,
+    /// The path now names another file, or none: drain, then close.
+    rotated: bool,
+    /// Deleted and read to its end: close once delivered.
+    closing: bool,
+    /// Rescans this rotated file spent at its end without growing.
+    idle_rescans: u32,
 }
 
 struct ReadOp {
@@ -120,10 +155,19 @@ pub(crate) struct FileReader {
     /// Paths already warned about (skipped or waiting), so warnings are not
     /// repeated every rescan. Cleared when it reaches [`MAX_WARNED_PATHS`].
     warned: HashSet<PathBuf>,
-    /// Offsets of files closed at EOF to make room under
-    /// `--max-open-files`, by identity: reopened where they were left.
-    /// Entries whose file no longer matches are pruned every scan.
-    parked: HashMap<(u64, u64), u64>,
+    /// Files not open whose delivered offset is known, by identity: the
+    /// saved checkpoint at start, and files closed at EOF to make room under
+    /// `--max-open-files`. Reopened where they were left if their
+    /// fingerprint still matches. Entries whose file no longer matches the
+    /// pattern are pruned every scan.
+    known: HashMap<(u64, u64), SavedFile>,
+    /// Per slot of `files`: the delivered watermark.
+    offsets: Arc<AckedOffsets>,
+    /// Where the list of files is published (`--data-dir` only).
+    state: Option<Arc<InputState>>,
+    /// The set of files changed since it was last published.
+    state_dirty: bool,
+    next_generation: u16,
     /// Matches found at start that waited for a descriptor: they still count
     /// for `--exit-on-eof`.
     initial_waiting: HashSet<PathBuf>,
@@ -154,7 +198,9 @@ impl FileReader {
         counters: Arc<InputCounters>,
         shutdown: Arc<AtomicBool>,
         readers_done: Arc<AtomicUsize>,
+        tracking: FileTracking,
     ) -> Self {
+        assert!(tracking.offsets.slots() >= config.max_open_files);
         let glob = is_glob(&config.pattern)
             .then(|| glob::Pattern::new(&config.pattern).ok())
             .flatten();
@@ -189,7 +235,11 @@ impl FileReader {
             files: Vec::with_capacity(max_open_files),
             open_identities: HashSet::with_capacity(max_open_files),
             warned: HashSet::new(),
-            parked: HashMap::new(),
+            known: tracking.saved,
+            offsets: tracking.offsets,
+            state: tracking.state,
+            state_dirty: true,
+            next_generation: 0,
             initial_waiting: HashSet::new(),
             reads: std::array::from_fn(|_| None),
             in_flight: 0,
@@ -219,6 +269,7 @@ impl FileReader {
             if self.rescan_now || Instant::now() >= self.next_rescan {
                 self.rescan();
             }
+            self.publish_state();
             self.arm_wake_reads();
             self.issue_reads();
             if self.can_progress() {
@@ -233,7 +284,55 @@ impl FileReader {
             self.waker.sleep_done();
         }
         self.cancel_posted_reads();
+        self.publish_state();
         self.readers_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Publishes the files this reader knows for the checkpointer, when the
+    /// set changed (open, close, truncation, fingerprint).
+    fn publish_state(&mut self) {
+        if !self.state_dirty {
+            return;
+        }
+        self.state_dirty = false;
+        let Some(state) = &self.state else {
+            return;
+        };
+        let mut files = Vec::with_capacity(self.files.len() + self.known.len());
+        for (slot, file) in self.files.iter().enumerate() {
+            let Some(file) = file else { continue };
+            let delivered = self
+                .offsets
+                .get(slot, file.generation)
+                .unwrap_or(0)
+                .min(file.offset);
+            files.push(KnownFile {
+                saved: SavedFile {
+                    path: file.path.clone(),
+                    identity: file.identity,
+                    fingerprint: file.fingerprint,
+                    offset: delivered,
+                },
+                live: Some((slot, file.generation)),
+            });
+        }
+        files.extend(self.known.values().map(|saved| KnownFile {
+            saved: saved.clone(),
+            live: None,
+        }));
+        state.publish(files);
+    }
+
+    /// The delivered watermark of the open file in `index`.
+    fn delivered(&self, index: usize) -> u64 {
+        let file = self.files[index].as_ref().expect("open file");
+        self.offsets.get(index, file.generation).unwrap_or(0)
+    }
+
+    /// Everything read from the file in `index` is delivered.
+    fn fully_delivered(&self, index: usize) -> bool {
+        let file = self.files[index].as_ref().expect("open file");
+        !file.reading && self.delivered(index) == file.offset
     }
 
     /// The kernel may write into the wake-up and inotify buffers until
@@ -495,12 +594,16 @@ impl FileReader {
         self.counters
             .bytes
             .fetch_add(consumed as u64, Ordering::Relaxed);
-        if emit > 0 {
-            self.ready.push_back(Batch {
-                buf,
-                len: emit,
-                records: 0,
+        if consumed > 0 {
+            // Bytes only skipped (the rest of an over-long line) travel as
+            // an empty batch, so their offsets are acked in order too.
+            let mut batch = Batch::new(buf, emit);
+            batch.marks = Marks::one(Mark {
+                slot: index as u32,
+                generation: file.generation,
+                end: file.offset,
             });
+            self.ready.push_back(batch);
         }
         // EOF for now; but a short read that ended inside a skipped
         // over-long line is settled by the next read (0 bytes) instead.
@@ -523,30 +626,69 @@ impl FileReader {
         };
         file.eof_size = metadata.len();
         if metadata.len() < file.offset {
-            eprintln!(
-                "ringway: warning: {} was truncated from {} to {} bytes; reading it again from the start",
-                file.path.display(),
+            let why = format!(
+                "was truncated from {} to {} bytes",
                 file.offset,
                 metadata.len()
             );
-            self.counters
-                .files_truncated
-                .fetch_add(1, Ordering::Relaxed);
-            file.offset = 0;
-            file.skipping = false;
-            file.readable = true;
-        } else if metadata.nlink() == 0 && metadata.len() > file.offset && !file.flush_partial {
+            self.restart_file(index, &why);
+            return;
+        }
+        if file.fingerprint.can_grow(metadata.len())
+            && let Ok(fingerprint) = Fingerprint::of(&file.file)
+        {
+            file.fingerprint = fingerprint;
+            self.state_dirty = true;
+        }
+        let file = self.files[index].as_mut().expect("open file");
+        if metadata.nlink() == 0 && metadata.len() > file.offset && !file.flush_partial {
             // Deleted with a last line that has no newline: no writer will
             // finish it, so read it once more and emit it with one.
             file.flush_partial = true;
             file.readable = true;
-        } else if metadata.nlink() == 0 {
+        } else if metadata.nlink() == 0 && !file.closing {
             eprintln!(
-                "ringway: info: {} was deleted; it was read to its end and is closed",
+                "ringway: info: {} was deleted; it was read to its end and is closed once delivered",
                 file.path.display()
             );
-            self.close_file(index);
+            file.closing = true;
+            if self.fully_delivered(index) {
+                self.close_file(index);
+            }
         }
+    }
+
+    /// The file in `index` no longer holds what was read from it
+    /// (truncated, or rewritten from the start): read it again from 0.
+    /// Marks of the old content still in flight no longer count for it (a
+    /// new generation); what they cover is written off the lag.
+    fn restart_file(&mut self, index: usize, why: &str) {
+        let generation = self.take_generation();
+        let delivered = self.delivered(index);
+        let file = self.files[index].as_mut().expect("open file");
+        eprintln!(
+            "ringway: warning: {} {why}; reading it again from the start",
+            file.path.display()
+        );
+        self.counters
+            .files_truncated
+            .fetch_add(1, Ordering::Relaxed);
+        self.offsets
+            .acked_bytes
+            .fetch_add(file.offset.saturating_sub(delivered), Ordering::Relaxed);
+        file.offset = 0;
+        file.skipping = false;
+        file.readable = true;
+        file.flush_partial = false;
+        file.generation = generation;
+        file.fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
+        self.offsets.reset(index, generation, 0);
+        self.state_dirty = true;
+    }
+
+    fn take_generation(&mut self) -> u16 {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation
     }
 
     fn close_file(&mut self, index: usize) {
@@ -555,6 +697,7 @@ impl FileReader {
                 self.initial_remaining -= 1;
             }
             self.open_identities.remove(&file.identity);
+            self.state_dirty = true;
             // After a rename rotation a new file may own the name now.
             if let Some((wd, name)) = &file.watch
                 && let Some(names) = self.watched.get_mut(wd)
@@ -626,14 +769,47 @@ impl FileReader {
             let Some(file) = self.files[index].as_mut() else {
                 continue;
             };
-            if file.reading || file.readable {
+            if file.reading {
                 continue;
             }
-            if let Ok(metadata) = file.file.metadata()
-                && (metadata.len() != file.eof_size || metadata.nlink() == 0)
-            {
-                // Grown, truncated or deleted: a read settles which.
-                file.readable = true;
+            if !file.rotated && !file.closing {
+                let same = std::fs::metadata(&file.path)
+                    .is_ok_and(|now| (now.dev(), now.ino()) == file.identity);
+                if !same {
+                    eprintln!(
+                        "ringway: info: {} was renamed or replaced; reading the old file to its end before closing it",
+                        file.path.display()
+                    );
+                    file.rotated = true;
+                    file.readable = true;
+                }
+            }
+            if file.readable {
+                continue;
+            }
+            let Ok(metadata) = file.file.metadata() else {
+                continue;
+            };
+            if metadata.len() != file.eof_size || metadata.nlink() == 0 {
+                // Grown, truncated or deleted: a read settles which. A file
+                // rewritten from the start no longer has its fingerprint.
+                file.idle_rescans = 0;
+                if metadata.len() >= file.offset && !file.fingerprint.matches(&file.file) {
+                    self.restart_file(index, "was rewritten from its start");
+                } else {
+                    file.readable = true;
+                }
+                continue;
+            }
+            let settled = metadata.len() == file.offset && self.fully_delivered(index);
+            let file = self.files[index].as_mut().expect("open file");
+            if file.closing && settled {
+                self.close_file(index);
+            } else if file.rotated && settled {
+                file.idle_rescans += 1;
+                if file.idle_rescans >= ROTATED_IDLE_RESCANS {
+                    self.park_file(index);
+                }
             }
         }
         if !self.stopping() {
@@ -669,14 +845,17 @@ impl FileReader {
         if self.warned.len() >= MAX_WARNED_PATHS {
             self.warned.clear();
         }
-        let mut seen = HashSet::with_capacity(self.parked.len());
+        let mut seen = HashSet::with_capacity(self.known.len());
         for path in paths {
             if let Some(identity) = self.open_match(&path, at_start) {
                 seen.insert(identity);
             }
         }
-        // Forget parked offsets of files that no longer match.
-        self.parked.retain(|identity, _| seen.contains(identity));
+        // Forget offsets of files that no longer match (gone, or renamed
+        // out of the pattern after being read to their end).
+        let before = self.known.len();
+        self.known.retain(|identity, _| seen.contains(identity));
+        self.state_dirty |= self.known.len() != before;
     }
 
     /// Opens `path` unless it is open already or has nothing new; returns
@@ -696,8 +875,12 @@ impl FileReader {
             self.skip(path, "it is not a regular file");
             return None;
         }
-        if self.parked.get(&identity) == Some(&metadata.len()) {
-            return Some(identity); // closed at EOF and not grown since
+        if self
+            .known
+            .get(&identity)
+            .is_some_and(|saved| saved.offset == metadata.len())
+        {
+            return Some(identity); // delivered to its end and not grown since
         }
         if self.files.iter().flatten().count() >= self.config.max_open_files
             && !self.evict_idle_file()
@@ -742,11 +925,35 @@ impl FileReader {
             libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0);
             libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
         }
-        let offset = match (self.parked.remove(&identity), at_start, self.config.from) {
-            (Some(parked), _, _) if parked <= metadata.len() => parked,
-            (_, true, StartFrom::End) => metadata.len(),
-            _ => 0,
+        let fingerprint = Fingerprint::of(&file).unwrap_or_default();
+        let offset = match self.known.remove(&identity) {
+            Some(saved) if saved.fingerprint.matches(&file) => {
+                if saved.offset <= metadata.len() {
+                    saved.offset
+                } else {
+                    eprintln!(
+                        "ringway: warning: {} is shorter ({} bytes) than its checkpoint ({}): it was truncated; reading it from the start",
+                        path.display(),
+                        metadata.len(),
+                        saved.offset
+                    );
+                    self.counters
+                        .files_truncated
+                        .fetch_add(1, Ordering::Relaxed);
+                    0
+                }
+            }
+            Some(_) => {
+                eprintln!(
+                    "ringway: info: {} starts with other bytes than the file checkpointed under its inode (replaced or rewritten); reading it from the start",
+                    path.display()
+                );
+                0
+            }
+            None if at_start && self.config.from == StartFrom::End => metadata.len(),
+            None => 0,
         };
+        self.state_dirty = true;
         let waited_at_start = self.initial_waiting.remove(path);
         let initial_pending = at_start || waited_at_start;
         if at_start {
@@ -760,6 +967,8 @@ impl FileReader {
             }
         };
         let watch = self.watch(path, slot);
+        let generation = self.take_generation();
+        self.offsets.reset(slot, generation, offset);
         self.files[slot] = Some(TailedFile {
             path: path.to_path_buf(),
             file,
@@ -773,6 +982,11 @@ impl FileReader {
             eof_size: 0,
             flush_partial: false,
             read_failures: 0,
+            generation,
+            fingerprint,
+            rotated: false,
+            closing: false,
+            idle_rescans: 0,
         });
         self.warned.remove(path);
         self.open_identities.insert(identity);
@@ -781,25 +995,39 @@ impl FileReader {
     }
 
     /// Closes one file that has nothing unread (at EOF, its size unchanged)
-    /// to make room, remembering its offset. False when none is idle: a
-    /// descriptor with unread bytes is never evicted.
+    /// and nothing undelivered to make room, remembering its offset. False
+    /// when none is idle: a descriptor with unread bytes is never evicted.
     fn evict_idle_file(&mut self) -> bool {
-        let idle = self.files.iter().position(|file| {
-            file.as_ref().is_some_and(|file| {
+        let idle = (0..self.files.len()).find(|&index| {
+            self.files[index].as_ref().is_some_and(|file| {
                 !file.reading
                     && !file.readable
                     && !file.skipping
                     && !file.initial_pending
                     && file.eof_size == file.offset
-            })
+            }) && self.fully_delivered(index)
         });
         let Some(index) = idle else {
             return false;
         };
-        let file = self.files[index].as_ref().expect("found above");
-        self.parked.insert(file.identity, file.offset);
-        self.close_file(index);
+        self.park_file(index);
         true
+    }
+
+    /// Closes a file read to its end and fully delivered, remembering where
+    /// it was left in case it grows or is matched again.
+    fn park_file(&mut self, index: usize) {
+        let file = self.files[index].as_ref().expect("open file");
+        self.known.insert(
+            file.identity,
+            SavedFile {
+                path: file.path.clone(),
+                identity: file.identity,
+                fingerprint: file.fingerprint,
+                offset: file.offset,
+            },
+        );
+        self.close_file(index);
     }
 
     /// Watches the file's directory and records the file under its name.

@@ -635,11 +635,7 @@ impl UdpReader {
             let Some(buf) = self.pool.take() else {
                 return false;
             };
-            self.current = Some(Batch {
-                buf,
-                len: 0,
-                records: 0,
-            });
+            self.current = Some(Batch::new(buf, 0));
         }
         if datagram.truncated {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);

@@ -212,6 +212,9 @@ pub(crate) struct OutputWorker {
 impl OutputWorker {
     pub fn run(mut self) {
         self.waker.register_current_thread();
+        if self.index == 0 {
+            self.sink.open_early();
+        }
         let mut jitter = Jitter::new(self.index as u64);
         loop {
             if let Some(job) = self.slot.pop() {
@@ -267,6 +270,10 @@ impl OutputWorker {
                 self.name
             );
         }
+        // The sink accepted it (and synced it with --fsync): ack it.
+        if let Some(ack) = &job.batch.ack {
+            ack.log.ack(ack.seq);
+        }
         self.counters
             .records
             .fetch_add(u64::from(job.batch.records), Ordering::Relaxed);
@@ -314,11 +321,9 @@ mod tests {
     fn batch(pool: &Arc<BufferPool>, text: &[u8]) -> Batch {
         let mut buf = pool.take().unwrap();
         buf[..text.len()].copy_from_slice(text);
-        Batch {
-            buf,
-            len: text.len(),
-            records: 1,
-        }
+        let mut batch = Batch::new(buf, text.len());
+        batch.records = 1;
+        batch
     }
 
     fn test_pool(workers: usize) -> (OutputPool, Vec<RingReceiver<Job>>) {
@@ -380,7 +385,10 @@ mod tests {
         let worker_wakers: Vec<_> = (0..workers).map(|_| Waker::for_thread()).collect();
         let order = CommitOrder::new(worker_wakers.clone());
         let finished = Arc::new(ArrayQueue::new(workers * 2));
-        let sink = Arc::new(Sink::new(&crate::config::OutputKind::File(path.clone())));
+        let sink = Arc::new(Sink::new(
+            &crate::config::OutputKind::File(path.clone()),
+            false,
+        ));
         let counters = Arc::new(OutputCounters::default());
         let mut senders = Vec::new();
         let mut handles = Vec::new();

@@ -3,31 +3,49 @@
 //! A [`Sink`] is shared by the workers of one output. `file:` is opened by
 //! the first worker that writes, inside the worker thread, so a FIFO with no
 //! reader stalls that output instead of failing start-up.
+//!
+//! On its first open, a regular `file:` output that ends in a partial line
+//! (a `kill -9` cut a write) is truncated back to its last newline: that
+//! tail was never acked, so it is written again from the checkpoint.
 
 use crate::config::OutputKind;
 use std::fs::File;
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub(crate) enum Sink {
     /// Opened on first write; reopened after a write error.
     File {
         path: PathBuf,
-        file: Mutex<Option<File>>,
+        file: Mutex<FileState>,
+        /// fsync after each batch, before it is acked (`--fsync`).
+        fsync: bool,
     },
     Stdout,
     Null,
 }
 
+pub(crate) struct FileState {
+    file: Option<File>,
+    /// Opened before: later opens (after an error) must not truncate, since
+    /// a retry resumes inside the batch it was writing.
+    opened_before: bool,
+}
+
 impl Sink {
-    pub fn new(kind: &OutputKind) -> Self {
+    pub fn new(kind: &OutputKind, fsync: bool) -> Self {
         match kind {
             OutputKind::File(path) => Sink::File {
                 path: path.clone(),
-                file: Mutex::new(None),
+                file: Mutex::new(FileState {
+                    file: None,
+                    opened_before: false,
+                }),
+                fsync,
             },
             OutputKind::Stdout => Sink::Stdout,
             OutputKind::Null => Sink::Null,
@@ -67,19 +85,90 @@ impl Sink {
                 }
                 result
             }
-            Sink::File { path, file } => {
-                let mut guard = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if guard.is_none() {
-                    *guard = Some(File::options().create(true).append(true).open(path)?);
+            Sink::File { path, file, fsync } => {
+                let mut state = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let out = state.open(path)?;
+                let mut result = write_from(out, bytes, written);
+                if result.is_ok() && *fsync {
+                    result = out.sync_data();
                 }
-                let result = write_from(guard.as_mut().expect("opened above"), bytes, written);
                 if result.is_err() {
-                    *guard = None;
+                    state.file = None;
                 }
                 result
             }
         }
     }
+
+    /// Opens a regular `file:` output now (cutting a torn last line), so a
+    /// crash's leftovers are repaired even before new data arrives. A FIFO
+    /// or other special file is left to open on first write.
+    pub fn open_early(&self) {
+        if let Sink::File { path, file, .. } = self {
+            let regular = match std::fs::metadata(path) {
+                Ok(metadata) => metadata.is_file(),
+                Err(error) => error.kind() == io::ErrorKind::NotFound,
+            };
+            if !regular {
+                return;
+            }
+            let mut state = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Err(error) = state.open(path) {
+                // The first write retries and reports it.
+                eprintln!(
+                    "ringway: warning: cannot open output {} yet; error = {error}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+impl FileState {
+    fn open(&mut self, path: &Path) -> io::Result<&mut File> {
+        if self.file.is_none() {
+            let file = File::options().create(true).append(true).open(path)?;
+            if !self.opened_before {
+                cut_torn_line(&file, path)?;
+                self.opened_before = true;
+            }
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+}
+
+/// Truncates a regular file that does not end in `\n` back to just after
+/// its last `\n` (to empty when it has none).
+fn cut_torn_line(file: &File, path: &Path) -> io::Result<()> {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() || metadata.len() == 0 {
+        return Ok(());
+    }
+    let size = metadata.len();
+    let mut chunk = [0u8; 64 * 1024];
+    let mut end = size;
+    let mut keep = 0;
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if end == size && part.last() == Some(&b'\n') {
+            return Ok(()); // whole lines
+        }
+        if let Some(newline) = memchr::memrchr(b'\n', part) {
+            keep = start + newline as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    eprintln!(
+        "ringway: warning: output {} ended in a partial line (an interrupted write); cut {} bytes back to its last complete line, they are written again from the checkpoint",
+        path.display(),
+        size - keep
+    );
+    file.set_len(keep)?;
+    file.sync_data()
 }
 
 /// `write_all` that records its progress in `written`.

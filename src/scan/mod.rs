@@ -13,6 +13,7 @@ pub(crate) mod json;
 pub(crate) mod syslog;
 
 use crate::batch::Batch;
+use crate::checkpoint::{Ack, AckLog};
 use crate::config::{Format, OnInvalid};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
@@ -45,6 +46,8 @@ pub(crate) struct CpuWorker {
     pub pending: Option<(Batch, Instant)>,
     /// Present for `format=syslog`.
     pub syslog: Option<SyslogConverter>,
+    /// File inputs: the lane's ack log, and how many outputs ack each batch.
+    pub acks: Option<(Arc<AckLog>, u32)>,
 }
 
 /// What `format=syslog` needs: the parser, and a pool of encode buffers
@@ -117,11 +120,13 @@ impl CpuWorker {
     /// Sends a framed batch on: appended to the pending batch when it fits,
     /// else on its own; small ones wait up to --batch-linger for more.
     fn forward(&mut self, batch: Batch) {
-        if batch.len == 0 {
+        if batch.len == 0 && batch.marks.as_slice().is_empty() {
             return;
         }
+        // An empty batch that carries file marks still goes on: its offsets
+        // are acked once everything before it is delivered.
         if let Some((pending, _)) = &mut self.pending {
-            if pending.room() >= batch.len && pending.len + batch.len <= self.batch_bytes {
+            if pending.can_append(&batch) && pending.len + batch.len <= self.batch_bytes {
                 pending.append(batch);
                 if pending.len >= self.batch_bytes {
                     self.flush_pending();
@@ -229,9 +234,19 @@ impl CpuWorker {
             out.records += 1;
             unparsed += u64::from(!parsed);
         }
-        drop(batch);
-        if let Some(out) = encoding.take() {
-            self.forward(out);
+        // The last encoded batch completes this batch's file marks; with
+        // nothing encoded, the (empty) batch itself carries them on.
+        match encoding.take() {
+            Some(mut out) => {
+                out.marks.absorb(&batch.marks);
+                drop(batch);
+                self.forward(out);
+            }
+            None => {
+                let mut batch = batch;
+                batch.len = 0;
+                self.forward(batch);
+            }
         }
         self.syslog = Some(SyslogConverter {
             parser,
@@ -254,11 +269,7 @@ impl CpuWorker {
     fn take_encode_buffer(&self, pool: &Arc<BufferPool>) -> Batch {
         loop {
             if let Some(buf) = pool.take() {
-                return Batch {
-                    buf,
-                    len: 0,
-                    records: 0,
-                };
+                return Batch::new(buf, 0);
             }
             self.waker.wait(|| pool.available() > 0, None);
         }
@@ -300,6 +311,19 @@ impl CpuWorker {
     /// Pushes into ring(16). Full: wait for the dispatcher, which is what
     /// makes ring(4) fill behind us and the reader pause.
     fn push(&mut self, mut batch: Batch) {
+        if let Some((log, outputs)) = &self.acks {
+            let seq = loop {
+                if let Some(seq) = log.publish(&batch.marks, *outputs) {
+                    break seq;
+                }
+                // Full: earlier batches are still undelivered somewhere.
+                self.waker.wait(|| log.has_room(), None);
+            };
+            batch.ack = Some(Ack {
+                log: Arc::clone(log),
+                seq,
+            });
+        }
         loop {
             match self.to_dispatcher.push(batch) {
                 Ok(()) => return,

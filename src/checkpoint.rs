@@ -1,0 +1,743 @@
+//! Delivery acknowledgements and checkpoints for file inputs (DESIGN §3).
+//!
+//! * A file read carries a [`Mark`]: (file slot, slot generation, end
+//!   offset). The CPU worker merges marks into the batch that completes
+//!   them ([`Marks`], at most [`MAX_MARKS`] per batch, inline).
+//! * When the CPU worker sends a batch on, it takes the next sequence
+//!   number in its lane's [`AckLog`] and copies the batch's marks there.
+//!   Every output acks the sequence number once its sink accepted the
+//!   batch; the last one makes the entry acked.
+//! * Whoever acks advances the log's tail over consecutive acked entries
+//!   and applies their marks to [`AckedOffsets`]: per file slot, the offset
+//!   below which every byte is delivered (the watermark). Acks arrive out of
+//!   order across workers and outputs; the tail only passes an entry once
+//!   every earlier one is acked, so the watermark never passes
+//!   undelivered data. The log is fixed-size: a CPU worker that finds it
+//!   full waits, which is backpressure like any full ring.
+//! * The I/O worker publishes the list of files it knows ([`InputState`]),
+//!   and the [`Checkpointer`] writes them with their watermarks to
+//!   `--data-dir` atomically (temp file, fsync, rename, fsync the
+//!   directory), keeping the previous good copy.
+
+use crate::ring::Waker;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// File marks one batch can carry (distinct files merged into it).
+pub(crate) const MAX_MARKS: usize = 8;
+/// Bytes at the start of a file hashed into its fingerprint.
+pub(crate) const FINGERPRINT_BYTES: usize = 1024;
+/// Offsets are packed with a 16-bit slot generation into one atomic word.
+const OFFSET_BITS: u32 = 48;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+const STATE_FILE: &str = "checkpoints.json";
+const PREVIOUS_FILE: &str = "checkpoints.json.prev";
+const TEMP_FILE: &str = "checkpoints.json.tmp";
+const LOCK_FILE: &str = "lock";
+const STATE_VERSION: u64 = 1;
+
+/// "Every byte of the file in `slot` (generation `generation`) before `end`
+/// has been read into this batch or an earlier one."
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub slot: u32,
+    pub generation: u16,
+    pub end: u64,
+}
+
+/// The marks a batch carries, inline (no allocation per batch).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Marks {
+    marks: [Mark; MAX_MARKS],
+    count: u8,
+}
+
+impl Marks {
+    pub fn one(mark: Mark) -> Self {
+        let mut marks = Self::default();
+        marks.marks[0] = mark;
+        marks.count = 1;
+        marks
+    }
+
+    pub fn as_slice(&self) -> &[Mark] {
+        &self.marks[..self.count as usize]
+    }
+
+    /// Whether `later`'s marks fit once merged (a file's later mark replaces
+    /// its earlier one).
+    pub fn can_absorb(&self, later: &Marks) -> bool {
+        let new = later
+            .as_slice()
+            .iter()
+            .filter(|mark| !self.as_slice().iter().any(|m| same_file(m, mark)))
+            .count();
+        self.count as usize + new <= MAX_MARKS
+    }
+
+    /// Merges the marks of a batch that comes after this one.
+    pub fn absorb(&mut self, later: &Marks) {
+        for mark in later.as_slice() {
+            let count = self.count as usize;
+            match self.marks[..count].iter_mut().find(|m| same_file(m, mark)) {
+                Some(existing) => existing.end = mark.end,
+                None => {
+                    assert!(count < MAX_MARKS, "absorb checked with can_absorb()");
+                    self.marks[count] = *mark;
+                    self.count += 1;
+                }
+            }
+        }
+    }
+}
+
+fn same_file(a: &Mark, b: &Mark) -> bool {
+    a.slot == b.slot && a.generation == b.generation
+}
+
+fn pack(generation: u16, offset: u64) -> u64 {
+    (u64::from(generation) << OFFSET_BITS) | (offset & OFFSET_MASK)
+}
+
+/// Per file slot of one file input: the delivered watermark, packed with
+/// the slot's generation so a stale mark never lands on a reused slot.
+pub(crate) struct AckedOffsets {
+    slots: Box<[AtomicU64]>,
+    /// Bytes delivered (for the checkpoint lag: bytes read − this).
+    pub acked_bytes: AtomicU64,
+}
+
+impl AckedOffsets {
+    pub fn new(slots: usize) -> Arc<Self> {
+        Arc::new(Self {
+            slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            acked_bytes: AtomicU64::new(0),
+        })
+    }
+
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A file starts in `slot` at `offset` (by the I/O worker, before any
+    /// batch of it is sent).
+    pub fn reset(&self, slot: usize, generation: u16, offset: u64) {
+        self.slots[slot].store(pack(generation, offset), Ordering::Release);
+    }
+
+    /// The watermark of the file in `slot`, if that slot still holds it.
+    pub fn get(&self, slot: usize, generation: u16) -> Option<u64> {
+        let packed = self.slots.get(slot)?.load(Ordering::Acquire);
+        ((packed >> OFFSET_BITS) as u16 == generation).then_some(packed & OFFSET_MASK)
+    }
+
+    fn apply(&self, mark: &Mark) {
+        let Some(cell) = self.slots.get(mark.slot as usize) else {
+            return;
+        };
+        let new = pack(mark.generation, mark.end);
+        let mut current = cell.load(Ordering::Acquire);
+        loop {
+            if (current >> OFFSET_BITS) as u16 != mark.generation {
+                return; // the slot holds another file now
+            }
+            let old = current & OFFSET_MASK;
+            match cell.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // Marks of one file only grow, except after a
+                    // truncation, where the file starts again from 0.
+                    let delta = if mark.end >= old {
+                        mark.end - old
+                    } else {
+                        mark.end
+                    };
+                    self.acked_bytes.fetch_add(delta, Ordering::Relaxed);
+                    return;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+struct Entry {
+    /// Outputs that have not acked yet; 0 once delivered everywhere.
+    remaining: AtomicU32,
+    count: AtomicU32,
+    /// Mark slots and generations, packed as `slot << 16 | generation`.
+    files: [AtomicU64; MAX_MARKS],
+    ends: [AtomicU64; MAX_MARKS],
+}
+
+/// One file lane's acknowledgement log: a fixed ring of batch entries in
+/// the order the CPU worker sent them.
+pub(crate) struct AckLog {
+    entries: Box<[Entry]>,
+    /// Next sequence number; written by the CPU worker only.
+    head: AtomicU64,
+    /// First entry not yet retired; moved by whoever holds `advancing`.
+    tail: AtomicU64,
+    advancing: AtomicBool,
+    offsets: Arc<AckedOffsets>,
+    /// The CPU worker, woken when a full log frees room.
+    producer: Arc<Waker>,
+}
+
+/// A batch's place in its lane's log.
+pub(crate) struct Ack {
+    pub log: Arc<AckLog>,
+    pub seq: u64,
+}
+
+impl AckLog {
+    pub fn new(capacity: usize, offsets: Arc<AckedOffsets>, producer: Arc<Waker>) -> Arc<Self> {
+        let capacity = capacity.next_power_of_two().max(2);
+        Arc::new(Self {
+            entries: (0..capacity)
+                .map(|_| Entry {
+                    remaining: AtomicU32::new(0),
+                    count: AtomicU32::new(0),
+                    files: std::array::from_fn(|_| AtomicU64::new(0)),
+                    ends: std::array::from_fn(|_| AtomicU64::new(0)),
+                })
+                .collect(),
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+            advancing: AtomicBool::new(false),
+            offsets,
+            producer,
+        })
+    }
+
+    fn entry(&self, seq: u64) -> &Entry {
+        &self.entries[(seq as usize) & (self.entries.len() - 1)]
+    }
+
+    pub fn has_room(&self) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        head - self.tail.load(Ordering::Acquire) < self.entries.len() as u64
+    }
+
+    /// Records a batch that `outputs` outputs must ack; `None` when the log
+    /// is full. Called by the lane's CPU worker only.
+    pub fn publish(&self, marks: &Marks, outputs: u32) -> Option<u64> {
+        if !self.has_room() {
+            return None;
+        }
+        let seq = self.head.load(Ordering::Relaxed);
+        let entry = self.entry(seq);
+        for (index, mark) in marks.as_slice().iter().enumerate() {
+            entry.files[index].store(
+                (u64::from(mark.slot) << 16) | u64::from(mark.generation),
+                Ordering::Relaxed,
+            );
+            entry.ends[index].store(mark.end, Ordering::Relaxed);
+        }
+        entry
+            .count
+            .store(marks.as_slice().len() as u32, Ordering::Relaxed);
+        entry.remaining.store(outputs.max(1), Ordering::Relaxed);
+        self.head.store(seq + 1, Ordering::Release);
+        Some(seq)
+    }
+
+    /// One output delivered batch `seq`.
+    pub fn ack(&self, seq: u64) {
+        if self.entry(seq).remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.advance();
+        }
+    }
+
+    /// Retires consecutive acked entries from the tail, applying their
+    /// marks. Never blocks: if another thread is advancing, it re-checks
+    /// after letting go, so no acked entry is left behind.
+    fn advance(&self) {
+        let mut moved = false;
+        loop {
+            if self
+                .advancing
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                break;
+            }
+            let head = self.head.load(Ordering::Acquire);
+            let mut tail = self.tail.load(Ordering::Relaxed);
+            while tail < head && self.entry(tail).remaining.load(Ordering::SeqCst) == 0 {
+                let entry = self.entry(tail);
+                let count = entry.count.load(Ordering::Relaxed) as usize;
+                for index in 0..count.min(MAX_MARKS) {
+                    let file = entry.files[index].load(Ordering::Relaxed);
+                    self.offsets.apply(&Mark {
+                        slot: (file >> 16) as u32,
+                        generation: file as u16,
+                        end: entry.ends[index].load(Ordering::Relaxed),
+                    });
+                }
+                tail += 1;
+                moved = true;
+            }
+            self.tail.store(tail, Ordering::Release);
+            self.advancing.store(false, Ordering::SeqCst);
+            let head = self.head.load(Ordering::Acquire);
+            if !(tail < head && self.entry(tail).remaining.load(Ordering::SeqCst) == 0) {
+                break;
+            }
+        }
+        if moved {
+            self.producer.wake();
+        }
+    }
+}
+
+/// A hash of a file's first bytes (up to [`FINGERPRINT_BYTES`]): with
+/// (device, inode) it tells a file apart from a new one reusing the inode,
+/// and a rewritten file from the one read before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of the file's first `min(size, FINGERPRINT_BYTES)`
+    /// bytes.
+    pub fn of(file: &File) -> std::io::Result<Self> {
+        Self::of_prefix(file, FINGERPRINT_BYTES)
+    }
+
+    fn of_prefix(file: &File, len: usize) -> std::io::Result<Self> {
+        let mut buf = [0u8; FINGERPRINT_BYTES];
+        let len = len.min(FINGERPRINT_BYTES);
+        let mut filled = 0;
+        while filled < len {
+            match file.read_at(&mut buf[filled..len], filled as u64) {
+                Ok(0) => break,
+                Ok(count) => filled += count,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Self {
+            len: filled as u32,
+            hash: fnv1a(&buf[..filled]),
+        })
+    }
+
+    /// Whether `file` starts with the bytes this fingerprint was taken of.
+    pub fn matches(&self, file: &File) -> bool {
+        match Self::of_prefix(file, self.len as usize) {
+            Ok(now) => now == *self,
+            Err(_) => false,
+        }
+    }
+
+    /// Whether a longer prefix could be hashed now that the file grew.
+    pub fn can_grow(&self, size: u64) -> bool {
+        (self.len as usize) < FINGERPRINT_BYTES && size > u64::from(self.len)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// One file as the checkpoint knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SavedFile {
+    pub path: PathBuf,
+    pub identity: (u64, u64),
+    pub fingerprint: Fingerprint,
+    /// Every byte before this one was delivered.
+    pub offset: u64,
+}
+
+/// A file in an I/O worker's published list: open files name their slot,
+/// whose live watermark replaces `saved.offset` when the state is written.
+pub(crate) struct KnownFile {
+    pub saved: SavedFile,
+    pub live: Option<(usize, u16)>,
+}
+
+/// What one file input shares with the checkpointer.
+pub(crate) struct InputState {
+    pub name: String,
+    pub offsets: Arc<AckedOffsets>,
+    /// Replaced by the I/O worker when its set of files changes.
+    pub files: Mutex<Vec<KnownFile>>,
+}
+
+impl InputState {
+    pub fn new(name: String, offsets: Arc<AckedOffsets>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            offsets,
+            files: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn publish(&self, files: Vec<KnownFile>) {
+        *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
+    }
+
+    /// The files with their delivered offsets now.
+    fn current(&self) -> Vec<SavedFile> {
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        files
+            .iter()
+            .map(|known| {
+                let mut saved = known.saved.clone();
+                if let Some((slot, generation)) = known.live
+                    && let Some(offset) = self.offsets.get(slot, generation)
+                {
+                    saved.offset = offset;
+                }
+                saved
+            })
+            .collect()
+    }
+}
+
+/// Saved offsets by input name, then by (device, inode).
+pub(crate) type Loaded = HashMap<String, HashMap<(u64, u64), SavedFile>>;
+
+/// Writes the state of every file input to `--data-dir`.
+pub(crate) struct Checkpointer {
+    dir: PathBuf,
+    dir_handle: File,
+    inputs: Vec<Arc<InputState>>,
+    /// Inputs in the loaded state that this run does not have: kept as
+    /// they were, so removing an input for one run does not lose its place.
+    carried: serde_json::Map<String, serde_json::Value>,
+    last_written: Option<Vec<u8>>,
+    /// Held (flock) for the life of the process: one ringway per data dir.
+    _lock: File,
+}
+
+impl Checkpointer {
+    /// Opens (creating it if needed) and locks the data directory, and loads
+    /// the saved state. Errors are one line for the operator.
+    pub fn open(dir: &Path, input_names: &[String]) -> Result<(Self, Loaded), String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create --data-dir {}: {e}", dir.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| format!("cannot write in --data-dir {}: {e}", dir.display()))?;
+        // SAFETY: flock takes a descriptor we own and integer flags.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(format!(
+                "--data-dir {} is in use by another ringway (its lock file is held)",
+                dir.display()
+            ));
+        }
+        let dir_handle = File::open(dir)
+            .map_err(|e| format!("cannot open --data-dir {}: {e}", dir.display()))?;
+        let document = load_document(dir);
+        let mut loaded = Loaded::new();
+        let mut carried = serde_json::Map::new();
+        if let Some(serde_json::Value::Object(inputs)) = document.as_ref().map(|d| &d["inputs"]) {
+            for (name, files) in inputs {
+                if input_names.contains(name) {
+                    loaded.insert(name.clone(), parse_files(files));
+                } else {
+                    carried.insert(name.clone(), files.clone());
+                }
+            }
+        }
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                dir_handle,
+                inputs: Vec::new(),
+                carried,
+                last_written: None,
+                _lock: lock,
+            },
+            loaded,
+        ))
+    }
+
+    pub fn add_input(&mut self, input: Arc<InputState>) {
+        self.inputs.push(input);
+    }
+
+    /// Writes the state if it changed since the last write: temp file,
+    /// fsync, keep the current file as the previous copy, rename, fsync
+    /// the directory.
+    pub fn write(&mut self) -> std::io::Result<()> {
+        let mut inputs = self.carried.clone();
+        for input in &self.inputs {
+            let files: Vec<serde_json::Value> = input
+                .current()
+                .into_iter()
+                .map(|file| {
+                    serde_json::json!({
+                        "path": file.path.to_string_lossy(),
+                        "dev": file.identity.0,
+                        "ino": file.identity.1,
+                        "fingerprint_len": file.fingerprint.len,
+                        "fingerprint": file.fingerprint.hash,
+                        "offset": file.offset,
+                    })
+                })
+                .collect();
+            inputs.insert(input.name.clone(), files.into());
+        }
+        let document = serde_json::json!({ "version": STATE_VERSION, "inputs": inputs });
+        let mut text = serde_json::to_vec_pretty(&document).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        if self.last_written.as_ref() == Some(&text) {
+            return Ok(());
+        }
+        let temp = self.dir.join(TEMP_FILE);
+        let mut file = File::create(&temp)?;
+        file.write_all(&text)?;
+        file.sync_all()?;
+        drop(file);
+        let current = self.dir.join(STATE_FILE);
+        if current.exists() {
+            let previous_temp = self.dir.join("checkpoints.json.prev.tmp");
+            let _ = std::fs::remove_file(&previous_temp);
+            std::fs::hard_link(&current, &previous_temp)?;
+            std::fs::rename(&previous_temp, self.dir.join(PREVIOUS_FILE))?;
+        }
+        std::fs::rename(&temp, &current)?;
+        self.dir_handle.sync_all()?;
+        self.last_written = Some(text);
+        Ok(())
+    }
+}
+
+/// Reads the state file, falling back to the previous copy with a warning
+/// when it is missing, empty, truncated or corrupt; `None` (start per
+/// `--from`) when neither is good.
+fn load_document(dir: &Path) -> Option<serde_json::Value> {
+    let current = dir.join(STATE_FILE);
+    let previous = dir.join(PREVIOUS_FILE);
+    match read_document(&current) {
+        Ok(document) => return Some(document),
+        Err(None) if !previous.exists() => return None, // a first run
+        Err(why) => eprintln!(
+            "ringway: warning: checkpoint file {} is unusable ({}); trying the previous copy",
+            current.display(),
+            why.unwrap_or_else(|| "missing".into())
+        ),
+    }
+    match read_document(&previous) {
+        Ok(document) => {
+            eprintln!(
+                "ringway: warning: resuming from the previous checkpoint copy {} (files may repeat up to one checkpoint interval)",
+                previous.display()
+            );
+            Some(document)
+        }
+        Err(why) => {
+            eprintln!(
+                "ringway: warning: previous checkpoint copy {} is unusable too ({}); every file starts per --from",
+                previous.display(),
+                why.unwrap_or_else(|| "missing".into())
+            );
+            None
+        }
+    }
+}
+
+/// `Err(None)` when the file does not exist; `Err(Some(why))` when it is
+/// not a state file.
+fn read_document(path: &Path) -> Result<serde_json::Value, Option<String>> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(None),
+        Err(error) => return Err(Some(error.to_string())),
+    };
+    if text.is_empty() {
+        return Err(Some("it is empty".into()));
+    }
+    let document: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| Some(format!("not valid JSON: {e}")))?;
+    if document["version"].as_u64() != Some(STATE_VERSION) {
+        return Err(Some(format!("unknown version {}", document["version"])));
+    }
+    let Some(inputs) = document["inputs"].as_object() else {
+        return Err(Some("no \"inputs\" object".into()));
+    };
+    for files in inputs.values() {
+        let Some(files) = files.as_array() else {
+            return Err(Some("an input's files are not a list".into()));
+        };
+        if files.iter().any(|file| parse_file(file).is_none()) {
+            return Err(Some("a file entry is malformed".into()));
+        }
+    }
+    Ok(document)
+}
+
+fn parse_file(value: &serde_json::Value) -> Option<SavedFile> {
+    Some(SavedFile {
+        path: PathBuf::from(value["path"].as_str()?),
+        identity: (value["dev"].as_u64()?, value["ino"].as_u64()?),
+        fingerprint: Fingerprint {
+            len: u32::try_from(value["fingerprint_len"].as_u64()?)
+                .ok()
+                .filter(|&len| len as usize <= FINGERPRINT_BYTES)?,
+            hash: value["fingerprint"].as_u64()?,
+        },
+        offset: value["offset"].as_u64().filter(|&o| o <= OFFSET_MASK)?,
+    })
+}
+
+fn parse_files(files: &serde_json::Value) -> HashMap<(u64, u64), SavedFile> {
+    files
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(parse_file)
+        .map(|file| (file.identity, file))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(slot: u32, end: u64) -> Mark {
+        Mark {
+            slot,
+            generation: 1,
+            end,
+        }
+    }
+
+    #[test]
+    fn marks_merge_per_file_and_keep_the_later_end() {
+        let mut marks = Marks::one(mark(0, 10));
+        marks.absorb(&Marks::one(mark(1, 5)));
+        marks.absorb(&Marks::one(mark(0, 20)));
+        assert_eq!(marks.as_slice(), &[mark(0, 20), mark(1, 5)]);
+        let mut full = Marks::default();
+        for slot in 0..MAX_MARKS as u32 {
+            full.absorb(&Marks::one(mark(slot, 1)));
+        }
+        assert!(full.can_absorb(&Marks::one(mark(3, 9))));
+        assert!(!full.can_absorb(&Marks::one(mark(99, 9))));
+    }
+
+    #[test]
+    fn watermark_waits_for_every_earlier_batch() {
+        let offsets = AckedOffsets::new(4);
+        offsets.reset(0, 1, 0);
+        let log = AckLog::new(8, Arc::clone(&offsets), Waker::for_test());
+        let first = log.publish(&Marks::one(mark(0, 100)), 2).unwrap();
+        let second = log.publish(&Marks::one(mark(0, 250)), 2).unwrap();
+        // The second batch is delivered everywhere first: nothing moves.
+        log.ack(second);
+        log.ack(second);
+        assert_eq!(offsets.get(0, 1), Some(0));
+        // The first batch is delivered by one of two outputs only.
+        log.ack(first);
+        assert_eq!(offsets.get(0, 1), Some(0));
+        log.ack(first);
+        assert_eq!(offsets.get(0, 1), Some(250));
+        assert_eq!(offsets.acked_bytes.load(Ordering::Relaxed), 250);
+    }
+
+    #[test]
+    fn a_full_log_refuses_until_the_tail_moves() {
+        let offsets = AckedOffsets::new(1);
+        let log = AckLog::new(2, Arc::clone(&offsets), Waker::for_test());
+        let a = log.publish(&Marks::default(), 1).unwrap();
+        log.publish(&Marks::default(), 1).unwrap();
+        assert!(log.publish(&Marks::default(), 1).is_none());
+        log.ack(a);
+        assert!(log.publish(&Marks::default(), 1).is_some());
+    }
+
+    #[test]
+    fn stale_marks_do_not_land_on_a_reused_slot() {
+        let offsets = AckedOffsets::new(1);
+        offsets.reset(0, 7, 40);
+        offsets.apply(&Mark {
+            slot: 0,
+            generation: 6,
+            end: 1000,
+        });
+        assert_eq!(offsets.get(0, 7), Some(40));
+        assert_eq!(offsets.get(0, 6), None);
+    }
+
+    #[test]
+    fn concurrent_out_of_order_acks_reach_the_last_offset() {
+        let offsets = AckedOffsets::new(1);
+        offsets.reset(0, 1, 0);
+        let log = AckLog::new(1024, Arc::clone(&offsets), Waker::for_test());
+        let seqs: Vec<u64> = (1..=1000)
+            .map(|n| log.publish(&Marks::one(mark(0, n * 10)), 1).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for part in 0..4 {
+                let log = &log;
+                let seqs = &seqs;
+                scope.spawn(move || {
+                    for seq in seqs.iter().rev().skip(part).step_by(4) {
+                        log.ack(*seq);
+                    }
+                });
+            }
+        });
+        assert_eq!(offsets.get(0, 1), Some(10_000));
+        assert_eq!(offsets.acked_bytes.load(Ordering::Relaxed), 10_000);
+    }
+
+    #[test]
+    fn state_round_trips_and_falls_back_to_the_previous_copy() {
+        let dir = std::env::temp_dir().join(format!("ringway-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let names = vec!["file:/x/*.log".to_string()];
+        let offsets = AckedOffsets::new(2);
+        offsets.reset(1, 3, 77);
+        let input = InputState::new(names[0].clone(), Arc::clone(&offsets));
+        let saved = SavedFile {
+            path: "/x/a.log".into(),
+            identity: (1, 2),
+            fingerprint: Fingerprint { len: 5, hash: 9 },
+            offset: 0,
+        };
+        input.publish(vec![KnownFile {
+            saved: saved.clone(),
+            live: Some((1, 3)),
+        }]);
+        {
+            let (mut checkpointer, loaded) = Checkpointer::open(&dir, &names).unwrap();
+            assert!(loaded.is_empty());
+            checkpointer.add_input(Arc::clone(&input));
+            checkpointer.write().unwrap();
+            offsets.reset(1, 3, 99);
+            checkpointer.write().unwrap();
+        }
+        let (_, loaded) = Checkpointer::open(&dir, &names).unwrap();
+        assert_eq!(loaded[&names[0]][&(1, 2)].offset, 99);
+        // A torn current file: the previous copy (offset 77) is used.
+        std::fs::write(dir.join(STATE_FILE), b"{\"version\":1,\"inp").unwrap();
+        let (_, loaded) = Checkpointer::open(&dir, &names).unwrap();
+        assert_eq!(loaded[&names[0]][&(1, 2)].offset, 77);
+        // Both unusable: start per --from.
+        std::fs::write(dir.join(PREVIOUS_FILE), b"").unwrap();
+        let (_, loaded) = Checkpointer::open(&dir, &names).unwrap();
+        assert!(loaded.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
