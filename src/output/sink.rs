@@ -127,7 +127,18 @@ impl Sink {
 impl FileState {
     fn open(&mut self, path: &Path) -> io::Result<&mut File> {
         if self.file.is_none() {
-            let file = File::options().create(true).append(true).open(path)?;
+            // Regular files are opened readable too, to find a torn last
+            // line; anything else (a FIFO) write-only, or ringway would be
+            // its own reader.
+            let regular = match std::fs::metadata(path) {
+                Ok(metadata) => metadata.is_file(),
+                Err(error) => error.kind() == io::ErrorKind::NotFound,
+            };
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .read(regular)
+                .open(path)?;
             if !self.opened_before {
                 cut_torn_line(&file, path)?;
                 self.opened_before = true;
