@@ -63,6 +63,9 @@ const INOTIFY_MASK: u32 = libc::IN_MODIFY
 const _: () = assert!(MAX_READS_IN_FLIGHT > 0 && MAX_READS_IN_FLIGHT < 64);
 /// Bound on the set of paths already warned about.
 const MAX_WARNED_PATHS: usize = 4096;
+/// How often an I/O worker with files waiting for a descriptor looks for
+/// one that was freed (its file read and delivered to the end).
+const WAITING_POLL: Duration = Duration::from_millis(10);
 /// Rescans a renamed or replaced file must stay idle at its end, fully
 /// delivered, before it is closed (its writer may not have reopened yet).
 const ROTATED_IDLE_RESCANS: u32 = 2;
@@ -171,6 +174,11 @@ pub(crate) struct FileReader {
     /// Matches found at start that waited for a descriptor: they still count
     /// for `--exit-on-eof`.
     initial_waiting: HashSet<PathBuf>,
+    /// Matches waiting for a descriptor under `--max-open-files`, oldest
+    /// first; opened as soon as an open file is read and delivered to its
+    /// end. Bounded by the pattern's matches (each path once).
+    waiting: VecDeque<PathBuf>,
+    waiting_set: HashSet<PathBuf>,
     /// Reads in flight, indexed by the slot in their token.
     reads: [Option<ReadOp>; MAX_READS_IN_FLIGHT],
     in_flight: usize,
@@ -241,6 +249,8 @@ impl FileReader {
             state_dirty: true,
             next_generation: 0,
             initial_waiting: HashSet::new(),
+            waiting: VecDeque::new(),
+            waiting_set: HashSet::new(),
             reads: std::array::from_fn(|_| None),
             in_flight: 0,
             ready: VecDeque::with_capacity(MAX_READS_IN_FLIGHT),
@@ -268,6 +278,9 @@ impl FileReader {
             }
             if self.rescan_now || Instant::now() >= self.next_rescan {
                 self.rescan();
+            }
+            if !self.waiting.is_empty() && !self.stopping() {
+                self.open_waiting();
             }
             self.publish_state();
             self.arm_wake_reads();
@@ -382,9 +395,13 @@ impl FileReader {
     /// next rescan is due.
     fn submit(&mut self, wait: bool) {
         let timeout = wait.then(|| {
-            self.next_rescan
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
+            let mut until = self.next_rescan.saturating_duration_since(Instant::now());
+            if !self.waiting.is_empty() {
+                // Files wait for a descriptor that frees once an open file's
+                // last batch is acked: look again soon.
+                until = until.min(WAITING_POLL);
+            }
+            until.max(Duration::from_millis(1))
         });
         crate::uring::submit(&self.ring, timeout);
     }
@@ -885,18 +902,26 @@ impl FileReader {
         if self.files.iter().flatten().count() >= self.config.max_open_files
             && !self.evict_idle_file()
         {
-            if self.warned.insert(path.to_path_buf()) {
-                eprintln!(
-                    "ringway: warning: {} waits: --max-open-files ({}) files are open and none is idle",
-                    path.display(),
-                    self.config.max_open_files
-                );
+            if self.waiting_set.insert(path.to_path_buf()) {
+                if self.waiting.is_empty() {
+                    eprintln!(
+                        "ringway: warning: {} and further files wait: --max-open-files ({}) files are open with unread or undelivered bytes (files_waiting counts them)",
+                        path.display(),
+                        self.config.max_open_files
+                    );
+                }
+                self.waiting.push_back(path.to_path_buf());
                 self.counters.files_waiting.fetch_add(1, Ordering::Relaxed);
                 if at_start && self.initial_waiting.insert(path.to_path_buf()) {
                     self.initial_remaining += 1;
                 }
             }
             return Some(identity);
+        }
+        if let Some(at) = self.waiting.iter().position(|waiting| waiting == path) {
+            // Its turn came through a rescan.
+            self.waiting.remove(at);
+            self.waiting_set.remove(path);
         }
         // O_NONBLOCK: if the path was swapped for a FIFO since the stat, the
         // open must not block the I/O worker. Cleared below for the reads.
@@ -950,7 +975,11 @@ impl FileReader {
                 );
                 0
             }
-            None if at_start && self.config.from == StartFrom::End => metadata.len(),
+            None if (at_start || self.initial_waiting.contains(path))
+                && self.config.from == StartFrom::End =>
+            {
+                metadata.len()
+            }
             None => 0,
         };
         self.state_dirty = true;
@@ -992,6 +1021,20 @@ impl FileReader {
         self.open_identities.insert(identity);
         self.counters.files_opened.fetch_add(1, Ordering::Relaxed);
         Some(identity)
+    }
+
+    /// Opens waiting files, oldest first, while descriptors free up.
+    fn open_waiting(&mut self) {
+        while let Some(path) = self.waiting.front().cloned() {
+            if self.files.iter().flatten().count() >= self.config.max_open_files
+                && !self.evict_idle_file()
+            {
+                return;
+            }
+            self.waiting.pop_front();
+            self.waiting_set.remove(&path);
+            self.open_match(&path, false);
+        }
     }
 
     /// Closes one file that has nothing unread (at EOF, its size unchanged)
