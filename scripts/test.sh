@@ -14,9 +14,13 @@ fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi
-# The UDP tests send with a real client: util-linux logger (Debian: bsdutils).
-if ! command -v logger >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq bsdutils
+# Real clients the tests drive: util-linux logger (Debian: bsdutils) for the
+# UDP tests, Debian's logrotate for the rotation tests.
+missing=()
+command -v logger >/dev/null 2>&1 || missing+=(bsdutils)
+command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || missing+=(logrotate)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 if [ ! -d ../shared/data/loghub ]; then
     echo "scripts/test.sh: note: ../shared/data is absent; the loghub tests will print 'skipped'" >&2
