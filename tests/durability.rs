@@ -1,0 +1,568 @@
+//! Durable file tailing (DESIGN §3): ack-driven checkpoints in --data-dir,
+//! restart after `kill -9`, torn output lines, corrupt state files, a stalled
+//! output, many files under --max-open-files.
+
+mod common;
+
+use common::*;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The default --checkpoint-interval.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn tail_args(input: &Path, output: &Path, data: &Path) -> Vec<String> {
+    vec![
+        "run".into(),
+        "--input".into(),
+        format!("file:{}", p(input)),
+        "--output".into(),
+        format!("file:{}", p(output)),
+        "--data-dir".into(),
+        p(data),
+        "--stats-interval".into(),
+        "0".into(),
+    ]
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// The saved offsets of every file of every input, by path.
+fn checkpoint_offsets(data: &Path) -> Vec<(String, u64)> {
+    let Ok(text) = fs::read(data.join("checkpoints.json")) else {
+        return Vec::new();
+    };
+    let state: serde_json::Value = serde_json::from_slice(&text).expect("checkpoint is JSON");
+    let mut offsets = Vec::new();
+    for files in state["inputs"].as_object().expect("inputs").values() {
+        for file in files.as_array().expect("files") {
+            offsets.push((
+                file["path"].as_str().expect("path").to_string(),
+                file["offset"].as_u64().expect("offset"),
+            ));
+        }
+    }
+    offsets
+}
+
+fn checkpoint_offset(data: &Path, path: &Path) -> Option<u64> {
+    checkpoint_offsets(data)
+        .into_iter()
+        .find(|(saved, _)| Path::new(saved) == path)
+        .map(|(_, offset)| offset)
+}
+
+/// When the checkpoint file was last written, as an `Instant`.
+fn checkpoint_written_at(data: &Path) -> Option<Instant> {
+    let modified = fs::metadata(data.join("checkpoints.json"))
+        .ok()?
+        .modified()
+        .ok()?;
+    let age = SystemTime::now().duration_since(modified).unwrap_or_default();
+    Instant::now().checked_sub(age)
+}
+
+/// The number in a `numbered_line("crash", n)` line.
+fn line_number(line: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(line).ok()?;
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+/// The number of the last complete line of `path` (None when it has none).
+fn last_complete_line(path: &Path, line_len: u64) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let start = size.saturating_sub(3 * line_len);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let end = memchr_last(&tail)?;
+    let before = tail[..end].iter().rposition(|&b| b == b'\n');
+    let begin = before.map_or(0, |at| at + 1);
+    if begin == 0 && start > 0 {
+        return None;
+    }
+    line_number(&tail[begin..end])
+}
+
+fn memchr_last(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
+}
+
+struct Kill {
+    lived: Duration,
+    /// Last complete line in the output when the process died.
+    output_line: Option<u64>,
+    /// Lines before the checkpoint's offset.
+    checkpoint_line: Option<u64>,
+    /// The checkpoint on disk was written during this run.
+    written_this_run: bool,
+}
+
+#[test]
+fn kill_9_at_random_moments_while_tailing_loses_nothing_and_adds_nothing() {
+    const LINES: u64 = 2_000_000;
+    const KILLS: usize = 12;
+    const CHUNK: u64 = 2_000;
+    let dir = TempDir::new("crash");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    File::create(&input).unwrap();
+    let line_len = numbered_line("crash", 0).len() as u64 + 1;
+
+    // The application: about 200,000 lines a second, in chunks.
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let input = input.clone();
+        let written = Arc::clone(&written);
+        thread::spawn(move || {
+            let mut next = 0;
+            while next < LINES {
+                let end = (next + CHUNK).min(LINES);
+                append(&input, &numbered_lines("crash", next..end));
+                next = end;
+                written.store(next, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+
+    let args = tail_args(&input, &output, &data);
+    let mut rng = Rng::new(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    let mut kills = Vec::new();
+    for round in 0..KILLS {
+        let mut ringway = spawn(&dir, &as_strs(&args));
+        let started = Instant::now();
+        // Some runs die before their first checkpoint, most after a few.
+        let life = Duration::from_millis(150 + rng.below(2_350));
+        // What this run had delivered (last output line) at which moment.
+        let mut samples: Vec<(Instant, u64)> = Vec::new();
+        while started.elapsed() < life {
+            if let Some(line) = last_complete_line(&output, line_len) {
+                samples.push((Instant::now(), line));
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+        ringway.assert_running(&format!("before kill {round}"));
+        ringway.signal(libc::SIGKILL);
+        let finished = ringway.wait(TIMEOUT);
+        assert_eq!(finished.status.code(), None, "killed by a signal");
+        let output_line = last_complete_line(&output, line_len);
+        let offset = checkpoint_offset(&data, &input);
+        let written_at = checkpoint_written_at(&data);
+        let written_this_run = written_at.is_some_and(|at| at >= started);
+        if let Some(offset) = offset {
+            assert_eq!(
+                offset % line_len,
+                0,
+                "kill {round}: checkpoint {offset} is not at a line boundary"
+            );
+            let checkpoint_line = offset / line_len;
+            // The checkpoint never passes what the output holds.
+            if let Some(last) = output_line {
+                assert!(
+                    checkpoint_line <= last + 1,
+                    "kill {round}: checkpoint at line {checkpoint_line} passes the output's last line {last}"
+                );
+            } else {
+                assert_eq!(checkpoint_line, 0, "kill {round}: checkpoint without output");
+            }
+            // A checkpoint written during the run covers what was delivered
+            // well before it was written (300 ms for the ack and the write).
+            if written_this_run && let Some(at) = written_at {
+                let delivered_before = samples
+                    .iter()
+                    .filter(|(when, _)| *when + Duration::from_millis(300) <= at)
+                    .map(|(_, line)| *line)
+                    .max();
+                if let Some(line) = delivered_before {
+                    assert!(
+                        checkpoint_line > line,
+                        "kill {round}: checkpoint line {checkpoint_line} written at +{:?} lags line {line} delivered 300 ms earlier",
+                        at - started
+                    );
+                }
+            }
+        }
+        // A run that lived past two intervals wrote a checkpoint.
+        if started.elapsed() > 2 * CHECKPOINT_INTERVAL + Duration::from_millis(500) {
+            assert!(
+                written_this_run,
+                "kill {round}: no checkpoint written in {:?}",
+                started.elapsed()
+            );
+        }
+        kills.push(Kill {
+            lived: life,
+            output_line,
+            checkpoint_line: offset.map(|offset| offset / line_len),
+            written_this_run,
+        });
+    }
+    writer.join().unwrap();
+    assert_eq!(written.load(Ordering::SeqCst), LINES);
+
+    let mut final_args = args.clone();
+    final_args.extend(["--exit-on-eof".into(), "--summary-json".into()]);
+    final_args.push(p(&dir.join("summary.json")));
+    run(&dir, &as_strs(&final_args), TIMEOUT).assert_success();
+
+    // Every line the application wrote is in the output, nothing else is,
+    // and no line is torn.
+    let mut seen = vec![0u32; LINES as usize];
+    let mut total = 0u64;
+    let reader = BufReader::with_capacity(1 << 20, File::open(&output).unwrap());
+    for line in reader.split(b'\n') {
+        let line = line.unwrap();
+        let n = line_number(&line)
+            .unwrap_or_else(|| panic!("foreign line {:?}", String::from_utf8_lossy(&line)));
+        assert!(n < LINES, "line number {n} was never written");
+        assert_eq!(
+            line,
+            numbered_line("crash", n).as_bytes(),
+            "line {n} differs from what was written"
+        );
+        seen[n as usize] += 1;
+        total += 1;
+    }
+    let bytes = fs::read(&output).unwrap();
+    assert_eq!(bytes.last(), Some(&b'\n'), "output ends in a torn line");
+    let missing: Vec<usize> = (0..LINES as usize).filter(|&n| seen[n] == 0).collect();
+    assert!(
+        missing.is_empty(),
+        "{} lines lost, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    let duplicates = total - LINES;
+    // Each duplicate is a line replayed after a kill: at most what was
+    // delivered past the checkpoint on disk at that moment.
+    let replayable: u64 = kills
+        .iter()
+        .map(|kill| match (kill.output_line, kill.checkpoint_line) {
+            (Some(last), Some(checkpoint)) => (last + 1).saturating_sub(checkpoint),
+            (Some(last), None) => last + 1,
+            _ => 0,
+        })
+        .sum();
+    eprintln!(
+        "crash test: {KILLS} kills (lives {:?}), {} with a checkpoint written in the run; {duplicates} duplicate lines, {replayable} delivered past the checkpoint at the kills",
+        kills.iter().map(|k| k.lived.as_millis()).collect::<Vec<_>>(),
+        kills.iter().filter(|k| k.written_this_run).count(),
+    );
+    assert!(
+        duplicates <= replayable,
+        "{duplicates} duplicates, but only {replayable} lines were delivered past a checkpoint"
+    );
+}
+
+#[test]
+fn an_orderly_restart_resumes_exactly_where_delivery_stopped() {
+    let dir = TempDir::new("resume");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    append(&input, &numbered_lines("resume", 0..50_000));
+    let args = tail_args(&input, &output, &data);
+    let mut first = spawn(&dir, &as_strs(&args));
+    assert!(wait_until(TIMEOUT, || file_len(&output) == file_len(&input)));
+    first.assert_running("while tailing");
+    first.terminate();
+    first.wait(TIMEOUT).assert_success();
+    assert_eq!(checkpoint_offset(&data, &input), Some(file_len(&input)));
+
+    append(&input, &numbered_lines("resume", 50_000..80_000));
+    let mut eof_args = args.clone();
+    eof_args.push("--exit-on-eof".into());
+    let started = Instant::now();
+    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    eprintln!("resume run took {:?}", started.elapsed());
+    assert_bytes_identical(
+        &numbered_lines("resume", 0..80_000),
+        &read_output(&output),
+        "each line exactly once across an orderly restart",
+    );
+}
+
+#[test]
+fn a_torn_output_line_is_cut_and_replayed() {
+    let dir = TempDir::new("torn");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    append(&input, &numbered_lines("torn", 0..1_000));
+    let mut eof_args = tail_args(&input, &output, &data);
+    eof_args.push("--exit-on-eof".into());
+    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    // A crash cut the next batch's write mid-line; its offsets were never
+    // checkpointed.
+    let next = numbered_lines("torn", 1_000..2_000);
+    append(&input, &next);
+    append(&output, &next[..next.len() / 2 + 7]);
+    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    finished.assert_success();
+    assert!(
+        finished.stderr.contains("ended in a partial line"),
+        "the cut is reported: {}",
+        finished.stderr
+    );
+    let mut expected = numbered_lines("torn", 0..1_000);
+    // Whole lines the torn write got out are written again: duplicates.
+    let whole = next[..next.len() / 2 + 7]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |at| at + 1);
+    expected.extend_from_slice(&next[..whole]);
+    expected.extend_from_slice(&next);
+    assert_bytes_identical(
+        &expected,
+        &read_output(&output),
+        "torn tail cut, batch replayed",
+    );
+}
+
+/// Two runs, then the state file is damaged in `damage` ways.
+fn run_with_damaged_state(damage: impl Fn(&Path), expect_fallback: &str) -> (Vec<u8>, String) {
+    let dir = TempDir::new("corrupt");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    let mut eof_args = tail_args(&input, &output, &data);
+    eof_args.push("--exit-on-eof".into());
+    append(&input, &numbered_lines("state", 0..1_000));
+    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    append(&input, &numbered_lines("state", 1_000..2_000));
+    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    assert!(data.join("checkpoints.json.prev").exists());
+    damage(&data);
+    append(&input, &numbered_lines("state", 2_000..3_000));
+    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    finished.assert_success();
+    assert!(
+        finished.stderr.contains(expect_fallback),
+        "stderr names the fallback ({expect_fallback}): {}",
+        finished.stderr
+    );
+    assert!(!finished.stderr.contains("panicked"));
+    // Afterwards the state is good again.
+    assert_eq!(checkpoint_offset(&data, &input), Some(file_len(&input)));
+    (read_output(&output), finished.stderr)
+}
+
+#[test]
+fn a_corrupt_empty_or_truncated_state_file_falls_back_to_the_previous_copy() {
+    let mut expected = numbered_lines("state", 0..2_000);
+    // The previous copy is the state after the first run: lines 1,000 on
+    // are delivered again.
+    expected.extend_from_slice(&numbered_lines("state", 1_000..3_000));
+    let damages: [(&str, Box<dyn Fn(&Path)>); 3] = [
+        (
+            "corrupt",
+            Box::new(|data: &Path| {
+                fs::write(data.join("checkpoints.json"), b"\x00\xffgarbage{{").unwrap()
+            }),
+        ),
+        (
+            "empty",
+            Box::new(|data: &Path| fs::write(data.join("checkpoints.json"), b"").unwrap()),
+        ),
+        (
+            "truncated",
+            Box::new(|data: &Path| {
+                let text = fs::read(data.join("checkpoints.json")).unwrap();
+                fs::write(data.join("checkpoints.json"), &text[..text.len() / 2]).unwrap()
+            }),
+        ),
+    ];
+    for (name, damage) in damages {
+        let (output, stderr) = run_with_damaged_state(damage, "trying the previous copy");
+        assert!(stderr.contains("resuming from the previous checkpoint copy"));
+        assert_bytes_identical(&expected, &output, name);
+    }
+}
+
+#[test]
+fn with_both_state_copies_unusable_files_start_per_from() {
+    let (output, _) = run_with_damaged_state(
+        |data| {
+            fs::write(data.join("checkpoints.json"), b"{\"version\":1,\"inp").unwrap();
+            fs::write(data.join("checkpoints.json.prev"), b"").unwrap();
+        },
+        "every file starts per --from",
+    );
+    // --from beginning: the whole file again after the first two runs.
+    let mut expected = numbered_lines("state", 0..2_000);
+    expected.extend_from_slice(&numbered_lines("state", 0..3_000));
+    assert_bytes_identical(&expected, &output, "both copies unusable");
+}
+
+#[test]
+fn a_file_rewritten_while_ringway_was_down_is_read_from_its_start() {
+    let dir = TempDir::new("rewritten");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    let mut eof_args = tail_args(&input, &output, &data);
+    eof_args.push("--exit-on-eof".into());
+    append(&input, &numbered_lines("old", 0..1_000));
+    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    // Same inode, new content, longer than the checkpoint offset: only the
+    // fingerprint tells it is not the file that was read.
+    let new = numbered_lines("new", 0..3_000);
+    fs::write(&input, &new).unwrap();
+    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    finished.assert_success();
+    let mut expected = numbered_lines("old", 0..1_000);
+    expected.extend_from_slice(&new);
+    assert_bytes_identical(&expected, &read_output(&output), "rewritten file");
+    assert!(finished.stderr.contains("starts with other bytes"));
+}
+
+#[test]
+fn a_stalled_output_holds_the_checkpoint_and_memory_until_it_recovers() {
+    let dir = TempDir::new("stall");
+    let input = dir.join("in.log");
+    let fifo = dir.join("out.fifo");
+    let data = dir.join("data");
+    mkfifo(&fifo);
+    let lines = numbered_lines("stall", 0..400_000);
+    append(&input, &lines);
+    let mut args = tail_args(&input, &fifo, &data);
+    args.extend(["--checkpoint-interval".into(), "200ms".into()]);
+    args.extend(["--read-buf".into(), "256KiB".into()]);
+    let mut ringway = spawn(&dir, &as_strs(&args));
+    // Nobody reads the FIFO for 30 s: nothing is delivered.
+    let stalled_until = Instant::now() + Duration::from_secs(30);
+    let mut peak_rss = 0;
+    while Instant::now() < stalled_until {
+        ringway.assert_running("while the output is stalled");
+        peak_rss = peak_rss.max(vm_rss_kib(ringway.pid()).unwrap_or(0));
+        if let Some(offset) = checkpoint_offset(&data, &input) {
+            assert_eq!(offset, 0, "the checkpoint passed undelivered data");
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        checkpoint_offset(&data, &input).is_some(),
+        "checkpoints are written during the stall"
+    );
+    assert!(
+        peak_rss < 96 * 1024,
+        "memory bounded during the stall: {peak_rss} KiB"
+    );
+    // The output recovers.
+    let progress = Arc::new(AtomicU64::new(0));
+    let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    assert!(
+        wait_until(TIMEOUT, || progress.load(Ordering::SeqCst)
+            == lines.len() as u64),
+        "everything arrives after the stall ({} of {} bytes)",
+        progress.load(Ordering::SeqCst),
+        lines.len()
+    );
+    assert!(wait_until(TIMEOUT, || checkpoint_offset(&data, &input)
+        == Some(lines.len() as u64)));
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
+    assert_bytes_identical(&lines, &got, "stalled then recovered");
+    eprintln!("stall test: peak RSS {peak_rss} KiB");
+}
+
+#[test]
+fn two_thousand_files_through_64_descriptors_deliver_every_line() {
+    let dir = TempDir::new("many");
+    let logs = dir.subdir("logs");
+    let output = dir.join("out.log");
+    let summary = dir.join("summary.json");
+    for file in 0..2_000u64 {
+        append(
+            &logs.join(format!("f{file:04}.log")),
+            &numbered_lines(&format!("f{file:04}"), 0..100),
+        );
+    }
+    let finished = run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}/*.log", p(&logs)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--max-open-files",
+            "64",
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    );
+    finished.assert_success();
+    let summary = read_summary(&summary);
+    assert_eq!(summary.input(0, "files_opened"), 2_000);
+    assert!(summary.input(0, "files_waiting") >= 2_000 - 64);
+    assert_eq!(summary.output(0, "records"), 200_000);
+    let out = read_output(&output);
+    let sources: Vec<(String, Vec<u8>)> = (0..2_000u64)
+        .map(|file| {
+            let tag = format!("f{file:04}");
+            let lines = numbered_lines(&tag, 0..100);
+            (tag, lines)
+        })
+        .collect();
+    let sources: Vec<(&str, &[u8])> = sources
+        .iter()
+        .map(|(tag, lines)| (tag.as_str(), lines.as_slice()))
+        .collect();
+    assert_interleaving_of(&sources, &out, "2,000 files, 64 descriptors");
+    // Fewer than one descriptor per file was open at once.
+    assert!(finished.stderr.contains("further files wait"));
+}
+
+#[test]
+fn without_a_data_dir_every_run_delivers_the_whole_file() {
+    let dir = TempDir::new("nodatadir");
+    let input = dir.join("in.log");
+    append(&input, &numbered_lines("again", 0..20_000));
+    for round in 0..2 {
+        let output = dir.join(format!("out-{round}.log"));
+        run_to_eof(&dir, &input, &output, &dir.join("summary.json")).assert_success();
+        assert_files_identical(&input, &output, "a run without --data-dir");
+    }
+    assert!(!dir.join("data").exists());
+}
+
+#[test]
+fn a_data_dir_in_use_is_refused_with_one_line() {
+    let dir = TempDir::new("locked");
+    let input = dir.join("in.log");
+    let data = dir.join("data");
+    append(&input, b"one\n");
+    let args = tail_args(&input, &dir.join("out.log"), &data);
+    let mut first = spawn(&dir, &as_strs(&args));
+    assert!(wait_until(TIMEOUT, || data.join("lock").exists()));
+    thread::sleep(Duration::from_millis(200));
+    let second = run(&dir, &as_strs(&args), TIMEOUT);
+    second.assert_code(1);
+    assert!(
+        second.stderr.contains("in use by another ringway"),
+        "{}",
+        second.stderr
+    );
+    first.assert_running("after the second was refused");
+    first.terminate();
+    first.wait(TIMEOUT).assert_success();
+}
