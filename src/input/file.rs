@@ -760,20 +760,19 @@ impl FileReader {
                 .get(&event.wd)
                 .and_then(|names| names.get(name))
                 .copied();
-            match known {
-                Some(index) => {
-                    if let Some(file) = self.files[index].as_mut() {
-                        file.readable = true;
-                    }
-                    if event.mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
-                        self.rescan_now = true;
-                    }
-                }
-                None => {
-                    if event.mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0 {
-                        self.rescan_now = true;
-                    }
-                }
+            if let Some(index) = known
+                && let Some(file) = self.files[index].as_mut()
+            {
+                file.readable = true;
+            }
+            // A name that appears may be a new file under a known name (a
+            // rotation recreated it): match again at once, since the next
+            // rotation may come before the next rescan.
+            if event.mask
+                & (libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_CREATE | libc::IN_MOVED_TO)
+                != 0
+            {
+                self.rescan_now = true;
             }
         }
     }
