@@ -338,6 +338,33 @@ impl Fingerprint {
         }
     }
 
+    /// The fingerprint of bytes just read (their last [`FINGERPRINT_BYTES`]).
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        let start = bytes.len().saturating_sub(FINGERPRINT_BYTES);
+        Self {
+            len: (bytes.len() - start) as u32,
+            hash: fnv1a(&bytes[start..]),
+        }
+    }
+
+    /// Whether `file` holds, just before `end`, the bytes this fingerprint
+    /// was taken of (see [`Fingerprint::of_bytes`]).
+    pub fn matches_before(&self, file: &File, end: u64) -> bool {
+        let len = u64::from(self.len);
+        if len > end || self.len as usize > FINGERPRINT_BYTES {
+            return false;
+        }
+        let mut buf = [0u8; FINGERPRINT_BYTES];
+        let buf = &mut buf[..self.len as usize];
+        file.read_exact_at(buf, end - len).is_ok() && fnv1a(buf) == self.hash
+    }
+
+    /// Hashed over a whole [`FINGERPRINT_BYTES`] prefix: distinctive enough
+    /// to recognise a copy by.
+    pub fn is_full(&self) -> bool {
+        self.len as usize == FINGERPRINT_BYTES
+    }
+
     /// Whether a longer prefix could be hashed now that the file grew.
     pub fn can_grow(&self, size: u64) -> bool {
         (self.len as usize) < FINGERPRINT_BYTES && size > u64::from(self.len)

@@ -65,7 +65,9 @@ fn checkpoint_written_at(data: &Path) -> Option<Instant> {
         .ok()?
         .modified()
         .ok()?;
-    let age = SystemTime::now().duration_since(modified).unwrap_or_default();
+    let age = SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
     Instant::now().checked_sub(age)
 }
 
@@ -178,7 +180,10 @@ fn kill_9_at_random_moments_while_tailing_loses_nothing_and_adds_nothing() {
                     "kill {round}: checkpoint at line {checkpoint_line} passes the output's last line {last}"
                 );
             } else {
-                assert_eq!(checkpoint_line, 0, "kill {round}: checkpoint without output");
+                assert_eq!(
+                    checkpoint_line, 0,
+                    "kill {round}: checkpoint without output"
+                );
             }
             // A checkpoint written during the run covers what was delivered
             // well before it was written (300 ms for the ack and the write).
@@ -260,7 +265,10 @@ fn kill_9_at_random_moments_while_tailing_loses_nothing_and_adds_nothing() {
         .sum();
     eprintln!(
         "crash test: {KILLS} kills (lives {:?}), {} with a checkpoint written in the run; {duplicates} duplicate lines, {replayable} delivered past the checkpoint at the kills",
-        kills.iter().map(|k| k.lived.as_millis()).collect::<Vec<_>>(),
+        kills
+            .iter()
+            .map(|k| k.lived.as_millis())
+            .collect::<Vec<_>>(),
         kills.iter().filter(|k| k.written_this_run).count(),
     );
     assert!(
@@ -368,7 +376,8 @@ fn a_corrupt_empty_or_truncated_state_file_falls_back_to_the_previous_copy() {
     // The previous copy is the state after the first run: lines 1,000 on
     // are delivered again.
     expected.extend_from_slice(&numbered_lines("state", 1_000..3_000));
-    let damages: [(&str, Box<dyn Fn(&Path)>); 3] = [
+    type Damage = Box<dyn Fn(&Path)>;
+    let damages: [(&str, Damage); 3] = [
         (
             "corrupt",
             Box::new(|data: &Path| {

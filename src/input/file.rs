@@ -125,7 +125,36 @@ struct TailedFile {
     closing: bool,
     /// Rescans this rotated file spent at its end without growing.
     idle_rescans: u32,
+    /// The last bytes read before `offset` (up to 1 KiB): with
+    /// `fingerprint`, recognises a copy of this file and where in it
+    /// reading stopped.
+    tail: Fingerprint,
+    /// A new file too short to tell whether it is a copy being written:
+    /// held unread until this moment, then checked again.
+    copy_check_at: Option<Instant>,
 }
+
+/// Where a file was read to when it was truncated: a copy of it made just
+/// before (copytruncate) is read from there on.
+struct Truncated {
+    fingerprint: Fingerprint,
+    tail: Fingerprint,
+    offset: u64,
+}
+
+enum CopyCheck {
+    CopyFrom(u64),
+    /// Too short to tell yet.
+    Unsure,
+    NotACopy,
+}
+
+/// How long a new file that may be a copy still being written is held
+/// unread (it is checked at the first rescan after this).
+const COPY_CHECK_DELAY: Duration = Duration::from_millis(250);
+
+/// Truncation records kept for recognising copies.
+const MAX_TRUNCATED: usize = 16;
 
 struct ReadOp {
     file: usize,
@@ -171,6 +200,9 @@ pub(crate) struct FileReader {
     /// The set of files changed since it was last published.
     state_dirty: bool,
     next_generation: u16,
+    /// Recent truncations, newest last (at most [`MAX_TRUNCATED`]).
+    truncated: VecDeque<Truncated>,
+
     /// Matches found at start that waited for a descriptor: they still count
     /// for `--exit-on-eof`.
     initial_waiting: HashSet<PathBuf>,
@@ -248,6 +280,8 @@ impl FileReader {
             state: tracking.state,
             state_dirty: true,
             next_generation: 0,
+            truncated: VecDeque::with_capacity(MAX_TRUNCATED),
+
             initial_waiting: HashSet::new(),
             waiting: VecDeque::new(),
             waiting_set: HashSet::new(),
@@ -493,7 +527,7 @@ impl FileReader {
             let Some(file) = &self.files[index] else {
                 continue;
             };
-            if !file.readable || file.reading {
+            if !file.readable || file.reading || file.copy_check_at.is_some() {
                 continue;
             }
             let Some(mut buf) = self.pool.take() else {
@@ -607,6 +641,9 @@ impl FileReader {
                 None => {} // a partial line: wait for the rest of it
             }
         }
+        if consumed > 0 {
+            file.tail = Fingerprint::of_bytes(&buf[..consumed]);
+        }
         file.offset += consumed as u64;
         self.counters
             .bytes
@@ -693,7 +730,18 @@ impl FileReader {
         self.offsets
             .acked_bytes
             .fetch_add(file.offset.saturating_sub(delivered), Ordering::Relaxed);
+        if file.fingerprint.is_full() && file.offset > 0 {
+            if self.truncated.len() == MAX_TRUNCATED {
+                self.truncated.pop_front();
+            }
+            self.truncated.push_back(Truncated {
+                fingerprint: file.fingerprint,
+                tail: file.tail,
+                offset: file.offset,
+            });
+        }
         file.offset = 0;
+        file.tail = Fingerprint::default();
         file.skipping = false;
         file.readable = true;
         file.flush_partial = false;
@@ -788,6 +836,12 @@ impl FileReader {
             if file.reading {
                 continue;
             }
+            if let Some(at) = file.copy_check_at {
+                if Instant::now() >= at {
+                    self.settle_copy_check(index);
+                }
+                continue;
+            }
             if !file.rotated && !file.closing {
                 let same = std::fs::metadata(&file.path)
                     .is_ok_and(|now| (now.dev(), now.ino()) == file.identity);
@@ -871,6 +925,7 @@ impl FileReader {
         // out of the pattern after being read to their end).
         let before = self.known.len();
         self.known.retain(|identity, _| seen.contains(identity));
+
         self.state_dirty |= self.known.len() != before;
     }
 
@@ -950,6 +1005,7 @@ impl FileReader {
             libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
         }
         let fingerprint = Fingerprint::of(&file).unwrap_or_default();
+        let mut hold_for_copy_check = false;
         let offset = match self.known.remove(&identity) {
             Some(saved) if saved.fingerprint.matches(&file) => {
                 if saved.offset <= metadata.len() {
@@ -979,7 +1035,17 @@ impl FileReader {
             {
                 metadata.len()
             }
-            None => 0,
+            None if at_start || self.initial_waiting.contains(path) => 0,
+            None => match self.copy_of(path, &file, &fingerprint, identity, metadata.len()) {
+                CopyCheck::CopyFrom(offset) => offset,
+                CopyCheck::Unsure => {
+                    // Perhaps a copy still being written: hold it open
+                    // unread, and look again once its bytes can tell.
+                    hold_for_copy_check = true;
+                    0
+                }
+                CopyCheck::NotACopy => 0,
+            },
         };
         self.state_dirty = true;
         let waited_at_start = self.initial_waiting.remove(path);
@@ -1003,7 +1069,7 @@ impl FileReader {
             identity,
             offset,
             reading: false,
-            readable: true,
+            readable: !hold_for_copy_check,
             skipping: false,
             initial_pending,
             watch,
@@ -1015,11 +1081,92 @@ impl FileReader {
             rotated: false,
             closing: false,
             idle_rescans: 0,
+            tail: Fingerprint::default(),
+            copy_check_at: hold_for_copy_check.then(|| Instant::now() + COPY_CHECK_DELAY),
         });
+        if hold_for_copy_check {
+            self.next_rescan = self.next_rescan.min(Instant::now() + COPY_CHECK_DELAY);
+        }
         self.warned.remove(path);
         self.open_identities.insert(identity);
         self.counters.files_opened.fetch_add(1, Ordering::Relaxed);
         Some(identity)
+    }
+
+    /// Whether the new file `copy` is a copy of a file being read, or of one
+    /// truncated just now (copytruncate); if so, it is read from where that
+    /// file was read to, not again from its start. A copy is recognised by
+    /// its first KiB and by the KiB before that offset, both matching.
+    fn copy_of(
+        &self,
+        path: &Path,
+        copy: &File,
+        fingerprint: &Fingerprint,
+        identity: (u64, u64),
+        size: u64,
+    ) -> CopyCheck {
+        if !fingerprint.is_full() {
+            return CopyCheck::Unsure;
+        }
+        let open = self
+            .files
+            .iter()
+            .flatten()
+            .filter(|file| file.identity != identity)
+            .map(|file| {
+                (
+                    file.fingerprint,
+                    file.tail,
+                    file.offset,
+                    file.path.as_path(),
+                )
+            });
+        let truncated = self.truncated.iter().rev().map(|t| {
+            (
+                t.fingerprint,
+                t.tail,
+                t.offset,
+                Path::new("a truncated file"),
+            )
+        });
+        let mut check = CopyCheck::NotACopy;
+        for (head, tail, offset, original) in open.chain(truncated) {
+            if head != *fingerprint {
+                continue;
+            }
+            if offset > size {
+                check = CopyCheck::Unsure; // the same start, not all copied yet?
+                continue;
+            }
+            if tail.matches_before(copy, offset) {
+                eprintln!(
+                    "ringway: info: {} is a copy of {} (copytruncate); reading it from byte {offset}, where the original was read to",
+                    path.display(),
+                    original.display()
+                );
+                return CopyCheck::CopyFrom(offset);
+            }
+        }
+        check
+    }
+
+    /// Decides where a held new file starts: where its original was read
+    /// to if it is a copy, else at 0.
+    fn settle_copy_check(&mut self, index: usize) {
+        let file = self.files[index].as_ref().expect("open file");
+        let fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
+        let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
+        let offset = match self.copy_of(&file.path, &file.file, &fingerprint, file.identity, size) {
+            CopyCheck::CopyFrom(offset) => offset,
+            CopyCheck::Unsure | CopyCheck::NotACopy => 0,
+        };
+        let file = self.files[index].as_mut().expect("open file");
+        file.fingerprint = fingerprint;
+        file.offset = offset;
+        file.copy_check_at = None;
+        file.readable = true;
+        self.offsets.reset(index, file.generation, offset);
+        self.state_dirty = true;
     }
 
     /// Opens waiting files, oldest first, while descriptors free up.
