@@ -730,6 +730,24 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_recognise_a_prefix_and_the_bytes_before_an_offset() {
+        let path = std::env::temp_dir().join(format!("ringway-fp-{}", std::process::id()));
+        let text: Vec<u8> = (0..5000u32).map(|n| b'a' + (n % 26) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        let file = File::open(&path).unwrap();
+        let head = Fingerprint::of(&file).unwrap();
+        assert!(head.is_full());
+        assert!(head.matches(&file));
+        let tail = Fingerprint::of_bytes(&text[..3000]);
+        assert_eq!(tail.len as usize, FINGERPRINT_BYTES);
+        assert!(tail.matches_before(&file, 3000));
+        assert!(!tail.matches_before(&file, 3001));
+        std::fs::write(&path, b"other").unwrap();
+        assert!(!head.matches(&File::open(&path).unwrap()));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn state_round_trips_and_falls_back_to_the_previous_copy() {
         let dir = std::env::temp_dir().join(format!("ringway-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -449,9 +449,14 @@ fn a_stalled_output_holds_the_checkpoint_and_memory_until_it_recovers() {
     mkfifo(&fifo);
     let lines = numbered_lines("stall", 0..400_000);
     append(&input, &lines);
+    let summary = dir.join("summary.json");
     let mut args = tail_args(&input, &fifo, &data);
+    // Stats every second instead of never (the last two arguments).
+    args.truncate(args.len() - 2);
+    args.extend(["--stats-interval".into(), "1s".into()]);
     args.extend(["--checkpoint-interval".into(), "200ms".into()]);
     args.extend(["--read-buf".into(), "256KiB".into()]);
+    args.extend(["--summary-json".into(), p(&summary)]);
     let mut ringway = spawn(&dir, &as_strs(&args));
     // Nobody reads the FIFO for 30 s: nothing is delivered.
     let stalled_until = Instant::now() + Duration::from_secs(30);
@@ -472,6 +477,17 @@ fn a_stalled_output_holds_the_checkpoint_and_memory_until_it_recovers() {
         peak_rss < 96 * 1024,
         "memory bounded during the stall: {peak_rss} KiB"
     );
+    // The stats line shows what was read but not delivered.
+    let stderr = ringway.stderr_now();
+    let lag_line = stderr
+        .lines()
+        .rev()
+        .find(|line| line.contains("checkpoint lag"))
+        .expect("a stats line");
+    assert!(
+        !lag_line.contains("checkpoint lag 0 bytes"),
+        "lag shows during the stall: {lag_line}"
+    );
     // The output recovers.
     let progress = Arc::new(AtomicU64::new(0));
     let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
@@ -488,6 +504,9 @@ fn a_stalled_output_holds_the_checkpoint_and_memory_until_it_recovers() {
     ringway.wait(TIMEOUT).assert_success();
     let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
     assert_bytes_identical(&lines, &got, "stalled then recovered");
+    let summary = read_summary(&summary);
+    assert_eq!(summary.input(0, "checkpoint_lag_bytes"), 0);
+    assert_eq!(summary.input(0, "bytes"), lines.len() as u64);
     eprintln!("stall test: peak RSS {peak_rss} KiB");
 }
 
