@@ -594,3 +594,53 @@ fn a_data_dir_in_use_is_refused_with_one_line() {
     first.terminate();
     first.wait(TIMEOUT).assert_success();
 }
+
+/// Descriptors of `pid` that point at `path` (a deleted file shows as
+/// "PATH (deleted)").
+fn open_descriptors_to(pid: i32, path: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| fs::read_link(entry.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with(&p(path)))
+        .count()
+}
+
+#[test]
+fn a_deleted_file_is_read_to_its_end_delivered_and_closed() {
+    let dir = TempDir::new("deleted");
+    let logs = dir.subdir("logs");
+    let log = logs.join("app.log");
+    let output = dir.join("out.log");
+    append(&log, &numbered_lines("gone", 0..100_000));
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}/*.log", p(&logs)),
+            "--output",
+            &format!("file:{}", p(&output)),
+        ],
+    );
+    assert!(wait_until(TIMEOUT, || open_descriptors_to(
+        ringway.pid(),
+        &log
+    ) == 1));
+    // The last line has no newline: nobody will finish it once deleted.
+    append(&log, b"last words");
+    fs::remove_file(&log).unwrap();
+    assert!(
+        wait_until(TIMEOUT, || open_descriptors_to(ringway.pid(), &log) == 0),
+        "the deleted file is still open: {}",
+        ringway.stderr_now()
+    );
+    ringway.assert_running("after the deletion");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let mut expected = numbered_lines("gone", 0..100_000);
+    expected.extend_from_slice(b"last words\n");
+    assert_bytes_identical(&expected, &read_output(&output), "deleted file");
+}

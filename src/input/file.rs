@@ -842,7 +842,14 @@ impl FileReader {
                 }
                 continue;
             }
-            if !file.rotated && !file.closing {
+            if file.closing {
+                // Deleted and read to its end: nothing more will come.
+                if self.fully_delivered(index) {
+                    self.close_file(index);
+                }
+                continue;
+            }
+            if !file.rotated {
                 let same = std::fs::metadata(&file.path)
                     .is_ok_and(|now| (now.dev(), now.ino()) == file.identity);
                 if !same {
@@ -873,9 +880,7 @@ impl FileReader {
             }
             let settled = metadata.len() == file.offset && self.fully_delivered(index);
             let file = self.files[index].as_mut().expect("open file");
-            if file.closing && settled {
-                self.close_file(index);
-            } else if file.rotated && settled {
+            if file.rotated && settled {
                 file.idle_rescans += 1;
                 if file.idle_rescans >= ROTATED_IDLE_RESCANS {
                     self.park_file(index);
