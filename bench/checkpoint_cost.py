@@ -173,15 +173,20 @@ def markdown(meta, lines, size, tp, restart, command):
         rows.append("| %s | %s | %s | %s |" % (r["label"], spread(r["mb_s"]),
                                               spread(r["cpu_s"], "%.2f"),
                                               spread(r["rss_mib"], "%.1f")))
-    rows.append("")
+    rows += ["", "Cost of checkpointing, paired per rep (the runs of one rep are back to back), "
+             "as the median (min–max) over reps of 1 − on/off; positive = slower:", "",
+             "| format | compared with | throughput cost % | CPU-time cost % |", "|---|---|---|---|"]
     for fmt in ("raw", "json"):
-        off, on = tp["off_%s" % fmt]["mb_s"]["median"], tp["on_%s" % fmt]["mb_s"]["median"]
-        rows.append("- %s: --data-dir costs %.1f%% of throughput (median %.0f vs %.0f MB/s)"
-                    % (fmt, 100 * (1 - on / off), on, off))
-        if "base_%s" % fmt in tp:
-            base = tp["base_%s" % fmt]["mb_s"]["median"]
-            rows.append("- %s: against the baseline build (no acks): %.1f%% (%.0f vs %.0f MB/s)"
-                        % (fmt, 100 * (1 - on / base), on, base))
+        on = tp["on_%s" % fmt]
+        for other_key, other_label in (("off_%s" % fmt, "no --data-dir"),
+                                       ("base_%s" % fmt, "baseline build (no acks)")):
+            if other_key not in tp:
+                continue
+            other = tp[other_key]
+            slower = [100 * (1 - a / b) for a, b in zip(on["mb_s"]["values"], other["mb_s"]["values"])]
+            cpu = [100 * (a / b - 1) for a, b in zip(on["cpu_s"]["values"], other["cpu_s"]["values"])]
+            rows.append("| %s | %s | %s | %s |" % (fmt, other_label, spread(stats(slower), "%+.1f"),
+                                                  spread(stats(cpu), "%+.1f")))
     rows += ["", "## Restart to first delivered line", "",
              "A %.0f MB file, checkpointed at its end; one line appended; ringway started again." % (
                  restart["file_bytes"] / 1e6), "",
