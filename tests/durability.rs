@@ -34,6 +34,38 @@ fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
+/// A directory with `in.log`, `out.log` and a data dir, and the arguments
+/// of a run that reads to EOF with checkpoints.
+struct EofSetup {
+    dir: TempDir,
+    input: std::path::PathBuf,
+    output: std::path::PathBuf,
+    data: std::path::PathBuf,
+    eof_args: Vec<String>,
+}
+
+impl EofSetup {
+    fn new(label: &str) -> Self {
+        let dir = TempDir::new(label);
+        let input = dir.join("in.log");
+        let output = dir.join("out.log");
+        let data = dir.join("data");
+        let mut eof_args = tail_args(&input, &output, &data);
+        eof_args.push("--exit-on-eof".into());
+        Self {
+            dir,
+            input,
+            output,
+            data,
+            eof_args,
+        }
+    }
+
+    fn run(&self) -> Finished {
+        run(&self.dir, &as_strs(&self.eof_args), TIMEOUT)
+    }
+}
+
 /// The saved offsets of every file of every input, by path.
 fn checkpoint_offsets(data: &Path) -> Vec<(String, u64)> {
     let Ok(text) = fs::read(data.join("checkpoints.json")) else {
@@ -307,20 +339,16 @@ fn an_orderly_restart_resumes_exactly_where_delivery_stopped() {
 
 #[test]
 fn a_torn_output_line_is_cut_and_replayed() {
-    let dir = TempDir::new("torn");
-    let input = dir.join("in.log");
-    let output = dir.join("out.log");
-    let data = dir.join("data");
-    append(&input, &numbered_lines("torn", 0..1_000));
-    let mut eof_args = tail_args(&input, &output, &data);
-    eof_args.push("--exit-on-eof".into());
-    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    let setup = EofSetup::new("torn");
+    let (input, output) = (&setup.input, &setup.output);
+    append(input, &numbered_lines("torn", 0..1_000));
+    setup.run().assert_success();
     // A crash cut the next batch's write mid-line; its offsets were never
     // checkpointed.
     let next = numbered_lines("torn", 1_000..2_000);
-    append(&input, &next);
-    append(&output, &next[..next.len() / 2 + 7]);
-    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    append(input, &next);
+    append(output, &next[..next.len() / 2 + 7]);
+    let finished = setup.run();
     finished.assert_success();
     assert!(
         finished.stderr.contains("ended in a partial line"),
@@ -337,27 +365,23 @@ fn a_torn_output_line_is_cut_and_replayed() {
     expected.extend_from_slice(&next);
     assert_bytes_identical(
         &expected,
-        &read_output(&output),
+        &read_output(output),
         "torn tail cut, batch replayed",
     );
 }
 
 /// Two runs, then the state file is damaged in `damage` ways.
 fn run_with_damaged_state(damage: impl Fn(&Path), expect_fallback: &str) -> (Vec<u8>, String) {
-    let dir = TempDir::new("corrupt");
-    let input = dir.join("in.log");
-    let output = dir.join("out.log");
-    let data = dir.join("data");
-    let mut eof_args = tail_args(&input, &output, &data);
-    eof_args.push("--exit-on-eof".into());
-    append(&input, &numbered_lines("state", 0..1_000));
-    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
-    append(&input, &numbered_lines("state", 1_000..2_000));
-    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    let setup = EofSetup::new("corrupt");
+    let (input, data) = (&setup.input, &setup.data);
+    append(input, &numbered_lines("state", 0..1_000));
+    setup.run().assert_success();
+    append(input, &numbered_lines("state", 1_000..2_000));
+    setup.run().assert_success();
     assert!(data.join("checkpoints.json.prev").exists());
-    damage(&data);
-    append(&input, &numbered_lines("state", 2_000..3_000));
-    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    damage(data);
+    append(input, &numbered_lines("state", 2_000..3_000));
+    let finished = setup.run();
     finished.assert_success();
     assert!(
         finished.stderr.contains(expect_fallback),
@@ -366,8 +390,8 @@ fn run_with_damaged_state(damage: impl Fn(&Path), expect_fallback: &str) -> (Vec
     );
     assert!(!finished.stderr.contains("panicked"));
     // Afterwards the state is good again.
-    assert_eq!(checkpoint_offset(&data, &input), Some(file_len(&input)));
-    (read_output(&output), finished.stderr)
+    assert_eq!(checkpoint_offset(data, input), Some(file_len(input)));
+    (read_output(&setup.output), finished.stderr)
 }
 
 #[test]
@@ -420,23 +444,18 @@ fn with_both_state_copies_unusable_files_start_per_from() {
 
 #[test]
 fn a_file_rewritten_while_ringway_was_down_is_read_from_its_start() {
-    let dir = TempDir::new("rewritten");
-    let input = dir.join("in.log");
-    let output = dir.join("out.log");
-    let data = dir.join("data");
-    let mut eof_args = tail_args(&input, &output, &data);
-    eof_args.push("--exit-on-eof".into());
-    append(&input, &numbered_lines("old", 0..1_000));
-    run(&dir, &as_strs(&eof_args), TIMEOUT).assert_success();
+    let setup = EofSetup::new("rewritten");
+    append(&setup.input, &numbered_lines("old", 0..1_000));
+    setup.run().assert_success();
     // Same inode, new content, longer than the checkpoint offset: only the
     // fingerprint tells it is not the file that was read.
     let new = numbered_lines("new", 0..3_000);
-    fs::write(&input, &new).unwrap();
-    let finished = run(&dir, &as_strs(&eof_args), TIMEOUT);
+    fs::write(&setup.input, &new).unwrap();
+    let finished = setup.run();
     finished.assert_success();
     let mut expected = numbered_lines("old", 0..1_000);
     expected.extend_from_slice(&new);
-    assert_bytes_identical(&expected, &read_output(&output), "rewritten file");
+    assert_bytes_identical(&expected, &read_output(&setup.output), "rewritten file");
     assert!(finished.stderr.contains("starts with other bytes"));
 }
 

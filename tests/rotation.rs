@@ -134,11 +134,18 @@ fn tail_during(
     finished.stderr
 }
 
-fn family_sources(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    family(dir)
+/// Every line of every file of the rotation family is in `output` exactly
+/// once, each file's lines in that file's order.
+fn assert_each_file_once_in_order(logs: &Path, output: &Path, context: &str) {
+    let files: Vec<(String, Vec<u8>)> = family(logs)
         .into_iter()
         .map(|path| (p(&path), fs::read(&path).unwrap()))
-        .collect()
+        .collect();
+    let sources: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect();
+    assert_interleaving_of(&sources, &read_output(output), context);
 }
 
 #[test]
@@ -166,13 +173,7 @@ fn rename_and_create_rotation_under_load_delivers_every_line_once() {
     });
     assert!(rotations.load(Ordering::SeqCst) >= 5);
     assert!(stderr.contains("was renamed or replaced"), "{stderr}");
-    let sources = family_sources(&logs);
-    let sources: Vec<(&str, &[u8])> = sources
-        .iter()
-        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
-        .collect();
-    // Each file's lines exactly once, in that file's order.
-    assert_interleaving_of(&sources, &read_output(&output), "rename rotation");
+    assert_each_file_once_in_order(&logs, &output, "rename rotation");
 }
 
 #[test]
@@ -335,10 +336,5 @@ fn debian_logrotate_under_load_delivers_every_line_once() {
         rotated.load(Ordering::SeqCst)
     );
     assert!(stderr.contains("was renamed or replaced"), "{stderr}");
-    let sources = family_sources(&logs);
-    let sources: Vec<(&str, &[u8])> = sources
-        .iter()
-        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
-        .collect();
-    assert_interleaving_of(&sources, &read_output(&output), "logrotate");
+    assert_each_file_once_in_order(&logs, &output, "logrotate");
 }
