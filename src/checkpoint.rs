@@ -106,18 +106,18 @@ fn pack(generation: u16, offset: u64) -> u64 {
 }
 
 /// Per file slot of one file input: the delivered watermark, packed with
-/// the slot's generation so a stale mark never lands on a reused slot.
+/// the slot's generation so a stale mark never lands on a reused slot, and
+/// the offset read to (for the checkpoint lag).
 pub(crate) struct AckedOffsets {
     slots: Box<[AtomicU64]>,
-    /// Bytes delivered (for the checkpoint lag: bytes read − this).
-    pub acked_bytes: AtomicU64,
+    read: Box<[AtomicU64]>,
 }
 
 impl AckedOffsets {
     pub fn new(slots: usize) -> Arc<Self> {
         Arc::new(Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            acked_bytes: AtomicU64::new(0),
+            read: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -125,10 +125,30 @@ impl AckedOffsets {
         self.slots.len()
     }
 
-    /// A file starts in `slot` at `offset` (by the I/O worker, before any
-    /// batch of it is sent).
-    pub fn reset(&self, slot: usize, generation: u16, offset: u64) {
-        self.slots[slot].store(pack(generation, offset), Ordering::Release);
+    /// A file starts in `slot`, delivered up to `delivered` and read up to
+    /// `read` (by the I/O worker, before any batch of it is sent; also when
+    /// the slot is let go, with a fresh generation and zeros).
+    pub fn reset(&self, slot: usize, generation: u16, delivered: u64, read: u64) {
+        self.read[slot].store(read, Ordering::Relaxed);
+        self.slots[slot].store(pack(generation, delivered), Ordering::Release);
+    }
+
+    /// The I/O worker read the file in `slot` up to `offset`.
+    pub fn set_read(&self, slot: usize, offset: u64) {
+        self.read[slot].store(offset, Ordering::Relaxed);
+    }
+
+    /// Bytes read but not yet delivered by every output, over every file:
+    /// what a crash now would read again.
+    pub fn lag(&self) -> u64 {
+        self.read
+            .iter()
+            .zip(self.slots.iter())
+            .map(|(read, delivered)| {
+                let delivered = delivered.load(Ordering::Relaxed) & OFFSET_MASK;
+                read.load(Ordering::Relaxed).saturating_sub(delivered)
+            })
+            .sum()
     }
 
     /// The watermark of the file in `slot`, if that slot still holds it.
@@ -143,23 +163,10 @@ impl AckedOffsets {
         };
         let new = pack(mark.generation, mark.end);
         let mut current = cell.load(Ordering::Acquire);
-        loop {
-            if (current >> OFFSET_BITS) as u16 != mark.generation {
-                return; // the slot holds another file now
-            }
-            let old = current & OFFSET_MASK;
+        // Only while the slot holds the mark's file (its generation).
+        while (current >> OFFSET_BITS) as u16 == mark.generation {
             match cell.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    // Marks of one file only grow, except after a
-                    // truncation, where the file starts again from 0.
-                    let delta = if mark.end >= old {
-                        mark.end - old
-                    } else {
-                        mark.end
-                    };
-                    self.acked_bytes.fetch_add(delta, Ordering::Relaxed);
-                    return;
-                }
+                Ok(_) => return,
                 Err(actual) => current = actual,
             }
         }
@@ -401,8 +408,9 @@ pub(crate) struct KnownFile {
 pub(crate) struct InputState {
     pub name: String,
     pub offsets: Arc<AckedOffsets>,
-    /// Replaced by the I/O worker when its set of files changes.
-    pub files: Mutex<Vec<KnownFile>>,
+    /// Replaced by the I/O worker when its set of files changes; `None`
+    /// until its first scan (the loaded state is written meanwhile).
+    pub files: Mutex<Option<Vec<KnownFile>>>,
 }
 
 impl InputState {
@@ -410,18 +418,20 @@ impl InputState {
         Arc::new(Self {
             name,
             offsets,
-            files: Mutex::new(Vec::new()),
+            files: Mutex::new(None),
         })
     }
 
     pub fn publish(&self, files: Vec<KnownFile>) {
-        *self.files.lock().unwrap_or_else(|p| p.into_inner()) = files;
+        *self.files.lock().unwrap_or_else(|p| p.into_inner()) = Some(files);
     }
 
-    /// The files with their delivered offsets now.
-    fn current(&self) -> Vec<SavedFile> {
+    /// The files with their delivered offsets now; `None` before the I/O
+    /// worker's first scan.
+    fn current(&self) -> Option<Vec<SavedFile>> {
         let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        files
+        let files = files.as_ref()?;
+        let current = files
             .iter()
             .map(|known| {
                 let mut saved = known.saved.clone();
@@ -432,7 +442,8 @@ impl InputState {
                 }
                 saved
             })
-            .collect()
+            .collect();
+        Some(current)
     }
 }
 
@@ -447,6 +458,9 @@ pub(crate) struct Checkpointer {
     /// Inputs in the loaded state that this run does not have: kept as
     /// they were, so removing an input for one run does not lose its place.
     carried: serde_json::Map<String, serde_json::Value>,
+    /// The loaded state of this run's inputs, written for an input until
+    /// its reader has published its own list.
+    loaded: serde_json::Map<String, serde_json::Value>,
     last_written: Option<Vec<u8>>,
     /// Held (flock) for the life of the process: one ringway per data dir.
     _lock: File,
@@ -475,11 +489,13 @@ impl Checkpointer {
             .map_err(|e| format!("cannot open --data-dir {}: {e}", dir.display()))?;
         let document = load_document(dir);
         let mut loaded = Loaded::new();
+        let mut loaded_json = serde_json::Map::new();
         let mut carried = serde_json::Map::new();
         if let Some(serde_json::Value::Object(inputs)) = document.as_ref().map(|d| &d["inputs"]) {
             for (name, files) in inputs {
                 if input_names.contains(name) {
                     loaded.insert(name.clone(), parse_files(files));
+                    loaded_json.insert(name.clone(), files.clone());
                 } else {
                     carried.insert(name.clone(), files.clone());
                 }
@@ -491,6 +507,7 @@ impl Checkpointer {
                 dir_handle,
                 inputs: Vec::new(),
                 carried,
+                loaded: loaded_json,
                 last_written: None,
                 _lock: lock,
             },
@@ -508,8 +525,13 @@ impl Checkpointer {
     pub fn write(&mut self) -> std::io::Result<()> {
         let mut inputs = self.carried.clone();
         for input in &self.inputs {
-            let files: Vec<serde_json::Value> = input
-                .current()
+            let Some(current) = input.current() else {
+                if let Some(files) = self.loaded.get(&input.name) {
+                    inputs.insert(input.name.clone(), files.clone());
+                }
+                continue;
+            };
+            let files: Vec<serde_json::Value> = current
                 .into_iter()
                 .map(|file| {
                     serde_json::json!({
@@ -539,7 +561,11 @@ impl Checkpointer {
         if current.exists() {
             let previous_temp = self.dir.join("checkpoints.json.prev.tmp");
             let _ = std::fs::remove_file(&previous_temp);
-            std::fs::hard_link(&current, &previous_temp)?;
+            // A hard link keeps the previous copy without copying it; a
+            // file system without links gets a copy.
+            if std::fs::hard_link(&current, &previous_temp).is_err() {
+                std::fs::copy(&current, &previous_temp)?;
+            }
             std::fs::rename(&previous_temp, self.dir.join(PREVIOUS_FILE))?;
         }
         std::fs::rename(&temp, &current)?;
@@ -666,7 +692,7 @@ mod tests {
     #[test]
     fn watermark_waits_for_every_earlier_batch() {
         let offsets = AckedOffsets::new(4);
-        offsets.reset(0, 1, 0);
+        offsets.reset(0, 1, 0, 250);
         let log = AckLog::new(8, Arc::clone(&offsets), Waker::for_test());
         let first = log.publish(&Marks::one(mark(0, 100)), 2).unwrap();
         let second = log.publish(&Marks::one(mark(0, 250)), 2).unwrap();
@@ -674,12 +700,13 @@ mod tests {
         log.ack(second);
         log.ack(second);
         assert_eq!(offsets.get(0, 1), Some(0));
+        assert_eq!(offsets.lag(), 250);
         // The first batch is delivered by one of two outputs only.
         log.ack(first);
         assert_eq!(offsets.get(0, 1), Some(0));
         log.ack(first);
         assert_eq!(offsets.get(0, 1), Some(250));
-        assert_eq!(offsets.acked_bytes.load(Ordering::Relaxed), 250);
+        assert_eq!(offsets.lag(), 0);
     }
 
     #[test]
@@ -696,7 +723,7 @@ mod tests {
     #[test]
     fn stale_marks_do_not_land_on_a_reused_slot() {
         let offsets = AckedOffsets::new(1);
-        offsets.reset(0, 7, 40);
+        offsets.reset(0, 7, 40, 40);
         offsets.apply(&Mark {
             slot: 0,
             generation: 6,
@@ -709,7 +736,7 @@ mod tests {
     #[test]
     fn concurrent_out_of_order_acks_reach_the_last_offset() {
         let offsets = AckedOffsets::new(1);
-        offsets.reset(0, 1, 0);
+        offsets.reset(0, 1, 0, 10_000);
         let log = AckLog::new(1024, Arc::clone(&offsets), Waker::for_test());
         let seqs: Vec<u64> = (1..=1000)
             .map(|n| log.publish(&Marks::one(mark(0, n * 10)), 1).unwrap())
@@ -726,7 +753,7 @@ mod tests {
             }
         });
         assert_eq!(offsets.get(0, 1), Some(10_000));
-        assert_eq!(offsets.acked_bytes.load(Ordering::Relaxed), 10_000);
+        assert_eq!(offsets.lag(), 0);
     }
 
     #[test]
@@ -753,7 +780,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let names = vec!["file:/x/*.log".to_string()];
         let offsets = AckedOffsets::new(2);
-        offsets.reset(1, 3, 77);
+        offsets.reset(1, 3, 77, 77);
         let input = InputState::new(names[0].clone(), Arc::clone(&offsets));
         let saved = SavedFile {
             path: "/x/a.log".into(),
@@ -770,7 +797,7 @@ mod tests {
             assert!(loaded.is_empty());
             checkpointer.add_input(Arc::clone(&input));
             checkpointer.write().unwrap();
-            offsets.reset(1, 3, 99);
+            offsets.reset(1, 3, 99, 99);
             checkpointer.write().unwrap();
         }
         let (_, loaded) = Checkpointer::open(&dir, &names).unwrap();

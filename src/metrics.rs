@@ -120,9 +120,7 @@ impl Registry {
 
     /// Bytes a file input read that are not delivered yet (by every output).
     fn checkpoint_lag(&self, input: usize) -> Option<u64> {
-        let offsets = self.file_offsets.get(input)?.as_ref()?;
-        let read = load(&self.inputs[input].bytes);
-        Some(read.saturating_sub(load(&offsets.acked_bytes)))
+        Some(self.file_offsets.get(input)?.as_ref()?.lag())
     }
 
     fn total_checkpoint_lag(&self) -> u64 {

@@ -406,7 +406,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
     for (output_index, output) in settings.outputs.iter().enumerate() {
         let counters = Arc::new(OutputCounters::default());
         output_counters.push(Arc::clone(&counters));
-        let sink = Arc::new(Sink::new(&output.kind, settings.fsync));
+        let sink = Arc::new(Sink::new(
+            &output.kind,
+            settings.fsync,
+            settings.data_dir.is_some(),
+        ));
         let workers = settings.output_workers;
         let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
         let order = sink

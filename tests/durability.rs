@@ -663,3 +663,43 @@ fn a_deleted_file_is_read_to_its_end_delivered_and_closed() {
     expected.extend_from_slice(b"last words\n");
     assert_bytes_identical(&expected, &read_output(&output), "deleted file");
 }
+
+#[test]
+fn a_checkpoint_inside_an_over_long_line_resumes_at_the_line_start() {
+    let dir = TempDir::new("overlong");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    // A line far over --max-line, still being written when ringway stops.
+    append(&input, b"first\n");
+    append(&input, &vec![b'L'; 200 * 1024]);
+    let mut args = tail_args(&input, &output, &data);
+    args.extend(["--max-line".into(), "64KiB".into()]);
+    args.extend(["--read-buf".into(), "64KiB".into()]);
+    let head_len = 64 * 1024 + 1;
+    let ringway = spawn(&dir, &as_strs(&args));
+    assert!(wait_until(TIMEOUT, || file_len(&output) == 6 + head_len as u64));
+    // Let the skipped rest be read and acked, then stop in the middle of it.
+    thread::sleep(Duration::from_millis(500));
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    assert_eq!(
+        checkpoint_offset(&data, &input),
+        Some(6),
+        "the checkpoint is at the over-long line's start, not inside it"
+    );
+    append(&input, &vec![b'M'; 1000]);
+    append(&input, b"\nlast\n");
+    args.push("--exit-on-eof".into());
+    run(&dir, &as_strs(&args), TIMEOUT).assert_success();
+    let out = read_output(&output);
+    let lines = split_lines(&out);
+    let head = vec![b'L'; 64 * 1024];
+    // The head again (at least once delivery), never the tail as a record.
+    assert_eq!(
+        lines,
+        vec![&b"first"[..], &head[..], &head[..], &b"last"[..]],
+        "lines: {:?}",
+        lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
+}

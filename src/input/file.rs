@@ -66,9 +66,9 @@ const MAX_WARNED_PATHS: usize = 4096;
 /// How often an I/O worker with files waiting for a descriptor looks for
 /// one that was freed (its file read and delivered to the end).
 const WAITING_POLL: Duration = Duration::from_millis(10);
-/// Rescans a renamed or replaced file must stay idle at its end, fully
+/// How long a renamed or replaced file must stay idle at its end, fully
 /// delivered, before it is closed (its writer may not have reopened yet).
-const ROTATED_IDLE_RESCANS: u32 = 2;
+const ROTATED_IDLE: Duration = Duration::from_secs(2);
 
 pub(crate) struct FileReaderConfig {
     pub pattern: String,
@@ -104,6 +104,8 @@ struct TailedFile {
     /// Inside an over-long line whose head was already emitted: skip to the
     /// next newline.
     skipping: bool,
+    /// Where the over-long line being skipped starts.
+    skip_from: u64,
     /// Matched at start and not yet read to EOF (for `--exit-on-eof`).
     initial_pending: bool,
     /// Where inotify reports this file: (watch descriptor, file name).
@@ -123,8 +125,8 @@ struct TailedFile {
     rotated: bool,
     /// Deleted and read to its end: close once delivered.
     closing: bool,
-    /// Rescans this rotated file spent at its end without growing.
-    idle_rescans: u32,
+    /// Since when this rotated file is at its end, delivered, not growing.
+    idle_since: Option<Instant>,
     /// The last bytes read before `offset` (up to 1 KiB): with
     /// `fingerprint`, recognises a copy of this file and where in it
     /// reading stopped.
@@ -140,10 +142,17 @@ struct Truncated {
     fingerprint: Fingerprint,
     tail: Fingerprint,
     offset: u64,
+    /// Delivered when it was truncated: a copy's checkpoint starts here.
+    delivered: u64,
 }
 
 enum CopyCheck {
-    CopyFrom(u64),
+    /// Read the copy from `read`; it is delivered up to `delivered` (the
+    /// original's bytes between are still in flight, or were lost with it).
+    CopyFrom {
+        read: u64,
+        delivered: u64,
+    },
     /// Too short to tell yet.
     Unsure,
     NotACopy,
@@ -205,7 +214,8 @@ pub(crate) struct FileReader {
 
     /// Matches found at start that waited for a descriptor: they still count
     /// for `--exit-on-eof`.
-    initial_waiting: HashSet<PathBuf>,
+    /// (With their size then, where `--from end` starts them.)
+    initial_waiting: HashMap<PathBuf, u64>,
     /// Matches waiting for a descriptor under `--max-open-files`, oldest
     /// first; opened as soon as an open file is read and delivered to its
     /// end. Bounded by the pattern's matches (each path once).
@@ -282,7 +292,7 @@ impl FileReader {
             next_generation: 0,
             truncated: VecDeque::with_capacity(MAX_TRUNCATED),
 
-            initial_waiting: HashSet::new(),
+            initial_waiting: HashMap::new(),
             waiting: VecDeque::new(),
             waiting_set: HashSet::new(),
             reads: std::array::from_fn(|_| None),
@@ -631,6 +641,7 @@ impl FileReader {
                     emit = max_line + 1;
                     consumed = read;
                     file.skipping = true;
+                    file.skip_from = file.offset;
                     self.counters.truncated.fetch_add(1, Ordering::Relaxed);
                 }
                 None if emit_partial => {
@@ -649,13 +660,20 @@ impl FileReader {
             .bytes
             .fetch_add(consumed as u64, Ordering::Relaxed);
         if consumed > 0 {
+            self.offsets.set_read(index, file.offset);
             // Bytes only skipped (the rest of an over-long line) travel as
-            // an empty batch, so their offsets are acked in order too.
+            // an empty batch, so their offsets are acked in order too. Inside
+            // an over-long line the mark stays at the line's start: a restart
+            // there reads the line again rather than its tail as a record.
             let mut batch = Batch::new(buf, emit);
             batch.marks = Marks::one(Mark {
                 slot: index as u32,
                 generation: file.generation,
-                end: file.offset,
+                end: if file.skipping {
+                    file.skip_from
+                } else {
+                    file.offset
+                },
             });
             self.ready.push_back(batch);
         }
@@ -695,9 +713,10 @@ impl FileReader {
             self.state_dirty = true;
         }
         let file = self.files[index].as_mut().expect("open file");
-        if metadata.nlink() == 0 && metadata.len() > file.offset && !file.flush_partial {
-            // Deleted with a last line that has no newline: no writer will
-            // finish it, so read it once more and emit it with one.
+        if metadata.nlink() == 0 && metadata.len() > file.offset {
+            // Deleted with bytes left (a last line without a newline, or a
+            // writer that still appends): no writer will finish the last
+            // line, so read on and emit it with one.
             file.flush_partial = true;
             file.readable = true;
         } else if metadata.nlink() == 0 && !file.closing {
@@ -715,7 +734,7 @@ impl FileReader {
     /// The file in `index` no longer holds what was read from it
     /// (truncated, or rewritten from the start): read it again from 0.
     /// Marks of the old content still in flight no longer count for it (a
-    /// new generation); what they cover is written off the lag.
+    /// new generation).
     fn restart_file(&mut self, index: usize, why: &str) {
         let generation = self.take_generation();
         let delivered = self.delivered(index);
@@ -727,9 +746,6 @@ impl FileReader {
         self.counters
             .files_truncated
             .fetch_add(1, Ordering::Relaxed);
-        self.offsets
-            .acked_bytes
-            .fetch_add(file.offset.saturating_sub(delivered), Ordering::Relaxed);
         if file.fingerprint.is_full() && file.offset > 0 {
             if self.truncated.len() == MAX_TRUNCATED {
                 self.truncated.pop_front();
@@ -738,6 +754,7 @@ impl FileReader {
                 fingerprint: file.fingerprint,
                 tail: file.tail,
                 offset: file.offset,
+                delivered,
             });
         }
         file.offset = 0;
@@ -747,7 +764,7 @@ impl FileReader {
         file.flush_partial = false;
         file.generation = generation;
         file.fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
-        self.offsets.reset(index, generation, 0);
+        self.offsets.reset(index, generation, 0, 0);
         self.state_dirty = true;
     }
 
@@ -757,6 +774,12 @@ impl FileReader {
     }
 
     fn close_file(&mut self, index: usize) {
+        if self.files[index].is_some() {
+            // Marks of the closed file still in flight (after a shutdown
+            // only) must not land on the next file in this slot.
+            let generation = self.take_generation();
+            self.offsets.reset(index, generation, 0, 0);
+        }
         if let Some(file) = self.files[index].take() {
             if file.initial_pending {
                 self.initial_remaining -= 1;
@@ -870,7 +893,7 @@ impl FileReader {
             if metadata.len() != file.eof_size || metadata.nlink() == 0 {
                 // Grown, truncated or deleted: a read settles which. A file
                 // rewritten from the start no longer has its fingerprint.
-                file.idle_rescans = 0;
+                file.idle_since = None;
                 if metadata.len() >= file.offset && !file.fingerprint.matches(&file.file) {
                     self.restart_file(index, "was rewritten from its start");
                 } else {
@@ -881,8 +904,8 @@ impl FileReader {
             let settled = metadata.len() == file.offset && self.fully_delivered(index);
             let file = self.files[index].as_mut().expect("open file");
             if file.rotated && settled {
-                file.idle_rescans += 1;
-                if file.idle_rescans >= ROTATED_IDLE_RESCANS {
+                let since = *file.idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= ROTATED_IDLE {
                     self.park_file(index);
                 }
             }
@@ -919,6 +942,17 @@ impl FileReader {
         };
         if self.warned.len() >= MAX_WARNED_PATHS {
             self.warned.clear();
+        }
+        if !self.initial_waiting.is_empty() {
+            // A file matched at start that vanished while it waited for a
+            // descriptor no longer holds up --exit-on-eof.
+            let matched: HashSet<&PathBuf> = paths.iter().collect();
+            let before = self.initial_waiting.len();
+            self.initial_waiting
+                .retain(|path, _| matched.contains(path));
+            self.initial_remaining -= before - self.initial_waiting.len();
+            self.waiting.retain(|path| matched.contains(path));
+            self.waiting_set.retain(|path| matched.contains(path));
         }
         let mut seen = HashSet::with_capacity(self.known.len());
         for path in paths {
@@ -971,7 +1005,12 @@ impl FileReader {
                 }
                 self.waiting.push_back(path.to_path_buf());
                 self.counters.files_waiting.fetch_add(1, Ordering::Relaxed);
-                if at_start && self.initial_waiting.insert(path.to_path_buf()) {
+                if at_start
+                    && self
+                        .initial_waiting
+                        .insert(path.to_path_buf(), metadata.len())
+                        .is_none()
+                {
                     self.initial_remaining += 1;
                 }
             }
@@ -1011,6 +1050,7 @@ impl FileReader {
         }
         let fingerprint = Fingerprint::of(&file).unwrap_or_default();
         let mut hold_for_copy_check = false;
+        let mut delivered = None;
         let offset = match self.known.remove(&identity) {
             Some(saved) if saved.fingerprint.matches(&file) => {
                 if saved.offset <= metadata.len() {
@@ -1035,14 +1075,28 @@ impl FileReader {
                 );
                 0
             }
-            None if (at_start || self.initial_waiting.contains(path))
+            None if at_start && self.config.from == StartFrom::End => metadata.len(),
+            None if self.initial_waiting.contains_key(path)
                 && self.config.from == StartFrom::End =>
             {
-                metadata.len()
+                // Its end when ringway started, not now: what was appended
+                // while it waited for a descriptor is read too.
+                let at_start = self.initial_waiting[path];
+                if at_start <= metadata.len() {
+                    at_start
+                } else {
+                    0
+                }
             }
-            None if at_start || self.initial_waiting.contains(path) => 0,
+            None if at_start || self.initial_waiting.contains_key(path) => 0,
             None => match self.copy_of(path, &file, &fingerprint, identity, metadata.len()) {
-                CopyCheck::CopyFrom(offset) => offset,
+                CopyCheck::CopyFrom {
+                    read,
+                    delivered: copied,
+                } => {
+                    delivered = Some(copied);
+                    read
+                }
                 CopyCheck::Unsure => {
                     // Perhaps a copy still being written: hold it open
                     // unread, and look again once its bytes can tell.
@@ -1053,7 +1107,7 @@ impl FileReader {
             },
         };
         self.state_dirty = true;
-        let waited_at_start = self.initial_waiting.remove(path);
+        let waited_at_start = self.initial_waiting.remove(path).is_some();
         let initial_pending = at_start || waited_at_start;
         if at_start {
             self.initial_remaining += 1;
@@ -1067,7 +1121,8 @@ impl FileReader {
         };
         let watch = self.watch(path, slot);
         let generation = self.take_generation();
-        self.offsets.reset(slot, generation, offset);
+        self.offsets
+            .reset(slot, generation, delivered.unwrap_or(offset), offset);
         self.files[slot] = Some(TailedFile {
             path: path.to_path_buf(),
             file,
@@ -1076,6 +1131,7 @@ impl FileReader {
             reading: false,
             readable: !hold_for_copy_check,
             skipping: false,
+            skip_from: 0,
             initial_pending,
             watch,
             eof_size: 0,
@@ -1085,7 +1141,7 @@ impl FileReader {
             fingerprint,
             rotated: false,
             closing: false,
-            idle_rescans: 0,
+            idle_since: None,
             tail: Fingerprint::default(),
             copy_check_at: hold_for_copy_check.then(|| Instant::now() + COPY_CHECK_DELAY),
         });
@@ -1116,26 +1172,26 @@ impl FileReader {
         let open = self
             .files
             .iter()
-            .flatten()
-            .filter(|file| file.identity != identity)
-            .map(|file| {
+            .enumerate()
+            .filter_map(|(slot, file)| Some((slot, file.as_ref()?)))
+            .filter(|(_, file)| file.identity != identity)
+            .map(|(slot, file)| {
+                let delivered = self.offsets.get(slot, file.generation).unwrap_or(0);
+                let delivered = delivered.min(file.offset);
                 (
                     file.fingerprint,
                     file.tail,
                     file.offset,
+                    delivered,
                     file.path.as_path(),
                 )
             });
         let truncated = self.truncated.iter().rev().map(|t| {
-            (
-                t.fingerprint,
-                t.tail,
-                t.offset,
-                Path::new("a truncated file"),
-            )
+            let original = Path::new("a truncated file");
+            (t.fingerprint, t.tail, t.offset, t.delivered, original)
         });
         let mut check = CopyCheck::NotACopy;
-        for (head, tail, offset, original) in open.chain(truncated) {
+        for (head, tail, offset, delivered, original) in open.chain(truncated) {
             if head != *fingerprint {
                 continue;
             }
@@ -1149,7 +1205,10 @@ impl FileReader {
                     path.display(),
                     original.display()
                 );
-                return CopyCheck::CopyFrom(offset);
+                return CopyCheck::CopyFrom {
+                    read: offset,
+                    delivered,
+                };
             }
         }
         check
@@ -1161,16 +1220,18 @@ impl FileReader {
         let file = self.files[index].as_ref().expect("open file");
         let fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
         let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
-        let offset = match self.copy_of(&file.path, &file.file, &fingerprint, file.identity, size) {
-            CopyCheck::CopyFrom(offset) => offset,
-            CopyCheck::Unsure | CopyCheck::NotACopy => 0,
-        };
+        let (offset, delivered) =
+            match self.copy_of(&file.path, &file.file, &fingerprint, file.identity, size) {
+                CopyCheck::CopyFrom { read, delivered } => (read, delivered),
+                CopyCheck::Unsure | CopyCheck::NotACopy => (0, 0),
+            };
         let file = self.files[index].as_mut().expect("open file");
         file.fingerprint = fingerprint;
         file.offset = offset;
         file.copy_check_at = None;
         file.readable = true;
-        self.offsets.reset(index, file.generation, offset);
+        self.offsets
+            .reset(index, file.generation, delivered, offset);
         self.state_dirty = true;
     }
 
@@ -1198,6 +1259,7 @@ impl FileReader {
                     && !file.readable
                     && !file.skipping
                     && !file.initial_pending
+                    && file.copy_check_at.is_none()
                     && file.eof_size == file.offset
             }) && self.fully_delivered(index)
         });

@@ -388,6 +388,7 @@ mod tests {
         let sink = Arc::new(Sink::new(
             &crate::config::OutputKind::File(path.clone()),
             false,
+            false,
         ));
         let counters = Arc::new(OutputCounters::default());
         let mut senders = Vec::new();

@@ -4,9 +4,10 @@
 //! the first worker that writes, inside the worker thread, so a FIFO with no
 //! reader stalls that output instead of failing start-up.
 //!
-//! On its first open, a regular `file:` output that ends in a partial line
-//! (a `kill -9` cut a write) is truncated back to its last newline: that
-//! tail was never acked, so it is written again from the checkpoint.
+//! With `--data-dir`, on its first open a regular `file:` output that ends
+//! in a partial line (a `kill -9` cut a write) is truncated back to its last
+//! newline: that tail was never acked, so it is written again from the
+//! checkpoint.
 
 use crate::config::OutputKind;
 use std::fs::File;
@@ -31,18 +32,22 @@ pub(crate) enum Sink {
 
 pub(crate) struct FileState {
     file: Option<File>,
+    /// Cut a torn last line at the first open (with `--data-dir`, where
+    /// the cut bytes are read again from the checkpoint).
+    repair_torn: bool,
     /// Opened before: later opens (after an error) must not truncate, since
     /// a retry resumes inside the batch it was writing.
     opened_before: bool,
 }
 
 impl Sink {
-    pub fn new(kind: &OutputKind, fsync: bool) -> Self {
+    pub fn new(kind: &OutputKind, fsync: bool, repair_torn: bool) -> Self {
         match kind {
             OutputKind::File(path) => Sink::File {
                 path: path.clone(),
                 file: Mutex::new(FileState {
                     file: None,
+                    repair_torn,
                     opened_before: false,
                 }),
                 fsync,
@@ -91,6 +96,12 @@ impl Sink {
                 let mut result = write_from(out, bytes, written);
                 if result.is_ok() && *fsync {
                     result = out.sync_data();
+                    if result.is_err() {
+                        // After a failed fsync the kernel may have dropped
+                        // the dirty pages: a retry rewrites the whole batch
+                        // (lines may repeat) rather than trust them.
+                        *written = 0;
+                    }
                 }
                 if result.is_err() {
                     state.file = None;
@@ -130,19 +141,34 @@ impl FileState {
             // Regular files are opened readable too, to find a torn last
             // line; anything else (a FIFO) write-only, or ringway would be
             // its own reader.
-            let regular = match std::fs::metadata(path) {
-                Ok(metadata) => metadata.is_file(),
-                Err(error) => error.kind() == io::ErrorKind::NotFound,
+            let repair = self.repair_torn
+                && !self.opened_before
+                && match std::fs::metadata(path) {
+                    Ok(metadata) => metadata.is_file(),
+                    Err(error) => error.kind() == io::ErrorKind::NotFound,
+                };
+            let open = |read| {
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .read(read)
+                    .open(path)
             };
-            let file = File::options()
-                .create(true)
-                .append(true)
-                .read(regular)
-                .open(path)?;
-            if !self.opened_before {
-                cut_torn_line(&file, path)?;
-                self.opened_before = true;
-            }
+            let file = match open(repair) {
+                Err(error) if repair && error.kind() == io::ErrorKind::PermissionDenied => {
+                    eprintln!(
+                        "ringway: warning: output {} is not readable, so a torn last line left by a crash cannot be found and cut",
+                        path.display()
+                    );
+                    open(false)?
+                }
+                Ok(file) if repair => {
+                    cut_torn_line(&file, path)?;
+                    file
+                }
+                other => other?,
+            };
+            self.opened_before = true;
             self.file = Some(file);
         }
         Ok(self.file.as_mut().expect("opened above"))

@@ -312,6 +312,11 @@ impl CpuWorker {
     /// makes ring(4) fill behind us and the reader pause.
     fn push(&mut self, mut batch: Batch) {
         if let Some((log, outputs)) = &self.acks {
+            // Invalid lines of this batch's offsets reach the dead-letter
+            // file before the batch can be acked past them.
+            if let Some(dead_letter) = &mut self.dead_letter {
+                dead_letter.flush();
+            }
             let seq = loop {
                 if let Some(seq) = log.publish(&batch.marks, *outputs) {
                     break seq;
