@@ -133,6 +133,14 @@ impl AckedOffsets {
         self.slots[slot].store(pack(generation, delivered), Ordering::Release);
     }
 
+    /// The sum of the delivered watermarks of every slot.
+    pub fn delivered_total(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed) & OFFSET_MASK)
+            .sum()
+    }
+
     /// The I/O worker read the file in `slot` up to `offset`.
     pub fn set_read(&self, slot: usize, offset: u64) {
         self.read[slot].store(offset, Ordering::Relaxed);
@@ -517,6 +525,16 @@ impl Checkpointer {
 
     pub fn add_input(&mut self, input: Arc<InputState>) {
         self.inputs.push(input);
+    }
+
+    /// The sum of every open file's delivered watermark: how far delivery
+    /// moved between two looks (not a count of bytes: it drops when a file
+    /// closes).
+    pub fn delivered_total(&self) -> u64 {
+        self.inputs
+            .iter()
+            .map(|input| input.offsets.delivered_total())
+            .sum()
     }
 
     /// Writes the state if it changed since the last write: temp file,

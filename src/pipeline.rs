@@ -527,8 +527,15 @@ fn lock(checkpointer: &Mutex<Checkpointer>) -> std::sync::MutexGuard<'_, Checkpo
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Writes checkpoints every `interval` (never when it is zero) until told
-/// to stop. Failures are warned about when they start and when they end.
+/// How often the checkpoint thread looks at how much was delivered.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
+/// Delivered bytes that make a checkpoint due before its interval.
+const CHECKPOINT_BYTES: u64 = 32 << 20;
+
+/// Writes checkpoints every `interval` (never when it is zero), sooner after
+/// a run's first delivery and after every CHECKPOINT_BYTES delivered, until
+/// told to stop. Failures are warned about when they start and when they
+/// end.
 fn spawn_checkpoint_thread(
     checkpointer: Arc<Mutex<Checkpointer>>,
     interval: Duration,
@@ -539,16 +546,37 @@ fn spawn_checkpoint_thread(
         .name("ringway-checkpoint".into())
         .spawn(move || {
             let mut failing = false;
+            let mut last_write = Instant::now();
+            let mut last_total = lock(&checkpointer).delivered_total();
+            let mut written_once = false;
             while !stopped.load(Ordering::Acquire) {
                 if interval.is_zero() {
                     thread::park();
                     continue;
                 }
-                thread::park_timeout(interval);
+                thread::park_timeout(interval.min(CHECKPOINT_POLL));
                 if stopped.load(Ordering::Acquire) {
                     break;
                 }
-                match lock(&checkpointer).write() {
+                // Due every interval; sooner once CHECKPOINT_BYTES more were
+                // delivered (a fast catch-up), and for the first delivery
+                // of the run (a run killed young must not replay again all
+                // that the run before it replayed).
+                let total = lock(&checkpointer).delivered_total();
+                let moved = total.abs_diff(last_total);
+                let due = last_write.elapsed() >= interval
+                    || moved >= CHECKPOINT_BYTES
+                    || (!written_once && moved > 0);
+                if !due {
+                    continue;
+                }
+                last_write = Instant::now();
+                let written = lock(&checkpointer).write();
+                if written.is_ok() {
+                    last_total = total;
+                    written_once = true;
+                }
+                match written {
                     Ok(()) if failing => {
                         eprintln!("ringway: info: checkpoints are written again");
                         failing = false;
