@@ -167,7 +167,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// How often checkpoints are written to --data-dir (also at every exit; 0: only at exit).
+    /// How often checkpoints are written to --data-dir; also sooner after a run's first delivery and after
+    /// every 32MiB delivered, and at every exit (0: only at exit).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
     pub checkpoint_interval: Duration,
 
