@@ -712,3 +712,65 @@ fn a_checkpoint_inside_an_over_long_line_resumes_at_the_line_start() {
         lines.iter().map(|l| l.len()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_file_rewritten_past_its_offset_while_reads_wait_is_read_again_from_its_start() {
+    let dir = TempDir::new("rewrite-under-pressure");
+    let input = dir.join("in.log");
+    let fifo = dir.join("out.fifo");
+    mkfifo(&fifo);
+    let old = numbered_lines("old", 0..400_000);
+    append(&input, &old);
+    // Small buffers: the stalled pipeline holds ~2 MB of the file.
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            &format!("file:{}", p(&fifo)),
+            "--read-buf",
+            "64KiB",
+            "--max-line",
+            "64KiB",
+            "--stats-interval",
+            "0",
+        ],
+    );
+    thread::sleep(Duration::from_millis(500));
+    // copytruncate, then the application writes more than was read.
+    let new = numbered_lines("new", 0..400_000);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&input, &new);
+    // A rescan (every second) sees it while the reads still wait.
+    thread::sleep(Duration::from_millis(2_500));
+    let progress = Arc::new(AtomicU64::new(0));
+    let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    let stderr = ringway.stderr_now();
+    ringway.assert_running("before the reader came");
+    assert!(
+        stderr.contains("was rewritten from its start"),
+        "the rescan noticed it: {stderr}"
+    );
+    assert!(wait_until(TIMEOUT, || {
+        progress.load(Ordering::SeqCst) >= new.len() as u64
+    }));
+    thread::sleep(Duration::from_millis(500));
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
+    // Whole lines only: a prefix of the old content, then all of the new.
+    let arrived = check_interleaving(
+        &[("old", &old[..]), ("new", &new[..])],
+        &got,
+        "rewritten while reads waited",
+    );
+    assert_eq!(arrived[1], 400_000, "every new line arrived");
+    assert!(arrived[0] < 400_000, "the old content was cut short");
+}

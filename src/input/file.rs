@@ -884,21 +884,25 @@ impl FileReader {
                     file.readable = true;
                 }
             }
-            if file.readable {
-                continue;
-            }
             let Ok(metadata) = file.file.metadata() else {
                 continue;
             };
-            if metadata.len() != file.eof_size || metadata.nlink() == 0 {
-                // Grown, truncated or deleted: a read settles which. A file
-                // rewritten from the start no longer has its fingerprint.
+            let changed = metadata.len() != file.eof_size || metadata.nlink() == 0;
+            // A file truncated and written again past our offset (say
+            // copytruncate while backpressure held our reads back) no
+            // longer starts with its fingerprint: read it again from 0,
+            // before a read at the old offset lands mid-line in new content.
+            if changed && metadata.len() >= file.offset && !file.fingerprint.matches(&file.file) {
+                self.restart_file(index, "was rewritten from its start");
+                continue;
+            }
+            if file.readable {
+                continue;
+            }
+            if changed {
+                // Grown, truncated or deleted: a read settles which.
                 file.idle_since = None;
-                if metadata.len() >= file.offset && !file.fingerprint.matches(&file.file) {
-                    self.restart_file(index, "was rewritten from its start");
-                } else {
-                    file.readable = true;
-                }
+                file.readable = true;
                 continue;
             }
             let settled = metadata.len() == file.offset && self.fully_delivered(index);
