@@ -774,3 +774,52 @@ fn a_file_rewritten_past_its_offset_while_reads_wait_is_read_again_from_its_star
     assert_eq!(arrived[1], 400_000, "every new line arrived");
     assert!(arrived[0] < 400_000, "the old content was cut short");
 }
+
+#[test]
+fn with_two_outputs_the_checkpoint_waits_for_the_slower_one() {
+    let dir = TempDir::new("two-outputs");
+    let input = dir.join("in.log");
+    let fast = dir.join("fast.log");
+    let fifo = dir.join("slow.fifo");
+    let data = dir.join("data");
+    mkfifo(&fifo);
+    let lines = numbered_lines("two", 0..50_000);
+    append(&input, &lines);
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            &format!("file:{}", p(&fast)),
+            "--output",
+            &format!("file:{}", p(&fifo)),
+            "--data-dir",
+            &p(&data),
+            "--checkpoint-interval",
+            "100ms",
+            "--stats-interval",
+            "0",
+        ],
+    );
+    // The file output has everything; the FIFO nobody reads has nothing.
+    assert!(wait_until(TIMEOUT, || file_len(&fast) == lines.len() as u64));
+    assert!(wait_until(TIMEOUT, || checkpoint_offset(&data, &input).is_some()));
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        checkpoint_offset(&data, &input),
+        Some(0),
+        "delivered by one output of two is not delivered"
+    );
+    let progress = Arc::new(AtomicU64::new(0));
+    let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    assert!(wait_until(TIMEOUT, || checkpoint_offset(&data, &input)
+        == Some(lines.len() as u64)));
+    ringway.assert_running("after the slow output caught up");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
+    assert_bytes_identical(&lines, &got, "the slow output");
+    assert_files_identical(&input, &fast, "the fast output");
+}
