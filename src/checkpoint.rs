@@ -403,6 +403,9 @@ pub(crate) struct SavedFile {
     pub fingerprint: Fingerprint,
     /// Every byte before this one was delivered.
     pub offset: u64,
+    /// When a file closed at its end was last modified (not saved): a
+    /// rescan skips it while its size and this are unchanged.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A file in an I/O worker's published list: open files name their slot,
@@ -668,6 +671,7 @@ fn parse_file(value: &serde_json::Value) -> Option<SavedFile> {
             hash: value["fingerprint"].as_u64()?,
         },
         offset: value["offset"].as_u64().filter(|&o| o <= OFFSET_MASK)?,
+        modified: None,
     })
 }
 
@@ -805,6 +809,7 @@ mod tests {
             identity: (1, 2),
             fingerprint: Fingerprint { len: 5, hash: 9 },
             offset: 0,
+            modified: None,
         };
         input.publish(vec![KnownFile {
             saved: saved.clone(),

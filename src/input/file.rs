@@ -369,6 +369,7 @@ impl FileReader {
                     identity: file.identity,
                     fingerprint: file.fingerprint,
                     offset: delivered,
+                    modified: None,
                 },
                 live: Some((slot, file.generation)),
             });
@@ -989,12 +990,14 @@ impl FileReader {
             self.skip(path, "it is not a regular file");
             return None;
         }
-        if self
-            .known
-            .get(&identity)
-            .is_some_and(|saved| saved.offset == metadata.len())
-        {
-            return Some(identity); // delivered to its end and not grown since
+        if self.known.get(&identity).is_some_and(|saved| {
+            saved.offset == metadata.len()
+                && saved.modified.is_some()
+                && saved.modified == metadata.modified().ok()
+        }) {
+            // Closed at its end, delivered, and neither grown nor rewritten
+            // since (a file reusing the inode would differ in mtime too).
+            return Some(identity);
         }
         if self.files.iter().flatten().count() >= self.config.max_open_files
             && !self.evict_idle_file()
@@ -1285,6 +1288,7 @@ impl FileReader {
                 identity: file.identity,
                 fingerprint: file.fingerprint,
                 offset: file.offset,
+                modified: file.file.metadata().and_then(|m| m.modified()).ok(),
             },
         );
         self.close_file(index);
