@@ -111,6 +111,9 @@ fn pack(generation: u16, offset: u64) -> u64 {
 pub(crate) struct AckedOffsets {
     slots: Box<[AtomicU64]>,
     read: Box<[AtomicU64]>,
+    /// Bytes the watermarks moved forward, ever: tells the checkpoint
+    /// thread how much was delivered since its last write.
+    delivered_bytes: AtomicU64,
 }
 
 impl AckedOffsets {
@@ -118,6 +121,7 @@ impl AckedOffsets {
         Arc::new(Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             read: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            delivered_bytes: AtomicU64::new(0),
         })
     }
 
@@ -133,12 +137,9 @@ impl AckedOffsets {
         self.slots[slot].store(pack(generation, delivered), Ordering::Release);
     }
 
-    /// The sum of the delivered watermarks of every slot.
+    /// Bytes the watermarks moved forward since start.
     pub fn delivered_total(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|slot| slot.load(Ordering::Relaxed) & OFFSET_MASK)
-            .sum()
+        self.delivered_bytes.load(Ordering::Relaxed)
     }
 
     /// The I/O worker read the file in `slot` up to `offset`.
@@ -174,7 +175,11 @@ impl AckedOffsets {
         // Only while the slot holds the mark's file (its generation).
         while (current >> OFFSET_BITS) as u16 == mark.generation {
             match cell.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return,
+                Ok(_) => {
+                    let moved = mark.end.saturating_sub(current & OFFSET_MASK);
+                    self.delivered_bytes.fetch_add(moved, Ordering::Relaxed);
+                    return;
+                }
                 Err(actual) => current = actual,
             }
         }
@@ -346,7 +351,12 @@ impl Fingerprint {
     }
 
     /// Whether `file` starts with the bytes this fingerprint was taken of.
+    /// An empty fingerprint (an empty file, or one that could not be read)
+    /// matches every file.
     pub fn matches(&self, file: &File) -> bool {
+        if self.len == 0 {
+            return true;
+        }
         match Self::of_prefix(file, self.len as usize) {
             Ok(now) => now == *self,
             Err(_) => false,
@@ -530,9 +540,8 @@ impl Checkpointer {
         self.inputs.push(input);
     }
 
-    /// The sum of every open file's delivered watermark: how far delivery
-    /// moved between two looks (not a count of bytes: it drops when a file
-    /// closes).
+    /// Bytes delivered (watermarks moved forward) since start, over every
+    /// file input.
     pub fn delivered_total(&self) -> u64 {
         self.inputs
             .iter()

@@ -564,9 +564,9 @@ fn spawn_checkpoint_thread(
                 // that the run before it replayed).
                 let total = lock(&checkpointer).delivered_total();
                 let moved = total.abs_diff(last_total);
+                // (While writes fail, only once per interval.)
                 let due = last_write.elapsed() >= interval
-                    || moved >= CHECKPOINT_BYTES
-                    || (!written_once && moved > 0);
+                    || (!failing && (moved >= CHECKPOINT_BYTES || (!written_once && moved > 0)));
                 if !due {
                     continue;
                 }

@@ -823,3 +823,76 @@ fn with_two_outputs_the_checkpoint_waits_for_the_slower_one() {
     assert_bytes_identical(&lines, &got, "the slow output");
     assert_files_identical(&input, &fast, "the fast output");
 }
+
+#[test]
+fn a_copytruncate_copy_of_undelivered_bytes_reaches_its_checkpoint() {
+    let dir = TempDir::new("copy-undelivered");
+    let logs = dir.subdir("logs");
+    let log = logs.join("app.log");
+    let copy = logs.join("app.log.1");
+    let fifo = dir.join("out.fifo");
+    let data = dir.join("data");
+    let summary = dir.join("summary.json");
+    mkfifo(&fifo);
+    // Small enough to be read whole while the output stalls: the copy holds
+    // nothing past where the original was read to, only undelivered bytes.
+    let old = numbered_lines("old", 0..10_000);
+    append(&log, &old);
+    let ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}/app.log*", p(&logs)),
+            "--output",
+            &format!("file:{}", p(&fifo)),
+            "--data-dir",
+            &p(&data),
+            "--checkpoint-interval",
+            "100ms",
+            "--summary-json",
+            &p(&summary),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    thread::sleep(Duration::from_millis(500));
+    fs::copy(&log, &copy).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let new = numbered_lines("new", 0..1_000);
+    append(&log, &new);
+    thread::sleep(Duration::from_millis(1_500));
+    assert!(
+        ringway.stderr_now().contains("is a copy of"),
+        "{}",
+        ringway.stderr_now()
+    );
+    let progress = Arc::new(AtomicU64::new(0));
+    let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    let total = (old.len() + new.len()) as u64;
+    assert!(wait_until(TIMEOUT, || progress.load(Ordering::SeqCst) >= total));
+    // Both files' checkpoints reach their ends: the copy's too, though it
+    // had nothing left to read.
+    assert!(
+        wait_until(TIMEOUT, || {
+            checkpoint_offset(&data, &copy) == Some(old.len() as u64)
+                && checkpoint_offset(&data, &log) == Some(new.len() as u64)
+        }),
+        "checkpoints: {:?}",
+        checkpoint_offsets(&data)
+    );
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
+    assert_interleaving_of(
+        &[("old", &old[..]), ("new", &new[..])],
+        &got,
+        "copytruncate of undelivered bytes",
+    );
+    assert_eq!(read_summary(&summary).input(0, "checkpoint_lag_bytes"), 0);
+}

@@ -106,6 +106,10 @@ struct TailedFile {
     skipping: bool,
     /// Where the over-long line being skipped starts.
     skip_from: u64,
+    /// Send a mark at `offset` with the next read even if it reads nothing:
+    /// the watermark is behind it with nothing left to read (a copy
+    /// started past its delivered offset, an over-long line ended by EOF).
+    needs_mark: bool,
     /// Matched at start and not yet read to EOF (for `--exit-on-eof`).
     initial_pending: bool,
     /// Where inotify reports this file: (watch descriptor, file name).
@@ -653,14 +657,22 @@ impl FileReader {
                 None => {} // a partial line: wait for the rest of it
             }
         }
+        if read == 0 && file.skipping && emit_partial {
+            // The run ends (or the file is gone) inside an over-long line:
+            // its head went out; the line ends here.
+            file.skipping = false;
+            file.needs_mark = true;
+        }
         if consumed > 0 {
             file.tail = Fingerprint::of_bytes(&buf[..consumed]);
+            file.idle_since = None;
         }
         file.offset += consumed as u64;
         self.counters
             .bytes
             .fetch_add(consumed as u64, Ordering::Relaxed);
-        if consumed > 0 {
+        if consumed > 0 || file.needs_mark {
+            file.needs_mark = false;
             self.offsets.set_read(index, file.offset);
             // Bytes only skipped (the rest of an over-long line) travel as
             // an empty batch, so their offsets are acked in order too. Inside
@@ -867,8 +879,17 @@ impl FileReader {
                 continue;
             }
             if file.closing {
-                // Deleted and read to its end: nothing more will come.
-                if self.fully_delivered(index) {
+                // Deleted and read to its end. A writer that still holds it
+                // may append: read on; else close once delivered.
+                let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
+                if size > file.offset {
+                    file.closing = false;
+                    file.readable = true;
+                } else if file.skipping {
+                    file.skipping = false;
+                    file.needs_mark = true;
+                    file.readable = true;
+                } else if self.fully_delivered(index) {
                     self.close_file(index);
                 }
                 continue;
@@ -903,6 +924,13 @@ impl FileReader {
             if changed {
                 // Grown, truncated or deleted: a read settles which.
                 file.idle_since = None;
+                file.readable = true;
+                continue;
+            }
+            if file.rotated && file.skipping && metadata.len() == file.offset {
+                // Rotated away inside an over-long line: nothing will end it.
+                file.skipping = false;
+                file.needs_mark = true;
                 file.readable = true;
                 continue;
             }
@@ -1139,6 +1167,7 @@ impl FileReader {
             readable: !hold_for_copy_check,
             skipping: false,
             skip_from: 0,
+            needs_mark: delivered.is_some_and(|delivered| delivered < offset),
             initial_pending,
             watch,
             eof_size: 0,
@@ -1237,6 +1266,7 @@ impl FileReader {
         file.offset = offset;
         file.copy_check_at = None;
         file.readable = true;
+        file.needs_mark = delivered < offset;
         self.offsets
             .reset(index, file.generation, delivered, offset);
         self.state_dirty = true;

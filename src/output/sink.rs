@@ -156,14 +156,20 @@ impl FileState {
             };
             let file = match open(repair) {
                 Err(error) if repair && error.kind() == io::ErrorKind::PermissionDenied => {
+                    let file = open(false)?;
                     eprintln!(
                         "ringway: warning: output {} is not readable, so a torn last line left by a crash cannot be found and cut",
                         path.display()
                     );
-                    open(false)?
+                    file
                 }
                 Ok(file) if repair => {
-                    cut_torn_line(&file, path)?;
+                    if let Err(error) = cut_torn_line(&file, path) {
+                        eprintln!(
+                            "ringway: warning: output {}: cannot check or cut a torn last line (writing on after it); error = {error}",
+                            path.display()
+                        );
+                    }
                     file
                 }
                 other => other?,
