@@ -230,9 +230,33 @@ fn run_help_documents_every_flag_with_its_default() {
         ("--stats-interval", Some("10s")),
         ("--exit-on-eof", None),
         ("--summary-json", None),
+        ("--data-dir", Some("none")),
+        ("--checkpoint-interval", Some("1s")),
+        ("--fsync", None),
         ("--shutdown-timeout", Some("30s")),
     ];
+    // README's flags table has a row for each, with the same default.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
     let mut problems = Vec::new();
+    for (flag, default) in flags {
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{flag}")));
+        match (row, default) {
+            (None, _) => problems.push(format!("README's flags table has no row for {flag}")),
+            (Some(row), Some(value))
+                if !value.is_empty()
+                    && *value != "none"
+                    && !row.contains(&format!("`{value}`")) =>
+            {
+                problems.push(format!(
+                    "README's row for {flag} does not give its default {value}: {row}"
+                ))
+            }
+            _ => {}
+        }
+    }
     for (flag, default) in flags {
         let Some(entry) = help_entry(&help, flag) else {
             problems.push(format!("{flag} is not documented"));
