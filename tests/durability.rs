@@ -896,3 +896,24 @@ fn a_copytruncate_copy_of_undelivered_bytes_reaches_its_checkpoint() {
     );
     assert_eq!(read_summary(&summary).input(0, "checkpoint_lag_bytes"), 0);
 }
+
+#[test]
+fn a_checkpoint_interval_of_zero_writes_only_at_exit() {
+    let dir = TempDir::new("interval-0");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let data = dir.join("data");
+    append(&input, &numbered_lines("zero", 0..10_000));
+    let mut args = tail_args(&input, &output, &data);
+    args.extend(["--checkpoint-interval".into(), "0".into()]);
+    let ringway = spawn(&dir, &as_strs(&args));
+    assert!(wait_until(TIMEOUT, || file_len(&output) == file_len(&input)));
+    thread::sleep(Duration::from_millis(1_500));
+    assert!(
+        !data.join("checkpoints.json").exists(),
+        "no checkpoint before exit"
+    );
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    assert_eq!(checkpoint_offset(&data, &input), Some(file_len(&input)));
+}
