@@ -379,7 +379,12 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 dead_letter,
                 batch_bytes: settings.batch_bytes,
                 max_line_bytes: settings.max_line_bytes,
-                linger: settings.batch_linger,
+                // A UDP reader already holds its batches for --batch-linger;
+                // lingering again here would double the latency of a trickle.
+                linger: match input.kind {
+                    InputKind::Udp { .. } => Duration::ZERO,
+                    InputKind::File { .. } => settings.batch_linger,
+                },
                 pending: None,
                 syslog,
                 acks,

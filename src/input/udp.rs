@@ -695,8 +695,8 @@ impl UdpReader {
         }
     }
 
-    /// Hands the partly filled batch on at the end of every pass, so a
-    /// trickle flows; the CPU worker merges small batches (--batch-linger).
+    /// Hands the partly filled batch on (once it waited --batch-linger, or
+    /// at shutdown), so a trickle flows; the CPU worker sends it on at once.
     fn flush_current(&mut self) {
         self.push_full();
         if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
