@@ -917,3 +917,65 @@ fn a_checkpoint_interval_of_zero_writes_only_at_exit() {
     ringway.wait(TIMEOUT).assert_success();
     assert_eq!(checkpoint_offset(&data, &input), Some(file_len(&input)));
 }
+
+#[test]
+fn a_file_truncated_and_rewritten_with_the_same_start_is_not_read_mid_line() {
+    let dir = TempDir::new("same-start");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    // The same first 2 KiB before and after: the first-KiB fingerprint
+    // cannot tell the rewrite; the bytes before the read offset can.
+    let header: Vec<u8> = (0..40)
+        .flat_map(|n| format!("header line {n:02} of this application's log\n").into_bytes())
+        .collect();
+    let mut old = header.clone();
+    old.extend_from_slice(&numbered_lines("old", 0..1_000));
+    append(&input, &old);
+    let ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    assert!(wait_until(TIMEOUT, || file_len(&output) == old.len() as u64));
+    // While ringway is stopped: truncate, then write more than was read.
+    ringway.signal(libc::SIGSTOP);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut new = header.clone();
+    // Lines of another length, so the old offset falls mid-line.
+    new.extend_from_slice(&numbered_lines("renewed", 0..3_000));
+    append(&input, &new);
+    ringway.signal(libc::SIGCONT);
+    // (Checked line by line below, which says what went wrong.)
+    let _ = wait_until(Duration::from_secs(10), || {
+        file_len(&output) >= (old.len() + new.len()) as u64
+    });
+    thread::sleep(Duration::from_millis(300));
+    ringway.terminate();
+    let finished = ringway.wait(TIMEOUT);
+    finished.assert_success();
+    let out = read_output(&output);
+    let header_lines = split_lines(&header);
+    let mut new_seen = 0;
+    for line in split_lines(&out) {
+        let text = String::from_utf8_lossy(line);
+        let whole = header_lines.contains(&line)
+            || text.starts_with("old ")
+            || text.starts_with("renewed ");
+        assert!(whole, "a line that was never written: {text:?}");
+        new_seen += usize::from(text.starts_with("renewed "));
+    }
+    assert_eq!(new_seen, 3_000, "every new line once");
+    assert!(finished.stderr.contains("truncated and written again"));
+}

@@ -106,6 +106,10 @@ struct TailedFile {
     skipping: bool,
     /// Where the over-long line being skipped starts.
     skip_from: u64,
+    /// It was read to its end: before the next read, check that the bytes
+    /// before `offset` are still the ones read (not a truncated, rewritten
+    /// file).
+    check_before_read: bool,
     /// Send a mark at `offset` with the next read even if it reads nothing:
     /// the watermark is behind it with nothing left to read (a copy
     /// started past its delivered offset, an over-long line ended by EOF).
@@ -545,6 +549,24 @@ impl FileReader {
             if !file.readable || file.reading || file.copy_check_at.is_some() {
                 continue;
             }
+            if file.check_before_read {
+                // It was at its end; what grew since may be new content
+                // after a truncation (copytruncate), which a read at our
+                // offset would enter mid-line. The bytes just before the
+                // offset tell: one small pread per read after an EOF.
+                let continues =
+                    file.tail.len == 0 || file.tail.matches_before(&file.file, file.offset);
+                self.files[index]
+                    .as_mut()
+                    .expect("checked above")
+                    .check_before_read = false;
+                if !continues {
+                    self.restart_file(index, "was truncated and written again");
+                }
+            }
+            let Some(file) = &self.files[index] else {
+                continue;
+            };
             let Some(mut buf) = self.pool.take() else {
                 self.wants_buffer = true;
                 return;
@@ -702,6 +724,7 @@ impl FileReader {
     fn reached_eof(&mut self, index: usize) {
         let file = self.files[index].as_mut().expect("open file");
         file.readable = false;
+        file.check_before_read = true;
         if file.initial_pending {
             file.initial_pending = false;
             self.initial_remaining -= 1;
@@ -1167,6 +1190,7 @@ impl FileReader {
             readable: !hold_for_copy_check,
             skipping: false,
             skip_from: 0,
+            check_before_read: false,
             needs_mark: delivered.is_some_and(|delivered| delivered < offset),
             initial_pending,
             watch,
