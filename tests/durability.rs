@@ -741,12 +741,7 @@ fn a_file_rewritten_past_its_offset_while_reads_wait_is_read_again_from_its_star
     thread::sleep(Duration::from_millis(500));
     // copytruncate, then the application writes more than was read.
     let new = numbered_lines("new", 0..400_000);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&input)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate_in_place(&input);
     append(&input, &new);
     // A rescan (every second) sees it while the reads still wait.
     thread::sleep(Duration::from_millis(2_500));
@@ -858,12 +853,7 @@ fn a_copytruncate_copy_of_undelivered_bytes_reaches_its_checkpoint() {
     );
     thread::sleep(Duration::from_millis(500));
     fs::copy(&log, &copy).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate_in_place(&log);
     let new = numbered_lines("new", 0..1_000);
     append(&log, &new);
     thread::sleep(Duration::from_millis(1_500));
@@ -946,12 +936,7 @@ fn a_file_truncated_and_rewritten_with_the_same_start_is_not_read_mid_line() {
     assert!(wait_until(TIMEOUT, || file_len(&output) == old.len() as u64));
     // While ringway is stopped: truncate, then write more than was read.
     ringway.signal(libc::SIGSTOP);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&input)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate_in_place(&input);
     let mut new = header.clone();
     // Lines of another length, so the old offset falls mid-line.
     new.extend_from_slice(&numbered_lines("renewed", 0..3_000));

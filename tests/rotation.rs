@@ -190,12 +190,7 @@ fn copytruncate_under_load_loses_nothing_and_reads_copies_from_where_the_origina
         let logs = logs.clone();
         move |n: u64| {
             fs::copy(&log, logs.join(format!("app.log.{n:03}"))).unwrap();
-            OpenOptions::new()
-                .write(true)
-                .open(&log)
-                .unwrap()
-                .set_len(0)
-                .unwrap();
+            truncate_in_place(&log);
         }
     };
     let writer = write_like_an_application(log.clone(), 50, rotator);

@@ -517,6 +517,15 @@ pub fn append(path: &Path, bytes: &[u8]) {
     f.write_all(bytes).expect("append");
 }
 
+/// Truncates `path` to 0 bytes in place (same inode), as copytruncate does.
+pub fn truncate_in_place(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(0))
+        .unwrap_or_else(|e| panic!("truncate {}: {e}", path.display()));
+}
+
 /// Reads the FIFO to EOF on a thread; reports progress and sends the bytes.
 ///
 /// The thread is never joined: if ringway never opens the FIFO, the thread
