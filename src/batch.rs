@@ -8,10 +8,47 @@
 //!
 //! A batch from a file input also carries the file [`Marks`] it completes
 //! and, once the CPU worker sent it on, its place in the lane's ack log
-//! (see `checkpoint`).
+//! (see `checkpoint`). A batch from an OTLP request under
+//! `--otlp-ack delivered` carries the request it belongs to instead: the
+//! last output to accept it sends that request's token back to the
+//! receiver ([`Ack::Reply`]).
 
-use crate::checkpoint::{Ack, Marks};
+use crate::checkpoint::{AckLog, Marks};
+use crate::input::otlp::Replies;
 use crate::pool::PooledBuffer;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What an output does once its sink accepted a batch.
+pub(crate) enum Ack {
+    /// A file lane's batch: its entry in the lane's ack log.
+    File { log: Arc<AckLog>, seq: u64 },
+    /// A batch of an OTLP request awaiting delivery: when the last of
+    /// `remaining` outputs accepted it, `token` goes back to the receiver.
+    Reply {
+        replies: Arc<Replies>,
+        token: u64,
+        remaining: AtomicU32,
+    },
+}
+
+impl Ack {
+    /// One output accepted the batch.
+    pub fn delivered(&self) {
+        match self {
+            Ack::File { log, seq } => log.ack(*seq),
+            Ack::Reply {
+                replies,
+                token,
+                remaining,
+            } => {
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    replies.send(*token);
+                }
+            }
+        }
+    }
+}
 
 pub(crate) struct Batch {
     pub buf: PooledBuffer,

@@ -209,12 +209,6 @@ pub(crate) struct AckLog {
     producer: Arc<Waker>,
 }
 
-/// A batch's place in its lane's log.
-pub(crate) struct Ack {
-    pub log: Arc<AckLog>,
-    pub seq: u64,
-}
-
 impl AckLog {
     pub fn new(capacity: usize, offsets: Arc<AckedOffsets>, producer: Arc<Waker>) -> Arc<Self> {
         let capacity = capacity.next_power_of_two().max(2);

@@ -4,7 +4,8 @@
 //! Every error here is one line on stderr and exit code 2.
 
 use crate::config::{
-    self, Format, InputDefaults, InputSpec, OnInvalid, OutputKind, OutputSpec, Settings, StartFrom,
+    self, Format, InputDefaults, InputSpec, OnInvalid, OtlpAck, OtlpSettings, OutputKind,
+    OutputSpec, Settings, StartFrom,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -47,10 +48,19 @@ pub(crate) enum OnInvalidArg {
     Deadletter,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum OtlpAckArg {
+    /// Answer 200 once the records are in the pipeline.
+    Accepted,
+    /// Answer 200 once every output wrote the records.
+    Delivered,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end] or
-    /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N] (IPv6 as [::1]:PORT). Repeatable. Without any,
+    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
+    /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N] or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver,
+    /// POST /v1/logs, protobuf or JSON) (IPv6 as [::1]:PORT). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
@@ -139,6 +149,34 @@ pub(crate) struct RunArgs {
     /// Longest UDP datagram kept whole; longer ones are cut to this many bytes (counted as truncated).
     #[arg(long, value_name = "SIZE", default_value = "9000", value_parser = config::parse_size)]
     pub udp_max_datagram: usize,
+
+    /// When an OTLP request is answered 200: accepted (its records are in the pipeline's first ring) or
+    /// delivered (every output wrote them; survives a crash of ringway, costs a round trip through the outputs).
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "accepted")]
+    pub otlp_ack: OtlpAckArg,
+
+    /// Retry-After sent with 429 (pipeline full) and 503 (shutting down), in whole seconds.
+    #[arg(long, value_name = "DURATION", default_value = "1", value_parser = config::parse_duration)]
+    pub otlp_retry_after: Duration,
+
+    /// Largest OTLP request body, as sent and after gunzip; larger ones get 413.
+    /// Memory for bodies is bounded by this times --otlp-max-connections.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = config::parse_size)]
+    pub max_body: usize,
+
+    /// Connections one OTLP input keeps open; when full, the longest-idle one is closed for a new one
+    /// (or, if none is idle, the new one is refused). Both are counted.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub otlp_max_connections: usize,
+
+    /// An OTLP request must arrive whole within this of its first byte, or it gets 408 and the connection
+    /// closes (slow clients).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
+    pub otlp_read_timeout: Duration,
+
+    /// An OTLP keep-alive connection idle this long is closed (0: never).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = config::parse_duration)]
+    pub otlp_idle_timeout: Duration,
 
     /// First wait before retrying a failed output write; doubles per failure, with jitter.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = config::parse_duration)]
@@ -295,6 +333,13 @@ impl RunArgs {
         if self.batch_bytes == 0 {
             return Err("--batch-bytes must be at least 1 byte".to_string());
         }
+        if self.max_body < 64 || self.max_body > 1 << 30 {
+            return Err("--max-body must be between 64 bytes and 1GiB".to_string());
+        }
+        positive("--otlp-max-connections", self.otlp_max_connections, 1 << 16)?;
+        if self.otlp_read_timeout.is_zero() {
+            return Err("--otlp-read-timeout must be above 0".to_string());
+        }
         if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
             return Err("--retry-initial must be above 0 and at most --retry-max".to_string());
         }
@@ -330,6 +375,19 @@ impl RunArgs {
             data_dir: self.data_dir,
             checkpoint_interval: self.checkpoint_interval,
             fsync: self.fsync,
+            otlp: OtlpSettings {
+                ack: match self.otlp_ack {
+                    OtlpAckArg::Accepted => OtlpAck::Accepted,
+                    OtlpAckArg::Delivered => OtlpAck::Delivered,
+                },
+                // Whole seconds, rounded up: 1.5s asks for 2.
+                retry_after_s: self.otlp_retry_after.as_secs()
+                    + u64::from(self.otlp_retry_after.subsec_nanos() > 0),
+                max_body_bytes: self.max_body,
+                max_connections: self.otlp_max_connections,
+                read_timeout: self.otlp_read_timeout,
+                idle_timeout: self.otlp_idle_timeout,
+            },
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         Ok(Parsed {

@@ -41,6 +41,8 @@ pub(crate) enum InputKind {
         rcvbuf_bytes: usize,
         sockets: usize,
     },
+    /// An OTLP/HTTP receiver listening on `address`.
+    Otlp { address: std::net::SocketAddr },
 }
 
 #[derive(Clone, Debug)]
@@ -56,7 +58,7 @@ impl InputSpec {
     pub fn file_pattern(&self) -> Option<&str> {
         match &self.kind {
             InputKind::File { pattern } => Some(pattern),
-            InputKind::Udp { .. } => None,
+            InputKind::Udp { .. } | InputKind::Otlp { .. } => None,
         }
     }
 }
@@ -85,6 +87,29 @@ pub(crate) struct OutputSpec {
     /// The SPEC exactly as typed.
     pub name: String,
     pub kind: OutputKind,
+}
+
+/// When an OTLP request is answered 200 (`--otlp-ack`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OtlpAck {
+    /// Once its records are in ring(4).
+    Accepted,
+    /// Once every output accepted them.
+    Delivered,
+}
+
+/// The OTLP receiver's flags, shared by every `otlp:` input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OtlpSettings {
+    pub ack: OtlpAck,
+    /// The `Retry-After` of a 429 or 503, in whole seconds.
+    pub retry_after_s: u64,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    /// A request must arrive whole within this of its first byte.
+    pub read_timeout: Duration,
+    /// A keep-alive connection idle this long is closed; zero: never.
+    pub idle_timeout: Duration,
 }
 
 /// Everything a run needs, validated. Ring capacities and pool sizes are
@@ -121,6 +146,7 @@ pub(crate) struct Settings {
     /// Zero: checkpoints are written only at exit.
     pub checkpoint_interval: Duration,
     pub fsync: bool,
+    pub otlp: OtlpSettings,
 }
 
 /// Reads in flight at once per file input. Each file has at most one read in
@@ -276,14 +302,19 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             rcvbuf_bytes: defaults.udp_rcvbuf_bytes,
             sockets: defaults.udp_sockets,
         },
-        "tcp" | "otlp" => {
+        "otlp" => InputKind::Otlp {
+            address: target.parse().map_err(|_| {
+                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:4318 or [::1]:4318)")
+            })?,
+        },
+        "tcp" => {
             return Err(format!(
-                "input '{spec}': kind '{kind}' is not supported yet (use file: or udp:)"
+                "input '{spec}': kind '{kind}' is not supported yet (use file:, udp: or otlp:)"
             ));
         }
         _ => {
             return Err(format!(
-                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB or udp:ADDRESS:PORT)"
+                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT or otlp:ADDRESS:PORT)"
             ));
         }
     };
@@ -321,7 +352,16 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
                     "unknown option '{key}' (udp inputs take format, rcvbuf and sockets)"
                 )));
             }
+            (_, InputKind::Otlp { .. }) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (otlp inputs take format, which they ignore)"
+                )));
+            }
         }
+    }
+    if matches!(kind, InputKind::Otlp { .. }) {
+        // OTLP requests are decoded into NDJSON by the receiver itself.
+        format = Format::Raw;
     }
     Ok(InputSpec {
         name: spec.to_string(),

@@ -36,6 +36,57 @@ pub(crate) struct OutputCounters {
     pub write_errors: AtomicU64,
 }
 
+/// HTTP status codes the OTLP receiver sends, in the order they are counted.
+pub(crate) const HTTP_STATUS_CODES: [u16; 12] =
+    [200, 400, 404, 405, 408, 411, 413, 415, 429, 431, 500, 503];
+
+/// An OTLP input's counters, written by its I/O worker.
+#[derive(Default)]
+pub(crate) struct OtlpCounters {
+    /// Responses sent, by status code (indexed like [`HTTP_STATUS_CODES`]).
+    pub responses: [AtomicU64; HTTP_STATUS_CODES.len()],
+    /// Log records of accepted requests put into the pipeline.
+    pub records_accepted: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    /// New connections closed at once: the table was full and none idle.
+    pub connections_refused: AtomicU64,
+    /// Idle keep-alive connections closed to make room for a new one.
+    pub connections_evicted: AtomicU64,
+    /// Requests that did not arrive whole within --otlp-read-timeout.
+    pub read_timeouts: AtomicU64,
+    /// Keep-alive connections closed after --otlp-idle-timeout.
+    pub idle_closed: AtomicU64,
+}
+
+impl OtlpCounters {
+    pub fn count_response(&self, status: u16) {
+        let index = HTTP_STATUS_CODES
+            .iter()
+            .position(|&code| code == status)
+            .unwrap_or(HTTP_STATUS_CODES.len() - 2); // an unlisted code counts as 500
+        self.responses[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn responses(&self, status: u16) -> u64 {
+        HTTP_STATUS_CODES
+            .iter()
+            .position(|&code| code == status)
+            .map_or(0, |index| load(&self.responses[index]))
+    }
+
+    /// `{"200": n, ...}` with every code sent at least once.
+    fn responses_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (index, code) in HTTP_STATUS_CODES.iter().enumerate() {
+            let count = load(&self.responses[index]);
+            if count > 0 {
+                map.insert(code.to_string(), count.into());
+            }
+        }
+        map.into()
+    }
+}
+
 /// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the
 /// highest SO_RXQ_OVFL count each socket's worker saw.
 #[derive(Default)]
@@ -80,6 +131,8 @@ pub(crate) struct Registry {
     pub output_names: Vec<String>,
     pub outputs: Vec<Arc<OutputCounters>>,
     pub rings: RingGauges,
+    /// Per input: an OTLP input's HTTP counters, `None` for other kinds.
+    pub otlp: Vec<Option<Arc<OtlpCounters>>>,
     /// Per input: delivered watermarks of a file input, `None` for others.
     pub file_offsets: Vec<Option<Arc<crate::checkpoint::AckedOffsets>>>,
 }
@@ -175,6 +228,15 @@ impl Registry {
                 if let Some(lag) = self.checkpoint_lag(index) {
                     entry["checkpoint_lag_bytes"] = lag.into();
                 }
+                if let Some(Some(otlp)) = self.otlp.get(index) {
+                    entry["http_responses"] = otlp.responses_json();
+                    entry["records_accepted"] = load(&otlp.records_accepted).into();
+                    entry["connections_accepted"] = load(&otlp.connections_accepted).into();
+                    entry["connections_refused"] = load(&otlp.connections_refused).into();
+                    entry["connections_evicted"] = load(&otlp.connections_evicted).into();
+                    entry["read_timeouts"] = load(&otlp.read_timeouts).into();
+                    entry["idle_closed"] = load(&otlp.idle_closed).into();
+                }
                 if let Some(udp) = udp {
                     entry["kernel_drops"] = udp.kernel_drops().into();
                     entry["kernel_drops_rxq_ovfl"] = udp.rxq_overflow_drops().into();
@@ -257,6 +319,24 @@ impl StatsReporter {
             registry.kernel_drops(),
             registry.total_checkpoint_lag(),
         );
+        let mut line = line;
+        if registry.otlp.iter().any(Option::is_some) {
+            let sum = |status: u16| -> u64 {
+                registry
+                    .otlp
+                    .iter()
+                    .flatten()
+                    .map(|otlp| otlp.responses(status))
+                    .sum()
+            };
+            let all: u64 = HTTP_STATUS_CODES.iter().map(|&code| sum(code)).sum();
+            line.push_str(&format!(
+                " | otlp 200 {} 429 {} other {}",
+                sum(200),
+                sum(429),
+                all - sum(200) - sum(429)
+            ));
+        }
         self.last = totals;
         self.last_at = now;
         line

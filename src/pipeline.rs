@@ -9,9 +9,10 @@
 use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
+use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
 use crate::input::udp::UdpReader;
-use crate::metrics::UdpInputStats;
 use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
+use crate::metrics::{OtlpCounters, UdpInputStats};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
 use crate::output::sink::Sink;
 use crate::pool::BufferPool;
@@ -28,6 +29,10 @@ use std::time::{Duration, Instant};
 /// A second SIGINT/SIGTERM within this time of the first is the same stop
 /// request delivered twice, not a request to skip the drain.
 const REPEAT_SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Submission queue entries of an OTLP input's ring at least: every
+/// connection keeps a receive posted.
+const OTLP_URING_DEPTH: u32 = 256;
 
 /// A stage thread to start: its name, the core to pin it to, its work.
 type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
@@ -200,6 +205,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let mut file_offsets = Vec::new();
     let mut input_counters = Vec::new();
     let mut input_udp_stats = Vec::new();
+    let mut input_otlp = Vec::new();
     let mut io_wakers = Vec::new();
     // Encode buffers (format=syslog): what can be in flight past the CPU
     // worker, plus the one being filled.
@@ -218,6 +224,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         let counters = Arc::new(InputCounters::default());
         input_counters.push(Arc::clone(&counters));
         let mut udp_stats = None;
+        let mut otlp_counters = None;
         let offsets = input
             .file_pattern()
             .map(|_| AckedOffsets::new(settings.max_open_files));
@@ -228,6 +235,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 udp_stats = Some(UdpInputStats::default());
                 *sockets
             }
+            InputKind::Otlp { .. } => 1,
         };
         for lane in 0..lanes {
             let fail = |what: &str, error: &dyn std::fmt::Display| {
@@ -350,6 +358,44 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     };
                     Box::new(move || reader.run())
                 }
+                InputKind::Otlp { address } => {
+                    let (listener, bound) = match crate::input::otlp::listen(*address) {
+                        Ok(opened) => opened,
+                        Err(error) => return fail("cannot open its socket", &error),
+                    };
+                    eprintln!("ringway: input '{}' listening on {bound}", input.name);
+                    let counters_otlp = Arc::new(OtlpCounters::default());
+                    otlp_counters = Some(Arc::clone(&counters_otlp));
+                    // Many connections each keep a receive posted.
+                    let uring = if settings.uring_depth < OTLP_URING_DEPTH {
+                        drop(uring);
+                        match crate::uring::build_ring(OTLP_URING_DEPTH, settings.sqpoll) {
+                            Ok(ring) => ring,
+                            Err(error) => return fail("cannot set up io_uring", &error),
+                        }
+                    } else {
+                        uring
+                    };
+                    let receiver = match OtlpReceiver::new(ReceiverParts {
+                        ring: uring,
+                        listener,
+                        settings: settings.otlp,
+                        max_line_bytes: settings.max_line_bytes,
+                        replies: Replies::new(buffers_per_input, Arc::clone(&io_waker)),
+                        pool,
+                        to_cpu,
+                        waker: io_waker,
+                        counters: Arc::clone(&counters),
+                        otlp: counters_otlp,
+                        outputs: settings.outputs.len() as u32,
+                        shutdown: Arc::clone(&shutdown),
+                        readers_done: Arc::clone(&network_readers_done),
+                    }) {
+                        Ok(receiver) => receiver,
+                        Err(error) => return fail("cannot set up the receiver", &error),
+                    };
+                    Box::new(move || receiver.run())
+                }
             };
             let syslog = match input.format {
                 Format::Syslog => {
@@ -378,11 +424,17 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     .then(|| JsonChecker::new(settings.max_line_bytes)),
                 dead_letter,
                 batch_bytes: settings.batch_bytes,
-                max_line_bytes: settings.max_line_bytes,
+                // The OTLP receiver writes each record within --max-line
+                // itself: no batch of it needs cutting.
+                max_line_bytes: match input.kind {
+                    InputKind::Otlp { .. } => usize::MAX / 2,
+                    _ => settings.max_line_bytes,
+                },
                 // A UDP reader already holds its batches for --batch-linger;
                 // lingering again here would double the latency of a trickle.
+                // An OTLP request is answered only once its batches moved on.
                 linger: match input.kind {
-                    InputKind::Udp { .. } => Duration::ZERO,
+                    InputKind::Udp { .. } | InputKind::Otlp { .. } => Duration::ZERO,
                     InputKind::File { .. } => settings.batch_linger,
                 },
                 pending: None,
@@ -404,6 +456,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
             lane_count += 1;
         }
         input_udp_stats.push(udp_stats);
+        input_otlp.push(otlp_counters);
     }
 
     let mut output_counters = Vec::new();
@@ -469,6 +522,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
         inputs: input_counters,
         udp: input_udp_stats,
+        otlp: input_otlp,
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: output_counters,
         rings: gauges,

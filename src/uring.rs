@@ -20,6 +20,12 @@ pub(crate) enum Token {
     Cancel,
     /// The multishot receive of a UDP input's socket.
     Recv,
+    /// The multishot accept of an OTLP input's listening socket.
+    Accept,
+    /// A receive on the OTLP connection in this slot.
+    HttpRecv(u32),
+    /// A send on the OTLP connection in this slot.
+    HttpSend(u32),
 }
 
 impl Token {
@@ -30,6 +36,9 @@ impl Token {
             Token::Inotify => 3 << 32,
             Token::Cancel => 4 << 32,
             Token::Recv => 5 << 32,
+            Token::Accept => 6 << 32,
+            Token::HttpRecv(slot) => (7 << 32) | u64::from(slot),
+            Token::HttpSend(slot) => (8 << 32) | u64::from(slot),
         }
     }
 
@@ -40,6 +49,9 @@ impl Token {
             3 => Some(Token::Inotify),
             4 => Some(Token::Cancel),
             5 => Some(Token::Recv),
+            6 => Some(Token::Accept),
+            7 => Some(Token::HttpRecv(user_data as u32)),
+            8 => Some(Token::HttpSend(user_data as u32)),
             _ => None,
         }
     }
@@ -210,6 +222,9 @@ mod tests {
             Token::Read(u32::MAX),
             Token::Wake,
             Token::Inotify,
+            Token::Accept,
+            Token::HttpRecv(7),
+            Token::HttpSend(u32::MAX),
         ] {
             assert_eq!(Token::decode(token.encode()), Some(token));
         }

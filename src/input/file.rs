@@ -512,7 +512,7 @@ impl FileReader {
                         self.inotify_armed = false;
                         self.on_inotify(result);
                     }
-                    Some(Token::Cancel) | Some(Token::Recv) => {}
+                    Some(_) => {}
                     None => debug_assert!(false, "unknown user_data {user_data:#x}"),
                 }
             }

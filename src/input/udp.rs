@@ -545,7 +545,7 @@ impl UdpReader {
                 match Token::decode(user_data) {
                     Some(Token::Recv) => self.on_receive(result, flags),
                     Some(Token::Wake) => self.wake.completed(),
-                    Some(Token::Cancel) | Some(Token::Read(_)) | Some(Token::Inotify) | None => {}
+                    _ => {}
                 }
             }
             // Copy and hand the buffers back per chunk of completions, so

@@ -272,7 +272,7 @@ impl OutputWorker {
         }
         // The sink accepted it (and synced it with --fsync): ack it.
         if let Some(ack) = &job.batch.ack {
-            ack.log.ack(ack.seq);
+            ack.delivered();
         }
         self.counters
             .records

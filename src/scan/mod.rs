@@ -12,8 +12,9 @@ pub(crate) mod frame;
 pub(crate) mod json;
 pub(crate) mod syslog;
 
+use crate::batch::Ack;
 use crate::batch::Batch;
-use crate::checkpoint::{Ack, AckLog};
+use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
@@ -324,7 +325,7 @@ impl CpuWorker {
                 // Full: earlier batches are still undelivered somewhere.
                 self.waker.wait(|| log.has_room(), None);
             };
-            batch.ack = Some(Ack {
+            batch.ack = Some(Ack::File {
                 log: Arc::clone(log),
                 seq,
             });

@@ -1,0 +1,1209 @@
+//! The OTLP/HTTP input's I/O worker: an HTTP/1.1 server on io_uring that
+//! takes `POST /v1/logs`, decodes the logs and puts them into ring(4) as
+//! NDJSON lines, or answers 429 when it cannot (DESIGN §2).
+//!
+//! [`OtlpReceiver`] owns the listening socket (a multishot accept), a fixed
+//! table of [`Conn`]s and the input's batch [`BufferPool`]. Each connection
+//! owns one region of a start-up mapping, `HEADER_LIMIT_BYTES +
+//! --max-body` bytes, that its receives write straight into: the request
+//! head is parsed there ([`http`]), the body is read in place, then
+//! decoded with the prost types of `opentelemetry-proto` (gzip inflated
+//! into one more region of `--max-body`). Decoding allocates (prost builds
+//! owned messages); that is bounded by `--max-body` per request, one
+//! request decoded at a time, and is a later optimisation.
+//!
+//! A decoded request becomes an [`Emission`]: its records are written as
+//! JSON lines ([`encode`]) into batch buffers and pushed into ring(4).
+//! Whether a request may start is decided when it arrives: when ring(4) is
+//! full, no batch buffer is free, or another request is still being
+//! emitted, it gets **429 with `Retry-After`** at once. A request that
+//! started is never refused halfway (its records are committed); a large
+//! one waits for room batch by batch while others get 429.
+//!
+//! Replies: with `--otlp-ack accepted` the 200 goes out once the last
+//! batch is in ring(4). With `--otlp-ack delivered` each batch carries an
+//! [`Ack::Reply`]; the last output to accept it sends the request's token
+//! back through [`Replies`] (a bounded queue plus this worker's eventfd),
+//! and the 200 goes out when every batch of the request came back.
+//!
+//! One request per connection is in progress at a time: pipelined
+//! requests wait, unread, in the connection's region and are answered in
+//! order. Limits: `--otlp-max-connections` (the longest-idle connection
+//! makes room for a new one), a 16 KiB head (431), `--max-body` (413),
+//! `--otlp-read-timeout` for a request to arrive whole (408),
+//! `--otlp-idle-timeout` for keep-alive connections.
+
+pub(crate) mod encode;
+pub(crate) mod http;
+
+use crate::batch::{Ack, Batch};
+use crate::config::{OtlpAck, OtlpSettings};
+use crate::metrics::{InputCounters, OtlpCounters};
+use crate::pool::BufferPool;
+use crate::ring::{RingSender, Waker};
+use crate::uring::{Token, WakeRead};
+use crossbeam_queue::ArrayQueue;
+use http::{BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
+use io_uring::{IoUring, cqueue, opcode, types};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pending connections the kernel queues before our accept takes them.
+const LISTEN_BACKLOG: i32 = 1024;
+/// Connection slots beyond `--otlp-max-connections`, for connections that
+/// are closing (their last completions not yet in) while new ones arrive.
+const CLOSING_SPARE_SLOTS: usize = 32;
+/// How often timeouts are checked.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+/// Pause before re-arming an accept that failed (e.g. out of descriptors).
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// After a request body this large, the pages of its region are given
+/// back to the kernel, so one big request does not pin memory for good.
+const RELEASE_AFTER_BYTES: usize = 1 << 20;
+/// Longest the worker waits, at exit, for its operations to complete.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Tokens of requests whose batches every output accepted, on their way
+/// back to the receiver (`--otlp-ack delivered`).
+pub(crate) struct Replies {
+    /// Capacity: every batch buffer of the input, so a push never fails
+    /// (each batch sends at most one token).
+    queue: ArrayQueue<u64>,
+    receiver: Arc<Waker>,
+}
+
+impl Replies {
+    pub fn new(capacity: usize, receiver: Arc<Waker>) -> Arc<Self> {
+        Arc::new(Self {
+            queue: ArrayQueue::new(capacity.max(1)),
+            receiver,
+        })
+    }
+
+    /// Called by the last output to accept a batch.
+    pub fn send(&self, token: u64) {
+        if self.queue.push(token).is_err() {
+            debug_assert!(false, "the reply queue holds one token per buffer");
+            eprintln!(
+                "ringway: error: the OTLP reply queue is full; a request will not be answered"
+            );
+        }
+        self.receiver.wake();
+    }
+}
+
+/// One anonymous mapping, reserved but not backed until written.
+struct Region {
+    base: NonNull<u8>,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone and moves with it to the
+// I/O worker's thread; the kernel writes into it only for operations that
+// worker posted and waits for.
+unsafe impl Send for Region {}
+
+impl Region {
+    fn map(bytes: usize) -> std::io::Result<Self> {
+        // SAFETY: an anonymous private mapping; the result is checked.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            base: NonNull::new(address.cast()).expect("mmap returns non-null on success"),
+            bytes,
+        })
+    }
+
+    /// `len` bytes at `offset`.
+    fn slice(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(offset + len <= self.bytes);
+        // SAFETY: inside the mapping; `&mut self` makes this the only
+        // reference, and the kernel writes only into ranges of posted
+        // receives, which the caller does not touch until they complete.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len) }
+    }
+
+    /// Gives the pages of `offset..offset + len` back (they read as zero).
+    fn release(&self, offset: usize, len: usize) {
+        let start = offset.next_multiple_of(4096);
+        let end = (offset + len) / 4096 * 4096;
+        if end > start {
+            // SAFETY: a page-aligned range inside the mapping that no
+            // operation is writing (the connection is between requests).
+            unsafe {
+                libc::madvise(
+                    self.base.as_ptr().add(start).cast(),
+                    end - start,
+                    libc::MADV_DONTNEED,
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `map` with this length.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
+}
+
+/// Opens the listening socket of an `otlp:` input.
+pub(crate) fn listen(address: SocketAddr) -> Result<(OwnedFd, SocketAddr), String> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)
+        .map_err(|error| format!("cannot create a TCP socket: {error}"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|error| format!("SO_REUSEADDR failed: {error}"))?;
+    socket
+        .bind(&address.into())
+        .map_err(|error| format!("cannot bind {address}: {error}"))?;
+    socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+    let bound = socket
+        .local_addr()
+        .ok()
+        .and_then(|address| address.as_socket())
+        .unwrap_or(address);
+    Ok((socket.into(), bound))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The slot holds no connection.
+    Free,
+    /// Reading a request (or waiting for one on a kept-alive connection).
+    Reading,
+    /// Its request is in the pipeline: waiting for the emission to finish
+    /// or, with `delivered`, for its batches to come back.
+    Busy,
+    /// Sending a response.
+    Sending,
+}
+
+/// One connection. Its bytes live in the receiver's connection region at
+/// `slot * conn_bytes`; a receive writes `region[filled..]`.
+struct Conn {
+    fd: RawFd,
+    phase: Phase,
+    /// Changes whenever the slot gets a new connection or a new request,
+    /// so a late reply for an old one is recognised and ignored.
+    serial: u32,
+    /// Bytes received into the region and not yet consumed.
+    filled: usize,
+    /// The current request's head, once parsed.
+    head: Option<Head>,
+    chunked: http::Chunked,
+    /// When the current request's first byte arrived.
+    request_started: Option<Instant>,
+    last_active: Instant,
+    recv_posted: bool,
+    send_posted: bool,
+    /// shutdown() was called: close once no operation is posted.
+    closing: bool,
+    response: http::Response,
+    /// Response bytes sent so far.
+    sent: usize,
+    close_after_send: bool,
+    /// Bytes of the request being answered (head and body as received).
+    consumed: usize,
+    /// How the answer to the current request is written.
+    style: BodyStyle,
+    /// `delivered`: batches of the current request sent and come back.
+    batches_out: u32,
+    batches_back: u32,
+    /// The current request is still being emitted.
+    emitting: bool,
+    /// Largest byte of the region written since it was last released.
+    high_water: usize,
+}
+
+impl Conn {
+    fn free() -> Self {
+        Self {
+            fd: -1,
+            phase: Phase::Free,
+            serial: 0,
+            filled: 0,
+            head: None,
+            chunked: http::Chunked::default(),
+            request_started: None,
+            last_active: Instant::now(),
+            recv_posted: false,
+            send_posted: false,
+            closing: false,
+            response: http::Response::default(),
+            sent: 0,
+            close_after_send: false,
+            consumed: 0,
+            style: BodyStyle::Text,
+            batches_out: 0,
+            batches_back: 0,
+            emitting: false,
+            high_water: 0,
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.phase == Phase::Reading && self.filled == 0 && !self.closing
+    }
+}
+
+/// A decoded request being written into batches.
+struct Emission {
+    slot: u32,
+    serial: u32,
+    logs: Vec<ResourceLogs>,
+    /// Cursor: resource, scope and record index of the next record.
+    resource: usize,
+    scope: usize,
+    record: usize,
+    /// The batch being filled.
+    batch: Option<Batch>,
+    /// A full batch waiting for room in ring(4).
+    full: Option<Batch>,
+}
+
+/// The flags and shared pieces a receiver is built from.
+pub(crate) struct ReceiverParts {
+    pub ring: IoUring,
+    pub listener: OwnedFd,
+    pub settings: OtlpSettings,
+    pub max_line_bytes: usize,
+    pub pool: Arc<BufferPool>,
+    pub to_cpu: RingSender<Batch>,
+    pub waker: Arc<Waker>,
+    pub counters: Arc<InputCounters>,
+    pub otlp: Arc<OtlpCounters>,
+    pub replies: Arc<Replies>,
+    /// Outputs that must accept a batch before its request is delivered.
+    pub outputs: u32,
+    pub shutdown: Arc<AtomicBool>,
+    pub readers_done: Arc<AtomicUsize>,
+}
+
+pub(crate) struct OtlpReceiver {
+    ring: IoUring,
+    listener: OwnedFd,
+    settings: OtlpSettings,
+    max_line_bytes: usize,
+    pool: Arc<BufferPool>,
+    to_cpu: RingSender<Batch>,
+    waker: Arc<Waker>,
+    counters: Arc<InputCounters>,
+    otlp: Arc<OtlpCounters>,
+    replies: Arc<Replies>,
+    outputs: u32,
+    shutdown: Arc<AtomicBool>,
+    readers_done: Arc<AtomicUsize>,
+    wake: WakeRead,
+    conns: Box<[Conn]>,
+    /// Free slots (a stack); its capacity is the table size.
+    free_slots: Vec<u32>,
+    /// Connections open and not closing.
+    open: usize,
+    /// Every connection's bytes: `conns.len() * conn_bytes`.
+    conn_region: Region,
+    conn_bytes: usize,
+    /// Where gzip bodies are inflated: `--max-body + 1` bytes.
+    inflate_region: Region,
+    emission: Option<Emission>,
+    accepting: bool,
+    /// When a failed accept may be re-armed.
+    accept_retry_at: Option<Instant>,
+    next_tick: Instant,
+    stopping: bool,
+    /// Decode failures, for warnings at 1, 2, 4, … occurrences.
+    bad_bodies: u64,
+}
+
+impl OtlpReceiver {
+    pub fn new(parts: ReceiverParts) -> Result<Self, String> {
+        let slots = parts.settings.max_connections + CLOSING_SPARE_SLOTS;
+        let conn_bytes =
+            (http::HEADER_LIMIT_BYTES + parts.settings.max_body_bytes).next_multiple_of(4096);
+        let region_bytes = slots
+            .checked_mul(conn_bytes)
+            .ok_or("--max-body × --otlp-max-connections overflows")?;
+        let conn_region = Region::map(region_bytes).map_err(|error| {
+            format!(
+                "cannot reserve {region_bytes} bytes for {slots} connections of --max-body {}: {error}",
+                parts.settings.max_body_bytes
+            )
+        })?;
+        let inflate_region = Region::map(parts.settings.max_body_bytes + 1)
+            .map_err(|error| format!("cannot reserve the gzip buffer: {error}"))?;
+        let wake_fd = parts
+            .waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
+        Ok(Self {
+            ring: parts.ring,
+            listener: parts.listener,
+            settings: parts.settings,
+            max_line_bytes: parts.max_line_bytes,
+            pool: parts.pool,
+            to_cpu: parts.to_cpu,
+            waker: parts.waker,
+            counters: parts.counters,
+            otlp: parts.otlp,
+            replies: parts.replies,
+            outputs: parts.outputs.max(1),
+            shutdown: parts.shutdown,
+            readers_done: parts.readers_done,
+            wake: WakeRead::new(wake_fd),
+            conns: (0..slots).map(|_| Conn::free()).collect(),
+            free_slots: (0..slots as u32).rev().collect(),
+            open: 0,
+            conn_region,
+            conn_bytes,
+            inflate_region,
+            emission: None,
+            accepting: false,
+            accept_retry_at: None,
+            next_tick: Instant::now() + TIMER_TICK,
+            stopping: false,
+            bad_bodies: 0,
+        })
+    }
+
+    pub fn run(mut self) {
+        self.arm_accept();
+        loop {
+            self.reap_completions();
+            self.take_replies();
+            self.drive_emission();
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.check_timeouts(now);
+                self.next_tick = now + TIMER_TICK;
+            }
+            if !self.accepting && !self.stopping && self.accept_retry_at.is_some_and(|at| now >= at)
+            {
+                self.arm_accept();
+            }
+            if self.shutdown.load(Ordering::Relaxed) && !self.stopping {
+                self.start_stopping();
+            }
+            if self.stopping && self.drained() {
+                break;
+            }
+            if let Some(entry) = self.wake.arm() {
+                self.push_entry(entry);
+            }
+            self.waker.announce_sleep();
+            let can_progress = !self.replies.queue.is_empty()
+                || self.emission.as_ref().is_some_and(|emission| {
+                    (emission.full.is_some() && self.to_cpu.has_room())
+                        || (emission.full.is_none()
+                            && emission.batch.is_none()
+                            && self.pool.available() > 0)
+                });
+            if can_progress {
+                crate::uring::submit(&self.ring, None);
+            } else {
+                let timeout = self
+                    .next_tick
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1));
+                crate::uring::submit(&self.ring, Some(timeout));
+            }
+            self.waker.sleep_done();
+        }
+        self.close_everything();
+        self.readers_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The drain at exit is over once no request is in the pipeline and no
+    /// response is being sent.
+    fn drained(&self) -> bool {
+        self.emission.is_none()
+            && self
+                .conns
+                .iter()
+                .all(|conn| !matches!(conn.phase, Phase::Busy | Phase::Sending) || conn.closing)
+    }
+
+    /// Stops accepting and closes idle connections; requests that complete
+    /// from now on get 503.
+    fn start_stopping(&mut self) {
+        self.stopping = true;
+        if self.accepting {
+            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].is_idle() {
+                self.begin_close(slot);
+            }
+        }
+    }
+
+    /// Closes every connection and waits (bounded) for their operations,
+    /// so nothing the kernel may still write into is unmapped.
+    fn close_everything(&mut self) {
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].phase != Phase::Free {
+                self.begin_close(slot);
+            }
+        }
+        if self.accepting {
+            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        if let Some(entry) = self.wake.cancel() {
+            self.push_entry(entry);
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while Instant::now() < deadline {
+            let busy = self.accepting
+                || self.wake.is_armed()
+                || self
+                    .conns
+                    .iter()
+                    .any(|conn| conn.recv_posted || conn.send_posted);
+            if !busy {
+                return;
+            }
+            crate::uring::submit(&self.ring, Some(Duration::from_millis(10)));
+            self.reap_completions();
+        }
+        eprintln!(
+            "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"
+        );
+        std::mem::forget(std::mem::replace(
+            &mut self.conn_region,
+            Region {
+                base: NonNull::dangling(),
+                bytes: 0,
+            },
+        ));
+        self.wake.leak();
+    }
+
+    fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points at is owned by `self`:
+            // the wake read's, or a connection's range of `conn_region` or
+            // response, neither moved nor reused until the completion.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            crate::uring::submit(&self.ring, None);
+        }
+    }
+
+    fn arm_accept(&mut self) {
+        let entry = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(Token::Accept.encode());
+        self.push_entry(entry);
+        self.accepting = true;
+        self.accept_retry_at = None;
+    }
+
+    fn reap_completions(&mut self) {
+        let mut completions = [(0u64, 0i32, 0u32); 64];
+        loop {
+            let mut count = 0;
+            for cqe in self.ring.completion().take(completions.len()) {
+                completions[count] = (cqe.user_data(), cqe.result(), cqe.flags());
+                count += 1;
+            }
+            if count == 0 {
+                return;
+            }
+            for &(user_data, result, flags) in &completions[..count] {
+                match Token::decode(user_data) {
+                    Some(Token::Accept) => self.on_accept(result, flags),
+                    Some(Token::HttpRecv(slot)) => self.on_recv(slot as usize, result),
+                    Some(Token::HttpSend(slot)) => self.on_send(slot as usize, result),
+                    Some(Token::Wake) => self.wake.completed(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_accept(&mut self, result: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.accepting = false;
+            if !self.stopping {
+                // Re-armed at once after a normal end, after a pause after
+                // an error (out of descriptors must not spin).
+                let pause = if result < 0 {
+                    ACCEPT_RETRY_PAUSE
+                } else {
+                    Duration::ZERO
+                };
+                self.accept_retry_at = Some(Instant::now() + pause);
+            }
+        }
+        if result < 0 {
+            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
+                eprintln!(
+                    "ringway: warning: OTLP accept failed; error = {}",
+                    std::io::Error::from_raw_os_error(-result)
+                );
+            }
+            return;
+        }
+        let fd = result;
+        if self.stopping {
+            // SAFETY: `fd` was just accepted and is owned by nobody else.
+            unsafe { libc::close(fd) };
+            return;
+        }
+        self.otlp
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        if self.open >= self.settings.max_connections {
+            // Make room: close the connection idle the longest.
+            let idlest = (0..self.conns.len())
+                .filter(|&slot| self.conns[slot].is_idle())
+                .min_by_key(|&slot| self.conns[slot].last_active);
+            match idlest {
+                Some(slot) => {
+                    self.begin_close(slot);
+                    self.otlp
+                        .connections_evicted
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    self.refuse(fd);
+                    return;
+                }
+            }
+        }
+        let Some(slot) = self.free_slots.pop() else {
+            self.refuse(fd);
+            return;
+        };
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt reads one c_int from `one`. Responses are
+        // single small writes: send them without Nagle's delay.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        let conn = &mut self.conns[slot as usize];
+        let serial = conn.serial.wrapping_add(1);
+        *conn = Conn::free();
+        conn.fd = fd;
+        conn.serial = serial;
+        conn.phase = Phase::Reading;
+        self.open += 1;
+        self.post_recv(slot as usize);
+    }
+
+    fn refuse(&mut self, fd: RawFd) {
+        self.otlp
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `fd` was just accepted and is owned by nobody else.
+        unsafe { libc::close(fd) };
+    }
+
+    fn region_offset(&self, slot: usize) -> usize {
+        slot * self.conn_bytes
+    }
+
+    fn post_recv(&mut self, slot: usize) {
+        let offset = self.region_offset(slot);
+        let conn_bytes = self.conn_bytes;
+        let conn = &mut self.conns[slot];
+        if conn.recv_posted || conn.closing {
+            return;
+        }
+        if conn.filled >= conn_bytes {
+            debug_assert!(false, "a full region is answered before reading more");
+            return;
+        }
+        let filled = conn.filled;
+        let fd = conn.fd;
+        conn.recv_posted = true;
+        let buffer = self.conn_region.slice(offset + filled, conn_bytes - filled);
+        let entry = opcode::Recv::new(
+            types::Fd(fd),
+            buffer.as_mut_ptr(),
+            buffer.len().min(u32::MAX as usize) as u32,
+        )
+        .build()
+        .user_data(Token::HttpRecv(slot as u32).encode());
+        self.push_entry(entry);
+    }
+
+    fn on_recv(&mut self, slot: usize, result: i32) {
+        let conn = &mut self.conns[slot];
+        conn.recv_posted = false;
+        if conn.closing {
+            self.finish_close_if_done(slot);
+            return;
+        }
+        if result <= 0 {
+            // The peer closed (0) or the connection failed.
+            self.begin_close(slot);
+            return;
+        }
+        let now = Instant::now();
+        conn.filled += result as usize;
+        conn.high_water = conn.high_water.max(conn.filled);
+        conn.last_active = now;
+        if conn.request_started.is_none() {
+            conn.request_started = Some(now);
+        }
+        if conn.phase == Phase::Reading {
+            self.process(slot);
+        }
+    }
+
+    fn on_send(&mut self, slot: usize, result: i32) {
+        let conn = &mut self.conns[slot];
+        conn.send_posted = false;
+        if conn.closing {
+            self.finish_close_if_done(slot);
+            return;
+        }
+        if result <= 0 {
+            self.begin_close(slot);
+            return;
+        }
+        conn.sent += result as usize;
+        conn.last_active = Instant::now();
+        if conn.sent < conn.response.len {
+            self.post_send(slot);
+            return;
+        }
+        if conn.close_after_send {
+            self.begin_close(slot);
+            return;
+        }
+        // The next request: what is left of the received bytes moves to the
+        // front (a pipelined request may already be whole).
+        let offset = self.region_offset(slot);
+        let conn = &mut self.conns[slot];
+        let consumed = conn.consumed;
+        let filled = conn.filled;
+        let high_water = conn.high_water;
+        let left = filled - consumed;
+        conn.filled = left;
+        conn.consumed = 0;
+        conn.head = None;
+        conn.chunked = http::Chunked::default();
+        conn.request_started = (left > 0).then(Instant::now);
+        conn.phase = Phase::Reading;
+        conn.serial = conn.serial.wrapping_add(1);
+        let region = self.conn_region.slice(offset, self.conn_bytes);
+        region.copy_within(consumed..filled, 0);
+        if high_water > RELEASE_AFTER_BYTES {
+            self.conn_region.release(offset + left, high_water - left);
+            self.conns[slot].high_water = left;
+        }
+        self.process(slot);
+    }
+
+    fn post_send(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        conn.send_posted = true;
+        let pending = &conn.response.bytes[conn.sent..conn.response.len];
+        let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(Token::HttpSend(slot as u32).encode());
+        self.push_entry(entry);
+    }
+
+    /// Answers the current request of `slot`.
+    fn respond(&mut self, slot: usize, status: u16, message: &str, close: bool) {
+        let retry_after = matches!(status, 429 | 503).then_some(self.settings.retry_after_s);
+        let conn = &mut self.conns[slot];
+        let close = close || self.stopping || !conn.head.is_some_and(|head| head.keep_alive);
+        conn.response
+            .write(status, conn.style, message, retry_after, close);
+        conn.sent = 0;
+        conn.close_after_send = close;
+        conn.phase = Phase::Sending;
+        self.otlp.count_response(status);
+        self.post_send(slot);
+    }
+
+    /// Parses what `slot` received; answers a whole request or reads on.
+    fn process(&mut self, slot: usize) {
+        let offset = self.region_offset(slot);
+        let max_body = self.settings.max_body_bytes;
+        let conn_bytes = self.conn_bytes;
+        let conn = &mut self.conns[slot];
+        if conn.filled == 0 {
+            conn.request_started = None;
+            self.post_recv(slot);
+            return;
+        }
+        let filled = conn.filled;
+        let head = match conn.head {
+            Some(head) => head,
+            None => {
+                let bytes = &self.conn_region.slice(offset, filled)[..];
+                match http::parse_head(bytes) {
+                    HeadResult::Partial => {
+                        self.post_recv(slot);
+                        return;
+                    }
+                    HeadResult::Invalid(status) => {
+                        self.conns[slot].style = BodyStyle::Text;
+                        let message = if status == 431 {
+                            "request head too large"
+                        } else {
+                            "malformed HTTP request"
+                        };
+                        self.respond(slot, status, message, true);
+                        return;
+                    }
+                    HeadResult::Complete(head) => {
+                        let conn = &mut self.conns[slot];
+                        conn.head = Some(head);
+                        conn.style = BodyStyle::of(head.content_type);
+                        head
+                    }
+                }
+            }
+        };
+        if head.malformed {
+            self.respond(
+                slot,
+                400,
+                "conflicting or invalid message framing headers",
+                true,
+            );
+            return;
+        }
+        let body = match head.length {
+            BodyLength::Fixed(length) if length > max_body => {
+                // Not read: the connection closes after the answer.
+                self.respond(slot, 413, "request body larger than --max-body", true);
+                return;
+            }
+            BodyLength::Fixed(length) => {
+                if filled < head.len + length {
+                    self.post_recv(slot);
+                    return;
+                }
+                self.conns[slot].consumed = head.len + length;
+                head.len..head.len + length
+            }
+            BodyLength::Chunked => {
+                let conn = &mut self.conns[slot];
+                let mut state = conn.chunked;
+                let wire = &mut self.conn_region.slice(offset, filled)[head.len..];
+                let result = http::decode_chunked(wire, &mut state, max_body);
+                let conn = &mut self.conns[slot];
+                conn.chunked = state;
+                match result {
+                    ChunkedResult::Partial if filled >= conn_bytes => {
+                        self.respond(slot, 413, "request body larger than --max-body", true);
+                        return;
+                    }
+                    ChunkedResult::Partial => {
+                        self.post_recv(slot);
+                        return;
+                    }
+                    ChunkedResult::Invalid => {
+                        self.respond(slot, 400, "malformed chunked body", true);
+                        return;
+                    }
+                    ChunkedResult::TooLarge => {
+                        self.respond(slot, 413, "request body larger than --max-body", true);
+                        return;
+                    }
+                    ChunkedResult::Complete => {
+                        conn.consumed = head.len + state.read;
+                        head.len..head.len + state.written
+                    }
+                }
+            }
+            BodyLength::Missing => {
+                self.respond(
+                    slot,
+                    411,
+                    "POST needs Content-Length or chunked encoding",
+                    true,
+                );
+                return;
+            }
+        };
+        self.on_request(slot, head, body);
+    }
+
+    /// A whole request arrived: decide its answer, or start its emission.
+    fn on_request(&mut self, slot: usize, head: Head, body: std::ops::Range<usize>) {
+        self.conns[slot].request_started = None;
+        if !head.logs_path {
+            self.respond(
+                slot,
+                404,
+                "not found: OTLP logs are posted to /v1/logs",
+                false,
+            );
+            return;
+        }
+        if !head.is_post {
+            self.respond(slot, 405, "method not allowed: use POST", false);
+            return;
+        }
+        if head.content_type == ContentType::Other {
+            self.respond(
+                slot,
+                415,
+                "unsupported content type: use application/x-protobuf or application/json",
+                false,
+            );
+            return;
+        }
+        if head.unknown_encoding {
+            self.respond(
+                slot,
+                415,
+                "unsupported content encoding: use gzip or none",
+                false,
+            );
+            return;
+        }
+        if self.stopping {
+            self.respond(slot, 503, "shutting down", true);
+            return;
+        }
+        // The 429 decision (DESIGN §2): the request is refused when its
+        // first batch could not enter ring(4) right now.
+        if self.emission.is_some() || !self.to_cpu.has_room() || self.pool.available() == 0 {
+            self.respond(slot, 429, "pipeline full, retry later", false);
+            return;
+        }
+        let wire_bytes = body.len();
+        let logs = match self.decode(slot, head, body) {
+            Ok(logs) => logs,
+            Err((status, message)) => {
+                self.bad_bodies += 1;
+                if self.bad_bodies.is_power_of_two() {
+                    eprintln!(
+                        "ringway: warning: OTLP request refused with {status} ({} times so far): {message}",
+                        self.bad_bodies
+                    );
+                }
+                self.respond(slot, status, message, false);
+                return;
+            }
+        };
+        self.counters
+            .bytes
+            .fetch_add(wire_bytes as u64, Ordering::Relaxed);
+        let conn = &mut self.conns[slot];
+        conn.phase = Phase::Busy;
+        conn.batches_out = 0;
+        conn.batches_back = 0;
+        conn.emitting = true;
+        self.emission = Some(Emission {
+            slot: slot as u32,
+            serial: conn.serial,
+            logs,
+            resource: 0,
+            scope: 0,
+            record: 0,
+            batch: None,
+            full: None,
+        });
+        self.drive_emission();
+    }
+
+    /// Decodes a body (inflating it first when gzipped).
+    fn decode(
+        &mut self,
+        slot: usize,
+        head: Head,
+        body: std::ops::Range<usize>,
+    ) -> Result<Vec<ResourceLogs>, (u16, &'static str)> {
+        let offset = self.region_offset(slot);
+        let max_body = self.settings.max_body_bytes;
+        let wire = &self.conn_region.slice(offset + body.start, body.len())[..];
+        let inflated;
+        let bytes: &[u8] = if head.gzip {
+            let out = self.inflate_region.slice(0, max_body + 1);
+            let mut decoder = flate2::read::MultiGzDecoder::new(wire);
+            let mut total = 0;
+            loop {
+                match std::io::Read::read(&mut decoder, &mut out[total..]) {
+                    Ok(0) => break,
+                    Ok(count) => {
+                        total += count;
+                        if total > max_body {
+                            return Err((413, "inflated body larger than --max-body"));
+                        }
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return Err((400, "body is not valid gzip")),
+                }
+            }
+            if total > RELEASE_AFTER_BYTES {
+                self.inflate_region.release(0, total);
+            }
+            inflated = &self.inflate_region.slice(0, total)[..];
+            inflated
+        } else {
+            wire
+        };
+        match head.content_type {
+            ContentType::Protobuf => <ExportLogsServiceRequest as prost::Message>::decode(bytes)
+                .map(|request| request.resource_logs)
+                .map_err(|_| {
+                    (
+                        400,
+                        "body is not a valid OTLP ExportLogsServiceRequest protobuf",
+                    )
+                }),
+            ContentType::Json => serde_json::from_slice::<JsonRequest>(bytes)
+                .map(|request| request.resource_logs)
+                .map_err(|_| {
+                    (
+                        400,
+                        "body is not a valid OTLP/JSON ExportLogsServiceRequest",
+                    )
+                }),
+            ContentType::Other => Err((415, "unsupported content type")),
+        }
+    }
+
+    /// Writes the emission's records into batches and pushes them, as far
+    /// as buffers and ring(4) allow; answers the request when it is done.
+    fn drive_emission(&mut self) {
+        let Some(mut emission) = self.emission.take() else {
+            return;
+        };
+        let finished = loop {
+            if let Some(full) = emission.full.take() {
+                if let Err(full) = self.to_cpu.push(full) {
+                    emission.full = Some(full);
+                    break false;
+                }
+                continue;
+            }
+            let Some(resource_logs) = emission.logs.get(emission.resource) else {
+                // Every record is written: the last batch goes too.
+                match emission.batch.take() {
+                    Some(batch) if batch.len > 0 => {
+                        emission.full = Some(self.seal(&emission, batch));
+                        continue;
+                    }
+                    _ => break true,
+                }
+            };
+            let Some(scope_logs) = resource_logs.scope_logs.get(emission.scope) else {
+                emission.resource += 1;
+                emission.scope = 0;
+                emission.record = 0;
+                continue;
+            };
+            let Some(record) = scope_logs.log_records.get(emission.record) else {
+                emission.scope += 1;
+                emission.record = 0;
+                continue;
+            };
+            let mut batch = match emission.batch.take() {
+                Some(batch) => batch,
+                None => match self.pool.take() {
+                    Some(buf) => Batch::new(buf, 0),
+                    None => break false,
+                },
+            };
+            let context = encode::Context {
+                resource: resource_logs.resource.as_ref(),
+                scope: scope_logs.scope.as_ref(),
+            };
+            // One record is one line of at most --max-line bytes plus its
+            // newline (and never more than a batch holds).
+            let end = batch.buf.len().min(batch.len + self.max_line_bytes + 1);
+            let mut out = encode::Writer::new(&mut batch.buf[batch.len..end]);
+            encode::write_record(&mut out, record, context);
+            if out.overflow {
+                if batch.len > 0 {
+                    // Full: the record goes into the next batch.
+                    emission.full = Some(self.seal(&emission, batch));
+                    continue;
+                }
+                // Larger than a line may be: written cut down, counted.
+                let mut out = encode::Writer::new(&mut batch.buf[..end]);
+                encode::write_cut_record(&mut out, record, context);
+                if out.overflow {
+                    // Not even the cut record fits a line (a --max-line of
+                    // a few bytes): the record is dropped, counted.
+                    out.len = 0;
+                }
+                self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+                batch.len = out.len;
+            } else {
+                batch.len += out.len;
+            }
+            emission.record += 1;
+            self.otlp.records_accepted.fetch_add(1, Ordering::Relaxed);
+            emission.batch = Some(batch);
+        };
+        if !finished {
+            self.emission = Some(emission);
+            return;
+        }
+        let slot = emission.slot as usize;
+        let conn = &mut self.conns[slot];
+        if conn.serial != emission.serial || conn.phase != Phase::Busy {
+            return; // the client went away meanwhile
+        }
+        conn.emitting = false;
+        match self.settings.ack {
+            OtlpAck::Accepted => self.respond(slot, 200, "", false),
+            OtlpAck::Delivered => {
+                if conn.batches_back == conn.batches_out {
+                    self.respond(slot, 200, "", false);
+                }
+            }
+        }
+    }
+
+    /// A filled batch about to be pushed: with `delivered`, it carries the
+    /// request's token.
+    fn seal(&mut self, emission: &Emission, mut batch: Batch) -> Batch {
+        if self.settings.ack == OtlpAck::Delivered {
+            let conn = &mut self.conns[emission.slot as usize];
+            if conn.serial == emission.serial {
+                conn.batches_out += 1;
+            }
+            batch.ack = Some(Ack::Reply {
+                replies: Arc::clone(&self.replies),
+                token: (u64::from(emission.slot) << 32) | u64::from(emission.serial),
+                remaining: AtomicU32::new(self.outputs),
+            });
+        }
+        batch
+    }
+
+    /// Counts batches come back from the outputs; answers requests whose
+    /// batches are all delivered.
+    fn take_replies(&mut self) {
+        while let Some(token) = self.replies.queue.pop() {
+            let slot = (token >> 32) as usize;
+            let serial = token as u32;
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.serial != serial || conn.phase != Phase::Busy || conn.closing {
+                continue; // its connection is gone
+            }
+            conn.batches_back += 1;
+            if !conn.emitting && conn.batches_back == conn.batches_out {
+                self.respond(slot, 200, "", false);
+            }
+        }
+    }
+
+    fn check_timeouts(&mut self, now: Instant) {
+        let read_timeout = self.settings.read_timeout;
+        let idle_timeout = self.settings.idle_timeout;
+        for slot in 0..self.conns.len() {
+            let conn = &self.conns[slot];
+            if conn.closing || conn.phase == Phase::Free {
+                continue;
+            }
+            match conn.phase {
+                Phase::Reading => {
+                    if let Some(started) = conn.request_started {
+                        if now.duration_since(started) > read_timeout {
+                            self.otlp.read_timeouts.fetch_add(1, Ordering::Relaxed);
+                            self.conns[slot].style = BodyStyle::Text;
+                            self.respond(slot, 408, "request not received in time", true);
+                        }
+                    } else if !idle_timeout.is_zero()
+                        && now.duration_since(conn.last_active) > idle_timeout
+                    {
+                        self.otlp.idle_closed.fetch_add(1, Ordering::Relaxed);
+                        self.begin_close(slot);
+                    }
+                }
+                // A client that does not read its responses.
+                Phase::Sending if now.duration_since(conn.last_active) > read_timeout => {
+                    self.begin_close(slot);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Shuts the connection down (its posted receive completes) and closes
+    /// it once no operation on it is posted.
+    fn begin_close(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.closing || conn.phase == Phase::Free {
+            return;
+        }
+        conn.closing = true;
+        self.open -= 1;
+        // SAFETY: `fd` is this connection's open socket.
+        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+        if conn.recv_posted {
+            let entry = opcode::AsyncCancel::new(Token::HttpRecv(slot as u32).encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        self.finish_close_if_done(slot);
+    }
+
+    fn finish_close_if_done(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if !conn.closing || conn.recv_posted || conn.send_posted {
+            return;
+        }
+        // SAFETY: no operation on `fd` is posted any more; it is ours.
+        unsafe { libc::close(conn.fd) };
+        if conn.high_water > RELEASE_AFTER_BYTES {
+            let offset = slot * self.conn_bytes;
+            self.conn_region.release(offset, conn.high_water);
+        }
+        let serial = conn.serial.wrapping_add(1);
+        *conn = Conn::free();
+        conn.serial = serial;
+        self.free_slots.push(slot as u32);
+    }
+}
+
+/// The OTLP/JSON request: lowerCamelCase keys, hex ids, 64-bit integers as
+/// strings or numbers (the `with-serde` mapping of `opentelemetry-proto`).
+/// A document without `resourceLogs` is an empty request.
+#[derive(serde::Deserialize)]
+struct JsonRequest {
+    #[serde(default, rename = "resourceLogs")]
+    resource_logs: Vec<ResourceLogs>,
+}
