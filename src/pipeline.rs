@@ -381,6 +381,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                         listener,
                         settings: settings.otlp,
                         max_line_bytes: settings.max_line_bytes,
+                        io_ring_capacity: settings.io_ring_capacity,
                         replies: Replies::new(buffers_per_input, Arc::clone(&io_waker)),
                         pool,
                         to_cpu,

@@ -229,6 +229,11 @@ impl<T> RingSender<T> {
         self.producer.slots() > 0
     }
 
+    /// Items that can be pushed now.
+    pub fn free_slots(&self) -> usize {
+        self.producer.slots()
+    }
+
     pub fn is_abandoned(&self) -> bool {
         self.producer.is_abandoned()
     }

@@ -268,6 +268,16 @@ impl Conn {
     }
 }
 
+/// Where an emission stands after a pass.
+enum Outcome {
+    /// Waiting for a buffer or for room in ring(4).
+    Waiting,
+    /// Every batch is in ring(4).
+    Finished,
+    /// Refused: its batches did not fit.
+    Rejected,
+}
+
 /// A decoded request being written into batches.
 struct Emission {
     slot: u32,
@@ -279,8 +289,15 @@ struct Emission {
     record: usize,
     /// The batch being filled.
     batch: Option<Batch>,
-    /// A full batch waiting for room in ring(4).
-    full: Option<Batch>,
+    /// Filled batches not pushed yet (at most ring(4)'s capacity + 1).
+    held: std::collections::VecDeque<Batch>,
+    /// Taken for good: its batches go into ring(4) as room frees, and
+    /// it is no longer refused.
+    committed: bool,
+    /// Body bytes as received.
+    wire_bytes: usize,
+    /// Records too large for a line, written cut down.
+    truncated: u64,
 }
 
 /// The flags and shared pieces a receiver is built from.
@@ -289,6 +306,8 @@ pub(crate) struct ReceiverParts {
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     pub max_line_bytes: usize,
+    /// Capacity of ring(4), in batches.
+    pub io_ring_capacity: usize,
     pub pool: Arc<BufferPool>,
     pub to_cpu: RingSender<Batch>,
     pub waker: Arc<Waker>,
@@ -327,6 +346,10 @@ pub(crate) struct OtlpReceiver {
     /// Where gzip bodies are inflated: `--max-body + 1` bytes.
     inflate_region: Region,
     emission: Option<Emission>,
+    /// The held-batch queue of the last emission, kept for the next one
+    /// (allocated once, with room for ring(4) + 1 batches).
+    spare_held: std::collections::VecDeque<Batch>,
+    io_ring_capacity: usize,
     accepting: bool,
     /// When a failed accept may be re-armed.
     accept_retry_at: Option<Instant>,
@@ -378,6 +401,8 @@ impl OtlpReceiver {
             conn_bytes,
             inflate_region,
             emission: None,
+            spare_held: std::collections::VecDeque::with_capacity(parts.io_ring_capacity + 2),
+            io_ring_capacity: parts.io_ring_capacity,
             accepting: false,
             accept_retry_at: None,
             next_tick: Instant::now() + TIMER_TICK,
@@ -413,10 +438,8 @@ impl OtlpReceiver {
             self.waker.announce_sleep();
             let can_progress = !self.replies.queue.is_empty()
                 || self.emission.as_ref().is_some_and(|emission| {
-                    (emission.full.is_some() && self.to_cpu.has_room())
-                        || (emission.full.is_none()
-                            && emission.batch.is_none()
-                            && self.pool.available() > 0)
+                    (!emission.held.is_empty() && self.to_cpu.has_room())
+                        || (emission.held.is_empty() && self.pool.available() > 0)
                 });
             if can_progress {
                 crate::uring::submit(&self.ring, None);
@@ -921,14 +944,13 @@ impl OtlpReceiver {
                 return;
             }
         };
-        self.counters
-            .bytes
-            .fetch_add(wire_bytes as u64, Ordering::Relaxed);
         let conn = &mut self.conns[slot];
         conn.phase = Phase::Busy;
         conn.batches_out = 0;
         conn.batches_back = 0;
         conn.emitting = true;
+        let mut held = std::mem::take(&mut self.spare_held);
+        held.clear();
         self.emission = Some(Emission {
             slot: slot as u32,
             serial: conn.serial,
@@ -937,7 +959,10 @@ impl OtlpReceiver {
             scope: 0,
             record: 0,
             batch: None,
-            full: None,
+            held,
+            committed: false,
+            wire_bytes,
+            truncated: 0,
         });
         self.drive_emission();
     }
@@ -1001,27 +1026,53 @@ impl OtlpReceiver {
 
     /// Writes the emission's records into batches and pushes them, as far
     /// as buffers and ring(4) allow; answers the request when it is done.
+    ///
+    /// A request is all or nothing while it can be: its batches are
+    /// written first and pushed together only if ring(4) has room for all
+    /// of them; otherwise they go back to the pool and the request gets
+    /// 429. Only a request with more batches than ring(4) holds is taken
+    /// piecemeal, and only into an empty ring(4): it is then committed,
+    /// and its remaining batches follow as room frees.
     fn drive_emission(&mut self) {
         let Some(mut emission) = self.emission.take() else {
             return;
         };
-        let finished = loop {
-            if let Some(full) = emission.full.take() {
-                if let Err(full) = self.to_cpu.push(full) {
-                    emission.full = Some(full);
-                    break false;
+        let outcome = loop {
+            if emission.committed {
+                while let Some(batch) = emission.held.pop_front() {
+                    if let Err(batch) = self.push_batch(&emission, batch) {
+                        emission.held.push_front(batch);
+                        break;
+                    }
                 }
+                if !emission.held.is_empty() {
+                    break Outcome::Waiting;
+                }
+            } else if emission.held.len() >= self.io_ring_capacity {
+                // More batches than ring(4) holds: committed only into an
+                // empty ring.
+                if self.to_cpu.free_slots() < self.io_ring_capacity {
+                    break Outcome::Rejected;
+                }
+                emission.committed = true;
+                self.commit(&emission);
                 continue;
             }
             let Some(resource_logs) = emission.logs.get(emission.resource) else {
                 // Every record is written: the last batch goes too.
-                match emission.batch.take() {
-                    Some(batch) if batch.len > 0 => {
-                        emission.full = Some(self.seal(&emission, batch));
-                        continue;
-                    }
-                    _ => break true,
+                if let Some(batch) = emission.batch.take().filter(|batch| batch.len > 0) {
+                    emission.held.push_back(batch);
+                    continue;
                 }
+                if emission.committed {
+                    break Outcome::Finished;
+                }
+                if emission.held.len() > self.to_cpu.free_slots() {
+                    break Outcome::Rejected;
+                }
+                emission.committed = true;
+                self.commit(&emission);
+                continue;
             };
             let Some(scope_logs) = resource_logs.scope_logs.get(emission.scope) else {
                 emission.resource += 1;
@@ -1038,7 +1089,18 @@ impl OtlpReceiver {
                 Some(batch) => batch,
                 None => match self.pool.take() {
                     Some(buf) => Batch::new(buf, 0),
-                    None => break false,
+                    // Every buffer is taken: a committed request waits
+                    // for them; one not committed is refused unless ring(4)
+                    // is empty (its buffers are downstream, coming back).
+                    None if emission.committed => break Outcome::Waiting,
+                    None if self.to_cpu.free_slots() < self.io_ring_capacity => {
+                        break Outcome::Rejected;
+                    }
+                    None => {
+                        emission.committed = true;
+                        self.commit(&emission);
+                        continue;
+                    }
                 },
             };
             let context = encode::Context {
@@ -1053,7 +1115,7 @@ impl OtlpReceiver {
             if out.overflow {
                 if batch.len > 0 {
                     // Full: the record goes into the next batch.
-                    emission.full = Some(self.seal(&emission, batch));
+                    emission.held.push_back(batch);
                     continue;
                 }
                 // Larger than a line may be: written cut down, counted.
@@ -1064,20 +1126,33 @@ impl OtlpReceiver {
                     // a few bytes): the record is dropped, counted.
                     out.len = 0;
                 }
-                self.counters.truncated.fetch_add(1, Ordering::Relaxed);
+                emission.truncated += 1;
                 batch.len = out.len;
             } else {
                 batch.len += out.len;
             }
+            batch.records += 1;
             emission.record += 1;
-            self.otlp.records_accepted.fetch_add(1, Ordering::Relaxed);
             emission.batch = Some(batch);
         };
-        if !finished {
-            self.emission = Some(emission);
-            return;
+        match outcome {
+            Outcome::Waiting => {
+                self.emission = Some(emission);
+                return;
+            }
+            Outcome::Rejected => {
+                self.reject(emission);
+                return;
+            }
+            Outcome::Finished => {}
+        }
+        if emission.truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(emission.truncated, Ordering::Relaxed);
         }
         let slot = emission.slot as usize;
+        self.spare_held = emission.held;
         let conn = &mut self.conns[slot];
         if conn.serial != emission.serial || conn.phase != Phase::Busy {
             return; // the client went away meanwhile
@@ -1093,9 +1168,33 @@ impl OtlpReceiver {
         }
     }
 
-    /// A filled batch about to be pushed: with `delivered`, it carries the
-    /// request's token.
-    fn seal(&mut self, emission: &Emission, mut batch: Batch) -> Batch {
+    /// The request is taken: its bytes and cut records count from here.
+    fn commit(&mut self, emission: &Emission) {
+        self.counters
+            .bytes
+            .fetch_add(emission.wire_bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Refuses a request whose batches did not fit: they go back to the
+    /// pool unsent, and the client gets 429.
+    fn reject(&mut self, mut emission: Emission) {
+        emission.held.clear();
+        emission.batch = None;
+        self.spare_held = std::mem::take(&mut emission.held);
+        let slot = emission.slot as usize;
+        if self.conns[slot].serial == emission.serial && self.conns[slot].phase == Phase::Busy {
+            self.conns[slot].emitting = false;
+            self.respond(slot, 429, "pipeline full, retry later", false);
+        }
+    }
+
+    /// Pushes one batch into ring(4); with `delivered`, it carries the
+    /// request's token first.
+    fn push_batch(&mut self, emission: &Emission, mut batch: Batch) -> Result<(), Batch> {
+        if !self.to_cpu.has_room() {
+            return Err(batch);
+        }
+        let records = u64::from(batch.records);
         if self.settings.ack == OtlpAck::Delivered {
             let conn = &mut self.conns[emission.slot as usize];
             if conn.serial == emission.serial {
@@ -1107,7 +1206,14 @@ impl OtlpReceiver {
                 remaining: AtomicU32::new(self.outputs),
             });
         }
-        batch
+        if let Err(batch) = self.to_cpu.push(batch) {
+            debug_assert!(false, "has_room() said there is room");
+            return Err(batch);
+        }
+        self.otlp
+            .records_accepted
+            .fetch_add(records, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Counts batches come back from the outputs; answers requests whose
