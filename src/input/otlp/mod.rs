@@ -1039,12 +1039,7 @@ impl OtlpReceiver {
         };
         let outcome = loop {
             if emission.committed {
-                while let Some(batch) = emission.held.pop_front() {
-                    if let Err(batch) = self.push_batch(&emission, batch) {
-                        emission.held.push_front(batch);
-                        break;
-                    }
-                }
+                self.push_held(&mut emission);
                 if !emission.held.is_empty() {
                     break Outcome::Waiting;
                 }
@@ -1188,32 +1183,34 @@ impl OtlpReceiver {
         }
     }
 
-    /// Pushes one batch into ring(4); with `delivered`, it carries the
-    /// request's token first.
-    fn push_batch(&mut self, emission: &Emission, mut batch: Batch) -> Result<(), Batch> {
-        if !self.to_cpu.has_room() {
-            return Err(batch);
-        }
-        let records = u64::from(batch.records);
-        if self.settings.ack == OtlpAck::Delivered {
-            let conn = &mut self.conns[emission.slot as usize];
-            if conn.serial == emission.serial {
-                conn.batches_out += 1;
+    /// Pushes held batches into ring(4) while it has room; with
+    /// `delivered`, each carries the request's token first.
+    fn push_held(&mut self, emission: &mut Emission) {
+        while self.to_cpu.has_room() {
+            let Some(mut batch) = emission.held.pop_front() else {
+                return;
+            };
+            let records = u64::from(batch.records);
+            if self.settings.ack == OtlpAck::Delivered {
+                let conn = &mut self.conns[emission.slot as usize];
+                if conn.serial == emission.serial {
+                    conn.batches_out += 1;
+                }
+                batch.ack = Some(Ack::Reply {
+                    replies: Arc::clone(&self.replies),
+                    token: (u64::from(emission.slot) << 32) | u64::from(emission.serial),
+                    remaining: AtomicU32::new(self.outputs),
+                });
             }
-            batch.ack = Some(Ack::Reply {
-                replies: Arc::clone(&self.replies),
-                token: (u64::from(emission.slot) << 32) | u64::from(emission.serial),
-                remaining: AtomicU32::new(self.outputs),
-            });
+            if let Err(batch) = self.to_cpu.push(batch) {
+                debug_assert!(false, "has_room() said there is room");
+                emission.held.push_front(batch);
+                return;
+            }
+            self.otlp
+                .records_accepted
+                .fetch_add(records, Ordering::Relaxed);
         }
-        if let Err(batch) = self.to_cpu.push(batch) {
-            debug_assert!(false, "has_room() said there is room");
-            return Err(batch);
-        }
-        self.otlp
-            .records_accepted
-            .fetch_add(records, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Counts batches come back from the outputs; answers requests whose
