@@ -41,6 +41,9 @@ pub(crate) struct Head {
     pub unknown_encoding: bool,
     pub length: BodyLength,
     pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for an interim response
+    /// before it sends the body.
+    pub expect_continue: bool,
     /// Header values that cannot be trusted (two Content-Lengths, a
     /// Content-Length with chunked, a bad number): 400 and close.
     pub malformed: bool,
@@ -89,6 +92,7 @@ pub(crate) fn parse_head(bytes: &[u8]) -> HeadResult {
         unknown_encoding: false,
         length: BodyLength::Missing,
         keep_alive: !http_10,
+        expect_continue: false,
         malformed: false,
     };
     let mut content_length: Option<usize> = None;
@@ -130,6 +134,8 @@ pub(crate) fn parse_head(bytes: &[u8]) -> HeadResult {
             } else if !eq_ignore_case(value, "identity") {
                 head.unknown_encoding = true;
             }
+        } else if name.eq_ignore_ascii_case("expect") {
+            head.expect_continue = eq_ignore_case(value, "100-continue");
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',') {
                 if eq_ignore_case(token, "close") {

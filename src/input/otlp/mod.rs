@@ -235,6 +235,8 @@ struct Conn {
     emitting: bool,
     /// Largest byte of the region written since it was last released.
     high_water: usize,
+    /// "100 Continue" was sent for the current request.
+    continue_sent: bool,
 }
 
 impl Conn {
@@ -260,6 +262,7 @@ impl Conn {
             batches_back: 0,
             emitting: false,
             high_water: 0,
+            continue_sent: false,
         }
     }
 
@@ -604,6 +607,11 @@ impl OtlpReceiver {
         self.otlp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
+        if self.free_slots.is_empty() {
+            // Every slot is taken, some by connections still closing.
+            self.refuse(fd);
+            return;
+        }
         if self.open >= self.settings.max_connections {
             // Make room: close the connection idle the longest.
             let idlest = (0..self.conns.len())
@@ -726,6 +734,11 @@ impl OtlpReceiver {
             self.post_send(slot);
             return;
         }
+        if conn.phase == Phase::Reading {
+            // The interim "100 Continue" went out; the body may be whole.
+            self.process(slot);
+            return;
+        }
         if conn.close_after_send {
             self.begin_close(slot);
             return;
@@ -741,6 +754,7 @@ impl OtlpReceiver {
         conn.filled = left;
         conn.consumed = 0;
         conn.head = None;
+        conn.continue_sent = false;
         conn.chunked = http::Chunked::default();
         conn.request_started = (left > 0).then(Instant::now);
         conn.phase = Phase::Reading;
@@ -779,8 +793,28 @@ impl OtlpReceiver {
         self.post_send(slot);
     }
 
+    /// Sends "100 Continue" once to a client that waits for it before its
+    /// body (curl does for large bodies; otherwise it waits a second).
+    fn send_continue(&mut self, slot: usize, head: Head) {
+        let conn = &mut self.conns[slot];
+        if !head.expect_continue || conn.continue_sent || conn.send_posted {
+            return;
+        }
+        conn.continue_sent = true;
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        conn.response.bytes[..CONTINUE.len()].copy_from_slice(CONTINUE);
+        conn.response.len = CONTINUE.len();
+        conn.sent = 0;
+        self.post_send(slot);
+    }
+
     /// Parses what `slot` received; answers a whole request or reads on.
     fn process(&mut self, slot: usize) {
+        if self.conns[slot].send_posted {
+            // The interim response is still going out; its completion
+            // comes back here.
+            return;
+        }
         let offset = self.region_offset(slot);
         let max_body = self.settings.max_body_bytes;
         let conn_bytes = self.conn_bytes;
@@ -836,6 +870,7 @@ impl OtlpReceiver {
             }
             BodyLength::Fixed(length) => {
                 if filled < head.len + length {
+                    self.send_continue(slot, head);
                     self.post_recv(slot);
                     return;
                 }
@@ -855,6 +890,7 @@ impl OtlpReceiver {
                         return;
                     }
                     ChunkedResult::Partial => {
+                        self.send_continue(slot, head);
                         self.post_recv(slot);
                         return;
                     }
@@ -1241,6 +1277,9 @@ impl OtlpReceiver {
                 continue;
             }
             match conn.phase {
+                // (Not while "100 Continue" is going out: the response
+                // buffer is in use; the next tick sees it.)
+                Phase::Reading if conn.send_posted => {}
                 Phase::Reading => {
                     if let Some(started) = conn.request_started {
                         if now.duration_since(started) > read_timeout {
