@@ -148,10 +148,51 @@ fn exit_on_eof_without_file_input_is_a_usage_error() {
 
 #[test]
 fn network_inputs_not_built_yet_are_usage_errors() {
-    for spec in ["tcp:127.0.0.1:6514", "otlp:127.0.0.1:4318"] {
-        let dir = TempDir::new("network-input");
-        let done = run(&dir, &["run", "--input", spec, "--output", "null"], QUICK);
-        assert_usage_error(&done, "not supported");
+    let dir = TempDir::new("network-input");
+    let done = run(
+        &dir,
+        &["run", "--input", "tcp:127.0.0.1:6514", "--output", "null"],
+        QUICK,
+    );
+    assert_usage_error(&done, "not supported");
+}
+
+#[test]
+fn bad_otlp_specs_and_flags_are_usage_errors() {
+    for (args, mentions) in [
+        (&["--input", "otlp:127.0.0.1"][..], "ADDRESS:PORT"),
+        (
+            &["--input", "otlp:127.0.0.1:4318,rcvbuf=1MiB"][..],
+            "rcvbuf",
+        ),
+        (
+            &["--input", "otlp:127.0.0.1:4318", "--otlp-ack", "eventually"][..],
+            "eventually",
+        ),
+        (
+            &["--input", "otlp:127.0.0.1:4318", "--max-body", "2GiB"][..],
+            "--max-body",
+        ),
+        (
+            &[
+                "--input",
+                "otlp:127.0.0.1:4318",
+                "--otlp-max-connections",
+                "0",
+            ][..],
+            "--otlp-max-connections",
+        ),
+        (
+            &["--input", "otlp:127.0.0.1:4318", "--otlp-read-timeout", "0"][..],
+            "--otlp-read-timeout",
+        ),
+    ] {
+        let dir = TempDir::new("bad-otlp");
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--output", "null"]);
+        let done = run(&dir, &all, QUICK);
+        assert_usage_error(&done, mentions);
     }
 }
 
