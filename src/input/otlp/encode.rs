@@ -20,6 +20,19 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 /// `null` (protobuf allows any depth, a JSON reader may not).
 const MAX_DEPTH: usize = 32;
 
+/// Whether any of the eight bytes in `word` is `"`, `\\` or below 0x20
+/// (the bytes a JSON string escapes), with the usual SWAR bit tricks.
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |value: u64| value.wrapping_sub(ONES) & !value & HIGHS;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    (below_space
+        | has_zero(word ^ (ONES * u64::from(b'"')))
+        | has_zero(word ^ (ONES * u64::from(b'\\'))))
+        != 0
+}
+
 /// A bounded writer over a byte slice: writes that do not fit set
 /// `overflow` and are dropped, so a caller checks once per record.
 pub(crate) struct Writer<'a> {
@@ -109,7 +122,18 @@ impl<'a> Writer<'a> {
         let bytes = &text.as_bytes()[..end];
         self.byte(b'"');
         let mut start = 0;
-        for (at, &byte) in bytes.iter().enumerate() {
+        let mut at = 0;
+        while at < bytes.len() {
+            // Eight bytes at a time while none needs escaping (the common
+            // case: log text is mostly plain).
+            if let Some(word) = bytes.get(at..at + 8) {
+                let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+                if !needs_escape(word) {
+                    at += 8;
+                    continue;
+                }
+            }
+            let byte = bytes[at];
             let escape: &[u8] = match byte {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
@@ -127,14 +151,19 @@ impl<'a> Writer<'a> {
                         HEX[usize::from(byte >> 4)],
                         HEX[usize::from(byte & 15)],
                     ]);
-                    start = at + 1;
+                    at += 1;
+                    start = at;
                     continue;
                 }
-                _ => continue,
+                _ => {
+                    at += 1;
+                    continue;
+                }
             };
             self.bytes(&bytes[start..at]);
             self.bytes(escape);
-            start = at + 1;
+            at += 1;
+            start = at;
         }
         self.bytes(&bytes[start..]);
         self.byte(b'"');
@@ -425,6 +454,26 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
         assert!(value["body"].as_str().unwrap().starts_with("xxx"));
         assert_eq!(value["attributes"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json_at_every_position() {
+        let specials = ["\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "\u{7f}", " ", "~"];
+        for special in specials {
+            for at in 0..20 {
+                let text = format!("{}{special}{}", "a".repeat(at), "b".repeat(19 - at));
+                let mut buf = [0u8; 128];
+                let mut out = Writer::new(&mut buf);
+                out.string(&text);
+                let len = out.len;
+                let parsed: String = serde_json::from_slice(&buf[..len]).unwrap();
+                assert_eq!(parsed, text);
+            }
+        }
+        for word in [*b"abcdefgh", *b"abc\"efgh", *b"\x1fbcdefgh", *b"abcdefg\\"] {
+            let expected = word.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            assert_eq!(needs_escape(u64::from_le_bytes(word)), expected);
+        }
     }
 
     #[test]
