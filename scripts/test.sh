@@ -19,9 +19,35 @@ fi
 missing=()
 command -v logger >/dev/null 2>&1 || missing+=(bsdutils)
 command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || missing+=(logrotate)
+# curl and Python (with venv) for the OTLP tests.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
+# The official OpenTelemetry Python SDK and OTLP/HTTP exporter, pinned, in a
+# venv under target/: tests/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
+otel_version=1.45.2
+otel_venv=target/otel-venv
+if [ ! -x "$otel_venv/bin/python" ]; then
+    mkdir -p target
+    python3 -m venv "$otel_venv"
+fi
+if ! "$otel_venv/bin/python" -c "
+import sys
+from opentelemetry.sdk.version import __version__ as sdk
+from opentelemetry.exporter.otlp.proto.http.version import __version__ as exporter
+import opentelemetry.proto
+sys.exit(not (sdk == exporter == '$otel_version'))" >/dev/null 2>&1; then
+    "$otel_venv/bin/pip" install --quiet --disable-pip-version-check \
+        "opentelemetry-api==$otel_version" \
+        "opentelemetry-sdk==$otel_version" \
+        "opentelemetry-exporter-otlp-proto-http==$otel_version" \
+        "opentelemetry-proto==$otel_version"
+fi
+export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
+
 if [ ! -d ../shared/data/loghub ]; then
     echo "scripts/test.sh: note: ../shared/data is absent; the loghub tests will print 'skipped'" >&2
 fi

@@ -246,6 +246,18 @@ impl<'a> Writer<'a> {
     }
 }
 
+const TRACE_ID_BYTES: usize = 16;
+const SPAN_ID_BYTES: usize = 8;
+
+/// The id when it is valid (`len` bytes, not all zero), else empty.
+fn valid_id(id: &[u8], len: usize) -> &[u8] {
+    if id.len() == len && id.iter().any(|&byte| byte != 0) {
+        id
+    } else {
+        &[]
+    }
+}
+
 /// Where a record came from: its resource and scope.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Context<'a> {
@@ -284,10 +296,12 @@ fn tail(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>, attribut
     out.string(name);
     out.bytes(b",\"version\":");
     out.string(version);
+    // An id of the wrong length or all zeroes is invalid: OTLP asks
+    // receivers to treat it as absent, not to reject the record.
     out.bytes(b"},\"trace_id\":");
-    out.hex(&record.trace_id);
+    out.hex(valid_id(&record.trace_id, TRACE_ID_BYTES));
     out.bytes(b",\"span_id\":");
-    out.hex(&record.span_id);
+    out.hex(valid_id(&record.span_id, SPAN_ID_BYTES));
     out.bytes(b",\"flags\":");
     out.unsigned(u64::from(record.flags));
     out.bytes(b"}\n");
@@ -473,6 +487,26 @@ mod tests {
         for word in [*b"abcdefgh", *b"abc\"efgh", *b"\x1fbcdefgh", *b"abcdefg\\"] {
             let expected = word.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
             assert_eq!(needs_escape(u64::from_le_bytes(word)), expected);
+        }
+    }
+
+    #[test]
+    fn invalid_ids_are_written_as_absent() {
+        let (mut record, _, _) = sample();
+        for (trace_id, span_id) in [
+            (vec![0xab; 5], vec![1; 3]),
+            (vec![0; 16], vec![0; 8]),
+            (vec![], vec![]),
+        ] {
+            record.trace_id = trace_id;
+            record.span_id = span_id;
+            let mut buf = vec![0u8; 4096];
+            let mut out = Writer::new(&mut buf);
+            write_record(&mut out, &record, Context::default());
+            let len = out.len;
+            let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+            assert_eq!(value["trace_id"], "");
+            assert_eq!(value["span_id"], "");
         }
     }
 

@@ -59,6 +59,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// Connection slots beyond `--otlp-max-connections`, for connections that
 /// are closing (their last completions not yet in) while new ones arrive.
 const CLOSING_SPARE_SLOTS: usize = 32;
+/// Accepted connections that may wait for a slot to free (while evicted
+/// connections finish closing); past that a new connection is refused.
+const PENDING_ACCEPTS: usize = 1024;
 /// How often timeouts are checked.
 const TIMER_TICK: Duration = Duration::from_millis(100);
 /// Pause before re-arming an accept that failed (e.g. out of descriptors).
@@ -341,8 +344,10 @@ pub(crate) struct OtlpReceiver {
     conns: Box<[Conn]>,
     /// Free slots (a stack); its capacity is the table size.
     free_slots: Vec<u32>,
-    /// Connections open and not closing.
+    /// Connections open and not closing (those waiting for a slot too).
     open: usize,
+    /// Accepted connections waiting for a slot, oldest first.
+    pending_accepts: std::collections::VecDeque<RawFd>,
     /// Every connection's bytes: `conns.len() * conn_bytes`.
     conn_region: Region,
     conn_bytes: usize,
@@ -400,6 +405,7 @@ impl OtlpReceiver {
             conns: (0..slots).map(|_| Conn::free()).collect(),
             free_slots: (0..slots as u32).rev().collect(),
             open: 0,
+            pending_accepts: std::collections::VecDeque::with_capacity(PENDING_ACCEPTS),
             conn_region,
             conn_bytes,
             inflate_region,
@@ -489,6 +495,10 @@ impl OtlpReceiver {
     /// Closes every connection and waits (bounded) for their operations,
     /// so nothing the kernel may still write into is unmapped.
     fn close_everything(&mut self) {
+        while let Some(fd) = self.pending_accepts.pop_front() {
+            // SAFETY: accepted and never used; owned by nobody else.
+            unsafe { libc::close(fd) };
+        }
         for slot in 0..self.conns.len() {
             if self.conns[slot].phase != Phase::Free {
                 self.begin_close(slot);
@@ -607,11 +617,6 @@ impl OtlpReceiver {
         self.otlp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        if self.free_slots.is_empty() {
-            // Every slot is taken, some by connections still closing.
-            self.refuse(fd);
-            return;
-        }
         if self.open >= self.settings.max_connections {
             // Make room: close the connection idle the longest.
             let idlest = (0..self.conns.len())
@@ -624,16 +629,23 @@ impl OtlpReceiver {
                         .connections_evicted
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                // A connection still waiting for a slot is idle too (the
+                // oldest goes first).
+                None if !self.pending_accepts.is_empty() => {
+                    let oldest = self.pending_accepts.pop_front().expect("not empty");
+                    // SAFETY: accepted and never used; owned by nobody else.
+                    unsafe { libc::close(oldest) };
+                    self.open -= 1;
+                    self.otlp
+                        .connections_evicted
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 None => {
                     self.refuse(fd);
                     return;
                 }
             }
         }
-        let Some(slot) = self.free_slots.pop() else {
-            self.refuse(fd);
-            return;
-        };
         let one: libc::c_int = 1;
         // SAFETY: setsockopt reads one c_int from `one`. Responses are
         // single small writes: send them without Nagle's delay.
@@ -646,14 +658,31 @@ impl OtlpReceiver {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
         }
-        let conn = &mut self.conns[slot as usize];
+        self.open += 1;
+        match self.free_slots.pop() {
+            Some(slot) => self.start_conn(slot as usize, fd),
+            // Every slot is taken, some by connections still closing (a
+            // burst of new connections evicts faster than closes complete):
+            // it waits for the next slot to free.
+            None if self.pending_accepts.len() < PENDING_ACCEPTS => {
+                self.pending_accepts.push_back(fd);
+            }
+            None => {
+                self.open -= 1;
+                self.refuse(fd);
+            }
+        }
+    }
+
+    /// Gives connection `fd` the free slot `slot` and starts reading.
+    fn start_conn(&mut self, slot: usize, fd: RawFd) {
+        let conn = &mut self.conns[slot];
         let serial = conn.serial.wrapping_add(1);
         *conn = Conn::free();
         conn.fd = fd;
         conn.serial = serial;
         conn.phase = Phase::Reading;
-        self.open += 1;
-        self.post_recv(slot as usize);
+        self.post_recv(slot);
     }
 
     fn refuse(&mut self, fd: RawFd) {
@@ -1337,7 +1366,10 @@ impl OtlpReceiver {
         let serial = conn.serial.wrapping_add(1);
         *conn = Conn::free();
         conn.serial = serial;
-        self.free_slots.push(slot as u32);
+        match self.pending_accepts.pop_front() {
+            Some(fd) => self.start_conn(slot, fd),
+            None => self.free_slots.push(slot as u32),
+        }
     }
 }
 
