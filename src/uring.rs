@@ -117,6 +117,26 @@ impl WakeRead {
     }
 }
 
+/// Completions taken from the queue per pass, before they are handled.
+pub(crate) const COMPLETION_BATCH: usize = 64;
+
+/// One completion, copied out of the queue: `(user_data, result, flags)`.
+pub(crate) type Completion = (u64, i32, u32);
+
+/// Copies up to [`COMPLETION_BATCH`] completions out of the queue (so the
+/// handlers may borrow the worker, ring included); returns how many.
+pub(crate) fn take_completions(
+    ring: &mut IoUring,
+    out: &mut [Completion; COMPLETION_BATCH],
+) -> usize {
+    let mut count = 0;
+    for cqe in ring.completion().take(COMPLETION_BATCH) {
+        out[count] = (cqe.user_data(), cqe.result(), cqe.flags());
+        count += 1;
+    }
+    count
+}
+
 /// Submits queued entries; with `wait`, sleeps in `io_uring_enter` until a
 /// completion arrives or `wait` elapses. Expired waits, signals and a busy
 /// completion queue are normal returns; any other error is reported and

@@ -494,17 +494,13 @@ impl FileReader {
 
     fn reap_completions(&mut self) {
         // Copy out first: handling a completion may push new entries.
-        let mut completions = [(0u64, 0i32); 64];
+        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
         loop {
-            let mut count = 0;
-            for cqe in self.ring.completion().take(completions.len()) {
-                completions[count] = (cqe.user_data(), cqe.result());
-                count += 1;
-            }
+            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
             if count == 0 {
                 return;
             }
-            for &(user_data, result) in &completions[..count] {
+            for &(user_data, result, _) in &completions[..count] {
                 match Token::decode(user_data) {
                     Some(Token::Read(slot)) => self.on_read(slot as usize, result),
                     Some(Token::Wake) => self.wake.completed(),

@@ -563,13 +563,9 @@ impl OtlpReceiver {
     }
 
     fn reap_completions(&mut self) {
-        let mut completions = [(0u64, 0i32, 0u32); 64];
+        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
         loop {
-            let mut count = 0;
-            for cqe in self.ring.completion().take(completions.len()) {
-                completions[count] = (cqe.user_data(), cqe.result(), cqe.flags());
-                count += 1;
-            }
+            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
             if count == 0 {
                 return;
             }
