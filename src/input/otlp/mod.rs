@@ -365,6 +365,8 @@ pub(crate) struct OtlpReceiver {
     stopping: bool,
     /// Decode failures, for warnings at 1, 2, 4, … occurrences.
     bad_bodies: u64,
+    /// Failed accepts, likewise.
+    accept_failures: u64,
 }
 
 impl OtlpReceiver {
@@ -417,6 +419,7 @@ impl OtlpReceiver {
             next_tick: Instant::now() + TIMER_TICK,
             stopping: false,
             bad_bodies: 0,
+            accept_failures: 0,
         })
     }
 
@@ -597,10 +600,15 @@ impl OtlpReceiver {
         }
         if result < 0 {
             if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
-                eprintln!(
-                    "ringway: warning: OTLP accept failed; error = {}",
-                    std::io::Error::from_raw_os_error(-result)
-                );
+                // Warned at 1, 2, 4, … failures: out of descriptors lasts.
+                self.accept_failures += 1;
+                if self.accept_failures.is_power_of_two() {
+                    eprintln!(
+                        "ringway: warning: OTLP accept failed ({} times so far), retrying; error = {}",
+                        self.accept_failures,
+                        std::io::Error::from_raw_os_error(-result)
+                    );
+                }
             }
             return;
         }
