@@ -359,7 +359,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     Box::new(move || reader.run())
                 }
                 InputKind::Otlp { address } => {
-                    let (listener, bound) = match crate::input::otlp::listen(*address) {
+                    let (listener, bound) = match crate::input::net::listen(*address) {
                         Ok(opened) => opened,
                         Err(error) => return fail("cannot open its socket", &error),
                     };

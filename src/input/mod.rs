@@ -4,5 +4,6 @@
 //! OTLP logs (multishot accept, receives into per-connection regions).
 
 pub(crate) mod file;
+pub(crate) mod net;
 pub(crate) mod otlp;
 pub(crate) mod udp;

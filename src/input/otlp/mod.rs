@@ -38,6 +38,7 @@ pub(crate) mod http;
 
 use crate::batch::{Ack, Batch};
 use crate::config::{OtlpAck, OtlpSettings};
+use crate::input::net::Region;
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -47,15 +48,11 @@ use http::{BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
 use io_uring::{IoUring, cqueue, opcode, types};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Pending connections the kernel queues before our accept takes them.
-const LISTEN_BACKLOG: i32 = 1024;
 /// Connection slots beyond `--otlp-max-connections`, for connections that
 /// are closing (their last completions not yet in) while new ones arrive.
 const CLOSING_SPARE_SLOTS: usize = 32;
@@ -99,95 +96,6 @@ impl Replies {
         }
         self.receiver.wake();
     }
-}
-
-/// One anonymous mapping, reserved but not backed until written.
-struct Region {
-    base: NonNull<u8>,
-    bytes: usize,
-}
-
-// SAFETY: the mapping is owned by this value alone and moves with it to the
-// I/O worker's thread; the kernel writes into it only for operations that
-// worker posted and waits for.
-unsafe impl Send for Region {}
-
-impl Region {
-    fn map(bytes: usize) -> std::io::Result<Self> {
-        // SAFETY: an anonymous private mapping; the result is checked.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Self {
-            base: NonNull::new(address.cast()).expect("mmap returns non-null on success"),
-            bytes,
-        })
-    }
-
-    /// `len` bytes at `offset`.
-    fn slice(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        assert!(offset + len <= self.bytes);
-        // SAFETY: inside the mapping; `&mut self` makes this the only
-        // reference, and the kernel writes only into ranges of posted
-        // receives, which the caller does not touch until they complete.
-        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len) }
-    }
-
-    /// Gives the pages of `offset..offset + len` back (they read as zero).
-    fn release(&self, offset: usize, len: usize) {
-        let start = offset.next_multiple_of(4096);
-        let end = (offset + len) / 4096 * 4096;
-        if end > start {
-            // SAFETY: a page-aligned range inside the mapping that no
-            // operation is writing (the connection is between requests).
-            unsafe {
-                libc::madvise(
-                    self.base.as_ptr().add(start).cast(),
-                    end - start,
-                    libc::MADV_DONTNEED,
-                );
-            }
-        }
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: mapped in `map` with this length.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
-    }
-}
-
-/// Opens the listening socket of an `otlp:` input.
-pub(crate) fn listen(address: SocketAddr) -> Result<(OwnedFd, SocketAddr), String> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)
-        .map_err(|error| format!("cannot create a TCP socket: {error}"))?;
-    socket
-        .set_reuse_address(true)
-        .map_err(|error| format!("SO_REUSEADDR failed: {error}"))?;
-    socket
-        .bind(&address.into())
-        .map_err(|error| format!("cannot bind {address}: {error}"))?;
-    socket
-        .listen(LISTEN_BACKLOG)
-        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-    let bound = socket
-        .local_addr()
-        .ok()
-        .and_then(|address| address.as_socket())
-        .unwrap_or(address);
-    Ok((socket.into(), bound))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -533,13 +441,7 @@ impl OtlpReceiver {
         eprintln!(
             "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"
         );
-        std::mem::forget(std::mem::replace(
-            &mut self.conn_region,
-            Region {
-                base: NonNull::dangling(),
-                bytes: 0,
-            },
-        ));
+        self.conn_region.leak();
         self.wake.leak();
     }
 
@@ -650,18 +552,7 @@ impl OtlpReceiver {
                 }
             }
         }
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt reads one c_int from `one`. Responses are
-        // single small writes: send them without Nagle's delay.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        crate::input::net::set_nodelay(fd);
         self.open += 1;
         match self.free_slots.pop() {
             Some(slot) => self.start_conn(slot as usize, fd),

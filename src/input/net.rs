@@ -1,0 +1,126 @@
+//! What the connection-oriented inputs (`otlp`, `tcp`) share: the
+//! listening socket, and [`Region`], the start-up mapping their
+//! connections receive into.
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+
+/// Pending connections the kernel queues before our accept takes them.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// One anonymous mapping, reserved but not backed until written.
+pub(crate) struct Region {
+    base: NonNull<u8>,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone and moves with it to the
+// I/O worker's thread; the kernel writes into it only for operations that
+// worker posted and waits for.
+unsafe impl Send for Region {}
+
+impl Region {
+    pub fn map(bytes: usize) -> std::io::Result<Self> {
+        // SAFETY: an anonymous private mapping; the result is checked.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self {
+            base: NonNull::new(address.cast()).expect("mmap returns non-null on success"),
+            bytes,
+        })
+    }
+
+    /// `len` bytes at `offset`.
+    pub fn slice(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(offset + len <= self.bytes);
+        // SAFETY: inside the mapping; `&mut self` makes this the only
+        // reference, and the kernel writes only into ranges of posted
+        // receives, which the caller does not touch until they complete.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len) }
+    }
+
+    /// Gives the pages of `offset..offset + len` back (they read as zero).
+    pub fn release(&self, offset: usize, len: usize) {
+        let start = offset.next_multiple_of(4096);
+        let end = (offset + len) / 4096 * 4096;
+        if end > start {
+            // SAFETY: a page-aligned range inside the mapping that no
+            // operation is writing (the connection is between requests).
+            unsafe {
+                libc::madvise(
+                    self.base.as_ptr().add(start).cast(),
+                    end - start,
+                    libc::MADV_DONTNEED,
+                );
+            }
+        }
+    }
+}
+
+impl Region {
+    /// Keeps the mapping for good (an operation that never completed may
+    /// still write into it): it is not unmapped when dropped.
+    pub fn leak(&mut self) {
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.bytes == 0 {
+            return; // leaked
+        }
+        // SAFETY: mapped in `map` with this length.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
+}
+
+/// Opens the listening socket of an `otlp:` input.
+pub(crate) fn listen(address: SocketAddr) -> Result<(OwnedFd, SocketAddr), String> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)
+        .map_err(|error| format!("cannot create a TCP socket: {error}"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|error| format!("SO_REUSEADDR failed: {error}"))?;
+    socket
+        .bind(&address.into())
+        .map_err(|error| format!("cannot bind {address}: {error}"))?;
+    socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+    let bound = socket
+        .local_addr()
+        .ok()
+        .and_then(|address| address.as_socket())
+        .unwrap_or(address);
+    Ok((socket.into(), bound))
+}
+
+/// Disables Nagle's algorithm on an accepted connection: responses and
+/// acknowledgements are small single writes that must not wait.
+pub(crate) fn set_nodelay(fd: std::os::fd::RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from `one`.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
