@@ -59,8 +59,9 @@ pub(crate) enum OtlpAckArg {
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
-    /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N] or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver,
-    /// POST /v1/logs, protobuf or JSON) (IPv6 as [::1]:PORT). Repeatable. Without any,
+    /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
+    /// octet-counted records) or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
+    /// (IPv6 as [::1]:PORT). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
@@ -177,6 +178,14 @@ pub(crate) struct RunArgs {
     /// An OTLP keep-alive connection idle this long is closed (0: never).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = config::parse_duration)]
     pub otlp_idle_timeout: Duration,
+
+    /// Connections one TCP input keeps open; at the limit a new connection is closed at once (counted).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub tcp_max_connections: usize,
+
+    /// A TCP connection that sends nothing this long is closed (0: never).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = config::parse_duration)]
+    pub tcp_idle_timeout: Duration,
 
     /// First wait before retrying a failed output write; doubles per failure, with jitter.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = config::parse_duration)]
@@ -337,6 +346,7 @@ impl RunArgs {
             return Err("--max-body must be between 64 bytes and 1GiB".to_string());
         }
         positive("--otlp-max-connections", self.otlp_max_connections, 1 << 16)?;
+        positive("--tcp-max-connections", self.tcp_max_connections, 1 << 16)?;
         if self.otlp_read_timeout.is_zero() {
             return Err("--otlp-read-timeout must be above 0".to_string());
         }
@@ -388,6 +398,8 @@ impl RunArgs {
                 read_timeout: self.otlp_read_timeout,
                 idle_timeout: self.otlp_idle_timeout,
             },
+            tcp_max_connections: self.tcp_max_connections,
+            tcp_idle_timeout: self.tcp_idle_timeout,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         Ok(Parsed {

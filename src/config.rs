@@ -43,6 +43,8 @@ pub(crate) enum InputKind {
     },
     /// An OTLP/HTTP receiver listening on `address`.
     Otlp { address: std::net::SocketAddr },
+    /// A TCP listener on `address`: newline or octet-counted records.
+    Tcp { address: std::net::SocketAddr },
 }
 
 #[derive(Clone, Debug)]
@@ -58,7 +60,7 @@ impl InputSpec {
     pub fn file_pattern(&self) -> Option<&str> {
         match &self.kind {
             InputKind::File { pattern } => Some(pattern),
-            InputKind::Udp { .. } | InputKind::Otlp { .. } => None,
+            InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => None,
         }
     }
 }
@@ -147,6 +149,10 @@ pub(crate) struct Settings {
     pub checkpoint_interval: Duration,
     pub fsync: bool,
     pub otlp: OtlpSettings,
+    /// Connections one TCP input keeps open.
+    pub tcp_max_connections: usize,
+    /// A TCP connection silent this long is closed; zero: never.
+    pub tcp_idle_timeout: Duration,
 }
 
 /// Reads in flight at once per file input. Each file has at most one read in
@@ -307,14 +313,14 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
                 format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:4318 or [::1]:4318)")
             })?,
         },
-        "tcp" => {
-            return Err(format!(
-                "input '{spec}': kind '{kind}' is not supported yet (use file:, udp: or otlp:)"
-            ));
-        }
+        "tcp" => InputKind::Tcp {
+            address: target.parse().map_err(|_| {
+                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:6514 or [::1]:6514)")
+            })?,
+        },
         _ => {
             return Err(format!(
-                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT or otlp:ADDRESS:PORT)"
+                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT, tcp:ADDRESS:PORT or otlp:ADDRESS:PORT)"
             ));
         }
     };
@@ -350,6 +356,11 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             (_, InputKind::Udp { .. }) => {
                 return Err(context(format!(
                     "unknown option '{key}' (udp inputs take format, rcvbuf and sockets)"
+                )));
+            }
+            (_, InputKind::Tcp { .. }) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (tcp inputs take format)"
                 )));
             }
             (_, InputKind::Otlp { .. }) => {

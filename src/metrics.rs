@@ -87,6 +87,16 @@ impl OtlpCounters {
     }
 }
 
+/// A TCP input's connection counters, written by its I/O worker.
+#[derive(Default)]
+pub(crate) struct TcpCounters {
+    pub connections_accepted: AtomicU64,
+    /// New connections closed at once: --tcp-max-connections were open.
+    pub connections_refused: AtomicU64,
+    /// Connections closed after --tcp-idle-timeout without data.
+    pub idle_closed: AtomicU64,
+}
+
 /// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the
 /// highest SO_RXQ_OVFL count each socket's worker saw.
 #[derive(Default)]
@@ -133,6 +143,8 @@ pub(crate) struct Registry {
     pub rings: RingGauges,
     /// Per input: an OTLP input's HTTP counters, `None` for other kinds.
     pub otlp: Vec<Option<Arc<OtlpCounters>>>,
+    /// Per input: a TCP input's connection counters, `None` for others.
+    pub tcp: Vec<Option<Arc<TcpCounters>>>,
     /// Per input: delivered watermarks of a file input, `None` for others.
     pub file_offsets: Vec<Option<Arc<crate::checkpoint::AckedOffsets>>>,
 }
@@ -236,6 +248,11 @@ impl Registry {
                     entry["connections_evicted"] = load(&otlp.connections_evicted).into();
                     entry["read_timeouts"] = load(&otlp.read_timeouts).into();
                     entry["idle_closed"] = load(&otlp.idle_closed).into();
+                }
+                if let Some(Some(tcp)) = self.tcp.get(index) {
+                    entry["connections_accepted"] = load(&tcp.connections_accepted).into();
+                    entry["connections_refused"] = load(&tcp.connections_refused).into();
+                    entry["idle_closed"] = load(&tcp.idle_closed).into();
                 }
                 if let Some(udp) = udp {
                     entry["kernel_drops"] = udp.kernel_drops().into();

@@ -10,9 +10,10 @@ use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
 use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
-use crate::metrics::{OtlpCounters, UdpInputStats};
+use crate::metrics::{OtlpCounters, TcpCounters, UdpInputStats};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
 use crate::output::sink::Sink;
 use crate::pool::BufferPool;
@@ -30,8 +31,8 @@ use std::time::{Duration, Instant};
 /// request delivered twice, not a request to skip the drain.
 const REPEAT_SIGNAL_GRACE: Duration = Duration::from_secs(1);
 
-/// Submission queue entries of an OTLP input's ring at least: every
-/// connection keeps a receive posted.
+/// Submission queue entries of an OTLP or TCP input's ring at least:
+/// every connection keeps a receive posted.
 const OTLP_URING_DEPTH: u32 = 256;
 
 /// A stage thread to start: its name, the core to pin it to, its work.
@@ -206,6 +207,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let mut input_counters = Vec::new();
     let mut input_udp_stats = Vec::new();
     let mut input_otlp = Vec::new();
+    let mut input_tcp = Vec::new();
     let mut io_wakers = Vec::new();
     // Encode buffers (format=syslog): what can be in flight past the CPU
     // worker, plus the one being filled.
@@ -225,6 +227,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         input_counters.push(Arc::clone(&counters));
         let mut udp_stats = None;
         let mut otlp_counters = None;
+        let mut tcp_counters = None;
         let offsets = input
             .file_pattern()
             .map(|_| AckedOffsets::new(settings.max_open_files));
@@ -235,7 +238,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 udp_stats = Some(UdpInputStats::default());
                 *sockets
             }
-            InputKind::Otlp { .. } => 1,
+            InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
         };
         for lane in 0..lanes {
             let fail = |what: &str, error: &dyn std::fmt::Display| {
@@ -397,6 +400,43 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     };
                     Box::new(move || receiver.run())
                 }
+                InputKind::Tcp { address } => {
+                    let (listener, bound) = match crate::input::net::listen(*address) {
+                        Ok(opened) => opened,
+                        Err(error) => return fail("cannot open its socket", &error),
+                    };
+                    eprintln!("ringway: input '{}' listening on {bound}", input.name);
+                    let counters_tcp = Arc::new(TcpCounters::default());
+                    tcp_counters = Some(Arc::clone(&counters_tcp));
+                    let uring = if settings.uring_depth < OTLP_URING_DEPTH {
+                        drop(uring);
+                        match crate::uring::build_ring(OTLP_URING_DEPTH, settings.sqpoll) {
+                            Ok(ring) => ring,
+                            Err(error) => return fail("cannot set up io_uring", &error),
+                        }
+                    } else {
+                        uring
+                    };
+                    let reader = match TcpReader::new(TcpParts {
+                        ring: uring,
+                        listener,
+                        max_connections: settings.tcp_max_connections,
+                        idle_timeout: settings.tcp_idle_timeout,
+                        max_line_bytes: settings.max_line_bytes,
+                        linger: settings.batch_linger,
+                        pool,
+                        to_cpu,
+                        waker: io_waker,
+                        counters: Arc::clone(&counters),
+                        tcp: counters_tcp,
+                        shutdown: Arc::clone(&shutdown),
+                        readers_done: Arc::clone(&network_readers_done),
+                    }) {
+                        Ok(reader) => reader,
+                        Err(error) => return fail("cannot set up the receiver", &error),
+                    };
+                    Box::new(move || reader.run())
+                }
             };
             let syslog = match input.format {
                 Format::Syslog => {
@@ -435,7 +475,9 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 // lingering again here would double the latency of a trickle.
                 // An OTLP request is answered only once its batches moved on.
                 linger: match input.kind {
-                    InputKind::Udp { .. } | InputKind::Otlp { .. } => Duration::ZERO,
+                    InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
+                        Duration::ZERO
+                    }
                     InputKind::File { .. } => settings.batch_linger,
                 },
                 pending: None,
@@ -458,6 +500,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         }
         input_udp_stats.push(udp_stats);
         input_otlp.push(otlp_counters);
+        input_tcp.push(tcp_counters);
     }
 
     let mut output_counters = Vec::new();
@@ -524,6 +567,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         inputs: input_counters,
         udp: input_udp_stats,
         otlp: input_otlp,
+        tcp: input_tcp,
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: output_counters,
         rings: gauges,

@@ -20,12 +20,12 @@ pub(crate) enum Token {
     Cancel,
     /// The multishot receive of a UDP input's socket.
     Recv,
-    /// The multishot accept of an OTLP input's listening socket.
+    /// The multishot accept of an OTLP or TCP input's listening socket.
     Accept,
-    /// A receive on the OTLP connection in this slot.
-    HttpRecv(u32),
-    /// A send on the OTLP connection in this slot.
-    HttpSend(u32),
+    /// A receive on the connection in this slot (OTLP and TCP inputs).
+    ConnRecv(u32),
+    /// A send on the connection in this slot.
+    ConnSend(u32),
 }
 
 impl Token {
@@ -37,8 +37,8 @@ impl Token {
             Token::Cancel => 4 << 32,
             Token::Recv => 5 << 32,
             Token::Accept => 6 << 32,
-            Token::HttpRecv(slot) => (7 << 32) | u64::from(slot),
-            Token::HttpSend(slot) => (8 << 32) | u64::from(slot),
+            Token::ConnRecv(slot) => (7 << 32) | u64::from(slot),
+            Token::ConnSend(slot) => (8 << 32) | u64::from(slot),
         }
     }
 
@@ -50,8 +50,8 @@ impl Token {
             4 => Some(Token::Cancel),
             5 => Some(Token::Recv),
             6 => Some(Token::Accept),
-            7 => Some(Token::HttpRecv(user_data as u32)),
-            8 => Some(Token::HttpSend(user_data as u32)),
+            7 => Some(Token::ConnRecv(user_data as u32)),
+            8 => Some(Token::ConnSend(user_data as u32)),
             _ => None,
         }
     }
@@ -243,8 +243,8 @@ mod tests {
             Token::Wake,
             Token::Inotify,
             Token::Accept,
-            Token::HttpRecv(7),
-            Token::HttpSend(u32::MAX),
+            Token::ConnRecv(7),
+            Token::ConnSend(u32::MAX),
         ] {
             assert_eq!(Token::decode(token.encode()), Some(token));
         }

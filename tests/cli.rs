@@ -147,14 +147,36 @@ fn exit_on_eof_without_file_input_is_a_usage_error() {
 }
 
 #[test]
-fn network_inputs_not_built_yet_are_usage_errors() {
-    let dir = TempDir::new("network-input");
-    let done = run(
-        &dir,
-        &["run", "--input", "tcp:127.0.0.1:6514", "--output", "null"],
-        QUICK,
-    );
-    assert_usage_error(&done, "not supported");
+fn bad_tcp_specs_and_flags_are_usage_errors() {
+    for (args, mentions) in [
+        (&["--input", "tcp:127.0.0.1"][..], "ADDRESS:PORT"),
+        (&["--input", "tcp:127.0.0.1:6514,from=end"][..], "from"),
+        (
+            &[
+                "--input",
+                "tcp:127.0.0.1:6514",
+                "--tcp-max-connections",
+                "0",
+            ][..],
+            "--tcp-max-connections",
+        ),
+        (
+            &[
+                "--input",
+                "tcp:127.0.0.1:6514",
+                "--tcp-idle-timeout",
+                "soon",
+            ][..],
+            "soon",
+        ),
+    ] {
+        let dir = TempDir::new("bad-tcp");
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--output", "null"]);
+        let done = run(&dir, &all, QUICK);
+        assert_usage_error(&done, mentions);
+    }
 }
 
 #[test]

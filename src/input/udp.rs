@@ -754,7 +754,7 @@ fn trim_newline(payload: &[u8]) -> &[u8] {
 }
 
 /// Bytes `payload` takes once interior newlines are written as `#012`.
-fn escaped_len(payload: &[u8]) -> usize {
+pub(crate) fn escaped_len(payload: &[u8]) -> usize {
     match memchr::memchr(b'\n', payload) {
         None => payload.len(),
         Some(first) => {
@@ -766,7 +766,7 @@ fn escaped_len(payload: &[u8]) -> usize {
 /// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
 /// characters on receive), so one datagram stays one line. Returns the
 /// bytes written; `out` must hold `escaped_len(payload)`.
-fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
+pub(crate) fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
     let mut written = 0;
     let mut start = 0;
     for newline in memchr::memchr_iter(b'\n', payload) {

@@ -477,8 +477,8 @@ impl OtlpReceiver {
             for &(user_data, result, flags) in &completions[..count] {
                 match Token::decode(user_data) {
                     Some(Token::Accept) => self.on_accept(result, flags),
-                    Some(Token::HttpRecv(slot)) => self.on_recv(slot as usize, result),
-                    Some(Token::HttpSend(slot)) => self.on_send(slot as usize, result),
+                    Some(Token::ConnRecv(slot)) => self.on_recv(slot as usize, result),
+                    Some(Token::ConnSend(slot)) => self.on_send(slot as usize, result),
                     Some(Token::Wake) => self.wake.completed(),
                     _ => {}
                 }
@@ -613,7 +613,7 @@ impl OtlpReceiver {
             buffer.len().min(u32::MAX as usize) as u32,
         )
         .build()
-        .user_data(Token::HttpRecv(slot as u32).encode());
+        .user_data(Token::ConnRecv(slot as u32).encode());
         self.push_entry(entry);
     }
 
@@ -699,7 +699,7 @@ impl OtlpReceiver {
         let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
             .flags(libc::MSG_NOSIGNAL)
             .build()
-            .user_data(Token::HttpSend(slot as u32).encode());
+            .user_data(Token::ConnSend(slot as u32).encode());
         self.push_entry(entry);
     }
 
@@ -1239,7 +1239,7 @@ impl OtlpReceiver {
         // SAFETY: `fd` is this connection's open socket.
         unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
         if conn.recv_posted {
-            let entry = opcode::AsyncCancel::new(Token::HttpRecv(slot as u32).encode())
+            let entry = opcode::AsyncCancel::new(Token::ConnRecv(slot as u32).encode())
                 .build()
                 .user_data(Token::Cancel.encode());
             self.push_entry(entry);

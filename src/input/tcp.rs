@@ -1,0 +1,927 @@
+//! The TCP input's I/O worker: a multishot accept and one receive per
+//! connection on io_uring; records framed per connection and copied, whole,
+//! into batches for ring(4).
+//!
+//! [`TcpReader`] owns the listening socket, a fixed table of [`Conn`]s and
+//! the input's batch [`BufferPool`]. Each connection receives into its own
+//! range of a start-up [`Region`] (at least `--max-line` + 1 bytes, so an
+//! over-long record is always recognised). Framing is chosen per
+//! connection from its first bytes: RFC 6587 octet counting when it starts
+//! with `DIGITS SP <` (a length, then a syslog message), newline framing
+//! otherwise. Whole records are appended to the one batch being filled, so
+//! a batch holds records of many connections but never a piece of one,
+//! and each connection's records stay in the order it sent them.
+//!
+//! Backpressure: when no batch buffer is free or ring(4) is full, a
+//! connection that has records to hand on is *blocked*: no receive is
+//! posted for it until there is room again (blocked connections resume in
+//! the order they blocked). Its data waits in the kernel's socket buffer,
+//! and TCP flow control pushes back on the sender. Nothing a sender
+//! managed to send is dropped.
+
+use crate::batch::Batch;
+use crate::input::net::Region;
+use crate::input::udp::{escaped_len, write_escaped};
+use crate::metrics::{InputCounters, TcpCounters};
+use crate::pool::BufferPool;
+use crate::ring::{RingSender, Waker};
+use crate::uring::{Token, WakeRead};
+use io_uring::{IoUring, cqueue, opcode, types};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Connection slots beyond `--tcp-max-connections`, for connections whose
+/// last completions have not come in yet.
+const CLOSING_SPARE_SLOTS: usize = 32;
+/// Bytes one receive asks for: the part of a connection's range the
+/// kernel writes into stays small unless a record is long.
+const RECEIVE_BYTES: usize = 64 * 1024;
+/// Longest an RFC 6587 length may be, in digits (lengths up to 1 GiB).
+const MAX_LENGTH_DIGITS: usize = 10;
+/// Room kept after `--max-line` in a connection's range for a frame header.
+const HEADER_ROOM: usize = MAX_LENGTH_DIGITS + 1;
+/// After a record this long, the pages of the connection's range are
+/// given back once it is consumed.
+const RELEASE_AFTER_BYTES: usize = 256 * 1024;
+/// How often idle timeouts and the stop drain are checked.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+/// Longest a stopping input keeps reading what senders already sent.
+const STOP_DRAIN: Duration = Duration::from_secs(1);
+/// Pause before re-arming an accept that failed.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Longest the worker waits, at exit, for its operations to complete.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Not decided yet: too few bytes seen.
+    Unknown,
+    /// One record per line.
+    Lines,
+    /// RFC 6587 octet counting: `LENGTH SP` then LENGTH bytes.
+    Octets,
+}
+
+/// One connection; its bytes are `region[slot * conn_bytes..][start..filled]`.
+struct Conn {
+    fd: RawFd,
+    /// The slot holds a connection (possibly closing).
+    open: bool,
+    closing: bool,
+    recv_posted: bool,
+    /// Received bytes in the connection's range; `start..filled` is not
+    /// consumed yet.
+    filled: usize,
+    start: usize,
+    framing: Framing,
+    /// Discarding the rest of an over-long line (newline framing).
+    skip_line: bool,
+    /// Bytes of an over-long frame still to discard (octet counting).
+    skip_bytes: usize,
+    /// The peer closed (or the input is stopping): what is left is the
+    /// last record, then the connection closes.
+    eof: bool,
+    /// Waiting in `blocked` for room downstream.
+    blocked: bool,
+    last_active: Instant,
+    /// Largest byte of the range written since it was last released.
+    high_water: usize,
+}
+
+impl Conn {
+    fn free() -> Self {
+        Self {
+            fd: -1,
+            open: false,
+            closing: false,
+            recv_posted: false,
+            filled: 0,
+            start: 0,
+            framing: Framing::Unknown,
+            skip_line: false,
+            skip_bytes: 0,
+            eof: false,
+            blocked: false,
+            last_active: Instant::now(),
+            high_water: 0,
+        }
+    }
+}
+
+/// What one record costs and how it is written.
+enum Emit {
+    Written,
+    /// No batch room downstream: try again later.
+    Blocked,
+}
+
+/// What a TCP reader is built from.
+pub(crate) struct TcpParts {
+    pub ring: IoUring,
+    pub listener: OwnedFd,
+    pub max_connections: usize,
+    /// Zero: never.
+    pub idle_timeout: Duration,
+    pub max_line_bytes: usize,
+    /// Longest a partly filled batch waits (--batch-linger).
+    pub linger: Duration,
+    pub pool: Arc<BufferPool>,
+    pub to_cpu: RingSender<Batch>,
+    pub waker: Arc<Waker>,
+    pub counters: Arc<InputCounters>,
+    pub tcp: Arc<TcpCounters>,
+    pub shutdown: Arc<AtomicBool>,
+    pub readers_done: Arc<AtomicUsize>,
+}
+
+pub(crate) struct TcpReader {
+    ring: IoUring,
+    listener: OwnedFd,
+    max_connections: usize,
+    idle_timeout: Duration,
+    max_line_bytes: usize,
+    linger: Duration,
+    pool: Arc<BufferPool>,
+    to_cpu: RingSender<Batch>,
+    waker: Arc<Waker>,
+    counters: Arc<InputCounters>,
+    tcp: Arc<TcpCounters>,
+    shutdown: Arc<AtomicBool>,
+    readers_done: Arc<AtomicUsize>,
+    wake: WakeRead,
+    conns: Box<[Conn]>,
+    free_slots: Vec<u32>,
+    /// Connections open and not closing.
+    open: usize,
+    region: Region,
+    conn_bytes: usize,
+    /// Connections waiting for room downstream, in the order they blocked
+    /// (each at most once: capacity is the table size).
+    blocked: VecDeque<u32>,
+    /// The batch being filled, and when it got its first record.
+    current: Option<Batch>,
+    current_since: Option<Instant>,
+    /// A full batch waiting for room in ring(4).
+    full: Option<Batch>,
+    accepting: bool,
+    accept_retry_at: Option<Instant>,
+    accept_failures: u64,
+    next_tick: Instant,
+    /// Set at the stop; past it every connection is read to its end.
+    stop_deadline: Option<Instant>,
+    finishing: bool,
+    /// Bytes received since the counters were last published.
+    pass_bytes: u64,
+    pass_truncated: u64,
+    pass_invalid: u64,
+}
+
+impl TcpReader {
+    pub fn new(parts: TcpParts) -> Result<Self, String> {
+        let slots = parts.max_connections + CLOSING_SPARE_SLOTS;
+        let conn_bytes = (parts.max_line_bytes + 1 + HEADER_ROOM)
+            .max(2 * RECEIVE_BYTES)
+            .next_multiple_of(4096);
+        let region_bytes = slots
+            .checked_mul(conn_bytes)
+            .ok_or("--max-line × --tcp-max-connections overflows")?;
+        let region = Region::map(region_bytes).map_err(|error| {
+            format!("cannot reserve {region_bytes} bytes for {slots} connections: {error}")
+        })?;
+        let wake_fd = parts
+            .waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
+        Ok(Self {
+            ring: parts.ring,
+            listener: parts.listener,
+            max_connections: parts.max_connections,
+            idle_timeout: parts.idle_timeout,
+            max_line_bytes: parts.max_line_bytes,
+            linger: parts.linger,
+            pool: parts.pool,
+            to_cpu: parts.to_cpu,
+            waker: parts.waker,
+            counters: parts.counters,
+            tcp: parts.tcp,
+            shutdown: parts.shutdown,
+            readers_done: parts.readers_done,
+            wake: WakeRead::new(wake_fd),
+            conns: (0..slots).map(|_| Conn::free()).collect(),
+            free_slots: (0..slots as u32).rev().collect(),
+            open: 0,
+            region,
+            conn_bytes,
+            blocked: VecDeque::with_capacity(slots),
+            current: None,
+            current_since: None,
+            full: None,
+            accepting: false,
+            accept_retry_at: None,
+            accept_failures: 0,
+            next_tick: Instant::now() + TIMER_TICK,
+            stop_deadline: None,
+            finishing: false,
+            pass_bytes: 0,
+            pass_truncated: 0,
+            pass_invalid: 0,
+        })
+    }
+
+    pub fn run(mut self) {
+        self.arm_accept();
+        loop {
+            self.reap_completions();
+            self.resume_blocked();
+            let now = Instant::now();
+            let lingered = self
+                .current_since
+                .is_some_and(|since| now.duration_since(since) >= self.linger);
+            if lingered || self.stop_deadline.is_some() {
+                self.flush_current();
+            } else {
+                self.push_full();
+            }
+            self.publish_counts();
+            if now >= self.next_tick {
+                self.check_timeouts(now);
+                self.next_tick = now + TIMER_TICK;
+            }
+            if !self.accepting
+                && self.stop_deadline.is_none()
+                && self.accept_retry_at.is_some_and(|at| now >= at)
+            {
+                self.arm_accept();
+            }
+            if self.shutdown.load(Ordering::Relaxed) && self.stop_deadline.is_none() {
+                self.start_stopping(now);
+            }
+            if self.stop_deadline.is_some() && !self.finishing && self.quiet_or_late(now) {
+                self.finish_all();
+            }
+            if self.finishing
+                && self.conns.iter().all(|conn| !conn.open)
+                && self.current.is_none()
+                && self.full.is_none()
+            {
+                break;
+            }
+            if let Some(entry) = self.wake.arm() {
+                self.push_entry(entry);
+            }
+            self.waker.announce_sleep();
+            let can_progress = !self.blocked.is_empty()
+                && self.to_cpu.has_room()
+                && (self.pool.available() > 0 || self.current.is_some())
+                || (self.full.is_some() && self.to_cpu.has_room());
+            if can_progress {
+                crate::uring::submit(&self.ring, None);
+            } else {
+                let mut timeout = self.next_tick.saturating_duration_since(Instant::now());
+                if let Some(since) = self.current_since {
+                    timeout = timeout.min(self.linger.saturating_sub(since.elapsed()));
+                }
+                crate::uring::submit(&self.ring, Some(timeout.max(Duration::from_millis(1))));
+            }
+            self.waker.sleep_done();
+        }
+        self.close_everything();
+        self.publish_counts();
+        self.readers_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Stops accepting; connections are read for up to STOP_DRAIN more.
+    fn start_stopping(&mut self, now: Instant) {
+        self.stop_deadline = Some(now + STOP_DRAIN);
+        if self.accepting {
+            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+    }
+
+    /// Whether the stop drain is over: nothing unread in any socket and no
+    /// connection blocked, or STOP_DRAIN passed.
+    fn quiet_or_late(&self, now: Instant) -> bool {
+        if self.stop_deadline.is_some_and(|deadline| now >= deadline) {
+            return true;
+        }
+        self.conns
+            .iter()
+            .filter(|conn| conn.open && !conn.closing)
+            .all(|conn| !conn.blocked && unread_bytes(conn.fd) == 0)
+    }
+
+    /// The end of the stop: every connection's remaining bytes become its
+    /// last record, and it closes.
+    fn finish_all(&mut self) {
+        self.finishing = true;
+        for slot in 0..self.conns.len() {
+            let conn = &mut self.conns[slot];
+            if !conn.open || conn.closing {
+                continue;
+            }
+            conn.eof = true;
+            // Its posted receive completes (with 0, or with what arrived).
+            // SAFETY: `fd` is this connection's open socket.
+            unsafe { libc::shutdown(conn.fd, libc::SHUT_RD) };
+            if !conn.recv_posted && !conn.blocked {
+                self.drain(slot);
+            }
+        }
+    }
+
+    fn close_everything(&mut self) {
+        for slot in 0..self.conns.len() {
+            if self.conns[slot].open {
+                self.begin_close(slot);
+            }
+        }
+        if self.accepting {
+            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        if let Some(entry) = self.wake.cancel() {
+            self.push_entry(entry);
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while Instant::now() < deadline {
+            let busy = self.accepting
+                || self.wake.is_armed()
+                || self.conns.iter().any(|conn| conn.recv_posted);
+            if !busy {
+                return;
+            }
+            crate::uring::submit(&self.ring, Some(Duration::from_millis(10)));
+            self.reap_completions();
+        }
+        eprintln!("ringway: warning: TCP receives did not complete at exit; leaking their buffers");
+        self.region.leak();
+        self.wake.leak();
+    }
+
+    fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points at is owned by `self`:
+            // the wake read's, or a connection's range of `region`, which
+            // is not reused until the receive completes.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            crate::uring::submit(&self.ring, None);
+        }
+    }
+
+    fn arm_accept(&mut self) {
+        let entry = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(Token::Accept.encode());
+        self.push_entry(entry);
+        self.accepting = true;
+        self.accept_retry_at = None;
+    }
+
+    fn reap_completions(&mut self) {
+        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
+        loop {
+            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
+            if count == 0 {
+                return;
+            }
+            for &(user_data, result, flags) in &completions[..count] {
+                match Token::decode(user_data) {
+                    Some(Token::Accept) => self.on_accept(result, flags),
+                    Some(Token::ConnRecv(slot)) => self.on_recv(slot as usize, result),
+                    Some(Token::Wake) => self.wake.completed(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_accept(&mut self, result: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.accepting = false;
+            if self.stop_deadline.is_none() {
+                let pause = if result < 0 {
+                    ACCEPT_RETRY_PAUSE
+                } else {
+                    Duration::ZERO
+                };
+                self.accept_retry_at = Some(Instant::now() + pause);
+            }
+        }
+        if result < 0 {
+            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
+                self.accept_failures += 1;
+                if self.accept_failures.is_power_of_two() {
+                    eprintln!(
+                        "ringway: warning: TCP accept failed ({} times so far), retrying; error = {}",
+                        self.accept_failures,
+                        std::io::Error::from_raw_os_error(-result)
+                    );
+                }
+            }
+            return;
+        }
+        let fd = result;
+        if self.stop_deadline.is_some() {
+            // SAFETY: `fd` was just accepted and is owned by nobody else.
+            unsafe { libc::close(fd) };
+            return;
+        }
+        self.tcp
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        let slot = if self.open < self.max_connections {
+            self.free_slots.pop()
+        } else {
+            None
+        };
+        let Some(slot) = slot else {
+            self.tcp.connections_refused.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `fd` was just accepted and is owned by nobody else.
+            unsafe { libc::close(fd) };
+            return;
+        };
+        let conn = &mut self.conns[slot as usize];
+        *conn = Conn::free();
+        conn.fd = fd;
+        conn.open = true;
+        self.open += 1;
+        self.post_recv(slot as usize);
+    }
+
+    fn post_recv(&mut self, slot: usize) {
+        let offset = slot * self.conn_bytes;
+        let conn_bytes = self.conn_bytes;
+        let conn = &mut self.conns[slot];
+        if conn.recv_posted || conn.closing || conn.eof {
+            return;
+        }
+        let free = conn_bytes - conn.filled;
+        debug_assert!(free > HEADER_ROOM, "consumed records are compacted away");
+        let filled = conn.filled;
+        let fd = conn.fd;
+        conn.recv_posted = true;
+        let buffer = self.region.slice(offset + filled, free.min(RECEIVE_BYTES));
+        let entry = opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), buffer.len() as u32)
+            .build()
+            .user_data(Token::ConnRecv(slot as u32).encode());
+        self.push_entry(entry);
+    }
+
+    fn on_recv(&mut self, slot: usize, result: i32) {
+        let conn = &mut self.conns[slot];
+        conn.recv_posted = false;
+        if conn.closing {
+            self.finish_close_if_done(slot);
+            return;
+        }
+        if result > 0 {
+            conn.filled += result as usize;
+            conn.high_water = conn.high_water.max(conn.filled);
+            conn.last_active = Instant::now();
+            self.pass_bytes += result as u64;
+        } else {
+            // The peer closed (0) or the connection failed: what is left
+            // is its last record.
+            conn.eof = true;
+        }
+        if !conn.blocked {
+            self.drain(slot);
+        }
+    }
+
+    /// Hands on every whole record the connection holds; then reads on,
+    /// blocks (no room downstream) or closes (at its end).
+    fn drain(&mut self, slot: usize) {
+        match self.frame(slot) {
+            Emit::Blocked => {
+                let conn = &mut self.conns[slot];
+                if !conn.blocked {
+                    conn.blocked = true;
+                    self.blocked.push_back(slot as u32);
+                }
+            }
+            Emit::Written => {
+                self.compact(slot);
+                let conn = &self.conns[slot];
+                if conn.eof {
+                    if !conn.recv_posted {
+                        self.begin_close(slot);
+                    }
+                } else {
+                    self.post_recv(slot);
+                }
+            }
+        }
+    }
+
+    /// Moves the unconsumed bytes to the front of the connection's range.
+    fn compact(&mut self, slot: usize) {
+        let offset = slot * self.conn_bytes;
+        let conn = &mut self.conns[slot];
+        let (start, filled) = (conn.start, conn.filled);
+        if start == 0 {
+            return;
+        }
+        conn.start = 0;
+        conn.filled = filled - start;
+        let high_water = conn.high_water;
+        if filled > start {
+            self.region
+                .slice(offset, filled)
+                .copy_within(start..filled, 0);
+        }
+        if high_water > RELEASE_AFTER_BYTES {
+            let left = filled - start;
+            self.region.release(offset + left, high_water - left);
+            self.conns[slot].high_water = left;
+        }
+    }
+
+    /// Resumes blocked connections, in order, while there is room.
+    fn resume_blocked(&mut self) {
+        self.push_full();
+        while let Some(&slot) = self.blocked.front() {
+            if self.full.is_some() || (self.current.is_none() && self.pool.available() == 0) {
+                return;
+            }
+            self.blocked.pop_front();
+            let slot = slot as usize;
+            self.conns[slot].blocked = false;
+            self.drain(slot);
+            if self.conns[slot].blocked {
+                // Blocked again (it went to the back): room ran out.
+                return;
+            }
+        }
+    }
+
+    /// Frames the connection's bytes into records until it needs more
+    /// bytes or room runs out.
+    fn frame(&mut self, slot: usize) -> Emit {
+        let offset = slot * self.conn_bytes;
+        let max_line = self.max_line_bytes;
+        loop {
+            let conn = &self.conns[slot];
+            let (start, filled, eof) = (conn.start, conn.filled, conn.eof);
+            if start == filled {
+                return Emit::Written;
+            }
+            match conn.framing {
+                Framing::Unknown => {
+                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    let framing = detect_framing(bytes, eof);
+                    if framing == Framing::Unknown {
+                        return Emit::Written; // too few bytes to tell
+                    }
+                    self.conns[slot].framing = framing;
+                }
+                Framing::Lines => {
+                    if conn.skip_line {
+                        let bytes = &self.region.slice(offset + start, filled - start)[..];
+                        let conn = &mut self.conns[slot];
+                        match memchr::memchr(b'\n', bytes) {
+                            Some(newline) => {
+                                conn.start += newline + 1;
+                                conn.skip_line = false;
+                            }
+                            None => conn.start = filled,
+                        }
+                        continue;
+                    }
+                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    let (record, consumed, truncated, skip) =
+                        match memchr::memchr(b'\n', &bytes[..bytes.len().min(max_line + 1)]) {
+                            Some(newline) => (newline, newline + 1, false, false),
+                            // No newline within --max-line: the line is cut
+                            // there and its rest skipped.
+                            None if bytes.len() > max_line => (max_line, max_line, true, true),
+                            // The last line of a closed connection.
+                            None if eof => (bytes.len(), bytes.len(), false, false),
+                            None => return Emit::Written, // wait for the rest
+                        };
+                    if let Emit::Blocked = self.emit(offset + start, record, false) {
+                        return Emit::Blocked;
+                    }
+                    let conn = &mut self.conns[slot];
+                    conn.start += consumed;
+                    conn.skip_line = skip;
+                    self.pass_truncated += u64::from(truncated);
+                }
+                Framing::Octets => {
+                    if conn.skip_bytes > 0 {
+                        let conn = &mut self.conns[slot];
+                        let skip = conn.skip_bytes.min(filled - start);
+                        conn.start += skip;
+                        conn.skip_bytes -= skip;
+                        continue;
+                    }
+                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    match parse_frame_header(bytes) {
+                        FrameHeader::Partial if eof => {
+                            // A cut header at the end: the bytes as a line.
+                            self.conns[slot].framing = Framing::Lines;
+                        }
+                        FrameHeader::Partial => return Emit::Written,
+                        FrameHeader::Invalid => {
+                            // Not octet counting after all (or a sender's
+                            // bug): newline framing from here on.
+                            self.pass_invalid += 1;
+                            self.conns[slot].framing = Framing::Lines;
+                        }
+                        FrameHeader::Frame { header, length } => {
+                            let available = bytes.len() - header;
+                            let keep = length.min(max_line);
+                            if available < keep && !eof {
+                                return Emit::Written; // wait for the frame
+                            }
+                            let keep = keep.min(available);
+                            let truncated = keep < length;
+                            if let Emit::Blocked = self.emit(offset + start + header, keep, true) {
+                                return Emit::Blocked;
+                            }
+                            let conn = &mut self.conns[slot];
+                            conn.start += header + keep;
+                            conn.skip_bytes = if eof { 0 } else { length - keep };
+                            self.pass_truncated += u64::from(truncated);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends `len` bytes at `at` in the region as one record (a frame's
+    /// newlines escaped as `#012`), starting a new batch when the current
+    /// one is full.
+    fn emit(&mut self, at: usize, len: usize, escape: bool) -> Emit {
+        let max_line = self.max_line_bytes;
+        let (keep, escaped, cut) = {
+            let mut record = &self.region.slice(at, len)[..];
+            // A trailing newline in a frame is its end, not part of it.
+            if escape {
+                record = record.strip_suffix(b"\n").unwrap_or(record);
+            }
+            let escaped = if escape {
+                escaped_len(record)
+            } else {
+                record.len()
+            };
+            if escaped <= max_line {
+                (record.len(), escaped, false)
+            } else {
+                // Escaping grew it past a line: keep what fits.
+                let mut keep = 0;
+                let mut cost = 0;
+                for &byte in record {
+                    let next = if byte == b'\n' { 4 } else { 1 };
+                    if cost + next > max_line {
+                        break;
+                    }
+                    cost += next;
+                    keep += 1;
+                }
+                (keep, cost, true)
+            }
+        };
+        let needed = escaped + 1;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|batch| batch.room() < needed)
+        {
+            if self.full.is_some() {
+                self.push_full();
+                if self.full.is_some() {
+                    return Emit::Blocked;
+                }
+            }
+            self.full = self.current.take();
+            self.current_since = None;
+            self.push_full();
+        }
+        if self.current.is_none() {
+            let Some(buf) = self.pool.take() else {
+                return Emit::Blocked;
+            };
+            self.current = Some(Batch::new(buf, 0));
+            self.current_since = Some(Instant::now());
+        }
+        let record = &self.region.slice(at, keep)[..];
+        let batch = self.current.as_mut().expect("set above");
+        let out = &mut batch.buf[batch.len..];
+        let written = if escaped != keep {
+            write_escaped(record, out)
+        } else {
+            out[..keep].copy_from_slice(record);
+            keep
+        };
+        out[written] = b'\n';
+        batch.len += written + 1;
+        self.pass_truncated += u64::from(cut);
+        Emit::Written
+    }
+
+    fn push_full(&mut self) {
+        if let Some(batch) = self.full.take()
+            && let Err(batch) = self.to_cpu.push(batch)
+        {
+            self.full = Some(batch);
+        }
+    }
+
+    /// Hands the partly filled batch on (after --batch-linger, or at the
+    /// stop), so a trickle flows.
+    fn flush_current(&mut self) {
+        self.push_full();
+        if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
+            self.full = self.current.take();
+            self.current_since = None;
+            self.push_full();
+        }
+    }
+
+    fn publish_counts(&mut self) {
+        if self.pass_bytes > 0 {
+            self.counters
+                .bytes
+                .fetch_add(std::mem::take(&mut self.pass_bytes), Ordering::Relaxed);
+        }
+        if self.pass_truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(std::mem::take(&mut self.pass_truncated), Ordering::Relaxed);
+        }
+        if self.pass_invalid > 0 {
+            self.counters
+                .invalid
+                .fetch_add(std::mem::take(&mut self.pass_invalid), Ordering::Relaxed);
+        }
+    }
+
+    fn check_timeouts(&mut self, now: Instant) {
+        if self.idle_timeout.is_zero() || self.stop_deadline.is_some() {
+            return;
+        }
+        for slot in 0..self.conns.len() {
+            let conn = &mut self.conns[slot];
+            if !conn.open || conn.closing || conn.eof || conn.blocked {
+                continue;
+            }
+            if now.duration_since(conn.last_active) > self.idle_timeout {
+                self.tcp.idle_closed.fetch_add(1, Ordering::Relaxed);
+                conn.eof = true;
+                // Its receive completes; what it holds is its last record.
+                // SAFETY: `fd` is this connection's open socket.
+                unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+                if !conn.recv_posted {
+                    self.drain(slot);
+                }
+            }
+        }
+    }
+
+    fn begin_close(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.closing || !conn.open {
+            return;
+        }
+        conn.closing = true;
+        self.open -= 1;
+        if conn.blocked {
+            conn.blocked = false;
+            self.blocked.retain(|&blocked| blocked as usize != slot);
+        }
+        // SAFETY: `fd` is this connection's open socket.
+        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+        if conn.recv_posted {
+            let entry = opcode::AsyncCancel::new(Token::ConnRecv(slot as u32).encode())
+                .build()
+                .user_data(Token::Cancel.encode());
+            self.push_entry(entry);
+        }
+        self.finish_close_if_done(slot);
+    }
+
+    fn finish_close_if_done(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if !conn.closing || conn.recv_posted {
+            return;
+        }
+        // SAFETY: no operation on `fd` is posted any more; it is ours.
+        unsafe { libc::close(conn.fd) };
+        if conn.high_water > RELEASE_AFTER_BYTES {
+            self.region.release(slot * self.conn_bytes, conn.high_water);
+        }
+        *conn = Conn::free();
+        self.free_slots.push(slot as u32);
+    }
+}
+
+/// Bytes waiting in a socket's receive queue (FIONREAD).
+fn unread_bytes(fd: RawFd) -> usize {
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int into `count`.
+    let result = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut count) };
+    if result == 0 {
+        count.max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// Octet counting when the connection starts with `DIGITS SP <`; newline
+/// framing otherwise; `Unknown` while too few bytes tell.
+fn detect_framing(bytes: &[u8], eof: bool) -> Framing {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || bytes[0] == b'0' || digits > MAX_LENGTH_DIGITS {
+        return Framing::Lines;
+    }
+    match (bytes.get(digits), bytes.get(digits + 1)) {
+        (Some(b' '), Some(b'<')) => Framing::Octets,
+        (Some(b' '), None) | (None, _) if !eof => Framing::Unknown,
+        _ => Framing::Lines,
+    }
+}
+
+enum FrameHeader {
+    Partial,
+    Invalid,
+    /// `header` bytes of `LENGTH SP`, then `length` bytes of message.
+    Frame {
+        header: usize,
+        length: usize,
+    },
+}
+
+fn parse_frame_header(bytes: &[u8]) -> FrameHeader {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits > MAX_LENGTH_DIGITS || (digits == 0 && !bytes.is_empty()) {
+        return FrameHeader::Invalid;
+    }
+    match bytes.get(digits) {
+        None => FrameHeader::Partial,
+        Some(b' ') => {
+            let length = std::str::from_utf8(&bytes[..digits])
+                .ok()
+                .and_then(|text| text.parse::<usize>().ok())
+                .filter(|&length| (1..=1 << 30).contains(&length));
+            match length {
+                Some(length) => FrameHeader::Frame {
+                    header: digits + 1,
+                    length,
+                },
+                None => FrameHeader::Invalid,
+            }
+        }
+        Some(_) => FrameHeader::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_is_detected_from_the_first_bytes() {
+        assert_eq!(detect_framing(b"12 <34>1 x", false), Framing::Octets);
+        assert_eq!(detect_framing(b"12 hello", false), Framing::Lines);
+        assert_eq!(detect_framing(b"2024-01-01 x", false), Framing::Lines);
+        assert_eq!(detect_framing(b"{\"a\":1}", false), Framing::Lines);
+        assert_eq!(detect_framing(b"<34>x", false), Framing::Lines);
+        assert_eq!(detect_framing(b"123", false), Framing::Unknown);
+        assert_eq!(detect_framing(b"123 ", false), Framing::Unknown);
+        assert_eq!(detect_framing(b"123 ", true), Framing::Lines);
+        assert_eq!(detect_framing(b"0 <1>", false), Framing::Lines);
+    }
+
+    #[test]
+    fn frame_headers_parse_or_are_refused() {
+        assert!(matches!(
+            parse_frame_header(b"5 hello"),
+            FrameHeader::Frame {
+                header: 2,
+                length: 5
+            }
+        ));
+        assert!(matches!(parse_frame_header(b"12"), FrameHeader::Partial));
+        assert!(matches!(parse_frame_header(b""), FrameHeader::Partial));
+        assert!(matches!(parse_frame_header(b"x5 a"), FrameHeader::Invalid));
+        assert!(matches!(parse_frame_header(b"0 a"), FrameHeader::Invalid));
+        assert!(matches!(
+            parse_frame_header(b"99999999999 a"),
+            FrameHeader::Invalid
+        ));
+        assert!(matches!(parse_frame_header(b"5\n"), FrameHeader::Invalid));
+    }
+}
