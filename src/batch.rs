@@ -14,7 +14,7 @@
 //! receiver ([`Ack::Reply`]).
 
 use crate::checkpoint::{AckLog, Marks};
-use crate::input::otlp::Replies;
+use crate::input::otlp::{Replies, RequestDelivery};
 use crate::pool::PooledBuffer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,10 +24,11 @@ pub(crate) enum Ack {
     /// A file lane's batch: its entry in the lane's ack log.
     File { log: Arc<AckLog>, seq: u64 },
     /// A batch of an OTLP request awaiting delivery: when the last of
-    /// `remaining` outputs accepted it, `token` goes back to the receiver.
+    /// `remaining` outputs accepted it, it counts as delivered for its
+    /// request, and the request's last batch sends its token back.
     Reply {
         replies: Arc<Replies>,
-        token: u64,
+        request: Arc<RequestDelivery>,
         remaining: AtomicU32,
     },
 }
@@ -39,11 +40,13 @@ impl Ack {
             Ack::File { log, seq } => log.ack(*seq),
             Ack::Reply {
                 replies,
-                token,
+                request,
                 remaining,
             } => {
-                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    replies.send(*token);
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1
+                    && request.pending.fetch_sub(1, Ordering::AcqRel) == 1
+                {
+                    replies.send(request.token);
                 }
             }
         }

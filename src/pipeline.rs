@@ -385,7 +385,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
                         settings: settings.otlp,
                         max_line_bytes: settings.max_line_bytes,
                         io_ring_capacity: settings.io_ring_capacity,
-                        replies: Replies::new(buffers_per_input, Arc::clone(&io_waker)),
+                        replies: Replies::new(
+                            buffers_per_input + settings.otlp.max_connections + 64,
+                            Arc::clone(&io_waker),
+                        ),
                         pool,
                         to_cpu,
                         waker: io_waker,

@@ -1990,3 +1990,130 @@ fn slow_loris_clients_get_408_while_a_normal_client_is_served() {
     );
     assert_eq!(records[0]["body"], "normal-0");
 }
+
+// ---------------------------------------------------------------------------
+// Regressions found in review
+
+#[test]
+fn a_gzip_body_inflating_past_a_mebibyte_is_decoded_whole() {
+    // The gzip buffer's pages were given back before decoding, so a body
+    // inflating past 1 MiB read as zeros and got 400.
+    let dir = TempDir::new("otlp-big-gzip");
+    let output = dir.join("out.ndjson");
+    let (ringway, addr) = start(&dir, &file_output(&output), &[]);
+    let names = bodies("big-gzip", 0, 6_000, 300);
+    let body = export_request("big-gzip", &names);
+    assert!(body.len() > 1 << 20, "{} bytes inflated", body.len());
+    let mut conn = Conn::open(addr);
+    let r = conn.roundtrip(&request(
+        "POST",
+        "/v1/logs",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip(&body),
+    ));
+    assert_eq!(r.status, 200, "{r}");
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "big gzip");
+    assert_each_once(&by_body(&records, "big gzip"), &names, "big gzip");
+    assert_eq!(summary.input(0, "records"), names.len() as u64, "{summary}");
+}
+
+#[test]
+fn delivered_ack_answers_a_request_of_more_batches_than_buffers() {
+    // With one token per batch, a request of many small batches overflowed
+    // the reply queue and was never answered.
+    let dir = TempDir::new("otlp-many-batches");
+    let output = dir.join("out.ndjson");
+    let (ringway, addr) = start(
+        &dir,
+        &file_output(&output),
+        &[
+            "--otlp-ack",
+            "delivered",
+            "--read-buf",
+            "4KiB",
+            "--max-line",
+            "2KiB",
+            "--batch-bytes",
+            "4KiB",
+        ],
+    );
+    let names = bodies("many-batches", 0, 20_000, 40);
+    let mut conn = Conn::open(addr);
+    let r = conn.roundtrip(&post_protobuf(&export_request("many", &names)));
+    assert_eq!(r.status, 200, "{r}");
+    // The same connection keeps working.
+    let more = bodies("many-batches", 1, 10, 0);
+    let r = conn.roundtrip(&post_protobuf(&export_request("many", &more)));
+    assert_eq!(r.status, 200, "{r}");
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "many batches");
+    let expected: Vec<String> = names.into_iter().chain(more).collect();
+    assert_each_once(
+        &by_body(&records, "many batches"),
+        &expected,
+        "many batches",
+    );
+    assert_eq!(http_count(&summary, "200"), 2, "{summary}");
+}
+
+#[test]
+fn a_request_of_countless_empty_records_is_refused_before_decoding() {
+    // 2 wire bytes per empty LogRecord decode to ~200 bytes each: 413
+    // before decoding, memory stays bounded, others are still served.
+    let dir = TempDir::new("otlp-amplification");
+    let output = dir.join("out.ndjson");
+    let (mut ringway, addr) = start(&dir, &file_output(&output), &[]);
+    let mut scope_logs = Vec::new();
+    for _ in 0..3_000_000 {
+        scope_logs.extend_from_slice(&[0x12, 0x00]);
+    }
+    let mut resource_logs = Vec::new();
+    pb::bytes(&mut resource_logs, 2, &scope_logs);
+    let mut bomb = Vec::new();
+    pb::bytes(&mut bomb, 1, &resource_logs);
+    let mut conn = Conn::open(addr);
+    let r = conn.roundtrip(&post_protobuf(&bomb));
+    assert_eq!(r.status, 413, "{r}");
+    let r = conn.roundtrip(&request(
+        "POST",
+        "/v1/logs",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip(&bomb),
+    ));
+    assert_eq!(r.status, 413, "gzipped: {r}");
+    assert_rss_bounded(&mut ringway, "after the amplification bombs");
+    let names = bodies("after-bomb", 0, 3, 0);
+    let r = Conn::open(addr).roundtrip(&post_protobuf(&export_request("ok", &names)));
+    assert_eq!(r.status, 200, "{r}");
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "records"), 3, "{summary}");
+}
+
+#[test]
+fn a_chunk_size_near_two_to_the_64_is_refused_not_a_crash() {
+    let dir = TempDir::new("otlp-chunk-overflow");
+    let output = dir.join("out.ndjson");
+    let (mut ringway, addr) = start(&dir, &file_output(&output), &[]);
+    let mut conn = Conn::open(addr);
+    let mut wire = b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    wire.extend_from_slice(b"64\r\n");
+    wire.extend_from_slice(&[b'a'; 100]);
+    wire.extend_from_slice(b"\r\nffffffffffffffed\r\nxy");
+    conn.send(&wire).unwrap();
+    match conn.response() {
+        Ok(Some(r)) => assert_eq!(r.status, 413, "{r}"),
+        other => panic!("expected 413, got {other:?}"),
+    }
+    ringway.assert_running("after a chunk size near 2^64");
+    let names = bodies("after-chunk", 0, 1, 0);
+    let r = Conn::open(addr).roundtrip(&post_protobuf(&export_request("ok", &names)));
+    assert_eq!(r.status, 200, "{r}");
+    stop(ringway, &dir);
+}

@@ -281,7 +281,11 @@ impl TcpReader {
                 crate::uring::submit(&self.ring, None);
             } else {
                 let mut timeout = self.next_tick.saturating_duration_since(Instant::now());
-                if let Some(since) = self.current_since {
+                // (While a full batch waits for ring(4), the partly filled
+                // one cannot go either: only a pop, which wakes us, helps.)
+                if let Some(since) = self.current_since
+                    && self.full.is_none()
+                {
                     timeout = timeout.min(self.linger.saturating_sub(since.elapsed()));
                 }
                 crate::uring::submit(&self.ring, Some(timeout.max(Duration::from_millis(1))));
@@ -506,6 +510,8 @@ impl TcpReader {
         match self.frame(slot) {
             Emit::Blocked => {
                 let conn = &mut self.conns[slot];
+                // Waiting on ringway is not idleness.
+                conn.last_active = Instant::now();
                 if !conn.blocked {
                     conn.blocked = true;
                     self.blocked.push_back(slot as u32);
@@ -558,6 +564,7 @@ impl TcpReader {
             self.blocked.pop_front();
             let slot = slot as usize;
             self.conns[slot].blocked = false;
+            self.conns[slot].last_active = Instant::now();
             self.drain(slot);
             if self.conns[slot].blocked {
                 // Blocked again (it went to the back): room ran out.
@@ -610,13 +617,12 @@ impl TcpReader {
                             None if eof => (bytes.len(), bytes.len(), false, false),
                             None => return Emit::Written, // wait for the rest
                         };
-                    if let Emit::Blocked = self.emit(offset + start, record, false) {
+                    if let Emit::Blocked = self.emit(offset + start, record, false, truncated) {
                         return Emit::Blocked;
                     }
                     let conn = &mut self.conns[slot];
                     conn.start += consumed;
                     conn.skip_line = skip;
-                    self.pass_truncated += u64::from(truncated);
                 }
                 Framing::Octets => {
                     if conn.skip_bytes > 0 {
@@ -647,13 +653,14 @@ impl TcpReader {
                             }
                             let keep = keep.min(available);
                             let truncated = keep < length;
-                            if let Emit::Blocked = self.emit(offset + start + header, keep, true) {
+                            if let Emit::Blocked =
+                                self.emit(offset + start + header, keep, true, truncated)
+                            {
                                 return Emit::Blocked;
                             }
                             let conn = &mut self.conns[slot];
                             conn.start += header + keep;
                             conn.skip_bytes = if eof { 0 } else { length - keep };
-                            self.pass_truncated += u64::from(truncated);
                         }
                     }
                 }
@@ -664,9 +671,10 @@ impl TcpReader {
     /// Appends `len` bytes at `at` in the region as one record (a frame's
     /// newlines escaped as `#012`), starting a new batch when the current
     /// one is full.
-    fn emit(&mut self, at: usize, len: usize, escape: bool) -> Emit {
+    /// `cut`: the caller already cut this record (counted once either way).
+    fn emit(&mut self, at: usize, len: usize, escape: bool, cut: bool) -> Emit {
         let max_line = self.max_line_bytes;
-        let (keep, escaped, cut) = {
+        let (keep, escaped, escape_cut) = {
             let mut record = &self.region.slice(at, len)[..];
             // A trailing newline in a frame is its end, not part of it.
             if escape {
@@ -728,7 +736,7 @@ impl TcpReader {
         };
         out[written] = b'\n';
         batch.len += written + 1;
-        self.pass_truncated += u64::from(cut);
+        self.pass_truncated += u64::from(cut || escape_cut);
         Emit::Written
     }
 

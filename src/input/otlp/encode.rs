@@ -265,19 +265,32 @@ pub(crate) struct Context<'a> {
     pub scope: Option<&'a InstrumentationScope>,
 }
 
-fn head(out: &mut Writer<'_>, record: &LogRecord) {
+/// Longest a short field (severity text, scope name and version) is
+/// written in a cut record; whole otherwise.
+pub(crate) const CUT_FIELD_BYTES: usize = 128;
+
+/// `max_field`: the most bytes of each short field written.
+fn head(out: &mut Writer<'_>, record: &LogRecord, max_field: usize) {
     out.bytes(b"{\"time_unix_nano\":");
     out.unsigned(record.time_unix_nano);
     out.bytes(b",\"observed_time_unix_nano\":");
     out.unsigned(record.observed_time_unix_nano);
     out.bytes(b",\"severity_text\":");
-    out.string(&record.severity_text);
+    out.string_cut(&record.severity_text, max_field);
     out.bytes(b",\"severity_number\":");
     out.signed(i64::from(record.severity_number));
     out.bytes(b",\"body\":");
 }
 
-fn tail(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>, attributes: bool) {
+/// `attributes`: written (a whole record) or left out (a cut one, whose
+/// scope name and version are cut to `max_field` bytes).
+fn tail(
+    out: &mut Writer<'_>,
+    record: &LogRecord,
+    context: Context<'_>,
+    attributes: bool,
+    max_field: usize,
+) {
     out.bytes(b",\"attributes\":");
     if attributes {
         out.object(&record.attributes, 0);
@@ -293,9 +306,9 @@ fn tail(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>, attribut
     let (name, version) = context
         .scope
         .map_or(("", ""), |scope| (&scope.name, &scope.version));
-    out.string(name);
+    out.string_cut(name, max_field);
     out.bytes(b",\"version\":");
-    out.string(version);
+    out.string_cut(version, max_field);
     // An id of the wrong length or all zeroes is invalid: OTLP asks
     // receivers to treat it as absent, not to reject the record.
     out.bytes(b"},\"trace_id\":");
@@ -311,23 +324,32 @@ fn tail(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>, attribut
 /// overflow the caller discards what was written (`out.len` is not
 /// meaningful then).
 pub(crate) fn write_record(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>) {
-    head(out, record);
+    head(out, record, usize::MAX);
     out.value(record.body.as_ref(), 0);
-    tail(out, record, context, true);
+    tail(out, record, context, true, usize::MAX);
 }
 
 /// Writes a record too large for a whole batch (or for `--max-line`): its
-/// attributes and resource are left out and a string body is cut to what
+/// attributes and resource are left out, its severity text and scope name
+/// and version cut to `max_field` bytes, and a string body cut to what
 /// fits (a structured body is written as the string "<cut>"). The line
-/// still parses and keeps the record's time, severity and ids.
-pub(crate) fn write_cut_record(out: &mut Writer<'_>, record: &LogRecord, context: Context<'_>) {
+/// still parses and keeps the record's time, severity number and ids.
+/// With `max_field` 0 it needs about 300 bytes (with both ids); a shorter
+/// `--max-line` overflows (`out.overflow`).
+pub(crate) fn write_cut_record(
+    out: &mut Writer<'_>,
+    record: &LogRecord,
+    context: Context<'_>,
+    max_field: usize,
+) {
     let start = out.len;
     // Everything but the body, measured on a scratch writer.
+    // (3 cut fields, escaped at most six-fold, plus fixed keys and ids.)
     let mut scratch = [0u8; 4096];
     let mut measure = Writer::new(&mut scratch);
-    head(&mut measure, record);
+    head(&mut measure, record, max_field);
     measure.bytes(b"\"\"");
-    tail(&mut measure, record, context, false);
+    tail(&mut measure, record, context, false, max_field);
     let fixed = if measure.overflow {
         usize::MAX
     } else {
@@ -336,12 +358,12 @@ pub(crate) fn write_cut_record(out: &mut Writer<'_>, record: &LogRecord, context
     let room = out.out.len().saturating_sub(start);
     // Escaping can grow a byte six-fold: keep the cut body well inside.
     let body_bytes = room.saturating_sub(fixed).saturating_sub(16) / 6;
-    head(out, record);
+    head(out, record, max_field);
     match record.body.as_ref().and_then(|body| body.value.as_ref()) {
         Some(any_value::Value::StringValue(text)) => out.string_cut(text, body_bytes),
         _ => out.string_cut("<cut>", body_bytes),
     }
-    tail(out, record, context, false);
+    tail(out, record, context, false, max_field);
 }
 
 #[cfg(test)]
@@ -462,7 +484,7 @@ mod tests {
         write_record(&mut out, &record, context);
         assert!(out.overflow);
         let mut out = Writer::new(&mut buf);
-        write_cut_record(&mut out, &record, context);
+        write_cut_record(&mut out, &record, context, CUT_FIELD_BYTES);
         assert!(!out.overflow);
         let len = out.len;
         let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
@@ -508,6 +530,36 @@ mod tests {
             assert_eq!(value["trace_id"], "");
             assert_eq!(value["span_id"], "");
         }
+    }
+
+    #[test]
+    fn a_cut_record_fits_a_short_line_without_its_short_fields() {
+        let (mut record, resource, mut scope) = sample();
+        scope.name = "n".repeat(500);
+        record.severity_text = "s".repeat(5000);
+        let context = Context {
+            resource: Some(&resource),
+            scope: Some(&scope),
+        };
+        let mut buf = vec![0u8; 320];
+        let mut out = Writer::new(&mut buf);
+        write_cut_record(&mut out, &record, context, CUT_FIELD_BYTES);
+        assert!(out.overflow, "three 128-byte fields do not fit 320 bytes");
+        let mut out = Writer::new(&mut buf);
+        write_cut_record(&mut out, &record, context, 0);
+        assert!(!out.overflow);
+        let len = out.len;
+        let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert_eq!(value["scope"]["name"], "");
+        assert_eq!(value["severity_number"], 9);
+        let mut buf = vec![0u8; 2048];
+        let mut out = Writer::new(&mut buf);
+        write_cut_record(&mut out, &record, context, CUT_FIELD_BYTES);
+        assert!(!out.overflow);
+        let len = out.len;
+        let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert_eq!(value["scope"]["name"], "n".repeat(128));
+        assert_eq!(value["severity_text"], "s".repeat(128));
     }
 
     #[test]

@@ -204,13 +204,17 @@ pub(crate) fn decode_chunked(wire: &mut [u8], state: &mut Chunked, limit: usize)
             state.read += size_len + end;
             return ChunkedResult::Complete;
         }
-        if state.written + size > limit {
+        // A hostile size (up to 2^64 - 1) must not overflow the sums below.
+        if size > limit.saturating_sub(state.written) {
             return ChunkedResult::TooLarge;
         }
-        if rest.len() < size_len + size + 2 {
+        let Some(end) = (size_len + size).checked_add(2) else {
+            return ChunkedResult::TooLarge;
+        };
+        if rest.len() < end {
             return ChunkedResult::Partial;
         }
-        if &rest[size_len + size..size_len + size + 2] != b"\r\n" {
+        if &rest[end - 2..end] != b"\r\n" {
             return ChunkedResult::Invalid;
         }
         let from = state.read + size_len;
@@ -448,6 +452,15 @@ mod tests {
             decode_chunked(&mut b"zz\r\n".to_vec(), &mut state, 10),
             ChunkedResult::Invalid
         ));
+        // Sizes near 2^64 after a first chunk: refused, never an overflow.
+        for size in ["ffffffffffffffed", "ffffffffffffffff", "fffffffffffffffe"] {
+            let mut wire = format!("2\r\nab\r\n{size}\r\nxy").into_bytes();
+            let mut state = Chunked::default();
+            assert!(matches!(
+                decode_chunked(&mut wire, &mut state, 100),
+                ChunkedResult::TooLarge
+            ));
+        }
     }
 
     #[test]

@@ -72,8 +72,10 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Tokens of requests whose batches every output accepted, on their way
 /// back to the receiver (`--otlp-ack delivered`).
 pub(crate) struct Replies {
-    /// Capacity: every batch buffer of the input, so a push never fails
-    /// (each batch sends at most one token).
+    /// One token per request, sent once its last batch is delivered. A
+    /// token waits here only for a request that had a batch in flight when
+    /// the receiver last drained the queue, or for the connection slots;
+    /// capacity: the input's buffers plus its slots, so a push never fails.
     queue: ArrayQueue<u64>,
     receiver: Arc<Waker>,
 }
@@ -140,8 +142,6 @@ struct Conn {
     /// How the answer to the current request is written.
     style: BodyStyle,
     /// `delivered`: batches of the current request sent and come back.
-    batches_out: u32,
-    batches_back: u32,
     /// The current request is still being emitted.
     emitting: bool,
     /// Largest byte of the region written since it was last released.
@@ -169,8 +169,6 @@ impl Conn {
             close_after_send: false,
             consumed: 0,
             style: BodyStyle::Text,
-            batches_out: 0,
-            batches_back: 0,
             emitting: false,
             high_water: 0,
             continue_sent: false,
@@ -212,6 +210,18 @@ struct Emission {
     wire_bytes: usize,
     /// Records too large for a line, written cut down.
     truncated: u64,
+    /// `delivered`: the request's count of batches not yet delivered.
+    delivery: Option<Arc<RequestDelivery>>,
+}
+
+/// One request's outstanding batches under `--otlp-ack delivered`. Its
+/// token goes back to the receiver once, when the count reaches zero.
+pub(crate) struct RequestDelivery {
+    /// The connection slot (high 32 bits) and its serial.
+    pub token: u64,
+    /// Batches pushed and not yet delivered by every output, plus one
+    /// while the request is still being emitted.
+    pub pending: AtomicU32,
 }
 
 /// The flags and shared pieces a receiver is built from.
@@ -442,6 +452,8 @@ impl OtlpReceiver {
             "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"
         );
         self.conn_region.leak();
+        // Posted sends point into the connections' response buffers.
+        std::mem::forget(std::mem::take(&mut self.conns));
         self.wake.leak();
     }
 
@@ -713,6 +725,7 @@ impl OtlpReceiver {
         conn.sent = 0;
         conn.close_after_send = close;
         conn.phase = Phase::Sending;
+        conn.last_active = Instant::now();
         self.otlp.count_response(status);
         self.post_send(slot);
     }
@@ -906,9 +919,8 @@ impl OtlpReceiver {
         };
         let conn = &mut self.conns[slot];
         conn.phase = Phase::Busy;
-        conn.batches_out = 0;
-        conn.batches_back = 0;
         conn.emitting = true;
+        conn.last_active = Instant::now();
         let mut held = std::mem::take(&mut self.spare_held);
         held.clear();
         self.emission = Some(Emission {
@@ -923,6 +935,14 @@ impl OtlpReceiver {
             committed: false,
             wire_bytes,
             truncated: 0,
+            // One reference is the emission's own, let go when it ends, so
+            // the count reaches zero only once every batch is out and back.
+            delivery: (self.settings.ack == OtlpAck::Delivered).then(|| {
+                Arc::new(RequestDelivery {
+                    token: (slot as u64) << 32 | u64::from(conn.serial),
+                    pending: AtomicU32::new(1),
+                })
+            }),
         });
         self.drive_emission();
     }
@@ -938,6 +958,7 @@ impl OtlpReceiver {
         let max_body = self.settings.max_body_bytes;
         let wire = &self.conn_region.slice(offset + body.start, body.len())[..];
         let inflated;
+        let mut inflated_bytes = 0;
         let bytes: &[u8] = if head.gzip {
             let out = self.inflate_region.slice(0, max_body + 1);
             let mut decoder = flate2::read::MultiGzDecoder::new(wire);
@@ -955,15 +976,43 @@ impl OtlpReceiver {
                     Err(_) => return Err((400, "body is not valid gzip")),
                 }
             }
-            if total > RELEASE_AFTER_BYTES {
-                self.inflate_region.release(0, total);
-            }
+            inflated_bytes = total;
             inflated = &self.inflate_region.slice(0, total)[..];
             inflated
         } else {
             wire
         };
-        match head.content_type {
+        // Decoding builds one owned message per message on the wire, each
+        // far larger than its 2 wire bytes at least: refuse requests that
+        // would build too many, before decoding them.
+        let messages = match head.content_type {
+            ContentType::Protobuf => count_messages(bytes),
+            // Every OTLP/JSON message is an object: `{` bounds the count.
+            _ => Some(memchr::memchr_iter(b'{', bytes).count()),
+        };
+        let decoded = match messages {
+            Some(count) if count > MAX_MESSAGES_PER_REQUEST => Err((
+                413,
+                "request holds too many OTLP messages (records, attributes, values)",
+            )),
+            None => Err((
+                400,
+                "body is not a valid OTLP ExportLogsServiceRequest protobuf",
+            )),
+            Some(_) => Self::decode_bytes(head.content_type, bytes),
+        };
+        if inflated_bytes > RELEASE_AFTER_BYTES {
+            // Only now: released pages read back as zeros.
+            self.inflate_region.release(0, inflated_bytes);
+        }
+        decoded
+    }
+
+    fn decode_bytes(
+        content_type: ContentType,
+        bytes: &[u8],
+    ) -> Result<Vec<ResourceLogs>, (u16, &'static str)> {
+        match content_type {
             ContentType::Protobuf => <ExportLogsServiceRequest as prost::Message>::decode(bytes)
                 .map(|request| request.resource_logs)
                 .map_err(|_| {
@@ -1075,13 +1124,21 @@ impl OtlpReceiver {
                 }
                 // Larger than a line may be: written cut down, counted.
                 let mut out = encode::Writer::new(&mut batch.buf[..end]);
-                encode::write_cut_record(&mut out, record, context);
+                encode::write_cut_record(&mut out, record, context, encode::CUT_FIELD_BYTES);
                 if out.overflow {
-                    // Not even the cut record fits a line (a --max-line of
-                    // a few bytes): the record is dropped, counted.
-                    out.len = 0;
+                    // A short --max-line: without the short fields at all.
+                    out = encode::Writer::new(&mut batch.buf[..end]);
+                    encode::write_cut_record(&mut out, record, context, 0);
                 }
                 emission.truncated += 1;
+                if out.overflow {
+                    // Not even the cut record fits a line (a --max-line
+                    // under about 300 bytes): the record is dropped,
+                    // counted as truncated.
+                    emission.record += 1;
+                    emission.batch = Some(batch);
+                    continue;
+                }
                 batch.len = out.len;
             } else {
                 batch.len += out.len;
@@ -1113,10 +1170,12 @@ impl OtlpReceiver {
             return; // the client went away meanwhile
         }
         conn.emitting = false;
-        match self.settings.ack {
-            OtlpAck::Accepted => self.respond(slot, 200, "", false),
-            OtlpAck::Delivered => {
-                if conn.batches_back == conn.batches_out {
+        match &emission.delivery {
+            None => self.respond(slot, 200, "", false),
+            // The emission lets go of its reference; if every batch is
+            // already delivered, no token will come: answer now.
+            Some(delivery) => {
+                if delivery.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                     self.respond(slot, 200, "", false);
                 }
             }
@@ -1151,14 +1210,11 @@ impl OtlpReceiver {
                 return;
             };
             let records = u64::from(batch.records);
-            if self.settings.ack == OtlpAck::Delivered {
-                let conn = &mut self.conns[emission.slot as usize];
-                if conn.serial == emission.serial {
-                    conn.batches_out += 1;
-                }
+            if let Some(delivery) = &emission.delivery {
+                delivery.pending.fetch_add(1, Ordering::AcqRel);
                 batch.ack = Some(Ack::Reply {
                     replies: Arc::clone(&self.replies),
-                    token: (u64::from(emission.slot) << 32) | u64::from(emission.serial),
+                    request: Arc::clone(delivery),
                     remaining: AtomicU32::new(self.outputs),
                 });
             }
@@ -1185,10 +1241,11 @@ impl OtlpReceiver {
             if conn.serial != serial || conn.phase != Phase::Busy || conn.closing {
                 continue; // its connection is gone
             }
-            conn.batches_back += 1;
-            if !conn.emitting && conn.batches_back == conn.batches_out {
-                self.respond(slot, 200, "", false);
-            }
+            debug_assert!(
+                !conn.emitting,
+                "a token comes only after the emission ended"
+            );
+            self.respond(slot, 200, "", false);
         }
     }
 
@@ -1266,6 +1323,83 @@ impl OtlpReceiver {
             None => self.free_slots.push(slot as u32),
         }
     }
+}
+
+/// Messages one request may hold (records, attributes, values, …): about
+/// 40 MiB of decoded structures at most, and over 25,000 records of a
+/// typical shape (the OTel SDKs send 512 per request).
+const MAX_MESSAGES_PER_REQUEST: usize = 256 * 1024;
+/// Deepest nesting of values walked (prost's own recursion limit is 100).
+const MAX_NESTING: usize = 100;
+
+/// Counts the messages of an `ExportLogsServiceRequest` without decoding
+/// it (a walk of the wire format, following the fields that hold
+/// messages); stops early past [`MAX_MESSAGES_PER_REQUEST`]. `None` when
+/// the bytes are not valid protobuf.
+fn count_messages(bytes: &[u8]) -> Option<usize> {
+    /// The message-typed fields of each message kind, by field number.
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Request,
+        ResourceLogs,
+        Resource,
+        ScopeLogs,
+        Scope,
+        Record,
+        KeyValue,
+        AnyValue,
+        Array,
+        KeyValueList,
+    }
+    fn child(kind: Kind, field: u64) -> Option<Kind> {
+        use Kind::*;
+        match (kind, field) {
+            (Request, 1) => Some(ResourceLogs),
+            (ResourceLogs, 1) => Some(Resource),
+            (ResourceLogs, 2) => Some(ScopeLogs),
+            (Resource, 1) | (Scope, 3) | (Record, 6) | (KeyValueList, 1) => Some(KeyValue),
+            (ScopeLogs, 1) => Some(Scope),
+            (ScopeLogs, 2) => Some(Record),
+            (Record, 5) | (KeyValue, 2) | (Array, 1) => Some(AnyValue),
+            (AnyValue, 5) => Some(Array),
+            (AnyValue, 6) => Some(KeyValueList),
+            _ => None,
+        }
+    }
+    fn walk(mut bytes: &[u8], kind: Kind, depth: usize, count: &mut usize) -> Option<()> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        while !bytes.is_empty() {
+            let key = prost::encoding::decode_varint(&mut bytes).ok()?;
+            let field = key >> 3;
+            match key & 7 {
+                0 => {
+                    prost::encoding::decode_varint(&mut bytes).ok()?;
+                }
+                1 => bytes = bytes.get(8..)?,
+                5 => bytes = bytes.get(4..)?,
+                2 => {
+                    let len =
+                        usize::try_from(prost::encoding::decode_varint(&mut bytes).ok()?).ok()?;
+                    let inner = bytes.get(..len)?;
+                    bytes = &bytes[len..];
+                    if let Some(kind) = child(kind, field) {
+                        *count += 1;
+                        if *count > MAX_MESSAGES_PER_REQUEST {
+                            return Some(()); // enough: refused by the caller
+                        }
+                        walk(inner, kind, depth + 1, count)?;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+    let mut count = 0;
+    walk(bytes, Kind::Request, 0, &mut count)?;
+    Some(count)
 }
 
 /// The OTLP/JSON request: lowerCamelCase keys, hex ids, 64-bit integers as
