@@ -47,6 +47,12 @@ sys.exit(not (sdk == exporter == '$otel_version'))" >/dev/null 2>&1; then
         "opentelemetry-proto==$otel_version"
 fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
+# Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
+# dpkg -x (never installed: it conflicts with syslog-ng-core, and it must not
+# run as a service): tests/tcp.rs runs `rsyslogd -n` from there as a real
+# RFC 6587 octet-counting sender.
+bash scripts/fetch-rsyslog.sh >/dev/null
+export RINGWAY_TEST_RSYSLOG_ROOT="$PWD/target/rsyslog/root"
 
 if [ ! -d ../shared/data/loghub ]; then
     echo "scripts/test.sh: note: ../shared/data is absent; the loghub tests will print 'skipped'" >&2
