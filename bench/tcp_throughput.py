@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""TCP benchmark: ringway's tcp input against a bare TCP sink floor.
+
+Scenarios, interleaved per rep (rep 1 of each, then rep 2, ...), each for
+--duration seconds, once with 1 and once with 4 sender connections (--senders)
+writing the same pre-generated NDJSON lines of about 225 B
+(bench/tcp_sender.rs) as fast as the server reads them:
+  floor        tcp_sender --floor: one thread per connection, read(2) into a
+               256 KiB buffer and discard
+  ringway raw  ringway run --input tcp:127.0.0.1:0,format=raw --output null
+  ringway json the same with format=json (every line checked with simd-json)
+
+Measured per run: MB/s and lines/s from the sender (its clock stops when the
+server has closed every connection after reading its end of stream, so
+nothing still queued in socket buffers is counted as delivered); CPU seconds
+of the server process over the sending window (/proc/PID/stat, sampled just
+before the sender starts and 0.3 s after it ends) per GB sent; its peak RSS
+(VmHWM, read just before SIGTERM). Every run is checked: the floor must have
+read exactly the bytes sent; ringway must exit 0 after SIGTERM with summary
+input records == lines sent, input bytes == bytes sent, no invalid or
+truncated lines, output records == lines sent (otherwise FAIL is printed and
+the exit status is 1).
+
+Python 3 standard library only. Builds ringway and the tcp_sender example
+first (cargo build --release; cargo build --release --example tcp_sender),
+in $CARGO_TARGET_DIR if set, else target/.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SETTLE_S = 0.3
+STOP_TIMEOUT_S = 60.0
+
+SCENARIOS = [
+    ("floor", "floor: bare TCP sink"),
+    ("raw", "ringway tcp,format=raw → null"),
+    ("json", "ringway tcp,format=json → null"),
+]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def target_dir():
+    configured = os.environ.get("CARGO_TARGET_DIR")
+    if not configured:
+        return REPO / "target"
+    path = Path(configured)
+    return path if path.is_absolute() else REPO / path
+
+
+def build(floor_only):
+    commands = [] if floor_only else [["cargo", "build", "--release"]]
+    commands.append(["cargo", "build", "--release", "--example", "tcp_sender"])
+    for command in commands:
+        log("$ " + " ".join(command))
+        if subprocess.run(command, cwd=REPO).returncode != 0:
+            raise SystemExit("build failed: %s" % " ".join(command))
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process, in seconds (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_hwm_mib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(process, timeout_s=STOP_TIMEOUT_S):
+    """SIGTERM, then reap with wait4; (exit code, total CPU s). SIGKILL on
+    timeout (exit code None)."""
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            process.kill()
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return None, usage.ru_utime + usage.ru_stime
+        time.sleep(0.01)
+
+
+def run_sender(sender, port, senders, args):
+    argv = [str(sender), "--target", "%s:%d" % (HOST, port), "--duration", "%gs" % args.duration,
+            "--connections", str(senders)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 180)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError("tcp_sender printed nothing (exit %d): %s"
+                           % (done.returncode, done.stderr.strip()))
+    result = json.loads(lines[-1])
+    result["exit_code"] = done.returncode
+    if done.returncode != 0:
+        result["error"] = done.stderr.strip()[-2000:]
+    return argv, result
+
+
+def measure(process, sender, port, senders, args):
+    cpu_before = proc_cpu_s(process.pid)
+    argv, result = run_sender(sender, port, senders, args)
+    time.sleep(SETTLE_S)
+    cpu_window = proc_cpu_s(process.pid) - cpu_before
+    return argv, result, cpu_window, proc_hwm_mib(process.pid)
+
+
+def wait_listening(process, stderr_path, timeout_s=20.0):
+    """The port from ringway's `listening on 127.0.0.1:PORT` stderr line."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("ringway exited %d at start: %s"
+                               % (process.returncode, Path(stderr_path).read_text().strip()))
+        for line in Path(stderr_path).read_text(errors="replace").splitlines():
+            if "listening on " in line:
+                address = line.split("listening on ", 1)[1].split()[0]
+                return int(address.rsplit(":", 1)[1])
+        time.sleep(0.01)
+    raise RuntimeError("ringway printed no 'listening on' line within %.0f s" % timeout_s)
+
+
+def run_floor(sender, senders, args):
+    argv = [str(sender), "--floor", "--serve", "%s:0" % HOST]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = process.stdout.readline()
+        if not ready.startswith("ready "):
+            raise RuntimeError("tcp_sender --floor did not start: %r" % ready)
+        port = int(ready.split()[1].rsplit(":", 1)[1])
+        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, senders, args)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    code, cpu_total_s = stop(process)
+    server = json.loads(process.stdout.read().strip().splitlines()[-1]) if code == 0 else {}
+    failures = []
+    if code != 0:
+        failures.append("floor exited %s" % code)
+    elif server["bytes"] != result["bytes"]:
+        failures.append("floor read %d bytes, sender sent %d" % (server["bytes"], result["bytes"]))
+    return finish("floor", senders, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib,
+                  server, failures)
+
+
+def run_ringway(kind, ringway, sender, senders, args, workdir):
+    summary_path = workdir / ("summary-%s-%d.json" % (kind, senders))
+    stderr_path = workdir / ("stderr-%s-%d.txt" % (kind, senders))
+    summary_path.unlink(missing_ok=True)
+    argv = [str(ringway), "run", "--input", "tcp:%s:0,format=%s" % (HOST, kind),
+            "--output", "null", "--stats-interval", "0", "--summary-json", str(summary_path)]
+    argv += shlex.split(args.ringway_args)
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        port = wait_listening(process, stderr_path)
+        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, senders, args)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    code, cpu_total_s = stop(process)
+    failures = []
+    summary = {}
+    if code != 0:
+        failures.append("ringway exited %s after SIGTERM: %s"
+                        % (code, stderr_path.read_text().strip()[-2000:]))
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError) as error:
+        failures.append("no readable summary %s: %s" % (summary_path, error))
+    if summary:
+        entry, output = summary["inputs"][0], summary["outputs"][0]
+        for what, got, want in [("input records", entry.get("records"), result["lines"]),
+                                ("input bytes", entry.get("bytes"), result["bytes"]),
+                                ("output records", output.get("records"), result["lines"]),
+                                ("invalid", entry.get("invalid"), 0),
+                                ("truncated", entry.get("truncated"), 0),
+                                ("connections_accepted", entry.get("connections_accepted"),
+                                 senders)]:
+            if got != want:
+                failures.append("ringway summary %s %s != %s" % (what, got, want))
+    return finish(kind, senders, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib,
+                  summary, failures)
+
+
+def finish(kind, senders, commands, result, cpu_s, cpu_total_s, rss_mib, server, failures):
+    if result.get("exit_code"):
+        failures.append("tcp_sender exited %d: %s" % (result["exit_code"], result.get("error", "")))
+    if result.get("unclosed"):
+        failures.append("%d connection(s) not closed by the server within 60 s of the sender's "
+                        "end of stream" % result["unclosed"])
+    if result["bytes"] == 0:
+        failures.append("nothing was sent")
+    gb = max(result["bytes"], 1) / 1e9
+    return {
+        "scenario": kind,
+        "senders": senders,
+        "commands": [" ".join(shlex.quote(part) for part in command) for command in commands],
+        "sender": result,
+        "server": server,
+        "mb_per_s": result["mb_per_s"],
+        "lines_per_s": result["lines_per_s"],
+        "cpu_s": cpu_s,
+        "cpu_total_s": cpu_total_s,
+        "cores": cpu_s / max(result["elapsed_s"], 1e-9),
+        "cpu_s_per_gb": cpu_s / gb,
+        "rss_mib": rss_mib,
+        "sender_cpu_s": result.get("cpu_s", 0.0),
+        "failures": failures,
+    }
+
+
+def supports_tcp(ringway):
+    try:
+        done = subprocess.run([str(ringway), "run", "--help"], capture_output=True, text=True,
+                              timeout=30)
+    except OSError:
+        return False
+    return "--tcp-max-connections" in done.stdout + done.stderr
+
+
+def cell(runs, key, fmt):
+    values = [run[key] for run in runs]
+    mid, low, high = statistics.median(values), min(values), max(values)
+    if len(values) > 1 and fmt % low != fmt % high:
+        return "%s (%s–%s)" % (fmt % mid, fmt % low, fmt % high)
+    return fmt % mid
+
+
+def ratio_cell(numerators, denominators):
+    """Median (min–max) of per-rep ratios, paired by rep."""
+    ratios = [n / d for n, d in zip(numerators, denominators) if d]
+    if not ratios:
+        return "–"
+    mid, low, high = statistics.median(ratios), min(ratios), max(ratios)
+    if len(ratios) > 1 and "%.2f" % low != "%.2f" % high:
+        return "%.2f× (%.2f–%.2f)" % (mid, low, high)
+    return "%.2f×" % mid
+
+
+def git_describe():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def markdown(runs, args, date, command_line):
+    lines = [
+        "# ringway TCP input benchmark",
+        "",
+        "- date (UTC): %s; commit %s" % (date.strftime("%Y-%m-%dT%H:%M:%SZ"), git_describe()),
+        "- machine: nproc=%d, kernel %s" % (os.cpu_count(), platform.release()),
+        "- NDJSON lines of %s B on average, %g s per run, %d rep(s), interleaved; "
+        "median (min–max)" % (
+            next(("%.0f" % r["sender"]["avg_line_bytes"] for rs in runs.values() for r in rs),
+                 "?"), args.duration, args.reps),
+        "- command: `%s`" % command_line,
+        "",
+        "| scenario | senders | MB/s | lines/s | server CPU s/GB | server cores | peak RSS MiB "
+        "| vs floor | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for senders in args.senders:
+        floor = runs.get(("floor", senders), [])
+        for kind, title in SCENARIOS:
+            kind_runs = runs.get((kind, senders), [])
+            if not kind_runs:
+                lines.append("| %s | %d | not run | | | | | | |" % (title, senders))
+                continue
+            failed = sum(1 for run in kind_runs if run["failures"])
+            vs_floor = "1.00×" if kind == "floor" else ratio_cell(
+                [r["mb_per_s"] for r in kind_runs], [r["mb_per_s"] for r in floor])
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                title, senders, cell(kind_runs, "mb_per_s", "%.0f"),
+                cell(kind_runs, "lines_per_s", "%.0f"), cell(kind_runs, "cpu_s_per_gb", "%.2f"),
+                cell(kind_runs, "cores", "%.2f"), cell(kind_runs, "rss_mib", "%.1f"),
+                vs_floor, "ok" if not failed else "FAIL ×%d" % failed))
+    lines += [
+        "",
+        "MB/s and lines/s are the sender's: bytes and whole lines written, over the time from "
+        "every connection open to every connection closed by the server after it read the "
+        "sender's end of stream. Server CPU is user+sys of the server process over the sending "
+        "window (+%.1f s), per 1e9 bytes sent; server cores = that CPU / the run's wall time. "
+        "Senders and server share the machine's %d cores: the sender's own CPU "
+        "(`sender.cpu_s` in the JSON) is what the server could not use. vs floor: median of "
+        "per-rep MB/s ratios against the floor with the same number of senders."
+        % (SETTLE_S, os.cpu_count()),
+    ]
+    failures = [("%s/%d" % (run["scenario"], run["senders"]), failure)
+                for kind_runs in runs.values() for run in kind_runs for failure in run["failures"]]
+    if failures:
+        lines += ["", "Failures:", ""] + ["- %s: %s" % item for item in failures]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per scenario [5]")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run [10]")
+    parser.add_argument("--senders", default="1,4",
+                        help="comma-separated sender connection counts [1,4]")
+    parser.add_argument("--ringway", default=None, help="ringway binary [TARGET/release/ringway]")
+    parser.add_argument("--ringway-args", default="", help="extra flags for every ringway run")
+    parser.add_argument("--floor-only", action="store_true",
+                        help="only the floor rows (no ringway build or runs)")
+    parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
+    parser.add_argument("--results-dir", default=None,
+                        help="where tcp.md and tcp.json go [bench/results/<UTC date>/]")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 rep of 3 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.reps, args.duration = 1, 3.0
+    try:
+        args.senders = [int(n) for n in args.senders.split(",") if n.strip()]
+    except ValueError:
+        parser.error("--senders takes comma-separated integers")
+    if args.reps < 1 or args.duration <= 0 or not args.senders or min(args.senders) < 1:
+        parser.error("--reps, --duration and --senders must be positive")
+
+    if not args.no_build:
+        build(args.floor_only)
+    release = target_dir() / "release"
+    sender = release / "examples" / "tcp_sender"
+    ringway = Path(args.ringway) if args.ringway else release / "ringway"
+    if not os.access(sender, os.X_OK):
+        raise SystemExit("%s not found (cargo build --release --example tcp_sender)" % sender)
+    kinds = [kind for kind, _ in SCENARIOS]
+    if args.floor_only:
+        kinds = ["floor"]
+    elif not os.access(ringway, os.X_OK) or not supports_tcp(ringway):
+        log("warning: %s has no tcp input (`ringway run --help` lacks --tcp-max-connections): "
+            "running the floor rows only" % ringway)
+        kinds = ["floor"]
+
+    workdir = Path(tempfile.mkdtemp(prefix="ringway-tcp-bench-"))
+    date = datetime.datetime.now(datetime.timezone.utc)
+    runs = {}
+    for rep in range(args.reps):
+        for senders in args.senders:
+            for kind in kinds:
+                try:
+                    if kind == "floor":
+                        run = run_floor(sender, senders, args)
+                    else:
+                        run = run_ringway(kind, ringway, sender, senders, args, workdir)
+                except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as error:
+                    log("FAIL %s/%d rep %d: %s" % (kind, senders, rep + 1, error))
+                    raise SystemExit(1)
+                runs.setdefault((kind, senders), []).append(run)
+                log("rep %d %-5s %d sender(s) %8.1f MB/s %11.0f lines/s  server %.2f cores, "
+                    "%.2f CPU-s/GB, %.1f MiB peak RSS"
+                    % (rep + 1, kind, senders, run["mb_per_s"], run["lines_per_s"],
+                       run["cores"], run["cpu_s_per_gb"], run["rss_mib"]))
+                for failure in run["failures"]:
+                    log("FAIL %s/%d rep %d: %s" % (kind, senders, rep + 1, failure))
+
+    command_line = "python3 bench/tcp_throughput.py " + " ".join(
+        shlex.quote(arg) for arg in sys.argv[1:])
+    text = markdown(runs, args, date, command_line.strip())
+    print(text)
+    results_dir = Path(args.results_dir) if args.results_dir else (
+        Path(tempfile.gettempdir()) / "ringway-tcp-quick" if args.quick
+        else REPO / "bench" / "results" / date.strftime("%Y-%m-%d"))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "tcp.md").write_text(text)
+    (results_dir / "tcp.json").write_text(json.dumps({
+        "date": date.isoformat(), "commit": git_describe(), "args": vars(args),
+        "runs": {"%s/%d" % key: value for key, value in runs.items()}}, indent=2))
+    log("wrote %s/tcp.md and tcp.json" % results_dir)
+    if any(run["failures"] for kind_runs in runs.values() for run in kind_runs):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
