@@ -1064,15 +1064,12 @@ impl OtlpReceiver {
                     Err(_) => return Err((400, "body is not valid gzip")),
                 }
             }
-            if total > RELEASE_AFTER_BYTES {
-                self.inflate_region.release(0, total);
-            }
             inflated = &self.inflate_region.slice(0, total)[..];
             inflated
         } else {
             wire
         };
-        match head.content_type {
+        let decoded = match head.content_type {
             ContentType::Protobuf => <ExportLogsServiceRequest as prost::Message>::decode(bytes)
                 .map(|request| request.resource_logs)
                 .map_err(|_| {
@@ -1090,7 +1087,17 @@ impl OtlpReceiver {
                     )
                 }),
             ContentType::Other => Err((415, "unsupported content type")),
+        };
+        // Give the pages of a large inflated body back only now: released
+        // pages read as zeroes, so releasing before decoding corrupted
+        // every gzip body that inflated past RELEASE_AFTER_BYTES.
+        if head.gzip {
+            let total = bytes.len();
+            if total > RELEASE_AFTER_BYTES {
+                self.inflate_region.release(0, total);
+            }
         }
+        decoded
     }
 
     /// Writes the emission's records into batches and pushes them, as far
