@@ -1264,4 +1264,31 @@ mod tests {
             assert_eq!(parse_time(bad), None);
         }
     }
+
+    #[test]
+    fn a_large_batch_encodes_and_gzips_whole() {
+        let mut batch = Vec::new();
+        for i in 0..20_000 {
+            let pad = "x".repeat(i % 150);
+            let line = format!("2024-05-01 line {i} \"q\" C:\\t\tpath=/var/{i}.log ünï {pad}\n");
+            batch.extend_from_slice(line.as_bytes());
+        }
+        let mut encoder = Encoder::new(0);
+        encoder.encode(&batch, 1);
+        assert!(
+            encoder.out.len() > 2 << 20,
+            "lengths need four-byte varints"
+        );
+        let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
+        assert_eq!(records(&request).len(), 20_000);
+        let mut gzip = crate::output::http::Gzip::new();
+        gzip.compress(&encoder.out).unwrap();
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzip.out[..]),
+            &mut inflated,
+        )
+        .unwrap();
+        assert_eq!(inflated, encoder.out);
+    }
 }
