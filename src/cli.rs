@@ -66,8 +66,9 @@ pub(crate) struct RunArgs {
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
 
-    /// An output: file:PATH (append), stdout, or null (count and discard).
-    /// Repeat to fan out; a batch is done when every output wrote it. [default: stdout]
+    /// An output: file:PATH (append), stdout, null (count and discard), tcp:HOST:PORT (NDJSON),
+    /// http://HOST[:PORT]/PATH[,gzip] (NDJSON POST; also http:URL) or otlp:http://HOST:PORT/v1/logs[,gzip]
+    /// (OTLP/HTTP protobuf). No https. Repeat to fan out; a batch is done when every output wrote it. [default: stdout]
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
@@ -84,7 +85,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "POLICY", value_enum, default_value = "raw")]
     pub on_invalid: OnInvalidArg,
 
-    /// File that receives invalid lines with --on-invalid deadletter (appended).
+    /// File that receives invalid lines with --on-invalid deadletter, and the lines of batches a network
+    /// output's receiver rejected for good (HTTP 4xx other than 408/429) (appended).
     #[arg(long, value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
 
@@ -194,6 +196,10 @@ pub(crate) struct RunArgs {
     /// Longest wait between retries of a failed output write.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub retry_max: Duration,
+
+    /// Connect, send and response timeout of tcp:, http and otlp outputs (a timeout is retried).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
+    pub output_timeout: Duration,
 
     /// Interval of the stats line on stderr (0: off).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
@@ -353,6 +359,9 @@ impl RunArgs {
         if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
             return Err("--retry-initial must be above 0 and at most --retry-max".to_string());
         }
+        if self.output_timeout.is_zero() {
+            return Err("--output-timeout must be above 0".to_string());
+        }
         if let Some(cpus) = &self.cpus
             && cpus.is_empty()
         {
@@ -378,6 +387,7 @@ impl RunArgs {
             udp_max_datagram_bytes: self.udp_max_datagram,
             retry_initial: self.retry_initial,
             retry_max: self.retry_max,
+            output_timeout: self.output_timeout,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
             exit_on_eof: self.exit_on_eof,
             summary_json: self.summary_json,

@@ -82,6 +82,27 @@ pub(crate) enum OutputKind {
     File(PathBuf),
     Stdout,
     Null,
+    /// NDJSON over one TCP connection (`tcp:HOST:PORT`).
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// The batch's NDJSON lines as one POST body (`http://…`, `http:URL`).
+    Http(HttpTarget),
+    /// OTLP/HTTP protobuf (`otlp:http://HOST:PORT/PATH`).
+    Otlp(HttpTarget),
+}
+
+/// Where an HTTP or OTLP output posts to (plain `http://` only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HttpTarget {
+    /// A name or an address; names are resolved at every connect.
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Bodies are sent with `Content-Encoding: gzip` (`,gzip`).
+    pub gzip: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +159,8 @@ pub(crate) struct Settings {
     pub udp_max_datagram_bytes: usize,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Connect and I/O timeout of network outputs (`--output-timeout`).
+    pub output_timeout: Duration,
     /// `None` when stats lines are off.
     pub stats_interval: Option<Duration>,
     pub exit_on_eof: bool,
@@ -382,29 +405,98 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     })
 }
 
-/// Parses `file:PATH`, `stdout` or `null`.
+/// Parses `file:PATH`, `stdout`, `null`, `tcp:HOST:PORT`, `http://…` (or
+/// `http:URL`) and `otlp:http://HOST:PORT/PATH`, the last two with an
+/// optional `,gzip`.
 pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
+    const KINDS: &str = "file:PATH, stdout, null, tcp:HOST:PORT, http://HOST:PORT/PATH or otlp:http://HOST:PORT/v1/logs";
     let kind = match spec {
         "stdout" => OutputKind::Stdout,
         "null" => OutputKind::Null,
+        _ if spec.starts_with("http://") || spec.starts_with("https://") => {
+            OutputKind::Http(parse_http_target(spec, spec)?)
+        }
         _ => match spec.split_once(':') {
             Some(("file", path)) if !path.is_empty() => OutputKind::File(PathBuf::from(path)),
             Some(("file", _)) => return Err(format!("output '{spec}': the path is empty")),
-            Some(("tcp" | "http" | "https" | "otlp", _)) => {
-                return Err(format!(
-                    "output '{spec}' is not supported yet (use file:PATH, stdout or null)"
-                ));
+            Some(("http", url)) => OutputKind::Http(parse_http_target(spec, url)?),
+            Some(("otlp", url)) => OutputKind::Otlp(parse_http_target(spec, url)?),
+            Some(("tcp", target)) => {
+                let (host, port) = parse_host_port(target).ok_or_else(|| {
+                    format!("output '{spec}': '{target}' is not HOST:PORT (e.g. tcp:127.0.0.1:5170 or tcp:[::1]:5170)")
+                })?;
+                OutputKind::Tcp { host, port }
             }
-            _ => {
-                return Err(format!(
-                    "unknown output '{spec}' (use file:PATH, stdout or null)"
-                ));
-            }
+            _ => return Err(format!("unknown output '{spec}' (use {KINDS})")),
         },
     };
     Ok(OutputSpec {
         name: spec.to_string(),
         kind,
+    })
+}
+
+/// `HOST:PORT` with a non-empty host (`[v6]:PORT` for IPv6) and a port above 0.
+fn parse_host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|&port| port > 0)?;
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')?
+            .parse::<std::net::Ipv6Addr>()
+            .ok()?
+            .to_string(),
+        None if !host.is_empty() && !host.contains([':', '/', '[', ']', ' ', '@']) => {
+            host.to_string()
+        }
+        None => return None,
+    };
+    Some((host, port))
+}
+
+/// `http://HOST[:PORT][/PATH][,gzip]`; anything but plain `http://` is refused.
+fn parse_http_target(spec: &str, url: &str) -> Result<HttpTarget, String> {
+    let (url, gzip) = match url.strip_suffix(",gzip") {
+        Some(url) => (url, true),
+        None => (url, false),
+    };
+    if url.starts_with("https://") {
+        return Err(format!(
+            "output '{spec}': https is not supported (no TLS in this release); use http:// or a local TLS proxy"
+        ));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
+        return Err(format!(
+            "output '{spec}': '{scheme}' is not http:// (e.g. otlp:http://127.0.0.1:4318/v1/logs)"
+        ));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, "/"),
+    };
+    let with_port;
+    let authority = if authority.ends_with(']') || !authority.contains(':') {
+        with_port = format!("{authority}:80");
+        &with_port
+    } else {
+        authority
+    };
+    let (host, port) = parse_host_port(authority).ok_or_else(|| {
+        format!(
+            "output '{spec}': '{authority}' is not HOST[:PORT] (e.g. http://127.0.0.1:4318/v1/logs)"
+        )
+    })?;
+    if path.bytes().any(|byte| byte <= b' ' || byte == 0x7f) {
+        return Err(format!(
+            "output '{spec}': the path has spaces or control characters"
+        ));
+    }
+    Ok(HttpTarget {
+        host,
+        port,
+        path: path.to_string(),
+        gzip,
     })
 }
 
@@ -503,5 +595,45 @@ mod tests {
             OutputKind::File("/tmp/x".into())
         );
         assert!(parse_output_spec("ftp://x").is_err());
+        assert_eq!(
+            parse_output_spec("otlp:http://collector:4318/v1/logs,gzip")
+                .unwrap()
+                .kind,
+            OutputKind::Otlp(HttpTarget {
+                host: "collector".into(),
+                port: 4318,
+                path: "/v1/logs".into(),
+                gzip: true
+            })
+        );
+        let http = |spec| match parse_output_spec(spec).unwrap().kind {
+            OutputKind::Http(target) => target,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(http("http://127.0.0.1:8080/ingest").path, "/ingest");
+        assert_eq!(http("http:http://[::1]/x?y=1").host, "::1");
+        assert_eq!(http("http:http://[::1]/x?y=1").port, 80);
+        assert!(http("http://h:1,gzip").gzip);
+        assert_eq!(
+            parse_output_spec("tcp:[::1]:5170").unwrap().kind,
+            OutputKind::Tcp {
+                host: "::1".into(),
+                port: 5170
+            }
+        );
+        for bad in [
+            "https://x/y",
+            "http:https://x",
+            "otlp:https://x:4318/v1/logs",
+            "otlp:ftp://x",
+            "otlp:x:4318",
+            "tcp:nohost",
+            "tcp::5170",
+            "tcp:h:0",
+            "http://:80/",
+            "http://h:99999/",
+        ] {
+            assert!(parse_output_spec(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -32,8 +32,13 @@ pub(crate) struct InputCounters {
 pub(crate) struct OutputCounters {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
+    /// Failed attempts that were retried (equal to `write_errors`).
     pub retries: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Batches a receiver refused for good (HTTP 4xx other than 408/429).
+    pub rejects: AtomicU64,
+    /// Records of rejected batches appended to `--dead-letter`.
+    pub dead_lettered: AtomicU64,
 }
 
 /// HTTP status codes the OTLP receiver sends, in the order they are counted.
@@ -272,6 +277,8 @@ impl Registry {
                     "bytes": load(&c.bytes),
                     "retries": load(&c.retries),
                     "write_errors": load(&c.write_errors),
+                    "rejects": load(&c.rejects),
+                    "dead_lettered": load(&c.dead_lettered),
                 })
             })
             .collect();

@@ -508,6 +508,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
 
     let mut output_counters = Vec::new();
     let mut pools = Vec::new();
+    // Batches a network output's receiver rejects go to --dead-letter.
+    let rejected = settings
+        .dead_letter
+        .as_deref()
+        .map(|path| Arc::new(crate::output::sink::DeadLetterFile::new(path)));
     for (output_index, output) in settings.outputs.iter().enumerate() {
         let counters = Arc::new(OutputCounters::default());
         output_counters.push(Arc::clone(&counters));
@@ -515,6 +520,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
             &output.kind,
             settings.fsync,
             settings.data_dir.is_some(),
+            settings.output_timeout,
         ));
         let workers = settings.output_workers;
         let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
@@ -545,6 +551,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 dispatcher: Arc::clone(&dispatcher_waker),
                 retry_initial: settings.retry_initial,
                 retry_max: settings.retry_max,
+                dead_letter: rejected.clone(),
             };
             threads.push((
                 format!("ringway-out-{output_index}-{index}"),

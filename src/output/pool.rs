@@ -10,15 +10,19 @@
 //! from ring(16), which is how backpressure reaches the CPU workers.
 //!
 //! An [`OutputWorker`] writes its jobs to the output's sink, retrying a
-//! failure with exponential backoff and jitter until it succeeds. Ordered
-//! sinks (`file:`, `stdout`) commit in the order the dispatcher assigned
+//! failure with exponential backoff and jitter until it succeeds, or after
+//! the server's `Retry-After` (429, 503; capped by `--retry-max`). A batch
+//! the receiver rejects for good (a 4xx other than 408 and 429) is never
+//! retried: its lines go to `--dead-letter` (or, without one, are counted
+//! and logged) and it is acked. Ordered
+//! sinks (`file:`, `stdout`, `tcp:`) commit in the order the dispatcher assigned
 //! (`seq`), whatever the number of workers: a worker waits for its turn
 //! ([`CommitOrder`]) before writing. The batch's buffer returns to its pool
 //! when the last output drops its `Arc`.
 
 use crate::batch::Batch;
 use crate::metrics::OutputCounters;
-use crate::output::sink::Sink;
+use crate::output::sink::{Connection, DeadLetterFile, Failure, Sink};
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crossbeam_queue::ArrayQueue;
 use std::sync::Arc;
@@ -207,6 +211,8 @@ pub(crate) struct OutputWorker {
     pub dispatcher: Arc<Waker>,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Where batches the receiver rejected go (`--dead-letter`).
+    pub dead_letter: Option<Arc<DeadLetterFile>>,
 }
 
 impl OutputWorker {
@@ -216,9 +222,10 @@ impl OutputWorker {
             self.sink.open_early();
         }
         let mut jitter = Jitter::new(self.index as u64);
+        let mut connection = self.sink.connection();
         loop {
             if let Some(job) = self.slot.pop() {
-                self.process(job, &mut jitter);
+                self.process(job, &mut jitter, &mut connection);
                 // Full only costs recency information (see OutputPool).
                 let _ = self.finished.push(self.index);
                 self.dispatcher.wake();
@@ -233,7 +240,7 @@ impl OutputWorker {
         }
     }
 
-    fn process(&mut self, job: Job, jitter: &mut Jitter) {
+    fn process(&mut self, job: Job, jitter: &mut Jitter, connection: &mut Connection) {
         if let Some(order) = &self.order {
             while order.next.load(Ordering::Acquire) != job.seq {
                 self.waker
@@ -241,50 +248,104 @@ impl OutputWorker {
             }
         }
         let bytes = job.batch.bytes();
+        self.sink.prepare(connection, bytes);
         let mut backoff = self.retry_initial;
         let mut failures = 0u64;
         let mut first_failure = None;
         // Bytes of this batch already written: a retry resumes there, so a
         // partial write neither duplicates nor tears a line.
         let mut written = 0;
-        while let Err(error) = self.sink.write(bytes, &mut written) {
+        let rejected = loop {
+            let (error, retry_after) = match self.sink.send(connection, bytes, &mut written) {
+                Ok(()) => break None,
+                Err(Failure::Reject { status, detail }) => break Some((status, detail)),
+                Err(Failure::Retry { error, retry_after }) => (error, retry_after),
+            };
             failures += 1;
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             let since = *first_failure.get_or_insert_with(Instant::now);
+            // The server's Retry-After when it gave one (at least
+            // --retry-initial, at most --retry-max); else the backoff.
+            let wait = match retry_after {
+                Some(after) => after.clamp(self.retry_initial, self.retry_max),
+                None => {
+                    let wait = jitter.spread(backoff);
+                    backoff = (backoff * 2).min(self.retry_max);
+                    wait
+                }
+            };
             if failures.is_power_of_two() {
                 eprintln!(
-                    "ringway: warning: output {} failed to write ({} attempts in {:.1}s), retrying in {:?}; error = {error}",
+                    "ringway: warning: output {} failed to write ({} attempts in {:.1}s), retrying in {:?}{}; error = {error}",
                     self.name,
                     failures,
                     since.elapsed().as_secs_f64(),
-                    backoff
+                    wait,
+                    if retry_after.is_some() {
+                        " (the server's Retry-After)"
+                    } else {
+                        ""
+                    },
                 );
             }
-            std::thread::sleep(jitter.spread(backoff));
-            backoff = (backoff * 2).min(self.retry_max);
-        }
+            std::thread::sleep(wait);
+        };
         if failures > 0 {
             eprintln!(
                 "ringway: info: output {} recovered after {failures} failed attempts",
                 self.name
             );
         }
-        // The sink accepted it (and synced it with --fsync): ack it.
+        match rejected {
+            None => {
+                self.counters
+                    .records
+                    .fetch_add(u64::from(job.batch.records), Ordering::Relaxed);
+                self.counters
+                    .bytes
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            Some((status, detail)) => self.reject(&job.batch, status, &detail),
+        }
+        // The sink accepted it (and synced it with --fsync), or rejected it
+        // for good: ack it.
         if let Some(ack) = &job.batch.ack {
             ack.delivered();
         }
-        self.counters
-            .records
-            .fetch_add(u64::from(job.batch.records), Ordering::Relaxed);
-        self.counters
-            .bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if let Some(order) = &self.order {
             order.next.store(job.seq + 1, Ordering::Release);
             for worker in &order.workers {
                 worker.wake();
             }
+        }
+    }
+
+    /// A batch the receiver refused for good: to the dead-letter file when
+    /// there is one, else dropped; counted, and logged at the 1st, 2nd,
+    /// 4th, … reject.
+    fn reject(&self, batch: &Batch, status: u16, detail: &str) {
+        let rejects = self.counters.rejects.fetch_add(1, Ordering::Relaxed) + 1;
+        let outcome = match &self.dead_letter {
+            Some(dead_letter) => match dead_letter.append(batch.bytes()) {
+                Ok(()) => {
+                    self.counters
+                        .dead_lettered
+                        .fetch_add(u64::from(batch.records), Ordering::Relaxed);
+                    format!("written to --dead-letter {}", dead_letter.path.display())
+                }
+                Err(error) => format!(
+                    "dropped: cannot append to --dead-letter {}; error = {error}",
+                    dead_letter.path.display()
+                ),
+            },
+            None => "dropped (no --dead-letter)".to_string(),
+        };
+        if rejects.is_power_of_two() {
+            eprintln!(
+                "ringway: warning: output {} rejected a batch of {} records with HTTP {status} ({rejects} rejected batches so far); {outcome}; response = {detail:?}",
+                self.name, batch.records,
+            );
         }
     }
 }
@@ -389,6 +450,7 @@ mod tests {
             &crate::config::OutputKind::File(path.clone()),
             false,
             false,
+            Duration::from_secs(1),
         ));
         let counters = Arc::new(OutputCounters::default());
         let mut senders = Vec::new();
@@ -413,6 +475,7 @@ mod tests {
                 dispatcher: dispatcher_waker.clone(),
                 retry_initial: Duration::from_millis(1),
                 retry_max: Duration::from_millis(10),
+                dead_letter: None,
             };
             handles.push(std::thread::spawn(move || worker.run()));
         }

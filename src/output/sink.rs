@@ -1,6 +1,13 @@
-//! Sinks: where an output worker writes a batch (`file:`, `stdout`, `null`).
+//! Sinks: where an output worker writes a batch (`file:`, `stdout`, `null`,
+//! `tcp:`, `http` and `otlp`).
 //!
-//! A [`Sink`] is shared by the workers of one output. `file:` is opened by
+//! A [`Sink`] is shared by the workers of one output; each worker keeps its
+//! own [`Connection`] to it (the HTTP and OTLP outputs' keep-alive
+//! connection and encode buffers, allocated once per worker and reused). A
+//! write either succeeds or fails with a [`Failure`]: worth retrying
+//! (connection errors, timeouts, 5xx, 408, and 429/503 with their
+//! `Retry-After`), or a permanent reject (any other status) that the worker
+//! sends to the [`DeadLetterFile`]. `file:` is opened by
 //! the first worker that writes, inside the worker thread, so a FIFO with no
 //! reader stalls that output instead of failing start-up.
 //!
@@ -10,6 +17,9 @@
 //! checkpoint.
 
 use crate::config::OutputKind;
+use crate::output::http::{Client, Endpoint, Gzip};
+use crate::output::otlp::Encoder;
+use crate::output::tcp::TcpSink;
 use std::fs::File;
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
@@ -17,6 +27,7 @@ use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 pub(crate) enum Sink {
     /// Opened on first write; reopened after a write error.
@@ -28,6 +39,50 @@ pub(crate) enum Sink {
     },
     Stdout,
     Null,
+    Tcp(TcpSink),
+    /// `http` (NDJSON bodies) and `otlp` (protobuf bodies) outputs.
+    Http {
+        endpoint: Endpoint,
+        otlp: bool,
+        gzip: bool,
+    },
+}
+
+/// Why a write did not go through.
+pub(crate) enum Failure {
+    /// Worth trying again: after `retry_after` when the server gave one,
+    /// else after the worker's backoff.
+    Retry {
+        error: io::Error,
+        retry_after: Option<Duration>,
+    },
+    /// The receiver refused the batch for good (HTTP `status`); `detail`
+    /// is the start of its answer.
+    Reject { status: u16, detail: String },
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Retry {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// One output worker's own side of its sink.
+pub(crate) struct Connection {
+    http: Option<HttpWorker>,
+}
+
+/// An HTTP or OTLP output worker's keep-alive connection and the buffers
+/// its bodies are built in; [`Sink::prepare`] fills them once per batch.
+struct HttpWorker {
+    client: Client,
+    encoder: Option<Encoder>,
+    gzip: Option<Gzip>,
+    /// A failure of preparing the body (gzip), reported by the write.
+    prepare_error: Option<String>,
 }
 
 pub(crate) struct FileState {
@@ -41,7 +96,7 @@ pub(crate) struct FileState {
 }
 
 impl Sink {
-    pub fn new(kind: &OutputKind, fsync: bool, repair_torn: bool) -> Self {
+    pub fn new(kind: &OutputKind, fsync: bool, repair_torn: bool, timeout: Duration) -> Self {
         match kind {
             OutputKind::File(path) => Sink::File {
                 path: path.clone(),
@@ -54,12 +109,107 @@ impl Sink {
             },
             OutputKind::Stdout => Sink::Stdout,
             OutputKind::Null => Sink::Null,
+            OutputKind::Tcp { host, port } => Sink::Tcp(TcpSink::new(host, *port, timeout)),
+            OutputKind::Http(target) | OutputKind::Otlp(target) => Sink::Http {
+                endpoint: Endpoint::new(&target.host, target.port, &target.path, timeout),
+                otlp: matches!(kind, OutputKind::Otlp(_)),
+                gzip: target.gzip,
+            },
         }
     }
 
     /// Whether batches must be written in the order they were dispatched.
+    /// HTTP and OTLP batches may complete out of order (their acks keep
+    /// checkpoints right).
     pub fn ordered(&self) -> bool {
-        !matches!(self, Sink::Null)
+        !matches!(self, Sink::Null | Sink::Http { .. })
+    }
+
+    /// A worker's own connection state for this sink.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            http: match self {
+                Sink::Http { otlp, gzip, .. } => Some(HttpWorker {
+                    client: Client::new(),
+                    encoder: otlp.then(|| Encoder::new(0)),
+                    gzip: gzip.then(Gzip::new),
+                    prepare_error: None,
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// Builds the request body of a batch once, before its first attempt
+    /// (OTLP encoding, gzip); the records' observed time is now.
+    pub fn prepare(&self, connection: &mut Connection, bytes: &[u8]) {
+        let Some(worker) = &mut connection.http else {
+            return;
+        };
+        let mut body = bytes;
+        if let Some(encoder) = &mut worker.encoder {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos() as u64);
+            encoder.encode(bytes, now);
+            body = &encoder.out;
+        }
+        worker.prepare_error = None;
+        if let Some(gzip) = &mut worker.gzip
+            && let Err(error) = gzip.compress(body)
+        {
+            worker.prepare_error = Some(error.to_string());
+        }
+    }
+
+    /// Sends a batch prepared with [`Sink::prepare`] (network sinks) or
+    /// writes it (files); see [`Sink::write`].
+    pub fn send(
+        &self,
+        connection: &mut Connection,
+        bytes: &[u8],
+        written: &mut usize,
+    ) -> Result<(), Failure> {
+        let Sink::Http { endpoint, otlp, .. } = self else {
+            return Ok(self.write(bytes, written)?);
+        };
+        let worker = connection.http.as_mut().expect("made by Sink::connection");
+        if let Some(error) = &worker.prepare_error {
+            return Err(io::Error::other(format!("cannot compress the body: {error}")).into());
+        }
+        let (body, gzip) = match (&worker.gzip, &worker.encoder) {
+            (Some(gzip), _) => (&gzip.out[..], true),
+            (None, Some(encoder)) => (&encoder.out[..], false),
+            (None, None) => (bytes, false),
+        };
+        let content_type = if *otlp {
+            "application/x-protobuf"
+        } else {
+            "application/x-ndjson"
+        };
+        let response = worker.client.post(endpoint, content_type, gzip, body)?;
+        match response.status {
+            200..=299 => {
+                *written = bytes.len();
+                Ok(())
+            }
+            408 | 429 | 500..=599 => Err(Failure::Retry {
+                error: io::Error::other(format!(
+                    "HTTP {}: {}",
+                    response.status,
+                    worker.client.snippet()
+                )),
+                retry_after: if matches!(response.status, 429 | 503) {
+                    response.retry_after
+                } else {
+                    None
+                },
+            }),
+            status => Err(Failure::Reject {
+                status,
+                detail: worker.client.snippet(),
+            }),
+        }
     }
 
     /// Writes `bytes[*written..]`, advancing `*written` as bytes go out, so
@@ -67,6 +217,8 @@ impl Sink {
     /// duplicate, no torn line. A file is reopened on the next attempt.
     pub fn write(&self, bytes: &[u8], written: &mut usize) -> io::Result<()> {
         match self {
+            Sink::Tcp(tcp) => tcp.write(bytes, written),
+            Sink::Http { .. } => Err(io::Error::other("HTTP sinks send with Sink::send")),
             Sink::Null => {
                 *written = bytes.len();
                 Ok(())
@@ -132,6 +284,39 @@ impl Sink {
                 );
             }
         }
+    }
+}
+
+/// The `--dead-letter` file as the outputs use it: batches a receiver
+/// rejected are appended, whole, by whichever worker got the reject.
+pub(crate) struct DeadLetterFile {
+    pub path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl DeadLetterFile {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Appends `bytes` (whole lines); opens the file on first use and again
+    /// after an error.
+    pub fn append(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if file.is_none() {
+            *file = Some(File::options().create(true).append(true).open(&self.path)?);
+        }
+        let result = file.as_mut().expect("opened above").write_all(bytes);
+        if result.is_err() {
+            *file = None;
+        }
+        result
     }
 }
 

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Network outputs: file → otlp / http output throughput, and retry overhead.
+
+Every run reads the same file of JSON lines (bench/gen_lines.py, seed 42)
+with `--exit-on-eof` and writes it to one output:
+
+  file→null                      ringway's own floor for this file
+  file→otlp → null receiver      OTLP/HTTP protobuf to `otlp_sender --floor`
+                                 (bench/otlp_sender.rs: reads each request,
+                                 answers 200, decodes nothing)
+  file→otlp,gzip → null receiver the same with gzip bodies
+  file→http → null receiver      NDJSON POSTs to the same floor sink
+  file→http → py 200             NDJSON POSTs to a Python http.server that
+                                 answers 200 to every request
+  file→http → py 503 every 10th  the same server answering 503 (no
+                                 Retry-After: ringway's backoff) to every
+                                 10th request
+
+The last two give the retry overhead; the Python server is slower than the
+floor sink, so compare them with each other. Reps are interleaved; medians
+with (min–max). Each run is checked: exit 0, output records == lines,
+no rejects. Python 3 standard library only; needs target/release/ringway
+and target/release/examples/otlp_sender (`cargo build --release && cargo
+build --release --example otlp_sender`; CARGO_TARGET_DIR is honoured).
+
+Usage:
+  outputs_throughput.py [--lines 1M] [--reps 3] [--workdir DIR] [--results-dir DIR]
+  outputs_throughput.py --serve-python PORT_FILE --fail-every N   (the Python server; internal)
+"""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def target_dir():
+    return os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+
+
+def count(text):
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+# ---------------------------------------------------------------------------
+# The Python endpoint (run as a child of this script)
+
+
+def serve_python(port_file, fail_every):
+    lock = threading.Lock()
+    state = {"requests": 0, "failed": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):
+            pass
+
+        def do_POST(self):
+            remaining = int(self.headers.get("Content-Length", "0"))
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+            with lock:
+                state["requests"] += 1
+                fail = fail_every > 0 and state["requests"] % fail_every == 0
+                state["failed"] += fail
+            self.send_response(503 if fail else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    server.serve_forever()
+
+
+# ---------------------------------------------------------------------------
+# Runs
+
+
+def start_python_server(workdir, fail_every):
+    port_file = os.path.join(workdir, "py-port")
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    process = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--serve-python", port_file,
+         "--fail-every", str(fail_every)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(port_file):
+            return process, "127.0.0.1:" + open(port_file).read().strip()
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the Python endpoint did not start")
+
+
+def start_floor(sender):
+    process = subprocess.Popen([sender, "--floor", "--serve", "127.0.0.1:0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline().strip()
+    if not line.startswith("ready "):
+        process.kill()
+        raise SystemExit("otlp_sender --floor printed %r" % line)
+    return process, line.split()[1]
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_ringway(ringway, data, output, workdir, lines, extra):
+    summary = os.path.join(workdir, "summary.json")
+    stderr_path = os.path.join(workdir, "ringway.stderr")
+    command = [ringway, "run", "--input", "file:" + data, "--output", output,
+               "--exit-on-eof", "--stats-interval", "0", "--summary-json", summary] + extra
+    started = time.perf_counter()
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    result = json.load(open(summary)) if os.path.exists(summary) else None
+    out = result["outputs"][0] if result else {}
+    if process.returncode != 0 or out.get("records") != lines or out.get("rejects", 0) != 0:
+        raise SystemExit("run failed: %s\nexit %s\nsummary %s\nstderr:\n%s" % (
+            " ".join(command), process.returncode, json.dumps(result),
+            open(stderr_path).read()[-3000:]))
+    return {
+        "command": " ".join(command),
+        "wall_s": wall,
+        "records_per_s": lines / wall,
+        "mb_per_s": result["inputs"][0]["bytes"] / wall / 1e6,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "retries": out.get("retries", 0),
+    }
+
+
+SCENARIOS = [
+    ("file→null", None, "null"),
+    ("file→otlp → null receiver", "floor", "otlp:http://{addr}/v1/logs"),
+    ("file→otlp,gzip → null receiver", "floor", "otlp:http://{addr}/v1/logs,gzip"),
+    ("file→http → null receiver", "floor", "http://{addr}/v1/logs"),
+    ("file→http → py 200", "py0", "http://{addr}/ingest"),
+    ("file→http → py 503 every 10th", "py10", "http://{addr}/ingest"),
+]
+
+
+def fmt_stats(values, fmt):
+    return "%s (%s–%s)" % (fmt(statistics.median(values)), fmt(min(values)), fmt(max(values)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", default="1M")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workdir", default="/tmp/ringway-bench-outputs")
+    parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--ringway", default=None)
+    parser.add_argument("--sender", default=None)
+    parser.add_argument("--ringway-args", default="")
+    parser.add_argument("--serve-python", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_python:
+        return serve_python(args.serve_python, args.fail_every)
+
+    lines = count(args.lines)
+    ringway = args.ringway or os.path.join(target_dir(), "release", "ringway")
+    sender = args.sender or os.path.join(target_dir(), "release", "examples", "otlp_sender")
+    os.makedirs(args.workdir, exist_ok=True)
+    data = os.path.join(args.workdir, "lines-%d.ndjson" % lines)
+    if not os.path.exists(data):
+        log("generating %d lines" % lines)
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_lines.py"), "--lines", str(lines),
+                        "--out", data, "--seed", "42"], check=True)
+    subprocess.run(["cat", data], stdout=subprocess.DEVNULL, check=True)
+    extra = args.ringway_args.split()
+
+    runs = {name: [] for name, _, _ in SCENARIOS}
+    for rep in range(args.reps):
+        for name, server, output in SCENARIOS:
+            process = None
+            addr = ""
+            if server == "floor":
+                process, addr = start_floor(sender)
+            elif server and server.startswith("py"):
+                process, addr = start_python_server(args.workdir, int(server[2:]))
+            try:
+                result = run_ringway(ringway, data, output.format(addr=addr), args.workdir,
+                                     lines, extra)
+            finally:
+                if process:
+                    stop(process)
+            runs[name].append(result)
+            log("rep %d %-32s %9.0f records/s  %6.1f MB/s  cpu %.2f s  rss %.1f MiB  retries %d" % (
+                rep + 1, name, result["records_per_s"], result["mb_per_s"], result["cpu_s"],
+                result["peak_rss_mib"], result["retries"]))
+
+    floor = statistics.median(r["records_per_s"] for r in runs["file→null"])
+    py200 = statistics.median(r["records_per_s"] for r in runs["file→http → py 200"])
+    rows = []
+    for name, _, _ in SCENARIOS:
+        rs = runs[name]
+        rate = [r["records_per_s"] for r in rs]
+        reference = py200 if name == "file→http → py 503 every 10th" else floor
+        rows.append("| %s | %s | %s | %s | %s | %s | %.2f× %s |" % (
+            name,
+            fmt_stats(rate, lambda v: "%.0fk" % (v / 1e3)),
+            fmt_stats([r["mb_per_s"] for r in rs], lambda v: "%.0f" % v),
+            fmt_stats([r["cpu_s"] / lines * 1e6 for r in rs], lambda v: "%.2f" % v),
+            fmt_stats([r["peak_rss_mib"] for r in rs], lambda v: "%.1f" % v),
+            fmt_stats([r["retries"] for r in rs], lambda v: "%d" % v),
+            statistics.median(rate) / reference,
+            "of py 200" if reference == py200 and name != "file→http → py 200" else "of file→null",
+        ))
+    commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    table = "\n".join([
+        "# Network outputs (%s, %s, %d lines, %d reps, `%s`)" % (
+            date, commit, lines, args.reps, " ".join(sys.argv)),
+        "",
+        "| scenario | records/s | MB/s (input) | CPU s per M records | peak RSS MiB | retries | vs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ] + rows) + "\n"
+    print(table)
+    if args.results_dir:
+        os.makedirs(args.results_dir, exist_ok=True)
+        with open(os.path.join(args.results_dir, "outputs.md"), "w") as f:
+            f.write(table)
+        with open(os.path.join(args.results_dir, "outputs.json"), "w") as f:
+            json.dump(runs, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1294 @@
+//! NDJSON batches to OTLP/HTTP protobuf bodies (`ExportLogsServiceRequest`),
+//! for the `otlp` output.
+//!
+//! An [`Encoder`] belongs to one output worker and writes a whole batch into
+//! its reused `out` buffer, with protobuf primitives and no allocation per
+//! record: each line is read by a small borrowing JSON reader ([`Json`]),
+//! strings are unescaped straight into `out`, and the length of every nested
+//! message is written after its content (one byte reserved, the content
+//! moved up in the rare case the length needs more).
+//!
+//! Each line becomes one LogRecord:
+//! - a line in the shape ringway's OTLP input writes (it starts with
+//!   `{"time_unix_nano":`) is rebuilt field by field, and consecutive
+//!   records with the same `resource` and `scope` share one ResourceLogs /
+//!   ScopeLogs, so OTLP in → ringway → OTLP out gives back the records;
+//! - any other JSON object maps by convention: body from `message` (else
+//!   `msg`, else the whole line), severity from `level` (else `severity`),
+//!   time from `timestamp`, `time`, `ts` or `@timestamp`, every other key an
+//!   attribute (typed);
+//! - a line that is not a JSON object becomes a record whose body is the
+//!   line as a string.
+//!
+//! Each line is read twice: once to check it and find the keys that matter
+//! ([`Fields`]), once to write it.
+
+use std::ops::Range;
+
+/// Deepest nesting of arrays and maps written out; deeper values are left
+/// out (like `null`).
+const MAX_DEPTH: usize = 32;
+/// Deepest nesting read at all; a deeper line is not read as JSON (it
+/// becomes a string body), which bounds the reader's recursion.
+const MAX_READ_DEPTH: usize = 128;
+
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+const FIXED32: u64 = 5;
+
+// Field numbers of opentelemetry/proto/{collector/logs,logs,common,resource}/v1.
+const REQUEST_RESOURCE_LOGS: u64 = 1;
+const RESOURCE_LOGS_RESOURCE: u64 = 1;
+const RESOURCE_LOGS_SCOPE_LOGS: u64 = 2;
+const RESOURCE_ATTRIBUTES: u64 = 1;
+const SCOPE_LOGS_SCOPE: u64 = 1;
+const SCOPE_LOGS_LOG_RECORDS: u64 = 2;
+const SCOPE_NAME: u64 = 1;
+const SCOPE_VERSION: u64 = 2;
+const SCOPE_ATTRIBUTES: u64 = 3;
+const RECORD_TIME: u64 = 1;
+const RECORD_SEVERITY_NUMBER: u64 = 2;
+const RECORD_SEVERITY_TEXT: u64 = 3;
+const RECORD_BODY: u64 = 5;
+const RECORD_ATTRIBUTES: u64 = 6;
+const RECORD_FLAGS: u64 = 8;
+const RECORD_TRACE_ID: u64 = 9;
+const RECORD_SPAN_ID: u64 = 10;
+const RECORD_OBSERVED_TIME: u64 = 11;
+const ANY_STRING: u64 = 1;
+const ANY_BOOL: u64 = 2;
+const ANY_INT: u64 = 3;
+const ANY_DOUBLE: u64 = 4;
+const ANY_ARRAY: u64 = 5;
+const ANY_KVLIST: u64 = 6;
+const ARRAY_VALUES: u64 = 1;
+const KVLIST_VALUES: u64 = 1;
+const KV_KEY: u64 = 1;
+const KV_VALUE: u64 = 2;
+
+/// How ringway's OTLP input starts every line it writes.
+const OTLP_LINE_PREFIX: &[u8] = b"{\"time_unix_nano\":";
+
+// ---------------------------------------------------------------------------
+// Protobuf primitives over a Vec
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn tag(out: &mut Vec<u8>, field: u64, wire_type: u64) {
+    varint(out, (field << 3) | wire_type);
+}
+
+/// Starts a length-delimited field; returns where its content starts.
+fn begin(out: &mut Vec<u8>, field: u64) -> usize {
+    tag(out, field, LEN);
+    out.push(0);
+    out.len()
+}
+
+/// Ends the field [`begin`] started: writes its length into the byte
+/// reserved for it, moving the content up when the length needs more.
+fn end(out: &mut Vec<u8>, start: usize) {
+    let len = out.len() - start;
+    if len < 0x80 {
+        out[start - 1] = len as u8;
+        return;
+    }
+    let mut width = 1;
+    while len >> (7 * width) != 0 {
+        width += 1;
+    }
+    let old_end = out.len();
+    out.resize(old_end + width - 1, 0);
+    out.copy_within(start..old_end, start + width - 1);
+    let mut at = start - 1;
+    let mut value = len;
+    while value >= 0x80 {
+        out[at] = value as u8 | 0x80;
+        value >>= 7;
+        at += 1;
+    }
+    out[at] = value as u8;
+}
+
+fn fixed64(out: &mut Vec<u8>, field: u64, value: u64) {
+    tag(out, field, FIXED64);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Valid UTF-8 as is; each invalid sequence as U+FFFD (protobuf strings
+/// must be UTF-8).
+fn push_utf8_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.extend_from_slice(chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A borrowing JSON reader
+
+/// The line is not (the expected) JSON.
+#[derive(Debug)]
+struct Bad;
+
+type Parse<T> = Result<T, Bad>;
+
+/// A JSON string's bytes between its quotes, still escaped.
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+}
+
+impl Text<'_> {
+    /// Writes the unescaped string (lossy UTF-8).
+    fn write(&self, out: &mut Vec<u8>) {
+        if !self.escaped {
+            push_utf8_lossy(out, self.raw);
+            return;
+        }
+        let raw = self.raw;
+        let mut start = 0;
+        let mut at = 0;
+        while let Some(found) = memchr::memchr(b'\\', &raw[at..]) {
+            let slash = at + found;
+            push_utf8_lossy(out, &raw[start..slash]);
+            at = slash + 2;
+            let plain = match raw.get(slash + 1) {
+                Some(b'n') => b'\n',
+                Some(b't') => b'\t',
+                Some(b'r') => b'\r',
+                Some(b'b') => 8,
+                Some(b'f') => 12,
+                Some(b'u') => {
+                    let mut code = hex4(raw, slash + 2).unwrap_or(0xFFFD);
+                    at = (slash + 6).min(raw.len());
+                    if (0xD800..0xDC00).contains(&code)
+                        && raw.get(at..at + 2) == Some(b"\\u")
+                        && let Some(low) =
+                            hex4(raw, at + 2).filter(|low| (0xDC00..0xE000).contains(low))
+                    {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        at += 6;
+                    }
+                    let character = char::from_u32(code).unwrap_or('\u{FFFD}');
+                    let mut utf8 = [0u8; 4];
+                    out.extend_from_slice(character.encode_utf8(&mut utf8).as_bytes());
+                    start = at;
+                    continue;
+                }
+                Some(&other) => other, // `"`, `\`, `/` (and, leniently, anything)
+                None => b'\\',
+            };
+            out.push(plain);
+            start = at.min(raw.len());
+            at = start;
+        }
+        push_utf8_lossy(out, &raw[start..]);
+    }
+}
+
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(raw.get(at..at + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+enum Number {
+    Int(i64),
+    Double(f64),
+}
+
+/// A JSON number: an integer that fits i64 stays one; anything with a
+/// fraction or exponent (or beyond i64) is a double.
+fn number_value(raw: &[u8]) -> Parse<Number> {
+    let text = std::str::from_utf8(raw).map_err(|_| Bad)?;
+    if !raw.iter().any(|byte| matches!(byte, b'.' | b'e' | b'E'))
+        && let Ok(int) = text.parse::<i64>()
+    {
+        return Ok(Number::Int(int));
+    }
+    text.parse::<f64>().map(Number::Double).map_err(|_| Bad)
+}
+
+struct Json<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Json<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Self { s, at: 0 }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&byte) = self.s.get(self.at) {
+            if !matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                return Some(byte);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Parse<()> {
+        if self.eat(byte) { Ok(()) } else { Err(Bad) }
+    }
+
+    fn string(&mut self) -> Parse<Text<'a>> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let rest = self.s.get(self.at..).ok_or(Bad)?;
+            let found = memchr::memchr2(b'"', b'\\', rest).ok_or(Bad)?;
+            if rest[found] == b'"' {
+                let raw = &self.s[start..self.at + found];
+                self.at += found + 1;
+                return Ok(Text { raw, escaped });
+            }
+            escaped = true;
+            self.at += found + 2;
+        }
+    }
+
+    fn number(&mut self) -> Parse<&'a [u8]> {
+        self.peek();
+        let start = self.at;
+        while matches!(
+            self.s.get(self.at),
+            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+        ) {
+            self.at += 1;
+        }
+        if start == self.at {
+            return Err(Bad);
+        }
+        Ok(&self.s[start..self.at])
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Parse<()> {
+        self.peek();
+        if self.s[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(Bad)
+        }
+    }
+
+    /// The next key of an object whose `{` was read; `None` at its `}`.
+    fn next_key(&mut self, first: &mut bool) -> Parse<Option<Text<'a>>> {
+        if self.eat(b'}') {
+            return Ok(None);
+        }
+        if !std::mem::take(first) {
+            self.expect(b',')?;
+        }
+        let key = self.string()?;
+        self.expect(b':')?;
+        Ok(Some(key))
+    }
+
+    /// Whether an array whose `[` was read has another item.
+    fn next_item(&mut self, first: &mut bool) -> Parse<bool> {
+        if self.eat(b']') {
+            return Ok(false);
+        }
+        if !std::mem::take(first) {
+            self.expect(b',')?;
+        }
+        Ok(true)
+    }
+
+    /// Reads over one value, checking it.
+    fn skip(&mut self, depth: usize) -> Parse<()> {
+        if depth > MAX_READ_DEPTH {
+            return Err(Bad);
+        }
+        match self.peek().ok_or(Bad)? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                self.at += 1;
+                let mut first = true;
+                while self.next_key(&mut first)?.is_some() {
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            b'[' => {
+                self.at += 1;
+                let mut first = true;
+                while self.next_item(&mut first)? {
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => number_value(self.number()?).map(|_| ()),
+        }
+    }
+
+    /// The value at `range` of a line already checked.
+    fn at(s: &'a [u8], range: &Range<usize>) -> Self {
+        Self {
+            s: &s[..range.end],
+            at: range.start,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What a line holds
+
+/// Where the values that matter sit in a line (byte ranges of the line),
+/// the first of each key.
+#[derive(Default)]
+struct Fields {
+    message: Option<Range<usize>>,
+    msg: Option<Range<usize>>,
+    level: Option<Range<usize>>,
+    severity: Option<Range<usize>>,
+    /// `timestamp`, `time`, `ts`, `@timestamp`, in that preference.
+    times: [Option<Range<usize>>; 4],
+    resource: Option<Range<usize>>,
+    scope: Option<Range<usize>>,
+}
+
+/// Checks that `line` is one JSON object and finds its keys that matter.
+fn survey(line: &[u8]) -> Parse<Fields> {
+    let mut json = Json::new(line);
+    json.expect(b'{')?;
+    let mut fields = Fields::default();
+    let mut first = true;
+    while let Some(key) = json.next_key(&mut first)? {
+        json.peek();
+        let start = json.at;
+        json.skip(0)?;
+        let range = Some(start..json.at);
+        let slot = match key.raw {
+            _ if key.escaped => continue,
+            b"message" => &mut fields.message,
+            b"msg" => &mut fields.msg,
+            b"level" => &mut fields.level,
+            b"severity" => &mut fields.severity,
+            b"timestamp" => &mut fields.times[0],
+            b"time" => &mut fields.times[1],
+            b"ts" => &mut fields.times[2],
+            b"@timestamp" => &mut fields.times[3],
+            b"resource" => &mut fields.resource,
+            b"scope" => &mut fields.scope,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = range;
+        }
+    }
+    if json.peek().is_some() {
+        return Err(Bad);
+    }
+    Ok(fields)
+}
+
+/// Severity number of a level name (case-insensitive), per the OTLP
+/// ranges: TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21; syslog
+/// names map into the same ranges.
+fn severity_of_name(name: &[u8]) -> i64 {
+    const NAMES: [(&str, i64); 17] = [
+        ("trace", 1),
+        ("debug", 5),
+        ("info", 9),
+        ("information", 9),
+        ("informational", 9),
+        ("notice", 10),
+        ("warn", 13),
+        ("warning", 13),
+        ("error", 17),
+        ("err", 17),
+        ("crit", 21),
+        ("critical", 21),
+        ("fatal", 21),
+        ("alert", 22),
+        ("emerg", 23),
+        ("emergency", 23),
+        ("panic", 23),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| known.as_bytes().eq_ignore_ascii_case(name))
+        .map_or(0, |&(_, number)| number)
+}
+
+/// Severity number of a numeric level: 1–24 as OTLP numbers; 10, 20, …, 60
+/// as pino/bunyan levels (trace … fatal).
+fn severity_of_number(number: i64) -> Option<i64> {
+    match number {
+        1..=9 | 11..=19 | 21..=24 => Some(number),
+        10 => Some(1),
+        20 => Some(5),
+        30 => Some(9),
+        40 => Some(13),
+        50 => Some(17),
+        60 => Some(21),
+        _ => None,
+    }
+}
+
+/// Nanoseconds since the epoch of a time value: an RFC 3339 string, or
+/// epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
+/// size).
+fn parse_time(raw: &[u8]) -> Option<u64> {
+    if let Some(inner) = raw.strip_prefix(b"\"") {
+        return parse_rfc3339(inner.strip_suffix(b"\"")?);
+    }
+    let unit_nanos = |whole: u64| match whole {
+        0..100_000_000_000 => 1_000_000_000u64,
+        100_000_000_000..100_000_000_000_000 => 1_000_000,
+        100_000_000_000_000..100_000_000_000_000_000 => 1_000,
+        _ => 1,
+    };
+    // Plain decimals exactly (a double would round 1700000000.25).
+    if raw
+        .iter()
+        .all(|&byte| byte.is_ascii_digit() || byte == b'.')
+    {
+        let text = std::str::from_utf8(raw).ok()?;
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let whole: u64 = whole.parse().ok()?;
+        let unit = unit_nanos(whole);
+        let places = unit.ilog10() as usize;
+        let mut part = 0u64;
+        for (index, digit) in fraction.bytes().enumerate() {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            if index < places {
+                part = part * 10 + u64::from(digit - b'0');
+            }
+        }
+        for _ in fraction.len()..places {
+            part *= 10;
+        }
+        return whole.checked_mul(unit)?.checked_add(part);
+    }
+    match number_value(raw).ok()? {
+        Number::Double(double) if double.is_finite() && double >= 0.0 => {
+            let unit = if double < 1e11 {
+                1e9
+            } else if double < 1e14 {
+                1e6
+            } else if double < 1e17 {
+                1e3
+            } else {
+                1.0
+            };
+            let nanos = (double * unit).round();
+            (nanos < u64::MAX as f64).then_some(nanos as u64)
+        }
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)` (`t` or a space for `T`).
+fn parse_rfc3339(text: &[u8]) -> Option<u64> {
+    let digits = |range: Range<usize>| -> Option<u64> {
+        let part = text.get(range)?;
+        part.iter().all(u8::is_ascii_digit).then_some(())?;
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let separators_ok = text.get(4) == Some(&b'-')
+        && text.get(7) == Some(&b'-')
+        && matches!(text.get(10), Some(b'T' | b't' | b' '))
+        && text.get(13) == Some(&b':')
+        && text.get(16) == Some(&b':');
+    if !separators_ok {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut at = 19;
+    let mut fraction_nanos = 0u64;
+    if text.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while text.get(at).is_some_and(u8::is_ascii_digit) {
+            if at - start < 9 {
+                fraction_nanos = fraction_nanos * 10 + u64::from(text[at] - b'0');
+            }
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        for _ in (at - start)..9 {
+            fraction_nanos *= 10;
+        }
+    }
+    let offset_seconds: i64 = match text.get(at) {
+        Some(b'Z' | b'z') if at + 1 == text.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if text.len() == at + 6 && text[at + 3] == b':' => {
+            let (hours, minutes) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
+            let offset = (hours * 3600 + minutes * 60) as i64;
+            if sign == b'+' { offset } else { -offset }
+        }
+        _ => return None,
+    };
+    let days = super::days_from_civil(year, month, day)?;
+    let local = (days * 86_400 + hour * 3600 + minute * 60 + second) as i64;
+    let seconds = u64::try_from(local - offset_seconds).ok()?;
+    seconds
+        .checked_mul(1_000_000_000)?
+        .checked_add(fraction_nanos)
+}
+
+/// The bytes of an id written in hex, if it is `N` bytes of valid hex.
+fn parse_hex_id<const N: usize>(text: &Text<'_>) -> Option<[u8; N]> {
+    if text.escaped || text.raw.len() != 2 * N {
+        return None;
+    }
+    let mut id = [0u8; N];
+    for (slot, pair) in id.iter_mut().zip(text.raw.chunks_exact(2)) {
+        let nibble = |byte: u8| (byte as char).to_digit(16);
+        *slot = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+    }
+    Some(id)
+}
+
+// ---------------------------------------------------------------------------
+// The encoder
+
+/// One output worker's encoder: `out` holds the last batch's request body.
+pub(crate) struct Encoder {
+    pub out: Vec<u8>,
+    /// Content starts of the open ResourceLogs and ScopeLogs.
+    resource_logs: Option<usize>,
+    scope_logs: Option<usize>,
+    /// The open group's resource and scope values, as ranges of the batch.
+    group: (Option<Range<usize>>, Option<Range<usize>>),
+}
+
+impl Encoder {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(capacity),
+            resource_logs: None,
+            scope_logs: None,
+            group: (None, None),
+        }
+    }
+
+    /// Encodes every line of `batch` (whole lines, each ending in `\n`)
+    /// into `out` as one `ExportLogsServiceRequest`. Records without an
+    /// observed time get `observed_nanos`.
+    pub fn encode(&mut self, batch: &[u8], observed_nanos: u64) {
+        self.out.clear();
+        self.resource_logs = None;
+        self.scope_logs = None;
+        let mut start = 0;
+        while start < batch.len() {
+            let end = memchr::memchr(b'\n', &batch[start..]).map_or(batch.len(), |at| start + at);
+            let mut line = &batch[start..end];
+            if let Some(stripped) = line.strip_suffix(b"\r") {
+                line = stripped;
+            }
+            self.line(batch, start, line, observed_nanos);
+            start = end + 1;
+        }
+        self.close_scope();
+        self.close_resource();
+    }
+
+    fn line(&mut self, batch: &[u8], offset: usize, line: &[u8], observed: u64) {
+        let fields = survey(line).ok();
+        let otlp = fields.is_some() && line.starts_with(OTLP_LINE_PREFIX);
+        let absolute = |range: &Option<Range<usize>>| {
+            range
+                .as_ref()
+                .map(|range| offset + range.start..offset + range.end)
+        };
+        let (resource, scope) = match &fields {
+            Some(fields) if otlp => (absolute(&fields.resource), absolute(&fields.scope)),
+            _ => (None, None),
+        };
+        self.enter_group(batch, resource, scope);
+        let mark = self.out.len();
+        let written = match &fields {
+            Some(_) if otlp => self.otlp_record(line, observed),
+            Some(fields) => self.json_record(line, fields, observed),
+            None => Err(Bad),
+        };
+        if written.is_err() {
+            self.out.truncate(mark);
+            self.text_record(line, observed);
+        }
+    }
+
+    fn close_scope(&mut self) {
+        if let Some(start) = self.scope_logs.take() {
+            end(&mut self.out, start);
+        }
+    }
+
+    fn close_resource(&mut self) {
+        self.close_scope();
+        if let Some(start) = self.resource_logs.take() {
+            end(&mut self.out, start);
+        }
+    }
+
+    /// Makes the open ScopeLogs the one for `resource` and `scope` (values
+    /// in `batch`), opening new ones when they differ from the last line's.
+    fn enter_group(
+        &mut self,
+        batch: &[u8],
+        resource: Option<Range<usize>>,
+        scope: Option<Range<usize>>,
+    ) {
+        let same = |a: &Option<Range<usize>>, b: &Option<Range<usize>>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => batch[a.clone()] == batch[b.clone()],
+            _ => false,
+        };
+        let same_resource = self.resource_logs.is_some() && same(&self.group.0, &resource);
+        if same_resource && self.scope_logs.is_some() && same(&self.group.1, &scope) {
+            return;
+        }
+        if same_resource {
+            self.close_scope();
+        } else {
+            self.close_resource();
+            self.resource_logs = Some(begin(&mut self.out, REQUEST_RESOURCE_LOGS));
+            if let Some(range) = &resource {
+                let mark = self.out.len();
+                let field = begin(&mut self.out, RESOURCE_LOGS_RESOURCE);
+                let mut json = Json::at(batch, range);
+                if self.pairs(&mut json, RESOURCE_ATTRIBUTES, 0).is_ok() {
+                    end(&mut self.out, field);
+                } else {
+                    self.out.truncate(mark);
+                }
+            }
+        }
+        self.scope_logs = Some(begin(&mut self.out, RESOURCE_LOGS_SCOPE_LOGS));
+        if let Some(range) = &scope {
+            let mark = self.out.len();
+            let field = begin(&mut self.out, SCOPE_LOGS_SCOPE);
+            if self.scope(&mut Json::at(batch, range)).is_ok() {
+                end(&mut self.out, field);
+            } else {
+                self.out.truncate(mark);
+            }
+        }
+        self.group = (resource, scope);
+    }
+
+    fn scope(&mut self, json: &mut Json<'_>) -> Parse<()> {
+        json.expect(b'{')?;
+        let mut first = true;
+        while let Some(key) = json.next_key(&mut first)? {
+            match key.raw {
+                b"name" | b"version" if !key.escaped && json.peek() == Some(b'"') => {
+                    let field = if key.raw == b"name" {
+                        SCOPE_NAME
+                    } else {
+                        SCOPE_VERSION
+                    };
+                    let text = json.string()?;
+                    if !text.raw.is_empty() {
+                        self.string_field(field, text);
+                    }
+                }
+                _ => self.key_value(SCOPE_ATTRIBUTES, key, json, 0)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn string_field(&mut self, field: u64, text: Text<'_>) {
+        let start = begin(&mut self.out, field);
+        text.write(&mut self.out);
+        end(&mut self.out, start);
+    }
+
+    /// Writes the next value as the fields of an AnyValue.
+    fn any_value(&mut self, json: &mut Json<'_>, depth: usize) -> Parse<()> {
+        match json.peek().ok_or(Bad)? {
+            b'"' => {
+                let text = json.string()?;
+                self.string_field(ANY_STRING, text);
+            }
+            b't' => {
+                json.literal(b"true")?;
+                tag(&mut self.out, ANY_BOOL, VARINT);
+                self.out.push(1);
+            }
+            b'f' => {
+                json.literal(b"false")?;
+                tag(&mut self.out, ANY_BOOL, VARINT);
+                self.out.push(0);
+            }
+            b'n' => json.literal(b"null")?,
+            b'[' | b'{' if depth >= MAX_DEPTH => json.skip(depth)?,
+            b'[' => {
+                json.at += 1;
+                let array = begin(&mut self.out, ANY_ARRAY);
+                let mut first = true;
+                while json.next_item(&mut first)? {
+                    let item = begin(&mut self.out, ARRAY_VALUES);
+                    self.any_value(json, depth + 1)?;
+                    end(&mut self.out, item);
+                }
+                end(&mut self.out, array);
+            }
+            b'{' => {
+                let list = begin(&mut self.out, ANY_KVLIST);
+                self.pairs(json, KVLIST_VALUES, depth + 1)?;
+                end(&mut self.out, list);
+            }
+            _ => match number_value(json.number()?)? {
+                Number::Int(int) => {
+                    tag(&mut self.out, ANY_INT, VARINT);
+                    varint(&mut self.out, int as u64);
+                }
+                Number::Double(double) => fixed64(&mut self.out, ANY_DOUBLE, double.to_bits()),
+            },
+        }
+        Ok(())
+    }
+
+    /// Writes an object's pairs as KeyValues in `field`.
+    fn pairs(&mut self, json: &mut Json<'_>, field: u64, depth: usize) -> Parse<()> {
+        json.expect(b'{')?;
+        let mut first = true;
+        while let Some(key) = json.next_key(&mut first)? {
+            self.key_value(field, key, json, depth)?;
+        }
+        Ok(())
+    }
+
+    fn key_value(
+        &mut self,
+        field: u64,
+        key: Text<'_>,
+        json: &mut Json<'_>,
+        depth: usize,
+    ) -> Parse<()> {
+        let pair = begin(&mut self.out, field);
+        self.string_field(KV_KEY, key);
+        let value = begin(&mut self.out, KV_VALUE);
+        self.any_value(json, depth)?;
+        end(&mut self.out, value);
+        end(&mut self.out, pair);
+        Ok(())
+    }
+
+    /// A line as ringway's OTLP input writes it, field by field.
+    fn otlp_record(&mut self, line: &[u8], observed: u64) -> Parse<()> {
+        let record = begin(&mut self.out, SCOPE_LOGS_LOG_RECORDS);
+        let mut json = Json::new(line);
+        json.expect(b'{')?;
+        let mut first = true;
+        let mut observed_given = false;
+        while let Some(key) = json.next_key(&mut first)? {
+            let raw = if key.escaped { &b""[..] } else { key.raw };
+            match raw {
+                b"time_unix_nano" | b"observed_time_unix_nano" => {
+                    let Number::Int(nanos) = number_value(json.number()?)? else {
+                        return Err(Bad);
+                    };
+                    if nanos != 0 {
+                        let field = if raw == b"time_unix_nano" {
+                            RECORD_TIME
+                        } else {
+                            observed_given = true;
+                            RECORD_OBSERVED_TIME
+                        };
+                        fixed64(&mut self.out, field, nanos as u64);
+                    }
+                }
+                b"severity_text" => {
+                    let text = json.string()?;
+                    if !text.raw.is_empty() {
+                        self.string_field(RECORD_SEVERITY_TEXT, text);
+                    }
+                }
+                b"severity_number" => {
+                    let Number::Int(number) = number_value(json.number()?)? else {
+                        return Err(Bad);
+                    };
+                    if number != 0 {
+                        tag(&mut self.out, RECORD_SEVERITY_NUMBER, VARINT);
+                        varint(&mut self.out, number as u64);
+                    }
+                }
+                b"body" => {
+                    if json.peek() == Some(b'n') {
+                        json.literal(b"null")?;
+                    } else {
+                        let body = begin(&mut self.out, RECORD_BODY);
+                        self.any_value(&mut json, 0)?;
+                        end(&mut self.out, body);
+                    }
+                }
+                b"attributes" => self.pairs(&mut json, RECORD_ATTRIBUTES, 0)?,
+                b"resource" | b"scope" => json.skip(0)?,
+                b"trace_id" => {
+                    if let Some(id) = parse_hex_id::<16>(&json.string()?) {
+                        tag(&mut self.out, RECORD_TRACE_ID, LEN);
+                        varint(&mut self.out, 16);
+                        self.out.extend_from_slice(&id);
+                    }
+                }
+                b"span_id" => {
+                    if let Some(id) = parse_hex_id::<8>(&json.string()?) {
+                        tag(&mut self.out, RECORD_SPAN_ID, LEN);
+                        varint(&mut self.out, 8);
+                        self.out.extend_from_slice(&id);
+                    }
+                }
+                b"flags" => {
+                    let Number::Int(flags) = number_value(json.number()?)? else {
+                        return Err(Bad);
+                    };
+                    let flags = u32::try_from(flags).map_err(|_| Bad)?;
+                    if flags != 0 {
+                        tag(&mut self.out, RECORD_FLAGS, FIXED32);
+                        self.out.extend_from_slice(&flags.to_le_bytes());
+                    }
+                }
+                _ => self.key_value(RECORD_ATTRIBUTES, key, &mut json, 0)?,
+            }
+        }
+        if !observed_given {
+            fixed64(&mut self.out, RECORD_OBSERVED_TIME, observed);
+        }
+        end(&mut self.out, record);
+        Ok(())
+    }
+
+    /// Any other JSON object, by the conventions of the module comment.
+    fn json_record(&mut self, line: &[u8], fields: &Fields, observed: u64) -> Parse<()> {
+        let body = fields.message.as_ref().or(fields.msg.as_ref());
+        let time_at = fields.times.iter().flatten().next();
+        let time = time_at.and_then(|range| parse_time(&line[range.clone()]));
+        // A level taken into the severity is not also an attribute.
+        let mut level_taken = None;
+        let mut severity_number = 0;
+        let mut severity_text = None;
+        if let Some(range) = fields.level.as_ref().or(fields.severity.as_ref()) {
+            let mut json = Json::at(line, range);
+            if json.peek() == Some(b'"') {
+                let text = json.string()?;
+                severity_number = if text.escaped {
+                    0
+                } else {
+                    severity_of_name(text.raw)
+                };
+                severity_text = Some(text);
+                level_taken = Some(range.start);
+            } else if let Ok(Number::Int(number)) = number_value(&line[range.clone()])
+                && let Some(number) = severity_of_number(number)
+            {
+                severity_number = number;
+                level_taken = Some(range.start);
+            }
+        }
+        let record = begin(&mut self.out, SCOPE_LOGS_LOG_RECORDS);
+        if let Some(nanos) = time {
+            fixed64(&mut self.out, RECORD_TIME, nanos);
+        }
+        if severity_number != 0 {
+            tag(&mut self.out, RECORD_SEVERITY_NUMBER, VARINT);
+            varint(&mut self.out, severity_number as u64);
+        }
+        if let Some(text) = severity_text {
+            self.string_field(RECORD_SEVERITY_TEXT, text);
+        }
+        let field = begin(&mut self.out, RECORD_BODY);
+        match body {
+            Some(range) => self.any_value(&mut Json::at(line, range), 0)?,
+            None => {
+                let text = begin(&mut self.out, ANY_STRING);
+                push_utf8_lossy(&mut self.out, line);
+                end(&mut self.out, text);
+            }
+        }
+        end(&mut self.out, field);
+        let body_at = body.map(|range| range.start);
+        let time_at = time.and(time_at.map(|range| range.start));
+        let mut json = Json::new(line);
+        json.expect(b'{')?;
+        let mut first = true;
+        while let Some(key) = json.next_key(&mut first)? {
+            json.peek();
+            let at = Some(json.at);
+            if at == body_at || at == level_taken || at == time_at {
+                json.skip(0)?;
+            } else {
+                self.key_value(RECORD_ATTRIBUTES, key, &mut json, 0)?;
+            }
+        }
+        fixed64(&mut self.out, RECORD_OBSERVED_TIME, observed);
+        end(&mut self.out, record);
+        Ok(())
+    }
+
+    /// A line that is not a JSON object: its text is the body.
+    fn text_record(&mut self, line: &[u8], observed: u64) {
+        let record = begin(&mut self.out, SCOPE_LOGS_LOG_RECORDS);
+        let body = begin(&mut self.out, RECORD_BODY);
+        let text = begin(&mut self.out, ANY_STRING);
+        push_utf8_lossy(&mut self.out, line);
+        end(&mut self.out, text);
+        end(&mut self.out, body);
+        fixed64(&mut self.out, RECORD_OBSERVED_TIME, observed);
+        end(&mut self.out, record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::otlp::encode::{Context, Writer, write_record};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
+    };
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message;
+
+    fn value(value: any_value::Value) -> Option<AnyValue> {
+        Some(AnyValue { value: Some(value) })
+    }
+
+    fn pair(key: &str, v: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: value(v),
+            ..Default::default()
+        }
+    }
+
+    fn text(s: &str) -> any_value::Value {
+        any_value::Value::StringValue(s.into())
+    }
+
+    fn encode(batch: &str) -> ExportLogsServiceRequest {
+        let mut encoder = Encoder::new(0);
+        encoder.encode(batch.as_bytes(), 42);
+        ExportLogsServiceRequest::decode(&encoder.out[..]).expect("valid protobuf")
+    }
+
+    fn records(request: &ExportLogsServiceRequest) -> Vec<&LogRecord> {
+        request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .collect()
+    }
+
+    fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a any_value::Value> {
+        record
+            .attributes
+            .iter()
+            .find(|pair| pair.key == key)
+            .and_then(|pair| pair.value.as_ref()?.value.as_ref())
+    }
+
+    #[test]
+    fn lengths_past_one_byte_are_written_as_longer_varints() {
+        for len in [0usize, 127, 128, 300, 16_383, 16_384, 3_000_000] {
+            let mut out = vec![9u8];
+            let start = begin(&mut out, 1);
+            out.extend(std::iter::repeat_n(7u8, len));
+            end(&mut out, start);
+            let mut rest = &out[2..];
+            let decoded = prost::encoding::decode_varint(&mut rest).unwrap();
+            assert_eq!(decoded as usize, len);
+            assert_eq!(rest.len(), len);
+            assert!(rest.iter().all(|&b| b == 7));
+        }
+    }
+
+    #[test]
+    fn otlp_input_lines_round_trip_to_the_same_records() {
+        let resource = Resource {
+            attributes: vec![pair("service.name", text("api"))],
+            ..Default::default()
+        };
+        let other_resource = Resource {
+            attributes: vec![pair("service.name", text("db"))],
+            ..Default::default()
+        };
+        let scope = InstrumentationScope {
+            name: "lib".into(),
+            version: "1.2".into(),
+            ..Default::default()
+        };
+        let record = |n: u64| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000 + n,
+            observed_time_unix_nano: 1_700_000_000_000_000_500 + n,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: value(text(&format!("hello \"{n}\"\n\u{1}é😀"))),
+            attributes: vec![
+                pair("int", any_value::Value::IntValue(-42)),
+                pair("big", any_value::Value::IntValue(i64::MAX)),
+                pair("double", any_value::Value::DoubleValue(0.5)),
+                pair("whole", any_value::Value::DoubleValue(3.0)),
+                pair("tiny", any_value::Value::DoubleValue(1e-300)),
+                pair("bool", any_value::Value::BoolValue(false)),
+                pair(
+                    "list",
+                    any_value::Value::ArrayValue(ArrayValue {
+                        values: vec![value(text("a")).unwrap(), AnyValue { value: None }],
+                    }),
+                ),
+                pair(
+                    "map",
+                    any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![pair("k", any_value::Value::IntValue(1))],
+                    }),
+                ),
+                pair("long", text(&"x".repeat(20_000))),
+            ],
+            flags: 1,
+            trace_id: vec![0xab; 16],
+            span_id: vec![0x01; 8],
+            ..Default::default()
+        };
+        let mut lines = Vec::new();
+        let mut expected = Vec::new();
+        for (index, res) in [&resource, &resource, &other_resource]
+            .into_iter()
+            .enumerate()
+        {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut out = Writer::new(&mut buf);
+            let rec = record(index as u64);
+            write_record(
+                &mut out,
+                &rec,
+                Context {
+                    resource: Some(res),
+                    scope: Some(&scope),
+                },
+            );
+            assert!(!out.overflow);
+            let len = out.len;
+            lines.extend_from_slice(&buf[..len]);
+            expected.push((res.clone(), rec));
+        }
+        let mut encoder = Encoder::new(0);
+        encoder.encode(&lines, 42);
+        let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
+        let want = ExportLogsServiceRequest {
+            resource_logs: vec![
+                ResourceLogs {
+                    resource: Some(resource.clone()),
+                    scope_logs: vec![ScopeLogs {
+                        scope: Some(scope.clone()),
+                        log_records: vec![expected[0].1.clone(), expected[1].1.clone()],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                ResourceLogs {
+                    resource: Some(other_resource.clone()),
+                    scope_logs: vec![ScopeLogs {
+                        scope: Some(scope.clone()),
+                        log_records: vec![expected[2].1.clone()],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+        };
+        assert_eq!(request, want);
+    }
+
+    #[test]
+    fn json_lines_map_message_level_time_and_attributes() {
+        let request = encode(concat!(
+            r#"{"timestamp":"2024-01-02T03:04:05.5+01:00","level":"WARNING","message":"disk \"full\"","host":"a","n":3,"f":1.5,"ok":true,"tags":["x",1],"ctx":{"k":null}}"#,
+            "\n",
+            r#"{"msg":{"structured":1},"severity":"bogus","ts":1700000000123,"message2":"m"}"#,
+            "\n",
+            r#"{"time":"yesterday","level":30,"msg":"pino"}"#,
+            "\n",
+            r#"{"@timestamp":1700000000.25,"level":{"odd":1}}"#,
+            "\n",
+            "plain text line\r\n",
+            "[1,2]\n",
+            "{\"broken\": \n",
+            "\n",
+        ));
+        let records = records(&request);
+        assert_eq!(records.len(), 8);
+        let first = records[0];
+        assert_eq!(first.time_unix_nano, 1_704_161_045_500_000_000);
+        assert_eq!(first.severity_number, 13);
+        assert_eq!(first.severity_text, "WARNING");
+        assert_eq!(first.body, value(text("disk \"full\"")));
+        assert_eq!(first.observed_time_unix_nano, 42);
+        let keys: Vec<&str> = first.attributes.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["host", "n", "f", "ok", "tags", "ctx"]);
+        assert_eq!(attribute(first, "n"), Some(&any_value::Value::IntValue(3)));
+        assert_eq!(
+            attribute(first, "f"),
+            Some(&any_value::Value::DoubleValue(1.5))
+        );
+        assert_eq!(
+            attribute(first, "ok"),
+            Some(&any_value::Value::BoolValue(true))
+        );
+        let second = records[1];
+        assert_eq!(second.time_unix_nano, 1_700_000_000_123_000_000);
+        assert_eq!(second.severity_number, 0);
+        assert_eq!(second.severity_text, "bogus");
+        assert_eq!(
+            second.body,
+            value(any_value::Value::KvlistValue(KeyValueList {
+                values: vec![pair("structured", any_value::Value::IntValue(1))]
+            }))
+        );
+        assert_eq!(attribute(second, "message2"), Some(&text("m")));
+        let third = records[2];
+        assert_eq!(third.time_unix_nano, 0, "an unparseable time is left");
+        assert_eq!(attribute(third, "time"), Some(&text("yesterday")));
+        assert_eq!(third.severity_number, 9);
+        assert_eq!(third.severity_text, "");
+        let fourth = records[3];
+        assert_eq!(fourth.time_unix_nano, 1_700_000_000_250_000_000);
+        assert_eq!(
+            fourth.body,
+            value(text(r#"{"@timestamp":1700000000.25,"level":{"odd":1}}"#))
+        );
+        assert!(attribute(fourth, "level").is_some(), "a map level stays");
+        assert_eq!(records[4].body, value(text("plain text line")));
+        assert_eq!(records[5].body, value(text("[1,2]")));
+        assert_eq!(records[6].body, value(text("{\"broken\": ")));
+        assert_eq!(records[7].body, value(text("")));
+    }
+
+    #[test]
+    fn escapes_and_bad_utf8_become_valid_strings() {
+        let mut line =
+            br#"{"message":"tab\t quote\" u\u00e9 pair\ud83d\ude00 lone\ud800 end"}"#.to_vec();
+        line.extend_from_slice(b"\n\xff\xferaw\n");
+        let mut encoder = Encoder::new(0);
+        encoder.encode(&line, 1);
+        let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
+        let records = records(&request);
+        assert_eq!(
+            records[0].body,
+            value(text("tab\t quote\" ué pair😀 lone\u{FFFD} end"))
+        );
+        assert_eq!(records[1].body, value(text("\u{FFFD}\u{FFFD}raw")));
+    }
+
+    #[test]
+    fn deep_or_hostile_lines_never_panic() {
+        let deep = format!("{{\"message\":{}{}}}\n", "[".repeat(5000), "]".repeat(5000));
+        let nested = format!("{{\"a\":{}1{}}}\n", "[".repeat(60), "]".repeat(60));
+        for line in [
+            deep.as_str(),
+            nested.as_str(),
+            "{\"a\":\"\\\n",
+            "{\"a\":\"\\u12\"}\n",
+            "{\"time_unix_nano\":\"x\"}\n",
+            "{\"time_unix_nano\":1,\"trace_id\":\"zz\",\"flags\":-1}\n",
+            "{\"a\":1e999999}\n",
+            "{\"a\":-}\n",
+        ] {
+            let request = encode(line);
+            assert_eq!(records(&request).len(), 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn times_parse_in_every_documented_form() {
+        assert_eq!(parse_time(b"\"1970-01-01T00:00:01Z\""), Some(1_000_000_000));
+        assert_eq!(
+            parse_time(b"\"2024-01-02 03:04:05.123456789123z\""),
+            Some(1_704_164_645_123_456_789)
+        );
+        assert_eq!(
+            parse_time(b"\"2024-01-02T03:04:05-00:30\""),
+            Some(1_704_166_445_000_000_000)
+        );
+        assert_eq!(parse_time(b"1700000000"), Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_time(b"1700000000123"),
+            Some(1_700_000_000_123_000_000)
+        );
+        assert_eq!(
+            parse_time(b"1700000000123456"),
+            Some(1_700_000_000_123_456_000)
+        );
+        assert_eq!(
+            parse_time(b"1700000000123456789"),
+            Some(1_700_000_000_123_456_789)
+        );
+        for bad in [
+            &b"\"2024-01-02\""[..],
+            b"\"Oct 11 22:14:15\"",
+            b"-5",
+            b"true",
+            b"\"2024-13-02T03:04:05Z\"",
+        ] {
+            assert_eq!(parse_time(bad), None);
+        }
+    }
+
+    #[test]
+    fn a_large_batch_encodes_and_gzips_whole() {
+        let mut batch = Vec::new();
+        for i in 0..20_000 {
+            let pad = "x".repeat(i % 150);
+            let line = format!("2024-05-01 line {i} \"q\" C:\\t\tpath=/var/{i}.log ünï {pad}\n");
+            batch.extend_from_slice(line.as_bytes());
+        }
+        let mut encoder = Encoder::new(0);
+        encoder.encode(&batch, 1);
+        assert!(
+            encoder.out.len() > 2 << 20,
+            "lengths need four-byte varints"
+        );
+        let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
+        assert_eq!(records(&request).len(), 20_000);
+        let mut gzip = crate::output::http::Gzip::new();
+        gzip.compress(&encoder.out).unwrap();
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzip.out[..]),
+            &mut inflated,
+        )
+        .unwrap();
+        assert_eq!(inflated, encoder.out);
+    }
+}

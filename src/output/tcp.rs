@@ -1,0 +1,71 @@
+//! The `tcp:HOST:PORT` output: NDJSON over one TCP connection.
+//!
+//! A [`TcpSink`] is shared by the output's workers; the output is ordered
+//! (see `pool::CommitOrder`), so its workers write one batch at a time, in
+//! dispatch order, to the one connection, and the receiver sees each
+//! input's lines in the order they were read. The connection is opened on
+//! the first write (a receiver that is down is retried, not a start-up
+//! failure). Before each batch a closed connection is noticed (the peer's
+//! end of stream) and replaced.
+//!
+//! TCP has no application-level ack: a batch counts as delivered once the
+//! kernel took all of it. When a connection breaks, the batch being
+//! written is sent again whole on the next connection (its first lines may
+//! arrive twice), and what the kernel had not yet sent from earlier
+//! batches is lost with the connection.
+
+use crate::output::http::{connect, peer_closed};
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub(crate) struct TcpSink {
+    host: String,
+    port: u16,
+    timeout: Duration,
+    stream: Mutex<Option<TcpStream>>,
+}
+
+impl TcpSink {
+    pub fn new(host: &str, port: u16, timeout: Duration) -> Self {
+        Self {
+            host: host.to_string(),
+            port,
+            timeout,
+            stream: Mutex::new(None),
+        }
+    }
+
+    /// Writes `bytes[*written..]`; after an error the next call starts the
+    /// batch again from its beginning on a new connection.
+    pub fn write(&self, bytes: &[u8], written: &mut usize) -> io::Result<()> {
+        let mut stream = self
+            .stream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stream.as_ref().is_some_and(peer_closed) {
+            *stream = None;
+        }
+        if stream.is_none() {
+            *written = 0;
+            *stream = Some(connect(&self.host, self.port, self.timeout)?);
+        }
+        let connection = stream.as_mut().expect("connected above");
+        while *written < bytes.len() {
+            match connection.write(&bytes[*written..]) {
+                Ok(0) => {
+                    *stream = None;
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(count) => *written += count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    *stream = None;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+}
