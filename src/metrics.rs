@@ -344,6 +344,13 @@ impl StatsReporter {
             registry.total_checkpoint_lag(),
         );
         let mut line = line;
+        let output_sum = |field: fn(&OutputCounters) -> &AtomicU64| -> u64 {
+            registry.outputs.iter().map(|c| load(field(c))).sum()
+        };
+        let (retries, rejects) = (output_sum(|c| &c.retries), output_sum(|c| &c.rejects));
+        if retries > 0 || rejects > 0 {
+            line.push_str(&format!(" | output retries {retries} rejects {rejects}"));
+        }
         if registry.otlp.iter().any(Option::is_some) {
             let sum = |status: u16| -> u64 {
                 registry
