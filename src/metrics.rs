@@ -39,6 +39,8 @@ pub(crate) struct OutputCounters {
     pub rejects: AtomicU64,
     /// Records of rejected batches appended to `--dead-letter`.
     pub dead_lettered: AtomicU64,
+    /// Records of rejected batches dropped (no `--dead-letter`).
+    pub rejected_dropped: AtomicU64,
 }
 
 /// HTTP status codes the OTLP receiver sends, in the order they are counted.
@@ -279,6 +281,7 @@ impl Registry {
                     "write_errors": load(&c.write_errors),
                     "rejects": load(&c.rejects),
                     "dead_lettered": load(&c.dead_lettered),
+                    "rejected_dropped": load(&c.rejected_dropped),
                 })
             })
             .collect();

@@ -701,3 +701,211 @@ fn bad_output_specs_are_one_line_usage_errors() {
         assert!(lines[0].contains(mentions), "{spec}: {}", lines[0]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Regressions found in review
+
+#[test]
+fn tcp_output_rides_out_a_receiver_that_stops_reading_without_repeating_or_tearing() {
+    // A send timeout is backpressure, not a broken connection: the write
+    // resumes where it stopped, on the same connection.
+    let dir = TempDir::new("tcp-out-pause");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A small receive buffer (inherited by the accepted socket), so the
+    // pause stops ringway's writes quickly instead of filling 32 MiB.
+    socket2::SockRef::from(&listener)
+        .set_recv_buffer_size(64 * 1024)
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = thread::spawn(move || {
+        let mut received = Vec::new();
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut chunk = [0u8; 64 * 1024];
+        let first = stream.read(&mut chunk).unwrap();
+        received.extend_from_slice(&chunk[..first]);
+        // Stop reading for 4 s: ringway's writes time out after 1 s.
+        thread::sleep(Duration::from_secs(4));
+        stream.read_to_end(&mut received).unwrap();
+        let more = listener.set_nonblocking(true).is_ok() && listener.accept().is_ok();
+        (received, more)
+    });
+    let input = dir.join("in.log");
+    // Far more than the socket buffers hold, so writes must wait.
+    let lines = numbered_lines("pause", 0..2_000_000);
+    fs::write(&input, &lines).unwrap();
+    let summary = run_file_to(
+        &dir,
+        &input,
+        &format!("tcp:127.0.0.1:{port}"),
+        &["--output-timeout", "1s"],
+    );
+    assert_eq!(summary.output(0, "records"), 2_000_000);
+    assert!(
+        summary.output(0, "retries") > 0,
+        "the pause was felt: {summary}"
+    );
+    let (received, second_connection) = reader.join().unwrap();
+    assert!(!second_connection, "the connection was kept");
+    assert_bytes_identical(&lines, &received, "tcp output across a pause");
+}
+
+#[test]
+fn ringway_to_ringway_over_otlp_delivers_short_lines_with_many_attributes() {
+    // A 1 MiB batch of short lines with many attributes encodes to far more
+    // than a receiver takes in one request: the batch goes in several.
+    let dir = TempDir::new("b2b-many-attributes");
+    let b_output = dir.join("b.ndjson");
+    let mut b = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            "otlp:127.0.0.1:0",
+            "--output",
+            &format!("file:{}", p(&b_output)),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    let b_addr = listening_addr(&mut b);
+    let input = dir.join("a.log");
+    let count = 100_000u64;
+    write_lines(&input, count, |i| {
+        format!("{{\"message\":\"m{i}\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6}}")
+    });
+    let a = run_file_to(&dir, &input, &format!("otlp:http://{b_addr}/v1/logs"), &[]);
+    assert_eq!(a.output(0, "records"), count, "A delivered every line");
+    assert_eq!(a.output(0, "rejects"), 0, "nothing refused");
+    wait_until(Duration::from_secs(20), || {
+        split_lines(&fs::read(&b_output).unwrap_or_default()).len() as u64 >= count
+    });
+    b.terminate();
+    b.wait(TIMEOUT).assert_success();
+    let records = split_lines(&read_output(&b_output)).len() as u64;
+    assert_eq!(records, count, "B wrote every line once");
+}
+
+/// A one-shot HTTP server: answers each request with `answer(n)` (the raw
+/// response bytes, then whether to close), counting lines it received.
+fn scripted_server(
+    answer: impl Fn(u64) -> (Vec<u8>, bool) + Send + 'static,
+) -> (SocketAddr, std::sync::Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = std::sync::Arc::clone(&lines);
+    thread::spawn(move || {
+        let mut served = 0u64;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = Vec::new();
+            'requests: loop {
+                // Read one request: head, then Content-Length bytes.
+                let head_end = loop {
+                    if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    let mut chunk = [0u8; 65536];
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break 'requests,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while buf.len() < head_end + length {
+                    let mut chunk = [0u8; 65536];
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break 'requests,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let body = &buf[head_end..head_end + length];
+                let (response, close) = answer(served);
+                served += 1;
+                if response.starts_with(b"HTTP/1.1 2") {
+                    counted.fetch_add(
+                        body.iter().filter(|&&b| b == b'\n').count() as u64,
+                        Ordering::Relaxed,
+                    );
+                }
+                if stream.write_all(&response).is_err() || close {
+                    break;
+                }
+                buf.drain(..head_end + length);
+            }
+        }
+    });
+    (addr, lines)
+}
+
+#[test]
+fn a_2xx_whose_body_is_cut_short_counts_as_delivered() {
+    let dir = TempDir::new("http-cut-body");
+    let (addr, received) = scripted_server(|_| {
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok".to_vec(),
+            true,
+        )
+    });
+    let input = dir.join("in.log");
+    let lines = numbered_lines("cut", 0..50_000);
+    fs::write(&input, &lines).unwrap();
+    let summary = run_file_to(
+        &dir,
+        &input,
+        &format!("http://{addr}/ingest"),
+        &["--output-workers", "1"],
+    );
+    assert_eq!(summary.output(0, "records"), 50_000);
+    assert_eq!(summary.output(0, "retries"), 0, "{summary}");
+    assert_eq!(received.load(Ordering::Relaxed), 50_000, "each line once");
+}
+
+#[test]
+fn an_early_413_while_the_body_is_still_sent_is_a_reject_not_a_retry() {
+    let dir = TempDir::new("http-early-413");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // Answer after the head, without reading the (large) body.
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    let input = dir.join("in.log");
+    let lines = numbered_lines("early", 0..400_000);
+    fs::write(&input, &lines).unwrap();
+    let dead_letter = dir.join("dead.ndjson");
+    let summary = run_file_to(
+        &dir,
+        &input,
+        &format!("http://{addr}/ingest"),
+        &[
+            "--batch-bytes",
+            "16MiB",
+            "--read-buf",
+            "16MiB",
+            "--dead-letter",
+            &p(&dead_letter),
+            "--shutdown-timeout",
+            "60s",
+        ],
+    );
+    assert!(summary.output(0, "rejects") > 0, "{summary}");
+    assert_eq!(summary.output(0, "dead_lettered"), 400_000, "{summary}");
+    assert_bytes_identical(
+        &sort_lines(&lines),
+        &sort_lines(&fs::read(&dead_letter).unwrap()),
+        "every refused line is in the dead-letter file once",
+    );
+}

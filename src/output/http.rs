@@ -7,9 +7,12 @@
 //! of its body (for logs); the body is read to its end (`Content-Length`,
 //! chunked, or to the close) so the connection can carry the next request.
 //! A keep-alive connection the server closed is noticed before a request is
-//! sent, or when a request on it gets no response byte at all: then the
-//! request goes once more on a new connection. Host names are resolved at
-//! every connect. No TLS.
+//! sent. Any failed attempt is returned to the output worker, which retries
+//! it with its backoff and counts it: a request that reached a server that
+//! then failed to answer may be processed twice (at-least-once). A
+//! response whose body is cut short still counts (its status is known),
+//! and an answer sent while the body was still going out is read. Host
+//! names are resolved at every connect. No TLS.
 //!
 //! [`Gzip`] compresses a body into a reused buffer with a reused deflate
 //! state (no allocation per batch once the buffer has grown).
@@ -23,6 +26,9 @@ use std::time::{Duration, SystemTime};
 const RESPONSE_BUFFER_BYTES: usize = 16 * 1024;
 /// Response headers parsed at most (more: the response is refused).
 const MAX_RESPONSE_HEADERS: usize = 64;
+/// How long to look for a response the server sent before it stopped
+/// reading our body.
+const EARLY_RESPONSE_WAIT: Duration = Duration::from_secs(1);
 /// Bytes of a response body kept for log messages.
 pub(crate) const SNIPPET_BYTES: usize = 200;
 
@@ -107,17 +113,8 @@ enum Framing {
     UntilClose,
 }
 
-/// A request that failed, and whether any byte of a response had arrived
-/// (if none did on a reused connection, the server had closed it).
-struct Failed {
-    error: io::Error,
-    response_started: bool,
-}
-
 pub(crate) struct Client {
     stream: Option<TcpStream>,
-    /// The current connection carried a request before.
-    reused: bool,
     /// The request head, rebuilt for each request in the same allocation.
     head: Vec<u8>,
     /// Response bytes; `buf[start..end]` are read but not yet parsed.
@@ -132,7 +129,6 @@ impl Client {
     pub fn new() -> Self {
         Self {
             stream: None,
-            reused: false,
             head: Vec::with_capacity(512),
             buf: vec![0u8; RESPONSE_BUFFER_BYTES].into_boxed_slice(),
             start: 0,
@@ -163,32 +159,24 @@ impl Client {
         {
             self.stream = None;
         }
-        loop {
-            if self.stream.is_none() {
-                self.stream = Some(connect(&endpoint.host, endpoint.port, endpoint.timeout)?);
-                self.reused = false;
-                self.start = 0;
-                self.end = 0;
-            }
-            let reused = self.reused;
-            self.reused = true;
-            match self.exchange(endpoint, content_type, gzip, body) {
-                Ok((response, keep)) => {
-                    if !keep {
-                        self.stream = None;
-                    }
-                    return Ok(response);
-                }
-                Err(failed) => {
+        if self.stream.is_none() {
+            self.stream = Some(connect(&endpoint.host, endpoint.port, endpoint.timeout)?);
+            self.start = 0;
+            self.end = 0;
+        }
+        // Any failure is the caller's to retry, with its backoff and its
+        // counters: a request is never sent again behind its back (a server
+        // that was slow, not gone, would get it twice unseen).
+        match self.exchange(endpoint, content_type, gzip, body) {
+            Ok((response, keep)) => {
+                if !keep {
                     self.stream = None;
-                    // A keep-alive connection the server closed in the
-                    // meantime: the request never reached it; send it again
-                    // on a new connection, once.
-                    if reused && !failed.response_started {
-                        continue;
-                    }
-                    return Err(failed.error);
                 }
+                Ok(response)
+            }
+            Err(error) => {
+                self.stream = None;
+                Err(error)
             }
         }
     }
@@ -199,11 +187,7 @@ impl Client {
         content_type: &str,
         gzip: bool,
         body: &[u8],
-    ) -> Result<(Response, bool), Failed> {
-        let quiet = |error| Failed {
-            error,
-            response_started: false,
-        };
+    ) -> io::Result<(Response, bool)> {
         self.head.clear();
         let _ = write!(
             self.head,
@@ -218,36 +202,51 @@ impl Client {
                 ""
             },
         );
-        let stream = self.stream.as_mut().expect("connected above");
-        stream.write_all(&self.head).map_err(quiet)?;
-        stream.write_all(body).map_err(quiet)?;
         self.start = 0;
         self.end = 0;
         self.snippet.clear();
-        let (response, framing, mut keep) = loop {
-            let head = self.read_head().map_err(|error| Failed {
-                response_started: self.end > 0,
-                error,
-            })?;
-            // 1xx (other than a protocol switch we never ask for) precede the answer.
-            if !(100..200).contains(&head.0.status) {
-                break head;
-            }
-        };
-        let started = |error| Failed {
-            error,
-            response_started: true,
-        };
-        match framing {
-            Framing::None => {}
-            Framing::Length(length) => self.skip_body(length).map_err(started)?,
-            Framing::Chunked => self.skip_chunked().map_err(started)?,
+        let stream = self.stream.as_mut().expect("connected above");
+        let sent = stream
+            .write_all(&self.head)
+            .and_then(|()| stream.write_all(body));
+        if let Err(error) = sent {
+            // A server may answer early and close while the body is still
+            // going out (413 for a body too large, say): read that answer
+            // before calling the attempt a failure, or a refused batch
+            // would be retried forever.
+            let _ = stream.set_read_timeout(Some(EARLY_RESPONSE_WAIT));
+            return match self.read_final_head() {
+                Ok((response, _, _)) => Ok((response, false)),
+                Err(_) => Err(error),
+            };
+        }
+        let (response, framing, mut keep) = self.read_final_head()?;
+        // From here the outcome is known: a body cut short only makes the
+        // connection unusable for the next request.
+        let body_read = match framing {
+            Framing::None => Ok(()),
+            Framing::Length(length) => self.skip_body(length),
+            Framing::Chunked => self.skip_chunked(),
             Framing::UntilClose => {
-                self.skip_to_close().map_err(started)?;
                 keep = false;
+                self.skip_to_close()
             }
+        };
+        if body_read.is_err() {
+            keep = false;
         }
         Ok((response, keep))
+    }
+
+    /// Reads response heads until the final one (1xx precede it).
+    fn read_final_head(&mut self) -> io::Result<(Response, Framing, bool)> {
+        loop {
+            let head = self.read_head()?;
+            // 1xx (other than a protocol switch we never ask for) precede the answer.
+            if !(100..200).contains(&head.0.status) {
+                return Ok(head);
+            }
+        }
     }
 
     /// Reads more bytes after `end`, moving unparsed bytes to the front

@@ -580,6 +580,13 @@ fn parse_hex_id<const N: usize>(text: &Text<'_>) -> Option<[u8; N]> {
 // The encoder
 
 /// One output worker's encoder: `out` holds the last batch's request body.
+/// Encoded bytes after which a request is closed and the rest of the batch
+/// goes in the next one. Every message takes at least 2 bytes (tag and
+/// length), so a request holds at most about 262,144 messages — what an
+/// OTLP receiver such as ringway's own accepts — whatever the lines are
+/// (a batch of empty lines encodes 15 times larger than itself).
+pub(crate) const REQUEST_BYTES: usize = 512 * 1024;
+
 pub(crate) struct Encoder {
     pub out: Vec<u8>,
     /// Content starts of the open ResourceLogs and ScopeLogs.
@@ -602,22 +609,26 @@ impl Encoder {
     /// Encodes every line of `batch` (whole lines, each ending in `\n`)
     /// into `out` as one `ExportLogsServiceRequest`. Records without an
     /// observed time get `observed_nanos`.
-    pub fn encode(&mut self, batch: &[u8], observed_nanos: u64) {
+    /// Encodes the lines of `batch` from offset `from` (a line start) into
+    /// one request, stopping after the line that takes the request past
+    /// [`REQUEST_BYTES`]; returns the offset after the last line encoded.
+    pub fn encode(&mut self, batch: &[u8], from: usize, observed_nanos: u64) -> usize {
         self.out.clear();
         self.resource_logs = None;
         self.scope_logs = None;
-        let mut start = 0;
-        while start < batch.len() {
+        let mut start = from;
+        while start < batch.len() && self.out.len() < REQUEST_BYTES {
             let end = memchr::memchr(b'\n', &batch[start..]).map_or(batch.len(), |at| start + at);
             let mut line = &batch[start..end];
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
             self.line(batch, start, line, observed_nanos);
-            start = end + 1;
+            start = (end + 1).min(batch.len());
         }
         self.close_scope();
         self.close_resource();
+        start
     }
 
     fn line(&mut self, batch: &[u8], offset: usize, line: &[u8], observed: u64) {
@@ -815,9 +826,11 @@ impl Encoder {
             let raw = if key.escaped { &b""[..] } else { key.raw };
             match raw {
                 b"time_unix_nano" | b"observed_time_unix_nano" => {
-                    let Number::Int(nanos) = number_value(json.number()?)? else {
-                        return Err(Bad);
-                    };
+                    // fixed64 on the wire: the whole u64 range.
+                    let nanos = std::str::from_utf8(json.number()?)
+                        .ok()
+                        .and_then(|text| text.parse::<u64>().ok())
+                        .ok_or(Bad)?;
                     if nanos != 0 {
                         let field = if raw == b"time_unix_nano" {
                             RECORD_TIME
@@ -998,7 +1011,7 @@ mod tests {
 
     fn encode(batch: &str) -> ExportLogsServiceRequest {
         let mut encoder = Encoder::new(0);
-        encoder.encode(batch.as_bytes(), 42);
+        encoder.encode(batch.as_bytes(), 0, 42);
         ExportLogsServiceRequest::decode(&encoder.out[..]).expect("valid protobuf")
     }
 
@@ -1104,7 +1117,7 @@ mod tests {
             expected.push((res.clone(), rec));
         }
         let mut encoder = Encoder::new(0);
-        encoder.encode(&lines, 42);
+        encoder.encode(&lines, 0, 42);
         let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
         let want = ExportLogsServiceRequest {
             resource_logs: vec![
@@ -1201,7 +1214,7 @@ mod tests {
             br#"{"message":"tab\t quote\" u\u00e9 pair\ud83d\ude00 lone\ud800 end"}"#.to_vec();
         line.extend_from_slice(b"\n\xff\xferaw\n");
         let mut encoder = Encoder::new(0);
-        encoder.encode(&line, 1);
+        encoder.encode(&line, 0, 1);
         let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
         let records = records(&request);
         assert_eq!(
@@ -1266,7 +1279,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_batch_encodes_and_gzips_whole() {
+    fn a_large_batch_goes_in_requests_of_bounded_size_that_cover_it_once() {
         let mut batch = Vec::new();
         for i in 0..20_000 {
             let pad = "x".repeat(i % 150);
@@ -1274,13 +1287,33 @@ mod tests {
             batch.extend_from_slice(line.as_bytes());
         }
         let mut encoder = Encoder::new(0);
-        encoder.encode(&batch, 1);
-        assert!(
-            encoder.out.len() > 2 << 20,
-            "lengths need four-byte varints"
-        );
-        let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
-        assert_eq!(records(&request).len(), 20_000);
+        let mut from = 0;
+        let mut requests = 0;
+        let mut bodies = Vec::new();
+        while from < batch.len() {
+            let end = encoder.encode(&batch, from, 1);
+            assert!(end > from, "every request takes at least one line");
+            assert!(
+                encoder.out.len() < REQUEST_BYTES + 4096,
+                "a request stops after the line that passes REQUEST_BYTES"
+            );
+            let request = ExportLogsServiceRequest::decode(&encoder.out[..]).unwrap();
+            bodies.extend(records(&request).into_iter().map(|record| {
+                match record.body.clone().and_then(|body| body.value) {
+                    Some(any_value::Value::StringValue(text)) => text,
+                    other => panic!("not a string body: {other:?}"),
+                }
+            }));
+            // Lengths past 2^14 take three-byte varints.
+            assert!(requests > 0 || encoder.out.len() > 1 << 17);
+            from = end;
+            requests += 1;
+        }
+        assert!(requests > 4, "{requests} requests");
+        assert_eq!(bodies.len(), 20_000, "every line once, in order");
+        for (i, body) in bodies.iter().enumerate() {
+            assert!(body.starts_with(&format!("2024-05-01 line {i} ")), "{body}");
+        }
         let mut gzip = crate::output::http::Gzip::new();
         gzip.compress(&encoder.out).unwrap();
         let mut inflated = Vec::new();

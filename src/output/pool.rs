@@ -255,10 +255,24 @@ impl OutputWorker {
         // Bytes of this batch already written: a retry resumes there, so a
         // partial write neither duplicates nor tears a line.
         let mut written = 0;
-        let rejected = loop {
+        // Lines of the batch refused for good (and dead-lettered).
+        let mut rejected_records = 0u64;
+        let mut rejected_bytes = 0usize;
+        loop {
             let (error, retry_after) = match self.sink.send(connection, bytes, &mut written) {
-                Ok(()) => break None,
-                Err(Failure::Reject { status, detail }) => break Some((status, detail)),
+                Ok(()) => break,
+                Err(Failure::Reject {
+                    status,
+                    detail,
+                    range,
+                }) => {
+                    // That part is refused for good; the rest still goes.
+                    let part = &bytes[range.clone()];
+                    rejected_records += self.reject(part, status, &detail, jitter);
+                    rejected_bytes += part.len();
+                    written = range.end;
+                    continue;
+                }
                 Err(Failure::Retry { error, retry_after }) => (error, retry_after),
             };
             failures += 1;
@@ -290,24 +304,20 @@ impl OutputWorker {
                 );
             }
             std::thread::sleep(wait);
-        };
+        }
         if failures > 0 {
             eprintln!(
                 "ringway: info: output {} recovered after {failures} failed attempts",
                 self.name
             );
         }
-        match rejected {
-            None => {
-                self.counters
-                    .records
-                    .fetch_add(u64::from(job.batch.records), Ordering::Relaxed);
-                self.counters
-                    .bytes
-                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
-            Some((status, detail)) => self.reject(&job.batch, status, &detail),
-        }
+        self.counters.records.fetch_add(
+            u64::from(job.batch.records).saturating_sub(rejected_records),
+            Ordering::Relaxed,
+        );
+        self.counters
+            .bytes
+            .fetch_add((bytes.len() - rejected_bytes) as u64, Ordering::Relaxed);
         // The sink accepted it (and synced it with --fsync), or rejected it
         // for good: ack it.
         if let Some(ack) = &job.batch.ack {
@@ -321,32 +331,49 @@ impl OutputWorker {
         }
     }
 
-    /// A batch the receiver refused for good: to the dead-letter file when
-    /// there is one, else dropped; counted, and logged at the 1st, 2nd,
-    /// 4th, … reject.
-    fn reject(&self, batch: &Batch, status: u16, detail: &str) {
+    /// Lines the receiver refused for good: to the dead-letter file when
+    /// there is one (an append that fails is retried with backoff: the
+    /// batch is not acked before its lines are somewhere), else dropped;
+    /// counted, and logged at the 1st, 2nd, 4th, … reject. Returns the
+    /// number of lines.
+    fn reject(&self, lines: &[u8], status: u16, detail: &str, jitter: &mut Jitter) -> u64 {
+        let records = memchr::memchr_iter(b'\n', lines).count() as u64;
         let rejects = self.counters.rejects.fetch_add(1, Ordering::Relaxed) + 1;
         let outcome = match &self.dead_letter {
-            Some(dead_letter) => match dead_letter.append(batch.bytes()) {
-                Ok(()) => {
-                    self.counters
-                        .dead_lettered
-                        .fetch_add(u64::from(batch.records), Ordering::Relaxed);
-                    format!("written to --dead-letter {}", dead_letter.path.display())
+            Some(dead_letter) => {
+                let mut backoff = self.retry_initial;
+                let mut failures = 0u64;
+                while let Err(error) = dead_letter.append(lines) {
+                    failures += 1;
+                    if failures.is_power_of_two() {
+                        eprintln!(
+                            "ringway: error: output {} cannot append {records} rejected records to --dead-letter {} ({failures} attempts), retrying; error = {error}",
+                            self.name,
+                            dead_letter.path.display()
+                        );
+                    }
+                    std::thread::sleep(jitter.spread(backoff));
+                    backoff = (backoff * 2).min(self.retry_max);
                 }
-                Err(error) => format!(
-                    "dropped: cannot append to --dead-letter {}; error = {error}",
-                    dead_letter.path.display()
-                ),
-            },
-            None => "dropped (no --dead-letter)".to_string(),
+                self.counters
+                    .dead_lettered
+                    .fetch_add(records, Ordering::Relaxed);
+                format!("written to --dead-letter {}", dead_letter.path.display())
+            }
+            None => {
+                self.counters
+                    .rejected_dropped
+                    .fetch_add(records, Ordering::Relaxed);
+                "dropped (no --dead-letter)".to_string()
+            }
         };
         if rejects.is_power_of_two() {
             eprintln!(
-                "ringway: warning: output {} rejected a batch of {} records with HTTP {status} ({rejects} rejected batches so far); {outcome}; response = {detail:?}",
-                self.name, batch.records,
+                "ringway: warning: output {} rejected a request of {records} records with HTTP {status} ({rejects} rejected requests so far); {outcome}; response = {detail:?}",
+                self.name,
             );
         }
+        records
     }
 }
 

@@ -56,9 +56,14 @@ pub(crate) enum Failure {
         error: io::Error,
         retry_after: Option<Duration>,
     },
-    /// The receiver refused the batch for good (HTTP `status`); `detail`
-    /// is the start of its answer.
-    Reject { status: u16, detail: String },
+    /// The receiver refused the bytes `range` of the batch for good (HTTP
+    /// `status`); `detail` is the start of its answer. What comes after
+    /// `range` is still to be sent.
+    Reject {
+        status: u16,
+        detail: String,
+        range: std::ops::Range<usize>,
+    },
 }
 
 impl From<io::Error> for Failure {
@@ -83,6 +88,8 @@ struct HttpWorker {
     gzip: Option<Gzip>,
     /// A failure of preparing the body (gzip), reported by the write.
     prepare_error: Option<String>,
+    /// The batch bytes the prepared body holds (`from..end`).
+    prepared: Option<std::ops::Range<usize>>,
 }
 
 pub(crate) struct FileState {
@@ -134,24 +141,39 @@ impl Sink {
                     encoder: otlp.then(|| Encoder::new(0)),
                     gzip: gzip.then(Gzip::new),
                     prepare_error: None,
+                    prepared: None,
                 }),
                 _ => None,
             },
         }
     }
 
-    /// Builds the request body of a batch once, before its first attempt
-    /// (OTLP encoding, gzip); the records' observed time is now.
-    pub fn prepare(&self, connection: &mut Connection, bytes: &[u8]) {
-        let Some(worker) = &mut connection.http else {
+    /// Forgets the previous batch's request body: a new batch starts.
+    pub fn prepare(&self, connection: &mut Connection, _bytes: &[u8]) {
+        if let Some(worker) = &mut connection.http {
+            worker.prepared = None;
+        }
+    }
+
+    /// Builds the request body for the batch bytes from `from` on, once
+    /// per request (OTLP encoding, gzip); the records' observed time is
+    /// when it is built. An OTLP batch may take several requests
+    /// (see `otlp::REQUEST_BYTES`); an NDJSON batch is one.
+    fn build(worker: &mut HttpWorker, bytes: &[u8], from: usize) {
+        if worker
+            .prepared
+            .as_ref()
+            .is_some_and(|range| range.start == from)
+        {
             return;
-        };
-        let mut body = bytes;
+        }
+        let mut body = &bytes[from..];
+        let mut end = bytes.len();
         if let Some(encoder) = &mut worker.encoder {
             let now = SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |since| since.as_nanos() as u64);
-            encoder.encode(bytes, now);
+            end = encoder.encode(bytes, from, now);
             body = &encoder.out;
         }
         worker.prepare_error = None;
@@ -160,10 +182,12 @@ impl Sink {
         {
             worker.prepare_error = Some(error.to_string());
         }
+        worker.prepared = Some(from..end);
     }
 
-    /// Sends a batch prepared with [`Sink::prepare`] (network sinks) or
-    /// writes it (files); see [`Sink::write`].
+    /// Sends a batch (network sinks: from `*written`, request by request,
+    /// advancing `*written` past each accepted one) or writes it (files);
+    /// see [`Sink::write`].
     pub fn send(
         &self,
         connection: &mut Connection,
@@ -174,42 +198,49 @@ impl Sink {
             return Ok(self.write(bytes, written)?);
         };
         let worker = connection.http.as_mut().expect("made by Sink::connection");
-        if let Some(error) = &worker.prepare_error {
-            return Err(io::Error::other(format!("cannot compress the body: {error}")).into());
-        }
-        let (body, gzip) = match (&worker.gzip, &worker.encoder) {
-            (Some(gzip), _) => (&gzip.out[..], true),
-            (None, Some(encoder)) => (&encoder.out[..], false),
-            (None, None) => (bytes, false),
-        };
-        let content_type = if *otlp {
-            "application/x-protobuf"
-        } else {
-            "application/x-ndjson"
-        };
-        let response = worker.client.post(endpoint, content_type, gzip, body)?;
-        match response.status {
-            200..=299 => {
-                *written = bytes.len();
-                Ok(())
+        while *written < bytes.len() {
+            Self::build(worker, bytes, *written);
+            let range = worker.prepared.clone().expect("built above");
+            if let Some(error) = &worker.prepare_error {
+                return Err(io::Error::other(format!("cannot compress the body: {error}")).into());
             }
-            408 | 429 | 500..=599 => Err(Failure::Retry {
-                error: io::Error::other(format!(
-                    "HTTP {}: {}",
-                    response.status,
-                    worker.client.snippet()
-                )),
-                retry_after: if matches!(response.status, 429 | 503) {
-                    response.retry_after
-                } else {
-                    None
-                },
-            }),
-            status => Err(Failure::Reject {
-                status,
-                detail: worker.client.snippet(),
-            }),
+            let (body, gzip) = match (&worker.gzip, &worker.encoder) {
+                (Some(gzip), _) => (&gzip.out[..], true),
+                (None, Some(encoder)) => (&encoder.out[..], false),
+                (None, None) => (&bytes[range.clone()], false),
+            };
+            let content_type = if *otlp {
+                "application/x-protobuf"
+            } else {
+                "application/x-ndjson"
+            };
+            let response = worker.client.post(endpoint, content_type, gzip, body)?;
+            match response.status {
+                200..=299 => *written = range.end,
+                408 | 429 | 500..=599 => {
+                    return Err(Failure::Retry {
+                        error: io::Error::other(format!(
+                            "HTTP {}: {}",
+                            response.status,
+                            worker.client.snippet()
+                        )),
+                        retry_after: if matches!(response.status, 429 | 503) {
+                            response.retry_after
+                        } else {
+                            None
+                        },
+                    });
+                }
+                status => {
+                    return Err(Failure::Reject {
+                        status,
+                        detail: worker.client.snippet(),
+                        range,
+                    });
+                }
+            }
         }
+        Ok(())
     }
 
     /// Writes `bytes[*written..]`, advancing `*written` as bytes go out, so

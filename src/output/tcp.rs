@@ -8,11 +8,16 @@
 //! failure). Before each batch a closed connection is noticed (the peer's
 //! end of stream) and replaced.
 //!
+//! A receiver that stops reading makes a write time out (`--output-timeout`):
+//! that is backpressure, not a failure of the connection, and the retry
+//! resumes at the byte where the write stopped, on the same connection.
+//!
 //! TCP has no application-level ack: a batch counts as delivered once the
-//! kernel took all of it. When a connection breaks, the batch being
-//! written is sent again whole on the next connection (its first lines may
-//! arrive twice), and what the kernel had not yet sent from earlier
-//! batches is lost with the connection.
+//! kernel took all of it. When a connection really breaks (reset, broken
+//! pipe, end of stream), the batch being written is sent again whole on the
+//! next connection (its first lines may arrive twice, and the old
+//! connection may end in a torn line), and what the kernel had not yet sent
+//! from earlier batches is lost with the connection.
 
 use crate::output::http::{connect, peer_closed};
 use std::io::{self, Write};
@@ -60,6 +65,18 @@ impl TcpSink {
                 }
                 Ok(count) => *written += count,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                // A receiver that stops reading (backpressure, e.g. ringway's
+                // own TCP input): the send timed out, the connection is fine.
+                // The retry resumes at `written` on the same connection, so
+                // nothing is repeated and no line is torn.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(error);
+                }
                 Err(error) => {
                     *stream = None;
                     return Err(error);
