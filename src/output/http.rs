@@ -585,9 +585,26 @@ mod tests {
             let mut requests = Vec::new();
             for response in responses {
                 let (mut stream, _) = listener.accept().unwrap();
-                let mut request = vec![0u8; 4096];
-                let count = stream.read(&mut request).unwrap();
-                requests.push(request[..count].to_vec());
+                // The head and the body may come in separate reads: read
+                // until the head's Content-Length is in.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let count = stream.read(&mut chunk).unwrap();
+                    request.extend_from_slice(&chunk[..count]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix("Content-Length: "))
+                        .map_or(0, |value| value.trim().parse().unwrap());
+                    if count == 0 || request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+                requests.push(request);
                 stream.write_all(response.as_bytes()).unwrap();
             }
             requests
