@@ -1,10 +1,105 @@
 //! What the connection-oriented inputs (`otlp`, `tcp`) share: the
-//! listening socket, and [`Region`], the start-up mapping their
-//! connections receive into.
+//! listening socket and its multishot accept ([`Acceptor`]), and
+//! [`Region`], the start-up mapping their connections receive into.
 
+use crate::uring::Token;
+use io_uring::{cqueue, opcode, types};
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// Pause before re-arming an accept that failed (out of descriptors, say,
+/// must not become a busy loop).
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// A listening socket and the state of its multishot accept.
+pub(crate) struct Acceptor {
+    listener: OwnedFd,
+    /// The multishot accept is posted (or its cancel not yet complete).
+    pub armed: bool,
+    /// When an ended accept may be posted again.
+    retry_at: Option<Instant>,
+    /// Failed accepts, warned about at 1, 2, 4, … failures.
+    failures: u64,
+    /// The input kind, for messages ("OTLP", "TCP").
+    kind: &'static str,
+}
+
+impl Acceptor {
+    pub fn new(listener: OwnedFd, kind: &'static str) -> Self {
+        Self {
+            listener,
+            armed: false,
+            retry_at: Some(Instant::now()),
+            failures: 0,
+            kind,
+        }
+    }
+
+    /// The accept to post when it is due (it counts as armed from here).
+    pub fn arm(&mut self, now: Instant) -> Option<io_uring::squeue::Entry> {
+        if self.armed || self.retry_at.is_none_or(|at| now < at) {
+            return None;
+        }
+        self.armed = true;
+        self.retry_at = None;
+        Some(
+            opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(Token::Accept.encode()),
+        )
+    }
+
+    /// Stops accepting for good: the cancel to post, if armed.
+    pub fn stop(&mut self) -> Option<io_uring::squeue::Entry> {
+        self.retry_at = None;
+        self.armed.then(|| {
+            opcode::AsyncCancel::new(Token::Accept.encode())
+                .build()
+                .user_data(Token::Cancel.encode())
+        })
+    }
+
+    /// An accept completion: the new connection's descriptor, if any. After
+    /// [`Acceptor::stop`], new connections are closed at once.
+    pub fn completed(&mut self, result: i32, flags: u32, stopped: bool) -> Option<RawFd> {
+        if !cqueue::more(flags) {
+            self.armed = false;
+            if !stopped {
+                // Re-armed at once after a normal end, after a pause after
+                // an error.
+                let pause = if result < 0 {
+                    ACCEPT_RETRY_PAUSE
+                } else {
+                    Duration::ZERO
+                };
+                self.retry_at = Some(Instant::now() + pause);
+            }
+        }
+        if result < 0 {
+            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
+                self.failures += 1;
+                if self.failures.is_power_of_two() {
+                    eprintln!(
+                        "ringway: warning: {} accept failed ({} times so far), retrying; error = {}",
+                        self.kind,
+                        self.failures,
+                        std::io::Error::from_raw_os_error(-result)
+                    );
+                }
+            }
+            return None;
+        }
+        if stopped {
+            // SAFETY: `result` was just accepted and is owned by nobody else.
+            unsafe { libc::close(result) };
+            return None;
+        }
+        Some(result)
+    }
+}
 
 /// Pending connections the kernel queues before our accept takes them.
 const LISTEN_BACKLOG: i32 = 1024;

@@ -20,15 +20,15 @@
 //! managed to send is dropped.
 
 use crate::batch::Batch;
-use crate::input::net::Region;
+use crate::input::net::{Acceptor, Region};
 use crate::input::udp::{escaped_len, write_escaped};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
 use crate::uring::{Token, WakeRead};
-use io_uring::{IoUring, cqueue, opcode, types};
+use io_uring::{IoUring, opcode, types};
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -50,8 +50,6 @@ const RELEASE_AFTER_BYTES: usize = 256 * 1024;
 const TIMER_TICK: Duration = Duration::from_millis(100);
 /// Longest a stopping input keeps reading what senders already sent.
 const STOP_DRAIN: Duration = Duration::from_secs(1);
-/// Pause before re-arming an accept that failed.
-const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Longest the worker waits, at exit, for its operations to complete.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -139,7 +137,7 @@ pub(crate) struct TcpParts {
 
 pub(crate) struct TcpReader {
     ring: IoUring,
-    listener: OwnedFd,
+    acceptor: Acceptor,
     max_connections: usize,
     idle_timeout: Duration,
     max_line_bytes: usize,
@@ -166,9 +164,6 @@ pub(crate) struct TcpReader {
     current_since: Option<Instant>,
     /// A full batch waiting for room in ring(4).
     full: Option<Batch>,
-    accepting: bool,
-    accept_retry_at: Option<Instant>,
-    accept_failures: u64,
     next_tick: Instant,
     /// Set at the stop; past it every connection is read to its end.
     stop_deadline: Option<Instant>,
@@ -197,7 +192,7 @@ impl TcpReader {
             .expect("an I/O worker's waker is an eventfd");
         Ok(Self {
             ring: parts.ring,
-            listener: parts.listener,
+            acceptor: Acceptor::new(parts.listener, "TCP"),
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
             max_line_bytes: parts.max_line_bytes,
@@ -219,9 +214,6 @@ impl TcpReader {
             current: None,
             current_since: None,
             full: None,
-            accepting: false,
-            accept_retry_at: None,
-            accept_failures: 0,
             next_tick: Instant::now() + TIMER_TICK,
             stop_deadline: None,
             finishing: false,
@@ -232,7 +224,6 @@ impl TcpReader {
     }
 
     pub fn run(mut self) {
-        self.arm_accept();
         loop {
             self.reap_completions();
             self.resume_blocked();
@@ -250,11 +241,8 @@ impl TcpReader {
                 self.check_timeouts(now);
                 self.next_tick = now + TIMER_TICK;
             }
-            if !self.accepting
-                && self.stop_deadline.is_none()
-                && self.accept_retry_at.is_some_and(|at| now >= at)
-            {
-                self.arm_accept();
+            if let Some(entry) = self.acceptor.arm(now) {
+                self.push_entry(entry);
             }
             if self.shutdown.load(Ordering::Relaxed) && self.stop_deadline.is_none() {
                 self.start_stopping(now);
@@ -300,10 +288,7 @@ impl TcpReader {
     /// Stops accepting; connections are read for up to STOP_DRAIN more.
     fn start_stopping(&mut self, now: Instant) {
         self.stop_deadline = Some(now + STOP_DRAIN);
-        if self.accepting {
-            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
-                .build()
-                .user_data(Token::Cancel.encode());
+        if let Some(entry) = self.acceptor.stop() {
             self.push_entry(entry);
         }
     }
@@ -345,10 +330,7 @@ impl TcpReader {
                 self.begin_close(slot);
             }
         }
-        if self.accepting {
-            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
-                .build()
-                .user_data(Token::Cancel.encode());
+        if let Some(entry) = self.acceptor.stop() {
             self.push_entry(entry);
         }
         if let Some(entry) = self.wake.cancel() {
@@ -356,7 +338,7 @@ impl TcpReader {
         }
         let deadline = Instant::now() + CLOSE_WAIT;
         while Instant::now() < deadline {
-            let busy = self.accepting
+            let busy = self.acceptor.armed
                 || self.wake.is_armed()
                 || self.conns.iter().any(|conn| conn.recv_posted);
             if !busy {
@@ -382,16 +364,6 @@ impl TcpReader {
         }
     }
 
-    fn arm_accept(&mut self) {
-        let entry = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(Token::Accept.encode());
-        self.push_entry(entry);
-        self.accepting = true;
-        self.accept_retry_at = None;
-    }
-
     fn reap_completions(&mut self) {
         let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
         loop {
@@ -411,36 +383,10 @@ impl TcpReader {
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
-        if !cqueue::more(flags) {
-            self.accepting = false;
-            if self.stop_deadline.is_none() {
-                let pause = if result < 0 {
-                    ACCEPT_RETRY_PAUSE
-                } else {
-                    Duration::ZERO
-                };
-                self.accept_retry_at = Some(Instant::now() + pause);
-            }
-        }
-        if result < 0 {
-            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
-                self.accept_failures += 1;
-                if self.accept_failures.is_power_of_two() {
-                    eprintln!(
-                        "ringway: warning: TCP accept failed ({} times so far), retrying; error = {}",
-                        self.accept_failures,
-                        std::io::Error::from_raw_os_error(-result)
-                    );
-                }
-            }
+        let stopped = self.stop_deadline.is_some();
+        let Some(fd) = self.acceptor.completed(result, flags, stopped) else {
             return;
-        }
-        let fd = result;
-        if self.stop_deadline.is_some() {
-            // SAFETY: `fd` was just accepted and is owned by nobody else.
-            unsafe { libc::close(fd) };
-            return;
-        }
+        };
         self.tcp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);

@@ -38,17 +38,17 @@ pub(crate) mod http;
 
 use crate::batch::{Ack, Batch};
 use crate::config::{OtlpAck, OtlpSettings};
-use crate::input::net::Region;
+use crate::input::net::{Acceptor, Region};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
 use crate::uring::{Token, WakeRead};
 use crossbeam_queue::ArrayQueue;
 use http::{BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
-use io_uring::{IoUring, cqueue, opcode, types};
+use io_uring::{IoUring, opcode, types};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -61,8 +61,6 @@ const CLOSING_SPARE_SLOTS: usize = 32;
 const PENDING_ACCEPTS: usize = 1024;
 /// How often timeouts are checked.
 const TIMER_TICK: Duration = Duration::from_millis(100);
-/// Pause before re-arming an accept that failed (e.g. out of descriptors).
-const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// After a request body this large, the pages of its region are given
 /// back to the kernel, so one big request does not pin memory for good.
 const RELEASE_AFTER_BYTES: usize = 1 << 20;
@@ -246,7 +244,7 @@ pub(crate) struct ReceiverParts {
 
 pub(crate) struct OtlpReceiver {
     ring: IoUring,
-    listener: OwnedFd,
+    acceptor: Acceptor,
     settings: OtlpSettings,
     max_line_bytes: usize,
     pool: Arc<BufferPool>,
@@ -276,15 +274,10 @@ pub(crate) struct OtlpReceiver {
     /// (allocated once, with room for ring(4) + 1 batches).
     spare_held: std::collections::VecDeque<Batch>,
     io_ring_capacity: usize,
-    accepting: bool,
-    /// When a failed accept may be re-armed.
-    accept_retry_at: Option<Instant>,
     next_tick: Instant,
     stopping: bool,
     /// Decode failures, for warnings at 1, 2, 4, … occurrences.
     bad_bodies: u64,
-    /// Failed accepts, likewise.
-    accept_failures: u64,
 }
 
 impl OtlpReceiver {
@@ -309,7 +302,7 @@ impl OtlpReceiver {
             .expect("an I/O worker's waker is an eventfd");
         Ok(Self {
             ring: parts.ring,
-            listener: parts.listener,
+            acceptor: Acceptor::new(parts.listener, "OTLP"),
             settings: parts.settings,
             max_line_bytes: parts.max_line_bytes,
             pool: parts.pool,
@@ -332,17 +325,13 @@ impl OtlpReceiver {
             emission: None,
             spare_held: std::collections::VecDeque::with_capacity(parts.io_ring_capacity + 2),
             io_ring_capacity: parts.io_ring_capacity,
-            accepting: false,
-            accept_retry_at: None,
             next_tick: Instant::now() + TIMER_TICK,
             stopping: false,
             bad_bodies: 0,
-            accept_failures: 0,
         })
     }
 
     pub fn run(mut self) {
-        self.arm_accept();
         loop {
             self.reap_completions();
             self.take_replies();
@@ -352,9 +341,8 @@ impl OtlpReceiver {
                 self.check_timeouts(now);
                 self.next_tick = now + TIMER_TICK;
             }
-            if !self.accepting && !self.stopping && self.accept_retry_at.is_some_and(|at| now >= at)
-            {
-                self.arm_accept();
+            if let Some(entry) = self.acceptor.arm(now) {
+                self.push_entry(entry);
             }
             if self.shutdown.load(Ordering::Relaxed) && !self.stopping {
                 self.start_stopping();
@@ -400,10 +388,7 @@ impl OtlpReceiver {
     /// from now on get 503.
     fn start_stopping(&mut self) {
         self.stopping = true;
-        if self.accepting {
-            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
-                .build()
-                .user_data(Token::Cancel.encode());
+        if let Some(entry) = self.acceptor.stop() {
             self.push_entry(entry);
         }
         for slot in 0..self.conns.len() {
@@ -425,10 +410,7 @@ impl OtlpReceiver {
                 self.begin_close(slot);
             }
         }
-        if self.accepting {
-            let entry = opcode::AsyncCancel::new(Token::Accept.encode())
-                .build()
-                .user_data(Token::Cancel.encode());
+        if let Some(entry) = self.acceptor.stop() {
             self.push_entry(entry);
         }
         if let Some(entry) = self.wake.cancel() {
@@ -436,7 +418,7 @@ impl OtlpReceiver {
         }
         let deadline = Instant::now() + CLOSE_WAIT;
         while Instant::now() < deadline {
-            let busy = self.accepting
+            let busy = self.acceptor.armed
                 || self.wake.is_armed()
                 || self
                     .conns
@@ -469,16 +451,6 @@ impl OtlpReceiver {
         }
     }
 
-    fn arm_accept(&mut self) {
-        let entry = opcode::AcceptMulti::new(types::Fd(self.listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(Token::Accept.encode());
-        self.push_entry(entry);
-        self.accepting = true;
-        self.accept_retry_at = None;
-    }
-
     fn reap_completions(&mut self) {
         let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
         loop {
@@ -499,39 +471,9 @@ impl OtlpReceiver {
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
-        if !cqueue::more(flags) {
-            self.accepting = false;
-            if !self.stopping {
-                // Re-armed at once after a normal end, after a pause after
-                // an error (out of descriptors must not spin).
-                let pause = if result < 0 {
-                    ACCEPT_RETRY_PAUSE
-                } else {
-                    Duration::ZERO
-                };
-                self.accept_retry_at = Some(Instant::now() + pause);
-            }
-        }
-        if result < 0 {
-            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
-                // Warned at 1, 2, 4, … failures: out of descriptors lasts.
-                self.accept_failures += 1;
-                if self.accept_failures.is_power_of_two() {
-                    eprintln!(
-                        "ringway: warning: OTLP accept failed ({} times so far), retrying; error = {}",
-                        self.accept_failures,
-                        std::io::Error::from_raw_os_error(-result)
-                    );
-                }
-            }
+        let Some(fd) = self.acceptor.completed(result, flags, self.stopping) else {
             return;
-        }
-        let fd = result;
-        if self.stopping {
-            // SAFETY: `fd` was just accepted and is owned by nobody else.
-            unsafe { libc::close(fd) };
-            return;
-        }
+        };
         self.otlp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
