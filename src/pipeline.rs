@@ -468,10 +468,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     .then(|| JsonChecker::new(settings.max_line_bytes)),
                 dead_letter,
                 batch_bytes: settings.batch_bytes,
-                // The OTLP receiver writes each record within --max-line
-                // itself: no batch of it needs cutting.
+                // The OTLP and TCP receivers cut each record to --max-line
+                // themselves: no batch of theirs needs another pass.
                 max_line_bytes: match input.kind {
-                    InputKind::Otlp { .. } => usize::MAX / 2,
+                    InputKind::Otlp { .. } | InputKind::Tcp { .. } => usize::MAX / 2,
                     _ => settings.max_line_bytes,
                 },
                 // A UDP reader already holds its batches for --batch-linger;
