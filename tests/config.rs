@@ -1,0 +1,221 @@
+//! `--config FILE` and `ringway check`: the shipped examples are valid,
+//! broken files are refused with one line naming the key, and a flag on the
+//! command line wins over its key.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const QUICK: Duration = Duration::from_secs(60);
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Exit 2, one line on stderr that starts like every ringway error and
+/// names each of `mentions`.
+fn assert_config_error(done: &Finished, mentions: &[&str]) {
+    done.assert_code(2);
+    let line = done.stderr.trim_end();
+    assert!(
+        !line.is_empty() && !line.contains('\n') && line.starts_with("ringway: error:"),
+        "ringway {:?}: want one error line, got:\n{}",
+        done.args,
+        done.stderr
+    );
+    for mention in mentions {
+        assert!(
+            line.contains(mention),
+            "ringway {:?}: the error should name {mention:?}: {line}",
+            done.args
+        );
+    }
+}
+
+/// `ringway check --config` on `text`, written to `dir/NAME`.
+fn check_text(dir: &TempDir, name: &str, text: &str) -> Finished {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    run(dir, &["check", "--config", &p(&path)], QUICK)
+}
+
+#[test]
+fn check_accepts_every_shipped_example() {
+    let found = examples();
+    let roles = ["syslog-relay", "file-shipper", "otlp-gateway"];
+    for role in roles {
+        assert!(
+            found
+                .iter()
+                .any(|path| path.ends_with(format!("{role}.toml"))),
+            "examples/{role}.toml is missing"
+        );
+    }
+    for example in found {
+        let dir = TempDir::new("check-example");
+        // The examples write under /var/log/ringway/, which the service's
+        // LogsDirectory= creates; here a temporary directory stands in.
+        let logs = dir.subdir("log");
+        let text = fs::read_to_string(&example)
+            .unwrap()
+            .replace("/var/log/ringway/", &format!("{}/", p(&logs)));
+        let done = check_text(&dir, "example.toml", &text);
+        done.assert_success();
+        let dump = String::from_utf8_lossy(&done.stdout).into_owned();
+        assert!(
+            dump.contains("[[input]]") && dump.contains("[[output]]"),
+            "{}: check prints the resolved inputs and outputs:\n{dump}",
+            example.display()
+        );
+        assert!(dump.contains("max_line = "), "{dump}");
+        // What check prints is itself a valid config.
+        let again = check_text(&dir, "dump.toml", &dump);
+        again.assert_success();
+    }
+}
+
+#[test]
+fn check_rejects_broken_files_naming_the_key() {
+    let dir = TempDir::new("check-broken");
+    let udp = "[[input]]\nkind = \"udp\"\naddress = \"127.0.0.1:5514\"\n";
+    for (text, mentions) in [
+        (
+            "colour = \"red\"\n".to_string(),
+            &["colour", "bad.toml"][..],
+        ),
+        ("max_line = \"8XB\"\n".to_string(), &["max_line", "8XB"][..]),
+        (
+            "batch_linger = \"soon\"\n".to_string(),
+            &["batch_linger"][..],
+        ),
+        ("output_workers = 0\n".to_string(), &["output_workers"][..]),
+        ("otlp_ack = \"eventually\"\n".to_string(), &["otlp_ack"][..]),
+        ("sqpoll = \"yes\"\n".to_string(), &["sqpoll"][..]),
+        (
+            "[[input]]\nkind = \"udp\"\naddress = \"localhost:99999\"\n".to_string(),
+            &["address", "localhost:99999"][..],
+        ),
+        (format!("{udp}rcvbuf = \"lots\"\n"), &["rcvbuf", "lots"][..]),
+        (format!("{udp}colour = 1\n"), &["colour"][..]),
+        (format!("{udp}from = \"end\"\n"), &["from"][..]),
+        (
+            "[[input]]\nkind = \"pigeon\"\npath = \"/x\"\n".to_string(),
+            &["kind", "pigeon"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"otlp\"\nurl = \"https://x/v1/logs\"\n"),
+            &["url", "https"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"tcp\"\naddress = \"nohost\"\n"),
+            &["address"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"file\"\npath = \"/nonexistent/out.log\"\n"),
+            &["[[output]] #1", "/nonexistent"][..],
+        ),
+        (
+            format!("{udp}on_invalid = \"deadletter\"\n"),
+            &["on_invalid"][..],
+        ),
+        ("max_line = \"1MiB\n".to_string(), &["line 1"][..]),
+        ("data_dir = \"/tmp\"\n".to_string(), &["[[input]]"][..]),
+    ] {
+        let done = check_text(&dir, "bad.toml", &text);
+        assert_config_error(&done, mentions);
+    }
+    let missing = run(
+        &dir,
+        &["check", "--config", "/nonexistent/ringway.toml"],
+        QUICK,
+    );
+    assert_config_error(&missing, &["/nonexistent/ringway.toml"]);
+    // run refuses the same file the same way.
+    fs::write(dir.join("bad.toml"), "colour = \"red\"\n").unwrap();
+    let done = run(&dir, &["run", "--config", &p(&dir.join("bad.toml"))], QUICK);
+    assert_config_error(&done, &["colour"]);
+}
+
+/// A config that reads `in.log` to EOF into `out.log`, cutting lines at 8
+/// bytes.
+fn truncating_config(dir: &TempDir) -> PathBuf {
+    fs::write(dir.join("in.log"), b"0123456789abcdef\nshort\n").unwrap();
+    let config = dir.join("ringway.toml");
+    fs::write(
+        &config,
+        format!(
+            "max_line = \"8B\"\nexit_on_eof = true\nstats_interval = 0\n\
+             [[input]]\nkind = \"file\"\npath = \"{}\"\n\
+             [[output]]\nkind = \"file\"\npath = \"{}\"\n",
+            p(&dir.join("in.log")),
+            p(&dir.join("out.log"))
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn config_keys_apply_when_no_flag_is_given() {
+    let dir = TempDir::new("config-applies");
+    let config = truncating_config(&dir);
+    run(&dir, &["run", "--config", &p(&config)], QUICK).assert_success();
+    assert_bytes_identical(
+        b"01234567\nshort\n",
+        &fs::read(dir.join("out.log")).unwrap(),
+        "max_line from the config",
+    );
+}
+
+#[test]
+fn flags_override_config_keys_and_replace_its_lists() {
+    let dir = TempDir::new("config-override");
+    let config = truncating_config(&dir);
+    let other = dir.join("other.log");
+    run(
+        &dir,
+        &[
+            "run",
+            "--config",
+            &p(&config),
+            "--max-line",
+            "1KiB",
+            "--output",
+            &format!("file:{}", p(&other)),
+        ],
+        QUICK,
+    )
+    .assert_success();
+    assert_bytes_identical(
+        b"0123456789abcdef\nshort\n",
+        &fs::read(&other).unwrap(),
+        "--max-line over max_line, --output instead of [[output]]",
+    );
+    assert!(
+        !dir.join("out.log").exists(),
+        "--output replaces the config's outputs"
+    );
+    // check shows where each value came from.
+    let done = run(
+        &dir,
+        &["check", "--config", &p(&config), "--max-line", "1KiB"],
+        QUICK,
+    );
+    done.assert_success();
+    let dump = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(
+        dump.contains("max_line = \"1KiB\"  # command line"),
+        "{dump}"
+    );
+    assert!(dump.contains("exit_on_eof = true  # config"), "{dump}");
+}
