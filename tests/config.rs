@@ -219,3 +219,87 @@ fn flags_override_config_keys_and_replace_its_lists() {
     );
     assert!(dump.contains("exit_on_eof = true  # config"), "{dump}");
 }
+
+/// Lines in `path` (0 when it does not exist).
+fn line_count(path: &Path) -> usize {
+    fs::read(path)
+        .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sighup_reopens_a_file_output_renamed_away_without_losing_a_line() {
+    let dir = TempDir::new("sighup-reopen");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let rotated = dir.join("out.log.1");
+    append(&input, &numbered_lines("hup", 0..1000));
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    assert!(
+        wait_until(TIMEOUT, || line_count(&output) == 1000),
+        "the first 1000 lines were not written: {}",
+        ringway.stderr_now()
+    );
+    // logrotate: rename the output away, then signal. Lines keep arriving
+    // meanwhile; whatever was in flight may land in either file.
+    fs::rename(&output, &rotated).unwrap();
+    let writer = {
+        let input = input.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..20 {
+                let start = 1000 + chunk * 50;
+                append(&input, &numbered_lines("hup", start..start + 50));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(30));
+    ringway.signal(libc::SIGHUP);
+    writer.join().unwrap();
+    assert!(
+        wait_until(TIMEOUT, || ringway.stderr_now().contains("SIGHUP")),
+        "no word of the SIGHUP: {}",
+        ringway.stderr_now()
+    );
+    // Lines written after the reopen go to a new file at the original path.
+    append(&input, &numbered_lines("hup", 2000..3000));
+    assert!(
+        wait_until(TIMEOUT, || line_count(&rotated) + line_count(&output)
+            == 3000),
+        "lines are missing: {} in the old file, {} in the new; {}",
+        line_count(&rotated),
+        line_count(&output),
+        ringway.stderr_now()
+    );
+    ringway.assert_running("after SIGHUP");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let old = fs::read(&rotated).unwrap();
+    let new = fs::read(&output).expect("a new file at the original path");
+    assert!(
+        new.ends_with(&numbered_lines("hup", 2999..3000)),
+        "the last line belongs in the new file"
+    );
+    assert!(
+        old.starts_with(&numbered_lines("hup", 0..1000)),
+        "the old file keeps what it had"
+    );
+    let mut both = old;
+    both.extend_from_slice(&new);
+    assert_bytes_identical(
+        &numbered_lines("hup", 0..3000),
+        &both,
+        "old file then new file: every line once, in order",
+    );
+}
