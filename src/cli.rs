@@ -491,9 +491,15 @@ fn check_outputs_are_not_inputs(
             };
             let pattern_path =
                 std::path::absolute(pattern).unwrap_or_else(|_| PathBuf::from(pattern));
+            // As the file input expands a glob: `*` stops at `/`, so
+            // /var/log/*.log does not read /var/log/ringway/out.log.
+            let options = glob::MatchOptions {
+                require_literal_separator: true,
+                ..glob::MatchOptions::new()
+            };
             let reads_it = pattern_path == absolute
                 || glob::Pattern::new(&pattern_path.to_string_lossy())
-                    .is_ok_and(|pattern| pattern.matches_path(&absolute));
+                    .is_ok_and(|pattern| pattern.matches_path_with(&absolute, options));
             if reads_it {
                 return Err(format!(
                     "{name} is also read by input '{}'; ringway would read back its own output",
