@@ -303,3 +303,209 @@ fn sighup_reopens_a_file_output_renamed_away_without_losing_a_line() {
         "old file then new file: every line once, in order",
     );
 }
+
+fn install_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh")
+}
+
+/// Runs `scripts/install.sh` with `DESTDIR=dest` and `env`; returns its
+/// combined output, panicking unless it succeeds.
+fn install_into(dest: &Path, env: &[(&str, &str)]) -> String {
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(install_script())
+        .env("DESTDIR", dest)
+        .env_remove("BINARY")
+        .env_remove("CARGO_TARGET_DIR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let done = command.output().expect("run scripts/install.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(done.status.success(), "install.sh failed:\n{text}");
+    text
+}
+
+#[test]
+fn install_with_destdir_lays_out_binary_config_user_and_unit() {
+    let dir = TempDir::new("install");
+    let dest = dir.join("root");
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+
+    let binary = dest.join("usr/bin/ringway");
+    assert_eq!(
+        fs::read(&binary).unwrap(),
+        fs::read(ringway_bin()).unwrap(),
+        "the installed binary is BINARY"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&binary).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+
+    let config_path = dest.join("etc/ringway/ringway.toml");
+    let config = fs::read_to_string(&config_path).unwrap();
+    assert!(
+        config
+            .lines()
+            .any(|line| line == "data_dir = \"/var/lib/ringway\""),
+        "{config}"
+    );
+    let sysusers = fs::read_to_string(dest.join("usr/lib/sysusers.d/ringway.conf")).unwrap();
+    assert!(
+        sysusers
+            .lines()
+            .any(|line| line.starts_with("u ringway ") && line.ends_with(" /var/lib/ringway")),
+        "{sysusers}"
+    );
+    let unit = fs::read_to_string(dest.join("usr/lib/systemd/system/ringway.service")).unwrap();
+    for line in [
+        "User=ringway",
+        "StateDirectory=ringway",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
+        "SupplementaryGroups=adm",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/ringway /var/log/ringway",
+        "NoNewPrivileges=yes",
+        "LimitMEMLOCK=infinity",
+        "LimitNOFILE=1048576",
+        "Restart=on-failure",
+        "ExecStart=/usr/bin/ringway run --config /etc/ringway/ringway.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "the unit lacks {line:?}:\n{unit}"
+        );
+    }
+    // Nothing but those four files.
+    let mut files = Vec::new();
+    let mut stack = vec![dest.clone()];
+    while let Some(at) = stack.pop() {
+        for entry in fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(p(path.strip_prefix(&dest).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "etc/ringway/ringway.toml",
+            "usr/bin/ringway",
+            "usr/lib/systemd/system/ringway.service",
+            "usr/lib/sysusers.d/ringway.conf",
+        ]
+    );
+
+    // The installed config is valid (its log directory is the unit's
+    // LogsDirectory=; a temporary one stands in here).
+    let logs = dir.subdir("log");
+    let local = dir.join("local.toml");
+    fs::write(
+        &local,
+        config.replace("/var/log/ringway/", &format!("{}/", p(&logs))),
+    )
+    .unwrap();
+    let checked = std::process::Command::new(&binary)
+        .args(["check", "--config", &p(&local)])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "the installed config fails check: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    // A second install keeps an edited config.
+    fs::write(&config_path, "# mine\n").unwrap();
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+    assert_eq!(fs::read_to_string(&config_path).unwrap(), "# mine\n");
+}
+
+#[test]
+fn install_takes_the_binary_from_cargo_target_dir_without_binary() {
+    let dir = TempDir::new("install-target");
+    let target = dir.subdir("target");
+    let release = target.join("release");
+    fs::create_dir_all(&release).unwrap();
+    fs::write(release.join("ringway"), "#!/bin/sh\necho stand-in\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(release.join("ringway"), fs::Permissions::from_mode(0o755)).unwrap();
+    let dest = dir.join("root");
+    install_into(&dest, &[("CARGO_TARGET_DIR", &p(&target))]);
+    assert_eq!(
+        fs::read_to_string(dest.join("usr/bin/ringway")).unwrap(),
+        "#!/bin/sh\necho stand-in\n"
+    );
+}
+
+#[test]
+fn installed_unit_passes_systemd_analyze_verify() {
+    let available = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !available {
+        eprintln!("skipped: systemd-analyze is not installed here");
+        return;
+    }
+    let dir = TempDir::new("install-verify");
+    let dest = dir.join("root");
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+    // verify wants ExecStart= to exist on this host: point it at the
+    // binary laid out under DESTDIR (nothing else changes).
+    let unit = fs::read_to_string(dest.join("usr/lib/systemd/system/ringway.service"))
+        .unwrap()
+        .replace(
+            "ExecStart=/usr/bin/ringway ",
+            &format!("ExecStart={} ", p(&dest.join("usr/bin/ringway"))),
+        );
+    let verify_dir = dir.subdir("verify");
+    fs::write(verify_dir.join("ringway.service"), unit).unwrap();
+    let done = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(verify_dir.join("ringway.service"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    // verify exits 0 on unknown keys too; it only warns: any word about
+    // the unit is a failure.
+    let about_unit: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("ringway"))
+        .collect();
+    assert!(
+        done.status.success() && about_unit.is_empty(),
+        "systemd-analyze verify: {:?}\n{stderr}",
+        done.status
+    );
+}
+
+#[test]
+fn check_accepts_an_output_below_a_tailed_directory() {
+    // /var/log/*.log does not read /var/log/ringway/out.log: `*` stops at `/`.
+    let dir = TempDir::new("check-below");
+    let logs = dir.subdir("ringway");
+    let done = check_text(
+        &dir,
+        "below.toml",
+        &format!(
+            "[[input]]\nkind = \"file\"\npath = \"{}/*.log\"\n\
+             [[output]]\nkind = \"file\"\npath = \"{}/out.log\"\n",
+            p(dir.path()),
+            p(&logs)
+        ),
+    );
+    done.assert_success();
+}
