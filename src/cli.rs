@@ -602,14 +602,14 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
         config = Some(file);
     }
     let mut cli = Cli::from_arg_matches(&merged).map_err(ParseError::Clap)?;
-    match &mut cli.command {
-        Command::Run(args) => args.loaded = config,
-        Command::Check(check) => {
-            let (name, given) = merged.subcommand().expect("a subcommand matched");
-            let run = command.find_subcommand(name).expect("matched");
-            check.effective = effective_settings(run, given, config.as_ref());
-            check.run.loaded = config;
-        }
+    // `if let`, not `match`: other subcommands take no config.
+    if let Command::Check(check) = &mut cli.command {
+        let (name, given) = merged.subcommand().expect("a subcommand matched");
+        let run = command.find_subcommand(name).expect("matched");
+        check.effective = effective_settings(run, given, config.as_ref());
+        check.run.loaded = config;
+    } else if let Command::Run(args) = &mut cli.command {
+        args.loaded = config;
     }
     Ok(cli)
 }

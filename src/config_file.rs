@@ -52,7 +52,7 @@ struct OutputTable {
 #[derive(Debug)]
 pub(crate) struct ConfigFile {
     pub path: PathBuf,
-    /// `(key, long flag, value)` for each scalar key, in file order.
+    /// `(key, long flag, value)` for each scalar key, sorted by key.
     scalars: Vec<(String, String, toml::Value)>,
     /// The SPEC of each `[[input]]`, in order.
     pub inputs: Vec<String>,
@@ -414,4 +414,108 @@ fn one_line(error: &toml::de::Error) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        let command = crate::cli::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        ConfigFile::parse(Path::new("test.toml"), text, run)
+    }
+
+    #[test]
+    fn tables_become_the_specs_of_the_command_line() {
+        let config = parse(
+            r#"
+            [[input]]
+            kind = "file"
+            path = "/var/log/app/*.log"
+            format = "json"
+            from = "end"
+            [[input]]
+            kind = "udp"
+            address = "0.0.0.0:514"
+            format = "syslog"
+            rcvbuf = "32MiB"
+            sockets = 2
+            [[input]]
+            kind = "otlp"
+            address = "[::1]:4318"
+            [[output]]
+            kind = "otlp"
+            url = "http://collector:4318/v1/logs"
+            gzip = true
+            [[output]]
+            kind = "tcp"
+            address = "127.0.0.1:5170"
+            [[output]]
+            kind = "null"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.inputs,
+            [
+                "file:/var/log/app/*.log,format=json,from=end",
+                "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
+                "otlp:[::1]:4318",
+            ]
+        );
+        assert_eq!(
+            config.outputs,
+            [
+                "otlp:http://collector:4318/v1/logs,gzip",
+                "tcp:127.0.0.1:5170",
+                "null"
+            ]
+        );
+    }
+
+    #[test]
+    fn scalar_keys_become_flags_unless_given_on_the_command_line() {
+        let command = crate::cli::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let mut config = parse(
+            "max_line = \"2MiB\"\noutput_workers = 3\nsqpoll = true\nfsync = false\ncpus = [0, 2]\n",
+        )
+        .unwrap();
+        let arguments = config.arguments(run, |id| id == "output_workers").unwrap();
+        assert_eq!(arguments, ["--cpus=0,2", "--max-line=2MiB", "--sqpoll"]);
+        assert!(config.keys().all(|(key, _)| key != "output_workers"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        for (text, key) in [
+            ("max-line = \"1MiB\"", "max-line"),
+            ("inputs = 1", "inputs"),
+            ("config = \"x\"", "config"),
+            ("input = \"file:/x\"", "input"),
+            ("[[input]]\nkind = \"file\"\npath = 3", "path"),
+            (
+                "[[input]]\nkind = \"udp\"\naddress = \"1.2.3.4:5\"\nsockets = 65",
+                "sockets",
+            ),
+            (
+                "[[output]]\nkind = \"file\"\npath = \"/x\"\ngzip = true",
+                "gzip",
+            ),
+            ("[[output]]\nkind = \"http\"\nurl = \"http://h/,x\"", "url"),
+            ("[[output]]\nurl = \"http://h/\"", "kind"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(
+                error.contains(&format!("'{key}'")) || error.contains(&format!("`{key}`")),
+                "{text}: {error}"
+            );
+            assert!(
+                error.contains("test.toml") && !error.contains('\n'),
+                "{error}"
+            );
+        }
+    }
 }
