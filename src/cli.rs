@@ -7,7 +7,10 @@ use crate::config::{
     self, Format, InputDefaults, InputSpec, OnInvalid, OtlpAck, OtlpSettings, OutputKind,
     OutputSpec, Settings, StartFrom,
 };
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::config_file::ConfigFile;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +39,20 @@ pub(crate) enum Command {
     /// Run the pipeline. Without --input it runs the embedded default: tail
     /// /var/log/*.log from the end as raw lines and print them to stdout.
     Run(RunArgs),
+    /// Check a configuration (--config FILE and any flags) as `run` would at
+    /// start, without starting anything, and print the effective settings.
+    /// Exit 0 when valid, 2 with a message naming the key otherwise.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Every scalar setting as `(key, value, where it came from)`, filled
+    /// in by [`parse_command_line`].
+    #[arg(skip)]
+    pub effective: Vec<(String, Option<String>, &'static str)>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -58,6 +75,16 @@ pub(crate) enum OtlpAckArg {
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
+    /// A TOML config file: every flag below as a key with _ for - (max_line = "1MiB"), and [[input]] /
+    /// [[output]] tables (kind = "udp", address = "0.0.0.0:514", format = "syslog"). Flags given here
+    /// override its keys; --input/--output replace its lists. See README "Config file".
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The file --config named, once read: to say which key an error came from.
+    #[arg(skip)]
+    pub loaded: Option<ConfigFile>,
+
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records) or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
@@ -242,7 +269,24 @@ pub(crate) struct Parsed {
 }
 
 impl RunArgs {
-    pub fn into_settings(self) -> Result<Parsed, String> {
+    /// The validated settings; an error that a config key caused names it.
+    pub fn into_settings(mut self) -> Result<Parsed, String> {
+        let loaded = self.loaded.take();
+        self.settings_from_flags().map_err(|message| {
+            match loaded.as_ref().and_then(|config| config.blame(&message)) {
+                Some(blame) => format!("{message} {blame}"),
+                None => message,
+            }
+        })
+    }
+
+    fn settings_from_flags(self) -> Result<Parsed, String> {
+        // Reported after every other check, so a bad key is named first.
+        let config_without_inputs = self
+            .inputs
+            .is_empty()
+            .then_some(self.config.clone())
+            .flatten();
         let embedded_default = self.inputs.is_empty();
         if embedded_default && self.exit_on_eof {
             return Err(
@@ -412,6 +456,12 @@ impl RunArgs {
             tcp_idle_timeout: self.tcp_idle_timeout,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
+        if let Some(path) = config_without_inputs {
+            return Err(format!(
+                "config {} has no [[input]] table and no --input was given",
+                path.display()
+            ));
+        }
         Ok(Parsed {
             settings,
             embedded_default,
@@ -441,9 +491,15 @@ fn check_outputs_are_not_inputs(
             };
             let pattern_path =
                 std::path::absolute(pattern).unwrap_or_else(|_| PathBuf::from(pattern));
+            // As the file input expands a glob: `*` stops at `/`, so
+            // /var/log/*.log does not read /var/log/ringway/out.log.
+            let options = glob::MatchOptions {
+                require_literal_separator: true,
+                ..glob::MatchOptions::new()
+            };
             let reads_it = pattern_path == absolute
                 || glob::Pattern::new(&pattern_path.to_string_lossy())
-                    .is_ok_and(|pattern| pattern.matches_path(&absolute));
+                    .is_ok_and(|pattern| pattern.matches_path_with(&absolute, options));
             if reads_it {
                 return Err(format!(
                     "{name} is also read by input '{}'; ringway would read back its own output",
@@ -479,4 +535,238 @@ fn check_output_directory(name: &str, path: &std::path::Path) -> Result<(), Stri
         return Err(format!("{name}: {} is a directory", path.display()));
     }
     Ok(())
+}
+
+/// Why the command line was refused.
+pub(crate) enum ParseError {
+    /// clap's own error (or help and version, which it reports the same way).
+    Clap(clap::Error),
+    /// A `--config` file problem, one line naming the file and the key.
+    Config(String),
+}
+
+/// Parses the process's arguments; with `--config FILE`, adds the file's
+/// keys for every flag not given on the command line, and its input and
+/// output lists unless `--input`/`--output` were given.
+pub(crate) fn parse_command_line() -> Result<Cli, ParseError> {
+    parse_arguments(std::env::args_os().collect())
+}
+
+fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
+    let command = Cli::command();
+    let matches = command
+        .clone()
+        .try_get_matches_from(&argv)
+        .map_err(ParseError::Clap)?;
+    let mut config = None;
+    let mut merged = matches.clone();
+    if let Some((name, given)) = matches.subcommand()
+        && let Ok(Some(path)) = given.try_get_one::<PathBuf>("config")
+    {
+        let run = command
+            .find_subcommand(name)
+            .expect("clap matched this subcommand");
+        let mut file = ConfigFile::load(path, run).map_err(ParseError::Config)?;
+        let on_command_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
+        let mut extra = file
+            .arguments(run, on_command_line)
+            .map_err(ParseError::Config)?;
+        if on_command_line("inputs") {
+            file.inputs.clear();
+        }
+        if on_command_line("outputs") {
+            file.outputs.clear();
+        }
+        extra.extend(
+            file.inputs
+                .iter()
+                .map(|spec| format!("--input={spec}").into()),
+        );
+        extra.extend(
+            file.outputs
+                .iter()
+                .map(|spec| format!("--output={spec}").into()),
+        );
+        let mut argv = argv;
+        argv.extend(extra);
+        merged = command
+            .clone()
+            .try_get_matches_from(&argv)
+            .map_err(|error| {
+                let rendered = error.to_string();
+                let first = rendered.lines().next().unwrap_or("invalid value");
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                let blame = file.blame(first).unwrap_or_default();
+                ParseError::Config(format!("{first} {blame}").trim_end().to_string())
+            })?;
+        config = Some(file);
+    }
+    let mut cli = Cli::from_arg_matches(&merged).map_err(ParseError::Clap)?;
+    // `if let`, not `match`: other subcommands take no config.
+    if let Command::Check(check) = &mut cli.command {
+        let (name, given) = merged.subcommand().expect("a subcommand matched");
+        let run = command.find_subcommand(name).expect("matched");
+        check.effective = effective_settings(run, given, config.as_ref());
+        check.run.loaded = config;
+    } else if let Command::Run(args) = &mut cli.command {
+        args.loaded = config;
+    }
+    Ok(cli)
+}
+
+/// Every scalar flag of `run` with its value and where it came from.
+fn effective_settings(
+    run: &clap::Command,
+    given: &ArgMatches,
+    config: Option<&ConfigFile>,
+) -> Vec<(String, Option<String>, &'static str)> {
+    let from_config: Vec<&str> = config
+        .map(|config| config.keys().map(|(_, flag)| flag).collect())
+        .unwrap_or_default();
+    run.get_arguments()
+        .filter(|arg| {
+            !["inputs", "outputs", "config", "help", "version"].contains(&arg.get_id().as_str())
+        })
+        .filter_map(|arg| {
+            let flag = arg.get_long()?;
+            let id = arg.get_id().as_str();
+            let value = given.get_raw(id).map(|values| {
+                values
+                    .map(|value| value.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            let source = if from_config.contains(&flag) {
+                "config"
+            } else {
+                match given.value_source(id) {
+                    Some(ValueSource::CommandLine) => "command line",
+                    Some(ValueSource::DefaultValue) => "default",
+                    Some(_) => "environment",
+                    None => "unset",
+                }
+            };
+            Some((flag.replace('-', "_"), value, source))
+        })
+        .collect()
+}
+
+impl CheckArgs {
+    /// Validates like `run` and prints the effective settings as TOML (the
+    /// output is itself a valid config); returns the exit code.
+    pub fn check(self) -> i32 {
+        let config = self.run.config.clone();
+        let parsed = match self.run.into_settings() {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                eprintln!("ringway: error: {message}");
+                return 2;
+            }
+        };
+        let mut out = String::new();
+        match &config {
+            Some(path) => out.push_str(&format!(
+                "# ringway check: {} is valid. Effective settings:\n",
+                path.display()
+            )),
+            None => {
+                out.push_str("# ringway check: the command line is valid. Effective settings:\n")
+            }
+        }
+        if parsed.embedded_default {
+            out.push_str("# (no --config and no --input: the embedded default)\n");
+        }
+        for (key, value, source) in &self.effective {
+            match value {
+                Some(value) => {
+                    out.push_str(&format!("{key} = {}  # {source}\n", toml_value(value)))
+                }
+                None => out.push_str(&format!("# {key}: not set\n")),
+            }
+        }
+        for input in &parsed.settings.inputs {
+            out.push_str(&format!("\n[[input]]  # {}\n", input.name));
+            let (kind, target, extra) = match &input.kind {
+                config::InputKind::File { pattern } => {
+                    ("file", ("path", pattern.clone()), String::new())
+                }
+                config::InputKind::Udp {
+                    address,
+                    rcvbuf_bytes,
+                    sockets,
+                } => (
+                    "udp",
+                    ("address", address.to_string()),
+                    format!("rcvbuf = {rcvbuf_bytes}\nsockets = {sockets}\n"),
+                ),
+                config::InputKind::Tcp { address } => {
+                    ("tcp", ("address", address.to_string()), String::new())
+                }
+                config::InputKind::Otlp { address } => {
+                    ("otlp", ("address", address.to_string()), String::new())
+                }
+            };
+            out.push_str(&format!(
+                "kind = \"{kind}\"\n{} = {}\nformat = \"{}\"\n",
+                target.0,
+                toml_value(&target.1),
+                format!("{:?}", input.format).to_lowercase()
+            ));
+            if kind == "file" {
+                out.push_str(&format!(
+                    "from = \"{}\"\n",
+                    format!("{:?}", input.from).to_lowercase()
+                ));
+            }
+            out.push_str(&extra);
+        }
+        for output in &parsed.settings.outputs {
+            out.push_str(&format!("\n[[output]]  # {}\n", output.name));
+            let rest = output.name.split_once(':').map_or("", |(_, rest)| rest);
+            match &output.kind {
+                OutputKind::File(path) => out.push_str(&format!(
+                    "kind = \"file\"\npath = {}\n",
+                    toml_value(&path.to_string_lossy())
+                )),
+                OutputKind::Stdout | OutputKind::Null => {
+                    out.push_str(&format!("kind = \"{}\"\n", output.name));
+                }
+                OutputKind::Tcp { .. } => {
+                    out.push_str(&format!("kind = \"tcp\"\naddress = {}\n", toml_value(rest)))
+                }
+                OutputKind::Http(target) | OutputKind::Otlp(target) => {
+                    let kind = if matches!(output.kind, OutputKind::Otlp(_)) {
+                        "otlp"
+                    } else {
+                        "http"
+                    };
+                    // `http://…` is its own URL; `http:URL` and `otlp:URL` wrap one.
+                    let url = if output.name.starts_with("http://") {
+                        output.name.as_str()
+                    } else {
+                        rest
+                    };
+                    let url = url.strip_suffix(",gzip").unwrap_or(url);
+                    out.push_str(&format!(
+                        "kind = \"{kind}\"\nurl = {}\ngzip = {}\n",
+                        toml_value(url),
+                        target.gzip
+                    ));
+                }
+            }
+        }
+        print!("{out}");
+        0
+    }
+}
+
+/// A flag's text as a TOML value: numbers and booleans bare, the rest quoted.
+fn toml_value(text: &str) -> String {
+    if text == "true"
+        || text == "false"
+        || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.len() < 19)
+    {
+        return text.to_string();
+    }
+    toml::Value::String(text.to_string()).to_string()
 }

@@ -10,6 +10,7 @@ mod batch;
 mod checkpoint;
 mod cli;
 mod config;
+mod config_file;
 mod input;
 mod metrics;
 mod output;
@@ -18,8 +19,6 @@ mod pool;
 mod ring;
 mod scan;
 mod uring;
-
-use clap::Parser;
 
 #[cfg(not(test))]
 #[global_allocator]
@@ -75,9 +74,13 @@ fn main() {
         eprintln!("ringway: error: {message}");
         std::process::exit(1);
     }
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::parse_command_line() {
         Ok(cli) => cli,
-        Err(error) => {
+        Err(cli::ParseError::Config(message)) => {
+            eprintln!("ringway: error: {message}");
+            std::process::exit(EXIT_USAGE);
+        }
+        Err(cli::ParseError::Clap(error)) => {
             use clap::error::ErrorKind;
             match error.kind() {
                 ErrorKind::DisplayHelp
@@ -93,7 +96,10 @@ fn main() {
             }
         }
     };
-    let cli::Command::Run(args) = cli.command;
+    let args = match cli.command {
+        cli::Command::Run(args) => args,
+        cli::Command::Check(check) => std::process::exit(check.check()),
+    };
     let parsed = match args.into_settings() {
         Ok(parsed) => parsed,
         Err(message) => {

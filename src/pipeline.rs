@@ -95,8 +95,8 @@ impl Spawner {
     }
 }
 
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
-/// spawns); a dedicated thread takes them with `sigwait`.
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and so in every
+/// thread it spawns); a dedicated thread takes them with `sigwait`.
 fn block_termination_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; the calls only read and write `set`.
     unsafe {
@@ -104,6 +104,7 @@ fn block_termination_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -121,8 +122,14 @@ fn spawn_signal_thread(
             let mut first: Option<Instant> = None;
             loop {
                 let mut signal: libc::c_int = 0;
-                // SAFETY: `set` holds SIGINT and SIGTERM, blocked in every thread.
+                // SAFETY: `set` holds SIGINT, SIGTERM and SIGHUP, blocked in every thread.
                 if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                    continue;
+                }
+                // SIGHUP (logrotate, `systemctl reload`): reopen file outputs.
+                if signal == libc::SIGHUP {
+                    crate::output::sink::request_reopen();
+                    eprintln!("ringway: SIGHUP received; reopening file outputs before their next write");
                     continue;
                 }
                 // One stop request often arrives twice at once (sent to the

@@ -15,6 +15,11 @@
 //! in a partial line (a `kill -9` cut a write) is truncated back to its last
 //! newline: that tail was never acked, so it is written again from the
 //! checkpoint.
+//!
+//! SIGHUP ([`request_reopen`]) makes every `file:` output and the
+//! dead-letter file close and reopen their path before their next write, so
+//! logrotate can rename them away: the batch being written finishes in the
+//! old file, the next one goes to a new file at the path.
 
 use crate::config::OutputKind;
 use crate::output::http::{Client, Endpoint, Gzip};
@@ -27,7 +32,21 @@ use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
+
+/// Bumped at every SIGHUP; a file opened under an older value is reopened
+/// before its next write.
+static REOPEN_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every file output reopen its path before its next write (SIGHUP).
+pub(crate) fn request_reopen() {
+    REOPEN_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn reopen_generation() -> u64 {
+    REOPEN_GENERATION.load(Ordering::SeqCst)
+}
 
 pub(crate) enum Sink {
     /// Opened on first write; reopened after a write error.
@@ -100,6 +119,8 @@ pub(crate) struct FileState {
     /// Opened before: later opens (after an error) must not truncate, since
     /// a retry resumes inside the batch it was writing.
     opened_before: bool,
+    /// [`REOPEN_GENERATION`] when `file` was opened.
+    generation: u64,
 }
 
 impl Sink {
@@ -111,6 +132,7 @@ impl Sink {
                     file: None,
                     repair_torn,
                     opened_before: false,
+                    generation: 0,
                 }),
                 fsync,
             },
@@ -275,6 +297,11 @@ impl Sink {
             }
             Sink::File { path, file, fsync } => {
                 let mut state = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Under the lock: a batch another worker is writing ends in
+                // the old file before this one starts in the new.
+                if state.generation != reopen_generation() {
+                    state.file = None;
+                }
                 let out = state.open(path)?;
                 let mut result = write_from(out, bytes, written);
                 if result.is_ok() && *fsync {
@@ -322,7 +349,8 @@ impl Sink {
 /// rejected are appended, whole, by whichever worker got the reject.
 pub(crate) struct DeadLetterFile {
     pub path: PathBuf,
-    file: Mutex<Option<File>>,
+    /// The open file and the [`REOPEN_GENERATION`] it was opened under.
+    file: Mutex<Option<(File, u64)>>,
 }
 
 impl DeadLetterFile {
@@ -340,10 +368,15 @@ impl DeadLetterFile {
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if file.is_none() {
-            *file = Some(File::options().create(true).append(true).open(&self.path)?);
+        let generation = reopen_generation();
+        if file
+            .as_ref()
+            .is_none_or(|(_, opened)| *opened != generation)
+        {
+            let opened = File::options().create(true).append(true).open(&self.path)?;
+            *file = Some((opened, generation));
         }
-        let result = file.as_mut().expect("opened above").write_all(bytes);
+        let result = file.as_mut().expect("opened above").0.write_all(bytes);
         if result.is_err() {
             *file = None;
         }
@@ -354,6 +387,7 @@ impl DeadLetterFile {
 impl FileState {
     fn open(&mut self, path: &Path) -> io::Result<&mut File> {
         if self.file.is_none() {
+            self.generation = reopen_generation();
             // Regular files are opened readable too, to find a torn last
             // line; anything else (a FIFO) write-only, or ringway would be
             // its own reader.

@@ -1,0 +1,511 @@
+//! `--config FILE` and `ringway check`: the shipped examples are valid,
+//! broken files are refused with one line naming the key, and a flag on the
+//! command line wins over its key.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const QUICK: Duration = Duration::from_secs(60);
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Exit 2, one line on stderr that starts like every ringway error and
+/// names each of `mentions`.
+fn assert_config_error(done: &Finished, mentions: &[&str]) {
+    done.assert_code(2);
+    let line = done.stderr.trim_end();
+    assert!(
+        !line.is_empty() && !line.contains('\n') && line.starts_with("ringway: error:"),
+        "ringway {:?}: want one error line, got:\n{}",
+        done.args,
+        done.stderr
+    );
+    for mention in mentions {
+        assert!(
+            line.contains(mention),
+            "ringway {:?}: the error should name {mention:?}: {line}",
+            done.args
+        );
+    }
+}
+
+/// `ringway check --config` on `text`, written to `dir/NAME`.
+fn check_text(dir: &TempDir, name: &str, text: &str) -> Finished {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    run(dir, &["check", "--config", &p(&path)], QUICK)
+}
+
+#[test]
+fn check_accepts_every_shipped_example() {
+    let found = examples();
+    let roles = ["syslog-relay", "file-shipper", "otlp-gateway"];
+    for role in roles {
+        assert!(
+            found
+                .iter()
+                .any(|path| path.ends_with(format!("{role}.toml"))),
+            "examples/{role}.toml is missing"
+        );
+    }
+    for example in found {
+        let dir = TempDir::new("check-example");
+        // The examples write under /var/log/ringway/, which the service's
+        // LogsDirectory= creates; here a temporary directory stands in.
+        let logs = dir.subdir("log");
+        let text = fs::read_to_string(&example)
+            .unwrap()
+            .replace("/var/log/ringway/", &format!("{}/", p(&logs)));
+        let done = check_text(&dir, "example.toml", &text);
+        done.assert_success();
+        let dump = String::from_utf8_lossy(&done.stdout).into_owned();
+        assert!(
+            dump.contains("[[input]]") && dump.contains("[[output]]"),
+            "{}: check prints the resolved inputs and outputs:\n{dump}",
+            example.display()
+        );
+        assert!(dump.contains("max_line = "), "{dump}");
+        // What check prints is itself a valid config.
+        let again = check_text(&dir, "dump.toml", &dump);
+        again.assert_success();
+    }
+}
+
+#[test]
+fn check_rejects_broken_files_naming_the_key() {
+    let dir = TempDir::new("check-broken");
+    let udp = "[[input]]\nkind = \"udp\"\naddress = \"127.0.0.1:5514\"\n";
+    for (text, mentions) in [
+        (
+            "colour = \"red\"\n".to_string(),
+            &["colour", "bad.toml"][..],
+        ),
+        ("max_line = \"8XB\"\n".to_string(), &["max_line", "8XB"][..]),
+        (
+            "batch_linger = \"soon\"\n".to_string(),
+            &["batch_linger"][..],
+        ),
+        ("output_workers = 0\n".to_string(), &["output_workers"][..]),
+        ("otlp_ack = \"eventually\"\n".to_string(), &["otlp_ack"][..]),
+        ("sqpoll = \"yes\"\n".to_string(), &["sqpoll"][..]),
+        (
+            "[[input]]\nkind = \"udp\"\naddress = \"localhost:99999\"\n".to_string(),
+            &["address", "localhost:99999"][..],
+        ),
+        (format!("{udp}rcvbuf = \"lots\"\n"), &["rcvbuf", "lots"][..]),
+        (format!("{udp}colour = 1\n"), &["colour"][..]),
+        (format!("{udp}from = \"end\"\n"), &["from"][..]),
+        (
+            "[[input]]\nkind = \"pigeon\"\npath = \"/x\"\n".to_string(),
+            &["kind", "pigeon"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"otlp\"\nurl = \"https://x/v1/logs\"\n"),
+            &["url", "https"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"tcp\"\naddress = \"nohost\"\n"),
+            &["address"][..],
+        ),
+        (
+            format!("{udp}[[output]]\nkind = \"file\"\npath = \"/nonexistent/out.log\"\n"),
+            &["[[output]] #1", "/nonexistent"][..],
+        ),
+        (
+            format!("{udp}on_invalid = \"deadletter\"\n"),
+            &["on_invalid"][..],
+        ),
+        ("max_line = \"1MiB\n".to_string(), &["line 1"][..]),
+        ("data_dir = \"/tmp\"\n".to_string(), &["[[input]]"][..]),
+    ] {
+        let done = check_text(&dir, "bad.toml", &text);
+        assert_config_error(&done, mentions);
+    }
+    let missing = run(
+        &dir,
+        &["check", "--config", "/nonexistent/ringway.toml"],
+        QUICK,
+    );
+    assert_config_error(&missing, &["/nonexistent/ringway.toml"]);
+    // run refuses the same file the same way.
+    fs::write(dir.join("bad.toml"), "colour = \"red\"\n").unwrap();
+    let done = run(&dir, &["run", "--config", &p(&dir.join("bad.toml"))], QUICK);
+    assert_config_error(&done, &["colour"]);
+}
+
+/// A config that reads `in.log` to EOF into `out.log`, cutting lines at 8
+/// bytes.
+fn truncating_config(dir: &TempDir) -> PathBuf {
+    fs::write(dir.join("in.log"), b"0123456789abcdef\nshort\n").unwrap();
+    let config = dir.join("ringway.toml");
+    fs::write(
+        &config,
+        format!(
+            "max_line = \"8B\"\nexit_on_eof = true\nstats_interval = 0\n\
+             [[input]]\nkind = \"file\"\npath = \"{}\"\n\
+             [[output]]\nkind = \"file\"\npath = \"{}\"\n",
+            p(&dir.join("in.log")),
+            p(&dir.join("out.log"))
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn config_keys_apply_when_no_flag_is_given() {
+    let dir = TempDir::new("config-applies");
+    let config = truncating_config(&dir);
+    run(&dir, &["run", "--config", &p(&config)], QUICK).assert_success();
+    assert_bytes_identical(
+        b"01234567\nshort\n",
+        &fs::read(dir.join("out.log")).unwrap(),
+        "max_line from the config",
+    );
+}
+
+#[test]
+fn flags_override_config_keys_and_replace_its_lists() {
+    let dir = TempDir::new("config-override");
+    let config = truncating_config(&dir);
+    let other = dir.join("other.log");
+    run(
+        &dir,
+        &[
+            "run",
+            "--config",
+            &p(&config),
+            "--max-line",
+            "1KiB",
+            "--output",
+            &format!("file:{}", p(&other)),
+        ],
+        QUICK,
+    )
+    .assert_success();
+    assert_bytes_identical(
+        b"0123456789abcdef\nshort\n",
+        &fs::read(&other).unwrap(),
+        "--max-line over max_line, --output instead of [[output]]",
+    );
+    assert!(
+        !dir.join("out.log").exists(),
+        "--output replaces the config's outputs"
+    );
+    // check shows where each value came from.
+    let done = run(
+        &dir,
+        &["check", "--config", &p(&config), "--max-line", "1KiB"],
+        QUICK,
+    );
+    done.assert_success();
+    let dump = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(
+        dump.contains("max_line = \"1KiB\"  # command line"),
+        "{dump}"
+    );
+    assert!(dump.contains("exit_on_eof = true  # config"), "{dump}");
+}
+
+/// Lines in `path` (0 when it does not exist).
+fn line_count(path: &Path) -> usize {
+    fs::read(path)
+        .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sighup_reopens_a_file_output_renamed_away_without_losing_a_line() {
+    let dir = TempDir::new("sighup-reopen");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let rotated = dir.join("out.log.1");
+    append(&input, &numbered_lines("hup", 0..1000));
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    assert!(
+        wait_until(TIMEOUT, || line_count(&output) == 1000),
+        "the first 1000 lines were not written: {}",
+        ringway.stderr_now()
+    );
+    // logrotate: rename the output away, then signal. Lines keep arriving
+    // meanwhile; whatever was in flight may land in either file.
+    fs::rename(&output, &rotated).unwrap();
+    let writer = {
+        let input = input.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..20 {
+                let start = 1000 + chunk * 50;
+                append(&input, &numbered_lines("hup", start..start + 50));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(30));
+    ringway.signal(libc::SIGHUP);
+    writer.join().unwrap();
+    assert!(
+        wait_until(TIMEOUT, || ringway.stderr_now().contains("SIGHUP")),
+        "no word of the SIGHUP: {}",
+        ringway.stderr_now()
+    );
+    // Lines written after the reopen go to a new file at the original path.
+    append(&input, &numbered_lines("hup", 2000..3000));
+    assert!(
+        wait_until(TIMEOUT, || line_count(&rotated) + line_count(&output)
+            == 3000),
+        "lines are missing: {} in the old file, {} in the new; {}",
+        line_count(&rotated),
+        line_count(&output),
+        ringway.stderr_now()
+    );
+    ringway.assert_running("after SIGHUP");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let old = fs::read(&rotated).unwrap();
+    let new = fs::read(&output).expect("a new file at the original path");
+    assert!(
+        new.ends_with(&numbered_lines("hup", 2999..3000)),
+        "the last line belongs in the new file"
+    );
+    assert!(
+        old.starts_with(&numbered_lines("hup", 0..1000)),
+        "the old file keeps what it had"
+    );
+    let mut both = old;
+    both.extend_from_slice(&new);
+    assert_bytes_identical(
+        &numbered_lines("hup", 0..3000),
+        &both,
+        "old file then new file: every line once, in order",
+    );
+}
+
+fn install_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh")
+}
+
+/// Runs `scripts/install.sh` with `DESTDIR=dest` and `env`; returns its
+/// combined output, panicking unless it succeeds.
+fn install_into(dest: &Path, env: &[(&str, &str)]) -> String {
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(install_script())
+        .env("DESTDIR", dest)
+        .env_remove("BINARY")
+        .env_remove("CARGO_TARGET_DIR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let done = command.output().expect("run scripts/install.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(done.status.success(), "install.sh failed:\n{text}");
+    text
+}
+
+#[test]
+fn install_with_destdir_lays_out_binary_config_user_and_unit() {
+    let dir = TempDir::new("install");
+    let dest = dir.join("root");
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+
+    let binary = dest.join("usr/bin/ringway");
+    assert_eq!(
+        fs::read(&binary).unwrap(),
+        fs::read(ringway_bin()).unwrap(),
+        "the installed binary is BINARY"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&binary).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+
+    let config_path = dest.join("etc/ringway/ringway.toml");
+    let config = fs::read_to_string(&config_path).unwrap();
+    assert!(
+        config
+            .lines()
+            .any(|line| line == "data_dir = \"/var/lib/ringway\""),
+        "{config}"
+    );
+    let sysusers = fs::read_to_string(dest.join("usr/lib/sysusers.d/ringway.conf")).unwrap();
+    assert!(
+        sysusers
+            .lines()
+            .any(|line| line.starts_with("u ringway ") && line.ends_with(" /var/lib/ringway")),
+        "{sysusers}"
+    );
+    let unit = fs::read_to_string(dest.join("usr/lib/systemd/system/ringway.service")).unwrap();
+    for line in [
+        "User=ringway",
+        "StateDirectory=ringway",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
+        "SupplementaryGroups=adm",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/ringway /var/log/ringway",
+        "NoNewPrivileges=yes",
+        "LimitMEMLOCK=infinity",
+        "LimitNOFILE=1048576",
+        "Restart=on-failure",
+        "ExecStart=/usr/bin/ringway run --config /etc/ringway/ringway.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "the unit lacks {line:?}:\n{unit}"
+        );
+    }
+    // Nothing but those four files.
+    let mut files = Vec::new();
+    let mut stack = vec![dest.clone()];
+    while let Some(at) = stack.pop() {
+        for entry in fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(p(path.strip_prefix(&dest).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "etc/ringway/ringway.toml",
+            "usr/bin/ringway",
+            "usr/lib/systemd/system/ringway.service",
+            "usr/lib/sysusers.d/ringway.conf",
+        ]
+    );
+
+    // The installed config is valid (its log directory is the unit's
+    // LogsDirectory=; a temporary one stands in here).
+    let logs = dir.subdir("log");
+    let local = dir.join("local.toml");
+    fs::write(
+        &local,
+        config.replace("/var/log/ringway/", &format!("{}/", p(&logs))),
+    )
+    .unwrap();
+    let checked = std::process::Command::new(&binary)
+        .args(["check", "--config", &p(&local)])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "the installed config fails check: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    // A second install keeps an edited config.
+    fs::write(&config_path, "# mine\n").unwrap();
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+    assert_eq!(fs::read_to_string(&config_path).unwrap(), "# mine\n");
+}
+
+#[test]
+fn install_takes_the_binary_from_cargo_target_dir_without_binary() {
+    let dir = TempDir::new("install-target");
+    let target = dir.subdir("target");
+    let release = target.join("release");
+    fs::create_dir_all(&release).unwrap();
+    fs::write(release.join("ringway"), "#!/bin/sh\necho stand-in\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(release.join("ringway"), fs::Permissions::from_mode(0o755)).unwrap();
+    let dest = dir.join("root");
+    install_into(&dest, &[("CARGO_TARGET_DIR", &p(&target))]);
+    assert_eq!(
+        fs::read_to_string(dest.join("usr/bin/ringway")).unwrap(),
+        "#!/bin/sh\necho stand-in\n"
+    );
+}
+
+#[test]
+fn installed_unit_passes_systemd_analyze_verify() {
+    let available = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !available {
+        eprintln!("skipped: systemd-analyze is not installed here");
+        return;
+    }
+    let dir = TempDir::new("install-verify");
+    let dest = dir.join("root");
+    install_into(&dest, &[("BINARY", ringway_bin())]);
+    // verify wants ExecStart= to exist on this host: point it at the
+    // binary laid out under DESTDIR (nothing else changes).
+    let unit = fs::read_to_string(dest.join("usr/lib/systemd/system/ringway.service"))
+        .unwrap()
+        .replace(
+            "ExecStart=/usr/bin/ringway ",
+            &format!("ExecStart={} ", p(&dest.join("usr/bin/ringway"))),
+        );
+    let verify_dir = dir.subdir("verify");
+    fs::write(verify_dir.join("ringway.service"), unit).unwrap();
+    let done = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(verify_dir.join("ringway.service"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    // verify exits 0 on unknown keys too; it only warns: any word about
+    // the unit is a failure.
+    let about_unit: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("ringway"))
+        .collect();
+    assert!(
+        done.status.success() && about_unit.is_empty(),
+        "systemd-analyze verify: {:?}\n{stderr}",
+        done.status
+    );
+}
+
+#[test]
+fn check_accepts_an_output_below_a_tailed_directory() {
+    // /var/log/*.log does not read /var/log/ringway/out.log: `*` stops at `/`.
+    let dir = TempDir::new("check-below");
+    let logs = dir.subdir("ringway");
+    let done = check_text(
+        &dir,
+        "below.toml",
+        &format!(
+            "[[input]]\nkind = \"file\"\npath = \"{}/*.log\"\n\
+             [[output]]\nkind = \"file\"\npath = \"{}/out.log\"\n",
+            p(dir.path()),
+            p(&logs)
+        ),
+    );
+    done.assert_success();
+}
