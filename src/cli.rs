@@ -232,6 +232,11 @@ pub(crate) struct RunArgs {
     /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Serve Prometheus metrics (GET /metrics) and health (GET /healthz) over HTTP on this address, e.g.
+    /// 127.0.0.1:9464 (port 0: any free port; the bound address is printed). [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The outcome of reading the command line.
@@ -410,6 +415,7 @@ impl RunArgs {
             },
             tcp_max_connections: self.tcp_max_connections,
             tcp_idle_timeout: self.tcp_idle_timeout,
+            metrics_address: self.metrics,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         Ok(Parsed {

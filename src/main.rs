@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod input;
 mod metrics;
+mod metrics_server;
 mod output;
 mod pipeline;
 mod pool;
