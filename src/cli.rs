@@ -31,11 +31,23 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run the pipeline. Without --input it runs the embedded default: tail
     /// /var/log/*.log from the end as raw lines and print them to stdout.
     Run(RunArgs),
+    /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
+    /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
+    Top(TopArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TopArgs {
+    /// Address of the running ringway's --metrics endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

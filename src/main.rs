@@ -18,6 +18,7 @@ mod pipeline;
 mod pool;
 mod ring;
 mod scan;
+mod top;
 mod uring;
 
 use clap::Parser;
@@ -94,7 +95,10 @@ fn main() {
             }
         }
     };
-    let cli::Command::Run(args) = cli.command;
+    let args = match cli.command {
+        cli::Command::Run(args) => args,
+        cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
+    };
     let parsed = match args.into_settings() {
         Ok(parsed) => parsed,
         Err(message) => {
