@@ -13,9 +13,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Longest a client may take to send its request or read the answer.
+/// Longest a client may take to send its whole request, or to read the
+/// answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest request head read; a longer one gets 431.
 const MAX_REQUEST_BYTES: usize = 8192;
@@ -48,9 +49,7 @@ pub(crate) fn spawn(listener: TcpListener, registry: Arc<Registry>) -> std::io::
 }
 
 fn serve(mut stream: TcpStream, registry: &Registry) {
-    if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
-        || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err()
-    {
+    if stream.set_write_timeout(Some(IO_TIMEOUT)).is_err() {
         return;
     }
     let (status, content_type, body) = match read_request(&mut stream) {
@@ -86,13 +85,20 @@ enum RequestError {
     Gone,
 }
 
-/// Reads one request head; returns its method and path (query dropped).
+/// Reads one request head within [`IO_TIMEOUT`] of the first read (a
+/// client that trickles bytes cannot hold the server longer); returns its
+/// method and path (query dropped).
 fn read_request(stream: &mut TcpStream) -> Result<(String, String), RequestError> {
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut buffer = [0u8; MAX_REQUEST_BYTES];
     let mut filled = 0;
     loop {
         if filled == buffer.len() {
             return Err(RequestError::TooLarge);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(RequestError::Gone);
         }
         match stream.read(&mut buffer[filled..]) {
             Ok(0) | Err(_) => return Err(RequestError::Gone),

@@ -635,3 +635,72 @@ fn top_against_a_closed_port_says_so_and_exits_1() {
         "one clear line expected: {stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The server itself
+
+/// Sends `request` raw; the status code of the answer.
+fn raw_status(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    // (A refused oversize request may be cut off mid-write.)
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn metrics_server_refuses_bad_requests_and_outlasts_a_silent_client() {
+    let dir = TempDir::new("metrics-server");
+    let input = dir.join("in.log");
+    fs::write(&input, b"one\n").unwrap();
+    let (ringway, addr) = start(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            "null",
+        ],
+    );
+    assert_eq!(raw_status(addr, b"GET /nope HTTP/1.1\r\n\r\n"), Some(404));
+    assert_eq!(
+        raw_status(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+        Some(405)
+    );
+    assert_eq!(raw_status(addr, b"NOT HTTP AT ALL\r\n\r\n"), Some(400));
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(20000)
+    );
+    assert_eq!(raw_status(addr, huge.as_bytes()), Some(431));
+    // A client that connects and trickles a byte a second is dropped after
+    // the request timeout; the next scrape is answered.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let trickle = thread::spawn(move || {
+        for _ in 0..10 {
+            if silent.write_all(b"G").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_secs(1));
+        }
+    });
+    thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let (status, _) = get(addr, "/metrics").expect("/metrics answers after the silent client");
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a trickling client held the server for {:?}",
+        started.elapsed()
+    );
+    trickle.join().unwrap();
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+}
