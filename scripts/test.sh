@@ -23,12 +23,17 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || missing+=(
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# tmux for the `ringway top` test (tests/metrics.rs).
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 # The official OpenTelemetry Python SDK and OTLP/HTTP exporter, pinned, in a
 # venv under target/: tests/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
+# The same venv holds the official Prometheus client, whose parser
+# tests/metrics.rs reads /metrics with.
 otel_version=1.45.2
+prometheus_client_version=0.21.1
 otel_venv=target/otel-venv
 if [ ! -x "$otel_venv/bin/python" ]; then
     mkdir -p target
@@ -39,12 +44,16 @@ import sys
 from opentelemetry.sdk.version import __version__ as sdk
 from opentelemetry.exporter.otlp.proto.http.version import __version__ as exporter
 import opentelemetry.proto
-sys.exit(not (sdk == exporter == '$otel_version'))" >/dev/null 2>&1; then
+from importlib.metadata import version
+import prometheus_client.parser
+sys.exit(not (sdk == exporter == '$otel_version'
+              and version('prometheus-client') == '$prometheus_client_version'))" >/dev/null 2>&1; then
     "$otel_venv/bin/pip" install --quiet --disable-pip-version-check \
         "opentelemetry-api==$otel_version" \
         "opentelemetry-sdk==$otel_version" \
         "opentelemetry-exporter-otlp-proto-http==$otel_version" \
-        "opentelemetry-proto==$otel_version"
+        "opentelemetry-proto==$otel_version" \
+        "prometheus-client==$prometheus_client_version"
 fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +

@@ -12,12 +12,17 @@
 //! `--otlp-ack delivered` carries the request it belongs to instead: the
 //! last output to accept it sends that request's token back to the
 //! receiver ([`Ack::Reply`]).
+//!
+//! Every batch carries the instant its input made it and how many outputs
+//! still have to accept it, so the last output to accept it can observe the
+//! batch's latency (`ringway_batch_latency_seconds`).
 
 use crate::checkpoint::{AckLog, Marks};
 use crate::input::otlp::{Replies, RequestDelivery};
 use crate::pool::PooledBuffer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
 
 /// What an output does once its sink accepted a batch.
 pub(crate) enum Ack {
@@ -63,6 +68,13 @@ pub(crate) struct Batch {
     pub marks: Marks,
     /// Set by the CPU worker for file inputs: outputs ack this.
     pub ack: Option<Ack>,
+    /// When the input made this batch; a batch that absorbed others keeps
+    /// the earliest instant.
+    pub created: Instant,
+    /// Outputs that have not accepted the batch yet: set by the dispatcher
+    /// to the number of outputs, counted down by each output's worker; the
+    /// one that takes it to zero observes the batch's latency.
+    pub outputs_pending: AtomicU32,
 }
 
 impl Batch {
@@ -73,7 +85,15 @@ impl Batch {
             records: 0,
             marks: Marks::default(),
             ack: None,
+            created: Instant::now(),
+            outputs_pending: AtomicU32::new(0),
         }
+    }
+
+    /// Takes the earlier creation instant of this batch and `other`'s, for a
+    /// batch that carries lines of both.
+    pub fn absorb_created(&mut self, other: &Batch) {
+        self.created = self.created.min(other.created);
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -98,5 +118,6 @@ impl Batch {
         self.len = end;
         self.records += other.records;
         self.marks.absorb(&other.marks);
+        self.absorb_created(&other);
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Run the pipeline. Without --input it runs the embedded default: tail
@@ -43,6 +45,9 @@ pub(crate) enum Command {
     /// start, without starting anything, and print the effective settings.
     /// Exit 0 when valid, 2 with a message naming the key otherwise.
     Check(CheckArgs),
+    /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
+    /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
+    Top(TopArgs),
 }
 
 #[derive(Args, Debug)]
@@ -53,6 +58,13 @@ pub(crate) struct CheckArgs {
     /// in by [`parse_command_line`].
     #[arg(skip)]
     pub effective: Vec<(String, Option<String>, &'static str)>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TopArgs {
+    /// Address of the running ringway's --metrics endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub metrics: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -259,6 +271,11 @@ pub(crate) struct RunArgs {
     /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Serve Prometheus metrics (GET /metrics) and health (GET /healthz) over HTTP on this address, e.g.
+    /// 127.0.0.1:9464 (port 0: any free port; the bound address is printed). [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The outcome of reading the command line.
@@ -454,6 +471,7 @@ impl RunArgs {
             },
             tcp_max_connections: self.tcp_max_connections,
             tcp_idle_timeout: self.tcp_idle_timeout,
+            metrics_address: self.metrics,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         if let Some(path) = config_without_inputs {

@@ -176,6 +176,8 @@ pub(crate) struct Settings {
     pub tcp_max_connections: usize,
     /// A TCP connection silent this long is closed; zero: never.
     pub tcp_idle_timeout: Duration,
+    /// Where `/metrics` and `/healthz` are served (`--metrics`); `None`: off.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// Reads in flight at once per file input. Each file has at most one read in

@@ -13,11 +13,13 @@ mod config;
 mod config_file;
 mod input;
 mod metrics;
+mod metrics_server;
 mod output;
 mod pipeline;
 mod pool;
 mod ring;
 mod scan;
+mod top;
 mod uring;
 
 #[cfg(not(test))]
@@ -99,6 +101,7 @@ fn main() {
     let args = match cli.command {
         cli::Command::Run(args) => args,
         cli::Command::Check(check) => std::process::exit(check.check()),
+        cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
     };
     let parsed = match args.into_settings() {
         Ok(parsed) => parsed,

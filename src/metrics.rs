@@ -3,11 +3,13 @@
 //! Each input has one [`InputCounters`] and each output one
 //! [`OutputCounters`], written by the stages with relaxed atomic adds (one
 //! per batch, never per record) and read here. [`RingGauges`] hold the
-//! occupancy of every ring, summed per stage.
+//! occupancy of every ring, summed per stage. [`LatencyHistogram`] counts
+//! batch latencies into fixed buckets and [`Health`] says whether every
+//! stage is running; `metrics_server` serves all of it over HTTP.
 
 use crate::ring::Gauge;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
@@ -41,6 +43,58 @@ pub(crate) struct OutputCounters {
     pub dead_lettered: AtomicU64,
     /// Records of rejected batches dropped (no `--dead-letter`).
     pub rejected_dropped: AtomicU64,
+    /// Workers retrying a batch right now: the output is failing while
+    /// this is above zero.
+    pub failing_workers: AtomicU32,
+}
+
+impl OutputCounters {
+    pub fn is_failing(&self) -> bool {
+        self.failing_workers.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// Upper bounds of `ringway_batch_latency_seconds`'s buckets, in seconds;
+/// a last bucket (`+Inf`) takes everything above.
+pub(crate) const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Time from a batch's creation by its input to its acceptance by the last
+/// output: one relaxed add per bucket hit and one to the sum, no lock, no
+/// allocation.
+#[derive(Default)]
+pub(crate) struct LatencyHistogram {
+    /// Observations per bucket, not cumulative; the last is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BUCKETS_SECONDS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        let index = LATENCY_BUCKETS_SECONDS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(LATENCY_BUCKETS_SECONDS.len());
+        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Observations per bucket (not cumulative) and their sum in seconds.
+    pub fn snapshot(&self) -> ([u64; LATENCY_BUCKETS_SECONDS.len() + 1], f64) {
+        let buckets = std::array::from_fn(|index| load(&self.buckets[index]));
+        (buckets, load(&self.sum_nanos) as f64 / 1e9)
+    }
+}
+
+/// What `/healthz` looks at: atomics only.
+pub(crate) struct Health {
+    /// Set at a stop signal or when the drain at EOF starts.
+    pub shutdown: Arc<AtomicBool>,
+    /// Every stage thread by name, with a flag that its end clears.
+    pub threads: Vec<(String, Arc<AtomicBool>)>,
 }
 
 /// HTTP status codes the OTLP receiver sends, in the order they are counted.
@@ -136,7 +190,7 @@ pub(crate) struct RingGauges {
     pub worker_slots: Arc<Gauge>,
 }
 
-fn load(counter: &AtomicU64) -> u64 {
+pub(crate) fn load(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
 }
 
@@ -154,6 +208,8 @@ pub(crate) struct Registry {
     pub tcp: Vec<Option<Arc<TcpCounters>>>,
     /// Per input: delivered watermarks of a file input, `None` for others.
     pub file_offsets: Vec<Option<Arc<crate::checkpoint::AckedOffsets>>>,
+    pub latency: Arc<LatencyHistogram>,
+    pub health: Health,
 }
 
 /// Totals at one instant, for rates.
@@ -190,8 +246,32 @@ impl Registry {
         self.inputs.iter().map(|c| load(field(c))).sum()
     }
 
+    /// `Ok` when every stage thread runs and no output is failing; else
+    /// why not, on one line.
+    pub fn health(&self) -> Result<(), String> {
+        if self.health.shutdown.load(Ordering::Relaxed) {
+            return Err("shutting down: inputs are closed and the pipeline drains".to_string());
+        }
+        let mut problems = Vec::new();
+        for (name, running) in &self.health.threads {
+            if !running.load(Ordering::Acquire) {
+                problems.push(format!("stage thread {name} ended"));
+            }
+        }
+        for (name, output) in self.output_names.iter().zip(&self.outputs) {
+            if output.is_failing() {
+                problems.push(format!("output {name} is failing (retrying a batch)"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// Bytes a file input read that are not delivered yet (by every output).
-    fn checkpoint_lag(&self, input: usize) -> Option<u64> {
+    pub fn checkpoint_lag(&self, input: usize) -> Option<u64> {
         Some(self.file_offsets.get(input)?.as_ref()?.lag())
     }
 

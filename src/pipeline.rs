@@ -12,8 +12,9 @@ use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
-use crate::metrics::{InputCounters, OutputCounters, Registry, RingGauges, StatsReporter};
+use crate::metrics::{Health, InputCounters, LatencyHistogram, OutputCounters, Registry};
 use crate::metrics::{OtlpCounters, TcpCounters, UdpInputStats};
+use crate::metrics::{RingGauges, StatsReporter};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
 use crate::output::sink::Sink;
 use crate::pool::BufferPool;
@@ -42,11 +43,14 @@ type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
 /// thread ends, however it ends.
 struct AliveGuard {
     alive: Arc<AtomicUsize>,
+    /// This thread's entry in `/healthz`'s list of running stage threads.
+    running: Arc<AtomicBool>,
     supervisor: Thread,
 }
 
 impl Drop for AliveGuard {
     fn drop(&mut self) {
+        self.running.store(false, Ordering::Release);
         self.alive.fetch_sub(1, Ordering::AcqRel);
         self.supervisor.unpark();
     }
@@ -63,11 +67,13 @@ impl Spawner {
         &self,
         name: String,
         core: Option<usize>,
+        running: Arc<AtomicBool>,
         work: impl FnOnce() + Send + 'static,
     ) -> Result<(), String> {
         self.alive.fetch_add(1, Ordering::AcqRel);
         let guard = AliveGuard {
             alive: Arc::clone(&self.alive),
+            running,
             supervisor: self.supervisor.clone(),
         };
         let pin = core.filter(|core| {
@@ -186,6 +192,22 @@ pub(crate) fn run(settings: Settings) -> i32 {
         online_cores,
     };
     let gauges = RingGauges::default();
+    let latency = Arc::new(LatencyHistogram::default());
+    // Bound before anything starts, so a taken port fails the start.
+    let metrics_listener = match settings.metrics_address.map(crate::metrics_server::bind) {
+        None => None,
+        Some(Ok((listener, bound))) => {
+            eprintln!("ringway: metrics listening on {bound}");
+            Some(listener)
+        }
+        Some(Err(error)) => {
+            eprintln!(
+                "ringway: error: --metrics {}: cannot listen; error = {error}",
+                settings.metrics_address.expect("matched Some")
+            );
+            return 1;
+        }
+    };
     let dispatcher_waker = Waker::for_thread();
     let buffers_per_input = settings.buffers_per_input();
     let buffer_bytes = settings.buffer_bytes();
@@ -559,6 +581,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 retry_initial: settings.retry_initial,
                 retry_max: settings.retry_max,
                 dead_letter: rejected.clone(),
+                latency: Arc::clone(&latency),
             };
             threads.push((
                 format!("ringway-out-{output_index}-{index}"),
@@ -579,7 +602,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
         Box::new(move || dispatcher.run()),
     ));
 
-    let registry = Registry {
+    let running: Vec<Arc<AtomicBool>> = threads
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(true)))
+        .collect();
+    let registry = Arc::new(Registry {
         input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
         inputs: input_counters,
         udp: input_udp_stats,
@@ -589,7 +616,16 @@ pub(crate) fn run(settings: Settings) -> i32 {
         outputs: output_counters,
         rings: gauges,
         file_offsets,
-    };
+        latency,
+        health: Health {
+            shutdown: Arc::clone(&shutdown),
+            threads: threads
+                .iter()
+                .zip(&running)
+                .map(|((name, _, _), running)| (name.clone(), Arc::clone(running)))
+                .collect(),
+        },
+    });
 
     spawn_signal_thread(
         signal_set,
@@ -597,11 +633,17 @@ pub(crate) fn run(settings: Settings) -> i32 {
         io_wakers.clone(),
         supervisor,
     );
-    for (name, core, work) in threads {
-        if let Err(message) = spawner.spawn(name, core, work) {
+    for ((name, core, work), running) in threads.into_iter().zip(running) {
+        if let Err(message) = spawner.spawn(name, core, running, work) {
             eprintln!("ringway: error: {message}");
             return 1;
         }
+    }
+    if let Some(listener) = metrics_listener
+        && let Err(error) = crate::metrics_server::spawn(listener, Arc::clone(&registry))
+    {
+        eprintln!("ringway: error: cannot start the metrics thread; error = {error}");
+        return 1;
     }
 
     let checkpoints = checkpoints.map(|checkpointer| Arc::new(Mutex::new(checkpointer)));

@@ -297,6 +297,7 @@ fn run_help_documents_every_flag_with_its_default() {
         ("--checkpoint-interval", Some("1s")),
         ("--fsync", None),
         ("--shutdown-timeout", Some("30s")),
+        ("--metrics", Some("")),
     ];
     // README's flags table has a row for each, with the same default.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))

@@ -21,7 +21,7 @@
 //! when the last output drops its `Arc`.
 
 use crate::batch::Batch;
-use crate::metrics::OutputCounters;
+use crate::metrics::{LatencyHistogram, OutputCounters};
 use crate::output::sink::{Connection, DeadLetterFile, Failure, Sink};
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crossbeam_queue::ArrayQueue;
@@ -181,7 +181,10 @@ impl Dispatcher {
                 }
             }
             match taken {
-                Some(batch) => in_hand = Some((Arc::new(batch), 0)),
+                Some(mut batch) => {
+                    *batch.outputs_pending.get_mut() = self.pools.len() as u32;
+                    in_hand = Some((Arc::new(batch), 0));
+                }
                 None => {
                     if self.inputs.iter().all(RingReceiver::is_finished) {
                         break;
@@ -213,6 +216,8 @@ pub(crate) struct OutputWorker {
     pub retry_max: Duration,
     /// Where batches the receiver rejected go (`--dead-letter`).
     pub dead_letter: Option<Arc<DeadLetterFile>>,
+    /// Batch latency, observed by the last output to accept a batch.
+    pub latency: Arc<LatencyHistogram>,
 }
 
 impl OutputWorker {
@@ -275,6 +280,13 @@ impl OutputWorker {
                 }
                 Err(Failure::Retry { error, retry_after }) => (error, retry_after),
             };
+            if failures == 0 {
+                // Until this batch is written, the output counts as failing
+                // (`/healthz`).
+                self.counters
+                    .failing_workers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             failures += 1;
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -306,6 +318,9 @@ impl OutputWorker {
             std::thread::sleep(wait);
         }
         if failures > 0 {
+            self.counters
+                .failing_workers
+                .fetch_sub(1, Ordering::Relaxed);
             eprintln!(
                 "ringway: info: output {} recovered after {failures} failed attempts",
                 self.name
@@ -322,6 +337,9 @@ impl OutputWorker {
         // for good: ack it.
         if let Some(ack) = &job.batch.ack {
             ack.delivered();
+        }
+        if job.batch.outputs_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.latency.observe(job.batch.created.elapsed());
         }
         if let Some(order) = &self.order {
             order.next.store(job.seq + 1, Ordering::Release);
@@ -503,6 +521,7 @@ mod tests {
                 retry_initial: Duration::from_millis(1),
                 retry_max: Duration::from_millis(10),
                 dead_letter: None,
+                latency: Arc::default(),
             };
             handles.push(std::thread::spawn(move || worker.run()));
         }

@@ -230,6 +230,7 @@ impl CpuWorker {
                 Some(out) => out,
                 None => encoding.insert(self.take_encode_buffer(&pool)),
             };
+            out.absorb_created(&batch);
             let (written, parsed) = parser.write_json(line, &mut out.buf[out.len..]);
             out.len += written;
             out.records += 1;

@@ -1,0 +1,406 @@
+//! `--metrics ADDR`: a small HTTP/1.1 server on its own thread serving
+//! `GET /metrics` (Prometheus text exposition format 0.0.4, rendered from
+//! the [`Registry`] by [`render`]) and `GET /healthz` ([`Registry::health`]).
+//!
+//! It takes one connection at a time, reads at most [`MAX_REQUEST_BYTES`]
+//! within [`IO_TIMEOUT`], answers and closes. It only loads atomics: it
+//! never takes a lock the data path holds, so a slow scraper cannot stall
+//! the pipeline.
+
+use crate::metrics::{LATENCY_BUCKETS_SECONDS, Registry, load};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest a client may take to send its whole request, or to read the
+/// answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest request head read; a longer one gets 431.
+const MAX_REQUEST_BYTES: usize = 8192;
+/// Headers parsed per request; more get 431.
+const MAX_HEADERS: usize = 32;
+/// Pause after a failed accept (out of descriptors), so the thread does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds the metrics address (port 0 picks a free port); returns the
+/// listener and the address it is bound to.
+pub(crate) fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Serves the registry on its own thread until the process exits.
+pub(crate) fn spawn(listener: TcpListener, registry: Arc<Registry>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("ringway-metrics".into())
+        .spawn(move || {
+            loop {
+                match listener.accept() {
+                    Ok((stream, _)) => serve(stream, &registry),
+                    Err(_) => thread::sleep(ACCEPT_BACKOFF),
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+fn serve(mut stream: TcpStream, registry: &Registry) {
+    if stream.set_write_timeout(Some(IO_TIMEOUT)).is_err() {
+        return;
+    }
+    let (status, content_type, body) = match read_request(&mut stream) {
+        Ok((method, path)) => respond(&method, &path, registry),
+        Err(RequestError::TooLarge) => (431, TEXT, "request header too large\n".to_string()),
+        Err(RequestError::Malformed) => (400, TEXT, "malformed request\n".to_string()),
+        // Closed or timed out before a whole request: nothing to answer.
+        Err(RequestError::Gone) => return,
+    };
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body.as_bytes()));
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+enum RequestError {
+    TooLarge,
+    Malformed,
+    Gone,
+}
+
+/// Reads one request head within [`IO_TIMEOUT`] of the first read (a
+/// client that trickles bytes cannot hold the server longer); returns its
+/// method and path (query dropped).
+fn read_request(stream: &mut TcpStream) -> Result<(String, String), RequestError> {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut buffer = [0u8; MAX_REQUEST_BYTES];
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            return Err(RequestError::TooLarge);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(RequestError::Gone);
+        }
+        match stream.read(&mut buffer[filled..]) {
+            Ok(0) | Err(_) => return Err(RequestError::Gone),
+            Ok(read) => filled += read,
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buffer[..filled]) {
+            Ok(httparse::Status::Complete(_)) => {
+                let method = request.method.unwrap_or_default().to_string();
+                let target = request.path.unwrap_or_default();
+                let path = target.split('?').next().unwrap_or_default().to_string();
+                return Ok((method, path));
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooLarge),
+            Err(_) => return Err(RequestError::Malformed),
+        }
+    }
+}
+
+fn respond(method: &str, path: &str, registry: &Registry) -> (u16, &'static str, String) {
+    if path != "/metrics" && path != "/healthz" {
+        return (
+            404,
+            TEXT,
+            "not found: try /metrics or /healthz\n".to_string(),
+        );
+    }
+    if method != "GET" {
+        return (405, TEXT, "only GET is supported\n".to_string());
+    }
+    if path == "/metrics" {
+        return (200, EXPOSITION, render(registry));
+    }
+    match registry.health() {
+        Ok(()) => (200, TEXT, "ok\n".to_string()),
+        Err(reason) => (503, TEXT, format!("{reason}\n")),
+    }
+}
+
+/// The Prometheus text exposition (format 0.0.4) of every metric.
+pub(crate) fn render(registry: &Registry) -> String {
+    let mut text = Exposition::default();
+    let inputs = || registry.input_names.iter().zip(&registry.inputs);
+    let outputs = || registry.output_names.iter().zip(&registry.outputs);
+
+    text.family(
+        "ringway_input_records_total",
+        "counter",
+        "Records framed by the input, invalid ones included.",
+    );
+    for (name, input) in inputs() {
+        text.sample(
+            "ringway_input_records_total",
+            &[("input", name)],
+            load(&input.records),
+        );
+    }
+    text.family(
+        "ringway_input_bytes_total",
+        "counter",
+        "Bytes the input consumed from its source.",
+    );
+    for (name, input) in inputs() {
+        text.sample(
+            "ringway_input_bytes_total",
+            &[("input", name)],
+            load(&input.bytes),
+        );
+    }
+    text.family(
+        "ringway_dropped_records_total",
+        "counter",
+        "Records an input lost or set apart, by reason: kernel_drops (UDP datagrams the kernel dropped), invalid (not valid JSON or syslog; dropped, passed raw or dead-lettered per --on-invalid), truncated (cut to --max-line), dead_lettered (written to --dead-letter).",
+    );
+    for (index, (name, input)) in inputs().enumerate() {
+        let dropped = "ringway_dropped_records_total";
+        if let Some(Some(udp)) = registry.udp.get(index) {
+            let labels = [("input", name.as_str()), ("reason", "kernel_drops")];
+            text.sample(dropped, &labels, udp.kernel_drops());
+        }
+        for (reason, counter) in [
+            ("invalid", &input.invalid),
+            ("truncated", &input.truncated),
+            ("dead_lettered", &input.dead_lettered),
+        ] {
+            let labels = [("input", name.as_str()), ("reason", reason)];
+            text.sample(dropped, &labels, load(counter));
+        }
+    }
+    if registry.otlp.iter().any(Option::is_some) {
+        text.family(
+            "ringway_http_responses_total",
+            "counter",
+            "Responses an OTLP input sent, by HTTP status code.",
+        );
+        for (name, otlp) in registry.input_names.iter().zip(&registry.otlp) {
+            let Some(otlp) = otlp else { continue };
+            for code in crate::metrics::HTTP_STATUS_CODES {
+                let code_text = code.to_string();
+                let labels = [("input", name.as_str()), ("code", code_text.as_str())];
+                text.sample(
+                    "ringway_http_responses_total",
+                    &labels,
+                    otlp.responses(code),
+                );
+            }
+        }
+    }
+    if registry.file_offsets.iter().any(Option::is_some) {
+        text.family(
+            "ringway_checkpoint_lag_bytes",
+            "gauge",
+            "Bytes a file input read that not every output has accepted yet.",
+        );
+        for (index, name) in registry.input_names.iter().enumerate() {
+            if let Some(lag) = registry.checkpoint_lag(index) {
+                text.sample("ringway_checkpoint_lag_bytes", &[("input", name)], lag);
+            }
+        }
+    }
+
+    text.family(
+        "ringway_output_records_total",
+        "counter",
+        "Records the output's sink accepted.",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample(
+            "ringway_output_records_total",
+            &labels,
+            load(&output.records),
+        );
+    }
+    text.family(
+        "ringway_output_bytes_total",
+        "counter",
+        "Bytes the output's sink accepted.",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample("ringway_output_bytes_total", &labels, load(&output.bytes));
+    }
+    text.family(
+        "ringway_output_retries_total",
+        "counter",
+        "Failed writes of the output that were retried.",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample(
+            "ringway_output_retries_total",
+            &labels,
+            load(&output.retries),
+        );
+    }
+    text.family(
+        "ringway_output_rejects_total",
+        "counter",
+        "Requests the output's receiver refused for good (HTTP 4xx other than 408/429).",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample(
+            "ringway_output_rejects_total",
+            &labels,
+            load(&output.rejects),
+        );
+    }
+    text.family(
+        "ringway_output_failing",
+        "gauge",
+        "1 while a worker of the output is retrying a batch, else 0.",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample(
+            "ringway_output_failing",
+            &labels,
+            u8::from(output.is_failing()),
+        );
+    }
+
+    let rings = &registry.rings;
+    let stages = [
+        ("read_to_scan", &rings.io_to_cpu),
+        ("scan_to_dispatch", &rings.cpu_to_dispatch),
+        ("worker_slots", &rings.worker_slots),
+    ];
+    text.family(
+        "ringway_ring_occupancy",
+        "gauge",
+        "Batches queued in the stage's rings, summed over its rings.",
+    );
+    for (stage, gauge) in stages {
+        text.sample(
+            "ringway_ring_occupancy",
+            &[("stage", stage)],
+            gauge.occupancy(),
+        );
+    }
+    text.family(
+        "ringway_ring_capacity",
+        "gauge",
+        "Capacity of the stage's rings in batches, summed over its rings.",
+    );
+    for (stage, gauge) in stages {
+        text.sample(
+            "ringway_ring_capacity",
+            &[("stage", stage)],
+            gauge.capacity(),
+        );
+    }
+
+    let latency = "ringway_batch_latency_seconds";
+    text.family(
+        latency,
+        "histogram",
+        "Time from a batch's creation by its input to its acceptance by the last output.",
+    );
+    let (buckets, sum_seconds) = registry.latency.snapshot();
+    let mut cumulative = 0u64;
+    for (index, count) in buckets.iter().enumerate() {
+        cumulative += count;
+        let bound = LATENCY_BUCKETS_SECONDS
+            .get(index)
+            .map_or_else(|| "+Inf".to_string(), |bound| bound.to_string());
+        text.sample(&format!("{latency}_bucket"), &[("le", &bound)], cumulative);
+    }
+    text.sample(&format!("{latency}_sum"), &[], sum_seconds);
+    text.sample(&format!("{latency}_count"), &[], cumulative);
+    text.0
+}
+
+/// Text being rendered: families with their HELP and TYPE, then samples.
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (index, (label, value)) in labels.iter().enumerate() {
+                if index > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{label}=\"{}\"", escape_label_value(value));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// A label value as the exposition format wants it: `\`, `"` and newline
+/// escaped.
+fn escape_label_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for character in value.chars() {
+        match character {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        assert_eq!(
+            escape_label_value("file:C:\\logs\\\"a\"\nb"),
+            "file:C:\\\\logs\\\\\\\"a\\\"\\nb"
+        );
+    }
+
+    #[test]
+    fn latency_histogram_puts_each_observation_in_its_bucket() {
+        let histogram = crate::metrics::LatencyHistogram::default();
+        histogram.observe(Duration::from_micros(500));
+        histogram.observe(Duration::from_millis(1));
+        histogram.observe(Duration::from_millis(40));
+        histogram.observe(Duration::from_secs(60));
+        let (buckets, sum) = histogram.snapshot();
+        assert_eq!(buckets[0], 2, "0.5ms and 1ms are in le=0.001");
+        assert_eq!(buckets[5], 1, "40ms is in le=0.05");
+        assert_eq!(buckets[LATENCY_BUCKETS_SECONDS.len()], 1, "60s is in +Inf");
+        assert_eq!(buckets.iter().sum::<u64>(), 4);
+        assert!((sum - 60.0415).abs() < 1e-9, "sum {sum}");
+    }
+}
