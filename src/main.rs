@@ -99,7 +99,12 @@ fn main() {
         }
     };
     let args = match cli.command {
-        cli::Command::Run(args) => args,
+        cli::Command::Run(args) => {
+            // From here SIGHUP, SIGINT and SIGTERM wait for the signal
+            // thread (a reload during start-up must not kill the service).
+            pipeline::block_termination_signals();
+            args
+        }
         cli::Command::Check(check) => std::process::exit(check.check()),
         cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
     };

@@ -103,7 +103,7 @@ impl Spawner {
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and so in every
 /// thread it spawns); a dedicated thread takes them with `sigwait`.
-fn block_termination_signals() -> libc::sigset_t {
+pub(crate) fn block_termination_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; the calls only read and write `set`.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

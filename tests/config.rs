@@ -509,3 +509,50 @@ fn check_accepts_an_output_below_a_tailed_directory() {
     );
     done.assert_success();
 }
+
+#[test]
+fn sighup_reopens_the_dead_letter_file_of_invalid_lines() {
+    let dir = TempDir::new("sighup-dead-letter");
+    let input = dir.join("in.log");
+    let dead = dir.join("invalid.log");
+    let rotated = dir.join("invalid.log.1");
+    append(&input, b"{\"ok\":1}\nnot json 1\n");
+    let mut ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            "null",
+            "--on-invalid",
+            "deadletter",
+            "--dead-letter",
+            &p(&dead),
+            "--stats-interval",
+            "0",
+        ],
+    );
+    assert!(
+        wait_until(TIMEOUT, || line_count(&dead) == 1),
+        "the first invalid line was not dead-lettered: {}",
+        ringway.stderr_now()
+    );
+    fs::rename(&dead, &rotated).unwrap();
+    ringway.signal(libc::SIGHUP);
+    assert!(
+        wait_until(TIMEOUT, || ringway.stderr_now().contains("SIGHUP")),
+        "no word of the SIGHUP: {}",
+        ringway.stderr_now()
+    );
+    append(&input, b"not json 2\n");
+    assert!(
+        wait_until(TIMEOUT, || line_count(&dead) == 1),
+        "the invalid line after SIGHUP is not in a new file at the path: {}",
+        ringway.stderr_now()
+    );
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    assert_eq!(fs::read(&rotated).unwrap(), b"not json 1\n");
+    assert_eq!(fs::read(&dead).unwrap(), b"not json 2\n");
+}

@@ -362,6 +362,12 @@ impl OutputWorker {
                 let mut backoff = self.retry_initial;
                 let mut failures = 0u64;
                 while let Err(error) = dead_letter.append(lines) {
+                    if failures == 0 {
+                        // Stuck on the dead-letter file: failing (`/healthz`).
+                        self.counters
+                            .failing_workers
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     failures += 1;
                     if failures.is_power_of_two() {
                         eprintln!(
@@ -372,6 +378,11 @@ impl OutputWorker {
                     }
                     std::thread::sleep(jitter.spread(backoff));
                     backoff = (backoff * 2).min(self.retry_max);
+                }
+                if failures > 0 {
+                    self.counters
+                        .failing_workers
+                        .fetch_sub(1, Ordering::Relaxed);
                 }
                 self.counters
                     .dead_lettered

@@ -44,7 +44,7 @@ pub(crate) fn request_reopen() {
     REOPEN_GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
-fn reopen_generation() -> u64 {
+pub(crate) fn reopen_generation() -> u64 {
     REOPEN_GENERATION.load(Ordering::SeqCst)
 }
 

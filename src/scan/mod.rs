@@ -350,18 +350,43 @@ impl CpuWorker {
 /// Writes invalid lines to `--dead-letter PATH`, buffered, appended.
 pub(crate) struct DeadLetter {
     file: File,
+    path: std::path::PathBuf,
+    /// The SIGHUP generation the file was opened under: after a SIGHUP
+    /// (logrotate of ringway's own files) the path is opened again.
+    generation: u64,
     buffer: Vec<u8>,
     failed: bool,
 }
 
 impl DeadLetter {
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        let generation = crate::output::sink::reopen_generation();
         let file = File::options().create(true).append(true).open(path)?;
         Ok(Self {
             file,
+            path: path.to_path_buf(),
+            generation,
             buffer: Vec::with_capacity(DEAD_LETTER_BUFFER_BYTES),
             failed: false,
         })
+    }
+
+    /// Reopens the path after a SIGHUP; keeps the old file if that fails.
+    fn reopen_if_asked(&mut self) {
+        let generation = crate::output::sink::reopen_generation();
+        if generation == self.generation {
+            return;
+        }
+        match File::options().create(true).append(true).open(&self.path) {
+            Ok(file) => {
+                self.file = file;
+                self.generation = generation;
+            }
+            Err(error) => eprintln!(
+                "ringway: warning: cannot reopen the dead-letter file {} after SIGHUP; error = {error}",
+                self.path.display()
+            ),
+        }
     }
 
     fn write_line(&mut self, line: &[u8]) {
@@ -385,6 +410,7 @@ impl DeadLetter {
     }
 
     fn write_through(&mut self, bytes: &[u8]) {
+        self.reopen_if_asked();
         if let Err(error) = self.file.write_all(bytes)
             && !self.failed
         {
