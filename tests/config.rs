@@ -517,7 +517,7 @@ fn sighup_reopens_the_dead_letter_file_of_invalid_lines() {
     let dead = dir.join("invalid.log");
     let rotated = dir.join("invalid.log.1");
     append(&input, b"{\"ok\":1}\nnot json 1\n");
-    let mut ringway = spawn(
+    let ringway = spawn(
         &dir,
         &[
             "run",
