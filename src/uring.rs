@@ -137,6 +137,22 @@ pub(crate) fn take_completions(
     count
 }
 
+/// Queues `entry`, submitting what is queued first while the submission
+/// queue is full (a full queue is not an error).
+///
+/// # Safety
+/// Every buffer and pointer `entry` carries must stay valid, and not be
+/// reused, until its completion arrives (or its cancel completed).
+pub(crate) unsafe fn push_entry(ring: &mut IoUring, entry: &io_uring::squeue::Entry) {
+    loop {
+        // SAFETY: the caller's contract above.
+        if unsafe { ring.submission().push(entry) }.is_ok() {
+            return;
+        }
+        submit(ring, None);
+    }
+}
+
 /// Submits queued entries; with `wait`, sleeps in `io_uring_enter` until a
 /// completion arrives or `wait` elapses. Expired waits, signals and a busy
 /// completion queue are normal returns; any other error is reported and

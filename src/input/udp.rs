@@ -493,14 +493,9 @@ impl UdpReader {
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
-        loop {
-            // SAFETY: every pointer an entry carries (msghdr, the wake read's buffer, the
-            // registered buffer ring) is owned by `self` and outlives it.
-            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
-                return;
-            }
-            crate::uring::submit(&self.ring, None);
-        }
+        // SAFETY: every pointer an entry carries (msghdr, the wake read's buffer, the
+        // registered buffer ring) is owned by `self` and outlives it.
+        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }
 
     /// True when a datagram waits in the socket (a zero-length peek).

@@ -440,15 +440,10 @@ impl OtlpReceiver {
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
-        loop {
-            // SAFETY: every buffer an entry points at is owned by `self`:
-            // the wake read's, or a connection's range of `conn_region` or
-            // response, neither moved nor reused until the completion.
-            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
-                return;
-            }
-            crate::uring::submit(&self.ring, None);
-        }
+        // SAFETY: every buffer an entry points at is owned by `self`:
+        // the wake read's, or a connection's range of `conn_region` or
+        // response, neither moved nor reused until the completion.
+        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }
 
     fn reap_completions(&mut self) {
