@@ -102,27 +102,7 @@ fn skip(why: &str) {
 
 /// A Python that imports prometheus_client.parser.
 fn prometheus_python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
-    let candidate = std::env::var_os("RINGWAY_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| venv.exists().then_some(venv));
-    let Some(python) = candidate else {
-        skip("RINGWAY_TEST_PYTHON is unset and target/otel-venv does not exist");
-        return None;
-    };
-    let imports = Command::new(&python)
-        .args(["-c", "import prometheus_client.parser"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !imports.is_ok_and(|status| status.success()) {
-        skip(&format!(
-            "{} cannot import prometheus_client",
-            python.display()
-        ));
-        return None;
-    }
-    Some(python)
+    test_python("import prometheus_client.parser", "prometheus-client")
 }
 
 /// Parses exposition text with `text_string_to_metric_families`; returns

@@ -597,33 +597,10 @@ fn sdk_script() -> PathBuf {
 /// RINGWAY_TEST_PYTHON, else target/otel-venv/bin/python. Without one:
 /// panics under CI, else prints "skipped: ..." and returns None.
 fn sdk_python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
-    let candidate = std::env::var_os("RINGWAY_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| venv.exists().then_some(venv));
-    let why = match &candidate {
-        None => "RINGWAY_TEST_PYTHON is unset and target/otel-venv does not exist".to_string(),
-        Some(python) => {
-            let imports = Command::new(python)
-                .args([
-                    "-c",
-                    "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            match imports {
-                Ok(status) if status.success() => return candidate,
-                Ok(_) => format!("{} cannot import the OpenTelemetry SDK", python.display()),
-                Err(e) => format!("{} does not run: {e}", python.display()),
-            }
-        }
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; scripts/test.sh installs the SDK into target/otel-venv");
-    }
-    println!("skipped: {why} (scripts/test.sh installs the SDK into target/otel-venv)");
-    None
+    test_python(
+        "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "the OpenTelemetry SDK",
+    )
 }
 
 /// A running sdk_export.py.

@@ -30,33 +30,10 @@ use std::time::{Duration, Instant};
 const RSS_BOUND_KIB: u64 = 96 * 1024;
 
 fn python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
-    let candidate = std::env::var_os("RINGWAY_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| venv.exists().then_some(venv));
-    let why = match &candidate {
-        None => "RINGWAY_TEST_PYTHON is unset and target/otel-venv does not exist".to_string(),
-        Some(python) => {
-            let imports = Command::new(python)
-                .args([
-                    "-c",
-                    "import opentelemetry.proto.collector.logs.v1.logs_service_pb2",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            match imports {
-                Ok(status) if status.success() => return candidate,
-                Ok(_) => format!("{} cannot import opentelemetry.proto", python.display()),
-                Err(e) => format!("{} does not run: {e}", python.display()),
-            }
-        }
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; scripts/test.sh installs opentelemetry-proto into target/otel-venv");
-    }
-    println!("skipped: {why} (scripts/test.sh installs it into target/otel-venv)");
-    None
+    test_python(
+        "import opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+        "opentelemetry-proto",
+    )
 }
 
 fn script(name: &str) -> PathBuf {

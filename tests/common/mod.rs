@@ -789,3 +789,34 @@ pub fn padded_lines(tag: &str, range: std::ops::Range<u64>, width: usize) -> Vec
     }
     out
 }
+
+/// The test venv's Python (RINGWAY_TEST_PYTHON, else target/otel-venv),
+/// when it can run `import_check` (a Python statement, e.g. an import).
+/// Without one: panics under CI (scripts/test.sh installs the venv),
+/// else prints "skipped: ..." and returns None.
+pub fn test_python(import_check: &str, what: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv/bin/python");
+    let candidate = std::env::var_os("RINGWAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| venv.exists().then_some(venv));
+    let why = match &candidate {
+        None => "RINGWAY_TEST_PYTHON is unset and target/otel-venv does not exist".to_string(),
+        Some(python) => {
+            let imports = std::process::Command::new(python)
+                .args(["-c", import_check])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match imports {
+                Ok(status) if status.success() => return candidate,
+                Ok(_) => format!("{} cannot import {what}", python.display()),
+                Err(e) => format!("{} does not run: {e}", python.display()),
+            }
+        }
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}; scripts/test.sh installs {what} into target/otel-venv");
+    }
+    println!("skipped: {why} (scripts/test.sh installs {what} into target/otel-venv)");
+    None
+}
