@@ -34,7 +34,7 @@ const REPEAT_SIGNAL_GRACE: Duration = Duration::from_secs(1);
 
 /// Submission queue entries of an OTLP or TCP input's ring at least:
 /// every connection keeps a receive posted.
-const OTLP_URING_DEPTH: u32 = 256;
+const CONNECTION_URING_DEPTH: u32 = 256;
 
 /// A stage thread to start: its name, the core to pin it to, its work.
 type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
@@ -278,7 +278,15 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 Ok(fd) => fd,
                 Err(error) => return fail("cannot create an eventfd", &error),
             };
-            let uring = match crate::uring::build_ring(settings.uring_depth, settings.sqpoll) {
+            // Many connections each keep a receive posted on TCP and OTLP
+            // inputs' rings.
+            let depth = match input.kind {
+                InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
+                    settings.uring_depth.max(CONNECTION_URING_DEPTH)
+                }
+                _ => settings.uring_depth,
+            };
+            let uring = match crate::uring::build_ring(depth, settings.sqpoll) {
                 Ok(ring) => ring,
                 Err(error) => return fail("cannot set up io_uring", &error),
             };
@@ -391,23 +399,12 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     Box::new(move || reader.run())
                 }
                 InputKind::Otlp { address } => {
-                    let (listener, bound) = match crate::input::net::listen(*address) {
-                        Ok(opened) => opened,
+                    let listener = match crate::input::net::listen(&input.name, *address) {
+                        Ok(listener) => listener,
                         Err(error) => return fail("cannot open its socket", &error),
                     };
-                    eprintln!("ringway: input '{}' listening on {bound}", input.name);
                     let counters_otlp = Arc::new(OtlpCounters::default());
                     otlp_counters = Some(Arc::clone(&counters_otlp));
-                    // Many connections each keep a receive posted.
-                    let uring = if settings.uring_depth < OTLP_URING_DEPTH {
-                        drop(uring);
-                        match crate::uring::build_ring(OTLP_URING_DEPTH, settings.sqpoll) {
-                            Ok(ring) => ring,
-                            Err(error) => return fail("cannot set up io_uring", &error),
-                        }
-                    } else {
-                        uring
-                    };
                     let receiver = match OtlpReceiver::new(ReceiverParts {
                         ring: uring,
                         listener,
@@ -433,22 +430,12 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     Box::new(move || receiver.run())
                 }
                 InputKind::Tcp { address } => {
-                    let (listener, bound) = match crate::input::net::listen(*address) {
-                        Ok(opened) => opened,
+                    let listener = match crate::input::net::listen(&input.name, *address) {
+                        Ok(listener) => listener,
                         Err(error) => return fail("cannot open its socket", &error),
                     };
-                    eprintln!("ringway: input '{}' listening on {bound}", input.name);
                     let counters_tcp = Arc::new(TcpCounters::default());
                     tcp_counters = Some(Arc::clone(&counters_tcp));
-                    let uring = if settings.uring_depth < OTLP_URING_DEPTH {
-                        drop(uring);
-                        match crate::uring::build_ring(OTLP_URING_DEPTH, settings.sqpoll) {
-                            Ok(ring) => ring,
-                            Err(error) => return fail("cannot set up io_uring", &error),
-                        }
-                    } else {
-                        uring
-                    };
                     let reader = match TcpReader::new(TcpParts {
                         ring: uring,
                         listener,

@@ -182,8 +182,9 @@ impl Drop for Region {
     }
 }
 
-/// Opens the listening socket of an `otlp:` input.
-pub(crate) fn listen(address: SocketAddr) -> Result<(OwnedFd, SocketAddr), String> {
+/// Opens the listening socket of the `tcp:` or `otlp:` input `name` and
+/// says on stderr where it listens (port 0 picks a free one).
+pub(crate) fn listen(name: &str, address: SocketAddr) -> Result<OwnedFd, String> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)
         .map_err(|error| format!("cannot create a TCP socket: {error}"))?;
@@ -201,7 +202,8 @@ pub(crate) fn listen(address: SocketAddr) -> Result<(OwnedFd, SocketAddr), Strin
         .ok()
         .and_then(|address| address.as_socket())
         .unwrap_or(address);
-    Ok((socket.into(), bound))
+    eprintln!("ringway: input '{name}' listening on {bound}");
+    Ok(socket.into())
 }
 
 /// Disables Nagle's algorithm on an accepted connection: responses and
