@@ -53,7 +53,7 @@ class BenchError(Exception):
 
 class Scenario:
     def __init__(self, key, label, floor=None, fmt=None, output=None):
-        self.key = key          # stable id used in results.json
+        self.key = key          # stable id used in file.json
         self.label = label      # human-readable name for the table
         self.floor = floor      # key of the floor scenario to compare with
         self.fmt = fmt          # ringway input format (None: a cat floor)
@@ -522,7 +522,7 @@ def parse_args(argv):
     ap.add_argument("--reps", type=int, help="runs per scenario [3]")
     ap.add_argument("--workdir", default="/tmp/ringway-bench",
                     help="data files and scratch output [/tmp/ringway-bench]")
-    ap.add_argument("--results-dir", help="where results.json/results.md go "
+    ap.add_argument("--results-dir", help="where file.json/file.md go "
                     "[bench/results/<UTC date>/; with --quick: WORKDIR/results-quick/]")
     ap.add_argument("--ringway", default=str(REPO_ROOT / "target" / "release" / "ringway"),
                     help="ringway binary [REPO/target/release/ringway]")
@@ -609,10 +609,10 @@ def main(argv=None):
     print(table, end="", flush=True)
 
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "results.json").write_text(
+    (args.results_dir / "file.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=2, ensure_ascii=False) + "\n")
-    (args.results_dir / "results.md").write_text("\n".join(header) + "\n" + table)
-    log("wrote %s and %s" % (args.results_dir / "results.json", args.results_dir / "results.md"))
+    (args.results_dir / "file.md").write_text("\n".join(header) + "\n" + table)
+    log("wrote %s and %s" % (args.results_dir / "file.json", args.results_dir / "file.md"))
     return 0
 
 

@@ -62,6 +62,11 @@ export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # RFC 6587 octet-counting sender.
 bash scripts/fetch-rsyslog.sh >/dev/null
 export RINGWAY_TEST_RSYSLOG_ROOT="$PWD/target/rsyslog/root"
+# The side-by-side benchmark's tools (tests/compare.rs runs its quick mode):
+# syslog-ng-core from Debian (apt, no service started; unpacked privately
+# where installing would touch the host's logging), matplotlib (pinned) in
+# target/bench-venv. See bench/compare.sh.
+bash bench/compare.sh --install-only
 
 if [ ! -d ../shared/data/loghub ]; then
     echo "scripts/test.sh: note: ../shared/data is absent; the loghub tests will print 'skipped'" >&2

@@ -1,0 +1,919 @@
+#!/usr/bin/env python3
+"""ringway side by side with rsyslog and syslog-ng, on this host.
+
+Run it through bench/compare.sh, which installs what it needs first (see
+there). Three workloads, each through every system in the same run, and each
+verified by counting what arrived:
+
+  file  an NDJSON file of --lines lines (~210 B, bench/gen_lines.py) -> a file:
+        wall time from start until the output holds every line, lines/s,
+        MB/s, CPU-seconds and peak RSS of the daemon; the output must be
+        byte-for-byte the input (a `dd bs=1M` copy is the floor)
+  udp   RFC 5424 syslog datagrams of --size bytes from bench/udp_blaster at
+        each of --rates for --rate-seconds -> a file: datagrams received per
+        second of sending, loss %, kernel drops (the socket's own counter in
+        /proc/net/udp), loss inside the daemon (sent - received - kernel
+        drops), CPU-seconds per million received (a bare recvmmsg loop,
+        bench/udp_floor, is the floor)
+  idle  every system started with its UDP config and left alone for
+        --idle-seconds: CPU-seconds used and RSS at the end
+
+Every system runs in the foreground with its own config, files and ports
+under --workdir; nothing touches the host's logging. CPU time and memory are
+read from /proc/PID/stat (utime + stime of all threads) and /proc/PID/status
+(VmHWM, VmRSS) of the daemon itself, the same way for all three.
+
+Reps are interleaved (rep 1 of every system, then rep 2, ...); medians with
+(min-max) go to results.md, every run to results.json, and the plots
+throughput.svg and loss.svg are drawn with matplotlib. Exit 1 if any check
+fails (a count that does not add up, a daemon that died, a timeout).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+SYSTEMS = ["ringway", "rsyslog", "syslog-ng"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Receive buffer every UDP socket asks for. rsyslog and ringway set it with
+# SO_RCVBUFFORCE (as root), syslog-ng with SO_RCVBUF, which net.core.rmem_max
+# clamps (4 MiB on a stock kernel): asking all three for 4 MiB gives each the
+# same buffer. The granted size is read back from the socket and recorded.
+RCVBUF_BYTES = 4 * 1024 * 1024
+# A run whose output stops growing for this long before it is complete fails.
+STALL_S = 60
+POLL_S = 0.002
+
+
+class Failure(Exception):
+    """A check that did not hold; the message says which and why."""
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_count(text):
+    text = text.strip()
+    scale = {"k": 1_000, "K": 1_000, "M": 1_000_000, "m": 1_000_000}.get(text[-1:], 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a count (e.g. 1M, 50k, 1000)" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("%r must be above 0" % text)
+    return value
+
+
+def parse_rates(text):
+    rates = []
+    for part in text.split(","):
+        part = part.strip()
+        rates.append(0 if part in ("max", "unthrottled") else parse_count(part))
+    return rates
+
+
+def rate_label(rate):
+    if rate == 0:
+        return "max"
+    if rate % 1_000_000 == 0:
+        return "%dM" % (rate // 1_000_000)
+    if rate % 1_000 == 0:
+        return "%dk" % (rate // 1_000)
+    return str(rate)
+
+
+# --------------------------------------------------------------------------
+# processes: CPU, memory, sockets
+
+
+def proc_cpu_s(pid):
+    """utime + stime of every thread of pid, live or ended, in seconds."""
+    with open("/proc/%d/stat" % pid) as stat:
+        rest = stat.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def proc_status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def udp_socket_row(port):
+    """(rx_queue bytes, drops) of the UDP socket bound to HOST:port, or None."""
+    wanted = "%08X:%04X" % (0x0100007F, port)
+    with open("/proc/net/udp") as table:
+        for row in table.readlines()[1:]:
+            fields = row.split()
+            if fields[1] == wanted:
+                return int(fields[4].split(":")[1], 16), int(fields[12])
+    return None
+
+
+def granted_rcvbuf(port):
+    """The receive buffer the kernel granted the socket on port (ss -m rb)."""
+    try:
+        out = subprocess.run(["ss", "-uanmH", "sport = :%d" % port], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"\brb(\d+)", out)
+    return int(found.group(1)) if found else None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class Daemon:
+    """One system running in the foreground; its output goes to files."""
+
+    def __init__(self, name, argv, env, rundir):
+        self.name = name
+        self.argv = argv
+        self.rundir = rundir
+        self.stdout = rundir / "stdout"
+        self.stderr = rundir / "stderr"
+        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+            self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=out, stderr=err, start_new_session=True)
+        self.pid = self.process.pid
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def cpu_s(self):
+        return proc_cpu_s(self.pid)
+
+    def diagnostics(self):
+        def tail(path):
+            try:
+                return path.read_text(errors="replace")[-3000:]
+            except OSError:
+                return ""
+        return "command: %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            shlex.join(self.argv), tail(self.stdout), tail(self.stderr))
+
+    def check_alive(self, what):
+        if not self.alive():
+            raise Failure("%s exited (status %s) during %s\n%s"
+                          % (self.name, self.process.returncode, what, self.diagnostics()))
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 20 s; returns the exit status."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                log("%s ignored SIGTERM for 20 s; killing it" % self.name)
+                os.killpg(self.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+# --------------------------------------------------------------------------
+# the three systems: how each is started for each workload
+
+
+class Systems:
+    def __init__(self, args):
+        self.ringway = Path(args.ringway)
+        self.rsyslog_root = Path(args.rsyslog_root)
+        self.syslog_ng = args.syslog_ng
+        self.syslog_ng_env = None
+        self.syslog_ng_extra = []
+        if args.syslog_ng_root:
+            # Unpacked with dpkg -x, not installed: its libraries and modules
+            # are found through LD_LIBRARY_PATH and --module-path.
+            root = Path(args.syslog_ng_root)
+            self.syslog_ng = str(root / "usr/sbin/syslog-ng")
+            self.syslog_ng_env = dict(os.environ)
+            self.syslog_ng_env["LD_LIBRARY_PATH"] = ":".join(
+                str(d) for d in (root / "usr/lib/syslog-ng", root / "usr/lib/x86_64-linux-gnu",
+                                 root / "lib/x86_64-linux-gnu", root / "usr/lib/aarch64-linux-gnu",
+                                 root / "lib/aarch64-linux-gnu") if d.is_dir())
+            modules = sorted(root.glob("usr/lib/syslog-ng/3.*/libaffile.so"))
+            if not modules:
+                raise Failure("no syslog-ng modules under %s/usr/lib/syslog-ng" % root)
+            self.syslog_ng_extra = ["--module-path", str(modules[0].parent)]
+        self.rsyslogd = self.rsyslog_root / "usr/sbin/rsyslogd"
+        self.rsyslog_env = dict(os.environ)
+        libdirs = [str(d) for d in (self.rsyslog_root / "usr/lib/x86_64-linux-gnu",
+                                    self.rsyslog_root / "lib/x86_64-linux-gnu",
+                                    self.rsyslog_root / "usr/lib/aarch64-linux-gnu",
+                                    self.rsyslog_root / "lib/aarch64-linux-gnu") if d.is_dir()]
+        self.rsyslog_env["LD_LIBRARY_PATH"] = ":".join(libdirs)
+        modules = sorted(self.rsyslog_root.glob("usr/lib/*/rsyslog/imudp.so"))
+        if not modules:
+            raise Failure("no rsyslog/imudp.so under %s/usr/lib (run scripts/fetch-rsyslog.sh)"
+                          % self.rsyslog_root)
+        self.rsyslog_modules = modules[0].parent
+
+    def versions(self):
+        def first_line(argv, env=None):
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=10)
+                return (out.stdout or out.stderr).strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired) as error:
+                return "unknown (%s)" % error
+        rsyslog = first_line([str(self.rsyslogd), "-v"], self.rsyslog_env)
+        rsyslog_version = re.search(r"rsyslogd\s+(\S+)", rsyslog)
+        syslog_ng = subprocess.run([self.syslog_ng, "--version"], capture_output=True,
+                                   text=True, env=self.syslog_ng_env).stdout
+        revision = re.search(r"Revision:\s*(\S+)", syslog_ng)
+        return {
+            "ringway": first_line([str(self.ringway), "--version"]),
+            "rsyslog": "rsyslog %s" % (rsyslog_version.group(1) if rsyslog_version else rsyslog),
+            "syslog-ng": "syslog-ng %s" % (revision.group(1) if revision else
+                                           syslog_ng.splitlines()[0] if syslog_ng else "?"),
+        }
+
+    # --- file -> file
+
+    def start_file(self, name, rundir, source, output):
+        if name == "ringway":
+            argv = [str(self.ringway), "run", "--input", "file:%s,format=json" % source,
+                    "--output", "file:%s" % output, "--stats-interval", "0"]
+            return Daemon(name, argv, None, rundir)
+        if name == "rsyslog":
+            work = rundir / "work"
+            work.mkdir()
+            conf = rundir / "rsyslog.conf"
+            conf.write_text(
+                'global(workDirectory="%s" maxMessageSize="64k")\n'
+                'module(load="imfile")\n'
+                'input(type="imfile" file="%s" tag="bench")\n'
+                'template(name="line" type="string" string="%%msg%%\\n")\n'
+                '*.* action(type="omfile" file="%s" template="line")\n' % (work, source, output))
+            return self._rsyslogd(conf, rundir)
+        if name == "syslog-ng":
+            conf = rundir / "syslog-ng.conf"
+            # flags(no-parse): the whole line is $MESSAGE. flow-control: the
+            # file source waits for the destination instead of dropping
+            # (syslog-ng's documented setting for lossless file reading).
+            conf.write_text(
+                "@version: 3.38\n"
+                "options { stats_freq(0); };\n"
+                'source s_in { file("%s" flags(no-parse) follow-freq(1)); };\n'
+                'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
+                "log { source(s_in); destination(d_out); flags(flow-control); };\n"
+                % (source, output))
+            return self._syslog_ng(conf, rundir)
+        raise ValueError(name)
+
+    # --- udp -> file
+
+    def start_udp(self, name, rundir, port, output):
+        if name == "ringway":
+            argv = [str(self.ringway), "run", "--input",
+                    "udp:%s:%d,format=syslog,rcvbuf=%d" % (HOST, port, RCVBUF_BYTES),
+                    "--output", "file:%s" % output, "--stats-interval", "0"]
+            return Daemon(name, argv, None, rundir)
+        if name == "rsyslog":
+            work = rundir / "work"
+            work.mkdir()
+            conf = rundir / "rsyslog.conf"
+            conf.write_text(
+                'global(workDirectory="%s")\n'
+                'module(load="imudp")\n'
+                'input(type="imudp" address="%s" port="%d" rcvbufSize="%d")\n'
+                'template(name="line" type="string" string="%%msg%%\\n")\n'
+                '*.* action(type="omfile" file="%s" template="line")\n'
+                % (work, HOST, port, RCVBUF_BYTES, output))
+            return self._rsyslogd(conf, rundir)
+        if name == "syslog-ng":
+            conf = rundir / "syslog-ng.conf"
+            conf.write_text(
+                "@version: 3.38\n"
+                "options { stats_freq(0); };\n"
+                'source s_in { syslog(ip("%s") port(%d) transport("udp") so-rcvbuf(%d)); };\n'
+                'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
+                "log { source(s_in); destination(d_out); };\n"
+                % (HOST, port, RCVBUF_BYTES, output))
+            return self._syslog_ng(conf, rundir)
+        raise ValueError(name)
+
+    def _rsyslogd(self, conf, rundir):
+        argv = [str(self.rsyslogd), "-n", "-f", str(conf), "-i", str(rundir / "rsyslogd.pid"),
+                "-M", str(self.rsyslog_modules)]
+        return Daemon("rsyslog", argv, self.rsyslog_env, rundir)
+
+    def _syslog_ng(self, conf, rundir):
+        argv = [self.syslog_ng, "-F", "--no-caps", "-f", str(conf),
+                "-R", str(rundir / "syslog-ng.persist"), "-p", str(rundir / "syslog-ng.pid"),
+                "-c", str(rundir / "syslog-ng.ctl")] + self.syslog_ng_extra
+        return Daemon("syslog-ng", argv, self.syslog_ng_env, rundir)
+
+
+# --------------------------------------------------------------------------
+# workload (a): file -> file
+
+
+def make_input(args):
+    data = Path(args.workdir) / ("lines-%d.ndjson" % args.lines)
+    if not data.exists():
+        log("generating %d lines -> %s" % (args.lines, data))
+        subprocess.run([sys.executable, str(REPO / "bench/gen_lines.py"), "--lines",
+                        str(args.lines), "--out", str(data), "--seed", "42", "--check"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return data
+
+
+def count_lines(path):
+    lines = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            if not block:
+                return lines
+            lines += block.count(b"\n")
+
+
+def same_bytes(a, b):
+    with open(a, "rb") as left, open(b, "rb") as right:
+        while True:
+            x = left.read(1 << 20)
+            y = right.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def file_run(systems, name, source, lines_in, rundir):
+    bytes_in = source.stat().st_size
+    output = rundir / "out.log"
+    start = time.monotonic()
+    daemon = systems.start_file(name, rundir, source, output)
+    try:
+        size, grew = 0, time.monotonic()
+        while True:
+            now = time.monotonic()
+            try:
+                current = output.stat().st_size
+            except FileNotFoundError:
+                current = 0
+            if current >= bytes_in:
+                done = now
+                break
+            if current != size:
+                size, grew = current, now
+            elif now - grew > STALL_S:
+                raise Failure("%s: output stuck at %d of %d bytes for %d s\n%s"
+                              % (name, current, bytes_in, STALL_S, daemon.diagnostics()))
+            daemon.check_alive("the file workload")
+            time.sleep(POLL_S)
+        cpu_s = daemon.cpu_s()
+        peak_rss_kib = proc_status_kib(daemon.pid, "VmHWM")
+    finally:
+        status = daemon.stop()
+    time.sleep(0.05)
+    lines_out = count_lines(output)
+    bytes_out = output.stat().st_size
+    if lines_out != lines_in or bytes_out != bytes_in or not same_bytes(source, output):
+        raise Failure("%s: output has %d lines / %d bytes, input %d lines / %d bytes%s\n%s"
+                      % (name, lines_out, bytes_out, lines_in, bytes_in,
+                         "" if bytes_out != bytes_in else " (same size, different bytes)",
+                         daemon.diagnostics()))
+    wall_s = done - start
+    return {"wall_s": wall_s, "lines_in": lines_in, "lines_out": lines_out,
+            "bytes_in": bytes_in, "bytes_out": bytes_out,
+            "lines_per_s": lines_in / wall_s, "mb_per_s": bytes_in / wall_s / 1e6,
+            "cpu_s": cpu_s, "peak_rss_mib": peak_rss_kib / 1024, "exit_status": status}
+
+
+def dd_floor(source, rundir):
+    output = rundir / "out.log"
+    start = time.monotonic()
+    subprocess.run(["dd", "if=%s" % source, "of=%s" % output, "bs=1M", "status=none"], check=True)
+    wall_s = time.monotonic() - start
+    if output.stat().st_size != source.stat().st_size:
+        raise Failure("dd copied %d of %d bytes" % (output.stat().st_size, source.stat().st_size))
+    output.unlink()
+    return {"wall_s": wall_s, "lines_per_s": None, "mb_per_s": source.stat().st_size / wall_s / 1e6}
+
+
+# --------------------------------------------------------------------------
+# workload (b): syslog over UDP -> file
+
+
+def wait_bound(daemon, port, timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if udp_socket_row(port) is not None:
+            return
+        daemon.check_alive("start-up")
+        time.sleep(0.01)
+    raise Failure("%s did not bind %s:%d within %d s\n%s"
+                  % (daemon.name, HOST, port, timeout_s, daemon.diagnostics()))
+
+
+def blast(blaster, port, rate, seconds, size):
+    argv = [str(blaster), "--to", "%s:%d" % (HOST, port), "--count", "0",
+            "--duration", "%gs" % seconds, "--size", str(size), "--format", "syslog"]
+    if rate:
+        argv += ["--rate", str(rate)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise Failure("udp_blaster failed (%d): %s" % (done.returncode, done.stderr.strip()))
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result.get("other_errors", 0):
+        raise Failure("udp_blaster: %d send errors other than ENOBUFS/EAGAIN" % result["other_errors"])
+    return result
+
+
+class LineCounter:
+    """Counts the lines of a file that is still being written, incrementally."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+
+    def update(self):
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                while True:
+                    block = handle.read(1 << 20)
+                    if not block:
+                        break
+                    self.offset += len(block)
+                    self.lines += block.count(b"\n")
+        except FileNotFoundError:
+            pass
+        return self.lines
+
+
+def settle(daemon, counter, port, expected, quiet_s=1.0, timeout_s=120):
+    """Wait until the daemon wrote `expected` lines, or its output and socket
+    stayed unchanged for quiet_s (it lost some). Returns the lines written."""
+    deadline = time.monotonic() + timeout_s
+    last, changed = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        lines = counter.update()
+        queued = (udp_socket_row(port) or (0, 0))[0]
+        if lines >= expected and queued == 0:
+            return lines
+        now = time.monotonic()
+        if lines != last or queued:
+            last, changed = lines, now
+        elif now - changed >= quiet_s:
+            return lines
+        daemon.check_alive("the UDP workload")
+        time.sleep(0.01)
+    raise Failure("%s: still writing after %d s (%d of %d lines)" % (daemon.name, timeout_s,
+                                                                     counter.lines, expected))
+
+
+def udp_run(systems, blaster, name, rate, args, rundir):
+    port = free_port()
+    output = rundir / "out.log"
+    daemon = systems.start_udp(name, rundir, port, output)
+    try:
+        wait_bound(daemon, port)
+        time.sleep(0.3)
+        rcvbuf = granted_rcvbuf(port)
+        drops_before = udp_socket_row(port)[1]
+        cpu_before = daemon.cpu_s()
+        sender = blast(blaster, port, rate, args.rate_seconds, args.size)
+        counter = LineCounter(output)
+        row = udp_socket_row(port)
+        kernel_drops = row[1] - drops_before
+        received = settle(daemon, counter, port, sender["sent"] - kernel_drops)
+        cpu_s = daemon.cpu_s() - cpu_before
+        kernel_drops = udp_socket_row(port)[1] - drops_before
+        peak_rss_kib = proc_status_kib(daemon.pid, "VmHWM")
+    finally:
+        status = daemon.stop()
+    # Lines written while stopping (rsyslog and syslog-ng flush at exit).
+    received = max(received, LineCounter(output).update())
+    sent = sender["sent"]
+    if received > sent:
+        raise Failure("%s: %d lines written for %d datagrams sent\n%s"
+                      % (name, received, sent, daemon.diagnostics()))
+    lost = sent - received
+    return {"rate": rate, "sent": sent, "send_s": sender["elapsed_s"],
+            "sent_per_s": sent / sender["elapsed_s"], "received": received,
+            "received_per_s": received / sender["elapsed_s"],
+            "loss_pct": 100.0 * lost / sent if sent else 0.0,
+            "kernel_drops": kernel_drops, "daemon_loss": max(0, lost - kernel_drops),
+            "cpu_s": cpu_s, "cpu_s_per_million": cpu_s / received * 1e6 if received else None,
+            "peak_rss_mib": peak_rss_kib / 1024, "rcvbuf_granted": rcvbuf, "exit_status": status}
+
+
+def udp_floor_run(floor, blaster, rate, args):
+    """The bare recvmmsg loop (bench/udp_floor) at the same rate."""
+    port = free_port()
+    process = subprocess.Popen([str(floor), "--bind", "%s:%d" % (HOST, port), "--rcvbuf",
+                                str(RCVBUF_BYTES), "--idle-exit", "1s"],
+                               stdout=subprocess.PIPE, text=True)
+    ready = process.stdout.readline()
+    if not ready.startswith("ready"):
+        raise Failure("udp_floor did not start: %r" % ready)
+    sender = blast(blaster, port, rate, args.rate_seconds, args.size)
+    result = json.loads(process.stdout.read().strip().splitlines()[-1])
+    process.wait()
+    sent, received = sender["sent"], result["received"]
+    if received + result["kernel_drops"] != sent:
+        raise Failure("udp_floor: received %d + drops %d != sent %d"
+                      % (received, result["kernel_drops"], sent))
+    return {"rate": rate, "sent": sent, "send_s": sender["elapsed_s"],
+            "sent_per_s": sent / sender["elapsed_s"], "received": received,
+            "received_per_s": received / sender["elapsed_s"],
+            "loss_pct": 100.0 * (sent - received) / sent if sent else 0.0,
+            "kernel_drops": result["kernel_drops"], "daemon_loss": 0,
+            "cpu_s": result["cpu_s"],
+            "cpu_s_per_million": result["cpu_s"] / received * 1e6 if received else None}
+
+
+# --------------------------------------------------------------------------
+# workload (c): idle
+
+
+def idle_rep(systems, args, repdir):
+    """All systems at once, each with its UDP config, nothing sent."""
+    daemons = {}
+    try:
+        for name in args.systems:
+            rundir = repdir / name
+            rundir.mkdir(parents=True)
+            port = free_port()
+            daemons[name] = systems.start_udp(name, rundir, port, rundir / "out.log")
+            wait_bound(daemons[name], port)
+        time.sleep(args.idle_settle)
+        before = {name: d.cpu_s() for name, d in daemons.items()}
+        time.sleep(args.idle_seconds)
+        runs = {}
+        for name, daemon in daemons.items():
+            daemon.check_alive("the idle workload")
+            cpu_s = daemon.cpu_s() - before[name]
+            runs[name] = {"seconds": args.idle_seconds, "cpu_s": cpu_s,
+                          "cpu_pct": 100.0 * cpu_s / args.idle_seconds,
+                          "rss_mib": proc_status_kib(daemon.pid, "VmRSS") / 1024,
+                          "threads": proc_status_kib(daemon.pid, "Threads")}
+        return runs
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+
+
+# --------------------------------------------------------------------------
+# summaries, tables, plots
+
+
+def summarize(runs, keys):
+    out = {}
+    for key in keys:
+        values = [run[key] for run in runs if run.get(key) is not None]
+        if values:
+            out[key] = {"median": statistics.median(values), "min": min(values),
+                        "max": max(values), "n": len(values)}
+    return out
+
+
+def machine_info():
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    try:
+        rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except OSError:
+        rmem_max = None
+    return {"cores": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "memory_gib": round(mem_kib / 1024 / 1024, 1), "rmem_max": rmem_max,
+            "hostname": socket.gethostname()}
+
+
+def fmt(stat, digits=0, scale=1.0, spread=True):
+    if not stat:
+        return "–"
+    def one(value):
+        value = value * scale
+        if digits == 0:
+            return "{:,.0f}".format(value)
+        return "{:,.{}f}".format(value, digits)
+    text = one(stat["median"])
+    if spread and stat["n"] > 1:
+        text += " (%s–%s)" % (one(stat["min"]), one(stat["max"]))
+    return text
+
+
+def markdown(results):
+    m = results["machine"]
+    s = results["settings"]
+    out = []
+    out.append("# ringway, rsyslog and syslog-ng on one host\n")
+    out.append("Machine: %d cores (%s), %s GiB, Linux %s, net.core.rmem_max %s. %s UTC.\n"
+               % (m["cores"], m["cpu_model"], m["memory_gib"], m["kernel"], m["rmem_max"],
+                  results["date"]))
+    out.append("Versions: %s.\n" % "; ".join("%s" % v for v in results["versions"].values()))
+    out.append("Command: `%s`. Medians of %d reps, (min–max) when more than one.\n"
+               % (results["command"], s["reps"]))
+    out.append("\n## (a) NDJSON file → file, %s lines of ~%d B\n" % (
+        "{:,}".format(s["lines"]), round(s["line_bytes"])))
+    out.append("Wall time from start until the output holds every line; every output "
+               "was checked byte for byte against the input.\n")
+    out.append("| system | wall s | lines/s | MB/s | CPU-s | peak RSS MiB |")
+    out.append("|---|---|---|---|---|---|")
+    for name in s["systems"]:
+        st = results["file"][name]["summary"]
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
+            name, fmt(st.get("wall_s"), 2), fmt(st.get("lines_per_s")), fmt(st.get("mb_per_s"), 1),
+            fmt(st.get("cpu_s"), 2), fmt(st.get("peak_rss_mib"), 1)))
+    st = results["file"]["floor"]["summary"]
+    out.append("| floor: `dd bs=1M` copy | %s | – | %s | – | – |" % (
+        fmt(st.get("wall_s"), 2), fmt(st.get("mb_per_s"), 1)))
+    out.append("\n## (b) syslog over UDP → file, %d-byte RFC 5424 datagrams, %g s per rate\n"
+               % (s["datagram_bytes"], s["rate_seconds"]))
+    out.append("Loss = sent − written; kernel drops are the socket's own counter "
+               "(/proc/net/udp); in daemon = loss the kernel did not count. "
+               "Receive buffer asked for: %d bytes (granted: %s).\n"
+               % (RCVBUF_BYTES, ", ".join("%s %s" % (n, g) for n, g in
+                                          results["udp_rcvbuf_granted"].items())))
+    out.append("| system | rate | sent/s | received/s | loss % | kernel drops | in daemon "
+               "| CPU-s per M |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for name in s["systems"] + ["floor"]:
+        label = "floor: bare `recvmmsg` loop" if name == "floor" else name
+        for rate in s["rates"]:
+            st = results["udp"][name][rate_label(rate)]["summary"]
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, rate_label(rate), fmt(st.get("sent_per_s"), spread=False),
+                fmt(st.get("received_per_s")), fmt(st.get("loss_pct"), 2),
+                fmt(st.get("kernel_drops")), fmt(st.get("daemon_loss")),
+                fmt(st.get("cpu_s_per_million"), 2)))
+    out.append("\n## (c) idle, %g s with the UDP config, nothing sent\n" % s["idle_seconds"])
+    out.append("| system | CPU-s | CPU % | RSS MiB | threads |")
+    out.append("|---|---|---|---|---|")
+    for name in s["systems"]:
+        st = results["idle"][name]["summary"]
+        out.append("| %s | %s | %s | %s | %s |" % (
+            name, fmt(st.get("cpu_s"), 2), fmt(st.get("cpu_pct"), 3), fmt(st.get("rss_mib"), 1),
+            fmt(st.get("threads"), spread=False)))
+    out.append("\nPlots: [throughput.svg](throughput.svg), [loss.svg](loss.svg).")
+    return "\n".join(out) + "\n"
+
+
+COLORS = {"ringway": "#1b6ac9", "rsyslog": "#d9480f", "syslog-ng": "#2b8a3e", "floor": "#868e96"}
+
+
+def plots(results, outdir):
+    import matplotlib
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+    plt.rcParams["svg.hashsalt"] = "ringway"   # reproducible ids
+    plt.rcParams["svg.fonttype"] = "none"      # text stays text
+    s = results["settings"]
+    names = s["systems"]
+
+    def err(stat):
+        return [[stat["median"] - stat["min"]], [stat["max"] - stat["median"]]]
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, name in enumerate(names):
+        st = results["file"][name]["summary"]["lines_per_s"]
+        left.bar(i, st["median"] / 1e3, yerr=[[v / 1e3 for v in e] for e in err(st)],
+                 color=COLORS[name], capsize=4)
+    left.set_xticks(range(len(names)), names)
+    left.set_ylabel("thousand lines/s")
+    left.set_title("(a) NDJSON file → file, %s lines" % "{:,}".format(s["lines"]))
+    width = 0.8 / len(names)
+    labels = [rate_label(r) for r in s["rates"]]
+    for i, name in enumerate(names):
+        medians, errors = [], [[], []]
+        for label in labels:
+            st = results["udp"][name][label]["summary"]["received_per_s"]
+            medians.append(st["median"] / 1e3)
+            e = err(st)
+            errors[0].append(e[0][0] / 1e3)
+            errors[1].append(e[1][0] / 1e3)
+        xs = [x + (i - (len(names) - 1) / 2) * width for x in range(len(labels))]
+        right.bar(xs, medians, width, yerr=errors, color=COLORS[name], capsize=3, label=name)
+    right.set_xticks(range(len(labels)), ["%s/s" % l if l != "max" else "unthrottled"
+                                          for l in labels])
+    right.set_xlabel("send rate asked of the blaster")
+    right.set_ylabel("thousand datagrams written/s")
+    right.set_title("(b) syslog over UDP → file")
+    right.legend()
+    figure.suptitle("median of %d reps, bars: min–max — %d cores, Linux %s"
+                    % (s["reps"], results["machine"]["cores"], results["machine"]["kernel"]),
+                    fontsize=9)
+    figure.tight_layout()
+    figure.savefig(outdir / "throughput.svg")
+    plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name in names + ["floor"]:
+        xs, ys, lo, hi = [], [], [], []
+        for rate in s["rates"]:
+            summary = results["udp"][name][rate_label(rate)]["summary"]
+            xs.append(summary["sent_per_s"]["median"] / 1e3)
+            st = summary["loss_pct"]
+            ys.append(st["median"])
+            lo.append(st["median"] - st["min"])
+            hi.append(st["max"] - st["median"])
+        axis.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=COLORS[name],
+                      linestyle="--" if name == "floor" else "-",
+                      label="bare recvmmsg loop (floor)" if name == "floor" else name)
+    axis.set_xlabel("datagrams sent, thousand/s (last point: unthrottled)")
+    axis.set_ylabel("loss % (sent − written)")
+    axis.set_title("(b) syslog over UDP → file: loss against send rate", fontsize=11)
+    axis.set_ylim(bottom=-2)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(outdir / "loss.svg")
+    plt.close(figure)
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 20k lines, one rep, 1 s per rate, 3 s idle")
+    parser.add_argument("--lines", type=parse_count, help="lines of the file workload (1M)")
+    parser.add_argument("--reps", type=int, help="repetitions of every run (3)")
+    parser.add_argument("--rates", type=parse_rates,
+                        help="UDP send rates, datagrams/s, 'max' = unthrottled (50k,100k,200k,max)")
+    parser.add_argument("--rate-seconds", type=float, help="seconds of sending per rate (10)")
+    parser.add_argument("--size", type=int, default=200, help="datagram bytes (200)")
+    parser.add_argument("--idle-seconds", type=float, help="idle measurement per rep (60)")
+    parser.add_argument("--idle-settle", type=float, default=2.0,
+                        help="seconds after start-up before the idle measurement (2)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help="comma-separated subset of %s" % ",".join(SYSTEMS))
+    parser.add_argument("--workdir", default="/tmp/ringway-compare",
+                        help="data and scratch files (/tmp/ringway-compare)")
+    parser.add_argument("--results-dir",
+                        help="where results go (bench/results/<UTC date>; with --quick: "
+                             "WORKDIR/results-quick)")
+    parser.add_argument("--ringway", default=str(REPO / "target/release/ringway"),
+                        help="the ringway binary (target/release/ringway)")
+    parser.add_argument("--blaster", default=str(REPO / "target/release/examples/udp_blaster"),
+                        help="bench/udp_blaster.rs, built (target/release/examples/udp_blaster)")
+    parser.add_argument("--floor", default=str(REPO / "target/release/examples/udp_floor"),
+                        help="bench/udp_floor.rs, built (target/release/examples/udp_floor)")
+    parser.add_argument("--rsyslog-root", default=str(REPO / "target/rsyslog/root"),
+                        help="rsyslog unpacked by scripts/fetch-rsyslog.sh (target/rsyslog/root)")
+    parser.add_argument("--syslog-ng", default=shutil.which("syslog-ng") or "/usr/sbin/syslog-ng",
+                        help="the syslog-ng binary (found on PATH)")
+    parser.add_argument("--syslog-ng-root",
+                        help="a syslog-ng-core unpacked with dpkg -x (instead of --syslog-ng)")
+    parser.add_argument("--keep-outputs", action="store_true",
+                        help="keep every run's files under WORKDIR/runs (deleted by default)")
+    parser.add_argument("--command", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    quick = args.quick
+    args.lines = args.lines or (20_000 if quick else 1_000_000)
+    args.reps = args.reps or (1 if quick else 3)
+    args.rates = args.rates or [50_000, 100_000, 200_000, 0]
+    args.rate_seconds = args.rate_seconds or (1.0 if quick else 10.0)
+    args.idle_seconds = args.idle_seconds or (3.0 if quick else 60.0)
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in args.systems if s not in SYSTEMS]
+    if unknown or not args.systems:
+        parser.error("--systems: unknown %s (choose from %s)" % (",".join(unknown) or "(none)",
+                                                                ",".join(SYSTEMS)))
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    if args.syslog_ng_root:
+        args.syslog_ng = str(Path(args.syslog_ng_root) / "usr/sbin/syslog-ng")
+    for what in ("ringway", "blaster", "floor", "syslog_ng"):
+        path = Path(getattr(args, what))
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            parser.error("%s not found or not executable: %s (bench/compare.sh builds and "
+                         "installs everything)" % (what.replace("_", "-"), path))
+    date = datetime.datetime.now(datetime.timezone.utc)
+    results_dir = Path(args.results_dir) if args.results_dir else (
+        Path(args.workdir) / "results-quick" if quick
+        else REPO / "bench/results" / date.strftime("%Y-%m-%d"))
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    runs_dir = workdir / "runs"
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir()
+
+    try:
+        systems = Systems(args)
+        source = make_input(args)
+        results = {
+            "date": date.strftime("%Y-%m-%d %H:%M"),
+            "command": args.command or shlex.join(["bench/compare.py"] + sys.argv[1:]),
+            "machine": machine_info(),
+            "versions": systems.versions(),
+            "settings": {"systems": args.systems, "reps": args.reps, "lines": args.lines,
+                         "line_bytes": source.stat().st_size / args.lines,
+                         "rates": args.rates, "rate_seconds": args.rate_seconds,
+                         "datagram_bytes": args.size, "idle_seconds": args.idle_seconds,
+                         "rcvbuf_asked": RCVBUF_BYTES, "quick": quick},
+            "file": {}, "udp": {}, "idle": {}, "udp_rcvbuf_granted": {},
+        }
+        subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # warm cache
+
+        file_runs = {name: [] for name in args.systems + ["floor"]}
+        for rep in range(args.reps):
+            for name in args.systems + ["floor"]:
+                rundir = runs_dir / ("file-%s-%d" % (name, rep))
+                rundir.mkdir()
+                subprocess.run(["sync"], check=True)
+                run = dd_floor(source, rundir) if name == "floor" else \
+                    file_run(systems, name, source, args.lines, rundir)
+                file_runs[name].append(run)
+                log("file rep %d %-9s %6.2f s  %10s lines/s  %7.1f MB/s" % (
+                    rep + 1, name, run["wall_s"],
+                    "-" if run["lines_per_s"] is None else "{:,.0f}".format(run["lines_per_s"]),
+                    run["mb_per_s"]))
+                if not args.keep_outputs:
+                    shutil.rmtree(rundir)
+        for name, runs in file_runs.items():
+            results["file"][name] = {"runs": runs, "summary": summarize(
+                runs, ["wall_s", "lines_per_s", "mb_per_s", "cpu_s", "peak_rss_mib"])}
+
+        udp_runs = {name: {rate_label(r): [] for r in args.rates}
+                    for name in args.systems + ["floor"]}
+        for rep in range(args.reps):
+            for rate in args.rates:
+                for name in args.systems + ["floor"]:
+                    rundir = runs_dir / ("udp-%s-%s-%d" % (name, rate_label(rate), rep))
+                    rundir.mkdir()
+                    if name == "floor":
+                        run = udp_floor_run(Path(args.floor), Path(args.blaster), rate, args)
+                    else:
+                        run = udp_run(systems, Path(args.blaster), name, rate, args, rundir)
+                        results["udp_rcvbuf_granted"][name] = run["rcvbuf_granted"]
+                    udp_runs[name][rate_label(rate)].append(run)
+                    log("udp rep %d %-5s %-9s sent %9.0f/s  written %9.0f/s  loss %6.2f%%  "
+                        "kernel drops %d  in daemon %d" % (
+                            rep + 1, rate_label(rate), name, run["sent_per_s"],
+                            run["received_per_s"], run["loss_pct"], run["kernel_drops"],
+                            run["daemon_loss"]))
+                    if not args.keep_outputs:
+                        shutil.rmtree(rundir)
+        for name, by_rate in udp_runs.items():
+            results["udp"][name] = {label: {"runs": runs, "summary": summarize(
+                runs, ["sent_per_s", "received_per_s", "loss_pct", "kernel_drops",
+                       "daemon_loss", "cpu_s_per_million"])} for label, runs in by_rate.items()}
+
+        idle_runs = {name: [] for name in args.systems}
+        for rep in range(args.reps):
+            repdir = runs_dir / ("idle-%d" % rep)
+            for name, run in idle_rep(systems, args, repdir).items():
+                idle_runs[name].append(run)
+                log("idle rep %d %-9s CPU %.3f s  RSS %.1f MiB" % (rep + 1, name, run["cpu_s"],
+                                                                   run["rss_mib"]))
+            if not args.keep_outputs:
+                shutil.rmtree(repdir)
+        for name, runs in idle_runs.items():
+            results["idle"][name] = {"runs": runs, "summary": summarize(
+                runs, ["cpu_s", "cpu_pct", "rss_mib", "threads"])}
+    except Failure as failure:
+        log("compare: FAILED: %s" % failure)
+        return 1
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    table = markdown(results)
+    (results_dir / "results.md").write_text(table)
+    plots(results, results_dir)
+    print(table)
+    log("results: %s/{results.json,results.md,throughput.svg,loss.svg}" % results_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
