@@ -286,8 +286,15 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 }
                 _ => settings.uring_depth,
             };
-            let uring = match crate::uring::build_ring(depth, settings.sqpoll) {
-                Ok(ring) => ring,
+            // UDP receives one completion per datagram: its ring defers the
+            // kernel's receive work to coalesced waits (see build_deferred_ring).
+            let built = if matches!(input.kind, InputKind::Udp { .. }) {
+                crate::uring::build_deferred_ring(depth, settings.sqpoll)
+            } else {
+                crate::uring::build_ring(depth, settings.sqpoll).map(|ring| (ring, false))
+            };
+            let (uring, deferred) = match built {
+                Ok(built) => built,
                 Err(error) => return fail("cannot set up io_uring", &error),
             };
             let io_waker = Waker::for_eventfd(wake_fd);
@@ -381,7 +388,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     udp.sockets.push(stats);
                     udp.rxq_overflow.push(Arc::clone(&rxq_overflow));
                     let reader = match UdpReader::new(
-                        uring,
+                        (uring, deferred),
                         socket,
                         settings.udp_max_datagram_bytes,
                         pool,

@@ -158,11 +158,35 @@ pub(crate) unsafe fn push_entry(ring: &mut IoUring, entry: &io_uring::squeue::En
 /// completion queue are normal returns; any other error is reported and
 /// paced so that it cannot become a busy loop.
 pub(crate) fn submit(ring: &IoUring, wait: Option<std::time::Duration>) {
+    submit_coalesced(ring, wait, 0);
+}
+
+/// Completions one coalesced wait gathers at most before it returns early.
+const COALESCE_COMPLETIONS: u32 = COMPLETION_BATCH as u32;
+
+/// As [`submit`], but a wait that sees its first completion keeps sleeping
+/// until `min_wait_usec` has passed since it began (or
+/// [`COALESCE_COMPLETIONS`] arrived), so a trickle of completions (a
+/// datagram every few microseconds) costs one wake-up per window instead of
+/// one each. A wait that began longer ago than that returns at the first
+/// completion. Needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12); callers pass 0
+/// where the ring lacks it (see [`supports_min_wait`]).
+pub(crate) fn submit_coalesced(
+    ring: &IoUring,
+    wait: Option<std::time::Duration>,
+    min_wait_usec: u32,
+) {
     let result = match wait {
         Some(timeout) => {
             let timespec = io_uring::types::Timespec::from(timeout);
             let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
-            ring.submitter().submit_with_args(1, &args)
+            if min_wait_usec > 0 {
+                let args = args.min_wait_usec(min_wait_usec);
+                ring.submitter()
+                    .submit_with_args(COALESCE_COMPLETIONS as usize, &args)
+            } else {
+                ring.submitter().submit_with_args(1, &args)
+            }
         }
         None => ring.submit(),
     };
@@ -178,6 +202,40 @@ pub(crate) fn submit(ring: &IoUring, wait: Option<std::time::Duration>) {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
+}
+
+/// True when `ring` can coalesce waits ([`submit_coalesced`]).
+pub(crate) fn supports_min_wait(ring: &IoUring) -> bool {
+    ring.params().is_feature_min_timeout()
+}
+
+/// Builds a ring for one thread that receives a stream of small
+/// completions (a UDP socket's datagrams): with IORING_SETUP_DEFER_TASKRUN
+/// the receive work the kernel queues per datagram waits until that thread
+/// asks for completions, and does not wake it once per datagram, so a
+/// coalesced wait ([`submit_coalesced`]) sleeps through the whole window.
+/// DEFER_TASKRUN needs SINGLE_ISSUER, so the ring is built disabled: the
+/// thread that will use it enables it ([`enable_ring`]) and becomes its
+/// only submitter. Returns the ring and whether it waits to be enabled;
+/// with `--sqpoll`, or where the kernel refuses (before Linux 6.1), it is
+/// [`build_ring`]'s ring.
+pub(crate) fn build_deferred_ring(depth: u32, sqpoll: bool) -> io::Result<(IoUring, bool)> {
+    if !sqpoll
+        && let Ok(ring) = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_r_disabled()
+            .build(depth)
+    {
+        return Ok((ring, true));
+    }
+    build_ring(depth, sqpoll).map(|ring| (ring, false))
+}
+
+/// Enables a ring [`build_deferred_ring`] left disabled; called on the
+/// thread that uses it.
+pub(crate) fn enable_ring(ring: &IoUring) -> io::Result<()> {
+    ring.submitter().register_enable_rings()
 }
 
 /// Builds a ring of `depth` entries, with SQPOLL when asked and permitted
