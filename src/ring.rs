@@ -42,6 +42,10 @@ enum WakeTarget {
 /// Wakes one sleeping thread. Shared by every producer that may wake it.
 pub(crate) struct Waker {
     sleeping: AtomicBool,
+    /// The owner's last park ended with its condition still false (the
+    /// safety-net timeout): it is idle, so its next wait parks at once
+    /// instead of spinning again. Only the owning thread touches it.
+    idle: AtomicBool,
     target: WakeTarget,
 }
 
@@ -49,6 +53,7 @@ impl Waker {
     pub fn for_thread() -> Arc<Self> {
         Arc::new(Self {
             sleeping: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
             target: WakeTarget::Thread(OnceLock::new()),
         })
     }
@@ -56,6 +61,7 @@ impl Waker {
     pub fn for_eventfd(fd: OwnedFd) -> Arc<Self> {
         Arc::new(Self {
             sleeping: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
             target: WakeTarget::EventFd(fd),
         })
     }
@@ -64,6 +70,7 @@ impl Waker {
     pub fn for_test() -> Arc<Self> {
         Arc::new(Self {
             sleeping: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
             target: WakeTarget::Nobody,
         })
     }
@@ -128,9 +135,19 @@ impl Waker {
     /// Parks the current thread (which must own this waker) until `ready`
     /// holds, `deadline` passes or `PARK_MAX` elapses, following the sleep
     /// protocol. Returns without parking when `ready` already holds.
+    ///
+    /// An idle thread (its last park timed out with nothing to do) skips
+    /// the spin: without that, every [`PARK_MAX`] re-check of every idle
+    /// stage spun and yielded 64 times, about 0.13% CPU per idle pipeline.
     pub fn wait(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) {
-        for spin in 0..SPIN_LIMIT {
+        let spins = if self.idle.load(Ordering::Relaxed) {
+            0
+        } else {
+            SPIN_LIMIT
+        };
+        for spin in 0..spins {
             if ready() {
+                self.idle.store(false, Ordering::Relaxed);
                 return;
             }
             if spin < SPIN_LIMIT / 2 {
@@ -140,6 +157,7 @@ impl Waker {
             }
         }
         self.announce_sleep();
+        let mut parked = false;
         if !ready() {
             let mut timeout = PARK_MAX;
             if let Some(deadline) = deadline {
@@ -147,9 +165,11 @@ impl Waker {
             }
             if !timeout.is_zero() {
                 thread::park_timeout(timeout);
+                parked = true;
             }
         }
         self.sleep_done();
+        self.idle.store(parked && !ready(), Ordering::Relaxed);
     }
 }
 
