@@ -31,6 +31,13 @@ cd "$(dirname "$0")/.."
 matplotlib_version=3.10.8
 venv=target/bench-venv
 
+# --help needs nothing installed (matplotlib is imported only to plot).
+for arg in "$@"; do
+    case "$arg" in
+        -h|--help) exec python3 bench/compare.py --help ;;
+    esac
+done
+
 install_only=0
 args=()
 for arg in "$@"; do
