@@ -49,11 +49,20 @@ REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 SYSTEMS = ["ringway", "rsyslog", "syslog-ng"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# Receive buffer every UDP socket asks for. rsyslog and ringway set it with
-# SO_RCVBUFFORCE (as root), syslog-ng with SO_RCVBUF, which net.core.rmem_max
-# clamps (4 MiB on a stock kernel): asking all three for 4 MiB gives each the
-# same buffer. The granted size is read back from the socket and recorded.
+# Receive buffer every UDP socket asks for: 4 MiB, or net.core.rmem_max when
+# that is lower. rsyslog and ringway set it with SO_RCVBUFFORCE (as root),
+# syslog-ng with SO_RCVBUF, which rmem_max clamps; asking all three for at
+# most rmem_max gives each the same buffer. The granted size is read back
+# from each socket; sizes that differ are reported (results.md, stderr).
 RCVBUF_BYTES = 4 * 1024 * 1024
+
+
+def rcvbuf_to_ask():
+    try:
+        rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return RCVBUF_BYTES
+    return min(RCVBUF_BYTES, rmem_max)
 # A run whose output stops growing for this long before it is complete fails.
 STALL_S = 60
 POLL_S = 0.002
@@ -109,6 +118,19 @@ def proc_cpu_s(pid):
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+def proc_cpu_ns(pid):
+    """Run time of every live thread of pid in nanoseconds
+    (/proc/PID/task/*/schedstat): finer than the 10 ms ticks of stat, for
+    the idle workload, where no thread ends."""
+    total = 0
+    for task in Path("/proc/%d/task" % pid).iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def proc_status_kib(pid, key):
     with open("/proc/%d/status" % pid) as status:
         for line in status:
@@ -158,9 +180,18 @@ class Daemon:
             self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                             stdout=out, stderr=err, start_new_session=True)
         self.pid = self.process.pid
+        self.total_cpu_s = None
 
     def alive(self):
-        return self.process.poll() is None
+        """Running (or a zombie not yet reaped: stop() reaps it, with its
+        rusage)."""
+        if self.process.returncode is not None:
+            return False
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        return info is None
 
     def cpu_s(self):
         return proc_cpu_s(self.pid)
@@ -171,24 +202,39 @@ class Daemon:
                 return path.read_text(errors="replace")[-3000:]
             except OSError:
                 return ""
-        return "command: %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+        text = "command: %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
             shlex.join(self.argv), tail(self.stdout), tail(self.stderr))
+        internal = self.rundir / "rsyslog-internal.log"
+        if internal.exists():
+            text += "\n--- rsyslog's own messages ---\n%s" % tail(internal)
+        return text
 
     def check_alive(self, what):
         if not self.alive():
             raise Failure("%s exited (status %s) during %s\n%s"
-                          % (self.name, self.process.returncode, what, self.diagnostics()))
+                          % (self.name, self.stop(), what, self.diagnostics()))
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 20 s; returns the exit status."""
+        """SIGTERM, then SIGKILL after 20 s; returns the exit status. Reaps
+        the daemon with wait4, so `total_cpu_s` holds all the CPU it used,
+        its exit (and any flush there) included."""
+        if self.process.returncode is not None:
+            return self.process.returncode
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + 20
+        while True:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                break
+            if time.monotonic() > deadline:
                 log("%s ignored SIGTERM for 20 s; killing it" % self.name)
                 os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait()
+                pid, status, usage = os.wait4(self.pid, 0)
+                break
+            time.sleep(0.01)
+        self.total_cpu_s = usage.ru_utime + usage.ru_stime
+        self.process.returncode = os.waitstatus_to_exitcode(status)
         return self.process.returncode
 
 
@@ -196,8 +242,22 @@ class Daemon:
 # the three systems: how each is started for each workload
 
 
+# rsyslog sends its own messages (start, stop, errors) to the system log
+# (/dev/log) unless they go through its own rules; the rule below keeps them
+# in the run directory, out of the measured output.
+RSYSLOG_INTERNAL = 'processInternalMessages="on"'
+
+
+def rsyslog_internal_rule(rundir):
+    return ('if $programname == "rsyslogd" then {\n'
+            '  action(type="omfile" file="%s")\n'
+            '  stop\n'
+            '}\n' % (rundir / "rsyslog-internal.log"))
+
+
 class Systems:
     def __init__(self, args):
+        self.rcvbuf = args.rcvbuf
         self.ringway = Path(args.ringway)
         self.rsyslog_root = Path(args.rsyslog_root)
         self.syslog_ng = args.syslog_ng
@@ -261,11 +321,13 @@ class Systems:
             work.mkdir()
             conf = rundir / "rsyslog.conf"
             conf.write_text(
-                'global(workDirectory="%s" maxMessageSize="64k")\n'
+                'global(workDirectory="%s" maxMessageSize="64k" %s)\n'
                 'module(load="imfile")\n'
                 'input(type="imfile" file="%s" tag="bench")\n'
                 'template(name="line" type="string" string="%%msg%%\\n")\n'
-                '*.* action(type="omfile" file="%s" template="line")\n' % (work, source, output))
+                '%s'
+                '*.* action(type="omfile" file="%s" template="line")\n'
+                % (work, RSYSLOG_INTERNAL, source, rsyslog_internal_rule(rundir), output))
             return self._rsyslogd(conf, rundir)
         if name == "syslog-ng":
             conf = rundir / "syslog-ng.conf"
@@ -287,7 +349,7 @@ class Systems:
     def start_udp(self, name, rundir, port, output):
         if name == "ringway":
             argv = [str(self.ringway), "run", "--input",
-                    "udp:%s:%d,format=syslog,rcvbuf=%d" % (HOST, port, RCVBUF_BYTES),
+                    "udp:%s:%d,format=syslog,rcvbuf=%d" % (HOST, port, self.rcvbuf),
                     "--output", "file:%s" % output, "--stats-interval", "0"]
             return Daemon(name, argv, None, rundir)
         if name == "rsyslog":
@@ -295,12 +357,14 @@ class Systems:
             work.mkdir()
             conf = rundir / "rsyslog.conf"
             conf.write_text(
-                'global(workDirectory="%s")\n'
+                'global(workDirectory="%s" %s)\n'
                 'module(load="imudp")\n'
                 'input(type="imudp" address="%s" port="%d" rcvbufSize="%d")\n'
                 'template(name="line" type="string" string="%%msg%%\\n")\n'
+                '%s'
                 '*.* action(type="omfile" file="%s" template="line")\n'
-                % (work, HOST, port, RCVBUF_BYTES, output))
+                % (work, RSYSLOG_INTERNAL, HOST, port, self.rcvbuf, rsyslog_internal_rule(rundir),
+                   output))
             return self._rsyslogd(conf, rundir)
         if name == "syslog-ng":
             conf = rundir / "syslog-ng.conf"
@@ -310,7 +374,7 @@ class Systems:
                 'source s_in { syslog(ip("%s") port(%d) transport("udp") so-rcvbuf(%d)); };\n'
                 'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
                 "log { source(s_in); destination(d_out); };\n"
-                % (HOST, port, RCVBUF_BYTES, output))
+                % (HOST, port, self.rcvbuf, output))
             return self._syslog_ng(conf, rundir)
         raise ValueError(name)
 
@@ -513,12 +577,13 @@ def udp_run(systems, blaster, name, rate, args, rundir):
         row = udp_socket_row(port)
         kernel_drops = row[1] - drops_before
         received = settle(daemon, counter, port, sender["sent"] - kernel_drops)
-        cpu_s = daemon.cpu_s() - cpu_before
         kernel_drops = udp_socket_row(port)[1] - drops_before
         peak_rss_kib = proc_status_kib(daemon.pid, "VmHWM")
     finally:
         status = daemon.stop()
-    # Lines written while stopping (rsyslog and syslog-ng flush at exit).
+    # CPU from the start of sending to the daemon's exit, so lines flushed
+    # while it stops are paid for too (they are counted below).
+    cpu_s = daemon.total_cpu_s - cpu_before
     received = max(received, LineCounter(output).update())
     sent = sender["sent"]
     if received > sent:
@@ -538,7 +603,7 @@ def udp_floor_run(floor, blaster, rate, args):
     """The bare recvmmsg loop (bench/udp_floor) at the same rate."""
     port = free_port()
     process = subprocess.Popen([str(floor), "--bind", "%s:%d" % (HOST, port), "--rcvbuf",
-                                str(RCVBUF_BYTES), "--idle-exit", "1s"],
+                                str(args.rcvbuf), "--idle-exit", "1s"],
                                stdout=subprocess.PIPE, text=True)
     ready = process.stdout.readline()
     if not ready.startswith("ready"):
@@ -574,12 +639,12 @@ def idle_rep(systems, args, repdir):
             daemons[name] = systems.start_udp(name, rundir, port, rundir / "out.log")
             wait_bound(daemons[name], port)
         time.sleep(args.idle_settle)
-        before = {name: d.cpu_s() for name, d in daemons.items()}
+        before = {name: proc_cpu_ns(d.pid) for name, d in daemons.items()}
         time.sleep(args.idle_seconds)
         runs = {}
         for name, daemon in daemons.items():
             daemon.check_alive("the idle workload")
-            cpu_s = daemon.cpu_s() - before[name]
+            cpu_s = (proc_cpu_ns(daemon.pid) - before[name]) / 1e9
             runs[name] = {"seconds": args.idle_seconds, "cpu_s": cpu_s,
                           "cpu_pct": 100.0 * cpu_s / args.idle_seconds,
                           "rss_mib": proc_status_kib(daemon.pid, "VmRSS") / 1024,
@@ -672,9 +737,12 @@ def markdown(results):
                % (s["datagram_bytes"], s["rate_seconds"]))
     out.append("Loss = sent − written; kernel drops are the socket's own counter "
                "(/proc/net/udp); in daemon = loss the kernel did not count. "
-               "Receive buffer asked for: %d bytes (granted: %s).\n"
-               % (RCVBUF_BYTES, ", ".join("%s %s" % (n, g) for n, g in
-                                          results["udp_rcvbuf_granted"].items())))
+               "Receive buffer asked for: %d bytes (granted: %s).%s\n"
+               % (s["rcvbuf_asked"], ", ".join("%s %s" % (n, g) for n, g in
+                                               results["udp_rcvbuf_granted"].items()),
+                  "" if len(set(results["udp_rcvbuf_granted"].values())) <= 1 else
+                  " **The systems got different receive buffers: their UDP figures are "
+                  "not comparable.**"))
     out.append("| system | rate | sent/s | received/s | loss % | kernel drops | in daemon "
                "| CPU-s per M |")
     out.append("|---|---|---|---|---|---|---|---|")
@@ -688,12 +756,13 @@ def markdown(results):
                 fmt(st.get("kernel_drops")), fmt(st.get("daemon_loss")),
                 fmt(st.get("cpu_s_per_million"), 2)))
     out.append("\n## (c) idle, %g s with the UDP config, nothing sent\n" % s["idle_seconds"])
-    out.append("| system | CPU-s | CPU % | RSS MiB | threads |")
+    out.append("| system | CPU ms | CPU % | RSS MiB | threads |")
     out.append("|---|---|---|---|---|")
     for name in s["systems"]:
         st = results["idle"][name]["summary"]
         out.append("| %s | %s | %s | %s | %s |" % (
-            name, fmt(st.get("cpu_s"), 2), fmt(st.get("cpu_pct"), 3), fmt(st.get("rss_mib"), 1),
+            name, fmt(st.get("cpu_s"), 1, scale=1000), fmt(st.get("cpu_pct"), 3),
+            fmt(st.get("rss_mib"), 1),
             fmt(st.get("threads"), spread=False)))
     out.append("\nPlots: [throughput.svg](throughput.svg), [loss.svg](loss.svg).")
     return "\n".join(out) + "\n"
@@ -828,6 +897,7 @@ def main():
         log("rewrote %s/{results.md,throughput.svg,loss.svg}" % results_dir)
         return 0
     quick = args.quick
+    args.rcvbuf = rcvbuf_to_ask()
     args.lines = args.lines or (20_000 if quick else 1_000_000)
     args.reps = args.reps or (1 if quick else 3)
     args.rates = args.rates or [50_000, 100_000, 200_000, 0]
@@ -869,7 +939,7 @@ def main():
                          "line_bytes": source.stat().st_size / args.lines,
                          "rates": args.rates, "rate_seconds": args.rate_seconds,
                          "datagram_bytes": args.size, "idle_seconds": args.idle_seconds,
-                         "rcvbuf_asked": RCVBUF_BYTES, "quick": quick},
+                         "rcvbuf_asked": args.rcvbuf, "quick": quick},
             "file": {}, "udp": {}, "idle": {}, "udp_rcvbuf_granted": {},
         }
         subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # warm cache
@@ -913,6 +983,10 @@ def main():
                             run["daemon_loss"]))
                     if not args.keep_outputs:
                         shutil.rmtree(rundir)
+        granted = results["udp_rcvbuf_granted"]
+        if len(set(granted.values())) > 1:
+            log("compare: WARNING: the systems got different UDP receive buffers (%s): their "
+                "UDP figures are not comparable" % granted)
         for name, by_rate in udp_runs.items():
             results["udp"][name] = {label: {"runs": runs, "summary": summarize(
                 runs, ["sent_per_s", "received_per_s", "loss_pct", "kernel_drops",

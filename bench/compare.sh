@@ -8,12 +8,13 @@
 #   bench/compare.sh --help          # every flag of bench/compare.py
 #
 # It installs what it needs when absent, without touching the host's logging:
-# - syslog-ng: Debian's syslog-ng-core with apt, when that installs without
-#   removing any package and no systemd runs (a container or CI machine), with
-#   a policy-rc.d in place so apt starts no service. Otherwise (another syslog
-#   daemon installed, or systemd would enable and start it) the packages apt
-#   would install are fetched with `apt-get download` and unpacked with
-#   `dpkg -x` into target/syslog-ng/root instead, never installed.
+# - syslog-ng: Debian's syslog-ng-core with apt on a container or CI machine
+#   (PID 1 is no init system, or CI is set), when that removes no package and
+#   apt may start no service (a policy-rc.d that exits 101, added for the
+#   install when there is none). Anywhere else (a booted host, whose init
+#   would start it; another syslog daemon installed) the packages apt would
+#   install are fetched with `apt-get download` and unpacked with `dpkg -x`
+#   into target/syslog-ng/root instead, never installed.
 # - rsyslog: always `apt-get download` + `dpkg -x` into target/rsyslog/root
 #   (scripts/fetch-rsyslog.sh); it conflicts with syslog-ng-core in apt.
 # - matplotlib (pinned) from PyPI in a venv, target/bench-venv.
@@ -46,6 +47,26 @@ done
 
 say() { echo "compare.sh: $*" >&2; }
 
+# True on a machine whose services nobody boots: a container or a CI job
+# (PID 1 is not an init system). Elsewhere apt would enable syslog-ng's boot
+# script or unit, so it is unpacked privately instead.
+throwaway_machine() {
+    [ -n "${CI:-}" ] && return 0
+    case "$(cat /proc/1/comm 2>/dev/null)" in
+        systemd|init|openrc-init|runit|s6-svscan|busybox) return 1 ;;
+    esac
+    return 0
+}
+
+# True when apt may not start services: no policy-rc.d (this script adds
+# one for the install) or one that forbids starting syslog-ng (exit 101).
+services_blocked() {
+    [ ! -e /usr/sbin/policy-rc.d ] && return 0
+    local verdict=0
+    /usr/sbin/policy-rc.d syslog-ng start >/dev/null 2>&1 || verdict=$?
+    [ "$verdict" = 101 ]
+}
+
 # Debian's syslog-ng-core. Prints nothing; sets syslog_ng_args for compare.py.
 syslog_ng_args=()
 ensure_syslog_ng() {
@@ -71,7 +92,7 @@ ensure_syslog_ng() {
         plan=$(apt-get install -s --no-install-recommends syslog-ng-core)
     fi
     if [ "${COMPARE_PRIVATE_SYSLOG_NG:-0}" != 1 ] && ! grep -q '^Remv' <<<"$plan" \
-        && [ ! -d /run/systemd/system ]; then
+        && throwaway_machine && services_blocked; then
         say "installing syslog-ng-core with apt (no service is started)"
         local guard=""
         if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -88,8 +109,9 @@ ensure_syslog_ng() {
         syslog_ng_args=(--syslog-ng "$(command -v syslog-ng || echo /usr/sbin/syslog-ng)")
         return
     fi
-    # Installing would remove a package (the host's own syslog daemon) or
-    # enable a service under systemd: unpack privately instead.
+    # Installing would remove a package (the host's own syslog daemon),
+    # enable a service on a booted machine, or let apt start it: unpack
+    # privately instead.
     say "unpacking syslog-ng-core into $private/root (apt-get download + dpkg -x; not installed)"
     local packages
     packages=$(awk '/^Inst /{print $2}' <<<"$plan")

@@ -42,9 +42,10 @@ enum WakeTarget {
 /// Wakes one sleeping thread. Shared by every producer that may wake it.
 pub(crate) struct Waker {
     sleeping: AtomicBool,
-    /// The owner's last park ended with its condition still false (the
-    /// safety-net timeout): it is idle, so its next wait parks at once
-    /// instead of spinning again. Only the owning thread touches it.
+    /// The owner's last park slept out the whole safety-net timeout
+    /// ([`PARK_MAX`]) and its condition is still false: it is idle, so its
+    /// next wait parks at once instead of spinning again. Only the owning
+    /// thread touches it.
     idle: AtomicBool,
     target: WakeTarget,
 }
@@ -157,19 +158,23 @@ impl Waker {
             }
         }
         self.announce_sleep();
-        let mut parked = false;
+        let mut slept_out = false;
         if !ready() {
             let mut timeout = PARK_MAX;
             if let Some(deadline) = deadline {
                 timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
             }
             if !timeout.is_zero() {
+                let parked_at = Instant::now();
                 thread::park_timeout(timeout);
-                parked = true;
+                // Only the safety net's full PARK_MAX marks the thread
+                // idle: a deadline (a linger) or an early wake-up for
+                // someone else's turn is the rhythm of a busy thread.
+                slept_out = timeout == PARK_MAX && parked_at.elapsed() >= PARK_MAX;
             }
         }
         self.sleep_done();
-        self.idle.store(parked && !ready(), Ordering::Relaxed);
+        self.idle.store(slept_out && !ready(), Ordering::Relaxed);
     }
 }
 

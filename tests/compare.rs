@@ -204,14 +204,30 @@ fn quick_comparison_counts_every_line_and_writes_results_and_plots() {
             let sent = run["sent"].as_u64().expect("sent");
             let received = run["received"].as_u64().expect("received");
             let drops = run["kernel_drops"].as_u64().expect("kernel_drops");
-            let daemon = run["daemon_loss"].as_u64().expect("daemon_loss");
-            assert!(sent > 0 && received > 0, "{system} {rate}: {run}");
-            assert!(received <= sent, "{system} {rate}: {run}");
+            assert!(sent > 0, "{system} {rate}: {run}");
+            // What the harness reports as written is what the file holds.
+            let output = workdir.join(format!("runs/udp-{system}-{rate}-0/out.log"));
             assert_eq!(
-                sent - received,
-                drops + daemon,
-                "{system} {rate}: loss is kernel drops plus loss inside the daemon: {run}"
+                count_lines(&output),
+                received,
+                "{system} {rate}: lines in {} against the harness's count",
+                output.display()
             );
+            // A datagram the kernel dropped was never written: drops can
+            // account for at most what went missing.
+            assert!(
+                received + drops <= sent,
+                "{system} {rate}: written {received} + kernel drops {drops} > sent {sent}"
+            );
+            // At 50k/s each system keeps up (all three lose nothing here);
+            // a wrong config would write nothing. 10% of slack for a slow
+            // CI machine.
+            if rate == "50k" {
+                assert!(
+                    received * 10 >= sent * 9,
+                    "{system} wrote {received} of {sent} datagrams at 50k/s: {run}"
+                );
+            }
         }
         // (c)
         let idle = &json["idle"][system]["runs"][0];
@@ -219,15 +235,23 @@ fn quick_comparison_counts_every_line_and_writes_results_and_plots() {
             number(&idle["rss_mib"], "rss_mib") > 0.0,
             "{system}: {idle}"
         );
-        assert!(number(&idle["cpu_s"], "cpu_s") >= 0.0, "{system}: {idle}");
+        assert!(
+            number(&idle["seconds"], "seconds") > 0.0,
+            "{system}: an idle window was measured: {idle}"
+        );
     }
 
     // results.md: the three tables, one row per system, every row as wide
     // as its header.
     let md = fs::read_to_string(results.join("results.md")).expect("results.md written");
-    for heading in ["## (a)", "## (b)", "## (c)", "Machine:"] {
+    for heading in ["## (a)", "## (b)", "## (c)"] {
         assert!(md.contains(heading), "results.md lacks {heading}:\n{md}");
     }
+    let top: String = md.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(
+        top.contains("Machine:") && top.contains("cores") && top.contains("Linux"),
+        "results.md does not open with the machine:\n{top}"
+    );
     let mut header_cells = 0;
     for line in md.lines().filter(|l| l.starts_with('|')) {
         let cells = line.matches('|').count();

@@ -334,8 +334,9 @@ impl Drop for Rsyslog {
 }
 
 /// rsyslogd in the foreground with its own configuration: imudp on
-/// 127.0.0.1:`udp_port` (no imuxsock, no /dev/log, no klog: it touches
-/// nothing of the machine's logging), every message logged to a file in
+/// 127.0.0.1:`udp_port` (no imuxsock, no /dev/log, no klog, and its own
+/// messages through its rules, not to /dev/log: it touches nothing of the
+/// machine's logging), every message logged to a file in
 /// `dir` for diagnostics, a 16 MiB UDP receive buffer (the test sends at
 /// a pace, but tests run in parallel), and two omfwd actions to ringway with
 /// `TCP_Framing="octet-counted"`: app `rwtest` in rsyslog's default
@@ -355,7 +356,8 @@ fn spawn_rsyslog(root: &Path, dir: &TempDir, udp_port: u16, ringway: SocketAddr)
         )
     };
     let config = format!(
-        "global(workDirectory=\"{work}\" parser.escapeControlCharactersOnReceive=\"off\")\n\
+        "global(workDirectory=\"{work}\" parser.escapeControlCharactersOnReceive=\"off\" \
+         processInternalMessages=\"on\")\n\
          main_queue(queue.workerThreads=\"1\")\n\
          module(load=\"imudp\")\n\
          input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\" rcvbufSize=\"16m\")\n\

@@ -376,7 +376,9 @@ impl UdpReader {
             format!("cannot register an io_uring buffer ring ({error}); ringway needs Linux 5.19 or later for UDP inputs")
         })?;
         provided.publish();
-        let coalesce_usec = if crate::uring::supports_min_wait(&ring) {
+        // Coalescing saves wake-ups only where the receive work is deferred
+        // to the waits; on other rings it would only add latency.
+        let coalesce_usec = if enable_on_start && crate::uring::supports_min_wait(&ring) {
             UDP_COALESCE_USEC
         } else {
             0
@@ -418,9 +420,12 @@ impl UdpReader {
         if self.enable_on_start
             && let Err(error) = crate::uring::enable_ring(&self.ring)
         {
-            eprintln!("ringway: error: cannot enable the UDP input's io_uring; error = {error}");
-            self.readers_done.fetch_add(1, Ordering::AcqRel);
-            return;
+            // Nothing was received yet: stop the process with one clear
+            // line rather than run on without this input.
+            eprintln!(
+                "ringway: error: cannot enable the UDP input's io_uring (IORING_REGISTER_ENABLE_RINGS); error = {error}"
+            );
+            std::process::exit(1);
         }
         loop {
             self.reap_completions();
