@@ -244,12 +244,14 @@ class Daemon:
 
 # rsyslog sends its own messages (start, stop, errors) to the system log
 # (/dev/log) unless they go through its own rules; the rule below keeps them
-# in the run directory, out of the measured output.
+# in the run directory, out of the measured output. They come from input
+# "rsyslogd"; some are tagged "rsyslogd-NNNN" (an error number), not
+# "rsyslogd": a queue worker's "terminated" notice once reached out.log.
 RSYSLOG_INTERNAL = 'processInternalMessages="on"'
 
 
 def rsyslog_internal_rule(rundir):
-    return ('if $programname == "rsyslogd" then {\n'
+    return ('if $inputname == "rsyslogd" or $programname startswith "rsyslogd" then {\n'
             '  action(type="omfile" file="%s")\n'
             '  stop\n'
             '}\n' % (rundir / "rsyslog-internal.log"))
