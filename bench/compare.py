@@ -257,6 +257,31 @@ def rsyslog_internal_rule(rundir):
             '}\n' % (rundir / "rsyslog-internal.log"))
 
 
+def rsyslog_config(rundir, global_extra, module, input_line, output):
+    """rsyslog's config: one input, every message's text as a line of
+    `output`, its own messages to the run directory."""
+    work = rundir / "work"
+    work.mkdir()
+    return ('global(workDirectory="%s" %s %s)\n'
+            'module(load="%s")\n'
+            '%s\n'
+            'template(name="line" type="string" string="%%msg%%\\n")\n'
+            '%s'
+            '*.* action(type="omfile" file="%s" template="line")\n'
+            % (work, global_extra, RSYSLOG_INTERNAL, module, input_line,
+               rsyslog_internal_rule(rundir), output))
+
+
+def syslog_ng_config(source, output, log_flags):
+    """syslog-ng's config: one source, every message's text as a line of
+    `output`."""
+    return ("@version: 3.38\n"
+            "options { stats_freq(0); };\n"
+            "source s_in { %s; };\n"
+            'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
+            "log { source(s_in); destination(d_out);%s };\n" % (source, output, log_flags))
+
+
 class Systems:
     def __init__(self, args):
         self.rcvbuf = args.rcvbuf
@@ -319,30 +344,19 @@ class Systems:
                     "--output", "file:%s" % output, "--stats-interval", "0"]
             return Daemon(name, argv, None, rundir)
         if name == "rsyslog":
-            work = rundir / "work"
-            work.mkdir()
             conf = rundir / "rsyslog.conf"
-            conf.write_text(
-                'global(workDirectory="%s" maxMessageSize="64k" %s)\n'
-                'module(load="imfile")\n'
-                'input(type="imfile" file="%s" tag="bench")\n'
-                'template(name="line" type="string" string="%%msg%%\\n")\n'
-                '%s'
-                '*.* action(type="omfile" file="%s" template="line")\n'
-                % (work, RSYSLOG_INTERNAL, source, rsyslog_internal_rule(rundir), output))
+            conf.write_text(rsyslog_config(
+                rundir, 'maxMessageSize="64k"', "imfile",
+                'input(type="imfile" file="%s" tag="bench")' % source, output))
             return self._rsyslogd(conf, rundir)
         if name == "syslog-ng":
             conf = rundir / "syslog-ng.conf"
             # flags(no-parse): the whole line is $MESSAGE. flow-control: the
             # file source waits for the destination instead of dropping
             # (syslog-ng's documented setting for lossless file reading).
-            conf.write_text(
-                "@version: 3.38\n"
-                "options { stats_freq(0); };\n"
-                'source s_in { file("%s" flags(no-parse) follow-freq(1)); };\n'
-                'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
-                "log { source(s_in); destination(d_out); flags(flow-control); };\n"
-                % (source, output))
+            conf.write_text(syslog_ng_config(
+                'file("%s" flags(no-parse) follow-freq(1))' % source, output,
+                " flags(flow-control);"))
             return self._syslog_ng(conf, rundir)
         raise ValueError(name)
 
@@ -355,28 +369,17 @@ class Systems:
                     "--output", "file:%s" % output, "--stats-interval", "0"]
             return Daemon(name, argv, None, rundir)
         if name == "rsyslog":
-            work = rundir / "work"
-            work.mkdir()
             conf = rundir / "rsyslog.conf"
-            conf.write_text(
-                'global(workDirectory="%s" %s)\n'
-                'module(load="imudp")\n'
-                'input(type="imudp" address="%s" port="%d" rcvbufSize="%d")\n'
-                'template(name="line" type="string" string="%%msg%%\\n")\n'
-                '%s'
-                '*.* action(type="omfile" file="%s" template="line")\n'
-                % (work, RSYSLOG_INTERNAL, HOST, port, self.rcvbuf, rsyslog_internal_rule(rundir),
-                   output))
+            conf.write_text(rsyslog_config(
+                rundir, "", "imudp",
+                'input(type="imudp" address="%s" port="%d" rcvbufSize="%d")'
+                % (HOST, port, self.rcvbuf), output))
             return self._rsyslogd(conf, rundir)
         if name == "syslog-ng":
             conf = rundir / "syslog-ng.conf"
-            conf.write_text(
-                "@version: 3.38\n"
-                "options { stats_freq(0); };\n"
-                'source s_in { syslog(ip("%s") port(%d) transport("udp") so-rcvbuf(%d)); };\n'
-                'destination d_out { file("%s" template("${MESSAGE}\\n")); };\n'
-                "log { source(s_in); destination(d_out); };\n"
-                % (HOST, port, self.rcvbuf, output))
+            conf.write_text(syslog_ng_config(
+                'syslog(ip("%s") port(%d) transport("udp") so-rcvbuf(%d))'
+                % (HOST, port, self.rcvbuf), output, ""))
             return self._syslog_ng(conf, rundir)
         raise ValueError(name)
 
