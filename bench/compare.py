@@ -37,7 +37,6 @@ import platform
 import re
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,10 +44,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from benchlib import (REPO, HOST, free_port, log, proc_cpu_s,
+                      proc_status_kib, stop as stop_process, udp_socket_row)
+
 SYSTEMS = ["ringway", "rsyslog", "syslog-ng"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Receive buffer every UDP socket asks for: 4 MiB, or net.core.rmem_max when
 # that is lower. rsyslog and ringway set it with SO_RCVBUFFORCE (as root),
 # syslog-ng with SO_RCVBUF, which rmem_max clamps; asking all three for at
@@ -70,10 +69,6 @@ POLL_S = 0.002
 
 class Failure(Exception):
     """A check that did not hold; the message says which and why."""
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 def parse_count(text):
@@ -111,13 +106,6 @@ def rate_label(rate):
 # processes: CPU, memory, sockets
 
 
-def proc_cpu_s(pid):
-    """utime + stime of every thread of pid, live or ended, in seconds."""
-    with open("/proc/%d/stat" % pid) as stat:
-        rest = stat.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
 def proc_cpu_ns(pid):
     """Run time of every live thread of pid in nanoseconds
     (/proc/PID/task/*/schedstat): finer than the 10 ms ticks of stat, for
@@ -131,25 +119,6 @@ def proc_cpu_ns(pid):
     return total
 
 
-def proc_status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def udp_socket_row(port):
-    """(rx_queue bytes, drops) of the UDP socket bound to HOST:port, or None."""
-    wanted = "%08X:%04X" % (0x0100007F, port)
-    with open("/proc/net/udp") as table:
-        for row in table.readlines()[1:]:
-            fields = row.split()
-            if fields[1] == wanted:
-                return int(fields[4].split(":")[1], 16), int(fields[12])
-    return None
-
-
 def granted_rcvbuf(port):
     """The receive buffer the kernel granted the socket on port (ss -m rb)."""
     try:
@@ -159,12 +128,6 @@ def granted_rcvbuf(port):
         return None
     found = re.search(r"\brb(\d+)", out)
     return int(found.group(1)) if found else None
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 class Daemon:
@@ -218,23 +181,10 @@ class Daemon:
         """SIGTERM, then SIGKILL after 20 s; returns the exit status. Reaps
         the daemon with wait4, so `total_cpu_s` holds all the CPU it used,
         its exit (and any flush there) included."""
-        if self.process.returncode is not None:
-            return self.process.returncode
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while True:
-            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
-            if pid == self.pid:
-                break
-            if time.monotonic() > deadline:
-                log("%s ignored SIGTERM for 20 s; killing it" % self.name)
-                os.killpg(self.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(self.pid, 0)
-                break
-            time.sleep(0.01)
-        self.total_cpu_s = usage.ru_utime + usage.ru_stime
-        self.process.returncode = os.waitstatus_to_exitcode(status)
+        if self.process.returncode is None:
+            code, self.total_cpu_s = stop_process(self.process, 20, kill_group=True)
+            if code is None:
+                log("%s ignored SIGTERM for 20 s; killed it" % self.name)
         return self.process.returncode
 
 
@@ -568,7 +518,7 @@ def settle(daemon, counter, port, expected, quiet_s=1.0, timeout_s=120):
 
 
 def udp_run(systems, blaster, name, rate, args, rundir):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     output = rundir / "out.log"
     daemon = systems.start_udp(name, rundir, port, output)
     try:
@@ -606,7 +556,7 @@ def udp_run(systems, blaster, name, rate, args, rundir):
 
 def udp_floor_run(floor, blaster, rate, args):
     """The bare recvmmsg loop (bench/udp_floor) at the same rate."""
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     process = subprocess.Popen([str(floor), "--bind", "%s:%d" % (HOST, port), "--rcvbuf",
                                 str(args.rcvbuf), "--idle-exit", "1s"],
                                stdout=subprocess.PIPE, text=True)
@@ -640,7 +590,7 @@ def idle_rep(systems, args, repdir):
         for name in args.systems:
             rundir = repdir / name
             rundir.mkdir(parents=True)
-            port = free_port()
+            port = free_port(socket.SOCK_DGRAM)
             daemons[name] = systems.start_udp(name, rundir, port, rundir / "out.log")
             wait_bound(daemons[name], port)
         time.sleep(args.idle_settle)

@@ -32,18 +32,16 @@ import json
 import os
 import platform
 import shlex
-import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import (REPO, HOST, build, cell, free_port, git_describe, log, proc_cpu_s,
+                      proc_hwm_mib, ratio_cell, stop, target_dir)
+
 # After the sender ends, let the server finish what it holds before sampling
 # its CPU time and stopping it.
 SETTLE_S = 0.3
@@ -56,69 +54,6 @@ SCENARIOS = [
     ("delivered", "ringway otlp → null, --otlp-ack delivered"),
 ]
 RINGWAY_SCENARIOS = ("accepted", "delivered")
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def target_dir():
-    configured = os.environ.get("CARGO_TARGET_DIR")
-    if not configured:
-        return REPO / "target"
-    path = Path(configured)
-    return path if path.is_absolute() else REPO / path
-
-
-def build(floor_only):
-    commands = [] if floor_only else [["cargo", "build", "--release"]]
-    commands.append(["cargo", "build", "--release", "--example", "otlp_sender"])
-    for command in commands:
-        log("$ " + " ".join(command))
-        done = subprocess.run(command, cwd=REPO)
-        if done.returncode != 0:
-            raise SystemExit("build failed: %s" % " ".join(command))
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def proc_cpu_s(pid):
-    """utime + stime of a live process, in seconds (/proc/PID/stat)."""
-    with open("/proc/%d/stat" % pid) as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    # Fields after the command name start at field 3 (state); utime and stime
-    # are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_hwm_mib(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def stop(process, timeout_s=STOP_TIMEOUT_S):
-    """SIGTERM, then reap with wait4; (exit code, total CPU s). SIGKILL on
-    timeout (exit code None)."""
-    process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_utime + usage.ru_stime
-        if time.monotonic() > deadline:
-            process.kill()
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return None, usage.ru_utime + usage.ru_stime
-        time.sleep(0.01)
 
 
 def run_sender(sender, port, args):
@@ -184,7 +119,7 @@ def run_floor(kind, sender, args):
         process.kill()
         process.wait()
         raise
-    code, cpu_total_s = stop(process)
+    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
     server = json.loads(process.stdout.read().strip().splitlines()[-1]) if code == 0 else {}
     failures = []
     if code != 0:
@@ -215,7 +150,7 @@ def run_ringway(kind, ringway, sender, args, workdir):
         process.kill()
         process.wait()
         raise
-    code, cpu_total_s = stop(process)
+    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
     failures = []
     summary = {}
     if code != 0:
@@ -274,40 +209,6 @@ def supports_otlp(ringway):
     except OSError:
         return False
     return "--otlp-ack" in done.stdout + done.stderr
-
-
-def stats(values):
-    return statistics.median(values), min(values), max(values)
-
-
-def cell(runs, key, fmt):
-    values = [run[key] for run in runs]
-    mid, low, high = stats(values)
-    if len(values) > 1 and fmt % low != fmt % high:
-        return "%s (%s–%s)" % (fmt % mid, fmt % low, fmt % high)
-    return fmt % mid
-
-
-def ratio_cell(numerators, denominators):
-    """Median (min–max) of per-rep ratios, paired by rep."""
-    ratios = [n / d for n, d in zip(numerators, denominators) if d]
-    if not ratios:
-        return "–"
-    mid, low, high = stats(ratios)
-    if len(ratios) > 1 and "%.2f" % low != "%.2f" % high:
-        return "%.2f× (%.2f–%.2f)" % (mid, low, high)
-    return "%.2f×" % mid
-
-
-def git_describe():
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True).stdout.strip()
-        return commit + (" (with uncommitted changes)" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def markdown(runs, args, date, command_line):
@@ -408,7 +309,7 @@ def main():
         parser.error("--reps, --duration and --connections must be positive")
 
     if not args.no_build:
-        build(args.floor_only)
+        build("otlp_sender", args.floor_only)
     release = target_dir() / "release"
     sender = release / "examples" / "otlp_sender"
     ringway = Path(args.ringway) if args.ringway else release / "ringway"

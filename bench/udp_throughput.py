@@ -22,47 +22,25 @@ import json
 import os
 import platform
 import signal
+import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchlib import HOST, REPO, free_port, log, udp_socket_row
+
 RELEASE = REPO / "target" / "release"
 RINGWAY = RELEASE / "ringway"
 BLASTER = RELEASE / "examples" / "udp_blaster"
 FLOOR = RELEASE / "examples" / "udp_floor"
-HOST = "127.0.0.1"
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port():
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def rx_queue_bytes(port):
-    """Bytes queued on the UDP socket bound to HOST:port (/proc/net/udp)."""
-    wanted = "%08X:%04X" % (0x0100007F, port)
-    with open("/proc/net/udp") as table:
-        for row in table.readlines()[1:]:
-            fields = row.split()
-            if fields[1] == wanted:
-                return int(fields[4].split(":")[1], 16)
-    return None
 
 
 def wait_bound(port, timeout_s=20):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if rx_queue_bytes(port) is not None:
+        if udp_socket_row(port) is not None:
             return
         time.sleep(0.01)
     raise SystemExit("nothing bound %s:%d" % (HOST, port))
@@ -91,7 +69,7 @@ def blaster_into_floor(seconds, size):
     """The blaster unthrottled into a live bare receiver: the most it can
     push into a socket that is being read (on loopback the receive path runs
     on the sender's CPU, so this is well below the sink probe)."""
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     floor = subprocess.Popen([str(FLOOR), "--bind", "%s:%d" % (HOST, port), "--idle-exit", "500ms"],
                              stdout=subprocess.PIPE, text=True)
     ready = floor.stdout.readline()
@@ -108,7 +86,7 @@ def blaster_into_floor(seconds, size):
 
 
 def floor_drain(count, size):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     floor = subprocess.Popen([str(FLOOR), "--bind", "%s:%d" % (HOST, port), "--rcvbuf", "1GiB",
                               "--prefill", str(count)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -151,14 +129,14 @@ def stop_ringway(process, summary):
 def wait_queue_empty(port, timeout_s=120):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if rx_queue_bytes(port) == 0:
+        if (udp_socket_row(port) or (None, None))[0] == 0:
             return time.monotonic()
         time.sleep(0.0005)
     raise SystemExit("socket %d never drained" % port)
 
 
 def ringway_drain(count, size, workdir):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     summary = workdir / "summary.json"
     process = start_ringway(port, summary, rcvbuf="1GiB")
     os.kill(process.pid, signal.SIGSTOP)
@@ -179,7 +157,7 @@ def ringway_drain(count, size, workdir):
 
 
 def ringway_live(rate, seconds, size, workdir):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     summary = workdir / "summary.json"
     process = start_ringway(port, summary)
     count = int(rate * seconds) if rate else 0
