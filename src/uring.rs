@@ -161,12 +161,9 @@ pub(crate) fn submit(ring: &IoUring, wait: Option<std::time::Duration>) {
     submit_coalesced(ring, wait, 0);
 }
 
-/// Completions one coalesced wait gathers at most before it returns early.
-const COALESCE_COMPLETIONS: u32 = COMPLETION_BATCH as u32;
-
 /// As [`submit`], but a wait that sees its first completion keeps sleeping
 /// until `min_wait_usec` has passed since it began (or
-/// [`COALESCE_COMPLETIONS`] arrived), so a trickle of completions (a
+/// [`COMPLETION_BATCH`], what one reaping pass takes, arrived), so a trickle of completions (a
 /// datagram every few microseconds) costs one wake-up per window instead of
 /// one each. A wait that began longer ago than that returns at the first
 /// completion. Needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12); callers pass 0
@@ -182,8 +179,7 @@ pub(crate) fn submit_coalesced(
             let args = io_uring::types::SubmitArgs::new().timespec(&timespec);
             if min_wait_usec > 0 {
                 let args = args.min_wait_usec(min_wait_usec);
-                ring.submitter()
-                    .submit_with_args(COALESCE_COMPLETIONS as usize, &args)
+                ring.submitter().submit_with_args(COMPLETION_BATCH, &args)
             } else {
                 ring.submitter().submit_with_args(1, &args)
             }
