@@ -19,6 +19,12 @@ use std::time::Duration;
 pub(crate) const DEFAULT_INPUT: &str = "file:/var/log/*.log";
 pub(crate) const DEFAULT_SYSLOG_INPUT: &str = "udp:127.0.0.1:5514,format=syslog";
 const MAX_INPUTS: usize = 256;
+
+/// The grammar of sizes and durations, shown under the flags of `run` and
+/// `check` (README "Sizes and durations" says the same).
+const UNITS_HELP: &str = "SIZE: bytes (512 or 512B), decimal KB/MB/GB (1000-based) or binary KiB/MiB/GiB (1024-based), in any \
+case; a fraction is rounded down to whole bytes (1.5MiB). K, M and G alone are refused as ambiguous.
+DURATION: 250ms, 10s, 2m, 1h (also us, min); a bare number is seconds.";
 const MAX_OUTPUT_WORKERS: usize = 256;
 
 #[derive(Parser, Debug)]
@@ -40,10 +46,12 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the pipeline. Without --input it runs the embedded default: tail
     /// /var/log/*.log from the end as raw lines and print them to stdout.
+    #[command(after_help = UNITS_HELP)]
     Run(RunArgs),
     /// Check a configuration (--config FILE and any flags) as `run` would at
     /// start, without starting anything, and print the effective settings.
     /// Exit 0 when valid, 2 with a message naming the key otherwise.
+    #[command(after_help = UNITS_HELP)]
     Check(CheckArgs),
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
@@ -54,10 +62,10 @@ pub(crate) enum Command {
 pub(crate) struct CheckArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Every scalar setting as `(key, value, where it came from)`, filled
-    /// in by [`parse_command_line`].
+    /// Every scalar setting as `(key, value as TOML, where it came from)`,
+    /// filled in by [`parse_command_line`].
     #[arg(skip)]
-    pub effective: Vec<(String, Option<String>, &'static str)>,
+    pub effective: Vec<(String, Option<String>, String)>,
 }
 
 #[derive(Args, Debug)]
@@ -141,7 +149,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
     pub batch_bytes: usize,
 
-    /// Longest a partly filled batch waits for more lines before it is sent on (0: never waits).
+    /// Longest a partly filled batch waits for more lines before it is sent on (0: never waits). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = config::parse_duration)]
     pub batch_linger: Duration,
 
@@ -161,10 +169,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub output_workers: usize,
 
-    /// Cores for the per-input I/O and CPU threads, e.g. 0,2-3 (input i uses the 2i-th and 2i+1-th, wrapping).
+    /// Cores for the per-input I/O and CPU threads, e.g. 0, 0,2 or 0,2-3 (input i uses the 2i-th and 2i+1-th,
+    /// wrapping). A core that does not exist is warned about and that thread runs unpinned.
     /// [default: every online core]
     #[arg(long, value_name = "LIST", value_parser = config::parse_cpu_list)]
-    pub cpus: Option<Vec<usize>>,
+    pub cpus: Option<config::CpuList>,
 
     /// Entries in each I/O worker's io_uring submission queue.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -197,7 +206,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "WHEN", value_enum, default_value = "accepted")]
     pub otlp_ack: OtlpAckArg,
 
-    /// Retry-After sent with 429 (pipeline full) and 503 (shutting down), in whole seconds.
+    /// Retry-After sent with 429 (pipeline full) and 503 (shutting down), rounded up to whole seconds. A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "1", value_parser = config::parse_duration)]
     pub otlp_retry_after: Duration,
 
@@ -212,11 +221,11 @@ pub(crate) struct RunArgs {
     pub otlp_max_connections: usize,
 
     /// An OTLP request must arrive whole within this of its first byte, or it gets 408 and the connection
-    /// closes (slow clients).
+    /// closes (slow clients). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub otlp_read_timeout: Duration,
 
-    /// An OTLP keep-alive connection idle this long is closed (0: never).
+    /// An OTLP keep-alive connection idle this long is closed (0: never). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = config::parse_duration)]
     pub otlp_idle_timeout: Duration,
 
@@ -224,23 +233,23 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub tcp_max_connections: usize,
 
-    /// A TCP connection that sends nothing this long is closed (0: never).
+    /// A TCP connection that sends nothing this long is closed (0: never). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = config::parse_duration)]
     pub tcp_idle_timeout: Duration,
 
-    /// First wait before retrying a failed output write; doubles per failure, with jitter.
+    /// First wait before retrying a failed output write; doubles per failure, with jitter. A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = config::parse_duration)]
     pub retry_initial: Duration,
 
-    /// Longest wait between retries of a failed output write.
+    /// Longest wait between retries of a failed output write. A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub retry_max: Duration,
 
-    /// Connect, send and response timeout of tcp:, http and otlp outputs (a timeout is retried).
+    /// Connect, send and response timeout of tcp:, http and otlp outputs (a timeout is retried). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub output_timeout: Duration,
 
-    /// Interval of the stats line on stderr (0: off).
+    /// Interval of the stats line on stderr (0: off; otherwise at least 100ms). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub stats_interval: Duration,
 
@@ -260,7 +269,7 @@ pub(crate) struct RunArgs {
     pub data_dir: Option<PathBuf>,
 
     /// How often checkpoints are written to --data-dir; also sooner after a run's first delivery and after
-    /// every 32MiB delivered, and at every exit (0: only at exit).
+    /// every 32MiB delivered, and at every exit (0: only at exit). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
     pub checkpoint_interval: Duration,
 
@@ -268,7 +277,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub fsync: bool,
 
-    /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1.
+    /// Longest the drain may take at exit (SIGINT/SIGTERM/EOF); past it ringway says what was undelivered and exits 1. A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
     pub shutdown_timeout: Duration,
 
@@ -285,39 +294,162 @@ pub(crate) struct Parsed {
     pub embedded_default: bool,
 }
 
-impl RunArgs {
-    /// The validated settings; an error that a config key caused names it.
-    pub fn into_settings(mut self) -> Result<Parsed, String> {
-        let loaded = self.loaded.take();
-        self.settings_from_flags().map_err(|message| {
-            match loaded.as_ref().and_then(|config| config.blame(&message)) {
-                Some(blame) => format!("{message} {blame}"),
-                None => message,
-            }
-        })
+/// A problem that validation found. Validation goes on past each one, so
+/// `check` can list them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// The settings are wrong as written: `run` and `check` exit 2.
+    Invalid(String),
+    /// The host lacks something `run` needs at start (an output's directory,
+    /// a literal input file); the message says how to make it. `run` refuses
+    /// to start; `check` only warns, because the config itself is valid and
+    /// the service's unit (LogsDirectory=) or the operator creates it.
+    MissingOnHost(String),
+    /// Advice that only `check` gives, such as a relative path.
+    Advice(String),
+}
+
+impl Problem {
+    fn message(&self) -> &str {
+        match self {
+            Problem::Invalid(message)
+            | Problem::MissingOnHost(message)
+            | Problem::Advice(message) => message,
+        }
     }
 
-    fn settings_from_flags(self) -> Result<Parsed, String> {
-        // Reported after every other check, so a bad key is named first.
-        let config_without_inputs = self
-            .inputs
-            .is_empty()
-            .then_some(self.config.clone())
-            .flatten();
+    fn with_message(&self, message: String) -> Problem {
+        match self {
+            Problem::Invalid(_) => Problem::Invalid(message),
+            Problem::MissingOnHost(_) => Problem::MissingOnHost(message),
+            Problem::Advice(_) => Problem::Advice(message),
+        }
+    }
+}
+
+/// What `run` prints for the problems that stop it: the first, on one line,
+/// and how many more there are (`check` lists them all).
+pub(crate) fn first_of(problems: &[String]) -> String {
+    let first = problems.first().map_or("invalid settings", String::as_str);
+    match problems.len() {
+        0 | 1 => first.to_string(),
+        n => format!(
+            "{first} (and {} more; 'ringway check' with the same arguments lists every one)",
+            n - 1
+        ),
+    }
+}
+
+/// Smallest `--stats-interval` other than 0 (off): shorter floods stderr
+/// without telling more.
+const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
+
+impl RunArgs {
+    /// The validated settings for `run`: every problem but advice stops it;
+    /// the message is the first (with a count of the rest), and names the
+    /// config key that caused it.
+    pub fn into_settings(self) -> Result<Parsed, String> {
+        let (parsed, problems) = self.validate();
+        let stopping: Vec<String> = problems
+            .iter()
+            .filter(|problem| !matches!(problem, Problem::Advice(_)))
+            .map(|problem| problem.message().to_string())
+            .collect();
+        match parsed {
+            Some(parsed) if stopping.is_empty() => Ok(parsed),
+            _ => Err(first_of(&stopping)),
+        }
+    }
+
+    /// Every problem of these settings, each naming the config key that
+    /// caused it; the settings when none of them is [`Problem::Invalid`].
+    pub fn validate(mut self) -> (Option<Parsed>, Vec<Problem>) {
+        let loaded = self.loaded.take();
+        let (parsed, problems) = self.settings_from_flags();
+        let problems = problems
+            .into_iter()
+            .map(|problem| {
+                let message = problem.message();
+                match loaded.as_ref().and_then(|config| config.blame(message)) {
+                    Some(blame) => problem.with_message(format!("{message} {blame}")),
+                    None => problem,
+                }
+            })
+            .collect();
+        (parsed, problems)
+    }
+
+    fn settings_from_flags(self) -> (Option<Parsed>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        macro_rules! invalid {
+            ($message:expr $(,)?) => {
+                problems.push(Problem::Invalid($message))
+            };
+        }
         let embedded_default = self.inputs.is_empty();
         if embedded_default && self.exit_on_eof {
-            return Err(
+            invalid!(
                 "--exit-on-eof needs a file input (--input file:PATH); the embedded default only tails"
                     .to_string(),
             );
         }
-        positive("--udp-sockets", self.udp_sockets, config::MAX_UDP_SOCKETS)?;
+        if let Err(error) = positive("--udp-sockets", self.udp_sockets, config::MAX_UDP_SOCKETS) {
+            invalid!(error);
+        }
         if !(1..=crate::input::udp::MAX_UDP_PAYLOAD).contains(&self.udp_max_datagram) {
-            return Err(format!(
+            invalid!(format!(
                 "--udp-max-datagram must be between 1 and {} bytes",
                 crate::input::udp::MAX_UDP_PAYLOAD
             ));
         }
+        for (flag, value, max) in [
+            ("--io-ring", self.io_ring, 1 << 16),
+            ("--pipeline-ring", self.pipeline_ring, 1 << 16),
+            ("--worker-slot", self.worker_slot, 1 << 16),
+            ("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS),
+            ("--max-open-files", self.max_open_files, 1 << 20),
+            ("--otlp-max-connections", self.otlp_max_connections, 1 << 16),
+            ("--tcp-max-connections", self.tcp_max_connections, 1 << 16),
+        ] {
+            if let Err(error) = positive(flag, value, max) {
+                invalid!(error);
+            }
+        }
+        if !(8..=32768).contains(&self.uring_depth) {
+            invalid!(format!(
+                "--uring-depth must be between 8 and 32768, not {}",
+                self.uring_depth
+            ));
+        }
+        if self.max_line == 0 || self.max_line > 1 << 30 {
+            invalid!("--max-line must be between 1 byte and 1GiB".to_string());
+        }
+        if self.read_buf < 4096 || self.read_buf > 1 << 30 {
+            invalid!("--read-buf must be between 4KiB and 1GiB".to_string());
+        }
+        if self.batch_bytes == 0 {
+            invalid!("--batch-bytes must be at least 1 byte".to_string());
+        }
+        if self.max_body < 64 || self.max_body > 1 << 30 {
+            invalid!("--max-body must be between 64 bytes and 1GiB".to_string());
+        }
+        if self.otlp_read_timeout.is_zero() {
+            invalid!("--otlp-read-timeout must be above 0".to_string());
+        }
+        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
+            invalid!("--retry-initial must be above 0 and at most --retry-max".to_string());
+        }
+        if self.output_timeout.is_zero() {
+            invalid!("--output-timeout must be above 0".to_string());
+        }
+        if !self.stats_interval.is_zero() && self.stats_interval < MIN_STATS_INTERVAL {
+            invalid!(format!(
+                "--stats-interval must be 0 (off) or at least {}, not {}",
+                config::format_duration(MIN_STATS_INTERVAL),
+                config::format_duration(self.stats_interval)
+            ));
+        }
+
         let defaults = InputDefaults {
             format: self.format,
             from: self.from,
@@ -331,43 +463,79 @@ impl RunArgs {
                 from: StartFrom::End,
                 ..defaults
             };
-            inputs.push(config::parse_input_spec(DEFAULT_INPUT, &tail_defaults)?);
-            inputs.push(config::parse_input_spec(
-                DEFAULT_SYSLOG_INPUT,
-                &tail_defaults,
-            )?);
+            for spec in [DEFAULT_INPUT, DEFAULT_SYSLOG_INPUT] {
+                match config::parse_input_spec(spec, &tail_defaults) {
+                    Ok(input) => inputs.push(input),
+                    Err(error) => invalid!(error),
+                }
+            }
         }
         for spec in &self.inputs {
-            let input = config::parse_input_spec(spec, &defaults)?;
+            let input = match config::parse_input_spec(spec, &defaults) {
+                Ok(input) => input,
+                Err(error) => {
+                    invalid!(error);
+                    continue;
+                }
+            };
             if let Some(pattern) = input.file_pattern() {
-                crate::input::file::check_pattern(pattern)
-                    .map_err(|error| format!("input '{spec}': {error}"))?;
+                if let Err(error) = crate::input::file::check_pattern(pattern) {
+                    let message = format!("input '{spec}': {error}");
+                    // A literal file that is not there yet is the host's
+                    // business, not the config's.
+                    if std::fs::metadata(pattern)
+                        .is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
+                    {
+                        problems.push(Problem::MissingOnHost(format!(
+                            "{message} (run refuses to start until it exists)"
+                        )));
+                    } else {
+                        problems.push(Problem::Invalid(message));
+                    }
+                }
+                if !std::path::Path::new(pattern).is_absolute() {
+                    problems.push(relative(&format!("input '{spec}'")));
+                }
             }
             inputs.push(input);
         }
-        if self.exit_on_eof && !inputs.iter().any(|input| input.file_pattern().is_some()) {
-            return Err(
+        if self.exit_on_eof
+            && !embedded_default
+            && !self.inputs.is_empty()
+            && inputs.len() == self.inputs.len()
+            && !inputs.iter().any(|input| input.file_pattern().is_some())
+        {
+            invalid!(
                 "--exit-on-eof needs a file input (--input file:PATH); network inputs never reach EOF"
                     .to_string(),
             );
         }
         if inputs.len() > MAX_INPUTS {
-            return Err(format!("at most {MAX_INPUTS} inputs are supported"));
+            invalid!(format!("at most {MAX_INPUTS} inputs are supported"));
         }
         let mut outputs: Vec<OutputSpec> = Vec::new();
+        let mut directories = Vec::new();
         for spec in &self.outputs {
-            let output = config::parse_output_spec(spec)?;
-            if let OutputKind::File(path) = &output.kind {
-                check_output_directory(spec, path)?;
+            match config::parse_output_spec(spec) {
+                Ok(output) => {
+                    if let OutputKind::File(path) = &output.kind {
+                        directories.push((format!("output '{spec}'"), spec.clone(), path.clone()));
+                    }
+                    outputs.push(output);
+                }
+                Err(error) => invalid!(error),
             }
-            outputs.push(output);
         }
-        if outputs.is_empty() {
-            outputs.push(config::parse_output_spec("stdout")?);
+        if outputs.is_empty() && self.outputs.is_empty() {
+            outputs.push(config::parse_output_spec("stdout").expect("a valid SPEC"));
         }
-        check_outputs_are_not_inputs(&inputs, &outputs, self.dead_letter.as_deref())?;
+        if let Err(error) =
+            check_outputs_are_not_inputs(&inputs, &outputs, self.dead_letter.as_deref())
+        {
+            invalid!(error);
+        }
         if outputs.len() > crate::output::pool::MAX_OUTPUTS {
-            return Err(format!(
+            invalid!(format!(
                 "at most {} outputs are supported",
                 crate::output::pool::MAX_OUTPUTS
             ));
@@ -378,55 +546,49 @@ impl RunArgs {
             OnInvalidArg::Deadletter => OnInvalid::DeadLetter,
         };
         if on_invalid == OnInvalid::DeadLetter && self.dead_letter.is_none() {
-            return Err("--on-invalid deadletter needs --dead-letter PATH".to_string());
-        }
-        if let Some(path) = &self.dead_letter {
-            check_output_directory("--dead-letter", path)?;
+            invalid!("--on-invalid deadletter needs --dead-letter PATH".to_string());
         }
         if let Some(dir) = &self.data_dir
             && dir.exists()
             && !dir.is_dir()
         {
-            return Err(format!("--data-dir {} is not a directory", dir.display()));
+            invalid!(format!("--data-dir {} is not a directory", dir.display()));
         }
-        positive("--io-ring", self.io_ring, 1 << 16)?;
-        positive("--pipeline-ring", self.pipeline_ring, 1 << 16)?;
-        positive("--worker-slot", self.worker_slot, 1 << 16)?;
-        positive("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS)?;
-        positive("--max-open-files", self.max_open_files, 1 << 20)?;
-        if !(8..=32768).contains(&self.uring_depth) {
-            return Err(format!(
-                "--uring-depth must be between 8 and 32768, not {}",
-                self.uring_depth
+        if let Some(path) = &self.dead_letter {
+            directories.push((
+                "--dead-letter".to_string(),
+                "--dead-letter".to_string(),
+                path.clone(),
             ));
         }
-        if self.max_line == 0 || self.max_line > 1 << 30 {
-            return Err("--max-line must be between 1 byte and 1GiB".to_string());
+        for (what, name, path) in &directories {
+            problems.extend(check_output_directory(name, path));
+            if !path.is_absolute() {
+                problems.push(relative(what));
+            }
         }
-        if self.read_buf < 4096 || self.read_buf > 1 << 30 {
-            return Err("--read-buf must be between 4KiB and 1GiB".to_string());
+        for (what, path) in [
+            ("--data-dir", &self.data_dir),
+            ("--summary-json", &self.summary_json),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
+                problems.push(relative(what));
+            }
         }
-        if self.batch_bytes == 0 {
-            return Err("--batch-bytes must be at least 1 byte".to_string());
+        // Reported after every other check, so a bad key is named first.
+        if embedded_default && let Some(path) = &self.config {
+            problems.push(Problem::Invalid(format!(
+                "config {} has no [[input]] table and no --input was given",
+                path.display()
+            )));
         }
-        if self.max_body < 64 || self.max_body > 1 << 30 {
-            return Err("--max-body must be between 64 bytes and 1GiB".to_string());
-        }
-        positive("--otlp-max-connections", self.otlp_max_connections, 1 << 16)?;
-        positive("--tcp-max-connections", self.tcp_max_connections, 1 << 16)?;
-        if self.otlp_read_timeout.is_zero() {
-            return Err("--otlp-read-timeout must be above 0".to_string());
-        }
-        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
-            return Err("--retry-initial must be above 0 and at most --retry-max".to_string());
-        }
-        if self.output_timeout.is_zero() {
-            return Err("--output-timeout must be above 0".to_string());
-        }
-        if let Some(cpus) = &self.cpus
-            && cpus.is_empty()
+        if problems
+            .iter()
+            .any(|problem| matches!(problem, Problem::Invalid(_)))
         {
-            return Err("--cpus lists no CPU".to_string());
+            return (None, problems);
         }
         let mut settings = Settings {
             inputs,
@@ -441,7 +603,7 @@ impl RunArgs {
             pipeline_ring_capacity: self.pipeline_ring,
             worker_slot_capacity: self.worker_slot,
             output_workers: self.output_workers,
-            cpus: self.cpus,
+            cpus: self.cpus.map(|list| list.0),
             uring_depth: self.uring_depth,
             sqpoll: self.sqpoll,
             max_open_files: self.max_open_files,
@@ -474,17 +636,21 @@ impl RunArgs {
             metrics_address: self.metrics,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
-        if let Some(path) = config_without_inputs {
-            return Err(format!(
-                "config {} has no [[input]] table and no --input was given",
-                path.display()
-            ));
-        }
-        Ok(Parsed {
-            settings,
-            embedded_default,
-        })
+        (
+            Some(Parsed {
+                settings,
+                embedded_default,
+            }),
+            problems,
+        )
     }
+}
+
+/// The advice for a relative path: the service runs in `/`.
+fn relative(what: &str) -> Problem {
+    Problem::Advice(format!(
+        "{what}: the path is relative, so it depends on the working directory (/ under systemd); use an absolute path"
+    ))
 }
 
 /// An output (or the dead-letter file) that an input also reads would feed
@@ -537,30 +703,90 @@ fn positive(flag: &str, value: usize, max: usize) -> Result<(), String> {
 }
 
 /// An output file's directory must exist: otherwise every write would fail
-/// and be retried forever.
-fn check_output_directory(name: &str, path: &std::path::Path) -> Result<(), String> {
+/// and be retried forever. A missing one is for the host to make (the
+/// message says how); a directory where the file should be is a mistake.
+fn check_output_directory(name: &str, path: &std::path::Path) -> Option<Problem> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
     };
     if !directory.is_dir() {
-        return Err(format!(
-            "{name}: directory {} does not exist",
-            directory.display()
-        ));
+        let shown = directory.display();
+        // The service's LogsDirectory= makes this one at each start.
+        let service = if directory.starts_with("/var/log/ringway") {
+            " (the ringway service's unit creates /var/log/ringway)"
+        } else {
+            ""
+        };
+        return Some(Problem::MissingOnHost(format!(
+            "{name}: directory {shown} does not exist; create it with: mkdir -p {shown}{service}"
+        )));
     }
     if path.is_dir() {
-        return Err(format!("{name}: {} is a directory", path.display()));
+        return Some(Problem::Invalid(format!(
+            "{name}: {} is a directory",
+            path.display()
+        )));
     }
-    Ok(())
+    None
 }
 
 /// Why the command line was refused.
 pub(crate) enum ParseError {
-    /// clap's own error (or help and version, which it reports the same way).
-    Clap(clap::Error),
-    /// A `--config` file problem, one line naming the file and the key.
-    Config(String),
+    /// clap's own error (or help and version, which it reports the same way),
+    /// and the subcommand the command line named, if any.
+    Clap(clap::Error, Option<String>),
+    /// `--config` file problems, each one line naming the file and the key.
+    Config {
+        errors: Vec<String>,
+        /// `check` lists every error; `run` shows the first (see [`first_of`]).
+        list_all: bool,
+    },
+}
+
+impl ParseError {
+    /// The lines to print for a refused command line (help and version
+    /// excepted, which clap prints itself), each without `ringway: `.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ParseError::Config { errors, list_all } if *list_all => errors
+                .iter()
+                .map(|error| format!("error: {error}"))
+                .collect(),
+            ParseError::Config { errors, .. } => vec![format!("error: {}", first_of(errors))],
+            ParseError::Clap(error, subcommand) => {
+                let command = match (error.kind(), subcommand) {
+                    (clap::error::ErrorKind::InvalidSubcommand, _) | (_, None) => {
+                        "ringway".to_string()
+                    }
+                    (_, Some(name)) => format!("ringway {name}"),
+                };
+                clap_error_lines(&error.to_string(), &command)
+            }
+        }
+    }
+}
+
+/// clap's error in at most two lines: the error, with the help to read
+/// (`command`'s: the subcommand's when the error is inside one, else the
+/// top level's), and clap's tip when it has one ("a similar argument
+/// exists: '--output'").
+fn clap_error_lines(rendered: &str, command: &str) -> Vec<String> {
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid command line")
+        .trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut lines = vec![format!("error: {first} (see '{command} --help')")];
+    if let Some(tip) = rendered
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("tip:"))
+    {
+        lines.push(tip.to_string());
+    }
+    lines
 }
 
 /// Parses the process's arguments; with `--config FILE`, adds the file's
@@ -572,10 +798,18 @@ pub(crate) fn parse_command_line() -> Result<Cli, ParseError> {
 
 fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let command = Cli::command();
+    // The subcommand an error is about: the first word that names one.
+    let subcommand = argv
+        .iter()
+        .skip(1)
+        .find(|word| !word.to_string_lossy().starts_with('-'))
+        .map(|word| word.to_string_lossy().into_owned())
+        .filter(|word| command.find_subcommand(word).is_some());
+    let clap_error = |error| ParseError::Clap(error, subcommand.clone());
     let matches = command
         .clone()
         .try_get_matches_from(&argv)
-        .map_err(ParseError::Clap)?;
+        .map_err(clap_error)?;
     let mut config = None;
     let mut merged = matches.clone();
     if let Some((name, given)) = matches.subcommand()
@@ -584,11 +818,13 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
         let run = command
             .find_subcommand(name)
             .expect("clap matched this subcommand");
-        let mut file = ConfigFile::load(path, run).map_err(ParseError::Config)?;
+        let config_error = |errors| ParseError::Config {
+            errors,
+            list_all: name == "check",
+        };
+        let mut file = ConfigFile::load(path, run).map_err(config_error)?;
         let on_command_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
-        let mut extra = file
-            .arguments(run, on_command_line)
-            .map_err(ParseError::Config)?;
+        let mut extra = file.arguments(run, on_command_line).map_err(config_error)?;
         if on_command_line("inputs") {
             file.inputs.clear();
         }
@@ -615,11 +851,11 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
                 let first = rendered.lines().next().unwrap_or("invalid value");
                 let first = first.strip_prefix("error: ").unwrap_or(first);
                 let blame = file.blame(first).unwrap_or_default();
-                ParseError::Config(format!("{first} {blame}").trim_end().to_string())
+                config_error(vec![format!("{first} {blame}").trim_end().to_string()])
             })?;
         config = Some(file);
     }
-    let mut cli = Cli::from_arg_matches(&merged).map_err(ParseError::Clap)?;
+    let mut cli = Cli::from_arg_matches(&merged).map_err(clap_error)?;
     // `if let`, not `match`: other subcommands take no config.
     if let Command::Check(check) = &mut cli.command {
         let (name, given) = merged.subcommand().expect("a subcommand matched");
@@ -632,12 +868,14 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     Ok(cli)
 }
 
-/// Every scalar flag of `run` with its value and where it came from.
+/// Every scalar flag of `run` with its resolved value as TOML and where it
+/// came from: sizes in bytes, durations in one spelling (`1m`, `250ms`),
+/// CPU lists expanded, each with what was typed when that differs.
 fn effective_settings(
     run: &clap::Command,
     given: &ArgMatches,
     config: Option<&ConfigFile>,
-) -> Vec<(String, Option<String>, &'static str)> {
+) -> Vec<(String, Option<String>, String)> {
     let from_config: Vec<&str> = config
         .map(|config| config.keys().map(|(_, flag)| flag).collect())
         .unwrap_or_default();
@@ -648,7 +886,7 @@ fn effective_settings(
         .filter_map(|arg| {
             let flag = arg.get_long()?;
             let id = arg.get_id().as_str();
-            let value = given.get_raw(id).map(|values| {
+            let typed = given.get_raw(id).map(|values| {
                 values
                     .map(|value| value.to_string_lossy().into_owned())
                     .collect::<Vec<_>>()
@@ -664,9 +902,37 @@ fn effective_settings(
                     None => "unset",
                 }
             };
-            Some((flag.replace('-', "_"), value, source))
+            let value_name = arg
+                .get_value_names()
+                .and_then(|names| names.first())
+                .map(|name| name.as_str());
+            let resolved = typed.as_deref().map(|typed| resolve(value_name, typed));
+            let source = match (&typed, &resolved) {
+                (Some(typed), Some(resolved))
+                    if resolved != typed && *resolved != toml_value(typed) =>
+                {
+                    format!("{source}: {typed}")
+                }
+                _ => source.to_string(),
+            };
+            Some((flag.replace('-', "_"), resolved, source))
         })
         .collect()
+}
+
+/// A flag's value as TOML, resolved by the grammar its value name says.
+fn resolve(value_name: Option<&str>, typed: &str) -> String {
+    match value_name {
+        Some("SIZE") => config::parse_size(typed).map(|bytes| bytes.to_string()),
+        Some("DURATION") => config::parse_duration(typed)
+            .map(|duration| toml_value(&config::format_duration(duration))),
+        Some("LIST") => config::parse_cpu_list(typed).map(|cpus| {
+            let cpus: Vec<String> = cpus.0.iter().map(usize::to_string).collect();
+            format!("[{}]", cpus.join(", "))
+        }),
+        _ => Err(String::new()),
+    }
+    .unwrap_or_else(|_| toml_value(typed))
 }
 
 impl CheckArgs {
@@ -674,31 +940,45 @@ impl CheckArgs {
     /// output is itself a valid config); returns the exit code.
     pub fn check(self) -> i32 {
         let config = self.run.config.clone();
-        let parsed = match self.run.into_settings() {
-            Ok(parsed) => parsed,
-            Err(message) => {
+        let (parsed, problems) = self.run.validate();
+        // Every problem, each on its own line: errors first, then what the
+        // host lacks, then advice.
+        for problem in &problems {
+            if let Problem::Invalid(message) = problem {
                 eprintln!("ringway: error: {message}");
-                return 2;
-            }
-        };
-        let mut out = String::new();
-        match &config {
-            Some(path) => out.push_str(&format!(
-                "# ringway check: {} is valid. Effective settings:\n",
-                path.display()
-            )),
-            None => {
-                out.push_str("# ringway check: the command line is valid. Effective settings:\n")
             }
         }
+        for problem in &problems {
+            match problem {
+                Problem::Invalid(_) => {}
+                Problem::MissingOnHost(message) => {
+                    eprintln!("ringway: warning: not on this host yet: {message}")
+                }
+                Problem::Advice(message) => eprintln!("ringway: warning: {message}"),
+            }
+        }
+        let Some(parsed) = parsed else {
+            return 2;
+        };
+        let mut out = String::new();
+        let what = match &config {
+            Some(path) => path.display().to_string(),
+            None => "the command line".to_string(),
+        };
+        let warned = if problems.is_empty() {
+            ""
+        } else {
+            " (with the warnings on stderr)"
+        };
+        out.push_str(&format!(
+            "# ringway check: {what} is valid{warned}. Effective settings:\n"
+        ));
         if parsed.embedded_default {
             out.push_str("# (no --config and no --input: the embedded default)\n");
         }
         for (key, value, source) in &self.effective {
             match value {
-                Some(value) => {
-                    out.push_str(&format!("{key} = {}  # {source}\n", toml_value(value)))
-                }
+                Some(value) => out.push_str(&format!("{key} = {value}  # {source}\n")),
                 None => out.push_str(&format!("# {key}: not set\n")),
             }
         }

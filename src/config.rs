@@ -209,39 +209,70 @@ impl Settings {
     }
 }
 
-/// Parses `8MiB`, `64KiB`, `1GiB`, `512B`, `4k` or plain bytes.
+/// The size grammar, for messages.
+const SIZE_EXAMPLES: &str = "use e.g. 512, 512B, 64KiB, 1.5MiB, 8MB or 1GiB";
+
+/// Parses a size: a number and a unit, the unit in any case. No unit or `B`
+/// is bytes; `KB`, `MB`, `GB` are decimal (1000, 1000², 1000³ bytes) and
+/// `KiB`, `MiB`, `GiB` binary (1024, 1024², 1024³), as the SI and IEC say.
+/// A bare `K`, `M` or `G` is refused: readers take it for either, so the
+/// message offers both spellings. A fraction (`1.5MiB`) is rounded down to
+/// whole bytes; a number of bytes must be whole.
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text
-        .find(|c: char| !c.is_ascii_digit())
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    if digits.is_empty() {
-        return Err(format!(
-            "'{text}' is not a size (use e.g. 512B, 64KiB, 8MiB, 1GiB)"
-        ));
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim_start();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.contains('.') {
+        return Err(format!("'{text}' is not a size ({SIZE_EXAMPLES})"));
     }
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is too large"))?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" | "b" => 1,
-        "K" | "k" | "KB" | "kB" | "KiB" | "kib" => 1 << 10,
-        "M" | "m" | "MB" | "MiB" | "mib" => 1 << 20,
-        "G" | "g" | "GB" | "GiB" | "gib" => 1 << 30,
-        other => {
+    // At most 18 decimals: with a multiplier below 10^10 every digit that
+    // could change the whole number of bytes is kept.
+    if fraction.len() > 18 {
+        return Err(format!("'{text}' has more decimals than a size needs"));
+    }
+    let multiplier: u128 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "k" | "m" | "g" => {
+            let prefix = unit.to_ascii_uppercase();
             return Err(format!(
-                "unknown size unit '{other}' in '{text}' (use B, KiB, MiB or GiB)"
+                "size '{text}' is ambiguous: write {number}{prefix}iB (binary, 1024-based) or {number}{prefix}B (decimal, 1000-based)"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unknown size unit '{unit}' in '{text}' (B, KB, MB, GB, KiB, MiB or GiB; {SIZE_EXAMPLES})"
             ));
         }
     };
-    let bytes = value
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("'{text}' is too large"))?;
-    usize::try_from(bytes).map_err(|_| format!("'{text}' is too large"))
+    if multiplier == 1 && !fraction.is_empty() {
+        return Err(format!(
+            "'{text}' is not a whole number of bytes ({SIZE_EXAMPLES})"
+        ));
+    }
+    let too_large = || format!("'{text}' is too large");
+    let whole: u128 = whole.parse::<u64>().map_err(|_| too_large())?.into();
+    let fraction_bytes = if fraction.is_empty() {
+        0
+    } else {
+        let digits: u128 = fraction.parse().expect("checked: at most 18 digits");
+        digits * multiplier / 10u128.pow(fraction.len() as u32)
+    };
+    let bytes = whole * multiplier + fraction_bytes;
+    usize::try_from(bytes).map_err(|_| too_large())
 }
 
-/// Parses `250ms`, `10s`, `2m`, `1h` or a bare number of seconds.
+/// Parses `250ms`, `10s`, `2m`, `1h` (also `us` and `min`), fractions
+/// allowed (`1.5s`); a bare number is seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -249,9 +280,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().map_err(|_| {
-        format!("'{text}' is not a duration (use e.g. 250ms, 10s, 2m or a number of seconds)")
+        format!(
+            "'{text}' is not a duration (use e.g. 250ms, 10s, 2m, 1h, or a bare number of seconds)"
+        )
     })?;
-    let seconds = match unit {
+    let seconds = match unit.trim_start() {
         "" | "s" => value,
         "ms" => value / 1e3,
         "us" => value / 1e6,
@@ -259,7 +292,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => {
             return Err(format!(
-                "unknown duration unit '{other}' in '{text}' (use ms, s, m or h)"
+                "unknown duration unit '{other}' in '{text}' (use ms, s, m or h; a bare number is seconds)"
             ));
         }
     };
@@ -269,24 +302,104 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Parses a CPU list such as `0,2-3`.
-pub(crate) fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
-    for part in text.split(',') {
-        let bad = || format!("'{text}' is not a CPU list (use e.g. 0,2-3)");
-        let part = part.trim();
-        if let Some((first, last)) = part.split_once('-') {
-            let first: usize = first.parse().map_err(|_| bad())?;
-            let last: usize = last.parse().map_err(|_| bad())?;
-            if last < first || last - first > 4096 {
-                return Err(bad());
-            }
-            cpus.extend(first..=last);
-        } else {
-            cpus.push(part.parse().map_err(|_| bad())?);
+/// A duration in the largest unit of [`parse_duration`] that holds it
+/// whole (`90s`, `2m`, `250ms`), so `check` echoes one spelling per value.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_string();
+    }
+    for (unit, unit_nanos) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if nanos % unit_nanos == 0 {
+            return format!("{}{unit}", nanos / unit_nanos);
         }
     }
-    Ok(cpus)
+    format!("{}s", duration.as_secs_f64())
+}
+
+/// Most cores a `--cpus` list may name (the kernel's own limit is 8192).
+pub(crate) const MAX_CPU_LIST: usize = 8192;
+
+/// A `--cpus` list, expanded in order (`0,2-3` is cores 0, 2 and 3). One
+/// value to clap: a `Vec<usize>` flag would be taken for a flag of many
+/// `usize` values, and reading it back panicked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CpuList(pub Vec<usize>);
+
+/// Parses a CPU list such as `0,2-3`.
+pub(crate) fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    let bad = || format!("'{text}' is not a CPU list (use e.g. 0, 0,2 or 0,2-3)");
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let first: usize = first.trim().parse().map_err(|_| bad())?;
+        let last: usize = last.trim().parse().map_err(|_| bad())?;
+        if last < first || cpus.len() + (last - first) >= MAX_CPU_LIST {
+            return Err(bad());
+        }
+        cpus.extend(first..=last);
+    }
+    Ok(CpuList(cpus))
+}
+
+/// Parses the `ADDRESS:PORT` an input listens on: an IPv4 address, or an
+/// IPv6 one in brackets, and a port from 0 (any free port) to 65535.
+/// `example` is a port for the messages. Host names are refused: a listener
+/// binds one address, while a name may stand for several or change.
+pub(crate) fn parse_listen_address(
+    target: &str,
+    example: u16,
+) -> Result<std::net::SocketAddr, String> {
+    let examples = format!(
+        "e.g. 127.0.0.1:{example} or [::1]:{example} for this host only, 0.0.0.0:{example} or [::]:{example} for every interface"
+    );
+    let Some((host, port)) = target.rsplit_once(':') else {
+        return Err(format!("'{target}' is not ADDRESS:PORT ({examples})"));
+    };
+    if port.is_empty() || !port.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(format!(
+            "'{target}': the port '{port}' is not a number from 0 to 65535 ({examples})"
+        ));
+    }
+    let Ok(port) = port.parse::<u16>() else {
+        return Err(format!(
+            "'{target}': port {port} is out of range (0 to 65535)"
+        ));
+    };
+    let ip: std::net::IpAddr = if let Some(v6) = host.strip_prefix('[') {
+        v6.strip_suffix(']')
+            .and_then(|v6| v6.parse::<std::net::Ipv6Addr>().ok())
+            .ok_or_else(|| format!("'{target}': '{host}' is not an IPv6 address ({examples})"))?
+            .into()
+    } else if let Ok(v4) = host.parse::<std::net::Ipv4Addr>() {
+        v4.into()
+    } else if host.is_empty() {
+        return Err(format!("'{target}' has no address ({examples})"));
+    } else if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(format!(
+            "'{target}': an IPv6 address goes in brackets, e.g. [{host}]:{port}"
+        ));
+    } else if host.bytes().any(|byte| byte.is_ascii_alphabetic())
+        && host
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.')
+    {
+        return Err(format!(
+            "'{target}': '{host}' is a host name; an input listens on an IP address, not a name ({examples})"
+        ));
+    } else {
+        return Err(format!(
+            "'{target}': '{host}' is not an IP address ({examples})"
+        ));
+    };
+    Ok(std::net::SocketAddr::new(ip, port))
 }
 
 fn parse_format(text: &str) -> Result<Format, String> {
@@ -327,21 +440,18 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             pattern: target.to_string(),
         },
         "udp" => InputKind::Udp {
-            address: target.parse().map_err(|_| {
-                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:5514 or [::1]:5514)")
-            })?,
+            address: parse_listen_address(target, 5514)
+                .map_err(|error| format!("input '{spec}': {error}"))?,
             rcvbuf_bytes: defaults.udp_rcvbuf_bytes,
             sockets: defaults.udp_sockets,
         },
         "otlp" => InputKind::Otlp {
-            address: target.parse().map_err(|_| {
-                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:4318 or [::1]:4318)")
-            })?,
+            address: parse_listen_address(target, 4318)
+                .map_err(|error| format!("input '{spec}': {error}"))?,
         },
         "tcp" => InputKind::Tcp {
-            address: target.parse().map_err(|_| {
-                format!("input '{spec}': '{target}' is not ADDRESS:PORT (e.g. 127.0.0.1:6514 or [::1]:6514)")
-            })?,
+            address: parse_listen_address(target, 6514)
+                .map_err(|error| format!("input '{spec}': {error}"))?,
         },
         _ => {
             return Err(format!(
@@ -424,8 +534,8 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
             Some(("http", url)) => OutputKind::Http(parse_http_target(spec, url)?),
             Some(("otlp", url)) => OutputKind::Otlp(parse_http_target(spec, url)?),
             Some(("tcp", target)) => {
-                let (host, port) = parse_host_port(target).ok_or_else(|| {
-                    format!("output '{spec}': '{target}' is not HOST:PORT (e.g. tcp:127.0.0.1:5170 or tcp:[::1]:5170)")
+                let (host, port) = parse_host_port(target).map_err(|why| {
+                    format!("output '{spec}': '{target}': {why} (e.g. tcp:127.0.0.1:5170 or tcp:[::1]:5170)")
                 })?;
                 OutputKind::Tcp { host, port }
             }
@@ -438,22 +548,32 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
     })
 }
 
-/// `HOST:PORT` with a non-empty host (`[v6]:PORT` for IPv6) and a port above 0.
-fn parse_host_port(text: &str) -> Option<(String, u16)> {
-    let (host, port) = text.rsplit_once(':')?;
-    let port: u16 = port.parse().ok().filter(|&port| port > 0)?;
+/// `HOST:PORT` with a non-empty host (`[v6]:PORT` for IPv6) and a port
+/// from 1 to 65535; the error says what is wrong (without the text).
+fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let not = || "it is not HOST:PORT".to_string();
+    let (host, port) = text.rsplit_once(':').ok_or_else(not)?;
+    if port.is_empty() || !port.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(not());
+    }
+    match port.parse::<u16>() {
+        Ok(0) => return Err("port 0 cannot be connected to (use 1 to 65535)".to_string()),
+        Err(_) => return Err(format!("port {port} is out of range (1 to 65535)")),
+        Ok(_) => {}
+    }
+    let port: u16 = port.parse().expect("checked above");
     let host = match host.strip_prefix('[') {
         Some(v6) => v6
-            .strip_suffix(']')?
-            .parse::<std::net::Ipv6Addr>()
-            .ok()?
+            .strip_suffix(']')
+            .and_then(|v6| v6.parse::<std::net::Ipv6Addr>().ok())
+            .ok_or_else(|| format!("'{host}' is not an IPv6 address"))?
             .to_string(),
         None if !host.is_empty() && !host.contains([':', '/', '[', ']', ' ', '@']) => {
             host.to_string()
         }
-        None => return None,
+        None => return Err(not()),
     };
-    Some((host, port))
+    Ok((host, port))
 }
 
 /// `http://HOST[:PORT][/PATH][,gzip]`; anything but plain `http://` is refused.
@@ -484,10 +604,9 @@ fn parse_http_target(spec: &str, url: &str) -> Result<HttpTarget, String> {
     } else {
         authority
     };
-    let (host, port) = parse_host_port(authority).ok_or_else(|| {
-        format!(
-            "output '{spec}': '{authority}' is not HOST[:PORT] (e.g. http://127.0.0.1:4318/v1/logs)"
-        )
+    let (host, port) = parse_host_port(authority).map_err(|why| {
+        let why = why.replace("HOST:PORT", "HOST[:PORT]");
+        format!("output '{spec}': '{authority}': {why} (e.g. http://127.0.0.1:4318/v1/logs)")
     })?;
     if path.bytes().any(|byte| byte <= b' ' || byte == 0x7f) {
         return Err(format!(
@@ -515,15 +634,74 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
-        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("512"), Ok(512));
-        assert_eq!(parse_size("512B"), Ok(512));
-        assert!(parse_size("8XB").is_err());
-        assert!(parse_size("MiB").is_err());
-        assert!(parse_size("").is_err());
+    fn sizes_take_decimal_and_binary_units_in_any_case() {
+        for (text, bytes) in [
+            ("512", 512),
+            ("512B", 512),
+            ("512b", 512),
+            ("1KB", 1_000),
+            ("1kb", 1_000),
+            ("1kB", 1_000),
+            ("1MB", 1_000_000),
+            ("1mb", 1_000_000),
+            ("2GB", 2_000_000_000),
+            ("64KiB", 64 << 10),
+            ("64kib", 64 << 10),
+            ("8MiB", 8 << 20),
+            ("8mib", 8 << 20),
+            ("8MIB", 8 << 20),
+            ("1GiB", 1 << 30),
+            ("8 MiB", 8 << 20),
+            (" 8MiB ", 8 << 20),
+            ("1.5MiB", 3 << 19),
+            ("1.5MB", 1_500_000),
+            ("0.5KiB", 512),
+            // Rounded down to whole bytes.
+            ("1.0001KiB", 1024),
+            ("0.3333KB", 333),
+            ("0", 0),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+    }
+
+    #[test]
+    fn sizes_refuse_ambiguous_units_with_both_spellings() {
+        for (text, binary, decimal) in [
+            ("1M", "1MiB", "1MB"),
+            ("1m", "1MiB", "1MB"),
+            ("4k", "4KiB", "4KB"),
+            ("4K", "4KiB", "4KB"),
+            ("2G", "2GiB", "2GB"),
+            ("1.5g", "1.5GiB", "1.5GB"),
+        ] {
+            let error = parse_size(text).unwrap_err();
+            assert!(
+                error.contains("ambiguous") && error.contains(binary) && error.contains(decimal),
+                "{text}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_refuse_what_is_not_a_size() {
+        for text in [
+            "",
+            "MiB",
+            "8XB",
+            "-5",
+            "1.5MiB!",
+            "1.",
+            ".5MiB",
+            "1.2.3KB",
+            "1.5",
+            "1.5B",
+            "1TB",
+            "99999999999999999999GiB",
+            "18446744073709551616",
+        ] {
+            assert!(parse_size(text).is_err(), "{text}");
+        }
     }
 
     #[test]
@@ -531,17 +709,75 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("5parsecs").is_err());
         assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn durations_format_in_the_largest_whole_unit_and_parse_back() {
+        for (text, shown) in [
+            ("0", "0s"),
+            ("10", "10s"),
+            ("90s", "90s"),
+            ("60s", "1m"),
+            ("120", "2m"),
+            ("3600", "1h"),
+            ("90m", "90m"),
+            ("1.5s", "1500ms"),
+            ("250ms", "250ms"),
+            ("0.0005", "500us"),
+        ] {
+            let duration = parse_duration(text).unwrap();
+            assert_eq!(format_duration(duration), shown, "{text}");
+            assert_eq!(parse_duration(shown), Ok(duration), "{shown}");
+        }
     }
 
     #[test]
     fn cpu_lists_expand_ranges() {
-        assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
-        assert!(parse_cpu_list("0-").is_err());
-        assert!(parse_cpu_list("3-1").is_err());
+        assert_eq!(parse_cpu_list("0"), Ok(CpuList(vec![0])));
+        assert_eq!(parse_cpu_list("0,1"), Ok(CpuList(vec![0, 1])));
+        assert_eq!(parse_cpu_list("0-1"), Ok(CpuList(vec![0, 1])));
+        assert_eq!(parse_cpu_list("0,2-3"), Ok(CpuList(vec![0, 2, 3])));
+        assert_eq!(parse_cpu_list("999"), Ok(CpuList(vec![999])));
+        for bad in ["", "0-", "3-1", "a", "0,,1", "0-100000", "-1"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_say_what_is_wrong() {
+        assert_eq!(
+            parse_listen_address("127.0.0.1:5514", 5514),
+            Ok("127.0.0.1:5514".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen_address("[::1]:0", 5514),
+            Ok("[::1]:0".parse().unwrap())
+        );
+        for (target, says) in [
+            ("localhost:5599", "host name"),
+            ("syslog.example.org:514", "host name"),
+            (":99999", "port 99999 is out of range"),
+            ("127.0.0.1:99999", "port 99999 is out of range"),
+            ("127.0.0.1:http", "not a number"),
+            ("127.0.0.1", "not ADDRESS:PORT"),
+            ("::1:5514", "brackets"),
+            ("[::g]:5514", "not an IPv6 address"),
+            ("1.2.3:5514", "not an IP address"),
+            (":5514", "no address"),
+        ] {
+            let error = parse_listen_address(target, 5514).unwrap_err();
+            assert!(error.contains(says), "{target}: {error}");
+            assert!(error.contains(target), "{target}: {error}");
+        }
     }
 
     #[test]
@@ -636,6 +872,15 @@ mod tests {
             "http://h:99999/",
         ] {
             assert!(parse_output_spec(bad).is_err(), "{bad}");
+        }
+        for (bad, says) in [
+            ("tcp:h:99999", "port 99999 is out of range"),
+            ("http://h:70000/", "port 70000 is out of range"),
+            ("tcp:h:0", "port 0"),
+            ("tcp:nohost", "not HOST:PORT"),
+        ] {
+            let error = parse_output_spec(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
         }
     }
 }

@@ -62,23 +62,24 @@ pub(crate) struct ConfigFile {
 
 impl ConfigFile {
     /// Reads `path`. `run` is the `run` subcommand, whose flags are the keys.
-    pub fn load(path: &Path, run: &clap::Command) -> Result<ConfigFile, String> {
+    /// Every problem found is reported, one message each.
+    pub fn load(path: &Path, run: &clap::Command) -> Result<ConfigFile, Vec<String>> {
         let shown = path.display();
         let metadata =
-            std::fs::metadata(path).map_err(|error| format!("config {shown}: {error}"))?;
+            std::fs::metadata(path).map_err(|error| vec![format!("config {shown}: {error}")])?;
         if !metadata.is_file() || metadata.len() > MAX_CONFIG_BYTES {
-            return Err(format!(
+            return Err(vec![format!(
                 "config {shown}: not a regular file of at most {MAX_CONFIG_BYTES} bytes"
-            ));
+            )]);
         }
-        let text =
-            std::fs::read_to_string(path).map_err(|error| format!("config {shown}: {error}"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| vec![format!("config {shown}: {error}")])?;
         Self::parse(path, &text, run)
     }
 
-    fn parse(path: &Path, text: &str, run: &clap::Command) -> Result<ConfigFile, String> {
+    fn parse(path: &Path, text: &str, run: &clap::Command) -> Result<ConfigFile, Vec<String>> {
         let shown = path.display();
-        let table: toml::Table = toml::from_str(text).map_err(|error| {
+        let table: Result<toml::Table, String> = toml::from_str(text).map_err(|error| {
             let line = error
                 .span()
                 .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
@@ -87,7 +88,9 @@ impl ConfigFile {
                 Some(line) => format!("config {shown}, line {line}: {}", message.trim()),
                 None => format!("config {shown}: {}", message.trim()),
             }
-        })?;
+        });
+        let table = table.map_err(|error| vec![error])?;
+        let mut errors = Vec::new();
         let mut config = ConfigFile {
             path: path.to_path_buf(),
             scalars: Vec::new(),
@@ -99,29 +102,28 @@ impl ConfigFile {
             match key.as_str() {
                 "input" | "output" => {
                     let toml::Value::Array(tables) = value else {
-                        return Err(at(format!(
+                        errors.push(at(format!(
                             "key '{key}' must be an array of tables ([[{key}]])"
                         )));
+                        continue;
                     };
                     for (index, table) in tables.into_iter().enumerate() {
                         let name = format!("[[{key}]] #{}", index + 1);
                         let spec = if key == "input" {
-                            let table: InputTable =
-                                table.try_into().map_err(|error: toml::de::Error| {
-                                    at(format!("{name}: {}", one_line(&error)))
-                                })?;
-                            input_spec(&table).map_err(|error| at(format!("{name}: {error}")))?
+                            table
+                                .try_into()
+                                .map_err(|error: toml::de::Error| one_line(&error))
+                                .and_then(|table: InputTable| input_spec(&table))
                         } else {
-                            let table: OutputTable =
-                                table.try_into().map_err(|error: toml::de::Error| {
-                                    at(format!("{name}: {}", one_line(&error)))
-                                })?;
-                            output_spec(&table).map_err(|error| at(format!("{name}: {error}")))?
+                            table
+                                .try_into()
+                                .map_err(|error: toml::de::Error| one_line(&error))
+                                .and_then(|table: OutputTable| output_spec(&table))
                         };
-                        if key == "input" {
-                            config.inputs.push(spec);
-                        } else {
-                            config.outputs.push(spec);
+                        match spec {
+                            Ok(spec) if key == "input" => config.inputs.push(spec),
+                            Ok(spec) => config.outputs.push(spec),
+                            Err(error) => errors.push(at(format!("{name}: {error}"))),
                         }
                     }
                 }
@@ -132,15 +134,20 @@ impl ConfigFile {
                             && !NOT_KEYS.contains(&arg.get_id().as_str())
                     });
                     if !known || key.contains('-') {
-                        return Err(at(format!(
+                        errors.push(at(format!(
                             "unknown key '{key}' (keys are the flags of 'ringway run --help' with _ for -, e.g. max_line, and [[input]], [[output]] tables)"
                         )));
+                        continue;
                     }
                     config.scalars.push((key, flag, value));
                 }
             }
         }
-        Ok(config)
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The keys the file sets, as `(key, long flag)`.
@@ -158,9 +165,10 @@ impl ConfigFile {
         &mut self,
         run: &clap::Command,
         explicit: impl Fn(&str) -> bool,
-    ) -> Result<Vec<OsString>, String> {
+    ) -> Result<Vec<OsString>, Vec<String>> {
         let shown = self.path.display();
         let mut arguments = Vec::new();
+        let mut errors = Vec::new();
         for (key, flag, value) in &self.scalars {
             let arg = run
                 .get_arguments()
@@ -171,13 +179,16 @@ impl ConfigFile {
                 (toml::Value::Boolean(true), true) => format!("--{flag}"),
                 (toml::Value::Boolean(false), true) => continue,
                 (_, true) => {
-                    return Err(format!("config {shown}: key '{key}' must be true or false"));
+                    errors.push(format!("config {shown}: key '{key}' must be true or false"));
+                    continue;
                 }
-                (value, false) => format!(
-                    "--{flag}={}",
-                    scalar_text(value)
-                        .map_err(|error| format!("config {shown}: key '{key}' {error}"))?
-                ),
+                (value, false) => match scalar_text(value) {
+                    Ok(text) => format!("--{flag}={text}"),
+                    Err(error) => {
+                        errors.push(format!("config {shown}: key '{key}' {error}"));
+                        continue;
+                    }
+                },
             };
             // The value alone through clap's parser for this flag: its
             // message, with the key in front.
@@ -188,7 +199,8 @@ impl ConfigFile {
                 let rendered = error.to_string();
                 let first = rendered.lines().next().unwrap_or("invalid value");
                 let first = first.strip_prefix("error: ").unwrap_or(first);
-                return Err(format!("config {shown}: key '{key}': {first}"));
+                errors.push(format!("config {shown}: key '{key}': {first}"));
+                continue;
             }
             // A flag on the command line wins; the key was still checked.
             if !explicit(arg.get_id().as_str()) {
@@ -203,7 +215,11 @@ impl ConfigFile {
                 .unwrap_or_default();
             !explicit(&id)
         });
-        Ok(arguments)
+        if errors.is_empty() {
+            Ok(arguments)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Which key of this file an error message is about (it names a flag
@@ -300,11 +316,12 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
         "udp" | "tcp" | "otlp" => {
             refuse(&kind, "path", table.path.is_some(), takes)?;
             let address = required("address", &kind, text("address", &table.address)?)?;
-            address.parse::<std::net::SocketAddr>().map_err(|_| {
-                format!(
-                    "key 'address': '{address}' is not ADDRESS:PORT (e.g. 0.0.0.0:514 or [::1]:514)"
-                )
-            })?;
+            let example = match kind.as_str() {
+                "otlp" => 4318,
+                _ => 514,
+            };
+            crate::config::parse_listen_address(&address, example)
+                .map_err(|error| format!("key 'address': {error}"))?;
             address
         }
         other => {
@@ -424,7 +441,10 @@ mod tests {
     fn parse(text: &str) -> Result<ConfigFile, String> {
         let command = crate::cli::Cli::command();
         let run = command.find_subcommand("run").unwrap();
-        ConfigFile::parse(Path::new("test.toml"), text, run)
+        ConfigFile::parse(Path::new("test.toml"), text, run).map_err(|errors| {
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            errors.join("\n")
+        })
     }
 
     #[test]
@@ -486,6 +506,33 @@ mod tests {
         let arguments = config.arguments(run, |id| id == "output_workers").unwrap();
         assert_eq!(arguments, ["--cpus=0,2", "--max-line=2MiB", "--sqpoll"]);
         assert!(config.keys().all(|(key, _)| key != "output_workers"));
+    }
+
+    #[test]
+    fn every_error_in_a_file_is_reported() {
+        let command = crate::cli::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let errors = ConfigFile::parse(
+            Path::new("test.toml"),
+            "colour = 1\nshape = 2\n[[input]]\nkind = \"pigeon\"\n[[output]]\nkind = \"file\"\n",
+            run,
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        for key in ["colour", "shape", "[[input]] #1", "[[output]] #1"] {
+            assert!(
+                errors.iter().any(|error| error.contains(key)),
+                "{key}: {errors:?}"
+            );
+        }
+        let mut config = ConfigFile::parse(
+            Path::new("test.toml"),
+            "max_line = \"8XB\"\nbatch_linger = \"soon\"\nsqpoll = 1\n",
+            run,
+        )
+        .unwrap();
+        let errors = config.arguments(run, |_| false).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
     }
 
     #[test]

@@ -78,24 +78,21 @@ fn main() {
     }
     let cli = match cli::parse_command_line() {
         Ok(cli) => cli,
-        Err(cli::ParseError::Config(message)) => {
-            eprintln!("ringway: error: {message}");
-            std::process::exit(EXIT_USAGE);
+        Err(cli::ParseError::Clap(error, _))
+            if matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            error.exit()
         }
-        Err(cli::ParseError::Clap(error)) => {
-            use clap::error::ErrorKind;
-            match error.kind() {
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
-                _ => {
-                    let rendered = error.to_string();
-                    let first = rendered.lines().next().unwrap_or("invalid command line");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
-                    eprintln!("ringway: error: {first} (see 'ringway run --help')");
-                    std::process::exit(EXIT_USAGE);
-                }
+        Err(error) => {
+            for line in error.lines() {
+                eprintln!("ringway: {line}");
             }
+            std::process::exit(EXIT_USAGE);
         }
     };
     let args = match cli.command {
