@@ -222,7 +222,7 @@ fn bad_otlp_specs_and_flags_are_usage_errors() {
 fn bad_udp_specs_are_usage_errors() {
     for (spec, mentions) in [
         ("udp:127.0.0.1", "ADDRESS:PORT"),
-        ("udp:localhost:99999", "ADDRESS:PORT"),
+        ("udp:localhost:99999", "port 99999 is out of range"),
         ("udp:127.0.0.1:5514,sockets=0", "sockets"),
         ("udp:127.0.0.1:5514,rcvbuf=lots", "lots"),
         ("udp:127.0.0.1:5514,from=end", "from"),
@@ -374,4 +374,312 @@ fn help_entry(help: &str, flag: &str) -> Option<String> {
         entry.push_str(l);
     }
     Some(entry)
+}
+
+/// The input every valid-flag run reads: JSON lines, so `--format json`
+/// passes them through unchanged too.
+const JSON_LINES: &[u8] = b"{\"n\":1}\n{\"n\":2}\n";
+
+/// `ringway run --input file:in.log --output file:out.log --exit-on-eof
+/// --stats-interval 0 EXTRA...` in a fresh directory ({DIR} in `extra` is
+/// that directory); returns how it ended and what it wrote.
+fn run_valid(label: &str, extra: &[&str]) -> (Finished, Vec<u8>, TempDir) {
+    let dir = TempDir::new(label);
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    fs::write(&input, JSON_LINES).unwrap();
+    // For --config {DIR}/ringway.toml: a key the run then reads.
+    fs::write(dir.join("ringway.toml"), "batch_linger = \"5ms\"\n").unwrap();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--input".into(),
+        format!("file:{}", p(&input)),
+        "--output".into(),
+        format!("file:{}", p(&output)),
+        "--exit-on-eof".into(),
+    ];
+    if !extra.contains(&"--stats-interval") {
+        args.extend(["--stats-interval".into(), "0".into()]);
+    }
+    args.extend(extra.iter().map(|arg| arg.replace("{DIR}", &p(dir.path()))));
+    let done = run_strings(&dir, &args);
+    let written = fs::read(&output).unwrap_or_default();
+    (done, written, dir)
+}
+
+#[test]
+fn cpus_runs_with_every_valid_list_and_warns_about_a_missing_core() {
+    for list in ["0", "0,1", "0-1", "0,0", "999"] {
+        let (done, written, _dir) = run_valid("cpus", &["--cpus", list]);
+        done.assert_success();
+        assert_bytes_identical(JSON_LINES, &written, &format!("--cpus {list}"));
+        assert!(
+            !done.stderr.contains("internal error") && !done.stderr.contains("panicked"),
+            "--cpus {list}: {}",
+            done.stderr
+        );
+        if list == "999" {
+            assert!(
+                done.stderr.contains("warning: CPU 999 does not exist"),
+                "--cpus 999 must warn that the core does not exist: {}",
+                done.stderr
+            );
+        }
+    }
+}
+
+/// Every flag of `ringway run --help`, as written there (`--max-line`).
+fn run_flags() -> Vec<String> {
+    let dir = TempDir::new("help-flags");
+    let done = run(&dir, &["run", "--help"], QUICK);
+    done.assert_success();
+    String::from_utf8_lossy(&done.stdout)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = line
+                .strip_prefix("-h, ")
+                .or_else(|| line.strip_prefix("-V, "))
+                .unwrap_or(line);
+            let flag = line.split([' ', '=', '<', '[']).next()?;
+            (flag.starts_with("--") && flag.len() > 2).then(|| flag.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_run_flag_runs_with_a_valid_value() {
+    // (flag, a valid value other than its default; None for a switch, and
+    // whether the run still copies the input: --from end starts at the end
+    // of the file, so it copies nothing).
+    let valid: &[(&str, Option<&str>, bool)] = &[
+        ("--format", Some("json"), true),
+        ("--from", Some("end"), false),
+        ("--on-invalid", Some("drop"), true),
+        ("--dead-letter", Some("{DIR}/dead.log"), true),
+        ("--max-line", Some("1.5KiB"), true),
+        ("--read-buf", Some("64KB"), true),
+        ("--batch-bytes", Some("4kb"), true),
+        ("--batch-linger", Some("5ms"), true),
+        ("--io-ring", Some("2"), true),
+        ("--pipeline-ring", Some("4"), true),
+        ("--worker-slot", Some("2"), true),
+        ("--output-workers", Some("1"), true),
+        ("--cpus", Some("0"), true),
+        ("--uring-depth", Some("32"), true),
+        ("--sqpoll", None, true),
+        ("--max-open-files", Some("16"), true),
+        ("--udp-rcvbuf", Some("1MB"), true),
+        ("--udp-sockets", Some("2"), true),
+        ("--udp-max-datagram", Some("1500"), true),
+        ("--otlp-ack", Some("delivered"), true),
+        ("--otlp-retry-after", Some("2"), true),
+        ("--max-body", Some("1MiB"), true),
+        ("--otlp-max-connections", Some("8"), true),
+        ("--otlp-read-timeout", Some("5s"), true),
+        ("--otlp-idle-timeout", Some("0"), true),
+        ("--tcp-max-connections", Some("8"), true),
+        ("--tcp-idle-timeout", Some("1m"), true),
+        ("--retry-initial", Some("50ms"), true),
+        ("--retry-max", Some("1h"), true),
+        ("--output-timeout", Some("2.5"), true),
+        ("--stats-interval", Some("100ms"), true),
+        ("--exit-on-eof", None, true),
+        ("--summary-json", Some("{DIR}/summary.json"), true),
+        ("--data-dir", Some("{DIR}/state"), true),
+        ("--checkpoint-interval", Some("250ms"), true),
+        ("--fsync", None, true),
+        ("--shutdown-timeout", Some("10s"), true),
+        ("--metrics", Some("127.0.0.1:0"), true),
+        ("--config", Some("{DIR}/ringway.toml"), true),
+    ];
+    // A flag added to run without a row here fails this test.
+    let not_run_here = ["--input", "--output", "--help", "--version"];
+    let flags = run_flags();
+    assert!(flags.len() > 30, "run --help lists only {flags:?}");
+    let missing: Vec<String> = flags
+        .into_iter()
+        .filter(|flag| !not_run_here.contains(&flag.as_str()))
+        .filter(|flag| !valid.iter().any(|(known, _, _)| known == flag))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "run flags without a valid value in this test: {missing:?}"
+    );
+    for (flag, value, copies) in valid {
+        // Every run here already has --exit-on-eof.
+        let mut extra = if *flag == "--exit-on-eof" {
+            vec![]
+        } else {
+            vec![*flag]
+        };
+        extra.extend(value);
+        let label = format!("flag{}", flag.replace('-', "_"));
+        let (done, written, dir) = run_valid(&label, &extra);
+        done.assert_success();
+        let expected: &[u8] = if *copies { JSON_LINES } else { b"" };
+        assert_bytes_identical(expected, &written, &format!("ringway run ... {extra:?}"));
+        match *flag {
+            "--summary-json" => assert!(dir.join("summary.json").exists()),
+            "--data-dir" => assert!(dir.join("state").is_dir()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn sizes_are_decimal_with_kb_and_binary_with_kib_through_run() {
+    // 0.01KB is 10 bytes: the 16-byte line is cut to 10 plus its newline.
+    let dir = TempDir::new("size-decimal");
+    let input = dir.join("in.log");
+    fs::write(&input, b"0123456789abcdef\nshort\n").unwrap();
+    for (size, expected) in [
+        ("0.01KB", &b"0123456789\nshort\n"[..]),
+        ("0.01kib", &b"0123456789\nshort\n"[..]),
+        ("12b", &b"0123456789ab\nshort\n"[..]),
+    ] {
+        let output = dir.join(format!("out-{size}.log"));
+        run(
+            &dir,
+            &[
+                "run",
+                "--input",
+                &format!("file:{}", p(&input)),
+                "--output",
+                &format!("file:{}", p(&output)),
+                "--exit-on-eof",
+                "--max-line",
+                size,
+            ],
+            QUICK,
+        )
+        .assert_success();
+        assert_bytes_identical(expected, &fs::read(&output).unwrap(), size);
+    }
+    for ambiguous in ["1M", "1m", "64k", "1G"] {
+        let label = format!("size-{ambiguous}");
+        assert_flags_are_usage_errors(&label, &["--max-line", ambiguous], "ambiguous");
+    }
+}
+
+/// Exit 2 and the lines on stderr: the first names `mentions` and the help
+/// to read, `tip` (if any) is the second.
+fn assert_clap_error(args: &[&str], mentions: &str, help: &str, tip: Option<&str>) {
+    let dir = TempDir::new("clap-error");
+    let done = run(&dir, args, QUICK);
+    done.assert_code(2);
+    let lines: Vec<&str> = done.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("ringway: error: ")
+            && lines[0].contains(mentions)
+            && lines[0].contains(&format!("(see '{help}')")),
+        "ringway {args:?}: want an error naming {mentions:?} and '{help}', got:\n{}",
+        done.stderr
+    );
+    match tip {
+        Some(tip) => assert!(
+            lines.len() == 2 && lines[1].starts_with("ringway: tip: ") && lines[1].contains(tip),
+            "ringway {args:?}: want the tip {tip:?} on a second line, got:\n{}",
+            done.stderr
+        ),
+        None => assert_eq!(lines.len(), 1, "ringway {args:?}: {}", done.stderr),
+    }
+}
+
+#[test]
+fn command_line_errors_point_at_the_right_help_and_keep_the_tip() {
+    assert_clap_error(&["runn"], "'runn'", "ringway --help", Some("'run'"));
+    assert_clap_error(&["-v"], "'-v'", "ringway --help", None);
+    assert_clap_error(
+        &["run", "--ouput", "null"],
+        "'--ouput'",
+        "ringway run --help",
+        Some("'--output'"),
+    );
+    assert_clap_error(
+        &["check", "--bogus"],
+        "'--bogus'",
+        "ringway check --help",
+        None,
+    );
+    assert_clap_error(
+        &["top", "--metrix", "127.0.0.1:1"],
+        "'--metrix'",
+        "ringway top --help",
+        Some("'--metrics'"),
+    );
+    assert_clap_error(
+        &["run", "--stats-interval"],
+        "--stats-interval",
+        "ringway run --help",
+        None,
+    );
+    assert_clap_error(
+        &["run", "--max-line", "1M"],
+        "ambiguous",
+        "ringway run --help",
+        None,
+    );
+}
+
+#[test]
+fn input_addresses_say_host_names_are_refused_and_ports_out_of_range() {
+    for (spec, mentions) in [
+        ("udp:localhost:5599", "'localhost' is a host name"),
+        ("tcp:localhost:5599", "listens on an IP address"),
+        ("otlp:collector:4318", "'collector' is a host name"),
+        ("udp::99999", "port 99999 is out of range"),
+        ("tcp:127.0.0.1:70000", "port 70000 is out of range"),
+        ("udp:::1:5514", "in brackets"),
+    ] {
+        let dir = TempDir::new("listen-address");
+        let done = run(&dir, &["run", "--input", spec, "--output", "null"], QUICK);
+        assert_usage_error(&done, mentions);
+    }
+    for (spec, mentions) in [
+        ("tcp:127.0.0.1:99999", "port 99999 is out of range"),
+        ("http://127.0.0.1:70000/x", "port 70000 is out of range"),
+    ] {
+        assert_flags_are_usage_errors("output-port", &["--output", spec], mentions);
+    }
+}
+
+#[test]
+fn stats_interval_below_100ms_is_refused_but_0_turns_it_off() {
+    for tiny in ["0.000001", "1us", "99ms"] {
+        assert_flags_are_usage_errors(
+            "stats-floor",
+            &["--stats-interval", tiny],
+            "--stats-interval must be 0 (off) or at least 100ms",
+        );
+    }
+    for fine in ["0", "100ms", "0.1", "1h"] {
+        let (done, written, _dir) = run_valid("stats-fine", &["--stats-interval", fine]);
+        done.assert_success();
+        assert_bytes_identical(JSON_LINES, &written, fine);
+    }
+}
+
+#[test]
+fn every_duration_flag_says_a_bare_number_is_seconds() {
+    let dir = TempDir::new("help-durations");
+    let done = run(&dir, &["run", "--help"], QUICK);
+    done.assert_success();
+    let help = String::from_utf8_lossy(&done.stdout).into_owned();
+    let mut durations = 0;
+    for flag in run_flags() {
+        let entry = help_entry(&help, &flag).unwrap();
+        if entry.lines().next().unwrap().contains("<DURATION>") {
+            durations += 1;
+            let squashed = entry.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                squashed.contains("A bare number is seconds"),
+                "{flag} does not say a bare number is seconds: {entry}"
+            );
+        }
+    }
+    assert!(durations >= 11, "only {durations} duration flags found");
+    for grammar in ["KiB/MiB/GiB", "KB/MB/GB", "a bare number is seconds"] {
+        assert!(help.contains(grammar), "run --help lacks {grammar:?}");
+    }
 }
