@@ -25,6 +25,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # tmux for the `ringway top` test (tests/metrics.rs).
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# systemd-analyze verifies the installed unit (tests/config.rs).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi

@@ -316,7 +316,7 @@ pub(crate) fn format_duration(duration: Duration) -> String {
         ("ms", 1_000_000),
         ("us", 1_000),
     ] {
-        if nanos % unit_nanos == 0 {
+        if nanos.is_multiple_of(unit_nanos) {
             return format!("{}{unit}", nanos / unit_nanos);
         }
     }

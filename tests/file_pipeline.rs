@@ -89,7 +89,7 @@ fn raw_million_lines_pass_through_byte_identical() {
 fn loghub_samples_pass_through_raw_byte_identical() {
     let loghub = shared_data_dir().join("loghub");
     if !loghub.is_dir() {
-        println!("skipped: no ../shared/data");
+        not_run_without_data("the loghub samples in ../shared/data/loghub");
         return;
     }
     let mut files: Vec<_> = fs::read_dir(&loghub)
@@ -393,7 +393,7 @@ fn fan_out_to_two_file_outputs() {
 fn syslog_files_convert_every_line_to_one_json_object() {
     let loghub = shared_data_dir().join("loghub");
     if !loghub.is_dir() {
-        println!("skipped: no ../shared/data");
+        not_run_without_data("the loghub samples in ../shared/data/loghub");
         return;
     }
     let dir = TempDir::new("syslog-file");

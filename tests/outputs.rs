@@ -9,7 +9,7 @@
 //!
 //! The Python tests need a Python with opentelemetry-proto:
 //! `RINGWAY_TEST_PYTHON`, else `target/otel-venv/bin/python` (scripts/test.sh
-//! creates it). Without one they print "skipped: ..." and pass, except
+//! creates it). Without one they print "not run: ..." and pass, except
 //! under CI, where they fail.
 
 mod common;

@@ -281,7 +281,7 @@ fn logger_rfc3164_and_rfc5424_messages_parse_into_fields() {
 fn every_loghub_line_as_a_datagram_parses_or_is_flagged() {
     let loghub = shared_data_dir().join("loghub");
     if !loghub.is_dir() {
-        println!("skipped: no ../shared/data");
+        not_run_without_data("the loghub samples in ../shared/data/loghub");
         return;
     }
     let dir = TempDir::new("udp-loghub");
