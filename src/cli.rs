@@ -486,9 +486,7 @@ impl RunArgs {
                     if std::fs::metadata(pattern)
                         .is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
                     {
-                        problems.push(Problem::MissingOnHost(format!(
-                            "{message} (run refuses to start until it exists)"
-                        )));
+                        problems.push(Problem::MissingOnHost(message));
                     } else {
                         problems.push(Problem::Invalid(message));
                     }
