@@ -1,7 +1,9 @@
 //! The command line of DESIGN §7: `ringway run [--input SPEC]...
 //! [--output SPEC]... [flags]`, parsed with clap into [`Settings`].
 //!
-//! Every error here is one line on stderr and exit code 2.
+//! Every error here is one line on stderr and exit code 2 (clap's tip, when
+//! it has one, is a second line). `check` lists every problem, one line each;
+//! `run` shows the first and how many more there are.
 
 use crate::config::{
     self, Format, InputDefaults, InputSpec, OnInvalid, OtlpAck, OtlpSettings, OutputKind,
@@ -19,13 +21,13 @@ use std::time::Duration;
 pub(crate) const DEFAULT_INPUT: &str = "file:/var/log/*.log";
 pub(crate) const DEFAULT_SYSLOG_INPUT: &str = "udp:127.0.0.1:5514,format=syslog";
 const MAX_INPUTS: usize = 256;
+const MAX_OUTPUT_WORKERS: usize = 256;
 
 /// The grammar of sizes and durations, shown under the flags of `run` and
 /// `check` (README "Sizes and durations" says the same).
 const UNITS_HELP: &str = "SIZE: bytes (512 or 512B), decimal KB/MB/GB (1000-based) or binary KiB/MiB/GiB (1024-based), in any \
 case; a fraction is rounded down to whole bytes (1.5MiB). K, M and G alone are refused as ambiguous.
 DURATION: 250ms, 10s, 2m, 1h (also us, min); a bare number is seconds.";
-const MAX_OUTPUT_WORKERS: usize = 256;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -497,9 +499,9 @@ impl RunArgs {
             }
             inputs.push(input);
         }
+        // Only when every --input parsed: a bad one is reported already.
         if self.exit_on_eof
             && !embedded_default
-            && !self.inputs.is_empty()
             && inputs.len() == self.inputs.len()
             && !inputs.iter().any(|input| input.file_pattern().is_some())
         {
@@ -1065,4 +1067,63 @@ fn toml_value(text: &str) -> String {
         return text.to_string();
     }
     toml::Value::String(text.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Result<Cli, ParseError> {
+        parse_arguments(words.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn cpus_reads_back_as_one_list_value() {
+        for (list, cpus) in [
+            ("0", vec![0]),
+            ("0,1", vec![0, 1]),
+            ("0-1", vec![0, 1]),
+            ("999", vec![999]),
+        ] {
+            for subcommand in ["run", "check"] {
+                let cli = parse(&["ringway", subcommand, "--cpus", list])
+                    .ok()
+                    .unwrap();
+                let run = match cli.command {
+                    Command::Run(run) => run,
+                    Command::Check(check) => check.run,
+                    Command::Top(_) => unreachable!(),
+                };
+                assert_eq!(run.cpus, Some(config::CpuList(cpus.clone())), "{list}");
+            }
+        }
+    }
+
+    #[test]
+    fn clap_errors_name_the_help_of_the_command_they_are_in() {
+        let lines = |words: &[&str]| match parse(words) {
+            Err(error) => error.lines(),
+            Ok(_) => panic!("{words:?} parsed"),
+        };
+        assert_eq!(
+            lines(&["ringway", "runn"]),
+            [
+                "error: unrecognized subcommand 'runn' (see 'ringway --help')",
+                "tip: a similar subcommand exists: 'run'"
+            ]
+        );
+        assert_eq!(
+            lines(&["ringway", "run", "--ouput", "x"]),
+            [
+                "error: unexpected argument '--ouput' found (see 'ringway run --help')",
+                "tip: a similar argument exists: '--output'"
+            ]
+        );
+        let check = lines(&["ringway", "check", "--max-line", "1M"]);
+        assert_eq!(check.len(), 1, "{check:?}");
+        assert!(
+            check[0].ends_with("(see 'ringway check --help')"),
+            "{check:?}"
+        );
+    }
 }
