@@ -2391,8 +2391,13 @@ fn a_two_megabyte_body_in_one_byte_chunks_is_taken_whole() {
         framed.len()
     );
     let mut conn = Conn::open(addr);
-    let r = conn.roundtrip(&chunked_post("application/x-protobuf", &framed));
-    assert_eq!(r.status, 200, "{r}");
+    // A server that refuses the body answers and closes before it is all
+    // sent: the answer is what counts, not the failed write.
+    let _ = conn.send(&chunked_post("application/x-protobuf", &framed));
+    match conn.response() {
+        Ok(Some(r)) => assert_eq!(r.status, 200, "{r}"),
+        other => panic!("2 MB in 1-byte chunks: expected 200, got {other:?}"),
+    }
     // The same connection takes the next request.
     let more = bodies("one-byte-chunks", 1, 3, 0);
     let r = conn.roundtrip(&chunked_post(
