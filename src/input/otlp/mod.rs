@@ -5,12 +5,15 @@
 //! [`OtlpReceiver`] owns the listening socket (a multishot accept), a fixed
 //! table of [`Conn`]s and the input's batch [`BufferPool`]. Each connection
 //! owns one region of a start-up mapping, `HEADER_LIMIT_BYTES +
-//! --max-body` bytes, that its receives write straight into: the request
-//! head is parsed there ([`http`]), the body is read in place, then
-//! decoded with the prost types of `opentelemetry-proto` (gzip inflated
-//! into one more region of `--max-body`). Decoding allocates (prost builds
-//! owned messages); that is bounded by `--max-body` per request, one
-//! request decoded at a time, and is a later optimisation.
+//! --max-body + CHUNK_FRAMING_LIMIT_BYTES` bytes, that its receives write
+//! straight into: the request head is parsed there ([`http`]), the body is
+//! read in place (a chunked one decoded as it arrives, its framing
+//! dropped), then decoded ([`decode`]) into the prost types of
+//! `opentelemetry-proto` (gzip inflated into one more region of
+//! `--max-body`), values nested more than 32 deep left out. Decoding
+//! allocates (prost builds owned messages); that is bounded by a message
+//! cap per request, one request decoded at a time, and is a later
+//! optimisation.
 //!
 //! A decoded request becomes an [`Emission`]: its records are written as
 //! JSON lines ([`encode`]) into batch buffers and pushed into ring(4).
