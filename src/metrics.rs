@@ -117,6 +117,9 @@ pub(crate) struct OtlpCounters {
     pub read_timeouts: AtomicU64,
     /// Keep-alive connections closed after --otlp-idle-timeout.
     pub idle_closed: AtomicU64,
+    /// Arrays and maps nested more than 32 deep in accepted requests,
+    /// written as null.
+    pub values_too_deep: AtomicU64,
 }
 
 impl OtlpCounters {
@@ -335,6 +338,7 @@ impl Registry {
                     entry["connections_evicted"] = load(&otlp.connections_evicted).into();
                     entry["read_timeouts"] = load(&otlp.read_timeouts).into();
                     entry["idle_closed"] = load(&otlp.idle_closed).into();
+                    entry["values_too_deep"] = load(&otlp.values_too_deep).into();
                 }
                 if let Some(Some(tcp)) = self.tcp.get(index) {
                     entry["connections_accepted"] = load(&tcp.connections_accepted).into();

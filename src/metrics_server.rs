@@ -208,6 +208,19 @@ pub(crate) fn render(registry: &Registry) -> String {
                 );
             }
         }
+        text.family(
+            "ringway_otlp_values_too_deep_total",
+            "counter",
+            "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.",
+        );
+        for (name, otlp) in registry.input_names.iter().zip(&registry.otlp) {
+            let Some(otlp) = otlp else { continue };
+            text.sample(
+                "ringway_otlp_values_too_deep_total",
+                &[("input", name.as_str())],
+                load(&otlp.values_too_deep),
+            );
+        }
     }
     if registry.file_offsets.iter().any(Option::is_some) {
         text.family(

@@ -2091,3 +2091,429 @@ fn a_chunk_size_near_two_to_the_64_is_refused_not_a_crash() {
     assert_eq!(r.status, 200, "{r}");
     stop(ringway, &dir);
 }
+
+// ---------------------------------------------------------------------------
+// Nesting depth (issue 14, item 7)
+
+/// One link of a chain of nested values.
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    Map,
+    Array,
+}
+
+fn varint_len(value: usize) -> usize {
+    let mut out = Vec::new();
+    pb::varint(&mut out, value as u64);
+    out.len()
+}
+
+/// An `AnyValue` protobuf of `depth` nested maps (`{"k": …}`) or arrays
+/// around the string "leaf". Written outside in from sizes computed inside
+/// out, so a chain 100,000 deep costs no recursion and no quadratic copying.
+fn chain_protobuf(link: Link, depth: usize) -> Vec<u8> {
+    let leaf = pb::string_value("leaf");
+    let mut prefixes: Vec<Vec<u8>> = Vec::with_capacity(depth);
+    let mut inner = leaf.len();
+    for _ in 0..depth {
+        let mut prefix = Vec::new();
+        match link {
+            Link::Map => {
+                // AnyValue{kvlist_value = 6: KeyValueList{values = 1:
+                // KeyValue{key = 1: "k", value = 2: inner}}}
+                let key_value = 3 + 1 + varint_len(inner) + inner;
+                let list = 1 + varint_len(key_value) + key_value;
+                prefix.push(6 << 3 | 2);
+                pb::varint(&mut prefix, list as u64);
+                prefix.push(1 << 3 | 2);
+                pb::varint(&mut prefix, key_value as u64);
+                prefix.extend_from_slice(&[1 << 3 | 2, 1, b'k', 2 << 3 | 2]);
+                pb::varint(&mut prefix, inner as u64);
+            }
+            Link::Array => {
+                // AnyValue{array_value = 5: ArrayValue{values = 1: inner}}
+                let array = 1 + varint_len(inner) + inner;
+                prefix.push(5 << 3 | 2);
+                pb::varint(&mut prefix, array as u64);
+                prefix.push(1 << 3 | 2);
+                pb::varint(&mut prefix, inner as u64);
+            }
+        }
+        inner += prefix.len();
+        prefixes.push(prefix);
+    }
+    let mut out = Vec::with_capacity(inner);
+    for prefix in prefixes.iter().rev() {
+        out.extend_from_slice(prefix);
+    }
+    out.extend_from_slice(&leaf);
+    out
+}
+
+/// The same value in OTLP/JSON, as text (serde_json would recurse).
+fn chain_json(link: Link, depth: usize) -> String {
+    let (open, close) = match link {
+        Link::Map => (r#"{"kvlistValue":{"values":[{"key":"k","value":"#, "}]}}"),
+        Link::Array => (r#"{"arrayValue":{"values":["#, "]}}"),
+    };
+    format!(
+        "{}{}{}",
+        open.repeat(depth),
+        r#"{"stringValue":"leaf"}"#,
+        close.repeat(depth)
+    )
+}
+
+/// The NDJSON a chain becomes: 32 levels written, a 33rd array or map is
+/// `null` (README: "at any depth up to 32").
+fn chain_ndjson(link: Link, depth: usize) -> Value {
+    let mut value = if depth > 32 {
+        Value::Null
+    } else {
+        json!("leaf")
+    };
+    for _ in 0..depth.min(32) {
+        value = match link {
+            Link::Map => json!({ "k": value }),
+            Link::Array => json!([value]),
+        };
+    }
+    value
+}
+
+/// A record of the nesting test: named by attribute "name"; `body` and
+/// attribute "deep" are the chain.
+struct DeepCase {
+    name: String,
+    link: Link,
+    depth: usize,
+}
+
+/// One request holding `cases`, and a plain record named `plain`.
+fn deep_request_protobuf(cases: &[DeepCase], plain: &str) -> Vec<u8> {
+    let mut scope_logs = Vec::new();
+    for case in cases.iter().map(Some).chain([None]) {
+        let mut record = Vec::new();
+        let name = case.map_or(plain, |case| &case.name);
+        pb::bytes(
+            &mut record,
+            6,
+            &pb::key_value("name", &pb::string_value(name)),
+        );
+        if let Some(case) = case {
+            let chain = chain_protobuf(case.link, case.depth);
+            pb::bytes(&mut record, 5, &chain);
+            pb::bytes(&mut record, 6, &pb::key_value("deep", &chain));
+        } else {
+            pb::bytes(&mut record, 5, &pb::string_value(plain));
+        }
+        pb::bytes(&mut scope_logs, 2, &record);
+    }
+    let mut resource_logs = Vec::new();
+    pb::bytes(&mut resource_logs, 2, &scope_logs);
+    let mut request = Vec::new();
+    pb::bytes(&mut request, 1, &resource_logs);
+    request
+}
+
+fn deep_request_json(cases: &[DeepCase], plain: &str) -> String {
+    let mut records = Vec::new();
+    for case in cases {
+        let chain = chain_json(case.link, case.depth);
+        records.push(format!(
+            r#"{{"body":{chain},"attributes":[{{"key":"name","value":{{"stringValue":"{}"}}}},{{"key":"deep","value":{chain}}}]}}"#,
+            case.name
+        ));
+    }
+    records.push(format!(
+        r#"{{"body":{{"stringValue":"{plain}"}},"attributes":[{{"key":"name","value":{{"stringValue":"{plain}"}}}}]}}"#
+    ));
+    format!(
+        r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
+}
+
+#[test]
+fn json_and_protobuf_keep_32_levels_and_write_deeper_values_as_null() {
+    // JSON stopped at serde_json's recursion limit (400 from about 29
+    // levels), protobuf at prost's (400 for 32 levels in an attribute), and
+    // either rejected the whole request for a deeper value. Both now keep
+    // 32 levels, write a 33rd array or map as null, count it, and deliver
+    // the rest; a chain 100,000 deep is no crash.
+    let dir = TempDir::new("otlp-depth");
+    let output = dir.join("out.ndjson");
+    // The JSON of a map chain 100,000 deep, as body and attribute, is
+    // about 9.2 MB.
+    let (mut ringway, addr) = start(&dir, &file_output(&output), &["--max-body", "16MiB"]);
+    let mut expected_too_deep = 0;
+    let mut expected_records: Vec<(String, Link, usize)> = Vec::new();
+    for encoding in ["protobuf", "json"] {
+        // Small depths in one request; each 100,000-deep chain alone.
+        let mut requests: Vec<Vec<DeepCase>> = vec![Vec::new()];
+        for link in [Link::Map, Link::Array] {
+            for depth in [1, 30, 31, 32, 33, 40] {
+                requests[0].push(DeepCase {
+                    name: format!("{encoding}-{link:?}-{depth}"),
+                    link,
+                    depth,
+                });
+            }
+            requests.push(vec![DeepCase {
+                name: format!("{encoding}-{link:?}-100000"),
+                link,
+                depth: 100_000,
+            }]);
+        }
+        for (n, cases) in requests.iter().enumerate() {
+            let plain = format!("{encoding}-plain-{n}");
+            let wire = if encoding == "json" {
+                post_json(&deep_request_json(cases, &plain))
+            } else {
+                post_protobuf(&deep_request_protobuf(cases, &plain))
+            };
+            let r = Conn::open(addr).roundtrip(&wire);
+            let depths: Vec<usize> = cases.iter().map(|case| case.depth).collect();
+            assert_eq!(
+                r.status, 200,
+                "{encoding} request of depths {depths:?}: {r}"
+            );
+            for case in cases {
+                expected_records.push((case.name.clone(), case.link, case.depth));
+                if case.depth > 32 {
+                    expected_too_deep += 2; // the body and attribute "deep"
+                }
+            }
+            expected_records.push((plain, Link::Map, 0));
+        }
+        ringway.assert_running(&format!("after the {encoding} requests"));
+    }
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "nesting");
+    let mut by_name: HashMap<String, Value> = HashMap::new();
+    for record in records {
+        let name = record["attributes"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            by_name.insert(name.clone(), record).is_none(),
+            "record {name:?} written twice"
+        );
+    }
+    for (name, link, depth) in &expected_records {
+        let record = by_name
+            .get(name)
+            .unwrap_or_else(|| panic!("record {name:?} is missing"));
+        if *depth == 0 {
+            assert_eq!(record["body"], name.as_str(), "{name}");
+            continue;
+        }
+        let expected = chain_ndjson(*link, *depth);
+        assert!(
+            record["body"] == expected,
+            "{name}: body {}",
+            record["body"]
+        );
+        assert!(
+            record["attributes"]["deep"] == expected,
+            "{name}: attribute {}",
+            record["attributes"]["deep"]
+        );
+        // Both encodings write the same record.
+        let twin = name.replacen("protobuf-", "json-", 1);
+        if twin != *name {
+            let (mut ours, mut theirs) = (record.clone(), by_name[&twin].clone());
+            ours["attributes"]["name"] = json!("");
+            theirs["attributes"]["name"] = json!("");
+            assert_eq!(ours, theirs, "{name} and {twin} differ");
+        }
+    }
+    assert_eq!(by_name.len(), expected_records.len(), "{summary}");
+    assert_eq!(
+        summary.input(0, "values_too_deep"),
+        expected_too_deep,
+        "{summary}"
+    );
+    assert_eq!(
+        summary.input(0, "records"),
+        expected_records.len() as u64,
+        "{summary}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Chunked framing (issue 14, item 8)
+
+/// A POST of `framed` (a chunked body as it goes on the wire).
+fn chunked_post(content_type: &str, framed: &[u8]) -> Vec<u8> {
+    request(
+        "POST",
+        "/v1/logs",
+        &[
+            ("Content-Type", content_type),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        framed,
+    )
+}
+
+/// `body` in chunks of `size` bytes, with the last chunk.
+fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / size * (size + 8) + 16);
+    for piece in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn a_two_megabyte_body_in_one_byte_chunks_is_taken_whole() {
+    // The chunk framing used to count against --max-body: 2 MB in 1-byte
+    // chunks is 12 MB on the wire and got 413. Only the decoded body
+    // counts; a decoded body over --max-body is still 413.
+    let dir = TempDir::new("otlp-one-byte-chunks");
+    let output = dir.join("out.ndjson");
+    let (mut ringway, addr) = start(&dir, &file_output(&output), &["--max-body", "3MiB"]);
+    let names = bodies("one-byte-chunks", 0, 7_000, 280);
+    let body = export_request("chunks", &names);
+    assert!(body.len() > 2_000_000, "{} bytes", body.len());
+    let framed = chunked(&body, 1);
+    assert!(
+        framed.len() > 4 * (3 << 20),
+        "{} bytes on the wire",
+        framed.len()
+    );
+    let mut conn = Conn::open(addr);
+    // A server that refuses the body answers and closes before it is all
+    // sent: the answer is what counts, not the failed write.
+    let _ = conn.send(&chunked_post("application/x-protobuf", &framed));
+    match conn.response() {
+        Ok(Some(r)) => assert_eq!(r.status, 200, "{r}"),
+        other => panic!("2 MB in 1-byte chunks: expected 200, got {other:?}"),
+    }
+    // The same connection takes the next request.
+    let more = bodies("one-byte-chunks", 1, 3, 0);
+    let r = conn.roundtrip(&chunked_post(
+        "application/x-protobuf",
+        &chunked(&export_request("chunks", &more), 1),
+    ));
+    assert_eq!(r.status, 200, "{r}");
+    assert_rss_bounded(&mut ringway, "after 12 MB of chunk framing");
+
+    // 3 MiB decoded in 4 KiB chunks is at the limit; one more byte is over
+    // it, refused at that chunk's size line (nothing after it is sent).
+    let mut conn = Conn::open(addr);
+    let mut wire = chunked_post("application/x-protobuf", b"");
+    let at_limit = chunked(&vec![0x0a; 3 << 20], 4096);
+    wire.extend_from_slice(&at_limit[..at_limit.len() - b"0\r\n\r\n".len()]);
+    wire.extend_from_slice(b"1\r\n");
+    conn.send(&wire).unwrap();
+    match conn.response() {
+        Ok(Some(r)) => assert_eq!(r.status, 413, "{r}"),
+        other => panic!("a decoded body over --max-body: expected 413, got {other:?}"),
+    }
+    ringway.assert_running("after a chunked body over --max-body");
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "one-byte chunks");
+    let expected: Vec<String> = names.into_iter().chain(more).collect();
+    assert_each_once(
+        &by_body(&records, "one-byte chunks"),
+        &expected,
+        "one-byte chunks",
+    );
+    assert_eq!(records.len(), expected.len());
+    assert_eq!(
+        summary.input(0, "records"),
+        expected.len() as u64,
+        "{summary}"
+    );
+}
+
+#[test]
+fn hostile_chunk_framing_gets_400_and_ringway_stays_up() {
+    // httparse takes any byte but CR in a chunk extension and the size line
+    // had no bound: a bare LF (where parsers disagree on the framing), a
+    // control byte, or kilobytes of extension or trailers were accepted,
+    // and a size line that never ended held the connection until 408.
+    let dir = TempDir::new("otlp-hostile-chunks");
+    let output = dir.join("out.ndjson");
+    let (mut ringway, addr) = start(&dir, &file_output(&output), &[]);
+    let body = export_request("hostile", &bodies("hostile", 0, 1, 0));
+    let with_size_line = |line: &str| {
+        let mut framed = line.as_bytes().to_vec();
+        framed.extend_from_slice(&body);
+        framed.extend_from_slice(b"\r\n0\r\n\r\n");
+        framed
+    };
+    let size = format!("{:x}", body.len());
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("17 hex digits", with_size_line(&format!("{size:0>17}\r\n"))),
+        (
+            "bare LF ending the size line",
+            with_size_line(&format!("{size}\n")),
+        ),
+        (
+            "bare LF in an extension",
+            with_size_line(&format!("{size};a\nb\r\n")),
+        ),
+        (
+            "control byte in an extension",
+            with_size_line(&format!("{size};a\x01b\r\n")),
+        ),
+        (
+            "a 5 KiB extension",
+            with_size_line(&format!("{size};{}\r\n", "e".repeat(5 * 1024))),
+        ),
+        (
+            "a size line that never ends",
+            format!("{size}{}", " ".repeat(5 * 1024)).into_bytes(),
+        ),
+    ];
+    let mut no_crlf = with_size_line(&format!("{size}\r\n"));
+    let data_end = no_crlf.len() - b"\r\n0\r\n\r\n".len();
+    no_crlf[data_end] = b'X';
+    cases.push(("no CRLF after the data", no_crlf));
+    let mut long_trailer = chunked(&body, body.len());
+    long_trailer.truncate(long_trailer.len() - 2);
+    long_trailer.extend_from_slice(format!("X-T: {}\r\n\r\n", "t".repeat(5 * 1024)).as_bytes());
+    cases.push(("5 KiB of trailers", long_trailer));
+    for (what, framed) in &cases {
+        let mut conn = Conn::open(addr);
+        let _ = conn.send(&chunked_post("application/x-protobuf", framed));
+        match conn.response() {
+            Ok(Some(r)) => assert_eq!(r.status, 400, "{what}: {r}"),
+            other => panic!("{what}: expected 400, got {other:?}"),
+        }
+        assert!(
+            conn.closed_within(Duration::from_secs(10)),
+            "{what}: the connection stayed open after the 400"
+        );
+        ringway.assert_running(what);
+    }
+    // A well-formed extension is allowed (RFC 9112 §7.1.1), and so are
+    // short trailers.
+    let names = bodies("after-hostile", 0, 1, 0);
+    let good = export_request("ok", &names);
+    let mut framed = format!("{:x};name=\"v a\"\r\n", good.len()).into_bytes();
+    framed.extend_from_slice(&good);
+    framed.extend_from_slice(b"\r\n0\r\nX-Trailer: 1\r\n\r\n");
+    let r = Conn::open(addr).roundtrip(&chunked_post("application/x-protobuf", &framed));
+    assert_eq!(r.status, 200, "{r}");
+    let summary = stop(ringway, &dir);
+    assert_eq!(http_count(&summary, "400"), cases.len() as u64, "{summary}");
+    let records = parse_records(&read_output(&output), false, "hostile chunks");
+    assert_each_once(
+        &by_body(&records, "hostile chunks"),
+        &names,
+        "hostile chunks",
+    );
+    assert_eq!(
+        records.len(),
+        1,
+        "nothing of the refused requests was written"
+    );
+}

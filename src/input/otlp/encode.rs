@@ -16,9 +16,11 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-/// Deepest nesting of arrays and maps written out; deeper values become
-/// `null` (protobuf allows any depth, a JSON reader may not).
-const MAX_DEPTH: usize = 32;
+/// Deepest nesting of arrays and maps written out: a body or attribute
+/// value may be a map in a map … 32 arrays or maps in all. Deeper ones
+/// are not even decoded (`decode`) and become `null` (protobuf allows any
+/// depth, a JSON reader may not).
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Whether any of the eight bytes in `word` is `"`, `\\` or below 0x20
 /// (the bytes a JSON string escapes), with the usual SWAR bit tricks.

@@ -160,13 +160,36 @@ pub(crate) fn parse_head(bytes: &[u8]) -> HeadResult {
     HeadResult::Complete(head)
 }
 
+/// Longest chunk-size line (size, extensions and CRLF) and longest trailer
+/// section of a chunked body; longer → 400. This is all the framing a
+/// connection's region holds at once beyond the decoded body: chunk data
+/// is decoded as it arrives and consumed framing is dropped, so the
+/// region needs `--max-body` plus this, whatever the chunk sizes.
+pub(crate) const CHUNK_FRAMING_LIMIT_BYTES: usize = 4 * 1024;
+
+/// Where the decoder of a chunked body stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum ChunkStep {
+    /// At the start of a chunk-size line.
+    #[default]
+    Size,
+    /// Inside a chunk's data: this many bytes still to come.
+    Data(usize),
+    /// After a chunk's data, at its CRLF.
+    DataEnd,
+    /// After the last (zero-size) chunk: trailers up to a blank line.
+    Trailers,
+}
+
 /// Progress of decoding a chunked body in place.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Chunked {
     /// Wire bytes (after the head) consumed so far.
     pub read: usize,
-    /// Body bytes decoded so far, compacted to the start of the body.
+    /// Body bytes decoded so far, compacted to the start of the body;
+    /// never more than `read`.
     pub written: usize,
+    step: ChunkStep,
 }
 
 pub(crate) enum ChunkedResult {
@@ -178,50 +201,112 @@ pub(crate) enum ChunkedResult {
     TooLarge,
 }
 
+/// Whether `bytes` (a chunk-size line or a trailer section, CRLFs
+/// included) is free of control characters other than HTAB and of line
+/// feeds that do not end a CRLF. A bare LF or CR is where parsers disagree
+/// on where a chunk ends (request smuggling), so it is refused.
+fn framing_text_is_clean(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().all(|(at, &byte)| match byte {
+        b'\t' => true,
+        b'\r' => bytes.get(at + 1) == Some(&b'\n'),
+        b'\n' => at > 0 && bytes[at - 1] == b'\r',
+        0..=0x1f | 0x7f => false,
+        _ => true,
+    })
+}
+
 /// Decodes as much of a chunked body as `wire` (the bytes after the head)
-/// holds, moving chunk data down to `wire[..state.written]`.
+/// holds, moving chunk data down to `wire[..state.written]` as it arrives,
+/// also when a chunk is only partly received. `limit` bounds the decoded
+/// body (`--max-body`); the framing does not count against it.
 pub(crate) fn decode_chunked(wire: &mut [u8], state: &mut Chunked, limit: usize) -> ChunkedResult {
     loop {
         let rest = &wire[state.read..];
-        let (size_len, size) = match httparse::parse_chunk_size(rest) {
-            Ok(httparse::Status::Complete(parsed)) => parsed,
-            Ok(httparse::Status::Partial) => return ChunkedResult::Partial,
-            Err(_) => return ChunkedResult::Invalid,
-        };
-        let Ok(size) = usize::try_from(size) else {
-            return ChunkedResult::TooLarge;
-        };
-        if size == 0 {
-            // The last chunk: skip optional trailers up to the blank line.
-            let after = &rest[size_len..];
-            let Some(end) = trailer_end(after) else {
-                return if after.len() > HEADER_LIMIT_BYTES {
-                    ChunkedResult::Invalid
-                } else {
-                    ChunkedResult::Partial
+        match state.step {
+            ChunkStep::Size => {
+                let window = &rest[..rest.len().min(CHUNK_FRAMING_LIMIT_BYTES)];
+                let Some(newline) = memchr::memchr(b'\n', window) else {
+                    return if rest.len() >= CHUNK_FRAMING_LIMIT_BYTES {
+                        ChunkedResult::Invalid
+                    } else {
+                        ChunkedResult::Partial
+                    };
                 };
-            };
-            state.read += size_len + end;
-            return ChunkedResult::Complete;
+                let line = &rest[..newline + 1];
+                if !framing_text_is_clean(line) {
+                    return ChunkedResult::Invalid;
+                }
+                // More than 16 hex digits is invalid to httparse (400); a
+                // size that fits 64 bits but not the limit is 413.
+                let size = match httparse::parse_chunk_size(line) {
+                    Ok(httparse::Status::Complete((len, size))) if len == line.len() => size,
+                    _ => return ChunkedResult::Invalid,
+                };
+                state.read += line.len();
+                if size == 0 {
+                    state.step = ChunkStep::Trailers;
+                    continue;
+                }
+                // A hostile size (up to 2^64 - 1) must not overflow the
+                // sums below: it is compared, never added.
+                match usize::try_from(size) {
+                    Ok(size) if size <= limit.saturating_sub(state.written) => {
+                        state.step = ChunkStep::Data(size);
+                    }
+                    _ => return ChunkedResult::TooLarge,
+                }
+            }
+            ChunkStep::Data(left) => {
+                let take = rest.len().min(left);
+                if take == 0 {
+                    return ChunkedResult::Partial;
+                }
+                wire.copy_within(state.read..state.read + take, state.written);
+                state.written += take;
+                state.read += take;
+                state.step = if take == left {
+                    ChunkStep::DataEnd
+                } else {
+                    ChunkStep::Data(left - take)
+                };
+            }
+            ChunkStep::DataEnd => match rest {
+                [] | [b'\r'] => return ChunkedResult::Partial,
+                [b'\r', b'\n', ..] => {
+                    state.read += 2;
+                    state.step = ChunkStep::Size;
+                }
+                _ => return ChunkedResult::Invalid,
+            },
+            ChunkStep::Trailers => {
+                let window = &rest[..rest.len().min(CHUNK_FRAMING_LIMIT_BYTES)];
+                let Some(end) = trailer_end(window) else {
+                    return if rest.len() >= CHUNK_FRAMING_LIMIT_BYTES {
+                        ChunkedResult::Invalid
+                    } else {
+                        ChunkedResult::Partial
+                    };
+                };
+                if !framing_text_is_clean(&window[..end]) {
+                    return ChunkedResult::Invalid;
+                }
+                state.read += end;
+                return ChunkedResult::Complete;
+            }
         }
-        // A hostile size (up to 2^64 - 1) must not overflow the sums below.
-        if size > limit.saturating_sub(state.written) {
-            return ChunkedResult::TooLarge;
-        }
-        let Some(end) = (size_len + size).checked_add(2) else {
-            return ChunkedResult::TooLarge;
-        };
-        if rest.len() < end {
-            return ChunkedResult::Partial;
-        }
-        if &rest[end - 2..end] != b"\r\n" {
-            return ChunkedResult::Invalid;
-        }
-        let from = state.read + size_len;
-        wire.copy_within(from..from + size, state.written);
-        state.written += size;
-        state.read += size_len + size + 2;
     }
+}
+
+/// After a `Partial` decode: moves the wire bytes not yet consumed (at
+/// most a partial size line, CRLF or trailer section: under
+/// [`CHUNK_FRAMING_LIMIT_BYTES`]) down to the end of the decoded body, so
+/// consumed framing takes no room. Returns how many bytes of `wire` are
+/// left in use. Only while no receive is writing past them.
+pub(crate) fn compact_chunked(wire: &mut [u8], state: &mut Chunked) -> usize {
+    let left = wire.len() - state.read;
+    wire.copy_within(state.read.., state.written);
+    state.read = state.written;
+    state.written + left
 }
 
 /// Length of the trailer section including its final blank line, if whole.
@@ -461,6 +546,114 @@ mod tests {
                 ChunkedResult::TooLarge
             ));
         }
+    }
+
+    /// Feeds `wire` to the decoder `step` bytes at a time into a buffer
+    /// of `room` bytes, compacting after every partial decode like the
+    /// receiver does; the decoded body, or the result that ended it.
+    fn decode_in_steps(
+        wire: &[u8],
+        step: usize,
+        room: usize,
+        limit: usize,
+    ) -> Result<Vec<u8>, &'static str> {
+        let mut buf = vec![0u8; room];
+        let mut filled = 0;
+        let mut fed = 0;
+        let mut state = Chunked::default();
+        loop {
+            let take = step.min(wire.len() - fed).min(room - filled);
+            buf[filled..filled + take].copy_from_slice(&wire[fed..fed + take]);
+            filled += take;
+            fed += take;
+            match decode_chunked(&mut buf[..filled], &mut state, limit) {
+                ChunkedResult::Complete => return Ok(buf[..state.written].to_vec()),
+                ChunkedResult::Invalid => return Err("invalid"),
+                ChunkedResult::TooLarge => return Err("too large"),
+                ChunkedResult::Partial if fed == wire.len() => return Err("partial at the end"),
+                ChunkedResult::Partial => {
+                    filled = compact_chunked(&mut buf[..filled], &mut state);
+                    if filled == room {
+                        return Err("buffer full");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_decoded_body_takes_room_whatever_the_chunk_sizes() {
+        let body: Vec<u8> = (0..20_000u32).map(|n| (n % 251) as u8).collect();
+        for chunk in [1, 2, 7, 4096, 20_000] {
+            let mut wire = Vec::new();
+            for piece in body.chunks(chunk) {
+                wire.extend_from_slice(format!("{:x};e=1\r\n", piece.len()).as_bytes());
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\nX-Trailer: 1\r\n\r\n");
+            // Room for the body and one framing line: 1-byte chunks need
+            // eight times that on the wire.
+            let room = body.len() + CHUNK_FRAMING_LIMIT_BYTES;
+            for step in [1, 3, 1000, 65_536] {
+                assert_eq!(
+                    decode_in_steps(&wire, step, room, body.len()).as_deref(),
+                    Ok(&body[..]),
+                    "chunks of {chunk}, received {step} at a time"
+                );
+            }
+            // One byte over the limit, however it is framed: too large.
+            assert_eq!(
+                decode_in_steps(&wire, 1000, room, body.len() - 1),
+                Err("too large"),
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_chunk_framing_is_invalid() {
+        let long_extension = format!(
+            "1;{}\r\na\r\n0\r\n\r\n",
+            "e".repeat(CHUNK_FRAMING_LIMIT_BYTES)
+        );
+        let long_trailer = format!(
+            "1\r\na\r\n0\r\nX: {}\r\n\r\n",
+            "t".repeat(CHUNK_FRAMING_LIMIT_BYTES)
+        );
+        let endless_size = "0".repeat(CHUNK_FRAMING_LIMIT_BYTES + 10);
+        let cases: [(&str, &[u8]); 10] = [
+            ("17 hex digits", b"10000000000000000\r\na\r\n0\r\n\r\n"),
+            ("no CRLF after the data", b"3\r\nabcX\r\n0\r\n\r\n"),
+            ("LF only after the data", b"3\r\nabc\n0\r\n\r\n"),
+            ("bare LF ending the size line", b"3\nabc\r\n0\r\n\r\n"),
+            ("bare LF in an extension", b"3;a\nb\r\nabc\r\n0\r\n\r\n"),
+            (
+                "control byte in an extension",
+                b"3;a\x01\r\nabc\r\n0\r\n\r\n",
+            ),
+            (
+                "extension over the framing limit",
+                long_extension.as_bytes(),
+            ),
+            ("trailers over the framing limit", long_trailer.as_bytes()),
+            ("a size line that never ends", endless_size.as_bytes()),
+            ("not hex", b"zz\r\n"),
+        ];
+        for (what, wire) in cases {
+            for step in [1, 7, wire.len()] {
+                assert_eq!(
+                    decode_in_steps(wire, step, 64 * 1024, 1 << 20),
+                    Err("invalid"),
+                    "{what}, received {step} at a time"
+                );
+            }
+        }
+        // A well-formed extension is allowed (RFC 9112 §7.1.1).
+        assert_eq!(
+            decode_in_steps(b"3;name=\"v a\"\t;x\r\nabc\r\n0\r\n\r\n", 1, 1024, 10).as_deref(),
+            Ok(&b"abc"[..])
+        );
     }
 
     #[test]

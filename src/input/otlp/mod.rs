@@ -5,12 +5,15 @@
 //! [`OtlpReceiver`] owns the listening socket (a multishot accept), a fixed
 //! table of [`Conn`]s and the input's batch [`BufferPool`]. Each connection
 //! owns one region of a start-up mapping, `HEADER_LIMIT_BYTES +
-//! --max-body` bytes, that its receives write straight into: the request
-//! head is parsed there ([`http`]), the body is read in place, then
-//! decoded with the prost types of `opentelemetry-proto` (gzip inflated
-//! into one more region of `--max-body`). Decoding allocates (prost builds
-//! owned messages); that is bounded by `--max-body` per request, one
-//! request decoded at a time, and is a later optimisation.
+//! --max-body + CHUNK_FRAMING_LIMIT_BYTES` bytes, that its receives write
+//! straight into: the request head is parsed there ([`http`]), the body is
+//! read in place (a chunked one decoded as it arrives, its framing
+//! dropped), then decoded ([`decode`]) into the prost types of
+//! `opentelemetry-proto` (gzip inflated into one more region of
+//! `--max-body`), values nested more than 32 deep left out. Decoding
+//! allocates (prost builds owned messages); that is bounded by a message
+//! cap per request, one request decoded at a time, and is a later
+//! optimisation.
 //!
 //! A decoded request becomes an [`Emission`]: its records are written as
 //! JSON lines ([`encode`]) into batch buffers and pushed into ring(4).
@@ -33,6 +36,7 @@
 //! `--otlp-read-timeout` for a request to arrive whole (408),
 //! `--otlp-idle-timeout` for keep-alive connections.
 
+pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod http;
 
@@ -44,9 +48,9 @@ use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
 use crate::uring::{Token, WakeRead};
 use crossbeam_queue::ArrayQueue;
+use decode::{DecodeError, Decoded};
 use http::{BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
 use io_uring::{IoUring, opcode, types};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
@@ -208,6 +212,8 @@ struct Emission {
     wire_bytes: usize,
     /// Records too large for a line, written cut down.
     truncated: u64,
+    /// Arrays and maps nested too deep, written as null.
+    values_too_deep: u64,
     /// `delivered`: the request's count of batches not yet delivered.
     delivery: Option<Arc<RequestDelivery>>,
 }
@@ -283,8 +289,12 @@ pub(crate) struct OtlpReceiver {
 impl OtlpReceiver {
     pub fn new(parts: ReceiverParts) -> Result<Self, String> {
         let slots = parts.settings.max_connections + CLOSING_SPARE_SLOTS;
-        let conn_bytes =
-            (http::HEADER_LIMIT_BYTES + parts.settings.max_body_bytes).next_multiple_of(4096);
+        // A head, a body, and what a chunked body's framing may hold
+        // beyond its decoded bytes (a partial size line or trailers).
+        let conn_bytes = (http::HEADER_LIMIT_BYTES
+            + parts.settings.max_body_bytes
+            + http::CHUNK_FRAMING_LIMIT_BYTES)
+            .next_multiple_of(4096);
         let region_bytes = slots
             .checked_mul(conn_bytes)
             .ok_or("--max-body × --otlp-max-connections overflows")?;
@@ -754,12 +764,26 @@ impl OtlpReceiver {
             BodyLength::Chunked => {
                 let conn = &mut self.conns[slot];
                 let mut state = conn.chunked;
+                let recv_posted = conn.recv_posted;
                 let wire = &mut self.conn_region.slice(offset, filled)[head.len..];
                 let result = http::decode_chunked(wire, &mut state, max_body);
+                // Consumed framing gives its room back, so only the decoded
+                // body counts against --max-body (not while a receive is
+                // writing after `filled`: the next pass compacts).
+                let kept = match result {
+                    ChunkedResult::Partial if !recv_posted => {
+                        http::compact_chunked(wire, &mut state)
+                    }
+                    _ => filled - head.len,
+                };
                 let conn = &mut self.conns[slot];
                 conn.chunked = state;
+                conn.filled = head.len + kept;
                 match result {
-                    ChunkedResult::Partial if filled >= conn_bytes => {
+                    ChunkedResult::Partial if conn.filled >= conn_bytes => {
+                        // Unreachable: the region has room for a head, the
+                        // body and the longest framing a decode leaves.
+                        debug_assert!(false, "a compacted chunked body fills its region");
                         self.respond(slot, 413, "request body larger than --max-body", true);
                         return;
                     }
@@ -840,8 +864,8 @@ impl OtlpReceiver {
             return;
         }
         let wire_bytes = body.len();
-        let logs = match self.decode(slot, head, body) {
-            Ok(logs) => logs,
+        let decoded = match self.decode(slot, head, body) {
+            Ok(decoded) => decoded,
             Err((status, message)) => {
                 self.bad_bodies += 1;
                 if self.bad_bodies.is_power_of_two() {
@@ -863,7 +887,8 @@ impl OtlpReceiver {
         self.emission = Some(Emission {
             slot: slot as u32,
             serial: conn.serial,
-            logs,
+            logs: decoded.logs,
+            values_too_deep: decoded.values_too_deep,
             resource: 0,
             scope: 0,
             record: 0,
@@ -884,21 +909,22 @@ impl OtlpReceiver {
         self.drive_emission();
     }
 
-    /// Decodes a body (inflating it first when gzipped).
+    /// Decodes a body (inflating it first when gzipped): see [`decode`]
+    /// for its limits.
     fn decode(
         &mut self,
         slot: usize,
         head: Head,
         body: std::ops::Range<usize>,
-    ) -> Result<Vec<ResourceLogs>, (u16, &'static str)> {
+    ) -> Result<Decoded, (u16, &'static str)> {
         let offset = self.region_offset(slot);
         let max_body = self.settings.max_body_bytes;
-        let wire = &self.conn_region.slice(offset + body.start, body.len())[..];
-        let inflated;
+        let wire = self.conn_region.slice(offset + body.start, body.len());
         let mut inflated_bytes = 0;
-        let bytes: &[u8] = if head.gzip {
+        // Mutable: decoding protobuf renames values nested too deep.
+        let bytes: &mut [u8] = if head.gzip {
             let out = self.inflate_region.slice(0, max_body + 1);
-            let mut decoder = flate2::read::MultiGzDecoder::new(wire);
+            let mut decoder = flate2::read::MultiGzDecoder::new(&*wire);
             let mut total = 0;
             loop {
                 match std::io::Read::read(&mut decoder, &mut out[total..]) {
@@ -914,60 +940,36 @@ impl OtlpReceiver {
                 }
             }
             inflated_bytes = total;
-            inflated = &self.inflate_region.slice(0, total)[..];
-            inflated
+            &mut out[..total]
         } else {
             wire
         };
-        // Decoding builds one owned message per message on the wire, each
-        // far larger than its 2 wire bytes at least: refuse requests that
-        // would build too many, before decoding them.
-        let messages = match head.content_type {
-            ContentType::Protobuf => count_messages(bytes),
-            // Every OTLP/JSON message is an object: `{` bounds the count.
-            _ => Some(memchr::memchr_iter(b'{', bytes).count()),
-        };
-        let decoded = match messages {
-            Some(count) if count > MAX_MESSAGES_PER_REQUEST => Err((
-                413,
-                "request holds too many OTLP messages (records, attributes, values)",
-            )),
-            None => Err((
-                400,
-                "body is not a valid OTLP ExportLogsServiceRequest protobuf",
-            )),
-            Some(_) => Self::decode_bytes(head.content_type, bytes),
+        let decoded = match head.content_type {
+            ContentType::Protobuf => decode::protobuf(bytes),
+            ContentType::Json => decode::json(bytes),
+            ContentType::Other => {
+                debug_assert!(false, "other content types are answered 415 first");
+                Err(DecodeError::Invalid)
+            }
         };
         if inflated_bytes > RELEASE_AFTER_BYTES {
             // Only now: released pages read back as zeros.
             self.inflate_region.release(0, inflated_bytes);
         }
-        decoded
-    }
-
-    fn decode_bytes(
-        content_type: ContentType,
-        bytes: &[u8],
-    ) -> Result<Vec<ResourceLogs>, (u16, &'static str)> {
-        match content_type {
-            ContentType::Protobuf => <ExportLogsServiceRequest as prost::Message>::decode(bytes)
-                .map(|request| request.resource_logs)
-                .map_err(|_| {
-                    (
-                        400,
-                        "body is not a valid OTLP ExportLogsServiceRequest protobuf",
-                    )
-                }),
-            ContentType::Json => serde_json::from_slice::<JsonRequest>(bytes)
-                .map(|request| request.resource_logs)
-                .map_err(|_| {
-                    (
-                        400,
-                        "body is not a valid OTLP/JSON ExportLogsServiceRequest",
-                    )
-                }),
-            ContentType::Other => Err((415, "unsupported content type")),
-        }
+        decoded.map_err(|error| match (error, head.content_type) {
+            (DecodeError::TooManyMessages, _) => (
+                413,
+                "request holds too many OTLP messages (records, attributes, values)",
+            ),
+            (DecodeError::Invalid, ContentType::Json) => (
+                400,
+                "body is not a valid OTLP/JSON ExportLogsServiceRequest",
+            ),
+            (DecodeError::Invalid, _) => (
+                400,
+                "body is not a valid OTLP ExportLogsServiceRequest protobuf",
+            ),
+        })
     }
 
     /// Writes the emission's records into batches and pushes them, as far
@@ -1099,6 +1101,11 @@ impl OtlpReceiver {
             self.counters
                 .truncated
                 .fetch_add(emission.truncated, Ordering::Relaxed);
+        }
+        if emission.values_too_deep > 0 {
+            self.otlp
+                .values_too_deep
+                .fetch_add(emission.values_too_deep, Ordering::Relaxed);
         }
         let slot = emission.slot as usize;
         self.spare_held = emission.held;
@@ -1260,90 +1267,4 @@ impl OtlpReceiver {
             None => self.free_slots.push(slot as u32),
         }
     }
-}
-
-/// Messages one request may hold (records, attributes, values, …): about
-/// 40 MiB of decoded structures at most, and over 25,000 records of a
-/// typical shape (the OTel SDKs send 512 per request).
-const MAX_MESSAGES_PER_REQUEST: usize = 256 * 1024;
-/// Deepest nesting of values walked (prost's own recursion limit is 100).
-const MAX_NESTING: usize = 100;
-
-/// Counts the messages of an `ExportLogsServiceRequest` without decoding
-/// it (a walk of the wire format, following the fields that hold
-/// messages); stops early past [`MAX_MESSAGES_PER_REQUEST`]. `None` when
-/// the bytes are not valid protobuf.
-fn count_messages(bytes: &[u8]) -> Option<usize> {
-    /// The message-typed fields of each message kind, by field number.
-    #[derive(Clone, Copy)]
-    enum Kind {
-        Request,
-        ResourceLogs,
-        Resource,
-        ScopeLogs,
-        Scope,
-        Record,
-        KeyValue,
-        AnyValue,
-        Array,
-        KeyValueList,
-    }
-    fn child(kind: Kind, field: u64) -> Option<Kind> {
-        use Kind::*;
-        match (kind, field) {
-            (Request, 1) => Some(ResourceLogs),
-            (ResourceLogs, 1) => Some(Resource),
-            (ResourceLogs, 2) => Some(ScopeLogs),
-            (Resource, 1) | (Scope, 3) | (Record, 6) | (KeyValueList, 1) => Some(KeyValue),
-            (ScopeLogs, 1) => Some(Scope),
-            (ScopeLogs, 2) => Some(Record),
-            (Record, 5) | (KeyValue, 2) | (Array, 1) => Some(AnyValue),
-            (AnyValue, 5) => Some(Array),
-            (AnyValue, 6) => Some(KeyValueList),
-            _ => None,
-        }
-    }
-    fn walk(mut bytes: &[u8], kind: Kind, depth: usize, count: &mut usize) -> Option<()> {
-        if depth > MAX_NESTING {
-            return None;
-        }
-        while !bytes.is_empty() {
-            let key = prost::encoding::decode_varint(&mut bytes).ok()?;
-            let field = key >> 3;
-            match key & 7 {
-                0 => {
-                    prost::encoding::decode_varint(&mut bytes).ok()?;
-                }
-                1 => bytes = bytes.get(8..)?,
-                5 => bytes = bytes.get(4..)?,
-                2 => {
-                    let len =
-                        usize::try_from(prost::encoding::decode_varint(&mut bytes).ok()?).ok()?;
-                    let inner = bytes.get(..len)?;
-                    bytes = &bytes[len..];
-                    if let Some(kind) = child(kind, field) {
-                        *count += 1;
-                        if *count > MAX_MESSAGES_PER_REQUEST {
-                            return Some(()); // enough: refused by the caller
-                        }
-                        walk(inner, kind, depth + 1, count)?;
-                    }
-                }
-                _ => return None,
-            }
-        }
-        Some(())
-    }
-    let mut count = 0;
-    walk(bytes, Kind::Request, 0, &mut count)?;
-    Some(count)
-}
-
-/// The OTLP/JSON request: lowerCamelCase keys, hex ids, 64-bit integers as
-/// strings or numbers (the `with-serde` mapping of `opentelemetry-proto`).
-/// A document without `resourceLogs` is an empty request.
-#[derive(serde::Deserialize)]
-struct JsonRequest {
-    #[serde(default, rename = "resourceLogs")]
-    resource_logs: Vec<ResourceLogs>,
 }
