@@ -212,7 +212,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "1", value_parser = config::parse_duration)]
     pub otlp_retry_after: Duration,
 
-    /// Largest OTLP request body, as sent and after gunzip; larger ones get 413.
+    /// Largest OTLP request body, as sent (after chunked decoding; framing does not count) and after gunzip;
+    /// larger ones get 413.
     /// Memory for bodies is bounded by this times --otlp-max-connections.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = config::parse_size)]
     pub max_body: usize,
