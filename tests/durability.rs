@@ -1116,6 +1116,11 @@ fn kill_9_loop_without_a_data_dir_never_glues_a_line_to_a_torn_one() {
         &format!("file:{}", p(&output)),
         "--stats-interval",
         "0",
+        // Large batches: long writes, which a kill is likely to cut.
+        "--read-buf",
+        "16MiB",
+        "--batch-bytes",
+        "16MiB",
     ];
     let mut rng = Rng::new(
         SystemTime::now()
@@ -1127,9 +1132,13 @@ fn kill_9_loop_without_a_data_dir_never_glues_a_line_to_a_torn_one() {
     for round in 0..KILLS {
         let size_at_start = file_len(&output);
         let mut ringway = spawn(&dir, &args);
-        // Killed once this run wrote something, while it still writes.
-        wait_until(TIMEOUT, || file_len(&output) > size_at_start);
-        thread::sleep(Duration::from_millis(rng.below(40)));
+        // Killed soon after this run starts writing, while it still
+        // writes (it writes the whole file in a fraction of a second).
+        let started = std::time::Instant::now();
+        while file_len(&output) == size_at_start && started.elapsed() < TIMEOUT {
+            thread::sleep(Duration::from_millis(1));
+        }
+        thread::sleep(Duration::from_micros(rng.below(20_000)));
         ringway.assert_running(&format!("before kill {round}"));
         ringway.signal(libc::SIGKILL);
         let _ = ringway.wait(TIMEOUT);
