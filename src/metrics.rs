@@ -46,6 +46,41 @@ pub(crate) struct OutputCounters {
     /// Workers retrying a batch right now: the output is failing while
     /// this is above zero.
     pub failing_workers: AtomicU32,
+    /// Batches handed to this output's workers (queued in their slots or
+    /// in a worker's hands) and not yet written or rejected.
+    pub held: Held,
+    /// Partial last lines (a crash cut a write) a `file:` output found at
+    /// an open and ended with a newline, where they could not be cut and
+    /// written again (no `--data-dir`, or a file reopened after SIGHUP).
+    pub torn_lines: AtomicU64,
+}
+
+/// Batches, and the records they carry, that a stage holds outside any
+/// ring: one add when it takes a batch and one subtract when it lets go
+/// (per batch, never per record). Read to say what a drain left behind.
+#[derive(Default)]
+pub(crate) struct Held {
+    batches: AtomicU64,
+    records: AtomicU64,
+}
+
+impl Held {
+    pub fn take(&self, records: u32) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.records
+            .fetch_add(u64::from(records), Ordering::Relaxed);
+    }
+
+    pub fn release(&self, records: u32) {
+        self.batches.fetch_sub(1, Ordering::Relaxed);
+        self.records
+            .fetch_sub(u64::from(records), Ordering::Relaxed);
+    }
+
+    /// `(batches, records)`.
+    pub fn load(&self) -> (u64, u64) {
+        (load(&self.batches), load(&self.records))
+    }
 }
 
 impl OutputCounters {
@@ -205,6 +240,8 @@ pub(crate) struct Registry {
     pub output_names: Vec<String>,
     pub outputs: Vec<Arc<OutputCounters>>,
     pub rings: RingGauges,
+    /// The batch the dispatcher holds until every output has taken it.
+    pub dispatcher_held: Arc<Held>,
     /// Per input: an OTLP input's HTTP counters, `None` for other kinds.
     pub otlp: Vec<Option<Arc<OtlpCounters>>>,
     /// Per input: a TCP input's connection counters, `None` for others.
@@ -293,14 +330,35 @@ impl Registry {
             .sum()
     }
 
-    /// Human description of what is still inside the pipeline.
+    /// Human description of what is still inside the pipeline: what each
+    /// output's workers hold (in their slots and in hand, e.g. blocked in
+    /// `open()` on a FIFO with no reader), what the dispatcher holds and
+    /// what the rings before it hold.
     pub fn in_flight_description(&self) -> String {
         let rings = &self.rings;
-        format!(
-            "{} read→scan, {} scan→dispatch and {} worker-slot batches still queued; read {} records, wrote {}",
+        let mut parts: Vec<String> = self
+            .output_names
+            .iter()
+            .zip(&self.outputs)
+            .map(|(name, output)| {
+                let (batches, records) = output.held.load();
+                format!(
+                    "output {name} holds {batches} batches ({records} records) in its workers' slots and hands"
+                )
+            })
+            .collect();
+        let (batches, records) = self.dispatcher_held.load();
+        parts.push(format!(
+            "the dispatcher holds {batches} batches ({records} records) not yet taken by every output"
+        ));
+        parts.push(format!(
+            "{} read→scan and {} scan→dispatch batches are queued",
             rings.io_to_cpu.occupancy(),
             rings.cpu_to_dispatch.occupancy(),
-            rings.worker_slots.occupancy(),
+        ));
+        format!(
+            "{}; read {} records, wrote {}",
+            parts.join(", "),
             self.totals().records_in,
             self.totals().records_out,
         )
@@ -366,6 +424,7 @@ impl Registry {
                     "rejects": load(&c.rejects),
                     "dead_lettered": load(&c.dead_lettered),
                     "rejected_dropped": load(&c.rejected_dropped),
+                    "torn_lines": load(&c.torn_lines),
                 })
             })
             .collect();

@@ -12,7 +12,7 @@ use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
-use crate::metrics::{Health, InputCounters, LatencyHistogram, OutputCounters, Registry};
+use crate::metrics::{Health, Held, InputCounters, LatencyHistogram, OutputCounters, Registry};
 use crate::metrics::{OtlpCounters, TcpCounters, UdpInputStats};
 use crate::metrics::{RingGauges, StatsReporter};
 use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
@@ -29,8 +29,11 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 /// A second SIGINT/SIGTERM within this time of the first is the same stop
-/// request delivered twice, not a request to skip the drain.
-const REPEAT_SIGNAL_GRACE: Duration = Duration::from_secs(1);
+/// request delivered twice (`timeout` and some supervisors signal the
+/// process and then its group at once), not a request to skip the drain.
+/// Far shorter than a person's quickest double Ctrl-C (about 100 ms apart),
+/// which must exit at once.
+const REPEAT_SIGNAL_GRACE: Duration = Duration::from_millis(30);
 
 /// Submission queue entries of an OTLP or TCP input's ring at least:
 /// every connection keeps a receive posted.
@@ -139,8 +142,9 @@ fn spawn_signal_thread(
                     continue;
                 }
                 // One stop request often arrives twice at once (sent to the
-                // process and to its group, as `timeout` does): only a
-                // signal a while after the first means "exit now".
+                // process and to its group, as `timeout` does): a signal
+                // more than REPEAT_SIGNAL_GRACE after the first means "exit
+                // now".
                 if let Some(first) = first {
                     if first.elapsed() < REPEAT_SIGNAL_GRACE {
                         continue;
@@ -544,6 +548,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
             settings.fsync,
             settings.data_dir.is_some(),
             settings.output_timeout,
+            Arc::clone(&counters),
         ));
         let workers = settings.output_workers;
         let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
@@ -583,12 +588,14 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 Box::new(move || worker.run()),
             ));
         }
-        pools.push(OutputPool::new(slots, finished));
+        pools.push(OutputPool::new(slots, finished, Arc::clone(&counters)));
     }
+    let dispatcher_held = Arc::new(Held::default());
     let dispatcher = Dispatcher {
         inputs: to_dispatcher,
         pools,
         waker: dispatcher_waker,
+        held: Arc::clone(&dispatcher_held),
     };
     threads.push((
         "ringway-dispatch".into(),
@@ -609,6 +616,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: output_counters,
         rings: gauges,
+        dispatcher_held,
         file_offsets,
         latency,
         health: Health {
@@ -645,7 +653,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         spawn_checkpoint_thread(Arc::clone(checkpointer), settings.checkpoint_interval)
     });
 
-    let exit_code = supervise(
+    let mut exit_code = supervise(
         &settings,
         &registry,
         &alive,
@@ -660,10 +668,16 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     // The last checkpoint: every file at its delivered watermark (after a
     // drain that timed out, what was not delivered is read again next run).
-    if let Some(checkpointer) = &checkpoints
+    // Without it the next run repeats what this one delivered since the
+    // last checkpoint on disk: a failure, so the exit status is 1.
+    if let (Some(checkpointer), Some(dir)) = (&checkpoints, &settings.data_dir)
         && let Err(error) = lock(checkpointer).write()
     {
-        eprintln!("ringway: error: cannot write the final checkpoint; error = {error}");
+        eprintln!(
+            "ringway: error: cannot write the final checkpoint to --data-dir {} (the next run repeats what was delivered since the last checkpoint written); error = {error}",
+            dir.display()
+        );
+        exit_code = exit_code.max(1);
     }
     let elapsed = started.elapsed();
     if let Some(path) = &settings.summary_json

@@ -964,3 +964,216 @@ fn a_file_truncated_and_rewritten_with_the_same_start_is_not_read_mid_line() {
     assert_eq!(new_seen, 3_000, "every new line once");
     assert!(finished.stderr.contains("truncated and written again"));
 }
+
+/// Whether `line` is a whole input line `numbered_line(tag, n)` (`Some(true)`),
+/// the start of one (`Some(false)`: a line a crash cut short), or neither
+/// (`None`: two lines run together, or garbage).
+fn whole_or_torn(tag: &str, line: &[u8]) -> Option<bool> {
+    let head = format!("{tag} ");
+    if line.len() <= head.len() {
+        return head.as_bytes().starts_with(line).then_some(false);
+    }
+    if !line.starts_with(head.as_bytes()) {
+        return None;
+    }
+    let digits = &line[head.len()..line.len().min(head.len() + 8)];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if digits.len() < 8 {
+        return Some(false);
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let whole = numbered_line(tag, n);
+    if line == whole.as_bytes() {
+        Some(true)
+    } else if whole.as_bytes().starts_with(line) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn without_a_data_dir_a_torn_output_line_is_ended_before_new_lines() {
+    // A crash (kill -9) cut the output's last line; without --data-dir it
+    // cannot be written again, so the next run ends it with a newline and
+    // counts it instead of appending its first line onto it.
+    let dir = TempDir::new("torn-nodata");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let summary = dir.join("summary.json");
+    let lines = numbered_lines("fresh", 0..5_000);
+    append(&input, &lines);
+    let before = b"earlier 1\nearlier 2\n{\"time_unix_nano\":17,\"sever".to_vec();
+    append(&output, &before);
+    let finished = run_to_eof(&dir, &input, &output, &summary);
+    finished.assert_success();
+    let mut expected = before.clone();
+    expected.push(b'\n');
+    expected.extend_from_slice(&lines);
+    assert_bytes_identical(
+        &expected,
+        &read_output(&output),
+        "the torn line ended with a newline, every later line whole",
+    );
+    let s = read_summary(&summary);
+    assert_eq!(s.output(0, "torn_lines"), 1, "{s}");
+    assert_eq!(s.output(0, "records"), 5_000, "{s}");
+    assert!(
+        finished.stderr.contains("ended in a partial line"),
+        "the torn line is reported: {}",
+        finished.stderr
+    );
+    // A second run finds whole lines: nothing more is added or counted.
+    let finished = run_to_eof(&dir, &input, &output, &summary);
+    finished.assert_success();
+    expected.extend_from_slice(&lines);
+    assert_bytes_identical(&expected, &read_output(&output), "a clean reopen");
+    assert_eq!(read_summary(&summary).output(0, "torn_lines"), 0);
+}
+
+#[test]
+fn a_torn_line_at_the_path_reopened_after_sighup_is_ended_first() {
+    // SIGHUP reopens the output path; whatever file is there now, and with
+    // or without --data-dir, new lines never continue a partial line.
+    for with_data_dir in [false, true] {
+        let dir = TempDir::new("torn-sighup");
+        let input = dir.join("in.log");
+        let output = dir.join("out.log");
+        let summary = dir.join("summary.json");
+        append(&input, &numbered_lines("hup", 0..1_000));
+        let mut args = vec![
+            "run".to_string(),
+            "--input".into(),
+            format!("file:{}", p(&input)),
+            "--output".into(),
+            format!("file:{}", p(&output)),
+            "--summary-json".into(),
+            p(&summary),
+            "--stats-interval".into(),
+            "0".into(),
+        ];
+        if with_data_dir {
+            args.extend(["--data-dir".into(), p(&dir.join("data"))]);
+        }
+        let mut ringway = spawn(&dir, &as_strs(&args));
+        let first = numbered_lines("hup", 0..1_000);
+        assert!(
+            wait_until(TIMEOUT, || file_len(&output) == first.len() as u64),
+            "the first lines were not delivered: {}",
+            ringway.stderr_now()
+        );
+        // logrotate moved the file away; something left a partial line at
+        // the path before ringway reopens it.
+        fs::rename(&output, dir.join("out.log.1")).unwrap();
+        append(&output, b"hup 0000");
+        ringway.signal(libc::SIGHUP);
+        assert!(
+            wait_until(TIMEOUT, || ringway.stderr_now().contains("SIGHUP")),
+            "no word of the SIGHUP: {}",
+            ringway.stderr_now()
+        );
+        let second = numbered_lines("hup", 1_000..2_000);
+        append(&input, &second);
+        let mut expected = b"hup 0000\n".to_vec();
+        expected.extend_from_slice(&second);
+        assert!(
+            wait_until(TIMEOUT, || read_output(&output).ends_with(&second)),
+            "the later lines were not delivered (with --data-dir: {with_data_dir}): {}",
+            ringway.stderr_now()
+        );
+        ringway.assert_running("after SIGHUP");
+        ringway.terminate();
+        ringway.wait(TIMEOUT).assert_success();
+        assert_bytes_identical(
+            &expected,
+            &read_output(&output),
+            &format!("the reopened file (with --data-dir: {with_data_dir})"),
+        );
+        assert_bytes_identical(&first, &read_output(&dir.join("out.log.1")), "moved file");
+        assert_eq!(read_summary(&summary).output(0, "torn_lines"), 1);
+    }
+}
+
+#[test]
+fn kill_9_loop_without_a_data_dir_never_glues_a_line_to_a_torn_one() {
+    // Every run re-reads the whole file (no --data-dir) into the same
+    // output and is killed mid-write; every line of the output must be a
+    // whole input line or one a kill cut short, never two run together.
+    const KILLS: usize = 12;
+    let dir = TempDir::new("torn-kill-loop");
+    let input = dir.join("in.log");
+    let output = dir.join("out.log");
+    let summary = dir.join("summary.json");
+    let lines = numbered_lines("loop", 0..400_000);
+    append(&input, &lines);
+    let args = [
+        "run",
+        "--input",
+        &format!("file:{}", p(&input)),
+        "--output",
+        &format!("file:{}", p(&output)),
+        "--stats-interval",
+        "0",
+        // Large batches: long writes, which a kill is likely to cut.
+        "--read-buf",
+        "16MiB",
+        "--batch-bytes",
+        "16MiB",
+    ];
+    let mut rng = Rng::new(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    let mut torn_at_kill = 0;
+    for round in 0..KILLS {
+        let size_at_start = file_len(&output);
+        let mut ringway = spawn(&dir, &args);
+        // Killed soon after this run starts writing, while it still
+        // writes (it writes the whole file in a fraction of a second).
+        let started = std::time::Instant::now();
+        while file_len(&output) == size_at_start && started.elapsed() < TIMEOUT {
+            thread::sleep(Duration::from_millis(1));
+        }
+        thread::sleep(Duration::from_micros(rng.below(20_000)));
+        ringway.assert_running(&format!("before kill {round}"));
+        ringway.signal(libc::SIGKILL);
+        let _ = ringway.wait(TIMEOUT);
+        if read_output(&output).last() != Some(&b'\n') {
+            torn_at_kill += 1;
+        }
+    }
+    let ended_torn = read_output(&output).last() != Some(&b'\n');
+    let size_before_last = file_len(&output);
+    let summary_arg = p(&summary);
+    let mut last = args.to_vec();
+    last.extend(["--exit-on-eof", "--summary-json", &summary_arg]);
+    run(&dir, &last, TIMEOUT).assert_success();
+    eprintln!("{torn_at_kill} of {KILLS} kills left a torn line");
+    let out = read_output(&output);
+    let mut torn = 0;
+    for (index, line) in split_lines(&out).into_iter().enumerate() {
+        match whole_or_torn("loop", line) {
+            Some(true) => {}
+            Some(false) => torn += 1,
+            None => panic!(
+                "output line {index} is two lines run together or garbage: {:?}",
+                String::from_utf8_lossy(line)
+            ),
+        }
+    }
+    assert!(
+        torn <= torn_at_kill,
+        "{torn} torn lines, {torn_at_kill} kills tore one"
+    );
+    // The last run ended what the last kill tore, then wrote the file whole.
+    assert_eq!(
+        read_summary(&summary).output(0, "torn_lines"),
+        u64::from(ended_torn)
+    );
+    let start = size_before_last as usize + usize::from(ended_torn);
+    assert_bytes_identical(&lines, &out[start..], "the last run's lines");
+}

@@ -21,7 +21,7 @@
 //! when the last output drops its `Arc`.
 
 use crate::batch::Batch;
-use crate::metrics::{LatencyHistogram, OutputCounters};
+use crate::metrics::{Held, LatencyHistogram, OutputCounters};
 use crate::output::sink::{Connection, DeadLetterFile, Failure, Sink};
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crossbeam_queue::ArrayQueue;
@@ -68,16 +68,24 @@ pub(crate) struct OutputPool {
     /// fit only costs recency information.
     finished: Arc<ArrayQueue<usize>>,
     next_seq: u64,
+    /// The output's counters: a batch pushed into a slot counts as held
+    /// (`OutputCounters::held`) until its worker is done with it.
+    counters: Arc<OutputCounters>,
 }
 
 impl OutputPool {
-    pub fn new(slots: Vec<RingSender<Job>>, finished: Arc<ArrayQueue<usize>>) -> Self {
+    pub fn new(
+        slots: Vec<RingSender<Job>>,
+        finished: Arc<ArrayQueue<usize>>,
+        counters: Arc<OutputCounters>,
+    ) -> Self {
         let mru = (0..slots.len()).collect();
         Self {
             slots,
             mru,
             finished,
             next_seq: 0,
+            counters,
         }
     }
 
@@ -115,7 +123,11 @@ impl OutputPool {
             batch: Arc::clone(batch),
             seq: self.next_seq,
         };
+        // Counted before the push: the worker may be done with it (and
+        // release it) before push returns.
+        self.counters.held.take(batch.records);
         if self.slots[worker].push(job).is_err() {
+            self.counters.held.release(batch.records);
             debug_assert!(false, "pick() saw room in this slot");
             return false;
         }
@@ -129,6 +141,9 @@ pub(crate) struct Dispatcher {
     pub pools: Vec<OutputPool>,
     /// Woken by CPU workers' pushes and output workers' pops and reports.
     pub waker: Arc<Waker>,
+    /// The batch in hand, counted from when it leaves ring(16) until every
+    /// output took it.
+    pub held: Arc<Held>,
 }
 
 impl Dispatcher {
@@ -154,6 +169,7 @@ impl Dispatcher {
                     }
                 }
                 if *given == all_given {
+                    self.held.release(batch.records);
                     in_hand = None;
                     continue;
                 }
@@ -183,6 +199,7 @@ impl Dispatcher {
             match taken {
                 Some(mut batch) => {
                     *batch.outputs_pending.get_mut() = self.pools.len() as u32;
+                    self.held.take(batch.records);
                     in_hand = Some((Arc::new(batch), 0));
                 }
                 None => {
@@ -341,6 +358,7 @@ impl OutputWorker {
         if job.batch.outputs_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.latency.observe(job.batch.created.elapsed());
         }
+        self.counters.held.release(job.batch.records);
         if let Some(order) = &self.order {
             order.next.store(job.seq + 1, Ordering::Release);
             for worker in &order.workers {
@@ -458,7 +476,11 @@ mod tests {
             receivers.push(rx);
         }
         (
-            OutputPool::new(senders, Arc::new(ArrayQueue::new(workers * 2))),
+            OutputPool::new(
+                senders,
+                Arc::new(ArrayQueue::new(workers * 2)),
+                Arc::default(),
+            ),
             receivers,
         )
     }
@@ -502,13 +524,14 @@ mod tests {
         let worker_wakers: Vec<_> = (0..workers).map(|_| Waker::for_thread()).collect();
         let order = CommitOrder::new(worker_wakers.clone());
         let finished = Arc::new(ArrayQueue::new(workers * 2));
+        let counters = Arc::new(OutputCounters::default());
         let sink = Arc::new(Sink::new(
             &crate::config::OutputKind::File(path.clone()),
             false,
             false,
             Duration::from_secs(1),
+            counters.clone(),
         ));
-        let counters = Arc::new(OutputCounters::default());
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for (index, waker) in worker_wakers.iter().enumerate() {
@@ -536,17 +559,19 @@ mod tests {
             };
             handles.push(std::thread::spawn(move || worker.run()));
         }
-        let pool = OutputPool::new(senders, finished);
+        let pool = OutputPool::new(senders, finished, counters.clone());
         let (mut input_tx, input_rx) = ring(
             16,
             dispatcher_waker.clone(),
             Waker::for_test(),
             gauges.cpu_to_dispatch.clone(),
         );
+        let held = Arc::new(Held::default());
         let dispatcher = Dispatcher {
             inputs: vec![input_rx],
             pools: vec![pool],
             waker: dispatcher_waker,
+            held: Arc::clone(&held),
         };
         let dispatcher = std::thread::spawn(move || dispatcher.run());
         let mut expected = Vec::new();
@@ -571,6 +596,8 @@ mod tests {
         }
         assert_eq!(std::fs::read(&path).unwrap(), expected);
         assert_eq!(counters.records.load(Ordering::Relaxed), 500);
+        assert_eq!(counters.held.load(), (0, 0), "every batch released");
+        assert_eq!(held.load(), (0, 0), "the dispatcher let go of every batch");
         assert_eq!(
             buffers.available(),
             buffers.count(),

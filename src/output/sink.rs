@@ -11,10 +11,13 @@
 //! the first worker that writes, inside the worker thread, so a FIFO with no
 //! reader stalls that output instead of failing start-up.
 //!
-//! With `--data-dir`, on its first open a regular `file:` output that ends
-//! in a partial line (a `kill -9` cut a write) is truncated back to its last
-//! newline: that tail was never acked, so it is written again from the
-//! checkpoint.
+//! A regular `file:` output never gets a line appended onto a partial one
+//! (a `kill -9` cut a write). With `--data-dir`, on its first open such a
+//! file is truncated back to its last newline: that tail was never acked,
+//! so it is written again from the checkpoint. Otherwise (no `--data-dir`,
+//! where nothing is written again, or a later open such as a SIGHUP
+//! reopen) the partial line is ended with a newline and counted
+//! (`torn_lines`). The `--dead-letter` file's partial lines are ended too.
 //!
 //! SIGHUP ([`request_reopen`]) makes every `file:` output and the
 //! dead-letter file close and reopen their path before their next write, so
@@ -22,6 +25,7 @@
 //! old file, the next one goes to a new file at the path.
 
 use crate::config::OutputKind;
+use crate::metrics::OutputCounters;
 use crate::output::http::{Client, Endpoint, Gzip};
 use crate::output::otlp::Encoder;
 use crate::output::tcp::TcpSink;
@@ -31,8 +35,8 @@ use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Bumped at every SIGHUP; a file opened under an older value is reopened
@@ -55,6 +59,8 @@ pub(crate) enum Sink {
         file: Mutex<FileState>,
         /// fsync after each batch, before it is acked (`--fsync`).
         fsync: bool,
+        /// The output's counters (`torn_lines`).
+        counters: Arc<OutputCounters>,
     },
     Stdout,
     Null,
@@ -114,17 +120,24 @@ struct HttpWorker {
 pub(crate) struct FileState {
     file: Option<File>,
     /// Cut a torn last line at the first open (with `--data-dir`, where
-    /// the cut bytes are read again from the checkpoint).
+    /// the cut bytes are read again from the checkpoint); otherwise a torn
+    /// last line is ended with a newline.
     repair_torn: bool,
-    /// Opened before: later opens (after an error) must not truncate, since
-    /// a retry resumes inside the batch it was writing.
+    /// Opened before: later opens must not truncate, since what this run
+    /// wrote was acked and will not be written again.
     opened_before: bool,
     /// [`REOPEN_GENERATION`] when `file` was opened.
     generation: u64,
 }
 
 impl Sink {
-    pub fn new(kind: &OutputKind, fsync: bool, repair_torn: bool, timeout: Duration) -> Self {
+    pub fn new(
+        kind: &OutputKind,
+        fsync: bool,
+        repair_torn: bool,
+        timeout: Duration,
+        counters: Arc<OutputCounters>,
+    ) -> Self {
         match kind {
             OutputKind::File(path) => Sink::File {
                 path: path.clone(),
@@ -135,6 +148,7 @@ impl Sink {
                     generation: 0,
                 }),
                 fsync,
+                counters,
             },
             OutputKind::Stdout => Sink::Stdout,
             OutputKind::Null => Sink::Null,
@@ -295,14 +309,21 @@ impl Sink {
                 }
                 result
             }
-            Sink::File { path, file, fsync } => {
+            Sink::File {
+                path,
+                file,
+                fsync,
+                counters,
+            } => {
                 let mut state = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 // Under the lock: a batch another worker is writing ends in
                 // the old file before this one starts in the new.
                 if state.generation != reopen_generation() {
                     state.file = None;
                 }
-                let out = state.open(path)?;
+                // A retry that resumes inside the batch continues a line
+                // of its own: the file's end is not a torn line then.
+                let out = state.open(path, *written > 0, counters)?;
                 let mut result = write_from(out, bytes, written);
                 if result.is_ok() && *fsync {
                     result = out.sync_data();
@@ -321,11 +342,17 @@ impl Sink {
         }
     }
 
-    /// Opens a regular `file:` output now (cutting a torn last line), so a
-    /// crash's leftovers are repaired even before new data arrives. A FIFO
-    /// or other special file is left to open on first write.
+    /// Opens a regular `file:` output now (cutting or ending a torn last
+    /// line), so a crash's leftovers are repaired even before new data
+    /// arrives. A FIFO or other special file is left to open on first write.
     pub fn open_early(&self) {
-        if let Sink::File { path, file, .. } = self {
+        if let Sink::File {
+            path,
+            file,
+            counters,
+            ..
+        } = self
+        {
             let regular = match std::fs::metadata(path) {
                 Ok(metadata) => metadata.is_file(),
                 Err(error) => error.kind() == io::ErrorKind::NotFound,
@@ -334,7 +361,7 @@ impl Sink {
                 return;
             }
             let mut state = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Err(error) = state.open(path) {
+            if let Err(error) = state.open(path, false, counters) {
                 // The first write retries and reports it.
                 eprintln!(
                     "ringway: warning: cannot open output {} yet; error = {error}",
@@ -373,7 +400,9 @@ impl DeadLetterFile {
             .as_ref()
             .is_none_or(|(_, opened)| *opened != generation)
         {
-            let opened = File::options().create(true).append(true).open(&self.path)?;
+            // A crash may have cut the last append: end that line, so the
+            // rejected lines that follow stay whole.
+            let (opened, _) = open_whole_lines(&self.path, false)?;
             *file = Some((opened, generation));
         }
         let result = file.as_mut().expect("opened above").0.write_all(bytes);
@@ -385,45 +414,25 @@ impl DeadLetterFile {
 }
 
 impl FileState {
-    fn open(&mut self, path: &Path) -> io::Result<&mut File> {
+    /// The open file, opened (at the end of whole lines) when it is not.
+    /// `resuming`: a retry continues inside its batch, so a partial last
+    /// line is this run's own and is left as it is.
+    fn open(
+        &mut self,
+        path: &Path,
+        resuming: bool,
+        counters: &OutputCounters,
+    ) -> io::Result<&mut File> {
         if self.file.is_none() {
             self.generation = reopen_generation();
-            // Regular files are opened readable too, to find a torn last
-            // line; anything else (a FIFO) write-only, or ringway would be
-            // its own reader.
-            let repair = self.repair_torn
-                && !self.opened_before
-                && match std::fs::metadata(path) {
-                    Ok(metadata) => metadata.is_file(),
-                    Err(error) => error.kind() == io::ErrorKind::NotFound,
-                };
-            let open = |read| {
-                File::options()
-                    .create(true)
-                    .append(true)
-                    .read(read)
-                    .open(path)
+            let (file, tail) = if resuming {
+                (open_for_append(path, false)?, TornTail::Whole)
+            } else {
+                open_whole_lines(path, self.repair_torn && !self.opened_before)?
             };
-            let file = match open(repair) {
-                Err(error) if repair && error.kind() == io::ErrorKind::PermissionDenied => {
-                    let file = open(false)?;
-                    eprintln!(
-                        "ringway: warning: output {} is not readable, so a torn last line left by a crash cannot be found and cut",
-                        path.display()
-                    );
-                    file
-                }
-                Ok(file) if repair => {
-                    if let Err(error) = cut_torn_line(&file, path) {
-                        eprintln!(
-                            "ringway: warning: output {}: cannot check or cut a torn last line (writing on after it); error = {error}",
-                            path.display()
-                        );
-                    }
-                    file
-                }
-                other => other?,
-            };
+            if tail == TornTail::Ended {
+                counters.torn_lines.fetch_add(1, Ordering::Relaxed);
+            }
             self.opened_before = true;
             self.file = Some(file);
         }
@@ -431,14 +440,110 @@ impl FileState {
     }
 }
 
-/// Truncates a regular file that does not end in `\n` back to just after
-/// its last `\n` (to empty when it has none).
-fn cut_torn_line(file: &File, path: &Path) -> io::Result<()> {
-    let metadata = file.metadata()?;
-    if !metadata.is_file() || metadata.len() == 0 {
-        return Ok(());
+/// What an open found at the end of a regular file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TornTail {
+    /// Empty, whole lines, not a regular file, or not readable (warned).
+    Whole,
+    /// A partial last line was cut off (it is written again).
+    Cut,
+    /// A partial last line was ended with a newline.
+    Ended,
+}
+
+fn open_for_append(path: &Path, read: bool) -> io::Result<File> {
+    File::options()
+        .create(true)
+        .append(true)
+        .read(read)
+        .open(path)
+}
+
+/// Opens `path` for appending so that what is appended starts on a line of
+/// its own: a regular file that ends in a partial line (an interrupted
+/// write) is cut back to its last `\n` when `cut` (the caller writes that
+/// tail again), else ended with a `\n`. Fails when the file cannot be
+/// made to end in a whole line: appending onto the partial line would
+/// corrupt the next record.
+fn open_whole_lines(path: &Path, cut: bool) -> io::Result<(File, TornTail)> {
+    // Regular files are opened readable too, to see their last byte;
+    // anything else (a FIFO) write-only, or ringway would be its own reader.
+    let regular = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.is_file(),
+        Err(error) => error.kind() == io::ErrorKind::NotFound,
+    };
+    if !regular {
+        return Ok((open_for_append(path, false)?, TornTail::Whole));
     }
-    let size = metadata.len();
+    let file = match open_for_append(path, true) {
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            let file = open_for_append(path, false)?;
+            eprintln!(
+                "ringway: warning: output {} is not readable, so a partial last line left by a crash cannot be found and ended",
+                path.display()
+            );
+            return Ok((file, TornTail::Whole));
+        }
+        other => other?,
+    };
+    let size = match partial_line_size(&file) {
+        Ok(None) => return Ok((file, TornTail::Whole)),
+        Ok(Some(size)) => size,
+        Err(error) => {
+            eprintln!(
+                "ringway: warning: output {}: cannot check for a partial last line (writing on after it); error = {error}",
+                path.display()
+            );
+            return Ok((file, TornTail::Whole));
+        }
+    };
+    if cut {
+        match cut_torn_line(&file, size) {
+            Ok(keep) => {
+                eprintln!(
+                    "ringway: warning: output {} ended in a partial line (an interrupted write); cut {} bytes back to its last complete line, they are written again from the checkpoint",
+                    path.display(),
+                    size - keep
+                );
+                return Ok((file, TornTail::Cut));
+            }
+            Err(error) => {
+                eprintln!(
+                    "ringway: warning: output {}: cannot cut a partial last line, ending it with a newline instead; error = {error}",
+                    path.display()
+                );
+                // The cut may have happened before the error (a failed
+                // fsync): then there is no partial line left to end.
+                if partial_line_size(&file)?.is_none() {
+                    return Ok((file, TornTail::Cut));
+                }
+            }
+        }
+    }
+    (&file).write_all(b"\n")?;
+    eprintln!(
+        "ringway: warning: output {} ended in a partial line (an interrupted write); ended it with a newline so new lines do not continue it (counted as torn_lines)",
+        path.display()
+    );
+    Ok((file, TornTail::Ended))
+}
+
+/// The file's size when it ends in a partial line (it is not empty and
+/// its last byte is not `\n`); `None` when it holds whole lines.
+fn partial_line_size(file: &File) -> io::Result<Option<u64>> {
+    let size = file.metadata()?.len();
+    if size == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, size - 1)?;
+    Ok((last[0] != b'\n').then_some(size))
+}
+
+/// Truncates a regular file of `size` bytes that does not end in `\n`
+/// back to just after its last `\n` (to empty when it has none); returns
+/// the size kept.
+fn cut_torn_line(file: &File, size: u64) -> io::Result<u64> {
     let mut chunk = [0u8; 64 * 1024];
     let mut end = size;
     let mut keep = 0;
@@ -446,22 +551,15 @@ fn cut_torn_line(file: &File, path: &Path) -> io::Result<()> {
         let start = end.saturating_sub(chunk.len() as u64);
         let part = &mut chunk[..(end - start) as usize];
         file.read_exact_at(part, start)?;
-        if end == size && part.last() == Some(&b'\n') {
-            return Ok(()); // whole lines
-        }
         if let Some(newline) = memchr::memrchr(b'\n', part) {
             keep = start + newline as u64 + 1;
             break;
         }
         end = start;
     }
-    eprintln!(
-        "ringway: warning: output {} ended in a partial line (an interrupted write); cut {} bytes back to its last complete line, they are written again from the checkpoint",
-        path.display(),
-        size - keep
-    );
     file.set_len(keep)?;
-    file.sync_data()
+    file.sync_data()?;
+    Ok(keep)
 }
 
 /// `write_all` that records its progress in `written`.
