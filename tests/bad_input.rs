@@ -156,6 +156,31 @@ fn invalid_json_lines_go_to_the_dead_letter_file() {
     assert_eq!(s.output(0, "records"), m.total - m.invalid_count, "{s}");
 }
 
+/// A crash can leave the dead-letter file ending in a partial line; the
+/// CPU workers' writer of invalid lines ends it before appending, so the
+/// first invalid line of the next run is not glued onto it.
+#[test]
+fn invalid_lines_never_continue_a_torn_dead_letter_line() {
+    let dir = TempDir::new("invalid-deadletter-torn");
+    let dead = dir.join("dead.log");
+    fs::write(&dead, b"whole line\n{\"torn\": tr").unwrap();
+    let m = mixed_json();
+    let dead_path = p(&dead);
+    let (out, _) = run_json(
+        &dir,
+        &m.all,
+        &["--on-invalid", "deadletter", "--dead-letter", &dead_path],
+    );
+    assert_bytes_identical(&m.valid, &out, "output holds the valid lines");
+    let mut expected = b"whole line\n{\"torn\": tr\n".to_vec();
+    expected.extend_from_slice(&m.invalid);
+    assert_bytes_identical(
+        &expected,
+        &fs::read(&dead).expect("dead-letter file written"),
+        "the torn line is ended, then the invalid lines follow whole",
+    );
+}
+
 #[test]
 fn line_longer_than_max_line_is_truncated_to_max_line() {
     let dir = TempDir::new("long-line");

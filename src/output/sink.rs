@@ -451,6 +451,13 @@ enum TornTail {
     Ended,
 }
 
+/// Opens a dead-letter file for appending on a line of its own (a partial
+/// last line left by a crash is ended with a newline first): the CPU
+/// workers' writer of invalid lines opens it this way too.
+pub(crate) fn open_dead_letter(path: &Path) -> io::Result<File> {
+    open_whole_lines(path, false).map(|(file, _)| file)
+}
+
 fn open_for_append(path: &Path, read: bool) -> io::Result<File> {
     File::options()
         .create(true)

@@ -361,7 +361,7 @@ pub(crate) struct DeadLetter {
 impl DeadLetter {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let generation = crate::output::sink::reopen_generation();
-        let file = File::options().create(true).append(true).open(path)?;
+        let file = crate::output::sink::open_dead_letter(path)?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
@@ -377,7 +377,7 @@ impl DeadLetter {
         if generation == self.generation {
             return;
         }
-        match File::options().create(true).append(true).open(&self.path) {
+        match crate::output::sink::open_dead_letter(&self.path) {
             Ok(file) => {
                 self.file = file;
                 self.generation = generation;
