@@ -269,6 +269,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
             }
             InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
         };
+        // Where a UDP input's first socket bound, once it has.
+        let mut udp_bound: Option<std::net::SocketAddr> = None;
         for lane in 0..lanes {
             let fail = |what: &str, error: &dyn std::fmt::Display| {
                 eprintln!("ringway: error: input '{}': {what}: {error}", input.name);
@@ -377,12 +379,18 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     rcvbuf_bytes,
                     sockets,
                 } => {
-                    let (socket, stats, _) =
-                        match crate::input::udp::open_socket(*address, *rcvbuf_bytes, *sockets > 1)
-                        {
+                    // Every socket of the input binds where the first one
+                    // did: with port 0, the port the kernel picked for it.
+                    let target = udp_bound.unwrap_or(*address);
+                    let (socket, stats, bound) =
+                        match crate::input::udp::open_socket(target, *rcvbuf_bytes, *sockets > 1) {
                             Ok(opened) => opened,
                             Err(error) => return fail("cannot open its socket", &error),
                         };
+                    if udp_bound.is_none() {
+                        crate::input::net::announce(&input.name, bound);
+                        udp_bound = Some(bound);
+                    }
                     let rxq_overflow = Arc::new(AtomicU64::new(0));
                     let udp = udp_stats.as_mut().expect("set for UDP inputs");
                     udp.sockets.push(stats);
