@@ -778,7 +778,7 @@ fn supervise(
     io_wakers: &[Arc<Waker>],
     (file_readers_done, file_readers): (&AtomicUsize, usize),
 ) -> i32 {
-    let mut stats = StatsReporter::new();
+    let mut stats = StatsReporter::new(settings.stats_format);
     let mut next_stats = settings
         .stats_interval
         .map(|interval| Instant::now() + interval);
@@ -814,7 +814,9 @@ fn supervise(
         if let (Some(due), Some(interval)) = (next_stats, settings.stats_interval)
             && now >= due
         {
-            eprintln!("{}", stats.line(registry));
+            if let Some(line) = stats.line(registry) {
+                eprintln!("{line}");
+            }
             next_stats = Some(due.max(now - interval) + interval);
         }
         let mut wake_at = now + Duration::from_secs(1);
