@@ -24,7 +24,7 @@ const MAX_OUTPUT_WORKERS: usize = 256;
 #[derive(Parser, Debug)]
 #[command(
     name = "ringway",
-    version,
+    version = crate::metrics::VERSION_LINE,
     about = "A log data plane for dedicated Linux log hosts: io_uring inputs, SIMD scanning, bounded rings.",
     long_about = None,
     propagate_version = true

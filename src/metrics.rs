@@ -60,6 +60,22 @@ impl OutputCounters {
     }
 }
 
+/// The crate version this binary was built from.
+pub(crate) const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Its git commit (`abc1234`, `abc1234-dirty` or `unknown`; see build.rs).
+pub(crate) const BUILD_COMMIT: &str = env!("RINGWAY_GIT_COMMIT");
+/// The cargo profile it was built with (`release` or `debug`).
+pub(crate) const BUILD_PROFILE: &str = env!("RINGWAY_BUILD_PROFILE");
+/// What `--version` prints after the name: `0.1.0 (abc1234, release)`.
+pub(crate) const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("RINGWAY_GIT_COMMIT"),
+    ", ",
+    env!("RINGWAY_BUILD_PROFILE"),
+    ")"
+);
+
 /// Upper bounds of `ringway_batch_latency_seconds`'s buckets, in seconds;
 /// a last bucket (`+Inf`) takes everything above.
 pub(crate) const LATENCY_BUCKETS_SECONDS: [f64; 14] = [

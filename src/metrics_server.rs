@@ -160,6 +160,20 @@ pub(crate) fn render(registry: &Registry) -> String {
     let outputs = || registry.output_names.iter().zip(&registry.outputs);
 
     text.family(
+        "ringway_build_info",
+        "gauge",
+        "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile.",
+    );
+    text.sample(
+        "ringway_build_info",
+        &[
+            ("version", crate::metrics::BUILD_VERSION),
+            ("commit", crate::metrics::BUILD_COMMIT),
+            ("profile", crate::metrics::BUILD_PROFILE),
+        ],
+        1,
+    );
+    text.family(
         "ringway_input_records_total",
         "counter",
         "Records framed by the input, invalid ones included.",

@@ -864,3 +864,82 @@ fn head_is_answered_like_get_without_a_body() {
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
 }
+
+/// `(version, commit, profile)` from `ringway --version`, checking its form:
+/// `ringway VERSION (COMMIT, PROFILE)`.
+fn version_parts(line: &str) -> (String, String, String) {
+    let rest = line
+        .strip_prefix("ringway ")
+        .unwrap_or_else(|| panic!("--version printed {line:?}"));
+    let (version, build) = rest
+        .split_once(" (")
+        .unwrap_or_else(|| panic!("no (COMMIT, PROFILE) in {line:?}"));
+    let (commit, profile) = build
+        .strip_suffix(')')
+        .and_then(|build| build.split_once(", "))
+        .unwrap_or_else(|| panic!("no (COMMIT, PROFILE) in {line:?}"));
+    (version.into(), commit.into(), profile.into())
+}
+
+#[test]
+fn version_names_commit_and_profile_and_metrics_carry_build_info() {
+    let dir = TempDir::new("metrics-build-info");
+    let done = Command::new(ringway_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(done.status.success());
+    let stdout = String::from_utf8(done.stdout).unwrap();
+    let (version, commit, profile) = version_parts(stdout.trim_end());
+    assert_eq!(version, env!("CARGO_PKG_VERSION"), "{stdout}");
+    let expected_profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert_eq!(profile, expected_profile, "{stdout}");
+    let hash = commit.strip_suffix("-dirty").unwrap_or(&commit);
+    assert!(
+        hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "the commit is a short hash or unknown: {stdout}"
+    );
+    // Built from a git checkout: the commit is the checkout's HEAD.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Ok(head) = head
+        && head.status.success()
+    {
+        assert_eq!(
+            hash,
+            String::from_utf8_lossy(&head.stdout).trim(),
+            "{stdout}"
+        );
+    }
+
+    let input = dir.join("in.log");
+    fs::write(&input, b"one\n").unwrap();
+    let (ringway, addr) = start(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            "null",
+        ],
+    );
+    let (status, text) = get(addr, "/metrics").expect("/metrics answers");
+    assert_eq!(status, 200);
+    let expected = format!(
+        "ringway_build_info{{version=\"{version}\",commit=\"{commit}\",profile=\"{profile}\"}} 1"
+    );
+    assert!(
+        text.lines().any(|line| line == expected),
+        "no {expected:?} in /metrics:\n{text}"
+    );
+    assert!(text.contains("# TYPE ringway_build_info gauge"), "{text}");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+}
