@@ -597,7 +597,10 @@ impl StatsReporter {
             ("worker slots", &rings.worker_slots),
         ];
         let queued = stages.iter().any(|(_, gauge)| gauge.occupancy() > 0);
-        let idle = reading == self.last && !queued;
+        // Read bytes not yet delivered are a stall, not idleness, even when
+        // no ring holds them (a worker blocked in a write does).
+        let checkpoint_lag = registry.total_checkpoint_lag();
+        let idle = reading == self.last && !queued && checkpoint_lag == 0;
         let before = std::mem::replace(&mut self.last, reading);
         let interval_start = std::mem::replace(&mut self.last_at, now);
         let seconds = now.duration_since(interval_start).as_secs_f64().max(1e-9);
@@ -613,7 +616,9 @@ impl StatsReporter {
         } else {
             self.idle_since = None;
             match self.format {
-                StatsFormat::Short => short_line(&before, &reading, seconds, &stages),
+                StatsFormat::Short => {
+                    short_line(&before, &reading, seconds, &stages, checkpoint_lag)
+                }
                 StatsFormat::Long => long_line(registry, &before, &reading, seconds, &stages),
             }
         };
@@ -623,13 +628,14 @@ impl StatsReporter {
 }
 
 /// `ringway: in R rec/s B/s, out R rec/s B/s over Ns`, then what went wrong
-/// in the interval and which stages hold batches, each only when there is
-/// any.
+/// in the interval, which stages hold batches and the checkpoint lag, each
+/// only when there is any.
 fn short_line(
     before: &Reading,
     now: &Reading,
     seconds: f64,
     stages: &[(&str, &Arc<Gauge>); 3],
+    checkpoint_lag: u64,
 ) -> String {
     let (records_in, bytes_in, records_out, bytes_out) = now.totals;
     let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
@@ -671,6 +677,9 @@ fn short_line(
     if !queued.is_empty() {
         line.push_str("; queued ");
         line.push_str(&queued.join(", "));
+    }
+    if checkpoint_lag > 0 {
+        line.push_str(&format!("; checkpoint lag {checkpoint_lag} bytes"));
     }
     line
 }

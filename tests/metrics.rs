@@ -750,8 +750,12 @@ fn top_with_stdout_piped_prints_one_plain_snapshot_and_exits_0() {
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
     let text = String::from_utf8_lossy(&stdout);
-    let status =
-        status.unwrap_or_else(|| panic!("top with a piped stdout did not exit:\n{text:?}"));
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "top with a piped stdout did not exit; its output ends:\n{:?}",
+            tail(&text, 2000)
+        )
+    });
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(
         !stdout.contains(&0x1b),
