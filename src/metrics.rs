@@ -760,6 +760,51 @@ fn significant(value: f64) -> String {
 mod tests {
     use super::*;
 
+    /// A registry of one input and one output, nothing else.
+    fn registry() -> Registry {
+        Registry {
+            input_names: vec!["tcp:127.0.0.1:0".into()],
+            inputs: vec![Arc::default()],
+            udp: vec![None],
+            output_names: vec!["null".into()],
+            outputs: vec![Arc::default()],
+            rings: RingGauges::default(),
+            otlp: vec![None],
+            tcp: vec![Some(Arc::default())],
+            file_offsets: vec![None],
+            latency: Arc::default(),
+            health: Health {
+                shutdown: Arc::default(),
+                threads: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn idle_intervals_are_quiet_but_for_a_line_a_minute() {
+        let registry = registry();
+        let mut stats = StatsReporter::new(StatsFormat::Short);
+        assert_eq!(stats.line(&registry), None, "nothing moved");
+        // A minute after the last line, one idle line; then quiet again.
+        stats.last_line_at -= IDLE_LINE_INTERVAL;
+        let idle = stats.line(&registry).expect("an idle line a minute");
+        assert!(idle.starts_with("ringway: idle for "), "{idle}");
+        assert_eq!(stats.line(&registry), None);
+        // Records moving print a line at once, with the problems counted
+        // in the interval and no zero counters.
+        registry.inputs[0].records.fetch_add(5, Ordering::Relaxed);
+        registry.inputs[0].bytes.fetch_add(50, Ordering::Relaxed);
+        registry.inputs[0].invalid.fetch_add(2, Ordering::Relaxed);
+        let line = stats.line(&registry).expect("a line when records moved");
+        assert!(line.starts_with("ringway: in "), "{line}");
+        assert!(line.contains("; invalid +2"), "{line}");
+        assert!(
+            !line.contains("truncated") && !line.contains("queued"),
+            "{line}"
+        );
+        assert_eq!(stats.line(&registry), None, "idle again");
+    }
+
     #[test]
     fn small_rates_keep_their_digits() {
         assert_eq!(per_second(0, 10.0), "0");
