@@ -7,7 +7,7 @@
 //! batch latencies into fixed buckets and [`Health`] says whether every
 //! stage is running; `metrics_server` serves all of it over HTTP.
 //!
-//! Which counters an input shows depends on its [`InputKind`]: the tables
+//! Which counters an input shows depends on its [`SourceKind`]: the tables
 //! [`INPUT_COUNTERS`] (every input), [`FILE_INPUT_COUNTERS`],
 //! [`TCP_INPUT_COUNTERS`] and [`OTLP_INPUT_COUNTERS`] name them once for
 //! the summary. [`StatsReporter`] turns two readings of the counters into
@@ -308,7 +308,8 @@ pub(crate) enum StatsFormat {
 const IDLE_LINE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The counters the stats line compares between two readings: when none
-/// changed and every ring is empty, the interval was idle.
+/// changed, every ring is empty and nothing waits for delivery, the
+/// interval was idle.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Reading {
     totals: (u64, u64, u64, u64),
@@ -452,14 +453,13 @@ impl Registry {
 
     /// The kind of source input `input` reads.
     pub fn source_kind(&self, input: usize) -> SourceKind {
-        let present = |slot: Option<bool>| slot.unwrap_or(false);
-        if present(self.file_offsets.get(input).map(Option::is_some)) {
+        if matches!(self.file_offsets.get(input), Some(Some(_))) {
             SourceKind::File
-        } else if present(self.udp.get(input).map(Option::is_some)) {
+        } else if matches!(self.udp.get(input), Some(Some(_))) {
             SourceKind::Udp
-        } else if present(self.tcp.get(input).map(Option::is_some)) {
+        } else if matches!(self.tcp.get(input), Some(Some(_))) {
             SourceKind::Tcp
-        } else if present(self.otlp.get(input).map(Option::is_some)) {
+        } else if matches!(self.otlp.get(input), Some(Some(_))) {
             SourceKind::Otlp
         } else {
             SourceKind::Other
@@ -585,8 +585,9 @@ impl StatsReporter {
     }
 
     /// The stats line for the interval since the previous call, or `None`
-    /// when nothing moved in it (no counter changed, every ring empty) and
-    /// a line was printed less than [`IDLE_LINE_INTERVAL`] ago.
+    /// when nothing moved in it (no counter changed, every ring empty, no
+    /// checkpoint lag) and a line was printed less than
+    /// [`IDLE_LINE_INTERVAL`] ago.
     pub fn line(&mut self, registry: &Registry) -> Option<String> {
         let now = Instant::now();
         let reading = Reading::take(registry);
