@@ -32,7 +32,7 @@ DURATION: 250ms, 10s, 2m, 1h (also us, min); a bare number is seconds.";
 #[derive(Parser, Debug)]
 #[command(
     name = "ringway",
-    version,
+    version = crate::metrics::VERSION_LINE,
     about = "A log data plane for dedicated Linux log hosts: io_uring inputs, SIMD scanning, bounded rings.",
     long_about = None,
     propagate_version = true
@@ -255,6 +255,13 @@ pub(crate) struct RunArgs {
     /// Interval of the stats line on stderr (0: off; otherwise at least 100ms). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub stats_interval: Duration,
+
+    /// What the stats line shows: `short`, the record and byte rates in and out over the interval plus
+    /// any problems and queued batches; `long`, also every ring's occupancy, the error totals and the
+    /// checkpoint lag. Either way an interval in which nothing moved prints nothing (at most one `idle`
+    /// line a minute).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::metrics::StatsFormat::Short)]
+    pub stats_format: crate::metrics::StatsFormat,
 
     /// Once every file matched at start has been read to EOF and everything read is delivered, exit 0.
     /// A last line without a newline is emitted with one. Needs a file input.
@@ -613,6 +620,7 @@ impl RunArgs {
             retry_max: self.retry_max,
             output_timeout: self.output_timeout,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            stats_format: self.stats_format,
             exit_on_eof: self.exit_on_eof,
             summary_json: self.summary_json,
             shutdown_timeout: self.shutdown_timeout,

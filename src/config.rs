@@ -163,6 +163,8 @@ pub(crate) struct Settings {
     pub output_timeout: Duration,
     /// `None` when stats lines are off.
     pub stats_interval: Option<Duration>,
+    /// Short or long stats lines (`--stats-format`).
+    pub stats_format: crate::metrics::StatsFormat,
     pub exit_on_eof: bool,
     pub summary_json: Option<PathBuf>,
     pub shutdown_timeout: Duration,

@@ -6,6 +6,12 @@
 //! occupancy of every ring, summed per stage. [`LatencyHistogram`] counts
 //! batch latencies into fixed buckets and [`Health`] says whether every
 //! stage is running; `metrics_server` serves all of it over HTTP.
+//!
+//! Which counters an input shows depends on its [`SourceKind`]: the tables
+//! [`INPUT_COUNTERS`] (every input), [`FILE_INPUT_COUNTERS`],
+//! [`TCP_INPUT_COUNTERS`] and [`OTLP_INPUT_COUNTERS`] name them once for
+//! the summary. [`StatsReporter`] turns two readings of the counters into
+//! the stderr stats line, in the [`StatsFormat`] asked for.
 
 use crate::ring::Gauge;
 use std::sync::Arc;
@@ -88,6 +94,22 @@ impl OutputCounters {
         self.failing_workers.load(Ordering::Relaxed) > 0
     }
 }
+
+/// The crate version this binary was built from.
+pub(crate) const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Its git commit (`abc1234`, `abc1234-dirty` or `unknown`; see build.rs).
+pub(crate) const BUILD_COMMIT: &str = env!("RINGWAY_GIT_COMMIT");
+/// The cargo profile it was built with (`release` or `debug`).
+pub(crate) const BUILD_PROFILE: &str = env!("RINGWAY_BUILD_PROFILE");
+/// What `--version` prints after the name: `0.1.0 (abc1234, release)`.
+pub(crate) const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("RINGWAY_GIT_COMMIT"),
+    ", ",
+    env!("RINGWAY_BUILD_PROFILE"),
+    ")"
+);
 
 /// Upper bounds of `ringway_batch_latency_seconds`'s buckets, in seconds;
 /// a last bucket (`+Inf`) takes everything above.
@@ -261,9 +283,136 @@ struct Totals {
     bytes_out: u64,
 }
 
+/// Which kind of source an input reads; it picks the counters the input
+/// shows beside the ones every input has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    File,
+    Udp,
+    Tcp,
+    Otlp,
+    /// A kind with no counters of its own.
+    Other,
+}
+
+/// One counter of a table: its key in the summary and where it is kept.
+pub(crate) type Counter<T> = (&'static str, fn(&T) -> &AtomicU64);
+
+/// The counters every input carries, whatever its kind (DESIGN §7).
+pub(crate) const INPUT_COUNTERS: [Counter<InputCounters>; 5] = [
+    ("records", |c| &c.records),
+    ("bytes", |c| &c.bytes),
+    ("invalid", |c| &c.invalid),
+    ("truncated", |c| &c.truncated),
+    ("dead_lettered", |c| &c.dead_lettered),
+];
+
+/// The counters only a file input carries: the files it found and read.
+pub(crate) const FILE_INPUT_COUNTERS: [Counter<InputCounters>; 5] = [
+    ("files_opened", |c| &c.files_opened),
+    ("files_skipped", |c| &c.files_skipped),
+    ("files_truncated", |c| &c.files_truncated),
+    ("files_waiting", |c| &c.files_waiting),
+    ("read_errors", |c| &c.read_errors),
+];
+
+/// A TCP input's connection counters.
+pub(crate) const TCP_INPUT_COUNTERS: [Counter<TcpCounters>; 3] = [
+    ("connections_accepted", |c| &c.connections_accepted),
+    ("connections_refused", |c| &c.connections_refused),
+    ("idle_closed", |c| &c.idle_closed),
+];
+
+/// An OTLP input's request and connection counters (its responses by
+/// status code are `http_responses`).
+pub(crate) const OTLP_INPUT_COUNTERS: [Counter<OtlpCounters>; 7] = [
+    ("records_accepted", |c| &c.records_accepted),
+    ("connections_accepted", |c| &c.connections_accepted),
+    ("connections_refused", |c| &c.connections_refused),
+    ("connections_evicted", |c| &c.connections_evicted),
+    ("read_timeouts", |c| &c.read_timeouts),
+    ("idle_closed", |c| &c.idle_closed),
+    ("values_too_deep", |c| &c.values_too_deep),
+];
+
+/// How the stats line reads (`--stats-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StatsFormat {
+    /// Record and byte rates in and out; problems and queued batches only when there are any.
+    #[default]
+    Short,
+    /// Rates, every stage's ring occupancy, the error counters' totals and the checkpoint lag.
+    Long,
+}
+
+/// While nothing moves, a line at most this often (a sign of life).
+const IDLE_LINE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The counters the stats line compares between two readings: when none
+/// changed, every ring is empty and nothing waits for delivery, the
+/// interval was idle.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Reading {
+    totals: (u64, u64, u64, u64),
+    invalid: u64,
+    truncated: u64,
+    dead_lettered: u64,
+    files_skipped: u64,
+    read_errors: u64,
+    kernel_drops: u64,
+    retries: u64,
+    rejects: u64,
+    /// OTLP responses: 200, 429 and every other code.
+    otlp: (u64, u64, u64),
+}
+
+impl Reading {
+    fn take(registry: &Registry) -> Self {
+        let totals = registry.totals();
+        let output_sum = |field: fn(&OutputCounters) -> &AtomicU64| -> u64 {
+            registry.outputs.iter().map(|c| load(field(c))).sum()
+        };
+        let otlp_sum = |status: u16| -> u64 {
+            registry
+                .otlp
+                .iter()
+                .flatten()
+                .map(|otlp| otlp.responses(status))
+                .sum()
+        };
+        let all: u64 = HTTP_STATUS_CODES.iter().map(|&code| otlp_sum(code)).sum();
+        let (ok, busy) = (otlp_sum(200), otlp_sum(429));
+        Self {
+            totals: (
+                totals.records_in,
+                totals.bytes_in,
+                totals.records_out,
+                totals.bytes_out,
+            ),
+            invalid: registry.sum(|c| &c.invalid),
+            truncated: registry.sum(|c| &c.truncated),
+            dead_lettered: registry.sum(|c| &c.dead_lettered),
+            files_skipped: registry.sum(|c| &c.files_skipped),
+            read_errors: registry.sum(|c| &c.read_errors),
+            kernel_drops: registry.kernel_drops(),
+            retries: output_sum(|c| &c.retries),
+            rejects: output_sum(|c| &c.rejects),
+            otlp: (ok, busy, all - ok - busy),
+        }
+    }
+}
+
+/// Prints the stats line: rates over the time since the previous reading,
+/// taken from the counters, and nothing for an idle interval but a line a
+/// minute.
 pub(crate) struct StatsReporter {
-    last: Totals,
+    format: StatsFormat,
+    last: Reading,
     last_at: Instant,
+    /// When the last line was printed (or the reporter made).
+    last_line_at: Instant,
+    /// When the current idle stretch began; `None` while things move.
+    idle_since: Option<Instant>,
 }
 
 impl Registry {
@@ -364,51 +513,75 @@ impl Registry {
         )
     }
 
+    /// The kind of source input `input` reads.
+    pub fn source_kind(&self, input: usize) -> SourceKind {
+        if matches!(self.file_offsets.get(input), Some(Some(_))) {
+            SourceKind::File
+        } else if matches!(self.udp.get(input), Some(Some(_))) {
+            SourceKind::Udp
+        } else if matches!(self.tcp.get(input), Some(Some(_))) {
+            SourceKind::Tcp
+        } else if matches!(self.otlp.get(input), Some(Some(_))) {
+            SourceKind::Otlp
+        } else {
+            SourceKind::Other
+        }
+    }
+
+    /// Input `index`'s summary entry: its name, the counters every input
+    /// has, and those of its kind.
+    fn input_summary(&self, index: usize, name: &str, c: &InputCounters) -> serde_json::Value {
+        let mut entry = serde_json::Map::new();
+        entry.insert("name".into(), name.into());
+        for (key, field) in INPUT_COUNTERS {
+            entry.insert(key.into(), load(field(c)).into());
+        }
+        match self.source_kind(index) {
+            SourceKind::File => {
+                for (key, field) in FILE_INPUT_COUNTERS {
+                    entry.insert(key.into(), load(field(c)).into());
+                }
+                if let Some(lag) = self.checkpoint_lag(index) {
+                    entry.insert("checkpoint_lag_bytes".into(), lag.into());
+                }
+            }
+            SourceKind::Udp => {
+                let udp = self.udp[index].as_ref().expect("a UDP input has UDP stats");
+                entry.insert("kernel_drops".into(), udp.kernel_drops().into());
+                entry.insert(
+                    "kernel_drops_rxq_ovfl".into(),
+                    udp.rxq_overflow_drops().into(),
+                );
+            }
+            SourceKind::Tcp => {
+                let tcp = self.tcp[index]
+                    .as_ref()
+                    .expect("a TCP input has TCP counters");
+                for (key, field) in TCP_INPUT_COUNTERS {
+                    entry.insert(key.into(), load(field(tcp)).into());
+                }
+            }
+            SourceKind::Otlp => {
+                let otlp = self.otlp[index]
+                    .as_ref()
+                    .expect("an OTLP input has OTLP counters");
+                entry.insert("http_responses".into(), otlp.responses_json());
+                for (key, field) in OTLP_INPUT_COUNTERS {
+                    entry.insert(key.into(), load(field(otlp)).into());
+                }
+            }
+            SourceKind::Other => {}
+        }
+        entry.into()
+    }
+
     pub fn summary_json(&self, elapsed: Duration) -> String {
         let inputs: Vec<serde_json::Value> = self
             .input_names
             .iter()
             .zip(&self.inputs)
-            .zip(&self.udp)
             .enumerate()
-            .map(|(index, ((name, c), udp))| {
-                let mut entry = serde_json::json!({
-                    "name": name,
-                    "records": load(&c.records),
-                    "bytes": load(&c.bytes),
-                    "invalid": load(&c.invalid),
-                    "truncated": load(&c.truncated),
-                    "dead_lettered": load(&c.dead_lettered),
-                    "files_opened": load(&c.files_opened),
-                    "files_skipped": load(&c.files_skipped),
-                    "files_truncated": load(&c.files_truncated),
-                    "files_waiting": load(&c.files_waiting),
-                    "read_errors": load(&c.read_errors),
-                });
-                if let Some(lag) = self.checkpoint_lag(index) {
-                    entry["checkpoint_lag_bytes"] = lag.into();
-                }
-                if let Some(Some(otlp)) = self.otlp.get(index) {
-                    entry["http_responses"] = otlp.responses_json();
-                    entry["records_accepted"] = load(&otlp.records_accepted).into();
-                    entry["connections_accepted"] = load(&otlp.connections_accepted).into();
-                    entry["connections_refused"] = load(&otlp.connections_refused).into();
-                    entry["connections_evicted"] = load(&otlp.connections_evicted).into();
-                    entry["read_timeouts"] = load(&otlp.read_timeouts).into();
-                    entry["idle_closed"] = load(&otlp.idle_closed).into();
-                    entry["values_too_deep"] = load(&otlp.values_too_deep).into();
-                }
-                if let Some(Some(tcp)) = self.tcp.get(index) {
-                    entry["connections_accepted"] = load(&tcp.connections_accepted).into();
-                    entry["connections_refused"] = load(&tcp.connections_refused).into();
-                    entry["idle_closed"] = load(&tcp.idle_closed).into();
-                }
-                if let Some(udp) = udp {
-                    entry["kernel_drops"] = udp.kernel_drops().into();
-                    entry["kernel_drops_rxq_ovfl"] = udp.rxq_overflow_drops().into();
-                }
-                entry
-            })
+            .map(|(index, (name, c))| self.input_summary(index, name, c))
             .collect();
         let outputs: Vec<serde_json::Value> = self
             .output_names
@@ -439,9 +612,16 @@ impl Registry {
     /// The one-line summary printed to stderr at exit.
     pub fn exit_line(&self, elapsed: Duration) -> String {
         let totals = self.totals();
+        // Only file inputs skip files.
+        let has_files = (0..self.inputs.len()).any(|i| self.source_kind(i) == SourceKind::File);
+        let files_skipped = if has_files {
+            format!(", files skipped {}", self.sum(|c| &c.files_skipped))
+        } else {
+            String::new()
+        };
         let seconds = elapsed.as_secs_f64().max(1e-9);
         format!(
-            "ringway: done in {:.2}s: read {} records ({:.1} MB), wrote {} records ({:.1} MB), {:.0} records/s; invalid {}, truncated {}, files skipped {}",
+            "ringway: done in {:.2}s: read {} records ({:.1} MB), wrote {} records ({:.1} MB), {:.0} records/s; invalid {}, truncated {}{}",
             seconds,
             totals.records_in,
             totals.bytes_in as f64 / 1e6,
@@ -450,72 +630,257 @@ impl Registry {
             totals.records_in as f64 / seconds,
             self.sum(|c| &c.invalid),
             self.sum(|c| &c.truncated),
-            self.sum(|c| &c.files_skipped),
+            files_skipped,
         )
     }
 }
 
 impl StatsReporter {
-    pub fn new() -> Self {
+    pub fn new(format: StatsFormat) -> Self {
+        let now = Instant::now();
         Self {
-            last: Totals::default(),
-            last_at: Instant::now(),
+            format,
+            last: Reading::default(),
+            last_at: now,
+            last_line_at: now,
+            idle_since: None,
         }
     }
 
-    /// One stats line: rates since the previous line, ring occupancy per
-    /// stage against capacity, and the error counters.
-    pub fn line(&mut self, registry: &Registry) -> String {
+    /// The stats line for the interval since the previous call, or `None`
+    /// when nothing moved in it (no counter changed, every ring empty, no
+    /// checkpoint lag) and a line was printed less than
+    /// [`IDLE_LINE_INTERVAL`] ago.
+    pub fn line(&mut self, registry: &Registry) -> Option<String> {
         let now = Instant::now();
-        let seconds = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
-        let totals = registry.totals();
-        let rate = |now: u64, before: u64| (now - before) as f64 / seconds;
+        let reading = Reading::take(registry);
         let rings = &registry.rings;
-        let line = format!(
-            "ringway: in {:.0} rec/s {:.1} MB/s | out {:.0} rec/s {:.1} MB/s | rings read→scan {}/{} scan→dispatch {}/{} worker slots {}/{} | invalid {} truncated {} skipped files {} kernel drops {} checkpoint lag {} bytes",
-            rate(totals.records_in, self.last.records_in),
-            rate(totals.bytes_in, self.last.bytes_in) / 1e6,
-            rate(totals.records_out, self.last.records_out),
-            rate(totals.bytes_out, self.last.bytes_out) / 1e6,
-            rings.io_to_cpu.occupancy(),
-            rings.io_to_cpu.capacity(),
-            rings.cpu_to_dispatch.occupancy(),
-            rings.cpu_to_dispatch.capacity(),
-            rings.worker_slots.occupancy(),
-            rings.worker_slots.capacity(),
-            registry.sum(|c| &c.invalid),
-            registry.sum(|c| &c.truncated),
-            registry.sum(|c| &c.files_skipped),
-            registry.kernel_drops(),
-            registry.total_checkpoint_lag(),
-        );
-        let mut line = line;
-        let output_sum = |field: fn(&OutputCounters) -> &AtomicU64| -> u64 {
-            registry.outputs.iter().map(|c| load(field(c))).sum()
+        let stages = [
+            ("read→scan", &rings.io_to_cpu),
+            ("scan→dispatch", &rings.cpu_to_dispatch),
+            ("worker slots", &rings.worker_slots),
+        ];
+        let queued = stages.iter().any(|(_, gauge)| gauge.occupancy() > 0);
+        // Read bytes not yet delivered are a stall, not idleness, even when
+        // no ring holds them (a worker blocked in a write does).
+        let checkpoint_lag = registry.total_checkpoint_lag();
+        let idle = reading == self.last && !queued && checkpoint_lag == 0;
+        let before = std::mem::replace(&mut self.last, reading);
+        let interval_start = std::mem::replace(&mut self.last_at, now);
+        let seconds = now.duration_since(interval_start).as_secs_f64().max(1e-9);
+        let line = if idle {
+            let since = *self.idle_since.get_or_insert(interval_start);
+            if now.duration_since(self.last_line_at) < IDLE_LINE_INTERVAL {
+                return None;
+            }
+            format!(
+                "ringway: idle for {}s: nothing read, written or queued",
+                now.duration_since(since).as_secs()
+            )
+        } else {
+            self.idle_since = None;
+            match self.format {
+                StatsFormat::Short => {
+                    short_line(&before, &reading, seconds, &stages, checkpoint_lag)
+                }
+                StatsFormat::Long => long_line(registry, &before, &reading, seconds, &stages),
+            }
         };
-        let (retries, rejects) = (output_sum(|c| &c.retries), output_sum(|c| &c.rejects));
-        if retries > 0 || rejects > 0 {
-            line.push_str(&format!(" | output retries {retries} rejects {rejects}"));
+        self.last_line_at = now;
+        Some(line)
+    }
+}
+
+/// `ringway: in R rec/s B/s, out R rec/s B/s over Ns`, then what went wrong
+/// in the interval, which stages hold batches and the checkpoint lag, each
+/// only when there is any.
+fn short_line(
+    before: &Reading,
+    now: &Reading,
+    seconds: f64,
+    stages: &[(&str, &Arc<Gauge>); 3],
+    checkpoint_lag: u64,
+) -> String {
+    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
+    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
+    let mut line = format!(
+        "ringway: in {} rec/s {}, out {} rec/s {} over {seconds:.1}s",
+        per_second(records_in - was_records_in, seconds),
+        bytes_per_second(bytes_in - was_bytes_in, seconds),
+        per_second(records_out - was_records_out, seconds),
+        bytes_per_second(bytes_out - was_bytes_out, seconds),
+    );
+    let problems: Vec<String> = [
+        ("invalid", now.invalid - before.invalid),
+        ("truncated", now.truncated - before.truncated),
+        ("dead-lettered", now.dead_lettered - before.dead_lettered),
+        ("files skipped", now.files_skipped - before.files_skipped),
+        ("read errors", now.read_errors - before.read_errors),
+        (
+            "kernel drops",
+            now.kernel_drops.saturating_sub(before.kernel_drops),
+        ),
+        ("output retries", now.retries - before.retries),
+        ("rejects", now.rejects - before.rejects),
+        ("otlp 429", now.otlp.1 - before.otlp.1),
+        ("otlp errors", now.otlp.2 - before.otlp.2),
+    ]
+    .into_iter()
+    .filter(|(_, count)| *count > 0)
+    .map(|(what, count)| format!("{what} +{count}"))
+    .collect();
+    if !problems.is_empty() {
+        line.push_str("; ");
+        line.push_str(&problems.join(", "));
+    }
+    let queued: Vec<String> = stages
+        .iter()
+        .filter(|(_, gauge)| gauge.occupancy() > 0)
+        .map(|(stage, gauge)| format!("{stage} {}/{}", gauge.occupancy(), gauge.capacity()))
+        .collect();
+    if !queued.is_empty() {
+        line.push_str("; queued ");
+        line.push_str(&queued.join(", "));
+    }
+    if checkpoint_lag > 0 {
+        line.push_str(&format!("; checkpoint lag {checkpoint_lag} bytes"));
+    }
+    line
+}
+
+/// Everything on one line: rates, every ring, the error counters' totals
+/// and the checkpoint lag.
+fn long_line(
+    registry: &Registry,
+    before: &Reading,
+    now: &Reading,
+    seconds: f64,
+    stages: &[(&str, &Arc<Gauge>); 3],
+) -> String {
+    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
+    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
+    let rings: Vec<String> = stages
+        .iter()
+        .map(|(stage, gauge)| format!("{stage} {}/{}", gauge.occupancy(), gauge.capacity()))
+        .collect();
+    let mut line = format!(
+        "ringway: in {} rec/s {} | out {} rec/s {} | over {seconds:.1}s | rings {} | invalid {} truncated {} skipped files {} kernel drops {} checkpoint lag {} bytes",
+        per_second(records_in - was_records_in, seconds),
+        bytes_per_second(bytes_in - was_bytes_in, seconds),
+        per_second(records_out - was_records_out, seconds),
+        bytes_per_second(bytes_out - was_bytes_out, seconds),
+        rings.join(" "),
+        now.invalid,
+        now.truncated,
+        now.files_skipped,
+        now.kernel_drops,
+        registry.total_checkpoint_lag(),
+    );
+    if now.retries > 0 || now.rejects > 0 {
+        line.push_str(&format!(
+            " | output retries {} rejects {}",
+            now.retries, now.rejects
+        ));
+    }
+    if registry.otlp.iter().any(Option::is_some) {
+        let (ok, busy, other) = now.otlp;
+        line.push_str(&format!(" | otlp 200 {ok} 429 {busy} other {other}"));
+    }
+    line
+}
+
+/// `count` over `seconds` per second, with enough digits that a count
+/// above zero never reads as 0 (`0.25`, `3.3`, `4711`).
+fn per_second(count: u64, seconds: f64) -> String {
+    significant(count as f64 / seconds)
+}
+
+/// A byte rate in decimal units: `512 B/s`, `4.7 kB/s`, `1.0 MB/s`.
+fn bytes_per_second(bytes: u64, seconds: f64) -> String {
+    let mut rate = bytes as f64 / seconds;
+    for unit in ["B/s", "kB/s", "MB/s"] {
+        if rate < 1000.0 {
+            return format!("{} {unit}", significant(rate));
         }
-        if registry.otlp.iter().any(Option::is_some) {
-            let sum = |status: u16| -> u64 {
-                registry
-                    .otlp
-                    .iter()
-                    .flatten()
-                    .map(|otlp| otlp.responses(status))
-                    .sum()
-            };
-            let all: u64 = HTTP_STATUS_CODES.iter().map(|&code| sum(code)).sum();
-            line.push_str(&format!(
-                " | otlp 200 {} 429 {} other {}",
-                sum(200),
-                sum(429),
-                all - sum(200) - sum(429)
-            ));
+        rate /= 1000.0;
+    }
+    format!("{} GB/s", significant(rate))
+}
+
+/// Whole numbers from 10 up; below, two significant digits (at least one
+/// decimal), so a small rate is shown, not rounded to 0.
+fn significant(value: f64) -> String {
+    if value <= 0.0 {
+        return "0".to_string();
+    }
+    if value >= 10.0 {
+        return format!("{value:.0}");
+    }
+    let decimals = (1 - value.log10().floor() as i32).clamp(1, 9) as usize;
+    format!("{value:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry of one input and one output, nothing else.
+    fn registry() -> Registry {
+        Registry {
+            input_names: vec!["tcp:127.0.0.1:0".into()],
+            inputs: vec![Arc::default()],
+            udp: vec![None],
+            output_names: vec!["null".into()],
+            outputs: vec![Arc::default()],
+            rings: RingGauges::default(),
+            otlp: vec![None],
+            tcp: vec![Some(Arc::default())],
+            file_offsets: vec![None],
+            latency: Arc::default(),
+            dispatcher_held: Arc::default(),
+            health: Health {
+                shutdown: Arc::default(),
+                threads: Vec::new(),
+            },
         }
-        self.last = totals;
-        self.last_at = now;
-        line
+    }
+
+    #[test]
+    fn idle_intervals_are_quiet_but_for_a_line_a_minute() {
+        let registry = registry();
+        let mut stats = StatsReporter::new(StatsFormat::Short);
+        assert_eq!(stats.line(&registry), None, "nothing moved");
+        // A minute after the last line, one idle line; then quiet again.
+        stats.last_line_at -= IDLE_LINE_INTERVAL;
+        let idle = stats.line(&registry).expect("an idle line a minute");
+        assert!(idle.starts_with("ringway: idle for "), "{idle}");
+        assert_eq!(stats.line(&registry), None);
+        // Records moving print a line at once, with the problems counted
+        // in the interval and no zero counters.
+        registry.inputs[0].records.fetch_add(5, Ordering::Relaxed);
+        registry.inputs[0].bytes.fetch_add(50, Ordering::Relaxed);
+        registry.inputs[0].invalid.fetch_add(2, Ordering::Relaxed);
+        let line = stats.line(&registry).expect("a line when records moved");
+        assert!(line.starts_with("ringway: in "), "{line}");
+        assert!(line.contains("; invalid +2"), "{line}");
+        assert!(
+            !line.contains("truncated") && !line.contains("queued"),
+            "{line}"
+        );
+        assert_eq!(stats.line(&registry), None, "idle again");
+    }
+
+    #[test]
+    fn small_rates_keep_their_digits() {
+        assert_eq!(per_second(0, 10.0), "0");
+        assert_eq!(per_second(4, 10.0), "0.40");
+        assert_eq!(per_second(1, 60.0), "0.017");
+        assert_eq!(per_second(33, 10.0), "3.3");
+        assert_eq!(per_second(47_110, 10.0), "4711");
+        assert_eq!(bytes_per_second(0, 1.0), "0 B/s");
+        assert_eq!(bytes_per_second(120, 10.0), "12 B/s");
+        assert_eq!(bytes_per_second(4_700, 1.0), "4.7 kB/s");
+        assert_eq!(bytes_per_second(1_000_000, 1.0), "1.0 MB/s");
+        assert_eq!(bytes_per_second(2_500_000_000, 1.0), "2.5 GB/s");
     }
 }

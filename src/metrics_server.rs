@@ -1,6 +1,7 @@
 //! `--metrics ADDR`: a small HTTP/1.1 server on its own thread serving
 //! `GET /metrics` (Prometheus text exposition format 0.0.4, rendered from
-//! the [`Registry`] by [`render`]) and `GET /healthz` ([`Registry::health`]).
+//! the [`Registry`] by [`render`]) and `GET /healthz` ([`Registry::health`]);
+//! `HEAD` gets the same answer without its body.
 //!
 //! It takes one connection at a time, reads at most [`MAX_REQUEST_BYTES`]
 //! within [`IO_TIMEOUT`], answers and closes. It only loads atomics: it
@@ -52,8 +53,14 @@ fn serve(mut stream: TcpStream, registry: &Registry) {
     if stream.set_write_timeout(Some(IO_TIMEOUT)).is_err() {
         return;
     }
+    let mut head_only = false;
     let (status, content_type, body) = match read_request(&mut stream) {
-        Ok((method, path)) => respond(&method, &path, registry),
+        Ok((method, path)) => {
+            // HEAD is GET without the body (RFC 9110 §9.3.2): load
+            // balancers and `curl -I` probe health with it.
+            head_only = method == "HEAD";
+            respond(&method, &path, registry)
+        }
         Err(RequestError::TooLarge) => (431, TEXT, "request header too large\n".to_string()),
         Err(RequestError::Malformed) => (400, TEXT, "malformed request\n".to_string()),
         // Closed or timed out before a whole request: nothing to answer.
@@ -67,10 +74,16 @@ fn serve(mut stream: TcpStream, registry: &Registry) {
         431 => "Request Header Fields Too Large",
         _ => "Service Unavailable",
     };
+    let allow = if status == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         body.len()
     );
+    let body = if head_only { "" } else { body.as_str() };
     let _ = stream
         .write_all(head.as_bytes())
         .and_then(|()| stream.write_all(body.as_bytes()));
@@ -128,8 +141,8 @@ fn respond(method: &str, path: &str, registry: &Registry) -> (u16, &'static str,
             "not found: try /metrics or /healthz\n".to_string(),
         );
     }
-    if method != "GET" {
-        return (405, TEXT, "only GET is supported\n".to_string());
+    if method != "GET" && method != "HEAD" {
+        return (405, TEXT, "only GET and HEAD are supported\n".to_string());
     }
     if path == "/metrics" {
         return (200, EXPOSITION, render(registry));
@@ -146,6 +159,20 @@ pub(crate) fn render(registry: &Registry) -> String {
     let inputs = || registry.input_names.iter().zip(&registry.inputs);
     let outputs = || registry.output_names.iter().zip(&registry.outputs);
 
+    text.family(
+        "ringway_build_info",
+        "gauge",
+        "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile.",
+    );
+    text.sample(
+        "ringway_build_info",
+        &[
+            ("version", crate::metrics::BUILD_VERSION),
+            ("commit", crate::metrics::BUILD_COMMIT),
+            ("profile", crate::metrics::BUILD_PROFILE),
+        ],
+        1,
+    );
     text.family(
         "ringway_input_records_total",
         "counter",

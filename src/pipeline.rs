@@ -273,6 +273,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
             }
             InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
         };
+        // Where a UDP input's first socket bound, once it has.
+        let mut udp_bound: Option<std::net::SocketAddr> = None;
         for lane in 0..lanes {
             let fail = |what: &str, error: &dyn std::fmt::Display| {
                 eprintln!("ringway: error: input '{}': {what}: {error}", input.name);
@@ -381,12 +383,18 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     rcvbuf_bytes,
                     sockets,
                 } => {
-                    let (socket, stats, _) =
-                        match crate::input::udp::open_socket(*address, *rcvbuf_bytes, *sockets > 1)
-                        {
+                    // Every socket of the input binds where the first one
+                    // did: with port 0, the port the kernel picked for it.
+                    let target = udp_bound.unwrap_or(*address);
+                    let (socket, stats, bound) =
+                        match crate::input::udp::open_socket(target, *rcvbuf_bytes, *sockets > 1) {
                             Ok(opened) => opened,
                             Err(error) => return fail("cannot open its socket", &error),
                         };
+                    if udp_bound.is_none() {
+                        crate::input::net::announce(&input.name, bound);
+                        udp_bound = Some(bound);
+                    }
                     let rxq_overflow = Arc::new(AtomicU64::new(0));
                     let udp = udp_stats.as_mut().expect("set for UDP inputs");
                     udp.sockets.push(stats);
@@ -784,7 +792,7 @@ fn supervise(
     io_wakers: &[Arc<Waker>],
     (file_readers_done, file_readers): (&AtomicUsize, usize),
 ) -> i32 {
-    let mut stats = StatsReporter::new();
+    let mut stats = StatsReporter::new(settings.stats_format);
     let mut next_stats = settings
         .stats_interval
         .map(|interval| Instant::now() + interval);
@@ -820,7 +828,9 @@ fn supervise(
         if let (Some(due), Some(interval)) = (next_stats, settings.stats_interval)
             && now >= due
         {
-            eprintln!("{}", stats.line(registry));
+            if let Some(line) = stats.line(registry) {
+                eprintln!("{line}");
+            }
             next_stats = Some(due.max(now - interval) + interval);
         }
         let mut wake_at = now + Duration::from_secs(1);

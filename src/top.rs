@@ -6,9 +6,11 @@
 //! the view needs, and [`draw`] renders two snapshots (for rates) into at
 //! most [`COLUMNS`] columns. [`RawTerminal`] puts the terminal in raw mode
 //! on the alternate screen and restores it when dropped, on every way out.
+//! When stdout is not a terminal (a pipe, a file), [`run`] prints one plain
+//! snapshot instead, with rates over one poll interval, and exits.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,9 @@ pub(crate) fn run(address: &str) -> i32 {
             return 1;
         }
     };
+    if !std::io::stdout().is_terminal() {
+        return snapshot(address, resolved, first);
+    }
     let terminal = RawTerminal::enter();
     let outcome = view(address, resolved, first, terminal.as_ref());
     drop(terminal);
@@ -59,6 +64,40 @@ pub(crate) fn run(address: &str) -> i32 {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("ringway: error: cannot draw the view; error = {error}");
+            1
+        }
+    }
+}
+
+/// For a pipe or a file: a second poll one interval after the first, then
+/// one plain frame (no escape codes, `\n` line ends, no padding) with the
+/// rates between the two; returns the exit code.
+fn snapshot(address: &str, resolved: SocketAddr, first: Snapshot) -> i32 {
+    std::thread::sleep(POLL_INTERVAL);
+    let second = match fetch(resolved) {
+        Ok(text) => Snapshot::from_samples(&parse(&text)),
+        Err(error) => {
+            eprintln!(
+                "ringway: error: no answer from {address} at the second poll; error = {error}"
+            );
+            return 1;
+        }
+    };
+    let mut text = String::new();
+    for line in draw(address, Some(&first), &second, None, Style::Plain) {
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => 0,
+        // A reader that went away (`| head`) is not worth a message.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(error) => {
+            eprintln!("ringway: error: cannot write the snapshot; error = {error}");
             1
         }
     }
@@ -75,8 +114,14 @@ fn view(
     let mut current = first;
     let mut problem: Option<String> = None;
     loop {
-        let frame = draw(address, previous.as_ref(), &current, problem.as_deref());
-        stdout.write_all(frame.as_bytes())?;
+        let lines = draw(
+            address,
+            previous.as_ref(),
+            &current,
+            problem.as_deref(),
+            Style::Screen,
+        );
+        stdout.write_all(screen_frame(&lines).as_bytes())?;
         stdout.flush()?;
         let next_poll = Instant::now() + POLL_INTERVAL;
         if wait_for_quit(terminal, next_poll) {
@@ -378,19 +423,34 @@ impl Snapshot {
     }
 }
 
-/// One frame: home the cursor, clear, and the view, every line cut to
-/// [`COLUMNS`].
+/// Where a frame goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// The live view on a terminal, redrawn every poll.
+    Screen,
+    /// One snapshot for a pipe or a file.
+    Plain,
+}
+
+/// The view's lines, each cut and padded to [`COLUMNS`].
 fn draw(
     address: &str,
     previous: Option<&Snapshot>,
     current: &Snapshot,
     problem: Option<&str>,
-) -> String {
+    style: Style,
+) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    lines.push(format!(
-        "ringway top · {address} · every {}s · q quits",
-        POLL_INTERVAL.as_secs()
-    ));
+    lines.push(match style {
+        Style::Screen => format!(
+            "ringway top · {address} · every {}s · q quits",
+            POLL_INTERVAL.as_secs()
+        ),
+        Style::Plain => format!(
+            "ringway top · {address} · rates over {}s",
+            POLL_INTERVAL.as_secs()
+        ),
+    });
     lines.push(problem.map_or_else(String::new, |problem| format!("! {problem} (retrying)")));
     let seconds = previous.map(|previous| {
         current
@@ -480,9 +540,15 @@ fn draw(
     };
     lines.push(format!("batch latency: {latency}"));
 
+    lines.iter().map(|line| fit(line, COLUMNS)).collect()
+}
+
+/// A frame for the terminal: home the cursor, clear, then the lines (raw
+/// mode needs `\r\n`).
+fn screen_frame(lines: &[String]) -> String {
     let mut frame = String::from("\x1b[H\x1b[2J");
     for line in lines {
-        frame.push_str(&fit(&line, COLUMNS));
+        frame.push_str(line);
         frame.push_str("\r\n");
     }
     frame
@@ -563,10 +629,19 @@ mod tests {
                     ringway_ring_occupancy{stage=\"read_to_scan\"} 2\n\
                     ringway_ring_capacity{stage=\"read_to_scan\"} 4\n";
         let snapshot = Snapshot::from_samples(&parse(text));
-        let frame = draw("127.0.0.1:9464", Some(&snapshot), &snapshot, Some("x"));
-        for line in frame.trim_start_matches("\x1b[H\x1b[2J").split("\r\n") {
-            assert!(line.chars().count() <= COLUMNS, "{line:?}");
+        for style in [Style::Screen, Style::Plain] {
+            let lines = draw(
+                "127.0.0.1:9464",
+                Some(&snapshot),
+                &snapshot,
+                Some("x"),
+                style,
+            );
+            for line in &lines {
+                assert!(line.chars().count() <= COLUMNS, "{line:?}");
+                assert!(!line.contains('\x1b'), "{line:?}");
+            }
+            assert!(lines.iter().any(|line| line.contains("read→scan")));
         }
-        assert!(frame.contains("read→scan"));
     }
 }

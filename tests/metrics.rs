@@ -681,3 +681,269 @@ fn metrics_server_refuses_bad_requests_and_outlasts_a_silent_client() {
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
 }
+
+#[test]
+fn top_with_stdout_piped_prints_one_plain_snapshot_and_exits_0() {
+    let dir = TempDir::new("metrics-top-piped");
+    let input = dir.join("in.log");
+    fs::write(&input, b"").unwrap();
+    let (ringway, addr) = start(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            "null",
+        ],
+    );
+    // A steady trickle, so the snapshot has a rate to show.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let input = input.clone();
+        thread::spawn(move || {
+            let mut next = 0;
+            while !stop.load(Ordering::Relaxed) {
+                append(&input, &numbered_lines("top", next..next + 100));
+                next += 100;
+                thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // Wait until records flow, so both polls of the snapshot see them.
+    let flowing = wait_until(SETTLE, || {
+        get(addr, "/metrics")
+            .and_then(|(_, text)| sample(&text, "ringway_output_records_total"))
+            .is_some_and(|records| records > 0.0)
+    });
+    assert!(flowing, "no record reached the output");
+    let mut top = Command::new(ringway_bin())
+        .args(["top", "--metrics", &addr.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read in a thread: a top that never ends must fail the test, not hang it.
+    let mut piped = top.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = piped.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut status = None;
+    wait_until(SETTLE, || {
+        status = top.try_wait().unwrap();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = top.kill();
+        let _ = top.wait();
+    }
+    let stdout = reader.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    let text = String::from_utf8_lossy(&stdout);
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "top with a piped stdout did not exit; its output ends:\n{:?}",
+            tail(&text, 2000)
+        )
+    });
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(
+        !stdout.contains(&0x1b),
+        "escape codes in the piped output:\n{text:?}"
+    );
+    assert!(!text.contains('\r'), "{text:?}");
+    for row in [
+        "INPUTS",
+        "OUTPUTS",
+        "RINGS",
+        "read→scan",
+        "scan→dispatch",
+        "worker slots",
+        "dropped:",
+    ] {
+        assert!(
+            text.lines().any(|line| line.trim_start().starts_with(row)),
+            "no {row:?} row:\n{text}"
+        );
+    }
+    let input_name: String = format!("file:{}", p(&input)).chars().take(30).collect();
+    assert!(
+        shown_rate(&text, &input_name).is_some_and(|rate| rate > 0.0),
+        "no live rate for the input:\n{text}"
+    );
+    assert!(
+        shown_rate(&text, "null").is_some_and(|rate| rate > 0.0),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("INPUTS").count(),
+        1,
+        "one snapshot, not a stream:\n{text}"
+    );
+}
+
+/// Sends `request` raw; the whole answer as text.
+fn raw_answer(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The value of header `name` in an answer's head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[test]
+fn head_is_answered_like_get_without_a_body() {
+    let dir = TempDir::new("metrics-head");
+    let input = dir.join("in.log");
+    fs::write(&input, b"one\n").unwrap();
+    let (ringway, addr) = start(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            "null",
+        ],
+    );
+    for path in ["/healthz", "/metrics"] {
+        let answer = raw_answer(
+            addr,
+            format!("HEAD {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+        );
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("HEAD {path}: not HTTP: {answer:?}"));
+        assert!(
+            head.starts_with("HTTP/1.1 200 "),
+            "HEAD {path} answered {head:?}"
+        );
+        assert_eq!(body, "", "HEAD {path} sent a body");
+        let (status, get_body) = get(addr, path).unwrap();
+        assert_eq!(status, 200);
+        let length: usize = header(head, "Content-Length")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("HEAD {path}: no Content-Length in {head:?}"));
+        if path == "/healthz" {
+            assert_eq!(length, get_body.len(), "HEAD /healthz length = GET's");
+        } else {
+            // The counters may move between the two requests.
+            assert!(length > 0, "HEAD /metrics length {length}");
+        }
+        assert_eq!(
+            header(head, "Content-Type"),
+            Some(if path == "/metrics" {
+                "text/plain; version=0.0.4; charset=utf-8"
+            } else {
+                "text/plain; charset=utf-8"
+            })
+        );
+    }
+    // Other methods still get 405, which says what is allowed.
+    let answer = raw_answer(addr, b"DELETE /healthz HTTP/1.1\r\n\r\n");
+    let head = answer.split_once("\r\n\r\n").map_or("", |(head, _)| head);
+    assert!(head.starts_with("HTTP/1.1 405 "), "{answer:?}");
+    assert_eq!(header(head, "Allow"), Some("GET, HEAD"), "{answer:?}");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+}
+
+/// `(version, commit, profile)` from `ringway --version`, checking its form:
+/// `ringway VERSION (COMMIT, PROFILE)`.
+fn version_parts(line: &str) -> (String, String, String) {
+    let rest = line
+        .strip_prefix("ringway ")
+        .unwrap_or_else(|| panic!("--version printed {line:?}"));
+    let (version, build) = rest
+        .split_once(" (")
+        .unwrap_or_else(|| panic!("no (COMMIT, PROFILE) in {line:?}"));
+    let (commit, profile) = build
+        .strip_suffix(')')
+        .and_then(|build| build.split_once(", "))
+        .unwrap_or_else(|| panic!("no (COMMIT, PROFILE) in {line:?}"));
+    (version.into(), commit.into(), profile.into())
+}
+
+#[test]
+fn version_names_commit_and_profile_and_metrics_carry_build_info() {
+    let dir = TempDir::new("metrics-build-info");
+    let done = Command::new(ringway_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(done.status.success());
+    let stdout = String::from_utf8(done.stdout).unwrap();
+    let (version, commit, profile) = version_parts(stdout.trim_end());
+    assert_eq!(version, env!("CARGO_PKG_VERSION"), "{stdout}");
+    let expected_profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert_eq!(profile, expected_profile, "{stdout}");
+    // (A packager's RINGWAY_BUILD_COMMIT names the build as it likes.)
+    if std::env::var_os("RINGWAY_BUILD_COMMIT").is_none() {
+        let hash = commit.strip_suffix("-dirty").unwrap_or(&commit);
+        assert!(
+            hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+            "the commit is a short hash or unknown: {stdout}"
+        );
+        // Built from a git checkout: the commit is the checkout's HEAD.
+        let head = Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output();
+        if let Ok(head) = head
+            && head.status.success()
+        {
+            assert_eq!(
+                hash,
+                String::from_utf8_lossy(&head.stdout).trim(),
+                "{stdout}"
+            );
+        }
+    }
+
+    let input = dir.join("in.log");
+    fs::write(&input, b"one\n").unwrap();
+    let (ringway, addr) = start(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{}", p(&input)),
+            "--output",
+            "null",
+        ],
+    );
+    let (status, text) = get(addr, "/metrics").expect("/metrics answers");
+    assert_eq!(status, 200);
+    let expected = format!(
+        "ringway_build_info{{version=\"{version}\",commit=\"{commit}\",profile=\"{profile}\"}} 1"
+    );
+    assert!(
+        text.lines().any(|line| line == expected),
+        "no {expected:?} in /metrics:\n{text}"
+    );
+    assert!(text.contains("# TYPE ringway_build_info gauge"), "{text}");
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+}

@@ -383,3 +383,82 @@ fn several_reuseport_sockets_share_one_port_and_lose_nothing() {
     }
     assert_eq!(last.len(), 30);
 }
+
+/// The address from ringway's "input 'SPEC' listening on ADDR" line (the
+/// wording TCP and OTLP inputs use too).
+fn announced_addr(stderr: &str, spec: &str) -> Option<std::net::SocketAddr> {
+    let prefix = format!("ringway: input '{spec}' listening on ");
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
+/// UDP sockets in /proc/net/udp bound to local `port`.
+fn udp_sockets_on_port(port: u16) -> usize {
+    let table = fs::read_to_string("/proc/net/udp").expect("read /proc/net/udp");
+    let wanted = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .and_then(|local| local.rsplit(':').next())
+                .is_some_and(|hex| hex == wanted)
+        })
+        .count()
+}
+
+#[test]
+fn udp_input_on_port_0_announces_its_port_and_receives_there() {
+    let dir = TempDir::new("udp-port0");
+    let output = dir.join("out.log");
+    let spec = "udp:127.0.0.1:0,sockets=2";
+    let mut ringway = start(&dir, spec, &output, &[]);
+    let mut addr = None;
+    wait_until(Duration::from_secs(20), || {
+        addr = announced_addr(&ringway.stderr_now(), spec);
+        addr.is_some() || !ringway.is_running()
+    });
+    let addr = addr.unwrap_or_else(|| {
+        panic!(
+            "no \"input '{spec}' listening on ADDR\" line\n--- stderr ---\n{}",
+            ringway.stderr_now()
+        )
+    });
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "the announced port is the one bound");
+    // Both SO_REUSEPORT sockets share that one port (with port 0 each
+    // would otherwise get a port of its own).
+    assert_eq!(
+        udp_sockets_on_port(addr.port()),
+        2,
+        "two sockets on the announced port {addr}"
+    );
+    let status = std::process::Command::new("logger")
+        .args([
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &addr.port().to_string(),
+            "-d",
+            "-t",
+            "ringway-test",
+            "sent to the announced port",
+        ])
+        .status()
+        .expect("util-linux logger is needed (apt-get install bsdutils)");
+    assert!(status.success());
+    assert!(
+        wait_until(Duration::from_secs(20), || split_lines(
+            &fs::read(&output).unwrap_or_default()
+        )
+        .len()
+            == 1),
+        "the datagram did not arrive"
+    );
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "records"), 1);
+    let out = String::from_utf8(fs::read(&output).unwrap()).unwrap();
+    assert!(out.contains("sent to the announced port"), "{out}");
+}

@@ -202,8 +202,15 @@ pub(crate) fn listen(name: &str, address: SocketAddr) -> Result<OwnedFd, String>
         .ok()
         .and_then(|address| address.as_socket())
         .unwrap_or(address);
-    eprintln!("ringway: input '{name}' listening on {bound}");
+    announce(name, bound);
     Ok(socket.into())
+}
+
+/// Says on stderr where network input `name` receives, once it is bound:
+/// with port 0 this is the only way to learn the port. One wording for
+/// every kind (UDP, TCP, OTLP), which scripts and tests read.
+pub(crate) fn announce(name: &str, bound: SocketAddr) {
+    eprintln!("ringway: input '{name}' listening on {bound}");
 }
 
 /// Disables Nagle's algorithm on an accepted connection: responses and

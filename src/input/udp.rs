@@ -98,12 +98,13 @@ impl SocketStats {
 }
 
 /// Opens, tunes and binds one UDP socket. Returns the socket, a second
-/// descriptor of it for stats, and the effective receive buffer in bytes.
+/// descriptor of it for stats, and the address it is bound to (the port
+/// the kernel picked when `address` has port 0).
 pub(crate) fn open_socket(
     address: SocketAddr,
     rcvbuf_bytes: usize,
     reuse_port: bool,
-) -> Result<(OwnedFd, SocketStats, usize), String> {
+) -> Result<(OwnedFd, SocketStats, SocketAddr), String> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(address), Type::DGRAM, None)
         .map_err(|error| format!("cannot create a UDP socket: {error}"))?;
@@ -131,6 +132,12 @@ pub(crate) fn open_socket(
     socket
         .bind(&address.into())
         .map_err(|error| format!("cannot bind UDP {address}: {error}"))?;
+    // With port 0 the kernel picked the port: the address actually bound.
+    let bound = socket
+        .local_addr()
+        .ok()
+        .and_then(|bound| bound.as_socket())
+        .unwrap_or(address);
     let stats = socket
         .try_clone()
         .map_err(|error| format!("cannot duplicate the UDP socket: {error}"))?;
@@ -139,7 +146,7 @@ pub(crate) fn open_socket(
         SocketStats {
             socket: stats.into(),
         },
-        effective,
+        bound,
     ))
 }
 
