@@ -311,6 +311,28 @@ pub(crate) fn render(registry: &Registry) -> String {
         );
     }
     text.family(
+        "ringway_output_torn_lines_total",
+        "counter",
+        "Partial last lines (left by a crash) a file output ended with a newline before appending.",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample(
+            "ringway_output_torn_lines_total",
+            &labels,
+            load(&output.torn_lines),
+        );
+    }
+    text.family(
+        "ringway_output_held_records",
+        "gauge",
+        "Records the output's workers hold (in their slots or being written).",
+    );
+    for (name, output) in outputs() {
+        let labels = [("output", name.as_str())];
+        text.sample("ringway_output_held_records", &labels, output.held.load().1);
+    }
+    text.family(
         "ringway_output_failing",
         "gauge",
         "1 while a worker of the output is retrying a batch, else 0.",

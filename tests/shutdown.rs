@@ -24,6 +24,11 @@ fn metrics_addr(stderr: &str) -> Option<SocketAddr> {
 
 /// `ringway_input_records_total` summed over inputs, read from /metrics.
 fn records_read(addr: SocketAddr) -> Option<u64> {
+    metric_sum(addr, "ringway_input_records_total")
+}
+
+/// The samples of the metric family `name` summed, read from /metrics.
+fn metric_sum(addr: SocketAddr, name: &str) -> Option<u64> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -35,7 +40,7 @@ fn records_read(addr: SocketAddr) -> Option<u64> {
     stream.read_to_string(&mut response).ok()?;
     let total = response
         .lines()
-        .filter(|line| line.starts_with("ringway_input_records_total"))
+        .filter(|line| line.starts_with(&format!("{name}{{")))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>();
     Some(total as u64)
@@ -44,7 +49,12 @@ fn records_read(addr: SocketAddr) -> Option<u64> {
 /// Starts `ringway run` reading `input` into the FIFO `fifo`, which never
 /// gets a reader: the output worker blocks in open(2) and the drain cannot
 /// finish. Returns once every line of `input` was read.
-fn start_stalled(dir: &TempDir, input: &std::path::Path, lines: u64, extra: &[&str]) -> Ringway {
+fn start_stalled(
+    dir: &TempDir,
+    input: &std::path::Path,
+    lines: u64,
+    extra: &[&str],
+) -> (Ringway, SocketAddr) {
     let fifo = dir.join("out.fifo");
     mkfifo(&fifo);
     let mut args = vec![
@@ -70,7 +80,7 @@ fn start_stalled(dir: &TempDir, input: &std::path::Path, lines: u64, extra: &[&s
         "ringway did not read the {lines} lines: {}",
         ringway.stderr_now()
     );
-    ringway
+    (ringway, addr.expect("read from /metrics"))
 }
 
 #[test]
@@ -79,7 +89,7 @@ fn a_second_sigint_during_a_blocked_drain_exits_130_at_once() {
     let input = dir.join("in.log");
     fs::write(&input, numbered_lines("twice", 0..1_000)).unwrap();
     // The drain could take 10 minutes: only the second signal ends it soon.
-    let mut ringway = start_stalled(&dir, &input, 1_000, &["--shutdown-timeout", "600s"]);
+    let (mut ringway, _) = start_stalled(&dir, &input, 1_000, &["--shutdown-timeout", "600s"]);
     ringway.signal(libc::SIGINT);
     assert!(
         wait_until(TIMEOUT, || ringway.stderr_now().contains("draining")),
@@ -114,7 +124,16 @@ fn the_drain_timeout_message_counts_what_the_output_workers_hold() {
     let dir = TempDir::new("drain-count");
     let input = dir.join("in.log");
     fs::write(&input, numbered_lines("held", 0..LINES)).unwrap();
-    let ringway = start_stalled(&dir, &input, LINES, &["--shutdown-timeout", "1s"]);
+    let (ringway, addr) = start_stalled(&dir, &input, LINES, &["--shutdown-timeout", "1s"]);
+    // /metrics shows the same count while the output is stalled.
+    let mut held = None;
+    assert!(
+        wait_until(TIMEOUT, || {
+            held = metric_sum(addr, "ringway_output_held_records");
+            held == Some(LINES)
+        }),
+        "ringway_output_held_records is {held:?}, not {LINES}"
+    );
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);
     finished.assert_code(1);
