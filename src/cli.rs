@@ -99,8 +99,9 @@ pub(crate) struct RunArgs {
 
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
-    /// octet-counted records) or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
-    /// (IPv6 as [::1]:PORT). Repeatable. Without any,
+    /// octet-counted records), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
+    /// (IPv6 as [::1]:PORT) or stdin[,format=…] (standard input, a pipe, file or terminal, read to its end;
+    /// no checkpoints; a run with only stdin ends at its EOF). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
@@ -244,8 +245,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub stats_interval: Duration,
 
-    /// Once every file matched at start has been read to EOF and everything read is delivered, exit 0.
-    /// A last line without a newline is emitted with one. Needs a file input.
+    /// Once every file matched at start has been read to EOF (and standard input, with --input stdin) and
+    /// everything read is delivered, exit 0. A last line without a newline is emitted with one. Needs a file
+    /// or stdin input. With --exit-on-eof, a file named as an input (not a glob) that cannot be read is an
+    /// error at start.
     #[arg(long)]
     pub exit_on_eof: bool,
 
@@ -307,7 +310,7 @@ impl RunArgs {
         let embedded_default = self.inputs.is_empty();
         if embedded_default && self.exit_on_eof {
             return Err(
-                "--exit-on-eof needs a file input (--input file:PATH); the embedded default only tails"
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); the embedded default only tails"
                     .to_string(),
             );
         }
@@ -340,17 +343,27 @@ impl RunArgs {
         for spec in &self.inputs {
             let input = config::parse_input_spec(spec, &defaults)?;
             if let Some(pattern) = input.file_pattern() {
-                crate::input::file::check_pattern(pattern)
+                crate::input::file::check_pattern(pattern, self.exit_on_eof)
                     .map_err(|error| format!("input '{spec}': {error}"))?;
             }
             inputs.push(input);
         }
-        if self.exit_on_eof && !inputs.iter().any(|input| input.file_pattern().is_some()) {
+        let stdin_inputs = inputs
+            .iter()
+            .filter(|input| input.kind == config::InputKind::Stdin)
+            .count();
+        if stdin_inputs > 1 {
+            return Err("standard input can be read by one input only (--input stdin)".to_string());
+        }
+        if self.exit_on_eof && !inputs.iter().any(config::InputSpec::reaches_eof) {
             return Err(
-                "--exit-on-eof needs a file input (--input file:PATH); network inputs never reach EOF"
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); network inputs never reach EOF"
                     .to_string(),
             );
         }
+        // Standard input ends; a run that reads nothing else ends with it,
+        // as if --exit-on-eof were given.
+        let exit_on_eof = self.exit_on_eof || stdin_inputs == inputs.len();
         if inputs.len() > MAX_INPUTS {
             return Err(format!("at most {MAX_INPUTS} inputs are supported"));
         }
@@ -450,7 +463,7 @@ impl RunArgs {
             retry_max: self.retry_max,
             output_timeout: self.output_timeout,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
-            exit_on_eof: self.exit_on_eof,
+            exit_on_eof,
             summary_json: self.summary_json,
             shutdown_timeout: self.shutdown_timeout,
             data_dir: self.data_dir,
@@ -723,11 +736,14 @@ impl CheckArgs {
                 config::InputKind::Otlp { address } => {
                     ("otlp", ("address", address.to_string()), String::new())
                 }
+                config::InputKind::Stdin => ("stdin", ("", String::new()), String::new()),
             };
+            out.push_str(&format!("kind = \"{kind}\"\n"));
+            if !target.0.is_empty() {
+                out.push_str(&format!("{} = {}\n", target.0, toml_value(&target.1)));
+            }
             out.push_str(&format!(
-                "kind = \"{kind}\"\n{} = {}\nformat = \"{}\"\n",
-                target.0,
-                toml_value(&target.1),
+                "format = \"{}\"\n",
                 format!("{:?}", input.format).to_lowercase()
             ));
             if kind == "file" {

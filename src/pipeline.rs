@@ -10,6 +10,7 @@ use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::stdin::{StdinParts, StdinReader};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
 use crate::metrics::{Health, InputCounters, LatencyHistogram, OutputCounters, Registry};
@@ -267,7 +268,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 udp_stats = Some(UdpInputStats::default());
                 *sockets
             }
-            InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
+            InputKind::Otlp { .. } | InputKind::Tcp { .. } | InputKind::Stdin => 1,
         };
         for lane in 0..lanes {
             let fail = |what: &str, error: &dyn std::fmt::Display| {
@@ -436,6 +437,25 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     };
                     Box::new(move || receiver.run())
                 }
+                InputKind::Stdin => {
+                    // Counted with the file readers: --exit-on-eof waits
+                    // for standard input's EOF too.
+                    file_readers += 1;
+                    if let Err(error) = StdinReader::check_descriptor() {
+                        return fail("cannot read standard input", &error);
+                    }
+                    let reader = StdinReader::new(StdinParts {
+                        ring: uring,
+                        pool,
+                        to_cpu,
+                        waker: io_waker,
+                        counters: Arc::clone(&counters),
+                        shutdown: Arc::clone(&shutdown),
+                        readers_done: Arc::clone(&file_readers_done),
+                        max_line_bytes: settings.max_line_bytes,
+                    });
+                    Box::new(move || reader.run())
+                }
                 InputKind::Tcp { address } => {
                     let listener = match crate::input::net::listen(&input.name, *address) {
                         Ok(listener) => listener,
@@ -504,7 +524,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
                         Duration::ZERO
                     }
-                    InputKind::File { .. } => settings.batch_linger,
+                    InputKind::File { .. } | InputKind::Stdin => settings.batch_linger,
                 },
                 pending: None,
                 syslog,
