@@ -361,6 +361,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                             exit_on_eof: settings.exit_on_eof,
                             max_line_bytes: settings.max_line_bytes,
                             max_open_files: settings.max_open_files,
+                            written: written_files(&settings),
                         },
                         uring,
                         pool,
@@ -696,6 +697,25 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     eprintln!("{}", registry.exit_line(elapsed));
     exit_code
+}
+
+/// The files ringway writes, by name: every `file:` output and
+/// `--dead-letter`. A file input never reads them.
+fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
+    settings
+        .outputs
+        .iter()
+        .filter_map(|output| match &output.kind {
+            crate::config::OutputKind::File(path) => Some((output.name.clone(), path.clone())),
+            _ => None,
+        })
+        .chain(
+            settings
+                .dead_letter
+                .as_ref()
+                .map(|path| ("--dead-letter".to_string(), path.clone())),
+        )
+        .collect()
 }
 
 fn lock(checkpointer: &Mutex<Checkpointer>) -> std::sync::MutexGuard<'_, Checkpointer> {

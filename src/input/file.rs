@@ -76,6 +76,41 @@ pub(crate) struct FileReaderConfig {
     pub exit_on_eof: bool,
     pub max_line_bytes: usize,
     pub max_open_files: usize,
+    /// The files ringway writes (file outputs, `--dead-letter`), by name:
+    /// never read, whatever path reaches them.
+    pub written: Vec<(String, PathBuf)>,
+}
+
+/// The (device, inode) of every file ringway writes, looked up again at
+/// every scan: an output is created, reopened or rotated while ringway
+/// runs, and a match that reaches one under another name (a symlinked
+/// directory that appeared, a hard link) must not be read, or ringway
+/// would read back what it writes without end. The start-up check in
+/// `cli` refuses what is visible at start; this catches the rest.
+struct WrittenFiles {
+    paths: Vec<(String, PathBuf)>,
+    /// `(identity, index into paths)` of those that exist now.
+    identities: Vec<((u64, u64), usize)>,
+}
+
+impl WrittenFiles {
+    fn refresh(&mut self) {
+        self.identities.clear();
+        for (index, (_, path)) in self.paths.iter().enumerate() {
+            if let Ok(metadata) = std::fs::metadata(path) {
+                self.identities
+                    .push(((metadata.dev(), metadata.ino()), index));
+            }
+        }
+    }
+
+    /// The name of the output that `identity` is, if it is one.
+    fn name_of(&self, identity: (u64, u64)) -> Option<&str> {
+        self.identities
+            .iter()
+            .find(|(written, _)| *written == identity)
+            .map(|&(_, index)| self.paths[index].0.as_str())
+    }
 }
 
 /// What a file reader shares with the rest of the pipeline for acks and
@@ -243,6 +278,8 @@ pub(crate) struct FileReader {
     rescan_now: bool,
     /// The last `issue_reads` stopped for want of a free buffer.
     wants_buffer: bool,
+    /// What ringway writes, never to be read.
+    written: WrittenFiles,
 }
 
 impl FileReader {
@@ -272,6 +309,10 @@ impl FileReader {
             }
         };
         let max_open_files = config.max_open_files;
+        let written = WrittenFiles {
+            paths: config.written.clone(),
+            identities: Vec::with_capacity(config.written.len()),
+        };
         let wake_fd = waker
             .eventfd()
             .expect("an I/O worker's waker is an eventfd");
@@ -311,6 +352,7 @@ impl FileReader {
             next_rescan: Instant::now() + RESCAN_INTERVAL,
             rescan_now: false,
             wants_buffer: false,
+            written,
         }
     }
 
@@ -973,6 +1015,9 @@ impl FileReader {
         if self.warned.len() >= MAX_WARNED_PATHS {
             self.warned.clear();
         }
+        // After the matching: an output that exists by the time its name
+        // was matched is known here.
+        self.written.refresh();
         if !self.initial_waiting.is_empty() {
             // A file matched at start that vanished while it waited for a
             // descriptor no longer holds up --exit-on-eof.
@@ -1010,6 +1055,9 @@ impl FileReader {
         let identity = (metadata.dev(), metadata.ino());
         if self.open_identities.contains(&identity) {
             return Some(identity);
+        }
+        if self.is_written(path, identity) {
+            return None;
         }
         if let Some(why) = not_a_regular_file(&metadata) {
             self.skip(path, &format!("it {why}"));
@@ -1074,6 +1122,10 @@ impl FileReader {
             return None;
         }
         let identity = (metadata.dev(), metadata.ino());
+        if self.is_written(path, identity) {
+            // Swapped for an output between the stat and the open.
+            return None;
+        }
         // SAFETY: fcntl and posix_fadvise only take the descriptor and
         // integer arguments.
         unsafe {
@@ -1347,6 +1399,19 @@ impl FileReader {
             .or_default()
             .insert(name.clone(), slot);
         Some((wd, name))
+    }
+
+    /// Whether the file at `path` (of `identity`) is one ringway writes;
+    /// if so it is skipped, warned about once and counted.
+    fn is_written(&mut self, path: &Path, identity: (u64, u64)) -> bool {
+        let Some(name) = self.written.name_of(identity) else {
+            return false;
+        };
+        let why = format!(
+            "it is ringway's own output {name} (the same device and inode); reading it would read back what ringway writes"
+        );
+        self.skip(path, &why);
+        true
     }
 
     fn skip(&mut self, path: &Path, why: &str) {
