@@ -215,13 +215,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
 
     let mut checkpoints = None;
     let mut loaded = Default::default();
+    // A file input's checkpoints are saved under its path pattern, so an
+    // edit of its other keys keeps them.
+    let checkpoint_keys = crate::checkpoint::input_keys(&settings.inputs);
     if let Some(dir) = &settings.data_dir {
-        let file_inputs: Vec<String> = settings
-            .inputs
-            .iter()
-            .filter(|input| input.file_pattern().is_some())
-            .map(|input| input.name.clone())
-            .collect();
+        let file_inputs: Vec<_> = checkpoint_keys.iter().flatten().cloned().collect();
         match Checkpointer::open(dir, &file_inputs) {
             Ok((checkpointer, saved)) => {
                 checkpoints = Some(checkpointer);
@@ -252,7 +250,9 @@ pub(crate) fn run(settings: Settings) -> i32 {
     // Each input has one lane (an I/O worker and a CPU worker joined by
     // ring(4)); a UDP input has one per socket.
     let mut lane_count = 0usize;
+    let mut checkpoint_keys = checkpoint_keys.into_iter();
     for input in &settings.inputs {
+        let checkpoint_key = checkpoint_keys.next().flatten();
         let counters = Arc::new(InputCounters::default());
         input_counters.push(Arc::clone(&counters));
         let mut udp_stats = None;
@@ -337,7 +337,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     file_readers += 1;
                     let offsets = offsets.clone().expect("set for file inputs");
                     let state = checkpoints.as_mut().map(|checkpointer: &mut Checkpointer| {
-                        let state = InputState::new(input.name.clone(), Arc::clone(&offsets));
+                        let key = checkpoint_key.as_ref().expect("file inputs have a key");
+                        let state = InputState::new(key.key.clone(), Arc::clone(&offsets));
                         checkpointer.add_input(Arc::clone(&state));
                         state
                     });
@@ -352,7 +353,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     let tracking = FileTracking {
                         offsets,
                         state,
-                        saved: loaded.remove(&input.name).unwrap_or_default(),
+                        saved: checkpoint_key
+                            .as_ref()
+                            .and_then(|key| loaded.remove(&key.key))
+                            .unwrap_or_default(),
                     };
                     let reader = FileReader::new(
                         FileReaderConfig {
