@@ -967,7 +967,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ringway-ckpt-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let keys = vec![key("/x/*.log")];
-        let names = vec![keys[0].key.clone()];
+        let names = [keys[0].key.clone()];
         let offsets = AckedOffsets::new(2);
         offsets.reset(1, 3, 77, 77);
         let input = InputState::new(names[0].clone(), Arc::clone(&offsets));
