@@ -642,6 +642,17 @@ mod tests {
         assert!(parse_input_spec("udp:127.0.0.1", &defaults).is_err());
         assert!(parse_input_spec("udp:127.0.0.1:5514,from=end", &defaults).is_err());
         assert!(parse_input_spec("udp:127.0.0.1:5514,sockets=0", &defaults).is_err());
+        let stdin = parse_input_spec("stdin,format=json", &defaults).unwrap();
+        assert_eq!(stdin.kind, InputKind::Stdin);
+        assert_eq!(stdin.format, Format::Json);
+        assert!(stdin.reaches_eof() && stdin.file_pattern().is_none());
+        assert_eq!(
+            parse_input_spec("stdin", &defaults).unwrap().format,
+            Format::Raw
+        );
+        for bad in ["stdin,from=end", "stdin:x", "stdin,json", "file:/dev/stdin"] {
+            assert!(parse_input_spec(bad, &defaults).is_err(), "{bad}");
+        }
     }
 
     #[test]
