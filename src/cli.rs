@@ -257,8 +257,9 @@ pub(crate) struct RunArgs {
     pub summary_json: Option<PathBuf>,
 
     /// Directory for checkpoints (file inputs' delivered offsets), so a restart resumes each file where
-    /// delivery stopped. Created if missing; one ringway per directory. [default: none: nothing is saved and every
-    /// run starts per --from]
+    /// delivery stopped. A file is found again by its device, inode and fingerprint under its input's path
+    /// pattern, so editing an input's format= or from= keeps its place. Created if missing; one ringway per
+    /// directory. [default: none: nothing is saved and every run starts per --from]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
