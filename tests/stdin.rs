@@ -341,3 +341,65 @@ fn stdin_bad_specs_are_one_line_errors() {
         );
     }
 }
+
+#[test]
+fn stdin_under_backpressure_from_a_slow_output_loses_and_repeats_nothing() {
+    use std::io::Read;
+    let dir = TempDir::new("stdin-slow");
+    let fifo = dir.join("out.fifo");
+    mkfifo(&fifo);
+    // A reader that takes 16 KiB at a time with a pause between: the
+    // pipeline fills, and the stdin reader waits for buffers.
+    let reader = {
+        let fifo = fifo.clone();
+        thread::spawn(move || {
+            let mut out = File::open(&fifo).expect("open FIFO");
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 16 << 10];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) => return got,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(error) => panic!("reading FIFO: {error}"),
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let mut rng = Rng::new(9);
+    let mut input = Vec::new();
+    let mut n = 0;
+    while input.len() < 8 << 20 {
+        input.extend_from_slice(raw_line(n, &mut rng).as_bytes());
+        input.push(b'\n');
+        n += 1;
+    }
+    let done = run_with_stdin(
+        &dir,
+        &[
+            "run",
+            "--input",
+            "stdin",
+            "--output",
+            &format!("file:{}", p(&fifo)),
+            "--read-buf",
+            "64KiB",
+            "--max-line",
+            "16KiB",
+            "--batch-bytes",
+            "16KiB",
+            "--io-ring",
+            "1",
+            "--pipeline-ring",
+            "1",
+            "--output-workers",
+            "1",
+            "--stats-interval",
+            "0",
+        ],
+        Input::Pipe(&input),
+    );
+    done.assert_success();
+    let got = reader.join().expect("FIFO reader");
+    assert_bytes_identical(&input, &got, "8 MiB through stdin to a slow FIFO");
+}

@@ -80,7 +80,8 @@ pub(crate) struct StdinReader {
     ready: Option<(PooledBuffer, usize, usize, usize)>,
     /// Standard input ended (EOF, or a read error that ends it).
     ended: bool,
-    /// The last wait stopped for want of a free buffer.
+    /// This loop turn stopped for want of a free buffer (to read into, or
+    /// to carry a partial line into).
     wants_buffer: bool,
     /// The read or poll in flight was cancelled (at shutdown; once).
     cancelled: bool,
@@ -133,6 +134,8 @@ impl StdinReader {
 
     pub fn run(mut self) {
         loop {
+            // Set again below by whatever still lacks a buffer.
+            self.wants_buffer = false;
             self.reap_completions();
             self.hand_over();
             if self.is_done() {
@@ -190,7 +193,6 @@ impl StdinReader {
     }
 
     fn issue_read(&mut self) {
-        self.wants_buffer = false;
         if self.stopping() || self.reading.is_some() || self.polling || self.ready.is_some() {
             return;
         }
