@@ -109,8 +109,9 @@ pub(crate) struct RunArgs {
 
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
-    /// octet-counted records) or otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
-    /// (IPv6 as [::1]:PORT). Repeatable. Without any,
+    /// octet-counted records), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
+    /// (IPv6 as [::1]:PORT) or stdin[,format=…] (standard input, a pipe, file or terminal, read to its end;
+    /// no checkpoints; a run with only stdin ends at its EOF). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
@@ -263,8 +264,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::metrics::StatsFormat::Short)]
     pub stats_format: crate::metrics::StatsFormat,
 
-    /// Once every file matched at start has been read to EOF and everything read is delivered, exit 0.
-    /// A last line without a newline is emitted with one. Needs a file input.
+    /// Once every file matched at start has been read to EOF (and standard input, with --input stdin) and
+    /// everything read is delivered, exit 0. A last line without a newline is emitted with one. Needs a file
+    /// or stdin input. With --exit-on-eof, a file named as an input (not a glob) that cannot be read is an
+    /// error at start.
     #[arg(long)]
     pub exit_on_eof: bool,
 
@@ -273,8 +276,9 @@ pub(crate) struct RunArgs {
     pub summary_json: Option<PathBuf>,
 
     /// Directory for checkpoints (file inputs' delivered offsets), so a restart resumes each file where
-    /// delivery stopped. Created if missing; one ringway per directory. [default: none: nothing is saved and every
-    /// run starts per --from]
+    /// delivery stopped. A file is found again by its device, inode and fingerprint under its input's path
+    /// pattern, so editing an input's format= or from= keeps its place. Created if missing; one ringway per
+    /// directory. [default: none: nothing is saved and every run starts per --from]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -399,7 +403,7 @@ impl RunArgs {
         let embedded_default = self.inputs.is_empty();
         if embedded_default && self.exit_on_eof {
             invalid!(
-                "--exit-on-eof needs a file input (--input file:PATH); the embedded default only tails"
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); the embedded default only tails"
                     .to_string(),
             );
         }
@@ -489,7 +493,7 @@ impl RunArgs {
                 }
             };
             if let Some(pattern) = input.file_pattern() {
-                if let Err(error) = crate::input::file::check_pattern(pattern) {
+                if let Err(error) = crate::input::file::check_pattern(pattern, self.exit_on_eof) {
                     let message = format!("input '{spec}': {error}");
                     // A literal file that is not there yet is the host's
                     // business, not the config's.
@@ -507,17 +511,27 @@ impl RunArgs {
             }
             inputs.push(input);
         }
+        let stdin_inputs = inputs
+            .iter()
+            .filter(|input| input.kind == config::InputKind::Stdin)
+            .count();
+        if stdin_inputs > 1 {
+            invalid!("standard input can be read by one input only (--input stdin)".to_string());
+        }
         // Only when every --input parsed: a bad one is reported already.
         if self.exit_on_eof
             && !embedded_default
             && inputs.len() == self.inputs.len()
-            && !inputs.iter().any(|input| input.file_pattern().is_some())
+            && !inputs.iter().any(config::InputSpec::reaches_eof)
         {
             invalid!(
-                "--exit-on-eof needs a file input (--input file:PATH); network inputs never reach EOF"
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); network inputs never reach EOF"
                     .to_string(),
             );
         }
+        // Standard input ends; a run that reads nothing else ends with it,
+        // as if --exit-on-eof were given.
+        let exit_on_eof = self.exit_on_eof || stdin_inputs == inputs.len();
         if inputs.len() > MAX_INPUTS {
             invalid!(format!("at most {MAX_INPUTS} inputs are supported"));
         }
@@ -621,7 +635,7 @@ impl RunArgs {
             output_timeout: self.output_timeout,
             stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
             stats_format: self.stats_format,
-            exit_on_eof: self.exit_on_eof,
+            exit_on_eof,
             summary_json: self.summary_json,
             shutdown_timeout: self.shutdown_timeout,
             data_dir: self.data_dir,
@@ -663,7 +677,12 @@ fn relative(what: &str) -> Problem {
 }
 
 /// An output (or the dead-letter file) that an input also reads would feed
-/// itself without end.
+/// itself without end. Paths are compared as typed, then as what they
+/// resolve to: the (device, inode) of the files, and of the directory the
+/// output is (or will be) created in against the directories a glob reads,
+/// so a symlink, a symlinked directory or a hard link is caught too. The
+/// file input checks again whenever it opens a file (see
+/// `input::file::WrittenFiles`): a match that appears only later is skipped.
 fn check_outputs_are_not_inputs(
     inputs: &[InputSpec],
     outputs: &[OutputSpec],
@@ -678,6 +697,7 @@ fn check_outputs_are_not_inputs(
         .chain(dead_letter.map(|path| ("--dead-letter", path)));
     for (name, path) in written {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let landing = Landing::of(&absolute);
         for input in inputs {
             let Some(pattern) = input.file_pattern() else {
                 continue;
@@ -699,9 +719,117 @@ fn check_outputs_are_not_inputs(
                     input.name
                 ));
             }
+            if let Some(how) = landing.read_by(pattern) {
+                return Err(format!(
+                    "{name} {how}, which input '{}' reads; ringway would read back its own output",
+                    input.name
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// Most entries a glob is expanded to for the start-up check.
+const MAX_CHECKED_MATCHES: usize = 100_000;
+
+/// Where writes to an output path land, once symlinks are followed.
+struct Landing {
+    /// The file's (device, inode), when it exists.
+    file: Option<(u64, u64)>,
+    /// The (device, inode) of the directory the file is, or will be
+    /// created, in.
+    directory: Option<(u64, u64)>,
+    /// The name it has (or will have) there.
+    name: std::ffi::OsString,
+}
+
+impl Landing {
+    fn of(path: &std::path::Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let identity = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|metadata| (metadata.dev(), metadata.ino()))
+        };
+        // A symlink (even a dangling one) is followed: opening the output
+        // creates or appends to its target. Bounded like the kernel's own
+        // limit on nested links.
+        let mut path = path.to_path_buf();
+        for _ in 0..40 {
+            let is_link = std::fs::symlink_metadata(&path)
+                .is_ok_and(|metadata| metadata.file_type().is_symlink());
+            let Some(target) = is_link.then(|| std::fs::read_link(&path).ok()).flatten() else {
+                break;
+            };
+            let base = path.parent().map(std::path::Path::to_path_buf);
+            path = match base {
+                Some(base) if target.is_relative() => base.join(target),
+                _ => target,
+            };
+        }
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        Self {
+            file: identity(&path),
+            directory: identity(directory),
+            name: path.file_name().unwrap_or_default().to_os_string(),
+        }
+    }
+
+    /// How the input `pattern` reads this output, if it does: a file it
+    /// names or matches is the output's file, or a directory its glob reads
+    /// is the output's directory and the glob matches the output's name.
+    fn read_by(&self, pattern: &str) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let identity = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|metadata| (metadata.dev(), metadata.ino()))
+        };
+        let expand = |pattern: &str| -> Vec<PathBuf> {
+            if !crate::input::file::is_glob(pattern) {
+                return vec![PathBuf::from(pattern)];
+            }
+            glob::glob(pattern)
+                .map(|paths| paths.flatten().take(MAX_CHECKED_MATCHES).collect())
+                .unwrap_or_default()
+        };
+        if let Some(file) = self.file {
+            for matched in expand(pattern) {
+                if identity(&matched) == Some(file) {
+                    return Some(format!(
+                        "is the same file as {} (same device and inode: a symlink or hard link)",
+                        matched.display()
+                    ));
+                }
+            }
+        }
+        if !crate::input::file::is_glob(pattern) {
+            return None;
+        }
+        let pattern_path = std::path::Path::new(pattern);
+        let name_pattern = glob::Pattern::new(&pattern_path.file_name()?.to_string_lossy()).ok()?;
+        if !name_pattern.matches(&self.name.to_string_lossy()) {
+            return None;
+        }
+        let directory_pattern = match pattern_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_string_lossy().into_owned(),
+            _ => ".".to_string(),
+        };
+        let directory = self.directory?;
+        expand(&directory_pattern)
+            .into_iter()
+            .find(|matched| identity(matched) == Some(directory))
+            .map(|matched| {
+                format!(
+                    "is written into {} under a name the glob matches (the same directory)",
+                    matched.display()
+                )
+            })
+    }
 }
 
 fn positive(flag: &str, value: usize, max: usize) -> Result<(), String> {
@@ -1012,11 +1140,14 @@ impl CheckArgs {
                 config::InputKind::Otlp { address } => {
                     ("otlp", ("address", address.to_string()), String::new())
                 }
+                config::InputKind::Stdin => ("stdin", ("", String::new()), String::new()),
             };
+            out.push_str(&format!("kind = \"{kind}\"\n"));
+            if !target.0.is_empty() {
+                out.push_str(&format!("{} = {}\n", target.0, toml_value(&target.1)));
+            }
             out.push_str(&format!(
-                "kind = \"{kind}\"\n{} = {}\nformat = \"{}\"\n",
-                target.0,
-                toml_value(&target.1),
+                "format = \"{}\"\n",
                 format!("{:?}", input.format).to_lowercase()
             ));
             if kind == "file" {

@@ -45,6 +45,9 @@ pub(crate) enum InputKind {
     Otlp { address: std::net::SocketAddr },
     /// A TCP listener on `address`: newline or octet-counted records.
     Tcp { address: std::net::SocketAddr },
+    /// The process's standard input (a pipe, a file or a terminal), read
+    /// to its end; at most one.
+    Stdin,
 }
 
 #[derive(Clone, Debug)]
@@ -60,8 +63,17 @@ impl InputSpec {
     pub fn file_pattern(&self) -> Option<&str> {
         match &self.kind {
             InputKind::File { pattern } => Some(pattern),
-            InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => None,
+            InputKind::Udp { .. }
+            | InputKind::Otlp { .. }
+            | InputKind::Tcp { .. }
+            | InputKind::Stdin => None,
         }
+    }
+
+    /// Whether the input reaches an end that `--exit-on-eof` waits for:
+    /// files (their EOF at start) and standard input (its EOF).
+    pub fn reaches_eof(&self) -> bool {
+        matches!(self.kind, InputKind::File { .. } | InputKind::Stdin)
     }
 }
 
@@ -427,6 +439,9 @@ fn parse_from(text: &str) -> Result<StartFrom, String> {
 /// Parses `KIND:TARGET[,key=value]...`. The global flags in `defaults` are
 /// what per-input keys override.
 pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, String> {
+    if spec == "stdin" || spec.starts_with("stdin,") {
+        return parse_stdin_spec(spec, defaults);
+    }
     let Some((kind, rest)) = spec.split_once(':') else {
         return Err(format!(
             "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log or udp:127.0.0.1:5514)"
@@ -438,9 +453,19 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         return Err(format!("input '{spec}': the target is empty"));
     }
     let mut kind = match kind {
+        "file" if STDIN_PATHS.contains(&target) => {
+            return Err(format!(
+                "input '{spec}': standard input is read with --input stdin[,format=…] (file inputs tail files by path)"
+            ));
+        }
         "file" => InputKind::File {
             pattern: target.to_string(),
         },
+        "stdin" => {
+            return Err(format!(
+                "input '{spec}': stdin takes no target (use stdin or stdin,format=json)"
+            ));
+        }
         "udp" => InputKind::Udp {
             address: parse_listen_address(target, 5514)
                 .map_err(|error| format!("input '{spec}': {error}"))?,
@@ -457,7 +482,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         },
         _ => {
             return Err(format!(
-                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT, tcp:ADDRESS:PORT or otlp:ADDRESS:PORT)"
+                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT, tcp:ADDRESS:PORT, otlp:ADDRESS:PORT or stdin)"
             ));
         }
     };
@@ -505,6 +530,13 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
                     "unknown option '{key}' (otlp inputs take format, which they ignore)"
                 )));
             }
+            // (`parse_stdin_spec` parses stdin inputs; this arm only
+            // completes the match.)
+            (_, InputKind::Stdin) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (stdin takes format)"
+                )));
+            }
         }
     }
     if matches!(kind, InputKind::Otlp { .. }) {
@@ -516,6 +548,33 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         kind,
         format,
         from,
+    })
+}
+
+/// Paths that name the process's own standard input: a file input on one
+/// would find a pipe, not a file to tail.
+const STDIN_PATHS: [&str; 4] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"];
+
+/// Parses `stdin[,format=…]`.
+fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, String> {
+    let mut format = defaults.format;
+    for option in spec.split(',').skip(1) {
+        let context = |error: String| format!("input '{spec}': {error}");
+        match option.split_once('=') {
+            Some(("format", value)) => format = parse_format(value).map_err(context)?,
+            Some((key, _)) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (stdin takes format only; it has no checkpoints and no from)"
+                )));
+            }
+            None => return Err(context(format!("option '{option}' is not key=value"))),
+        }
+    }
+    Ok(InputSpec {
+        name: spec.to_string(),
+        kind: InputKind::Stdin,
+        format,
+        from: defaults.from,
     })
 }
 
@@ -821,6 +880,17 @@ mod tests {
         assert!(parse_input_spec("udp:127.0.0.1", &defaults).is_err());
         assert!(parse_input_spec("udp:127.0.0.1:5514,from=end", &defaults).is_err());
         assert!(parse_input_spec("udp:127.0.0.1:5514,sockets=0", &defaults).is_err());
+        let stdin = parse_input_spec("stdin,format=json", &defaults).unwrap();
+        assert_eq!(stdin.kind, InputKind::Stdin);
+        assert_eq!(stdin.format, Format::Json);
+        assert!(stdin.reaches_eof() && stdin.file_pattern().is_none());
+        assert_eq!(
+            parse_input_spec("stdin", &defaults).unwrap().format,
+            Format::Raw
+        );
+        for bad in ["stdin,from=end", "stdin:x", "stdin,json", "file:/dev/stdin"] {
+            assert!(parse_input_spec(bad, &defaults).is_err(), "{bad}");
+        }
     }
 
     #[test]

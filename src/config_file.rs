@@ -306,8 +306,28 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
     let takes = match kind.as_str() {
         "file" => "path, format, from",
         "udp" => "address, format, rcvbuf, sockets",
+        "stdin" => "format",
         _ => "address, format",
     };
+    if kind == "stdin" {
+        // Standard input has no target: `stdin[,format=…]`.
+        for (key, present) in [
+            ("path", table.path.is_some()),
+            ("address", table.address.is_some()),
+            ("from", table.from.is_some()),
+            ("rcvbuf", table.rcvbuf.is_some()),
+            ("sockets", table.sockets.is_some()),
+        ] {
+            refuse(&kind, key, present, takes)?;
+        }
+        let mut spec = kind;
+        if let Some(format) = text("format", &table.format)? {
+            crate::config::parse_format_flag(&format)
+                .map_err(|error| format!("key 'format': {error}"))?;
+            spec.push_str(&format!(",format={format}"));
+        }
+        return Ok(spec);
+    }
     let mut spec = match kind.as_str() {
         "file" => {
             refuse(&kind, "address", table.address.is_some(), takes)?;
@@ -326,7 +346,7 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
         }
         other => {
             return Err(format!(
-                "key 'kind': unknown input kind '{other}' (use file, udp, tcp or otlp)"
+                "key 'kind': unknown input kind '{other}' (use file, udp, tcp, otlp or stdin)"
             ));
         }
     };
@@ -465,6 +485,9 @@ mod tests {
             [[input]]
             kind = "otlp"
             address = "[::1]:4318"
+            [[input]]
+            kind = "stdin"
+            format = "json"
             [[output]]
             kind = "otlp"
             url = "http://collector:4318/v1/logs"
@@ -483,6 +506,7 @@ mod tests {
                 "file:/var/log/app/*.log,format=json,from=end",
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318",
+                "stdin,format=json",
             ]
         );
         assert_eq!(

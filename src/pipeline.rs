@@ -10,6 +10,7 @@ use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::stdin::{StdinParts, StdinReader};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
 use crate::metrics::{Health, Held, InputCounters, LatencyHistogram, OutputCounters, Registry};
@@ -218,13 +219,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
 
     let mut checkpoints = None;
     let mut loaded = Default::default();
+    // A file input's checkpoints are saved under its path pattern, so an
+    // edit of its other keys keeps them.
+    let checkpoint_keys = crate::checkpoint::input_keys(&settings.inputs);
     if let Some(dir) = &settings.data_dir {
-        let file_inputs: Vec<String> = settings
-            .inputs
-            .iter()
-            .filter(|input| input.file_pattern().is_some())
-            .map(|input| input.name.clone())
-            .collect();
+        let file_inputs: Vec<_> = checkpoint_keys.iter().flatten().cloned().collect();
         match Checkpointer::open(dir, &file_inputs) {
             Ok((checkpointer, saved)) => {
                 checkpoints = Some(checkpointer);
@@ -255,7 +254,9 @@ pub(crate) fn run(settings: Settings) -> i32 {
     // Each input has one lane (an I/O worker and a CPU worker joined by
     // ring(4)); a UDP input has one per socket.
     let mut lane_count = 0usize;
+    let mut checkpoint_keys = checkpoint_keys.into_iter();
     for input in &settings.inputs {
+        let checkpoint_key = checkpoint_keys.next().flatten();
         let counters = Arc::new(InputCounters::default());
         input_counters.push(Arc::clone(&counters));
         let mut udp_stats = None;
@@ -271,7 +272,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                 udp_stats = Some(UdpInputStats::default());
                 *sockets
             }
-            InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
+            InputKind::Otlp { .. } | InputKind::Tcp { .. } | InputKind::Stdin => 1,
         };
         // Where a UDP input's first socket bound, once it has.
         let mut udp_bound: Option<std::net::SocketAddr> = None;
@@ -342,7 +343,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     file_readers += 1;
                     let offsets = offsets.clone().expect("set for file inputs");
                     let state = checkpoints.as_mut().map(|checkpointer: &mut Checkpointer| {
-                        let state = InputState::new(input.name.clone(), Arc::clone(&offsets));
+                        let key = checkpoint_key.as_ref().expect("file inputs have a key");
+                        let state = InputState::new(key.key.clone(), Arc::clone(&offsets));
                         checkpointer.add_input(Arc::clone(&state));
                         state
                     });
@@ -357,7 +359,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     let tracking = FileTracking {
                         offsets,
                         state,
-                        saved: loaded.remove(&input.name).unwrap_or_default(),
+                        saved: checkpoint_key
+                            .as_ref()
+                            .and_then(|key| loaded.remove(&key.key))
+                            .unwrap_or_default(),
                     };
                     let reader = FileReader::new(
                         FileReaderConfig {
@@ -366,6 +371,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                             exit_on_eof: settings.exit_on_eof,
                             max_line_bytes: settings.max_line_bytes,
                             max_open_files: settings.max_open_files,
+                            written: written_files(&settings),
                         },
                         uring,
                         pool,
@@ -448,6 +454,25 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     };
                     Box::new(move || receiver.run())
                 }
+                InputKind::Stdin => {
+                    // Counted with the file readers: --exit-on-eof waits
+                    // for standard input's EOF too.
+                    file_readers += 1;
+                    if let Err(error) = StdinReader::check_descriptor() {
+                        return fail("cannot read standard input", &error);
+                    }
+                    let reader = StdinReader::new(StdinParts {
+                        ring: uring,
+                        pool,
+                        to_cpu,
+                        waker: io_waker,
+                        counters: Arc::clone(&counters),
+                        shutdown: Arc::clone(&shutdown),
+                        readers_done: Arc::clone(&file_readers_done),
+                        max_line_bytes: settings.max_line_bytes,
+                    });
+                    Box::new(move || reader.run())
+                }
                 InputKind::Tcp { address } => {
                     let listener = match crate::input::net::listen(&input.name, *address) {
                         Ok(listener) => listener,
@@ -516,7 +541,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
                     InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
                         Duration::ZERO
                     }
-                    InputKind::File { .. } => settings.batch_linger,
+                    InputKind::File { .. } | InputKind::Stdin => settings.batch_linger,
                 },
                 pending: None,
                 syslog,
@@ -698,6 +723,25 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     eprintln!("{}", registry.exit_line(elapsed));
     exit_code
+}
+
+/// The files ringway writes, by name: every `file:` output and
+/// `--dead-letter`. A file input never reads them.
+fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
+    settings
+        .outputs
+        .iter()
+        .filter_map(|output| match &output.kind {
+            crate::config::OutputKind::File(path) => Some((output.name.clone(), path.clone())),
+            _ => None,
+        })
+        .chain(
+            settings
+                .dead_letter
+                .as_ref()
+                .map(|path| ("--dead-letter".to_string(), path.clone())),
+        )
+        .collect()
 }
 
 fn lock(checkpointer: &Mutex<Checkpointer>) -> std::sync::MutexGuard<'_, Checkpointer> {

@@ -1177,3 +1177,92 @@ fn kill_9_loop_without_a_data_dir_never_glues_a_line_to_a_torn_one() {
     let start = size_before_last as usize + usize::from(ended_torn);
     assert_bytes_identical(&lines, &out[start..], "the last run's lines");
 }
+
+/// Runs `ringway run --input SPEC --output file:OUTPUT --data-dir DATA
+/// --exit-on-eof` to its end and returns its stderr.
+fn run_spec_to_eof(setup: &EofSetup, spec: &str) -> String {
+    let done = run(
+        &setup.dir,
+        &[
+            "run",
+            "--input",
+            spec,
+            "--output",
+            &format!("file:{}", p(&setup.output)),
+            "--data-dir",
+            &p(&setup.data),
+            "--exit-on-eof",
+            "--stats-interval",
+            "0",
+        ],
+        TIMEOUT,
+    );
+    done.assert_success();
+    done.stderr
+}
+
+#[test]
+fn editing_an_input_spec_keeps_its_checkpoints() {
+    let setup = EofSetup::new("edit-spec");
+    let path = p(&setup.input);
+    append(&setup.input, &numbered_lines("edit", 0..1000));
+    run_spec_to_eof(&setup, &format!("file:{path}"));
+    // `format=raw` is the default: the same input, so no line again.
+    append(&setup.input, &numbered_lines("edit", 1000..2000));
+    let stderr = run_spec_to_eof(&setup, &format!("file:{path},format=raw"));
+    assert!(!stderr.contains("checkpoint"), "{stderr}");
+    assert_bytes_identical(
+        &numbered_lines("edit", 0..2000),
+        &read_output(&setup.output),
+        "format=raw added: no duplicates",
+    );
+    // `from=end` applies to files without a checkpoint: this one resumes.
+    append(&setup.input, &numbered_lines("edit", 2000..3000));
+    let stderr = run_spec_to_eof(&setup, &format!("file:{path},format=raw,from=end"));
+    assert!(!stderr.contains("checkpoint"), "{stderr}");
+    assert_bytes_identical(
+        &numbered_lines("edit", 0..3000),
+        &read_output(&setup.output),
+        "from=end added: no loss",
+    );
+    // Back to the plain spec, with format=json: still the same file.
+    append(&setup.input, &numbered_lines("edit", 3000..4000));
+    run_spec_to_eof(&setup, &format!("file:{path},format=json"));
+    assert_bytes_identical(
+        &numbered_lines("edit", 0..4000),
+        &read_output(&setup.output),
+        "format=json: each line once",
+    );
+}
+
+#[test]
+fn a_changed_path_pattern_keeps_the_files_it_still_matches_and_warns_about_the_rest() {
+    let setup = EofSetup::new("edit-pattern");
+    let logs = setup.dir.subdir("logs");
+    let app = logs.join("app.log");
+    let other = logs.join("other.log");
+    append(&app, &numbered_lines("app", 0..500));
+    append(&other, &numbered_lines("other", 0..500));
+    run_spec_to_eof(&setup, &format!("file:{}/*.log", p(&logs)));
+    assert_eq!(file_len(&setup.output), file_len(&app) + file_len(&other));
+    // A narrower glob still matches app.log: it resumes there.
+    append(&app, &numbered_lines("app", 500..600));
+    let stderr = run_spec_to_eof(&setup, &format!("file:{}/app*.log", p(&logs)));
+    assert!(
+        stderr.contains("checkpoint"),
+        "the change is said: {stderr}"
+    );
+    let output = read_output(&setup.output);
+    let lines = split_lines(&output);
+    let app_lines = lines.iter().filter(|l| l.starts_with(b"app ")).count();
+    assert_eq!(app_lines, 600, "app.log once, across the pattern change");
+    // A pattern that matches none of the saved files: a warning says the
+    // saved checkpoints were not matched.
+    let moved = setup.dir.join("moved.log");
+    append(&moved, &numbered_lines("moved", 0..10));
+    let stderr = run_spec_to_eof(&setup, &format!("file:{}", p(&moved)));
+    assert!(
+        stderr.contains("warning") && stderr.contains("checkpoint") && stderr.contains("app"),
+        "{stderr}"
+    );
+}

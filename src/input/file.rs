@@ -76,6 +76,41 @@ pub(crate) struct FileReaderConfig {
     pub exit_on_eof: bool,
     pub max_line_bytes: usize,
     pub max_open_files: usize,
+    /// The files ringway writes (file outputs, `--dead-letter`), by name:
+    /// never read, whatever path reaches them.
+    pub written: Vec<(String, PathBuf)>,
+}
+
+/// The (device, inode) of every file ringway writes, looked up again at
+/// every scan: an output is created, reopened or rotated while ringway
+/// runs, and a match that reaches one under another name (a symlinked
+/// directory that appeared, a hard link) must not be read, or ringway
+/// would read back what it writes without end. The start-up check in
+/// `cli` refuses what is visible at start; this catches the rest.
+struct WrittenFiles {
+    paths: Vec<(String, PathBuf)>,
+    /// `(identity, index into paths)` of those that exist now.
+    identities: Vec<((u64, u64), usize)>,
+}
+
+impl WrittenFiles {
+    fn refresh(&mut self) {
+        self.identities.clear();
+        for (index, (_, path)) in self.paths.iter().enumerate() {
+            if let Ok(metadata) = std::fs::metadata(path) {
+                self.identities
+                    .push(((metadata.dev(), metadata.ino()), index));
+            }
+        }
+    }
+
+    /// The name of the output that `identity` is, if it is one.
+    fn name_of(&self, identity: (u64, u64)) -> Option<&str> {
+        self.identities
+            .iter()
+            .find(|(written, _)| *written == identity)
+            .map(|&(_, index)| self.paths[index].0.as_str())
+    }
 }
 
 /// What a file reader shares with the rest of the pipeline for acks and
@@ -243,6 +278,8 @@ pub(crate) struct FileReader {
     rescan_now: bool,
     /// The last `issue_reads` stopped for want of a free buffer.
     wants_buffer: bool,
+    /// What ringway writes, never to be read.
+    written: WrittenFiles,
 }
 
 impl FileReader {
@@ -272,6 +309,10 @@ impl FileReader {
             }
         };
         let max_open_files = config.max_open_files;
+        let written = WrittenFiles {
+            paths: config.written.clone(),
+            identities: Vec::with_capacity(config.written.len()),
+        };
         let wake_fd = waker
             .eventfd()
             .expect("an I/O worker's waker is an eventfd");
@@ -311,16 +352,31 @@ impl FileReader {
             next_rescan: Instant::now() + RESCAN_INTERVAL,
             rescan_now: false,
             wants_buffer: false,
+            written,
         }
     }
 
     pub fn run(mut self) {
         self.scan_matches(true);
-        if self.files.is_empty() {
-            eprintln!(
-                "ringway: warning: no file matches '{}' yet; waiting for files to appear",
-                self.config.pattern
-            );
+        if self.files.is_empty() && self.waiting.is_empty() {
+            // A path named literally that was skipped has said why; a glob
+            // whose every match was skipped must not claim to match nothing.
+            if self.glob.is_none() && !self.warned.is_empty() {
+                eprintln!(
+                    "ringway: warning: {} is tried again every second until it can be read",
+                    self.config.pattern
+                );
+            } else if self.warned.is_empty() {
+                eprintln!(
+                    "ringway: warning: no file matches '{}' yet; waiting for files to appear",
+                    self.config.pattern
+                );
+            } else {
+                eprintln!(
+                    "ringway: warning: no readable file matches '{}' yet (see above); waiting for one",
+                    self.config.pattern
+                );
+            }
         }
         loop {
             self.reap_completions();
@@ -625,56 +681,20 @@ impl FileReader {
         file.read_failures = 0;
         let read = result as usize;
         let capacity = buf.len();
+        // At EOF of a run that ends there (or of a deleted file), a last
+        // line without a newline is emitted with one.
         let emit_partial = exit_on_eof || file.flush_partial;
-        // A skipped over-long line ended inside this read: the bytes after
-        // it are unread, so this is not EOF even if the read was short.
-        let mut unread_after_skip = false;
         let short = read < capacity;
-        let mut consumed = 0usize;
-        let mut emit = 0usize;
-        if read == 0 {
-            // EOF: handled below.
-        } else if file.skipping {
-            match memchr::memchr(b'\n', &buf[..read]) {
-                Some(newline) => {
-                    file.skipping = false;
-                    consumed = newline + 1;
-                    unread_after_skip = consumed < read;
-                }
-                None => consumed = read,
-            }
-        } else {
-            match memchr::memrchr(b'\n', &buf[..read]) {
-                Some(newline) => {
-                    consumed = newline + 1;
-                    emit = consumed;
-                    if short && emit_partial && consumed < read {
-                        // The last line has no newline and the run ends at
-                        // EOF: emit it with one (`read < capacity` leaves room).
-                        buf[read] = b'\n';
-                        consumed = read;
-                        emit = read + 1;
-                    }
-                }
-                None if !short => {
-                    // A full buffer without a newline: longer than
-                    // --max-line (buffers hold max_line + 1 bytes). Keep the
-                    // head, skip the rest.
-                    buf[max_line] = b'\n';
-                    emit = max_line + 1;
-                    consumed = read;
-                    file.skipping = true;
-                    file.skip_from = file.offset;
-                    self.counters.truncated.fetch_add(1, Ordering::Relaxed);
-                }
-                None if emit_partial => {
-                    buf[read] = b'\n';
-                    consumed = read;
-                    emit = read + 1;
-                }
-                None => {} // a partial line: wait for the rest of it
-            }
+        let cut = cut_lines(&mut buf, read, &mut file.skipping, emit_partial, max_line);
+        if cut.truncated {
+            file.skip_from = file.offset;
+            self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
+        // A skipped over-long line ended inside this read: the bytes after
+        // it are unread (read again from the file next), so this is not EOF
+        // even if the read was short.
+        let unread_after_skip = cut.skip_ended && cut.consumed < read;
+        let LineCut { consumed, emit, .. } = cut;
         if read == 0 && file.skipping && emit_partial {
             // The run ends (or the file is gone) inside an over-long line:
             // its head went out; the line ends here.
@@ -995,6 +1015,9 @@ impl FileReader {
         if self.warned.len() >= MAX_WARNED_PATHS {
             self.warned.clear();
         }
+        // After the matching: an output that exists by the time its name
+        // was matched is known here.
+        self.written.refresh();
         if !self.initial_waiting.is_empty() {
             // A file matched at start that vanished while it waited for a
             // descriptor no longer holds up --exit-on-eof.
@@ -1033,8 +1056,11 @@ impl FileReader {
         if self.open_identities.contains(&identity) {
             return Some(identity);
         }
-        if !metadata.is_file() {
-            self.skip(path, "it is not a regular file");
+        if self.is_written(path, identity) {
+            return None;
+        }
+        if let Some(why) = not_a_regular_file(&metadata) {
+            self.skip(path, &format!("it {why}"));
             return None;
         }
         if self.known.get(&identity).is_some_and(|saved| {
@@ -1091,11 +1117,15 @@ impl FileReader {
         let Ok(metadata) = file.metadata() else {
             return None;
         };
-        if !metadata.is_file() {
-            self.skip(path, "it is not a regular file");
+        if let Some(why) = not_a_regular_file(&metadata) {
+            self.skip(path, &format!("it {why}"));
             return None;
         }
         let identity = (metadata.dev(), metadata.ino());
+        if self.is_written(path, identity) {
+            // Swapped for an output between the stat and the open.
+            return None;
+        }
         // SAFETY: fcntl and posix_fadvise only take the descriptor and
         // integer arguments.
         unsafe {
@@ -1371,6 +1401,19 @@ impl FileReader {
         Some((wd, name))
     }
 
+    /// Whether the file at `path` (of `identity`) is one ringway writes;
+    /// if so it is skipped, warned about once and counted.
+    fn is_written(&mut self, path: &Path, identity: (u64, u64)) -> bool {
+        let Some(name) = self.written.name_of(identity) else {
+            return false;
+        };
+        let why = format!(
+            "it is ringway's own output {name} (the same device and inode); reading it would read back what ringway writes"
+        );
+        self.skip(path, &why);
+        true
+    }
+
     fn skip(&mut self, path: &Path, why: &str) {
         if self.warned.insert(path.to_path_buf()) {
             eprintln!("ringway: warning: skipping {}: {why}", path.display());
@@ -1392,25 +1435,143 @@ impl Drop for FileReader {
     }
 }
 
+/// How the bytes of one read divide into lines to hand on and bytes done
+/// with; shared by the file and stdin readers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineCut {
+    /// Source bytes done with: emitted, or skipped (the rest of an
+    /// over-long line). The bytes after them start a line not yet whole.
+    pub consumed: usize,
+    /// Bytes of the buffer to hand on: whole lines, each ending in `\n`.
+    pub emit: usize,
+    /// A line longer than `--max-line` was cut: its head is emitted, and
+    /// its rest is skipped up to its newline.
+    pub truncated: bool,
+    /// The skipped rest of an over-long line ended at `consumed`; bytes
+    /// after it were not looked at.
+    pub skip_ended: bool,
+}
+
+/// Cuts `buf[..filled]`, which starts at a line start (or inside the
+/// skipped rest of an over-long line, when `*skipping`), after its last
+/// newline. A buffer filled to its end without a newline holds a line
+/// longer than `max_line` (every buffer holds at least `max_line + 1`
+/// bytes): its head is cut there and `*skipping` is set. With
+/// `emit_partial` (the source ends here), a last line without a newline is
+/// emitted with one, written at `buf[filled]` (free when `filled` is
+/// short of the buffer).
+pub(crate) fn cut_lines(
+    buf: &mut [u8],
+    filled: usize,
+    skipping: &mut bool,
+    emit_partial: bool,
+    max_line: usize,
+) -> LineCut {
+    debug_assert!(max_line < buf.len() && filled <= buf.len());
+    let short = filled < buf.len();
+    let mut cut = LineCut::default();
+    if filled == 0 {
+        return cut;
+    }
+    if *skipping {
+        match memchr::memchr(b'\n', &buf[..filled]) {
+            Some(newline) => {
+                *skipping = false;
+                cut.consumed = newline + 1;
+                cut.skip_ended = true;
+            }
+            None => cut.consumed = filled,
+        }
+        return cut;
+    }
+    match memchr::memrchr(b'\n', &buf[..filled]) {
+        Some(newline) => {
+            cut.consumed = newline + 1;
+            cut.emit = cut.consumed;
+            if short && emit_partial && cut.consumed < filled {
+                buf[filled] = b'\n';
+                cut.consumed = filled;
+                cut.emit = filled + 1;
+            }
+        }
+        None if !short => {
+            // Longer than --max-line: keep the head, skip the rest.
+            buf[max_line] = b'\n';
+            cut.emit = max_line + 1;
+            cut.consumed = filled;
+            cut.truncated = true;
+            *skipping = true;
+        }
+        None if emit_partial => {
+            buf[filled] = b'\n';
+            cut.consumed = filled;
+            cut.emit = filled + 1;
+        }
+        None => {} // a partial line: wait for the rest of it
+    }
+    cut
+}
+
 /// A pattern is a glob when it has glob characters and is not the name of
 /// an existing file (`app[1].log` may be a literal name).
 pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists()
 }
 
-/// Start-up check of DESIGN §7: a literal path must exist (a glob may match
-/// nothing yet).
-pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+/// Start-up check of DESIGN §7: a literal path must exist (a glob may
+/// match nothing yet). Under `--exit-on-eof` a literal path must also be
+/// readable now: skipped with a warning, it would end the run at once
+/// having read nothing, with exit 0.
+pub(crate) fn check_pattern(pattern: &str, exit_on_eof: bool) -> Result<(), String> {
     if is_glob(pattern) {
         return glob::Pattern::new(pattern)
             .map(|_| ())
             .map_err(|error| format!("'{pattern}' is not a valid glob: {error}"));
     }
-    match std::fs::metadata(pattern) {
-        Ok(metadata) if metadata.is_dir() => Err(format!(
-            "{pattern} is a directory; use a glob such as {pattern}/*.log"
-        )),
-        Ok(_) => Ok(()),
-        Err(error) => Err(format!("cannot read {pattern}: {error}")),
+    let metadata = match std::fs::metadata(pattern) {
+        Ok(metadata) if metadata.is_dir() => {
+            return Err(format!(
+                "{pattern} is a directory; use a glob such as {pattern}/*.log"
+            ));
+        }
+        Ok(metadata) => metadata,
+        Err(error) => return Err(format!("cannot read {pattern}: {error}")),
+    };
+    if !exit_on_eof {
+        return Ok(());
+    }
+    let unreadable = |why: String| {
+        format!("{pattern} {why}, and --exit-on-eof would end the run having read nothing")
+    };
+    if let Some(why) = not_a_regular_file(&metadata) {
+        return Err(unreadable(why.to_string()));
+    }
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(pattern)
+        .map(drop)
+        .map_err(|error| unreadable(format!("cannot be opened for reading ({error})")))
+}
+
+/// Why a path that is not a regular file cannot be tailed; `None` for a
+/// regular file.
+pub(crate) fn not_a_regular_file(metadata: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_fifo() {
+        Some("is a FIFO, not a regular file (read a pipe with --input stdin)")
+    } else if kind.is_dir() {
+        Some("is a directory, not a regular file")
+    } else if kind.is_char_device() {
+        Some("is a character device, not a regular file")
+    } else if kind.is_block_device() {
+        Some("is a block device, not a regular file")
+    } else if kind.is_socket() {
+        Some("is a socket, not a regular file")
+    } else {
+        Some("is not a regular file")
     }
 }

@@ -3,9 +3,11 @@
 //! RecvMsg into a provided buffer ring; `tcp` and `otlp` accept with a
 //! multishot accept and receive into per-connection regions (`net`):
 //! `tcp` frames records, `otlp` is an HTTP/1.1 server for OTLP logs.
+//! `stdin` reads standard input to its end, cutting lines like `file`.
 
 pub(crate) mod file;
 pub(crate) mod net;
 pub(crate) mod otlp;
+pub(crate) mod stdin;
 pub(crate) mod tcp;
 pub(crate) mod udp;
