@@ -142,7 +142,14 @@ fn readme_usage_commands() -> Vec<Vec<String>> {
         current.push_str(line.trim_end_matches('\\'));
         current.push(' ');
         if !line.ends_with('\\') {
-            commands.push(shell_words(&current));
+            // `zcat old.gz | ringway run …`: the ringway command is the
+            // last of a pipeline.
+            let words = shell_words(&current);
+            let start = words
+                .iter()
+                .rposition(|word| word == "|")
+                .map_or(0, |bar| bar + 1);
+            commands.push(words[start..].to_vec());
             current.clear();
         }
     }
