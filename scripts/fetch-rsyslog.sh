@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unpacks Debian's rsyslog (and the few libraries it needs that the base
-# system lacks) into target/rsyslog/root, WITHOUT installing it: tests/tcp.rs
+# system lacks) into target/rsyslog/root, WITHOUT installing it: tests/it/tcp.rs
 # runs `rsyslogd -n` from there as a real RFC 6587 octet-counting sender.
 #
 # rsyslog is never installed as a package nor started as a service here: it

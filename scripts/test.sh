@@ -23,17 +23,17 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || missing+=(
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
-# tmux for the `ringway top` test (tests/metrics.rs).
+# tmux for the `ringway top` test (tests/it/metrics.rs).
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
-# systemd-analyze verifies the installed unit (tests/config.rs).
+# systemd-analyze verifies the installed unit (tests/it/config.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
 # The official OpenTelemetry Python SDK and OTLP/HTTP exporter, pinned, in a
-# venv under target/: tests/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
+# venv under target/: tests/it/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
 # The same venv holds the official Prometheus client, whose parser
-# tests/metrics.rs reads /metrics with.
+# tests/it/metrics.rs reads /metrics with.
 otel_version=1.45.2
 prometheus_client_version=0.21.1
 otel_venv=target/otel-venv
@@ -60,11 +60,11 @@ fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
 # dpkg -x (never installed: it conflicts with syslog-ng-core, and it must not
-# run as a service): tests/tcp.rs runs `rsyslogd -n` from there as a real
+# run as a service): tests/it/tcp.rs runs `rsyslogd -n` from there as a real
 # RFC 6587 octet-counting sender.
 bash scripts/fetch-rsyslog.sh >/dev/null
 export RINGWAY_TEST_RSYSLOG_ROOT="$PWD/target/rsyslog/root"
-# The side-by-side benchmark's tools (tests/compare.rs runs its quick mode):
+# The side-by-side benchmark's tools (tests/it/compare.rs runs its quick mode):
 # syslog-ng-core from Debian (apt, no service started; unpacked privately
 # where installing would touch the host's logging), matplotlib (pinned) in
 # target/bench-venv. See bench/compare.sh.

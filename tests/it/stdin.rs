@@ -2,9 +2,7 @@
 //! byte, the input ends at EOF (which `--exit-on-eof` counts like a file's),
 //! and `file:/dev/stdin` points at `--input stdin`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;

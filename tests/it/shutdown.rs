@@ -3,9 +3,7 @@
 //! batches and records the output workers hold; a final checkpoint that
 //! cannot be written makes the exit status 1.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

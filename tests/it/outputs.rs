@@ -12,9 +12,7 @@
 //! creates it). Without one they print "not run: ..." and pass, except
 //! under CI, where they fail.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs;

@@ -3,9 +3,7 @@
 //! last line, an output the input would read back, and a stalled output
 //! after --exit-on-eof bounded by --shutdown-timeout.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! restart after `kill -9`, torn output lines, corrupt state files, a stalled
 //! output, many files under --max-open-files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;

@@ -3,9 +3,7 @@
 //! matched directory after start), and a file named as an input that cannot
 //! be read says why (a FIFO, permission denied) instead of waiting silently.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;

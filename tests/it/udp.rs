@@ -2,9 +2,7 @@
 //! exact drop accounting under overload, real `logger` messages, the loghub
 //! samples as datagrams, and malformed datagrams.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::net::UdpSocket;
 use std::time::Duration;

@@ -4,9 +4,7 @@
 //! long` shows everything; the `--summary-json` entry of each input kind
 //! carries that kind's own counters and no other kind's.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,9 +1,7 @@
 //! The command line: bad usage exits 2 with one clear line on stderr, and
 //! `ringway run --help` documents every flag with its default.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::time::Duration;
 

@@ -9,9 +9,7 @@
 //! it): syslog-ng, rsyslog under target/rsyslog, matplotlib in
 //! target/bench-venv. Without it: fails under CI, else prints "not run: …".
 
-mod common;
-
-use common::{TempDir, not_run, ringway_bin};
+use crate::common::{TempDir, not_run, ringway_bin};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};

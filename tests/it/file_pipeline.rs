@@ -1,9 +1,7 @@
 //! File input → file output pipelines: pass-through must be byte-exact,
 //! follow mode must deliver appended data, SIGTERM must drain.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::thread;
 use std::time::Duration;

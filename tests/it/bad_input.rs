@@ -2,9 +2,7 @@
 //! `--on-invalid`, over-long lines are truncated, binary garbage is carried
 //! as bytes, and vanished or unreadable files are skipped with a warning.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

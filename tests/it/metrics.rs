@@ -10,9 +10,7 @@
 //! them those tests print "not run: ..." and pass, except under CI, where
 //! they fail.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;

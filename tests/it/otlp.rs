@@ -14,9 +14,7 @@
 //! protobuf bodies by hand (field numbers from opentelemetry-proto's
 //! logs.proto), so they depend on no part of ringway's own stack.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Read, Write};

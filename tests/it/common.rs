@@ -7,8 +7,6 @@
 //! hang fails the test instead of hanging CI. `Summary` reads the
 //! `--summary-json` file; the generators write deterministic test data.
 
-#![allow(dead_code)]
-
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};

@@ -2,9 +2,7 @@
 //! memory, and everything drains in order once the output moves again.
 //! An idle pipeline sleeps.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;

@@ -10,9 +10,7 @@
 //! `RINGWAY_TEST_RSYSLOG_ROOT`. Without it the test prints "not run: ..." and
 //! passes, except under CI, where it fails.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};

@@ -3,9 +3,7 @@
 //! application: it keeps writing to its open descriptor and reopens the
 //! path only when it notices the file was rotated away.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -2,9 +2,7 @@
 //! broken files are refused with one line naming the key, and a flag on the
 //! command line wins over its key.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

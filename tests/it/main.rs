@@ -1,0 +1,28 @@
+//! ringway's integration tests, in one test binary (one link instead of
+//! one per file): each module checks one area end to end by running the
+//! real binary (`CARGO_BIN_EXE_ringway`) on real files and sockets.
+//! Run one area with `cargo test --release --test it cli::`.
+
+// Each area uses a part of the shared helpers.
+#[allow(dead_code)]
+mod common;
+
+mod backpressure;
+mod bad_input;
+mod cli;
+mod compare;
+mod config;
+mod durability;
+mod edge_cases;
+mod file_input_safety;
+mod file_pipeline;
+mod metrics;
+mod otlp;
+mod outputs;
+mod rotation;
+mod shutdown;
+mod stats;
+mod stdin;
+mod tcp;
+mod tuning;
+mod udp;
