@@ -277,11 +277,9 @@ fn logger_rfc3164_and_rfc5424_messages_parse_into_fields() {
 
 #[test]
 fn every_loghub_line_as_a_datagram_parses_or_is_flagged() {
-    let loghub = shared_data_dir().join("loghub");
-    if !loghub.is_dir() {
-        not_run_without_data("the loghub samples in ../shared/data/loghub");
+    let Some(loghub) = loghub_samples() else {
         return;
-    }
+    };
     let dir = TempDir::new("udp-loghub");
     let port = free_port();
     let output = dir.join("out.log");
