@@ -795,6 +795,7 @@ fn backpressure_stops_reading_and_loses_nothing() {
         rss < 96 * 1024,
         "VmRSS {rss} KiB while stalled (bound 96 MiB)"
     );
+    // Time passes on purpose: the sender must make no progress in it.
     thread::sleep(Duration::from_millis(500));
     assert_eq!(
         written.load(Ordering::SeqCst),
