@@ -897,22 +897,25 @@ pub fn wait_for_stderr(ringway: &mut Ringway, needle: &str, timeout: Duration) -
 /// from its "metrics listening on ADDR" line; panics after [`TIMEOUT`].
 pub fn metrics_address(ringway: &mut Ringway) -> std::net::SocketAddr {
     let needle = "ringway: metrics listening on ";
-    let found = wait_for_stderr(ringway, needle, TIMEOUT);
-    let stderr = ringway.stderr_now();
-    found
-        .then(|| {
-            stderr
-                .lines()
-                .find_map(|line| line.strip_prefix(needle)?.trim().parse().ok())
-        })
-        .flatten()
-        .unwrap_or_else(|| {
-            panic!(
-                "ringway {:?} printed no '{needle}ADDR' line\n--- stderr ---\n{}",
-                ringway.args,
-                tail(&stderr, 4000)
-            )
-        })
+    // Only a whole line: a line still being written may hold half a port.
+    let parse = |stderr: &str| {
+        stderr
+            .split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+            .find_map(|line| line.strip_prefix(needle)?.trim().parse().ok())
+    };
+    let mut addr = None;
+    wait_until(TIMEOUT, || {
+        addr = parse(&ringway.stderr_now());
+        addr.is_some() || !ringway.is_running()
+    });
+    addr.unwrap_or_else(|| {
+        panic!(
+            "ringway {:?} printed no '{needle}ADDR' line\n--- stderr ---\n{}",
+            ringway.args,
+            tail(&ringway.stderr_now(), 4000)
+        )
+    })
 }
 
 /// The sum over all label sets of the samples named `name` in a GET of
