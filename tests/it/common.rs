@@ -203,6 +203,15 @@ impl Ringway {
         String::from_utf8_lossy(&fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
     }
 
+    /// The stderr lines written so far, without a last line still being
+    /// written: stderr is unbuffered, so `eprintln!` may reach the file in
+    /// pieces, and half an address can parse as another port.
+    pub fn stderr_whole_lines(&self) -> String {
+        let mut text = self.stderr_now();
+        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
+        text
+    }
+
     /// Panics (with stderr) if the process has already exited.
     pub fn assert_running(&mut self, context: &str) {
         let status = self
@@ -897,16 +906,14 @@ pub fn wait_for_stderr(ringway: &mut Ringway, needle: &str, timeout: Duration) -
 /// from its "metrics listening on ADDR" line; panics after [`TIMEOUT`].
 pub fn metrics_address(ringway: &mut Ringway) -> std::net::SocketAddr {
     let needle = "ringway: metrics listening on ";
-    // Only a whole line: a line still being written may hold half a port.
     let parse = |stderr: &str| {
         stderr
-            .split_inclusive('\n')
-            .filter(|line| line.ends_with('\n'))
+            .lines()
             .find_map(|line| line.strip_prefix(needle)?.trim().parse().ok())
     };
     let mut addr = None;
     wait_until(TIMEOUT, || {
-        addr = parse(&ringway.stderr_now());
+        addr = parse(&ringway.stderr_whole_lines());
         addr.is_some() || !ringway.is_running()
     });
     addr.unwrap_or_else(|| {

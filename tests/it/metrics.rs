@@ -42,7 +42,7 @@ fn start(dir: &TempDir, args: &[&str]) -> (Ringway, SocketAddr) {
     let mut ringway = spawn(dir, &all);
     let mut addr = None;
     wait_until(SETTLE, || {
-        addr = metrics_addr(&ringway.stderr_now());
+        addr = metrics_addr(&ringway.stderr_whole_lines());
         addr.is_some() || !ringway.is_running()
     });
     match addr {

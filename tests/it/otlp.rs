@@ -67,7 +67,7 @@ fn start(dir: &TempDir, output: &str, extra: &[&str]) -> (Ringway, SocketAddr) {
     let mut addr = None;
     let mut exited = false;
     wait_until(Duration::from_secs(20), || {
-        addr = listening_addr(&ringway.stderr_now());
+        addr = listening_addr(&ringway.stderr_whole_lines());
         exited = !ringway.is_running();
         addr.is_some() || exited
     });

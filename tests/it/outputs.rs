@@ -143,7 +143,7 @@ impl Drop for Receiver {
 fn listening_addr(ringway: &mut Ringway) -> SocketAddr {
     let mut addr = None;
     wait_until(Duration::from_secs(20), || {
-        addr = ringway.stderr_now().lines().find_map(|line| {
+        addr = ringway.stderr_whole_lines().lines().find_map(|line| {
             let rest = &line[line.find("listening on ")? + "listening on ".len()..];
             rest.split_whitespace().next()?.parse().ok()
         });

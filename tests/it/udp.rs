@@ -413,7 +413,7 @@ fn udp_input_on_port_0_announces_its_port_and_receives_there() {
     let mut ringway = start(&dir, spec, &output, &[]);
     let mut addr = None;
     wait_until(Duration::from_secs(20), || {
-        addr = announced_addr(&ringway.stderr_now(), spec);
+        addr = announced_addr(&ringway.stderr_whole_lines(), spec);
         addr.is_some() || !ringway.is_running()
     });
     let addr = addr.unwrap_or_else(|| {
