@@ -69,6 +69,9 @@ fn imports_flow_one_way_with_no_cycle_and_no_stage_reaching_into_another() {
     let crossings = graph.crossings();
     for (members, edges) in &cycles {
         eprintln!("import cycle among {}:", members.join(", "));
+        for path in shortest_loops(edges) {
+            eprintln!("  loop: {}", path.join(" -> "));
+        }
         for edge in edges {
             eprintln!("  {edge}");
         }
@@ -167,6 +170,10 @@ mod tests {
     let cycles = graph.cycles();
     assert_eq!(cycles.len(), 1, "{cycles:?}");
     assert_eq!(cycles[0].0, ["input::udp", "metrics"]);
+    assert_eq!(
+        shortest_loops(&cycles[0].1),
+        [["input::udp", "metrics", "input::udp"]]
+    );
     let crossings: Vec<String> = graph
         .crossings()
         .iter()
@@ -290,6 +297,51 @@ impl Graph {
         out.sort_by(|a, b| (&a.0.from, &a.0.to).cmp(&(&b.0.from, &b.0.to)));
         out
     }
+}
+
+/// For each edge of a strongly connected component, the shortest loop
+/// through it (`a -> b -> a`), each loop once: what to cut, in short.
+fn shortest_loops(edges: &[Edge]) -> Vec<Vec<String>> {
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for edge in edges {
+        next.entry(&edge.from).or_default().push(&edge.to);
+    }
+    let mut loops = BTreeSet::new();
+    for edge in edges {
+        // Breadth-first from the edge's head back to its tail.
+        let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([edge.to.as_str()]);
+        while let Some(node) = queue.pop_front() {
+            if node == edge.from {
+                break;
+            }
+            for &to in next.get(node).map(Vec::as_slice).unwrap_or_default() {
+                if to != edge.to && !came_from.contains_key(to) {
+                    came_from.insert(to, node);
+                    queue.push_back(to);
+                }
+            }
+        }
+        let mut path = vec![edge.from.clone()];
+        let mut node = edge.from.as_str();
+        while node != edge.to {
+            let Some(&previous) = came_from.get(node) else {
+                break; // no way back (cannot happen inside a component)
+            };
+            path.push(previous.to_string());
+            node = previous;
+        }
+        path.reverse();
+        // Now edge.to ... edge.from; close the loop and start it at its
+        // smallest node, so each loop is listed once.
+        path.insert(0, edge.from.clone());
+        path.pop();
+        let start = (0..path.len()).min_by_key(|&i| &path[i]).unwrap_or(0);
+        path.rotate_left(start);
+        path.push(path[0].clone());
+        loops.insert(path);
+    }
+    loops.into_iter().collect()
 }
 
 /// `(stage, child)` of a node inside a stage: `input::udp` is
