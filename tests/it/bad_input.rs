@@ -365,11 +365,22 @@ fn file_deleted_mid_read_does_not_stop_other_files() {
             "--exit-on-eof",
             "--summary-json",
             &p(&summary),
+            "--metrics",
+            "127.0.0.1:0",
         ],
     );
-    thread::sleep(Duration::from_secs(2));
+    // The reader is in the middle of a.log: it read more than b.log and
+    // c.log hold together, and cannot have finished a.log (the output is
+    // stalled and a.log is larger than what the pipeline buffers).
+    let metrics = metrics_address(&mut rw);
+    let small = (b.len() + c.len()) as u64;
+    let mid_read = wait_until(TIMEOUT, || {
+        metric_sum(metrics, "ringway_input_bytes_total").is_some_and(|bytes| bytes > small)
+    });
     rw.assert_running("before the big file was deleted");
+    assert!(mid_read, "the reader never got into a.log");
     fs::remove_file(logs.join("a.log")).unwrap();
+    // Time passes on purpose: the deletion must not end the process.
     thread::sleep(Duration::from_millis(500));
     rw.assert_running("right after the big file was deleted");
     let rx = attach_fifo_reader(fifo, Arc::new(AtomicU64::new(0)));

@@ -203,6 +203,15 @@ impl Ringway {
         String::from_utf8_lossy(&fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
     }
 
+    /// The stderr lines written so far, without a last line still being
+    /// written: stderr is unbuffered, so `eprintln!` may reach the file in
+    /// pieces, and half an address can parse as another port.
+    pub fn stderr_whole_lines(&self) -> String {
+        let mut text = self.stderr_now();
+        text.truncate(text.rfind('\n').map_or(0, |at| at + 1));
+        text
+    }
+
     /// Panics (with stderr) if the process has already exited.
     pub fn assert_running(&mut self, context: &str) {
         let status = self
@@ -550,6 +559,31 @@ pub fn attach_fifo_reader(fifo: PathBuf, progress: Arc<AtomicU64>) -> mpsc::Rece
     rx
 }
 
+/// Like [`attach_fifo_reader`], but what arrived so far can be looked at
+/// while the reader runs (to wait for a particular last line).
+pub fn attach_fifo_collector(
+    fifo: PathBuf,
+) -> (Arc<std::sync::Mutex<Vec<u8>>>, mpsc::Receiver<Vec<u8>>) {
+    let arrived = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::clone(&arrived);
+    thread::spawn(move || {
+        let mut f = File::open(&fifo).expect("open FIFO for reading");
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => shared.lock().unwrap().extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("reading FIFO: {e}"),
+            }
+        }
+        let got = std::mem::take(&mut *shared.lock().unwrap());
+        let _ = tx.send(got);
+    });
+    (arrived, rx)
+}
+
 pub fn mkfifo(path: &Path) {
     let c = CString::new(path.as_os_str().as_bytes()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
@@ -817,27 +851,183 @@ pub fn test_python(import_check: &str, what: &str) -> Option<PathBuf> {
     None
 }
 
-/// This test cannot run here: it needs `needs` (a tool, a package), which
-/// scripts/test.sh installs. Under CI (`CI` set) that is a failure. Elsewhere
-/// the test passes without checking anything, and says so with a line
-/// "not run: TEST: needs …" written straight to stderr, past the test
-/// harness's capture of test output, so that it is never silent.
+/// True under CI: `CI` is set to anything but "", "0" or "false" (CI
+/// services set `CI=true`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
+
+/// This test cannot run here: it needs `needs` (a tool, a package, the
+/// shared data set), which scripts/test.sh installs or CI provides. Under CI
+/// ([`under_ci`]) that is a failure. Elsewhere the test passes without
+/// checking anything, and says so with a line "not run: TEST: needs …"
+/// written straight to stderr, past the test harness's capture of test
+/// output, so that it is never silent.
 pub fn not_run(needs: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("needs {needs}; scripts/test.sh installs it (this is CI, so a missing tool fails)");
+    if under_ci() {
+        panic!(
+            "needs {needs}: this is CI, where a missing tool or data set fails the test \
+             (scripts/test.sh installs the tools)"
+        );
     }
-    say_not_run(needs);
-}
-
-/// Like [`not_run`] for what CI may lack too: the shared data set
-/// (../shared/data). Never a failure; always the visible "not run" line.
-pub fn not_run_without_data(needs: &str) {
-    say_not_run(needs);
-}
-
-fn say_not_run(needs: &str) {
     let current = thread::current();
     let test = current.name().unwrap_or("a test");
     // `io::stderr()` itself, not eprintln!: the harness captures the macro.
     let _ = std::io::stderr().write_all(format!("not run: {test}: needs {needs}\n").as_bytes());
+}
+
+/// The loghub samples (`../shared/data/loghub`), or None after [`not_run`]:
+/// under CI their absence fails the test, elsewhere it prints "not run".
+pub fn loghub_samples() -> Option<PathBuf> {
+    let loghub = shared_data_dir().join("loghub");
+    if loghub.is_dir() {
+        return Some(loghub);
+    }
+    not_run(&format!(
+        "the loghub samples in {} (the project's shared data set)",
+        loghub.display()
+    ));
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Waiting on real signals: a line on stderr, a metric, a descriptor, a lock
+
+/// Waits (bounded by `timeout`) until `ringway`'s stderr contains `needle`
+/// or the process exits; true when the line came.
+pub fn wait_for_stderr(ringway: &mut Ringway, needle: &str, timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        ringway.stderr_now().contains(needle) || !ringway.is_running()
+    });
+    ringway.stderr_now().contains(needle)
+}
+
+/// The address of `ringway`'s `/metrics` (run with `--metrics 127.0.0.1:0`),
+/// from its "metrics listening on ADDR" line; panics after [`TIMEOUT`].
+pub fn metrics_address(ringway: &mut Ringway) -> std::net::SocketAddr {
+    let needle = "ringway: metrics listening on ";
+    let parse = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|line| line.strip_prefix(needle)?.trim().parse().ok())
+    };
+    let mut addr = None;
+    wait_until(TIMEOUT, || {
+        addr = parse(&ringway.stderr_whole_lines());
+        addr.is_some() || !ringway.is_running()
+    });
+    addr.unwrap_or_else(|| {
+        panic!(
+            "ringway {:?} printed no '{needle}ADDR' line\n--- stderr ---\n{}",
+            ringway.args,
+            tail(&ringway.stderr_now(), 4000)
+        )
+    })
+}
+
+/// The sum over all label sets of the samples named `name` in a GET of
+/// `/metrics` at `addr` (None when nothing answers or no sample is named so).
+pub fn metric_sum(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
+    use std::net::TcpStream;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    let mut found = false;
+    let mut sum = 0u64;
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue; // another metric whose name starts with `name`
+        }
+        let value: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        sum += value as u64;
+        found = true;
+    }
+    found.then_some(sum)
+}
+
+/// Waits (bounded by `timeout`) until `value` gives the same reading on
+/// every poll for `steady` and that reading satisfies `ok`; returns it.
+/// The signal that a stage stopped moving, e.g. a reader paused by a
+/// stalled output: its byte counter stops growing.
+pub fn wait_until_steady(
+    timeout: Duration,
+    steady: Duration,
+    mut value: impl FnMut() -> Option<u64>,
+    ok: impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let start = Instant::now();
+    let mut last: Option<(u64, Instant)> = None;
+    while start.elapsed() < timeout {
+        let now = value();
+        match (now, last) {
+            (Some(v), Some((prev, since))) if v == prev => {
+                if ok(v) && since.elapsed() >= steady {
+                    return Some(v);
+                }
+            }
+            (Some(v), _) => last = Some((v, Instant::now())),
+            (None, _) => last = None,
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Descriptors of `pid` that point at `path` (a deleted file shows as
+/// "PATH (deleted)"). Panics when /proc/PID/fd cannot be read: a check
+/// built on it must not pass by reading nothing.
+pub fn open_descriptors_to(pid: i32, path: &Path) -> usize {
+    descriptor_targets(pid)
+        .iter()
+        .filter(|target| target.to_string_lossy().starts_with(&p(path)))
+        .count()
+}
+
+/// Sockets `pid` has open.
+pub fn open_sockets(pid: i32) -> usize {
+    descriptor_targets(pid)
+        .iter()
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+fn descriptor_targets(pid: i32) -> Vec<PathBuf> {
+    let dir = format!("/proc/{pid}/fd");
+    fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
+        .flatten()
+        .filter_map(|entry| fs::read_link(entry.path()).ok())
+        .collect()
+}
+
+/// Whether `pid` holds a flock(2) on `path`, from /proc/locks (read only:
+/// trying the lock from the test could make ringway's own attempt fail).
+pub fn holds_flock(pid: i32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return false;
+    };
+    let locks = fs::read_to_string("/proc/locks")
+        .unwrap_or_else(|e| panic!("cannot read /proc/locks: {e}"));
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": pid, then
+    // major:minor:inode.
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"FLOCK")
+            && fields.get(4) == Some(&pid.to_string().as_str())
+            && fields
+                .get(5)
+                .and_then(|dev_inode| dev_inode.rsplit(':').next())
+                == Some(meta.ino().to_string().as_str())
+    })
 }

@@ -553,6 +553,7 @@ fn sighup_reopens_a_file_output_renamed_away_without_losing_a_line() {
             }
         })
     };
+    // Pacing: the SIGHUP lands while lines are still being appended.
     std::thread::sleep(Duration::from_millis(30));
     ringway.signal(libc::SIGHUP);
     writer.join().unwrap();

@@ -489,10 +489,13 @@ fn a_stalled_output_holds_the_checkpoint_and_memory_until_it_recovers() {
     let mut peak_rss = 0;
     while Instant::now() < stalled_until {
         ringway.assert_running("while the output is stalled");
-        peak_rss = peak_rss.max(vm_rss_kib(ringway.pid()).unwrap_or(0));
+        peak_rss = peak_rss.max(vm_rss_kib(ringway.pid()).expect("read VmRSS from /proc"));
+        // Before the first checkpoint there is none; after it, it stays at 0
+        // (its existence is asserted after the loop).
         if let Some(offset) = checkpoint_offset(&data, &input) {
             assert_eq!(offset, 0, "the checkpoint passed undelivered data");
         }
+        // The sampling period: the stall is watched for 30 s.
         thread::sleep(Duration::from_millis(250));
     }
     assert!(
@@ -607,8 +610,13 @@ fn a_data_dir_in_use_is_refused_with_one_line() {
     append(&input, b"one\n");
     let args = tail_args(&input, &dir.join("out.log"), &data);
     let mut first = spawn(&dir, &as_strs(&args));
-    assert!(wait_until(TIMEOUT, || data.join("lock").exists()));
-    thread::sleep(Duration::from_millis(200));
+    // The lock file exists before it is locked: wait for the lock itself.
+    assert!(
+        wait_until(TIMEOUT, || holds_flock(first.pid(), &data.join("lock"))),
+        "the first ringway never locked {}: {}",
+        data.join("lock").display(),
+        first.stderr_now()
+    );
     let second = run(&dir, &as_strs(&args), TIMEOUT);
     second.assert_code(1);
     assert!(
@@ -619,19 +627,6 @@ fn a_data_dir_in_use_is_refused_with_one_line() {
     first.assert_running("after the second was refused");
     first.terminate();
     first.wait(TIMEOUT).assert_success();
-}
-
-/// Descriptors of `pid` that point at `path` (a deleted file shows as
-/// "PATH (deleted)").
-fn open_descriptors_to(pid: i32, path: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| fs::read_link(entry.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with(&p(path)))
-        .count()
 }
 
 #[test]
@@ -684,10 +679,21 @@ fn a_checkpoint_inside_an_over_long_line_resumes_at_the_line_start() {
     args.extend(["--max-line".into(), "64KiB".into()]);
     args.extend(["--read-buf".into(), "64KiB".into()]);
     let head_len = 64 * 1024 + 1;
-    let ringway = spawn(&dir, &as_strs(&args));
+    let mut with_metrics = args.clone();
+    with_metrics.extend(["--metrics".into(), "127.0.0.1:0".into()]);
+    let mut ringway = spawn(&dir, &as_strs(&with_metrics));
+    let metrics = metrics_address(&mut ringway);
     assert!(wait_until(TIMEOUT, || file_len(&output) == 6 + head_len as u64));
-    // Let the skipped rest be read and acked, then stop in the middle of it.
-    thread::sleep(Duration::from_millis(500));
+    // Let the skipped rest be read (the byte count includes skipped bytes;
+    // the drain at SIGTERM acks what was read), then stop in the middle of
+    // the line, whose newline never came.
+    let whole = file_len(&input);
+    assert!(
+        wait_until(TIMEOUT, || metric_sum(metrics, "ringway_input_bytes_total")
+            == Some(whole)),
+        "the skipped rest was not read: {:?} of {whole} bytes",
+        metric_sum(metrics, "ringway_input_bytes_total")
+    );
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
     assert_eq!(
@@ -734,27 +740,41 @@ fn a_file_rewritten_past_its_offset_while_reads_wait_is_read_again_from_its_star
             "64KiB",
             "--stats-interval",
             "0",
+            "--metrics",
+            "127.0.0.1:0",
         ],
     );
-    thread::sleep(Duration::from_millis(500));
+    // The reads wait: the reader filled the stalled pipeline and paused.
+    let metrics = metrics_address(&mut ringway);
+    let paused_at = wait_until_steady(
+        TIMEOUT,
+        Duration::from_millis(500),
+        || metric_sum(metrics, "ringway_input_bytes_total"),
+        |bytes| bytes > 0,
+    );
+    assert!(
+        paused_at.is_some_and(|bytes| bytes < old.len() as u64),
+        "the reader did not pause inside the old content: {paused_at:?}"
+    );
     // copytruncate, then the application writes more than was read.
     let new = numbered_lines("new", 0..400_000);
     truncate_in_place(&input);
     append(&input, &new);
     // A rescan (every second) sees it while the reads still wait.
-    thread::sleep(Duration::from_millis(2_500));
-    let progress = Arc::new(AtomicU64::new(0));
-    let received = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    let noticed = wait_for_stderr(&mut ringway, "was rewritten from its start", TIMEOUT);
+    let (arrived_so_far, received) = attach_fifo_collector(fifo.clone());
     let stderr = ringway.stderr_now();
     ringway.assert_running("before the reader came");
+    assert!(noticed, "the rescan noticed it: {stderr}");
+    // Everything new arrived once the last new line did.
+    let last_new = numbered_lines("new", 399_999..400_000);
     assert!(
-        stderr.contains("was rewritten from its start"),
-        "the rescan noticed it: {stderr}"
+        wait_until(TIMEOUT, || arrived_so_far
+            .lock()
+            .unwrap()
+            .ends_with(&last_new)),
+        "the last new line never arrived"
     );
-    assert!(wait_until(TIMEOUT, || {
-        progress.load(Ordering::SeqCst) >= new.len() as u64
-    }));
-    thread::sleep(Duration::from_millis(500));
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
     let got = received.recv_timeout(TIMEOUT).expect("FIFO closed at exit");
@@ -799,6 +819,8 @@ fn with_two_outputs_the_checkpoint_waits_for_the_slower_one() {
     // The file output has everything; the FIFO nobody reads has nothing.
     assert!(wait_until(TIMEOUT, || file_len(&fast) == lines.len() as u64));
     assert!(wait_until(TIMEOUT, || checkpoint_offset(&data, &input).is_some()));
+    // Time passes on purpose: five checkpoint intervals in which the
+    // checkpoint must not move.
     thread::sleep(Duration::from_millis(500));
     assert_eq!(
         checkpoint_offset(&data, &input),
@@ -831,7 +853,7 @@ fn a_copytruncate_copy_of_undelivered_bytes_reaches_its_checkpoint() {
     // nothing past where the original was read to, only undelivered bytes.
     let old = numbered_lines("old", 0..10_000);
     append(&log, &old);
-    let ringway = spawn(
+    let mut ringway = spawn(
         &dir,
         &[
             "run",
@@ -847,16 +869,25 @@ fn a_copytruncate_copy_of_undelivered_bytes_reaches_its_checkpoint() {
             &p(&summary),
             "--stats-interval",
             "0",
+            "--metrics",
+            "127.0.0.1:0",
         ],
     );
-    thread::sleep(Duration::from_millis(500));
+    // The whole original was read (and waits for the stalled output).
+    let metrics = metrics_address(&mut ringway);
+    assert!(
+        wait_until(TIMEOUT, || metric_sum(metrics, "ringway_input_bytes_total")
+            == Some(old.len() as u64)),
+        "the original was not read whole: {:?} of {} bytes",
+        metric_sum(metrics, "ringway_input_bytes_total"),
+        old.len()
+    );
     fs::copy(&log, &copy).unwrap();
     truncate_in_place(&log);
     let new = numbered_lines("new", 0..1_000);
     append(&log, &new);
-    thread::sleep(Duration::from_millis(1_500));
     assert!(
-        ringway.stderr_now().contains("is a copy of"),
+        wait_for_stderr(&mut ringway, "is a copy of", TIMEOUT),
         "{}",
         ringway.stderr_now()
     );
@@ -896,6 +927,8 @@ fn a_checkpoint_interval_of_zero_writes_only_at_exit() {
     args.extend(["--checkpoint-interval".into(), "0".into()]);
     let ringway = spawn(&dir, &as_strs(&args));
     assert!(wait_until(TIMEOUT, || file_len(&output) == file_len(&input)));
+    // Time passes on purpose: with --checkpoint-interval 0 no checkpoint
+    // may appear before exit.
     thread::sleep(Duration::from_millis(1_500));
     assert!(
         !data.join("checkpoints.json").exists(),
@@ -944,6 +977,7 @@ fn a_file_truncated_and_rewritten_with_the_same_start_is_not_read_mid_line() {
     let _ = wait_until(Duration::from_secs(10), || {
         file_len(&output) >= (old.len() + new.len()) as u64
     });
+    // Time passes on purpose: a line read twice would show up now.
     thread::sleep(Duration::from_millis(300));
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);

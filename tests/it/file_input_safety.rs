@@ -181,7 +181,8 @@ fn an_output_that_a_glob_matches_only_after_start_is_skipped_with_a_warning() {
     );
     append(&input, &numbered_lines("late", 1000..2000));
     assert!(wait_until(TIMEOUT, || file_len(&output) >= file_len(&input)));
-    // Rescans (every second) must keep skipping it.
+    // Time passes on purpose: the rescans (every second) of these 3 s must
+    // keep skipping it, and not warn again.
     std::thread::sleep(Duration::from_secs(3));
     ringway.assert_running("after the output became a match");
     let stderr = ringway.stderr_now();
@@ -250,6 +251,8 @@ fn a_fifo_named_as_input_is_skipped_saying_why_while_tailing() {
         "{}",
         ringway.stderr_now()
     );
+    // Time passes on purpose: two rescans must neither warn again nor say
+    // that no file matches.
     std::thread::sleep(Duration::from_millis(2500));
     ringway.assert_running("while the FIFO is skipped");
     let stderr = ringway.stderr_now();

@@ -85,11 +85,9 @@ fn raw_million_lines_pass_through_byte_identical() {
 
 #[test]
 fn loghub_samples_pass_through_raw_byte_identical() {
-    let loghub = shared_data_dir().join("loghub");
-    if !loghub.is_dir() {
-        not_run_without_data("the loghub samples in ../shared/data/loghub");
+    let Some(loghub) = loghub_samples() else {
         return;
-    }
+    };
     let mut files: Vec<_> = fs::read_dir(&loghub)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -243,8 +241,13 @@ fn from_end_skips_existing_lines() {
             &p(&summary),
         ],
     );
-    // Give ringway time to open the file and seek to its end.
-    thread::sleep(Duration::from_secs(2));
+    // ringway opened the file (and took its end as the start then).
+    assert!(
+        wait_until(TIMEOUT, || !rw.is_running()
+            || open_descriptors_to(rw.pid(), &input) == 1),
+        "ringway never opened {}",
+        input.display()
+    );
     rw.assert_running("after start with --from end");
     let new = numbered_lines("new", 0..500);
     append(&input, &new);
@@ -286,6 +289,7 @@ fn follows_appended_data_and_sigterm_drains() {
         ],
     );
     for burst in 1..=5 {
+        // Pacing: bursts apart in time, so each is read as an append.
         thread::sleep(Duration::from_millis(400));
         rw.assert_running("while following");
         let data = numbered_lines(&format!("burst{burst}"), 0..2000);
@@ -328,7 +332,11 @@ fn glob_matching_nothing_waits_for_new_files() {
             &p(&summary),
         ],
     );
-    thread::sleep(Duration::from_secs(1));
+    assert!(
+        wait_for_stderr(&mut rw, "no file matches", TIMEOUT),
+        "no word of the glob matching nothing: {}",
+        rw.stderr_now()
+    );
     rw.assert_running("with a glob that matches nothing (it must wait, not exit)");
     let data = numbered_lines("late", 0..1000);
     fs::write(logs.join("late.log"), &data).unwrap();
@@ -389,11 +397,9 @@ fn fan_out_to_two_file_outputs() {
 
 #[test]
 fn syslog_files_convert_every_line_to_one_json_object() {
-    let loghub = shared_data_dir().join("loghub");
-    if !loghub.is_dir() {
-        not_run_without_data("the loghub samples in ../shared/data/loghub");
+    let Some(loghub) = loghub_samples() else {
         return;
-    }
+    };
     let dir = TempDir::new("syslog-file");
     // Enough lines that conversion spans many encode buffers.
     let input = dir.join("big.log");

@@ -16,6 +16,7 @@ mod durability;
 mod edge_cases;
 mod file_input_safety;
 mod file_pipeline;
+mod layering;
 mod metrics;
 mod otlp;
 mod outputs;

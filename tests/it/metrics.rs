@@ -42,7 +42,7 @@ fn start(dir: &TempDir, args: &[&str]) -> (Ringway, SocketAddr) {
     let mut ringway = spawn(dir, &all);
     let mut addr = None;
     wait_until(SETTLE, || {
-        addr = metrics_addr(&ringway.stderr_now());
+        addr = metrics_addr(&ringway.stderr_whole_lines());
         addr.is_some() || !ringway.is_running()
     });
     match addr {
@@ -657,6 +657,7 @@ fn metrics_server_refuses_bad_requests_and_outlasts_a_silent_client() {
     assert_eq!(raw_status(addr, huge.as_bytes()), Some(431));
     // A client that connects and trickles a byte a second is dropped after
     // the request timeout; the next scrape is answered.
+    let sockets_before = open_sockets(ringway.pid());
     let mut silent = TcpStream::connect(addr).unwrap();
     let trickle = thread::spawn(move || {
         for _ in 0..10 {
@@ -666,7 +667,11 @@ fn metrics_server_refuses_bad_requests_and_outlasts_a_silent_client() {
             thread::sleep(Duration::from_secs(1));
         }
     });
-    thread::sleep(Duration::from_millis(100));
+    // The server accepted the silent client before the scrape below.
+    assert!(
+        wait_until(TIMEOUT, || open_sockets(ringway.pid()) > sockets_before),
+        "the metrics server never accepted the silent client"
+    );
     let started = std::time::Instant::now();
     let (status, _) = get(addr, "/metrics").expect("/metrics answers after the silent client");
     assert_eq!(status, 200);

@@ -67,7 +67,7 @@ fn start(dir: &TempDir, output: &str, extra: &[&str]) -> (Ringway, SocketAddr) {
     let mut addr = None;
     let mut exited = false;
     wait_until(Duration::from_secs(20), || {
-        addr = listening_addr(&ringway.stderr_now());
+        addr = listening_addr(&ringway.stderr_whole_lines());
         exited = !ringway.is_running();
         addr.is_some() || exited
     });
@@ -1080,6 +1080,8 @@ fn stalled_output_gets_429_with_retry_after_and_sdk_retries_deliver_everything()
         "the SDK exporting into a full pipeline was not refused and retrying within 30 s\n{}",
         tail(&sdk.stderr_now(), 2000)
     );
+    // Time passes on purpose: for 2 s of stall the SDK must not finish
+    // (it cannot have delivered) and ringway must not give up.
     thread::sleep(Duration::from_secs(2));
     ringway.assert_running("while its output FIFO had no reader");
     assert!(
@@ -1156,6 +1158,8 @@ fn a_request_completed_during_the_shutdown_drain_gets_503_with_retry_after() {
     let b = post_protobuf(&export_request("b", &bodies("b", 0, 3, 0)));
     let (b_head, b_rest) = b.split_at(b.len() - 8);
     second.send(b_head).unwrap();
+    // Time passes on purpose: with --otlp-ack delivered no answer may come
+    // while the output is stalled.
     thread::sleep(Duration::from_millis(500));
     assert!(
         !first.closed_within(Duration::from_millis(200)) && first.buf.is_empty(),
@@ -1163,6 +1167,13 @@ fn a_request_completed_during_the_shutdown_drain_gets_503_with_retry_after() {
         String::from_utf8_lossy(&first.buf)
     );
     ringway.terminate();
+    assert!(
+        wait_for_stderr(&mut ringway, "draining", TIMEOUT),
+        "no word of SIGTERM: {}",
+        ringway.stderr_now()
+    );
+    // The signal thread then wakes the OTLP worker, which shows no sign of
+    // having seen the shutdown: give it that moment before B completes.
     thread::sleep(Duration::from_millis(500));
     ringway.assert_running("draining into an unread FIFO after SIGTERM");
 
@@ -1265,7 +1276,9 @@ fn delivered_ack_survives_kill_9() {
         "fewer than 20 requests acked within 20 s under --otlp-ack delivered\n{}",
         tail(&ringway.stderr_now(), 2000)
     );
-    thread::sleep(Duration::from_millis(700)); // mid-stream
+    // Time passes on purpose: the kill lands mid-stream, with requests in
+    // flight, not right after the 20th ack.
+    thread::sleep(Duration::from_millis(700));
     ringway.signal(libc::SIGKILL);
     let finished = ringway.wait(TIMEOUT);
     assert_eq!(finished.code(), None, "killed by a signal");
@@ -1924,10 +1937,17 @@ fn slow_loris_clients_get_408_while_a_normal_client_is_served() {
     let dir = TempDir::new("otlp-loris");
     let output = dir.join("out.ndjson");
     let (mut ringway, addr) = start(&dir, &file_output(&output), &["--otlp-read-timeout", "2s"]);
+    let sockets_before = open_sockets(ringway.pid());
     let lorises: Vec<_> = (0..LORISES)
         .map(|n| thread::spawn(move || slow_loris(addr, n)))
         .collect();
-    thread::sleep(Duration::from_millis(1_000));
+    // Every loris is accepted (and trickling) before the normal client.
+    assert!(
+        wait_until(TIMEOUT, || open_sockets(ringway.pid())
+            >= sockets_before + LORISES as usize),
+        "ringway accepted {} of {LORISES} slow-loris connections",
+        open_sockets(ringway.pid()).saturating_sub(sockets_before)
+    );
     // While the lorises trickle, a normal client is served at once.
     let mut conn = Conn::open(addr);
     let r = conn.roundtrip(&post_json(&json_doc("normal-0")));

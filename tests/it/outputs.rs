@@ -143,7 +143,7 @@ impl Drop for Receiver {
 fn listening_addr(ringway: &mut Ringway) -> SocketAddr {
     let mut addr = None;
     wait_until(Duration::from_secs(20), || {
-        addr = ringway.stderr_now().lines().find_map(|line| {
+        addr = ringway.stderr_whole_lines().lines().find_map(|line| {
             let rest = &line[line.find("listening on ")? + "listening on ".len()..];
             rest.split_whitespace().next()?.parse().ok()
         });
@@ -541,7 +541,8 @@ fn an_endpoint_down_for_10_seconds_then_up_loses_nothing_with_bounded_memory() {
     let mut peak = 0;
     while started.elapsed() < Duration::from_secs(10) {
         ringway.assert_running("while the endpoint is down");
-        peak = peak.max(vm_rss_kib(ringway.pid()).unwrap_or(0));
+        peak = peak.max(vm_rss_kib(ringway.pid()).expect("read VmRSS from /proc"));
+        // The sampling period: the outage lasts 10 s.
         thread::sleep(Duration::from_millis(200));
     }
     let receiver = Receiver::start(&dir, &python, "otlp", port, "");
@@ -698,7 +699,8 @@ fn tcp_output_rides_out_a_receiver_that_stops_reading_without_repeating_or_teari
         let mut chunk = [0u8; 64 * 1024];
         let first = stream.read(&mut chunk).unwrap();
         received.extend_from_slice(&chunk[..first]);
-        // Stop reading for 4 s: ringway's writes time out after 1 s.
+        // Stop reading for 4 s (the stall under test): ringway's writes
+        // time out after 1 s.
         thread::sleep(Duration::from_secs(4));
         stream.read_to_end(&mut received).unwrap();
         let more = listener.set_nonblocking(true).is_ok() && listener.accept().is_ok();

@@ -5,43 +5,13 @@
 
 use crate::common::*;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
-
-/// The address from ringway's "metrics listening on ADDR" line.
-fn metrics_addr(stderr: &str) -> Option<SocketAddr> {
-    stderr.lines().find_map(|line| {
-        line.strip_prefix("ringway: metrics listening on ")?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
 
 /// `ringway_input_records_total` summed over inputs, read from /metrics.
 fn records_read(addr: SocketAddr) -> Option<u64> {
     metric_sum(addr, "ringway_input_records_total")
-}
-
-/// The samples of the metric family `name` summed, read from /metrics.
-fn metric_sum(addr: SocketAddr, name: &str) -> Option<u64> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let total = response
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>();
-    Some(total as u64)
 }
 
 /// Starts `ringway run` reading `input` into the FIFO `fifo`, which never
@@ -68,17 +38,14 @@ fn start_stalled(
     ];
     args.extend(extra.iter().map(|arg| arg.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ringway = spawn(dir, &args);
-    let mut addr = None;
+    let mut ringway = spawn(dir, &args);
+    let addr = metrics_address(&mut ringway);
     assert!(
-        wait_until(TIMEOUT, || {
-            addr = addr.or_else(|| metrics_addr(&ringway.stderr_now()));
-            addr.and_then(records_read) == Some(lines)
-        }),
+        wait_until(TIMEOUT, || records_read(addr) == Some(lines)),
         "ringway did not read the {lines} lines: {}",
         ringway.stderr_now()
     );
-    (ringway, addr.expect("read from /metrics"))
+    (ringway, addr)
 }
 
 #[test]

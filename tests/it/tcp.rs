@@ -56,7 +56,7 @@ fn start(dir: &TempDir, options: &str, output: &str, extra: &[&str]) -> (Ringway
     let mut addr = None;
     let mut exited = false;
     wait_until(Duration::from_secs(20), || {
-        addr = listening_addr(&ringway.stderr_now());
+        addr = listening_addr(&ringway.stderr_whole_lines());
         exited = !ringway.is_running();
         addr.is_some() || exited
     });
@@ -795,6 +795,7 @@ fn backpressure_stops_reading_and_loses_nothing() {
         rss < 96 * 1024,
         "VmRSS {rss} KiB while stalled (bound 96 MiB)"
     );
+    // Time passes on purpose: the sender must make no progress in it.
     thread::sleep(Duration::from_millis(500));
     assert_eq!(
         written.load(Ordering::SeqCst),
