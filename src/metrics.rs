@@ -20,6 +20,9 @@ pub(crate) mod table;
 
 pub(crate) use stats::{StatsFormat, StatsReporter};
 
+// The one place metrics reads socket options (SO_MEMINFO drop counts):
+// `UdpInputStats::kernel_drops`.
+use crate::input::udp::SocketStats;
 use crate::ring::Gauge;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -229,7 +232,7 @@ pub(crate) struct TcpCounters {
 /// highest SO_RXQ_OVFL count each socket's worker saw.
 #[derive(Default)]
 pub(crate) struct UdpInputStats {
-    pub sockets: Vec<crate::input::udp::SocketStats>,
+    pub sockets: Vec<SocketStats>,
     pub rxq_overflow: Vec<Arc<AtomicU64>>,
 }
 
@@ -238,7 +241,7 @@ impl UdpInputStats {
     pub fn kernel_drops(&self) -> u64 {
         self.sockets
             .iter()
-            .filter_map(crate::input::udp::SocketStats::kernel_drops)
+            .filter_map(SocketStats::kernel_drops)
             .sum()
     }
 

@@ -229,6 +229,7 @@ fn every_summary_counter_of_every_input_kind_and_output_is_in_metrics() {
             && input(otlp_spec) == 1.0
             && output(&output_spec) == 8.0
             && output("null") == 8.0
+            && records(&text, "ringway_checkpoint_lag_bytes", "input", &file_spec) == 0.0
             && text == before
     });
     assert!(
