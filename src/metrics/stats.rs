@@ -320,7 +320,7 @@ fn significant(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Health, RingGauges};
+    use crate::metrics::{Health, OtlpCounters, RingGauges, UdpInputStats};
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
@@ -368,6 +368,49 @@ mod tests {
             "{line}"
         );
         assert_eq!(stats.line(&registry), None, "idle again");
+    }
+
+    /// The words and order of both lines, as they were before the counter
+    /// table drew them: a UDP, a TCP and an OTLP input and one output.
+    #[test]
+    fn both_lines_name_the_problems_in_their_order() {
+        let mut registry = registry();
+        registry.input_names = vec!["udp:a".into(), "tcp:b".into(), "otlp:c".into()];
+        registry.inputs = vec![Arc::default(), Arc::default(), Arc::default()];
+        registry.udp = vec![Some(UdpInputStats::default()), None, None];
+        registry.tcp = vec![None, Some(Arc::default()), None];
+        let otlp: Arc<OtlpCounters> = Arc::default();
+        registry.otlp = vec![None, None, Some(Arc::clone(&otlp))];
+        registry.file_offsets = vec![None, None, None];
+        let mut short = StatsReporter::new(StatsFormat::Short);
+        let mut long = StatsReporter::new(StatsFormat::Long);
+        let add = |counter: &std::sync::atomic::AtomicU64, n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        };
+        add(&registry.inputs[0].records, 10);
+        add(&registry.inputs[0].invalid, 2);
+        add(&registry.inputs[1].truncated, 1);
+        add(&registry.inputs[2].dead_lettered, 4);
+        add(&registry.inputs[0].files_skipped, 5);
+        add(&registry.inputs[1].read_errors, 6);
+        add(&registry.outputs[0].retries, 3);
+        add(&registry.outputs[0].write_errors, 3);
+        add(&registry.outputs[0].rejects, 1);
+        otlp.count_response(200);
+        otlp.count_response(429);
+        otlp.count_response(400);
+        let line = short.line(&registry).expect("a short line");
+        let (_, problems) = line.split_once("; ").expect("problems");
+        assert_eq!(
+            problems,
+            "invalid +2, truncated +1, dead-lettered +4, files skipped +5, read errors +6, output retries +3, rejects +1, otlp 429 +1, otlp errors +1"
+        );
+        let line = long.line(&registry).expect("a long line");
+        let (_, totals) = line.split_once("| rings ").expect("rings");
+        assert_eq!(
+            totals,
+            "read→scan 0/0 scan→dispatch 0/0 worker slots 0/0 | invalid 2 truncated 1 skipped files 5 kernel drops 0 checkpoint lag 0 bytes | output retries 3 rejects 1 | otlp 200 1 429 1 other 1"
+        );
     }
 
     #[test]
