@@ -41,8 +41,9 @@ fn metric_table() -> String {
         if std::ptr::eq(family, &HTTP_RESPONSES) {
             carried_by.push("OTLP inputs");
         }
+        // Build info and batch latency are one per process.
         let carried_by = if carried_by.is_empty() {
-            "—".to_string()
+            "the process".to_string()
         } else {
             carried_by.join(", ")
         };
