@@ -7,16 +7,26 @@
 //! batch latencies into fixed buckets and [`Health`] says whether every
 //! stage is running; `metrics_server` serves all of it over HTTP.
 //!
-//! Which counters an input shows depends on its [`SourceKind`]: the tables
-//! [`INPUT_COUNTERS`] (every input), [`FILE_INPUT_COUNTERS`],
-//! [`TCP_INPUT_COUNTERS`] and [`OTLP_INPUT_COUNTERS`] name them once for
-//! the summary. [`StatsReporter`] turns two readings of the counters into
-//! the stderr stats line, in the [`StatsFormat`] asked for.
+//! [`table`] names every counter once: its summary key, its metric, its
+//! words on the stats line. The [`Registry`] reads an entry's counters
+//! through it ([`Registry::input_counters`], [`Registry::output_counters`])
+//! for the summary and `/metrics`, and [`stats`] for the stats line.
+//! Which counters an input shows depends on its [`SourceKind`].
 
+#[cfg(test)]
+mod docs;
+mod stats;
+pub(crate) mod table;
+
+pub(crate) use stats::{StatsFormat, StatsReporter};
+
+// The one place metrics reads socket options (SO_MEMINFO drop counts):
+// `UdpInputStats::kernel_drops`.
+use crate::input::udp::SocketStats;
 use crate::ring::Gauge;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Default)]
 pub(crate) struct InputCounters {
@@ -222,7 +232,7 @@ pub(crate) struct TcpCounters {
 /// highest SO_RXQ_OVFL count each socket's worker saw.
 #[derive(Default)]
 pub(crate) struct UdpInputStats {
-    pub sockets: Vec<crate::input::udp::SocketStats>,
+    pub sockets: Vec<SocketStats>,
     pub rxq_overflow: Vec<Arc<AtomicU64>>,
 }
 
@@ -231,7 +241,7 @@ impl UdpInputStats {
     pub fn kernel_drops(&self) -> u64 {
         self.sockets
             .iter()
-            .filter_map(crate::input::udp::SocketStats::kernel_drops)
+            .filter_map(SocketStats::kernel_drops)
             .sum()
     }
 
@@ -295,126 +305,6 @@ pub(crate) enum SourceKind {
     Other,
 }
 
-/// One counter of a table: its key in the summary and where it is kept.
-pub(crate) type Counter<T> = (&'static str, fn(&T) -> &AtomicU64);
-
-/// The counters every input carries, whatever its kind (DESIGN §7).
-pub(crate) const INPUT_COUNTERS: [Counter<InputCounters>; 5] = [
-    ("records", |c| &c.records),
-    ("bytes", |c| &c.bytes),
-    ("invalid", |c| &c.invalid),
-    ("truncated", |c| &c.truncated),
-    ("dead_lettered", |c| &c.dead_lettered),
-];
-
-/// The counters only a file input carries: the files it found and read.
-pub(crate) const FILE_INPUT_COUNTERS: [Counter<InputCounters>; 5] = [
-    ("files_opened", |c| &c.files_opened),
-    ("files_skipped", |c| &c.files_skipped),
-    ("files_truncated", |c| &c.files_truncated),
-    ("files_waiting", |c| &c.files_waiting),
-    ("read_errors", |c| &c.read_errors),
-];
-
-/// A TCP input's connection counters.
-pub(crate) const TCP_INPUT_COUNTERS: [Counter<TcpCounters>; 3] = [
-    ("connections_accepted", |c| &c.connections_accepted),
-    ("connections_refused", |c| &c.connections_refused),
-    ("idle_closed", |c| &c.idle_closed),
-];
-
-/// An OTLP input's request and connection counters (its responses by
-/// status code are `http_responses`).
-pub(crate) const OTLP_INPUT_COUNTERS: [Counter<OtlpCounters>; 7] = [
-    ("records_accepted", |c| &c.records_accepted),
-    ("connections_accepted", |c| &c.connections_accepted),
-    ("connections_refused", |c| &c.connections_refused),
-    ("connections_evicted", |c| &c.connections_evicted),
-    ("read_timeouts", |c| &c.read_timeouts),
-    ("idle_closed", |c| &c.idle_closed),
-    ("values_too_deep", |c| &c.values_too_deep),
-];
-
-/// How the stats line reads (`--stats-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum StatsFormat {
-    /// Record and byte rates in and out; problems and queued batches only when there are any.
-    #[default]
-    Short,
-    /// Rates, every stage's ring occupancy, the error counters' totals and the checkpoint lag.
-    Long,
-}
-
-/// While nothing moves, a line at most this often (a sign of life).
-const IDLE_LINE_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The counters the stats line compares between two readings: when none
-/// changed, every ring is empty and nothing waits for delivery, the
-/// interval was idle.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct Reading {
-    totals: (u64, u64, u64, u64),
-    invalid: u64,
-    truncated: u64,
-    dead_lettered: u64,
-    files_skipped: u64,
-    read_errors: u64,
-    kernel_drops: u64,
-    retries: u64,
-    rejects: u64,
-    /// OTLP responses: 200, 429 and every other code.
-    otlp: (u64, u64, u64),
-}
-
-impl Reading {
-    fn take(registry: &Registry) -> Self {
-        let totals = registry.totals();
-        let output_sum = |field: fn(&OutputCounters) -> &AtomicU64| -> u64 {
-            registry.outputs.iter().map(|c| load(field(c))).sum()
-        };
-        let otlp_sum = |status: u16| -> u64 {
-            registry
-                .otlp
-                .iter()
-                .flatten()
-                .map(|otlp| otlp.responses(status))
-                .sum()
-        };
-        let all: u64 = HTTP_STATUS_CODES.iter().map(|&code| otlp_sum(code)).sum();
-        let (ok, busy) = (otlp_sum(200), otlp_sum(429));
-        Self {
-            totals: (
-                totals.records_in,
-                totals.bytes_in,
-                totals.records_out,
-                totals.bytes_out,
-            ),
-            invalid: registry.sum(|c| &c.invalid),
-            truncated: registry.sum(|c| &c.truncated),
-            dead_lettered: registry.sum(|c| &c.dead_lettered),
-            files_skipped: registry.sum(|c| &c.files_skipped),
-            read_errors: registry.sum(|c| &c.read_errors),
-            kernel_drops: registry.kernel_drops(),
-            retries: output_sum(|c| &c.retries),
-            rejects: output_sum(|c| &c.rejects),
-            otlp: (ok, busy, all - ok - busy),
-        }
-    }
-}
-
-/// Prints the stats line: rates over the time since the previous reading,
-/// taken from the counters, and nothing for an idle interval but a line a
-/// minute.
-pub(crate) struct StatsReporter {
-    format: StatsFormat,
-    last: Reading,
-    last_at: Instant,
-    /// When the last line was printed (or the reporter made).
-    last_line_at: Instant,
-    /// When the current idle stretch began; `None` while things move.
-    idle_since: Option<Instant>,
-}
-
 impl Registry {
     fn totals(&self) -> Totals {
         let mut totals = Totals::default();
@@ -470,15 +360,6 @@ impl Registry {
             .sum()
     }
 
-    /// Datagrams dropped by the kernel on every UDP input's sockets.
-    pub fn kernel_drops(&self) -> u64 {
-        self.udp
-            .iter()
-            .flatten()
-            .map(UdpInputStats::kernel_drops)
-            .sum()
-    }
-
     /// Human description of what is still inside the pipeline: what each
     /// output's workers hold (in their slots and in hand, e.g. blocked in
     /// `open()` on a FIFO with no reader), what the dispatcher holds and
@@ -528,78 +409,77 @@ impl Registry {
         }
     }
 
-    /// Input `index`'s summary entry: its name, the counters every input
-    /// has, and those of its kind.
-    fn input_summary(&self, index: usize, name: &str, c: &InputCounters) -> serde_json::Value {
-        let mut entry = serde_json::Map::new();
-        entry.insert("name".into(), name.into());
-        for (key, field) in INPUT_COUNTERS {
-            entry.insert(key.into(), load(field(c)).into());
-        }
+    /// Input `index`'s counters of the table, in table order: those every
+    /// input has, then those of its kind.
+    pub fn input_counters(&self, index: usize) -> Vec<(&'static table::Meta, u64)> {
+        let mut counters: Vec<_> = table::INPUT.read(&*self.inputs[index]).collect();
         match self.source_kind(index) {
             SourceKind::File => {
-                for (key, field) in FILE_INPUT_COUNTERS {
-                    entry.insert(key.into(), load(field(c)).into());
-                }
-                if let Some(lag) = self.checkpoint_lag(index) {
-                    entry.insert("checkpoint_lag_bytes".into(), lag.into());
+                counters.extend(table::FILE.read(&*self.inputs[index]));
+                if let Some(Some(offsets)) = self.file_offsets.get(index) {
+                    counters.extend(table::CHECKPOINT.read(&**offsets));
                 }
             }
             SourceKind::Udp => {
                 let udp = self.udp[index].as_ref().expect("a UDP input has UDP stats");
-                entry.insert("kernel_drops".into(), udp.kernel_drops().into());
-                entry.insert(
-                    "kernel_drops_rxq_ovfl".into(),
-                    udp.rxq_overflow_drops().into(),
-                );
+                counters.extend(table::UDP.read(udp));
             }
             SourceKind::Tcp => {
                 let tcp = self.tcp[index]
                     .as_ref()
                     .expect("a TCP input has TCP counters");
-                for (key, field) in TCP_INPUT_COUNTERS {
-                    entry.insert(key.into(), load(field(tcp)).into());
-                }
+                counters.extend(table::TCP.read(&**tcp));
             }
             SourceKind::Otlp => {
                 let otlp = self.otlp[index]
                     .as_ref()
                     .expect("an OTLP input has OTLP counters");
-                entry.insert("http_responses".into(), otlp.responses_json());
-                for (key, field) in OTLP_INPUT_COUNTERS {
-                    entry.insert(key.into(), load(field(otlp)).into());
-                }
+                counters.extend(table::OTLP.read(&**otlp));
             }
             SourceKind::Other => {}
         }
-        entry.into()
+        counters
+    }
+
+    /// Output `index`'s counters of the table, in table order.
+    pub fn output_counters(&self, index: usize) -> Vec<(&'static table::Meta, u64)> {
+        table::OUTPUT.read(&*self.outputs[index]).collect()
+    }
+
+    /// An entry of the summary: its name and every counter with a summary
+    /// key.
+    fn summary_entry(
+        name: &str,
+        counters: Vec<(&'static table::Meta, u64)>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut entry = serde_json::Map::new();
+        entry.insert("name".into(), name.into());
+        for (meta, value) in counters {
+            if let Some(key) = meta.key {
+                entry.insert(key.into(), value.into());
+            }
+        }
+        entry
     }
 
     pub fn summary_json(&self, elapsed: Duration) -> String {
         let inputs: Vec<serde_json::Value> = self
             .input_names
             .iter()
-            .zip(&self.inputs)
             .enumerate()
-            .map(|(index, (name, c))| self.input_summary(index, name, c))
+            .map(|(index, name)| {
+                let mut entry = Self::summary_entry(name, self.input_counters(index));
+                if let Some(Some(otlp)) = self.otlp.get(index) {
+                    entry.insert("http_responses".into(), otlp.responses_json());
+                }
+                entry.into()
+            })
             .collect();
         let outputs: Vec<serde_json::Value> = self
             .output_names
             .iter()
-            .zip(&self.outputs)
-            .map(|(name, c)| {
-                serde_json::json!({
-                    "name": name,
-                    "records": load(&c.records),
-                    "bytes": load(&c.bytes),
-                    "retries": load(&c.retries),
-                    "write_errors": load(&c.write_errors),
-                    "rejects": load(&c.rejects),
-                    "dead_lettered": load(&c.dead_lettered),
-                    "rejected_dropped": load(&c.rejected_dropped),
-                    "torn_lines": load(&c.torn_lines),
-                })
-            })
+            .enumerate()
+            .map(|(index, name)| Self::summary_entry(name, self.output_counters(index)).into())
             .collect();
         let summary = serde_json::json!({
             "elapsed_s": elapsed.as_secs_f64(),
@@ -632,255 +512,5 @@ impl Registry {
             self.sum(|c| &c.truncated),
             files_skipped,
         )
-    }
-}
-
-impl StatsReporter {
-    pub fn new(format: StatsFormat) -> Self {
-        let now = Instant::now();
-        Self {
-            format,
-            last: Reading::default(),
-            last_at: now,
-            last_line_at: now,
-            idle_since: None,
-        }
-    }
-
-    /// The stats line for the interval since the previous call, or `None`
-    /// when nothing moved in it (no counter changed, every ring empty, no
-    /// checkpoint lag) and a line was printed less than
-    /// [`IDLE_LINE_INTERVAL`] ago.
-    pub fn line(&mut self, registry: &Registry) -> Option<String> {
-        let now = Instant::now();
-        let reading = Reading::take(registry);
-        let rings = &registry.rings;
-        let stages = [
-            ("read→scan", &rings.io_to_cpu),
-            ("scan→dispatch", &rings.cpu_to_dispatch),
-            ("worker slots", &rings.worker_slots),
-        ];
-        let queued = stages.iter().any(|(_, gauge)| gauge.occupancy() > 0);
-        // Read bytes not yet delivered are a stall, not idleness, even when
-        // no ring holds them (a worker blocked in a write does).
-        let checkpoint_lag = registry.total_checkpoint_lag();
-        let idle = reading == self.last && !queued && checkpoint_lag == 0;
-        let before = std::mem::replace(&mut self.last, reading);
-        let interval_start = std::mem::replace(&mut self.last_at, now);
-        let seconds = now.duration_since(interval_start).as_secs_f64().max(1e-9);
-        let line = if idle {
-            let since = *self.idle_since.get_or_insert(interval_start);
-            if now.duration_since(self.last_line_at) < IDLE_LINE_INTERVAL {
-                return None;
-            }
-            format!(
-                "ringway: idle for {}s: nothing read, written or queued",
-                now.duration_since(since).as_secs()
-            )
-        } else {
-            self.idle_since = None;
-            match self.format {
-                StatsFormat::Short => {
-                    short_line(&before, &reading, seconds, &stages, checkpoint_lag)
-                }
-                StatsFormat::Long => long_line(registry, &before, &reading, seconds, &stages),
-            }
-        };
-        self.last_line_at = now;
-        Some(line)
-    }
-}
-
-/// `ringway: in R rec/s B/s, out R rec/s B/s over Ns`, then what went wrong
-/// in the interval, which stages hold batches and the checkpoint lag, each
-/// only when there is any.
-fn short_line(
-    before: &Reading,
-    now: &Reading,
-    seconds: f64,
-    stages: &[(&str, &Arc<Gauge>); 3],
-    checkpoint_lag: u64,
-) -> String {
-    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
-    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
-    let mut line = format!(
-        "ringway: in {} rec/s {}, out {} rec/s {} over {seconds:.1}s",
-        per_second(records_in - was_records_in, seconds),
-        bytes_per_second(bytes_in - was_bytes_in, seconds),
-        per_second(records_out - was_records_out, seconds),
-        bytes_per_second(bytes_out - was_bytes_out, seconds),
-    );
-    let problems: Vec<String> = [
-        ("invalid", now.invalid - before.invalid),
-        ("truncated", now.truncated - before.truncated),
-        ("dead-lettered", now.dead_lettered - before.dead_lettered),
-        ("files skipped", now.files_skipped - before.files_skipped),
-        ("read errors", now.read_errors - before.read_errors),
-        (
-            "kernel drops",
-            now.kernel_drops.saturating_sub(before.kernel_drops),
-        ),
-        ("output retries", now.retries - before.retries),
-        ("rejects", now.rejects - before.rejects),
-        ("otlp 429", now.otlp.1 - before.otlp.1),
-        ("otlp errors", now.otlp.2 - before.otlp.2),
-    ]
-    .into_iter()
-    .filter(|(_, count)| *count > 0)
-    .map(|(what, count)| format!("{what} +{count}"))
-    .collect();
-    if !problems.is_empty() {
-        line.push_str("; ");
-        line.push_str(&problems.join(", "));
-    }
-    let queued: Vec<String> = stages
-        .iter()
-        .filter(|(_, gauge)| gauge.occupancy() > 0)
-        .map(|(stage, gauge)| format!("{stage} {}/{}", gauge.occupancy(), gauge.capacity()))
-        .collect();
-    if !queued.is_empty() {
-        line.push_str("; queued ");
-        line.push_str(&queued.join(", "));
-    }
-    if checkpoint_lag > 0 {
-        line.push_str(&format!("; checkpoint lag {checkpoint_lag} bytes"));
-    }
-    line
-}
-
-/// Everything on one line: rates, every ring, the error counters' totals
-/// and the checkpoint lag.
-fn long_line(
-    registry: &Registry,
-    before: &Reading,
-    now: &Reading,
-    seconds: f64,
-    stages: &[(&str, &Arc<Gauge>); 3],
-) -> String {
-    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
-    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
-    let rings: Vec<String> = stages
-        .iter()
-        .map(|(stage, gauge)| format!("{stage} {}/{}", gauge.occupancy(), gauge.capacity()))
-        .collect();
-    let mut line = format!(
-        "ringway: in {} rec/s {} | out {} rec/s {} | over {seconds:.1}s | rings {} | invalid {} truncated {} skipped files {} kernel drops {} checkpoint lag {} bytes",
-        per_second(records_in - was_records_in, seconds),
-        bytes_per_second(bytes_in - was_bytes_in, seconds),
-        per_second(records_out - was_records_out, seconds),
-        bytes_per_second(bytes_out - was_bytes_out, seconds),
-        rings.join(" "),
-        now.invalid,
-        now.truncated,
-        now.files_skipped,
-        now.kernel_drops,
-        registry.total_checkpoint_lag(),
-    );
-    if now.retries > 0 || now.rejects > 0 {
-        line.push_str(&format!(
-            " | output retries {} rejects {}",
-            now.retries, now.rejects
-        ));
-    }
-    if registry.otlp.iter().any(Option::is_some) {
-        let (ok, busy, other) = now.otlp;
-        line.push_str(&format!(" | otlp 200 {ok} 429 {busy} other {other}"));
-    }
-    line
-}
-
-/// `count` over `seconds` per second, with enough digits that a count
-/// above zero never reads as 0 (`0.25`, `3.3`, `4711`).
-fn per_second(count: u64, seconds: f64) -> String {
-    significant(count as f64 / seconds)
-}
-
-/// A byte rate in decimal units: `512 B/s`, `4.7 kB/s`, `1.0 MB/s`.
-fn bytes_per_second(bytes: u64, seconds: f64) -> String {
-    let mut rate = bytes as f64 / seconds;
-    for unit in ["B/s", "kB/s", "MB/s"] {
-        if rate < 1000.0 {
-            return format!("{} {unit}", significant(rate));
-        }
-        rate /= 1000.0;
-    }
-    format!("{} GB/s", significant(rate))
-}
-
-/// Whole numbers from 10 up; below, two significant digits (at least one
-/// decimal), so a small rate is shown, not rounded to 0.
-fn significant(value: f64) -> String {
-    if value <= 0.0 {
-        return "0".to_string();
-    }
-    if value >= 10.0 {
-        return format!("{value:.0}");
-    }
-    let decimals = (1 - value.log10().floor() as i32).clamp(1, 9) as usize;
-    format!("{value:.decimals$}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A registry of one input and one output, nothing else.
-    fn registry() -> Registry {
-        Registry {
-            input_names: vec!["tcp:127.0.0.1:0".into()],
-            inputs: vec![Arc::default()],
-            udp: vec![None],
-            output_names: vec!["null".into()],
-            outputs: vec![Arc::default()],
-            rings: RingGauges::default(),
-            otlp: vec![None],
-            tcp: vec![Some(Arc::default())],
-            file_offsets: vec![None],
-            latency: Arc::default(),
-            dispatcher_held: Arc::default(),
-            health: Health {
-                shutdown: Arc::default(),
-                threads: Vec::new(),
-            },
-        }
-    }
-
-    #[test]
-    fn idle_intervals_are_quiet_but_for_a_line_a_minute() {
-        let registry = registry();
-        let mut stats = StatsReporter::new(StatsFormat::Short);
-        assert_eq!(stats.line(&registry), None, "nothing moved");
-        // A minute after the last line, one idle line; then quiet again.
-        stats.last_line_at -= IDLE_LINE_INTERVAL;
-        let idle = stats.line(&registry).expect("an idle line a minute");
-        assert!(idle.starts_with("ringway: idle for "), "{idle}");
-        assert_eq!(stats.line(&registry), None);
-        // Records moving print a line at once, with the problems counted
-        // in the interval and no zero counters.
-        registry.inputs[0].records.fetch_add(5, Ordering::Relaxed);
-        registry.inputs[0].bytes.fetch_add(50, Ordering::Relaxed);
-        registry.inputs[0].invalid.fetch_add(2, Ordering::Relaxed);
-        let line = stats.line(&registry).expect("a line when records moved");
-        assert!(line.starts_with("ringway: in "), "{line}");
-        assert!(line.contains("; invalid +2"), "{line}");
-        assert!(
-            !line.contains("truncated") && !line.contains("queued"),
-            "{line}"
-        );
-        assert_eq!(stats.line(&registry), None, "idle again");
-    }
-
-    #[test]
-    fn small_rates_keep_their_digits() {
-        assert_eq!(per_second(0, 10.0), "0");
-        assert_eq!(per_second(4, 10.0), "0.40");
-        assert_eq!(per_second(1, 60.0), "0.017");
-        assert_eq!(per_second(33, 10.0), "3.3");
-        assert_eq!(per_second(47_110, 10.0), "4711");
-        assert_eq!(bytes_per_second(0, 1.0), "0 B/s");
-        assert_eq!(bytes_per_second(120, 10.0), "12 B/s");
-        assert_eq!(bytes_per_second(4_700, 1.0), "4.7 kB/s");
-        assert_eq!(bytes_per_second(1_000_000, 1.0), "1.0 MB/s");
-        assert_eq!(bytes_per_second(2_500_000_000, 1.0), "2.5 GB/s");
     }
 }

@@ -1,6 +1,7 @@
 //! `--metrics ADDR`: a small HTTP/1.1 server on its own thread serving
 //! `GET /metrics` (Prometheus text exposition format 0.0.4, rendered from
-//! the [`Registry`] by [`render`]) and `GET /healthz` ([`Registry::health`]);
+//! the [`Registry`] by [`render`], which iterates the counter table
+//! `metrics::table`) and `GET /healthz` ([`Registry::health`]);
 //! `HEAD` gets the same answer without its body.
 //!
 //! It takes one connection at a time, reads at most [`MAX_REQUEST_BYTES`]
@@ -8,7 +9,7 @@
 //! never takes a lock the data path holds, so a slow scraper cannot stall
 //! the pipeline.
 
-use crate::metrics::{LATENCY_BUCKETS_SECONDS, Registry, load};
+use crate::metrics::{LATENCY_BUCKETS_SECONDS, Registry, table};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -153,19 +154,95 @@ fn respond(method: &str, path: &str, registry: &Registry) -> (u16, &'static str,
     }
 }
 
-/// The Prometheus text exposition (format 0.0.4) of every metric.
-pub(crate) fn render(registry: &Registry) -> String {
-    let mut text = Exposition::default();
-    let inputs = || registry.input_names.iter().zip(&registry.inputs);
-    let outputs = || registry.output_names.iter().zip(&registry.outputs);
+/// One sample of a family of the counter table: the entry it belongs to
+/// (`input`, `output` or `stage` and its name), the counter's own labels
+/// and its value.
+struct Sample<'a> {
+    entry: (&'static str, &'a str),
+    labels: &'static [(&'static str, &'static str)],
+    value: u64,
+}
 
-    text.family(
-        "ringway_build_info",
-        "gauge",
-        "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile.",
-    );
+/// The Prometheus text exposition (format 0.0.4) of every metric: every
+/// counter of the table, for every input, output and ring stage, grouped
+/// by family in the table's order; a family no entry carries is left out.
+pub(crate) fn render(registry: &Registry) -> String {
+    let mut samples: Vec<(&'static table::Family, Sample<'_>)> = Vec::new();
+    for (index, name) in registry.input_names.iter().enumerate() {
+        for (meta, value) in registry.input_counters(index) {
+            let entry = (table::INPUT.entry, name.as_str());
+            let labels = meta.labels;
+            samples.push((
+                meta.family,
+                Sample {
+                    entry,
+                    labels,
+                    value,
+                },
+            ));
+        }
+    }
+    for (index, name) in registry.output_names.iter().enumerate() {
+        for (meta, value) in registry.output_counters(index) {
+            let entry = (table::OUTPUT.entry, name.as_str());
+            let labels = meta.labels;
+            samples.push((
+                meta.family,
+                Sample {
+                    entry,
+                    labels,
+                    value,
+                },
+            ));
+        }
+    }
+    for stage in &table::RING_STAGES {
+        for (meta, value) in table::RINGS.read((stage.gauge)(&registry.rings)) {
+            let entry = (table::RINGS.entry, stage.label);
+            let labels = meta.labels;
+            samples.push((
+                meta.family,
+                Sample {
+                    entry,
+                    labels,
+                    value,
+                },
+            ));
+        }
+    }
+
+    let mut text = Exposition::default();
+    for family in table::FAMILIES {
+        if family.name == table::BUILD_INFO.name {
+            build_info(&mut text);
+        } else if family.name == table::HTTP_RESPONSES.name {
+            http_responses(&mut text, registry);
+        } else if family.name == table::BATCH_LATENCY.name {
+            batch_latency(&mut text, registry);
+        } else {
+            let mut of_family = samples
+                .iter()
+                .filter(|(of, _)| std::ptr::eq(*of, family))
+                .peekable();
+            if of_family.peek().is_none() {
+                continue;
+            }
+            text.family(family);
+            for (_, sample) in of_family {
+                let mut labels = vec![sample.entry];
+                labels.extend_from_slice(sample.labels);
+                text.sample(family.name, &labels, sample.value);
+            }
+        }
+    }
+    text.0
+}
+
+/// `ringway_build_info`: which build runs, in its labels.
+fn build_info(text: &mut Exposition) {
+    text.family(&table::BUILD_INFO);
     text.sample(
-        "ringway_build_info",
+        table::BUILD_INFO.name,
         &[
             ("version", crate::metrics::BUILD_VERSION),
             ("commit", crate::metrics::BUILD_COMMIT),
@@ -173,216 +250,30 @@ pub(crate) fn render(registry: &Registry) -> String {
         ],
         1,
     );
-    text.family(
-        "ringway_input_records_total",
-        "counter",
-        "Records framed by the input, invalid ones included.",
-    );
-    for (name, input) in inputs() {
-        text.sample(
-            "ringway_input_records_total",
-            &[("input", name)],
-            load(&input.records),
-        );
-    }
-    text.family(
-        "ringway_input_bytes_total",
-        "counter",
-        "Bytes the input consumed from its source.",
-    );
-    for (name, input) in inputs() {
-        text.sample(
-            "ringway_input_bytes_total",
-            &[("input", name)],
-            load(&input.bytes),
-        );
-    }
-    text.family(
-        "ringway_dropped_records_total",
-        "counter",
-        "Records an input lost or set apart, by reason: kernel_drops (UDP datagrams the kernel dropped), invalid (not valid JSON or syslog; dropped, passed raw or dead-lettered per --on-invalid), truncated (cut to --max-line), dead_lettered (written to --dead-letter).",
-    );
-    for (index, (name, input)) in inputs().enumerate() {
-        let dropped = "ringway_dropped_records_total";
-        if let Some(Some(udp)) = registry.udp.get(index) {
-            let labels = [("input", name.as_str()), ("reason", "kernel_drops")];
-            text.sample(dropped, &labels, udp.kernel_drops());
-        }
-        for (reason, counter) in [
-            ("invalid", &input.invalid),
-            ("truncated", &input.truncated),
-            ("dead_lettered", &input.dead_lettered),
-        ] {
-            let labels = [("input", name.as_str()), ("reason", reason)];
-            text.sample(dropped, &labels, load(counter));
-        }
-    }
-    if registry.otlp.iter().any(Option::is_some) {
-        text.family(
-            "ringway_http_responses_total",
-            "counter",
-            "Responses an OTLP input sent, by HTTP status code.",
-        );
-        for (name, otlp) in registry.input_names.iter().zip(&registry.otlp) {
-            let Some(otlp) = otlp else { continue };
-            for code in crate::metrics::HTTP_STATUS_CODES {
-                let code_text = code.to_string();
-                let labels = [("input", name.as_str()), ("code", code_text.as_str())];
-                text.sample(
-                    "ringway_http_responses_total",
-                    &labels,
-                    otlp.responses(code),
-                );
-            }
-        }
-        text.family(
-            "ringway_otlp_values_too_deep_total",
-            "counter",
-            "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.",
-        );
-        for (name, otlp) in registry.input_names.iter().zip(&registry.otlp) {
-            let Some(otlp) = otlp else { continue };
-            text.sample(
-                "ringway_otlp_values_too_deep_total",
-                &[("input", name.as_str())],
-                load(&otlp.values_too_deep),
-            );
-        }
-    }
-    if registry.file_offsets.iter().any(Option::is_some) {
-        text.family(
-            "ringway_checkpoint_lag_bytes",
-            "gauge",
-            "Bytes a file input read that not every output has accepted yet.",
-        );
-        for (index, name) in registry.input_names.iter().enumerate() {
-            if let Some(lag) = registry.checkpoint_lag(index) {
-                text.sample("ringway_checkpoint_lag_bytes", &[("input", name)], lag);
-            }
-        }
-    }
+}
 
-    text.family(
-        "ringway_output_records_total",
-        "counter",
-        "Records the output's sink accepted.",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample(
-            "ringway_output_records_total",
-            &labels,
-            load(&output.records),
-        );
+/// `ringway_http_responses_total`: one sample per OTLP input and status
+/// code; nothing without an OTLP input.
+fn http_responses(text: &mut Exposition, registry: &Registry) {
+    if registry.otlp.iter().all(Option::is_none) {
+        return;
     }
-    text.family(
-        "ringway_output_bytes_total",
-        "counter",
-        "Bytes the output's sink accepted.",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample("ringway_output_bytes_total", &labels, load(&output.bytes));
+    let family = &table::HTTP_RESPONSES;
+    text.family(family);
+    for (name, otlp) in registry.input_names.iter().zip(&registry.otlp) {
+        let Some(otlp) = otlp else { continue };
+        for code in crate::metrics::HTTP_STATUS_CODES {
+            let code_text = code.to_string();
+            let labels = [("input", name.as_str()), ("code", code_text.as_str())];
+            text.sample(family.name, &labels, otlp.responses(code));
+        }
     }
-    text.family(
-        "ringway_output_retries_total",
-        "counter",
-        "Failed writes of the output that were retried.",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample(
-            "ringway_output_retries_total",
-            &labels,
-            load(&output.retries),
-        );
-    }
-    text.family(
-        "ringway_output_rejects_total",
-        "counter",
-        "Requests the output's receiver refused for good (HTTP 4xx other than 408/429).",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample(
-            "ringway_output_rejects_total",
-            &labels,
-            load(&output.rejects),
-        );
-    }
-    text.family(
-        "ringway_output_torn_lines_total",
-        "counter",
-        "Partial last lines (left by a crash) a file output ended with a newline before appending.",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample(
-            "ringway_output_torn_lines_total",
-            &labels,
-            load(&output.torn_lines),
-        );
-    }
-    text.family(
-        "ringway_output_held_records",
-        "gauge",
-        "Records the output's workers hold (in their slots or being written).",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample("ringway_output_held_records", &labels, output.held.load().1);
-    }
-    text.family(
-        "ringway_output_failing",
-        "gauge",
-        "1 while a worker of the output is retrying a batch, else 0.",
-    );
-    for (name, output) in outputs() {
-        let labels = [("output", name.as_str())];
-        text.sample(
-            "ringway_output_failing",
-            &labels,
-            u8::from(output.is_failing()),
-        );
-    }
+}
 
-    let rings = &registry.rings;
-    let stages = [
-        ("read_to_scan", &rings.io_to_cpu),
-        ("scan_to_dispatch", &rings.cpu_to_dispatch),
-        ("worker_slots", &rings.worker_slots),
-    ];
-    text.family(
-        "ringway_ring_occupancy",
-        "gauge",
-        "Batches queued in the stage's rings, summed over its rings.",
-    );
-    for (stage, gauge) in stages {
-        text.sample(
-            "ringway_ring_occupancy",
-            &[("stage", stage)],
-            gauge.occupancy(),
-        );
-    }
-    text.family(
-        "ringway_ring_capacity",
-        "gauge",
-        "Capacity of the stage's rings in batches, summed over its rings.",
-    );
-    for (stage, gauge) in stages {
-        text.sample(
-            "ringway_ring_capacity",
-            &[("stage", stage)],
-            gauge.capacity(),
-        );
-    }
-
-    let latency = "ringway_batch_latency_seconds";
-    text.family(
-        latency,
-        "histogram",
-        "Time from a batch's creation by its input to its acceptance by the last output.",
-    );
+/// `ringway_batch_latency_seconds`: cumulative buckets, sum and count.
+fn batch_latency(text: &mut Exposition, registry: &Registry) {
+    let latency = table::BATCH_LATENCY.name;
+    text.family(&table::BATCH_LATENCY);
     let (buckets, sum_seconds) = registry.latency.snapshot();
     let mut cumulative = 0u64;
     for (index, count) in buckets.iter().enumerate() {
@@ -394,7 +285,6 @@ pub(crate) fn render(registry: &Registry) -> String {
     }
     text.sample(&format!("{latency}_sum"), &[], sum_seconds);
     text.sample(&format!("{latency}_count"), &[], cumulative);
-    text.0
 }
 
 /// Text being rendered: families with their HELP and TYPE, then samples.
@@ -402,10 +292,10 @@ pub(crate) fn render(registry: &Registry) -> String {
 struct Exposition(String);
 
 impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.0, "# HELP {name} {help}");
-        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    fn family(&mut self, family: &table::Family) {
+        let help = family.help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.0, "# HELP {} {help}", family.name);
+        let _ = writeln!(self.0, "# TYPE {} {}", family.name, family.kind.as_str());
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {

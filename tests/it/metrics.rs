@@ -36,7 +36,7 @@ fn metrics_addr(stderr: &str) -> Option<SocketAddr> {
 
 /// Spawns `ringway ARGS... --metrics 127.0.0.1:0` and waits for its
 /// "metrics listening on" line.
-fn start(dir: &TempDir, args: &[&str]) -> (Ringway, SocketAddr) {
+pub(crate) fn start(dir: &TempDir, args: &[&str]) -> (Ringway, SocketAddr) {
     let mut all: Vec<&str> = args.to_vec();
     all.extend_from_slice(&["--metrics", "127.0.0.1:0", "--stats-interval", "0"]);
     let mut ringway = spawn(dir, &all);
@@ -55,7 +55,7 @@ fn start(dir: &TempDir, args: &[&str]) -> (Ringway, SocketAddr) {
 }
 
 /// GET PATH; the status code and body (`None` when nothing answers).
-fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -72,7 +72,7 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 
 /// A sample's value from a /metrics text read by hand (for waiting only;
 /// the checks go through the Prometheus parser).
-fn sample(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|line| line.starts_with(prefix))
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
@@ -96,19 +96,19 @@ fn skip(why: &str) {
 // /metrics through the Prometheus client's parser
 
 /// A Python that imports prometheus_client.parser.
-fn prometheus_python() -> Option<PathBuf> {
+pub(crate) fn prometheus_python() -> Option<PathBuf> {
     test_python("import prometheus_client.parser", "prometheus-client")
 }
 
 /// Parses exposition text with `text_string_to_metric_families`; returns
 /// each family's type by name and every sample as (name, labels, value).
 /// The parser raises on anything malformed, which fails the test.
-type Parsed = (
+pub(crate) type Parsed = (
     BTreeMap<String, String>,
     Vec<(String, BTreeMap<String, String>, f64)>,
 );
 
-fn prometheus_parse(python: &Path, text: &str) -> Parsed {
+pub(crate) fn prometheus_parse(python: &Path, text: &str) -> Parsed {
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -167,7 +167,7 @@ json.dump({"families": families, "samples": samples}, sys.stdout)
 }
 
 /// The value of the one sample named `name` with exactly these labels.
-fn value(parsed: &Parsed, name: &str, labels: &[(&str, &str)]) -> u64 {
+pub(crate) fn value(parsed: &Parsed, name: &str, labels: &[(&str, &str)]) -> u64 {
     let want: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,0 +1,810 @@
+//! The counter table: every number ringway counts, named once.
+//!
+//! A [`Family`] is one Prometheus metric: its name, [`Kind`], labels and
+//! help. A [`Counter`] is one number an entry (an input, an output or a
+//! ring stage) carries: its [`Meta`] (its key in `--summary-json`, the
+//! family and fixed labels of its `/metrics` sample, its words on the stats
+//! line) and how to read it from the struct that keeps it. Counters are
+//! grouped in [`Scope`]s by which entries carry them: [`INPUT`] (every
+//! input), [`FILE`] and [`CHECKPOINT`] (file inputs), [`UDP`], [`TCP`],
+//! [`OTLP`], [`OUTPUT`] and [`RINGS`] (each of the [`RING_STAGES`]).
+//!
+//! The summary JSON, `/metrics`, the stats line and `docs/metrics.md` all
+//! iterate these tables, so a counter added here shows in every one of
+//! them. Three families are not one number per entry and are written by
+//! hand where they are shown: [`BUILD_INFO`] (constant labels),
+//! [`HTTP_RESPONSES`] (one sample per status code; the summary's
+//! `http_responses` map) and [`BATCH_LATENCY`] (a histogram).
+
+use super::{InputCounters, OtlpCounters, OutputCounters, RingGauges, TcpCounters};
+use super::{UdpInputStats, load};
+use crate::checkpoint::AckedOffsets;
+use crate::ring::Gauge;
+
+/// What a family's samples mean to Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only grows (from 0 at start); its name ends in `_total`.
+    Counter,
+    /// Goes up and down: a level at the instant it is read.
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One Prometheus metric family.
+pub(crate) struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Every label its samples carry, in the order they are written (for
+    /// the docs; the counters' labels must match, a test checks).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub labels: &'static [&'static str],
+    /// The `# HELP` text: one plain sentence.
+    pub help: &'static str,
+    /// More for docs/metrics.md (Markdown), after the help; may be empty.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub details: &'static str,
+}
+
+/// What a counter is, whatever struct keeps it.
+pub(crate) struct Meta {
+    /// Its key in the entry's `--summary-json` object (DESIGN §7: these
+    /// never change); `None`: not in the summary (a gauge of the moment).
+    pub key: Option<&'static str>,
+    pub family: &'static Family,
+    /// Labels of its sample besides the entry's own (`input`, `output`,
+    /// `stage`): `reason="invalid"` sets it apart in a shared family.
+    pub labels: &'static [(&'static str, &'static str)],
+    pub stats: Stats,
+}
+
+/// How the stats line shows a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Its words on the short line (`files skipped +3`), shown when it
+    /// grew in the interval.
+    pub short: Option<&'static str>,
+    /// Its words on the long line (`skipped files 0`), shown with its total.
+    pub long: Option<&'static str>,
+}
+
+const NOT_ON_STATS_LINE: Stats = Stats {
+    short: None,
+    long: None,
+};
+
+/// A counter kept in a `T`.
+pub(crate) struct Counter<T> {
+    pub meta: Meta,
+    pub value: fn(&T) -> u64,
+}
+
+/// A summary counter in `family` read by `value`.
+const fn counter<T>(
+    key: &'static str,
+    family: &'static Family,
+    value: fn(&T) -> u64,
+) -> Counter<T> {
+    Counter {
+        meta: Meta {
+            key: Some(key),
+            family,
+            labels: &[],
+            stats: NOT_ON_STATS_LINE,
+        },
+        value,
+    }
+}
+
+impl<T> Counter<T> {
+    /// The same counter, its sample told apart by `labels`.
+    const fn labelled(self, labels: &'static [(&'static str, &'static str)]) -> Self {
+        Counter {
+            meta: Meta {
+                labels,
+                ..self.meta
+            },
+            value: self.value,
+        }
+    }
+
+    /// The same counter, shown on the stats line.
+    const fn shown(self, short: &'static str, long: Option<&'static str>) -> Self {
+        Counter {
+            meta: Meta {
+                stats: Stats {
+                    short: Some(short),
+                    long,
+                },
+                ..self.meta
+            },
+            value: self.value,
+        }
+    }
+
+    /// The same counter, left out of the summary.
+    const fn not_in_summary(self) -> Self {
+        Counter {
+            meta: Meta {
+                key: None,
+                ..self.meta
+            },
+            value: self.value,
+        }
+    }
+}
+
+/// The counters a kind of entry carries.
+pub(crate) struct Scope<T: 'static> {
+    /// Which entries carry them, for the docs: `every input`, `file inputs`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub carried_by: &'static str,
+    /// The label naming the entry in `/metrics` (`input`, `output`,
+    /// `stage`) and the list of the summary it is in (`input`, `output`).
+    pub entry: &'static str,
+    pub counters: &'static [Counter<T>],
+}
+
+impl<T> Scope<T> {
+    /// Every counter of the scope read from `source`, in table order.
+    pub fn read<'a>(
+        &'static self,
+        source: &'a T,
+    ) -> impl Iterator<Item = (&'static Meta, u64)> + 'a {
+        self.counters
+            .iter()
+            .map(move |counter| (&counter.meta, (counter.value)(source)))
+    }
+
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn metas(&'static self) -> impl Iterator<Item = &'static Meta> {
+        self.counters.iter().map(|counter| &counter.meta)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Families, in the order /metrics and the docs list them
+
+pub(crate) static BUILD_INFO: Family = Family {
+    name: "ringway_build_info",
+    kind: Kind::Gauge,
+    labels: &["version", "commit", "profile"],
+    help: "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile.",
+    details: "The same as `ringway --version` prints.",
+};
+
+static INPUT_RECORDS: Family = Family {
+    name: "ringway_input_records_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Records framed by the input, invalid ones included.",
+    details: "",
+};
+
+static INPUT_BYTES: Family = Family {
+    name: "ringway_input_bytes_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Bytes the input consumed from its source.",
+    details: "",
+};
+
+static DROPPED_RECORDS: Family = Family {
+    name: "ringway_dropped_records_total",
+    kind: Kind::Counter,
+    labels: &["input", "reason"],
+    help: "Records an input lost or set apart, by reason: kernel_drops (UDP datagrams the kernel dropped), invalid (not valid JSON or syslog; dropped, passed raw or dead-lettered per --on-invalid), truncated (cut to --max-line), dead_lettered (written to --dead-letter).",
+    details: "`kernel_drops` is counted by the kernel (`SO_MEMINFO`) and only UDP inputs carry it.",
+};
+
+static FILES_OPENED: Family = Family {
+    name: "ringway_input_files_opened_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Files a file input opened to read.",
+    details: "",
+};
+
+static FILES_SKIPPED: Family = Family {
+    name: "ringway_input_files_skipped_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Files a file input matched but skipped: they could not be opened or are not regular files.",
+    details: "",
+};
+
+static FILES_TRUNCATED: Family = Family {
+    name: "ringway_input_files_truncated_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Times a file input found a file truncated or rewritten (while reading it, or shorter than its checkpoint) and read it again from its start.",
+    details: "",
+};
+
+static FILES_WAITING: Family = Family {
+    name: "ringway_input_files_waiting_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "New files a file input found while --max-open-files were open, which waited for one to close.",
+    details: "",
+};
+
+static READ_ERRORS: Family = Family {
+    name: "ringway_input_read_errors_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Reads of a file input that failed.",
+    details: "",
+};
+
+static CHECKPOINT_LAG: Family = Family {
+    name: "ringway_checkpoint_lag_bytes",
+    kind: Kind::Gauge,
+    labels: &["input"],
+    help: "Bytes a file input read that not every output has accepted yet.",
+    details: "What a crash would read again; 0 after a complete drain.",
+};
+
+static UDP_RXQ_OVERFLOW: Family = Family {
+    name: "ringway_udp_rxq_overflow_drops_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Datagrams the kernel dropped on a UDP input's sockets as SO_RXQ_OVFL last reported them (it lags; the kernel_drops reason of ringway_dropped_records_total is exact).",
+    details: "",
+};
+
+static CONNECTIONS_ACCEPTED: Family = Family {
+    name: "ringway_input_connections_accepted_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Connections a TCP or OTLP input accepted.",
+    details: "",
+};
+
+static CONNECTIONS_REFUSED: Family = Family {
+    name: "ringway_input_connections_refused_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "New connections a TCP or OTLP input closed at once because its connection table was full (TCP: --tcp-max-connections; OTLP: full and none idle).",
+    details: "",
+};
+
+static CONNECTIONS_EVICTED: Family = Family {
+    name: "ringway_input_connections_evicted_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Idle keep-alive connections an OTLP input closed to make room for a new one.",
+    details: "",
+};
+
+static CONNECTIONS_IDLE_CLOSED: Family = Family {
+    name: "ringway_input_connections_idle_closed_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).",
+    details: "",
+};
+
+static OTLP_RECORDS_ACCEPTED: Family = Family {
+    name: "ringway_otlp_records_accepted_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Log records of accepted requests an OTLP input put into the pipeline.",
+    details: "",
+};
+
+static OTLP_READ_TIMEOUTS: Family = Family {
+    name: "ringway_otlp_read_timeouts_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Requests to an OTLP input that did not arrive whole within --otlp-read-timeout.",
+    details: "",
+};
+
+pub(crate) static HTTP_RESPONSES: Family = Family {
+    name: "ringway_http_responses_total",
+    kind: Kind::Counter,
+    labels: &["input", "code"],
+    help: "Responses an OTLP input sent, by HTTP status code.",
+    details: "One sample per status code the receiver can send, 0 included; the summary's `http_responses` object has the codes sent at least once.",
+};
+
+static OTLP_VALUES_TOO_DEEP: Family = Family {
+    name: "ringway_otlp_values_too_deep_total",
+    kind: Kind::Counter,
+    labels: &["input"],
+    help: "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.",
+    details: "",
+};
+
+static OUTPUT_RECORDS: Family = Family {
+    name: "ringway_output_records_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Records the output's sink accepted.",
+    details: "",
+};
+
+static OUTPUT_BYTES: Family = Family {
+    name: "ringway_output_bytes_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Bytes the output's sink accepted.",
+    details: "",
+};
+
+static OUTPUT_RETRIES: Family = Family {
+    name: "ringway_output_retries_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Failed writes of the output that were retried.",
+    details: "",
+};
+
+static OUTPUT_WRITE_ERRORS: Family = Family {
+    name: "ringway_output_write_errors_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Writes of the output that failed (each is retried, so this equals ringway_output_retries_total).",
+    details: "",
+};
+
+static OUTPUT_REJECTS: Family = Family {
+    name: "ringway_output_rejects_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Requests the output's receiver refused for good (HTTP 4xx other than 408/429).",
+    details: "",
+};
+
+static OUTPUT_DEAD_LETTERED: Family = Family {
+    name: "ringway_output_dead_lettered_records_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Records of batches the output's receiver refused for good that were appended to --dead-letter.",
+    details: "",
+};
+
+static OUTPUT_REJECTED_DROPPED: Family = Family {
+    name: "ringway_output_rejected_dropped_records_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Records of batches the output's receiver refused for good that were dropped (no --dead-letter).",
+    details: "",
+};
+
+static OUTPUT_TORN_LINES: Family = Family {
+    name: "ringway_output_torn_lines_total",
+    kind: Kind::Counter,
+    labels: &["output"],
+    help: "Partial last lines (left by a crash) a file output ended with a newline before appending.",
+    details: "",
+};
+
+static OUTPUT_HELD_RECORDS: Family = Family {
+    name: "ringway_output_held_records",
+    kind: Kind::Gauge,
+    labels: &["output"],
+    help: "Records the output's workers hold (in their slots or being written).",
+    details: "What the drain-timeout message counts.",
+};
+
+static OUTPUT_FAILING: Family = Family {
+    name: "ringway_output_failing",
+    kind: Kind::Gauge,
+    labels: &["output"],
+    help: "1 while a worker of the output is retrying a batch, else 0.",
+    details: "",
+};
+
+static RING_OCCUPANCY: Family = Family {
+    name: "ringway_ring_occupancy",
+    kind: Kind::Gauge,
+    labels: &["stage"],
+    help: "Batches queued in the stage's rings, summed over its rings.",
+    details: "Stages: `read_to_scan` (I/O worker to CPU worker, a ring of 4 per lane), `scan_to_dispatch` (CPU worker to dispatcher, a ring of 16 per lane), `worker_slots` (dispatcher to output workers, one slot per worker).",
+};
+
+static RING_CAPACITY: Family = Family {
+    name: "ringway_ring_capacity",
+    kind: Kind::Gauge,
+    labels: &["stage"],
+    help: "Capacity of the stage's rings in batches, summed over its rings.",
+    details: "",
+};
+
+pub(crate) static BATCH_LATENCY: Family = Family {
+    name: "ringway_batch_latency_seconds",
+    kind: Kind::Histogram,
+    labels: &[],
+    help: "Time from a batch's creation by its input to its acceptance by the last output.",
+    details: "Buckets 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 500 ms, 1 s, 2.5 s, 5 s, 10 s, 30 s, `+Inf`; observed once per batch with lock-free atomic adds.",
+};
+
+/// Every family, in the order `/metrics` and docs/metrics.md list them.
+pub(crate) static FAMILIES: [&Family; 32] = [
+    &BUILD_INFO,
+    &INPUT_RECORDS,
+    &INPUT_BYTES,
+    &DROPPED_RECORDS,
+    &FILES_OPENED,
+    &FILES_SKIPPED,
+    &FILES_TRUNCATED,
+    &FILES_WAITING,
+    &READ_ERRORS,
+    &CHECKPOINT_LAG,
+    &UDP_RXQ_OVERFLOW,
+    &CONNECTIONS_ACCEPTED,
+    &CONNECTIONS_REFUSED,
+    &CONNECTIONS_EVICTED,
+    &CONNECTIONS_IDLE_CLOSED,
+    &OTLP_RECORDS_ACCEPTED,
+    &OTLP_READ_TIMEOUTS,
+    &HTTP_RESPONSES,
+    &OTLP_VALUES_TOO_DEEP,
+    &OUTPUT_RECORDS,
+    &OUTPUT_BYTES,
+    &OUTPUT_RETRIES,
+    &OUTPUT_WRITE_ERRORS,
+    &OUTPUT_REJECTS,
+    &OUTPUT_DEAD_LETTERED,
+    &OUTPUT_REJECTED_DROPPED,
+    &OUTPUT_TORN_LINES,
+    &OUTPUT_HELD_RECORDS,
+    &OUTPUT_FAILING,
+    &RING_OCCUPANCY,
+    &RING_CAPACITY,
+    &BATCH_LATENCY,
+];
+
+// ---------------------------------------------------------------------------
+// Counters, by the entries that carry them
+
+/// The counters every input carries, whatever its kind (DESIGN §7).
+pub(crate) static INPUT: Scope<InputCounters> = Scope {
+    carried_by: "every input",
+    entry: "input",
+    counters: &[
+        counter("records", &INPUT_RECORDS, |c: &InputCounters| {
+            load(&c.records)
+        }),
+        counter("bytes", &INPUT_BYTES, |c: &InputCounters| load(&c.bytes)),
+        counter("invalid", &DROPPED_RECORDS, |c: &InputCounters| {
+            load(&c.invalid)
+        })
+        .labelled(&[("reason", "invalid")])
+        .shown("invalid", Some("invalid")),
+        counter("truncated", &DROPPED_RECORDS, |c: &InputCounters| {
+            load(&c.truncated)
+        })
+        .labelled(&[("reason", "truncated")])
+        .shown("truncated", Some("truncated")),
+        counter("dead_lettered", &DROPPED_RECORDS, |c: &InputCounters| {
+            load(&c.dead_lettered)
+        })
+        .labelled(&[("reason", "dead_lettered")])
+        .shown("dead-lettered", None),
+    ],
+};
+
+/// The counters only a file input carries: the files it found and read.
+pub(crate) static FILE: Scope<InputCounters> = Scope {
+    carried_by: "file inputs",
+    entry: "input",
+    counters: &[
+        counter("files_opened", &FILES_OPENED, |c: &InputCounters| {
+            load(&c.files_opened)
+        }),
+        counter("files_skipped", &FILES_SKIPPED, |c: &InputCounters| {
+            load(&c.files_skipped)
+        })
+        .shown("files skipped", Some("skipped files")),
+        counter("files_truncated", &FILES_TRUNCATED, |c: &InputCounters| {
+            load(&c.files_truncated)
+        }),
+        counter("files_waiting", &FILES_WAITING, |c: &InputCounters| {
+            load(&c.files_waiting)
+        }),
+        counter("read_errors", &READ_ERRORS, |c: &InputCounters| {
+            load(&c.read_errors)
+        })
+        .shown("read errors", None),
+    ],
+};
+
+/// A file input's delivery watermark: what it read and not every output
+/// accepted (the stats line shows it on its own).
+pub(crate) static CHECKPOINT: Scope<AckedOffsets> = Scope {
+    carried_by: "file inputs",
+    entry: "input",
+    counters: &[counter(
+        "checkpoint_lag_bytes",
+        &CHECKPOINT_LAG,
+        AckedOffsets::lag,
+    )],
+};
+
+/// A UDP input's drop counters.
+pub(crate) static UDP: Scope<UdpInputStats> = Scope {
+    carried_by: "UDP inputs",
+    entry: "input",
+    counters: &[
+        counter(
+            "kernel_drops",
+            &DROPPED_RECORDS,
+            UdpInputStats::kernel_drops,
+        )
+        .labelled(&[("reason", "kernel_drops")])
+        .shown("kernel drops", Some("kernel drops")),
+        counter(
+            "kernel_drops_rxq_ovfl",
+            &UDP_RXQ_OVERFLOW,
+            UdpInputStats::rxq_overflow_drops,
+        ),
+    ],
+};
+
+/// A TCP input's connection counters.
+pub(crate) static TCP: Scope<TcpCounters> = Scope {
+    carried_by: "TCP inputs",
+    entry: "input",
+    counters: &[
+        counter(
+            "connections_accepted",
+            &CONNECTIONS_ACCEPTED,
+            |c: &TcpCounters| load(&c.connections_accepted),
+        ),
+        counter(
+            "connections_refused",
+            &CONNECTIONS_REFUSED,
+            |c: &TcpCounters| load(&c.connections_refused),
+        ),
+        counter(
+            "idle_closed",
+            &CONNECTIONS_IDLE_CLOSED,
+            |c: &TcpCounters| load(&c.idle_closed),
+        ),
+    ],
+};
+
+/// An OTLP input's request and connection counters (its responses by
+/// status code are [`HTTP_RESPONSES`], written by hand).
+pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
+    carried_by: "OTLP inputs",
+    entry: "input",
+    counters: &[
+        counter(
+            "records_accepted",
+            &OTLP_RECORDS_ACCEPTED,
+            |c: &OtlpCounters| load(&c.records_accepted),
+        ),
+        counter(
+            "connections_accepted",
+            &CONNECTIONS_ACCEPTED,
+            |c: &OtlpCounters| load(&c.connections_accepted),
+        ),
+        counter(
+            "connections_refused",
+            &CONNECTIONS_REFUSED,
+            |c: &OtlpCounters| load(&c.connections_refused),
+        ),
+        counter(
+            "connections_evicted",
+            &CONNECTIONS_EVICTED,
+            |c: &OtlpCounters| load(&c.connections_evicted),
+        ),
+        counter("read_timeouts", &OTLP_READ_TIMEOUTS, |c: &OtlpCounters| {
+            load(&c.read_timeouts)
+        }),
+        counter(
+            "idle_closed",
+            &CONNECTIONS_IDLE_CLOSED,
+            |c: &OtlpCounters| load(&c.idle_closed),
+        ),
+        counter(
+            "values_too_deep",
+            &OTLP_VALUES_TOO_DEEP,
+            |c: &OtlpCounters| load(&c.values_too_deep),
+        ),
+    ],
+};
+
+/// The counters every output carries.
+pub(crate) static OUTPUT: Scope<OutputCounters> = Scope {
+    carried_by: "every output",
+    entry: "output",
+    counters: &[
+        counter("records", &OUTPUT_RECORDS, |c: &OutputCounters| {
+            load(&c.records)
+        }),
+        counter("bytes", &OUTPUT_BYTES, |c: &OutputCounters| load(&c.bytes)),
+        counter("retries", &OUTPUT_RETRIES, |c: &OutputCounters| {
+            load(&c.retries)
+        })
+        .shown("output retries", Some("output retries")),
+        counter(
+            "write_errors",
+            &OUTPUT_WRITE_ERRORS,
+            |c: &OutputCounters| load(&c.write_errors),
+        ),
+        counter("rejects", &OUTPUT_REJECTS, |c: &OutputCounters| {
+            load(&c.rejects)
+        })
+        .shown("rejects", Some("rejects")),
+        counter(
+            "dead_lettered",
+            &OUTPUT_DEAD_LETTERED,
+            |c: &OutputCounters| load(&c.dead_lettered),
+        ),
+        counter(
+            "rejected_dropped",
+            &OUTPUT_REJECTED_DROPPED,
+            |c: &OutputCounters| load(&c.rejected_dropped),
+        ),
+        counter("torn_lines", &OUTPUT_TORN_LINES, |c: &OutputCounters| {
+            load(&c.torn_lines)
+        }),
+        counter(
+            "held_records",
+            &OUTPUT_HELD_RECORDS,
+            |c: &OutputCounters| c.held.load().1,
+        )
+        .not_in_summary(),
+        counter("failing", &OUTPUT_FAILING, |c: &OutputCounters| {
+            u64::from(c.is_failing())
+        })
+        .not_in_summary(),
+    ],
+};
+
+/// A stage of rings: its `stage` label in `/metrics`, its name on the
+/// stats line and its gauge.
+pub(crate) struct RingStage {
+    pub label: &'static str,
+    pub stats: &'static str,
+    pub gauge: fn(&RingGauges) -> &Gauge,
+}
+
+pub(crate) static RING_STAGES: [RingStage; 3] = [
+    RingStage {
+        label: "read_to_scan",
+        stats: "read→scan",
+        gauge: |rings| &rings.io_to_cpu,
+    },
+    RingStage {
+        label: "scan_to_dispatch",
+        stats: "scan→dispatch",
+        gauge: |rings| &rings.cpu_to_dispatch,
+    },
+    RingStage {
+        label: "worker_slots",
+        stats: "worker slots",
+        gauge: |rings| &rings.worker_slots,
+    },
+];
+
+/// What every ring stage shows in `/metrics` (the stats line writes them
+/// as `occupancy/capacity`).
+pub(crate) static RINGS: Scope<Gauge> = Scope {
+    carried_by: "every ring stage",
+    entry: "stage",
+    counters: &[
+        counter("occupancy", &RING_OCCUPANCY, |g: &Gauge| {
+            g.occupancy() as u64
+        })
+        .not_in_summary(),
+        counter("capacity", &RING_CAPACITY, |g: &Gauge| g.capacity() as u64).not_in_summary(),
+    ],
+};
+
+/// Every scope's counters with the scope's words, in the order the docs
+/// list them: inputs', outputs', rings'.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 8] {
+    [
+        (INPUT.carried_by, INPUT.entry, INPUT.metas().collect()),
+        (FILE.carried_by, FILE.entry, FILE.metas().collect()),
+        (
+            CHECKPOINT.carried_by,
+            CHECKPOINT.entry,
+            CHECKPOINT.metas().collect(),
+        ),
+        (UDP.carried_by, UDP.entry, UDP.metas().collect()),
+        (TCP.carried_by, TCP.entry, TCP.metas().collect()),
+        (OTLP.carried_by, OTLP.entry, OTLP.metas().collect()),
+        (OUTPUT.carried_by, OUTPUT.entry, OUTPUT.metas().collect()),
+        (RINGS.carried_by, RINGS.entry, RINGS.metas().collect()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_listed_once_and_named_as_prometheus_wants() {
+        for (index, family) in FAMILIES.iter().enumerate() {
+            assert!(family.name.starts_with("ringway_"), "{}", family.name);
+            assert!(
+                family
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{} is not snake_case",
+                family.name
+            );
+            assert_eq!(
+                family.name.ends_with("_total"),
+                family.kind == Kind::Counter,
+                "{}: counters and only counters end in _total",
+                family.name
+            );
+            assert!(
+                FAMILIES[..index]
+                    .iter()
+                    .all(|other| other.name != family.name),
+                "{} is listed twice",
+                family.name
+            );
+        }
+        for (_, entry, metas) in scopes() {
+            for meta in metas {
+                assert!(
+                    FAMILIES
+                        .iter()
+                        .any(|family| std::ptr::eq(*family, meta.family)),
+                    "{} is not in FAMILIES",
+                    meta.family.name
+                );
+                let mut labels = vec![entry];
+                labels.extend(meta.labels.iter().map(|(label, _)| *label));
+                assert_eq!(meta.family.labels, labels, "labels of {}", meta.family.name);
+            }
+        }
+    }
+
+    /// Within one entry (an input of one kind, an output), no two counters
+    /// share a summary key or a /metrics sample.
+    #[test]
+    fn an_entry_has_each_key_and_sample_once() {
+        let every_input: Vec<&Meta> = INPUT.metas().collect();
+        let kinds: [Vec<&Meta>; 5] = [
+            FILE.metas().chain(CHECKPOINT.metas()).collect(),
+            UDP.metas().collect(),
+            TCP.metas().collect(),
+            OTLP.metas().collect(),
+            Vec::new(),
+        ];
+        let mut entries: Vec<Vec<&Meta>> = kinds
+            .into_iter()
+            .map(|kind| every_input.iter().copied().chain(kind).collect())
+            .collect();
+        entries.push(OUTPUT.metas().collect());
+        entries.push(RINGS.metas().collect());
+        for metas in entries {
+            for (index, meta) in metas.iter().enumerate() {
+                for other in &metas[..index] {
+                    if let (Some(key), Some(other_key)) = (meta.key, other.key) {
+                        assert_ne!(key, other_key, "summary key {key} twice");
+                    }
+                    assert!(
+                        !(std::ptr::eq(meta.family, other.family) && meta.labels == other.labels),
+                        "{}{:?} twice",
+                        meta.family.name,
+                        meta.labels
+                    );
+                }
+            }
+        }
+    }
+}
