@@ -7,11 +7,14 @@
 //! `pool`. `cli` and `config` read the command line, `pipeline` wires and
 //! supervises the threads, `metrics` counts.
 
+mod append;
 mod batch;
 mod checkpoint;
 mod cli;
 mod config;
 mod config_file;
+mod cpu_worker;
+mod dead_letter;
 mod input;
 mod metrics;
 mod metrics_server;
@@ -20,6 +23,7 @@ mod pipeline;
 mod pool;
 mod ring;
 mod scan;
+mod signals;
 mod top;
 mod uring;
 
@@ -98,7 +102,7 @@ pub fn main() -> ! {
         cli::Command::Run(args) => {
             // From here SIGHUP, SIGINT and SIGTERM wait for the signal
             // thread (a reload during start-up must not kill the service).
-            pipeline::block_termination_signals();
+            signals::block_termination_signals();
             args
         }
         cli::Command::Check(check) => std::process::exit(check.check()),

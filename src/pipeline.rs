@@ -6,8 +6,11 @@
 //! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
 //! worker's ring(1) slot. The main thread only supervises.
 
+use crate::checkpoint::writer::CheckpointWriter;
 use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
+use crate::cpu_worker::{CpuWorker, SyslogConverter};
+use crate::dead_letter::{DeadLetter, SharedDeadLetter};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
 use crate::input::stdin::{StdinParts, StdinReader};
@@ -16,25 +19,17 @@ use crate::input::udp::UdpReader;
 use crate::metrics::{Health, Held, InputCounters, LatencyHistogram, OutputCounters, Registry};
 use crate::metrics::{OtlpCounters, TcpCounters, UdpInputStats};
 use crate::metrics::{RingGauges, StatsReporter};
-use crate::output::pool::{CommitOrder, Dispatcher, OutputPool, OutputWorker};
+use crate::output::dispatcher::{Dispatcher, OutputPool};
 use crate::output::sink::Sink;
+use crate::output::worker::{CommitOrder, OutputWorker};
 use crate::pool::BufferPool;
 use crate::ring::{Waker, ring};
-use crate::scan::SyslogConverter;
-use crate::scan::syslog::SyslogParser;
-use crate::scan::{CpuWorker, DeadLetter, json::JsonChecker};
+use crate::scan::{json::JsonChecker, syslog::SyslogParser};
 use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
-
-/// A second SIGINT/SIGTERM within this time of the first is the same stop
-/// request delivered twice (`timeout` and some supervisors signal the
-/// process and then its group at once), not a request to skip the drain.
-/// Far shorter than a person's quickest double Ctrl-C (about 100 ms apart),
-/// which must exit at once.
-const REPEAT_SIGNAL_GRACE: Duration = Duration::from_millis(30);
 
 /// Submission queue entries of an OTLP or TCP input's ring at least:
 /// every connection keeps a receive posted.
@@ -105,70 +100,6 @@ impl Spawner {
     }
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and so in every
-/// thread it spawns); a dedicated thread takes them with `sigwait`.
-pub(crate) fn block_termination_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; the calls only read and write `set`.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn spawn_signal_thread(
-    set: libc::sigset_t,
-    shutdown: Arc<AtomicBool>,
-    wake_on_shutdown: Vec<Arc<Waker>>,
-    supervisor: Thread,
-) {
-    let spawned = thread::Builder::new()
-        .name("ringway-signals".into())
-        .spawn(move || {
-            let mut first: Option<Instant> = None;
-            loop {
-                let mut signal: libc::c_int = 0;
-                // SAFETY: `set` holds SIGINT, SIGTERM and SIGHUP, blocked in every thread.
-                if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
-                    continue;
-                }
-                // SIGHUP (logrotate, `systemctl reload`): reopen file outputs.
-                if signal == libc::SIGHUP {
-                    crate::output::sink::request_reopen();
-                    eprintln!("ringway: SIGHUP received; reopening file outputs before their next write");
-                    continue;
-                }
-                // One stop request often arrives twice at once (sent to the
-                // process and to its group, as `timeout` does): a signal
-                // more than REPEAT_SIGNAL_GRACE after the first means "exit
-                // now".
-                if let Some(first) = first {
-                    if first.elapsed() < REPEAT_SIGNAL_GRACE {
-                        continue;
-                    }
-                    eprintln!("ringway: second signal; exiting now without draining");
-                    std::process::exit(130);
-                }
-                first = Some(Instant::now());
-                eprintln!("ringway: signal {signal} received; stopping inputs and draining (send again to exit at once)");
-                shutdown.store(true, Ordering::SeqCst);
-                for waker in &wake_on_shutdown {
-                    waker.wake_now();
-                }
-                supervisor.unpark();
-            }
-        });
-    if let Err(error) = spawned {
-        eprintln!(
-            "ringway: warning: no signal thread, SIGINT/SIGTERM will not drain; error = {error}"
-        );
-    }
-}
-
 /// Runs the pipeline to its end; returns the process exit code.
 pub(crate) fn run(settings: Settings) -> i32 {
     if let Err(message) = crate::uring::probe_kernel() {
@@ -176,7 +107,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         return 1;
     }
     let started = Instant::now();
-    let signal_set = block_termination_signals();
+    let signal_set = crate::signals::block_termination_signals();
     let shutdown = Arc::new(AtomicBool::new(false));
     let alive = Arc::new(AtomicUsize::new(0));
     let file_readers_done = Arc::new(AtomicUsize::new(0));
@@ -572,7 +503,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let rejected = settings
         .dead_letter
         .as_deref()
-        .map(|path| Arc::new(crate::output::sink::DeadLetterFile::new(path)));
+        .map(|path| Arc::new(SharedDeadLetter::new(path)));
     for (output_index, output) in settings.outputs.iter().enumerate() {
         let counters = Arc::new(OutputCounters::default());
         output_counters.push(Arc::clone(&counters));
@@ -662,7 +593,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         },
     });
 
-    spawn_signal_thread(
+    crate::signals::spawn_signal_thread(
         signal_set,
         Arc::clone(&shutdown),
         io_wakers.clone(),
@@ -681,10 +612,8 @@ pub(crate) fn run(settings: Settings) -> i32 {
         return 1;
     }
 
-    let checkpoints = checkpoints.map(|checkpointer| Arc::new(Mutex::new(checkpointer)));
-    let checkpoint_thread = checkpoints.as_ref().and_then(|checkpointer| {
-        spawn_checkpoint_thread(Arc::clone(checkpointer), settings.checkpoint_interval)
-    });
+    let checkpoint_writer = checkpoints
+        .map(|checkpointer| CheckpointWriter::start(checkpointer, settings.checkpoint_interval));
 
     let mut exit_code = supervise(
         &settings,
@@ -694,17 +623,11 @@ pub(crate) fn run(settings: Settings) -> i32 {
         &io_wakers,
         (&file_readers_done, file_readers),
     );
-    if let Some((stop, thread)) = checkpoint_thread {
-        stop.store(true, Ordering::Release);
-        thread.thread().unpark();
-        let _ = thread.join();
-    }
-    // The last checkpoint: every file at its delivered watermark (after a
-    // drain that timed out, what was not delivered is read again next run).
-    // Without it the next run repeats what this one delivered since the
-    // last checkpoint on disk: a failure, so the exit status is 1.
-    if let (Some(checkpointer), Some(dir)) = (&checkpoints, &settings.data_dir)
-        && let Err(error) = lock(checkpointer).write()
+    // The last checkpoint. Without it the next run repeats what this one
+    // delivered since the last checkpoint on disk: a failure, so the exit
+    // status is 1.
+    if let (Some(writer), Some(dir)) = (checkpoint_writer, &settings.data_dir)
+        && let Err(error) = writer.finish()
     {
         eprintln!(
             "ringway: error: cannot write the final checkpoint to --data-dir {} (the next run repeats what was delivered since the last checkpoint written); error = {error}",
@@ -742,88 +665,6 @@ fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
                 .map(|path| ("--dead-letter".to_string(), path.clone())),
         )
         .collect()
-}
-
-fn lock(checkpointer: &Mutex<Checkpointer>) -> std::sync::MutexGuard<'_, Checkpointer> {
-    checkpointer
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// How often the checkpoint thread looks at how much was delivered.
-const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
-/// Delivered bytes that make a checkpoint due before its interval.
-const CHECKPOINT_BYTES: u64 = 32 << 20;
-
-/// Writes checkpoints every `interval` (never when it is zero), sooner after
-/// a run's first delivery and after every CHECKPOINT_BYTES delivered, until
-/// told to stop. Failures are warned about when they start and when they
-/// end.
-fn spawn_checkpoint_thread(
-    checkpointer: Arc<Mutex<Checkpointer>>,
-    interval: Duration,
-) -> Option<(Arc<AtomicBool>, thread::JoinHandle<()>)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    let spawned = thread::Builder::new()
-        .name("ringway-checkpoint".into())
-        .spawn(move || {
-            let mut failing = false;
-            let mut last_write = Instant::now();
-            let mut last_total = lock(&checkpointer).delivered_total();
-            let mut written_once = false;
-            while !stopped.load(Ordering::Acquire) {
-                if interval.is_zero() {
-                    thread::park();
-                    continue;
-                }
-                thread::park_timeout(interval.min(CHECKPOINT_POLL));
-                if stopped.load(Ordering::Acquire) {
-                    break;
-                }
-                // Due every interval; sooner once CHECKPOINT_BYTES more were
-                // delivered (a fast catch-up), and for the first delivery
-                // of the run (a run killed young must not replay again all
-                // that the run before it replayed).
-                let total = lock(&checkpointer).delivered_total();
-                let moved = total.abs_diff(last_total);
-                // (While writes fail, only once per interval.)
-                let due = last_write.elapsed() >= interval
-                    || (!failing && (moved >= CHECKPOINT_BYTES || (!written_once && moved > 0)));
-                if !due {
-                    continue;
-                }
-                last_write = Instant::now();
-                let written = lock(&checkpointer).write();
-                if written.is_ok() {
-                    last_total = total;
-                    written_once = true;
-                }
-                match written {
-                    Ok(()) if failing => {
-                        eprintln!("ringway: info: checkpoints are written again");
-                        failing = false;
-                    }
-                    Ok(()) => {}
-                    Err(error) if !failing => {
-                        eprintln!(
-                            "ringway: warning: cannot write a checkpoint (retrying every interval); error = {error}"
-                        );
-                        failing = true;
-                    }
-                    Err(_) => {}
-                }
-            }
-        });
-    match spawned {
-        Ok(handle) => Some((stop, handle)),
-        Err(error) => {
-            eprintln!(
-                "ringway: warning: no checkpoint thread; checkpoints are written only at exit; error = {error}"
-            );
-            None
-        }
-    }
 }
 
 /// Waits for the stage threads to finish, printing stats lines; after a

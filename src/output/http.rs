@@ -17,8 +17,9 @@
 //! [`Gzip`] compresses a body into a reused buffer with a reused deflate
 //! state (no allocation per batch once the buffer has grown).
 
+use crate::output::connect::{connect, peer_closed};
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
 
 /// Bytes of a response head (status line and headers) we accept, and of
@@ -54,46 +55,6 @@ impl Endpoint {
             path: path.to_string(),
             host_header,
             timeout,
-        }
-    }
-}
-
-/// Connects to `host:port`, resolving the name now, trying each address in
-/// turn within `timeout` each; the stream gets `timeout` for reads and writes.
-pub(crate) fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let mut last_error = None;
-    for address in (host, port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(timeout))?;
-                stream.set_write_timeout(Some(timeout))?;
-                stream.set_nodelay(true)?;
-                return Ok(stream);
-            }
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} resolves to no address"),
-        )
-    }))
-}
-
-/// Whether the peer closed a connection we only write to (or keep idle):
-/// reads what is there without waiting; end of stream means closed. Bytes
-/// the peer sent are discarded.
-pub(crate) fn peer_closed(stream: &TcpStream) -> bool {
-    let socket = socket2::SockRef::from(stream);
-    let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); 512];
-    loop {
-        match socket.recv_with_flags(&mut scratch, libc::MSG_DONTWAIT) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
         }
     }
 }

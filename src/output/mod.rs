@@ -1,16 +1,20 @@
-//! Outputs: the dispatcher, the per-output worker pools and their sinks.
+//! Outputs: the dispatcher, the output workers and their sinks.
 //!
-//! `pool` holds the [`pool::Dispatcher`] (ring(16) → ring(1) slots, MRU
-//! choice, fan-out) and the [`pool::OutputWorker`]s (retry, Retry-After,
-//! dead-letter, in-order commit); `sink` holds what a worker writes to:
-//! files and stdout there, a TCP connection in `tcp`, HTTP POSTs through
-//! the client in `http`, with OTLP protobuf bodies encoded by `otlp`.
+//! [`dispatcher::Dispatcher`] (ring(16) → ring(1) slots, MRU choice,
+//! fan-out) feeds the [`worker::OutputWorker`]s (retry, Retry-After,
+//! dead-letter, in-order commit), which write to a [`sink::Sink`]: a file
+//! ([`file::FileSink`]), stdout, a TCP connection ([`tcp::TcpSink`]), or
+//! HTTP POSTs through the client in `http`, with OTLP protobuf bodies
+//! encoded by `otlp`.
 
+pub(crate) mod connect;
+pub(crate) mod dispatcher;
+pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod otlp;
-pub(crate) mod pool;
 pub(crate) mod sink;
 pub(crate) mod tcp;
+pub(crate) mod worker;
 
 /// Days from 1970-01-01 to a proleptic Gregorian date, for dates from 1970
 /// on (H. Hinnant's `days_from_civil`); `None` for an impossible month or
