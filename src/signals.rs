@@ -9,6 +9,7 @@
 //! with [`reopen_generation`] before its next write.
 
 use crate::ring::Waker;
+use nix::sys::signal::{SigSet, Signal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, Thread};
@@ -37,21 +38,18 @@ pub(crate) fn reopen_generation() -> u64 {
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and so in every
 /// thread it spawns); a dedicated thread takes them with `sigwait`.
-pub(crate) fn block_termination_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; the calls only read and write `set`.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
+pub(crate) fn block_termination_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    // Fails only for an invalid `how`, which SIG_BLOCK is not.
+    let _ = set.thread_block();
+    set
 }
 
 pub(crate) fn spawn_signal_thread(
-    set: libc::sigset_t,
+    set: SigSet,
     shutdown: Arc<AtomicBool>,
     wake_on_shutdown: Vec<Arc<Waker>>,
     supervisor: Thread,
@@ -61,13 +59,12 @@ pub(crate) fn spawn_signal_thread(
         .spawn(move || {
             let mut first: Option<Instant> = None;
             loop {
-                let mut signal: libc::c_int = 0;
-                // SAFETY: `set` holds SIGINT, SIGTERM and SIGHUP, blocked in every thread.
-                if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                // `set` holds SIGINT, SIGTERM and SIGHUP, blocked in every thread.
+                let Ok(signal) = set.wait() else {
                     continue;
-                }
+                };
                 // SIGHUP (logrotate, `systemctl reload`): reopen file outputs.
-                if signal == libc::SIGHUP {
+                if signal == Signal::SIGHUP {
                     request_reopen();
                     eprintln!("ringway: SIGHUP received; reopening file outputs before their next write");
                     continue;
@@ -84,7 +81,7 @@ pub(crate) fn spawn_signal_thread(
                     std::process::exit(130);
                 }
                 first = Some(Instant::now());
-                eprintln!("ringway: signal {signal} received; stopping inputs and draining (send again to exit at once)");
+                eprintln!("ringway: signal {} received; stopping inputs and draining (send again to exit at once)", signal as i32);
                 shutdown.store(true, Ordering::SeqCst);
                 for waker in &wake_on_shutdown {
                     waker.wake_now();

@@ -29,7 +29,7 @@
 mod store;
 pub(crate) mod writer;
 
-pub(crate) use store::{Checkpointer, input_keys};
+pub(crate) use store::{CheckpointKey, Checkpointer, Loaded, input_keys};
 
 use crate::ring::Waker;
 use std::fs::File;

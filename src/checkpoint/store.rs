@@ -5,10 +5,10 @@
 use super::{FINGERPRINT_BYTES, Fingerprint, InputState, OFFSET_MASK, SavedFile};
 use super::{LOCK_FILE, PREVIOUS_FILE, STATE_FILE, TEMP_FILE};
 use super::{SPEC_KEYED_VERSION, STATE_VERSION};
+use nix::fcntl::{Flock, FlockArg};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ pub(crate) struct Checkpointer {
     loaded: HashMap<String, Vec<SavedFile>>,
     last_written: Option<Vec<u8>>,
     /// Held (flock) for the life of the process: one ringway per data dir.
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 impl Checkpointer {
@@ -109,13 +109,12 @@ impl Checkpointer {
             .write(true)
             .open(dir.join(LOCK_FILE))
             .map_err(|e| format!("cannot write in --data-dir {}: {e}", dir.display()))?;
-        // SAFETY: flock takes a descriptor we own and integer flags.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(format!(
+        let lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|_| {
+            format!(
                 "--data-dir {} is in use by another ringway (its lock file is held)",
                 dir.display()
-            ));
-        }
+            )
+        })?;
         let dir_handle = File::open(dir)
             .map_err(|e| format!("cannot open --data-dir {}: {e}", dir.display()))?;
         let saved = load_document(dir).map(saved_by_key).unwrap_or_default();

@@ -399,47 +399,14 @@ pub(crate) fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duratio
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(text)?;
+    // Whole seconds on both sides, as an HTTP date has.
+    let at = httpdate::parse_http_date(text)
+        .ok()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
     let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// Seconds since the epoch of an HTTP-date.
-fn parse_http_date(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let (mut day, mut month, mut year, mut time) = (None, None, None, None);
-    for token in text
-        .split([' ', ',', '-'])
-        .filter(|token| !token.is_empty())
-    {
-        if token.contains(':') {
-            let mut parts = token.split(':').map(|part| part.parse::<u64>().ok());
-            let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-            (h < 24 && m < 60 && s < 61).then_some(())?;
-            time = Some(h * 3600 + m * 60 + s);
-        } else if token.bytes().all(|byte| byte.is_ascii_digit()) {
-            let number: u64 = token.parse().ok()?;
-            if token.len() == 4 {
-                year = Some(number);
-            } else if day.is_none() {
-                day = Some(number);
-            } else {
-                year = Some(if number >= 70 { 1900 } else { 2000 } + number);
-            }
-        } else if month.is_none()
-            && let Some(at) = MONTHS
-                .iter()
-                .position(|name| token.eq_ignore_ascii_case(name))
-        {
-            month = Some(at as u64 + 1);
-        }
-    }
-    let (day, month, year, time) = (day?, month?, year?, time?);
-    (1..=31).contains(&day).then_some(())?;
-    let days = super::days_from_civil(year, month, day)?;
-    Some(days * 86_400 + time)
 }
 
 /// Gzip into a reused buffer with a reused deflate state.
