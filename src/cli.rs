@@ -790,7 +790,7 @@ impl Landing {
                 .map(|metadata| (metadata.dev(), metadata.ino()))
         };
         let expand = |pattern: &str| -> Vec<PathBuf> {
-            if !crate::input::file::is_glob(pattern) {
+            if !crate::config::is_glob(pattern) {
                 return vec![PathBuf::from(pattern)];
             }
             glob::glob(pattern)
@@ -807,7 +807,7 @@ impl Landing {
                 }
             }
         }
-        if !crate::input::file::is_glob(pattern) {
+        if !crate::config::is_glob(pattern) {
             return None;
         }
         let pattern_path = std::path::Path::new(pattern);

@@ -153,3 +153,46 @@ impl SharedDeadLetter {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("ringway-dead-letter-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    #[test]
+    fn invalid_lines_are_buffered_and_start_after_a_torn_line() {
+        let path = temp_path("invalid");
+        std::fs::write(&path, b"whole\ntorn").unwrap();
+        let mut dead_letter = DeadLetter::open(&path).unwrap();
+        dead_letter.write_line(b"bad 1\n");
+        dead_letter.write_line(b"bad 2\n");
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole\ntorn\n", "buffered");
+        dead_letter.flush();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"whole\ntorn\nbad 1\nbad 2\n"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn rejected_lines_go_to_a_new_file_after_a_reopen_request() {
+        let path = temp_path("rejected");
+        let rotated = path.with_extension("1");
+        let shared = SharedDeadLetter::new(&path);
+        shared.append(b"first\n").unwrap();
+        std::fs::rename(&path, &rotated).unwrap();
+        crate::signals::request_reopen();
+        shared.append(b"second\n").unwrap();
+        assert_eq!(std::fs::read(&rotated).unwrap(), b"first\n");
+        assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&rotated);
+    }
+}
