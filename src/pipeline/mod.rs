@@ -361,3 +361,113 @@ fn supervise(
         thread::park_timeout(wake_at.saturating_duration_since(Instant::now()));
     }
 }
+
+/// Imports flow one way: only this module wires the stages together; the
+/// stages and the vocabulary they share never import each other's
+/// internals. A test of the sources (non-test code), so that it stays so.
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    /// Which modules the files under each path must not name.
+    const RULES: [(&str, &[&str]); 7] = [
+        (
+            "src/output",
+            &[
+                "crate::input",
+                "crate::scan",
+                "crate::cpu_worker",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/cpu_worker.rs",
+            &["crate::input", "crate::output", "crate::pipeline"],
+        ),
+        (
+            "src/scan",
+            &["crate::input", "crate::output", "crate::pipeline"],
+        ),
+        (
+            "src/dead_letter.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/append.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/signals.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/checkpoint",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+    ];
+
+    fn sources(path: &Path, found: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            entries.sort();
+            for entry in entries {
+                sources(&entry, found);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path.to_path_buf());
+        }
+    }
+
+    #[test]
+    fn stages_do_not_import_each_other() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut wrong = Vec::new();
+        for (path, forbidden) in RULES {
+            let mut files = Vec::new();
+            sources(&root.join(path), &mut files);
+            assert!(!files.is_empty(), "{path} holds no sources");
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                // Unit tests may use anything (a round trip through an
+                // input, say): only the code above them counts.
+                // Comments may name any module.
+                let code: String = text
+                    .split("\n#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with("//"))
+                    .collect();
+                for name in forbidden {
+                    if code.contains(name) {
+                        wrong.push(format!("{} names {name}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "imports against the flow: {wrong:#?}");
+    }
+}
