@@ -2,10 +2,13 @@
 //! `src/main.rs` is the thin binary that calls [`main`]).
 //!
 //! The stages of DESIGN §1, one module each: `input` (I/O workers on
-//! io_uring), `scan` (CPU workers: framing, JSON checks, batching),
-//! `output` (dispatcher, worker pools, sinks), joined by `ring` and fed from
-//! `pool`. `cli` and `config` read the command line, `pipeline` wires and
-//! supervises the threads, `metrics` counts.
+//! io_uring), `cpu_worker` (framing, JSON checks, batching, with the
+//! scanners of `scan`), `output` (`dispatcher`, `worker`, the sinks),
+//! joined by `ring` and fed from `pool` (the buffer pool); beside them
+//! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
+//! `signals`. `cli` and `config` read the command line, `pipeline` wires
+//! and supervises the threads (the only module that names every stage),
+//! `metrics` counts.
 
 mod append;
 mod batch;
