@@ -410,10 +410,10 @@ impl RunArgs {
         if let Err(error) = positive("--udp-sockets", self.udp_sockets, config::MAX_UDP_SOCKETS) {
             invalid!(error);
         }
-        if !(1..=crate::input::udp::MAX_UDP_PAYLOAD).contains(&self.udp_max_datagram) {
+        if !(1..=crate::config::MAX_UDP_PAYLOAD).contains(&self.udp_max_datagram) {
             invalid!(format!(
                 "--udp-max-datagram must be between 1 and {} bytes",
-                crate::input::udp::MAX_UDP_PAYLOAD
+                crate::config::MAX_UDP_PAYLOAD
             ));
         }
         for (flag, value, max) in [
@@ -556,10 +556,10 @@ impl RunArgs {
         {
             invalid!(error);
         }
-        if outputs.len() > crate::output::pool::MAX_OUTPUTS {
+        if outputs.len() > crate::config::MAX_OUTPUTS {
             invalid!(format!(
                 "at most {} outputs are supported",
-                crate::output::pool::MAX_OUTPUTS
+                crate::config::MAX_OUTPUTS
             ));
         }
         let on_invalid = match self.on_invalid {
@@ -790,7 +790,7 @@ impl Landing {
                 .map(|metadata| (metadata.dev(), metadata.ino()))
         };
         let expand = |pattern: &str| -> Vec<PathBuf> {
-            if !crate::input::file::is_glob(pattern) {
+            if !crate::config::is_glob(pattern) {
                 return vec![PathBuf::from(pattern)];
             }
             glob::glob(pattern)
@@ -807,7 +807,7 @@ impl Landing {
                 }
             }
         }
-        if !crate::input::file::is_glob(pattern) {
+        if !crate::config::is_glob(pattern) {
             return None;
         }
         let pattern_path = std::path::Path::new(pattern);

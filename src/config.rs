@@ -86,8 +86,21 @@ pub(crate) struct InputDefaults {
     pub udp_sockets: usize,
 }
 
+/// A file input's pattern is a glob when it has glob characters and is not
+/// the name of an existing file (`app[1].log` may be a literal name).
+pub(crate) fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[']) && !std::path::Path::new(pattern).exists()
+}
+
 /// Most SO_REUSEPORT sockets one UDP input may open.
 pub(crate) const MAX_UDP_SOCKETS: usize = 64;
+
+/// The largest UDP payload over IPv4 (65,535 − 8 UDP − 20 IP header bytes):
+/// the top of `--udp-max-datagram`.
+pub(crate) const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// Outputs one dispatcher can fan out to (a bitmask of pools given a batch).
+pub(crate) const MAX_OUTPUTS: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OutputKind {

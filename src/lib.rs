@@ -2,16 +2,22 @@
 //! `src/main.rs` is the thin binary that calls [`main`]).
 //!
 //! The stages of DESIGN §1, one module each: `input` (I/O workers on
-//! io_uring), `scan` (CPU workers: framing, JSON checks, batching),
-//! `output` (dispatcher, worker pools, sinks), joined by `ring` and fed from
-//! `pool`. `cli` and `config` read the command line, `pipeline` wires and
-//! supervises the threads, `metrics` counts.
+//! io_uring), `cpu_worker` (framing, JSON checks, batching, with the
+//! scanners of `scan`), `output` (`dispatcher`, `worker`, the sinks),
+//! joined by `ring` and fed from `pool` (the buffer pool); beside them
+//! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
+//! `signals`. `cli` and `config` read the command line, `pipeline` wires
+//! and supervises the threads (the only module that names every stage),
+//! `metrics` counts.
 
+mod append;
 mod batch;
 mod checkpoint;
 mod cli;
 mod config;
 mod config_file;
+mod cpu_worker;
+mod dead_letter;
 mod input;
 mod metrics;
 mod metrics_server;
@@ -20,6 +26,7 @@ mod pipeline;
 mod pool;
 mod ring;
 mod scan;
+mod signals;
 mod top;
 mod uring;
 
@@ -98,7 +105,7 @@ pub fn main() -> ! {
         cli::Command::Run(args) => {
             // From here SIGHUP, SIGINT and SIGTERM wait for the signal
             // thread (a reload during start-up must not kill the service).
-            pipeline::block_termination_signals();
+            signals::block_termination_signals();
             args
         }
         cli::Command::Check(check) => std::process::exit(check.check()),

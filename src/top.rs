@@ -9,6 +9,9 @@
 //! When stdout is not a terminal (a pipe, a file), [`run`] prints one plain
 //! snapshot instead, with rates over one poll interval, and exits.
 
+use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::terminal::{self, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -26,8 +29,6 @@ const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 const NAME_COLUMNS: usize = 46;
 /// Cells of a ring's bar.
 const BAR_CELLS: usize = 30;
-/// Ctrl-C, as raw mode delivers it.
-const CTRL_C: u8 = 3;
 
 /// Stages in pipeline order: metric label and what the view calls it.
 const STAGES: [(&str, &str); 3] = [
@@ -151,71 +152,48 @@ fn wait_for_quit(terminal: Option<&RawTerminal>, deadline: Instant) -> bool {
             std::thread::sleep(left);
             return false;
         };
-        let mut poll = libc::pollfd {
-            fd: libc::STDIN_FILENO,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let timeout_ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd, counted as one.
-        if unsafe { libc::poll(&mut poll, 1, timeout_ms) } <= 0 {
-            continue;
-        }
-        let mut keys = [0u8; 64];
-        // SAFETY: reads at most keys.len() bytes into `keys`.
-        let read = unsafe { libc::read(libc::STDIN_FILENO, keys.as_mut_ptr().cast(), keys.len()) };
-        if read <= 0 {
+        match event::poll(left) {
+            Ok(true) => {}
+            Ok(false) => continue,
             // The terminal went away: nothing can ask us to quit any more.
-            return true;
+            Err(_) => return true,
         }
-        if keys[..read as usize]
-            .iter()
-            .any(|&key| key == b'q' || key == b'Q' || key == CTRL_C)
-        {
-            return true;
+        match event::read() {
+            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                let quit = match key.code {
+                    KeyCode::Char('q' | 'Q') => true,
+                    KeyCode::Char('c') => key.modifiers.contains(KeyModifiers::CONTROL),
+                    _ => false,
+                };
+                if quit {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return true,
         }
     }
 }
 
 /// The terminal in raw mode (no echo, no line editing, Ctrl-C as a key) on
-/// the alternate screen; dropping it restores both.
-struct RawTerminal {
-    saved: libc::termios,
-}
+/// the alternate screen with the cursor hidden; dropping it restores all.
+struct RawTerminal;
 
 impl RawTerminal {
     /// `None` when stdin is not a terminal: the view then only draws.
     fn enter() -> Option<Self> {
-        // SAFETY: termios is plain data, filled by tcgetattr before use.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: tcgetattr writes into `saved` only.
-        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } != 0 {
+        if !std::io::stdin().is_terminal() || terminal::enable_raw_mode().is_err() {
             return None;
         }
-        let mut raw = saved;
-        raw.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG | libc::IEXTEN);
-        raw.c_iflag &= !(libc::IXON | libc::ICRNL);
-        raw.c_cc[libc::VMIN] = 0;
-        raw.c_cc[libc::VTIME] = 0;
-        // SAFETY: sets attributes from a termios tcgetattr filled.
-        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &raw) } != 0 {
-            return None;
-        }
-        // Alternate screen, cursor hidden.
-        let mut stdout = std::io::stdout();
-        let _ = stdout.write_all(b"\x1b[?1049h\x1b[?25l");
-        let _ = stdout.flush();
-        Some(Self { saved })
+        let _ = execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide);
+        Some(Self)
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        let mut stdout = std::io::stdout();
-        let _ = stdout.write_all(b"\x1b[?25h\x1b[?1049l");
-        let _ = stdout.flush();
-        // SAFETY: restores the attributes saved in enter().
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &self.saved) };
+        let _ = execute!(std::io::stdout(), cursor::Show, LeaveAlternateScreen);
+        let _ = terminal::disable_raw_mode();
     }
 }
 
@@ -546,7 +524,7 @@ fn draw(
 /// A frame for the terminal: home the cursor, clear, then the lines (raw
 /// mode needs `\r\n`).
 fn screen_frame(lines: &[String]) -> String {
-    let mut frame = String::from("\x1b[H\x1b[2J");
+    let mut frame = format!("{}{}", cursor::MoveTo(0, 0), Clear(ClearType::All));
     for line in lines {
         frame.push_str(line);
         frame.push_str("\r\n");

@@ -67,8 +67,6 @@ const RECVMSG_OUT_BYTES: usize = 16;
 const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(10);
 /// Longest a stopping UDP input keeps draining its socket.
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
-/// Longest a UDP payload can be (65,535 − 8 − 20).
-pub(crate) const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// What the supervisor needs to read a socket's drop counter after the
 /// worker is gone: its own descriptor of the same socket.

@@ -17,8 +17,9 @@
 //! [`Gzip`] compresses a body into a reused buffer with a reused deflate
 //! state (no allocation per batch once the buffer has grown).
 
+use crate::output::connect::{connect, peer_closed};
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
 
 /// Bytes of a response head (status line and headers) we accept, and of
@@ -54,46 +55,6 @@ impl Endpoint {
             path: path.to_string(),
             host_header,
             timeout,
-        }
-    }
-}
-
-/// Connects to `host:port`, resolving the name now, trying each address in
-/// turn within `timeout` each; the stream gets `timeout` for reads and writes.
-pub(crate) fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let mut last_error = None;
-    for address in (host, port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(stream) => {
-                stream.set_read_timeout(Some(timeout))?;
-                stream.set_write_timeout(Some(timeout))?;
-                stream.set_nodelay(true)?;
-                return Ok(stream);
-            }
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} resolves to no address"),
-        )
-    }))
-}
-
-/// Whether the peer closed a connection we only write to (or keep idle):
-/// reads what is there without waiting; end of stream means closed. Bytes
-/// the peer sent are discarded.
-pub(crate) fn peer_closed(stream: &TcpStream) -> bool {
-    let socket = socket2::SockRef::from(stream);
-    let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); 512];
-    loop {
-        match socket.recv_with_flags(&mut scratch, libc::MSG_DONTWAIT) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
         }
     }
 }
@@ -438,47 +399,14 @@ pub(crate) fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duratio
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(text)?;
+    // Whole seconds on both sides, as an HTTP date has.
+    let at = httpdate::parse_http_date(text)
+        .ok()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
     let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// Seconds since the epoch of an HTTP-date.
-fn parse_http_date(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let (mut day, mut month, mut year, mut time) = (None, None, None, None);
-    for token in text
-        .split([' ', ',', '-'])
-        .filter(|token| !token.is_empty())
-    {
-        if token.contains(':') {
-            let mut parts = token.split(':').map(|part| part.parse::<u64>().ok());
-            let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-            (h < 24 && m < 60 && s < 61).then_some(())?;
-            time = Some(h * 3600 + m * 60 + s);
-        } else if token.bytes().all(|byte| byte.is_ascii_digit()) {
-            let number: u64 = token.parse().ok()?;
-            if token.len() == 4 {
-                year = Some(number);
-            } else if day.is_none() {
-                day = Some(number);
-            } else {
-                year = Some(if number >= 70 { 1900 } else { 2000 } + number);
-            }
-        } else if month.is_none()
-            && let Some(at) = MONTHS
-                .iter()
-                .position(|name| token.eq_ignore_ascii_case(name))
-        {
-            month = Some(at as u64 + 1);
-        }
-    }
-    let (day, month, year, time) = (day?, month?, year?, time?);
-    (1..=31).contains(&day).then_some(())?;
-    let days = super::days_from_civil(year, month, day)?;
-    Some(days * 86_400 + time)
 }
 
 /// Gzip into a reused buffer with a reused deflate state.

@@ -1,7 +1,7 @@
 //! The `tcp:HOST:PORT` output: NDJSON over one TCP connection.
 //!
 //! A [`TcpSink`] is shared by the output's workers; the output is ordered
-//! (see `pool::CommitOrder`), so its workers write one batch at a time, in
+//! (see `worker::CommitOrder`), so its workers write one batch at a time, in
 //! dispatch order, to the one connection, and the receiver sees each
 //! input's lines in the order they were read. The connection is opened on
 //! the first write (a receiver that is down is retried, not a start-up
@@ -19,7 +19,7 @@
 //! connection may end in a torn line), and what the kernel had not yet sent
 //! from earlier batches is lost with the connection.
 
-use crate::output::http::{connect, peer_closed};
+use crate::output::connect::{connect, peer_closed};
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;

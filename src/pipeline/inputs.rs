@@ -1,0 +1,496 @@
+//! Building the inputs' lanes: [`Inputs`] holds every lane's threads and
+//! what the registry needs of them; per lane an I/O worker (by kind:
+//! [`FileReader`], [`UdpReader`], [`OtlpReceiver`], [`TcpReader`],
+//! [`StdinReader`]) and a [`CpuWorker`], joined by ring(4). What differs by
+//! kind of input is a method of [`InputKind`].
+
+use super::{Shared, StageThread};
+use crate::batch::Batch;
+use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
+use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
+use crate::cpu_worker::{CpuWorker, SyslogConverter};
+use crate::dead_letter::DeadLetter;
+use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
+use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::stdin::{StdinParts, StdinReader};
+use crate::input::tcp::{TcpParts, TcpReader};
+use crate::input::udp::UdpReader;
+use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, UdpInputStats};
+use crate::pool::BufferPool;
+use crate::ring::{RingReceiver, RingSender, Waker, ring};
+use crate::scan::{json::JsonChecker, syslog::SyslogParser};
+use io_uring::IoUring;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// Submission queue entries of an OTLP or TCP input's ring at least:
+/// every connection keeps a receive posted.
+const CONNECTION_URING_DEPTH: u32 = 256;
+
+impl InputKind {
+    /// Lanes of the input (an I/O worker and a CPU worker joined by
+    /// ring(4)): one, but one per socket for UDP.
+    fn lanes(&self) -> usize {
+        match self {
+            InputKind::Udp { sockets, .. } => *sockets,
+            InputKind::File { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => 1,
+            InputKind::Stdin => 1,
+        }
+    }
+
+    /// Submission queue entries of the lane's ring: many connections each
+    /// keep a receive posted on TCP and OTLP inputs' rings.
+    fn uring_depth(&self, configured: u32) -> u32 {
+        match self {
+            InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
+                configured.max(CONNECTION_URING_DEPTH)
+            }
+            _ => configured,
+        }
+    }
+
+    /// UDP receives one completion per datagram: its ring defers the
+    /// kernel's receive work to coalesced waits (see build_deferred_ring).
+    fn defers_receives(&self) -> bool {
+        matches!(self, InputKind::Udp { .. })
+    }
+
+    /// The longest line the CPU worker lets through: the OTLP and TCP
+    /// receivers cut each record to --max-line themselves, so no batch of
+    /// theirs needs another pass.
+    fn cpu_max_line(&self, max_line_bytes: usize) -> usize {
+        match self {
+            InputKind::Otlp { .. } | InputKind::Tcp { .. } => usize::MAX / 2,
+            _ => max_line_bytes,
+        }
+    }
+
+    /// How long the CPU worker holds a small batch for more. A UDP or TCP
+    /// reader already holds its batches for --batch-linger; lingering again
+    /// would double the latency of a trickle. An OTLP request is answered
+    /// only once its batches moved on.
+    fn cpu_linger(&self, batch_linger: Duration) -> Duration {
+        match self {
+            InputKind::Udp { .. } | InputKind::Otlp { .. } | InputKind::Tcp { .. } => {
+                Duration::ZERO
+            }
+            InputKind::File { .. } | InputKind::Stdin => batch_linger,
+        }
+    }
+}
+
+/// Every input's lanes, and what the registry and the supervisor need of
+/// them (per input: counters and the kind's own counters).
+#[derive(Default)]
+pub(super) struct Inputs {
+    pub(super) counters: Vec<Arc<InputCounters>>,
+    pub(super) udp: Vec<Option<UdpInputStats>>,
+    pub(super) otlp: Vec<Option<Arc<OtlpCounters>>>,
+    pub(super) tcp: Vec<Option<Arc<TcpCounters>>>,
+    pub(super) file_offsets: Vec<Option<Arc<AckedOffsets>>>,
+    /// Every lane's I/O worker, woken at shutdown.
+    pub(super) io_wakers: Vec<Arc<Waker>>,
+    /// Every lane's ring(16), for the dispatcher.
+    pub(super) to_dispatcher: Vec<RingReceiver<Batch>>,
+    /// File and stdin readers: --exit-on-eof waits for them all.
+    pub(super) file_readers: usize,
+    pub(super) threads: Vec<StageThread>,
+    /// Lanes built so far (their threads take cores in turn).
+    lanes: usize,
+    /// With --data-dir: the checkpointer and the state it loaded.
+    pub(super) checkpoints: Option<Checkpointer>,
+    loaded: Loaded,
+}
+
+/// One input while its lanes are built.
+struct InputBuild<'a> {
+    settings: &'a Settings,
+    shared: &'a Shared,
+    input: &'a InputSpec,
+    key: Option<CheckpointKey>,
+    counters: Arc<InputCounters>,
+    offsets: Option<Arc<AckedOffsets>>,
+    udp: Option<UdpInputStats>,
+    otlp: Option<Arc<OtlpCounters>>,
+    tcp: Option<Arc<TcpCounters>>,
+    /// Where a UDP input's first socket bound, once it has.
+    udp_bound: Option<std::net::SocketAddr>,
+}
+
+/// A lane's I/O side, handed to its reader.
+struct LaneIo {
+    uring: (IoUring, bool),
+    pool: Arc<BufferPool>,
+    to_cpu: RingSender<Batch>,
+    waker: Arc<Waker>,
+}
+
+/// An I/O worker's thread body.
+type Reader = Box<dyn FnOnce() + Send>;
+
+/// A file lane's ack log, and how many outputs ack each batch.
+type Acks = Option<(Arc<AckLog>, u32)>;
+
+impl Inputs {
+    /// Opens `--data-dir` and builds every input's lanes; an error is one
+    /// line for stderr.
+    pub(super) fn build(settings: &Settings, shared: &Shared) -> Result<Self, String> {
+        let mut inputs = Inputs::default();
+        // A file input's checkpoints are saved under its path pattern, so
+        // an edit of its other keys keeps them.
+        let keys = crate::checkpoint::input_keys(&settings.inputs);
+        if let Some(dir) = &settings.data_dir {
+            let file_inputs: Vec<_> = keys.iter().flatten().cloned().collect();
+            let (checkpointer, saved) = Checkpointer::open(dir, &file_inputs)?;
+            inputs.checkpoints = Some(checkpointer);
+            inputs.loaded = saved;
+        }
+        for (input, key) in settings.inputs.iter().zip(keys) {
+            let mut build = InputBuild {
+                settings,
+                shared,
+                input,
+                key,
+                counters: Arc::new(InputCounters::default()),
+                offsets: input
+                    .file_pattern()
+                    .map(|_| AckedOffsets::new(settings.max_open_files)),
+                udp: input.kind.defers_receives().then(UdpInputStats::default),
+                otlp: None,
+                tcp: None,
+                udp_bound: None,
+            };
+            inputs.counters.push(Arc::clone(&build.counters));
+            inputs.file_offsets.push(build.offsets.clone());
+            let lanes = input.kind.lanes();
+            for lane in 0..lanes {
+                inputs
+                    .add_lane(&mut build, lane, lanes)
+                    .map_err(|message| format!("input '{}': {message}", input.name))?;
+            }
+            inputs.udp.push(build.udp);
+            inputs.otlp.push(build.otlp);
+            inputs.tcp.push(build.tcp);
+        }
+        Ok(inputs)
+    }
+
+    /// Builds lane `lane` of `lanes` of an input: its ring, buffers and
+    /// rings, its reader and its CPU worker, as two threads to start.
+    fn add_lane(
+        &mut self,
+        build: &mut InputBuild<'_>,
+        lane: usize,
+        lanes: usize,
+    ) -> Result<(), String> {
+        let (settings, shared, input) = (build.settings, build.shared, build.input);
+        let wake_fd = crate::uring::eventfd()
+            .map_err(|error| format!("cannot create an eventfd: {error}"))?;
+        let depth = input.kind.uring_depth(settings.uring_depth);
+        let built = if input.kind.defers_receives() {
+            crate::uring::build_deferred_ring(depth, settings.sqpoll)
+        } else {
+            crate::uring::build_ring(depth, settings.sqpoll).map(|ring| (ring, false))
+        };
+        let uring = built.map_err(|error| format!("cannot set up io_uring: {error}"))?;
+        let io_waker = Waker::for_eventfd(wake_fd);
+        self.io_wakers.push(Arc::clone(&io_waker));
+        let cpu_waker = Waker::for_thread();
+        let pool = BufferPool::new(
+            shared.buffers_per_input,
+            shared.buffer_bytes,
+            Arc::clone(&io_waker),
+        )
+        .map_err(|error| format!("cannot map its buffers: {error}"))?;
+        let (to_cpu, from_reader) = ring(
+            settings.io_ring_capacity,
+            Arc::clone(&io_waker),
+            Arc::clone(&cpu_waker),
+            Arc::clone(&shared.gauges.io_to_cpu),
+        );
+        let (to_dispatch, from_cpu) = ring(
+            settings.pipeline_ring_capacity,
+            Arc::clone(&cpu_waker),
+            Arc::clone(&shared.dispatcher_waker),
+            Arc::clone(&shared.gauges.cpu_to_dispatch),
+        );
+        self.to_dispatcher.push(from_cpu);
+        let dead_letter = match &settings.dead_letter {
+            Some(path)
+                if input.format == Format::Json && settings.on_invalid == OnInvalid::DeadLetter =>
+            {
+                Some(
+                    DeadLetter::open(path)
+                        .map_err(|error| format!("cannot open --dead-letter: {error}"))?,
+                )
+            }
+            _ => None,
+        };
+        let io = LaneIo {
+            uring,
+            pool,
+            to_cpu,
+            waker: io_waker,
+        };
+        let (reader, acks) = self.reader(build, io, &cpu_waker)?;
+        let syslog = match input.format {
+            Format::Syslog => Some(SyslogConverter {
+                parser: SyslogParser::new(),
+                pool: BufferPool::new(
+                    shared.encode_buffers,
+                    shared.buffer_bytes,
+                    Arc::clone(&cpu_waker),
+                )
+                .map_err(|error| format!("cannot map its encode buffers: {error}"))?,
+                encoding: None,
+            }),
+            _ => None,
+        };
+        let worker = CpuWorker {
+            format: input.format,
+            on_invalid: settings.on_invalid,
+            from_reader,
+            to_dispatcher: to_dispatch,
+            waker: cpu_waker,
+            counters: Arc::clone(&build.counters),
+            json: (input.format == Format::Json).then(|| JsonChecker::new(settings.max_line_bytes)),
+            dead_letter,
+            batch_bytes: settings.batch_bytes,
+            max_line_bytes: input.kind.cpu_max_line(settings.max_line_bytes),
+            linger: input.kind.cpu_linger(settings.batch_linger),
+            pending: None,
+            syslog,
+            acks,
+        };
+        let name = if lanes > 1 {
+            format!("{}-{lane}", self.counters.len() - 1)
+        } else {
+            format!("{}", self.counters.len() - 1)
+        };
+        let core = shared.core(2 * self.lanes);
+        self.threads
+            .push((format!("ringway-io-{name}"), core, reader));
+        let core = shared.core(2 * self.lanes + 1);
+        self.threads.push((
+            format!("ringway-cpu-{name}"),
+            core,
+            Box::new(move || worker.run()),
+        ));
+        self.lanes += 1;
+        Ok(())
+    }
+
+    /// The lane's I/O worker, by kind of input; file lanes also get their
+    /// ack log.
+    fn reader(
+        &mut self,
+        build: &mut InputBuild<'_>,
+        io: LaneIo,
+        cpu_waker: &Arc<Waker>,
+    ) -> Result<(Reader, Acks), String> {
+        match &build.input.kind {
+            InputKind::File { pattern } => Ok(self.file_reader(build, io, cpu_waker, pattern)),
+            InputKind::Udp {
+                address,
+                rcvbuf_bytes,
+                sockets,
+            } => Ok((
+                udp_reader(build, io, *address, *rcvbuf_bytes, *sockets)?,
+                None,
+            )),
+            InputKind::Otlp { address } => Ok((otlp_receiver(build, io, *address)?, None)),
+            InputKind::Tcp { address } => Ok((tcp_reader(build, io, *address)?, None)),
+            InputKind::Stdin => {
+                // Counted with the file readers: --exit-on-eof waits for
+                // standard input's EOF too.
+                self.file_readers += 1;
+                StdinReader::check_descriptor()
+                    .map_err(|error| format!("cannot read standard input: {error}"))?;
+                let reader = StdinReader::new(StdinParts {
+                    ring: io.uring.0,
+                    pool: io.pool,
+                    to_cpu: io.to_cpu,
+                    waker: io.waker,
+                    counters: Arc::clone(&build.counters),
+                    shutdown: Arc::clone(&build.shared.shutdown),
+                    readers_done: Arc::clone(&build.shared.file_readers_done),
+                    max_line_bytes: build.settings.max_line_bytes,
+                });
+                Ok((Box::new(move || reader.run()), None))
+            }
+        }
+    }
+
+    fn file_reader(
+        &mut self,
+        build: &mut InputBuild<'_>,
+        io: LaneIo,
+        cpu_waker: &Arc<Waker>,
+        pattern: &str,
+    ) -> (Reader, Acks) {
+        let (settings, shared, input) = (build.settings, build.shared, build.input);
+        self.file_readers += 1;
+        let offsets = build.offsets.clone().expect("set for file inputs");
+        let key = build.key.as_ref();
+        let state = self.checkpoints.as_mut().map(|checkpointer| {
+            let key = key.expect("file inputs have a key");
+            let state = InputState::new(key.key.clone(), Arc::clone(&offsets));
+            checkpointer.add_input(Arc::clone(&state));
+            state
+        });
+        // Entries in flight past the CPU worker are bounded by the buffers
+        // that carry them; twice that leaves room for acks that arrive out
+        // of order.
+        let log_capacity = 2 * (shared.buffers_per_input + shared.encode_buffers);
+        let acks = Some((
+            AckLog::new(log_capacity, Arc::clone(&offsets), Arc::clone(cpu_waker)),
+            settings.outputs.len() as u32,
+        ));
+        let tracking = FileTracking {
+            offsets,
+            state,
+            saved: key
+                .and_then(|key| self.loaded.remove(&key.key))
+                .unwrap_or_default(),
+        };
+        let reader = FileReader::new(
+            FileReaderConfig {
+                pattern: pattern.to_string(),
+                from: input.from,
+                exit_on_eof: settings.exit_on_eof,
+                max_line_bytes: settings.max_line_bytes,
+                max_open_files: settings.max_open_files,
+                written: written_files(settings),
+            },
+            io.uring.0,
+            io.pool,
+            io.to_cpu,
+            io.waker,
+            Arc::clone(&build.counters),
+            Arc::clone(&shared.shutdown),
+            Arc::clone(&shared.file_readers_done),
+            tracking,
+        );
+        (Box::new(move || reader.run()), acks)
+    }
+}
+
+fn udp_reader(
+    build: &mut InputBuild<'_>,
+    io: LaneIo,
+    address: std::net::SocketAddr,
+    rcvbuf_bytes: usize,
+    sockets: usize,
+) -> Result<Reader, String> {
+    let (settings, shared) = (build.settings, build.shared);
+    // Every socket of the input binds where the first one did: with port
+    // 0, the port the kernel picked for it.
+    let target = build.udp_bound.unwrap_or(address);
+    let (socket, stats, bound) = crate::input::udp::open_socket(target, rcvbuf_bytes, sockets > 1)
+        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    if build.udp_bound.is_none() {
+        crate::input::net::announce(&build.input.name, bound);
+        build.udp_bound = Some(bound);
+    }
+    let rxq_overflow = Arc::new(AtomicU64::new(0));
+    let udp = build.udp.as_mut().expect("set for UDP inputs");
+    udp.sockets.push(stats);
+    udp.rxq_overflow.push(Arc::clone(&rxq_overflow));
+    let reader = UdpReader::new(
+        io.uring,
+        socket,
+        settings.udp_max_datagram_bytes,
+        io.pool,
+        io.to_cpu,
+        io.waker,
+        Arc::clone(&build.counters),
+        rxq_overflow,
+        Arc::clone(&shared.shutdown),
+        Arc::clone(&shared.network_readers_done),
+        settings.batch_linger,
+    )
+    .map_err(|error| format!("cannot set up receiving: {error}"))?;
+    Ok(Box::new(move || reader.run()))
+}
+
+fn otlp_receiver(
+    build: &mut InputBuild<'_>,
+    io: LaneIo,
+    address: std::net::SocketAddr,
+) -> Result<Reader, String> {
+    let (settings, shared) = (build.settings, build.shared);
+    let listener = crate::input::net::listen(&build.input.name, address)
+        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let otlp = Arc::new(OtlpCounters::default());
+    build.otlp = Some(Arc::clone(&otlp));
+    let receiver = OtlpReceiver::new(ReceiverParts {
+        ring: io.uring.0,
+        listener,
+        settings: settings.otlp,
+        max_line_bytes: settings.max_line_bytes,
+        io_ring_capacity: settings.io_ring_capacity,
+        replies: Replies::new(
+            shared.buffers_per_input + settings.otlp.max_connections + 64,
+            Arc::clone(&io.waker),
+        ),
+        pool: io.pool,
+        to_cpu: io.to_cpu,
+        waker: io.waker,
+        counters: Arc::clone(&build.counters),
+        otlp,
+        outputs: settings.outputs.len() as u32,
+        shutdown: Arc::clone(&shared.shutdown),
+        readers_done: Arc::clone(&shared.network_readers_done),
+    })
+    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
+    Ok(Box::new(move || receiver.run()))
+}
+
+fn tcp_reader(
+    build: &mut InputBuild<'_>,
+    io: LaneIo,
+    address: std::net::SocketAddr,
+) -> Result<Reader, String> {
+    let (settings, shared) = (build.settings, build.shared);
+    let listener = crate::input::net::listen(&build.input.name, address)
+        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let tcp = Arc::new(TcpCounters::default());
+    build.tcp = Some(Arc::clone(&tcp));
+    let reader = TcpReader::new(TcpParts {
+        ring: io.uring.0,
+        listener,
+        max_connections: settings.tcp_max_connections,
+        idle_timeout: settings.tcp_idle_timeout,
+        max_line_bytes: settings.max_line_bytes,
+        linger: settings.batch_linger,
+        pool: io.pool,
+        to_cpu: io.to_cpu,
+        waker: io.waker,
+        counters: Arc::clone(&build.counters),
+        tcp,
+        shutdown: Arc::clone(&shared.shutdown),
+        readers_done: Arc::clone(&shared.network_readers_done),
+    })
+    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
+    Ok(Box::new(move || reader.run()))
+}
+
+/// The files ringway writes, by name: every `file:` output and
+/// `--dead-letter`. A file input never reads them.
+fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
+    settings
+        .outputs
+        .iter()
+        .filter_map(|output| match &output.kind {
+            crate::config::OutputKind::File(path) => Some((output.name.clone(), path.clone())),
+            _ => None,
+        })
+        .chain(
+            settings
+                .dead_letter
+                .as_ref()
+                .map(|path| ("--dead-letter".to_string(), path.clone())),
+        )
+        .collect()
+}

@@ -1,0 +1,473 @@
+//! Builds the data path of DESIGN §1 from [`Settings`], runs it, and
+//! supervises it: stats lines, the drain at exit and the summary.
+//!
+//! [`run`] is the composition: build each input's lanes ([`Inputs`], in
+//! `inputs.rs`: per lane an I/O worker and a CPU worker, pinned per
+//! `--cpus`, joined by ring(4)), build each output ([`Outputs`], in
+//! `outputs.rs`: a worker pool behind the one [`Dispatcher`], which every
+//! CPU worker's ring(16) feeds), start the threads (with the signal thread
+//! of [`crate::signals`] and the [`CheckpointWriter`]), then supervise.
+//! What differs by kind of input is asked of the input's
+//! [`InputKind`](crate::config::InputKind) (`lanes`, `uring_depth`,
+//! `cpu_linger`, ...). The main thread only supervises.
+
+mod inputs;
+mod outputs;
+
+use crate::checkpoint::writer::CheckpointWriter;
+use crate::config::Settings;
+use crate::metrics::{Health, Held, LatencyHistogram, Registry, RingGauges, StatsReporter};
+use crate::output::dispatcher::Dispatcher;
+use crate::ring::Waker;
+use inputs::Inputs;
+use outputs::Outputs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// A stage thread to start: its name, the core to pin it to, its work.
+type StageThread = (String, Option<usize>, Box<dyn FnOnce() + Send>);
+
+/// Decrements the live-thread count and wakes the supervisor when a stage
+/// thread ends, however it ends.
+struct AliveGuard {
+    alive: Arc<AtomicUsize>,
+    /// This thread's entry in `/healthz`'s list of running stage threads.
+    running: Arc<AtomicBool>,
+    supervisor: Thread,
+}
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Release);
+        self.alive.fetch_sub(1, Ordering::AcqRel);
+        self.supervisor.unpark();
+    }
+}
+
+struct Spawner {
+    alive: Arc<AtomicUsize>,
+    supervisor: Thread,
+    online_cores: Vec<usize>,
+}
+
+impl Spawner {
+    fn spawn(
+        &self,
+        name: String,
+        core: Option<usize>,
+        running: Arc<AtomicBool>,
+        work: impl FnOnce() + Send + 'static,
+    ) -> Result<(), String> {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+        let guard = AliveGuard {
+            alive: Arc::clone(&self.alive),
+            running,
+            supervisor: self.supervisor.clone(),
+        };
+        let pin = core.filter(|core| {
+            let exists = self.online_cores.contains(core);
+            if !exists {
+                eprintln!(
+                    "ringway: warning: CPU {core} does not exist; thread {name} is not pinned"
+                );
+            }
+            exists
+        });
+        thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let _guard = guard;
+                if let Some(id) = pin
+                    && !core_affinity::set_for_current(core_affinity::CoreId { id })
+                {
+                    eprintln!("ringway: warning: pinning to CPU {id} failed; running unpinned");
+                }
+                work();
+            })
+            .map(|_| ())
+            .map_err(|error| format!("cannot start thread {name}: {error}"))
+    }
+}
+
+/// Runs the pipeline to its end; returns the process exit code.
+pub(crate) fn run(settings: Settings) -> i32 {
+    if let Err(message) = crate::uring::probe_kernel() {
+        eprintln!("ringway: error: {message}");
+        return 1;
+    }
+    let started = Instant::now();
+    let signal_set = crate::signals::block_termination_signals();
+    let mut shared = Shared::new(&settings);
+    // Bound before anything starts, so a taken port fails the start.
+    let Some(metrics_listener) = bind_metrics(&settings) else {
+        return 1;
+    };
+    let (mut inputs, outputs) = match Inputs::build(&settings, &shared) {
+        Ok(inputs) => (inputs, Outputs::build(&settings, &shared)),
+        Err(message) => {
+            eprintln!("ringway: error: {message}");
+            return 1;
+        }
+    };
+    let checkpoints = inputs.checkpoints.take();
+    let io_wakers = inputs.io_wakers.clone();
+    let file_readers = inputs.file_readers;
+    let (registry, threads) = assemble(&settings, &mut shared, inputs, outputs);
+
+    crate::signals::spawn_signal_thread(
+        signal_set,
+        Arc::clone(&shared.shutdown),
+        io_wakers.clone(),
+        thread::current(),
+    );
+    for ((name, core, work), running) in threads {
+        if let Err(message) = shared.spawner.spawn(name, core, running, work) {
+            eprintln!("ringway: error: {message}");
+            return 1;
+        }
+    }
+    if let Some(listener) = metrics_listener
+        && let Err(error) = crate::metrics_server::spawn(listener, Arc::clone(&registry))
+    {
+        eprintln!("ringway: error: cannot start the metrics thread; error = {error}");
+        return 1;
+    }
+    let checkpoint_writer = checkpoints
+        .map(|checkpointer| CheckpointWriter::start(checkpointer, settings.checkpoint_interval));
+
+    let mut exit_code = supervise(
+        &settings,
+        &registry,
+        &shared.spawner.alive,
+        &shared.shutdown,
+        &io_wakers,
+        (&shared.file_readers_done, file_readers),
+    );
+    // The last checkpoint. Without it the next run repeats what this one
+    // delivered since the last checkpoint on disk: a failure, so the exit
+    // status is 1.
+    if let (Some(writer), Some(dir)) = (checkpoint_writer, &settings.data_dir)
+        && let Err(error) = writer.finish()
+    {
+        eprintln!(
+            "ringway: error: cannot write the final checkpoint to --data-dir {} (the next run repeats what was delivered since the last checkpoint written); error = {error}",
+            dir.display()
+        );
+        exit_code = exit_code.max(1);
+    }
+    let elapsed = started.elapsed();
+    if let Some(path) = &settings.summary_json
+        && let Err(error) = std::fs::write(path, registry.summary_json(elapsed))
+    {
+        eprintln!(
+            "ringway: error: cannot write --summary-json {}: {error}",
+            path.display()
+        );
+    }
+    eprintln!("{}", registry.exit_line(elapsed));
+    exit_code
+}
+
+/// The `--metrics` listener, bound now (`Some(None)` without `--metrics`);
+/// `None` when the address cannot be bound (said on stderr).
+fn bind_metrics(settings: &Settings) -> Option<Option<std::net::TcpListener>> {
+    match settings.metrics_address.map(crate::metrics_server::bind) {
+        None => Some(None),
+        Some(Ok((listener, bound))) => {
+            eprintln!("ringway: metrics listening on {bound}");
+            Some(Some(listener))
+        }
+        Some(Err(error)) => {
+            eprintln!(
+                "ringway: error: --metrics {}: cannot listen; error = {error}",
+                settings.metrics_address.expect("matched Some")
+            );
+            None
+        }
+    }
+}
+
+/// What every lane and output is built with, and what the supervisor
+/// shares with the stage threads.
+struct Shared {
+    /// Set at a signal or when --exit-on-eof's files are done: inputs stop.
+    shutdown: Arc<AtomicBool>,
+    /// File and stdin readers that finished (at EOF under --exit-on-eof).
+    file_readers_done: Arc<AtomicUsize>,
+    network_readers_done: Arc<AtomicUsize>,
+    dispatcher_waker: Arc<Waker>,
+    gauges: RingGauges,
+    latency: Arc<LatencyHistogram>,
+    /// The cores of `--cpus` (all online ones by default), taken in turn.
+    cpus: Vec<usize>,
+    spawner: Spawner,
+    buffers_per_input: usize,
+    buffer_bytes: usize,
+    /// Encode buffers of a `format=syslog` lane: what can be in flight past
+    /// the CPU worker, plus the one being filled.
+    encode_buffers: usize,
+}
+
+impl Shared {
+    fn new(settings: &Settings) -> Self {
+        let online_cores: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|core| core.id)
+            .collect();
+        Self {
+            shutdown: Arc::new(AtomicBool::new(false)),
+            file_readers_done: Arc::new(AtomicUsize::new(0)),
+            network_readers_done: Arc::new(AtomicUsize::new(0)),
+            dispatcher_waker: Waker::for_thread(),
+            gauges: RingGauges::default(),
+            latency: Arc::new(LatencyHistogram::default()),
+            cpus: settings
+                .cpus
+                .clone()
+                .unwrap_or_else(|| online_cores.clone()),
+            spawner: Spawner {
+                alive: Arc::new(AtomicUsize::new(0)),
+                supervisor: thread::current(),
+                online_cores,
+            },
+            buffers_per_input: settings.buffers_per_input(),
+            buffer_bytes: settings.buffer_bytes(),
+            encode_buffers: settings.pipeline_ring_capacity
+                + 2
+                + settings.output_workers
+                    * (settings.worker_slot_capacity + 1)
+                    * settings.outputs.len().max(1),
+        }
+    }
+
+    /// The core for the `n`-th stage thread that is pinned.
+    fn core(&self, n: usize) -> Option<usize> {
+        self.cpus.get(n % self.cpus.len().max(1)).copied()
+    }
+}
+
+/// The dispatcher joins the inputs' lanes to the outputs' pools; the
+/// registry (counters, gauges, `/healthz`) is made of what both built.
+/// Returns it with every stage thread to start and its running flag.
+fn assemble(
+    settings: &Settings,
+    shared: &mut Shared,
+    inputs: Inputs,
+    outputs: Outputs,
+) -> (Arc<Registry>, Vec<(StageThread, Arc<AtomicBool>)>) {
+    let mut threads = inputs.threads;
+    threads.extend(outputs.threads);
+    let dispatcher_held = Arc::new(Held::default());
+    let dispatcher = Dispatcher {
+        inputs: inputs.to_dispatcher,
+        pools: outputs.pools,
+        waker: Arc::clone(&shared.dispatcher_waker),
+        held: Arc::clone(&dispatcher_held),
+    };
+    threads.push((
+        "ringway-dispatch".into(),
+        None,
+        Box::new(move || dispatcher.run()),
+    ));
+    let running: Vec<Arc<AtomicBool>> = threads
+        .iter()
+        .map(|_| Arc::new(AtomicBool::new(true)))
+        .collect();
+    let registry = Arc::new(Registry {
+        input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
+        inputs: inputs.counters,
+        udp: inputs.udp,
+        otlp: inputs.otlp,
+        tcp: inputs.tcp,
+        output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
+        outputs: outputs.counters,
+        rings: std::mem::take(&mut shared.gauges),
+        dispatcher_held,
+        file_offsets: inputs.file_offsets,
+        latency: Arc::clone(&shared.latency),
+        health: Health {
+            shutdown: Arc::clone(&shared.shutdown),
+            threads: threads
+                .iter()
+                .zip(&running)
+                .map(|((name, _, _), running)| (name.clone(), Arc::clone(running)))
+                .collect(),
+        },
+    });
+    (registry, threads.into_iter().zip(running).collect())
+}
+
+/// Waits for the stage threads to finish, printing stats lines; after a
+/// signal, bounds the drain by `--shutdown-timeout`.
+fn supervise(
+    settings: &Settings,
+    registry: &Registry,
+    alive: &AtomicUsize,
+    shutdown: &AtomicBool,
+    io_wakers: &[Arc<Waker>],
+    (file_readers_done, file_readers): (&AtomicUsize, usize),
+) -> i32 {
+    let mut stats = StatsReporter::new(settings.stats_format);
+    let mut next_stats = settings
+        .stats_interval
+        .map(|interval| Instant::now() + interval);
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        if alive.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        let now = Instant::now();
+        // The drain starts at a signal, or when every file reader finished at
+        // EOF under --exit-on-eof: then the network inputs are closed too.
+        // From then on --shutdown-timeout bounds it.
+        let files_finished = settings.exit_on_eof
+            && file_readers > 0
+            && file_readers_done.load(Ordering::Acquire) == file_readers;
+        if drain_deadline.is_none() && (shutdown.load(Ordering::SeqCst) || files_finished) {
+            drain_deadline = Some(now + settings.shutdown_timeout);
+            shutdown.store(true, Ordering::SeqCst);
+            for waker in io_wakers {
+                waker.wake_now();
+            }
+        }
+        if let Some(deadline) = drain_deadline
+            && now >= deadline
+        {
+            eprintln!(
+                "ringway: error: the drain did not finish within --shutdown-timeout {:?}; undelivered: {}",
+                settings.shutdown_timeout,
+                registry.in_flight_description()
+            );
+            return 1;
+        }
+        if let (Some(due), Some(interval)) = (next_stats, settings.stats_interval)
+            && now >= due
+        {
+            if let Some(line) = stats.line(registry) {
+                eprintln!("{line}");
+            }
+            next_stats = Some(due.max(now - interval) + interval);
+        }
+        let mut wake_at = now + Duration::from_secs(1);
+        if let Some(due) = next_stats {
+            wake_at = wake_at.min(due);
+        }
+        if let Some(deadline) = drain_deadline {
+            wake_at = wake_at.min(deadline);
+        }
+        thread::park_timeout(wake_at.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Imports flow one way: only this module wires the stages together; the
+/// stages and the vocabulary they share never import each other's
+/// internals. A test of the sources (non-test code), so that it stays so.
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    /// Which modules the files under each path must not name.
+    const RULES: [(&str, &[&str]); 7] = [
+        (
+            "src/output",
+            &[
+                "crate::input",
+                "crate::scan",
+                "crate::cpu_worker",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/cpu_worker.rs",
+            &["crate::input", "crate::output", "crate::pipeline"],
+        ),
+        (
+            "src/scan",
+            &["crate::input", "crate::output", "crate::pipeline"],
+        ),
+        (
+            "src/dead_letter.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/append.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/signals.rs",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+        (
+            "src/checkpoint",
+            &[
+                "crate::input",
+                "crate::output",
+                "crate::scan",
+                "crate::pipeline",
+            ],
+        ),
+    ];
+
+    fn sources(path: &Path, found: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            entries.sort();
+            for entry in entries {
+                sources(&entry, found);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path.to_path_buf());
+        }
+    }
+
+    #[test]
+    fn stages_do_not_import_each_other() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut wrong = Vec::new();
+        for (path, forbidden) in RULES {
+            let mut files = Vec::new();
+            sources(&root.join(path), &mut files);
+            assert!(!files.is_empty(), "{path} holds no sources");
+            for file in files {
+                let text = std::fs::read_to_string(&file).unwrap();
+                // Unit tests may use anything (a round trip through an
+                // input, say): only the code above them counts.
+                // Comments may name any module.
+                let code: String = text
+                    .split("\n#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with("//"))
+                    .collect();
+                for name in forbidden {
+                    if code.contains(name) {
+                        wrong.push(format!("{} names {name}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "imports against the flow: {wrong:#?}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Building the outputs: [`Outputs`] holds, per output, the dispatcher's
+//! side of its worker pool ([`OutputPool`]) and its [`OutputWorker`]s as
+//! threads to start, all writing to one [`Sink`].
+
+use super::{Shared, StageThread};
+use crate::config::{OutputSpec, Settings};
+use crate::dead_letter::SharedDeadLetter;
+use crate::metrics::OutputCounters;
+use crate::output::dispatcher::OutputPool;
+use crate::output::sink::Sink;
+use crate::output::worker::{CommitOrder, OutputWorker};
+use crate::ring::{Waker, ring};
+use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
+
+/// Every output's worker pool: the dispatcher's side of each, and the
+/// workers as threads to start.
+#[derive(Default)]
+pub(super) struct Outputs {
+    pub(super) counters: Vec<Arc<OutputCounters>>,
+    pub(super) pools: Vec<OutputPool>,
+    pub(super) threads: Vec<StageThread>,
+}
+
+impl Outputs {
+    pub(super) fn build(settings: &Settings, shared: &Shared) -> Self {
+        let mut outputs = Outputs::default();
+        // Batches a network output's receiver rejects go to --dead-letter.
+        let rejected = settings
+            .dead_letter
+            .as_deref()
+            .map(|path| Arc::new(SharedDeadLetter::new(path)));
+        for (index, output) in settings.outputs.iter().enumerate() {
+            outputs.add(settings, shared, index, output, rejected.as_ref());
+        }
+        outputs
+    }
+
+    /// Builds one output: its sink, `--output-workers` workers each behind
+    /// a ring(1) slot, and the dispatcher's side of them.
+    fn add(
+        &mut self,
+        settings: &Settings,
+        shared: &Shared,
+        output_index: usize,
+        output: &OutputSpec,
+        rejected: Option<&Arc<SharedDeadLetter>>,
+    ) {
+        let counters = Arc::new(OutputCounters::default());
+        self.counters.push(Arc::clone(&counters));
+        let sink = Arc::new(Sink::new(
+            &output.kind,
+            settings.fsync,
+            settings.data_dir.is_some(),
+            settings.output_timeout,
+            Arc::clone(&counters),
+        ));
+        let workers = settings.output_workers;
+        let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
+        let order = sink
+            .ordered()
+            .then(|| CommitOrder::new(worker_wakers.clone()));
+        let finished = Arc::new(ArrayQueue::new(
+            workers * (settings.worker_slot_capacity + 2),
+        ));
+        let mut slots = Vec::new();
+        for (index, waker) in worker_wakers.into_iter().enumerate() {
+            let (slot_tx, slot_rx) = ring(
+                settings.worker_slot_capacity,
+                Arc::clone(&shared.dispatcher_waker),
+                Arc::clone(&waker),
+                Arc::clone(&shared.gauges.worker_slots),
+            );
+            slots.push(slot_tx);
+            let worker = OutputWorker {
+                index,
+                slot: slot_rx,
+                waker,
+                sink: Arc::clone(&sink),
+                name: output.name.clone(),
+                order: order.clone(),
+                counters: Arc::clone(&counters),
+                finished: Arc::clone(&finished),
+                dispatcher: Arc::clone(&shared.dispatcher_waker),
+                retry_initial: settings.retry_initial,
+                retry_max: settings.retry_max,
+                dead_letter: rejected.cloned(),
+                latency: Arc::clone(&shared.latency),
+            };
+            self.threads.push((
+                format!("ringway-out-{output_index}-{index}"),
+                None,
+                Box::new(move || worker.run()),
+            ));
+        }
+        self.pools
+            .push(OutputPool::new(slots, finished, Arc::clone(&counters)));
+    }
+}
