@@ -14,7 +14,9 @@
 # --lines N [2000000], --udp-seconds S [5], --out FILE
 # [bench/results/<UTC date>/before_after.md], --fast-build (thin builds:
 # LTO off, 16 codegen units, for a smoke test only; both sides alike),
-# --quick. A revision's build is reused while its commit is the same.
+# --target-dir DIR (cargo's target directory for the builds, shared by both
+# revisions [target/before-after/target]), --quick. A commit built once is
+# not built again (its binaries stay in target/before-after/bin-<commit>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -26,6 +28,7 @@ lines=2000000
 udp_seconds=5
 out=
 fast_build=0
+target_dir=
 while [ $# -gt 0 ]; do
     case "$1" in
         --before) before=$2; shift 2 ;;
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --udp-seconds) udp_seconds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --fast-build) fast_build=1; shift ;;
+        --target-dir) target_dir=$2; shift 2 ;;
         --quick) reps=2; lines=200000; udp_seconds=2; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "before_after.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -48,16 +52,26 @@ if [ "$fast_build" = 1 ]; then
     export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 fi
 base_dir=$repo/target/before-after
+suffix=
+[ "$fast_build" = 1 ] && suffix=-fast
+target_dir=${target_dir:-$base_dir/target$suffix}
 
-# build REV EXAMPLE...: prints the target directory of REV's release build.
+# build REV EXAMPLE...: builds REV's ringway (and the examples) in its own
+# worktree, into one target directory shared by all revisions (dependencies
+# compile once), and copies the binaries to a directory of that commit,
+# whose path it prints. A commit already built is not built again.
 build() {
     local rev=$1; shift
     local commit
     commit=$(git rev-parse --verify "$rev^{commit}")
     local short=${commit:0:12}
     local tree=$base_dir/src-$short
-    local target=$base_dir/target-$short
-    [ "$fast_build" = 1 ] && target=$target-fast
+    local bin=$base_dir/bin-$short$suffix
+    if [ -x "$bin/ringway" ] && { [ $# = 0 ] || [ -x "$bin/$1" ]; }; then
+        echo "before_after.sh: reusing $bin" >&2
+        echo "$bin"
+        return
+    fi
     if [ ! -d "$tree" ]; then
         mkdir -p "$base_dir"
         git worktree add --detach --quiet "$tree" "$commit" >&2
@@ -65,18 +79,21 @@ build() {
     local what=(--bin ringway)
     for example in "$@"; do what+=(--example "$example"); done
     echo "before_after.sh: building $rev ($short) in $tree" >&2
-    (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --release --quiet "${what[@]}") >&2
-    echo "$target"
+    (cd "$tree" && CARGO_TARGET_DIR=$target_dir cargo build --release --quiet "${what[@]}") >&2
+    mkdir -p "$bin"
+    cp "$target_dir/release/ringway" "$bin/"
+    for example in "$@"; do cp "$target_dir/release/examples/$example" "$bin/"; done
+    echo "$bin"
 }
 
 started=$(date +%s)
-before_target=$(build "$before")
-after_target=$(build "$after" loadgen)
+before_bin=$(build "$before")
+after_bin=$(build "$after" loadgen)
 echo "before_after.sh: built in $(( $(date +%s) - started )) s" >&2
 
-args=(--a "$before_target/release/ringway" --a-label "$before ($(git rev-parse --short "$before"))"
-      --b "$after_target/release/ringway" --b-label "$after ($(git rev-parse --short "$after"))"
-      --loadgen "$after_target/release/examples/loadgen"
+args=(--a "$before_bin/ringway" --a-label "$before ($(git rev-parse --short "$before"))"
+      --b "$after_bin/ringway" --b-label "$after ($(git rev-parse --short "$after"))"
+      --loadgen "$after_bin/loadgen"
       --reps "$reps" --lines "$lines" --udp-seconds "$udp_seconds")
 [ -n "$out" ] && args+=(--out "$out")
 python3 bench/before_after.py "${args[@]}"
