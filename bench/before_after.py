@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import HOST, REPO, free_port, log, stop, udp_socket_row
+from benchlib import HOST, REPO, free_port, log, stop, udp_socket_row, wait_udp_bound
 
 GEN_LINES = REPO / "bench" / "gen_lines.py"
 SEED = 42
@@ -73,14 +73,16 @@ def run_file(ringway, data, lines, out, workdir, tag):
             "--output", "file:%s" % out if out else "null",
             "--exit-on-eof", "--stats-interval", "0", "--summary-json", str(summary)]
     subprocess.run(["sync"], check=False)
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
+    stderr_path = workdir / ("stderr-%s.txt" % tag)
+    with open(stderr_path, "w") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode(errors="replace")
     if process.returncode != 0:
-        raise Failure("%s exited %d: %s" % (" ".join(argv), process.returncode, stderr[-2000:]))
+        raise Failure("%s exited %d: %s" % (" ".join(argv), process.returncode,
+                                            stderr_path.read_text(errors="replace")[-2000:]))
     records = summary_entry(summary, "inputs").get("records")
     if records != lines:
         raise Failure("%s: input records %s != %d" % (tag, records, lines))
@@ -100,14 +102,13 @@ def run_udp(ringway, loadgen, seconds, workdir, tag):
     summary.unlink(missing_ok=True)
     argv = [str(ringway), "run", "--input", "udp:%s:%d" % (HOST, port), "--output", "null",
             "--stats-interval", "0", "--summary-json", str(summary)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr_path = workdir / ("stderr-%s.txt" % tag)
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        deadline = time.monotonic() + 20
-        while udp_socket_row(port) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise Failure("ringway did not bind udp %d: %s"
-                              % (port, process.stderr.read().decode(errors="replace")[-2000:]))
-            time.sleep(0.01)
+        if not wait_udp_bound(port, process):
+            raise Failure("ringway did not bind udp %d: %s"
+                          % (port, stderr_path.read_text(errors="replace")[-2000:]))
         sender_argv = [str(loadgen), "udp", "send", "--to", "%s:%d" % (HOST, port),
                        "--count", "0", "--duration", "%gs" % seconds]
         done = subprocess.run(sender_argv, capture_output=True, text=True, timeout=seconds + 60)
@@ -124,8 +125,8 @@ def run_udp(ringway, loadgen, seconds, workdir, tag):
         raise
     code, cpu_s = stop(process, 60)
     if code != 0:
-        raise Failure("ringway exited %s: %s" % (code, process.stderr.read().decode(
-            errors="replace")[-2000:]))
+        raise Failure("ringway exited %s: %s"
+                      % (code, stderr_path.read_text(errors="replace")[-2000:]))
     entry = summary_entry(summary, "inputs")
     records, drops = entry.get("records", 0), entry.get("kernel_drops", 0)
     if records + drops != sent["sent"]:
@@ -172,7 +173,7 @@ def markdown(runs, args, date):
             statistics.median(b) / statistics.median(a), spread(paired, "%.3f")))
     if "udp_max" in runs["A"]:
         lines.append("")
-        lines.append("UDP loss % (kernel drops / sent): A %s, B %s." % (
+        lines.append("UDP loss %% (kernel drops / sent): A %s, B %s." % (
             spread([run["loss_pct"] for run in runs["A"]["udp_max"]], "%.1f"),
             spread([run["loss_pct"] for run in runs["B"]["udp_max"]], "%.1f")))
     lines += ["", "Command: `%s`" % " ".join(shlex.quote(a) for a in [

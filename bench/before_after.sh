@@ -91,8 +91,14 @@ before_bin=$(build "$before")
 after_bin=$(build "$after" loadgen)
 echo "before_after.sh: built in $(( $(date +%s) - started )) s" >&2
 
-args=(--a "$before_bin/ringway" --a-label "$before ($(git rev-parse --short "$before"))"
-      --b "$after_bin/ringway" --b-label "$after ($(git rev-parse --short "$after"))"
+# "REV (commit)", or just the commit when REV is one.
+label() {
+    local short
+    short=$(git rev-parse --short "$1")
+    case "$short" in "$1"*) echo "$short" ;; *) echo "$1 ($short)" ;; esac
+}
+args=(--a "$before_bin/ringway" --a-label "$(label "$before")"
+      --b "$after_bin/ringway" --b-label "$(label "$after")"
       --loadgen "$after_bin/loadgen"
       --reps "$reps" --lines "$lines" --udp-seconds "$udp_seconds")
 [ -n "$out" ] && args+=(--out "$out")

@@ -116,6 +116,19 @@ def udp_socket_row(port):
     return None
 
 
+def wait_udp_bound(port, process=None, timeout_s=20):
+    """Until something binds UDP HOST:port (True), or the process exits or
+    timeout_s passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if udp_socket_row(port) is not None:
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def cell(runs, key, fmt):
     """"median (min–max)" of run[key] over runs, or just the median when
     the spread does not show in fmt."""

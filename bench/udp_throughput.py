@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import HOST, REPO, free_port, loadgen_path, log, target_dir, udp_socket_row
+from benchlib import (HOST, REPO, free_port, loadgen_path, log, target_dir, udp_socket_row,
+                      wait_udp_bound)
 
 RELEASE = target_dir() / "release"
 RINGWAY = RELEASE / "ringway"
@@ -38,13 +39,9 @@ BLASTER = [str(LOADGEN), "udp", "send"]
 FLOOR = [str(LOADGEN), "udp", "floor"]
 
 
-def wait_bound(port, timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if udp_socket_row(port) is not None:
-            return
-        time.sleep(0.01)
-    raise SystemExit("nothing bound %s:%d" % (HOST, port))
+def wait_bound(port):
+    if not wait_udp_bound(port):
+        raise SystemExit("nothing bound %s:%d" % (HOST, port))
 
 
 def blast(port, count, rate, size, duration=None):

@@ -597,20 +597,7 @@ impl Batch {
                 iov_len: payload.len(),
             })
             .collect();
-        let headers: Box<[libc::mmsghdr]> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                // SAFETY: msghdr is plain old data; all-zero is a valid value
-                // (null name and control, no flags).
-                let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                msg_hdr.msg_iov = iovec;
-                msg_hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+        let headers = mmsg_headers(&mut iovecs);
         Ok(Batch {
             payloads,
             _iovecs: iovecs,
@@ -901,20 +888,7 @@ impl Receiver {
                 iov_len: chunk.len(),
             })
             .collect();
-        let headers: Box<[libc::mmsghdr]> = iovecs
-            .iter_mut()
-            .map(|iovec| {
-                // SAFETY: msghdr is plain old data; all-zero is a valid value
-                // (no name, no control buffer).
-                let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                msg_hdr.msg_iov = iovec;
-                msg_hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr,
-                    msg_len: 0,
-                }
-            })
-            .collect();
+        let headers = mmsg_headers(&mut iovecs);
         assert_eq!(headers.len(), batch);
         Receiver {
             fd,
@@ -1162,6 +1136,26 @@ impl HostCounters {
             udp_in_errors,
         })
     }
+}
+
+/// One `mmsghdr` per iovec, each pointing at its iovec: no name (the
+/// sender's socket is connected; the floor wants none), no control buffer.
+/// The iovecs must outlive every use of the headers.
+fn mmsg_headers(iovecs: &mut [libc::iovec]) -> Box<[libc::mmsghdr]> {
+    iovecs
+        .iter_mut()
+        .map(|iovec| {
+            // SAFETY: msghdr is plain old data; all-zero is a valid value
+            // (null name and control, no flags).
+            let mut msg_hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg_hdr.msg_iov = iovec;
+            msg_hdr.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr,
+                msg_len: 0,
+            }
+        })
+        .collect()
 }
 
 fn sleep_ns(duration_ns: u64) {
