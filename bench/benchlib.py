@@ -1,10 +1,13 @@
 """What the benchmark harnesses in bench/ share: progress lines, building,
-loopback ports, a process's CPU and memory from /proc, stopping a process
-with its rusage, a UDP socket's queue and drops, and the "median (min–max)"
-cells of the Markdown tables. Python 3 standard library only; the scripts
-import it from their own directory.
+the load generator (`loadgen`, bench/loadgen/), loopback ports, a process's
+CPU and memory from /proc, stopping a process with its rusage, a UDP
+socket's queue and drops, the scenario runner for a server measured under a
+sender (`start_floor`, `start_ringway`, `measure_server`, `ringway_summary`),
+and the "median (min–max)" cells of the Markdown tables. Python 3 standard
+library only; the scripts import it from their own directory.
 """
 
+import json
 import os
 import signal
 import socket
@@ -32,7 +35,12 @@ def target_dir():
     return path if path.is_absolute() else REPO / path
 
 
-def build(example, floor_only):
+def loadgen_path():
+    """The load generator example (bench/loadgen/), built next to ringway."""
+    return target_dir() / "release" / "examples" / "loadgen"
+
+
+def build(floor_only, example="loadgen"):
     """cargo build --release of ringway (unless floor_only) and `example`."""
     commands = [] if floor_only else [["cargo", "build", "--release"]]
     commands.append(["cargo", "build", "--release", "--example", example])
@@ -108,6 +116,19 @@ def udp_socket_row(port):
     return None
 
 
+def wait_udp_bound(port, process=None, timeout_s=20):
+    """Until something binds UDP HOST:port (True), or the process exits or
+    timeout_s passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if udp_socket_row(port) is not None:
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def cell(runs, key, fmt):
     """"median (min–max)" of run[key] over runs, or just the median when
     the spread does not show in fmt."""
@@ -139,3 +160,109 @@ def git_describe():
         return commit + (" (with uncommitted changes)" if dirty else "")
     except OSError:
         return "unknown"
+
+
+# --------------------------------------------------------------------------
+# The scenario runner: a server (a loadgen floor or ringway) measured while
+# a loadgen sender runs against it.
+# --------------------------------------------------------------------------
+
+def run_sender(argv, timeout_s, what):
+    """Runs a loadgen sender to its end: (argv, its last stdout line as
+    JSON, with "exit_code" and, on failure, "error" from its stderr)."""
+    done = subprocess.run([str(part) for part in argv], capture_output=True, text=True,
+                          timeout=timeout_s)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError("%s printed nothing (exit %d): %s"
+                           % (what, done.returncode, done.stderr.strip()))
+    result = json.loads(lines[-1])
+    result["exit_code"] = done.returncode
+    if done.returncode != 0:
+        result["error"] = done.stderr.strip()[-2000:]
+    return argv, result
+
+
+def start_floor(argv, what):
+    """Starts a loadgen floor: (process, port from its `ready ADDR:PORT` line)."""
+    process = subprocess.Popen([str(part) for part in argv], stdout=subprocess.PIPE, text=True)
+    ready = process.stdout.readline()
+    if not ready.startswith("ready "):
+        process.kill()
+        process.wait()
+        raise RuntimeError("%s did not start: %r" % (what, ready))
+    return process, int(ready.split()[1].rsplit(":", 1)[1])
+
+
+def floor_result(process, code):
+    """A stopped floor's JSON line ({} unless it exited 0)."""
+    return json.loads(process.stdout.read().strip().splitlines()[-1]) if code == 0 else {}
+
+
+def start_ringway(argv, stderr_path, port=None, timeout_s=20.0, probe_after_s=5.0):
+    """Starts ringway with stderr to stderr_path and waits until it says
+    `listening on HOST:PORT` (any port when `port` is None; after
+    probe_after_s a connect() to `port` also counts). Returns (process,
+    port)."""
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen([str(part) for part in argv], stdout=subprocess.DEVNULL,
+                                   stderr=stderr)
+    started = time.monotonic()
+    try:
+        while time.monotonic() < started + timeout_s:
+            if process.poll() is not None:
+                raise RuntimeError("ringway exited %d at start: %s"
+                                   % (process.returncode, Path(stderr_path).read_text().strip()))
+            for line in Path(stderr_path).read_text(errors="replace").splitlines():
+                if "listening on " in line:
+                    address = line.split("listening on ", 1)[1].split()[0]
+                    found = int(address.rsplit(":", 1)[1])
+                    if port is None or found == port:
+                        return process, found
+            if port is not None and time.monotonic() > started + probe_after_s:
+                try:
+                    with socket.create_connection((HOST, port), timeout=0.5):
+                        return process, port
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        raise RuntimeError("ringway printed no 'listening on' line within %.0f s" % timeout_s)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def measure_server(process, send, settle_s, stop_timeout_s):
+    """Runs send() (→ (argv, result)) against a started server, samples the
+    server's CPU over the sending window plus settle_s and its peak RSS,
+    then stops it. Returns a dict: sender_argv, result, cpu_s (the window),
+    rss_mib, code (None: killed) and cpu_total_s (its whole run)."""
+    try:
+        cpu_before = proc_cpu_s(process.pid)
+        sender_argv, result = send()
+        time.sleep(settle_s)
+        cpu_window = proc_cpu_s(process.pid) - cpu_before
+        rss_mib = proc_hwm_mib(process.pid)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    code, cpu_total_s = stop(process, stop_timeout_s)
+    return {"sender_argv": sender_argv, "result": result, "cpu_s": cpu_window,
+            "rss_mib": rss_mib, "code": code, "cpu_total_s": cpu_total_s}
+
+
+def ringway_summary(code, summary_path, stderr_path):
+    """A stopped ringway's summary JSON ({} when unreadable) and the
+    failures: a non-zero exit, no summary."""
+    failures = []
+    summary = {}
+    if code != 0:
+        failures.append("ringway exited %s after SIGTERM: %s"
+                        % (code, Path(stderr_path).read_text().strip()[-2000:]))
+    try:
+        summary = json.loads(Path(summary_path).read_text())
+    except (OSError, ValueError) as error:
+        failures.append("no readable summary %s: %s" % (summary_path, error))
+    return summary, failures

@@ -9,12 +9,12 @@ verified by counting what arrived:
         wall time from start until the output holds every line, lines/s,
         MB/s, CPU-seconds and peak RSS of the daemon; the output must be
         byte-for-byte the input (a `dd bs=1M` copy is the floor)
-  udp   RFC 5424 syslog datagrams of --size bytes from bench/udp_blaster at
+  udp   RFC 5424 syslog datagrams of --size bytes from `loadgen udp send` at
         each of --rates for --rate-seconds -> a file: datagrams received per
         second of sending, loss %, kernel drops (the socket's own counter in
         /proc/net/udp), loss inside the daemon (sent - received - kernel
         drops), CPU-seconds per million received (a bare recvmmsg loop,
-        bench/udp_floor, is the floor)
+        `loadgen udp floor`, is the floor)
   idle  every system started with its UDP config and left alone for
         --idle-seconds: CPU-seconds used and RSS at the end
 
@@ -459,17 +459,17 @@ def wait_bound(daemon, port, timeout_s=20):
                   % (daemon.name, HOST, port, timeout_s, daemon.diagnostics()))
 
 
-def blast(blaster, port, rate, seconds, size):
-    argv = [str(blaster), "--to", "%s:%d" % (HOST, port), "--count", "0",
+def blast(loadgen, port, rate, seconds, size):
+    argv = [str(loadgen), "udp", "send", "--to", "%s:%d" % (HOST, port), "--count", "0",
             "--duration", "%gs" % seconds, "--size", str(size), "--format", "syslog"]
     if rate:
         argv += ["--rate", str(rate)]
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
-        raise Failure("udp_blaster failed (%d): %s" % (done.returncode, done.stderr.strip()))
+        raise Failure("loadgen udp send failed (%d): %s" % (done.returncode, done.stderr.strip()))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result.get("other_errors", 0):
-        raise Failure("udp_blaster: %d send errors other than ENOBUFS/EAGAIN" % result["other_errors"])
+        raise Failure("loadgen udp send: %d send errors other than ENOBUFS/EAGAIN" % result["other_errors"])
     return result
 
 
@@ -554,21 +554,21 @@ def udp_run(systems, blaster, name, rate, args, rundir):
             "peak_rss_mib": peak_rss_kib / 1024, "rcvbuf_granted": rcvbuf, "exit_status": status}
 
 
-def udp_floor_run(floor, blaster, rate, args):
-    """The bare recvmmsg loop (bench/udp_floor) at the same rate."""
+def udp_floor_run(loadgen, rate, args):
+    """The bare recvmmsg loop (`loadgen udp floor`) at the same rate."""
     port = free_port(socket.SOCK_DGRAM)
-    process = subprocess.Popen([str(floor), "--bind", "%s:%d" % (HOST, port), "--rcvbuf",
+    process = subprocess.Popen([str(loadgen), "udp", "floor", "--bind", "%s:%d" % (HOST, port), "--rcvbuf",
                                 str(args.rcvbuf), "--idle-exit", "1s"],
                                stdout=subprocess.PIPE, text=True)
     ready = process.stdout.readline()
     if not ready.startswith("ready"):
-        raise Failure("udp_floor did not start: %r" % ready)
-    sender = blast(blaster, port, rate, args.rate_seconds, args.size)
+        raise Failure("loadgen udp floor did not start: %r" % ready)
+    sender = blast(loadgen, port, rate, args.rate_seconds, args.size)
     result = json.loads(process.stdout.read().strip().splitlines()[-1])
     process.wait()
     sent, received = sender["sent"], result["received"]
     if received + result["kernel_drops"] != sent:
-        raise Failure("udp_floor: received %d + drops %d != sent %d"
+        raise Failure("loadgen udp floor: received %d + drops %d != sent %d"
                       % (received, result["kernel_drops"], sent))
     return {"rate": rate, "sent": sent, "send_s": sender["elapsed_s"],
             "sent_per_s": sent / sender["elapsed_s"], "received": received,
@@ -827,10 +827,9 @@ def main():
                              "WORKDIR/results-quick)")
     parser.add_argument("--ringway", default=str(REPO / "target/release/ringway"),
                         help="the ringway binary (target/release/ringway)")
-    parser.add_argument("--blaster", default=str(REPO / "target/release/examples/udp_blaster"),
-                        help="bench/udp_blaster.rs, built (target/release/examples/udp_blaster)")
-    parser.add_argument("--floor", default=str(REPO / "target/release/examples/udp_floor"),
-                        help="bench/udp_floor.rs, built (target/release/examples/udp_floor)")
+    parser.add_argument("--loadgen", default=str(REPO / "target/release/examples/loadgen"),
+                        help="bench/loadgen/, built (target/release/examples/loadgen): the UDP "
+                             "sender and the bare recvmmsg floor")
     parser.add_argument("--rsyslog-root", default=str(REPO / "target/rsyslog/root"),
                         help="rsyslog unpacked by scripts/fetch-rsyslog.sh (target/rsyslog/root)")
     parser.add_argument("--syslog-ng", default=shutil.which("syslog-ng") or "/usr/sbin/syslog-ng",
@@ -867,7 +866,7 @@ def main():
         parser.error("--reps must be at least 1")
     if args.syslog_ng_root:
         args.syslog_ng = str(Path(args.syslog_ng_root) / "usr/sbin/syslog-ng")
-    for what in ("ringway", "blaster", "floor", "syslog_ng"):
+    for what in ("ringway", "loadgen", "syslog_ng"):
         path = Path(getattr(args, what))
         if not (path.is_file() and os.access(path, os.X_OK)):
             parser.error("%s not found or not executable: %s (bench/compare.sh builds and "
@@ -926,9 +925,9 @@ def main():
                     rundir = runs_dir / ("udp-%s-%s-%d" % (name, rate_label(rate), rep))
                     rundir.mkdir()
                     if name == "floor":
-                        run = udp_floor_run(Path(args.floor), Path(args.blaster), rate, args)
+                        run = udp_floor_run(Path(args.loadgen), rate, args)
                     else:
-                        run = udp_run(systems, Path(args.blaster), name, rate, args, rundir)
+                        run = udp_run(systems, Path(args.loadgen), name, rate, args, rundir)
                         results["udp_rcvbuf_granted"][name] = run["rcvbuf_granted"]
                     udp_runs[name][rate_label(rate)].append(run)
                     log("udp rep %d %-5s %-9s sent %9.0f/s  written %9.0f/s  loss %6.2f%%  "

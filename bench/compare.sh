@@ -18,7 +18,7 @@
 # - rsyslog: always `apt-get download` + `dpkg -x` into target/rsyslog/root
 #   (scripts/fetch-rsyslog.sh); it conflicts with syslog-ng-core in apt.
 # - matplotlib (pinned) from PyPI in a venv, target/bench-venv.
-# - ringway, udp_blaster and udp_floor: cargo build --release.
+# - ringway and loadgen (the UDP sender and floor): cargo build --release.
 # Both daemons then run only in the foreground with their own config files,
 # state files and ports under the work directory (/tmp/ringway-compare), and
 # are stopped at the end of each run: never as system services.
@@ -141,18 +141,17 @@ if ! "$venv/bin/python" -c "import matplotlib, sys; sys.exit(matplotlib.__versio
     "$venv/bin/pip" install --quiet --disable-pip-version-check "matplotlib==$matplotlib_version"
 fi
 
-# RINGWAY_BIN / RINGWAY_BLASTER / RINGWAY_FLOOR: use these binaries as they
-# are (tests pass cargo's own); otherwise build them.
-if [ -z "${RINGWAY_BIN:-}" ] || [ -z "${RINGWAY_BLASTER:-}" ] || [ -z "${RINGWAY_FLOOR:-}" ]; then
-    cargo build --release --quiet --bin ringway --example udp_blaster --example udp_floor
+# RINGWAY_BIN / RINGWAY_LOADGEN: use these binaries as they are (tests pass
+# cargo's own); otherwise build them.
+if [ -z "${RINGWAY_BIN:-}" ] || [ -z "${RINGWAY_LOADGEN:-}" ]; then
+    cargo build --release --quiet --bin ringway --example loadgen
 fi
 [ "$install_only" = 1 ] && exit 0
 
 exec "$venv/bin/python" bench/compare.py \
     --command "bench/compare.sh${*:+ $*}" \
     --ringway "${RINGWAY_BIN:-target/release/ringway}" \
-    --blaster "${RINGWAY_BLASTER:-target/release/examples/udp_blaster}" \
-    --floor "${RINGWAY_FLOOR:-target/release/examples/udp_floor}" \
+    --loadgen "${RINGWAY_LOADGEN:-target/release/examples/loadgen}" \
     --rsyslog-root "$(cd "$(dirname "$rsyslogd")/../.." && pwd)" \
     "${syslog_ng_args[@]}" \
     "${args[@]}"

@@ -3,8 +3,9 @@
 
 Scenarios, interleaved per rep (rep 1 of each, then rep 2, ...), each for
 --duration seconds with --connections keep-alive connections posting the same
-pre-built ExportLogsServiceRequest protobufs (bench/otlp_sender.rs):
-  floor            otlp_sender --floor: a bare HTTP/1.1 sink (thread per
+pre-built ExportLogsServiceRequest protobufs (`loadgen otlp send`,
+bench/loadgen/otlp.rs, on ringway's own HTTP client):
+  floor            `loadgen otlp floor`: a bare HTTP/1.1 sink (thread per
                    connection) that reads each request and answers 200
                    without looking at the body
   decode floor     the same sink with --decode: it also gunzips (with --gzip)
@@ -21,8 +22,8 @@ every request, the decode floor must count records_ok records, and ringway
 must exit 0 after SIGTERM with summary records == the sender's records_ok
 (otherwise FAIL is printed and the exit status is 1).
 
-Python 3 standard library only. Builds ringway and the otlp_sender example
-first (cargo build --release; cargo build --release --example otlp_sender),
+Python 3 standard library only. Builds ringway and the loadgen example
+first (cargo build --release; cargo build --release --example loadgen),
 in $CARGO_TARGET_DIR if set, else target/.
 """
 
@@ -32,15 +33,14 @@ import json
 import os
 import platform
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchlib import (REPO, HOST, build, cell, free_port, git_describe, log, proc_cpu_s,
-                      proc_hwm_mib, ratio_cell, stop, target_dir)
+from benchlib import (REPO, HOST, build, cell, floor_result, free_port, git_describe,
+                      loadgen_path, log, measure_server, ratio_cell, ringway_summary, run_sender,
+                      start_floor, start_ringway, target_dir)
 
 # After the sender ends, let the server finish what it holds before sampling
 # its CPU time and stopping it.
@@ -56,81 +56,39 @@ SCENARIOS = [
 RINGWAY_SCENARIOS = ("accepted", "delivered")
 
 
-def run_sender(sender, port, args):
-    argv = [str(sender), "--target", "%s:%d" % (HOST, port), "--duration", str(args.duration),
-            "--connections", str(args.connections),
+def send(sender, port, args):
+    """A function that runs the OTLP sender against port (for measure_server)."""
+    argv = [sender, "otlp", "send", "--target", "%s:%d" % (HOST, port),
+            "--duration", str(args.duration), "--connections", str(args.connections),
             "--records-per-request", str(args.records_per_request)]
     if args.gzip:
         argv.append("--gzip")
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 120)
-    lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise RuntimeError("otlp_sender printed nothing (exit %d): %s"
-                           % (done.returncode, done.stderr.strip()))
-    result = json.loads(lines[-1])
-    result["exit_code"] = done.returncode
-    if done.returncode != 0:
-        result["error"] = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
-    return argv, result
 
-
-def wait_listening(process, port, stderr_path, timeout_s=20.0):
-    """Until ringway says on stderr that it listens on the port (so no probe
-    connection shows up in its counters); after 5 s, a connect() also does."""
-    started = time.monotonic()
-    wanted = "listening on %s:%d" % (HOST, port)
-    while time.monotonic() < started + timeout_s:
-        if process.poll() is not None:
-            raise RuntimeError("ringway exited %d at start: %s"
-                               % (process.returncode, Path(stderr_path).read_text().strip()))
-        if wanted in Path(stderr_path).read_text(errors="replace"):
-            return
-        if time.monotonic() > started + 5:
-            try:
-                with socket.create_connection((HOST, port), timeout=0.5):
-                    return
-            except OSError:
-                pass
-        time.sleep(0.01)
-    raise RuntimeError("ringway did not listen on %s:%d within %.0f s" % (HOST, port, timeout_s))
-
-
-def measure(process, sender, port, args):
-    """Runs the sender against a started server; samples the server's CPU
-    over the sending window and its peak RSS."""
-    cpu_before = proc_cpu_s(process.pid)
-    argv, result = run_sender(sender, port, args)
-    time.sleep(SETTLE_S)
-    cpu_window = proc_cpu_s(process.pid) - cpu_before
-    rss_mib = proc_hwm_mib(process.pid)
-    return argv, result, cpu_window, rss_mib
+    def run():
+        argv_, result = run_sender(argv, args.duration + 120, "loadgen otlp send")
+        if result.get("error"):
+            result["error"] = result["error"].splitlines()[-1]
+        return argv_, result
+    return run
 
 
 def run_floor(kind, sender, args):
-    argv = [str(sender), "--floor", "--serve", "%s:0" % HOST] + (["--decode"] if kind == "decode" else [])
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        ready = process.stdout.readline()
-        if not ready.startswith("ready "):
-            raise RuntimeError("otlp_sender --floor did not start: %r" % ready)
-        port = int(ready.split()[1].rsplit(":", 1)[1])
-        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, args)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
-    server = json.loads(process.stdout.read().strip().splitlines()[-1]) if code == 0 else {}
+    argv = [sender, "otlp", "floor", "--serve", "%s:0" % HOST] + (
+        ["--decode"] if kind == "decode" else [])
+    process, port = start_floor(argv, "loadgen otlp floor")
+    run = measure_server(process, send(sender, port, args), SETTLE_S, STOP_TIMEOUT_S)
+    server = floor_result(process, run["code"])
+    result = run["result"]
     failures = []
-    if code != 0:
-        failures.append("floor server exited %s" % code)
+    if run["code"] != 0:
+        failures.append("floor server exited %s" % run["code"])
     elif server["requests"] != result["requests_ok"] or server["bad_requests"]:
         failures.append("floor answered %d requests (%d bad), sender got %d 2xx"
                         % (server["requests"], server["bad_requests"], result["requests_ok"]))
     elif kind == "decode" and server["records"] != result["records_ok"]:
         failures.append("decode floor decoded %d records, sender records_ok %d"
                         % (server["records"], result["records_ok"]))
-    return finish(kind, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib, server, failures)
+    return finish(kind, [argv, run["sender_argv"]], run, server, failures)
 
 
 def run_ringway(kind, ringway, sender, args, workdir):
@@ -141,25 +99,12 @@ def run_ringway(kind, ringway, sender, args, workdir):
     argv = [str(ringway), "run", "--input", "otlp:%s:%d" % (HOST, port), "--output", "null",
             "--otlp-ack", kind, "--stats-interval", "0", "--summary-json", str(summary_path)]
     argv += shlex.split(args.ringway_args)
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        wait_listening(process, port, stderr_path)
-        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, args)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
-    failures = []
-    summary = {}
-    if code != 0:
-        failures.append("ringway exited %s after SIGTERM: %s"
-                        % (code, stderr_path.read_text().strip()[-2000:]))
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, ValueError) as error:
-        failures.append("no readable summary %s: %s" % (summary_path, error))
+    # No probe connection before ringway says it listens (it would show in
+    # its counters); after 5 s a connect() also counts.
+    process, _ = start_ringway(argv, stderr_path, port=port)
+    run = measure_server(process, send(sender, port, args), SETTLE_S, STOP_TIMEOUT_S)
+    summary, failures = ringway_summary(run["code"], summary_path, stderr_path)
+    result = run["result"]
     if summary:
         entry = summary["inputs"][0]
         if entry.get("records") != result["records_ok"]:
@@ -169,12 +114,13 @@ def run_ringway(kind, ringway, sender, args, workdir):
         if responses.get("429", 0) != result["status_429"]:
             log("  warning: ringway sent %s × 429, the sender counted %d"
                 % (responses.get("429", 0), result["status_429"]))
-    return finish(kind, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib, summary, failures)
+    return finish(kind, [argv, run["sender_argv"]], run, summary, failures)
 
 
-def finish(kind, commands, result, cpu_s, cpu_total_s, rss_mib, server, failures):
+def finish(kind, commands, run, server, failures):
+    result, cpu_s = run["result"], run["cpu_s"]
     if result.get("exit_code"):
-        failures.append("otlp_sender exited %d: %s" % (result["exit_code"], result.get("error", "")))
+        failures.append("loadgen otlp send exited %d: %s" % (result["exit_code"], result.get("error", "")))
     if result.get("other_status"):
         failures.append("unexpected statuses: %s" % result["other_status"])
     if result["requests_ok"] == 0:
@@ -182,17 +128,18 @@ def finish(kind, commands, result, cpu_s, cpu_total_s, rss_mib, server, failures
     records = max(result["records_ok"], 1)
     return {
         "scenario": kind,
-        "commands": [" ".join(shlex.quote(part) for part in command) for command in commands],
+        "commands": [" ".join(shlex.quote(str(part)) for part in command)
+                     for command in commands],
         "sender": result,
         "server": server,
         "records_per_s": result["records_per_s"],
         "mb_per_s": result["mb_per_s"],
         "requests_per_s": result["requests_per_s"],
         "cpu_s": cpu_s,
-        "cpu_total_s": cpu_total_s,
+        "cpu_total_s": run["cpu_total_s"],
         "cores": cpu_s / max(result["elapsed_s"], 1e-9),
         "cpu_s_per_m_records": cpu_s / records * 1e6,
-        "rss_mib": rss_mib,
+        "rss_mib": run["rss_mib"],
         "status_429": result["status_429"] + result.get("status_503", 0),
         "retry_wait_s": result.get("retry_wait_s", 0.0),
         "latency_ms_p50": result["latency_ms_p50"],
@@ -309,12 +256,12 @@ def main():
         parser.error("--reps, --duration and --connections must be positive")
 
     if not args.no_build:
-        build("otlp_sender", args.floor_only)
+        build(args.floor_only)
     release = target_dir() / "release"
-    sender = release / "examples" / "otlp_sender"
+    sender = loadgen_path()
     ringway = Path(args.ringway) if args.ringway else release / "ringway"
     if not os.access(sender, os.X_OK):
-        raise SystemExit("%s not found (cargo build --release --example otlp_sender)" % sender)
+        raise SystemExit("%s not found (cargo build --release --example loadgen)" % sender)
     kinds = [kind for kind, _ in SCENARIOS]
     if args.floor_only:
         kinds = ["floor", "decode"]

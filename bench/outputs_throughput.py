@@ -5,8 +5,8 @@ Every run reads the same file of JSON lines (bench/gen_lines.py, seed 42)
 with `--exit-on-eof` and writes it to one output:
 
   file→null                      ringway's own floor for this file
-  file→otlp → null receiver      OTLP/HTTP protobuf to `otlp_sender --floor`
-                                 (bench/otlp_sender.rs: reads each request,
+  file→otlp → null receiver      OTLP/HTTP protobuf to `loadgen otlp floor`
+                                 (bench/loadgen/otlp.rs: reads each request,
                                  answers 200, decodes nothing)
   file→otlp,gzip → null receiver the same with gzip bodies
   file→http → null receiver      NDJSON POSTs to the same floor sink
@@ -20,8 +20,8 @@ The last two give the retry overhead; the Python server is slower than the
 floor sink, so compare them with each other. Reps are interleaved; medians
 with (min–max). Each run is checked: exit 0, output records == lines,
 no rejects. Python 3 standard library only; needs target/release/ringway
-and target/release/examples/otlp_sender (`cargo build --release && cargo
-build --release --example otlp_sender`; CARGO_TARGET_DIR is honoured).
+and target/release/examples/loadgen (`cargo build --release && cargo
+build --release --example loadgen`; CARGO_TARGET_DIR is honoured).
 
 Usage:
   outputs_throughput.py [--lines 1M] [--reps 3] [--workdir DIR] [--results-dir DIR]
@@ -40,16 +40,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchlib import loadgen_path, log, start_floor, target_dir
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def target_dir():
-    return os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 
 
 def count(text):
@@ -115,16 +109,6 @@ def start_python_server(workdir, fail_every):
     raise SystemExit("the Python endpoint did not start")
 
 
-def start_floor(sender):
-    process = subprocess.Popen([sender, "--floor", "--serve", "127.0.0.1:0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip()
-    if not line.startswith("ready "):
-        process.kill()
-        raise SystemExit("otlp_sender --floor printed %r" % line)
-    return process, line.split()[1]
-
-
 def stop(process):
     process.terminate()
     try:
@@ -183,7 +167,7 @@ def main():
     parser.add_argument("--workdir", default="/tmp/ringway-bench-outputs")
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--ringway", default=None)
-    parser.add_argument("--sender", default=None)
+    parser.add_argument("--sender", default=None, help="the loadgen example [TARGET/release/examples/loadgen]")
     parser.add_argument("--ringway-args", default="")
     parser.add_argument("--serve-python", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)
@@ -192,8 +176,8 @@ def main():
         return serve_python(args.serve_python, args.fail_every)
 
     lines = count(args.lines)
-    ringway = args.ringway or os.path.join(target_dir(), "release", "ringway")
-    sender = args.sender or os.path.join(target_dir(), "release", "examples", "otlp_sender")
+    ringway = args.ringway or os.path.join(str(target_dir()), "release", "ringway")
+    sender = args.sender or str(loadgen_path())
     os.makedirs(args.workdir, exist_ok=True)
     data = os.path.join(args.workdir, "lines-%d.ndjson" % lines)
     if not os.path.exists(data):
@@ -209,7 +193,9 @@ def main():
             process = None
             addr = ""
             if server == "floor":
-                process, addr = start_floor(sender)
+                process, port = start_floor([sender, "otlp", "floor", "--serve", "127.0.0.1:0"],
+                                            "loadgen otlp floor")
+                addr = "127.0.0.1:%d" % port
             elif server and server.startswith("py"):
                 process, addr = start_python_server(args.workdir, int(server[2:]))
             try:

@@ -8,27 +8,52 @@
 //!
 //! Usage: cargo run --release --example syslog_parse -- [--passes N] [FILE]...
 //! Prints one JSON object: {"files", "lines", "bytes", "parsed",
-//! "parse_errors", "passes", "runs", "median_s", "messages_per_s",
-//! "mb_per_s"} (rates are per core: one thread does all the work).
+//! "parse_errors", "passes", "runs", "allocations", "median_s",
+//! "messages_per_s", "mb_per_s"} (rates are per core: one thread does all
+//! the work). It uses ringway's own converter (`ringway::bench_api`), and a
+//! counting global allocator: `allocations` is how many allocations the
+//! timed runs made, and anything but 0 fails the run (exit 1).
 
-#[path = "../src/scan/syslog.rs"]
-#[allow(dead_code)]
-mod syslog;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-/// The parser's tests call `crate::test_alloc`; ringway's crate has a
-/// counting allocator there. `cargo test --examples` compiles them here
-/// too, where this stub keeps them compiling (and the allocation check
-/// vacuous: it is ringway's test run that checks it).
-#[cfg(test)]
-mod test_alloc {
-    pub(crate) fn allocations_on_this_thread() -> u64 {
-        0
+use ringway::bench_api::SyslogParser;
+
+/// Counts every allocation and reallocation of the process, so the run can
+/// check that converting a line allocates nothing (ringway's CPU worker
+/// calls the converter once per record on its hot path). One thread does
+/// all the work, so a process-wide count is this thread's count.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// count is a relaxed atomic add, which neither allocates nor blocks.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
-use std::hint::black_box;
-use std::time::Instant;
-use syslog::SyslogParser;
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
 
 const DEFAULT_FILES: [&str; 3] = [
     "../shared/data/loghub/Linux_2k.log",
@@ -122,6 +147,7 @@ fn main() {
     let passes = passes.unwrap_or(((TARGET_RUN_SECONDS / pass_s).ceil() as usize).max(1));
 
     let mut times_s = Vec::with_capacity(RUNS);
+    let allocations_before = allocations();
     for _ in 0..RUNS {
         let started = Instant::now();
         for _ in 0..passes {
@@ -129,15 +155,26 @@ fn main() {
         }
         times_s.push(started.elapsed().as_secs_f64());
     }
+    // `times_s` has its capacity already: nothing above allocates but the
+    // converter, which must not.
+    let allocations_in_runs = allocations() - allocations_before;
     times_s.sort_by(f64::total_cmp);
     let median_s = times_s[RUNS / 2];
     let messages = (lines.len() * passes) as f64;
     println!(
-        "{{\"files\": {:?}, \"lines\": {}, \"bytes\": {bytes}, \"parsed\": {parsed}, \"parse_errors\": {}, \"passes\": {passes}, \"runs\": {RUNS}, \"median_s\": {median_s:.4}, \"messages_per_s\": {:.0}, \"mb_per_s\": {:.1}}}",
+        "{{\"files\": {:?}, \"lines\": {}, \"bytes\": {bytes}, \"parsed\": {parsed}, \"parse_errors\": {}, \"passes\": {passes}, \"runs\": {RUNS}, \"allocations\": {allocations_in_runs}, \"median_s\": {median_s:.4}, \"messages_per_s\": {:.0}, \"mb_per_s\": {:.1}}}",
         files,
         lines.len(),
         lines.len() - parsed,
         messages / median_s,
         (bytes * passes) as f64 / 1e6 / median_s,
     );
+    if allocations_in_runs != 0 {
+        eprintln!(
+            "syslog_parse: error: converting {} lines allocated {allocations_in_runs} times; \
+             the converter must not allocate",
+            lines.len() * passes * RUNS
+        );
+        std::process::exit(1);
+    }
 }

@@ -4,8 +4,8 @@
 Scenarios, interleaved per rep (rep 1 of each, then rep 2, ...), each for
 --duration seconds, once with 1 and once with 4 sender connections (--senders)
 writing the same pre-generated NDJSON lines of about 225 B
-(bench/tcp_sender.rs) as fast as the server reads them:
-  floor        tcp_sender --floor: one thread per connection, read(2) into a
+(`loadgen tcp send`, bench/loadgen/tcp.rs) as fast as the server reads them:
+  floor        `loadgen tcp floor`: one thread per connection, read(2) into a
                256 KiB buffer and discard
   ringway raw  ringway run --input tcp:127.0.0.1:0,format=raw --output null
   ringway json the same with format=json (every line checked with simd-json)
@@ -21,8 +21,8 @@ input records == lines sent, input bytes == bytes sent, no invalid or
 truncated lines, output records == lines sent (otherwise FAIL is printed and
 the exit status is 1).
 
-Python 3 standard library only. Builds ringway and the tcp_sender example
-first (cargo build --release; cargo build --release --example tcp_sender),
+Python 3 standard library only. Builds ringway and the loadgen example
+first (cargo build --release; cargo build --release --example loadgen),
 in $CARGO_TARGET_DIR if set, else target/.
 """
 
@@ -35,11 +35,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchlib import (REPO, HOST, build, cell, git_describe, log, proc_cpu_s, proc_hwm_mib,
-                      ratio_cell, stop, target_dir)
+from benchlib import (REPO, HOST, build, cell, floor_result, git_describe, loadgen_path, log,
+                      measure_server, ratio_cell, ringway_summary, run_sender, start_floor,
+                      start_ringway, target_dir)
 
 SETTLE_S = 0.3
 STOP_TIMEOUT_S = 60.0
@@ -51,66 +51,25 @@ SCENARIOS = [
 ]
 
 
-def run_sender(sender, port, senders, args):
-    argv = [str(sender), "--target", "%s:%d" % (HOST, port), "--duration", "%gs" % args.duration,
-            "--connections", str(senders)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 180)
-    lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise RuntimeError("tcp_sender printed nothing (exit %d): %s"
-                           % (done.returncode, done.stderr.strip()))
-    result = json.loads(lines[-1])
-    result["exit_code"] = done.returncode
-    if done.returncode != 0:
-        result["error"] = done.stderr.strip()[-2000:]
-    return argv, result
-
-
-def measure(process, sender, port, senders, args):
-    cpu_before = proc_cpu_s(process.pid)
-    argv, result = run_sender(sender, port, senders, args)
-    time.sleep(SETTLE_S)
-    cpu_window = proc_cpu_s(process.pid) - cpu_before
-    return argv, result, cpu_window, proc_hwm_mib(process.pid)
-
-
-def wait_listening(process, stderr_path, timeout_s=20.0):
-    """The port from ringway's `listening on 127.0.0.1:PORT` stderr line."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("ringway exited %d at start: %s"
-                               % (process.returncode, Path(stderr_path).read_text().strip()))
-        for line in Path(stderr_path).read_text(errors="replace").splitlines():
-            if "listening on " in line:
-                address = line.split("listening on ", 1)[1].split()[0]
-                return int(address.rsplit(":", 1)[1])
-        time.sleep(0.01)
-    raise RuntimeError("ringway printed no 'listening on' line within %.0f s" % timeout_s)
+def send(sender, port, senders, args):
+    """A function that runs the TCP sender against port (for measure_server)."""
+    argv = [sender, "tcp", "send", "--target", "%s:%d" % (HOST, port),
+            "--duration", "%gs" % args.duration, "--connections", str(senders)]
+    return lambda: run_sender(argv, args.duration + 180, "loadgen tcp send")
 
 
 def run_floor(sender, senders, args):
-    argv = [str(sender), "--floor", "--serve", "%s:0" % HOST]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        ready = process.stdout.readline()
-        if not ready.startswith("ready "):
-            raise RuntimeError("tcp_sender --floor did not start: %r" % ready)
-        port = int(ready.split()[1].rsplit(":", 1)[1])
-        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, senders, args)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
-    server = json.loads(process.stdout.read().strip().splitlines()[-1]) if code == 0 else {}
+    argv = [sender, "tcp", "floor", "--serve", "%s:0" % HOST]
+    process, port = start_floor(argv, "loadgen tcp floor")
+    run = measure_server(process, send(sender, port, senders, args), SETTLE_S, STOP_TIMEOUT_S)
+    server = floor_result(process, run["code"])
     failures = []
-    if code != 0:
-        failures.append("floor exited %s" % code)
-    elif server["bytes"] != result["bytes"]:
-        failures.append("floor read %d bytes, sender sent %d" % (server["bytes"], result["bytes"]))
-    return finish("floor", senders, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib,
-                  server, failures)
+    if run["code"] != 0:
+        failures.append("floor exited %s" % run["code"])
+    elif server["bytes"] != run["result"]["bytes"]:
+        failures.append("floor read %d bytes, sender sent %d"
+                        % (server["bytes"], run["result"]["bytes"]))
+    return finish("floor", senders, [argv, run["sender_argv"]], run, server, failures)
 
 
 def run_ringway(kind, ringway, sender, senders, args, workdir):
@@ -120,25 +79,10 @@ def run_ringway(kind, ringway, sender, senders, args, workdir):
     argv = [str(ringway), "run", "--input", "tcp:%s:0,format=%s" % (HOST, kind),
             "--output", "null", "--stats-interval", "0", "--summary-json", str(summary_path)]
     argv += shlex.split(args.ringway_args)
-    with open(stderr_path, "w") as stderr:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        port = wait_listening(process, stderr_path)
-        sender_argv, result, cpu_s, rss_mib = measure(process, sender, port, senders, args)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    code, cpu_total_s = stop(process, STOP_TIMEOUT_S)
-    failures = []
-    summary = {}
-    if code != 0:
-        failures.append("ringway exited %s after SIGTERM: %s"
-                        % (code, stderr_path.read_text().strip()[-2000:]))
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, ValueError) as error:
-        failures.append("no readable summary %s: %s" % (summary_path, error))
+    process, port = start_ringway(argv, stderr_path)
+    run = measure_server(process, send(sender, port, senders, args), SETTLE_S, STOP_TIMEOUT_S)
+    summary, failures = ringway_summary(run["code"], summary_path, stderr_path)
+    result = run["result"]
     if summary:
         entry, output = summary["inputs"][0], summary["outputs"][0]
         for what, got, want in [("input records", entry.get("records"), result["lines"]),
@@ -150,13 +94,13 @@ def run_ringway(kind, ringway, sender, senders, args, workdir):
                                  senders)]:
             if got != want:
                 failures.append("ringway summary %s %s != %s" % (what, got, want))
-    return finish(kind, senders, [argv, sender_argv], result, cpu_s, cpu_total_s, rss_mib,
-                  summary, failures)
+    return finish(kind, senders, [argv, run["sender_argv"]], run, summary, failures)
 
 
-def finish(kind, senders, commands, result, cpu_s, cpu_total_s, rss_mib, server, failures):
+def finish(kind, senders, commands, run, server, failures):
+    result, cpu_s = run["result"], run["cpu_s"]
     if result.get("exit_code"):
-        failures.append("tcp_sender exited %d: %s" % (result["exit_code"], result.get("error", "")))
+        failures.append("loadgen tcp send exited %d: %s" % (result["exit_code"], result.get("error", "")))
     if result.get("unclosed"):
         failures.append("%d connection(s) not closed by the server within 60 s of the sender's "
                         "end of stream" % result["unclosed"])
@@ -166,16 +110,17 @@ def finish(kind, senders, commands, result, cpu_s, cpu_total_s, rss_mib, server,
     return {
         "scenario": kind,
         "senders": senders,
-        "commands": [" ".join(shlex.quote(part) for part in command) for command in commands],
+        "commands": [" ".join(shlex.quote(str(part)) for part in command)
+                     for command in commands],
         "sender": result,
         "server": server,
         "mb_per_s": result["mb_per_s"],
         "lines_per_s": result["lines_per_s"],
         "cpu_s": cpu_s,
-        "cpu_total_s": cpu_total_s,
+        "cpu_total_s": run["cpu_total_s"],
         "cores": cpu_s / max(result["elapsed_s"], 1e-9),
         "cpu_s_per_gb": cpu_s / gb,
-        "rss_mib": rss_mib,
+        "rss_mib": run["rss_mib"],
         "sender_cpu_s": result.get("cpu_s", 0.0),
         "failures": failures,
     }
@@ -264,12 +209,12 @@ def main():
         parser.error("--reps, --duration and --senders must be positive")
 
     if not args.no_build:
-        build("tcp_sender", args.floor_only)
+        build(args.floor_only)
     release = target_dir() / "release"
-    sender = release / "examples" / "tcp_sender"
+    sender = loadgen_path()
     ringway = Path(args.ringway) if args.ringway else release / "ringway"
     if not os.access(sender, os.X_OK):
-        raise SystemExit("%s not found (cargo build --release --example tcp_sender)" % sender)
+        raise SystemExit("%s not found (cargo build --release --example loadgen)" % sender)
     kinds = [kind for kind, _ in SCENARIOS]
     if args.floor_only:
         kinds = ["floor"]

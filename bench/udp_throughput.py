@@ -2,18 +2,18 @@
 """UDP benchmark: ringway's udp input against the machine's floors.
 
 Scenarios, each repeated --reps times, medians reported:
-  probe     udp_blaster --max-rate-probe: the blaster's own unthrottled rate
+  probe     loadgen udp send --max-rate-probe: the sender's own unthrottled rate
   capacity  a socket pre-filled with --count datagrams of --size bytes, then
-            drained: the bare recvmmsg loop (udp_floor --prefill) vs ringway
+            drained: the bare recvmmsg loop (loadgen udp floor --prefill) vs ringway
             (udp -> null; held with SIGSTOP while the socket fills, timed from
             SIGCONT until the socket's queue in /proc/net/udp is empty)
-  live      udp_blaster at fractions of its own max rate -> ringway -> null
+  live      loadgen udp send at fractions of its own max rate -> ringway -> null
             for --live-seconds: received, kernel drops, CPU-seconds per
             million datagrams (ringway's own rusage)
 
 Every ringway run is checked: records + kernel_drops == datagrams sent.
 Python 3 standard library only; needs target/release/ringway and the
-examples udp_blaster and udp_floor (cargo build --release --examples).
+example loadgen (cargo build --release --example loadgen).
 """
 
 import argparse
@@ -29,38 +29,36 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import HOST, REPO, free_port, log, udp_socket_row
+from benchlib import (HOST, REPO, free_port, loadgen_path, log, target_dir, udp_socket_row,
+                      wait_udp_bound)
 
-RELEASE = REPO / "target" / "release"
+RELEASE = target_dir() / "release"
 RINGWAY = RELEASE / "ringway"
-BLASTER = RELEASE / "examples" / "udp_blaster"
-FLOOR = RELEASE / "examples" / "udp_floor"
+LOADGEN = loadgen_path()
+BLASTER = [str(LOADGEN), "udp", "send"]
+FLOOR = [str(LOADGEN), "udp", "floor"]
 
 
-def wait_bound(port, timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if udp_socket_row(port) is not None:
-            return
-        time.sleep(0.01)
-    raise SystemExit("nothing bound %s:%d" % (HOST, port))
+def wait_bound(port):
+    if not wait_udp_bound(port):
+        raise SystemExit("nothing bound %s:%d" % (HOST, port))
 
 
 def blast(port, count, rate, size, duration=None):
-    argv = [str(BLASTER), "--to", "%s:%d" % (HOST, port), "--count", str(count),
+    argv = BLASTER + ["--to", "%s:%d" % (HOST, port), "--count", str(count),
             "--rate", str(int(rate)), "--size", str(size)]
     if duration:
         argv += ["--duration", str(duration)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result.get("other_errors", 0):
-        raise SystemExit("udp_blaster: %d send errors other than ENOBUFS/EAGAIN (nothing bound?)"
+        raise SystemExit("loadgen udp send: %d send errors other than ENOBUFS/EAGAIN (nothing bound?)"
                          % result["other_errors"])
     return result
 
 
 def probe_rate(seconds):
-    done = subprocess.run([str(BLASTER), "--max-rate-probe", str(seconds)],
+    done = subprocess.run(BLASTER + ["--max-rate-probe", str(seconds)],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])["rate_per_s"]
 
@@ -70,11 +68,11 @@ def blaster_into_floor(seconds, size):
     push into a socket that is being read (on loopback the receive path runs
     on the sender's CPU, so this is well below the sink probe)."""
     port = free_port(socket.SOCK_DGRAM)
-    floor = subprocess.Popen([str(FLOOR), "--bind", "%s:%d" % (HOST, port), "--idle-exit", "500ms"],
+    floor = subprocess.Popen(FLOOR + ["--bind", "%s:%d" % (HOST, port), "--idle-exit", "500ms"],
                              stdout=subprocess.PIPE, text=True)
     ready = floor.stdout.readline()
     if not ready.startswith("ready"):
-        raise SystemExit("udp_floor did not start: %r" % ready)
+        raise SystemExit("loadgen udp floor did not start: %r" % ready)
     sender = blast(port, 0, 0, size, duration=seconds)
     result = json.loads(floor.stdout.read().strip().splitlines()[-1])
     floor.wait()
@@ -87,12 +85,12 @@ def blaster_into_floor(seconds, size):
 
 def floor_drain(count, size):
     port = free_port(socket.SOCK_DGRAM)
-    floor = subprocess.Popen([str(FLOOR), "--bind", "%s:%d" % (HOST, port), "--rcvbuf", "1GiB",
+    floor = subprocess.Popen(FLOOR + ["--bind", "%s:%d" % (HOST, port), "--rcvbuf", "1GiB",
                               "--prefill", str(count)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ready = floor.stdout.readline()
     if not ready.startswith("ready"):
-        raise SystemExit("udp_floor did not start: %r" % ready)
+        raise SystemExit("loadgen udp floor did not start: %r" % ready)
     sent = blast(port, count, 0, size)["sent"]
     floor.stdin.write("go\n")
     floor.stdin.close()
@@ -204,7 +202,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.count, args.reps, args.live_seconds = 100_000, 1, 2.0
-    for binary in (RINGWAY, BLASTER, FLOOR):
+    for binary in (RINGWAY, LOADGEN):
         if not os.access(binary, os.X_OK):
             raise SystemExit("%s not found (cargo build --release --examples)" % binary)
     workdir = Path(tempfile.mkdtemp(prefix="ringway-udp-bench-"))

@@ -30,6 +30,17 @@ mod signals;
 mod top;
 mod uring;
 
+/// What the benchmark tools in `bench/` (built as cargo examples) use of
+/// ringway, so they measure ringway's own code rather than copies of it:
+/// the syslog converter, the HTTP/1.1 client of the `http`/`otlp` outputs,
+/// and the request-head parser of the OTLP receiver. Not a stable API;
+/// everything else stays private to the crate.
+pub mod bench_api {
+    pub use crate::input::otlp::http::{BodyLength, ContentType, Head, HeadResult, parse_head};
+    pub use crate::output::http::{Client, Endpoint, Response};
+    pub use crate::scan::syslog::SyslogParser;
+}
+
 /// Tests count this thread's allocations, to check that the hot path makes
 /// none (`allocations_on_this_thread`).
 #[cfg(test)]

@@ -33,7 +33,7 @@ const EARLY_RESPONSE_WAIT: Duration = Duration::from_secs(1);
 /// Bytes of a response body kept for log messages.
 pub(crate) const SNIPPET_BYTES: usize = 200;
 
-pub(crate) struct Endpoint {
+pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub path: String,
@@ -60,7 +60,7 @@ impl Endpoint {
 }
 
 /// What a server answered to one POST.
-pub(crate) struct Response {
+pub struct Response {
     pub status: u16,
     /// `Retry-After`, as a wait from now (seconds or an HTTP-date).
     pub retry_after: Option<Duration>,
@@ -74,7 +74,7 @@ enum Framing {
     UntilClose,
 }
 
-pub(crate) struct Client {
+pub struct Client {
     stream: Option<TcpStream>,
     /// The request head, rebuilt for each request in the same allocation.
     head: Vec<u8>,
@@ -87,6 +87,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    #[allow(clippy::new_without_default, reason = "pub only for bench_api")]
     pub fn new() -> Self {
         Self {
             stream: None,

@@ -13,14 +13,14 @@ const MAX_HEADERS: usize = 64;
 pub(crate) const RESPONSE_BYTES: usize = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ContentType {
+pub enum ContentType {
     Protobuf,
     Json,
     Other,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BodyLength {
+pub enum BodyLength {
     Fixed(usize),
     Chunked,
     /// A POST with neither: 411.
@@ -29,7 +29,7 @@ pub(crate) enum BodyLength {
 
 /// What the receiver needs from a request head.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Head {
+pub struct Head {
     /// Bytes of the head, blank line included.
     pub len: usize,
     pub is_post: bool,
@@ -49,7 +49,7 @@ pub(crate) struct Head {
     pub malformed: bool,
 }
 
-pub(crate) enum HeadResult {
+pub enum HeadResult {
     Partial,
     Complete(Head),
     /// Not HTTP/1.x, or a head past the limits: respond and close.
@@ -61,7 +61,7 @@ fn eq_ignore_case(value: &[u8], expected: &str) -> bool {
 }
 
 /// Parses the request head at the start of `bytes`.
-pub(crate) fn parse_head(bytes: &[u8]) -> HeadResult {
+pub fn parse_head(bytes: &[u8]) -> HeadResult {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let len = match request.parse(bytes) {
