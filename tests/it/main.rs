@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod compare;
 mod config;
+mod docs;
 mod durability;
 mod edge_cases;
 mod file_input_safety;
