@@ -484,6 +484,7 @@ fn every_run_flag_runs_with_a_valid_value() {
         ("--retry-max", Some("1h"), true),
         ("--output-timeout", Some("2.5"), true),
         ("--stats-interval", Some("100ms"), true),
+        ("--stats-format", Some("long"), true),
         ("--exit-on-eof", None, true),
         ("--summary-json", Some("{DIR}/summary.json"), true),
         ("--data-dir", Some("{DIR}/state"), true),
