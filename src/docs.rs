@@ -11,9 +11,9 @@ use clap::{Arg, CommandFactory};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-/// How to bring the committed files up to date (quoted by the test that
-/// compares them).
-pub(crate) const REGENERATE: &str = "cargo build --release && target/release/ringway internal flags-doc > docs/flags.md && target/release/ringway internal man > docs/ringway.1";
+/// How to bring the committed files up to date (written into flags.md;
+/// tests/it/docs.rs prints the same when a committed file is stale).
+const REGENERATE: &str = "cargo build --release && target/release/ringway internal flags-doc > docs/flags.md && target/release/ringway internal man > docs/ringway.1";
 
 /// The command line as documented: built (so help and version flags and
 /// the subcommands' binary names are in place), with the package version
@@ -252,7 +252,7 @@ pub(crate) fn flags_markdown() -> String {
             }
         }
     }
-    // No trailing spaces at the very end: one newline closes the file.
+    // One newline closes the file, whatever the last part ended with.
     let trimmed = out.trim_end().to_string();
     trimmed + "\n"
 }
@@ -359,7 +359,20 @@ pub(crate) fn man_page() -> String {
         if sub.get_after_help().is_some() || sub.get_after_long_help().is_some() {
             let mut section = Vec::new();
             man.render_extra_section(&mut section).expect(IN_MEMORY);
-            page.push_str(&as_subsection(section, "Sizes and durations"));
+            // Each line of the notes (SIZE: …, DURATION: …) on a line of its
+            // own, as --help prints them; roff would fill them into one.
+            let notes = as_subsection(section, "Sizes and durations");
+            let mut text_lines = 0;
+            for line in notes.lines() {
+                if !line.starts_with('.') {
+                    if text_lines > 0 {
+                        page.push_str(".br\n");
+                    }
+                    text_lines += 1;
+                }
+                page.push_str(line);
+                page.push('\n');
+            }
         }
     }
     page.push_str(
