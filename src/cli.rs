@@ -24,7 +24,7 @@ const MAX_INPUTS: usize = 256;
 const MAX_OUTPUT_WORKERS: usize = 256;
 
 /// The grammar of sizes and durations, shown under the flags of `run` and
-/// `check` (README "Sizes and durations" says the same).
+/// `check` (docs/config.md "Sizes and durations" says the same).
 const UNITS_HELP: &str = "SIZE: bytes (512 or 512B), decimal KB/MB/GB (1000-based) or binary KiB/MiB/GiB (1024-based), in any \
 case; a fraction is rounded down to whole bytes (1.5MiB). K, M and G alone are refused as ambiguous.
 DURATION: 250ms, 10s, 2m, 1h (also us, min); a bare number is seconds.";
@@ -58,6 +58,39 @@ pub(crate) enum Command {
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
     Top(TopArgs),
+    /// Print a shell completion script to stdout: bash, zsh or fish (e.g. `ringway completions bash >
+    /// /usr/share/bash-completion/completions/ringway`).
+    Completions(CompletionsArgs),
+    /// Print generated documentation (docs/flags.md, docs/ringway.1); for the project's own docs.
+    #[command(subcommand, hide = true)]
+    Internal(InternalCommand),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The shells `ringway completions` writes a script for.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum CompletionShell {
+    /// Bash (sourced, or installed under bash-completion's completions directory).
+    Bash,
+    /// Zsh (installed as _ringway on $fpath).
+    Zsh,
+    /// Fish (installed as ringway.fish under ~/.config/fish/completions).
+    Fish,
+}
+
+/// The generated documents; `src/docs.rs` renders them.
+#[derive(Subcommand, Debug)]
+pub(crate) enum InternalCommand {
+    /// The flag reference in Markdown (docs/flags.md).
+    FlagsDoc,
+    /// The manual page (docs/ringway.1).
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -99,7 +132,7 @@ pub(crate) enum OtlpAckArg {
 pub(crate) struct RunArgs {
     /// A TOML config file: every flag below as a key with _ for - (max_line = "1MiB"), and [[input]] /
     /// [[output]] tables (kind = "udp", address = "0.0.0.0:514", format = "syslog"). Flags given here
-    /// override its keys; --input/--output replace its lists. See README "Config file".
+    /// override its keys; --input/--output replace its lists. See docs/config.md.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -1232,7 +1265,9 @@ mod tests {
                 let run = match cli.command {
                     Command::Run(run) => run,
                     Command::Check(check) => check.run,
-                    Command::Top(_) => unreachable!(),
+                    Command::Top(_) | Command::Completions(_) | Command::Internal(_) => {
+                        unreachable!()
+                    }
                 };
                 assert_eq!(run.cpus, Some(config::CpuList(cpus.clone())), "{list}");
             }

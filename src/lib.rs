@@ -18,6 +18,7 @@ mod config;
 mod config_file;
 mod cpu_worker;
 mod dead_letter;
+mod docs;
 mod input;
 mod metrics;
 mod metrics_server;
@@ -121,6 +122,8 @@ pub fn main() -> ! {
         }
         cli::Command::Check(check) => std::process::exit(check.check()),
         cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
+        cli::Command::Completions(args) => std::process::exit(docs::completions(args.shell)),
+        cli::Command::Internal(command) => std::process::exit(docs::internal(command)),
     };
     let parsed = match args.into_settings() {
         Ok(parsed) => parsed,

@@ -120,19 +120,13 @@ fn check_accepts_every_shipped_example_as_shipped() {
     }
 }
 
-/// The `ringway run …` commands of README's Usage section, as words.
-fn readme_usage_commands() -> Vec<Vec<String>> {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let usage = readme
-        .split("\n## Usage\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```sh\n").nth(1))
-        .and_then(|block| block.split("\n```").next())
-        .expect("README has a ## Usage section with a sh block");
+/// The commands of a sh block, as words: `\`-continued lines joined,
+/// comments and blank lines skipped, and what a pipe feeds ringway
+/// (`zcat old.log.gz | ringway run …`) left out.
+fn sh_block_commands(block: &str) -> Vec<Vec<String>> {
     let mut commands = Vec::new();
     let mut current = String::new();
-    for line in usage.lines() {
+    for line in block.lines() {
         let line = line.trim();
         if line.starts_with('#') || line.is_empty() {
             continue;
@@ -140,15 +134,50 @@ fn readme_usage_commands() -> Vec<Vec<String>> {
         current.push_str(line.trim_end_matches('\\'));
         current.push(' ');
         if !line.ends_with('\\') {
-            // `zcat old.gz | ringway run …`: the ringway command is the
-            // last of a pipeline.
-            let words = shell_words(&current);
-            let start = words
-                .iter()
-                .rposition(|word| word == "|")
-                .map_or(0, |bar| bar + 1);
-            commands.push(words[start..].to_vec());
+            let command = match current.rfind("| ringway ") {
+                Some(pipe) => &current[pipe + 2..],
+                None => &current[..],
+            };
+            commands.push(shell_words(command));
             current.clear();
+        }
+    }
+    commands
+}
+
+/// The `ringway run …` commands of README's Examples section, as words.
+fn readme_usage_commands() -> Vec<Vec<String>> {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let usage = readme
+        .split("\n## Examples\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|block| block.split("\n```").next())
+        .expect("README has a ## Examples section with a sh block");
+    sh_block_commands(usage)
+}
+
+/// The `ringway run …` commands of every sh block of docs/*.md, as words
+/// (the examples that moved from the README to the page of their topic).
+fn docs_usage_commands() -> Vec<Vec<String>> {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut pages: Vec<_> = fs::read_dir(&docs)
+        .expect("docs/")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    pages.sort();
+    let mut commands = Vec::new();
+    for page in pages {
+        let text = fs::read_to_string(&page).unwrap();
+        for block in text.split("```sh\n").skip(1) {
+            let block = block.split("\n```").next().unwrap_or_default();
+            commands.extend(
+                sh_block_commands(block)
+                    .into_iter()
+                    .filter(|words| words.len() >= 2 && words[..2] == ["ringway", "run"]),
+            );
         }
     }
     commands
@@ -186,8 +215,12 @@ fn shell_words(line: &str) -> Vec<String> {
 
 #[test]
 fn check_accepts_every_usage_example_of_the_readme() {
-    let commands = readme_usage_commands();
+    let mut commands = readme_usage_commands();
     assert!(commands.len() >= 5, "{commands:?}");
+    // The stdin and fan-out examples live in docs/inputs.md and outputs.md.
+    let docs = docs_usage_commands();
+    assert!(docs.len() >= 2, "{docs:?}");
+    commands.extend(docs);
     for words in commands {
         assert_eq!(words[..2], ["ringway", "run"], "{words:?}");
         let dir = TempDir::new("check-readme");

@@ -13,6 +13,7 @@ mod cli;
 mod compare;
 mod config;
 mod counters;
+mod docs;
 mod durability;
 mod edge_cases;
 mod file_input_safety;
