@@ -15,6 +15,11 @@
 #[allow(dead_code)]
 mod syslog;
 
+/// The JSON escaper the parser writes strings with.
+#[path = "../src/escape.rs"]
+#[allow(dead_code)]
+mod escape;
+
 /// The parser's tests call `crate::test_alloc`; ringway's crate has a
 /// counting allocator there. `cargo test --examples` compiles them here
 /// too, where this stub keeps them compiling (and the allocation check

@@ -7,11 +7,13 @@
 //! `pool`. `cli` and `config` read the command line, `pipeline` wires and
 //! supervises the threads, `metrics` counts.
 
+mod ack;
 mod batch;
 mod checkpoint;
 mod cli;
 mod config;
 mod config_file;
+mod escape;
 mod input;
 mod metrics;
 mod metrics_server;
@@ -20,6 +22,7 @@ mod pipeline;
 mod pool;
 mod ring;
 mod scan;
+mod sockopt;
 mod top;
 mod uring;
 

@@ -222,7 +222,7 @@ pub(crate) struct TcpCounters {
 /// highest SO_RXQ_OVFL count each socket's worker saw.
 #[derive(Default)]
 pub(crate) struct UdpInputStats {
-    pub sockets: Vec<crate::input::udp::SocketStats>,
+    pub sockets: Vec<crate::sockopt::SocketStats>,
     pub rxq_overflow: Vec<Arc<AtomicU64>>,
 }
 
@@ -231,7 +231,7 @@ impl UdpInputStats {
     pub fn kernel_drops(&self) -> u64 {
         self.sockets
             .iter()
-            .filter_map(crate::input::udp::SocketStats::kernel_drops)
+            .filter_map(crate::sockopt::SocketStats::kernel_drops)
             .sum()
     }
 

@@ -6,10 +6,11 @@
 //! feeds its own ring(16) to the one [`Dispatcher`], which feeds each output
 //! worker's ring(1) slot. The main thread only supervises.
 
+use crate::ack::Replies;
 use crate::checkpoint::{AckLog, AckedOffsets, Checkpointer, InputState};
 use crate::config::{Format, InputKind, OnInvalid, Settings};
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
-use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::otlp::{OtlpReceiver, ReceiverParts};
 use crate::input::stdin::{StdinParts, StdinReader};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;

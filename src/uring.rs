@@ -137,6 +137,28 @@ pub(crate) fn take_completions(
     count
 }
 
+/// Reaps every completion in the queue: copies them out
+/// [`COMPLETION_BATCH`] at a time and hands each to `handle` with the
+/// worker, so a handler may push new entries or post more operations on
+/// `ring(worker)`. Returns once the queue is empty. The reap loop of every
+/// io_uring worker that handles completions one by one.
+pub(crate) fn reap<W>(
+    worker: &mut W,
+    ring: fn(&mut W) -> &mut IoUring,
+    mut handle: impl FnMut(&mut W, Completion),
+) {
+    let mut completions = [(0, 0, 0); COMPLETION_BATCH];
+    loop {
+        let count = take_completions(ring(worker), &mut completions);
+        if count == 0 {
+            return;
+        }
+        for &completion in &completions[..count] {
+            handle(worker, completion);
+        }
+    }
+}
+
 /// Queues `entry`, submitting what is queued first while the submission
 /// queue is full (a full queue is not an error).
 ///

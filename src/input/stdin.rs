@@ -220,22 +220,17 @@ impl StdinReader {
     }
 
     fn reap_completions(&mut self) {
-        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
-        loop {
-            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
-            if count == 0 {
-                return;
-            }
-            for &(user_data, result, _) in &completions[..count] {
-                match Token::decode(user_data) {
-                    Some(token) if token == READ => self.on_read(result),
-                    Some(token) if token == POLL => self.polling = false,
-                    Some(Token::Wake) => self.wake.completed(),
-                    Some(_) => {}
-                    None => debug_assert!(false, "unknown user_data {user_data:#x}"),
-                }
-            }
-        }
+        crate::uring::reap(
+            self,
+            |reader| &mut reader.ring,
+            |reader, (user_data, result, _)| match Token::decode(user_data) {
+                Some(token) if token == READ => reader.on_read(result),
+                Some(token) if token == POLL => reader.polling = false,
+                Some(Token::Wake) => reader.wake.completed(),
+                Some(_) => {}
+                None => debug_assert!(false, "unknown user_data {user_data:#x}"),
+            },
+        );
     }
 
     fn on_read(&mut self, result: i32) {

@@ -20,8 +20,8 @@
 //! managed to send is dropped.
 
 use crate::batch::Batch;
+use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::input::net::{Acceptor, Region};
-use crate::input::udp::{escaped_len, write_escaped};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -360,21 +360,16 @@ impl TcpReader {
     }
 
     fn reap_completions(&mut self) {
-        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
-        loop {
-            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
-            if count == 0 {
-                return;
-            }
-            for &(user_data, result, flags) in &completions[..count] {
-                match Token::decode(user_data) {
-                    Some(Token::Accept) => self.on_accept(result, flags),
-                    Some(Token::ConnRecv(slot)) => self.on_recv(slot as usize, result),
-                    Some(Token::Wake) => self.wake.completed(),
-                    _ => {}
-                }
-            }
-        }
+        crate::uring::reap(
+            self,
+            |reader| &mut reader.ring,
+            |reader, (user_data, result, flags)| match Token::decode(user_data) {
+                Some(Token::Accept) => reader.on_accept(result, flags),
+                Some(Token::ConnRecv(slot)) => reader.on_recv(slot as usize, result),
+                Some(Token::Wake) => reader.wake.completed(),
+                _ => {}
+            },
+        );
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
@@ -622,7 +617,7 @@ impl TcpReader {
                 record = record.strip_suffix(b"\n").unwrap_or(record);
             }
             let escaped = if escape {
-                escaped_len(record)
+                escaped_line_len(record)
             } else {
                 record.len()
             };
@@ -670,7 +665,7 @@ impl TcpReader {
         let batch = self.current.as_mut().expect("set above");
         let out = &mut batch.buf[batch.len..];
         let written = if escaped != keep {
-            write_escaped(record, out)
+            write_escaped_line(record, out)
         } else {
             out[..keep].copy_from_slice(record);
             keep

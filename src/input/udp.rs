@@ -17,27 +17,22 @@
 //! cross-checked with `SO_RXQ_OVFL`). A received datagram is never dropped.
 
 use crate::batch::Batch;
+use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
+use crate::sockopt::{
+    SO_RCVBUFFORCE, SO_RXQ_OVFL, SocketStats, rxq_overflow_count, set_int_option,
+};
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// From asm-generic/socket.h (x86_64, aarch64 and most others).
-const SO_RCVBUFFORCE: libc::c_int = 33;
-const SO_RXQ_OVFL: libc::c_int = 40;
-const SO_MEMINFO: libc::c_int = 55;
-/// From linux/sock_diag.h: SO_MEMINFO fills `u32[SK_MEMINFO_VARS]`; index
-/// `SK_MEMINFO_DROPS` is the socket's drop counter.
-const SK_MEMINFO_VARS: usize = 9;
-const SK_MEMINFO_DROPS: usize = 8;
 
 /// Provided buffers per socket (a power of two, as the kernel requires).
 /// With 9000-byte datagrams: about 4.5 MiB per socket.
@@ -69,33 +64,6 @@ const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(10);
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Longest a UDP payload can be (65,535 − 8 − 20).
 pub(crate) const MAX_UDP_PAYLOAD: usize = 65_507;
-
-/// What the supervisor needs to read a socket's drop counter after the
-/// worker is gone: its own descriptor of the same socket.
-pub(crate) struct SocketStats {
-    socket: OwnedFd,
-}
-
-impl SocketStats {
-    /// The kernel's count of datagrams this socket dropped (receive buffer
-    /// full), from `SO_MEMINFO`.
-    pub fn kernel_drops(&self) -> Option<u64> {
-        let mut meminfo = [0u32; SK_MEMINFO_VARS];
-        let mut len = std::mem::size_of_val(&meminfo) as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `meminfo`.
-        let result = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_MEMINFO,
-                meminfo.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        (result == 0 && len as usize > SK_MEMINFO_DROPS * 4)
-            .then(|| u64::from(meminfo[SK_MEMINFO_DROPS]))
-    }
-}
 
 /// Opens, tunes and binds one UDP socket. Returns the socket, a second
 /// descriptor of it for stats, and the address it is bound to (the port
@@ -141,36 +109,7 @@ pub(crate) fn open_socket(
     let stats = socket
         .try_clone()
         .map_err(|error| format!("cannot duplicate the UDP socket: {error}"))?;
-    Ok((
-        socket.into(),
-        SocketStats {
-            socket: stats.into(),
-        },
-        bound,
-    ))
-}
-
-fn set_int_option(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> std::io::Result<()> {
-    // SAFETY: setsockopt reads exactly size_of::<c_int>() bytes from `value`.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    Ok((socket.into(), SocketStats::new(stats.into()), bound))
 }
 
 /// A provided buffer ring: `PROVIDED_BUFFERS` entries pointing into one
@@ -703,13 +642,13 @@ impl UdpReader {
             // a tiny --read-buf): keep what fits, counted as truncated.
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
             payload = &payload[..(batch.room() - 1) / 4];
-            write_escaped(payload, &mut batch.buf[batch.len..])
+            write_escaped_line(payload, &mut batch.buf[batch.len..])
         } else if datagram.escaped_bytes == payload.len() {
             // No interior newline (the common case): a plain copy.
             batch.buf[batch.len..batch.len + payload.len()].copy_from_slice(payload);
             payload.len()
         } else {
-            write_escaped(payload, &mut batch.buf[batch.len..])
+            write_escaped_line(payload, &mut batch.buf[batch.len..])
         };
         batch.buf[batch.len + written] = b'\n';
         batch.len += written + 1;
@@ -728,7 +667,7 @@ impl UdpReader {
         Some(Datagram {
             payload: start..start + payload.len(),
             received_bytes,
-            escaped_bytes: escaped_len(payload),
+            escaped_bytes: escaped_line_len(payload),
             truncated: received.is_payload_truncated(),
             rxq_overflow: rxq_overflow_count(received.control_data()),
         })
@@ -774,79 +713,7 @@ struct PassCounts {
     rxq_overflow: u64,
 }
 
-/// The `SO_RXQ_OVFL` counter carried in a datagram's control data.
-fn rxq_overflow_count(control: &[u8]) -> Option<u32> {
-    let header = std::mem::size_of::<libc::cmsghdr>();
-    let mut at = 0;
-    while at + header <= control.len() {
-        // SAFETY: `header` bytes are available at `at`; read_unaligned copes
-        // with any alignment.
-        let cmsg: libc::cmsghdr =
-            unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
-        let length = cmsg.cmsg_len;
-        if length < header || at + length > control.len() {
-            return None;
-        }
-        if cmsg.cmsg_level == libc::SOL_SOCKET
-            && cmsg.cmsg_type == SO_RXQ_OVFL
-            && length >= header + 4
-        {
-            let data = &control[at + header..at + header + 4];
-            return Some(u32::from_ne_bytes(data.try_into().ok()?));
-        }
-        at += length.next_multiple_of(std::mem::size_of::<usize>());
-    }
-    None
-}
-
 /// A trailing newline is the record's end, not part of it.
 fn trim_newline(payload: &[u8]) -> &[u8] {
     payload.strip_suffix(b"\n").unwrap_or(payload)
-}
-
-/// Bytes `payload` takes once interior newlines are written as `#012`.
-pub(crate) fn escaped_len(payload: &[u8]) -> usize {
-    match memchr::memchr(b'\n', payload) {
-        None => payload.len(),
-        Some(first) => {
-            payload.len() + 3 * (1 + memchr::memchr_iter(b'\n', &payload[first + 1..]).count())
-        }
-    }
-}
-
-/// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
-/// characters on receive), so one datagram stays one line. Returns the
-/// bytes written; `out` must hold `escaped_len(payload)`.
-pub(crate) fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
-    let mut written = 0;
-    let mut start = 0;
-    for newline in memchr::memchr_iter(b'\n', payload) {
-        let part = &payload[start..newline];
-        out[written..written + part.len()].copy_from_slice(part);
-        written += part.len();
-        out[written..written + 4].copy_from_slice(b"#012");
-        written += 4;
-        start = newline + 1;
-    }
-    let rest = &payload[start..];
-    out[written..written + rest.len()].copy_from_slice(rest);
-    written + rest.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interior_newlines_are_escaped_and_lengths_agree() {
-        for payload in [&b"plain"[..], b"a\nb", b"\n\n", b"", b"x\n"] {
-            let mut out = vec![0u8; escaped_len(payload)];
-            let written = write_escaped(payload, &mut out);
-            assert_eq!(written, out.len());
-            assert!(!out.contains(&b'\n'));
-        }
-        let mut out = vec![0u8; 16];
-        let written = write_escaped(b"a\nb", &mut out);
-        assert_eq!(&out[..written], b"a#012b");
-    }
 }

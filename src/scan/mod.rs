@@ -12,7 +12,7 @@ pub(crate) mod frame;
 pub(crate) mod json;
 pub(crate) mod syslog;
 
-use crate::batch::Ack;
+use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};
