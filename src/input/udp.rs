@@ -18,6 +18,7 @@
 
 use crate::batch::Batch;
 use crate::escape::{escaped_line_len, write_escaped_line};
+use crate::input::batcher::Batcher;
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -117,13 +118,14 @@ pub(crate) fn open_socket(
 struct ProvidedBuffers {
     /// The ring of `io_uring_buf` entries shared with the kernel.
     ring: NonNull<types::BufRingEntry>,
-    ring_bytes: usize,
     /// `PROVIDED_BUFFERS * buffer_bytes` bytes the kernel writes datagrams into.
     arena: NonNull<u8>,
-    arena_bytes: usize,
     buffer_bytes: usize,
     /// Our tail: entries up to it are given to the kernel once published.
     tail: u16,
+    /// The mappings of `ring` and `arena`, unmapped when dropped (the
+    /// reader unregisters the ring before).
+    _maps: [memmap2::MmapRaw; 2],
 }
 
 // SAFETY: the mappings are owned by this value alone and move with it to
@@ -141,20 +143,26 @@ impl ProvidedBuffers {
     fn new(buffer_bytes: usize) -> std::io::Result<Self> {
         let ring_bytes = usize::from(PROVIDED_BUFFERS) * std::mem::size_of::<types::BufRingEntry>();
         let arena_bytes = usize::from(PROVIDED_BUFFERS) * buffer_bytes;
-        let ring = map_anonymous(ring_bytes)?;
         // Every provided buffer is written by the kernel soon after start:
-        // fault the arena in now rather than on the receive path.
-        let arena = map_anonymous(arena_bytes).inspect_err(|_| {
-            // SAFETY: `ring` was just mapped with `ring_bytes`.
-            unsafe { libc::munmap(ring.as_ptr().cast(), ring_bytes) };
-        })?;
+        // fault both in now rather than on the receive path.
+        let populated = |bytes| -> std::io::Result<memmap2::MmapRaw> {
+            Ok(memmap2::MmapOptions::new()
+                .len(bytes)
+                .populate()
+                .map_anon()?
+                .into())
+        };
+        let ring = populated(ring_bytes)?;
+        let arena = populated(arena_bytes)?;
+        let start = |map: &memmap2::MmapRaw| {
+            NonNull::new(map.as_mut_ptr()).expect("a mapping is never at null")
+        };
         let mut buffers = Self {
-            ring: ring.cast(),
-            ring_bytes,
-            arena,
-            arena_bytes,
+            ring: start(&ring).cast(),
+            arena: start(&arena),
             buffer_bytes,
             tail: 0,
+            _maps: [ring, arena],
         };
         for id in 0..PROVIDED_BUFFERS {
             buffers.recycle(id);
@@ -200,37 +208,6 @@ impl ProvidedBuffers {
     }
 }
 
-impl Drop for ProvidedBuffers {
-    fn drop(&mut self) {
-        // SAFETY: both were mapped in `new` with these lengths; the reader
-        // unregisters the ring before dropping it.
-        unsafe {
-            libc::munmap(self.ring.as_ptr().cast(), self.ring_bytes);
-            libc::munmap(self.arena.as_ptr().cast(), self.arena_bytes);
-        }
-    }
-}
-
-/// An anonymous mapping, populated up front (the receive path should not
-/// take page faults).
-fn map_anonymous(bytes: usize) -> std::io::Result<NonNull<u8>> {
-    // SAFETY: an anonymous private mapping; the result is checked.
-    let address = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    };
-    if address == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(NonNull::new(address.cast()).expect("mmap returns non-null on success"))
-}
-
 pub(crate) struct UdpReader {
     ring: IoUring,
     socket: OwnedFd,
@@ -238,8 +215,8 @@ pub(crate) struct UdpReader {
     /// The header layout of every provided buffer: only `msg_namelen` and
     /// `msg_controllen` matter. Boxed: the kernel reads it while armed.
     msghdr: Box<ReceiveLayout>,
-    pool: Arc<BufferPool>,
-    to_cpu: RingSender<Batch>,
+    /// Fills batches with datagrams and hands them to ring(4).
+    batcher: Batcher,
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
     /// Highest `SO_RXQ_OVFL` count seen (the kernel's drop counter as of
@@ -258,20 +235,15 @@ pub(crate) struct UdpReader {
     /// Received datagrams not yet copied (no batch buffer or ring(4) full),
     /// in arrival order, with their byte counts. At most PROVIDED_BUFFERS.
     unsent: VecDeque<(u16, u32)>,
-    /// The batch being filled.
-    current: Option<Batch>,
-    /// A full batch waiting for room in ring(4).
-    full: Option<Batch>,
     recycled_since_publish: bool,
     /// Counts gathered per datagram, published once per pass.
     pass: PassCounts,
     /// Consecutive failed receives (other than ENOBUFS), for warnings.
     receive_failures: u64,
-    /// When the current batch got its first datagram: it is handed on
-    /// once full or once it has waited `linger`, so a trickle flows while a
-    /// flood travels in few, large batches (few wake-ups downstream).
-    current_since: Option<Instant>,
-    /// Longest a partly filled batch waits when traffic stops (--batch-linger).
+    /// Longest a partly filled batch waits when traffic stops
+    /// (--batch-linger): it is handed on once full or once it has waited
+    /// this long, so a trickle flows while a flood travels in few, large
+    /// batches (few wake-ups downstream).
     linger: Duration,
     /// How long a wait that saw its first datagram keeps gathering more
     /// before it returns ([`crate::uring::submit_coalesced`]); 0 where the
@@ -337,8 +309,7 @@ impl UdpReader {
             socket,
             provided,
             msghdr: Box::new(ReceiveLayout(msghdr)),
-            pool,
-            to_cpu,
+            batcher: Batcher::new(pool, to_cpu),
             waker,
             counters,
             rxq_overflow,
@@ -349,10 +320,7 @@ impl UdpReader {
             cancelling: false,
             drain_deadline: None,
             unsent: VecDeque::with_capacity(usize::from(PROVIDED_BUFFERS)),
-            current: None,
-            full: None,
             recycled_since_publish: false,
-            current_since: None,
             coalesce_usec,
             enable_on_start,
             last_reaped: 0,
@@ -377,12 +345,13 @@ impl UdpReader {
             self.reap_completions();
             self.copy_unsent();
             let lingered = self
-                .current_since
+                .batcher
+                .current_since()
                 .is_some_and(|since| since.elapsed() >= self.linger);
             if lingered || self.shutdown.load(Ordering::Relaxed) {
-                self.flush_current();
+                self.batcher.flush_current();
             } else {
-                self.push_full();
+                self.batcher.push_full();
             }
             if self.recycled_since_publish {
                 self.provided.publish();
@@ -408,11 +377,7 @@ impl UdpReader {
                 if !self.receiving && draining && self.unsent.is_empty() {
                     self.arm_receive();
                 }
-                if !self.receiving
-                    && !draining
-                    && self.unsent.is_empty()
-                    && self.current.is_none()
-                    && self.full.is_none()
+                if !self.receiving && !draining && self.unsent.is_empty() && self.batcher.is_empty()
                 {
                     if self.socket_has_datagram() {
                         eprintln!(
@@ -430,13 +395,15 @@ impl UdpReader {
                 self.push_entry(entry);
             }
             self.waker.announce_sleep();
-            let can_progress = (!self.unsent.is_empty() || self.full.is_some())
-                && self.to_cpu.has_room()
-                && (self.pool.available() > 0 || self.current.is_some() || self.full.is_some());
+            let can_progress = (!self.unsent.is_empty() || self.batcher.has_full())
+                && self.batcher.ring_has_room()
+                && (self.batcher.buffers_free() > 0
+                    || self.batcher.has_current()
+                    || self.batcher.has_full());
             if !can_progress {
                 // Holding a partly filled batch: wake within the linger to
                 // hand it on even if nothing else arrives.
-                let timeout = match self.current_since {
+                let timeout = match self.batcher.current_since() {
                     Some(since) => self
                         .linger
                         .saturating_sub(since.elapsed())
@@ -602,27 +569,9 @@ impl UdpReader {
             return true; // not the datagram layout we asked for: skip it
         };
         let needed = datagram.escaped_bytes + 1;
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|batch| batch.room() < needed)
-        {
-            if self.full.is_some() {
-                self.push_full();
-                if self.full.is_some() {
-                    return false;
-                }
-            }
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
-        if self.current.is_none() {
-            let Some(buf) = self.pool.take() else {
-                return false;
-            };
-            self.current = Some(Batch::new(buf, 0));
-        }
+        let Some(batch) = self.batcher.batch_for(needed) else {
+            return false;
+        };
         if datagram.truncated {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
@@ -631,12 +580,8 @@ impl UdpReader {
         }
         self.pass.bytes += datagram.received_bytes as u64;
         // Split borrows: the datagram lives in `provided`, the copy goes to
-        // `current`.
+        // the batcher's batch.
         let mut payload = &self.provided.buffer(id)[datagram.payload];
-        let batch = self.current.as_mut().expect("taken above");
-        if batch.len == 0 {
-            self.current_since = Some(Instant::now());
-        }
         let written = if batch.room() < needed {
             // Longer than a whole batch buffer holds once escaped (only with
             // a tiny --read-buf): keep what fits, counted as truncated.
@@ -671,25 +616,6 @@ impl UdpReader {
             truncated: received.is_payload_truncated(),
             rxq_overflow: rxq_overflow_count(received.control_data()),
         })
-    }
-
-    fn push_full(&mut self) {
-        if let Some(batch) = self.full.take()
-            && let Err(batch) = self.to_cpu.push(batch)
-        {
-            self.full = Some(batch);
-        }
-    }
-
-    /// Hands the partly filled batch on (once it waited --batch-linger, or
-    /// at shutdown), so a trickle flows; the CPU worker sends it on at once.
-    fn flush_current(&mut self) {
-        self.push_full();
-        if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
     }
 }
 

@@ -3,7 +3,13 @@
 //! connection's region, sending responses (100 Continue, errors, the 200
 //! once a request's batches are in or delivered), timeouts, and closing.
 
-use super::*;
+use super::http::{self, BodyStyle, Head};
+use super::{Conn, OtlpReceiver, PENDING_ACCEPTS, Phase, RELEASE_AFTER_BYTES};
+use crate::uring::Token;
+use io_uring::{opcode, types};
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 impl OtlpReceiver {
     pub(super) fn on_accept(&mut self, result: i32, flags: u32) {
@@ -13,7 +19,7 @@ impl OtlpReceiver {
         self.otlp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        if self.open >= self.settings.max_connections {
+        if self.slots.open >= self.settings.max_connections {
             // Make room: close the connection idle the longest.
             let idlest = (0..self.conns.len())
                 .filter(|&slot| self.conns[slot].is_idle())
@@ -31,7 +37,7 @@ impl OtlpReceiver {
                     let oldest = self.pending_accepts.pop_front().expect("not empty");
                     // SAFETY: accepted and never used; owned by nobody else.
                     unsafe { libc::close(oldest) };
-                    self.open -= 1;
+                    self.slots.open -= 1;
                     self.otlp
                         .connections_evicted
                         .fetch_add(1, Ordering::Relaxed);
@@ -43,9 +49,9 @@ impl OtlpReceiver {
             }
         }
         crate::input::net::set_nodelay(fd);
-        self.open += 1;
-        match self.free_slots.pop() {
-            Some(slot) => self.start_conn(slot as usize, fd),
+        self.slots.open += 1;
+        match self.slots.take() {
+            Some(slot) => self.start_conn(slot, fd),
             // Every slot is taken, some by connections still closing (a
             // burst of new connections evicts faster than closes complete):
             // it waits for the next slot to free.
@@ -53,7 +59,7 @@ impl OtlpReceiver {
                 self.pending_accepts.push_back(fd);
             }
             None => {
-                self.open -= 1;
+                self.slots.open -= 1;
                 self.refuse(fd);
             }
         }
@@ -78,13 +84,9 @@ impl OtlpReceiver {
         unsafe { libc::close(fd) };
     }
 
-    pub(super) fn region_offset(&self, slot: usize) -> usize {
-        slot * self.conn_bytes
-    }
-
     pub(super) fn post_recv(&mut self, slot: usize) {
-        let offset = self.region_offset(slot);
-        let conn_bytes = self.conn_bytes;
+        let offset = self.slots.offset(slot);
+        let conn_bytes = self.slots.conn_bytes();
         let conn = &mut self.conns[slot];
         if conn.recv_posted || conn.closing {
             return;
@@ -96,7 +98,7 @@ impl OtlpReceiver {
         let filled = conn.filled;
         let fd = conn.fd;
         conn.recv_posted = true;
-        let buffer = self.conn_region.slice(offset + filled, conn_bytes - filled);
+        let buffer = self.slots.slice(offset + filled, conn_bytes - filled);
         let entry = opcode::Recv::new(
             types::Fd(fd),
             buffer.as_mut_ptr(),
@@ -159,7 +161,7 @@ impl OtlpReceiver {
         }
         // The next request: what is left of the received bytes moves to the
         // front (a pipelined request may already be whole).
-        let offset = self.region_offset(slot);
+        let offset = self.slots.offset(slot);
         let conn = &mut self.conns[slot];
         let consumed = conn.consumed;
         let filled = conn.filled;
@@ -173,10 +175,10 @@ impl OtlpReceiver {
         conn.request_started = (left > 0).then(Instant::now);
         conn.phase = Phase::Reading;
         conn.serial = conn.serial.wrapping_add(1);
-        let region = self.conn_region.slice(offset, self.conn_bytes);
+        let region = self.slots.slice(offset, self.slots.conn_bytes());
         region.copy_within(consumed..filled, 0);
         if high_water > RELEASE_AFTER_BYTES {
-            self.conn_region.release(offset + left, high_water - left);
+            self.slots.release(offset + left, high_water - left);
             self.conns[slot].high_water = left;
         }
         self.process(slot);
@@ -286,14 +288,8 @@ impl OtlpReceiver {
             return;
         }
         conn.closing = true;
-        self.open -= 1;
-        // SAFETY: `fd` is this connection's open socket.
-        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
-        if conn.recv_posted {
-            let entry = opcode::AsyncCancel::new(Token::ConnRecv(slot as u32).encode())
-                .build()
-                .user_data(Token::Cancel.encode());
-            self.push_entry(entry);
+        if let Some(cancel) = self.slots.begin_close(slot, conn.fd, conn.recv_posted) {
+            self.push_entry(cancel);
         }
         self.finish_close_if_done(slot);
     }
@@ -303,18 +299,14 @@ impl OtlpReceiver {
         if !conn.closing || conn.recv_posted || conn.send_posted {
             return;
         }
-        // SAFETY: no operation on `fd` is posted any more; it is ours.
-        unsafe { libc::close(conn.fd) };
-        if conn.high_water > RELEASE_AFTER_BYTES {
-            let offset = slot * self.conn_bytes;
-            self.conn_region.release(offset, conn.high_water);
-        }
+        self.slots
+            .finish_close(slot, conn.fd, conn.high_water, RELEASE_AFTER_BYTES);
         let serial = conn.serial.wrapping_add(1);
         *conn = Conn::free();
         conn.serial = serial;
         match self.pending_accepts.pop_front() {
             Some(fd) => self.start_conn(slot, fd),
-            None => self.free_slots.push(slot as u32),
+            None => self.slots.give_back(slot),
         }
     }
 }

@@ -3,7 +3,12 @@
 //! full, and either commits the request (never refused after) or rejects
 //! it with 429 while it may still be refused.
 
-use super::*;
+use super::encode;
+use super::{Emission, OtlpReceiver, Outcome, Phase};
+use crate::ack::Ack;
+use crate::batch::Batch;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 impl OtlpReceiver {
     /// Writes the emission's records into batches and pushes them, as far

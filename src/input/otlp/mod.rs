@@ -25,7 +25,7 @@
 //!
 //! Replies: with `--otlp-ack accepted` the 200 goes out once the last
 //! batch is in ring(4). With `--otlp-ack delivered` each batch carries an
-//! [`Ack::Reply`]; the last output to accept it sends the request's token
+//! [`Ack::Reply`](crate::ack::Ack::Reply); the last output to accept it sends the request's token
 //! back through [`Replies`] (a bounded queue plus this worker's eventfd),
 //! and the 200 goes out when every batch of the request came back.
 //!
@@ -43,21 +43,20 @@ pub(crate) mod encode;
 pub(crate) mod http;
 mod request;
 
-use crate::ack::{Ack, Replies, RequestDelivery};
+use crate::ack::{Replies, RequestDelivery};
 use crate::batch::Batch;
-use crate::config::{OtlpAck, OtlpSettings};
-use crate::input::net::{Acceptor, Region};
+use crate::config::OtlpSettings;
+use crate::input::net::{Acceptor, ConnSlots, Region};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
 use crate::uring::{Token, WakeRead};
-use decode::{DecodeError, Decoded};
-use http::{BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
-use io_uring::{IoUring, opcode, types};
+use http::{BodyStyle, Head};
+use io_uring::IoUring;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Connection slots beyond `--otlp-max-connections`, for connections that
@@ -226,15 +225,11 @@ pub(crate) struct OtlpReceiver {
     readers_done: Arc<AtomicUsize>,
     wake: WakeRead,
     conns: Box<[Conn]>,
-    /// Free slots (a stack); its capacity is the table size.
-    free_slots: Vec<u32>,
-    /// Connections open and not closing (those waiting for a slot too).
-    open: usize,
+    /// Slots, open count (connections waiting for a slot too) and the
+    /// receive ranges of `conns`: `conns.len() * conn_bytes` bytes.
+    slots: ConnSlots,
     /// Accepted connections waiting for a slot, oldest first.
     pending_accepts: std::collections::VecDeque<RawFd>,
-    /// Every connection's bytes: `conns.len() * conn_bytes`.
-    conn_region: Region,
-    conn_bytes: usize,
     /// Where gzip bodies are inflated: `--max-body + 1` bytes.
     inflate_region: Region,
     emission: Option<Emission>,
@@ -260,7 +255,7 @@ impl OtlpReceiver {
         let region_bytes = slots
             .checked_mul(conn_bytes)
             .ok_or("--max-body × --otlp-max-connections overflows")?;
-        let conn_region = Region::map(region_bytes).map_err(|error| {
+        let conn_slots = ConnSlots::new(slots, conn_bytes).map_err(|error| {
             format!(
                 "cannot reserve {region_bytes} bytes for {slots} connections of --max-body {}: {error}",
                 parts.settings.max_body_bytes
@@ -288,11 +283,8 @@ impl OtlpReceiver {
             readers_done: parts.readers_done,
             wake: WakeRead::new(wake_fd),
             conns: (0..slots).map(|_| Conn::free()).collect(),
-            free_slots: (0..slots as u32).rev().collect(),
-            open: 0,
+            slots: conn_slots,
             pending_accepts: std::collections::VecDeque::with_capacity(PENDING_ACCEPTS),
-            conn_region,
-            conn_bytes,
             inflate_region,
             emission: None,
             spare_held: std::collections::VecDeque::with_capacity(parts.io_ring_capacity + 2),
@@ -405,7 +397,7 @@ impl OtlpReceiver {
         eprintln!(
             "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"
         );
-        self.conn_region.leak();
+        self.slots.leak();
         // Posted sends point into the connections' response buffers.
         std::mem::forget(std::mem::take(&mut self.conns));
         self.wake.leak();
@@ -413,7 +405,7 @@ impl OtlpReceiver {
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
-        // the wake read's, or a connection's range of `conn_region` or
+        // the wake read's, or a connection's range of `slots` or
         // response, neither moved nor reused until the completion.
         unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }

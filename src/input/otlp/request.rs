@@ -3,7 +3,14 @@
 //! ([`super::decode`]) into the [`super::Emission`] that writes it into
 //! batches.
 
-use super::*;
+use super::decode::{self, DecodeError, Decoded};
+use super::http::{self, BodyLength, BodyStyle, ChunkedResult, ContentType, Head, HeadResult};
+use super::{Emission, OtlpReceiver, Phase, RELEASE_AFTER_BYTES};
+use crate::ack::RequestDelivery;
+use crate::config::OtlpAck;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Instant;
 
 impl OtlpReceiver {
     /// Parses what `slot` received; answers a whole request or reads on.
@@ -13,9 +20,9 @@ impl OtlpReceiver {
             // comes back here.
             return;
         }
-        let offset = self.region_offset(slot);
+        let offset = self.slots.offset(slot);
         let max_body = self.settings.max_body_bytes;
-        let conn_bytes = self.conn_bytes;
+        let conn_bytes = self.slots.conn_bytes();
         let conn = &mut self.conns[slot];
         if conn.filled == 0 {
             conn.request_started = None;
@@ -26,7 +33,7 @@ impl OtlpReceiver {
         let head = match conn.head {
             Some(head) => head,
             None => {
-                let bytes = &self.conn_region.slice(offset, filled)[..];
+                let bytes = &self.slots.slice(offset, filled)[..];
                 match http::parse_head(bytes) {
                     HeadResult::Partial => {
                         self.post_recv(slot);
@@ -79,7 +86,7 @@ impl OtlpReceiver {
                 let conn = &mut self.conns[slot];
                 let mut state = conn.chunked;
                 let recv_posted = conn.recv_posted;
-                let wire = &mut self.conn_region.slice(offset, filled)[head.len..];
+                let wire = &mut self.slots.slice(offset, filled)[head.len..];
                 let result = http::decode_chunked(wire, &mut state, max_body);
                 // Consumed framing gives its room back, so only the decoded
                 // body counts against --max-body (not while a receive is
@@ -231,9 +238,9 @@ impl OtlpReceiver {
         head: Head,
         body: std::ops::Range<usize>,
     ) -> Result<Decoded, (u16, &'static str)> {
-        let offset = self.region_offset(slot);
+        let offset = self.slots.offset(slot);
         let max_body = self.settings.max_body_bytes;
-        let wire = self.conn_region.slice(offset + body.start, body.len());
+        let wire = self.slots.slice(offset + body.start, body.len());
         let mut inflated_bytes = 0;
         // Mutable: decoding protobuf renames values nested too deep.
         let bytes: &mut [u8] = if head.gzip {
