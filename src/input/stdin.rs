@@ -117,16 +117,14 @@ impl StdinReader {
     /// Standard input as a descriptor ringway can read: open, and not a
     /// directory. Checked before any thread starts.
     pub fn check_descriptor() -> Result<(), String> {
-        // SAFETY: fstat writes into a zeroed stat buffer we own.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; the descriptor is only inspected.
-        if unsafe { libc::fstat(STDIN_FD, &mut stat) } != 0 {
-            return Err(format!(
+        use std::os::fd::AsFd;
+        let stat = rustix::fs::fstat(std::io::stdin().as_fd()).map_err(|error| {
+            format!(
                 "standard input cannot be read: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                std::io::Error::from(error)
+            )
+        })?;
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
             return Err("standard input is a directory".to_string());
         }
         Ok(())

@@ -10,7 +10,6 @@ use crate::checkpoint::{Fingerprint, SavedFile};
 use crate::config::StartFrom;
 use std::collections::HashSet;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -189,12 +188,9 @@ impl FileReader {
             // Swapped for an output between the stat and the open.
             return None;
         }
-        // SAFETY: fcntl and posix_fadvise only take the descriptor and
-        // integer arguments.
-        unsafe {
-            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, 0);
-            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
-        }
+        // Blocking reads again, read front to back (hints: errors ignored).
+        let _ = rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty());
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
         let fingerprint = Fingerprint::of(&file).unwrap_or_default();
         let mut hold_for_copy_check = false;
         let mut delivered = None;
@@ -384,18 +380,18 @@ impl FileReader {
             _ => Path::new("."),
         };
         let name: Box<[u8]> = path.file_name()?.as_bytes().into();
-        let c_directory = std::ffi::CString::new(directory.as_os_str().as_bytes()).ok()?;
-        // SAFETY: `c_directory` is a valid NUL-terminated string for the call.
-        let wd =
-            unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c_directory.as_ptr(), INOTIFY_MASK) };
-        if wd < 0 {
-            eprintln!(
-                "ringway: warning: cannot watch {} (noticing growth by rescan); error = {}",
-                directory.display(),
-                std::io::Error::last_os_error()
-            );
-            return None;
-        }
+        let mask = rustix::fs::inotify::WatchFlags::from_bits_retain(INOTIFY_MASK);
+        let wd = match rustix::fs::inotify::add_watch(fd, directory, mask) {
+            Ok(wd) => wd,
+            Err(error) => {
+                eprintln!(
+                    "ringway: warning: cannot watch {} (noticing growth by rescan); error = {}",
+                    directory.display(),
+                    std::io::Error::from(error)
+                );
+                return None;
+            }
+        };
         self.watched
             .entry(wd)
             .or_default()

@@ -58,16 +58,10 @@ impl FileReader {
 
     /// Queues an entry; a full submission queue is submitted first.
     pub(super) fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
-        loop {
-            // SAFETY: every buffer an entry points at is owned by `self`
-            // (the wake read's, inotify_buf, or a buffer kept in `reads` until its
-            // completion), so it outlives the operation.
-            let pushed = unsafe { self.ring.submission().push(&entry) };
-            if pushed.is_ok() {
-                return;
-            }
-            self.submit(false);
-        }
+        // SAFETY: every buffer an entry points at is owned by `self` (the
+        // wake read's, inotify_buf, or a buffer kept in `reads` until its
+        // completion), so it outlives the operation.
+        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }
 
     pub(super) fn arm_wake_reads(&mut self) {
