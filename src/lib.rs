@@ -18,6 +18,7 @@ mod input;
 mod metrics;
 mod metrics_server;
 mod output;
+mod pattern;
 mod pipeline;
 mod pool;
 mod ring;

@@ -1,4 +1,4 @@
-//! Finding the files to tail: matching the path or glob ([`is_glob`],
+//! Finding the files to tail: matching the path or glob (`is_glob`,
 //! [`check_pattern`]), opening a match where its checkpoint or its original
 //! (a copy) left it, never a file ringway writes ([`WrittenFiles`]),
 //! waiting for a descriptor under `--max-open-files` and closing idle
@@ -8,6 +8,7 @@ use super::rotation::{COPY_CHECK_DELAY, CopyCheck, Lifecycle};
 use super::{FileReader, INOTIFY_MASK, MAX_WARNED_PATHS, TailedFile};
 use crate::checkpoint::{Fingerprint, SavedFile};
 use crate::config::StartFrom;
+use crate::pattern::is_glob;
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
@@ -418,12 +419,6 @@ impl FileReader {
             self.counters.files_skipped.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// A pattern is a glob when it has glob characters and is not the name of
-/// an existing file (`app[1].log` may be a literal name).
-pub(crate) fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists()
 }
 
 /// Start-up check of DESIGN §7: a literal path must exist (a glob may

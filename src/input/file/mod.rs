@@ -43,7 +43,8 @@ mod lines;
 mod reader;
 mod rotation;
 
-pub(crate) use discovery::{check_pattern, is_glob};
+pub(crate) use crate::pattern::is_glob;
+pub(crate) use discovery::check_pattern;
 pub(crate) use lines::cut_lines;
 
 use crate::batch::Batch;
