@@ -19,7 +19,7 @@
 //! `EAGAIN`; a poll for input is posted then instead of retrying at once.
 
 use crate::batch::Batch;
-use crate::input::file::cut_lines;
+use crate::input::lines::cut_lines;
 use crate::metrics::InputCounters;
 use crate::pool::{BufferPool, PooledBuffer};
 use crate::ring::{RingSender, Waker};

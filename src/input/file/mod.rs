@@ -33,19 +33,17 @@
 //!
 //! The worker is split by concern: this file holds its state
 //! ([`FileReader`], [`TailedFile`]) and its loop; `reader` the io_uring
-//! reads and inotify; `lines` the line cutting ([`cut_lines`], shared with
-//! stdin); `discovery` matching and opening files, and closing idle ones
-//! for room; `rotation` a file's [`Lifecycle`] and what happens at its
-//! end (truncation, deletion, rename, copytruncate).
+//! reads and inotify (each read cut into lines by `input::lines`, shared
+//! with stdin); `discovery` matching and opening files, and closing idle
+//! ones for room; `rotation` a file's [`Lifecycle`] and what happens at
+//! its end (truncation, deletion, rename, copytruncate).
 
 mod discovery;
-mod lines;
 mod reader;
 mod rotation;
 
 pub(crate) use crate::pattern::is_glob;
 pub(crate) use discovery::check_pattern;
-pub(crate) use lines::cut_lines;
 
 use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Fingerprint, InputState, KnownFile, SavedFile};

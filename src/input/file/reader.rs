@@ -1,13 +1,13 @@
 //! The file worker's io_uring side: reads of readable files posted into
 //! pooled buffers and their completions cut into batches
-//! ([`super::lines::cut_lines`]), the posted wake-up and inotify reads,
+//! ([`crate::input::lines::cut_lines`]), the posted wake-up and inotify reads,
 //! and their cancellation at exit.
 
-use super::lines::{LineCut, cut_lines};
 use super::{FileReader, ReadOp, WAITING_POLL};
 use crate::batch::Batch;
 use crate::checkpoint::{Fingerprint, Mark, Marks};
 use crate::config::MAX_READS_IN_FLIGHT;
+use crate::input::lines::{LineCut, cut_lines};
 use crate::uring::Token;
 use io_uring::{opcode, types};
 use std::os::fd::AsRawFd;
