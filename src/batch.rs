@@ -11,52 +11,17 @@
 //! (see `checkpoint`). A batch from an OTLP request under
 //! `--otlp-ack delivered` carries the request it belongs to instead: the
 //! last output to accept it sends that request's token back to the
-//! receiver ([`Ack::Reply`]).
+//! receiver ([`Ack::Reply`], in `ack`).
 //!
 //! Every batch carries the instant its input made it and how many outputs
 //! still have to accept it, so the last output to accept it can observe the
 //! batch's latency (`ringway_batch_latency_seconds`).
 
-use crate::checkpoint::{AckLog, Marks};
-use crate::input::otlp::{Replies, RequestDelivery};
+use crate::ack::Ack;
+use crate::checkpoint::Marks;
 use crate::pool::PooledBuffer;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Instant;
-
-/// What an output does once its sink accepted a batch.
-pub(crate) enum Ack {
-    /// A file lane's batch: its entry in the lane's ack log.
-    File { log: Arc<AckLog>, seq: u64 },
-    /// A batch of an OTLP request awaiting delivery: when the last of
-    /// `remaining` outputs accepted it, it counts as delivered for its
-    /// request, and the request's last batch sends its token back.
-    Reply {
-        replies: Arc<Replies>,
-        request: Arc<RequestDelivery>,
-        remaining: AtomicU32,
-    },
-}
-
-impl Ack {
-    /// One output accepted the batch.
-    pub fn delivered(&self) {
-        match self {
-            Ack::File { log, seq } => log.ack(*seq),
-            Ack::Reply {
-                replies,
-                request,
-                remaining,
-            } => {
-                if remaining.fetch_sub(1, Ordering::AcqRel) == 1
-                    && request.pending.fetch_sub(1, Ordering::AcqRel) == 1
-                {
-                    replies.send(request.token);
-                }
-            }
-        }
-    }
-}
 
 pub(crate) struct Batch {
     pub buf: PooledBuffer,

@@ -823,7 +823,7 @@ impl Landing {
                 .map(|metadata| (metadata.dev(), metadata.ino()))
         };
         let expand = |pattern: &str| -> Vec<PathBuf> {
-            if !crate::config::is_glob(pattern) {
+            if !crate::pattern::is_glob(pattern) {
                 return vec![PathBuf::from(pattern)];
             }
             glob::glob(pattern)
@@ -840,7 +840,7 @@ impl Landing {
                 }
             }
         }
-        if !crate::config::is_glob(pattern) {
+        if !crate::pattern::is_glob(pattern) {
             return None;
         }
         let pattern_path = std::path::Path::new(pattern);

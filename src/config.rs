@@ -86,12 +86,6 @@ pub(crate) struct InputDefaults {
     pub udp_sockets: usize,
 }
 
-/// A file input's pattern is a glob when it has glob characters and is not
-/// the name of an existing file (`app[1].log` may be a literal name).
-pub(crate) fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '[']) && !std::path::Path::new(pattern).exists()
-}
-
 /// Most SO_REUSEPORT sockets one UDP input may open.
 pub(crate) const MAX_UDP_SOCKETS: usize = 64;
 

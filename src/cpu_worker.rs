@@ -8,7 +8,7 @@
 //! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
 //! ring(4), which fills, and the reader pauses.
 
-use crate::batch::Ack;
+use crate::ack::Ack;
 use crate::batch::Batch;
 use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};

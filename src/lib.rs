@@ -10,6 +10,7 @@
 //! and supervises the threads (the only module that names every stage),
 //! `metrics` counts.
 
+mod ack;
 mod append;
 mod batch;
 mod checkpoint;
@@ -19,15 +20,18 @@ mod config_file;
 mod cpu_worker;
 mod dead_letter;
 mod docs;
+mod escape;
 mod input;
 mod metrics;
 mod metrics_server;
 mod output;
+mod pattern;
 mod pipeline;
 mod pool;
 mod ring;
 mod scan;
 mod signals;
+mod sockopt;
 mod top;
 mod uring;
 

@@ -22,8 +22,8 @@ pub(crate) use stats::{StatsFormat, StatsReporter};
 
 // The one place metrics reads socket options (SO_MEMINFO drop counts):
 // `UdpInputStats::kernel_drops`.
-use crate::input::udp::SocketStats;
 use crate::ring::Gauge;
+use crate::sockopt::SocketStats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;

@@ -19,8 +19,10 @@ use std::sync::Arc;
 pub(crate) struct BufferPool {
     /// `count * buffer_bytes` bytes, mapped for the life of the pool.
     arena: NonNull<u8>,
-    arena_bytes: usize,
     buffer_bytes: usize,
+    /// The arena's mapping, unmapped with the pool (every `PooledBuffer`
+    /// holds an `Arc` to the pool, so none is alive then).
+    _map: memmap2::MmapRaw,
     /// Indexes of free buffers. Its capacity equals the buffer count, so
     /// returning a buffer can never fail: every buffer that exists fits.
     free: ArrayQueue<u32>,
@@ -43,35 +45,21 @@ impl BufferPool {
         let arena_bytes = count
             .checked_mul(buffer_bytes)
             .ok_or_else(|| std::io::Error::other("buffer pool size overflows"))?;
-        // SAFETY: an anonymous private mapping with no address hint; the
-        // result is checked before use.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                arena_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let map: memmap2::MmapRaw = memmap2::MmapOptions::new()
+            .len(arena_bytes)
+            .map_anon()?
+            .into();
         // Fewer TLB misses for the scanners; a hint only, so errors are ignored.
-        // SAFETY: the range is the mapping just made.
-        unsafe {
-            libc::madvise(address, arena_bytes, libc::MADV_HUGEPAGE);
-        }
+        let _ = map.advise(memmap2::Advice::HugePage);
         let free = ArrayQueue::new(count);
         for index in 0..count as u32 {
             let pushed = free.push(index);
             assert!(pushed.is_ok(), "pool queue holds every buffer");
         }
         Ok(Arc::new(Self {
-            arena: NonNull::new(address.cast()).expect("mmap never returns null on success"),
-            arena_bytes,
+            arena: NonNull::new(map.as_mut_ptr()).expect("a mapping is never at null"),
             buffer_bytes,
+            _map: map,
             free,
             owner,
         }))
@@ -100,16 +88,6 @@ impl BufferPool {
     fn buffer_start(&self, index: u32) -> *mut u8 {
         // SAFETY: index < count, so the offset stays inside the arena.
         unsafe { self.arena.as_ptr().add(index as usize * self.buffer_bytes) }
-    }
-}
-
-impl Drop for BufferPool {
-    fn drop(&mut self) {
-        // Every PooledBuffer holds an Arc to the pool, so none is alive here.
-        // SAFETY: the arena was mapped by `new` with this length.
-        unsafe {
-            libc::munmap(self.arena.as_ptr().cast(), self.arena_bytes);
-        }
     }
 }
 

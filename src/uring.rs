@@ -4,7 +4,7 @@
 
 use io_uring::{IoUring, opcode};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// What a completion belongs to: the kind in the high 32 bits of
 /// `user_data`, an index into the worker's table of reads in the low bits.
@@ -135,6 +135,28 @@ pub(crate) fn take_completions(
         count += 1;
     }
     count
+}
+
+/// Reaps every completion in the queue: copies them out
+/// [`COMPLETION_BATCH`] at a time and hands each to `handle` with the
+/// worker, so a handler may push new entries or post more operations on
+/// `ring(worker)`. Returns once the queue is empty. The reap loop of every
+/// io_uring worker that handles completions one by one.
+pub(crate) fn reap<W>(
+    worker: &mut W,
+    ring: fn(&mut W) -> &mut IoUring,
+    mut handle: impl FnMut(&mut W, Completion),
+) {
+    let mut completions = [(0, 0, 0); COMPLETION_BATCH];
+    loop {
+        let count = take_completions(ring(worker), &mut completions);
+        if count == 0 {
+            return;
+        }
+        for &completion in &completions[..count] {
+            handle(worker, completion);
+        }
+    }
 }
 
 /// Queues `entry`, submitting what is queued first while the submission
@@ -281,24 +303,17 @@ pub(crate) fn probe_kernel() -> Result<(), String> {
 /// A blocking eventfd: io_uring polls it internally, so a posted read
 /// completes when another thread writes it.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd has no pointer arguments; the result is checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(rustix::event::eventfd(
+        0,
+        rustix::event::EventfdFlags::CLOEXEC,
+    )?)
 }
 
 /// A blocking inotify descriptor (read through io_uring, like the eventfd).
 pub(crate) fn inotify() -> io::Result<OwnedFd> {
-    // SAFETY: inotify_init1 has no pointer arguments; the result is checked.
-    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by inotify_init1 and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(rustix::fs::inotify::init(
+        rustix::fs::inotify::CreateFlags::CLOEXEC,
+    )?)
 }
 
 #[cfg(test)]

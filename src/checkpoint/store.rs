@@ -68,7 +68,7 @@ fn key_of_spec(spec: &str) -> String {
 /// Whether a file input with this (absolute) pattern reads `path`.
 fn pattern_reads(pattern: &str, path: &Path) -> bool {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    if !crate::config::is_glob(pattern) {
+    if !crate::pattern::is_glob(pattern) {
         return Path::new(pattern) == path;
     }
     // As the file input expands a glob: `*` stops at `/`.

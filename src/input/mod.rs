@@ -4,8 +4,12 @@
 //! multishot accept and receive into per-connection regions (`net`):
 //! `tcp` frames records, `otlp` is an HTTP/1.1 server for OTLP logs.
 //! `stdin` reads standard input to its end, cutting lines like `file`.
+//! `batcher` fills batches for the inputs that gather many small records
+//! per batch (UDP, TCP); `lines` cuts reads into whole lines (file, stdin).
 
+pub(crate) mod batcher;
 pub(crate) mod file;
+pub(crate) mod lines;
 pub(crate) mod net;
 pub(crate) mod otlp;
 pub(crate) mod stdin;

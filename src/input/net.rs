@@ -1,12 +1,12 @@
 //! What the connection-oriented inputs (`otlp`, `tcp`) share: the
-//! listening socket and its multishot accept ([`Acceptor`]), and
+//! listening socket and its multishot accept ([`Acceptor`]), the
+//! connection table ([`ConnSlots`]: slots, open count, closing) and
 //! [`Region`], the start-up mapping their connections receive into.
 
 use crate::uring::Token;
 use io_uring::{cqueue, opcode, types};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 /// Pause before re-arming an accept that failed (out of descriptors, say,
@@ -104,46 +104,38 @@ impl Acceptor {
 /// Pending connections the kernel queues before our accept takes them.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// One anonymous mapping, reserved but not backed until written.
+/// One anonymous mapping, reserved but not backed until written
+/// (`MAP_NORESERVE`); the kernel writes received bytes into it.
 pub(crate) struct Region {
-    base: NonNull<u8>,
-    bytes: usize,
+    /// `None` once leaked.
+    map: Option<memmap2::MmapRaw>,
 }
-
-// SAFETY: the mapping is owned by this value alone and moves with it to the
-// I/O worker's thread; the kernel writes into it only for operations that
-// worker posted and waits for.
-unsafe impl Send for Region {}
 
 impl Region {
     pub fn map(bytes: usize) -> std::io::Result<Self> {
-        // SAFETY: an anonymous private mapping; the result is checked.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let map = memmap2::MmapOptions::new()
+            .len(bytes)
+            .no_reserve_swap()
+            .map_anon()?;
         Ok(Self {
-            base: NonNull::new(address.cast()).expect("mmap returns non-null on success"),
-            bytes,
+            map: Some(map.into()),
         })
+    }
+
+    fn raw(&self) -> &memmap2::MmapRaw {
+        self.map
+            .as_ref()
+            .expect("a leaked region is no longer used")
     }
 
     /// `len` bytes at `offset`.
     pub fn slice(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        assert!(offset + len <= self.bytes);
+        let map = self.raw();
+        assert!(offset + len <= map.len());
         // SAFETY: inside the mapping; `&mut self` makes this the only
         // reference, and the kernel writes only into ranges of posted
         // receives, which the caller does not touch until they complete.
-        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(offset), len) }
+        unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(offset), len) }
     }
 
     /// Gives the pages of `offset..offset + len` back (they read as zero).
@@ -152,33 +144,128 @@ impl Region {
         let end = (offset + len) / 4096 * 4096;
         if end > start {
             // SAFETY: a page-aligned range inside the mapping that no
-            // operation is writing (the connection is between requests).
-            unsafe {
-                libc::madvise(
-                    self.base.as_ptr().add(start).cast(),
+            // operation is writing and no reference points into (the
+            // connection is between requests); its pages read as zero after.
+            let _ = unsafe {
+                self.raw().unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
                     end - start,
-                    libc::MADV_DONTNEED,
-                );
-            }
+                )
+            };
         }
     }
-}
 
-impl Region {
     /// Keeps the mapping for good (an operation that never completed may
     /// still write into it): it is not unmapped when dropped.
     pub fn leak(&mut self) {
-        self.bytes = 0;
+        std::mem::forget(self.map.take());
     }
 }
 
-impl Drop for Region {
-    fn drop(&mut self) {
-        if self.bytes == 0 {
-            return; // leaked
+/// The connection table of a stream input (TCP, OTLP): which slots are
+/// free, how many connections are open, each slot's range of one
+/// start-up [`Region`] (`conn_bytes` bytes at `slot * conn_bytes`) that its
+/// receives write into, and the socket side of closing a connection
+/// ([`ConnSlots::begin_close`], [`ConnSlots::finish_close`]). The
+/// per-connection protocol state stays with each input, in a table
+/// indexed by the same slots.
+pub(crate) struct ConnSlots {
+    /// Free slots (a stack); its capacity is the table size.
+    free: Vec<u32>,
+    /// Connections open and not closing (an input may count connections
+    /// waiting for a slot too).
+    pub open: usize,
+    region: Region,
+    conn_bytes: usize,
+}
+
+impl ConnSlots {
+    /// `slots` slots of `conn_bytes` each; `Err` names the size that did
+    /// not fit.
+    pub fn new(slots: usize, conn_bytes: usize) -> std::io::Result<Self> {
+        let region_bytes = slots
+            .checked_mul(conn_bytes)
+            .ok_or_else(|| std::io::Error::other("the connection table size overflows"))?;
+        Ok(Self {
+            free: (0..slots as u32).rev().collect(),
+            open: 0,
+            region: Region::map(region_bytes)?,
+            conn_bytes,
+        })
+    }
+
+    /// Bytes of each slot's range.
+    pub fn conn_bytes(&self) -> usize {
+        self.conn_bytes
+    }
+
+    /// Where the range of `slot` starts in the region.
+    pub fn offset(&self, slot: usize) -> usize {
+        slot * self.conn_bytes
+    }
+
+    /// A free slot, if any.
+    pub fn take(&mut self) -> Option<usize> {
+        self.free.pop().map(|slot| slot as usize)
+    }
+
+    /// Gives a slot whose connection is closed back.
+    pub fn give_back(&mut self, slot: usize) {
+        self.free.push(slot as u32);
+    }
+
+    /// `len` bytes at `offset` in the region (see [`Region::slice`]).
+    pub fn slice(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        self.region.slice(offset, len)
+    }
+
+    /// Gives the pages of `offset..offset + len` back (see [`Region::release`]).
+    pub fn release(&self, offset: usize, len: usize) {
+        self.region.release(offset, len);
+    }
+
+    /// Keeps the region for good at exit (see [`Region::leak`]).
+    pub fn leak(&mut self) {
+        self.region.leak();
+    }
+
+    /// Starts closing the connection in `slot` on socket `fd`: one open
+    /// connection fewer, the socket shut down both ways, and the cancel of
+    /// its posted receive (to push) when `recv_posted`.
+    pub fn begin_close(
+        &mut self,
+        slot: usize,
+        fd: RawFd,
+        recv_posted: bool,
+    ) -> Option<io_uring::squeue::Entry> {
+        self.open -= 1;
+        // SAFETY: `fd` is this connection's open socket.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        recv_posted.then(|| {
+            io_uring::opcode::AsyncCancel::new(Token::ConnRecv(slot as u32).encode())
+                .build()
+                .user_data(Token::Cancel.encode())
+        })
+    }
+
+    /// Ends closing once no operation on `fd` is posted: closes it and,
+    /// when the connection wrote past `release_after` bytes of its range
+    /// (`high_water`), gives those pages back. The caller resets its
+    /// connection state and gives the slot back (or to a waiting
+    /// connection).
+    pub fn finish_close(
+        &mut self,
+        slot: usize,
+        fd: RawFd,
+        high_water: usize,
+        release_after: usize,
+    ) {
+        // SAFETY: no operation on `fd` is posted any more; it is ours.
+        unsafe { libc::close(fd) };
+        if high_water > release_after {
+            self.region.release(self.offset(slot), high_water);
         }
-        // SAFETY: mapped in `map` with this length.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
     }
 }
 

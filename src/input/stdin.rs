@@ -19,7 +19,7 @@
 //! `EAGAIN`; a poll for input is posted then instead of retrying at once.
 
 use crate::batch::Batch;
-use crate::input::file::cut_lines;
+use crate::input::lines::cut_lines;
 use crate::metrics::InputCounters;
 use crate::pool::{BufferPool, PooledBuffer};
 use crate::ring::{RingSender, Waker};
@@ -117,16 +117,14 @@ impl StdinReader {
     /// Standard input as a descriptor ringway can read: open, and not a
     /// directory. Checked before any thread starts.
     pub fn check_descriptor() -> Result<(), String> {
-        // SAFETY: fstat writes into a zeroed stat buffer we own.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; the descriptor is only inspected.
-        if unsafe { libc::fstat(STDIN_FD, &mut stat) } != 0 {
-            return Err(format!(
+        use std::os::fd::AsFd;
+        let stat = rustix::fs::fstat(std::io::stdin().as_fd()).map_err(|error| {
+            format!(
                 "standard input cannot be read: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                std::io::Error::from(error)
+            )
+        })?;
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
             return Err("standard input is a directory".to_string());
         }
         Ok(())
@@ -220,22 +218,17 @@ impl StdinReader {
     }
 
     fn reap_completions(&mut self) {
-        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
-        loop {
-            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
-            if count == 0 {
-                return;
-            }
-            for &(user_data, result, _) in &completions[..count] {
-                match Token::decode(user_data) {
-                    Some(token) if token == READ => self.on_read(result),
-                    Some(token) if token == POLL => self.polling = false,
-                    Some(Token::Wake) => self.wake.completed(),
-                    Some(_) => {}
-                    None => debug_assert!(false, "unknown user_data {user_data:#x}"),
-                }
-            }
-        }
+        crate::uring::reap(
+            self,
+            |reader| &mut reader.ring,
+            |reader, (user_data, result, _)| match Token::decode(user_data) {
+                Some(token) if token == READ => reader.on_read(result),
+                Some(token) if token == POLL => reader.polling = false,
+                Some(Token::Wake) => reader.wake.completed(),
+                Some(_) => {}
+                None => debug_assert!(false, "unknown user_data {user_data:#x}"),
+            },
+        );
     }
 
     fn on_read(&mut self, result: i32) {

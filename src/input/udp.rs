@@ -17,27 +17,23 @@
 //! cross-checked with `SO_RXQ_OVFL`). A received datagram is never dropped.
 
 use crate::batch::Batch;
+use crate::escape::{escaped_line_len, write_escaped_line};
+use crate::input::batcher::Batcher;
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
+use crate::sockopt::{
+    SO_RCVBUFFORCE, SO_RXQ_OVFL, SocketStats, rxq_overflow_count, set_int_option,
+};
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// From asm-generic/socket.h (x86_64, aarch64 and most others).
-const SO_RCVBUFFORCE: libc::c_int = 33;
-const SO_RXQ_OVFL: libc::c_int = 40;
-const SO_MEMINFO: libc::c_int = 55;
-/// From linux/sock_diag.h: SO_MEMINFO fills `u32[SK_MEMINFO_VARS]`; index
-/// `SK_MEMINFO_DROPS` is the socket's drop counter.
-const SK_MEMINFO_VARS: usize = 9;
-const SK_MEMINFO_DROPS: usize = 8;
 
 /// Provided buffers per socket (a power of two, as the kernel requires).
 /// With 9000-byte datagrams: about 4.5 MiB per socket.
@@ -67,33 +63,6 @@ const RECVMSG_OUT_BYTES: usize = 16;
 const RECEIVE_RETRY_PAUSE: Duration = Duration::from_millis(10);
 /// Longest a stopping UDP input keeps draining its socket.
 const UDP_STOP_DRAIN: Duration = Duration::from_secs(1);
-
-/// What the supervisor needs to read a socket's drop counter after the
-/// worker is gone: its own descriptor of the same socket.
-pub(crate) struct SocketStats {
-    socket: OwnedFd,
-}
-
-impl SocketStats {
-    /// The kernel's count of datagrams this socket dropped (receive buffer
-    /// full), from `SO_MEMINFO`.
-    pub fn kernel_drops(&self) -> Option<u64> {
-        let mut meminfo = [0u32; SK_MEMINFO_VARS];
-        let mut len = std::mem::size_of_val(&meminfo) as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `meminfo`.
-        let result = unsafe {
-            libc::getsockopt(
-                self.socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_MEMINFO,
-                meminfo.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        (result == 0 && len as usize > SK_MEMINFO_DROPS * 4)
-            .then(|| u64::from(meminfo[SK_MEMINFO_DROPS]))
-    }
-}
 
 /// Opens, tunes and binds one UDP socket. Returns the socket, a second
 /// descriptor of it for stats, and the address it is bound to (the port
@@ -139,36 +108,7 @@ pub(crate) fn open_socket(
     let stats = socket
         .try_clone()
         .map_err(|error| format!("cannot duplicate the UDP socket: {error}"))?;
-    Ok((
-        socket.into(),
-        SocketStats {
-            socket: stats.into(),
-        },
-        bound,
-    ))
-}
-
-fn set_int_option(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> std::io::Result<()> {
-    // SAFETY: setsockopt reads exactly size_of::<c_int>() bytes from `value`.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    Ok((socket.into(), SocketStats::new(stats.into()), bound))
 }
 
 /// A provided buffer ring: `PROVIDED_BUFFERS` entries pointing into one
@@ -176,13 +116,14 @@ fn set_int_option(
 struct ProvidedBuffers {
     /// The ring of `io_uring_buf` entries shared with the kernel.
     ring: NonNull<types::BufRingEntry>,
-    ring_bytes: usize,
     /// `PROVIDED_BUFFERS * buffer_bytes` bytes the kernel writes datagrams into.
     arena: NonNull<u8>,
-    arena_bytes: usize,
     buffer_bytes: usize,
     /// Our tail: entries up to it are given to the kernel once published.
     tail: u16,
+    /// The mappings of `ring` and `arena`, unmapped when dropped (the
+    /// reader unregisters the ring before).
+    _maps: [memmap2::MmapRaw; 2],
 }
 
 // SAFETY: the mappings are owned by this value alone and move with it to
@@ -200,20 +141,26 @@ impl ProvidedBuffers {
     fn new(buffer_bytes: usize) -> std::io::Result<Self> {
         let ring_bytes = usize::from(PROVIDED_BUFFERS) * std::mem::size_of::<types::BufRingEntry>();
         let arena_bytes = usize::from(PROVIDED_BUFFERS) * buffer_bytes;
-        let ring = map_anonymous(ring_bytes)?;
         // Every provided buffer is written by the kernel soon after start:
-        // fault the arena in now rather than on the receive path.
-        let arena = map_anonymous(arena_bytes).inspect_err(|_| {
-            // SAFETY: `ring` was just mapped with `ring_bytes`.
-            unsafe { libc::munmap(ring.as_ptr().cast(), ring_bytes) };
-        })?;
+        // fault both in now rather than on the receive path.
+        let populated = |bytes| -> std::io::Result<memmap2::MmapRaw> {
+            Ok(memmap2::MmapOptions::new()
+                .len(bytes)
+                .populate()
+                .map_anon()?
+                .into())
+        };
+        let ring = populated(ring_bytes)?;
+        let arena = populated(arena_bytes)?;
+        let start = |map: &memmap2::MmapRaw| {
+            NonNull::new(map.as_mut_ptr()).expect("a mapping is never at null")
+        };
         let mut buffers = Self {
-            ring: ring.cast(),
-            ring_bytes,
-            arena,
-            arena_bytes,
+            ring: start(&ring).cast(),
+            arena: start(&arena),
             buffer_bytes,
             tail: 0,
+            _maps: [ring, arena],
         };
         for id in 0..PROVIDED_BUFFERS {
             buffers.recycle(id);
@@ -259,37 +206,6 @@ impl ProvidedBuffers {
     }
 }
 
-impl Drop for ProvidedBuffers {
-    fn drop(&mut self) {
-        // SAFETY: both were mapped in `new` with these lengths; the reader
-        // unregisters the ring before dropping it.
-        unsafe {
-            libc::munmap(self.ring.as_ptr().cast(), self.ring_bytes);
-            libc::munmap(self.arena.as_ptr().cast(), self.arena_bytes);
-        }
-    }
-}
-
-/// An anonymous mapping, populated up front (the receive path should not
-/// take page faults).
-fn map_anonymous(bytes: usize) -> std::io::Result<NonNull<u8>> {
-    // SAFETY: an anonymous private mapping; the result is checked.
-    let address = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-            -1,
-            0,
-        )
-    };
-    if address == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(NonNull::new(address.cast()).expect("mmap returns non-null on success"))
-}
-
 pub(crate) struct UdpReader {
     ring: IoUring,
     socket: OwnedFd,
@@ -297,8 +213,8 @@ pub(crate) struct UdpReader {
     /// The header layout of every provided buffer: only `msg_namelen` and
     /// `msg_controllen` matter. Boxed: the kernel reads it while armed.
     msghdr: Box<ReceiveLayout>,
-    pool: Arc<BufferPool>,
-    to_cpu: RingSender<Batch>,
+    /// Fills batches with datagrams and hands them to ring(4).
+    batcher: Batcher,
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
     /// Highest `SO_RXQ_OVFL` count seen (the kernel's drop counter as of
@@ -317,20 +233,15 @@ pub(crate) struct UdpReader {
     /// Received datagrams not yet copied (no batch buffer or ring(4) full),
     /// in arrival order, with their byte counts. At most PROVIDED_BUFFERS.
     unsent: VecDeque<(u16, u32)>,
-    /// The batch being filled.
-    current: Option<Batch>,
-    /// A full batch waiting for room in ring(4).
-    full: Option<Batch>,
     recycled_since_publish: bool,
     /// Counts gathered per datagram, published once per pass.
     pass: PassCounts,
     /// Consecutive failed receives (other than ENOBUFS), for warnings.
     receive_failures: u64,
-    /// When the current batch got its first datagram: it is handed on
-    /// once full or once it has waited `linger`, so a trickle flows while a
-    /// flood travels in few, large batches (few wake-ups downstream).
-    current_since: Option<Instant>,
-    /// Longest a partly filled batch waits when traffic stops (--batch-linger).
+    /// Longest a partly filled batch waits when traffic stops
+    /// (--batch-linger): it is handed on once full or once it has waited
+    /// this long, so a trickle flows while a flood travels in few, large
+    /// batches (few wake-ups downstream).
     linger: Duration,
     /// How long a wait that saw its first datagram keeps gathering more
     /// before it returns ([`crate::uring::submit_coalesced`]); 0 where the
@@ -396,8 +307,7 @@ impl UdpReader {
             socket,
             provided,
             msghdr: Box::new(ReceiveLayout(msghdr)),
-            pool,
-            to_cpu,
+            batcher: Batcher::new(pool, to_cpu),
             waker,
             counters,
             rxq_overflow,
@@ -408,10 +318,7 @@ impl UdpReader {
             cancelling: false,
             drain_deadline: None,
             unsent: VecDeque::with_capacity(usize::from(PROVIDED_BUFFERS)),
-            current: None,
-            full: None,
             recycled_since_publish: false,
-            current_since: None,
             coalesce_usec,
             enable_on_start,
             last_reaped: 0,
@@ -436,12 +343,13 @@ impl UdpReader {
             self.reap_completions();
             self.copy_unsent();
             let lingered = self
-                .current_since
+                .batcher
+                .current_since()
                 .is_some_and(|since| since.elapsed() >= self.linger);
             if lingered || self.shutdown.load(Ordering::Relaxed) {
-                self.flush_current();
+                self.batcher.flush_current();
             } else {
-                self.push_full();
+                self.batcher.push_full();
             }
             if self.recycled_since_publish {
                 self.provided.publish();
@@ -467,11 +375,7 @@ impl UdpReader {
                 if !self.receiving && draining && self.unsent.is_empty() {
                     self.arm_receive();
                 }
-                if !self.receiving
-                    && !draining
-                    && self.unsent.is_empty()
-                    && self.current.is_none()
-                    && self.full.is_none()
+                if !self.receiving && !draining && self.unsent.is_empty() && self.batcher.is_empty()
                 {
                     if self.socket_has_datagram() {
                         eprintln!(
@@ -489,13 +393,15 @@ impl UdpReader {
                 self.push_entry(entry);
             }
             self.waker.announce_sleep();
-            let can_progress = (!self.unsent.is_empty() || self.full.is_some())
-                && self.to_cpu.has_room()
-                && (self.pool.available() > 0 || self.current.is_some() || self.full.is_some());
+            let can_progress = (!self.unsent.is_empty() || self.batcher.has_full())
+                && self.batcher.ring_has_room()
+                && (self.batcher.buffers_free() > 0
+                    || self.batcher.has_current()
+                    || self.batcher.has_full());
             if !can_progress {
                 // Holding a partly filled batch: wake within the linger to
                 // hand it on even if nothing else arrives.
-                let timeout = match self.current_since {
+                let timeout = match self.batcher.current_since() {
                     Some(since) => self
                         .linger
                         .saturating_sub(since.elapsed())
@@ -661,27 +567,9 @@ impl UdpReader {
             return true; // not the datagram layout we asked for: skip it
         };
         let needed = datagram.escaped_bytes + 1;
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|batch| batch.room() < needed)
-        {
-            if self.full.is_some() {
-                self.push_full();
-                if self.full.is_some() {
-                    return false;
-                }
-            }
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
-        if self.current.is_none() {
-            let Some(buf) = self.pool.take() else {
-                return false;
-            };
-            self.current = Some(Batch::new(buf, 0));
-        }
+        let Some(batch) = self.batcher.batch_for(needed) else {
+            return false;
+        };
         if datagram.truncated {
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
@@ -690,24 +578,20 @@ impl UdpReader {
         }
         self.pass.bytes += datagram.received_bytes as u64;
         // Split borrows: the datagram lives in `provided`, the copy goes to
-        // `current`.
+        // the batcher's batch.
         let mut payload = &self.provided.buffer(id)[datagram.payload];
-        let batch = self.current.as_mut().expect("taken above");
-        if batch.len == 0 {
-            self.current_since = Some(Instant::now());
-        }
         let written = if batch.room() < needed {
             // Longer than a whole batch buffer holds once escaped (only with
             // a tiny --read-buf): keep what fits, counted as truncated.
             self.counters.truncated.fetch_add(1, Ordering::Relaxed);
             payload = &payload[..(batch.room() - 1) / 4];
-            write_escaped(payload, &mut batch.buf[batch.len..])
+            write_escaped_line(payload, &mut batch.buf[batch.len..])
         } else if datagram.escaped_bytes == payload.len() {
             // No interior newline (the common case): a plain copy.
             batch.buf[batch.len..batch.len + payload.len()].copy_from_slice(payload);
             payload.len()
         } else {
-            write_escaped(payload, &mut batch.buf[batch.len..])
+            write_escaped_line(payload, &mut batch.buf[batch.len..])
         };
         batch.buf[batch.len + written] = b'\n';
         batch.len += written + 1;
@@ -726,29 +610,10 @@ impl UdpReader {
         Some(Datagram {
             payload: start..start + payload.len(),
             received_bytes,
-            escaped_bytes: escaped_len(payload),
+            escaped_bytes: escaped_line_len(payload),
             truncated: received.is_payload_truncated(),
             rxq_overflow: rxq_overflow_count(received.control_data()),
         })
-    }
-
-    fn push_full(&mut self) {
-        if let Some(batch) = self.full.take()
-            && let Err(batch) = self.to_cpu.push(batch)
-        {
-            self.full = Some(batch);
-        }
-    }
-
-    /// Hands the partly filled batch on (once it waited --batch-linger, or
-    /// at shutdown), so a trickle flows; the CPU worker sends it on at once.
-    fn flush_current(&mut self) {
-        self.push_full();
-        if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
     }
 }
 
@@ -772,79 +637,7 @@ struct PassCounts {
     rxq_overflow: u64,
 }
 
-/// The `SO_RXQ_OVFL` counter carried in a datagram's control data.
-fn rxq_overflow_count(control: &[u8]) -> Option<u32> {
-    let header = std::mem::size_of::<libc::cmsghdr>();
-    let mut at = 0;
-    while at + header <= control.len() {
-        // SAFETY: `header` bytes are available at `at`; read_unaligned copes
-        // with any alignment.
-        let cmsg: libc::cmsghdr =
-            unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
-        let length = cmsg.cmsg_len;
-        if length < header || at + length > control.len() {
-            return None;
-        }
-        if cmsg.cmsg_level == libc::SOL_SOCKET
-            && cmsg.cmsg_type == SO_RXQ_OVFL
-            && length >= header + 4
-        {
-            let data = &control[at + header..at + header + 4];
-            return Some(u32::from_ne_bytes(data.try_into().ok()?));
-        }
-        at += length.next_multiple_of(std::mem::size_of::<usize>());
-    }
-    None
-}
-
 /// A trailing newline is the record's end, not part of it.
 fn trim_newline(payload: &[u8]) -> &[u8] {
     payload.strip_suffix(b"\n").unwrap_or(payload)
-}
-
-/// Bytes `payload` takes once interior newlines are written as `#012`.
-pub(crate) fn escaped_len(payload: &[u8]) -> usize {
-    match memchr::memchr(b'\n', payload) {
-        None => payload.len(),
-        Some(first) => {
-            payload.len() + 3 * (1 + memchr::memchr_iter(b'\n', &payload[first + 1..]).count())
-        }
-    }
-}
-
-/// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
-/// characters on receive), so one datagram stays one line. Returns the
-/// bytes written; `out` must hold `escaped_len(payload)`.
-pub(crate) fn write_escaped(payload: &[u8], out: &mut [u8]) -> usize {
-    let mut written = 0;
-    let mut start = 0;
-    for newline in memchr::memchr_iter(b'\n', payload) {
-        let part = &payload[start..newline];
-        out[written..written + part.len()].copy_from_slice(part);
-        written += part.len();
-        out[written..written + 4].copy_from_slice(b"#012");
-        written += 4;
-        start = newline + 1;
-    }
-    let rest = &payload[start..];
-    out[written..written + rest.len()].copy_from_slice(rest);
-    written + rest.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interior_newlines_are_escaped_and_lengths_agree() {
-        for payload in [&b"plain"[..], b"a\nb", b"\n\n", b"", b"x\n"] {
-            let mut out = vec![0u8; escaped_len(payload)];
-            let written = write_escaped(payload, &mut out);
-            assert_eq!(written, out.len());
-            assert!(!out.contains(&b'\n'));
-        }
-        let mut out = vec![0u8; 16];
-        let written = write_escaped(b"a\nb", &mut out);
-        assert_eq!(&out[..written], b"a#012b");
-    }
 }

@@ -5,13 +5,14 @@
 //! kind of input is a method of [`InputKind`].
 
 use super::{Shared, StageThread};
+use crate::ack::Replies;
 use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
 use crate::cpu_worker::{CpuWorker, SyslogConverter};
 use crate::dead_letter::DeadLetter;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
-use crate::input::otlp::{OtlpReceiver, ReceiverParts, Replies};
+use crate::input::otlp::{OtlpReceiver, ReceiverParts};
 use crate::input::stdin::{StdinParts, StdinReader};
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;

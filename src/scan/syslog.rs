@@ -596,72 +596,15 @@ impl JsonWriter<'_> {
 
     /// `bytes` is valid UTF-8: only quotes, backslashes and control bytes
     /// need escaping, and the runs between them are copied whole.
-    fn escaped_utf8(&mut self, mut bytes: &[u8]) {
-        while let Some(at) = find_escape(bytes) {
-            self.raw(&bytes[..at]);
-            self.escaped_byte(bytes[at]);
-            bytes = &bytes[at + 1..];
-        }
-        self.raw(bytes);
+    fn escaped_utf8(&mut self, bytes: &[u8]) {
+        crate::escape::json_string_content(bytes, |part| self.raw(part));
     }
 
+    /// One byte, escaped if JSON must escape it.
     fn escaped_byte(&mut self, byte: u8) {
-        const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-        match byte {
-            b'"' => self.raw(b"\\\""),
-            b'\\' => self.raw(b"\\\\"),
-            b'\n' => self.raw(b"\\n"),
-            b'\r' => self.raw(b"\\r"),
-            b'\t' => self.raw(b"\\t"),
-            0..=0x1f => self.raw(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX_DIGITS[usize::from(byte >> 4)],
-                HEX_DIGITS[usize::from(byte & 0xf)],
-            ]),
-            _ => self.raw(&[byte]),
-        }
+        let (escape, len) = crate::escape::json_escape(byte);
+        self.raw(&escape[..len]);
     }
-}
-
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-/// Index of the first byte JSON must escape, tested 8 bytes at a time.
-fn find_escape(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact yields 8 bytes"));
-        let mask = escape_mask(word);
-        if mask != 0 {
-            return Some(offset + (mask.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| needs_escape(byte))
-        .map(|at| offset + at)
-}
-
-/// Sets the high bit of each byte of `word` that JSON must escape. Borrows
-/// can also set it in bytes above a real match, never below one, so the
-/// lowest set bit marks the first byte to escape.
-fn escape_mask(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    // (x - n) & !x has a byte's high bit set when that byte is below n (n <= 0x80).
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
-    let is_quote = quote.wrapping_sub(ONES) & !quote;
-    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below_space | is_quote | is_backslash) & HIGH_BITS
 }
 
 #[cfg(test)]
@@ -1076,8 +1019,10 @@ mod tests {
                 })
                 .collect();
             assert_eq!(
-                find_escape(&bytes),
-                bytes.iter().position(|&byte| needs_escape(byte)),
+                crate::escape::find_json_escape(&bytes),
+                bytes
+                    .iter()
+                    .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\'),
                 "{bytes:?}"
             );
         }

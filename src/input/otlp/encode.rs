@@ -22,19 +22,6 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 /// depth, a JSON reader may not).
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// Whether any of the eight bytes in `word` is `"`, `\\` or below 0x20
-/// (the bytes a JSON string escapes), with the usual SWAR bit tricks.
-fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |value: u64| value.wrapping_sub(ONES) & !value & HIGHS;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    (below_space
-        | has_zero(word ^ (ONES * u64::from(b'"')))
-        | has_zero(word ^ (ONES * u64::from(b'\\'))))
-        != 0
-}
-
 /// A bounded writer over a byte slice: writes that do not fit set
 /// `overflow` and are dropped, so a caller checks once per record.
 pub(crate) struct Writer<'a> {
@@ -121,53 +108,8 @@ impl<'a> Writer<'a> {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let bytes = &text.as_bytes()[..end];
         self.byte(b'"');
-        let mut start = 0;
-        let mut at = 0;
-        while at < bytes.len() {
-            // Eight bytes at a time while none needs escaping (the common
-            // case: log text is mostly plain).
-            if let Some(word) = bytes.get(at..at + 8) {
-                let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-                if !needs_escape(word) {
-                    at += 8;
-                    continue;
-                }
-            }
-            let byte = bytes[at];
-            let escape: &[u8] = match byte {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0..=0x1f => {
-                    self.bytes(&bytes[start..at]);
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    self.bytes(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(byte >> 4)],
-                        HEX[usize::from(byte & 15)],
-                    ]);
-                    at += 1;
-                    start = at;
-                    continue;
-                }
-                _ => {
-                    at += 1;
-                    continue;
-                }
-            };
-            self.bytes(&bytes[start..at]);
-            self.bytes(escape);
-            at += 1;
-            start = at;
-        }
-        self.bytes(&bytes[start..]);
+        crate::escape::json_string_content(&text.as_bytes()[..end], |part| self.bytes(part));
         self.byte(b'"');
     }
 
@@ -184,22 +126,15 @@ impl<'a> Writer<'a> {
         self.byte(b'"');
     }
 
+    /// Bytes as a JSON string of standard, padded base64 (proto3 JSON).
     fn base64(&mut self, bytes: &[u8]) {
-        const TABLE: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        use base64::Engine;
         self.byte(b'"');
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                chunk.get(1).copied().unwrap_or(0),
-                chunk.get(2).copied().unwrap_or(0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            let mut quad = [b'='; 4];
-            for (index, slot) in quad.iter_mut().enumerate().take(chunk.len() + 1) {
-                *slot = TABLE[((n >> (18 - 6 * index)) & 63) as usize];
-            }
-            self.bytes(&quad);
+        match base64::engine::general_purpose::STANDARD
+            .encode_slice(bytes, &mut self.out[self.len..])
+        {
+            Ok(written) => self.len += written,
+            Err(_) => self.overflow = true,
         }
         self.byte(b'"');
     }
@@ -510,7 +445,7 @@ mod tests {
         }
         for word in [*b"abcdefgh", *b"abc\"efgh", *b"\x1fbcdefgh", *b"abcdefg\\"] {
             let expected = word.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-            assert_eq!(needs_escape(u64::from_le_bytes(word)), expected);
+            assert_eq!(crate::escape::find_json_escape(&word).is_some(), expected);
         }
     }
 

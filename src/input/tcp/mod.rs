@@ -2,15 +2,17 @@
 //! connection on io_uring; records framed per connection and copied, whole,
 //! into batches for ring(4).
 //!
-//! [`TcpReader`] owns the listening socket, a fixed table of [`Conn`]s and
-//! the input's batch [`BufferPool`]. Each connection receives into its own
-//! range of a start-up [`Region`] (at least `--max-line` + 1 bytes, so an
-//! over-long record is always recognised). Framing is chosen per
-//! connection from its first bytes: RFC 6587 octet counting when it starts
-//! with `DIGITS SP <` (a length, then a syslog message), newline framing
-//! otherwise. Whole records are appended to the one batch being filled, so
-//! a batch holds records of many connections but never a piece of one,
-//! and each connection's records stay in the order it sent them.
+//! [`TcpReader`] owns the listening socket, a fixed table of [`Conn`]s (its
+//! slots kept by [`ConnSlots`], shared with the OTLP input) and a
+//! [`Batcher`] over the input's batch buffers. Each connection receives
+//! into its own range of a start-up mapping (at least `--max-line` + 1
+//! bytes, so an over-long record is always recognised). Framing is chosen
+//! per connection from its first bytes (`framing`): RFC 6587 octet
+//! counting when it starts with `DIGITS SP <` (a length, then a syslog
+//! message), newline framing otherwise. Whole records are appended to the
+//! one batch being filled, so a batch holds records of many connections
+//! but never a piece of one, and each connection's records stay in the
+//! order it sent them.
 //!
 //! Backpressure: when no batch buffer is free or ring(4) is full, a
 //! connection that has records to hand on is *blocked*: no receive is
@@ -19,13 +21,17 @@
 //! and TCP flow control pushes back on the sender. Nothing a sender
 //! managed to send is dropped.
 
+mod framing;
+
 use crate::batch::Batch;
-use crate::input::net::{Acceptor, Region};
-use crate::input::udp::{escaped_len, write_escaped};
+use crate::escape::{escaped_line_len, write_escaped_line};
+use crate::input::batcher::Batcher;
+use crate::input::net::{Acceptor, ConnSlots};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
 use crate::uring::{Token, WakeRead};
+use framing::{FrameHeader, Framing, detect_framing, parse_frame_header};
 use io_uring::{IoUring, opcode, types};
 use std::collections::VecDeque;
 use std::os::fd::{OwnedFd, RawFd};
@@ -39,10 +45,8 @@ const CLOSING_SPARE_SLOTS: usize = 32;
 /// Bytes one receive asks for: the part of a connection's range the
 /// kernel writes into stays small unless a record is long.
 const RECEIVE_BYTES: usize = 64 * 1024;
-/// Longest an RFC 6587 length may be, in digits (lengths up to 1 GiB).
-const MAX_LENGTH_DIGITS: usize = 10;
 /// Room kept after `--max-line` in a connection's range for a frame header.
-const HEADER_ROOM: usize = MAX_LENGTH_DIGITS + 1;
+const HEADER_ROOM: usize = framing::MAX_LENGTH_DIGITS + 1;
 /// After a record this long, the pages of the connection's range are
 /// given back once it is consumed.
 const RELEASE_AFTER_BYTES: usize = 256 * 1024;
@@ -52,16 +56,6 @@ const TIMER_TICK: Duration = Duration::from_millis(100);
 const STOP_DRAIN: Duration = Duration::from_secs(1);
 /// Longest the worker waits, at exit, for its operations to complete.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    /// Not decided yet: too few bytes seen.
-    Unknown,
-    /// One record per line.
-    Lines,
-    /// RFC 6587 octet counting: `LENGTH SP` then LENGTH bytes.
-    Octets,
-}
 
 /// One connection; its bytes are `region[slot * conn_bytes..][start..filled]`.
 struct Conn {
@@ -142,8 +136,6 @@ pub(crate) struct TcpReader {
     idle_timeout: Duration,
     max_line_bytes: usize,
     linger: Duration,
-    pool: Arc<BufferPool>,
-    to_cpu: RingSender<Batch>,
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
     tcp: Arc<TcpCounters>,
@@ -151,19 +143,13 @@ pub(crate) struct TcpReader {
     readers_done: Arc<AtomicUsize>,
     wake: WakeRead,
     conns: Box<[Conn]>,
-    free_slots: Vec<u32>,
-    /// Connections open and not closing.
-    open: usize,
-    region: Region,
-    conn_bytes: usize,
+    /// Slots, open count and receive ranges of `conns`.
+    slots: ConnSlots,
     /// Connections waiting for room downstream, in the order they blocked
     /// (each at most once: capacity is the table size).
     blocked: VecDeque<u32>,
-    /// The batch being filled, and when it got its first record.
-    current: Option<Batch>,
-    current_since: Option<Instant>,
-    /// A full batch waiting for room in ring(4).
-    full: Option<Batch>,
+    /// Fills batches with records and hands them to ring(4).
+    batcher: Batcher,
     next_tick: Instant,
     /// Set at the stop; past it every connection is read to its end.
     stop_deadline: Option<Instant>,
@@ -183,7 +169,7 @@ impl TcpReader {
         let region_bytes = slots
             .checked_mul(conn_bytes)
             .ok_or("--max-line × --tcp-max-connections overflows")?;
-        let region = Region::map(region_bytes).map_err(|error| {
+        let conn_slots = ConnSlots::new(slots, conn_bytes).map_err(|error| {
             format!("cannot reserve {region_bytes} bytes for {slots} connections: {error}")
         })?;
         let wake_fd = parts
@@ -197,8 +183,7 @@ impl TcpReader {
             idle_timeout: parts.idle_timeout,
             max_line_bytes: parts.max_line_bytes,
             linger: parts.linger,
-            pool: parts.pool,
-            to_cpu: parts.to_cpu,
+            batcher: Batcher::new(parts.pool, parts.to_cpu),
             waker: parts.waker,
             counters: parts.counters,
             tcp: parts.tcp,
@@ -206,14 +191,8 @@ impl TcpReader {
             readers_done: parts.readers_done,
             wake: WakeRead::new(wake_fd),
             conns: (0..slots).map(|_| Conn::free()).collect(),
-            free_slots: (0..slots as u32).rev().collect(),
-            open: 0,
-            region,
-            conn_bytes,
+            slots: conn_slots,
             blocked: VecDeque::with_capacity(slots),
-            current: None,
-            current_since: None,
-            full: None,
             next_tick: Instant::now() + TIMER_TICK,
             stop_deadline: None,
             finishing: false,
@@ -229,12 +208,13 @@ impl TcpReader {
             self.resume_blocked();
             let now = Instant::now();
             let lingered = self
-                .current_since
+                .batcher
+                .current_since()
                 .is_some_and(|since| now.duration_since(since) >= self.linger);
             if lingered || self.stop_deadline.is_some() {
-                self.flush_current();
+                self.batcher.flush_current();
             } else {
-                self.push_full();
+                self.batcher.push_full();
             }
             self.publish_counts();
             if now >= self.next_tick {
@@ -250,10 +230,7 @@ impl TcpReader {
             if self.stop_deadline.is_some() && !self.finishing && self.quiet_or_late(now) {
                 self.finish_all();
             }
-            if self.finishing
-                && self.conns.iter().all(|conn| !conn.open)
-                && self.current.is_none()
-                && self.full.is_none()
+            if self.finishing && self.conns.iter().all(|conn| !conn.open) && self.batcher.is_empty()
             {
                 break;
             }
@@ -262,17 +239,17 @@ impl TcpReader {
             }
             self.waker.announce_sleep();
             let can_progress = !self.blocked.is_empty()
-                && self.to_cpu.has_room()
-                && (self.pool.available() > 0 || self.current.is_some())
-                || (self.full.is_some() && self.to_cpu.has_room());
+                && self.batcher.ring_has_room()
+                && (self.batcher.buffers_free() > 0 || self.batcher.has_current())
+                || (self.batcher.has_full() && self.batcher.ring_has_room());
             if can_progress {
                 crate::uring::submit(&self.ring, None);
             } else {
                 let mut timeout = self.next_tick.saturating_duration_since(Instant::now());
                 // (While a full batch waits for ring(4), the partly filled
                 // one cannot go either: only a pop, which wakes us, helps.)
-                if let Some(since) = self.current_since
-                    && self.full.is_none()
+                if let Some(since) = self.batcher.current_since()
+                    && !self.batcher.has_full()
                 {
                     timeout = timeout.min(self.linger.saturating_sub(since.elapsed()));
                 }
@@ -348,33 +325,28 @@ impl TcpReader {
             self.reap_completions();
         }
         eprintln!("ringway: warning: TCP receives did not complete at exit; leaking their buffers");
-        self.region.leak();
+        self.slots.leak();
         self.wake.leak();
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
-        // the wake read's, or a connection's range of `region`, which
+        // the wake read's, or a connection's range of `slots`, which
         // is not reused until the receive completes.
         unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }
 
     fn reap_completions(&mut self) {
-        let mut completions = [(0, 0, 0); crate::uring::COMPLETION_BATCH];
-        loop {
-            let count = crate::uring::take_completions(&mut self.ring, &mut completions);
-            if count == 0 {
-                return;
-            }
-            for &(user_data, result, flags) in &completions[..count] {
-                match Token::decode(user_data) {
-                    Some(Token::Accept) => self.on_accept(result, flags),
-                    Some(Token::ConnRecv(slot)) => self.on_recv(slot as usize, result),
-                    Some(Token::Wake) => self.wake.completed(),
-                    _ => {}
-                }
-            }
-        }
+        crate::uring::reap(
+            self,
+            |reader| &mut reader.ring,
+            |reader, (user_data, result, flags)| match Token::decode(user_data) {
+                Some(Token::Accept) => reader.on_accept(result, flags),
+                Some(Token::ConnRecv(slot)) => reader.on_recv(slot as usize, result),
+                Some(Token::Wake) => reader.wake.completed(),
+                _ => {}
+            },
+        );
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
@@ -385,8 +357,8 @@ impl TcpReader {
         self.tcp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        let slot = if self.open < self.max_connections {
-            self.free_slots.pop()
+        let slot = if self.slots.open < self.max_connections {
+            self.slots.take()
         } else {
             None
         };
@@ -396,17 +368,17 @@ impl TcpReader {
             unsafe { libc::close(fd) };
             return;
         };
-        let conn = &mut self.conns[slot as usize];
+        let conn = &mut self.conns[slot];
         *conn = Conn::free();
         conn.fd = fd;
         conn.open = true;
-        self.open += 1;
-        self.post_recv(slot as usize);
+        self.slots.open += 1;
+        self.post_recv(slot);
     }
 
     fn post_recv(&mut self, slot: usize) {
-        let offset = slot * self.conn_bytes;
-        let conn_bytes = self.conn_bytes;
+        let offset = self.slots.offset(slot);
+        let conn_bytes = self.slots.conn_bytes();
         let conn = &mut self.conns[slot];
         if conn.recv_posted || conn.closing || conn.eof {
             return;
@@ -416,7 +388,7 @@ impl TcpReader {
         let filled = conn.filled;
         let fd = conn.fd;
         conn.recv_posted = true;
-        let buffer = self.region.slice(offset + filled, free.min(RECEIVE_BYTES));
+        let buffer = self.slots.slice(offset + filled, free.min(RECEIVE_BYTES));
         let entry = opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), buffer.len() as u32)
             .build()
             .user_data(Token::ConnRecv(slot as u32).encode());
@@ -474,7 +446,7 @@ impl TcpReader {
 
     /// Moves the unconsumed bytes to the front of the connection's range.
     fn compact(&mut self, slot: usize) {
-        let offset = slot * self.conn_bytes;
+        let offset = self.slots.offset(slot);
         let conn = &mut self.conns[slot];
         let (start, filled) = (conn.start, conn.filled);
         if start == 0 {
@@ -484,22 +456,24 @@ impl TcpReader {
         conn.filled = filled - start;
         let high_water = conn.high_water;
         if filled > start {
-            self.region
+            self.slots
                 .slice(offset, filled)
                 .copy_within(start..filled, 0);
         }
         if high_water > RELEASE_AFTER_BYTES {
             let left = filled - start;
-            self.region.release(offset + left, high_water - left);
+            self.slots.release(offset + left, high_water - left);
             self.conns[slot].high_water = left;
         }
     }
 
     /// Resumes blocked connections, in order, while there is room.
     fn resume_blocked(&mut self) {
-        self.push_full();
+        self.batcher.push_full();
         while let Some(&slot) = self.blocked.front() {
-            if self.full.is_some() || (self.current.is_none() && self.pool.available() == 0) {
+            if self.batcher.has_full()
+                || (!self.batcher.has_current() && self.batcher.buffers_free() == 0)
+            {
                 return;
             }
             self.blocked.pop_front();
@@ -517,7 +491,7 @@ impl TcpReader {
     /// Frames the connection's bytes into records until it needs more
     /// bytes or room runs out.
     fn frame(&mut self, slot: usize) -> Emit {
-        let offset = slot * self.conn_bytes;
+        let offset = self.slots.offset(slot);
         let max_line = self.max_line_bytes;
         loop {
             let conn = &self.conns[slot];
@@ -527,7 +501,7 @@ impl TcpReader {
             }
             match conn.framing {
                 Framing::Unknown => {
-                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
                     let framing = detect_framing(bytes, eof);
                     if framing == Framing::Unknown {
                         return Emit::Written; // too few bytes to tell
@@ -536,7 +510,7 @@ impl TcpReader {
                 }
                 Framing::Lines => {
                     if conn.skip_line {
-                        let bytes = &self.region.slice(offset + start, filled - start)[..];
+                        let bytes = &self.slots.slice(offset + start, filled - start)[..];
                         let conn = &mut self.conns[slot];
                         match memchr::memchr(b'\n', bytes) {
                             Some(newline) => {
@@ -547,7 +521,7 @@ impl TcpReader {
                         }
                         continue;
                     }
-                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
                     let (record, consumed, truncated, skip) =
                         match memchr::memchr(b'\n', &bytes[..bytes.len().min(max_line + 1)]) {
                             Some(newline) => (newline, newline + 1, false, false),
@@ -573,7 +547,7 @@ impl TcpReader {
                         conn.skip_bytes -= skip;
                         continue;
                     }
-                    let bytes = &self.region.slice(offset + start, filled - start)[..];
+                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
                     match parse_frame_header(bytes) {
                         FrameHeader::Partial if eof => {
                             // A cut header at the end: the bytes as a line.
@@ -616,13 +590,13 @@ impl TcpReader {
     fn emit(&mut self, at: usize, len: usize, escape: bool, cut: bool) -> Emit {
         let max_line = self.max_line_bytes;
         let (keep, escaped, escape_cut) = {
-            let mut record = &self.region.slice(at, len)[..];
+            let mut record = &self.slots.slice(at, len)[..];
             // A trailing newline in a frame is its end, not part of it.
             if escape {
                 record = record.strip_suffix(b"\n").unwrap_or(record);
             }
             let escaped = if escape {
-                escaped_len(record)
+                escaped_line_len(record)
             } else {
                 record.len()
             };
@@ -644,33 +618,13 @@ impl TcpReader {
             }
         };
         let needed = escaped + 1;
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|batch| batch.room() < needed)
-        {
-            if self.full.is_some() {
-                self.push_full();
-                if self.full.is_some() {
-                    return Emit::Blocked;
-                }
-            }
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
-        if self.current.is_none() {
-            let Some(buf) = self.pool.take() else {
-                return Emit::Blocked;
-            };
-            self.current = Some(Batch::new(buf, 0));
-            self.current_since = Some(Instant::now());
-        }
-        let record = &self.region.slice(at, keep)[..];
-        let batch = self.current.as_mut().expect("set above");
+        let Some(batch) = self.batcher.batch_for(needed) else {
+            return Emit::Blocked;
+        };
+        let record = &self.slots.slice(at, keep)[..];
         let out = &mut batch.buf[batch.len..];
         let written = if escaped != keep {
-            write_escaped(record, out)
+            write_escaped_line(record, out)
         } else {
             out[..keep].copy_from_slice(record);
             keep
@@ -679,25 +633,6 @@ impl TcpReader {
         batch.len += written + 1;
         self.pass_truncated += u64::from(cut || escape_cut);
         Emit::Written
-    }
-
-    fn push_full(&mut self) {
-        if let Some(batch) = self.full.take()
-            && let Err(batch) = self.to_cpu.push(batch)
-        {
-            self.full = Some(batch);
-        }
-    }
-
-    /// Hands the partly filled batch on (after --batch-linger, or at the
-    /// stop), so a trickle flows.
-    fn flush_current(&mut self) {
-        self.push_full();
-        if self.full.is_none() && self.current.as_ref().is_some_and(|batch| batch.len > 0) {
-            self.full = self.current.take();
-            self.current_since = None;
-            self.push_full();
-        }
     }
 
     fn publish_counts(&mut self) {
@@ -746,18 +681,12 @@ impl TcpReader {
             return;
         }
         conn.closing = true;
-        self.open -= 1;
         if conn.blocked {
             conn.blocked = false;
             self.blocked.retain(|&blocked| blocked as usize != slot);
         }
-        // SAFETY: `fd` is this connection's open socket.
-        unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
-        if conn.recv_posted {
-            let entry = opcode::AsyncCancel::new(Token::ConnRecv(slot as u32).encode())
-                .build()
-                .user_data(Token::Cancel.encode());
-            self.push_entry(entry);
+        if let Some(cancel) = self.slots.begin_close(slot, conn.fd, conn.recv_posted) {
+            self.push_entry(cancel);
         }
         self.finish_close_if_done(slot);
     }
@@ -767,13 +696,10 @@ impl TcpReader {
         if !conn.closing || conn.recv_posted {
             return;
         }
-        // SAFETY: no operation on `fd` is posted any more; it is ours.
-        unsafe { libc::close(conn.fd) };
-        if conn.high_water > RELEASE_AFTER_BYTES {
-            self.region.release(slot * self.conn_bytes, conn.high_water);
-        }
+        self.slots
+            .finish_close(slot, conn.fd, conn.high_water, RELEASE_AFTER_BYTES);
         *conn = Conn::free();
-        self.free_slots.push(slot as u32);
+        self.slots.give_back(slot);
     }
 }
 
@@ -786,91 +712,5 @@ fn unread_bytes(fd: RawFd) -> usize {
         count.max(0) as usize
     } else {
         0
-    }
-}
-
-/// Octet counting when the connection starts with `DIGITS SP <`; newline
-/// framing otherwise; `Unknown` while too few bytes tell.
-fn detect_framing(bytes: &[u8], eof: bool) -> Framing {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || bytes[0] == b'0' || digits > MAX_LENGTH_DIGITS {
-        return Framing::Lines;
-    }
-    match (bytes.get(digits), bytes.get(digits + 1)) {
-        (Some(b' '), Some(b'<')) => Framing::Octets,
-        (Some(b' '), None) | (None, _) if !eof => Framing::Unknown,
-        _ => Framing::Lines,
-    }
-}
-
-enum FrameHeader {
-    Partial,
-    Invalid,
-    /// `header` bytes of `LENGTH SP`, then `length` bytes of message.
-    Frame {
-        header: usize,
-        length: usize,
-    },
-}
-
-fn parse_frame_header(bytes: &[u8]) -> FrameHeader {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits > MAX_LENGTH_DIGITS || (digits == 0 && !bytes.is_empty()) {
-        return FrameHeader::Invalid;
-    }
-    match bytes.get(digits) {
-        None => FrameHeader::Partial,
-        Some(b' ') => {
-            let length = std::str::from_utf8(&bytes[..digits])
-                .ok()
-                .and_then(|text| text.parse::<usize>().ok())
-                .filter(|&length| (1..=1 << 30).contains(&length));
-            match length {
-                Some(length) => FrameHeader::Frame {
-                    header: digits + 1,
-                    length,
-                },
-                None => FrameHeader::Invalid,
-            }
-        }
-        Some(_) => FrameHeader::Invalid,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn framing_is_detected_from_the_first_bytes() {
-        assert_eq!(detect_framing(b"12 <34>1 x", false), Framing::Octets);
-        assert_eq!(detect_framing(b"12 hello", false), Framing::Lines);
-        assert_eq!(detect_framing(b"2024-01-01 x", false), Framing::Lines);
-        assert_eq!(detect_framing(b"{\"a\":1}", false), Framing::Lines);
-        assert_eq!(detect_framing(b"<34>x", false), Framing::Lines);
-        assert_eq!(detect_framing(b"123", false), Framing::Unknown);
-        assert_eq!(detect_framing(b"123 ", false), Framing::Unknown);
-        assert_eq!(detect_framing(b"123 ", true), Framing::Lines);
-        assert_eq!(detect_framing(b"0 <1>", false), Framing::Lines);
-    }
-
-    #[test]
-    fn frame_headers_parse_or_are_refused() {
-        assert!(matches!(
-            parse_frame_header(b"5 hello"),
-            FrameHeader::Frame {
-                header: 2,
-                length: 5
-            }
-        ));
-        assert!(matches!(parse_frame_header(b"12"), FrameHeader::Partial));
-        assert!(matches!(parse_frame_header(b""), FrameHeader::Partial));
-        assert!(matches!(parse_frame_header(b"x5 a"), FrameHeader::Invalid));
-        assert!(matches!(parse_frame_header(b"0 a"), FrameHeader::Invalid));
-        assert!(matches!(
-            parse_frame_header(b"99999999999 a"),
-            FrameHeader::Invalid
-        ));
-        assert!(matches!(parse_frame_header(b"5\n"), FrameHeader::Invalid));
     }
 }

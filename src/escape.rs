@@ -1,0 +1,168 @@
+//! Escaping bytes into the lines ringway writes, one definition each:
+//! JSON string content ([`json_string_content`], used by the syslog
+//! converter and the OTLP encoder) and interior newlines as `#012`
+//! ([`escaped_line_len`], [`write_escaped_line`], used by the UDP and TCP
+//! inputs so one datagram or record stays one line).
+//!
+//! Hot path: none of these allocates; the JSON scan tests 8 bytes at a
+//! time ([`find_json_escape`]).
+
+/// Calls `write` with the pieces of `bytes` (valid UTF-8) escaped as the
+/// inside of a JSON string, in order: runs that need no escaping whole,
+/// and each quote, backslash or control byte as its escape (`\"`, `\\`,
+/// `\n`, `\r`, `\t` by name, the other control bytes as `\u00XX`).
+#[inline]
+pub(crate) fn json_string_content(mut bytes: &[u8], mut write: impl FnMut(&[u8])) {
+    while let Some(at) = find_json_escape(bytes) {
+        if at > 0 {
+            write(&bytes[..at]);
+        }
+        let (escape, len) = json_escape(bytes[at]);
+        write(&escape[..len]);
+        bytes = &bytes[at + 1..];
+    }
+    if !bytes.is_empty() {
+        write(bytes);
+    }
+}
+
+/// The escape of one byte JSON must escape (see [`json_string_content`]),
+/// and its length; any other byte is returned as itself.
+#[inline]
+pub(crate) fn json_escape(byte: u8) -> ([u8; 6], usize) {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let named = |letter: u8| ([b'\\', letter, 0, 0, 0, 0], 2);
+    match byte {
+        b'"' => named(b'"'),
+        b'\\' => named(b'\\'),
+        b'\n' => named(b'n'),
+        b'\r' => named(b'r'),
+        b'\t' => named(b't'),
+        0..=0x1f => (
+            [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX_DIGITS[usize::from(byte >> 4)],
+                HEX_DIGITS[usize::from(byte & 0xf)],
+            ],
+            6,
+        ),
+        _ => ([byte, 0, 0, 0, 0, 0], 1),
+    }
+}
+
+fn needs_json_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Index of the first byte JSON must escape, tested 8 bytes at a time.
+pub(crate) fn find_json_escape(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact yields 8 bytes"));
+        let mask = json_escape_mask(word);
+        if mask != 0 {
+            return Some(offset + (mask.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&byte| needs_json_escape(byte))
+        .map(|at| offset + at)
+}
+
+/// Sets the high bit of each byte of `word` that JSON must escape. Borrows
+/// can also set it in bytes above a real match, never below one, so the
+/// lowest set bit marks the first byte to escape.
+fn json_escape_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    // (x - n) & !x has a byte's high bit set when that byte is below n (n <= 0x80).
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let is_quote = quote.wrapping_sub(ONES) & !quote;
+    let is_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | is_quote | is_backslash) & HIGH_BITS
+}
+
+/// Bytes `payload` takes once interior newlines are written as `#012`.
+pub(crate) fn escaped_line_len(payload: &[u8]) -> usize {
+    match memchr::memchr(b'\n', payload) {
+        None => payload.len(),
+        Some(first) => {
+            payload.len() + 3 * (1 + memchr::memchr_iter(b'\n', &payload[first + 1..]).count())
+        }
+    }
+}
+
+/// Writes `payload` with each `\n` as `#012` (rsyslog's escape of control
+/// characters on receive), so one datagram stays one line. Returns the
+/// bytes written; `out` must hold `escaped_line_len(payload)`.
+pub(crate) fn write_escaped_line(payload: &[u8], out: &mut [u8]) -> usize {
+    let mut written = 0;
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', payload) {
+        let part = &payload[start..newline];
+        out[written..written + part.len()].copy_from_slice(part);
+        written += part.len();
+        out[written..written + 4].copy_from_slice(b"#012");
+        written += 4;
+        start = newline + 1;
+    }
+    let rest = &payload[start..];
+    out[written..written + rest.len()].copy_from_slice(rest);
+    written + rest.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interior_newlines_are_escaped_and_lengths_agree() {
+        for payload in [&b"plain"[..], b"a\nb", b"\n\n", b"", b"x\n"] {
+            let mut out = vec![0u8; escaped_line_len(payload)];
+            let written = write_escaped_line(payload, &mut out);
+            assert_eq!(written, out.len());
+            assert!(!out.contains(&b'\n'));
+        }
+        let mut out = vec![0u8; 16];
+        let written = write_escaped_line(b"a\nb", &mut out);
+        assert_eq!(&out[..written], b"a#012b");
+    }
+
+    fn escaped(text: &str) -> String {
+        let mut out = Vec::new();
+        json_string_content(text.as_bytes(), |part| out.extend_from_slice(part));
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_escapes_read_back_at_every_position() {
+        let mut bytes: Vec<char> = (0u8..0x20).map(char::from).collect();
+        bytes.extend(['"', '\\', '/', 'é', '\u{7f}', 'a']);
+        for special in bytes {
+            for at in 0..17 {
+                let mut text: String = "x".repeat(16);
+                text.insert(at, special);
+                let json = format!("\"{}\"", escaped(&text));
+                let parsed: String = serde_json::from_str(&json).unwrap();
+                assert_eq!(parsed, text, "{special:?} at {at}");
+                let found = find_json_escape(text.as_bytes());
+                let must = special < ' ' || special == '"' || special == '\\';
+                assert_eq!(found, must.then_some(at), "{special:?} at {at}");
+            }
+        }
+        assert_eq!(escaped(""), "");
+        assert_eq!(
+            escaped("\"\\\n\r\t\u{8}\u{c}\u{1f}é/"),
+            r#"\"\\\n\r\t\u0008\u000c\u001fé/"#
+        );
+    }
+}

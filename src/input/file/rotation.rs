@@ -1,0 +1,478 @@
+//! What happens to a tailed file at its end and after: its [`Lifecycle`]
+//! (tailing, rotated away, closing once deleted), truncation and rewriting
+//! (read again from 0, remembered as [`Truncated`]), deletion, rename
+//! rotation (drained, then closed after [`ROTATED_IDLE`]), and copytruncate
+//! (a new file recognised as a copy, [`CopyCheck`], read on from where its
+//! original was read to).
+
+use super::FileReader;
+use super::RESCAN_INTERVAL;
+use crate::checkpoint::Fingerprint;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How long a renamed or replaced file must stay idle at its end, fully
+/// delivered, before it is closed (its writer may not have reopened yet).
+pub(super) const ROTATED_IDLE: Duration = Duration::from_secs(2);
+
+/// Where a tailed file stands between its opening and its closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lifecycle {
+    /// Its path still names it: read as it grows.
+    Tailing,
+    /// Its path names another file, or none (renamed or replaced): read to
+    /// its end, and closed once it stayed there, delivered and not
+    /// growing, for [`ROTATED_IDLE`].
+    Rotated {
+        /// Since when it is at its end, delivered, not growing.
+        idle_since: Option<Instant>,
+    },
+    /// Deleted and read to its end: closed once delivered. A writer that
+    /// still holds it may append; then it is read on, back in the state it
+    /// left (`after_rotation`: [`Lifecycle::Rotated`], else
+    /// [`Lifecycle::Tailing`]).
+    Closing { after_rotation: bool },
+}
+
+impl Lifecycle {
+    pub fn is_rotated(self) -> bool {
+        matches!(self, Lifecycle::Rotated { .. })
+    }
+
+    pub fn is_closing(self) -> bool {
+        matches!(self, Lifecycle::Closing { .. })
+    }
+
+    /// Its path no longer names it (a tailing file only).
+    pub fn rotate(&mut self) {
+        if *self == Lifecycle::Tailing {
+            *self = Lifecycle::Rotated { idle_since: None };
+        }
+    }
+
+    /// Read to its end with no link left: it closes once delivered.
+    /// True when it just began closing (say so once).
+    pub fn deleted_at_end(&mut self) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        *self = Lifecycle::Closing {
+            after_rotation: self.is_rotated(),
+        };
+        true
+    }
+
+    /// A closing file grew (a writer still holds it): read it on.
+    pub fn reopen(&mut self) {
+        if let Lifecycle::Closing { after_rotation } = *self {
+            *self = if after_rotation {
+                Lifecycle::Rotated { idle_since: None }
+            } else {
+                Lifecycle::Tailing
+            };
+        }
+    }
+
+    /// Bytes were read from it, or it changed: it is not idle.
+    pub fn active(&mut self) {
+        if let Lifecycle::Rotated { idle_since } = self {
+            *idle_since = None;
+        }
+    }
+
+    /// A rotated file is at its end and delivered at `now`: whether it has
+    /// been since at least [`ROTATED_IDLE`] (the clock starts at the first
+    /// such call after it was last active). Never for a file not rotated.
+    pub fn idle_long_enough(&mut self, now: Instant) -> bool {
+        match self {
+            Lifecycle::Rotated { idle_since } => {
+                let since = *idle_since.get_or_insert(now);
+                now.saturating_duration_since(since) >= ROTATED_IDLE
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether `path` still names the file of `identity` (device, inode): not
+/// after a rename, a new file under the name (rotation), or a deletion.
+pub(super) fn path_names(path: &Path, identity: (u64, u64)) -> bool {
+    std::fs::metadata(path).is_ok_and(|now| (now.dev(), now.ino()) == identity)
+}
+
+/// Where a file was read to when it was truncated: a copy of it made just
+/// before (copytruncate) is read from there on.
+pub(super) struct Truncated {
+    fingerprint: Fingerprint,
+    tail: Fingerprint,
+    offset: u64,
+    /// Delivered when it was truncated: a copy's checkpoint starts here.
+    delivered: u64,
+}
+
+pub(super) enum CopyCheck {
+    /// Read the copy from `read`; it is delivered up to `delivered` (the
+    /// original's bytes between are still in flight, or were lost with it).
+    CopyFrom {
+        read: u64,
+        delivered: u64,
+    },
+    /// Too short to tell yet.
+    Unsure,
+    NotACopy,
+}
+
+/// How long a new file that may be a copy still being written is held
+/// unread (it is checked at the first rescan after this).
+pub(super) const COPY_CHECK_DELAY: Duration = Duration::from_millis(250);
+
+/// Truncation records kept for recognising copies.
+pub(super) const MAX_TRUNCATED: usize = 16;
+
+impl FileReader {
+    /// A read came back short: nothing more past `offset` for now. Checks
+    /// for truncation and deletion, which only show at EOF.
+    pub(super) fn reached_eof(&mut self, index: usize) {
+        let file = self.files[index].as_mut().expect("open file");
+        file.readable = false;
+        file.check_before_read = true;
+        if file.initial_pending {
+            file.initial_pending = false;
+            self.initial_remaining -= 1;
+        }
+        let Ok(metadata) = file.file.metadata() else {
+            return;
+        };
+        file.eof_size = metadata.len();
+        if metadata.len() < file.offset {
+            let why = format!(
+                "was truncated from {} to {} bytes",
+                file.offset,
+                metadata.len()
+            );
+            self.restart_file(index, &why);
+            return;
+        }
+        if file.fingerprint.can_grow(metadata.len())
+            && let Ok(fingerprint) = Fingerprint::of(&file.file)
+        {
+            file.fingerprint = fingerprint;
+            self.state_dirty = true;
+        }
+        let file = self.files[index].as_mut().expect("open file");
+        if metadata.nlink() == 0 && metadata.len() > file.offset {
+            // Deleted with bytes left (a last line without a newline, or a
+            // writer that still appends): no writer will finish the last
+            // line, so read on and emit it with one.
+            file.flush_partial = true;
+            file.readable = true;
+        } else if metadata.nlink() == 0 && file.lifecycle.deleted_at_end() {
+            eprintln!(
+                "ringway: info: {} was deleted; it was read to its end and is closed once delivered",
+                file.path.display()
+            );
+            if self.fully_delivered(index) {
+                self.close_file(index);
+            }
+        }
+    }
+
+    /// The file in `index` no longer holds what was read from it
+    /// (truncated, or rewritten from the start): read it again from 0.
+    /// Marks of the old content still in flight no longer count for it (a
+    /// new generation).
+    pub(super) fn restart_file(&mut self, index: usize, why: &str) {
+        let generation = self.take_generation();
+        let delivered = self.delivered(index);
+        let file = self.files[index].as_mut().expect("open file");
+        eprintln!(
+            "ringway: warning: {} {why}; reading it again from the start",
+            file.path.display()
+        );
+        self.counters
+            .files_truncated
+            .fetch_add(1, Ordering::Relaxed);
+        if file.fingerprint.is_full() && file.offset > 0 {
+            if self.truncated.len() == MAX_TRUNCATED {
+                self.truncated.pop_front();
+            }
+            self.truncated.push_back(Truncated {
+                fingerprint: file.fingerprint,
+                tail: file.tail,
+                offset: file.offset,
+                delivered,
+            });
+        }
+        file.offset = 0;
+        file.tail = Fingerprint::default();
+        file.skipping = false;
+        file.readable = true;
+        file.flush_partial = false;
+        file.generation = generation;
+        file.fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
+        self.offsets.reset(index, generation, 0, 0);
+        self.state_dirty = true;
+    }
+
+    /// The slow safety net: growth, truncation, deletion, new matches.
+    pub(super) fn rescan(&mut self) {
+        self.rescan_now = false;
+        self.next_rescan = Instant::now() + RESCAN_INTERVAL;
+        for index in 0..self.files.len() {
+            let Some(file) = self.files[index].as_mut() else {
+                continue;
+            };
+            if file.reading {
+                continue;
+            }
+            if let Some(at) = file.copy_check_at {
+                if Instant::now() >= at {
+                    self.settle_copy_check(index);
+                }
+                continue;
+            }
+            if file.lifecycle.is_closing() {
+                // Deleted and read to its end. A writer that still holds it
+                // may append: read on; else close once delivered.
+                let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
+                if size > file.offset {
+                    file.lifecycle.reopen();
+                    file.readable = true;
+                } else if file.skipping {
+                    file.skipping = false;
+                    file.needs_mark = true;
+                    file.readable = true;
+                } else if self.fully_delivered(index) {
+                    self.close_file(index);
+                }
+                continue;
+            }
+            if !file.lifecycle.is_rotated() && !path_names(&file.path, file.identity) {
+                eprintln!(
+                    "ringway: info: {} was renamed or replaced; reading the old file to its end before closing it",
+                    file.path.display()
+                );
+                file.lifecycle.rotate();
+                file.readable = true;
+            }
+            let Ok(metadata) = file.file.metadata() else {
+                continue;
+            };
+            let changed = metadata.len() != file.eof_size || metadata.nlink() == 0;
+            // A file truncated and written again past our offset (say
+            // copytruncate while backpressure held our reads back) no
+            // longer starts with its fingerprint: read it again from 0,
+            // before a read at the old offset lands mid-line in new content.
+            if changed && metadata.len() >= file.offset && !file.fingerprint.matches(&file.file) {
+                self.restart_file(index, "was rewritten from its start");
+                continue;
+            }
+            if file.readable {
+                continue;
+            }
+            if changed {
+                // Grown, truncated or deleted: a read settles which.
+                file.lifecycle.active();
+                file.readable = true;
+                continue;
+            }
+            if file.lifecycle.is_rotated() && file.skipping && metadata.len() == file.offset {
+                // Rotated away inside an over-long line: nothing will end it.
+                file.skipping = false;
+                file.needs_mark = true;
+                file.readable = true;
+                continue;
+            }
+            let settled = metadata.len() == file.offset && self.fully_delivered(index);
+            let file = self.files[index].as_mut().expect("open file");
+            if settled && file.lifecycle.idle_long_enough(Instant::now()) {
+                self.park_file(index);
+            }
+        }
+        if !self.stopping() {
+            self.scan_matches(false);
+        }
+    }
+
+    /// Whether the new file `copy` is a copy of a file being read, or of one
+    /// truncated just now (copytruncate); if so, it is read from where that
+    /// file was read to, not again from its start. A copy is recognised by
+    /// its first KiB and by the KiB before that offset, both matching.
+    pub(super) fn copy_of(
+        &self,
+        path: &Path,
+        copy: &File,
+        fingerprint: &Fingerprint,
+        identity: (u64, u64),
+        size: u64,
+    ) -> CopyCheck {
+        if !fingerprint.is_full() {
+            return CopyCheck::Unsure;
+        }
+        let open = self
+            .files
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, file)| Some((slot, file.as_ref()?)))
+            .filter(|(_, file)| file.identity != identity)
+            .map(|(slot, file)| {
+                let delivered = self.offsets.get(slot, file.generation).unwrap_or(0);
+                let delivered = delivered.min(file.offset);
+                (
+                    file.fingerprint,
+                    file.tail,
+                    file.offset,
+                    delivered,
+                    file.path.as_path(),
+                )
+            });
+        let truncated = self.truncated.iter().rev().map(|t| {
+            let original = Path::new("a truncated file");
+            (t.fingerprint, t.tail, t.offset, t.delivered, original)
+        });
+        let mut check = CopyCheck::NotACopy;
+        for (head, tail, offset, delivered, original) in open.chain(truncated) {
+            if head != *fingerprint {
+                continue;
+            }
+            if offset > size {
+                check = CopyCheck::Unsure; // the same start, not all copied yet?
+                continue;
+            }
+            if tail.matches_before(copy, offset) {
+                eprintln!(
+                    "ringway: info: {} is a copy of {} (copytruncate); reading it from byte {offset}, where the original was read to",
+                    path.display(),
+                    original.display()
+                );
+                return CopyCheck::CopyFrom {
+                    read: offset,
+                    delivered,
+                };
+            }
+        }
+        check
+    }
+
+    /// Decides where a held new file starts: where its original was read
+    /// to if it is a copy, else at 0.
+    pub(super) fn settle_copy_check(&mut self, index: usize) {
+        let file = self.files[index].as_ref().expect("open file");
+        let fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
+        let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (offset, delivered) =
+            match self.copy_of(&file.path, &file.file, &fingerprint, file.identity, size) {
+                CopyCheck::CopyFrom { read, delivered } => (read, delivered),
+                CopyCheck::Unsure | CopyCheck::NotACopy => (0, 0),
+            };
+        let file = self.files[index].as_mut().expect("open file");
+        file.fingerprint = fingerprint;
+        file.offset = offset;
+        file.copy_check_at = None;
+        file.readable = true;
+        file.needs_mark = delivered < offset;
+        self.offsets
+            .reset(index, file.generation, delivered, offset);
+        self.state_dirty = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    #[test]
+    fn a_tailed_file_rotates_once_and_parks_after_idling() {
+        let mut state = Lifecycle::Tailing;
+        let start = Instant::now();
+        assert!(!state.idle_long_enough(start), "a tailing file never parks");
+        state.rotate();
+        assert_eq!(state, Lifecycle::Rotated { idle_since: None });
+        assert!(!state.idle_long_enough(start), "the idle clock starts now");
+        assert!(!state.idle_long_enough(start + ROTATED_IDLE / 2));
+        state.active();
+        assert_eq!(state, Lifecycle::Rotated { idle_since: None });
+        let later = start + ROTATED_IDLE;
+        assert!(
+            !state.idle_long_enough(later),
+            "activity restarts the clock"
+        );
+        assert!(state.idle_long_enough(later + ROTATED_IDLE));
+        state.rotate();
+        assert!(state.is_rotated(), "rotating again changes nothing");
+    }
+
+    #[test]
+    fn a_deleted_file_closes_once_and_reopens_in_the_state_it_left() {
+        let mut tailing = Lifecycle::Tailing;
+        assert!(tailing.deleted_at_end());
+        assert!(tailing.is_closing() && !tailing.is_rotated());
+        assert!(!tailing.deleted_at_end(), "said once");
+        tailing.reopen();
+        assert_eq!(tailing, Lifecycle::Tailing);
+
+        let mut rotated = Lifecycle::Rotated {
+            idle_since: Some(Instant::now()),
+        };
+        assert!(rotated.deleted_at_end());
+        assert!(!rotated.idle_long_enough(Instant::now() + 10 * ROTATED_IDLE));
+        rotated.reopen();
+        assert_eq!(rotated, Lifecycle::Rotated { idle_since: None });
+        rotated.rotate();
+        assert!(rotated.is_rotated());
+        let mut unchanged = Lifecycle::Tailing;
+        unchanged.reopen();
+        unchanged.active();
+        assert_eq!(unchanged, Lifecycle::Tailing);
+        assert!(Duration::ZERO < ROTATED_IDLE);
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("ringway-rotation-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn identity(path: &Path) -> (u64, u64) {
+        let metadata = std::fs::metadata(path).unwrap();
+        (metadata.dev(), metadata.ino())
+    }
+
+    #[test]
+    fn rotation_is_seen_on_rename_replacement_and_deletion() {
+        let dir = scratch("detect");
+        let path = dir.join("app.log");
+        std::fs::write(&path, b"one\n").unwrap();
+        let first = identity(&path);
+        assert!(path_names(&path, first));
+        // Appending and truncating keep the inode: not a rotation.
+        std::fs::write(&path, b"").unwrap();
+        assert!(path_names(&path, first));
+
+        // Renamed away (logrotate's default), and a new file created.
+        std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+        assert!(!path_names(&path, first), "nothing under the name");
+        std::fs::write(&path, b"two\n").unwrap();
+        assert!(!path_names(&path, first), "another file under the name");
+        assert!(path_names(&dir.join("app.log.1"), first));
+
+        // Replaced by a rename over it.
+        let second = identity(&path);
+        std::fs::write(dir.join("next"), b"three\n").unwrap();
+        std::fs::rename(dir.join("next"), &path).unwrap();
+        assert!(!path_names(&path, second));
+
+        // Deleted.
+        let third = identity(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert!(!path_names(&path, third));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
