@@ -294,8 +294,8 @@ pub(crate) struct RunArgs {
     /// any problems and queued batches; `long`, also every ring's occupancy, the error totals and the
     /// checkpoint lag. Either way an interval in which nothing moved prints nothing (at most one `idle`
     /// line a minute).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::metrics::StatsFormat::Short)]
-    pub stats_format: crate::metrics::StatsFormat,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::config::StatsFormat::Short)]
+    pub stats_format: crate::config::StatsFormat,
 
     /// Once every file matched at start has been read to EOF (and standard input, with --input stdin) and
     /// everything read is delivered, exit 0. A last line without a newline is emitted with one. Needs a file
@@ -526,7 +526,7 @@ impl RunArgs {
                 }
             };
             if let Some(pattern) = input.file_pattern() {
-                if let Err(error) = crate::input::file::check_pattern(pattern, self.exit_on_eof) {
+                if let Err(error) = crate::pattern::check_pattern(pattern, self.exit_on_eof) {
                     let message = format!("input '{spec}': {error}");
                     // A literal file that is not there yet is the host's
                     // business, not the config's.

@@ -86,6 +86,16 @@ pub(crate) struct InputDefaults {
     pub udp_sockets: usize,
 }
 
+/// How the stats line reads (`--stats-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StatsFormat {
+    /// Record and byte rates in and out; problems and queued batches only when there are any.
+    #[default]
+    Short,
+    /// Rates, every stage's ring occupancy, the error counters' totals and the checkpoint lag.
+    Long,
+}
+
 /// Most SO_REUSEPORT sockets one UDP input may open.
 pub(crate) const MAX_UDP_SOCKETS: usize = 64;
 
@@ -183,7 +193,7 @@ pub(crate) struct Settings {
     /// `None` when stats lines are off.
     pub stats_interval: Option<Duration>,
     /// Short or long stats lines (`--stats-format`).
-    pub stats_format: crate::metrics::StatsFormat,
+    pub stats_format: StatsFormat,
     pub exit_on_eof: bool,
     pub summary_json: Option<PathBuf>,
     pub shutdown_timeout: Duration,

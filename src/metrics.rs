@@ -18,7 +18,7 @@ mod docs;
 mod stats;
 pub(crate) mod table;
 
-pub(crate) use stats::{StatsFormat, StatsReporter};
+pub(crate) use stats::StatsReporter;
 
 // The one place metrics reads socket options (SO_MEMINFO drop counts):
 // `UdpInputStats::kernel_drops`.

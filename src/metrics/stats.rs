@@ -11,15 +11,7 @@ use super::{HTTP_STATUS_CODES, Registry};
 use crate::ring::Gauge;
 use std::time::{Duration, Instant};
 
-/// How the stats line reads (`--stats-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum StatsFormat {
-    /// Record and byte rates in and out; problems and queued batches only when there are any.
-    #[default]
-    Short,
-    /// Rates, every stage's ring occupancy, the error counters' totals and the checkpoint lag.
-    Long,
-}
+use crate::config::StatsFormat;
 
 /// While nothing moves, a line at most this often (a sign of life).
 const IDLE_LINE_INTERVAL: Duration = Duration::from_secs(60);

@@ -1,5 +1,5 @@
 //! Finding the files to tail: matching the path or glob (`is_glob`,
-//! [`check_pattern`]), opening a match where its checkpoint or its original
+//! `crate::pattern::check_pattern`), opening a match where its checkpoint or its original
 //! (a copy) left it, never a file ringway writes ([`WrittenFiles`]),
 //! waiting for a descriptor under `--max-open-files` and closing idle
 //! files to make room, and watching each file's directory with inotify.
@@ -8,7 +8,7 @@ use super::rotation::{COPY_CHECK_DELAY, CopyCheck, Lifecycle};
 use super::{FileReader, INOTIFY_MASK, MAX_WARNED_PATHS, TailedFile};
 use crate::checkpoint::{Fingerprint, SavedFile};
 use crate::config::StartFrom;
-use crate::pattern::is_glob;
+use crate::pattern::not_a_regular_file;
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
@@ -418,63 +418,5 @@ impl FileReader {
             eprintln!("ringway: warning: skipping {}: {why}", path.display());
             self.counters.files_skipped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-/// Start-up check of DESIGN §7: a literal path must exist (a glob may
-/// match nothing yet). Under `--exit-on-eof` a literal path must also be
-/// readable now: skipped with a warning, it would end the run at once
-/// having read nothing, with exit 0.
-pub(crate) fn check_pattern(pattern: &str, exit_on_eof: bool) -> Result<(), String> {
-    if is_glob(pattern) {
-        return glob::Pattern::new(pattern)
-            .map(|_| ())
-            .map_err(|error| format!("'{pattern}' is not a valid glob: {error}"));
-    }
-    let metadata = match std::fs::metadata(pattern) {
-        Ok(metadata) if metadata.is_dir() => {
-            return Err(format!(
-                "{pattern} is a directory; use a glob such as {pattern}/*.log"
-            ));
-        }
-        Ok(metadata) => metadata,
-        Err(error) => return Err(format!("cannot read {pattern}: {error}")),
-    };
-    if !exit_on_eof {
-        return Ok(());
-    }
-    let unreadable = |why: String| {
-        format!("{pattern} {why}, and --exit-on-eof would end the run having read nothing")
-    };
-    if let Some(why) = not_a_regular_file(&metadata) {
-        return Err(unreadable(why.to_string()));
-    }
-    File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(pattern)
-        .map(drop)
-        .map_err(|error| unreadable(format!("cannot be opened for reading ({error})")))
-}
-
-/// Why a path that is not a regular file cannot be tailed; `None` for a
-/// regular file.
-pub(crate) fn not_a_regular_file(metadata: &std::fs::Metadata) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = metadata.file_type();
-    if kind.is_file() {
-        None
-    } else if kind.is_fifo() {
-        Some("is a FIFO, not a regular file (read a pipe with --input stdin)")
-    } else if kind.is_dir() {
-        Some("is a directory, not a regular file")
-    } else if kind.is_char_device() {
-        Some("is a character device, not a regular file")
-    } else if kind.is_block_device() {
-        Some("is a block device, not a regular file")
-    } else if kind.is_socket() {
-        Some("is a socket, not a regular file")
-    } else {
-        Some("is not a regular file")
     }
 }

@@ -43,7 +43,6 @@ mod reader;
 mod rotation;
 
 pub(crate) use crate::pattern::is_glob;
-pub(crate) use discovery::check_pattern;
 
 use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Fingerprint, InputState, KnownFile, SavedFile};
