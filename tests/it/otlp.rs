@@ -2413,12 +2413,20 @@ fn a_two_megabyte_body_in_one_byte_chunks_is_taken_whole() {
         Ok(Some(r)) => assert_eq!(r.status, 200, "{r}"),
         other => panic!("2 MB in 1-byte chunks: expected 200, got {other:?}"),
     }
-    // The same connection takes the next request.
+    // The same connection takes the next request. The first one's records
+    // may still fill ring(4) on a busy machine: a 429 then is the
+    // documented answer, and a compliant sender retries after it.
     let more = bodies("one-byte-chunks", 1, 3, 0);
-    let r = conn.roundtrip(&chunked_post(
+    let next = chunked_post(
         "application/x-protobuf",
         &chunked(&export_request("chunks", &more), 1),
-    ));
+    );
+    let mut r = conn.roundtrip(&next);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r.status == 429 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(200));
+        r = conn.roundtrip(&next);
+    }
     assert_eq!(r.status, 200, "{r}");
     assert_rss_bounded(&mut ringway, "after 12 MB of chunk framing");
 
