@@ -86,3 +86,14 @@ impl Batch {
         self.absorb_created(&other);
     }
 }
+
+/// A one-record batch holding `text`, for the tests of the stages that
+/// move batches (dispatcher, output workers).
+#[cfg(test)]
+pub(crate) fn one_record(pool: &std::sync::Arc<crate::pool::BufferPool>, text: &[u8]) -> Batch {
+    let mut buf = pool.take().unwrap();
+    buf[..text.len()].copy_from_slice(text);
+    let mut batch = Batch::new(buf, text.len());
+    batch.records = 1;
+    batch
+}

@@ -50,6 +50,21 @@ pub(crate) enum InputKind {
     Stdin,
 }
 
+impl InputKind {
+    /// The options a SPEC of this kind takes, for the message naming an
+    /// unknown one. (`parse_stdin_spec` parses stdin inputs; stdin's text
+    /// only completes the match.)
+    fn options(&self) -> &'static str {
+        match self {
+            InputKind::File { .. } => "file inputs take format and from",
+            InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
+            InputKind::Tcp { .. } => "tcp inputs take format",
+            InputKind::Otlp { .. } => "otlp inputs take format, which they ignore",
+            InputKind::Stdin => "stdin takes format",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct InputSpec {
     /// The SPEC exactly as typed: the input's name in stats and the summary.
@@ -527,32 +542,9 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
                         context(format!("sockets must be between 1 and {MAX_UDP_SOCKETS}"))
                     })?;
             }
-            (_, InputKind::File { .. }) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (file inputs take format and from)"
-                )));
-            }
-            (_, InputKind::Udp { .. }) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (udp inputs take format, rcvbuf and sockets)"
-                )));
-            }
-            (_, InputKind::Tcp { .. }) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (tcp inputs take format)"
-                )));
-            }
-            (_, InputKind::Otlp { .. }) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (otlp inputs take format, which they ignore)"
-                )));
-            }
-            // (`parse_stdin_spec` parses stdin inputs; this arm only
-            // completes the match.)
-            (_, InputKind::Stdin) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (stdin takes format)"
-                )));
+            (_, kind) => {
+                let takes = kind.options();
+                return Err(context(format!("unknown option '{key}' ({takes})")));
             }
         }
     }

@@ -41,6 +41,20 @@ fn visible_args(command: &clap::Command) -> Vec<&Arg> {
         .collect()
 }
 
+/// Each subcommand with the first one before it that takes the same
+/// flags, if any: its flags are then named by reference, not listed again.
+fn with_earlier_twin<'a>(
+    subcommands: &'a [&'a clap::Command],
+) -> impl Iterator<Item = (&'a clap::Command, Option<&'a clap::Command>)> {
+    subcommands.iter().enumerate().map(|(i, sub)| {
+        let earlier = subcommands[..i]
+            .iter()
+            .find(|earlier| same_flags(earlier, sub))
+            .copied();
+        (*sub, earlier)
+    })
+}
+
 /// Two commands take the same flags: `check` takes every flag of `run`,
 /// documented once.
 fn same_flags(a: &clap::Command, b: &clap::Command) -> bool {
@@ -227,15 +241,12 @@ pub(crate) fn flags_markdown() -> String {
     }
     out.push('\n');
     markdown_table(&mut out, &command);
-    for (i, sub) in subcommands.iter().enumerate() {
+    for (sub, earlier) in with_earlier_twin(&subcommands) {
         let _ = writeln!(out, "\n## ringway {}\n", sub.get_name());
         let text = about(sub).split_whitespace().collect::<Vec<_>>().join(" ");
         let _ = writeln!(out, "{}\n", prose(&text));
         let _ = writeln!(out, "Usage: `{}`\n", usage(sub));
-        match subcommands[..i]
-            .iter()
-            .find(|earlier| same_flags(earlier, sub))
-        {
+        match earlier {
             Some(earlier) => {
                 let _ = writeln!(
                     out,
@@ -327,7 +338,7 @@ pub(crate) fn man_page() -> String {
             roff_text(&about)
         );
     }
-    for (i, sub) in subcommands.iter().enumerate() {
+    for (sub, earlier) in with_earlier_twin(&subcommands) {
         let name = sub.get_name();
         let _ = writeln!(page, ".SH \"RINGWAY {}\"", name.to_uppercase());
         let man = clap_mangen::Man::new((*sub).clone());
@@ -338,10 +349,7 @@ pub(crate) fn man_page() -> String {
         man.render_description_section(&mut section)
             .expect(IN_MEMORY);
         page.push_str(&as_subsection(section, "Description"));
-        match subcommands[..i]
-            .iter()
-            .find(|earlier| same_flags(earlier, sub))
-        {
+        match earlier {
             Some(earlier) => {
                 let _ = writeln!(
                     page,

@@ -168,9 +168,9 @@ struct Sample<'a> {
 /// by family in the table's order; a family no entry carries is left out.
 pub(crate) fn render(registry: &Registry) -> String {
     let mut samples: Vec<(&'static table::Family, Sample<'_>)> = Vec::new();
-    for (index, name) in registry.input_names.iter().enumerate() {
-        for (meta, value) in registry.input_counters(index) {
-            let entry = (table::INPUT.entry, name.as_str());
+    // One entry's counters, each a sample labelled with the entry.
+    let mut add = |entry, counters: &mut dyn Iterator<Item = (&'static table::Meta, u64)>| {
+        for (meta, value) in counters {
             let labels = meta.labels;
             samples.push((
                 meta.family,
@@ -181,34 +181,21 @@ pub(crate) fn render(registry: &Registry) -> String {
                 },
             ));
         }
+    };
+    for (index, name) in registry.input_names.iter().enumerate() {
+        let entry = (table::INPUT.entry, name.as_str());
+        add(entry, &mut registry.input_counters(index).into_iter());
     }
     for (index, name) in registry.output_names.iter().enumerate() {
-        for (meta, value) in registry.output_counters(index) {
-            let entry = (table::OUTPUT.entry, name.as_str());
-            let labels = meta.labels;
-            samples.push((
-                meta.family,
-                Sample {
-                    entry,
-                    labels,
-                    value,
-                },
-            ));
-        }
+        let entry = (table::OUTPUT.entry, name.as_str());
+        add(entry, &mut registry.output_counters(index).into_iter());
     }
     for stage in &table::RING_STAGES {
-        for (meta, value) in table::RINGS.read((stage.gauge)(&registry.rings)) {
-            let entry = (table::RINGS.entry, stage.label);
-            let labels = meta.labels;
-            samples.push((
-                meta.family,
-                Sample {
-                    entry,
-                    labels,
-                    value,
-                },
-            ));
-        }
+        let entry = (table::RINGS.entry, stage.label);
+        add(
+            entry,
+            &mut table::RINGS.read((stage.gauge)(&registry.rings)),
+        );
     }
 
     let mut text = Exposition::default();

@@ -46,14 +46,10 @@ pub(crate) fn run(address: &str) -> i32 {
             return 1;
         }
     };
-    let first = match fetch(resolved) {
-        Ok(text) => Snapshot::from_samples(&parse(&text)),
-        Err(error) => {
-            eprintln!(
-                "ringway: error: nothing answers at {address} (is ringway running with --metrics {address}?); error = {error}"
-            );
-            return 1;
-        }
+    let Some(first) = poll(resolved, || {
+        format!("nothing answers at {address} (is ringway running with --metrics {address}?)")
+    }) else {
+        return 1;
     };
     if !std::io::stdout().is_terminal() {
         return snapshot(address, resolved, first);
@@ -75,14 +71,10 @@ pub(crate) fn run(address: &str) -> i32 {
 /// rates between the two; returns the exit code.
 fn snapshot(address: &str, resolved: SocketAddr, first: Snapshot) -> i32 {
     std::thread::sleep(POLL_INTERVAL);
-    let second = match fetch(resolved) {
-        Ok(text) => Snapshot::from_samples(&parse(&text)),
-        Err(error) => {
-            eprintln!(
-                "ringway: error: no answer from {address} at the second poll; error = {error}"
-            );
-            return 1;
-        }
+    let Some(second) = poll(resolved, || {
+        format!("no answer from {address} at the second poll")
+    }) else {
+        return 1;
     };
     let mut text = String::new();
     for line in draw(address, Some(&first), &second, None, Style::Plain) {
@@ -194,6 +186,18 @@ impl Drop for RawTerminal {
     fn drop(&mut self) {
         let _ = execute!(std::io::stdout(), cursor::Show, LeaveAlternateScreen);
         let _ = terminal::disable_raw_mode();
+    }
+}
+
+/// One poll of the endpoint, or `None` after saying on stderr what did not
+/// answer (`failure`) and why.
+fn poll(resolved: SocketAddr, failure: impl FnOnce() -> String) -> Option<Snapshot> {
+    match fetch(resolved) {
+        Ok(text) => Some(Snapshot::from_samples(&parse(&text))),
+        Err(error) => {
+            eprintln!("ringway: error: {}; error = {error}", failure());
+            None
+        }
     }
 }
 

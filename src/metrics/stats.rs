@@ -185,14 +185,10 @@ fn short_line(
     stages: &[(&str, &Gauge)],
     checkpoint_lag: u64,
 ) -> String {
-    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
-    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
+    let [records_in, bytes_in, records_out, bytes_out] = rates(before, now, seconds);
     let mut line = format!(
         "ringway: in {} rec/s {}, out {} rec/s {} over {seconds:.1}s",
-        per_second(records_in - was_records_in, seconds),
-        bytes_per_second(bytes_in - was_bytes_in, seconds),
-        per_second(records_out - was_records_out, seconds),
-        bytes_per_second(bytes_out - was_bytes_out, seconds),
+        records_in, bytes_in, records_out, bytes_out,
     );
     // A UDP input's kernel drops are read from its sockets and may go
     // down when one closes: the interval counts growth only.
@@ -242,8 +238,7 @@ fn long_line(
     seconds: f64,
     stages: &[(&str, &Gauge)],
 ) -> String {
-    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
-    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
+    let [records_in, bytes_in, records_out, bytes_out] = rates(before, now, seconds);
     let rings: Vec<String> = stages
         .iter()
         .map(|(stage, gauge)| format!("{stage} {}/{}", gauge.occupancy(), gauge.capacity()))
@@ -256,10 +251,10 @@ fn long_line(
     };
     let mut line = format!(
         "ringway: in {} rec/s {} | out {} rec/s {} | over {seconds:.1}s | rings {} | {} checkpoint lag {} bytes",
-        per_second(records_in - was_records_in, seconds),
-        bytes_per_second(bytes_in - was_bytes_in, seconds),
-        per_second(records_out - was_records_out, seconds),
-        bytes_per_second(bytes_out - was_bytes_out, seconds),
+        records_in,
+        bytes_in,
+        records_out,
+        bytes_out,
         rings.join(" "),
         totals(&now.inputs).join(" "),
         registry.total_checkpoint_lag(),
@@ -276,6 +271,19 @@ fn long_line(
         line.push_str(&format!(" | otlp 200 {ok} 429 {busy} other {other}"));
     }
     line
+}
+
+/// The interval's rates of both lines: records and bytes in, records and
+/// bytes out, per second.
+fn rates(before: &Reading, now: &Reading, seconds: f64) -> [String; 4] {
+    let (records_in, bytes_in, records_out, bytes_out) = now.totals;
+    let (was_records_in, was_bytes_in, was_records_out, was_bytes_out) = before.totals;
+    [
+        per_second(records_in - was_records_in, seconds),
+        bytes_per_second(bytes_in - was_bytes_in, seconds),
+        per_second(records_out - was_records_out, seconds),
+        bytes_per_second(bytes_out - was_bytes_out, seconds),
+    ]
 }
 
 /// `count` over `seconds` per second, with enough digits that a count

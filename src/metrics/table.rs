@@ -89,6 +89,14 @@ pub(crate) struct Counter<T> {
     pub value: fn(&T) -> u64,
 }
 
+/// A summary counter read from the atomic field of the same name as its
+/// key: `atomic!(Type.field, &FAMILY)` is one table row.
+macro_rules! atomic {
+    ($type:ident . $field:ident, $family:expr) => {
+        counter(stringify!($field), $family, |c: &$type| load(&c.$field))
+    };
+}
+
 /// A summary counter in `family` read by `value`.
 const fn counter<T>(
     key: &'static str,
@@ -475,25 +483,17 @@ pub(crate) static INPUT: Scope<InputCounters> = Scope {
     carried_by: "every input",
     entry: "input",
     counters: &[
-        counter("records", &INPUT_RECORDS, |c: &InputCounters| {
-            load(&c.records)
-        }),
-        counter("bytes", &INPUT_BYTES, |c: &InputCounters| load(&c.bytes)),
-        counter("invalid", &DROPPED_RECORDS, |c: &InputCounters| {
-            load(&c.invalid)
-        })
-        .labelled(&[("reason", "invalid")])
-        .shown("invalid", Some("invalid")),
-        counter("truncated", &DROPPED_RECORDS, |c: &InputCounters| {
-            load(&c.truncated)
-        })
-        .labelled(&[("reason", "truncated")])
-        .shown("truncated", Some("truncated")),
-        counter("dead_lettered", &DROPPED_RECORDS, |c: &InputCounters| {
-            load(&c.dead_lettered)
-        })
-        .labelled(&[("reason", "dead_lettered")])
-        .shown("dead-lettered", None),
+        atomic!(InputCounters.records, &INPUT_RECORDS),
+        atomic!(InputCounters.bytes, &INPUT_BYTES),
+        atomic!(InputCounters.invalid, &DROPPED_RECORDS)
+            .labelled(&[("reason", "invalid")])
+            .shown("invalid", Some("invalid")),
+        atomic!(InputCounters.truncated, &DROPPED_RECORDS)
+            .labelled(&[("reason", "truncated")])
+            .shown("truncated", Some("truncated")),
+        atomic!(InputCounters.dead_lettered, &DROPPED_RECORDS)
+            .labelled(&[("reason", "dead_lettered")])
+            .shown("dead-lettered", None),
     ],
 };
 
@@ -502,23 +502,12 @@ pub(crate) static FILE: Scope<InputCounters> = Scope {
     carried_by: "file inputs",
     entry: "input",
     counters: &[
-        counter("files_opened", &FILES_OPENED, |c: &InputCounters| {
-            load(&c.files_opened)
-        }),
-        counter("files_skipped", &FILES_SKIPPED, |c: &InputCounters| {
-            load(&c.files_skipped)
-        })
-        .shown("files skipped", Some("skipped files")),
-        counter("files_truncated", &FILES_TRUNCATED, |c: &InputCounters| {
-            load(&c.files_truncated)
-        }),
-        counter("files_waiting", &FILES_WAITING, |c: &InputCounters| {
-            load(&c.files_waiting)
-        }),
-        counter("read_errors", &READ_ERRORS, |c: &InputCounters| {
-            load(&c.read_errors)
-        })
-        .shown("read errors", None),
+        atomic!(InputCounters.files_opened, &FILES_OPENED),
+        atomic!(InputCounters.files_skipped, &FILES_SKIPPED)
+            .shown("files skipped", Some("skipped files")),
+        atomic!(InputCounters.files_truncated, &FILES_TRUNCATED),
+        atomic!(InputCounters.files_waiting, &FILES_WAITING),
+        atomic!(InputCounters.read_errors, &READ_ERRORS).shown("read errors", None),
     ],
 };
 
@@ -559,21 +548,9 @@ pub(crate) static TCP: Scope<TcpCounters> = Scope {
     carried_by: "TCP inputs",
     entry: "input",
     counters: &[
-        counter(
-            "connections_accepted",
-            &CONNECTIONS_ACCEPTED,
-            |c: &TcpCounters| load(&c.connections_accepted),
-        ),
-        counter(
-            "connections_refused",
-            &CONNECTIONS_REFUSED,
-            |c: &TcpCounters| load(&c.connections_refused),
-        ),
-        counter(
-            "idle_closed",
-            &CONNECTIONS_IDLE_CLOSED,
-            |c: &TcpCounters| load(&c.idle_closed),
-        ),
+        atomic!(TcpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
+        atomic!(TcpCounters.connections_refused, &CONNECTIONS_REFUSED),
+        atomic!(TcpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
     ],
 };
 
@@ -583,39 +560,13 @@ pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
     carried_by: "OTLP inputs",
     entry: "input",
     counters: &[
-        counter(
-            "records_accepted",
-            &OTLP_RECORDS_ACCEPTED,
-            |c: &OtlpCounters| load(&c.records_accepted),
-        ),
-        counter(
-            "connections_accepted",
-            &CONNECTIONS_ACCEPTED,
-            |c: &OtlpCounters| load(&c.connections_accepted),
-        ),
-        counter(
-            "connections_refused",
-            &CONNECTIONS_REFUSED,
-            |c: &OtlpCounters| load(&c.connections_refused),
-        ),
-        counter(
-            "connections_evicted",
-            &CONNECTIONS_EVICTED,
-            |c: &OtlpCounters| load(&c.connections_evicted),
-        ),
-        counter("read_timeouts", &OTLP_READ_TIMEOUTS, |c: &OtlpCounters| {
-            load(&c.read_timeouts)
-        }),
-        counter(
-            "idle_closed",
-            &CONNECTIONS_IDLE_CLOSED,
-            |c: &OtlpCounters| load(&c.idle_closed),
-        ),
-        counter(
-            "values_too_deep",
-            &OTLP_VALUES_TOO_DEEP,
-            |c: &OtlpCounters| load(&c.values_too_deep),
-        ),
+        atomic!(OtlpCounters.records_accepted, &OTLP_RECORDS_ACCEPTED),
+        atomic!(OtlpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
+        atomic!(OtlpCounters.connections_refused, &CONNECTIONS_REFUSED),
+        atomic!(OtlpCounters.connections_evicted, &CONNECTIONS_EVICTED),
+        atomic!(OtlpCounters.read_timeouts, &OTLP_READ_TIMEOUTS),
+        atomic!(OtlpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
+        atomic!(OtlpCounters.values_too_deep, &OTLP_VALUES_TOO_DEEP),
     ],
 };
 
@@ -624,36 +575,15 @@ pub(crate) static OUTPUT: Scope<OutputCounters> = Scope {
     carried_by: "every output",
     entry: "output",
     counters: &[
-        counter("records", &OUTPUT_RECORDS, |c: &OutputCounters| {
-            load(&c.records)
-        }),
-        counter("bytes", &OUTPUT_BYTES, |c: &OutputCounters| load(&c.bytes)),
-        counter("retries", &OUTPUT_RETRIES, |c: &OutputCounters| {
-            load(&c.retries)
-        })
-        .shown("output retries", Some("output retries")),
-        counter(
-            "write_errors",
-            &OUTPUT_WRITE_ERRORS,
-            |c: &OutputCounters| load(&c.write_errors),
-        ),
-        counter("rejects", &OUTPUT_REJECTS, |c: &OutputCounters| {
-            load(&c.rejects)
-        })
-        .shown("rejects", Some("rejects")),
-        counter(
-            "dead_lettered",
-            &OUTPUT_DEAD_LETTERED,
-            |c: &OutputCounters| load(&c.dead_lettered),
-        ),
-        counter(
-            "rejected_dropped",
-            &OUTPUT_REJECTED_DROPPED,
-            |c: &OutputCounters| load(&c.rejected_dropped),
-        ),
-        counter("torn_lines", &OUTPUT_TORN_LINES, |c: &OutputCounters| {
-            load(&c.torn_lines)
-        }),
+        atomic!(OutputCounters.records, &OUTPUT_RECORDS),
+        atomic!(OutputCounters.bytes, &OUTPUT_BYTES),
+        atomic!(OutputCounters.retries, &OUTPUT_RETRIES)
+            .shown("output retries", Some("output retries")),
+        atomic!(OutputCounters.write_errors, &OUTPUT_WRITE_ERRORS),
+        atomic!(OutputCounters.rejects, &OUTPUT_REJECTS).shown("rejects", Some("rejects")),
+        atomic!(OutputCounters.dead_lettered, &OUTPUT_DEAD_LETTERED),
+        atomic!(OutputCounters.rejected_dropped, &OUTPUT_REJECTED_DROPPED),
+        atomic!(OutputCounters.torn_lines, &OUTPUT_TORN_LINES),
         counter(
             "held_records",
             &OUTPUT_HELD_RECORDS,

@@ -188,17 +188,10 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::one_record as batch;
     use crate::metrics::RingGauges;
     use crate::pool::BufferPool;
     use crate::ring::ring;
-
-    fn batch(pool: &Arc<BufferPool>, text: &[u8]) -> Batch {
-        let mut buf = pool.take().unwrap();
-        buf[..text.len()].copy_from_slice(text);
-        let mut batch = Batch::new(buf, text.len());
-        batch.records = 1;
-        batch
-    }
 
     fn test_pool(workers: usize) -> (OutputPool, Vec<RingReceiver<Job>>) {
         let gauges = RingGauges::default();

@@ -267,19 +267,11 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Batch;
+    use crate::batch::one_record as batch;
     use crate::metrics::{Held, RingGauges};
     use crate::output::dispatcher::{Dispatcher, OutputPool};
     use crate::pool::BufferPool;
     use crate::ring::ring;
-
-    fn batch(pool: &Arc<BufferPool>, text: &[u8]) -> Batch {
-        let mut buf = pool.take().unwrap();
-        buf[..text.len()].copy_from_slice(text);
-        let mut batch = Batch::new(buf, text.len());
-        batch.records = 1;
-        batch
-    }
 
     #[test]
     fn ordered_output_commits_in_dispatch_order_with_many_workers() {

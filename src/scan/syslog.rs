@@ -448,7 +448,7 @@ fn strip_one_space(bytes: &[u8]) -> &[u8] {
 /// (RFC 5424 §6.3.3).
 fn write_structured_data<'m>(writer: &mut JsonWriter, mut bytes: &'m [u8]) -> Option<&'m [u8]> {
     writer.raw(b"{");
-    let mut first_element = true;
+    let mut elements = FieldList::default();
     while let [b'[', element @ ..] = bytes {
         let id_len = element
             .iter()
@@ -456,14 +456,9 @@ fn write_structured_data<'m>(writer: &mut JsonWriter, mut bytes: &'m [u8]) -> Op
         if id_len == 0 || matches!(element[id_len], b'=' | b'"') {
             return None;
         }
-        if !first_element {
-            writer.raw(b",");
-        }
-        first_element = false;
-        writer.quoted(&element[..id_len]);
-        writer.raw(b":{");
+        elements.key_then(writer, &element[..id_len], b":{");
         bytes = &element[id_len..];
-        let mut first_param = true;
+        let mut params = FieldList::default();
         loop {
             match bytes {
                 [b']', rest @ ..] => {
@@ -481,12 +476,7 @@ fn write_structured_data<'m>(writer: &mut JsonWriter, mut bytes: &'m [u8]) -> Op
                     {
                         return None;
                     }
-                    if !first_param {
-                        writer.raw(b",");
-                    }
-                    first_param = false;
-                    writer.quoted(&bytes[..name_len]);
-                    writer.raw(b":\"");
+                    params.key_then(writer, &bytes[..name_len], b":\"");
                     bytes = write_param_value(writer, &bytes[name_len + 2..])?;
                     writer.raw(b"\"");
                 }
@@ -521,7 +511,8 @@ fn write_param_value<'m>(writer: &mut JsonWriter, mut value: &'m [u8]) -> Option
     }
 }
 
-/// Writes the separators between a record's keys.
+/// Writes the separators between the keys of one JSON object: a record's,
+/// or one of its structured data's (elements and their parameters).
 #[derive(Default)]
 struct FieldList {
     written: bool,
@@ -529,12 +520,19 @@ struct FieldList {
 
 impl FieldList {
     fn key(&mut self, writer: &mut JsonWriter, key: &[u8]) {
+        self.key_then(writer, key, b":");
+    }
+
+    /// The separator, the quoted `key`, then `after` (its colon and
+    /// whatever opens the value) in one write.
+    #[inline]
+    fn key_then(&mut self, writer: &mut JsonWriter, key: &[u8], after: &[u8]) {
         if self.written {
             writer.raw(b",");
         }
         self.written = true;
         writer.quoted(key);
-        writer.raw(b":");
+        writer.raw(after);
     }
 
     fn string(&mut self, writer: &mut JsonWriter, key: &[u8], value: &[u8]) {
