@@ -159,6 +159,28 @@ pub(crate) fn reap<W>(
     }
 }
 
+/// At exit: waits, at most `limit`, until `busy(worker)` is false,
+/// submitting and reaping (`reap`) every 10 ms, so that nothing the kernel
+/// may still write into is freed. `false`: operations are still posted and
+/// the caller must leak their buffers.
+pub(crate) fn wait_while_busy<W>(
+    worker: &mut W,
+    limit: std::time::Duration,
+    ring: fn(&W) -> &IoUring,
+    busy: fn(&W) -> bool,
+    reap: fn(&mut W),
+) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if !busy(worker) {
+            return true;
+        }
+        submit(ring(worker), Some(std::time::Duration::from_millis(10)));
+        reap(worker);
+    }
+    false
+}
+
 /// Queues `entry`, submitting what is queued first while the submission
 /// queue is full (a full queue is not an error).
 ///

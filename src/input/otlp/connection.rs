@@ -109,18 +109,28 @@ impl OtlpReceiver {
         self.push_entry(entry);
     }
 
-    pub(super) fn on_recv(&mut self, slot: usize, result: i32) {
-        let conn = &mut self.conns[slot];
-        conn.recv_posted = false;
-        if conn.closing {
+    /// What a receive or send completion on `slot` does first: a closing
+    /// connection finishes closing once nothing is posted, and a peer's
+    /// close (0) or a failure begins closing. `false`: nothing more to do.
+    fn completion_goes_on(&mut self, slot: usize, result: i32) -> bool {
+        if self.conns[slot].closing {
             self.finish_close_if_done(slot);
-            return;
+            return false;
         }
         if result <= 0 {
             // The peer closed (0) or the connection failed.
             self.begin_close(slot);
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn on_recv(&mut self, slot: usize, result: i32) {
+        self.conns[slot].recv_posted = false;
+        if !self.completion_goes_on(slot, result) {
             return;
         }
+        let conn = &mut self.conns[slot];
         let now = Instant::now();
         conn.filled += result as usize;
         conn.high_water = conn.high_water.max(conn.filled);
@@ -134,16 +144,11 @@ impl OtlpReceiver {
     }
 
     pub(super) fn on_send(&mut self, slot: usize, result: i32) {
+        self.conns[slot].send_posted = false;
+        if !self.completion_goes_on(slot, result) {
+            return;
+        }
         let conn = &mut self.conns[slot];
-        conn.send_posted = false;
-        if conn.closing {
-            self.finish_close_if_done(slot);
-            return;
-        }
-        if result <= 0 {
-            self.begin_close(slot);
-            return;
-        }
         conn.sent += result as usize;
         conn.last_active = Instant::now();
         if conn.sent < conn.response.len {

@@ -380,19 +380,21 @@ impl OtlpReceiver {
         if let Some(entry) = self.wake.cancel() {
             self.push_entry(entry);
         }
-        let deadline = Instant::now() + CLOSE_WAIT;
-        while Instant::now() < deadline {
-            let busy = self.acceptor.armed
-                || self.wake.is_armed()
-                || self
-                    .conns
-                    .iter()
-                    .any(|conn| conn.recv_posted || conn.send_posted);
-            if !busy {
-                return;
-            }
-            crate::uring::submit(&self.ring, Some(Duration::from_millis(10)));
-            self.reap_completions();
+        if crate::uring::wait_while_busy(
+            self,
+            CLOSE_WAIT,
+            |receiver| &receiver.ring,
+            |receiver| {
+                receiver.acceptor.armed
+                    || receiver.wake.is_armed()
+                    || receiver
+                        .conns
+                        .iter()
+                        .any(|conn| conn.recv_posted || conn.send_posted)
+            },
+            Self::reap_completions,
+        ) {
+            return;
         }
         eprintln!(
             "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"

@@ -313,16 +313,18 @@ impl TcpReader {
         if let Some(entry) = self.wake.cancel() {
             self.push_entry(entry);
         }
-        let deadline = Instant::now() + CLOSE_WAIT;
-        while Instant::now() < deadline {
-            let busy = self.acceptor.armed
-                || self.wake.is_armed()
-                || self.conns.iter().any(|conn| conn.recv_posted);
-            if !busy {
-                return;
-            }
-            crate::uring::submit(&self.ring, Some(Duration::from_millis(10)));
-            self.reap_completions();
+        if crate::uring::wait_while_busy(
+            self,
+            CLOSE_WAIT,
+            |reader| &reader.ring,
+            |reader| {
+                reader.acceptor.armed
+                    || reader.wake.is_armed()
+                    || reader.conns.iter().any(|conn| conn.recv_posted)
+            },
+            Self::reap_completions,
+        ) {
+            return;
         }
         eprintln!("ringway: warning: TCP receives did not complete at exit; leaking their buffers");
         self.slots.leak();

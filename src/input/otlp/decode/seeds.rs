@@ -355,147 +355,103 @@ fn object_field<'de, A: MapAccess<'de>, T: Object>(
     map.next_value_seed(Nullable(ObjectSeed::<T>::new(context, level)))
 }
 
-impl Object for Request {
-    const KEYS: &'static [&'static str] = &["resourceLogs"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        _key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        self.resource_logs = list_field(map, context, level)?;
-        Ok(())
-    }
-}
-
-impl Object for ResourceLogs {
-    const KEYS: &'static [&'static str] = &["resource", "scopeLogs", "schemaUrl"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "resource" => self.resource = object_field(map, context, level)?,
-            "scopeLogs" => self.scope_logs = list_field(map, context, level)?,
-            _ => self.schema_url = string_field(map)?,
+/// Writes `impl Object` for a message whose keys each fill one field:
+/// `"jsonKey" => field: reader`, the reader one of `object`, `list`,
+/// `string`, `u32`, `u64`, `i32(Scalar)` or `bytes(Scalar)`. The last key
+/// is the match's catch-all, as `KeySeed` hands over only keys in `KEYS`.
+macro_rules! object {
+    ($($ty:ident { $($key:literal => $field:ident: $read:ident $(($arg:ident))?),+ $(,)? })+) => {$(
+        impl Object for $ty {
+            const KEYS: &'static [&'static str] = &[$($key),+];
+            fn field<'de, A: MapAccess<'de>>(
+                &mut self,
+                key: &'static str,
+                map: &mut A,
+                context: &Context,
+                level: usize,
+            ) -> Result<(), A::Error> {
+                object!(@arms self key map context level []
+                    $($key => $field: $read $(($arg))?,)+);
+                Ok(())
+            }
         }
-        Ok(())
-    }
+    )+};
+    // One key: nothing to match.
+    (@arms $s:ident $k:ident $m:ident $c:ident $l:ident []
+        $key:literal => $field:ident: $read:ident $(($arg:ident))?,) => {{
+        let _ = $k;
+        $s.$field = object!(@read $m $c $l $read $($arg)?)?;
+    }};
+    (@arms $s:ident $k:ident $m:ident $c:ident $l:ident [$($done:tt)*]
+        $key:literal => $field:ident: $read:ident $(($arg:ident))?,) => {
+        match $k {
+            $($done)*
+            _ => $s.$field = object!(@read $m $c $l $read $($arg)?)?,
+        }
+    };
+    (@arms $s:ident $k:ident $m:ident $c:ident $l:ident [$($done:tt)*]
+        $key:literal => $field:ident: $read:ident $(($arg:ident))?, $($rest:tt)+) => {
+        object!(@arms $s $k $m $c $l
+            [$($done)* $key => $s.$field = object!(@read $m $c $l $read $($arg)?)?,]
+            $($rest)+)
+    };
+    (@read $m:ident $c:ident $l:ident object) => { object_field($m, $c, $l) };
+    (@read $m:ident $c:ident $l:ident list) => { list_field($m, $c, $l) };
+    (@read $m:ident $c:ident $l:ident string) => { string_field($m) };
+    (@read $m:ident $c:ident $l:ident u32) => { u32_field($m) };
+    (@read $m:ident $c:ident $l:ident u64) => { u64_field($m) };
+    (@read $m:ident $c:ident $l:ident i32 $kind:ident) => { i32_field($m, Scalar::$kind) };
+    (@read $m:ident $c:ident $l:ident bytes $kind:ident) => { bytes_field($m, Scalar::$kind) };
 }
 
-impl Object for Resource {
+object! {
+    Request {
+        "resourceLogs" => resource_logs: list,
+    }
+    ResourceLogs {
+        "resource" => resource: object,
+        "scopeLogs" => scope_logs: list,
+        "schemaUrl" => schema_url: string,
+    }
     // `entityRefs` is not written out: skipped like an unknown key.
-    const KEYS: &'static [&'static str] = &["attributes", "droppedAttributesCount"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "attributes" => self.attributes = list_field(map, context, level)?,
-            _ => self.dropped_attributes_count = u32_field(map)?,
-        }
-        Ok(())
+    Resource {
+        "attributes" => attributes: list,
+        "droppedAttributesCount" => dropped_attributes_count: u32,
     }
-}
-
-impl Object for ScopeLogs {
-    const KEYS: &'static [&'static str] = &["scope", "logRecords", "schemaUrl"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "scope" => self.scope = object_field(map, context, level)?,
-            "logRecords" => self.log_records = list_field(map, context, level)?,
-            _ => self.schema_url = string_field(map)?,
-        }
-        Ok(())
+    ScopeLogs {
+        "scope" => scope: object,
+        "logRecords" => log_records: list,
+        "schemaUrl" => schema_url: string,
     }
-}
-
-impl Object for InstrumentationScope {
-    const KEYS: &'static [&'static str] =
-        &["name", "version", "attributes", "droppedAttributesCount"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "name" => self.name = string_field(map)?,
-            "version" => self.version = string_field(map)?,
-            "attributes" => self.attributes = list_field(map, context, level)?,
-            _ => self.dropped_attributes_count = u32_field(map)?,
-        }
-        Ok(())
+    InstrumentationScope {
+        "name" => name: string,
+        "version" => version: string,
+        "attributes" => attributes: list,
+        "droppedAttributesCount" => dropped_attributes_count: u32,
     }
-}
-
-impl Object for LogRecord {
-    const KEYS: &'static [&'static str] = &[
-        "timeUnixNano",
-        "observedTimeUnixNano",
-        "severityNumber",
-        "severityText",
-        "body",
-        "attributes",
-        "droppedAttributesCount",
-        "flags",
-        "traceId",
-        "spanId",
-        "eventName",
-    ];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "timeUnixNano" => self.time_unix_nano = u64_field(map)?,
-            "observedTimeUnixNano" => self.observed_time_unix_nano = u64_field(map)?,
-            "severityNumber" => self.severity_number = i32_field(map, Scalar::Severity)?,
-            "severityText" => self.severity_text = string_field(map)?,
-            "body" => self.body = object_field(map, context, level)?,
-            "attributes" => self.attributes = list_field(map, context, level)?,
-            "droppedAttributesCount" => self.dropped_attributes_count = u32_field(map)?,
-            "flags" => self.flags = u32_field(map)?,
-            "traceId" => self.trace_id = bytes_field(map, Scalar::Hex)?,
-            "spanId" => self.span_id = bytes_field(map, Scalar::Hex)?,
-            _ => self.event_name = string_field(map)?,
-        }
-        Ok(())
+    LogRecord {
+        "timeUnixNano" => time_unix_nano: u64,
+        "observedTimeUnixNano" => observed_time_unix_nano: u64,
+        "severityNumber" => severity_number: i32(Severity),
+        "severityText" => severity_text: string,
+        "body" => body: object,
+        "attributes" => attributes: list,
+        "droppedAttributesCount" => dropped_attributes_count: u32,
+        "flags" => flags: u32,
+        "traceId" => trace_id: bytes(Hex),
+        "spanId" => span_id: bytes(Hex),
+        "eventName" => event_name: string,
     }
-}
-
-impl Object for KeyValue {
-    const KEYS: &'static [&'static str] = &["key", "value", "keyStrindex"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        match key {
-            "key" => self.key = string_field(map)?,
-            "value" => self.value = object_field(map, context, level)?,
-            _ => self.key_strindex = i32_field(map, Scalar::I64)?,
-        }
-        Ok(())
+    KeyValue {
+        "key" => key: string,
+        "value" => value: object,
+        "keyStrindex" => key_strindex: i32(I64),
+    }
+    ArrayValue {
+        "values" => values: list,
+    }
+    KeyValueList {
+        "values" => values: list,
     }
 }
 
@@ -554,34 +510,6 @@ impl Object for AnyValue {
         if value.is_some() {
             self.value = value;
         }
-        Ok(())
-    }
-}
-
-impl Object for ArrayValue {
-    const KEYS: &'static [&'static str] = &["values"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        _key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        self.values = list_field(map, context, level)?;
-        Ok(())
-    }
-}
-
-impl Object for KeyValueList {
-    const KEYS: &'static [&'static str] = &["values"];
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        _key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
-        self.values = list_field(map, context, level)?;
         Ok(())
     }
 }
