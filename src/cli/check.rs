@@ -1,0 +1,213 @@
+//! `ringway check`: [`CheckArgs::check`] prints every problem and the
+//! effective settings as TOML, resolved by `effective_settings`.
+
+use super::CheckArgs;
+use super::validate::Problem;
+use crate::config::{self, OutputKind};
+use crate::config_file::ConfigFile;
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+/// Every scalar flag of `run` with its resolved value as TOML and where it
+/// came from: sizes in bytes, durations in one spelling (`1m`, `250ms`),
+/// CPU lists expanded, each with what was typed when that differs.
+pub(super) fn effective_settings(
+    run: &clap::Command,
+    given: &ArgMatches,
+    config: Option<&ConfigFile>,
+) -> Vec<(String, Option<String>, String)> {
+    let from_config: Vec<&str> = config
+        .map(|config| config.keys().map(|(_, flag)| flag).collect())
+        .unwrap_or_default();
+    run.get_arguments()
+        .filter(|arg| {
+            !["inputs", "outputs", "config", "help", "version"].contains(&arg.get_id().as_str())
+        })
+        .filter_map(|arg| {
+            let flag = arg.get_long()?;
+            let id = arg.get_id().as_str();
+            let typed = given.get_raw(id).map(|values| {
+                values
+                    .map(|value| value.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            let source = if from_config.contains(&flag) {
+                "config"
+            } else {
+                match given.value_source(id) {
+                    Some(ValueSource::CommandLine) => "command line",
+                    Some(ValueSource::DefaultValue) => "default",
+                    Some(_) => "environment",
+                    None => "unset",
+                }
+            };
+            let value_name = arg
+                .get_value_names()
+                .and_then(|names| names.first())
+                .map(|name| name.as_str());
+            let resolved = typed.as_deref().map(|typed| resolve(value_name, typed));
+            let source = match (&typed, &resolved) {
+                (Some(typed), Some(resolved))
+                    if resolved != typed && *resolved != toml_value(typed) =>
+                {
+                    format!("{source}: {typed}")
+                }
+                _ => source.to_string(),
+            };
+            Some((flag.replace('-', "_"), resolved, source))
+        })
+        .collect()
+}
+
+/// A flag's value as TOML, resolved by the grammar its value name says.
+fn resolve(value_name: Option<&str>, typed: &str) -> String {
+    match value_name {
+        Some("SIZE") => config::parse_size(typed).map(|bytes| bytes.to_string()),
+        Some("DURATION") => config::parse_duration(typed)
+            .map(|duration| toml_value(&config::format_duration(duration))),
+        Some("LIST") => config::parse_cpu_list(typed).map(|cpus| {
+            let cpus: Vec<String> = cpus.0.iter().map(usize::to_string).collect();
+            format!("[{}]", cpus.join(", "))
+        }),
+        _ => Err(String::new()),
+    }
+    .unwrap_or_else(|_| toml_value(typed))
+}
+
+impl CheckArgs {
+    /// Validates like `run` and prints the effective settings as TOML (the
+    /// output is itself a valid config); returns the exit code.
+    pub fn check(self) -> i32 {
+        let config = self.run.config.clone();
+        let (parsed, problems) = self.run.validate();
+        // Every problem, each on its own line: errors first, then what the
+        // host lacks, then advice.
+        for problem in &problems {
+            if let Problem::Invalid(message) = problem {
+                eprintln!("ringway: error: {message}");
+            }
+        }
+        for problem in &problems {
+            match problem {
+                Problem::Invalid(_) => {}
+                Problem::MissingOnHost(message) => {
+                    eprintln!("ringway: warning: not on this host yet: {message}")
+                }
+                Problem::Advice(message) => eprintln!("ringway: warning: {message}"),
+            }
+        }
+        let Some(parsed) = parsed else {
+            return 2;
+        };
+        let mut out = String::new();
+        let what = match &config {
+            Some(path) => path.display().to_string(),
+            None => "the command line".to_string(),
+        };
+        let warned = if problems.is_empty() {
+            ""
+        } else {
+            " (with the warnings on stderr)"
+        };
+        out.push_str(&format!(
+            "# ringway check: {what} is valid{warned}. Effective settings:\n"
+        ));
+        if parsed.embedded_default {
+            out.push_str("# (no --config and no --input: the embedded default)\n");
+        }
+        for (key, value, source) in &self.effective {
+            match value {
+                Some(value) => out.push_str(&format!("{key} = {value}  # {source}\n")),
+                None => out.push_str(&format!("# {key}: not set\n")),
+            }
+        }
+        for input in &parsed.settings.inputs {
+            out.push_str(&format!("\n[[input]]  # {}\n", input.name));
+            let (kind, target, extra) = match &input.kind {
+                config::InputKind::File { pattern } => {
+                    ("file", ("path", pattern.clone()), String::new())
+                }
+                config::InputKind::Udp {
+                    address,
+                    rcvbuf_bytes,
+                    sockets,
+                } => (
+                    "udp",
+                    ("address", address.to_string()),
+                    format!("rcvbuf = {rcvbuf_bytes}\nsockets = {sockets}\n"),
+                ),
+                config::InputKind::Tcp { address } => {
+                    ("tcp", ("address", address.to_string()), String::new())
+                }
+                config::InputKind::Otlp { address } => {
+                    ("otlp", ("address", address.to_string()), String::new())
+                }
+                config::InputKind::Stdin => ("stdin", ("", String::new()), String::new()),
+            };
+            out.push_str(&format!("kind = \"{kind}\"\n"));
+            if !target.0.is_empty() {
+                out.push_str(&format!("{} = {}\n", target.0, toml_value(&target.1)));
+            }
+            out.push_str(&format!(
+                "format = \"{}\"\n",
+                format!("{:?}", input.format).to_lowercase()
+            ));
+            if kind == "file" {
+                out.push_str(&format!(
+                    "from = \"{}\"\n",
+                    format!("{:?}", input.from).to_lowercase()
+                ));
+            }
+            out.push_str(&extra);
+        }
+        for output in &parsed.settings.outputs {
+            out.push_str(&format!("\n[[output]]  # {}\n", output.name));
+            let rest = output.name.split_once(':').map_or("", |(_, rest)| rest);
+            match &output.kind {
+                OutputKind::File(path) => out.push_str(&format!(
+                    "kind = \"file\"\npath = {}\n",
+                    toml_value(&path.to_string_lossy())
+                )),
+                OutputKind::Stdout | OutputKind::Null => {
+                    out.push_str(&format!("kind = \"{}\"\n", output.name));
+                }
+                OutputKind::Tcp { .. } => {
+                    out.push_str(&format!("kind = \"tcp\"\naddress = {}\n", toml_value(rest)))
+                }
+                OutputKind::Http(target) | OutputKind::Otlp(target) => {
+                    let kind = if matches!(output.kind, OutputKind::Otlp(_)) {
+                        "otlp"
+                    } else {
+                        "http"
+                    };
+                    // `http://…` is its own URL; `http:URL` and `otlp:URL` wrap one.
+                    let url = if output.name.starts_with("http://") {
+                        output.name.as_str()
+                    } else {
+                        rest
+                    };
+                    let url = url.strip_suffix(",gzip").unwrap_or(url);
+                    out.push_str(&format!(
+                        "kind = \"{kind}\"\nurl = {}\ngzip = {}\n",
+                        toml_value(url),
+                        target.gzip
+                    ));
+                }
+            }
+        }
+        print!("{out}");
+        0
+    }
+}
+
+/// A flag's text as a TOML value: numbers and booleans bare, the rest quoted.
+fn toml_value(text: &str) -> String {
+    if text == "true"
+        || text == "false"
+        || (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.len() < 19)
+    {
+        return text.to_string();
+    }
+    toml::Value::String(text.to_string()).to_string()
+}

@@ -1,0 +1,581 @@
+//! Validation of `run`'s flags into [`Settings`]: [`RunArgs::into_settings`]
+//! and [`RunArgs::validate`] collect every [`Problem`] (as [`Parsed`] when
+//! none stops `run`), with the host checks they need (`Landing`).
+
+use super::{
+    DEFAULT_INPUT, DEFAULT_SYSLOG_INPUT, MAX_INPUTS, MAX_OUTPUT_WORKERS, OnInvalidArg, OtlpAckArg,
+    RunArgs,
+};
+use crate::config::{
+    self, Format, InputDefaults, InputSpec, OnInvalid, OtlpAck, OtlpSettings, OutputKind,
+    OutputSpec, Settings, StartFrom,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The outcome of reading the command line.
+pub(crate) struct Parsed {
+    pub settings: Settings,
+    /// The embedded default is running (no --input was given).
+    pub embedded_default: bool,
+}
+
+/// A problem that validation found. Validation goes on past each one, so
+/// `check` can list them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// The settings are wrong as written: `run` and `check` exit 2.
+    Invalid(String),
+    /// The host lacks something `run` needs at start (an output's directory,
+    /// a literal input file); the message says how to make it. `run` refuses
+    /// to start; `check` only warns, because the config itself is valid and
+    /// the service's unit (LogsDirectory=) or the operator creates it.
+    MissingOnHost(String),
+    /// Advice that only `check` gives, such as a relative path.
+    Advice(String),
+}
+
+impl Problem {
+    fn message(&self) -> &str {
+        match self {
+            Problem::Invalid(message)
+            | Problem::MissingOnHost(message)
+            | Problem::Advice(message) => message,
+        }
+    }
+
+    fn with_message(&self, message: String) -> Problem {
+        match self {
+            Problem::Invalid(_) => Problem::Invalid(message),
+            Problem::MissingOnHost(_) => Problem::MissingOnHost(message),
+            Problem::Advice(_) => Problem::Advice(message),
+        }
+    }
+}
+
+/// What `run` prints for the problems that stop it: the first, on one line,
+/// and how many more there are (`check` lists them all).
+pub(crate) fn first_of(problems: &[String]) -> String {
+    let first = problems.first().map_or("invalid settings", String::as_str);
+    match problems.len() {
+        0 | 1 => first.to_string(),
+        n => format!(
+            "{first} (and {} more; 'ringway check' with the same arguments lists every one)",
+            n - 1
+        ),
+    }
+}
+
+/// Smallest `--stats-interval` other than 0 (off): shorter floods stderr
+/// without telling more.
+const MIN_STATS_INTERVAL: Duration = Duration::from_millis(100);
+
+impl RunArgs {
+    /// The validated settings for `run`: every problem but advice stops it;
+    /// the message is the first (with a count of the rest), and names the
+    /// config key that caused it.
+    pub fn into_settings(self) -> Result<Parsed, String> {
+        let (parsed, problems) = self.validate();
+        let stopping: Vec<String> = problems
+            .iter()
+            .filter(|problem| !matches!(problem, Problem::Advice(_)))
+            .map(|problem| problem.message().to_string())
+            .collect();
+        match parsed {
+            Some(parsed) if stopping.is_empty() => Ok(parsed),
+            _ => Err(first_of(&stopping)),
+        }
+    }
+
+    /// Every problem of these settings, each naming the config key that
+    /// caused it; the settings when none of them is [`Problem::Invalid`].
+    pub fn validate(mut self) -> (Option<Parsed>, Vec<Problem>) {
+        let loaded = self.loaded.take();
+        let (parsed, problems) = self.settings_from_flags();
+        let problems = problems
+            .into_iter()
+            .map(|problem| {
+                let message = problem.message();
+                match loaded.as_ref().and_then(|config| config.blame(message)) {
+                    Some(blame) => problem.with_message(format!("{message} {blame}")),
+                    None => problem,
+                }
+            })
+            .collect();
+        (parsed, problems)
+    }
+
+    fn settings_from_flags(self) -> (Option<Parsed>, Vec<Problem>) {
+        let mut problems = Vec::new();
+        macro_rules! invalid {
+            ($message:expr $(,)?) => {
+                problems.push(Problem::Invalid($message))
+            };
+        }
+        let embedded_default = self.inputs.is_empty();
+        if embedded_default && self.exit_on_eof {
+            invalid!(
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); the embedded default only tails"
+                    .to_string(),
+            );
+        }
+        if let Err(error) = positive("--udp-sockets", self.udp_sockets, config::MAX_UDP_SOCKETS) {
+            invalid!(error);
+        }
+        if !(1..=crate::config::MAX_UDP_PAYLOAD).contains(&self.udp_max_datagram) {
+            invalid!(format!(
+                "--udp-max-datagram must be between 1 and {} bytes",
+                crate::config::MAX_UDP_PAYLOAD
+            ));
+        }
+        for (flag, value, max) in [
+            ("--io-ring", self.io_ring, 1 << 16),
+            ("--pipeline-ring", self.pipeline_ring, 1 << 16),
+            ("--worker-slot", self.worker_slot, 1 << 16),
+            ("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS),
+            ("--max-open-files", self.max_open_files, 1 << 20),
+            ("--otlp-max-connections", self.otlp_max_connections, 1 << 16),
+            ("--tcp-max-connections", self.tcp_max_connections, 1 << 16),
+        ] {
+            if let Err(error) = positive(flag, value, max) {
+                invalid!(error);
+            }
+        }
+        if !(8..=32768).contains(&self.uring_depth) {
+            invalid!(format!(
+                "--uring-depth must be between 8 and 32768, not {}",
+                self.uring_depth
+            ));
+        }
+        if self.max_line == 0 || self.max_line > 1 << 30 {
+            invalid!("--max-line must be between 1 byte and 1GiB".to_string());
+        }
+        if self.read_buf < 4096 || self.read_buf > 1 << 30 {
+            invalid!("--read-buf must be between 4KiB and 1GiB".to_string());
+        }
+        if self.batch_bytes == 0 {
+            invalid!("--batch-bytes must be at least 1 byte".to_string());
+        }
+        if self.max_body < 64 || self.max_body > 1 << 30 {
+            invalid!("--max-body must be between 64 bytes and 1GiB".to_string());
+        }
+        if self.otlp_read_timeout.is_zero() {
+            invalid!("--otlp-read-timeout must be above 0".to_string());
+        }
+        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
+            invalid!("--retry-initial must be above 0 and at most --retry-max".to_string());
+        }
+        if self.output_timeout.is_zero() {
+            invalid!("--output-timeout must be above 0".to_string());
+        }
+        if !self.stats_interval.is_zero() && self.stats_interval < MIN_STATS_INTERVAL {
+            invalid!(format!(
+                "--stats-interval must be 0 (off) or at least {}, not {}",
+                config::format_duration(MIN_STATS_INTERVAL),
+                config::format_duration(self.stats_interval)
+            ));
+        }
+
+        let defaults = InputDefaults {
+            format: self.format,
+            from: self.from,
+            udp_rcvbuf_bytes: self.udp_rcvbuf,
+            udp_sockets: self.udp_sockets,
+        };
+        let mut inputs: Vec<InputSpec> = Vec::new();
+        if embedded_default {
+            let tail_defaults = InputDefaults {
+                format: Format::Raw,
+                from: StartFrom::End,
+                ..defaults
+            };
+            for spec in [DEFAULT_INPUT, DEFAULT_SYSLOG_INPUT] {
+                match config::parse_input_spec(spec, &tail_defaults) {
+                    Ok(input) => inputs.push(input),
+                    Err(error) => invalid!(error),
+                }
+            }
+        }
+        for spec in &self.inputs {
+            let input = match config::parse_input_spec(spec, &defaults) {
+                Ok(input) => input,
+                Err(error) => {
+                    invalid!(error);
+                    continue;
+                }
+            };
+            if let Some(pattern) = input.file_pattern() {
+                if let Err(error) = crate::pattern::check_pattern(pattern, self.exit_on_eof) {
+                    let message = format!("input '{spec}': {error}");
+                    // A literal file that is not there yet is the host's
+                    // business, not the config's.
+                    if std::fs::metadata(pattern)
+                        .is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
+                    {
+                        problems.push(Problem::MissingOnHost(message));
+                    } else {
+                        problems.push(Problem::Invalid(message));
+                    }
+                }
+                if !std::path::Path::new(pattern).is_absolute() {
+                    problems.push(relative(&format!("input '{spec}'")));
+                }
+            }
+            inputs.push(input);
+        }
+        let stdin_inputs = inputs
+            .iter()
+            .filter(|input| input.kind == config::InputKind::Stdin)
+            .count();
+        if stdin_inputs > 1 {
+            invalid!("standard input can be read by one input only (--input stdin)".to_string());
+        }
+        // Only when every --input parsed: a bad one is reported already.
+        if self.exit_on_eof
+            && !embedded_default
+            && inputs.len() == self.inputs.len()
+            && !inputs.iter().any(config::InputSpec::reaches_eof)
+        {
+            invalid!(
+                "--exit-on-eof needs a file or stdin input (--input file:PATH or --input stdin); network inputs never reach EOF"
+                    .to_string(),
+            );
+        }
+        // Standard input ends; a run that reads nothing else ends with it,
+        // as if --exit-on-eof were given.
+        let exit_on_eof = self.exit_on_eof || stdin_inputs == inputs.len();
+        if inputs.len() > MAX_INPUTS {
+            invalid!(format!("at most {MAX_INPUTS} inputs are supported"));
+        }
+        let mut outputs: Vec<OutputSpec> = Vec::new();
+        let mut directories = Vec::new();
+        for spec in &self.outputs {
+            match config::parse_output_spec(spec) {
+                Ok(output) => {
+                    if let OutputKind::File(path) = &output.kind {
+                        directories.push((format!("output '{spec}'"), spec.clone(), path.clone()));
+                    }
+                    outputs.push(output);
+                }
+                Err(error) => invalid!(error),
+            }
+        }
+        if outputs.is_empty() && self.outputs.is_empty() {
+            outputs.push(config::parse_output_spec("stdout").expect("a valid SPEC"));
+        }
+        if let Err(error) =
+            check_outputs_are_not_inputs(&inputs, &outputs, self.dead_letter.as_deref())
+        {
+            invalid!(error);
+        }
+        if outputs.len() > crate::config::MAX_OUTPUTS {
+            invalid!(format!(
+                "at most {} outputs are supported",
+                crate::config::MAX_OUTPUTS
+            ));
+        }
+        let on_invalid = match self.on_invalid {
+            OnInvalidArg::Drop => OnInvalid::Drop,
+            OnInvalidArg::Raw => OnInvalid::Raw,
+            OnInvalidArg::Deadletter => OnInvalid::DeadLetter,
+        };
+        if on_invalid == OnInvalid::DeadLetter && self.dead_letter.is_none() {
+            invalid!("--on-invalid deadletter needs --dead-letter PATH".to_string());
+        }
+        if let Some(dir) = &self.data_dir
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            invalid!(format!("--data-dir {} is not a directory", dir.display()));
+        }
+        if let Some(path) = &self.dead_letter {
+            directories.push((
+                "--dead-letter".to_string(),
+                "--dead-letter".to_string(),
+                path.clone(),
+            ));
+        }
+        for (what, name, path) in &directories {
+            problems.extend(check_output_directory(name, path));
+            if !path.is_absolute() {
+                problems.push(relative(what));
+            }
+        }
+        for (what, path) in [
+            ("--data-dir", &self.data_dir),
+            ("--summary-json", &self.summary_json),
+        ] {
+            if let Some(path) = path
+                && !path.is_absolute()
+            {
+                problems.push(relative(what));
+            }
+        }
+        // Reported after every other check, so a bad key is named first.
+        if embedded_default && let Some(path) = &self.config {
+            problems.push(Problem::Invalid(format!(
+                "config {} has no [[input]] table and no --input was given",
+                path.display()
+            )));
+        }
+        if problems
+            .iter()
+            .any(|problem| matches!(problem, Problem::Invalid(_)))
+        {
+            return (None, problems);
+        }
+        let mut settings = Settings {
+            inputs,
+            outputs,
+            on_invalid,
+            dead_letter: self.dead_letter,
+            max_line_bytes: self.max_line,
+            read_buffer_bytes: self.read_buf,
+            batch_bytes: self.batch_bytes,
+            batch_linger: self.batch_linger,
+            io_ring_capacity: self.io_ring,
+            pipeline_ring_capacity: self.pipeline_ring,
+            worker_slot_capacity: self.worker_slot,
+            output_workers: self.output_workers,
+            cpus: self.cpus.map(|list| list.0),
+            uring_depth: self.uring_depth,
+            sqpoll: self.sqpoll,
+            max_open_files: self.max_open_files,
+            udp_max_datagram_bytes: self.udp_max_datagram,
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max,
+            output_timeout: self.output_timeout,
+            stats_interval: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            stats_format: self.stats_format,
+            exit_on_eof,
+            summary_json: self.summary_json,
+            shutdown_timeout: self.shutdown_timeout,
+            data_dir: self.data_dir,
+            checkpoint_interval: self.checkpoint_interval,
+            fsync: self.fsync,
+            otlp: OtlpSettings {
+                ack: match self.otlp_ack {
+                    OtlpAckArg::Accepted => OtlpAck::Accepted,
+                    OtlpAckArg::Delivered => OtlpAck::Delivered,
+                },
+                // Whole seconds, rounded up: 1.5s asks for 2.
+                retry_after_s: self.otlp_retry_after.as_secs()
+                    + u64::from(self.otlp_retry_after.subsec_nanos() > 0),
+                max_body_bytes: self.max_body,
+                max_connections: self.otlp_max_connections,
+                read_timeout: self.otlp_read_timeout,
+                idle_timeout: self.otlp_idle_timeout,
+            },
+            tcp_max_connections: self.tcp_max_connections,
+            tcp_idle_timeout: self.tcp_idle_timeout,
+            metrics_address: self.metrics,
+        };
+        settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
+        (
+            Some(Parsed {
+                settings,
+                embedded_default,
+            }),
+            problems,
+        )
+    }
+}
+
+/// The advice for a relative path: the service runs in `/`.
+fn relative(what: &str) -> Problem {
+    Problem::Advice(format!(
+        "{what}: the path is relative, so it depends on the working directory (/ under systemd); use an absolute path"
+    ))
+}
+
+/// An output (or the dead-letter file) that an input also reads would feed
+/// itself without end. Paths are compared as typed, then as what they
+/// resolve to: the (device, inode) of the files, and of the directory the
+/// output is (or will be) created in against the directories a glob reads,
+/// so a symlink, a symlinked directory or a hard link is caught too. The
+/// file input checks again whenever it opens a file (see
+/// `input::file::WrittenFiles`): a match that appears only later is skipped.
+fn check_outputs_are_not_inputs(
+    inputs: &[InputSpec],
+    outputs: &[OutputSpec],
+    dead_letter: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let written = outputs
+        .iter()
+        .filter_map(|output| match &output.kind {
+            OutputKind::File(path) => Some((output.name.as_str(), path.as_path())),
+            _ => None,
+        })
+        .chain(dead_letter.map(|path| ("--dead-letter", path)));
+    for (name, path) in written {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let landing = Landing::of(&absolute);
+        for input in inputs {
+            let Some(pattern) = input.file_pattern() else {
+                continue;
+            };
+            let pattern_path =
+                std::path::absolute(pattern).unwrap_or_else(|_| PathBuf::from(pattern));
+            // As the file input expands a glob: `*` stops at `/`, so
+            // /var/log/*.log does not read /var/log/ringway/out.log.
+            let options = glob::MatchOptions {
+                require_literal_separator: true,
+                ..glob::MatchOptions::new()
+            };
+            let reads_it = pattern_path == absolute
+                || glob::Pattern::new(&pattern_path.to_string_lossy())
+                    .is_ok_and(|pattern| pattern.matches_path_with(&absolute, options));
+            if reads_it {
+                return Err(format!(
+                    "{name} is also read by input '{}'; ringway would read back its own output",
+                    input.name
+                ));
+            }
+            if let Some(how) = landing.read_by(pattern) {
+                return Err(format!(
+                    "{name} {how}, which input '{}' reads; ringway would read back its own output",
+                    input.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Most entries a glob is expanded to for the start-up check.
+const MAX_CHECKED_MATCHES: usize = 100_000;
+
+/// Where writes to an output path land, once symlinks are followed.
+struct Landing {
+    /// The file's (device, inode), when it exists.
+    file: Option<(u64, u64)>,
+    /// The (device, inode) of the directory the file is, or will be
+    /// created, in.
+    directory: Option<(u64, u64)>,
+    /// The name it has (or will have) there.
+    name: std::ffi::OsString,
+}
+
+impl Landing {
+    fn of(path: &std::path::Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let identity = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|metadata| (metadata.dev(), metadata.ino()))
+        };
+        // A symlink (even a dangling one) is followed: opening the output
+        // creates or appends to its target. Bounded like the kernel's own
+        // limit on nested links.
+        let mut path = path.to_path_buf();
+        for _ in 0..40 {
+            let is_link = std::fs::symlink_metadata(&path)
+                .is_ok_and(|metadata| metadata.file_type().is_symlink());
+            let Some(target) = is_link.then(|| std::fs::read_link(&path).ok()).flatten() else {
+                break;
+            };
+            let base = path.parent().map(std::path::Path::to_path_buf);
+            path = match base {
+                Some(base) if target.is_relative() => base.join(target),
+                _ => target,
+            };
+        }
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        Self {
+            file: identity(&path),
+            directory: identity(directory),
+            name: path.file_name().unwrap_or_default().to_os_string(),
+        }
+    }
+
+    /// How the input `pattern` reads this output, if it does: a file it
+    /// names or matches is the output's file, or a directory its glob reads
+    /// is the output's directory and the glob matches the output's name.
+    fn read_by(&self, pattern: &str) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let identity = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|metadata| (metadata.dev(), metadata.ino()))
+        };
+        let expand = |pattern: &str| -> Vec<PathBuf> {
+            if !crate::pattern::is_glob(pattern) {
+                return vec![PathBuf::from(pattern)];
+            }
+            glob::glob(pattern)
+                .map(|paths| paths.flatten().take(MAX_CHECKED_MATCHES).collect())
+                .unwrap_or_default()
+        };
+        if let Some(file) = self.file {
+            for matched in expand(pattern) {
+                if identity(&matched) == Some(file) {
+                    return Some(format!(
+                        "is the same file as {} (same device and inode: a symlink or hard link)",
+                        matched.display()
+                    ));
+                }
+            }
+        }
+        if !crate::pattern::is_glob(pattern) {
+            return None;
+        }
+        let pattern_path = std::path::Path::new(pattern);
+        let name_pattern = glob::Pattern::new(&pattern_path.file_name()?.to_string_lossy()).ok()?;
+        if !name_pattern.matches(&self.name.to_string_lossy()) {
+            return None;
+        }
+        let directory_pattern = match pattern_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_string_lossy().into_owned(),
+            _ => ".".to_string(),
+        };
+        let directory = self.directory?;
+        expand(&directory_pattern)
+            .into_iter()
+            .find(|matched| identity(matched) == Some(directory))
+            .map(|matched| {
+                format!(
+                    "is written into {} under a name the glob matches (the same directory)",
+                    matched.display()
+                )
+            })
+    }
+}
+
+fn positive(flag: &str, value: usize, max: usize) -> Result<(), String> {
+    if value == 0 || value > max {
+        return Err(format!("{flag} must be between 1 and {max}, not {value}"));
+    }
+    Ok(())
+}
+
+/// An output file's directory must exist: otherwise every write would fail
+/// and be retried forever. A missing one is for the host to make (the
+/// message says how); a directory where the file should be is a mistake.
+fn check_output_directory(name: &str, path: &std::path::Path) -> Option<Problem> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !directory.is_dir() {
+        let shown = directory.display();
+        // The service's LogsDirectory= makes this one at each start.
+        let service = if directory.starts_with("/var/log/ringway") {
+            " (the ringway service's unit creates /var/log/ringway)"
+        } else {
+            ""
+        };
+        return Some(Problem::MissingOnHost(format!(
+            "{name}: directory {shown} does not exist; create it with: mkdir -p {shown}{service}"
+        )));
+    }
+    if path.is_dir() {
+        return Some(Problem::Invalid(format!(
+            "{name}: {} is a directory",
+            path.display()
+        )));
+    }
+    None
+}
