@@ -1,0 +1,263 @@
+use super::*;
+
+#[test]
+fn sizes_take_decimal_and_binary_units_in_any_case() {
+    for (text, bytes) in [
+        ("512", 512),
+        ("512B", 512),
+        ("512b", 512),
+        ("1KB", 1_000),
+        ("1kb", 1_000),
+        ("1kB", 1_000),
+        ("1MB", 1_000_000),
+        ("1mb", 1_000_000),
+        ("2GB", 2_000_000_000),
+        ("64KiB", 64 << 10),
+        ("64kib", 64 << 10),
+        ("8MiB", 8 << 20),
+        ("8mib", 8 << 20),
+        ("8MIB", 8 << 20),
+        ("1GiB", 1 << 30),
+        ("8 MiB", 8 << 20),
+        (" 8MiB ", 8 << 20),
+        ("1.5MiB", 3 << 19),
+        ("1.5MB", 1_500_000),
+        ("0.5KiB", 512),
+        // Rounded down to whole bytes.
+        ("1.0001KiB", 1024),
+        ("0.3333KB", 333),
+        ("0", 0),
+    ] {
+        assert_eq!(parse_size(text), Ok(bytes), "{text}");
+    }
+}
+
+#[test]
+fn sizes_refuse_ambiguous_units_with_both_spellings() {
+    for (text, binary, decimal) in [
+        ("1M", "1MiB", "1MB"),
+        ("1m", "1MiB", "1MB"),
+        ("4k", "4KiB", "4KB"),
+        ("4K", "4KiB", "4KB"),
+        ("2G", "2GiB", "2GB"),
+        ("1.5g", "1.5GiB", "1.5GB"),
+    ] {
+        let error = parse_size(text).unwrap_err();
+        assert!(
+            error.contains("ambiguous") && error.contains(binary) && error.contains(decimal),
+            "{text}: {error}"
+        );
+    }
+}
+
+#[test]
+fn sizes_refuse_what_is_not_a_size() {
+    for text in [
+        "",
+        "MiB",
+        "8XB",
+        "-5",
+        "1.5MiB!",
+        "1.",
+        ".5MiB",
+        "1.2.3KB",
+        "1.5",
+        "1.5B",
+        "1TB",
+        "99999999999999999999GiB",
+        "18446744073709551616",
+    ] {
+        assert!(parse_size(text).is_err(), "{text}");
+    }
+}
+
+#[test]
+fn durations_parse_with_units_and_bare_seconds() {
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+    assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    assert!(parse_duration("5parsecs").is_err());
+    assert!(parse_duration("-1").is_err());
+    assert!(parse_duration("").is_err());
+    assert!(parse_duration("s").is_err());
+}
+
+#[test]
+fn durations_format_in_the_largest_whole_unit_and_parse_back() {
+    for (text, shown) in [
+        ("0", "0s"),
+        ("10", "10s"),
+        ("90s", "90s"),
+        ("60s", "1m"),
+        ("120", "2m"),
+        ("3600", "1h"),
+        ("90m", "90m"),
+        ("1.5s", "1500ms"),
+        ("250ms", "250ms"),
+        ("0.0005", "500us"),
+    ] {
+        let duration = parse_duration(text).unwrap();
+        assert_eq!(format_duration(duration), shown, "{text}");
+        assert_eq!(parse_duration(shown), Ok(duration), "{shown}");
+    }
+}
+
+#[test]
+fn cpu_lists_expand_ranges() {
+    assert_eq!(parse_cpu_list("0"), Ok(CpuList(vec![0])));
+    assert_eq!(parse_cpu_list("0,1"), Ok(CpuList(vec![0, 1])));
+    assert_eq!(parse_cpu_list("0-1"), Ok(CpuList(vec![0, 1])));
+    assert_eq!(parse_cpu_list("0,2-3"), Ok(CpuList(vec![0, 2, 3])));
+    assert_eq!(parse_cpu_list("999"), Ok(CpuList(vec![999])));
+    for bad in ["", "0-", "3-1", "a", "0,,1", "0-100000", "-1"] {
+        assert!(parse_cpu_list(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn listen_addresses_say_what_is_wrong() {
+    assert_eq!(
+        parse_listen_address("127.0.0.1:5514", 5514),
+        Ok("127.0.0.1:5514".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen_address("[::1]:0", 5514),
+        Ok("[::1]:0".parse().unwrap())
+    );
+    for (target, says) in [
+        ("localhost:5599", "host name"),
+        ("syslog.example.org:514", "host name"),
+        (":99999", "port 99999 is out of range"),
+        ("127.0.0.1:99999", "port 99999 is out of range"),
+        ("127.0.0.1:http", "not a number"),
+        ("127.0.0.1", "not ADDRESS:PORT"),
+        ("::1:5514", "brackets"),
+        ("[::g]:5514", "not an IPv6 address"),
+        ("1.2.3:5514", "not an IP address"),
+        (":5514", "no address"),
+    ] {
+        let error = parse_listen_address(target, 5514).unwrap_err();
+        assert!(error.contains(says), "{target}: {error}");
+        assert!(error.contains(target), "{target}: {error}");
+    }
+}
+
+#[test]
+fn input_spec_keys_override_global_defaults() {
+    let defaults = InputDefaults {
+        format: Format::Raw,
+        from: StartFrom::Beginning,
+        udp_rcvbuf_bytes: 8 << 20,
+        udp_sockets: 1,
+    };
+    let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();
+    assert_eq!(spec.file_pattern(), Some("/var/log/*.log"));
+    assert_eq!(spec.format, Format::Json);
+    assert_eq!(spec.from, StartFrom::End);
+    let json = InputDefaults {
+        format: Format::Json,
+        ..defaults
+    };
+    assert_eq!(
+        parse_input_spec("file:/a.log", &json).unwrap().format,
+        Format::Json
+    );
+    assert!(parse_input_spec("bogus", &defaults).is_err());
+    assert!(parse_input_spec("file:/a,colour=red", &defaults).is_err());
+    let udp = parse_input_spec(
+        "udp:[::1]:5514,format=syslog,rcvbuf=16MiB,sockets=2",
+        &defaults,
+    )
+    .unwrap();
+    assert_eq!(udp.format, Format::Syslog);
+    assert_eq!(
+        udp.kind,
+        InputKind::Udp {
+            address: "[::1]:5514".parse().unwrap(),
+            rcvbuf_bytes: 16 << 20,
+            sockets: 2
+        }
+    );
+    assert!(parse_input_spec("udp:127.0.0.1", &defaults).is_err());
+    assert!(parse_input_spec("udp:127.0.0.1:5514,from=end", &defaults).is_err());
+    assert!(parse_input_spec("udp:127.0.0.1:5514,sockets=0", &defaults).is_err());
+    let stdin = parse_input_spec("stdin,format=json", &defaults).unwrap();
+    assert_eq!(stdin.kind, InputKind::Stdin);
+    assert_eq!(stdin.format, Format::Json);
+    assert!(stdin.reaches_eof() && stdin.file_pattern().is_none());
+    assert_eq!(
+        parse_input_spec("stdin", &defaults).unwrap().format,
+        Format::Raw
+    );
+    for bad in ["stdin,from=end", "stdin:x", "stdin,json", "file:/dev/stdin"] {
+        assert!(parse_input_spec(bad, &defaults).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn output_specs_parse() {
+    assert_eq!(parse_output_spec("null").unwrap().kind, OutputKind::Null);
+    assert_eq!(
+        parse_output_spec("stdout").unwrap().kind,
+        OutputKind::Stdout
+    );
+    assert_eq!(
+        parse_output_spec("file:/tmp/x").unwrap().kind,
+        OutputKind::File("/tmp/x".into())
+    );
+    assert!(parse_output_spec("ftp://x").is_err());
+    assert_eq!(
+        parse_output_spec("otlp:http://collector:4318/v1/logs,gzip")
+            .unwrap()
+            .kind,
+        OutputKind::Otlp(HttpTarget {
+            host: "collector".into(),
+            port: 4318,
+            path: "/v1/logs".into(),
+            gzip: true
+        })
+    );
+    let http = |spec| match parse_output_spec(spec).unwrap().kind {
+        OutputKind::Http(target) => target,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(http("http://127.0.0.1:8080/ingest").path, "/ingest");
+    assert_eq!(http("http:http://[::1]/x?y=1").host, "::1");
+    assert_eq!(http("http:http://[::1]/x?y=1").port, 80);
+    assert!(http("http://h:1,gzip").gzip);
+    assert_eq!(
+        parse_output_spec("tcp:[::1]:5170").unwrap().kind,
+        OutputKind::Tcp {
+            host: "::1".into(),
+            port: 5170
+        }
+    );
+    for bad in [
+        "https://x/y",
+        "http:https://x",
+        "otlp:https://x:4318/v1/logs",
+        "otlp:ftp://x",
+        "otlp:x:4318",
+        "tcp:nohost",
+        "tcp::5170",
+        "tcp:h:0",
+        "http://:80/",
+        "http://h:99999/",
+    ] {
+        assert!(parse_output_spec(bad).is_err(), "{bad}");
+    }
+    for (bad, says) in [
+        ("tcp:h:99999", "port 99999 is out of range"),
+        ("http://h:70000/", "port 70000 is out of range"),
+        ("tcp:h:0", "port 0"),
+        ("tcp:nohost", "not HOST:PORT"),
+    ] {
+        let error = parse_output_spec(bad).unwrap_err();
+        assert!(error.contains(says), "{bad}: {error}");
+    }
+}
