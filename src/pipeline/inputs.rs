@@ -418,22 +418,35 @@ fn udp_reader(
     Ok(Box::new(move || reader.run()))
 }
 
+/// A TCP or OTLP input's listening socket, and its lane's plumbing.
+fn listening_lane(
+    build: &InputBuild<'_>,
+    io: LaneIo,
+    address: std::net::SocketAddr,
+) -> Result<(std::os::fd::OwnedFd, LaneParts), String> {
+    let listener = crate::input::net::listen(&build.input.name, address)
+        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    Ok((
+        listener,
+        io.lane_parts(build, &build.shared.network_readers_done),
+    ))
+}
+
 fn otlp_receiver(
     build: &mut InputBuild<'_>,
     io: LaneIo,
     address: std::net::SocketAddr,
 ) -> Result<Reader, String> {
-    let (settings, shared) = (build.settings, build.shared);
-    let listener = crate::input::net::listen(&build.input.name, address)
-        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let settings = build.settings;
+    let (listener, lane) = listening_lane(build, io, address)?;
     let otlp = Arc::new(OtlpCounters::default());
     build.otlp = Some(Arc::clone(&otlp));
     let replies = Replies::new(
-        shared.buffers_per_input + settings.otlp.max_connections + 64,
-        Arc::clone(&io.waker),
+        build.shared.buffers_per_input + settings.otlp.max_connections + 64,
+        Arc::clone(&lane.waker),
     );
     let receiver = OtlpReceiver::new(ReceiverParts {
-        lane: io.lane_parts(build, &shared.network_readers_done),
+        lane,
         listener,
         settings: settings.otlp,
         io_ring_capacity: settings.io_ring_capacity,
@@ -450,13 +463,12 @@ fn tcp_reader(
     io: LaneIo,
     address: std::net::SocketAddr,
 ) -> Result<Reader, String> {
-    let (settings, shared) = (build.settings, build.shared);
-    let listener = crate::input::net::listen(&build.input.name, address)
-        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let settings = build.settings;
+    let (listener, lane) = listening_lane(build, io, address)?;
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
-        lane: io.lane_parts(build, &shared.network_readers_done),
+        lane,
         listener,
         max_connections: settings.tcp_max_connections,
         idle_timeout: settings.tcp_idle_timeout,
