@@ -6,6 +6,8 @@
 //! `stdin` reads standard input to its end, cutting lines like `file`.
 //! `batcher` fills batches for the inputs that gather many small records
 //! per batch (UDP, TCP); `lines` cuts reads into whole lines (file, stdin).
+//! [`LaneParts`] is the lane plumbing the file, stdin, TCP and OTLP workers
+//! are each built from.
 
 pub(crate) mod batcher;
 pub(crate) mod file;
@@ -15,3 +17,39 @@ pub(crate) mod otlp;
 pub(crate) mod stdin;
 pub(crate) mod tcp;
 pub(crate) mod udp;
+
+use crate::batch::Batch;
+use crate::metrics::InputCounters;
+use crate::pool::BufferPool;
+use crate::ring::{RingSender, Waker};
+use crate::uring::WakeRead;
+use io_uring::IoUring;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+/// What every file, stdin, TCP and OTLP worker is built from: its lane's
+/// plumbing, set up once by the pipeline (one place, not one per kind).
+pub(crate) struct LaneParts {
+    pub ring: IoUring,
+    pub pool: Arc<BufferPool>,
+    /// ring(4), to the lane's CPU worker.
+    pub to_cpu: RingSender<Batch>,
+    pub waker: Arc<Waker>,
+    pub counters: Arc<InputCounters>,
+    pub shutdown: Arc<AtomicBool>,
+    /// Incremented once everything read is handed over (stdin counts with
+    /// the file readers: `--exit-on-eof` waits for both).
+    pub readers_done: Arc<AtomicUsize>,
+    pub max_line_bytes: usize,
+}
+
+impl LaneParts {
+    /// The read of the waker's eventfd that wakes the worker's io_uring.
+    pub fn wake_read(&self) -> WakeRead {
+        let wake_fd = self
+            .waker
+            .eventfd()
+            .expect("an I/O worker's waker is an eventfd");
+        WakeRead::new(wake_fd)
+    }
+}

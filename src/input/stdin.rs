@@ -19,6 +19,7 @@
 //! `EAGAIN`; a poll for input is posted then instead of retrying at once.
 
 use crate::batch::Batch;
+use crate::input::LaneParts;
 use crate::input::lines::cut_lines;
 use crate::metrics::InputCounters;
 use crate::pool::{BufferPool, PooledBuffer};
@@ -39,19 +40,6 @@ const POLL: Token = Token::Read(1);
 const MAX_WAIT: Duration = Duration::from_secs(1);
 /// Standard input's descriptor.
 const STDIN_FD: RawFd = 0;
-
-pub(crate) struct StdinParts {
-    pub ring: IoUring,
-    pub pool: Arc<BufferPool>,
-    pub to_cpu: RingSender<Batch>,
-    pub waker: Arc<Waker>,
-    pub counters: Arc<InputCounters>,
-    pub shutdown: Arc<AtomicBool>,
-    /// Incremented once everything read is handed over (with the file
-    /// readers': `--exit-on-eof` waits for both).
-    pub readers_done: Arc<AtomicUsize>,
-    pub max_line_bytes: usize,
-}
 
 pub(crate) struct StdinReader {
     ring: IoUring,
@@ -88,17 +76,14 @@ pub(crate) struct StdinReader {
 }
 
 impl StdinReader {
-    pub fn new(parts: StdinParts) -> Self {
-        let wake_fd = parts
-            .waker
-            .eventfd()
-            .expect("an I/O worker's waker is an eventfd");
+    pub fn new(parts: LaneParts) -> Self {
+        let wake = parts.wake_read();
         Self {
             ring: parts.ring,
             pool: parts.pool,
             to_cpu: parts.to_cpu,
             waker: parts.waker,
-            wake: WakeRead::new(wake_fd),
+            wake,
             counters: parts.counters,
             shutdown: parts.shutdown,
             readers_done: parts.readers_done,

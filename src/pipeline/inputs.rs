@@ -11,9 +11,10 @@ use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, Input
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
 use crate::cpu_worker::{CpuWorker, SyslogConverter};
 use crate::dead_letter::DeadLetter;
+use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts};
-use crate::input::stdin::{StdinParts, StdinReader};
+use crate::input::stdin::StdinReader;
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::udp::UdpReader;
 use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, UdpInputStats};
@@ -22,7 +23,7 @@ use crate::ring::{RingReceiver, RingSender, Waker, ring};
 use crate::scan::{json::JsonChecker, syslog::SyslogParser};
 use io_uring::IoUring;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 /// Submission queue entries of an OTLP or TCP input's ring at least:
@@ -125,6 +126,23 @@ struct LaneIo {
     pool: Arc<BufferPool>,
     to_cpu: RingSender<Batch>,
     waker: Arc<Waker>,
+}
+
+impl LaneIo {
+    /// The lane's plumbing for a file, stdin, TCP or OTLP worker, which bumps
+    /// `readers_done` when it is done.
+    fn lane_parts(self, build: &InputBuild<'_>, readers_done: &Arc<AtomicUsize>) -> LaneParts {
+        LaneParts {
+            ring: self.uring.0,
+            pool: self.pool,
+            to_cpu: self.to_cpu,
+            waker: self.waker,
+            counters: Arc::clone(&build.counters),
+            shutdown: Arc::clone(&build.shared.shutdown),
+            readers_done: Arc::clone(readers_done),
+            max_line_bytes: build.settings.max_line_bytes,
+        }
+    }
 }
 
 /// An I/O worker's thread body.
@@ -308,16 +326,8 @@ impl Inputs {
                 self.file_readers += 1;
                 StdinReader::check_descriptor()
                     .map_err(|error| format!("cannot read standard input: {error}"))?;
-                let reader = StdinReader::new(StdinParts {
-                    ring: io.uring.0,
-                    pool: io.pool,
-                    to_cpu: io.to_cpu,
-                    waker: io.waker,
-                    counters: Arc::clone(&build.counters),
-                    shutdown: Arc::clone(&build.shared.shutdown),
-                    readers_done: Arc::clone(&build.shared.file_readers_done),
-                    max_line_bytes: build.settings.max_line_bytes,
-                });
+                let readers_done = &build.shared.file_readers_done;
+                let reader = StdinReader::new(io.lane_parts(build, readers_done));
                 Ok((Box::new(move || reader.run()), None))
             }
         }
@@ -360,17 +370,10 @@ impl Inputs {
                 pattern: pattern.to_string(),
                 from: input.from,
                 exit_on_eof: settings.exit_on_eof,
-                max_line_bytes: settings.max_line_bytes,
                 max_open_files: settings.max_open_files,
                 written: written_files(settings),
             },
-            io.uring.0,
-            io.pool,
-            io.to_cpu,
-            io.waker,
-            Arc::clone(&build.counters),
-            Arc::clone(&shared.shutdown),
-            Arc::clone(&shared.file_readers_done),
+            io.lane_parts(build, &shared.file_readers_done),
             tracking,
         );
         (Box::new(move || reader.run()), acks)
@@ -415,34 +418,41 @@ fn udp_reader(
     Ok(Box::new(move || reader.run()))
 }
 
+/// A TCP or OTLP input's listening socket, and its lane's plumbing.
+fn listening_lane(
+    build: &InputBuild<'_>,
+    io: LaneIo,
+    address: std::net::SocketAddr,
+) -> Result<(std::os::fd::OwnedFd, LaneParts), String> {
+    let listener = crate::input::net::listen(&build.input.name, address)
+        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    Ok((
+        listener,
+        io.lane_parts(build, &build.shared.network_readers_done),
+    ))
+}
+
 fn otlp_receiver(
     build: &mut InputBuild<'_>,
     io: LaneIo,
     address: std::net::SocketAddr,
 ) -> Result<Reader, String> {
-    let (settings, shared) = (build.settings, build.shared);
-    let listener = crate::input::net::listen(&build.input.name, address)
-        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let settings = build.settings;
+    let (listener, lane) = listening_lane(build, io, address)?;
     let otlp = Arc::new(OtlpCounters::default());
     build.otlp = Some(Arc::clone(&otlp));
+    let replies = Replies::new(
+        build.shared.buffers_per_input + settings.otlp.max_connections + 64,
+        Arc::clone(&lane.waker),
+    );
     let receiver = OtlpReceiver::new(ReceiverParts {
-        ring: io.uring.0,
+        lane,
         listener,
         settings: settings.otlp,
-        max_line_bytes: settings.max_line_bytes,
         io_ring_capacity: settings.io_ring_capacity,
-        replies: Replies::new(
-            shared.buffers_per_input + settings.otlp.max_connections + 64,
-            Arc::clone(&io.waker),
-        ),
-        pool: io.pool,
-        to_cpu: io.to_cpu,
-        waker: io.waker,
-        counters: Arc::clone(&build.counters),
+        replies,
         otlp,
         outputs: settings.outputs.len() as u32,
-        shutdown: Arc::clone(&shared.shutdown),
-        readers_done: Arc::clone(&shared.network_readers_done),
     })
     .map_err(|error| format!("cannot set up the receiver: {error}"))?;
     Ok(Box::new(move || receiver.run()))
@@ -453,25 +463,17 @@ fn tcp_reader(
     io: LaneIo,
     address: std::net::SocketAddr,
 ) -> Result<Reader, String> {
-    let (settings, shared) = (build.settings, build.shared);
-    let listener = crate::input::net::listen(&build.input.name, address)
-        .map_err(|error| format!("cannot open its socket: {error}"))?;
+    let settings = build.settings;
+    let (listener, lane) = listening_lane(build, io, address)?;
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
-        ring: io.uring.0,
+        lane,
         listener,
         max_connections: settings.tcp_max_connections,
         idle_timeout: settings.tcp_idle_timeout,
-        max_line_bytes: settings.max_line_bytes,
         linger: settings.batch_linger,
-        pool: io.pool,
-        to_cpu: io.to_cpu,
-        waker: io.waker,
-        counters: Arc::clone(&build.counters),
         tcp,
-        shutdown: Arc::clone(&shared.shutdown),
-        readers_done: Arc::clone(&shared.network_readers_done),
     })
     .map_err(|error| format!("cannot set up the receiver: {error}"))?;
     Ok(Box::new(move || reader.run()))

@@ -47,6 +47,7 @@ pub(crate) use crate::pattern::is_glob;
 use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Fingerprint, InputState, KnownFile, SavedFile};
 use crate::config::{MAX_READS_IN_FLIGHT, StartFrom};
+use crate::input::LaneParts;
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -83,7 +84,6 @@ pub(crate) struct FileReaderConfig {
     pub pattern: String,
     pub from: StartFrom,
     pub exit_on_eof: bool,
-    pub max_line_bytes: usize,
     pub max_open_files: usize,
     /// The files ringway writes (file outputs, `--dead-letter`), by name:
     /// never read, whatever path reaches them.
@@ -169,6 +169,7 @@ pub(crate) struct FileReader {
     shutdown: Arc<AtomicBool>,
     /// Incremented when this reader has handed over everything it read.
     readers_done: Arc<AtomicUsize>,
+    max_line_bytes: usize,
     /// The eventfd of `waker`, which owns it.
     /// The read kept posted on the waker's eventfd.
     wake: WakeRead,
@@ -228,18 +229,7 @@ pub(crate) struct FileReader {
 }
 
 impl FileReader {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: FileReaderConfig,
-        ring: IoUring,
-        pool: Arc<BufferPool>,
-        to_cpu: RingSender<Batch>,
-        waker: Arc<Waker>,
-        counters: Arc<InputCounters>,
-        shutdown: Arc<AtomicBool>,
-        readers_done: Arc<AtomicUsize>,
-        tracking: FileTracking,
-    ) -> Self {
+    pub fn new(config: FileReaderConfig, lane: LaneParts, tracking: FileTracking) -> Self {
         assert!(tracking.offsets.slots() >= config.max_open_files);
         let glob = is_glob(&config.pattern)
             .then(|| glob::Pattern::new(&config.pattern).ok())
@@ -258,20 +248,19 @@ impl FileReader {
             paths: config.written.clone(),
             identities: Vec::with_capacity(config.written.len()),
         };
-        let wake_fd = waker
-            .eventfd()
-            .expect("an I/O worker's waker is an eventfd");
+        let wake = lane.wake_read();
         Self {
             config,
             glob,
-            ring,
-            pool,
-            to_cpu,
-            waker,
-            counters,
-            shutdown,
-            readers_done,
-            wake: WakeRead::new(wake_fd),
+            ring: lane.ring,
+            pool: lane.pool,
+            to_cpu: lane.to_cpu,
+            waker: lane.waker,
+            counters: lane.counters,
+            shutdown: lane.shutdown,
+            readers_done: lane.readers_done,
+            max_line_bytes: lane.max_line_bytes,
+            wake,
             inotify_fd,
             inotify_buf: vec![0; INOTIFY_BUFFER_BYTES].into_boxed_slice(),
             inotify_armed: false,

@@ -182,7 +182,7 @@ impl FileReader {
             mut buf,
         } = op;
         let exit_on_eof = self.config.exit_on_eof;
-        let max_line = self.config.max_line_bytes;
+        let max_line = self.max_line_bytes;
         let Some(file) = self.files[index].as_mut() else {
             debug_assert!(false, "files with reads in flight stay open");
             return;

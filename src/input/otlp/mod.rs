@@ -46,6 +46,7 @@ mod request;
 use crate::ack::{Replies, RequestDelivery};
 use crate::batch::Batch;
 use crate::config::OtlpSettings;
+use crate::input::LaneParts;
 use crate::input::net::{Acceptor, ConnSlots, Region};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
@@ -191,22 +192,15 @@ struct Emission {
 
 /// The flags and shared pieces a receiver is built from.
 pub(crate) struct ReceiverParts {
-    pub ring: IoUring,
+    pub lane: LaneParts,
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
-    pub max_line_bytes: usize,
     /// Capacity of ring(4), in batches.
     pub io_ring_capacity: usize,
-    pub pool: Arc<BufferPool>,
-    pub to_cpu: RingSender<Batch>,
-    pub waker: Arc<Waker>,
-    pub counters: Arc<InputCounters>,
     pub otlp: Arc<OtlpCounters>,
     pub replies: Arc<Replies>,
     /// Outputs that must accept a batch before its request is delivered.
     pub outputs: u32,
-    pub shutdown: Arc<AtomicBool>,
-    pub readers_done: Arc<AtomicUsize>,
 }
 
 pub(crate) struct OtlpReceiver {
@@ -263,25 +257,23 @@ impl OtlpReceiver {
         })?;
         let inflate_region = Region::map(parts.settings.max_body_bytes + 1)
             .map_err(|error| format!("cannot reserve the gzip buffer: {error}"))?;
-        let wake_fd = parts
-            .waker
-            .eventfd()
-            .expect("an I/O worker's waker is an eventfd");
+        let lane = parts.lane;
+        let wake = lane.wake_read();
         Ok(Self {
-            ring: parts.ring,
+            ring: lane.ring,
             acceptor: Acceptor::new(parts.listener, "OTLP"),
             settings: parts.settings,
-            max_line_bytes: parts.max_line_bytes,
-            pool: parts.pool,
-            to_cpu: parts.to_cpu,
-            waker: parts.waker,
-            counters: parts.counters,
+            max_line_bytes: lane.max_line_bytes,
+            pool: lane.pool,
+            to_cpu: lane.to_cpu,
+            waker: lane.waker,
+            counters: lane.counters,
             otlp: parts.otlp,
             replies: parts.replies,
             outputs: parts.outputs.max(1),
-            shutdown: parts.shutdown,
-            readers_done: parts.readers_done,
-            wake: WakeRead::new(wake_fd),
+            shutdown: lane.shutdown,
+            readers_done: lane.readers_done,
+            wake,
             conns: (0..slots).map(|_| Conn::free()).collect(),
             slots: conn_slots,
             pending_accepts: std::collections::VecDeque::with_capacity(PENDING_ACCEPTS),

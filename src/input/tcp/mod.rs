@@ -23,13 +23,12 @@
 
 mod framing;
 
-use crate::batch::Batch;
 use crate::escape::{escaped_line_len, write_escaped_line};
+use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
 use crate::input::net::{Acceptor, ConnSlots};
 use crate::metrics::{InputCounters, TcpCounters};
-use crate::pool::BufferPool;
-use crate::ring::{RingSender, Waker};
+use crate::ring::Waker;
 use crate::uring::{Token, WakeRead};
 use framing::{FrameHeader, Framing, detect_framing, parse_frame_header};
 use io_uring::{IoUring, opcode, types};
@@ -112,21 +111,14 @@ enum Emit {
 
 /// What a TCP reader is built from.
 pub(crate) struct TcpParts {
-    pub ring: IoUring,
+    pub lane: LaneParts,
     pub listener: OwnedFd,
     pub max_connections: usize,
     /// Zero: never.
     pub idle_timeout: Duration,
-    pub max_line_bytes: usize,
     /// Longest a partly filled batch waits (--batch-linger).
     pub linger: Duration,
-    pub pool: Arc<BufferPool>,
-    pub to_cpu: RingSender<Batch>,
-    pub waker: Arc<Waker>,
-    pub counters: Arc<InputCounters>,
     pub tcp: Arc<TcpCounters>,
-    pub shutdown: Arc<AtomicBool>,
-    pub readers_done: Arc<AtomicUsize>,
 }
 
 pub(crate) struct TcpReader {
@@ -163,7 +155,8 @@ pub(crate) struct TcpReader {
 impl TcpReader {
     pub fn new(parts: TcpParts) -> Result<Self, String> {
         let slots = parts.max_connections + CLOSING_SPARE_SLOTS;
-        let conn_bytes = (parts.max_line_bytes + 1 + HEADER_ROOM)
+        let lane = parts.lane;
+        let conn_bytes = (lane.max_line_bytes + 1 + HEADER_ROOM)
             .max(2 * RECEIVE_BYTES)
             .next_multiple_of(4096);
         let region_bytes = slots
@@ -172,24 +165,21 @@ impl TcpReader {
         let conn_slots = ConnSlots::new(slots, conn_bytes).map_err(|error| {
             format!("cannot reserve {region_bytes} bytes for {slots} connections: {error}")
         })?;
-        let wake_fd = parts
-            .waker
-            .eventfd()
-            .expect("an I/O worker's waker is an eventfd");
+        let wake = lane.wake_read();
         Ok(Self {
-            ring: parts.ring,
+            ring: lane.ring,
             acceptor: Acceptor::new(parts.listener, "TCP"),
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
-            max_line_bytes: parts.max_line_bytes,
+            max_line_bytes: lane.max_line_bytes,
             linger: parts.linger,
-            batcher: Batcher::new(parts.pool, parts.to_cpu),
-            waker: parts.waker,
-            counters: parts.counters,
+            batcher: Batcher::new(lane.pool, lane.to_cpu),
+            waker: lane.waker,
+            counters: lane.counters,
             tcp: parts.tcp,
-            shutdown: parts.shutdown,
-            readers_done: parts.readers_done,
-            wake: WakeRead::new(wake_fd),
+            shutdown: lane.shutdown,
+            readers_done: lane.readers_done,
+            wake,
             conns: (0..slots).map(|_| Conn::free()).collect(),
             slots: conn_slots,
             blocked: VecDeque::with_capacity(slots),
