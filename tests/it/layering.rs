@@ -231,10 +231,30 @@ impl Graph {
         let mut files = Vec::new();
         collect_rs(src, src, &mut files);
         files.sort();
-        Graph::of_files(files.into_iter().map(|relative| {
-            let text = fs::read_to_string(src.join(&relative))
-                .unwrap_or_else(|e| panic!("read src/{}: {e}", relative.display()));
-            (relative, text)
+        let files: Vec<(PathBuf, String)> = files
+            .into_iter()
+            .map(|relative| {
+                let text = fs::read_to_string(src.join(&relative))
+                    .unwrap_or_else(|e| panic!("read src/{}: {e}", relative.display()));
+                (relative, text)
+            })
+            .collect();
+        // A file declared `#[cfg(test)] mod tests;` is test code, like a
+        // `#[cfg(test)] mod tests { … }` written inline: left out too.
+        let test_only: BTreeSet<Vec<String>> = files
+            .iter()
+            .filter_map(|(relative, text)| Some((module_of(relative)?, text)))
+            .flat_map(|(module, text)| {
+                test_module_declarations(text).into_iter().map(move |name| {
+                    let mut child = module.clone();
+                    child.push(name);
+                    child
+                })
+            })
+            .collect();
+        Graph::of_files(files.into_iter().filter(|(relative, _)| {
+            module_of(relative)
+                .is_none_or(|module| !test_only.iter().any(|test| module.starts_with(test)))
         }))
     }
 
@@ -816,4 +836,22 @@ fn blank_test_items(code: &str) -> String {
         from = end;
     }
     String::from_utf8(out).expect("blanking keeps UTF-8")
+}
+
+/// The names of the modules `text` declares as `#[cfg(test)] mod NAME;`
+/// (a file of their own that only tests compile).
+fn test_module_declarations(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        rest = &rest[at + "#[cfg(test)]".len()..];
+        let declaration = rest.trim_start();
+        if let Some(after) = declaration.strip_prefix("mod ")
+            && let Some(end) = after.find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            && after[end..].trim_start().starts_with(';')
+        {
+            names.push(after[..end].to_string());
+        }
+    }
+    names
 }
