@@ -10,6 +10,7 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -1030,4 +1031,64 @@ pub fn holds_flock(pid: i32, path: &Path) -> bool {
                 .and_then(|dev_inode| dev_inode.rsplit(':').next())
                 == Some(meta.ino().to_string().as_str())
     })
+}
+
+/// The address from ringway's "input '…' listening on ADDR" line.
+pub fn listening_addr(stderr: &str) -> Option<SocketAddr> {
+    stderr.lines().find_map(|line| {
+        let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Spawns `ringway run --input INPUT --output OUTPUT --stats-interval 0
+/// --summary-json DIR/summary.json EXTRA...` for a network input and waits
+/// for its "listening on" line; returns the address it listens on.
+pub fn start_listening(
+    dir: &TempDir,
+    input: &str,
+    output: &str,
+    extra: &[&str],
+) -> (Ringway, SocketAddr) {
+    let summary = p(&dir.join("summary.json"));
+    let mut args = vec![
+        "run",
+        "--input",
+        input,
+        "--output",
+        output,
+        "--stats-interval",
+        "0",
+        "--summary-json",
+        &summary,
+    ];
+    args.extend_from_slice(extra);
+    let mut ringway = spawn(dir, &args);
+    let mut addr = None;
+    let mut exited = false;
+    wait_until(Duration::from_secs(20), || {
+        addr = listening_addr(&ringway.stderr_whole_lines());
+        exited = !ringway.is_running();
+        addr.is_some() || exited
+    });
+    match addr {
+        Some(addr) => (ringway, addr),
+        None => panic!(
+            "ringway {args:?} printed no 'listening on ADDR' line ({})\n--- stderr ---\n{}",
+            if exited { "it exited" } else { "within 20 s" },
+            tail(&ringway.stderr_now(), 4000)
+        ),
+    }
+}
+
+/// The SPEC of a `file:` output at `path`.
+pub fn file_output(path: &Path) -> String {
+    format!("file:{}", p(path))
+}
+
+/// SIGTERM, an orderly exit 0, and the summary (`DIR/summary.json`).
+pub fn stop(ringway: Ringway, dir: &TempDir) -> Summary {
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    read_summary(&dir.join("summary.json"))
 }

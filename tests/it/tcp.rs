@@ -27,58 +27,10 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------
 // Starting and stopping ringway
 
-/// The address from ringway's "input 'tcp:…' listening on ADDR" line.
-fn listening_addr(stderr: &str) -> Option<SocketAddr> {
-    stderr.lines().find_map(|line| {
-        let rest = &line[line.find("listening on ")? + "listening on ".len()..];
-        rest.split_whitespace().next()?.parse().ok()
-    })
-}
-
 /// Spawns `ringway run --input tcp:127.0.0.1:0OPTIONS --output OUTPUT ...`
 /// and waits for its "listening on" line.
 fn start(dir: &TempDir, options: &str, output: &str, extra: &[&str]) -> (Ringway, SocketAddr) {
-    let summary = p(&dir.join("summary.json"));
-    let input = format!("tcp:127.0.0.1:0{options}");
-    let mut args = vec![
-        "run",
-        "--input",
-        &input,
-        "--output",
-        output,
-        "--stats-interval",
-        "0",
-        "--summary-json",
-        &summary,
-    ];
-    args.extend_from_slice(extra);
-    let mut ringway = spawn(dir, &args);
-    let mut addr = None;
-    let mut exited = false;
-    wait_until(Duration::from_secs(20), || {
-        addr = listening_addr(&ringway.stderr_whole_lines());
-        exited = !ringway.is_running();
-        addr.is_some() || exited
-    });
-    match addr {
-        Some(addr) => (ringway, addr),
-        None => panic!(
-            "ringway {args:?} printed no 'listening on ADDR' line ({})\n--- stderr ---\n{}",
-            if exited { "it exited" } else { "within 20 s" },
-            tail(&ringway.stderr_now(), 4000)
-        ),
-    }
-}
-
-fn file_output(path: &Path) -> String {
-    format!("file:{}", p(path))
-}
-
-/// SIGTERM, an orderly exit 0, and the summary.
-fn stop(ringway: Ringway, dir: &TempDir) -> Summary {
-    ringway.terminate();
-    ringway.wait(TIMEOUT).assert_success();
-    read_summary(&dir.join("summary.json"))
+    start_listening(dir, &format!("tcp:127.0.0.1:0{options}"), output, extra)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

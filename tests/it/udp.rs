@@ -47,12 +47,6 @@ fn start(dir: &TempDir, input: &str, output: &std::path::Path, extra: &[&str]) -
     spawn(dir, &args)
 }
 
-fn stop(ringway: Ringway, dir: &TempDir) -> Summary {
-    ringway.terminate();
-    ringway.wait(TIMEOUT).assert_success();
-    read_summary(&dir.join("summary.json"))
-}
-
 #[test]
 fn datagrams_at_a_pace_arrive_exactly_once_in_order() {
     let dir = TempDir::new("udp-pace");
