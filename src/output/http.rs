@@ -512,8 +512,15 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let handle = std::thread::spawn(move || {
             let mut requests = Vec::new();
+            // A keep-alive answer keeps its connection for the next request,
+            // as a real server does: closing it instead raced the client's
+            // next request on it (a reset, seen in CI).
+            let mut kept: Option<std::net::TcpStream> = None;
             for response in responses {
-                let (mut stream, _) = listener.accept().unwrap();
+                let mut stream = match kept.take() {
+                    Some(stream) => stream,
+                    None => listener.accept().unwrap().0,
+                };
                 // The head and the body may come in separate reads: read
                 // until the head's Content-Length is in.
                 let mut request = Vec::new();
@@ -535,6 +542,11 @@ mod tests {
                 }
                 requests.push(request);
                 stream.write_all(response.as_bytes()).unwrap();
+                let closes =
+                    response.starts_with("HTTP/1.0") || response.contains("Connection: close");
+                if !closes {
+                    kept = Some(stream);
+                }
             }
             requests
         });
