@@ -33,6 +33,8 @@ mod scan;
 mod signals;
 mod sockopt;
 mod top;
+#[allow(dead_code)] // Being built: wired into the CPU worker next.
+mod transform;
 mod uring;
 
 /// What the benchmark tools in `bench/` (built as cargo examples) use of
