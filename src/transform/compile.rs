@@ -31,9 +31,23 @@ pub(super) fn unsupported(what: impl std::fmt::Display, at: Location) -> Compile
     error(format!("unsupported: {what}"), at)
 }
 
+/// Just past the last character of `text`: where a query that ends too
+/// soon is missing something.
+fn end_of(text: &str) -> Location {
+    let trimmed = text.trim_end();
+    let line = trimmed.lines().count().max(1) as u64;
+    let last = trimmed.rsplit('\n').next().unwrap_or("");
+    Location {
+        line,
+        column: last.chars().count() as u64 + 1,
+    }
+}
+
 /// sqlparser's errors end with ` at Line: L, Column: C`; that becomes the
-/// error's position.
-fn parse_error(parse: ParserError) -> CompileError {
+/// error's position. One without (the query ended early) points past the
+/// end of `text`.
+fn parse_error(text: &str, parse: ParserError) -> CompileError {
+    let query = text;
     let text = match parse {
         ParserError::TokenizerError(text) | ParserError::ParserError(text) => text,
         ParserError::RecursionLimitExceeded => {
@@ -52,10 +66,7 @@ fn parse_error(parse: ParserError) -> CompileError {
             Location { line, column },
         );
     }
-    error(
-        format!("syntax error: {text}"),
-        Location { line: 0, column: 0 },
-    )
+    error(format!("syntax error: {text}"), end_of(query))
 }
 
 fn parser(text: &str) -> Result<Parser<'static>, CompileError> {
@@ -63,14 +74,16 @@ fn parser(text: &str) -> Result<Parser<'static>, CompileError> {
     Parser::new(&DIALECT)
         .with_recursion_limit(RECURSION_LIMIT)
         .try_with_sql(text)
-        .map_err(parse_error)
+        .map_err(|failure| parse_error(text, failure))
 }
 
 /// Parses and compiles a whole query. Returns the program and the
 /// statement printed back by sqlparser.
 pub(super) fn compile_query(text: &str) -> Result<(Program, String), CompileError> {
     let mut parser = parser(text)?;
-    let statements = parser.parse_statements().map_err(parse_error)?;
+    let statements = parser
+        .parse_statements()
+        .map_err(|failure| parse_error(text, failure))?;
     let statement = match statements.as_slice() {
         [] => return Err(error("empty query", Location { line: 0, column: 0 })),
         [statement] => statement,
@@ -92,7 +105,9 @@ pub(super) fn compile_query(text: &str) -> Result<(Program, String), CompileErro
 /// Parses and compiles one boolean expression (a route condition).
 pub(super) fn compile_condition(text: &str) -> Result<(Program, String), CompileError> {
     let mut parser = parser(text)?;
-    let expr = parser.parse_expr().map_err(parse_error)?;
+    let expr = parser
+        .parse_expr()
+        .map_err(|failure| parse_error(text, failure))?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(error(
@@ -273,7 +288,10 @@ impl<'t> Compiler<'t> {
     fn from(&self, select: &sql::Select) -> Result<(), CompileError> {
         let table = match select.from.as_slice() {
             [] => {
-                return Err(error("a query reads FROM logs", self.start(select.span())));
+                return Err(unsupported(
+                    "a query without FROM logs",
+                    self.start(select.span()),
+                ));
             }
             [table] => table,
             [_, second, ..] => {

@@ -11,6 +11,26 @@ use sqlparser::ast::{self as sql, Spanned};
 
 type Compiled = Result<(Expr, Ty), CompileError>;
 
+/// Aggregates are named as such when refused (a query sees one record at
+/// a time).
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "string_agg",
+    "any_value",
+    "first",
+    "last",
+    "median",
+    "mode",
+    "stddev",
+    "variance",
+    "list",
+];
+
 /// The type of `a op b` for arithmetic, or `None` when not numeric.
 fn arith_type(op: ArithOp, left: Ty, right: Ty) -> Option<Ty> {
     let numeric = |ty: Ty| matches!(ty, Ty::Any | Ty::Null | Ty::Int | Ty::Double);
@@ -520,6 +540,9 @@ impl Compiler<'_> {
         };
         if function.over.is_some() {
             return Err(unsupported(format!("the window function {name}"), at));
+        }
+        if AGGREGATES.contains(&name.as_str()) {
+            return Err(unsupported(format!("the aggregate function {name}"), at));
         }
         if function.filter.is_some()
             || function.null_treatment.is_some()
