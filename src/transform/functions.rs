@@ -389,8 +389,9 @@ impl Cx<'_> {
         let len = range.len();
         let json = &mut *self.json;
         if len + INPUT_PADDING > json.scratch.len() {
-            self.errors += 1;
-            return Err(());
+            // A string is never longer than its line; grow once to it.
+            json.scratch.resize(len + 1 + INPUT_PADDING, 0);
+            json.buffers = Buffers::new(len + 1);
         }
         json.scratch[..len].copy_from_slice(&self.tmp[range]);
         let base = json.scratch.as_ptr() as usize;

@@ -225,8 +225,12 @@ impl JsonParse {
     ) -> Parsed {
         let len = line.len();
         if len + INPUT_PADDING > self.scratch.len() {
-            // Longer than --max-line: the reader never hands such a line over.
-            return Parsed::Invalid;
+            // Longer than the size given at start (a syslog line's JSON can
+            // be, when the caller passed --max-line): grow once to it, so
+            // validity depends on the JSON alone. Bounded by the caller's
+            // longest line.
+            self.scratch.resize(len + 1 + INPUT_PADDING, 0);
+            self.buffers = Buffers::new(len + 1);
         }
         self.scratch[..len].copy_from_slice(line);
         let base = self.scratch.as_ptr() as usize;
@@ -365,7 +369,17 @@ fn next_node(tape: &[Node<'_>], at: usize) -> usize {
 /// Index of the closing quote of the JSON string whose content starts at
 /// `from` (the line is valid JSON, so there is one).
 pub(super) fn string_end(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[from..]) {
+    // Keys and most values are short: a plain loop over the first bytes
+    // beats setting up a vector search.
+    let short_end = bytes.len().min(from + 24);
+    while from < short_end {
+        match bytes[from] {
+            b'"' => return from,
+            b'\\' => from += 2,
+            _ => from += 1,
+        }
+    }
+    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[from.min(bytes.len())..]) {
         let at = from + found;
         if bytes[at] == b'"' {
             return at;

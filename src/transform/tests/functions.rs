@@ -293,3 +293,18 @@ fn invalid_exactly_when_the_json_check_says_so() {
         }
     }
 }
+
+#[test]
+fn a_line_longer_than_announced_is_parsed_not_refused() {
+    // A syslog lane's JSON can be longer than --max-line: the buffers grow
+    // to it once rather than call it invalid.
+    let query = Query::compile("SELECT b, json_extract(p, '$.k') AS k FROM logs").unwrap();
+    let mut transformer = Transformer::new(Some(Arc::new(query)), Vec::new(), 16);
+    let long = "x".repeat(300);
+    let line = format!(r#"{{"a":"{long}","b":1,"p":"{{\"k\":\"{long}\"}}"}}"#);
+    let result = transformer.process(line.as_bytes(), Shape::Json);
+    assert_eq!(result.outcome, Outcome::Projected);
+    // The 300-byte string is past the announced 16-byte bound: NULL.
+    assert_eq!(transformer.output(), br#"{"b":1,"k":null}"#);
+    assert_eq!(result.errors, 1);
+}

@@ -5,6 +5,7 @@
 use super::*;
 
 mod alloc;
+mod bench;
 mod cases;
 mod functions;
 mod refused;
