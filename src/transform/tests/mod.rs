@@ -9,6 +9,7 @@ mod bench;
 mod cases;
 mod functions;
 mod refused;
+mod robust;
 
 /// What a case expects of one line.
 pub(super) const FILTERED: &str = "<filtered>";
