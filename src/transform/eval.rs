@@ -5,7 +5,7 @@
 //! arena has grown to its working size.
 
 use super::expr::{ArithOp, CmpOp, Expr, Matcher, Ty};
-use super::record::{Slot, Span, Src, Val};
+use super::record::{Slot, Span, Src, Val, bytes_eq};
 use std::cmp::Ordering;
 
 /// Per-line buffers that outlive one program's evaluation: the arena of
@@ -154,6 +154,20 @@ impl Cx<'_> {
                     Val::Bool(*negated)
                 }
             }
+            Expr::FieldInStrings {
+                slot,
+                values,
+                negated,
+            } => match self.slot(*slot).val {
+                Val::Null => Val::Null,
+                Val::Str(span) => {
+                    let text = self.bytes(span);
+                    let found = values.iter().any(|value| bytes_eq(value, text));
+                    Val::Bool(found != *negated)
+                }
+                // A string compared with another type.
+                _ => self.fail(),
+            },
             Expr::Between {
                 expr,
                 low,
@@ -262,7 +276,13 @@ impl Cx<'_> {
             (Val::Double(a), Val::Int(b)) => compare_int_double(b, a)?.reverse(),
             (Val::Double(a), Val::Double(b)) => a.partial_cmp(&b)?,
             (Val::Bool(a), Val::Bool(b)) => a.cmp(&b),
-            (Val::Str(a), Val::Str(b)) => self.bytes(a).cmp(self.bytes(b)),
+            (Val::Str(a), Val::Str(b)) => {
+                if matches!(op, CmpOp::Eq | CmpOp::NotEq) {
+                    let equal = bytes_eq(self.bytes(a), self.bytes(b));
+                    return Some(equal == (op == CmpOp::Eq));
+                }
+                self.bytes(a).cmp(self.bytes(b))
+            }
             (Val::Json(a), Val::Json(b)) if matches!(op, CmpOp::Eq | CmpOp::NotEq) => {
                 // Arrays and objects are equal when written the same.
                 self.bytes(a).cmp(self.bytes(b))

@@ -137,6 +137,13 @@ pub(super) enum Expr {
         list: Vec<Expr>,
         negated: bool,
     },
+    /// `field IN ('a', 'b')`, `field = 'a'` (and their negations): the
+    /// common filter, compiled to one byte comparison per literal.
+    FieldInStrings {
+        slot: u16,
+        values: Box<[Box<[u8]>]>,
+        negated: bool,
+    },
     Between {
         expr: Box<Expr>,
         low: Box<Expr>,

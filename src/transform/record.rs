@@ -79,6 +79,9 @@ pub(super) struct Slot {
     /// copies them; `NO_KEY` when the value has no JSON spelling in the
     /// line (`body`), so it is written as a string.
     pub key_at: u32,
+    /// The key's length unescaped: when the key has no escapes, its
+    /// closing quote is right after it, found without a scan.
+    pub key_len: u32,
 }
 
 pub(super) const NO_KEY: u32 = u32::MAX;
@@ -87,6 +90,7 @@ impl Slot {
     pub const MISSING: Slot = Slot {
         val: Val::Null,
         key_at: NO_KEY,
+        key_len: 0,
     };
 }
 
@@ -106,6 +110,8 @@ struct TrieNode {
     /// The slot filled with this node's value, when the path ends here.
     slot: Option<u16>,
     children: Vec<u32>,
+    /// `tag` of each child, in `children`'s order (scanned per member).
+    child_tags: Vec<u32>,
 }
 
 /// The field paths the compiled programs name, as a trie over their keys;
@@ -114,6 +120,8 @@ struct TrieNode {
 pub(super) struct Fields {
     nodes: Vec<TrieNode>,
     roots: Vec<u32>,
+    /// `tag` of each root, in `roots`' order.
+    root_tags: Vec<u32>,
     slot_count: usize,
     /// Slot of the path `["body"]`, the only field of a line that is not a
     /// JSON object.
@@ -142,10 +150,18 @@ impl Fields {
                         key: key.clone(),
                         slot: None,
                         children: Vec::new(),
+                        child_tags: Vec::new(),
                     });
                     match level {
-                        None => self.roots.push(node),
-                        Some(parent) => self.nodes[parent as usize].children.push(node),
+                        None => {
+                            self.roots.push(node);
+                            self.root_tags.push(tag(key));
+                        }
+                        Some(parent) => {
+                            let parent = &mut self.nodes[parent as usize];
+                            parent.children.push(node);
+                            parent.child_tags.push(tag(key));
+                        }
                     }
                     node
                 }
@@ -175,6 +191,7 @@ impl Fields {
             slots[usize::from(slot)] = Slot {
                 val: Val::Str(Span::new(Src::Line, 0, line_len)),
                 key_at: NO_KEY,
+                key_len: 0,
             };
         }
     }
@@ -247,12 +264,24 @@ impl JsonParse {
         );
         let result = if parsed.is_err() {
             Parsed::Invalid
+        } else if fields.nodes.is_empty() && members.is_none() {
+            // Nothing to locate (`SELECT *` [WHERE on constants], no
+            // routes): the parse was the validity check, and that is all.
+            if matches!(tape.0.first(), Some(Node::Object { .. })) {
+                Parsed::Object
+            } else {
+                Parsed::NotObject
+            }
         } else if let Some(Node::Object { .. }) = tape.0.first() {
             slots.fill(Slot::MISSING);
-            self.seen.clear();
-            self.seen.resize(fields.nodes.len(), false);
             if let Some(members) = members.as_deref_mut() {
                 members.clear();
+            }
+            if self.seen.len() == fields.nodes.len() {
+                self.seen.fill(false);
+            } else {
+                self.seen.clear();
+                self.seen.resize(fields.nodes.len(), false);
             }
             let mut walk = Walk {
                 tape: &tape.0,
@@ -262,7 +291,7 @@ impl JsonParse {
                 seen: &mut self.seen,
                 slots,
             };
-            walk.object(0, &fields.roots, members);
+            walk.object(0, &fields.roots, &fields.root_tags, members);
             Parsed::Object
         } else {
             fields.fill_body(len, slots);
@@ -291,8 +320,15 @@ impl Walk<'_, '_> {
         text.as_ptr() as usize - self.base
     }
 
-    /// Walks the object at tape index `at` for the trie nodes `wanted`.
-    fn object(&mut self, at: usize, wanted: &[u32], mut members: Option<&mut Vec<Member>>) {
+    /// Walks the object at tape index `at` for the trie nodes `wanted`
+    /// (whose tags are `tags`).
+    fn object(
+        &mut self,
+        at: usize,
+        wanted: &[u32],
+        tags: &[u32],
+        mut members: Option<&mut Vec<Member>>,
+    ) {
         let Node::Object { len, .. } = self.tape[at] else {
             return;
         };
@@ -318,27 +354,40 @@ impl Walk<'_, '_> {
             if unseen == 0 {
                 continue;
             }
-            let matched = wanted.iter().copied().find(|&node| {
-                !self.seen[node as usize]
-                    && *self.fields.nodes[node as usize].key == *key.as_bytes()
-            });
+            // Most keys are told apart by their tag; the bytes are compared
+            // only when it matches.
+            let key_bytes = key.as_bytes();
+            let key_tag = tag(key_bytes);
+            let mut matched = None;
+            for (index, &candidate) in tags.iter().enumerate() {
+                if candidate == key_tag {
+                    let node = wanted[index];
+                    if !self.seen[node as usize]
+                        && *self.fields.nodes[node as usize].key == *key_bytes
+                    {
+                        matched = Some(node);
+                        break;
+                    }
+                }
+            }
             let Some(node) = matched else { continue };
             self.seen[node as usize] = true;
             unseen -= 1;
             let trie = &self.fields.nodes[node as usize];
             if let Some(slot) = trie.slot {
                 self.slots[usize::from(slot)] = Slot {
-                    val: self.value(value_at, key_at),
+                    val: self.value(value_at, key_at, key.len()),
                     key_at: key_at as u32,
+                    key_len: key.len() as u32,
                 };
             }
             if !trie.children.is_empty() {
-                self.object(value_at, &trie.children, None);
+                self.object(value_at, &trie.children, &trie.child_tags, None);
             }
         }
     }
 
-    fn value(&self, at: usize, key_at: usize) -> Val {
+    fn value(&self, at: usize, key_at: usize, key_len: usize) -> Val {
         match self.tape[at] {
             Node::String(text) => Val::Str(Span::new(Src::Scratch, self.offset(text), text.len())),
             Node::Static(StaticNode::I64(n)) => Val::Int(n),
@@ -351,11 +400,31 @@ impl Walk<'_, '_> {
             Node::Static(StaticNode::Bool(b)) => Val::Bool(b),
             Node::Static(StaticNode::Null) => Val::Null,
             Node::Object { .. } | Node::Array { .. } => {
-                let (start, end) = raw_value(self.line, key_at);
+                let start = value_start(self.line, key_at, key_len);
+                let end = value_end(self.line, start);
                 Val::Json(Span::new(Src::Line, start, end - start))
             }
         }
     }
+}
+
+/// A key's length and first byte in one word, compared before its bytes.
+#[inline]
+fn tag(key: &[u8]) -> u32 {
+    ((key.len() as u32) << 8) | u32::from(key.first().copied().unwrap_or(0))
+}
+
+/// `a == b`, without a call to `memcmp` for the short strings keys and
+/// most compared values are.
+#[inline]
+pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 /// The tape index after the value at `at`.
@@ -398,10 +467,52 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 
 /// The raw bytes `[start, end)` of the value of the member whose key's
 /// content starts at `key_at` in `bytes` (valid JSON).
+#[cfg(test)]
 pub(super) fn raw_value(bytes: &[u8], key_at: usize) -> (usize, usize) {
     let colon = skip_whitespace(bytes, string_end(bytes, key_at) + 1);
     let start = skip_whitespace(bytes, colon + 1);
     (start, value_end(bytes, start))
+}
+
+/// True when `bytes[at..at + len]` is a whole string's content without
+/// escapes: then its closing quote is at `at + len`. (Without a backslash
+/// the first quote closes the string, and the unescaped length is the raw
+/// one.)
+fn unescaped_at(bytes: &[u8], at: usize, len: usize) -> bool {
+    bytes.get(at + len) == Some(&b'"') && memchr::memchr(b'\\', &bytes[at..at + len]).is_none()
+}
+
+/// Where the value of the member whose key (`key_len` bytes unescaped)
+/// starts at `key_at` begins.
+fn value_start(bytes: &[u8], key_at: usize, key_len: usize) -> usize {
+    let key_end = if unescaped_at(bytes, key_at, key_len) {
+        key_at + key_len
+    } else {
+        string_end(bytes, key_at)
+    };
+    let colon = skip_whitespace(bytes, key_end + 1);
+    skip_whitespace(bytes, colon + 1)
+}
+
+/// The raw bytes `[start, end)` of a located field's value in `line`
+/// (`slot.key_at` is not `NO_KEY`), found from what the walk recorded.
+pub(super) fn raw_of(line: &[u8], slot: &Slot) -> (usize, usize) {
+    match slot.val {
+        Val::Json(span) => (span.start as usize, (span.start + span.len) as usize),
+        Val::Str(span) if span.src == Src::Scratch => {
+            // The string's content sits at the same offset in the line.
+            let (at, len) = (span.start as usize, span.len as usize);
+            if unescaped_at(line, at, len) {
+                (at - 1, at + len + 1)
+            } else {
+                (at - 1, string_end(line, at) + 1)
+            }
+        }
+        _ => {
+            let start = value_start(line, slot.key_at as usize, slot.key_len as usize);
+            (start, value_end(line, start))
+        }
+    }
 }
 
 /// The end of the JSON value starting at `start` in valid JSON.
