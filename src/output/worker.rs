@@ -299,7 +299,7 @@ mod tests {
                 1,
                 dispatcher_waker.clone(),
                 waker.clone(),
-                gauges.worker_slots.clone(),
+                gauges.dispatcher_to_worker.clone(),
             );
             senders.push(tx);
             let worker = OutputWorker {
@@ -324,7 +324,7 @@ mod tests {
             16,
             dispatcher_waker.clone(),
             Waker::for_test(),
-            gauges.cpu_to_dispatch.clone(),
+            gauges.cpu_to_dispatcher.clone(),
         );
         let held = Arc::new(Held::default());
         let dispatcher = Dispatcher {
@@ -363,7 +363,7 @@ mod tests {
             buffers.count(),
             "every buffer returned"
         );
-        assert_eq!(gauges.worker_slots.occupancy(), 0);
+        assert_eq!(gauges.dispatcher_to_worker.occupancy(), 0);
         let _ = std::fs::remove_file(&path);
     }
 }

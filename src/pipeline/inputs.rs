@@ -223,16 +223,16 @@ impl Inputs {
         )
         .map_err(|error| format!("cannot map its buffers: {error}"))?;
         let (to_cpu, from_reader) = ring(
-            settings.io_ring_capacity,
+            settings.io_to_cpu_capacity,
             Arc::clone(&io_waker),
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.gauges.io_to_cpu),
         );
         let (to_dispatch, from_cpu) = ring(
-            settings.pipeline_ring_capacity,
+            settings.cpu_to_dispatcher_capacity,
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.dispatcher_waker),
-            Arc::clone(&shared.gauges.cpu_to_dispatch),
+            Arc::clone(&shared.gauges.cpu_to_dispatcher),
         );
         self.to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {
@@ -441,7 +441,7 @@ fn stream_reader(
             lane,
             listener,
             settings: settings.otlp,
-            io_ring_capacity: settings.io_ring_capacity,
+            io_to_cpu_capacity: settings.io_to_cpu_capacity,
             replies,
             otlp,
             outputs: settings.outputs.len() as u32,

@@ -194,7 +194,7 @@ pub(crate) struct ReceiverParts {
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     /// Capacity of ring(4), in batches.
-    pub io_ring_capacity: usize,
+    pub io_to_cpu_capacity: usize,
     pub otlp: Arc<OtlpCounters>,
     pub replies: Arc<Replies>,
     /// Outputs that must accept a batch before its request is delivered.
@@ -227,7 +227,7 @@ pub(crate) struct OtlpReceiver {
     /// The held-batch queue of the last emission, kept for the next one
     /// (allocated once, with room for ring(4) + 1 batches).
     spare_held: std::collections::VecDeque<Batch>,
-    io_ring_capacity: usize,
+    io_to_cpu_capacity: usize,
     next_tick: Instant,
     stopping: bool,
     /// Decode failures, for warnings at 1, 2, 4, … occurrences.
@@ -278,8 +278,8 @@ impl OtlpReceiver {
             pending_accepts: std::collections::VecDeque::with_capacity(PENDING_ACCEPTS),
             inflate_region,
             emission: None,
-            spare_held: std::collections::VecDeque::with_capacity(parts.io_ring_capacity + 2),
-            io_ring_capacity: parts.io_ring_capacity,
+            spare_held: std::collections::VecDeque::with_capacity(parts.io_to_cpu_capacity + 2),
+            io_to_cpu_capacity: parts.io_to_cpu_capacity,
             next_tick: Instant::now() + TIMER_TICK,
             stopping: false,
             bad_bodies: 0,
