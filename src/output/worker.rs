@@ -275,8 +275,7 @@ mod tests {
 
     #[test]
     fn ordered_output_commits_in_dispatch_order_with_many_workers() {
-        let path = std::env::temp_dir().join(format!("ringway-order-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let path = crate::test_support::scratch_path("order");
         let buffers = BufferPool::new(64, 16, Waker::for_test()).unwrap();
         let workers = 4;
         let gauges = RingGauges::default();
