@@ -308,3 +308,16 @@ fn a_line_longer_than_announced_is_parsed_not_refused() {
     assert_eq!(transformer.output(), br#"{"b":1,"k":null}"#);
     assert_eq!(result.errors, 1);
 }
+
+#[test]
+fn now_is_rfc3339_utc_with_milliseconds() {
+    use crate::transform::functions::format_rfc3339_millis;
+    for (millis, text) in [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (951_782_400_123, "2000-02-29T00:00:00.123Z"),
+        (1_796_205_600_123, "2026-12-02T10:00:00.123Z"),
+        (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+    ] {
+        assert_eq!(&format_rfc3339_millis(millis), text.as_bytes(), "{millis}");
+    }
+}
