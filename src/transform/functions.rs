@@ -9,7 +9,8 @@ use super::record::{Span, Src, Val, value_end};
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// simd-json's buffers for `json_extract`, sized for one line.
+/// simd-json's buffers for `json_extract`: they grow to the longest string
+/// it parses (at most a line), once.
 pub(super) struct JsonScratch {
     scratch: Vec<u8>,
     buffers: Buffers,

@@ -288,7 +288,8 @@ impl Transformer {
             pad: Scratchpad {
                 arena: Vec::new(),
                 tmp: Vec::new(),
-                json: functions::JsonScratch::new(max_line_bytes),
+                // Grown on the first json_extract (most queries have none).
+                json: functions::JsonScratch::new(0),
                 now: functions::NowCache::new(),
                 locations,
             },
