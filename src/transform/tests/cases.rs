@@ -246,7 +246,7 @@ fn projections_copy_raw_bytes_and_compute_values() {
             (
                 "SELECT big + 0 AS b FROM logs",
                 line,
-                r#"{"b":1.2345678901234567e19}"#,
+                r#"{"b":1.2345678901234567e+19}"#,
                 0,
             ),
             ("SELECT o.k FROM logs", line, r#"{"o.k":[1, 2]}"#, 0),
@@ -355,6 +355,13 @@ fn raw_lines_are_body() {
                 0,
             ),
             ("SELECT * EXCEPT (body) FROM logs", "abc", "{}", 0),
+            // trim cuts spaces, not tabs or newlines (as DuckDB).
+            (
+                "SELECT trim(body) AS t FROM logs",
+                "\t a  ",
+                r#"{"t":"\t a"}"#,
+                0,
+            ),
         ],
         Shape::Raw,
     );
