@@ -50,3 +50,12 @@ pub(super) fn check(cases: &[(&str, &str, &str, u32)], shape: Shape) {
         failures.join("\n")
     );
 }
+
+#[test]
+fn compiled_queries_are_shared_across_threads_and_transformers_move_to_one() {
+    fn shared<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shared::<Query>();
+    shared::<Condition>();
+    movable::<Transformer>();
+}
