@@ -27,6 +27,22 @@ pub(super) fn error(message: impl Into<String>, at: Location) -> CompileError {
     }
 }
 
+/// The keys a dotted identifier names: `http.status` is `status` inside
+/// `http`. An unquoted leading `logs.` names the table, as in DuckDB
+/// (`logs.level` is `level`); `"logs".level` is key `level` inside `logs`.
+pub(super) fn field_path(idents: &[sql::Ident]) -> &[sql::Ident] {
+    match idents {
+        [table, rest @ ..]
+            if !rest.is_empty()
+                && table.quote_style.is_none()
+                && table.value.eq_ignore_ascii_case("logs") =>
+        {
+            rest
+        }
+        all => all,
+    }
+}
+
 pub(super) fn unsupported(what: impl std::fmt::Display, at: Location) -> CompileError {
     error(format!("unsupported: {what}"), at)
 }
@@ -365,7 +381,7 @@ impl<'t> Compiler<'t> {
                 sql::SelectItem::UnnamedExpr(expr) => {
                     let key = match expr {
                         sql::Expr::Identifier(ident) => ident.value.clone(),
-                        sql::Expr::CompoundIdentifier(idents) => idents
+                        sql::Expr::CompoundIdentifier(idents) => field_path(idents)
                             .iter()
                             .map(|ident| ident.value.as_str())
                             .collect::<Vec<_>>()

@@ -4,7 +4,7 @@
 //! every line.
 
 use super::CompileError;
-use super::compile::{Compiler, error, unsupported};
+use super::compile::{Compiler, error, field_path, unsupported};
 use super::expr::{ArithOp, CmpOp, Expr, Func, JsonStep, Matcher, TrimEnds, Ty};
 use super::record::Val;
 use sqlparser::ast::{self as sql, Spanned};
@@ -84,7 +84,12 @@ impl Compiler<'_> {
                 Ok((self.field(vec![ident.value.as_bytes().into()]), Ty::Any))
             }
             sql::Expr::CompoundIdentifier(idents) => Ok((
-                self.field(idents.iter().map(|i| i.value.as_bytes().into()).collect()),
+                self.field(
+                    field_path(idents)
+                        .iter()
+                        .map(|i| i.value.as_bytes().into())
+                        .collect(),
+                ),
                 Ty::Any,
             )),
             sql::Expr::Value(value) => self.literal(&value.value, at),

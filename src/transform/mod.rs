@@ -23,7 +23,8 @@
 //! Semantics (docs/transform.md "Semantics" says it for users):
 //! - Identifiers match JSON keys case-sensitively, exactly as written,
 //!   quoted or not; a quoted identifier is one key (`"a.b"` is the key
-//!   `a.b`), unquoted dots walk into objects.
+//!   `a.b`), unquoted dots walk into objects; an unquoted leading `logs.`
+//!   is the table (`logs.level` is `level`).
 //! - Duplicate keys: the first occurrence wins (so the walk stops once every
 //!   named field was seen).
 //! - JSON strings, integers (i64; past it a DOUBLE), doubles, booleans and

@@ -250,6 +250,19 @@ fn projections_copy_raw_bytes_and_compute_values() {
                 0,
             ),
             ("SELECT o.k FROM logs", line, r#"{"o.k":[1, 2]}"#, 0),
+            // An unquoted leading `logs.` is the table (DuckDB's reading).
+            (
+                "SELECT logs.t, LOGS.o.k FROM logs",
+                line,
+                r#"{"t":true,"o.k":[1, 2]}"#,
+                0,
+            ),
+            (
+                "SELECT \"logs\".t FROM logs",
+                r#"{"logs":{"t":1},"t":2}"#,
+                r#"{"logs.t":1}"#,
+                0,
+            ),
             (
                 "SELECT a * 2 AS d, s AS s2 FROM logs",
                 line,
