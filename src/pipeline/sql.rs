@@ -12,8 +12,9 @@ use std::path::Path;
 
 /// Runs `ringway sql`: `query` over the lines of `file` (standard input
 /// when `None` or `-`) read as `format`, each record to standard output.
-/// Returns the exit status (0, 1 when reading or writing failed, 2 for a
-/// query that does not compile).
+/// Returns the exit status: 0; 2 for a query that does not compile or a
+/// FILE that cannot be opened (bad arguments, like `run`'s); 1 when reading
+/// or writing failed midway.
 pub(crate) fn run_sql(
     query: &str,
     format: Format,
@@ -35,7 +36,7 @@ pub(crate) fn run_sql(
             Ok(file) => Box::new(file),
             Err(error) => {
                 eprintln!("ringway: error: cannot open {}: {error}", path.display());
-                return 1;
+                return 2;
             }
         },
     };

@@ -176,3 +176,20 @@ fn sql_refuses_a_query_with_one_line_and_exit_2() {
         );
     }
 }
+
+#[test]
+fn sql_with_a_file_that_cannot_be_opened_is_one_line_and_exit_2() {
+    let dir = TempDir::new("sql-missing");
+    let missing = dir.join("nope.ndjson");
+    let finished = run(&dir, &["sql", "SELECT * FROM logs", &p(&missing)], TIMEOUT);
+    finished.assert_code(2);
+    assert!(finished.stdout.is_empty());
+    assert_eq!(finished.stderr.lines().count(), 1, "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .starts_with(&format!("ringway: error: cannot open {}: ", p(&missing))),
+        "{}",
+        finished.stderr
+    );
+}
