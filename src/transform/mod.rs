@@ -161,6 +161,9 @@ pub(crate) enum Outcome {
     Projected,
 }
 
+// One route bit per output in `LineResult::routes`.
+const _: () = assert!(crate::config::MAX_OUTPUTS <= u64::BITS as usize);
+
 /// The result of [`Transformer::process`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LineResult {
@@ -361,7 +364,7 @@ impl Transformer {
             }
         }
         let mut taken = 0u64;
-        for (index, route) in routes.iter().enumerate().take(64) {
+        for (index, route) in routes.iter().enumerate().take(u64::BITS as usize) {
             let holds = match route {
                 None => true,
                 Some(condition) => {
