@@ -395,6 +395,7 @@ impl Transformer {
             errors,
         }
     }
+
     /// The record [`Transformer::process`] wrote for [`Outcome::Projected`]:
     /// one JSON object, without a newline.
     pub fn output(&self) -> &[u8] {
