@@ -4,7 +4,7 @@
 //! every line.
 
 use super::CompileError;
-use super::compile::{Compiler, error, field_path, unsupported};
+use super::compile::{Compiler, error, field_path, key_paths, unsupported};
 use super::expr::{ArithOp, CmpOp, Expr, Func, JsonStep, Matcher, TrimEnds, Ty};
 use super::record::Val;
 use sqlparser::ast::{self as sql, Spanned};
@@ -80,18 +80,13 @@ impl Compiler<'_> {
     pub(super) fn expr(&mut self, expr: &sql::Expr) -> Compiled {
         let at = self.start(expr.span());
         match expr {
-            sql::Expr::Identifier(ident) => {
-                Ok((self.field(vec![ident.value.as_bytes().into()]), Ty::Any))
-            }
-            sql::Expr::CompoundIdentifier(idents) => Ok((
-                self.field(
-                    field_path(idents)
-                        .iter()
-                        .map(|i| i.value.as_bytes().into())
-                        .collect(),
-                ),
+            sql::Expr::Identifier(ident) => Ok((
+                self.field(vec![vec![ident.value.as_bytes().into()]]),
                 Ty::Any,
             )),
+            sql::Expr::CompoundIdentifier(idents) => {
+                Ok((self.field(key_paths(field_path(idents))), Ty::Any))
+            }
             sql::Expr::Value(value) => self.literal(&value.value, at),
             sql::Expr::Nested(inner) => self.expr(inner),
             sql::Expr::UnaryOp { op, expr: inner } => {

@@ -23,8 +23,11 @@
 //! Semantics (docs/transform.md "Semantics" says it for users):
 //! - Identifiers match JSON keys case-sensitively, exactly as written,
 //!   quoted or not; a quoted identifier is one key (`"a.b"` is the key
-//!   `a.b`), unquoted dots walk into objects; an unquoted leading `logs.`
-//!   is the table (`logs.level` is `level`).
+//!   `a.b`); an unquoted dotted name is any spelling of it (`a.b`: `b`
+//!   inside `a`, or the key `a.b`; `resource.service.name` finds OTLP's
+//!   `{"resource":{"service.name":…}}`), the first found in the line
+//!   winning; an unquoted leading `logs.` is the table (`logs.level` is
+//!   `level`).
 //! - Duplicate keys: the first occurrence wins (so the walk stops once every
 //!   named field was seen).
 //! - JSON strings, integers (i64; past it a DOUBLE), doubles, booleans and

@@ -19,6 +19,7 @@
 //! a second scan. `tests::strings_sit_at_their_line_offsets` fails if a
 //! simd-json update changes it.
 
+use super::expr::KeyPath;
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 
 /// Where a string value's bytes are.
@@ -107,15 +108,17 @@ pub(super) struct Member {
 #[derive(Debug)]
 struct TrieNode {
     key: Box<[u8]>,
-    /// The slot filled with this node's value, when the path ends here.
-    slot: Option<u16>,
+    /// The slots filled with this node's value (first occurrence in the
+    /// line wins), when a path ends here.
+    slots: Vec<u16>,
     children: Vec<u32>,
     /// `tag` of each child, in `children`'s order (scanned per member).
     child_tags: Vec<u32>,
 }
 
-/// The field paths the compiled programs name, as a trie over their keys;
-/// path `i` fills slot `i`.
+/// The field paths the compiled programs name, as a trie over their keys.
+/// A slot can have several paths (the spellings of one dotted name); the
+/// first found in the line fills it.
 #[derive(Debug, Default)]
 pub(super) struct Fields {
     nodes: Vec<TrieNode>,
@@ -123,15 +126,38 @@ pub(super) struct Fields {
     /// `tag` of each root, in `roots`' order.
     root_tags: Vec<u32>,
     slot_count: usize,
-    /// Slot of the path `["body"]`, the only field of a line that is not a
-    /// JSON object.
+    /// Each slot's paths, to give the same paths the same slot.
+    known: Vec<(Vec<KeyPath>, u16)>,
+    /// Slots of the path `["body"]`, the only field of a line that is not
+    /// a JSON object.
     body_slot: Option<u16>,
 }
 
 impl Fields {
-    /// Adds a path (keys from the outermost); returns its slot. The same
-    /// path twice gets the same slot.
-    pub fn add(&mut self, path: &[Box<[u8]>]) -> u16 {
+    /// Adds a field with its paths (keys from the outermost; any of them
+    /// names it); returns its slot. The same paths twice get the same slot.
+    pub fn add(&mut self, paths: &[KeyPath]) -> u16 {
+        if let Some((_, slot)) = self.known.iter().find(|(known, _)| known == paths) {
+            return *slot;
+        }
+        let slot = self.slot_count as u16;
+        self.slot_count += 1;
+        for path in paths {
+            let node = self.node(path);
+            self.nodes[node as usize].slots.push(slot);
+        }
+        if let [path] = paths
+            && let [key] = path.as_slice()
+            && &**key == b"body"
+        {
+            self.body_slot = Some(slot);
+        }
+        self.known.push((paths.to_vec(), slot));
+        slot
+    }
+
+    /// The trie node of `path`, added with its ancestors when missing.
+    fn node(&mut self, path: &[Box<[u8]>]) -> u32 {
         let mut level: Option<u32> = None;
         for key in path {
             let children = match level {
@@ -148,7 +174,7 @@ impl Fields {
                     let node = self.nodes.len() as u32;
                     self.nodes.push(TrieNode {
                         key: key.clone(),
-                        slot: None,
+                        slots: Vec::new(),
                         children: Vec::new(),
                         child_tags: Vec::new(),
                     });
@@ -168,15 +194,7 @@ impl Fields {
             };
             level = Some(node);
         }
-        let node = &mut self.nodes[level.expect("a path has at least one key") as usize];
-        let slot = *node.slot.get_or_insert_with(|| {
-            self.slot_count += 1;
-            (self.slot_count - 1) as u16
-        });
-        if path.len() == 1 && &*path[0] == b"body" {
-            self.body_slot = Some(slot);
-        }
-        slot
+        level.expect("a path has at least one key")
     }
 
     pub fn slot_count(&self) -> usize {
@@ -374,12 +392,16 @@ impl Walk<'_, '_> {
             self.seen[node as usize] = true;
             unseen -= 1;
             let trie = &self.fields.nodes[node as usize];
-            if let Some(slot) = trie.slot {
-                self.slots[usize::from(slot)] = Slot {
-                    val: self.value(value_at, key_at, key.len()),
-                    key_at: key_at as u32,
-                    key_len: key.len() as u32,
-                };
+            for &slot in &trie.slots {
+                let slot = usize::from(slot);
+                // Another spelling of the same name may have come first.
+                if self.slots[slot].key_at == NO_KEY {
+                    self.slots[slot] = Slot {
+                        val: self.value(value_at, key_at, key.len()),
+                        key_at: key_at as u32,
+                        key_len: key.len() as u32,
+                    };
+                }
             }
             if !trie.children.is_empty() {
                 self.object(value_at, &trie.children, &trie.child_tags, None);
@@ -587,9 +609,9 @@ mod tests {
         let mut parse = JsonParse::new(1024);
         let mut fields = Fields::default();
         let slots_wanted = [
-            fields.add(&[br#"k"ey"#.to_vec().into()]),
-            fields.add(&path("n.é")),
-            fields.add(&path("z")),
+            fields.add(&[vec![br#"k"ey"#.to_vec().into()]]),
+            fields.add(&[path("n.é")]),
+            fields.add(&[path("z")]),
         ];
         let mut slots = vec![Slot::MISSING; fields.slot_count()];
         assert_eq!(
@@ -622,10 +644,10 @@ mod tests {
         let line = br#"{"a":{"b":[1,{"c":"}"}],"b":2},"a":{"b":3}, "n" : -1.50e3 ,"t":true}"#;
         let mut parse = JsonParse::new(1024);
         let mut fields = Fields::default();
-        let ab = fields.add(&path("a.b"));
-        let n = fields.add(&path("n"));
-        let t = fields.add(&path("t"));
-        let a = fields.add(&path("a"));
+        let ab = fields.add(&[path("a.b")]);
+        let n = fields.add(&[path("n")]);
+        let t = fields.add(&[path("t")]);
+        let a = fields.add(&[path("a")]);
         let mut slots = vec![Slot::MISSING; fields.slot_count()];
         let mut members = Vec::new();
         parse.locate(line, &fields, &mut slots, Some(&mut members));
