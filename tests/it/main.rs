@@ -27,5 +27,6 @@ mod shutdown;
 mod stats;
 mod stdin;
 mod tcp;
+mod transform;
 mod tuning;
 mod udp;
