@@ -414,6 +414,10 @@ fn post_otlp_json(addr: SocketAddr, bodies: &[String]) -> u16 {
 fn otlp_delivered_ack_answers_every_request_when_a_filter_drops_records() {
     let dir = TempDir::new("otlp-filter");
     let output = dir.join("out.ndjson");
+    // A second output routed the records of requests 1 and 10 to 19 only:
+    // their batches are split, and each part must be delivered before the
+    // request is answered.
+    let routed = dir.join("routed.ndjson");
     let (ringway, addr) = start_listening(
         &dir,
         "otlp:127.0.0.1:0",
@@ -423,6 +427,10 @@ fn otlp_delivered_ack_answers_every_request_when_a_filter_drops_records() {
             "delivered",
             "--sql",
             "SELECT * FROM logs WHERE body LIKE 'keep%'",
+            "--output",
+            &file_output(&routed),
+            "--where",
+            "2=body LIKE 'keep-1%'",
         ],
     );
     let mut expected = Vec::new();
@@ -437,18 +445,29 @@ fn otlp_delivered_ack_answers_every_request_when_a_filter_drops_records() {
         expected.extend(bodies.iter().filter(|b| b.starts_with("keep")).cloned());
         assert_eq!(post_otlp_json(addr, &bodies), 200, "request {n}");
     }
-    // Answered 200 under `delivered`: the kept records are in the file.
-    let mut got: Vec<String> = split_lines(&read_output(&output))
-        .into_iter()
-        .map(|line| {
-            let record: Value = serde_json::from_slice(line).expect("JSON");
-            record["body"].as_str().expect("a string body").to_string()
-        })
-        .collect();
+    // Answered 200 under `delivered`: the kept records are in the files.
+    let bodies_of = |path: &Path| -> Vec<String> {
+        let mut bodies: Vec<String> = split_lines(&read_output(path))
+            .into_iter()
+            .map(|line| {
+                let record: Value = serde_json::from_slice(line).expect("JSON");
+                record["body"].as_str().expect("a string body").to_string()
+            })
+            .collect();
+        bodies.sort();
+        bodies
+    };
+    let (got, got_routed) = (bodies_of(&output), bodies_of(&routed));
     let summary = stop(ringway, &dir);
-    got.sort();
     expected.sort();
     assert_eq!(got, expected);
+    let expected_routed: Vec<String> = expected
+        .iter()
+        .filter(|body| body.starts_with("keep-1"))
+        .cloned()
+        .collect();
+    assert!(!expected_routed.is_empty());
+    assert_eq!(got_routed, expected_routed);
     assert_eq!(
         summary.input(0, "filtered"),
         40 * 50 - expected.len() as u64,
@@ -628,5 +647,90 @@ fn check_prints_every_query_and_route_normalised() {
     assert!(
         again.contains(&format!("sql: {normalised}")),
         "{normalised} not read back:\n{again}"
+    );
+}
+
+#[test]
+fn a_projection_writes_the_selected_fields_and_routes_split_it() {
+    let dir = TempDir::new("projection-routes");
+    let input = dir.join("in.log");
+    let mut rng = Rng::new(61);
+    let lines: Vec<String> = (0..30_000).map(|i| log_line(i, &mut rng)).collect();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let outputs = [dir.join("all.log"), dir.join("5xx.log")];
+    let summary = dir.join("summary.json");
+    run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            &file_output(&outputs[0]),
+            "--output",
+            &file_output(&outputs[1]),
+            "--sql",
+            "SELECT i, level, status FROM logs",
+            "--where",
+            "2=status >= 500",
+            "--read-buf",
+            "16KiB",
+            "--exit-on-eof",
+            "--stats-interval",
+            "0",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    )
+    .assert_success();
+    // Each record as the three fields (NULL where missing), computed from
+    // the lines; compared as JSON values, in order.
+    let mut expected: [Vec<Value>; 2] = Default::default();
+    for line in &lines {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let projected = serde_json::json!({
+            "i": record["i"],
+            "level": record.get("level").cloned().unwrap_or(Value::Null),
+            "status": record.get("status").cloned().unwrap_or(Value::Null),
+        });
+        if record["status"]
+            .as_i64()
+            .is_some_and(|status| status >= 500)
+        {
+            expected[1].push(projected.clone());
+        }
+        expected[0].push(projected);
+    }
+    for (n, output) in outputs.iter().enumerate() {
+        let got: Vec<Value> = split_lines(&read_output(output))
+            .into_iter()
+            .map(|line| {
+                serde_json::from_slice(line).unwrap_or_else(|e| {
+                    panic!(
+                        "output {}: not JSON ({e}): {:?}",
+                        n + 1,
+                        String::from_utf8_lossy(line)
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(got.len(), expected[n].len(), "output {} records", n + 1);
+        if let Some(at) = got.iter().zip(&expected[n]).position(|(g, e)| g != e) {
+            panic!(
+                "output {} record {}: {} but expected {}",
+                n + 1,
+                at + 1,
+                got[at],
+                expected[n][at]
+            );
+        }
+    }
+    let summary = read_summary(&summary);
+    assert_eq!(summary.input(0, "kept"), lines.len() as u64, "{summary}");
+    assert_eq!(
+        summary.output(1, "routed"),
+        expected[1].len() as u64,
+        "{summary}"
     );
 }
