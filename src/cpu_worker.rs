@@ -965,3 +965,102 @@ mod tests {
         assert_eq!(request.pending.load(Ordering::Acquire), 0);
     }
 }
+
+#[cfg(test)]
+mod allocation_tests {
+    use super::tests_support::*;
+
+    /// Routing a batch (masks, copies into pooled buffers, the ack log) costs
+    /// no allocation once the mask list has grown: nothing per record.
+    #[test]
+    fn splitting_a_batch_by_routes_allocates_nothing_after_warm_up() {
+        let (mut worker, mut from_cpu, pool, log) = routed_file_worker();
+        let text = b"a\nb\nc\nd\n";
+        let masks = [0b011, 0b001, 0b111, 0b100];
+        let mut end = 0;
+        for round in 0..3 {
+            end += text.len() as u64;
+            let batch = input_batch(&pool, text, end);
+            let before = crate::test_alloc::allocations_on_this_thread();
+            send_masks(&mut worker, batch, &masks);
+            let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+            if round > 0 {
+                assert_eq!(allocations, 0, "round {round}");
+            }
+            while let Some(part) = from_cpu.pop() {
+                for _ in 0..(part.targets & 0b111).count_ones() {
+                    part.ack.as_ref().unwrap().delivered();
+                }
+            }
+            assert!(log.has_room());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+    use crate::checkpoint::{AckedOffsets, Mark, Marks};
+    use crate::ring::ring;
+
+    /// A file lane's CPU worker over three outputs with routes.
+    pub fn routed_file_worker() -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
+        let waker = Waker::for_test();
+        let offsets = AckedOffsets::new(1);
+        offsets.reset(0, 1, 0, 0);
+        let log = AckLog::new(64, offsets, Waker::for_test());
+        let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
+        let (to_dispatcher, from_cpu) =
+            ring(16, Arc::clone(&waker), Waker::for_test(), Arc::default());
+        let pool = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
+        let stage = TransformStage::new(
+            Transformer::new(None, vec![None, None, None], 1024),
+            true,
+            true,
+            Shape::Raw,
+            Some(BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap()),
+            (0..3).map(|_| Arc::default()).collect(),
+        );
+        let worker = CpuWorker {
+            format: Format::Raw,
+            on_invalid: OnInvalid::Raw,
+            from_reader,
+            to_dispatcher,
+            waker,
+            counters: Arc::default(),
+            json: None,
+            dead_letter: None,
+            batch_bytes: 4096,
+            max_line_bytes: 1024,
+            linger: Duration::ZERO,
+            pending: None,
+            syslog: None,
+            acks: Some((Arc::clone(&log), 3)),
+            all_outputs: 0b111,
+            transform: Some(stage),
+        };
+        (worker, from_cpu, pool, log)
+    }
+
+    pub fn input_batch(pool: &Arc<BufferPool>, text: &[u8], end: u64) -> Batch {
+        let mut buf = pool.take().unwrap();
+        buf[..text.len()].copy_from_slice(text);
+        let mut batch = Batch::new(buf, text.len());
+        batch.records = frame::count_lines(text) as u32;
+        batch.marks = Marks::one(Mark {
+            slot: 0,
+            generation: 1,
+            end,
+        });
+        batch
+    }
+
+    pub fn send_masks(worker: &mut CpuWorker, batch: Batch, masks: &[u64]) {
+        let mut stage = worker.transform.take().unwrap();
+        stage.masks.clear();
+        stage.masks.extend_from_slice(masks);
+        worker.send_routed(&mut stage, batch);
+        worker.transform = Some(stage);
+        worker.flush_pending();
+    }
+}
