@@ -337,12 +337,15 @@ impl CpuWorker {
     }
 
     /// A free encode buffer; waits for one (outputs return them) when all
-    /// are in the pipeline, which is backpressure like a full ring.
-    fn take_encode_buffer(&self, pool: &Arc<BufferPool>) -> Batch {
+    /// are in the pipeline, which is backpressure like a full ring. The
+    /// pending batch is sent on first: it may hold one of them, and nothing
+    /// else would send it while this waits.
+    fn take_encode_buffer(&mut self, pool: &Arc<BufferPool>) -> Batch {
         loop {
             if let Some(buf) = pool.take() {
                 return Batch::new(buf, 0);
             }
+            self.flush_pending();
             self.waker.wait(|| pool.available() > 0, None);
         }
     }

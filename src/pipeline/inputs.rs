@@ -27,6 +27,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
+/// Encode buffers of a lane's transform in flight past its CPU worker, at
+/// most (see `Inputs::transform_stage`).
+const TRANSFORM_BUFFERS: usize = 8;
+
 /// Submission queue entries of an OTLP or TCP input's ring at least:
 /// every connection keeps a receive posted.
 const CONNECTION_URING_DEPTH: u32 = 256;
@@ -336,8 +340,11 @@ impl Inputs {
 
     /// The lane's transform stage: with a query, or when any output has a
     /// route. Encode buffers only where records can be rewritten or copied
-    /// (a projection, routes): as many as a syslog lane's, plus one per
-    /// output for the copies being filled.
+    /// (a projection, routes): at most [`TRANSFORM_BUFFERS`] in flight past
+    /// the CPU worker (fewer when fewer can be), plus one per output for the
+    /// copies being filled. The pool cycles through its buffers, so each is
+    /// touched: its size is RSS. Fewer than can be in flight only makes the
+    /// CPU worker wait for the outputs a little sooner.
     fn transform_stage(
         &self,
         build: &InputBuild<'_>,
@@ -354,7 +361,7 @@ impl Inputs {
         } else {
             Some(
                 BufferPool::new(
-                    shared.encode_buffers + settings.outputs.len(),
+                    shared.encode_buffers.min(TRANSFORM_BUFFERS) + settings.outputs.len(),
                     shared.buffer_bytes,
                     Arc::clone(cpu_waker),
                 )
