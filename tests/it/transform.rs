@@ -734,3 +734,127 @@ fn a_projection_writes_the_selected_fields_and_routes_split_it() {
         "{summary}"
     );
 }
+
+#[test]
+fn syslog_records_route_by_the_keys_the_converter_writes() {
+    let dir = TempDir::new("syslog-routes");
+    let input = dir.join("in.log");
+    // PRI 11 is user.err, 14 user.info.
+    let lines: Vec<String> = (0..5_000u64)
+        .map(|i| {
+            let pri = if i % 3 == 0 { 11 } else { 14 };
+            format!("<{pri}>Oct 11 22:14:15 host app[1]: message {i}")
+        })
+        .collect();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let outputs = [dir.join("all.log"), dir.join("err.log")];
+    run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=syslog", p(&input)),
+            "--output",
+            &file_output(&outputs[0]),
+            "--output",
+            &file_output(&outputs[1]),
+            "--where",
+            "2=severity = 'err'",
+            "--exit-on-eof",
+            "--stats-interval",
+            "0",
+        ],
+        TIMEOUT,
+    )
+    .assert_success();
+    let messages = |path: &Path| -> Vec<String> {
+        split_lines(&read_output(path))
+            .into_iter()
+            .map(|line| {
+                let record: Value = serde_json::from_slice(line).expect("JSON");
+                record["message"].as_str().expect("a message").to_string()
+            })
+            .collect()
+    };
+    let all: Vec<String> = (0..5_000u64).map(|i| format!("message {i}")).collect();
+    let errors: Vec<String> = (0..5_000u64)
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("message {i}"))
+        .collect();
+    assert_eq!(messages(&outputs[0]), all);
+    assert_eq!(messages(&outputs[1]), errors);
+}
+
+#[test]
+fn invalid_json_lines_follow_on_invalid_and_raw_ones_are_evaluated_as_body() {
+    let dir = TempDir::new("transform-invalid");
+    let input = dir.join("in.log");
+    let mut lines = Vec::new();
+    for i in 0..3_000u64 {
+        lines.push(match i % 4 {
+            0 => format!("{{\"i\":{i},\"body\":\"keep {i}\"}}"),
+            1 => format!("{{\"i\":{i},\"body\":\"drop {i}\"}}"),
+            2 => format!("keep {i} not json"),
+            _ => format!("drop {i} not json"),
+        });
+    }
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    for policy in ["raw", "drop", "deadletter"] {
+        let output = dir.join(format!("out-{policy}.log"));
+        let dead = dir.join(format!("dead-{policy}.log"));
+        let summary = dir.join(format!("summary-{policy}.json"));
+        run(
+            &dir,
+            &[
+                "run",
+                "--input",
+                &format!("file:{},format=json", p(&input)),
+                "--output",
+                &file_output(&output),
+                "--sql",
+                "SELECT * FROM logs WHERE body LIKE 'keep%'",
+                "--on-invalid",
+                policy,
+                "--dead-letter",
+                &p(&dead),
+                "--exit-on-eof",
+                "--stats-interval",
+                "0",
+                "--summary-json",
+                &p(&summary),
+            ],
+            TIMEOUT,
+        )
+        .assert_success();
+        // Valid lines are filtered on their `body` field; an invalid line
+        // passed on raw is evaluated as a raw line, its `body` the line.
+        let expected: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 0 || (policy == "raw" && i % 4 == 2))
+            .map(|(_, line)| line.clone())
+            .collect();
+        assert_lines(&expected, &read_output(&output), policy);
+        let invalid: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 >= 2)
+            .map(|(_, line)| line.clone())
+            .collect();
+        let summary = read_summary(&summary);
+        assert_eq!(
+            summary.input(0, "invalid"),
+            invalid.len() as u64,
+            "{policy}: {summary}"
+        );
+        let evaluated = if policy == "raw" { 3_000 } else { 1_500 };
+        assert_eq!(
+            summary.input(0, "kept") + summary.input(0, "filtered"),
+            evaluated,
+            "{policy}: {summary}"
+        );
+        if policy == "deadletter" {
+            assert_lines(&invalid, &read_output(&dead), "dead letters");
+        }
+    }
+}
