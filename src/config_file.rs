@@ -553,6 +553,44 @@ mod tests {
     }
 
     #[test]
+    fn sql_and_where_keys_stay_beside_the_specs_they_cannot_be_part_of() {
+        let config = parse(
+            r#"
+            [[input]]
+            kind = "file"
+            path = "/a.log"
+            sql = "SELECT a, b FROM logs WHERE c IN ('x', 'y')"
+            [[input]]
+            kind = "stdin"
+            [[output]]
+            kind = "null"
+            [[output]]
+            kind = "stdout"
+            where = "level = 'error'"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.inputs, ["file:/a.log", "stdin"]);
+        assert_eq!(
+            config.input_sql,
+            [
+                Some("SELECT a, b FROM logs WHERE c IN ('x', 'y')".to_string()),
+                None
+            ]
+        );
+        assert_eq!(config.outputs, ["null", "stdout"]);
+        assert_eq!(
+            config.output_where,
+            [None, Some("level = 'error'".to_string())]
+        );
+        let error = parse("[[output]]\nkind = \"null\"\nwhere = 3").unwrap_err();
+        assert!(error.contains("'where' must be a string"), "{error}");
+        // Routes are the tables' keys, not a scalar key.
+        let error = parse("where = \"1=true\"").unwrap_err();
+        assert!(error.contains("unknown key 'where'"), "{error}");
+    }
+
+    #[test]
     fn scalar_keys_become_flags_unless_given_on_the_command_line() {
         let command = crate::cli::Cli::command();
         let run = command.find_subcommand("run").unwrap();
