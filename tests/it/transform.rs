@@ -554,7 +554,7 @@ fn refused_queries_and_routes_exit_2_with_one_line_from_run_and_check() {
     let file_in = format!("file:{}", p(&input));
     let out = file_output(&dir.join("out.log"));
     let group_by = "SELECT level, count(*) FROM logs GROUP BY level";
-    let cases: [(Vec<&str>, Vec<&str>); 4] = [
+    let cases: [(Vec<&str>, Vec<&str>); 5] = [
         (
             vec!["--sql", group_by],
             vec!["--sql: ", "GROUP BY", group_by],
@@ -566,6 +566,10 @@ fn refused_queries_and_routes_exit_2_with_one_line_from_run_and_check() {
         (
             vec!["--where", "3=true"],
             vec!["--where 3: there is no output 3"],
+        ),
+        (
+            vec!["--where", "1=true", "--where", "1=false"],
+            vec!["--where 1: given twice"],
         ),
         (
             vec!["--where", "level = 'x'"],
