@@ -1,0 +1,390 @@
+//! The CPU worker: frames and checks the records of each batch, then batches
+//! by size and time for the dispatcher.
+//!
+//! [`CpuWorker`] pops [`Batch`]es from ring(4), frames them ([`frame`]),
+//! checks JSON lines ([`json`]) and handles invalid ones per `--on-invalid`,
+//! then either forwards the batch itself (zero copy) or appends small ones
+//! into a pending batch, flushed when it reaches `--batch-bytes` or has
+//! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
+//! ring(4), which fills, and the reader pauses.
+//!
+//! With a query (`--sql`) or a route on any output, every line also goes
+//! through the lane's [`Transformer`](crate::transform::Transformer)
+//! ([`TransformStage`], in `transform`): for `json` its parse is the JSON
+//! check, and routes split a batch by the outputs its records go to. A batch
+//! routed nowhere is acked here at once, in its place in the ack log.
+
+use crate::ack::Ack;
+use crate::batch::{ALL_OUTPUTS, Batch};
+use crate::checkpoint::AckLog;
+use crate::config::{Format, OnInvalid};
+use crate::dead_letter::DeadLetter;
+use crate::metrics::InputCounters;
+use crate::pool::BufferPool;
+use crate::ring::{RingReceiver, RingSender, Waker};
+use crate::scan::syslog::SyslogParser;
+use crate::scan::{frame, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[cfg(test)]
+mod tests;
+mod transform;
+
+pub(crate) use transform::TransformStage;
+
+pub(crate) struct CpuWorker {
+    pub format: Format,
+    pub on_invalid: OnInvalid,
+    pub from_reader: RingReceiver<Batch>,
+    pub to_dispatcher: RingSender<Batch>,
+    /// Woken by the reader's pushes and the dispatcher's pops.
+    pub waker: Arc<Waker>,
+    pub counters: Arc<InputCounters>,
+    pub json: Option<json::JsonChecker>,
+    pub dead_letter: Option<DeadLetter>,
+    pub batch_bytes: usize,
+    pub max_line_bytes: usize,
+    pub linger: Duration,
+    /// A batch being filled; flushed by size, by linger or at the end.
+    pub pending: Option<(Batch, Instant)>,
+    /// Present for `format=syslog`.
+    pub syslog: Option<SyslogConverter>,
+    /// File inputs: the lane's ack log, and how many outputs ack each batch.
+    pub acks: Option<(Arc<AckLog>, u32)>,
+    /// Bit `i` set for each output `i`: what a batch's `targets` are read
+    /// against.
+    pub all_outputs: u64,
+    /// Present when the lane has a query or any output has a route.
+    pub transform: Option<TransformStage>,
+}
+
+/// What `format=syslog` needs: the parser, and a pool of encode buffers
+/// (owned by this worker: returning buffers wake it) for the JSON it writes.
+pub(crate) struct SyslogConverter {
+    pub parser: SyslogParser,
+    pub pool: Arc<BufferPool>,
+    /// The encode buffer being filled while converting one input batch.
+    pub encoding: Option<Batch>,
+}
+
+impl CpuWorker {
+    pub fn run(mut self) {
+        self.waker.register_current_thread();
+        loop {
+            if let Some(batch) = self.from_reader.pop() {
+                self.take(batch);
+                continue;
+            }
+            if self.from_reader.is_finished() {
+                break;
+            }
+            let mut deadline = None;
+            if let Some((_, since)) = &self.pending {
+                let due = *since + self.linger;
+                if Instant::now() >= due {
+                    self.flush_pending();
+                    continue;
+                }
+                deadline = Some(due);
+            }
+            if let Some(dead_letter) = &mut self.dead_letter {
+                dead_letter.flush();
+            }
+            let reader = &self.from_reader;
+            self.waker
+                .wait(|| !reader.is_empty() || reader.is_finished(), deadline);
+        }
+        self.flush_pending();
+        if let Some(dead_letter) = &mut self.dead_letter {
+            dead_letter.flush();
+        }
+    }
+
+    fn take(&mut self, mut batch: Batch) {
+        // Only a batch longer than --max-line can hold an over-long line (the
+        // reader cuts those that fill a buffer; a larger --read-buf can still
+        // bring whole ones).
+        if batch.len > self.max_line_bytes + 1 {
+            self.truncate_long_lines(&mut batch);
+        }
+        if self.transform.is_some() {
+            self.take_transformed(batch);
+            return;
+        }
+        let framed = match self.format {
+            Format::Raw => {
+                let lines = frame::count_lines(batch.bytes());
+                batch.records = lines as u32;
+                lines
+            }
+            Format::Json => self.check_json(&mut batch),
+            Format::Syslog => {
+                self.convert_syslog(batch);
+                return;
+            }
+        };
+        self.counters
+            .records
+            .fetch_add(framed as u64, Ordering::Relaxed);
+        self.forward(batch);
+    }
+
+    /// Sends a framed batch on: appended to the pending batch when it fits,
+    /// else on its own; small ones wait up to --batch-linger for more.
+    fn forward(&mut self, batch: Batch) {
+        if batch.len == 0 && batch.marks.as_slice().is_empty() {
+            // Nothing to deliver: an OTLP request's part counts as
+            // delivered now.
+            if let Some(ack) = &batch.ack {
+                ack.delivered_nowhere();
+            }
+            return;
+        }
+        // An empty batch that carries file marks still goes on: its offsets
+        // are acked once everything before it is delivered.
+        if let Some((pending, _)) = &mut self.pending {
+            if pending.can_append(&batch) && pending.len + batch.len <= self.batch_bytes {
+                pending.append(batch);
+                if pending.len >= self.batch_bytes {
+                    self.flush_pending();
+                }
+                return;
+            }
+            self.flush_pending();
+        }
+        if batch.len >= self.batch_bytes || self.linger.is_zero() {
+            self.push(batch);
+        } else {
+            self.pending = Some((batch, Instant::now()));
+        }
+    }
+
+    /// Checks every line; returns how many were framed. Invalid lines are
+    /// kept, removed, or removed and dead-lettered per `--on-invalid`; kept
+    /// lines are compacted to the front so the batch stays contiguous.
+    fn check_json(&mut self, batch: &mut Batch) -> usize {
+        let checker = self.json.as_mut().expect("json format has a checker");
+        let bytes = &mut batch.buf[..batch.len];
+        let mut framed = 0;
+        let mut kept = 0;
+        let mut invalid = 0u64;
+        let mut write = 0;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            framed += 1;
+            let valid = checker.is_valid(&bytes[start..end]);
+            if !valid {
+                invalid += 1;
+                if let Some(dead_letter) = &mut self.dead_letter {
+                    dead_letter.write_line(&bytes[start..=end]);
+                }
+            }
+            if valid || self.on_invalid == OnInvalid::Raw {
+                if write != start {
+                    bytes.copy_within(start..=end, write);
+                }
+                write += end + 1 - start;
+                kept += 1;
+            }
+            start = end + 1;
+        }
+        debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
+        batch.len = write;
+        batch.records = kept;
+        if invalid > 0 {
+            self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
+            if self.dead_letter.is_some() {
+                self.counters
+                    .dead_lettered
+                    .fetch_add(invalid, Ordering::Relaxed);
+            }
+        }
+        framed
+    }
+
+    /// Converts every line (one syslog message each) into one JSON object,
+    /// written into encode buffers of this worker's own pool; the input
+    /// batch goes back to the reader's pool.
+    fn convert_syslog(&mut self, batch: Batch) {
+        let Some(syslog) = self.syslog.take() else {
+            debug_assert!(false, "syslog format has a converter");
+            return;
+        };
+        let SyslogConverter {
+            mut parser,
+            pool,
+            mut encoding,
+        } = syslog;
+        let capacity = pool.buffer_bytes();
+        let bytes = batch.bytes();
+        let mut framed = 0u64;
+        let mut unparsed = 0u64;
+        let mut truncated = 0u64;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            let line_start = start;
+            start = end + 1;
+            let mut line = &bytes[line_start..end];
+            framed += 1;
+            // A message whose JSON could outgrow a whole encode buffer is
+            // cut to fit (only lines far longer than any syslog message).
+            while line.len() > 1 && SyslogParser::max_json_bytes(line.len()) > capacity {
+                line = &line[..line.len() / 2];
+            }
+            truncated += u64::from(line.len() < end - line_start);
+            let needed = SyslogParser::max_json_bytes(line.len());
+            if encoding
+                .as_ref()
+                .is_some_and(|out: &Batch| out.room() < needed)
+            {
+                let full = encoding.take().expect("checked above");
+                self.emit(full);
+            }
+            let out = match &mut encoding {
+                Some(out) => out,
+                None => encoding.insert(self.take_encode_buffer(&pool)),
+            };
+            out.absorb_created(&batch);
+            let (written, parsed) = parser.write_json(line, &mut out.buf[out.len..]);
+            out.len += written;
+            out.records += 1;
+            unparsed += u64::from(!parsed);
+        }
+        // The last encoded batch completes this batch's file marks; with
+        // nothing encoded, the (empty) batch itself carries them on.
+        match encoding.take() {
+            Some(mut out) => {
+                out.marks.absorb(&batch.marks);
+                drop(batch);
+                self.emit(out);
+            }
+            None => {
+                let mut batch = batch;
+                batch.len = 0;
+                self.emit(batch);
+            }
+        }
+        self.syslog = Some(SyslogConverter {
+            parser,
+            pool,
+            encoding,
+        });
+        self.counters.records.fetch_add(framed, Ordering::Relaxed);
+        if unparsed > 0 {
+            self.counters.invalid.fetch_add(unparsed, Ordering::Relaxed);
+        }
+        if truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+        }
+    }
+
+    /// A free encode buffer; waits for one (outputs return them) when all
+    /// are in the pipeline, which is backpressure like a full ring. The
+    /// pending batch is sent on first: it may hold one of them, and nothing
+    /// else would send it while this waits.
+    fn take_encode_buffer(&mut self, pool: &Arc<BufferPool>) -> Batch {
+        loop {
+            if let Some(buf) = pool.take() {
+                return Batch::new(buf, 0);
+            }
+            self.flush_pending();
+            self.waker.wait(|| pool.available() > 0, None);
+        }
+    }
+
+    /// Cuts every line longer than `--max-line` to its first `max_line`
+    /// bytes plus `\n`, compacting the batch.
+    fn truncate_long_lines(&mut self, batch: &mut Batch) {
+        let max_line = self.max_line_bytes;
+        let bytes = &mut batch.buf[..batch.len];
+        let mut truncated = 0u64;
+        let mut write = 0;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + offset;
+            let keep = (end - start).min(max_line);
+            truncated += u64::from(end - start > max_line);
+            if write != start {
+                bytes.copy_within(start..start + keep, write);
+            }
+            bytes[write + keep] = b'\n';
+            write += keep + 1;
+            start = end + 1;
+        }
+        batch.len = write;
+        if truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some((batch, _)) = self.pending.take() {
+            self.push(batch);
+        }
+    }
+
+    /// Pushes into ring(16). Full: wait for the dispatcher, which is what
+    /// makes ring(4) fill behind us and the reader pause. A batch routed to
+    /// no output is acked here instead, in its place in the ack log.
+    fn push(&mut self, mut batch: Batch) {
+        let targets = (batch.targets & self.all_outputs).count_ones();
+        if let Some((log, outputs)) = &self.acks {
+            // Invalid lines of this batch's offsets reach the dead-letter
+            // file before the batch can be acked past them.
+            if let Some(dead_letter) = &mut self.dead_letter {
+                dead_letter.flush();
+            }
+            let acks = if batch.targets == ALL_OUTPUTS {
+                *outputs
+            } else {
+                targets
+            };
+            let seq = loop {
+                // Zero outputs publish as one, acked just below.
+                if let Some(seq) = log.publish(&batch.marks, acks) {
+                    break seq;
+                }
+                // Full: earlier batches are still undelivered somewhere.
+                self.waker.wait(|| log.has_room(), None);
+            };
+            if targets == 0 {
+                log.ack(seq);
+                return;
+            }
+            batch.ack = Some(Ack::File {
+                log: Arc::clone(log),
+                seq,
+            });
+        } else if targets == 0 {
+            if let Some(ack) = &batch.ack {
+                ack.delivered_nowhere();
+            }
+            return;
+        } else if batch.targets != ALL_OUTPUTS
+            && let Some(ack) = &batch.ack
+        {
+            ack.set_outputs(targets);
+        }
+        loop {
+            match self.to_dispatcher.push(batch) {
+                Ok(()) => return,
+                Err(returned) => batch = returned,
+            }
+            if self.to_dispatcher.is_abandoned() {
+                eprintln!("ringway: error: the dispatcher stopped; a batch could not be delivered");
+                return;
+            }
+            let dispatcher = &self.to_dispatcher;
+            self.waker
+                .wait(|| dispatcher.has_room() || dispatcher.is_abandoned(), None);
+        }
+    }
+}
