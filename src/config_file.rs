@@ -5,7 +5,8 @@
 //! turns it into the command-line arguments it stands for, so one grammar
 //! (clap's value parsers, `parse_input_spec`, `parse_output_spec`) and one
 //! validation (`RunArgs::into_settings`) serve both. A scalar key is a flag's
-//! long name with `_` for `-` (`max_line = "1MiB"` is `--max-line=1MiB`);
+//! long name (or one of its aliases, an old name) with `_` for `-`
+//! (`max_line = "1MiB"` is `--max-line=1MiB`);
 //! `[[input]]` and `[[output]]` tables become SPECs (`kind = "udp"`,
 //! `address = "0.0.0.0:514"`, `format = "syslog"` is
 //! `udp:0.0.0.0:514,format=syslog`). A flag given on the command line wins
@@ -151,18 +152,26 @@ impl ConfigFile {
                     }
                 }
                 _ => {
+                    // A flag's alias (an old name) is a key too; the
+                    // key stands for the flag's own long name.
                     let flag = key.replace('_', "-");
-                    let known = run.get_arguments().any(|arg| {
-                        arg.get_long() == Some(flag.as_str())
-                            && !NOT_KEYS.contains(&arg.get_id().as_str())
-                    });
-                    if !known || key.contains('-') {
+                    let long = run
+                        .get_arguments()
+                        .find(|arg| {
+                            (arg.get_long() == Some(flag.as_str())
+                                || arg
+                                    .get_all_aliases()
+                                    .is_some_and(|aliases| aliases.contains(&flag.as_str())))
+                                && !NOT_KEYS.contains(&arg.get_id().as_str())
+                        })
+                        .and_then(|arg| arg.get_long());
+                    let Some(long) = long.filter(|_| !key.contains('-')) else {
                         errors.push(at(format!(
                             "unknown key '{key}' (keys are the flags of 'ringway run --help' with _ for -, e.g. max_line, and [[input]], [[output]] tables)"
                         )));
                         continue;
-                    }
-                    config.scalars.push((key, flag, value));
+                    };
+                    config.scalars.push((key, long.to_string(), value));
                 }
             }
         }

@@ -202,17 +202,27 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = config::parse_duration)]
     pub batch_linger: Duration,
 
-    /// Capacity of each input's I/O → CPU ring, in batches.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub io_ring: usize,
+    /// Capacity of each input's I/O → CPU ring (the io_to_cpu stage), in batches.
+    #[arg(long, visible_alias = "io-ring", value_name = "N", default_value_t = 4)]
+    pub ring_io_to_cpu: usize,
 
-    /// Capacity of each input's CPU → dispatcher ring, in batches.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub pipeline_ring: usize,
+    /// Capacity of each input's CPU → dispatcher ring (the cpu_to_dispatcher stage), in batches.
+    #[arg(
+        long,
+        visible_alias = "pipeline-ring",
+        value_name = "N",
+        default_value_t = 16
+    )]
+    pub ring_cpu_to_dispatcher: usize,
 
-    /// Capacity of the dispatcher → worker slot of every output worker, in batches.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub worker_slot: usize,
+    /// Capacity of the dispatcher → worker ring of every output worker (the dispatcher_to_worker stage), in batches.
+    #[arg(
+        long,
+        visible_alias = "worker-slot",
+        value_name = "N",
+        default_value_t = 1
+    )]
+    pub ring_dispatcher_to_worker: usize,
 
     /// Workers per output. file: and stdout still write each input's records in order.
     #[arg(long, value_name = "N", default_value_t = 2)]

@@ -132,9 +132,17 @@ impl RunArgs {
             ));
         }
         for (flag, value, max) in [
-            ("--io-ring", self.io_ring, 1 << 16),
-            ("--pipeline-ring", self.pipeline_ring, 1 << 16),
-            ("--worker-slot", self.worker_slot, 1 << 16),
+            ("--ring-io-to-cpu", self.ring_io_to_cpu, 1 << 16),
+            (
+                "--ring-cpu-to-dispatcher",
+                self.ring_cpu_to_dispatcher,
+                1 << 16,
+            ),
+            (
+                "--ring-dispatcher-to-worker",
+                self.ring_dispatcher_to_worker,
+                1 << 16,
+            ),
             ("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS),
             ("--max-open-files", self.max_open_files, 1 << 20),
             ("--otlp-max-connections", self.otlp_max_connections, 1 << 16),
@@ -362,9 +370,9 @@ impl RunArgs {
             read_buffer_bytes: self.read_buf,
             batch_bytes: self.batch_bytes,
             batch_linger: self.batch_linger,
-            io_ring_capacity: self.io_ring,
-            pipeline_ring_capacity: self.pipeline_ring,
-            worker_slot_capacity: self.worker_slot,
+            io_to_cpu_capacity: self.ring_io_to_cpu,
+            cpu_to_dispatcher_capacity: self.ring_cpu_to_dispatcher,
+            dispatcher_to_worker_capacity: self.ring_dispatcher_to_worker,
             output_workers: self.output_workers,
             cpus: self.cpus.map(|list| list.0),
             uring_depth: self.uring_depth,

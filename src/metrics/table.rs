@@ -419,7 +419,7 @@ static OUTPUT_HELD_RECORDS: Family = Family {
     name: "ringway_output_held_records",
     kind: Kind::Gauge,
     labels: &["output"],
-    help: "Records the output's workers hold (in their slots or being written).",
+    help: "Records the output's workers hold (in their dispatcher→worker rings or being written).",
     details: "What the drain-timeout message counts.",
 };
 
@@ -436,7 +436,7 @@ static RING_OCCUPANCY: Family = Family {
     kind: Kind::Gauge,
     labels: &["stage"],
     help: "Batches queued in the stage's rings, summed over its rings.",
-    details: "Stages: `read_to_scan` (I/O worker to CPU worker, a ring of 4 per lane), `scan_to_dispatch` (CPU worker to dispatcher, a ring of 16 per lane), `worker_slots` (dispatcher to output workers, one slot per worker).",
+    details: "Stages: `io_to_cpu` (I/O worker to CPU worker, a ring of 4 per lane, `--ring-io-to-cpu`), `cpu_to_dispatcher` (CPU worker to dispatcher, a ring of 16 per lane, `--ring-cpu-to-dispatcher`), `dispatcher_to_worker` (dispatcher to output workers, a ring of 1 per worker, `--ring-dispatcher-to-worker`).",
 };
 
 static RING_CAPACITY: Family = Family {
@@ -634,19 +634,19 @@ pub(crate) struct RingStage {
 
 pub(crate) static RING_STAGES: [RingStage; 3] = [
     RingStage {
-        label: "read_to_scan",
-        stats: "read→scan",
+        label: "io_to_cpu",
+        stats: "io→cpu",
         gauge: |rings| &rings.io_to_cpu,
     },
     RingStage {
-        label: "scan_to_dispatch",
-        stats: "scan→dispatch",
-        gauge: |rings| &rings.cpu_to_dispatch,
+        label: "cpu_to_dispatcher",
+        stats: "cpu→dispatcher",
+        gauge: |rings| &rings.cpu_to_dispatcher,
     },
     RingStage {
-        label: "worker_slots",
-        stats: "worker slots",
-        gauge: |rings| &rings.worker_slots,
+        label: "dispatcher_to_worker",
+        stats: "dispatcher→worker",
+        gauge: |rings| &rings.dispatcher_to_worker,
     },
 ];
 

@@ -216,7 +216,7 @@ mod tests {
                 1,
                 Waker::for_test(),
                 Waker::for_test(),
-                gauges.worker_slots.clone(),
+                gauges.dispatcher_to_worker.clone(),
             );
             senders.push(tx);
             receivers.push(rx);

@@ -254,16 +254,16 @@ impl Inputs {
         )
         .map_err(|error| format!("cannot map its buffers: {error}"))?;
         let (to_cpu, from_reader) = ring(
-            settings.io_ring_capacity,
+            settings.io_to_cpu_capacity,
             Arc::clone(&io_waker),
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.gauges.io_to_cpu),
         );
         let (to_dispatch, from_cpu) = ring(
-            settings.pipeline_ring_capacity,
+            settings.cpu_to_dispatcher_capacity,
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.dispatcher_waker),
-            Arc::clone(&shared.gauges.cpu_to_dispatch),
+            Arc::clone(&shared.gauges.cpu_to_dispatcher),
         );
         self.to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {
@@ -406,8 +406,9 @@ impl Inputs {
                 udp_reader(build, io, *address, *rcvbuf_bytes, *sockets)?,
                 None,
             )),
-            InputKind::Otlp { address } => Ok((otlp_receiver(build, io, *address)?, None)),
-            InputKind::Tcp { address } => Ok((tcp_reader(build, io, *address)?, None)),
+            InputKind::Otlp { address } | InputKind::Tcp { address } => {
+                Ok((stream_reader(build, io, *address)?, None))
+            }
             InputKind::Stdin => {
                 // Counted with the file readers: --exit-on-eof waits for
                 // standard input's EOF too.
@@ -508,53 +509,36 @@ fn udp_reader(
     Ok(Box::new(move || reader.run()))
 }
 
-/// A TCP or OTLP input's listening socket, and its lane's plumbing.
-fn listening_lane(
-    build: &InputBuild<'_>,
+/// A TCP or OTLP input's receiver, on its listening socket.
+fn stream_reader(
+    build: &mut InputBuild<'_>,
     io: LaneIo,
     address: std::net::SocketAddr,
-) -> Result<(std::os::fd::OwnedFd, LaneParts), String> {
+) -> Result<Reader, String> {
+    let settings = build.settings;
     let listener = crate::input::net::listen(&build.input.name, address)
         .map_err(|error| format!("cannot open its socket: {error}"))?;
-    Ok((
-        listener,
-        io.lane_parts(build, &build.shared.network_readers_done),
-    ))
-}
-
-fn otlp_receiver(
-    build: &mut InputBuild<'_>,
-    io: LaneIo,
-    address: std::net::SocketAddr,
-) -> Result<Reader, String> {
-    let settings = build.settings;
-    let (listener, lane) = listening_lane(build, io, address)?;
-    let otlp = Arc::new(OtlpCounters::default());
-    build.otlp = Some(Arc::clone(&otlp));
-    let replies = Replies::new(
-        build.shared.buffers_per_input + settings.otlp.max_connections + 64,
-        Arc::clone(&lane.waker),
-    );
-    let receiver = OtlpReceiver::new(ReceiverParts {
-        lane,
-        listener,
-        settings: settings.otlp,
-        io_ring_capacity: settings.io_ring_capacity,
-        replies,
-        otlp,
-        outputs: settings.outputs.len() as u32,
-    })
-    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
-    Ok(Box::new(move || receiver.run()))
-}
-
-fn tcp_reader(
-    build: &mut InputBuild<'_>,
-    io: LaneIo,
-    address: std::net::SocketAddr,
-) -> Result<Reader, String> {
-    let settings = build.settings;
-    let (listener, lane) = listening_lane(build, io, address)?;
+    let lane = io.lane_parts(build, &build.shared.network_readers_done);
+    let set_up = |error| format!("cannot set up the receiver: {error}");
+    if matches!(build.input.kind, InputKind::Otlp { .. }) {
+        let otlp = Arc::new(OtlpCounters::default());
+        build.otlp = Some(Arc::clone(&otlp));
+        let replies = Replies::new(
+            build.shared.buffers_per_input + settings.otlp.max_connections + 64,
+            Arc::clone(&lane.waker),
+        );
+        let receiver = OtlpReceiver::new(ReceiverParts {
+            lane,
+            listener,
+            settings: settings.otlp,
+            io_to_cpu_capacity: settings.io_to_cpu_capacity,
+            replies,
+            otlp,
+            outputs: settings.outputs.len() as u32,
+        })
+        .map_err(set_up)?;
+        return Ok(Box::new(move || receiver.run()));
+    }
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
@@ -565,7 +549,7 @@ fn tcp_reader(
         linger: settings.batch_linger,
         tcp,
     })
-    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
+    .map_err(set_up)?;
     Ok(Box::new(move || reader.run()))
 }
 

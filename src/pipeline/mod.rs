@@ -238,10 +238,10 @@ impl Shared {
             },
             buffers_per_input: settings.buffers_per_input(),
             buffer_bytes: settings.buffer_bytes(),
-            encode_buffers: settings.pipeline_ring_capacity
+            encode_buffers: settings.cpu_to_dispatcher_capacity
                 + 2
                 + settings.output_workers
-                    * (settings.worker_slot_capacity + 1)
+                    * (settings.dispatcher_to_worker_capacity + 1)
                     * settings.outputs.len().max(1),
             output_counters: settings
                 .outputs

@@ -60,15 +60,15 @@ impl Outputs {
             .ordered()
             .then(|| CommitOrder::new(worker_wakers.clone()));
         let finished = Arc::new(ArrayQueue::new(
-            workers * (settings.worker_slot_capacity + 2),
+            workers * (settings.dispatcher_to_worker_capacity + 2),
         ));
         let mut slots = Vec::new();
         for (index, waker) in worker_wakers.into_iter().enumerate() {
             let (slot_tx, slot_rx) = ring(
-                settings.worker_slot_capacity,
+                settings.dispatcher_to_worker_capacity,
                 Arc::clone(&shared.dispatcher_waker),
                 Arc::clone(&waker),
-                Arc::clone(&shared.gauges.worker_slots),
+                Arc::clone(&shared.gauges.dispatcher_to_worker),
             );
             slots.push(slot_tx);
             let worker = OutputWorker {
