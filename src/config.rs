@@ -72,6 +72,9 @@ pub(crate) struct InputSpec {
     pub kind: InputKind,
     pub format: Format,
     pub from: StartFrom,
+    /// The SQL query over the input's records (`--sql`, or its own
+    /// `[[input]] sql`), as written; checked at start by compiling it.
+    pub sql: Option<String>,
 }
 
 impl InputSpec {
@@ -154,6 +157,9 @@ pub(crate) struct OutputSpec {
     /// The SPEC exactly as typed.
     pub name: String,
     pub kind: OutputKind,
+    /// The output's route: a SQL condition a record must meet to reach it
+    /// (`--where N=EXPR`, `[[output]] where`), as written.
+    pub route: Option<String>,
 }
 
 /// When an OTLP request is answered 200 (`--otlp-ack`).
@@ -557,6 +563,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         kind,
         format,
         from,
+        sql: None,
     })
 }
 
@@ -584,6 +591,7 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         kind: InputKind::Stdin,
         format,
         from: defaults.from,
+        sql: None,
     })
 }
 
@@ -615,6 +623,7 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
     Ok(OutputSpec {
         name: spec.to_string(),
         kind,
+        route: None,
     })
 }
 

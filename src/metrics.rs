@@ -44,6 +44,13 @@ pub(crate) struct InputCounters {
     pub read_errors: AtomicU64,
     /// New files that waited because `--max-open-files` were open.
     pub files_waiting: AtomicU64,
+    /// Records the transform evaluated and kept (`--sql`, routes).
+    pub kept: AtomicU64,
+    /// Records the query's `WHERE` dropped.
+    pub filtered: AtomicU64,
+    /// Records whose evaluation had at least one runtime error (a value
+    /// became NULL).
+    pub transform_errors: AtomicU64,
 }
 
 #[derive(Default)]
@@ -70,6 +77,11 @@ pub(crate) struct OutputCounters {
     /// an open and ended with a newline, where they could not be cut and
     /// written again (no `--data-dir`, or a file reopened after SIGHUP).
     pub torn_lines: AtomicU64,
+    /// Records the routes sent to this output (counted while any output
+    /// has a route).
+    pub routed: AtomicU64,
+    /// Records the output's route condition turned away.
+    pub skipped: AtomicU64,
 }
 
 /// Batches, and the records they carry, that a stage holds outside any

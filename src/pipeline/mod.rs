@@ -210,6 +210,9 @@ struct Shared {
     /// Encode buffers of a `format=syslog` lane: what can be in flight past
     /// the CPU worker, plus the one being filled.
     encode_buffers: usize,
+    /// Every output's counters, made before the inputs: the CPU workers
+    /// count each output's routed records.
+    output_counters: Vec<Arc<crate::metrics::OutputCounters>>,
 }
 
 impl Shared {
@@ -242,6 +245,11 @@ impl Shared {
                 + settings.output_workers
                     * (settings.dispatcher_to_worker_capacity + 1)
                     * settings.outputs.len().max(1),
+            output_counters: settings
+                .outputs
+                .iter()
+                .map(|_| Arc::new(crate::metrics::OutputCounters::default()))
+                .collect(),
         }
     }
 

@@ -5,7 +5,6 @@
 use super::{Shared, StageThread};
 use crate::config::{OutputSpec, Settings};
 use crate::dead_letter::SharedDeadLetter;
-use crate::metrics::OutputCounters;
 use crate::output::dispatcher::OutputPool;
 use crate::output::sink::Sink;
 use crate::output::worker::{CommitOrder, OutputWorker};
@@ -17,7 +16,7 @@ use std::sync::Arc;
 /// workers as threads to start.
 #[derive(Default)]
 pub(super) struct Outputs {
-    pub(super) counters: Vec<Arc<OutputCounters>>,
+    pub(super) counters: Vec<Arc<crate::metrics::OutputCounters>>,
     pub(super) pools: Vec<OutputPool>,
     pub(super) threads: Vec<StageThread>,
 }
@@ -46,7 +45,7 @@ impl Outputs {
         output: &OutputSpec,
         rejected: Option<&Arc<SharedDeadLetter>>,
     ) {
-        let counters = Arc::new(OutputCounters::default());
+        let counters = Arc::clone(&shared.output_counters[output_index]);
         self.counters.push(Arc::clone(&counters));
         let sink = Arc::new(Sink::new(
             &output.kind,

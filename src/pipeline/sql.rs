@@ -25,7 +25,11 @@ pub(crate) fn run_sql(
     let query = match Query::compile(text) {
         Ok(query) => query,
         Err(error) => {
-            eprintln!("ringway: error: --sql: {error}: {text:?}");
+            // As run and check say it: the query on one line.
+            eprintln!(
+                "ringway: error: --sql: {error}: {}",
+                text.replace('\n', "\\n")
+            );
             return 2;
         }
     };

@@ -453,6 +453,8 @@ fn every_run_flag_runs_with_a_valid_value() {
     // whether the run still copies the input: --from end starts at the end
     // of the file, so it copies nothing).
     let valid: &[(&str, Option<&str>, bool)] = &[
+        ("--sql", Some("SELECT * FROM logs"), true),
+        ("--where", Some("1=true"), true),
         ("--format", Some("json"), true),
         ("--from", Some("end"), false),
         ("--on-invalid", Some("drop"), true),

@@ -28,5 +28,6 @@ mod sql;
 mod stats;
 mod stdin;
 mod tcp;
+mod transform;
 mod tuning;
 mod udp;

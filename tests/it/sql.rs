@@ -171,7 +171,10 @@ fn sql_refuses_a_query_with_one_line_and_exit_2() {
         assert_eq!(stdout, "", "{query}");
         assert_eq!(
             stderr,
-            format!("ringway: error: --sql: {message}: {query:?}\n"),
+            format!(
+                "ringway: error: --sql: {message}: {}\n",
+                query.replace('\n', "\\n")
+            ),
             "{query}"
         );
     }
