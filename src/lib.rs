@@ -22,6 +22,7 @@ mod dead_letter;
 mod docs;
 mod escape;
 mod input;
+mod json_parse;
 mod metrics;
 mod metrics_server;
 mod output;

@@ -1,61 +1,34 @@
 //! JSON line checking with simd-json, reusing its buffers.
 //!
-//! simd-json unescapes strings inside the buffer it parses, so lines are
-//! copied into a padded scratch buffer and parsed there; the original bytes
-//! are what travel on. Scratch, parser buffers and tape are allocated once
-//! and reused for every call.
+//! The parse is `crate::json_parse::PaddedParser`'s (a padded scratch copy,
+//! so the original bytes travel on untouched; buffers and tape reused).
 //!
 //! One line per call: checking 64 KiB of lines at once as an array was
 //! measured slower with an AVX2 build (bench/README.md), because the check
 //! that the array's elements are exactly the lines costs more than the
 //! per-call overhead it saves.
 
-use simd_json::{Buffers, INPUT_PADDING, Tape};
+use crate::json_parse::PaddedParser;
 
 pub(crate) struct JsonChecker {
-    /// Holds one line plus simd-json's padding; fixed size.
-    scratch: Vec<u8>,
-    buffers: Buffers,
-    /// Empty between calls; kept only for its allocation. An `Option` so a
-    /// call can take it without a placeholder (`Tape::null()` allocates).
-    tape: Option<Tape<'static>>,
+    /// Sized for one line; never grown (a longer line is refused).
+    parser: PaddedParser,
 }
 
 impl JsonChecker {
     pub fn new(max_line_bytes: usize) -> Self {
         Self {
-            scratch: vec![0; max_line_bytes + 1 + INPUT_PADDING],
-            buffers: Buffers::new(max_line_bytes + 1),
-            tape: Some(Tape::null()),
+            parser: PaddedParser::new(max_line_bytes),
         }
-    }
-
-    /// True when `scratch[..len]` is one valid JSON value.
-    fn parse_scratch(&mut self, len: usize) -> bool {
-        let mut tape = self
-            .tape
-            .take()
-            .expect("tape is back after each call")
-            .reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut self.scratch[..len + INPUT_PADDING],
-            len,
-            &mut self.buffers,
-            &mut tape,
-        );
-        self.tape = Some(tape.reset());
-        parsed.is_ok()
     }
 
     /// True when `line` (without its newline) is one valid JSON value.
     pub fn is_valid(&mut self, line: &[u8]) -> bool {
-        let len = line.len();
-        if len + INPUT_PADDING > self.scratch.len() {
+        if !self.parser.fits(line.len()) {
             // Longer than --max-line: the reader never hands such a line over.
             return false;
         }
-        self.scratch[..len].copy_from_slice(line);
-        self.parse_scratch(len)
+        self.parser.parse(line, |tape, _| tape.is_some())
     }
 }
 

@@ -232,6 +232,14 @@ impl<'t> Compiler<'t> {
         unsupported(name, self.keyword(keyword))
     }
 
+    /// Refuses the first of `clauses` (present, name, keyword) present.
+    fn refuse_first(&self, clauses: &[(bool, &str, Keyword)]) -> Result<(), CompileError> {
+        match clauses.iter().find(|(present, ..)| *present) {
+            Some(&(_, name, keyword)) => Err(self.clause(name, keyword)),
+            None => Ok(()),
+        }
+    }
+
     fn query(&mut self, query: &sql::Query) -> Result<(), CompileError> {
         if query.with.is_some() {
             return Err(self.clause("WITH", Keyword::WITH));
@@ -280,54 +288,49 @@ impl<'t> Compiler<'t> {
     }
 
     fn select(&mut self, select: &sql::Select) -> Result<(), CompileError> {
-        if select.distinct.is_some() {
-            return Err(self.clause("DISTINCT", Keyword::DISTINCT));
-        }
-        if select.top.is_some() {
-            return Err(self.clause("TOP", Keyword::TOP));
-        }
-        if select.into.is_some() {
-            return Err(self.clause("INTO", Keyword::INTO));
-        }
-        if !select.lateral_views.is_empty() {
-            return Err(self.clause("LATERAL VIEW", Keyword::LATERAL));
-        }
-        if select.prewhere.is_some() {
-            return Err(self.clause("PREWHERE", Keyword::PREWHERE));
-        }
-        if !select.connect_by.is_empty() {
-            return Err(self.clause("CONNECT BY", Keyword::CONNECT));
-        }
         let grouped = match &select.group_by {
             sql::GroupByExpr::All(_) => true,
             sql::GroupByExpr::Expressions(exprs, modifiers) => {
                 !exprs.is_empty() || !modifiers.is_empty()
             }
         };
-        if grouped {
-            return Err(self.clause("GROUP BY", Keyword::GROUP));
-        }
-        if !select.cluster_by.is_empty() {
-            return Err(self.clause("CLUSTER BY", Keyword::CLUSTER));
-        }
-        if !select.distribute_by.is_empty() {
-            return Err(self.clause("DISTRIBUTE BY", Keyword::DISTRIBUTE));
-        }
-        if !select.sort_by.is_empty() {
-            return Err(self.clause("SORT BY", Keyword::SORT));
-        }
-        if select.having.is_some() {
-            return Err(self.clause("HAVING", Keyword::HAVING));
-        }
-        if !select.named_window.is_empty() {
-            return Err(self.clause("WINDOW", Keyword::WINDOW));
-        }
-        if select.qualify.is_some() {
-            return Err(self.clause("QUALIFY", Keyword::QUALIFY));
-        }
-        if select.exclude.is_some() {
-            return Err(self.clause("EXCLUDE after a column list", Keyword::EXCLUDE));
-        }
+        // In the order they are checked: the first present is refused.
+        self.refuse_first(&[
+            (select.distinct.is_some(), "DISTINCT", Keyword::DISTINCT),
+            (select.top.is_some(), "TOP", Keyword::TOP),
+            (select.into.is_some(), "INTO", Keyword::INTO),
+            (
+                !select.lateral_views.is_empty(),
+                "LATERAL VIEW",
+                Keyword::LATERAL,
+            ),
+            (select.prewhere.is_some(), "PREWHERE", Keyword::PREWHERE),
+            (
+                !select.connect_by.is_empty(),
+                "CONNECT BY",
+                Keyword::CONNECT,
+            ),
+            (grouped, "GROUP BY", Keyword::GROUP),
+            (
+                !select.cluster_by.is_empty(),
+                "CLUSTER BY",
+                Keyword::CLUSTER,
+            ),
+            (
+                !select.distribute_by.is_empty(),
+                "DISTRIBUTE BY",
+                Keyword::DISTRIBUTE,
+            ),
+            (!select.sort_by.is_empty(), "SORT BY", Keyword::SORT),
+            (select.having.is_some(), "HAVING", Keyword::HAVING),
+            (!select.named_window.is_empty(), "WINDOW", Keyword::WINDOW),
+            (select.qualify.is_some(), "QUALIFY", Keyword::QUALIFY),
+            (
+                select.exclude.is_some(),
+                "EXCLUDE after a column list",
+                Keyword::EXCLUDE,
+            ),
+        ])?;
         if select.value_table_mode.is_some() || select.flavor != sql::SelectFlavor::Standard {
             return Err(unsupported(
                 "this form of SELECT",

@@ -537,11 +537,9 @@ impl Compiler<'_> {
         function: &str,
         at: sqlparser::tokenizer::Location,
     ) -> Result<Expr, CompileError> {
-        let (compiled, ty) = self.expr(arg)?;
-        if matches!(ty, Ty::Int | Ty::Double | Ty::Bool | Ty::Json) {
-            return Err(error(format!("{function} needs a VARCHAR, not {ty}"), at));
-        }
-        Ok(compiled)
+        self.typed_arg(arg, function, at, "VARCHAR", |ty| {
+            !matches!(ty, Ty::Int | Ty::Double | Ty::Bool | Ty::Json)
+        })
     }
 
     fn int_arg(
@@ -550,9 +548,23 @@ impl Compiler<'_> {
         function: &str,
         at: sqlparser::tokenizer::Location,
     ) -> Result<Expr, CompileError> {
+        self.typed_arg(arg, function, at, "BIGINT", |ty| {
+            matches!(ty, Ty::Any | Ty::Null | Ty::Int)
+        })
+    }
+
+    /// `arg` compiled, or refused unless its type may be `wanted`.
+    fn typed_arg(
+        &mut self,
+        arg: &sql::Expr,
+        function: &str,
+        at: sqlparser::tokenizer::Location,
+        wanted: &str,
+        accepts: fn(Ty) -> bool,
+    ) -> Result<Expr, CompileError> {
         let (compiled, ty) = self.expr(arg)?;
-        if !matches!(ty, Ty::Any | Ty::Null | Ty::Int) {
-            return Err(error(format!("{function} needs a BIGINT, not {ty}"), at));
+        if !accepts(ty) {
+            return Err(error(format!("{function} needs a {wanted}, not {ty}"), at));
         }
         Ok(compiled)
     }

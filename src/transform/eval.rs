@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 pub(super) struct Scratchpad {
     pub arena: Vec<u8>,
     pub tmp: Vec<u8>,
-    pub json: super::functions::JsonScratch,
+    pub json: crate::json_parse::PaddedParser,
     pub now: super::functions::NowCache,
     pub locations: Vec<Vec<regex::bytes::CaptureLocations>>,
 }
@@ -30,7 +30,7 @@ pub(super) struct Cx<'a> {
     pub locations: &'a mut [regex::bytes::CaptureLocations],
     pub arena: &'a mut Vec<u8>,
     pub tmp: &'a mut Vec<u8>,
-    pub json: &'a mut super::functions::JsonScratch,
+    pub json: &'a mut crate::json_parse::PaddedParser,
     pub now: &'a mut super::functions::NowCache,
     /// A computed string longer than this is NULL (and an error): the
     /// arena and the output stay bounded by construction.
@@ -84,6 +84,21 @@ impl Cx<'_> {
         start..self.tmp.len()
     }
 
+    /// AND (`decisive` false) or OR (`decisive` true), three-valued: a side
+    /// that is `decisive` decides (the right is not evaluated when the left
+    /// does), both sides the other way give the other way, else NULL.
+    fn connective(&mut self, left: &Expr, right: &Expr, decisive: bool) -> Val {
+        let left = self.eval_bool(left);
+        if left == Some(decisive) {
+            return Val::Bool(decisive);
+        }
+        match (left, self.eval_bool(right)) {
+            (_, Some(right)) if right == decisive => Val::Bool(decisive),
+            (Some(_), Some(_)) => Val::Bool(!decisive),
+            _ => Val::Null,
+        }
+    }
+
     pub fn eval(&mut self, expr: &Expr) -> Val {
         match expr {
             Expr::Field(slot) => self.slot(*slot).val,
@@ -92,28 +107,8 @@ impl Cx<'_> {
                 Some(b) => Val::Bool(!b),
                 None => Val::Null,
             },
-            Expr::And(left, right) => {
-                let left = self.eval_bool(left);
-                if left == Some(false) {
-                    return Val::Bool(false);
-                }
-                match (left, self.eval_bool(right)) {
-                    (_, Some(false)) => Val::Bool(false),
-                    (Some(true), Some(true)) => Val::Bool(true),
-                    _ => Val::Null,
-                }
-            }
-            Expr::Or(left, right) => {
-                let left = self.eval_bool(left);
-                if left == Some(true) {
-                    return Val::Bool(true);
-                }
-                match (left, self.eval_bool(right)) {
-                    (_, Some(true)) => Val::Bool(true),
-                    (Some(false), Some(false)) => Val::Bool(false),
-                    _ => Val::Null,
-                }
-            }
+            Expr::And(left, right) => self.connective(left, right, false),
+            Expr::Or(left, right) => self.connective(left, right, true),
             Expr::Cmp(op, left, right) => {
                 let left = self.eval(left);
                 let right = self.eval(right);

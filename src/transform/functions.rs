@@ -6,26 +6,8 @@
 use super::eval::Cx;
 use super::expr::{Expr, Func, JsonStep, TrimEnds};
 use super::record::{Span, Src, Val, value_end};
-use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
+use simd_json::{Node, StaticNode};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// simd-json's buffers for `json_extract`: they grow to the longest string
-/// it parses (at most a line), once.
-pub(super) struct JsonScratch {
-    scratch: Vec<u8>,
-    buffers: Buffers,
-    tape: Option<Tape<'static>>,
-}
-
-impl JsonScratch {
-    pub fn new(max_line_bytes: usize) -> Self {
-        Self {
-            scratch: vec![0; max_line_bytes + 1 + INPUT_PADDING],
-            buffers: Buffers::new(max_line_bytes + 1),
-            tape: Some(Tape::null()),
-        }
-    }
-}
 
 /// `now()` as RFC 3339 UTC with milliseconds, formatted at most once per
 /// millisecond.
@@ -95,28 +77,38 @@ fn is_space(c: char) -> bool {
 }
 
 impl Cx<'_> {
-    /// A string argument: `Ok(None)` for NULL, `Err(())` (an error counted)
-    /// for a value that is not a string.
-    fn string(&mut self, expr: &Expr) -> Result<Option<Span>, ()> {
+    /// An argument `pick` takes: `Ok(None)` for NULL, `Err(())` (an error
+    /// counted) for a value it does not take.
+    fn typed<T>(
+        &mut self,
+        expr: &Expr,
+        pick: impl FnOnce(Val) -> Option<T>,
+    ) -> Result<Option<T>, ()> {
         match self.eval(expr) {
-            Val::Str(span) => Ok(Some(span)),
             Val::Null => Ok(None),
-            _ => {
-                self.errors += 1;
-                Err(())
-            }
+            val => match pick(val) {
+                Some(value) => Ok(Some(value)),
+                None => {
+                    self.errors += 1;
+                    Err(())
+                }
+            },
         }
     }
 
+    /// A string argument (see [`Self::typed`]).
+    fn string(&mut self, expr: &Expr) -> Result<Option<Span>, ()> {
+        self.typed(expr, |val| match val {
+            Val::Str(span) => Some(span),
+            _ => None,
+        })
+    }
+
     fn int(&mut self, expr: &Expr) -> Result<Option<i64>, ()> {
-        match self.eval(expr) {
-            Val::Int(n) => Ok(Some(n)),
-            Val::Null => Ok(None),
-            _ => {
-                self.errors += 1;
-                Err(())
-            }
-        }
+        self.typed(expr, |val| match val {
+            Val::Int(n) => Some(n),
+            _ => None,
+        })
     }
 
     pub fn call(&mut self, func: &Func, args: &[Expr]) -> Val {
@@ -388,25 +380,6 @@ impl Cx<'_> {
         self.tmp.clear();
         let range = self.stage(span);
         let len = range.len();
-        let json = &mut *self.json;
-        if len + INPUT_PADDING > json.scratch.len() {
-            // A string is never longer than its line; grow once to it.
-            json.scratch.resize(len + 1 + INPUT_PADDING, 0);
-            json.buffers = Buffers::new(len + 1);
-        }
-        json.scratch[..len].copy_from_slice(&self.tmp[range]);
-        let base = json.scratch.as_ptr() as usize;
-        let mut tape = json
-            .tape
-            .take()
-            .expect("tape is back after each call")
-            .reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut json.scratch[..len + INPUT_PADDING],
-            len,
-            &mut json.buffers,
-            &mut tape,
-        );
         // What was found, as positions: resolved once the tape is released.
         enum Found {
             Invalid,
@@ -415,10 +388,13 @@ impl Cx<'_> {
             Text { at: usize, len: usize },
             Raw { at: usize },
         }
-        let found = if parsed.is_err() {
-            Found::Invalid
-        } else {
-            let nodes = &tape.0;
+        // A string is never longer than its line: the parser grows once to
+        // it.
+        let tmp = &self.tmp;
+        let found = self.json.parse(&tmp[range], |tape, base| {
+            let Some(nodes) = tape else {
+                return Found::Invalid;
+            };
             let mut at = 0usize;
             let mut found = true;
             for step in steps {
@@ -470,12 +446,11 @@ impl Cx<'_> {
                     Node::Static(StaticNode::Bool(b)) => Found::Scalar(Val::Bool(b)),
                     Node::Static(StaticNode::Null) => Found::Missing,
                     Node::Object { .. } | Node::Array { .. } => Found::Raw {
-                        at: value_start(&self.tmp[..len], at),
+                        at: value_start(&tmp[..len], at),
                     },
                 }
             }
-        };
-        json.tape = Some(tape.reset());
+        });
         match found {
             Found::Invalid => {
                 self.errors += 1;
@@ -486,7 +461,7 @@ impl Cx<'_> {
             Found::Text { at, len } => {
                 let start = self.arena.len();
                 self.arena
-                    .extend_from_slice(&self.json.scratch[at..at + len]);
+                    .extend_from_slice(&self.json.scratch()[at..at + len]);
                 Ok(self.finish_string(start))
             }
             Found::Raw { at } => {

@@ -296,7 +296,7 @@ impl Transformer {
                 arena: Vec::new(),
                 tmp: Vec::new(),
                 // Grown on the first json_extract (most queries have none).
-                json: functions::JsonScratch::new(0),
+                json: crate::json_parse::PaddedParser::new(0),
                 now: functions::NowCache::new(),
                 locations,
             },
@@ -347,7 +347,7 @@ impl Transformer {
         } = self;
         let record = Record {
             line,
-            scratch: &parse.scratch[..],
+            scratch: parse.scratch(),
             slots,
             maps,
             max_string_bytes: *max_line_bytes,

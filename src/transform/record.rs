@@ -20,7 +20,8 @@
 //! simd-json update changes it.
 
 use super::expr::KeyPath;
-use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
+use crate::json_parse::PaddedParser;
+use simd_json::{Node, StaticNode};
 
 /// Where a string value's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,12 +218,8 @@ impl Fields {
 
 /// simd-json's parse of one line, reused for every line.
 pub(super) struct JsonParse {
-    /// Holds one line plus simd-json's padding; fixed size.
-    pub scratch: Vec<u8>,
-    buffers: Buffers,
-    /// Empty between calls; kept only for its allocation (`Tape::null()`
-    /// allocates, so it is taken out and put back rather than replaced).
-    tape: Option<Tape<'static>>,
+    /// Sized for one line; grows to a longer one (see [`JsonParse::locate`]).
+    parser: PaddedParser,
     /// Per trie node: seen on this line (first occurrence wins).
     seen: Vec<bool>,
 }
@@ -241,11 +238,14 @@ pub(super) enum Parsed {
 impl JsonParse {
     pub fn new(max_line_bytes: usize) -> Self {
         Self {
-            scratch: vec![0; max_line_bytes + 1 + INPUT_PADDING],
-            buffers: Buffers::new(max_line_bytes + 1),
-            tape: Some(Tape::null()),
+            parser: PaddedParser::new(max_line_bytes),
             seen: Vec::new(),
         }
+    }
+
+    /// The scratch copy of the last line parsed: strings unescaped in place.
+    pub fn scratch(&self) -> &[u8] {
+        self.parser.scratch()
     }
 
     /// Parses `line` and fills `slots` (one per path of `fields`, `Slot::MISSING`
@@ -258,68 +258,52 @@ impl JsonParse {
         slots: &mut [Slot],
         mut members: Option<&mut Vec<Member>>,
     ) -> Parsed {
-        let len = line.len();
-        if len + INPUT_PADDING > self.scratch.len() {
-            // Longer than the size given at start (a syslog line's JSON can
-            // be, when the caller passed --max-line): grow once to it, so
-            // validity depends on the JSON alone. Bounded by the caller's
-            // longest line.
-            self.scratch.resize(len + 1 + INPUT_PADDING, 0);
-            self.buffers = Buffers::new(len + 1);
-        }
-        self.scratch[..len].copy_from_slice(line);
-        let base = self.scratch.as_ptr() as usize;
-        let mut tape = self
-            .tape
-            .take()
-            .expect("tape is back after each call")
-            .reset();
-        let parsed = simd_json::fill_tape_padded(
-            &mut self.scratch[..len + INPUT_PADDING],
-            len,
-            &mut self.buffers,
-            &mut tape,
-        );
-        let result = if parsed.is_err() {
-            Parsed::Invalid
-        } else if fields.nodes.is_empty() && members.is_none() {
-            // Nothing to locate (`SELECT *` [WHERE on constants], no
-            // routes): the parse was the validity check, and that is all.
-            if matches!(tape.0.first(), Some(Node::Object { .. })) {
+        // Longer than the size given at start (a syslog line's JSON can be,
+        // when the caller passed --max-line): the parser grows once to it,
+        // so validity depends on the JSON alone. Bounded by the caller's
+        // longest line.
+        let seen = &mut self.seen;
+        self.parser.parse(line, |tape, base| {
+            let Some(tape) = tape else {
+                return Parsed::Invalid;
+            };
+            if fields.nodes.is_empty() && members.is_none() {
+                // Nothing to locate (`SELECT *` [WHERE on constants], no
+                // routes): the parse was the validity check, and that is all.
+                if matches!(tape.first(), Some(Node::Object { .. })) {
+                    Parsed::Object
+                } else {
+                    Parsed::NotObject
+                }
+            } else if let Some(Node::Object { .. }) = tape.first() {
+                slots.fill(Slot::MISSING);
+                if let Some(members) = members.as_deref_mut() {
+                    members.clear();
+                }
+                if seen.len() == fields.nodes.len() {
+                    seen.fill(false);
+                } else {
+                    seen.clear();
+                    seen.resize(fields.nodes.len(), false);
+                }
+                let mut walk = Walk {
+                    tape,
+                    line,
+                    base,
+                    fields,
+                    seen,
+                    slots,
+                };
+                walk.object(0, &fields.roots, &fields.root_tags, members);
                 Parsed::Object
             } else {
+                fields.fill_body(line.len(), slots);
+                if let Some(members) = members {
+                    members.clear();
+                }
                 Parsed::NotObject
             }
-        } else if let Some(Node::Object { .. }) = tape.0.first() {
-            slots.fill(Slot::MISSING);
-            if let Some(members) = members.as_deref_mut() {
-                members.clear();
-            }
-            if self.seen.len() == fields.nodes.len() {
-                self.seen.fill(false);
-            } else {
-                self.seen.clear();
-                self.seen.resize(fields.nodes.len(), false);
-            }
-            let mut walk = Walk {
-                tape: &tape.0,
-                line,
-                base,
-                fields,
-                seen: &mut self.seen,
-                slots,
-            };
-            walk.object(0, &fields.roots, &fields.root_tags, members);
-            Parsed::Object
-        } else {
-            fields.fill_body(len, slots);
-            if let Some(members) = members {
-                members.clear();
-            }
-            Parsed::NotObject
-        };
-        self.tape = Some(tape.reset());
-        result
+        })
     }
 }
 
@@ -621,7 +605,7 @@ mod tests {
         let text = |slot: u16| match slots[usize::from(slot)].val {
             Val::Str(span) => {
                 assert_eq!(span.src, Src::Scratch);
-                parse.scratch[span.range()].to_vec()
+                parse.scratch()[span.range()].to_vec()
             }
             other => panic!("{other:?}"),
         };

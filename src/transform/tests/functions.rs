@@ -143,20 +143,11 @@ fn functions_give_their_values() {
             0,
         ),
     ];
-    let mut failures = Vec::new();
-    for (query, expected, errors) in &cases {
-        let got = run_shape(query, LINE, Shape::Json);
-        if got != (expected.to_string(), *errors) {
-            failures.push(format!(
-                "{query}\n   gave {got:?}\n   want {expected} with {errors}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+    check_all(
+        cases
+            .iter()
+            .map(|(query, expected, errors)| (query, LINE, expected, *errors)),
+        Shape::Json,
     );
 }
 
@@ -195,22 +186,11 @@ fn casts_convert_or_give_null_and_an_error() {
         ("num::BIGINT + 1", "43", 0),
         ("CAST(p AS VARCHAR) = p", "true", 0),
     ];
-    let mut failures = Vec::new();
-    for (expr, value, errors) in cases {
-        let query = v(expr);
-        let expected = format!("{{\"v\":{value}}}");
-        let got = run_shape(&query, LINE, Shape::Json);
-        if got != (expected.clone(), *errors) {
-            failures.push(format!(
-                "{query}\n   gave {got:?}\n   want {expected} with {errors}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+    check_all(
+        cases
+            .iter()
+            .map(|&(expr, value, errors)| (v(expr), LINE, format!("{{\"v\":{value}}}"), errors)),
+        Shape::Json,
     );
 }
 

@@ -33,8 +33,20 @@ pub(super) fn run_shape(query: &str, line: &str, shape: Shape) -> (String, u32) 
 }
 
 pub(super) fn check(cases: &[(&str, &str, &str, u32)], shape: Shape) {
+    check_all(cases.iter().copied(), shape);
+}
+
+/// Runs every `(query, line, expected, errors)` case as `shape` and fails
+/// once, listing every case that gave something else.
+pub(super) fn check_all<Q, L, E>(cases: impl IntoIterator<Item = (Q, L, E, u32)>, shape: Shape)
+where
+    Q: AsRef<str>,
+    L: AsRef<str>,
+    E: AsRef<str>,
+{
     let mut failures = Vec::new();
-    for &(query, line, expected, errors) in cases {
+    for (query, line, expected, errors) in cases {
+        let (query, line, expected) = (query.as_ref(), line.as_ref(), expected.as_ref());
         let got = run_shape(query, line, shape);
         if got != (expected.to_string(), errors) {
             failures.push(format!(

@@ -1,0 +1,78 @@
+//! One simd-json parse with its buffers reused: the JSON check of the CPU
+//! worker (`scan::json`), the record a query sees (`transform::record`) and
+//! `json_extract` (`transform::functions`) all parse this way.
+//!
+//! simd-json unescapes strings inside the buffer it parses, so a text is
+//! copied into a padded scratch buffer and parsed there; the original bytes
+//! are what travel on. Scratch, parser buffers and tape are allocated once
+//! (and grown at most to the longest text parsed) and reused for every call.
+//! Principal type: [`PaddedParser`].
+
+use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
+
+pub(crate) struct PaddedParser {
+    /// Holds one text plus simd-json's padding.
+    scratch: Vec<u8>,
+    buffers: Buffers,
+    /// Empty between calls; kept only for its allocation (`Tape::null()`
+    /// allocates, so it is taken out and put back rather than replaced).
+    tape: Option<Tape<'static>>,
+}
+
+impl PaddedParser {
+    /// Room for texts of up to `max_len` bytes without growing.
+    pub fn new(max_len: usize) -> Self {
+        Self {
+            scratch: vec![0; max_len + 1 + INPUT_PADDING],
+            buffers: Buffers::new(max_len + 1),
+            tape: Some(Tape::null()),
+        }
+    }
+
+    /// True when a text of `len` bytes is parsed without growing first.
+    pub fn fits(&self, len: usize) -> bool {
+        len + INPUT_PADDING <= self.scratch.len()
+    }
+
+    /// Parses `text` and hands `read` its tape (`None` when `text` is not
+    /// one valid JSON value) and the address of the scratch, so that a tape
+    /// string's offset in the scratch (which is its content's offset in
+    /// `text`) is `str.as_ptr() as usize - base`. Grows once to a text
+    /// longer than any before (callers that refuse those check [`fits`]
+    /// first): bounded by the caller's longest text.
+    ///
+    /// [`fits`]: Self::fits
+    pub fn parse<R>(
+        &mut self,
+        text: &[u8],
+        read: impl FnOnce(Option<&[Node<'_>]>, usize) -> R,
+    ) -> R {
+        let len = text.len();
+        if !self.fits(len) {
+            self.scratch.resize(len + 1 + INPUT_PADDING, 0);
+            self.buffers = Buffers::new(len + 1);
+        }
+        self.scratch[..len].copy_from_slice(text);
+        let base = self.scratch.as_ptr() as usize;
+        let mut tape = self
+            .tape
+            .take()
+            .expect("tape is back after each call")
+            .reset();
+        let parsed = simd_json::fill_tape_padded(
+            &mut self.scratch[..len + INPUT_PADDING],
+            len,
+            &mut self.buffers,
+            &mut tape,
+        );
+        let result = read(parsed.ok().map(|()| &tape.0[..]), base);
+        self.tape = Some(tape.reset());
+        result
+    }
+
+    /// The scratch as the last [`parse`](Self::parse) left it: its strings
+    /// unescaped in place.
+    pub fn scratch(&self) -> &[u8] {
+        &self.scratch
+    }
+}
