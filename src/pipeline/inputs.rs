@@ -177,25 +177,16 @@ impl Inputs {
         // Validation compiled each query and route already; these cannot
         // fail but say so if they do.
         for output in &settings.outputs {
-            let route = match &output.route {
-                Some(expr) => {
-                    Some(Arc::new(Condition::compile(expr).map_err(|error| {
-                        format!("output '{}' where: {error}", output.name)
-                    })?))
-                }
-                None => None,
-            };
-            inputs.routes.push(route);
+            let route = output.route.as_deref().map(Condition::compile).transpose();
+            let route =
+                route.map_err(|error| format!("output '{}' where: {error}", output.name))?;
+            inputs.routes.push(route.map(Arc::new));
         }
         for (input, key) in settings.inputs.iter().zip(keys) {
-            let query = match &input.sql {
-                Some(sql) => {
-                    Some(Arc::new(Query::compile(sql).map_err(|error| {
-                        format!("input '{}' sql: {error}", input.name)
-                    })?))
-                }
-                None => None,
-            };
+            let query = input.sql.as_deref().map(Query::compile).transpose();
+            let query = query
+                .map_err(|error| format!("input '{}' sql: {error}", input.name))?
+                .map(Arc::new);
             let mut build = InputBuild {
                 settings,
                 shared,

@@ -311,14 +311,14 @@ impl Compiler<'_> {
                 substring_for,
                 ..
             } => {
-                let mut args = vec![self.string_arg(inner, "substr", at)?];
+                let mut args = vec![self.arg(VARCHAR, inner, "substr", at)?];
                 let from = match substring_from {
-                    Some(from) => self.int_arg(from, "substr", at)?,
+                    Some(from) => self.arg(BIGINT, from, "substr", at)?,
                     None => Expr::Const(Val::Int(1)),
                 };
                 args.push(from);
                 if let Some(length) = substring_for {
-                    args.push(self.int_arg(length, "substr", at)?);
+                    args.push(self.arg(BIGINT, length, "substr", at)?);
                 }
                 Ok((Expr::Call(Func::Substr, args), Ty::Str))
             }
@@ -333,10 +333,10 @@ impl Compiler<'_> {
                     Some(sql::TrimWhereField::Leading) => TrimEnds::Leading,
                     Some(sql::TrimWhereField::Trailing) => TrimEnds::Trailing,
                 };
-                let mut args = vec![self.string_arg(inner, "trim", at)?];
+                let mut args = vec![self.arg(VARCHAR, inner, "trim", at)?];
                 match (trim_what, trim_characters.as_deref()) {
-                    (Some(what), None) => args.push(self.string_arg(what, "trim", at)?),
-                    (None, Some([what])) => args.push(self.string_arg(what, "trim", at)?),
+                    (Some(what), None) => args.push(self.arg(VARCHAR, what, "trim", at)?),
+                    (None, Some([what])) => args.push(self.arg(VARCHAR, what, "trim", at)?),
                     (None, None) => {}
                     _ => return Err(unsupported("this form of TRIM", at)),
                 }
@@ -531,40 +531,20 @@ impl Compiler<'_> {
         Ok(Matcher::Regex(self.program.regexes.swap_remove(index)))
     }
 
-    fn string_arg(
+    /// `arg` compiled, or refused unless its type may be what `want` names.
+    fn arg(
         &mut self,
+        want: Want,
         arg: &sql::Expr,
         function: &str,
         at: sqlparser::tokenizer::Location,
-    ) -> Result<Expr, CompileError> {
-        self.typed_arg(arg, function, at, "VARCHAR", |ty| {
-            !matches!(ty, Ty::Int | Ty::Double | Ty::Bool | Ty::Json)
-        })
-    }
-
-    fn int_arg(
-        &mut self,
-        arg: &sql::Expr,
-        function: &str,
-        at: sqlparser::tokenizer::Location,
-    ) -> Result<Expr, CompileError> {
-        self.typed_arg(arg, function, at, "BIGINT", |ty| {
-            matches!(ty, Ty::Any | Ty::Null | Ty::Int)
-        })
-    }
-
-    /// `arg` compiled, or refused unless its type may be `wanted`.
-    fn typed_arg(
-        &mut self,
-        arg: &sql::Expr,
-        function: &str,
-        at: sqlparser::tokenizer::Location,
-        wanted: &str,
-        accepts: fn(Ty) -> bool,
     ) -> Result<Expr, CompileError> {
         let (compiled, ty) = self.expr(arg)?;
-        if !accepts(ty) {
-            return Err(error(format!("{function} needs a {wanted}, not {ty}"), at));
+        if !(want.accepts)(ty) {
+            return Err(error(
+                format!("{function} needs a {}, not {ty}", want.name),
+                at,
+            ));
         }
         Ok(compiled)
     }
@@ -635,7 +615,7 @@ impl Compiler<'_> {
         match name.as_str() {
             "lower" | "upper" | "length" => {
                 arity(1..=1)?;
-                let arg = self.string_arg(args[0], &name, at)?;
+                let arg = self.arg(VARCHAR, args[0], &name, at)?;
                 let (func, ty) = match name.as_str() {
                     "lower" => (Func::Lower, Ty::Str),
                     "upper" => (Func::Upper, Ty::Str),
@@ -655,7 +635,7 @@ impl Compiler<'_> {
                 arity(3..=3)?;
                 let mut compiled = Vec::with_capacity(3);
                 for arg in &args {
-                    compiled.push(self.string_arg(arg, &name, at)?);
+                    compiled.push(self.arg(VARCHAR, arg, &name, at)?);
                 }
                 Ok((Expr::Call(Func::Replace, compiled), Ty::Str))
             }
@@ -663,7 +643,7 @@ impl Compiler<'_> {
                 arity(1..=2)?;
                 let mut compiled = Vec::with_capacity(2);
                 for arg in &args {
-                    compiled.push(self.string_arg(arg, &name, at)?);
+                    compiled.push(self.arg(VARCHAR, arg, &name, at)?);
                 }
                 let ends = if name == "ltrim" {
                     TrimEnds::Leading
@@ -674,20 +654,20 @@ impl Compiler<'_> {
             }
             "starts_with" => {
                 arity(2..=2)?;
-                let s = self.string_arg(args[0], &name, at)?;
-                let prefix = self.string_arg(args[1], &name, at)?;
+                let s = self.arg(VARCHAR, args[0], &name, at)?;
+                let prefix = self.arg(VARCHAR, args[1], &name, at)?;
                 Ok((Expr::Call(Func::StartsWith, vec![s, prefix]), Ty::Bool))
             }
             "regexp_like" | "regexp_matches" => {
                 arity(2..=2)?;
-                let s = self.string_arg(args[0], &name, at)?;
+                let s = self.arg(VARCHAR, args[0], &name, at)?;
                 let pattern = self.literal_string(args[1], "a regex pattern")?;
                 let regex = self.regex(pattern, false, self.start(args[1].span()))?;
                 Ok((Expr::Call(Func::RegexpLike(regex), vec![s]), Ty::Bool))
             }
             "regexp_extract" => {
                 arity(2..=3)?;
-                let s = self.string_arg(args[0], &name, at)?;
+                let s = self.arg(VARCHAR, args[0], &name, at)?;
                 let pattern = self.literal_string(args[1], "a regex pattern")?;
                 let regex = self.regex(pattern, false, self.start(args[1].span()))?;
                 let group = match args.get(2) {
@@ -714,9 +694,9 @@ impl Compiler<'_> {
             }
             "regexp_replace" => {
                 arity(3..=4)?;
-                let s = self.string_arg(args[0], &name, at)?;
+                let s = self.arg(VARCHAR, args[0], &name, at)?;
                 let pattern = self.literal_string(args[1], "a regex pattern")?;
-                let replacement = self.string_arg(args[2], &name, at)?;
+                let replacement = self.arg(VARCHAR, args[2], &name, at)?;
                 let options = match args.get(3) {
                     None => "",
                     Some(options) => self.literal_string(options, "regexp_replace options")?,
@@ -742,7 +722,7 @@ impl Compiler<'_> {
             }
             "json_extract" => {
                 arity(2..=2)?;
-                let s = self.string_arg(args[0], &name, at)?;
+                let s = self.arg(VARCHAR, args[0], &name, at)?;
                 let path = self.literal_string(args[1], "a JSON path")?;
                 let steps = json_path(path).ok_or_else(|| {
                     error(
@@ -800,3 +780,22 @@ fn json_path(path: &str) -> Option<Vec<JsonStep>> {
     }
     Some(steps)
 }
+
+/// The type a function's argument must be able to have.
+#[derive(Clone, Copy)]
+struct Want {
+    name: &'static str,
+    accepts: fn(Ty) -> bool,
+}
+
+/// A string argument: any type but one known not to be a string.
+const VARCHAR: Want = Want {
+    name: "VARCHAR",
+    accepts: |ty| !matches!(ty, Ty::Int | Ty::Double | Ty::Bool | Ty::Json),
+};
+
+/// An integer argument: a BIGINT, or a type each line decides.
+const BIGINT: Want = Want {
+    name: "BIGINT",
+    accepts: |ty| matches!(ty, Ty::Any | Ty::Null | Ty::Int),
+};
