@@ -76,3 +76,27 @@ impl PaddedParser {
         &self.scratch
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_longer_text_grows_the_scratch_and_tape_strings_sit_at_their_offsets() {
+        let mut parser = PaddedParser::new(4);
+        let text = br#"{"key":"a\"b"}"#;
+        assert!(!parser.fits(text.len()));
+        let found = parser.parse(text, |tape, base| {
+            let tape = tape.expect("valid JSON");
+            match tape[2] {
+                Node::String(value) => (value.as_ptr() as usize - base, value.len()),
+                other => panic!("{other:?}"),
+            }
+        });
+        // The value's content starts after `{"key":"`, unescaped in place.
+        assert_eq!(found, (8, 3));
+        assert_eq!(&parser.scratch()[8..11], b"a\"b");
+        assert!(parser.fits(text.len()));
+        assert!(parser.parse(b"{\"a\":", |tape, _| tape.is_none()));
+    }
+}
