@@ -4,11 +4,16 @@
 //!
 //! simd-json unescapes strings inside the buffer it parses, so a text is
 //! copied into a padded scratch buffer and parsed there; the original bytes
-//! are what travel on. Scratch, parser buffers and tape are allocated once
-//! (and grown at most to the longest text parsed) and reused for every call.
+//! are what travel on. Scratch, parser buffers and tape start small, grow
+//! to the longest text parsed so far (at most the caller's limit, e.g.
+//! `--max-line`) and are reused for every call: a lane whose lines are a
+//! few hundred bytes never touches a megabyte of parser memory.
 //! Principal type: [`PaddedParser`].
 
 use simd_json::{Buffers, INPUT_PADDING, Node, Tape};
+
+/// Texts up to this long parse without growing the buffers first.
+const INITIAL_LEN: usize = 16 * 1024;
 
 pub(crate) struct PaddedParser {
     /// Holds one text plus simd-json's padding.
@@ -20,11 +25,15 @@ pub(crate) struct PaddedParser {
 }
 
 impl PaddedParser {
-    /// Room for texts of up to `max_len` bytes without growing.
+    /// Room for texts of up to `min(max_len, INITIAL_LEN)` bytes before
+    /// the first growth. Starting small keeps RSS to what the lines need:
+    /// simd-json's buffers are several times the text's size, and memory
+    /// the allocator backs with huge pages counts whole once touched.
     pub fn new(max_len: usize) -> Self {
+        let len = max_len.min(INITIAL_LEN);
         Self {
-            scratch: vec![0; max_len + 1 + INPUT_PADDING],
-            buffers: Buffers::new(max_len + 1),
+            scratch: vec![0; len + 1 + INPUT_PADDING],
+            buffers: Buffers::new(len + 1),
             tape: Some(Tape::null()),
         }
     }
@@ -49,8 +58,11 @@ impl PaddedParser {
     ) -> R {
         let len = text.len();
         if !self.fits(len) {
-            self.scratch.resize(len + 1 + INPUT_PADDING, 0);
-            self.buffers = Buffers::new(len + 1);
+            // Doubling, so lines that lengthen slowly grow it a few times,
+            // not once per line.
+            let grown = len.max(self.scratch.len() * 2);
+            self.scratch.resize(grown + 1 + INPUT_PADDING, 0);
+            self.buffers = Buffers::new(grown + 1);
         }
         self.scratch[..len].copy_from_slice(text);
         let base = self.scratch.as_ptr() as usize;

@@ -187,6 +187,9 @@ impl Inputs {
             let query = query
                 .map_err(|error| format!("input '{}' sql: {error}", input.name))?
                 .map(Arc::new);
+            if let Some(query) = &query {
+                warn_raw_fields(input, query);
+            }
             let mut build = InputBuild {
                 settings,
                 shared,
@@ -561,4 +564,22 @@ fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
                 .map(|path| ("--dead-letter".to_string(), path.clone())),
         )
         .collect()
+}
+
+/// A query over a `raw` lane sees only `body`: say so at start when it
+/// names other fields, which would all be NULL (the usual cause: a missing
+/// `format=json`). OTLP lanes make JSON whatever `format` says.
+fn warn_raw_fields(input: &InputSpec, query: &Query) {
+    if input.format != Format::Raw || matches!(input.kind, InputKind::Otlp { .. }) {
+        return;
+    }
+    let fields = query.fields_besides_body();
+    if !fields.is_empty() {
+        eprintln!(
+            "ringway: warning: input '{}' has format=raw, so its records have only `body`; \
+             the fields the query names ({}) are always NULL (add ,format=json for JSON lines)",
+            input.name,
+            fields.join(", ")
+        );
+    }
 }

@@ -11,20 +11,22 @@
 use crate::json_parse::PaddedParser;
 
 pub(crate) struct JsonChecker {
-    /// Sized for one line; never grown (a longer line is refused).
+    /// Grows up to `max_line_bytes` (a longer line is refused).
     parser: PaddedParser,
+    max_line_bytes: usize,
 }
 
 impl JsonChecker {
     pub fn new(max_line_bytes: usize) -> Self {
         Self {
             parser: PaddedParser::new(max_line_bytes),
+            max_line_bytes,
         }
     }
 
     /// True when `line` (without its newline) is one valid JSON value.
     pub fn is_valid(&mut self, line: &[u8]) -> bool {
-        if !self.parser.fits(line.len()) {
+        if line.len() > self.max_line_bytes {
             // Longer than --max-line: the reader never hands such a line over.
             return false;
         }

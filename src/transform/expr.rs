@@ -228,6 +228,22 @@ impl Program {
         self.paths.iter().map(|paths| fields.add(paths)).collect()
     }
 
+    /// See `Query::fields_besides_body`.
+    pub fn fields_besides_body(&self) -> Vec<String> {
+        self.paths
+            .iter()
+            .filter_map(|spellings| spellings.first())
+            .map(|keys| {
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|key| String::from_utf8_lossy(key))
+                    .collect();
+                keys.join(".")
+            })
+            .filter(|name| name != "body")
+            .collect()
+    }
+
     pub fn needs_members(&self) -> bool {
         matches!(self.projection, Projection::Star { .. })
     }

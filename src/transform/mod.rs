@@ -110,6 +110,13 @@ impl Query {
         self.normalized.clone()
     }
 
+    /// The fields the query names other than `body`, each as its first
+    /// spelling (keys joined with dots): on a `raw` lane those are always
+    /// NULL, which start-up warns about.
+    pub fn fields_besides_body(&self) -> Vec<String> {
+        self.program.fields_besides_body()
+    }
+
     /// True for `SELECT *` with or without `WHERE`: kept lines keep their
     /// original bytes, so a batch whose lines are all kept passes on as is.
     pub fn keeps_lines(&self) -> bool {
@@ -301,7 +308,9 @@ impl Transformer {
                 locations,
             },
             max_line_bytes,
-            output: Vec::with_capacity(max_line_bytes),
+            // Grows to the longest record written (bounded: every value is
+            // at most max_line_bytes); most are far shorter than a line limit.
+            output: Vec::new(),
         }
     }
 
