@@ -40,8 +40,11 @@ else
     syslog_ng_args=(--syslog-ng-root "$PWD/target/syslog-ng/root")
 fi
 
+# The command as typed, quoted so that it can be pasted back.
+command=$(python3 -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' bench/sql.sh "$@")
+
 exec "$venv/bin/python" bench/sql.py \
-    --command "bench/sql.sh${*:+ $*}" \
+    --command "$command" \
     --ringway "${RINGWAY_BIN:-${CARGO_TARGET_DIR:-target}/release/ringway}" \
     --rsyslog-root "$PWD/target/rsyslog/root" \
     --duckdb-python "$venv/bin/python" \
