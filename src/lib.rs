@@ -127,6 +127,7 @@ pub fn main() -> ! {
             args
         }
         cli::Command::Check(check) => std::process::exit(check.check()),
+        cli::Command::Sql(args) => std::process::exit(transform::run_sql(&args)),
         cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
         cli::Command::Completions(args) => std::process::exit(docs::completions(args.shell)),
         cli::Command::Internal(command) => std::process::exit(docs::internal(command)),

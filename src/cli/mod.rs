@@ -52,6 +52,9 @@ pub(crate) enum Command {
     /// Exit 0 when valid, 2 with a message naming the key otherwise.
     #[command(after_help = UNITS_HELP)]
     Check(CheckArgs),
+    /// Run a SQL query (the subset --sql takes) over a file or standard input and print each resulting
+    /// record; for trying a query out. Exit 2 with one line for a query that is refused.
+    Sql(crate::transform::SqlArgs),
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
     Top(TopArgs),
@@ -497,7 +500,10 @@ mod tests {
                 let run = match cli.command {
                     Command::Run(run) => run,
                     Command::Check(check) => check.run,
-                    Command::Top(_) | Command::Completions(_) | Command::Internal(_) => {
+                    Command::Top(_)
+                    | Command::Sql(_)
+                    | Command::Completions(_)
+                    | Command::Internal(_) => {
                         unreachable!()
                     }
                 };

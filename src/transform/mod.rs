@@ -12,6 +12,21 @@
 //! fields (nested ones reached with dots), for a JSON line that is not an
 //! object and for [`Shape::Raw`] only `body` (the line).
 
+mod cli;
+mod compile;
+mod compile_expr;
+mod eval;
+mod expr;
+mod functions;
+mod project;
+mod record;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use cli::{SqlArgs, run_sql};
+use eval::{Cx, Scratchpad};
+use expr::{Program, Projection};
+use record::{Fields, JsonParse, Member, Parsed, Slot};
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,48 +58,50 @@ impl fmt::Display for CompileError {
 /// A compiled `SELECT … FROM logs [WHERE …]`.
 #[derive(Debug)]
 pub(crate) struct Query {
-    // Filled in by the engine.
+    program: Program,
+    normalized: String,
 }
 
 impl Query {
-    pub fn compile(_sql: &str) -> Result<Self, CompileError> {
-        Err(CompileError {
-            message: "the SQL transform is not built yet".into(),
-            line: 0,
-            column: 0,
+    pub fn compile(sql: &str) -> Result<Self, CompileError> {
+        let (program, normalized) = compile::compile_query(sql)?;
+        Ok(Self {
+            program,
+            normalized,
         })
     }
 
     /// The query printed back normalised (what `ringway check` shows).
     pub fn normalized(&self) -> String {
-        String::new()
+        self.normalized.clone()
     }
 
     /// True for `SELECT *` with or without `WHERE`: kept lines keep their
     /// original bytes, so a batch whose lines are all kept passes on as is.
     pub fn keeps_lines(&self) -> bool {
-        true
+        matches!(self.program.projection, Projection::Keep)
     }
 }
 
 /// A compiled route condition: one boolean SQL expression.
 #[derive(Debug)]
 pub(crate) struct Condition {
-    // Filled in by the engine.
+    program: Program,
+    normalized: String,
 }
 
 impl Condition {
-    pub fn compile(_expr: &str) -> Result<Self, CompileError> {
-        Err(CompileError {
-            message: "routes are not built yet".into(),
-            line: 0,
-            column: 0,
+    pub fn compile(expr: &str) -> Result<Self, CompileError> {
+        let (program, normalized) = compile::compile_condition(expr)?;
+        Ok(Self {
+            program,
+            normalized,
         })
     }
 
     /// The expression printed back normalised.
     pub fn normalized(&self) -> String {
-        String::new()
+        self.normalized.clone()
     }
 }
 
@@ -131,7 +148,68 @@ pub(crate) struct LineResult {
 pub(crate) struct Transformer {
     query: Option<Arc<Query>>,
     routes: Vec<Option<Arc<Condition>>>,
+    /// Every field the query and the routes name, located in one walk.
+    fields: Fields,
+    /// Per program (the query first, then each route): its slot → `slots`.
+    maps: Vec<Vec<u16>>,
+    /// A `*` projection needs the list of the line's top-level members.
+    needs_members: bool,
+    parse: JsonParse,
+    slots: Vec<Slot>,
+    members: Vec<Member>,
+    pad: Scratchpad,
+    max_line_bytes: usize,
     output: Vec<u8>,
+}
+
+/// The program of each slot of [`Transformer::maps`]: the query's (if any)
+/// then the routes'.
+fn programs<'a>(
+    query: &'a Option<Arc<Query>>,
+    routes: &'a [Option<Arc<Condition>>],
+) -> impl Iterator<Item = Option<&'a Program>> {
+    std::iter::once(query.as_ref().map(|query| &query.program)).chain(
+        routes
+            .iter()
+            .map(|route| route.as_ref().map(|route| &route.program)),
+    )
+}
+
+/// The located line every program of a transformer evaluates over.
+struct Record<'a> {
+    line: &'a [u8],
+    scratch: &'a [u8],
+    slots: &'a [Slot],
+    maps: &'a [Vec<u16>],
+    max_string_bytes: usize,
+}
+
+impl<'a> Record<'a> {
+    /// An evaluation of program `index` (0: the query, then the routes).
+    fn cx<'p>(&'p self, index: usize, program: &'p Program, pad: &'p mut Scratchpad) -> Cx<'p> {
+        let Scratchpad {
+            arena,
+            tmp,
+            json,
+            now,
+            locations,
+        } = pad;
+        Cx {
+            line: self.line,
+            scratch: self.scratch,
+            consts: &program.consts,
+            slots: self.slots,
+            map: &self.maps[index],
+            regexes: &program.regexes,
+            locations: &mut locations[index],
+            arena,
+            tmp,
+            json,
+            now,
+            max_string_bytes: self.max_string_bytes,
+            errors: 0,
+        }
+    }
 }
 
 impl Transformer {
@@ -142,19 +220,144 @@ impl Transformer {
         routes: Vec<Option<Arc<Condition>>>,
         max_line_bytes: usize,
     ) -> Self {
+        let mut fields = Fields::default();
+        let mut maps = Vec::new();
+        let mut locations = Vec::new();
+        let mut needs_members = false;
+        for program in programs(&query, &routes) {
+            match program {
+                Some(program) => {
+                    maps.push(program.register(&mut fields));
+                    locations.push(
+                        program
+                            .regexes
+                            .iter()
+                            .map(|regex| regex.capture_locations())
+                            .collect(),
+                    );
+                    needs_members |= program.needs_members();
+                }
+                None => {
+                    maps.push(Vec::new());
+                    locations.push(Vec::new());
+                }
+            }
+        }
+        let slots = vec![record::Slot::MISSING; fields.slot_count()];
         Self {
             query,
             routes,
+            fields,
+            maps,
+            needs_members,
+            parse: JsonParse::new(max_line_bytes),
+            slots,
+            members: Vec::new(),
+            pad: Scratchpad {
+                arena: Vec::new(),
+                tmp: Vec::new(),
+                json: functions::JsonScratch::new(max_line_bytes),
+                now: functions::NowCache::new(),
+                locations,
+            },
+            max_line_bytes,
             output: Vec::with_capacity(max_line_bytes),
         }
     }
 
     /// Evaluates one line (without its `\n`).
-    pub fn process(&mut self, _line: &[u8], _shape: Shape) -> LineResult {
-        let _ = (&self.query, &self.routes);
-        unimplemented!("the SQL transform engine")
+    pub fn process(&mut self, line: &[u8], shape: Shape) -> LineResult {
+        let is_object = match shape {
+            Shape::Json => {
+                let members = self.needs_members.then_some(&mut self.members);
+                match self
+                    .parse
+                    .locate(line, &self.fields, &mut self.slots, members)
+                {
+                    Parsed::Invalid => {
+                        return LineResult {
+                            outcome: Outcome::Invalid,
+                            routes: 0,
+                            errors: 0,
+                        };
+                    }
+                    Parsed::Object => true,
+                    Parsed::NotObject => false,
+                }
+            }
+            Shape::Raw => {
+                self.fields.fill_body(line.len(), &mut self.slots);
+                false
+            }
+        };
+        self.pad.arena.clear();
+        self.pad.tmp.clear();
+        let mut errors = 0;
+        let Self {
+            query,
+            routes,
+            maps,
+            parse,
+            slots,
+            members,
+            pad,
+            max_line_bytes,
+            output,
+            ..
+        } = self;
+        let record = Record {
+            line,
+            scratch: &parse.scratch[..],
+            slots,
+            maps,
+            max_string_bytes: *max_line_bytes,
+        };
+        if let Some(query) = query
+            && let Some(filter) = &query.program.filter
+        {
+            let mut eval = record.cx(0, &query.program, pad);
+            let keep = eval.eval_bool(filter) == Some(true);
+            errors += eval.errors;
+            if !keep {
+                return LineResult {
+                    outcome: Outcome::Filtered,
+                    routes: 0,
+                    errors,
+                };
+            }
+        }
+        let mut taken = 0u64;
+        for (index, route) in routes.iter().enumerate().take(64) {
+            let holds = match route {
+                None => true,
+                Some(condition) => {
+                    let mut eval = record.cx(index + 1, &condition.program, pad);
+                    let filter = condition.program.filter.as_ref();
+                    let holds = filter.is_none_or(|filter| eval.eval_bool(filter) == Some(true));
+                    errors += eval.errors;
+                    holds
+                }
+            };
+            if holds {
+                taken |= 1 << index;
+            }
+        }
+        let outcome = match query {
+            Some(query) if !query.keeps_lines() => {
+                let mut eval = record.cx(0, &query.program, pad);
+                let members = is_object.then_some(&members[..]);
+                eval.project(&query.program.projection, members, output);
+                errors += eval.errors;
+                Outcome::Projected
+            }
+            _ => Outcome::Kept,
+        };
+        LineResult {
+            outcome,
+            routes: taken,
+            errors,
+        }
     }
-
     /// The record [`Transformer::process`] wrote for [`Outcome::Projected`]:
     /// one JSON object, without a newline.
     pub fn output(&self) -> &[u8] {

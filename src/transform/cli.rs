@@ -1,0 +1,136 @@
+//! `ringway sql 'QUERY' [--format F] [FILE]`: runs a query over a file or
+//! standard input and writes each resulting record and a newline to
+//! standard output, for trying a query out before it goes into `--sql`.
+//! The same [`Transformer`](super::Transformer) as the pipeline's CPU
+//! worker does the work; syslog lines are converted to ringway's JSON first.
+
+use super::{Outcome, Query, Shape, Transformer};
+use crate::config::{self, Format};
+use crate::scan::syslog::SyslogParser;
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SqlArgs {
+    /// The query: SELECT … FROM logs [WHERE …], the subset --sql takes (docs/transform.md).
+    #[arg(value_name = "QUERY")]
+    pub query: String,
+
+    /// How lines are read: json (NDJSON), raw (each line is the field body) or syslog (RFC 3164/5424,
+    /// converted to ringway's JSON first).
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = config::parse_format_flag)]
+    pub format: Format,
+
+    /// Longest line kept whole; longer ones are cut to this many bytes (counted as truncated).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
+    pub max_line: usize,
+
+    /// The file to read, line by line; standard input when absent or -.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+/// Runs `ringway sql`; returns the exit status (0, 1 when reading or
+/// writing failed, 2 for a query that does not compile).
+pub(crate) fn run_sql(args: &SqlArgs) -> i32 {
+    let query = match Query::compile(&args.query) {
+        Ok(query) => query,
+        Err(error) => {
+            eprintln!("ringway: error: --sql: {error}: {:?}", args.query);
+            return 2;
+        }
+    };
+    let input: Box<dyn Read> = match args.file.as_deref() {
+        None => Box::new(std::io::stdin().lock()),
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => Box::new(file),
+            Err(error) => {
+                eprintln!("ringway: error: cannot open {}: {error}", path.display());
+                return 1;
+            }
+        },
+    };
+    let max_line_bytes = args.max_line.max(1);
+    let max_record_bytes = match args.format {
+        Format::Syslog => SyslogParser::max_json_bytes(max_line_bytes),
+        Format::Raw | Format::Json => max_line_bytes,
+    };
+    let mut transformer = Transformer::new(
+        Some(std::sync::Arc::new(query)),
+        Vec::new(),
+        max_record_bytes,
+    );
+    let mut syslog = SyslogParser::new();
+    let mut converted = vec![0u8; max_record_bytes];
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut line = Vec::new();
+    let (mut invalid, mut truncated, mut errors) = (0u64, 0u64, 0u64);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!("ringway: error: reading input: {error}");
+                return 1;
+            }
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.len() > max_line_bytes {
+            line.truncate(max_line_bytes);
+            truncated += 1;
+        }
+        let (record, shape): (&[u8], Shape) = match args.format {
+            Format::Json => (&line, Shape::Json),
+            Format::Raw => (&line, Shape::Raw),
+            Format::Syslog => {
+                let (written, _) = syslog.write_json(&line, &mut converted);
+                let json = converted[..written]
+                    .strip_suffix(b"\n")
+                    .unwrap_or(&converted[..written]);
+                (json, Shape::Json)
+            }
+        };
+        let result = transformer.process(record, shape);
+        errors += u64::from(result.errors);
+        let written = match result.outcome {
+            Outcome::Invalid => {
+                invalid += 1;
+                continue;
+            }
+            Outcome::Filtered => continue,
+            Outcome::Kept => out.write_all(record),
+            Outcome::Projected => out.write_all(transformer.output()),
+        };
+        if let Err(error) = written.and_then(|()| out.write_all(b"\n")) {
+            return write_failed(&error);
+        }
+    }
+    if let Err(error) = out.flush() {
+        return write_failed(&error);
+    }
+    if invalid > 0 {
+        eprintln!("ringway sql: {invalid} invalid lines");
+    }
+    if truncated > 0 {
+        eprintln!("ringway sql: {truncated} truncated lines");
+    }
+    if errors > 0 {
+        eprintln!("ringway sql: {errors} runtime errors (each gave NULL)");
+    }
+    0
+}
+
+/// A closed pipe (`ringway sql … | head`) ends the run quietly.
+fn write_failed(error: &std::io::Error) -> i32 {
+    if error.kind() == ErrorKind::BrokenPipe {
+        0
+    } else {
+        eprintln!("ringway: error: writing output: {error}");
+        1
+    }
+}
