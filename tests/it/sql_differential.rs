@@ -860,6 +860,61 @@ fn generated_queries_agree_with_duckdb() {
         ringway_queries.push(r);
         duckdb_queries.push(d);
     }
+    // Every construct of the subset is in some query: a change to the
+    // generator cannot quietly drop one.
+    let constructs = [
+        "SELECT *,",
+        "* EXCEPT (",
+        " AS ",
+        " WHERE ",
+        " = ",
+        " != ",
+        " <> ",
+        " < ",
+        " <= ",
+        " > ",
+        " >= ",
+        " AND ",
+        " OR ",
+        "NOT ",
+        " IN (",
+        " NOT IN (",
+        " BETWEEN ",
+        " LIKE ",
+        " ILIKE ",
+        " IS NULL",
+        " IS NOT NULL",
+        " + ",
+        " - ",
+        " * ",
+        " / ",
+        " % ",
+        "CASE WHEN",
+        " ELSE ",
+        "COALESCE(",
+        "AS BIGINT)",
+        "AS DOUBLE)",
+        "AS VARCHAR)",
+        "lower(",
+        "upper(",
+        "length(",
+        "substr(",
+        "concat(",
+        "replace(",
+        "trim(",
+        "starts_with(",
+        "regexp_like(",
+        "regexp_extract(",
+        "regexp_replace(",
+        "http.status",
+        "http.path",
+    ];
+    let missing: Vec<&str> = constructs
+        .iter()
+        .filter(|c| !ringway_queries.iter().any(|q| q.contains(*c)))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "no generated query uses {missing:?}");
     let expected = run_duckdb(&python, &dir, &data, &duckdb_queries);
 
     let mut failures = Vec::new();
