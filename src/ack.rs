@@ -48,6 +48,48 @@ impl Ack {
     }
 }
 
+impl Ack {
+    /// The batch goes to no output (routed nowhere, or every record
+    /// filtered): it counts as delivered now. For a file lane the entry
+    /// must have been published for one output (`AckLog::publish` counts
+    /// at least one).
+    pub fn delivered_nowhere(&self) {
+        if let Ack::Reply { remaining, .. } = self {
+            remaining.store(1, Ordering::Release);
+        }
+        self.delivered();
+    }
+
+    /// How many outputs must accept the batch before it counts as
+    /// delivered: for a batch of an OTLP request, the outputs it was routed
+    /// to (the receiver set every output). File lanes say it at publish.
+    pub fn set_outputs(&self, outputs: u32) {
+        if let Ack::Reply { remaining, .. } = self {
+            remaining.store(outputs.max(1), Ordering::Release);
+        }
+    }
+
+    /// Another ack for a part of this batch (routes split it) that goes to
+    /// `outputs` outputs: for an OTLP request, one more batch the request
+    /// waits for; `None` for a file lane, whose parts take their own
+    /// sequence numbers when they are sent.
+    pub fn split_off(&self, outputs: u32) -> Option<Ack> {
+        match self {
+            Ack::File { .. } => None,
+            Ack::Reply {
+                replies, request, ..
+            } => {
+                request.pending.fetch_add(1, Ordering::AcqRel);
+                Some(Ack::Reply {
+                    replies: Arc::clone(replies),
+                    request: Arc::clone(request),
+                    remaining: AtomicU32::new(outputs.max(1)),
+                })
+            }
+        }
+    }
+}
+
 /// Tokens of requests whose batches every output accepted, on their way
 /// back to the receiver (`--otlp-ack delivered`).
 pub(crate) struct Replies {

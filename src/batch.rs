@@ -37,10 +37,16 @@ pub(crate) struct Batch {
     /// the earliest instant.
     pub created: Instant,
     /// Outputs that have not accepted the batch yet: set by the dispatcher
-    /// to the number of outputs, counted down by each output's worker; the
-    /// one that takes it to zero observes the batch's latency.
+    /// to the number of outputs it goes to, counted down by each output's
+    /// worker; the one that takes it to zero observes the batch's latency.
     pub outputs_pending: AtomicU32,
+    /// The outputs the batch goes to: bit `i` is the `i`-th output (routes,
+    /// DESIGN §5). [`ALL_OUTPUTS`] unless the CPU worker's routes split it.
+    pub targets: u64,
 }
+
+/// A batch's `targets` when it goes to every output.
+pub(crate) const ALL_OUTPUTS: u64 = u64::MAX;
 
 impl Batch {
     pub fn new(buf: PooledBuffer, len: usize) -> Self {
@@ -52,6 +58,7 @@ impl Batch {
             ack: None,
             created: Instant::now(),
             outputs_pending: AtomicU32::new(0),
+            targets: ALL_OUTPUTS,
         }
     }
 
@@ -69,9 +76,16 @@ impl Batch {
         self.buf.len() - self.len
     }
 
-    /// Whether `other` can be appended: its bytes fit and its marks merge.
+    /// Whether `other` can be appended: its bytes fit, its marks merge and
+    /// it goes to the same outputs (an empty batch only carries marks, which
+    /// are safe to deliver with any later batch). A batch that answers an
+    /// OTLP request is never merged: its ack is its own.
     pub fn can_append(&self, other: &Batch) -> bool {
-        self.room() >= other.len && self.marks.can_absorb(&other.marks)
+        self.room() >= other.len
+            && self.marks.can_absorb(&other.marks)
+            && (self.targets == other.targets || other.len == 0)
+            && !matches!(other.ack, Some(Ack::Reply { .. }))
+            && !matches!(self.ack, Some(Ack::Reply { .. }))
     }
 
     /// Appends another batch's lines (already framed) and takes over its

@@ -72,6 +72,9 @@ pub(crate) struct InputSpec {
     pub kind: InputKind,
     pub format: Format,
     pub from: StartFrom,
+    /// The SQL query over the input's records (`--sql`, or its own
+    /// `[[input]] sql`), as written; checked at start by compiling it.
+    pub sql: Option<String>,
 }
 
 impl InputSpec {
@@ -154,6 +157,9 @@ pub(crate) struct OutputSpec {
     /// The SPEC exactly as typed.
     pub name: String,
     pub kind: OutputKind,
+    /// The output's route: a SQL condition a record must meet to reach it
+    /// (`--where N=EXPR`, `[[output]] where`), as written.
+    pub route: Option<String>,
 }
 
 /// When an OTLP request is answered 200 (`--otlp-ack`).
@@ -191,9 +197,9 @@ pub(crate) struct Settings {
     pub read_buffer_bytes: usize,
     pub batch_bytes: usize,
     pub batch_linger: Duration,
-    pub io_ring_capacity: usize,
-    pub pipeline_ring_capacity: usize,
-    pub worker_slot_capacity: usize,
+    pub io_to_cpu_capacity: usize,
+    pub cpu_to_dispatcher_capacity: usize,
+    pub dispatcher_to_worker_capacity: usize,
     pub output_workers: usize,
     /// Cores to pin per-input threads to, in order; `None`: all online cores.
     pub cpus: Option<Vec<usize>>,
@@ -245,11 +251,11 @@ impl Settings {
     /// Buffers per input: enough to fill every ring behind the reader, so the
     /// rings, not the pool, are what fill first under backpressure.
     pub fn buffers_per_input(&self) -> usize {
-        let per_worker = self.worker_slot_capacity + 1;
+        let per_worker = self.dispatcher_to_worker_capacity + 1;
         MAX_READS_IN_FLIGHT
-            + self.io_ring_capacity
+            + self.io_to_cpu_capacity
             + 1 // the CPU worker's pending batch
-            + self.pipeline_ring_capacity
+            + self.cpu_to_dispatcher_capacity
             + 1 // the dispatcher's batch in hand
             + self.output_workers * per_worker * self.outputs.len().max(1)
     }
@@ -557,6 +563,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         kind,
         format,
         from,
+        sql: None,
     })
 }
 
@@ -584,6 +591,7 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         kind: InputKind::Stdin,
         format,
         from: defaults.from,
+        sql: None,
     })
 }
 
@@ -615,6 +623,7 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
     Ok(OutputSpec {
         name: spec.to_string(),
         kind,
+        route: None,
     })
 }
 

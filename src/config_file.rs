@@ -5,7 +5,8 @@
 //! turns it into the command-line arguments it stands for, so one grammar
 //! (clap's value parsers, `parse_input_spec`, `parse_output_spec`) and one
 //! validation (`RunArgs::into_settings`) serve both. A scalar key is a flag's
-//! long name with `_` for `-` (`max_line = "1MiB"` is `--max-line=1MiB`);
+//! long name (or one of its aliases, an old name) with `_` for `-`
+//! (`max_line = "1MiB"` is `--max-line=1MiB`);
 //! `[[input]]` and `[[output]]` tables become SPECs (`kind = "udp"`,
 //! `address = "0.0.0.0:514"`, `format = "syslog"` is
 //! `udp:0.0.0.0:514,format=syslog`). A flag given on the command line wins
@@ -21,7 +22,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Run flags that have no key: the lists are the `[[input]]`/`[[output]]`
 /// tables, and a config file does not name another.
-const NOT_KEYS: [&str; 5] = ["inputs", "outputs", "config", "help", "version"];
+/// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key.
+const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
 
 /// One `[[input]]` table. Values stay TOML values so that a wrong type is
 /// reported with its key, not by serde's generic message.
@@ -35,6 +37,9 @@ struct InputTable {
     from: Option<toml::Value>,
     rcvbuf: Option<toml::Value>,
     sockets: Option<toml::Value>,
+    /// The input's own SQL query (wins over `--sql`); not part of the SPEC,
+    /// whose grammar cannot carry its commas.
+    sql: Option<toml::Value>,
 }
 
 /// One `[[output]]` table.
@@ -46,6 +51,9 @@ struct OutputTable {
     url: Option<toml::Value>,
     address: Option<toml::Value>,
     gzip: Option<toml::Value>,
+    /// The output's route: a SQL condition (`--where N=EXPR`).
+    #[serde(rename = "where")]
+    route: Option<toml::Value>,
 }
 
 /// A config file, read and checked for its keys and their types.
@@ -58,6 +66,10 @@ pub(crate) struct ConfigFile {
     pub inputs: Vec<String>,
     /// The SPEC of each `[[output]]`, in order.
     pub outputs: Vec<String>,
+    /// The `sql` key of each `[[input]]`, in order (beside `inputs`).
+    pub input_sql: Vec<Option<String>>,
+    /// The `where` key of each `[[output]]`, in order (beside `outputs`).
+    pub output_where: Vec<Option<String>>,
 }
 
 impl ConfigFile {
@@ -96,6 +108,8 @@ impl ConfigFile {
             scalars: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            input_sql: Vec::new(),
+            output_where: Vec::new(),
         };
         for (key, value) in table {
             let at = |what: String| format!("config {shown}: {what}");
@@ -113,33 +127,51 @@ impl ConfigFile {
                             table
                                 .try_into()
                                 .map_err(|error: toml::de::Error| one_line(&error))
-                                .and_then(|table: InputTable| input_spec(&table))
+                                .and_then(|table: InputTable| {
+                                    Ok((input_spec(&table)?, free_text("sql", &table.sql)?))
+                                })
                         } else {
                             table
                                 .try_into()
                                 .map_err(|error: toml::de::Error| one_line(&error))
-                                .and_then(|table: OutputTable| output_spec(&table))
+                                .and_then(|table: OutputTable| {
+                                    Ok((output_spec(&table)?, free_text("where", &table.route)?))
+                                })
                         };
                         match spec {
-                            Ok(spec) if key == "input" => config.inputs.push(spec),
-                            Ok(spec) => config.outputs.push(spec),
+                            Ok((spec, sql)) if key == "input" => {
+                                config.inputs.push(spec);
+                                config.input_sql.push(sql);
+                            }
+                            Ok((spec, route)) => {
+                                config.outputs.push(spec);
+                                config.output_where.push(route);
+                            }
                             Err(error) => errors.push(at(format!("{name}: {error}"))),
                         }
                     }
                 }
                 _ => {
+                    // A flag's alias (an old name) is a key too; the
+                    // key stands for the flag's own long name.
                     let flag = key.replace('_', "-");
-                    let known = run.get_arguments().any(|arg| {
-                        arg.get_long() == Some(flag.as_str())
-                            && !NOT_KEYS.contains(&arg.get_id().as_str())
-                    });
-                    if !known || key.contains('-') {
+                    let long = run
+                        .get_arguments()
+                        .find(|arg| {
+                            (arg.get_long() == Some(flag.as_str())
+                                || arg
+                                    .get_all_aliases()
+                                    .is_some_and(|aliases| aliases.contains(&flag.as_str())))
+                                && !NOT_KEYS.contains(&arg.get_id().as_str())
+                        })
+                        .and_then(|arg| arg.get_long());
+                    let Some(long) = long.filter(|_| !key.contains('-')) else {
                         errors.push(at(format!(
                             "unknown key '{key}' (keys are the flags of 'ringway run --help' with _ for -, e.g. max_line, and [[input]], [[output]] tables)"
                         )));
                         continue;
-                    }
-                    config.scalars.push((key, flag, value));
+                    };
+                    config.scalars.push((key, long.to_string(), value));
                 }
             }
         }
@@ -271,6 +303,16 @@ fn text(key: &str, value: &Option<toml::Value>) -> Result<Option<String>, String
         Some(toml::Value::String(text)) if text.contains(',') => Err(format!(
             "key '{key}': '{text}' has a comma, which the SPEC grammar cannot carry"
         )),
+        Some(toml::Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(format!("key '{key}' must be a string")),
+    }
+}
+
+/// A string key that is not part of a SPEC (a query, a condition): any
+/// text; `None` when absent.
+fn free_text(key: &str, value: &Option<toml::Value>) -> Result<Option<String>, String> {
+    match value {
+        None => Ok(None),
         Some(toml::Value::String(text)) => Ok(Some(text.clone())),
         Some(_) => Err(format!("key '{key}' must be a string")),
     }
@@ -517,6 +559,44 @@ mod tests {
                 "null"
             ]
         );
+    }
+
+    #[test]
+    fn sql_and_where_keys_stay_beside_the_specs_they_cannot_be_part_of() {
+        let config = parse(
+            r#"
+            [[input]]
+            kind = "file"
+            path = "/a.log"
+            sql = "SELECT a, b FROM logs WHERE c IN ('x', 'y')"
+            [[input]]
+            kind = "stdin"
+            [[output]]
+            kind = "null"
+            [[output]]
+            kind = "stdout"
+            where = "level = 'error'"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.inputs, ["file:/a.log", "stdin"]);
+        assert_eq!(
+            config.input_sql,
+            [
+                Some("SELECT a, b FROM logs WHERE c IN ('x', 'y')".to_string()),
+                None
+            ]
+        );
+        assert_eq!(config.outputs, ["null", "stdout"]);
+        assert_eq!(
+            config.output_where,
+            [None, Some("level = 'error'".to_string())]
+        );
+        let error = parse("[[output]]\nkind = \"null\"\nwhere = 3").unwrap_err();
+        assert!(error.contains("'where' must be a string"), "{error}");
+        // Routes are the tables' keys, not a scalar key.
+        let error = parse("where = \"1=true\"").unwrap_err();
+        assert!(error.contains("unknown key 'where'"), "{error}");
     }
 
     #[test]

@@ -159,10 +159,7 @@ mod tests {
     use super::*;
 
     fn temp_path(name: &str) -> PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("ringway-dead-letter-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        path
+        crate::test_support::scratch_path(&format!("dead-letter-{name}"))
     }
 
     #[test]

@@ -20,9 +20,27 @@ const REGENERATE: &str = "cargo build --release && target/release/ringway intern
 /// instead of the build's commit, so the generated files change only when
 /// the command line does.
 fn documented_command() -> clap::Command {
-    let mut command = Cli::command().version(env!("CARGO_PKG_VERSION"));
+    let mut command = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .mut_subcommands(|sub| sub.mut_args(aliases_in_help));
     command.build();
     command
+}
+
+/// `--help` shows a flag's visible aliases (old names) by itself; the flag
+/// table and the man page get them from the help text, said here.
+fn aliases_in_help(arg: Arg) -> Arg {
+    let Some(aliases) = arg.get_visible_aliases() else {
+        return arg;
+    };
+    let aliases: Vec<String> = aliases.iter().map(|alias| format!("--{alias}")).collect();
+    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    let help = format!(
+        "{}. Its old name {} is still accepted.",
+        help.trim_end_matches('.'),
+        aliases.join(", ")
+    );
+    arg.help(help)
 }
 
 /// The subcommands a user sees: not clap's `help`, not hidden ones.

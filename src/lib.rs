@@ -32,6 +32,8 @@ mod ring;
 mod scan;
 mod signals;
 mod sockopt;
+#[cfg(test)]
+mod test_support;
 mod top;
 #[allow(dead_code)] // Being built: wired into the CPU worker next.
 mod transform;

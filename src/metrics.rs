@@ -44,6 +44,13 @@ pub(crate) struct InputCounters {
     pub read_errors: AtomicU64,
     /// New files that waited because `--max-open-files` were open.
     pub files_waiting: AtomicU64,
+    /// Records the transform evaluated and kept (`--sql`, routes).
+    pub kept: AtomicU64,
+    /// Records the query's `WHERE` dropped.
+    pub filtered: AtomicU64,
+    /// Records whose evaluation had at least one runtime error (a value
+    /// became NULL).
+    pub transform_errors: AtomicU64,
 }
 
 #[derive(Default)]
@@ -62,13 +69,19 @@ pub(crate) struct OutputCounters {
     /// Workers retrying a batch right now: the output is failing while
     /// this is above zero.
     pub failing_workers: AtomicU32,
-    /// Batches handed to this output's workers (queued in their slots or
-    /// in a worker's hands) and not yet written or rejected.
+    /// Batches handed to this output's workers (queued in their
+    /// dispatcher→worker rings or in a worker's hands) and not yet written
+    /// or rejected.
     pub held: Held,
     /// Partial last lines (a crash cut a write) a `file:` output found at
     /// an open and ended with a newline, where they could not be cut and
     /// written again (no `--data-dir`, or a file reopened after SIGHUP).
     pub torn_lines: AtomicU64,
+    /// Records the routes sent to this output (counted while any output
+    /// has a route).
+    pub routed: AtomicU64,
+    /// Records the output's route condition turned away.
+    pub skipped: AtomicU64,
 }
 
 /// Batches, and the records they carry, that a stage holds outside any
@@ -256,8 +269,8 @@ impl UdpInputStats {
 #[derive(Default)]
 pub(crate) struct RingGauges {
     pub io_to_cpu: Arc<Gauge>,
-    pub cpu_to_dispatch: Arc<Gauge>,
-    pub worker_slots: Arc<Gauge>,
+    pub cpu_to_dispatcher: Arc<Gauge>,
+    pub dispatcher_to_worker: Arc<Gauge>,
 }
 
 pub(crate) fn load(counter: &AtomicU64) -> u64 {
@@ -361,9 +374,9 @@ impl Registry {
     }
 
     /// Human description of what is still inside the pipeline: what each
-    /// output's workers hold (in their slots and in hand, e.g. blocked in
-    /// `open()` on a FIFO with no reader), what the dispatcher holds and
-    /// what the rings before it hold.
+    /// output's workers hold (in their dispatcher→worker rings and in hand,
+    /// e.g. blocked in `open()` on a FIFO with no reader), what the
+    /// dispatcher holds and what the rings before it hold.
     pub fn in_flight_description(&self) -> String {
         let rings = &self.rings;
         let mut parts: Vec<String> = self
@@ -373,7 +386,7 @@ impl Registry {
             .map(|(name, output)| {
                 let (batches, records) = output.held.load();
                 format!(
-                    "output {name} holds {batches} batches ({records} records) in its workers' slots and hands"
+                    "output {name} holds {batches} batches ({records} records) in its workers' dispatcher→worker rings and hands"
                 )
             })
             .collect();
@@ -382,9 +395,9 @@ impl Registry {
             "the dispatcher holds {batches} batches ({records} records) not yet taken by every output"
         ));
         parts.push(format!(
-            "{} read→scan and {} scan→dispatch batches are queued",
+            "{} io→cpu and {} cpu→dispatcher batches are queued",
             rings.io_to_cpu.occupancy(),
-            rings.cpu_to_dispatch.occupancy(),
+            rings.cpu_to_dispatcher.occupancy(),
         ));
         format!(
             "{}; read {} records, wrote {}",

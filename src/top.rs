@@ -32,9 +32,9 @@ const BAR_CELLS: usize = 30;
 
 /// Stages in pipeline order: metric label and what the view calls it.
 const STAGES: [(&str, &str); 3] = [
-    ("read_to_scan", "read→scan"),
-    ("scan_to_dispatch", "scan→dispatch"),
-    ("worker_slots", "worker slots"),
+    ("io_to_cpu", "io→cpu"),
+    ("cpu_to_dispatcher", "cpu→dispatcher"),
+    ("dispatcher_to_worker", "dispatcher→worker"),
 ];
 
 /// Runs the view until q or Ctrl-C; returns the exit code.
@@ -493,7 +493,7 @@ fn draw(
     for (label, shown) in STAGES {
         let (occupancy, capacity) = current.rings.get(label).copied().unwrap_or_default();
         lines.push(format!(
-            "  {shown:<14} {} {:>5}/{}",
+            "  {shown:<18} {} {:>5}/{}",
             bar(occupancy, capacity),
             occupancy,
             capacity
@@ -608,8 +608,8 @@ mod tests {
     fn every_line_of_a_frame_fits_80_columns() {
         let text = "ringway_input_records_total{input=\"file:/a/very/long/path/that/goes/on/and/on/and/on/forever/app.log\"} 1\n\
                     ringway_output_records_total{output=\"null\"} 1\n\
-                    ringway_ring_occupancy{stage=\"read_to_scan\"} 2\n\
-                    ringway_ring_capacity{stage=\"read_to_scan\"} 4\n";
+                    ringway_ring_occupancy{stage=\"io_to_cpu\"} 2\n\
+                    ringway_ring_capacity{stage=\"io_to_cpu\"} 4\n";
         let snapshot = Snapshot::from_samples(&parse(text));
         for style in [Style::Screen, Style::Plain] {
             let lines = draw(
@@ -623,7 +623,7 @@ mod tests {
                 assert!(line.chars().count() <= COLUMNS, "{line:?}");
                 assert!(!line.contains('\x1b'), "{line:?}");
             }
-            assert!(lines.iter().any(|line| line.contains("read→scan")));
+            assert!(lines.iter().any(|line| line.contains("io→cpu")));
         }
     }
 }

@@ -144,7 +144,7 @@ pub(crate) fn take_completions(
 /// io_uring worker that handles completions one by one.
 pub(crate) fn reap<W>(
     worker: &mut W,
-    ring: fn(&mut W) -> &mut IoUring,
+    ring: impl Fn(&mut W) -> &mut IoUring,
     mut handle: impl FnMut(&mut W, Completion),
 ) {
     let mut completions = [(0, 0, 0); COMPLETION_BATCH];
@@ -157,28 +157,6 @@ pub(crate) fn reap<W>(
             handle(worker, completion);
         }
     }
-}
-
-/// At exit: waits, at most `limit`, until `busy(worker)` is false,
-/// submitting and reaping (`reap`) every 10 ms, so that nothing the kernel
-/// may still write into is freed. `false`: operations are still posted and
-/// the caller must leak their buffers.
-pub(crate) fn wait_while_busy<W>(
-    worker: &mut W,
-    limit: std::time::Duration,
-    ring: fn(&W) -> &IoUring,
-    busy: fn(&W) -> bool,
-    reap: fn(&mut W),
-) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if !busy(worker) {
-            return true;
-        }
-        submit(ring(worker), Some(std::time::Duration::from_millis(10)));
-        reap(worker);
-    }
-    false
 }
 
 /// Queues `entry`, submitting what is queued first while the submission

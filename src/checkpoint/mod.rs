@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn fingerprints_recognise_a_prefix_and_the_bytes_before_an_offset() {
-        let path = std::env::temp_dir().join(format!("ringway-fp-{}", std::process::id()));
+        let path = crate::test_support::scratch_path("fp");
         let text: Vec<u8> = (0..5000u32).map(|n| b'a' + (n % 26) as u8).collect();
         std::fs::write(&path, &text).unwrap();
         let file = File::open(&path).unwrap();

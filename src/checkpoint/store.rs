@@ -398,8 +398,7 @@ mod tests {
 
     #[test]
     fn state_round_trips_and_falls_back_to_the_previous_copy() {
-        let dir = std::env::temp_dir().join(format!("ringway-ckpt-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_support::scratch_path("ckpt");
         let keys = vec![key("/x/*.log")];
         let names = [keys[0].key.clone()];
         let offsets = AckedOffsets::new(2);
@@ -454,8 +453,7 @@ mod tests {
 
     #[test]
     fn spec_keyed_state_files_are_read_under_their_path_pattern() {
-        let dir = std::env::temp_dir().join(format!("ringway-ckpt-v1-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_support::scratch_path("ckpt-v1");
         std::fs::create_dir_all(&dir).unwrap();
         // What version 1 wrote after the input was edited once: the old
         // SPEC's entry carried, the new one's further on.

@@ -21,7 +21,9 @@ pub(super) fn effective_settings(
         .unwrap_or_default();
     run.get_arguments()
         .filter(|arg| {
-            !["inputs", "outputs", "config", "help", "version"].contains(&arg.get_id().as_str())
+            // Routes are printed with their [[output]] tables.
+            !["inputs", "outputs", "config", "help", "version", "routes"]
+                .contains(&arg.get_id().as_str())
         })
         .filter_map(|arg| {
             let flag = arg.get_long()?;
@@ -122,7 +124,16 @@ impl CheckArgs {
                 None => out.push_str(&format!("# {key}: not set\n")),
             }
         }
-        for input in &parsed.settings.inputs {
+        // Every query and route as the engine reads it (normalised), one
+        // comment line each; the tables below carry them as keys.
+        let transform = transform_lines(&parsed.settings);
+        if !transform.is_empty() {
+            out.push_str("# The transform, normalised:\n");
+            for line in &transform {
+                out.push_str(&format!("#   {line}\n"));
+            }
+        }
+        for (index, input) in parsed.settings.inputs.iter().enumerate() {
             out.push_str(&format!("\n[[input]]  # {}\n", input.name));
             let (kind, target, extra) = match &input.kind {
                 config::InputKind::File { pattern } => {
@@ -160,9 +171,23 @@ impl CheckArgs {
                 ));
             }
             out.push_str(&extra);
+            if let Some(sql) = input.sql.as_deref().and_then(normalized_query) {
+                out.push_str(&format!(
+                    "sql = {}  # input {}\n",
+                    toml_value(&sql),
+                    index + 1
+                ));
+            }
         }
-        for output in &parsed.settings.outputs {
+        for (index, output) in parsed.settings.outputs.iter().enumerate() {
             out.push_str(&format!("\n[[output]]  # {}\n", output.name));
+            if let Some(route) = output.route.as_deref().and_then(normalized_condition) {
+                out.push_str(&format!(
+                    "where = {}  # output {}\n",
+                    toml_value(&route),
+                    index + 1
+                ));
+            }
             let rest = output.name.split_once(':').map_or("", |(_, rest)| rest);
             match &output.kind {
                 OutputKind::File(path) => out.push_str(&format!(
@@ -199,6 +224,41 @@ impl CheckArgs {
         print!("{out}");
         0
     }
+}
+
+/// A query as the engine reads it; `None` if it does not compile (which
+/// validation already refused).
+fn normalized_query(sql: &str) -> Option<String> {
+    crate::transform::Query::compile(sql)
+        .ok()
+        .map(|query| query.normalized())
+}
+
+fn normalized_condition(expr: &str) -> Option<String> {
+    crate::transform::Condition::compile(expr)
+        .ok()
+        .map(|condition| condition.normalized())
+}
+
+/// `input 1 (file:/x.log): sql: SELECT …` and `output 2 (file:/y): where:
+/// …` for every input with a query and every output with a route.
+fn transform_lines(settings: &config::Settings) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (index, input) in settings.inputs.iter().enumerate() {
+        if let Some(sql) = input.sql.as_deref().and_then(normalized_query) {
+            lines.push(format!("input {} ({}): sql: {sql}", index + 1, input.name));
+        }
+    }
+    for (index, output) in settings.outputs.iter().enumerate() {
+        if let Some(route) = output.route.as_deref().and_then(normalized_condition) {
+            lines.push(format!(
+                "output {} ({}): where: {route}",
+                index + 1,
+                output.name
+            ));
+        }
+    }
+    lines
 }
 
 /// A flag's text as a TOML value: numbers and booleans bare, the rest quoted.

@@ -155,6 +155,19 @@ pub(crate) struct RunArgs {
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
+    /// A SQL query over every input's records, e.g. "SELECT level, msg AS message FROM logs WHERE status >= 500":
+    /// filters (WHERE) and reshapes (the SELECT list) each record in the CPU worker. An [[input]] table's
+    /// sql key sets one input's query instead. Refused at start with one line when it uses what ringway does
+    /// not run (GROUP BY, joins, unknown functions). See docs/transform.md. [default: none: records pass as read]
+    #[arg(long, value_name = "QUERY")]
+    pub sql: Option<String>,
+
+    /// A route, N=EXPR: the N-th --output (1-based) receives only the records for which the SQL condition EXPR
+    /// holds, e.g. 2="level IN ('error','fatal')". Repeatable, once per output; an [[output]] table's where key
+    /// says the same. A batch routed nowhere counts as delivered. [default: every output receives every record]
+    #[arg(long = "where", value_name = "N=EXPR")]
+    pub routes: Vec<String>,
+
     /// Format of every input without its own format=: raw (one record per line), json (NDJSON, checked with
     /// simd-json) or syslog (RFC 3164/5424, converted to one JSON object per message).
     #[arg(long, value_name = "FORMAT", default_value = "raw", value_parser = config::parse_format_flag)]
@@ -189,17 +202,27 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = config::parse_duration)]
     pub batch_linger: Duration,
 
-    /// Capacity of each input's I/O → CPU ring, in batches.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub io_ring: usize,
+    /// Capacity of each input's I/O → CPU ring (the io_to_cpu stage), in batches.
+    #[arg(long, visible_alias = "io-ring", value_name = "N", default_value_t = 4)]
+    pub ring_io_to_cpu: usize,
 
-    /// Capacity of each input's CPU → dispatcher ring, in batches.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub pipeline_ring: usize,
+    /// Capacity of each input's CPU → dispatcher ring (the cpu_to_dispatcher stage), in batches.
+    #[arg(
+        long,
+        visible_alias = "pipeline-ring",
+        value_name = "N",
+        default_value_t = 16
+    )]
+    pub ring_cpu_to_dispatcher: usize,
 
-    /// Capacity of the dispatcher → worker slot of every output worker, in batches.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub worker_slot: usize,
+    /// Capacity of the dispatcher → worker ring of every output worker (the dispatcher_to_worker stage), in batches.
+    #[arg(
+        long,
+        visible_alias = "worker-slot",
+        value_name = "N",
+        default_value_t = 1
+    )]
+    pub ring_dispatcher_to_worker: usize,
 
     /// Workers per output. file: and stdout still write each input's records in order.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -436,9 +459,11 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
         let mut extra = file.arguments(run, on_command_line).map_err(config_error)?;
         if on_command_line("inputs") {
             file.inputs.clear();
+            file.input_sql.clear();
         }
         if on_command_line("outputs") {
             file.outputs.clear();
+            file.output_where.clear();
         }
         extra.extend(
             file.inputs

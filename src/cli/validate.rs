@@ -91,7 +91,7 @@ impl RunArgs {
     /// caused it; the settings when none of them is [`Problem::Invalid`].
     pub fn validate(mut self) -> (Option<Parsed>, Vec<Problem>) {
         let loaded = self.loaded.take();
-        let (parsed, problems) = self.settings_from_flags();
+        let (parsed, problems) = self.settings_from_flags(loaded.as_ref());
         let problems = problems
             .into_iter()
             .map(|problem| {
@@ -105,7 +105,10 @@ impl RunArgs {
         (parsed, problems)
     }
 
-    fn settings_from_flags(self) -> (Option<Parsed>, Vec<Problem>) {
+    fn settings_from_flags(
+        self,
+        loaded: Option<&crate::config_file::ConfigFile>,
+    ) -> (Option<Parsed>, Vec<Problem>) {
         let mut problems = Vec::new();
         macro_rules! invalid {
             ($message:expr $(,)?) => {
@@ -129,9 +132,17 @@ impl RunArgs {
             ));
         }
         for (flag, value, max) in [
-            ("--io-ring", self.io_ring, 1 << 16),
-            ("--pipeline-ring", self.pipeline_ring, 1 << 16),
-            ("--worker-slot", self.worker_slot, 1 << 16),
+            ("--ring-io-to-cpu", self.ring_io_to_cpu, 1 << 16),
+            (
+                "--ring-cpu-to-dispatcher",
+                self.ring_cpu_to_dispatcher,
+                1 << 16,
+            ),
+            (
+                "--ring-dispatcher-to-worker",
+                self.ring_dispatcher_to_worker,
+                1 << 16,
+            ),
             ("--output-workers", self.output_workers, MAX_OUTPUT_WORKERS),
             ("--max-open-files", self.max_open_files, 1 << 20),
             ("--otlp-max-connections", self.otlp_max_connections, 1 << 16),
@@ -196,7 +207,14 @@ impl RunArgs {
                 }
             }
         }
-        for spec in &self.inputs {
+        // The transform (DESIGN §5): every query compiles now or nothing runs.
+        if let Some(sql) = &self.sql
+            && let Err(error) = crate::transform::Query::compile(sql)
+        {
+            invalid!(format!("--sql: {error}: {}", one_line(sql)));
+        }
+        let config_sql: &[Option<String>] = loaded.map_or(&[], |config| &config.input_sql);
+        for (index, spec) in self.inputs.iter().enumerate() {
             let input = match config::parse_input_spec(spec, &defaults) {
                 Ok(input) => input,
                 Err(error) => {
@@ -221,7 +239,23 @@ impl RunArgs {
                     problems.push(relative(&format!("input '{spec}'")));
                 }
             }
+            let mut input = input;
+            // An input's own query wins over --sql.
+            match config_sql.get(index).cloned().flatten() {
+                Some(sql) => {
+                    if let Err(error) = crate::transform::Query::compile(&sql) {
+                        invalid!(format!("input '{spec}' sql: {error}: {}", one_line(&sql)));
+                    }
+                    input.sql = Some(sql);
+                }
+                None => input.sql.clone_from(&self.sql),
+            }
             inputs.push(input);
+        }
+        if embedded_default {
+            for input in &mut inputs {
+                input.sql.clone_from(&self.sql);
+            }
         }
         let stdin_inputs = inputs
             .iter()
@@ -273,6 +307,9 @@ impl RunArgs {
                 "at most {} outputs are supported",
                 crate::config::MAX_OUTPUTS
             ));
+        }
+        for problem in apply_routes(&mut outputs, &self.routes, loaded) {
+            invalid!(problem);
         }
         let on_invalid = match self.on_invalid {
             OnInvalidArg::Drop => OnInvalid::Drop,
@@ -333,9 +370,9 @@ impl RunArgs {
             read_buffer_bytes: self.read_buf,
             batch_bytes: self.batch_bytes,
             batch_linger: self.batch_linger,
-            io_ring_capacity: self.io_ring,
-            pipeline_ring_capacity: self.pipeline_ring,
-            worker_slot_capacity: self.worker_slot,
+            io_to_cpu_capacity: self.ring_io_to_cpu,
+            cpu_to_dispatcher_capacity: self.ring_cpu_to_dispatcher,
+            dispatcher_to_worker_capacity: self.ring_dispatcher_to_worker,
             output_workers: self.output_workers,
             cpus: self.cpus.map(|list| list.0),
             uring_depth: self.uring_depth,
@@ -379,6 +416,79 @@ impl RunArgs {
             problems,
         )
     }
+}
+
+/// A query or condition as one line of a message: a newline in it is shown
+/// as `\n`, so line and column still point into it.
+fn one_line(text: &str) -> String {
+    text.replace('\n', "\\n")
+}
+
+/// Sets each output's route from `--where N=EXPR` (N: the output's 1-based
+/// position) or, for an output without one, its `[[output]] where` key;
+/// every route must compile. Returns the problems, one line each.
+fn apply_routes(
+    outputs: &mut [OutputSpec],
+    routes: &[String],
+    loaded: Option<&crate::config_file::ConfigFile>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut given = vec![false; outputs.len()];
+    for route in routes {
+        let parsed = route
+            .split_once('=')
+            .map(|(n, expr)| (n.trim().parse::<usize>(), expr));
+        let (n, expr) = match parsed {
+            Some((Ok(n), expr)) => (n, expr),
+            _ => {
+                problems.push(format!(
+                    "--where '{}': not N=EXPR (N: the output's position among the --output flags, from 1)",
+                    one_line(route)
+                ));
+                continue;
+            }
+        };
+        if n == 0 || n > outputs.len() {
+            let count = match outputs.len() {
+                1 => "there is 1 output".to_string(),
+                count => format!("there are {count} outputs"),
+            };
+            problems.push(format!(
+                "--where {n}: there is no output {n} ({count}; N counts the outputs from 1)"
+            ));
+            continue;
+        }
+        if given[n - 1] {
+            problems.push(format!(
+                "--where {n}: given twice (one condition per output; combine them with OR)"
+            ));
+            continue;
+        }
+        given[n - 1] = true;
+        if let Err(error) = crate::transform::Condition::compile(expr) {
+            problems.push(format!("--where {n}: {error}: {}", one_line(expr)));
+        }
+        outputs[n - 1].route = Some(expr.to_string());
+    }
+    let from_file: &[Option<String>] = loaded.map_or(&[], |config| &config.output_where);
+    for (index, output) in outputs.iter_mut().enumerate() {
+        // --where on the command line wins over the file's key.
+        let Some(expr) = from_file.get(index).cloned().flatten() else {
+            continue;
+        };
+        if given[index] {
+            continue;
+        }
+        if let Err(error) = crate::transform::Condition::compile(&expr) {
+            problems.push(format!(
+                "output '{}' where: {error}: {}",
+                output.name,
+                one_line(&expr)
+            ));
+        }
+        output.route = Some(expr);
+    }
+    problems
 }
 
 /// The advice for a relative path: the service runs in `/`.

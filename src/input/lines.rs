@@ -83,77 +83,68 @@ pub(crate) fn cut_lines(
 mod tests {
     use super::*;
 
-    /// Cuts `input` in a buffer of `capacity` bytes (`max_line` one less).
+    /// Cuts `input` in a buffer of `capacity` bytes (`max_line` one less)
+    /// and checks that `out` goes out and `consumed` bytes are used up.
     fn cut_in(
         input: &[u8],
         capacity: usize,
         skipping: &mut bool,
         partial: bool,
-    ) -> (LineCut, Vec<u8>) {
+        (out, consumed): (&[u8], usize),
+    ) -> LineCut {
         let mut buf = vec![0u8; capacity];
         buf[..input.len()].copy_from_slice(input);
         let cut = cut_lines(&mut buf, input.len(), skipping, partial, capacity - 1);
-        (cut, buf[..cut.emit].to_vec())
+        assert_eq!(
+            (&buf[..cut.emit], cut.consumed),
+            (out, consumed),
+            "cutting {:?}",
+            String::from_utf8_lossy(input)
+        );
+        cut
     }
 
     #[test]
     fn whole_lines_go_out_and_a_partial_last_line_waits() {
         let mut skipping = false;
-        let (cut, out) = cut_in(b"a\nbc\nde", 16, &mut skipping, false);
-        assert_eq!(out, b"a\nbc\n");
-        assert_eq!(cut.consumed, 5, "the partial line is read again later");
+        // The partial line is read again later.
+        let cut = cut_in(b"a\nbc\nde", 16, &mut skipping, false, (b"a\nbc\n", 5));
         assert!(!cut.truncated && !cut.skip_ended && !skipping);
-
-        let (cut, out) = cut_in(b"a\nb\n", 16, &mut skipping, false);
-        assert_eq!((cut.consumed, out.as_slice()), (4, &b"a\nb\n"[..]));
-
-        let (cut, out) = cut_in(b"no newline", 16, &mut skipping, false);
-        assert_eq!((cut.consumed, cut.emit), (0, 0));
-        assert!(out.is_empty());
-
-        let (cut, _) = cut_in(b"", 16, &mut skipping, true);
+        cut_in(b"a\nb\n", 16, &mut skipping, false, (b"a\nb\n", 4));
+        cut_in(b"no newline", 16, &mut skipping, false, (b"", 0));
+        let cut = cut_in(b"", 16, &mut skipping, true, (b"", 0));
         assert_eq!(cut, LineCut::default());
     }
 
     #[test]
     fn at_the_end_of_the_source_a_partial_line_gets_a_newline() {
         let mut skipping = false;
-        let (cut, out) = cut_in(b"a\nbc", 16, &mut skipping, true);
-        assert_eq!(out, b"a\nbc\n");
-        assert_eq!((cut.consumed, cut.emit), (4, 5), "the newline is added");
-        let (cut, out) = cut_in(b"lone", 16, &mut skipping, true);
-        assert_eq!(out, b"lone\n");
-        assert_eq!(cut.consumed, 4);
+        // The newline is added: one byte more out than consumed.
+        cut_in(b"a\nbc", 16, &mut skipping, true, (b"a\nbc\n", 4));
+        cut_in(b"lone", 16, &mut skipping, true, (b"lone\n", 4));
     }
 
     #[test]
     fn a_full_buffer_with_a_partial_line_is_not_a_source_end() {
         // Filled to its end: the last bytes may continue; never emitted.
         let mut skipping = false;
-        let (cut, out) = cut_in(b"abc\ndefg", 8, &mut skipping, true);
-        assert_eq!(out, b"abc\n");
-        assert_eq!(cut.consumed, 4);
+        cut_in(b"abc\ndefg", 8, &mut skipping, true, (b"abc\n", 4));
     }
 
     #[test]
     fn an_over_long_line_is_cut_at_max_line_and_its_rest_skipped() {
         let mut skipping = false;
-        let (cut, out) = cut_in(b"abcdefgh", 8, &mut skipping, false);
-        assert_eq!(out, b"abcdefg\n", "the head, max_line bytes, and a newline");
-        assert_eq!(cut.consumed, 8);
+        // The head, max_line bytes, and a newline.
+        let cut = cut_in(b"abcdefgh", 8, &mut skipping, false, (b"abcdefg\n", 8));
         assert!(cut.truncated && skipping);
 
         // The next read is inside the rest: skipped without a newline ...
-        let (cut, out) = cut_in(b"ijklmnop", 8, &mut skipping, false);
-        assert!(out.is_empty());
-        assert_eq!(cut.consumed, 8);
+        let cut = cut_in(b"ijklmnop", 8, &mut skipping, false, (b"", 8));
         assert!(skipping && !cut.skip_ended && !cut.truncated);
 
         // ... and up to the newline that ends it; what follows is not
         // looked at (read again from the file).
-        let (cut, out) = cut_in(b"qr\nnext\n", 16, &mut skipping, false);
-        assert!(out.is_empty());
-        assert_eq!(cut.consumed, 3);
+        let cut = cut_in(b"qr\nnext\n", 16, &mut skipping, false, (b"", 3));
         assert!(cut.skip_ended && !skipping);
     }
 }

@@ -1,10 +1,14 @@
-//! What the connection-oriented inputs (`otlp`, `tcp`) share: the
-//! listening socket and its multishot accept ([`Acceptor`]), the
-//! connection table ([`ConnSlots`]: slots, open count, closing) and
-//! [`Region`], the start-up mapping their connections receive into.
+//! What the network inputs share. The connection-oriented ones (`otlp`,
+//! `tcp`): the listening socket and its multishot accept ([`Acceptor`]),
+//! the ring with that accept and the wake read on it ([`StreamIo`]) and
+//! the half of the loop that serves them ([`StreamWorker`]: reap, cancel
+//! and wait at exit), the connection table ([`ConnSlots`]:
+//! slots, open count, closing) and [`Region`], the start-up mapping their
+//! connections receive into. Every kind (`udp` too): [`announce`] and
+//! [`count_failure`].
 
-use crate::uring::Token;
-use io_uring::{cqueue, opcode, types};
+use crate::uring::{Token, WakeRead};
+use io_uring::{IoUring, cqueue, opcode, types};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -79,16 +83,14 @@ impl Acceptor {
             }
         }
         if result < 0 {
-            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED) {
-                self.failures += 1;
-                if self.failures.is_power_of_two() {
-                    eprintln!(
-                        "ringway: warning: {} accept failed ({} times so far), retrying; error = {}",
-                        self.kind,
-                        self.failures,
-                        std::io::Error::from_raw_os_error(-result)
-                    );
-                }
+            if !matches!(-result, libc::ECANCELED | libc::EINTR | libc::ECONNABORTED)
+                && let Some(failures) = count_failure(&mut self.failures)
+            {
+                eprintln!(
+                    "ringway: warning: {} accept failed ({failures} times so far), retrying; error = {}",
+                    self.kind,
+                    std::io::Error::from_raw_os_error(-result)
+                );
             }
             return None;
         }
@@ -98,6 +100,125 @@ impl Acceptor {
             return None;
         }
         Some(result)
+    }
+}
+
+/// Counts one more failure of a repeated operation (an accept, a
+/// receive); `Some(count)` when it is time to warn: at 1, 2, 4, …
+/// failures, so a lasting error is said without flooding stderr.
+pub(crate) fn count_failure(failures: &mut u64) -> Option<u64> {
+    *failures += 1;
+    failures.is_power_of_two().then_some(*failures)
+}
+
+/// The ring of a stream input (TCP, OTLP) with the two operations every
+/// such worker keeps posted on it: the listener's multishot accept and the
+/// read on its wake-up eventfd. Connection operations are the input's own
+/// (pushed with [`StreamIo::push`]); arming is here, reaping and the
+/// cancel and bounded wait at exit in [`StreamWorker`].
+pub(crate) struct StreamIo {
+    pub ring: IoUring,
+    pub acceptor: Acceptor,
+    pub wake: WakeRead,
+}
+
+impl StreamIo {
+    /// Queues `entry` (see [`crate::uring::push_entry`]).
+    ///
+    /// # Safety
+    /// Every buffer `entry` points at stays valid, and is not reused,
+    /// until its completion arrives (or its cancel completed).
+    pub unsafe fn push(&mut self, entry: io_uring::squeue::Entry) {
+        // SAFETY: the caller's contract above.
+        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
+    }
+
+    fn push_own(&mut self, entry: Option<io_uring::squeue::Entry>) {
+        if let Some(entry) = entry {
+            // SAFETY: an accept and a cancel point at no buffer; the wake
+            // read's buffer is owned by `self.wake`, which keeps it until
+            // the read completes (or leaks it, see `WakeRead::leak`).
+            unsafe { self.push(entry) };
+        }
+    }
+
+    /// Posts the accept when it is due (again after it ended).
+    pub fn arm_accept(&mut self, now: Instant) {
+        let entry = self.acceptor.arm(now);
+        self.push_own(entry);
+    }
+
+    /// Posts the wake read unless it is posted.
+    pub fn arm_wake(&mut self) {
+        let entry = self.wake.arm();
+        self.push_own(entry);
+    }
+
+    /// Stops accepting for good (cancels the posted accept).
+    pub fn stop_accepting(&mut self) {
+        let entry = self.acceptor.stop();
+        self.push_own(entry);
+    }
+}
+
+/// A stream input's worker (TCP, OTLP) as the shared half of its io_uring
+/// loop sees it: where its [`StreamIo`] is, what it does with each
+/// connection completion, and whether a connection operation is posted.
+/// Reaping and the close at exit are that shared half.
+pub(crate) trait StreamWorker: Sized {
+    fn io(&mut self) -> &mut StreamIo;
+    /// A completion of the multishot accept.
+    fn on_accept(&mut self, result: i32, flags: u32);
+    /// A receive on the connection in `slot` completed.
+    fn on_recv(&mut self, slot: usize, result: i32);
+    /// A send on the connection in `slot` completed (only an input that
+    /// answers posts sends).
+    fn on_send(&mut self, _slot: usize, _result: i32) {}
+    /// Whether an operation on any connection is still posted.
+    fn conns_busy(&self) -> bool;
+
+    /// Reaps every completion (see [`crate::uring::reap`]): the wake
+    /// read's here, the others to the handlers above.
+    fn reap_completions(&mut self) {
+        crate::uring::reap(
+            self,
+            |worker| &mut worker.io().ring,
+            |worker, (user_data, result, flags)| match Token::decode(user_data) {
+                Some(Token::Wake) => worker.io().wake.completed(),
+                Some(Token::Accept) => worker.on_accept(result, flags),
+                Some(Token::ConnRecv(slot)) => worker.on_recv(slot as usize, result),
+                Some(Token::ConnSend(slot)) => worker.on_send(slot as usize, result),
+                _ => {}
+            },
+        );
+    }
+
+    /// At exit, once the worker began closing its connections: cancels
+    /// the accept and the wake read and waits, at most `limit`, submitting
+    /// and reaping every 10 ms, until they and every connection operation
+    /// completed, so that nothing the kernel may still write into is freed.
+    /// When that does not happen, warns `ringway: warning: {what} did not
+    /// complete at exit; leaking their buffers`, keeps the wake read's
+    /// buffer for good and returns `false`: the caller then leaks its own
+    /// buffers.
+    fn close_and_wait(&mut self, limit: Duration, what: &str) -> bool {
+        let io = self.io();
+        io.stop_accepting();
+        let entry = io.wake.cancel();
+        io.push_own(entry);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let io = self.io();
+            let own_busy = io.acceptor.armed || io.wake.is_armed();
+            if !own_busy && !self.conns_busy() {
+                return true;
+            }
+            crate::uring::submit(&self.io().ring, Some(Duration::from_millis(10)));
+            self.reap_completions();
+        }
+        eprintln!("ringway: warning: {what} did not complete at exit; leaking their buffers");
+        self.io().wake.leak();
+        false
     }
 }
 
@@ -284,13 +405,18 @@ pub(crate) fn listen(name: &str, address: SocketAddr) -> Result<OwnedFd, String>
     socket
         .listen(LISTEN_BACKLOG)
         .map_err(|error| format!("cannot listen on {address}: {error}"))?;
-    let bound = socket
+    announce(name, bound_address(&socket, address));
+    Ok(socket.into())
+}
+
+/// The address `socket` is bound to (with port 0 the kernel picked the
+/// port); `asked` when the kernel does not say.
+pub(crate) fn bound_address(socket: &socket2::Socket, asked: SocketAddr) -> SocketAddr {
+    socket
         .local_addr()
         .ok()
-        .and_then(|address| address.as_socket())
-        .unwrap_or(address);
-    announce(name, bound);
-    Ok(socket.into())
+        .and_then(|bound| bound.as_socket())
+        .unwrap_or(asked)
 }
 
 /// Says on stderr where network input `name` receives, once it is bound:

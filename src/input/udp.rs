@@ -19,6 +19,7 @@
 use crate::batch::Batch;
 use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::input::batcher::Batcher;
+use crate::input::net::{bound_address, count_failure};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -100,11 +101,7 @@ pub(crate) fn open_socket(
         .bind(&address.into())
         .map_err(|error| format!("cannot bind UDP {address}: {error}"))?;
     // With port 0 the kernel picked the port: the address actually bound.
-    let bound = socket
-        .local_addr()
-        .ok()
-        .and_then(|bound| bound.as_socket())
-        .unwrap_or(address);
+    let bound = bound_address(&socket, address);
     let stats = socket
         .try_clone()
         .map_err(|error| format!("cannot duplicate the UDP socket: {error}"))?;
@@ -519,11 +516,9 @@ impl UdpReader {
             if !matches!(-result, libc::ENOBUFS | libc::ECANCELED | libc::EINTR) {
                 // Re-armed on the next turn; pause so a lasting error does
                 // not become a busy loop, and warn at 1, 2, 4, … failures.
-                self.receive_failures += 1;
-                if self.receive_failures.is_power_of_two() {
+                if let Some(failures) = count_failure(&mut self.receive_failures) {
                     eprintln!(
-                        "ringway: warning: UDP receive failed ({} times), re-arming; error = {}",
-                        self.receive_failures,
+                        "ringway: warning: UDP receive failed ({failures} times), re-arming; error = {}",
                         std::io::Error::from_raw_os_error(-result)
                     );
                 }

@@ -409,7 +409,7 @@ mod tests {
         let (_, totals) = line.split_once("| rings ").expect("rings");
         assert_eq!(
             totals,
-            "read→scan 0/0 scan→dispatch 0/0 worker slots 0/0 | invalid 2 truncated 1 skipped files 5 kernel drops 0 checkpoint lag 0 bytes | output retries 3 rejects 1 | otlp 200 1 429 1 other 1"
+            "io→cpu 0/0 cpu→dispatcher 0/0 dispatcher→worker 0/0 | invalid 2 truncated 1 skipped files 5 kernel drops 0 checkpoint lag 0 bytes | output retries 3 rejects 1 | otlp 200 1 429 1 other 1"
         );
     }
 

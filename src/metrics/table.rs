@@ -215,6 +215,14 @@ static DROPPED_RECORDS: Family = Family {
     details: "`kernel_drops` is counted by the kernel (`SO_MEMINFO`) and only UDP inputs carry it.",
 };
 
+static TRANSFORM_RECORDS: Family = Family {
+    name: "ringway_transform_records_total",
+    kind: Kind::Counter,
+    labels: &["input", "outcome"],
+    help: "Records the transform (--sql, routes) evaluated, by outcome: kept, filtered (the query's WHERE dropped it), error (at least one runtime error made a value NULL; the record is also kept or filtered).",
+    details: "`kept` + `filtered` is every record evaluated; lines that are not valid JSON are counted as `invalid` in `ringway_dropped_records_total` instead (or evaluated as raw lines with `--on-invalid raw`). All three stay 0 for an input without a query while no output has a route. Summary keys: `kept`, `filtered`, `transform_errors`.",
+};
+
 static FILES_OPENED: Family = Family {
     name: "ringway_input_files_opened_total",
     kind: Kind::Counter,
@@ -399,11 +407,19 @@ static OUTPUT_TORN_LINES: Family = Family {
     details: "",
 };
 
+static ROUTE_RECORDS: Family = Family {
+    name: "ringway_route_records_total",
+    kind: Kind::Counter,
+    labels: &["output", "outcome"],
+    help: "Records the routes (--where, [[output]] where) sent to the output (outcome routed) or turned away from it (outcome skipped).",
+    details: "Counted for every output while any output has a route (an output without one has every record routed); records the query filtered are in neither. Summary keys: `routed`, `skipped`.",
+};
+
 static OUTPUT_HELD_RECORDS: Family = Family {
     name: "ringway_output_held_records",
     kind: Kind::Gauge,
     labels: &["output"],
-    help: "Records the output's workers hold (in their slots or being written).",
+    help: "Records the output's workers hold (in their dispatcher→worker rings or being written).",
     details: "What the drain-timeout message counts.",
 };
 
@@ -420,7 +436,7 @@ static RING_OCCUPANCY: Family = Family {
     kind: Kind::Gauge,
     labels: &["stage"],
     help: "Batches queued in the stage's rings, summed over its rings.",
-    details: "Stages: `read_to_scan` (I/O worker to CPU worker, a ring of 4 per lane), `scan_to_dispatch` (CPU worker to dispatcher, a ring of 16 per lane), `worker_slots` (dispatcher to output workers, one slot per worker).",
+    details: "Stages: `io_to_cpu` (I/O worker to CPU worker, a ring of 4 per lane, `--ring-io-to-cpu`), `cpu_to_dispatcher` (CPU worker to dispatcher, a ring of 16 per lane, `--ring-cpu-to-dispatcher`), `dispatcher_to_worker` (dispatcher to output workers, a ring of 1 per worker, `--ring-dispatcher-to-worker`).",
 };
 
 static RING_CAPACITY: Family = Family {
@@ -440,11 +456,12 @@ pub(crate) static BATCH_LATENCY: Family = Family {
 };
 
 /// Every family, in the order `/metrics` and docs/metrics.md list them.
-pub(crate) static FAMILIES: [&Family; 32] = [
+pub(crate) static FAMILIES: [&Family; 34] = [
     &BUILD_INFO,
     &INPUT_RECORDS,
     &INPUT_BYTES,
     &DROPPED_RECORDS,
+    &TRANSFORM_RECORDS,
     &FILES_OPENED,
     &FILES_SKIPPED,
     &FILES_TRUNCATED,
@@ -468,6 +485,7 @@ pub(crate) static FAMILIES: [&Family; 32] = [
     &OUTPUT_DEAD_LETTERED,
     &OUTPUT_REJECTED_DROPPED,
     &OUTPUT_TORN_LINES,
+    &ROUTE_RECORDS,
     &OUTPUT_HELD_RECORDS,
     &OUTPUT_FAILING,
     &RING_OCCUPANCY,
@@ -494,6 +512,13 @@ pub(crate) static INPUT: Scope<InputCounters> = Scope {
         atomic!(InputCounters.dead_lettered, &DROPPED_RECORDS)
             .labelled(&[("reason", "dead_lettered")])
             .shown("dead-lettered", None),
+        atomic!(InputCounters.kept, &TRANSFORM_RECORDS).labelled(&[("outcome", "kept")]),
+        atomic!(InputCounters.filtered, &TRANSFORM_RECORDS)
+            .labelled(&[("outcome", "filtered")])
+            .shown("filtered", None),
+        atomic!(InputCounters.transform_errors, &TRANSFORM_RECORDS)
+            .labelled(&[("outcome", "error")])
+            .shown("transform errors", None),
     ],
 };
 
@@ -584,6 +609,8 @@ pub(crate) static OUTPUT: Scope<OutputCounters> = Scope {
         atomic!(OutputCounters.dead_lettered, &OUTPUT_DEAD_LETTERED),
         atomic!(OutputCounters.rejected_dropped, &OUTPUT_REJECTED_DROPPED),
         atomic!(OutputCounters.torn_lines, &OUTPUT_TORN_LINES),
+        atomic!(OutputCounters.routed, &ROUTE_RECORDS).labelled(&[("outcome", "routed")]),
+        atomic!(OutputCounters.skipped, &ROUTE_RECORDS).labelled(&[("outcome", "skipped")]),
         counter(
             "held_records",
             &OUTPUT_HELD_RECORDS,
@@ -607,19 +634,19 @@ pub(crate) struct RingStage {
 
 pub(crate) static RING_STAGES: [RingStage; 3] = [
     RingStage {
-        label: "read_to_scan",
-        stats: "read→scan",
+        label: "io_to_cpu",
+        stats: "io→cpu",
         gauge: |rings| &rings.io_to_cpu,
     },
     RingStage {
-        label: "scan_to_dispatch",
-        stats: "scan→dispatch",
-        gauge: |rings| &rings.cpu_to_dispatch,
+        label: "cpu_to_dispatcher",
+        stats: "cpu→dispatcher",
+        gauge: |rings| &rings.cpu_to_dispatcher,
     },
     RingStage {
-        label: "worker_slots",
-        stats: "worker slots",
-        gauge: |rings| &rings.worker_slots,
+        label: "dispatcher_to_worker",
+        stats: "dispatcher→worker",
+        gauge: |rings| &rings.dispatcher_to_worker,
     },
 ];
 

@@ -7,7 +7,9 @@
 //! When no worker of a pool has room, the dispatcher waits for whichever
 //! frees first and stops taking from ring(16), which is how backpressure
 //! reaches the CPU workers. The batch's buffer returns to its pool when the
-//! last output drops its `Arc` (see [`crate::output::worker`]).
+//! last output drops its `Arc` (see [`crate::output::worker`]). A batch goes
+//! only to the outputs its `targets` name (routes: the CPU worker splits a
+//! batch whose records go to different outputs).
 
 use crate::batch::Batch;
 use crate::config::MAX_OUTPUTS;
@@ -165,9 +167,21 @@ impl Dispatcher {
             }
             match taken {
                 Some(mut batch) => {
-                    *batch.outputs_pending.get_mut() = self.pools.len() as u32;
+                    // Routes (DESIGN §5): only the batch's targets get it;
+                    // the others count as given already.
+                    let targets = batch.targets & all_given;
+                    if targets == 0 {
+                        // The CPU worker acks a batch routed nowhere itself;
+                        // one that still gets here is delivered (to no one).
+                        debug_assert!(false, "a batch routed nowhere reached the dispatcher");
+                        if let Some(ack) = &batch.ack {
+                            ack.delivered_nowhere();
+                        }
+                        continue;
+                    }
+                    *batch.outputs_pending.get_mut() = targets.count_ones();
                     self.held.take(batch.records);
-                    in_hand = Some((Arc::new(batch), 0));
+                    in_hand = Some((Arc::new(batch), all_given & !targets));
                 }
                 None => {
                     if self.inputs.iter().all(RingReceiver::is_finished) {
@@ -202,7 +216,7 @@ mod tests {
                 1,
                 Waker::for_test(),
                 Waker::for_test(),
-                gauges.worker_slots.clone(),
+                gauges.dispatcher_to_worker.clone(),
             );
             senders.push(tx);
             receivers.push(rx);

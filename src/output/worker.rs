@@ -275,8 +275,7 @@ mod tests {
 
     #[test]
     fn ordered_output_commits_in_dispatch_order_with_many_workers() {
-        let path = std::env::temp_dir().join(format!("ringway-order-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let path = crate::test_support::scratch_path("order");
         let buffers = BufferPool::new(64, 16, Waker::for_test()).unwrap();
         let workers = 4;
         let gauges = RingGauges::default();
@@ -299,7 +298,7 @@ mod tests {
                 1,
                 dispatcher_waker.clone(),
                 waker.clone(),
-                gauges.worker_slots.clone(),
+                gauges.dispatcher_to_worker.clone(),
             );
             senders.push(tx);
             let worker = OutputWorker {
@@ -324,7 +323,7 @@ mod tests {
             16,
             dispatcher_waker.clone(),
             Waker::for_test(),
-            gauges.cpu_to_dispatch.clone(),
+            gauges.cpu_to_dispatcher.clone(),
         );
         let held = Arc::new(Held::default());
         let dispatcher = Dispatcher {
@@ -363,7 +362,7 @@ mod tests {
             buffers.count(),
             "every buffer returned"
         );
-        assert_eq!(gauges.worker_slots.occupancy(), 0);
+        assert_eq!(gauges.dispatcher_to_worker.occupancy(), 0);
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -9,7 +9,7 @@ use crate::ack::Replies;
 use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
-use crate::cpu_worker::{CpuWorker, SyslogConverter};
+use crate::cpu_worker::{CpuWorker, SyslogConverter, TransformStage};
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
@@ -21,10 +21,15 @@ use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, UdpInputStats};
 use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
 use crate::scan::{json::JsonChecker, syslog::SyslogParser};
+use crate::transform::{Condition, Query, Shape, Transformer};
 use io_uring::IoUring;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
+
+/// Encode buffers of a lane's transform in flight past its CPU worker, at
+/// most (see `Inputs::transform_stage`).
+const TRANSFORM_BUFFERS: usize = 8;
 
 /// Submission queue entries of an OTLP or TCP input's ring at least:
 /// every connection keeps a receive posted.
@@ -103,6 +108,8 @@ pub(super) struct Inputs {
     /// With --data-dir: the checkpointer and the state it loaded.
     pub(super) checkpoints: Option<Checkpointer>,
     loaded: Loaded,
+    /// Every output's route, compiled once (`None`: takes every record).
+    routes: Vec<Option<Arc<Condition>>>,
 }
 
 /// One input while its lanes are built.
@@ -110,6 +117,8 @@ struct InputBuild<'a> {
     settings: &'a Settings,
     shared: &'a Shared,
     input: &'a InputSpec,
+    /// The input's query, compiled once for all its lanes.
+    query: Option<Arc<Query>>,
     key: Option<CheckpointKey>,
     counters: Arc<InputCounters>,
     offsets: Option<Arc<AckedOffsets>>,
@@ -165,11 +174,33 @@ impl Inputs {
             inputs.checkpoints = Some(checkpointer);
             inputs.loaded = saved;
         }
+        // Validation compiled each query and route already; these cannot
+        // fail but say so if they do.
+        for output in &settings.outputs {
+            let route = match &output.route {
+                Some(expr) => {
+                    Some(Arc::new(Condition::compile(expr).map_err(|error| {
+                        format!("output '{}' where: {error}", output.name)
+                    })?))
+                }
+                None => None,
+            };
+            inputs.routes.push(route);
+        }
         for (input, key) in settings.inputs.iter().zip(keys) {
+            let query = match &input.sql {
+                Some(sql) => {
+                    Some(Arc::new(Query::compile(sql).map_err(|error| {
+                        format!("input '{}' sql: {error}", input.name)
+                    })?))
+                }
+                None => None,
+            };
             let mut build = InputBuild {
                 settings,
                 shared,
                 input,
+                query,
                 key,
                 counters: Arc::new(InputCounters::default()),
                 offsets: input
@@ -223,16 +254,16 @@ impl Inputs {
         )
         .map_err(|error| format!("cannot map its buffers: {error}"))?;
         let (to_cpu, from_reader) = ring(
-            settings.io_ring_capacity,
+            settings.io_to_cpu_capacity,
             Arc::clone(&io_waker),
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.gauges.io_to_cpu),
         );
         let (to_dispatch, from_cpu) = ring(
-            settings.pipeline_ring_capacity,
+            settings.cpu_to_dispatcher_capacity,
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.dispatcher_waker),
-            Arc::clone(&shared.gauges.cpu_to_dispatch),
+            Arc::clone(&shared.gauges.cpu_to_dispatcher),
         );
         self.to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {
@@ -266,6 +297,11 @@ impl Inputs {
             }),
             _ => None,
         };
+        let transform = self.transform_stage(build, &cpu_waker)?;
+        let all_outputs = match settings.outputs.len() {
+            64.. => u64::MAX,
+            outputs => (1u64 << outputs) - 1,
+        };
         let worker = CpuWorker {
             format: input.format,
             on_invalid: settings.on_invalid,
@@ -281,6 +317,8 @@ impl Inputs {
             pending: None,
             syslog,
             acks,
+            all_outputs,
+            transform,
         };
         let name = if lanes > 1 {
             format!("{}-{lane}", self.counters.len() - 1)
@@ -298,6 +336,56 @@ impl Inputs {
         ));
         self.lanes += 1;
         Ok(())
+    }
+
+    /// The lane's transform stage: with a query, or when any output has a
+    /// route. Encode buffers only where records can be rewritten or copied
+    /// (a projection, routes): at most [`TRANSFORM_BUFFERS`] in flight past
+    /// the CPU worker (fewer when fewer can be), plus one per output for the
+    /// copies being filled. The pool cycles through its buffers, so each is
+    /// touched: its size is RSS. Fewer than can be in flight only makes the
+    /// CPU worker wait for the outputs a little sooner.
+    fn transform_stage(
+        &self,
+        build: &InputBuild<'_>,
+        cpu_waker: &Arc<Waker>,
+    ) -> Result<Option<TransformStage>, String> {
+        let routed = self.routes.iter().any(Option::is_some);
+        if build.query.is_none() && !routed {
+            return Ok(None);
+        }
+        let (settings, shared) = (build.settings, build.shared);
+        let keeps_lines = build.query.as_ref().is_none_or(|query| query.keeps_lines());
+        let pool = if keeps_lines && !routed {
+            None
+        } else {
+            Some(
+                BufferPool::new(
+                    shared.encode_buffers.min(TRANSFORM_BUFFERS) + settings.outputs.len(),
+                    shared.buffer_bytes,
+                    Arc::clone(cpu_waker),
+                )
+                .map_err(|error| format!("cannot map its transform buffers: {error}"))?,
+            )
+        };
+        let raw_shape = match build.input.kind {
+            // The OTLP receiver writes each record as a JSON object.
+            InputKind::Otlp { .. } => Shape::Json,
+            _ => Shape::Raw,
+        };
+        let transformer = Transformer::new(
+            build.query.clone(),
+            self.routes.clone(),
+            settings.max_line_bytes,
+        );
+        Ok(Some(TransformStage::new(
+            transformer,
+            keeps_lines,
+            routed,
+            raw_shape,
+            pool,
+            shared.output_counters.clone(),
+        )))
     }
 
     /// The lane's I/O worker, by kind of input; file lanes also get their
@@ -318,8 +406,9 @@ impl Inputs {
                 udp_reader(build, io, *address, *rcvbuf_bytes, *sockets)?,
                 None,
             )),
-            InputKind::Otlp { address } => Ok((otlp_receiver(build, io, *address)?, None)),
-            InputKind::Tcp { address } => Ok((tcp_reader(build, io, *address)?, None)),
+            InputKind::Otlp { address } | InputKind::Tcp { address } => {
+                Ok((stream_reader(build, io, *address)?, None))
+            }
             InputKind::Stdin => {
                 // Counted with the file readers: --exit-on-eof waits for
                 // standard input's EOF too.
@@ -353,7 +442,9 @@ impl Inputs {
         // Entries in flight past the CPU worker are bounded by the buffers
         // that carry them; twice that leaves room for acks that arrive out
         // of order.
-        let log_capacity = 2 * (shared.buffers_per_input + shared.encode_buffers);
+        // A transform lane has a second pool of encode buffers.
+        let log_capacity =
+            2 * (shared.buffers_per_input + 2 * shared.encode_buffers + settings.outputs.len());
         let acks = Some((
             AckLog::new(log_capacity, Arc::clone(&offsets), Arc::clone(cpu_waker)),
             settings.outputs.len() as u32,
@@ -418,53 +509,36 @@ fn udp_reader(
     Ok(Box::new(move || reader.run()))
 }
 
-/// A TCP or OTLP input's listening socket, and its lane's plumbing.
-fn listening_lane(
-    build: &InputBuild<'_>,
+/// A TCP or OTLP input's receiver, on its listening socket.
+fn stream_reader(
+    build: &mut InputBuild<'_>,
     io: LaneIo,
     address: std::net::SocketAddr,
-) -> Result<(std::os::fd::OwnedFd, LaneParts), String> {
+) -> Result<Reader, String> {
+    let settings = build.settings;
     let listener = crate::input::net::listen(&build.input.name, address)
         .map_err(|error| format!("cannot open its socket: {error}"))?;
-    Ok((
-        listener,
-        io.lane_parts(build, &build.shared.network_readers_done),
-    ))
-}
-
-fn otlp_receiver(
-    build: &mut InputBuild<'_>,
-    io: LaneIo,
-    address: std::net::SocketAddr,
-) -> Result<Reader, String> {
-    let settings = build.settings;
-    let (listener, lane) = listening_lane(build, io, address)?;
-    let otlp = Arc::new(OtlpCounters::default());
-    build.otlp = Some(Arc::clone(&otlp));
-    let replies = Replies::new(
-        build.shared.buffers_per_input + settings.otlp.max_connections + 64,
-        Arc::clone(&lane.waker),
-    );
-    let receiver = OtlpReceiver::new(ReceiverParts {
-        lane,
-        listener,
-        settings: settings.otlp,
-        io_ring_capacity: settings.io_ring_capacity,
-        replies,
-        otlp,
-        outputs: settings.outputs.len() as u32,
-    })
-    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
-    Ok(Box::new(move || receiver.run()))
-}
-
-fn tcp_reader(
-    build: &mut InputBuild<'_>,
-    io: LaneIo,
-    address: std::net::SocketAddr,
-) -> Result<Reader, String> {
-    let settings = build.settings;
-    let (listener, lane) = listening_lane(build, io, address)?;
+    let lane = io.lane_parts(build, &build.shared.network_readers_done);
+    let set_up = |error| format!("cannot set up the receiver: {error}");
+    if matches!(build.input.kind, InputKind::Otlp { .. }) {
+        let otlp = Arc::new(OtlpCounters::default());
+        build.otlp = Some(Arc::clone(&otlp));
+        let replies = Replies::new(
+            build.shared.buffers_per_input + settings.otlp.max_connections + 64,
+            Arc::clone(&lane.waker),
+        );
+        let receiver = OtlpReceiver::new(ReceiverParts {
+            lane,
+            listener,
+            settings: settings.otlp,
+            io_to_cpu_capacity: settings.io_to_cpu_capacity,
+            replies,
+            otlp,
+            outputs: settings.outputs.len() as u32,
+        })
+        .map_err(set_up)?;
+        return Ok(Box::new(move || receiver.run()));
+    }
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
@@ -475,7 +549,7 @@ fn tcp_reader(
         linger: settings.batch_linger,
         tcp,
     })
-    .map_err(|error| format!("cannot set up the receiver: {error}"))?;
+    .map_err(set_up)?;
     Ok(Box::new(move || reader.run()))
 }
 

@@ -208,6 +208,9 @@ struct Shared {
     /// Encode buffers of a `format=syslog` lane: what can be in flight past
     /// the CPU worker, plus the one being filled.
     encode_buffers: usize,
+    /// Every output's counters, made before the inputs: the CPU workers
+    /// count each output's routed records.
+    output_counters: Vec<Arc<crate::metrics::OutputCounters>>,
 }
 
 impl Shared {
@@ -235,11 +238,16 @@ impl Shared {
             },
             buffers_per_input: settings.buffers_per_input(),
             buffer_bytes: settings.buffer_bytes(),
-            encode_buffers: settings.pipeline_ring_capacity
+            encode_buffers: settings.cpu_to_dispatcher_capacity
                 + 2
                 + settings.output_workers
-                    * (settings.worker_slot_capacity + 1)
+                    * (settings.dispatcher_to_worker_capacity + 1)
                     * settings.outputs.len().max(1),
+            output_counters: settings
+                .outputs
+                .iter()
+                .map(|_| Arc::new(crate::metrics::OutputCounters::default()))
+                .collect(),
         }
     }
 

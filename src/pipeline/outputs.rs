@@ -5,7 +5,6 @@
 use super::{Shared, StageThread};
 use crate::config::{OutputSpec, Settings};
 use crate::dead_letter::SharedDeadLetter;
-use crate::metrics::OutputCounters;
 use crate::output::dispatcher::OutputPool;
 use crate::output::sink::Sink;
 use crate::output::worker::{CommitOrder, OutputWorker};
@@ -17,7 +16,7 @@ use std::sync::Arc;
 /// workers as threads to start.
 #[derive(Default)]
 pub(super) struct Outputs {
-    pub(super) counters: Vec<Arc<OutputCounters>>,
+    pub(super) counters: Vec<Arc<crate::metrics::OutputCounters>>,
     pub(super) pools: Vec<OutputPool>,
     pub(super) threads: Vec<StageThread>,
 }
@@ -46,7 +45,7 @@ impl Outputs {
         output: &OutputSpec,
         rejected: Option<&Arc<SharedDeadLetter>>,
     ) {
-        let counters = Arc::new(OutputCounters::default());
+        let counters = Arc::clone(&shared.output_counters[output_index]);
         self.counters.push(Arc::clone(&counters));
         let sink = Arc::new(Sink::new(
             &output.kind,
@@ -61,15 +60,15 @@ impl Outputs {
             .ordered()
             .then(|| CommitOrder::new(worker_wakers.clone()));
         let finished = Arc::new(ArrayQueue::new(
-            workers * (settings.worker_slot_capacity + 2),
+            workers * (settings.dispatcher_to_worker_capacity + 2),
         ));
         let mut slots = Vec::new();
         for (index, waker) in worker_wakers.into_iter().enumerate() {
             let (slot_tx, slot_rx) = ring(
-                settings.worker_slot_capacity,
+                settings.dispatcher_to_worker_capacity,
                 Arc::clone(&shared.dispatcher_waker),
                 Arc::clone(&waker),
-                Arc::clone(&shared.gauges.worker_slots),
+                Arc::clone(&shared.gauges.dispatcher_to_worker),
             );
             slots.push(slot_tx);
             let worker = OutputWorker {

@@ -275,9 +275,9 @@ fn run_help_documents_every_flag_with_its_default() {
         ("--read-buf", Some("1MiB")),
         ("--batch-bytes", Some("1MiB")),
         ("--batch-linger", Some("10ms")),
-        ("--io-ring", Some("4")),
-        ("--pipeline-ring", Some("16")),
-        ("--worker-slot", Some("1")),
+        ("--ring-io-to-cpu", Some("4")),
+        ("--ring-cpu-to-dispatcher", Some("16")),
+        ("--ring-dispatcher-to-worker", Some("1")),
         ("--output-workers", Some("2")),
         ("--cpus", Some("")),
         ("--uring-depth", Some("64")),
@@ -453,6 +453,8 @@ fn every_run_flag_runs_with_a_valid_value() {
     // whether the run still copies the input: --from end starts at the end
     // of the file, so it copies nothing).
     let valid: &[(&str, Option<&str>, bool)] = &[
+        ("--sql", Some("SELECT * FROM logs"), true),
+        ("--where", Some("1=true"), true),
         ("--format", Some("json"), true),
         ("--from", Some("end"), false),
         ("--on-invalid", Some("drop"), true),
@@ -461,9 +463,9 @@ fn every_run_flag_runs_with_a_valid_value() {
         ("--read-buf", Some("64KB"), true),
         ("--batch-bytes", Some("4kb"), true),
         ("--batch-linger", Some("5ms"), true),
-        ("--io-ring", Some("2"), true),
-        ("--pipeline-ring", Some("4"), true),
-        ("--worker-slot", Some("2"), true),
+        ("--ring-io-to-cpu", Some("2"), true),
+        ("--ring-cpu-to-dispatcher", Some("4"), true),
+        ("--ring-dispatcher-to-worker", Some("2"), true),
         ("--output-workers", Some("1"), true),
         ("--cpus", Some("0"), true),
         ("--uring-depth", Some("32"), true),
@@ -526,6 +528,39 @@ fn every_run_flag_runs_with_a_valid_value() {
             _ => {}
         }
     }
+}
+
+#[test]
+fn old_ring_flag_names_still_work_as_aliases() {
+    // Scripts written before the rings got one name each keep working:
+    // the old flags are aliases, shown as such in --help.
+    let dir = TempDir::new("ring-aliases");
+    let help = run(&dir, &["run", "--help"], QUICK);
+    help.assert_success();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    for alias in ["--io-ring", "--pipeline-ring", "--worker-slot"] {
+        assert!(
+            help.contains(&format!("[alias: {alias}]")),
+            "{alias} is not shown as an alias:\n{help}"
+        );
+    }
+    let extra = [
+        "--io-ring",
+        "2",
+        "--pipeline-ring",
+        "4",
+        "--worker-slot",
+        "2",
+    ];
+    let (done, written, _dir) = run_valid("ring_aliases", &extra);
+    done.assert_success();
+    assert_bytes_identical(JSON_LINES, &written, "ringway run with the old ring flags");
+    // An alias and its flag are one flag: given both, clap refuses.
+    let (done, _, _dir) = run_valid(
+        "ring_alias_twice",
+        &["--io-ring", "2", "--ring-io-to-cpu", "3"],
+    );
+    done.assert_code(2);
 }
 
 #[test]

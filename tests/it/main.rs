@@ -28,5 +28,6 @@ mod sql_differential;
 mod stats;
 mod stdin;
 mod tcp;
+mod transform;
 mod tuning;
 mod udp;

@@ -313,12 +313,12 @@ fn metrics_parse_with_prometheus_client_and_equal_the_summary() {
     }
     assert!(summary.output(0, "records") > 0);
 
-    // One input: read→scan 4 and scan→dispatch 16; two outputs of two
-    // workers with a slot of 1 each.
+    // One input: io→cpu 4 and cpu→dispatcher 16; two outputs of two
+    // workers with a dispatcher→worker ring of 1 each.
     for (stage, capacity) in [
-        ("read_to_scan", 4),
-        ("scan_to_dispatch", 16),
-        ("worker_slots", 4),
+        ("io_to_cpu", 4),
+        ("cpu_to_dispatcher", 16),
+        ("dispatcher_to_worker", 4),
     ] {
         assert_eq!(
             value(&parsed, "ringway_ring_capacity", &[("stage", stage)]),
@@ -566,7 +566,7 @@ fn top_under_tmux_shows_every_ring_bar_and_a_live_rate() {
     let mut screen = String::new();
     let shown = wait_until(SETTLE, || {
         screen = tmux.capture();
-        let bars = ["read→scan", "scan→dispatch", "worker slots"]
+        let bars = ["io→cpu", "cpu→dispatcher", "dispatcher→worker"]
             .iter()
             .all(|stage| {
                 screen
@@ -766,9 +766,9 @@ fn top_with_stdout_piped_prints_one_plain_snapshot_and_exits_0() {
         "INPUTS",
         "OUTPUTS",
         "RINGS",
-        "read→scan",
-        "scan→dispatch",
-        "worker slots",
+        "io→cpu",
+        "cpu→dispatcher",
+        "dispatcher→worker",
         "dropped:",
     ] {
         assert!(

@@ -155,9 +155,9 @@ fn stats_format_long_shows_rings_error_totals_and_checkpoint_lag() {
             rates(line).unwrap_or_else(|| panic!("no rates in the stats line {line:?}"));
         assert!(records_in > 0.0 && bytes_in > 0.0, "{line:?}");
         for part in [
-            "rings read→scan ",
-            " scan→dispatch ",
-            " worker slots ",
+            "rings io→cpu ",
+            " cpu→dispatcher ",
+            " dispatcher→worker ",
             "invalid 0",
             "truncated 0",
             "skipped files 0",

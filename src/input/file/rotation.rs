@@ -433,9 +433,7 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("ringway-rotation-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_support::scratch_path(&format!("rotation-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

@@ -5,15 +5,33 @@
 
 use super::http::{self, BodyStyle, Head};
 use super::{Conn, OtlpReceiver, PENDING_ACCEPTS, Phase, RELEASE_AFTER_BYTES};
+use crate::input::net::{StreamIo, StreamWorker};
 use crate::uring::Token;
 use io_uring::{opcode, types};
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-impl OtlpReceiver {
-    pub(super) fn on_accept(&mut self, result: i32, flags: u32) {
-        let Some(fd) = self.acceptor.completed(result, flags, self.stopping) else {
+/// The connection operations whose completions [`OtlpReceiver`] handles.
+#[derive(Clone, Copy)]
+enum Op {
+    Recv,
+    Send,
+}
+
+impl StreamWorker for OtlpReceiver {
+    fn io(&mut self) -> &mut StreamIo {
+        &mut self.io
+    }
+
+    fn conns_busy(&self) -> bool {
+        self.conns
+            .iter()
+            .any(|conn| conn.recv_posted || conn.send_posted)
+    }
+
+    fn on_accept(&mut self, result: i32, flags: u32) {
+        let Some(fd) = self.io.acceptor.completed(result, flags, self.stopping) else {
             return;
         };
         self.otlp
@@ -65,6 +83,70 @@ impl OtlpReceiver {
         }
     }
 
+    fn on_recv(&mut self, slot: usize, result: i32) {
+        if !self.completion_goes_on(slot, Op::Recv, result) {
+            return;
+        }
+        let conn = &mut self.conns[slot];
+        let now = Instant::now();
+        conn.filled += result as usize;
+        conn.high_water = conn.high_water.max(conn.filled);
+        conn.last_active = now;
+        if conn.request_started.is_none() {
+            conn.request_started = Some(now);
+        }
+        if conn.phase == Phase::Reading {
+            self.process(slot);
+        }
+    }
+
+    fn on_send(&mut self, slot: usize, result: i32) {
+        if !self.completion_goes_on(slot, Op::Send, result) {
+            return;
+        }
+        let conn = &mut self.conns[slot];
+        conn.sent += result as usize;
+        conn.last_active = Instant::now();
+        if conn.sent < conn.response.len {
+            self.post_send(slot);
+            return;
+        }
+        if conn.phase == Phase::Reading {
+            // The interim "100 Continue" went out; the body may be whole.
+            self.process(slot);
+            return;
+        }
+        if conn.close_after_send {
+            self.begin_close(slot);
+            return;
+        }
+        // The next request: what is left of the received bytes moves to the
+        // front (a pipelined request may already be whole).
+        let offset = self.slots.offset(slot);
+        let conn = &mut self.conns[slot];
+        let consumed = conn.consumed;
+        let filled = conn.filled;
+        let high_water = conn.high_water;
+        let left = filled - consumed;
+        conn.filled = left;
+        conn.consumed = 0;
+        conn.head = None;
+        conn.continue_sent = false;
+        conn.chunked = http::Chunked::default();
+        conn.request_started = (left > 0).then(Instant::now);
+        conn.phase = Phase::Reading;
+        conn.serial = conn.serial.wrapping_add(1);
+        let region = self.slots.slice(offset, self.slots.conn_bytes());
+        region.copy_within(consumed..filled, 0);
+        if high_water > RELEASE_AFTER_BYTES {
+            self.slots.release(offset + left, high_water - left);
+            self.conns[slot].high_water = left;
+        }
+        self.process(slot);
+    }
+}
+
+impl OtlpReceiver {
     /// Gives connection `fd` the free slot `slot` and starts reading.
     pub(super) fn start_conn(&mut self, slot: usize, fd: RawFd) {
         let conn = &mut self.conns[slot];
@@ -109,11 +191,17 @@ impl OtlpReceiver {
         self.push_entry(entry);
     }
 
-    /// What a receive or send completion on `slot` does first: a closing
-    /// connection finishes closing once nothing is posted, and a peer's
-    /// close (0) or a failure begins closing. `false`: nothing more to do.
-    fn completion_goes_on(&mut self, slot: usize, result: i32) -> bool {
-        if self.conns[slot].closing {
+    /// What a receive or send completion on `slot` does first: `op` is no
+    /// longer posted, a closing connection finishes closing once nothing
+    /// is posted, and a peer's close (0) or a failure begins closing.
+    /// `false`: nothing more to do.
+    fn completion_goes_on(&mut self, slot: usize, op: Op, result: i32) -> bool {
+        let conn = &mut self.conns[slot];
+        match op {
+            Op::Recv => conn.recv_posted = false,
+            Op::Send => conn.send_posted = false,
+        }
+        if conn.closing {
             self.finish_close_if_done(slot);
             return false;
         }
@@ -123,70 +211,6 @@ impl OtlpReceiver {
             return false;
         }
         true
-    }
-
-    pub(super) fn on_recv(&mut self, slot: usize, result: i32) {
-        self.conns[slot].recv_posted = false;
-        if !self.completion_goes_on(slot, result) {
-            return;
-        }
-        let conn = &mut self.conns[slot];
-        let now = Instant::now();
-        conn.filled += result as usize;
-        conn.high_water = conn.high_water.max(conn.filled);
-        conn.last_active = now;
-        if conn.request_started.is_none() {
-            conn.request_started = Some(now);
-        }
-        if conn.phase == Phase::Reading {
-            self.process(slot);
-        }
-    }
-
-    pub(super) fn on_send(&mut self, slot: usize, result: i32) {
-        self.conns[slot].send_posted = false;
-        if !self.completion_goes_on(slot, result) {
-            return;
-        }
-        let conn = &mut self.conns[slot];
-        conn.sent += result as usize;
-        conn.last_active = Instant::now();
-        if conn.sent < conn.response.len {
-            self.post_send(slot);
-            return;
-        }
-        if conn.phase == Phase::Reading {
-            // The interim "100 Continue" went out; the body may be whole.
-            self.process(slot);
-            return;
-        }
-        if conn.close_after_send {
-            self.begin_close(slot);
-            return;
-        }
-        // The next request: what is left of the received bytes moves to the
-        // front (a pipelined request may already be whole).
-        let offset = self.slots.offset(slot);
-        let conn = &mut self.conns[slot];
-        let consumed = conn.consumed;
-        let filled = conn.filled;
-        let high_water = conn.high_water;
-        let left = filled - consumed;
-        conn.filled = left;
-        conn.consumed = 0;
-        conn.head = None;
-        conn.continue_sent = false;
-        conn.chunked = http::Chunked::default();
-        conn.request_started = (left > 0).then(Instant::now);
-        conn.phase = Phase::Reading;
-        conn.serial = conn.serial.wrapping_add(1);
-        let region = self.slots.slice(offset, self.slots.conn_bytes());
-        region.copy_within(consumed..filled, 0);
-        if high_water > RELEASE_AFTER_BYTES {
-            self.slots.release(offset + left, high_water - left);
-            self.conns[slot].high_water = left;
-        }
-        self.process(slot);
     }
 
     pub(super) fn post_send(&mut self, slot: usize) {

@@ -30,10 +30,10 @@ impl OtlpReceiver {
                 if !emission.held.is_empty() {
                     break Outcome::Waiting;
                 }
-            } else if emission.held.len() >= self.io_ring_capacity {
+            } else if emission.held.len() >= self.io_to_cpu_capacity {
                 // More batches than ring(4) holds: committed only into an
                 // empty ring.
-                if self.to_cpu.free_slots() < self.io_ring_capacity {
+                if self.to_cpu.free_slots() < self.io_to_cpu_capacity {
                     break Outcome::Rejected;
                 }
                 emission.committed = true;
@@ -75,7 +75,7 @@ impl OtlpReceiver {
                     // for them; one not committed is refused unless ring(4)
                     // is empty (its buffers are downstream, coming back).
                     None if emission.committed => break Outcome::Waiting,
-                    None if self.to_cpu.free_slots() < self.io_ring_capacity => {
+                    None if self.to_cpu.free_slots() < self.io_to_cpu_capacity => {
                         break Outcome::Rejected;
                     }
                     None => {

@@ -47,13 +47,11 @@ use crate::ack::{Replies, RequestDelivery};
 use crate::batch::Batch;
 use crate::config::OtlpSettings;
 use crate::input::LaneParts;
-use crate::input::net::{Acceptor, ConnSlots, Region};
+use crate::input::net::{Acceptor, ConnSlots, Region, StreamIo, StreamWorker};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
-use crate::uring::{Token, WakeRead};
 use http::{BodyStyle, Head};
-use io_uring::IoUring;
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
@@ -196,7 +194,7 @@ pub(crate) struct ReceiverParts {
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     /// Capacity of ring(4), in batches.
-    pub io_ring_capacity: usize,
+    pub io_to_cpu_capacity: usize,
     pub otlp: Arc<OtlpCounters>,
     pub replies: Arc<Replies>,
     /// Outputs that must accept a batch before its request is delivered.
@@ -204,8 +202,8 @@ pub(crate) struct ReceiverParts {
 }
 
 pub(crate) struct OtlpReceiver {
-    ring: IoUring,
-    acceptor: Acceptor,
+    /// The ring, the listener's accept and the wake read.
+    io: StreamIo,
     settings: OtlpSettings,
     max_line_bytes: usize,
     pool: Arc<BufferPool>,
@@ -217,7 +215,6 @@ pub(crate) struct OtlpReceiver {
     outputs: u32,
     shutdown: Arc<AtomicBool>,
     readers_done: Arc<AtomicUsize>,
-    wake: WakeRead,
     conns: Box<[Conn]>,
     /// Slots, open count (connections waiting for a slot too) and the
     /// receive ranges of `conns`: `conns.len() * conn_bytes` bytes.
@@ -230,7 +227,7 @@ pub(crate) struct OtlpReceiver {
     /// The held-batch queue of the last emission, kept for the next one
     /// (allocated once, with room for ring(4) + 1 batches).
     spare_held: std::collections::VecDeque<Batch>,
-    io_ring_capacity: usize,
+    io_to_cpu_capacity: usize,
     next_tick: Instant,
     stopping: bool,
     /// Decode failures, for warnings at 1, 2, 4, … occurrences.
@@ -260,8 +257,11 @@ impl OtlpReceiver {
         let lane = parts.lane;
         let wake = lane.wake_read();
         Ok(Self {
-            ring: lane.ring,
-            acceptor: Acceptor::new(parts.listener, "OTLP"),
+            io: StreamIo {
+                ring: lane.ring,
+                acceptor: Acceptor::new(parts.listener, "OTLP"),
+                wake,
+            },
             settings: parts.settings,
             max_line_bytes: lane.max_line_bytes,
             pool: lane.pool,
@@ -273,14 +273,13 @@ impl OtlpReceiver {
             outputs: parts.outputs.max(1),
             shutdown: lane.shutdown,
             readers_done: lane.readers_done,
-            wake,
             conns: (0..slots).map(|_| Conn::free()).collect(),
             slots: conn_slots,
             pending_accepts: std::collections::VecDeque::with_capacity(PENDING_ACCEPTS),
             inflate_region,
             emission: None,
-            spare_held: std::collections::VecDeque::with_capacity(parts.io_ring_capacity + 2),
-            io_ring_capacity: parts.io_ring_capacity,
+            spare_held: std::collections::VecDeque::with_capacity(parts.io_to_cpu_capacity + 2),
+            io_to_cpu_capacity: parts.io_to_cpu_capacity,
             next_tick: Instant::now() + TIMER_TICK,
             stopping: false,
             bad_bodies: 0,
@@ -297,18 +296,14 @@ impl OtlpReceiver {
                 self.check_timeouts(now);
                 self.next_tick = now + TIMER_TICK;
             }
-            if let Some(entry) = self.acceptor.arm(now) {
-                self.push_entry(entry);
-            }
+            self.io.arm_accept(now);
             if self.shutdown.load(Ordering::Relaxed) && !self.stopping {
                 self.start_stopping();
             }
             if self.stopping && self.drained() {
                 break;
             }
-            if let Some(entry) = self.wake.arm() {
-                self.push_entry(entry);
-            }
+            self.io.arm_wake();
             self.waker.announce_sleep();
             let can_progress = !self.replies.is_empty()
                 || self.emission.as_ref().is_some_and(|emission| {
@@ -316,13 +311,13 @@ impl OtlpReceiver {
                         || (emission.held.is_empty() && self.pool.available() > 0)
                 });
             if can_progress {
-                crate::uring::submit(&self.ring, None);
+                crate::uring::submit(&self.io.ring, None);
             } else {
                 let timeout = self
                     .next_tick
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(1));
-                crate::uring::submit(&self.ring, Some(timeout));
+                crate::uring::submit(&self.io.ring, Some(timeout));
             }
             self.waker.sleep_done();
         }
@@ -344,9 +339,7 @@ impl OtlpReceiver {
     /// from now on get 503.
     fn start_stopping(&mut self) {
         self.stopping = true;
-        if let Some(entry) = self.acceptor.stop() {
-            self.push_entry(entry);
-        }
+        self.io.stop_accepting();
         for slot in 0..self.conns.len() {
             if self.conns[slot].is_idle() {
                 self.begin_close(slot);
@@ -366,55 +359,18 @@ impl OtlpReceiver {
                 self.begin_close(slot);
             }
         }
-        if let Some(entry) = self.acceptor.stop() {
-            self.push_entry(entry);
-        }
-        if let Some(entry) = self.wake.cancel() {
-            self.push_entry(entry);
-        }
-        if crate::uring::wait_while_busy(
-            self,
-            CLOSE_WAIT,
-            |receiver| &receiver.ring,
-            |receiver| {
-                receiver.acceptor.armed
-                    || receiver.wake.is_armed()
-                    || receiver
-                        .conns
-                        .iter()
-                        .any(|conn| conn.recv_posted || conn.send_posted)
-            },
-            Self::reap_completions,
-        ) {
+        if self.close_and_wait(CLOSE_WAIT, "OTLP receiver operations") {
             return;
         }
-        eprintln!(
-            "ringway: warning: OTLP receiver operations did not complete at exit; leaking their buffers"
-        );
         self.slots.leak();
         // Posted sends point into the connections' response buffers.
         std::mem::forget(std::mem::take(&mut self.conns));
-        self.wake.leak();
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
         // the wake read's, or a connection's range of `slots` or
         // response, neither moved nor reused until the completion.
-        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
-    }
-
-    fn reap_completions(&mut self) {
-        crate::uring::reap(
-            self,
-            |receiver| &mut receiver.ring,
-            |receiver, (user_data, result, flags)| match Token::decode(user_data) {
-                Some(Token::Accept) => receiver.on_accept(result, flags),
-                Some(Token::ConnRecv(slot)) => receiver.on_recv(slot as usize, result),
-                Some(Token::ConnSend(slot)) => receiver.on_send(slot as usize, result),
-                Some(Token::Wake) => receiver.wake.completed(),
-                _ => {}
-            },
-        );
+        unsafe { self.io.push(entry) };
     }
 }

@@ -26,12 +26,12 @@ mod framing;
 use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
-use crate::input::net::{Acceptor, ConnSlots};
+use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
-use crate::uring::{Token, WakeRead};
+use crate::uring::Token;
 use framing::{FrameHeader, Framing, detect_framing, parse_frame_header};
-use io_uring::{IoUring, opcode, types};
+use io_uring::{opcode, types};
 use std::collections::VecDeque;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
@@ -122,8 +122,8 @@ pub(crate) struct TcpParts {
 }
 
 pub(crate) struct TcpReader {
-    ring: IoUring,
-    acceptor: Acceptor,
+    /// The ring, the listener's accept and the wake read.
+    io: StreamIo,
     max_connections: usize,
     idle_timeout: Duration,
     max_line_bytes: usize,
@@ -133,7 +133,6 @@ pub(crate) struct TcpReader {
     tcp: Arc<TcpCounters>,
     shutdown: Arc<AtomicBool>,
     readers_done: Arc<AtomicUsize>,
-    wake: WakeRead,
     conns: Box<[Conn]>,
     /// Slots, open count and receive ranges of `conns`.
     slots: ConnSlots,
@@ -167,8 +166,11 @@ impl TcpReader {
         })?;
         let wake = lane.wake_read();
         Ok(Self {
-            ring: lane.ring,
-            acceptor: Acceptor::new(parts.listener, "TCP"),
+            io: StreamIo {
+                ring: lane.ring,
+                acceptor: Acceptor::new(parts.listener, "TCP"),
+                wake,
+            },
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
             max_line_bytes: lane.max_line_bytes,
@@ -179,7 +181,6 @@ impl TcpReader {
             tcp: parts.tcp,
             shutdown: lane.shutdown,
             readers_done: lane.readers_done,
-            wake,
             conns: (0..slots).map(|_| Conn::free()).collect(),
             slots: conn_slots,
             blocked: VecDeque::with_capacity(slots),
@@ -211,9 +212,7 @@ impl TcpReader {
                 self.check_timeouts(now);
                 self.next_tick = now + TIMER_TICK;
             }
-            if let Some(entry) = self.acceptor.arm(now) {
-                self.push_entry(entry);
-            }
+            self.io.arm_accept(now);
             if self.shutdown.load(Ordering::Relaxed) && self.stop_deadline.is_none() {
                 self.start_stopping(now);
             }
@@ -224,16 +223,14 @@ impl TcpReader {
             {
                 break;
             }
-            if let Some(entry) = self.wake.arm() {
-                self.push_entry(entry);
-            }
+            self.io.arm_wake();
             self.waker.announce_sleep();
             let can_progress = !self.blocked.is_empty()
                 && self.batcher.ring_has_room()
                 && (self.batcher.buffers_free() > 0 || self.batcher.has_current())
                 || (self.batcher.has_full() && self.batcher.ring_has_room());
             if can_progress {
-                crate::uring::submit(&self.ring, None);
+                crate::uring::submit(&self.io.ring, None);
             } else {
                 let mut timeout = self.next_tick.saturating_duration_since(Instant::now());
                 // (While a full batch waits for ring(4), the partly filled
@@ -243,7 +240,7 @@ impl TcpReader {
                 {
                     timeout = timeout.min(self.linger.saturating_sub(since.elapsed()));
                 }
-                crate::uring::submit(&self.ring, Some(timeout.max(Duration::from_millis(1))));
+                crate::uring::submit(&self.io.ring, Some(timeout.max(Duration::from_millis(1))));
             }
             self.waker.sleep_done();
         }
@@ -255,9 +252,7 @@ impl TcpReader {
     /// Stops accepting; connections are read for up to STOP_DRAIN more.
     fn start_stopping(&mut self, now: Instant) {
         self.stop_deadline = Some(now + STOP_DRAIN);
-        if let Some(entry) = self.acceptor.stop() {
-            self.push_entry(entry);
-        }
+        self.io.stop_accepting();
     }
 
     /// Whether the stop drain is over: nothing unread in any socket and no
@@ -297,53 +292,31 @@ impl TcpReader {
                 self.begin_close(slot);
             }
         }
-        if let Some(entry) = self.acceptor.stop() {
-            self.push_entry(entry);
+        if !self.close_and_wait(CLOSE_WAIT, "TCP receives") {
+            self.slots.leak();
         }
-        if let Some(entry) = self.wake.cancel() {
-            self.push_entry(entry);
-        }
-        if crate::uring::wait_while_busy(
-            self,
-            CLOSE_WAIT,
-            |reader| &reader.ring,
-            |reader| {
-                reader.acceptor.armed
-                    || reader.wake.is_armed()
-                    || reader.conns.iter().any(|conn| conn.recv_posted)
-            },
-            Self::reap_completions,
-        ) {
-            return;
-        }
-        eprintln!("ringway: warning: TCP receives did not complete at exit; leaking their buffers");
-        self.slots.leak();
-        self.wake.leak();
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
         // the wake read's, or a connection's range of `slots`, which
         // is not reused until the receive completes.
-        unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
+        unsafe { self.io.push(entry) };
+    }
+}
+
+impl StreamWorker for TcpReader {
+    fn io(&mut self) -> &mut StreamIo {
+        &mut self.io
     }
 
-    fn reap_completions(&mut self) {
-        crate::uring::reap(
-            self,
-            |reader| &mut reader.ring,
-            |reader, (user_data, result, flags)| match Token::decode(user_data) {
-                Some(Token::Accept) => reader.on_accept(result, flags),
-                Some(Token::ConnRecv(slot)) => reader.on_recv(slot as usize, result),
-                Some(Token::Wake) => reader.wake.completed(),
-                _ => {}
-            },
-        );
+    fn conns_busy(&self) -> bool {
+        self.conns.iter().any(|conn| conn.recv_posted)
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
         let stopped = self.stop_deadline.is_some();
-        let Some(fd) = self.acceptor.completed(result, flags, stopped) else {
+        let Some(fd) = self.io.acceptor.completed(result, flags, stopped) else {
             return;
         };
         self.tcp
@@ -368,25 +341,6 @@ impl TcpReader {
         self.post_recv(slot);
     }
 
-    fn post_recv(&mut self, slot: usize) {
-        let offset = self.slots.offset(slot);
-        let conn_bytes = self.slots.conn_bytes();
-        let conn = &mut self.conns[slot];
-        if conn.recv_posted || conn.closing || conn.eof {
-            return;
-        }
-        let free = conn_bytes - conn.filled;
-        debug_assert!(free > HEADER_ROOM, "consumed records are compacted away");
-        let filled = conn.filled;
-        let fd = conn.fd;
-        conn.recv_posted = true;
-        let buffer = self.slots.slice(offset + filled, free.min(RECEIVE_BYTES));
-        let entry = opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), buffer.len() as u32)
-            .build()
-            .user_data(Token::ConnRecv(slot as u32).encode());
-        self.push_entry(entry);
-    }
-
     fn on_recv(&mut self, slot: usize, result: i32) {
         let conn = &mut self.conns[slot];
         conn.recv_posted = false;
@@ -407,6 +361,27 @@ impl TcpReader {
         if !conn.blocked {
             self.drain(slot);
         }
+    }
+}
+
+impl TcpReader {
+    fn post_recv(&mut self, slot: usize) {
+        let offset = self.slots.offset(slot);
+        let conn_bytes = self.slots.conn_bytes();
+        let conn = &mut self.conns[slot];
+        if conn.recv_posted || conn.closing || conn.eof {
+            return;
+        }
+        let free = conn_bytes - conn.filled;
+        debug_assert!(free > HEADER_ROOM, "consumed records are compacted away");
+        let filled = conn.filled;
+        let fd = conn.fd;
+        conn.recv_posted = true;
+        let buffer = self.slots.slice(offset + filled, free.min(RECEIVE_BYTES));
+        let entry = opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), buffer.len() as u32)
+            .build()
+            .user_data(Token::ConnRecv(slot as u32).encode());
+        self.push_entry(entry);
     }
 
     /// Hands on every whole record the connection holds; then reads on,

@@ -33,6 +33,22 @@ fn convert(message: &[u8]) -> (Value, bool) {
     (value, parsed)
 }
 
+/// [`convert`] of a message that must parse.
+fn parses(message: &[u8]) -> Value {
+    must_parse(convert(message), message)
+}
+
+/// [`convert_line`] of a message that must parse.
+fn parses_line(message: &[u8]) -> String {
+    must_parse(convert_line(message), message)
+}
+
+fn must_parse<T>((converted, parsed): (T, bool), message: &[u8]) -> T {
+    let shown = String::from_utf8_lossy(message);
+    assert!(parsed, "should parse: {shown:?}");
+    converted
+}
+
 fn assert_parse_error(message: &[u8]) {
     let (value, parsed) = convert(message);
     assert!(
@@ -46,9 +62,7 @@ fn assert_parse_error(message: &[u8]) {
 
 #[test]
 fn rfc3164_with_pri_writes_every_field_in_order() {
-    let (line, parsed) =
-        convert_line(b"<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick");
-    assert!(parsed);
+    let line = parses_line(b"<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick");
     assert_eq!(
         line,
         concat!(
@@ -62,8 +76,7 @@ fn rfc3164_with_pri_writes_every_field_in_order() {
 
 #[test]
 fn rfc3164_without_pri_has_no_facility_or_severity() {
-    let (line, parsed) = convert_line(b"Jun 14 15:16:01 combo kernel: Linux version 2.6.5");
-    assert!(parsed);
+    let line = parses_line(b"Jun 14 15:16:01 combo kernel: Linux version 2.6.5");
     assert_eq!(
         line,
         "{\"timestamp\":\"Jun 14 15:16:01\",\"host\":\"combo\",\"app\":\"kernel\",\"message\":\"Linux version 2.6.5\"}\n"
@@ -72,34 +85,28 @@ fn rfc3164_without_pri_has_no_facility_or_severity() {
 
 #[test]
 fn rfc3164_tags_are_read_leniently() {
-    let (value, parsed) =
-        convert(b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure");
-    assert!(parsed);
+    let value = parses(b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure");
     assert_eq!(value["app"], "sshd(pam_unix)");
     assert_eq!(value["procid"], "19939");
     assert_eq!(value["message"], "authentication failure");
 
-    let (value, parsed) = convert(b"<13>Feb  5 17:32:18 10.0.0.99 app[12] no colon");
-    assert!(parsed);
+    let value = parses(b"<13>Feb  5 17:32:18 10.0.0.99 app[12] no colon");
     assert_eq!(value["host"], "10.0.0.99");
     assert_eq!(value["app"], "app");
     assert_eq!(value["procid"], "12");
     assert_eq!(value["message"], "no colon");
 
     // A first word without a colon is message, not a tag.
-    let (value, parsed) = convert(b"Jun 19 04:09:11 combo syslogd 1.4.1: restart.");
-    assert!(parsed);
+    let value = parses(b"Jun 19 04:09:11 combo syslogd 1.4.1: restart.");
     assert!(value.get("app").is_none());
     assert_eq!(value["message"], "syslogd 1.4.1: restart.");
 
-    let (value, parsed) = convert(b"Jul  7 08:06:15 combo  -- root[2421]: ROOT LOGIN ON tty2");
-    assert!(parsed);
+    let value = parses(b"Jul  7 08:06:15 combo  -- root[2421]: ROOT LOGIN ON tty2");
     assert!(value.get("app").is_none());
     assert_eq!(value["message"], "-- root[2421]: ROOT LOGIN ON tty2");
 
     // A tag with nothing after it: no message key.
-    let (value, parsed) = convert(b"Jun 14 15:16:01 combo cron:");
-    assert!(parsed);
+    let value = parses(b"Jun 14 15:16:01 combo cron:");
     assert_eq!(value["app"], "cron");
     assert!(value.get("message").is_none());
 }
@@ -111,8 +118,7 @@ fn rfc3164_days_may_be_space_padded_or_not() {
         (b"Nov 9 12:01:01 host a: b", "Nov 9 12:01:01"),
         (b"Dec 31 23:59:60 host a: b", "Dec 31 23:59:60"),
     ] {
-        let (value, parsed) = convert(message);
-        assert!(parsed, "{timestamp}");
+        let value = parses(message);
         assert_eq!(value["timestamp"], timestamp);
         assert_eq!(value["host"], "host");
     }
@@ -120,8 +126,7 @@ fn rfc3164_days_may_be_space_padded_or_not() {
 
 #[test]
 fn rfc3164_accepts_an_rfc3339_timestamp() {
-    let (value, parsed) = convert(b"<14>2024-05-01T10:00:00.123+02:00 web-1 nginx: GET /");
-    assert!(parsed);
+    let value = parses(b"<14>2024-05-01T10:00:00.123+02:00 web-1 nginx: GET /");
     assert_eq!(value["timestamp"], "2024-05-01T10:00:00.123+02:00");
     assert_eq!(value["host"], "web-1");
     assert_eq!(value["app"], "nginx");
@@ -150,12 +155,11 @@ fn rfc3164_without_timestamp_and_host_is_a_parse_error() {
 
 #[test]
 fn rfc5424_full_message_with_structured_data_and_bom() {
-    let (line, parsed) = convert_line(
+    let line = parses_line(
         b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 \
           [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \
           \xEF\xBB\xBFAn application event log entry...",
     );
-    assert!(parsed);
     assert_eq!(
         line,
         concat!(
@@ -171,10 +175,9 @@ fn rfc5424_full_message_with_structured_data_and_bom() {
 
 #[test]
 fn rfc5424_multiple_sd_elements_and_escaped_values() {
-    let (value, parsed) = convert(
+    let value = parses(
         br#"<34>1 2003-10-11T22:14:15.003Z host app 1 ID [a@1 x="q\"uote" y="back\\slash" z="br\]acket" w="lone\n"][b@2][c@3 k="v" k2=""] msg"#,
     );
-    assert!(parsed);
     assert_eq!(
         value["structured_data"],
         json!({
@@ -188,14 +191,12 @@ fn rfc5424_multiple_sd_elements_and_escaped_values() {
 
 #[test]
 fn rfc5424_nilvalues_omit_their_keys() {
-    let (line, parsed) = convert_line(b"<13>1 - - - - - -");
-    assert!(parsed);
+    let line = parses_line(b"<13>1 - - - - - -");
     assert_eq!(
         line,
         "{\"facility\":\"user\",\"severity\":\"notice\",\"severity_code\":5}\n"
     );
-    let (value, parsed) = convert(b"<13>1 - host - 42 - - hello");
-    assert!(parsed);
+    let value = parses(b"<13>1 - host - 42 - - hello");
     assert_eq!(
         value,
         json!({"host": "host", "procid": "42", "facility": "user",
@@ -205,9 +206,8 @@ fn rfc5424_nilvalues_omit_their_keys() {
 
 #[test]
 fn rfc5424_without_pri_needs_a_real_timestamp() {
-    let (value, parsed) =
-        convert(b"1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time");
-    assert!(parsed);
+    let value =
+        parses(b"1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time");
     assert_eq!(value["timestamp"], "2003-08-24T05:14:15.000003-07:00");
     assert_eq!(value["app"], "myproc");
     assert!(value.get("facility").is_none());
@@ -226,8 +226,7 @@ fn facility_and_severity_names_follow_pri() {
         (191, "local7", "debug", 7),
     ] {
         let message = format!("<{pri}>1 - host - - - -");
-        let (value, parsed) = convert(message.as_bytes());
-        assert!(parsed, "{message}");
+        let value = parses(message.as_bytes());
         assert_eq!(value["facility"], facility, "{message}");
         assert_eq!(value["severity"], severity, "{message}");
         assert_eq!(value["severity_code"], code, "{message}");
@@ -301,15 +300,13 @@ fn empty_message_is_a_flagged_empty_record() {
 
 #[test]
 fn trailing_cr_newlines_and_nuls_are_stripped_and_spaces_kept() {
-    let (value, parsed) = convert(b"Jun 14 15:16:01 combo su: ok \r\n\0\0");
-    assert!(parsed);
+    let value = parses(b"Jun 14 15:16:01 combo su: ok \r\n\0\0");
     assert_eq!(value["message"], "ok ");
 }
 
 #[test]
 fn control_characters_are_escaped() {
-    let (line, parsed) = convert_line(b"<13>1 - h\x01 a - - - tab\there\rcr\x1b[0m\x7f\x00\"q\\");
-    assert!(parsed);
+    let line = parses_line(b"<13>1 - h\x01 a - - - tab\there\rcr\x1b[0m\x7f\x00\"q\\");
     assert_eq!(
         line,
         concat!(
@@ -329,8 +326,7 @@ fn invalid_utf8_is_replaced_and_the_record_still_parses() {
     assert_eq!(value["procid"], "\u{fffd}");
     assert_eq!(value["message"], "café \u{fffd} end\u{fffd}");
 
-    let (value, parsed) = convert(b"<34>1 - h a - - [x@1 k=\"\xff\\]\xfe\"] \xef\xbb\xbf\xff");
-    assert!(parsed);
+    let value = parses(b"<34>1 - h a - - [x@1 k=\"\xff\\]\xfe\"] \xef\xbb\xbf\xff");
     assert_eq!(value["structured_data"]["x@1"]["k"], "\u{fffd}]\u{fffd}");
     assert_eq!(value["message"], "\u{fffd}");
 }
@@ -351,8 +347,7 @@ fn largest_udp_payload_of_65507_bytes_converts() {
     let mut message = header.to_vec();
     message.resize(65_507, b'x');
     message[60_000] = b'"';
-    let (value, parsed) = convert(&message);
-    assert!(parsed);
+    let value = parses(&message);
     assert_eq!(
         value["message"].as_str().map(str::len),
         Some(65_507 - header.len())
@@ -378,8 +373,7 @@ fn structure_dense_messages_stay_within_the_size_bound() {
     ]
     .concat();
     for message in [elements, params, escapes] {
-        let (_, parsed) = convert(&message);
-        assert!(parsed);
+        parses(&message);
     }
 }
 

@@ -359,23 +359,33 @@ fn object_field<'de, A: MapAccess<'de>, T: Object>(
 /// `"jsonKey" => field: reader`, the reader one of `object`, `list`,
 /// `string`, `u32`, `u64`, `i32(Scalar)` or `bytes(Scalar)`. The last key
 /// is the match's catch-all, as `KeySeed` hands over only keys in `KEYS`.
+///
+/// `object!(@impl Type [keys] |this, key, map, context, level| body)`
+/// writes one whose `field` is `body` (for a message read otherwise).
 macro_rules! object {
     ($($ty:ident { $($key:literal => $field:ident: $read:ident $(($arg:ident))?),+ $(,)? })+) => {$(
+        object!(@impl $ty [$($key),+] |this, key, map, context, level| {
+            object!(@arms this key map context level []
+                $($key => $field: $read $(($arg))?,)+);
+            Ok(())
+        });
+    )+};
+    (@impl $ty:ident [$($key:literal),+ $(,)?]
+        |$s:ident, $k:ident, $m:ident, $c:ident, $l:ident| $body:block) => {
         impl Object for $ty {
             const KEYS: &'static [&'static str] = &[$($key),+];
             fn field<'de, A: MapAccess<'de>>(
                 &mut self,
-                key: &'static str,
-                map: &mut A,
-                context: &Context,
-                level: usize,
+                $k: &'static str,
+                $m: &mut A,
+                $c: &Context,
+                $l: usize,
             ) -> Result<(), A::Error> {
-                object!(@arms self key map context level []
-                    $($key => $field: $read $(($arg))?,)+);
-                Ok(())
+                let $s = self;
+                $body
             }
         }
-    )+};
+    };
     // One key: nothing to match.
     (@arms $s:ident $k:ident $m:ident $c:ident $l:ident []
         $key:literal => $field:ident: $read:ident $(($arg:ident))?,) => {{
@@ -455,8 +465,9 @@ object! {
     }
 }
 
-impl Object for AnyValue {
-    const KEYS: &'static [&'static str] = &[
+// Like prost's oneof: the last key present wins; `null` leaves the value
+// as it was.
+object!(@impl AnyValue [
         "stringValue",
         "boolValue",
         "intValue",
@@ -464,16 +475,8 @@ impl Object for AnyValue {
         "arrayValue",
         "kvlistValue",
         "bytesValue",
-    ];
-    /// Like prost's oneof: the last key present wins; `null` leaves
-    /// the value as it was.
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &'static str,
-        map: &mut A,
-        context: &Context,
-        level: usize,
-    ) -> Result<(), A::Error> {
+    ]
+    |this, key, map, context, level| {
         use any_value::Value;
         let value = match key {
             "arrayValue" | "kvlistValue" if level >= MAX_DEPTH => {
@@ -508,11 +511,11 @@ impl Object for AnyValue {
             },
         };
         if value.is_some() {
-            self.value = value;
+            this.value = value;
         }
         Ok(())
     }
-}
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,15 @@
 //! into a pending batch, flushed when it reaches `--batch-bytes` or has
 //! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
 //! ring(4), which fills, and the reader pauses.
+//!
+//! With a query (`--sql`) or a route on any output, every line also goes
+//! through the lane's [`Transformer`](crate::transform::Transformer)
+//! ([`TransformStage`], in `transform`): for `json` its parse is the JSON
+//! check, and routes split a batch by the outputs its records go to. A batch
+//! routed nowhere is acked here at once, in its place in the ack log.
 
 use crate::ack::Ack;
-use crate::batch::Batch;
+use crate::batch::{ALL_OUTPUTS, Batch};
 use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};
 use crate::dead_letter::DeadLetter;
@@ -21,6 +27,12 @@ use crate::scan::{frame, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+#[cfg(test)]
+mod tests;
+mod transform;
+
+pub(crate) use transform::TransformStage;
 
 pub(crate) struct CpuWorker {
     pub format: Format,
@@ -41,6 +53,11 @@ pub(crate) struct CpuWorker {
     pub syslog: Option<SyslogConverter>,
     /// File inputs: the lane's ack log, and how many outputs ack each batch.
     pub acks: Option<(Arc<AckLog>, u32)>,
+    /// Bit `i` set for each output `i`: what a batch's `targets` are read
+    /// against.
+    pub all_outputs: u64,
+    /// Present when the lane has a query or any output has a route.
+    pub transform: Option<TransformStage>,
 }
 
 /// What `format=syslog` needs: the parser, and a pool of encode buffers
@@ -92,6 +109,10 @@ impl CpuWorker {
         if batch.len > self.max_line_bytes + 1 {
             self.truncate_long_lines(&mut batch);
         }
+        if self.transform.is_some() {
+            self.take_transformed(batch);
+            return;
+        }
         let framed = match self.format {
             Format::Raw => {
                 let lines = frame::count_lines(batch.bytes());
@@ -114,6 +135,11 @@ impl CpuWorker {
     /// else on its own; small ones wait up to --batch-linger for more.
     fn forward(&mut self, batch: Batch) {
         if batch.len == 0 && batch.marks.as_slice().is_empty() {
+            // Nothing to deliver: an OTLP request's part counts as
+            // delivered now.
+            if let Some(ack) = &batch.ack {
+                ack.delivered_nowhere();
+            }
             return;
         }
         // An empty batch that carries file marks still goes on: its offsets
@@ -216,7 +242,7 @@ impl CpuWorker {
                 .is_some_and(|out: &Batch| out.room() < needed)
             {
                 let full = encoding.take().expect("checked above");
-                self.forward(full);
+                self.emit(full);
             }
             let out = match &mut encoding {
                 Some(out) => out,
@@ -234,12 +260,12 @@ impl CpuWorker {
             Some(mut out) => {
                 out.marks.absorb(&batch.marks);
                 drop(batch);
-                self.forward(out);
+                self.emit(out);
             }
             None => {
                 let mut batch = batch;
                 batch.len = 0;
-                self.forward(batch);
+                self.emit(batch);
             }
         }
         self.syslog = Some(SyslogConverter {
@@ -259,12 +285,15 @@ impl CpuWorker {
     }
 
     /// A free encode buffer; waits for one (outputs return them) when all
-    /// are in the pipeline, which is backpressure like a full ring.
-    fn take_encode_buffer(&self, pool: &Arc<BufferPool>) -> Batch {
+    /// are in the pipeline, which is backpressure like a full ring. The
+    /// pending batch is sent on first: it may hold one of them, and nothing
+    /// else would send it while this waits.
+    fn take_encode_buffer(&mut self, pool: &Arc<BufferPool>) -> Batch {
         loop {
             if let Some(buf) = pool.take() {
                 return Batch::new(buf, 0);
             }
+            self.flush_pending();
             self.waker.wait(|| pool.available() > 0, None);
         }
     }
@@ -303,25 +332,46 @@ impl CpuWorker {
     }
 
     /// Pushes into ring(16). Full: wait for the dispatcher, which is what
-    /// makes ring(4) fill behind us and the reader pause.
+    /// makes ring(4) fill behind us and the reader pause. A batch routed to
+    /// no output is acked here instead, in its place in the ack log.
     fn push(&mut self, mut batch: Batch) {
+        let targets = (batch.targets & self.all_outputs).count_ones();
         if let Some((log, outputs)) = &self.acks {
             // Invalid lines of this batch's offsets reach the dead-letter
             // file before the batch can be acked past them.
             if let Some(dead_letter) = &mut self.dead_letter {
                 dead_letter.flush();
             }
+            let acks = if batch.targets == ALL_OUTPUTS {
+                *outputs
+            } else {
+                targets
+            };
             let seq = loop {
-                if let Some(seq) = log.publish(&batch.marks, *outputs) {
+                // Zero outputs publish as one, acked just below.
+                if let Some(seq) = log.publish(&batch.marks, acks) {
                     break seq;
                 }
                 // Full: earlier batches are still undelivered somewhere.
                 self.waker.wait(|| log.has_room(), None);
             };
+            if targets == 0 {
+                log.ack(seq);
+                return;
+            }
             batch.ack = Some(Ack::File {
                 log: Arc::clone(log),
                 seq,
             });
+        } else if targets == 0 {
+            if let Some(ack) = &batch.ack {
+                ack.delivered_nowhere();
+            }
+            return;
+        } else if batch.targets != ALL_OUTPUTS
+            && let Some(ack) = &batch.ack
+        {
+            ack.set_outputs(targets);
         }
         loop {
             match self.to_dispatcher.push(batch) {

@@ -1,0 +1,256 @@
+//! Unit tests of the CPU worker's routes: how a batch is split, and that
+//! its acks (the file lane's ack log, an OTLP request's reply) stay exact.
+
+use super::*;
+use crate::ack::{Replies, RequestDelivery};
+use crate::checkpoint::{AckedOffsets, Mark, Marks};
+use crate::metrics::OutputCounters;
+use crate::ring::{Gauge, ring};
+use crate::transform::{Shape, Transformer};
+use std::sync::atomic::AtomicU32;
+
+const OUTPUTS: usize = 3;
+
+/// A CPU worker over three outputs with routes, its ring(16)'s far end,
+/// and a pool to make input batches from.
+fn worker(acks: Option<(Arc<AckLog>, u32)>) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
+    let waker = Waker::for_test();
+    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
+    let (to_dispatcher, from_cpu) = ring(
+        16,
+        Arc::clone(&waker),
+        Waker::for_test(),
+        Arc::new(Gauge::default()),
+    );
+    let pool = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
+    let stage = TransformStage::new(
+        Transformer::new(None, (0..OUTPUTS).map(|_| None).collect(), 1024),
+        true,
+        true,
+        Shape::Raw,
+        Some(BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap()),
+        (0..OUTPUTS).map(|_| Arc::default()).collect(),
+    );
+    let worker = CpuWorker {
+        format: Format::Raw,
+        on_invalid: OnInvalid::Raw,
+        from_reader,
+        to_dispatcher,
+        waker,
+        counters: Arc::default(),
+        json: None,
+        dead_letter: None,
+        batch_bytes: 4096,
+        max_line_bytes: 1024,
+        linger: Duration::ZERO,
+        pending: None,
+        syslog: None,
+        acks,
+        all_outputs: (1 << OUTPUTS) - 1,
+        transform: Some(stage),
+    };
+    (worker, from_cpu, pool)
+}
+
+fn batch(pool: &Arc<BufferPool>, text: &[u8], marks: Marks) -> Batch {
+    let mut buf = pool.take().unwrap();
+    buf[..text.len()].copy_from_slice(text);
+    let mut batch = Batch::new(buf, text.len());
+    batch.records = frame::count_lines(text) as u32;
+    batch.marks = marks;
+    batch
+}
+
+/// Sends `batch` whose records go where `masks` say, as the transform
+/// does after evaluating them.
+fn send(worker: &mut CpuWorker, batch: Batch, masks: &[u64]) {
+    let mut stage = worker.transform.take().unwrap();
+    stage.masks.clear();
+    stage.masks.extend_from_slice(masks);
+    worker.send_routed(&mut stage, batch);
+    worker.transform = Some(stage);
+    worker.flush_pending();
+}
+
+fn parts(from_cpu: &mut RingReceiver<Batch>) -> Vec<(u64, Vec<u8>, Batch)> {
+    std::iter::from_fn(|| from_cpu.pop())
+        .map(|batch| (batch.targets, batch.bytes().to_vec(), batch))
+        .collect()
+}
+
+fn seq(batch: &Batch) -> u64 {
+    match &batch.ack {
+        Some(Ack::File { seq, .. }) => *seq,
+        _ => panic!("a file lane's batch carries its ack log entry"),
+    }
+}
+
+#[test]
+fn routes_split_a_batch_and_the_watermark_waits_for_every_part() {
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    let log = AckLog::new(16, Arc::clone(&offsets), Waker::for_test());
+    let (mut worker, mut from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
+    let mark = Marks::one(Mark {
+        slot: 0,
+        generation: 1,
+        end: 6,
+    });
+    // a: outputs 0 and 1; b: output 0; c: every output.
+    send(
+        &mut worker,
+        batch(&pool, b"a\nb\nc\n", mark),
+        &[0b011, 0b001, 0b111],
+    );
+    let sent = parts(&mut from_cpu);
+    let shape: Vec<(u64, &[u8])> = sent.iter().map(|(t, b, _)| (*t, b.as_slice())).collect();
+    // Copies for the outputs that take some records first, then the
+    // batch itself (zero copy) for the one that takes every record.
+    assert_eq!(
+        shape,
+        [
+            (0b010, &b"a\nc\n"[..]),
+            (0b100, &b"c\n"[..]),
+            (0b001, &b"a\nb\nc\n"[..])
+        ]
+    );
+    assert_eq!(
+        sent.iter().map(|(_, _, b)| b.records).collect::<Vec<_>>(),
+        [2, 1, 3]
+    );
+    let stage = worker.transform.as_ref().unwrap();
+    let counted = |f: fn(&OutputCounters) -> &std::sync::atomic::AtomicU64| {
+        stage
+            .outputs
+            .iter()
+            .map(|c| f(c).load(Ordering::Relaxed))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counted(|c| &c.routed), [3, 2, 1]);
+    assert_eq!(counted(|c| &c.skipped), [0, 1, 2]);
+    // Each part is one output's ack; the marks ride on the last, so the
+    // watermark moves only once every part is delivered, in any order.
+    let seqs: Vec<u64> = sent.iter().map(|(_, _, b)| seq(b)).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    log.ack(2);
+    assert_eq!(offsets.get(0, 1), Some(0));
+    log.ack(0);
+    assert_eq!(offsets.get(0, 1), Some(0));
+    log.ack(1);
+    assert_eq!(offsets.get(0, 1), Some(6));
+}
+
+#[test]
+fn a_batch_routed_nowhere_is_acked_at_once_after_those_before_it() {
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    let log = AckLog::new(16, Arc::clone(&offsets), Waker::for_test());
+    let (mut worker, mut from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
+    let mark = |end| {
+        Marks::one(Mark {
+            slot: 0,
+            generation: 1,
+            end,
+        })
+    };
+    // Every record to every output: the batch goes whole, to all.
+    send(&mut worker, batch(&pool, b"a\n", mark(2)), &[0b111]);
+    // Nothing goes anywhere: no part is sent, yet its offsets count.
+    send(&mut worker, batch(&pool, b"b\nc\n", mark(6)), &[0, 0]);
+    let sent = parts(&mut from_cpu);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, 0b111);
+    assert_eq!(offsets.get(0, 1), Some(0), "waits for the batch before it");
+    for _ in 0..OUTPUTS {
+        log.ack(seq(&sent[0].2));
+    }
+    assert_eq!(offsets.get(0, 1), Some(6));
+}
+
+#[test]
+fn an_otlp_request_split_by_routes_is_answered_once_every_part_is_delivered() {
+    let (mut worker, mut from_cpu, pool) = worker(None);
+    let replies = Replies::new(4, Waker::for_test());
+    // One batch pushed, plus one while the request is being emitted.
+    let request = Arc::new(RequestDelivery {
+        token: 7,
+        pending: AtomicU32::new(2),
+    });
+    let mut input = batch(&pool, b"a\nb\n", Marks::default());
+    input.ack = Some(Ack::Reply {
+        replies: Arc::clone(&replies),
+        request: Arc::clone(&request),
+        remaining: AtomicU32::new(OUTPUTS as u32),
+    });
+    send(&mut worker, input, &[0b011, 0b001]);
+    let sent = parts(&mut from_cpu);
+    let targets: Vec<u64> = sent.iter().map(|(t, _, _)| *t).collect();
+    assert_eq!(targets, [0b010, 0b001]);
+    // The emission ends.
+    request.pending.fetch_sub(1, Ordering::AcqRel);
+    sent[1].2.ack.as_ref().unwrap().delivered();
+    assert!(replies.take().is_none(), "a part is still undelivered");
+    sent[0].2.ack.as_ref().unwrap().delivered();
+    assert_eq!(replies.take(), Some(7));
+    assert!(replies.take().is_none(), "answered once");
+
+    // A request whose records all go nowhere is answered at once.
+    let request = Arc::new(RequestDelivery {
+        token: 8,
+        pending: AtomicU32::new(2),
+    });
+    let mut input = batch(&pool, b"a\n", Marks::default());
+    input.ack = Some(Ack::Reply {
+        replies: Arc::clone(&replies),
+        request: Arc::clone(&request),
+        remaining: AtomicU32::new(OUTPUTS as u32),
+    });
+    send(&mut worker, input, &[0]);
+    assert!(from_cpu.pop().is_none());
+    request.pending.fetch_sub(1, Ordering::AcqRel);
+    assert_eq!(request.pending.load(Ordering::Acquire), 0);
+}
+
+/// Routing a batch (masks, copies into pooled buffers, the ack log) costs
+/// no allocation once the mask list has grown: nothing per record.
+#[test]
+fn splitting_a_batch_by_routes_allocates_nothing_after_warm_up() {
+    let (mut worker, mut from_cpu, pool, log) = routed_file_worker();
+    let text = b"a\nb\nc\nd\n";
+    let masks = [0b011, 0b001, 0b111, 0b100];
+    let mut end = 0;
+    for round in 0..3 {
+        end += text.len() as u64;
+        let batch = input_batch(&pool, text, end);
+        let before = crate::test_alloc::allocations_on_this_thread();
+        send(&mut worker, batch, &masks);
+        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+        if round > 0 {
+            assert_eq!(allocations, 0, "round {round}");
+        }
+        while let Some(part) = from_cpu.pop() {
+            for _ in 0..(part.targets & 0b111).count_ones() {
+                part.ack.as_ref().unwrap().delivered();
+            }
+        }
+        assert!(log.has_room());
+    }
+}
+
+/// A file lane's CPU worker over three outputs with routes.
+fn routed_file_worker() -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    let log = AckLog::new(64, offsets, Waker::for_test());
+    let (worker, from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
+    (worker, from_cpu, pool, log)
+}
+
+fn input_batch(pool: &Arc<BufferPool>, text: &[u8], end: u64) -> Batch {
+    let marks = Marks::one(Mark {
+        slot: 0,
+        generation: 1,
+        end,
+    });
+    batch(pool, text, marks)
+}

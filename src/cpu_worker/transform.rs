@@ -1,0 +1,388 @@
+//! The CPU worker's transform (DESIGN §5): every line of a lane with a query
+//! or with routes goes through the lane's [`Transformer`]. Kept lines of
+//! `SELECT *` keep their bytes, compacted in place (zero copy when every
+//! line is kept); projected records are written into the stage's pooled
+//! encode buffers. Routes give each part its `targets`: a part whose
+//! records all go to the same outputs goes whole; otherwise each output
+//! that takes only some records gets a copy of those, sent before the part
+//! itself, which carries the file marks and the OTLP ack (so the ack log's
+//! watermark passes them only once every part is delivered). A part routed
+//! nowhere is acked at once (`CpuWorker::push`).
+
+use super::CpuWorker;
+use crate::batch::Batch;
+use crate::config::{Format, OnInvalid};
+use crate::metrics::OutputCounters;
+use crate::pool::BufferPool;
+use crate::transform::{LineResult, Outcome, Shape, Transformer};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// What the transform needs in one lane.
+pub(crate) struct TransformStage {
+    pub transformer: Transformer,
+    /// No query, or `SELECT *` [WHERE]: kept records are the lines' bytes,
+    /// compacted in place.
+    pub keeps_lines: bool,
+    /// Some output has a route: records may go to some outputs only.
+    pub routed: bool,
+    /// How `format=raw` lanes' lines are seen: [`Shape::Json`] for OTLP
+    /// lanes (ringway's OTLP NDJSON), else [`Shape::Raw`].
+    pub raw_shape: Shape,
+    /// Encode buffers (this worker's own pool: returning buffers wake it)
+    /// for projected records and the copies routes make; `None` when
+    /// neither can happen.
+    pub pool: Option<Arc<BufferPool>>,
+    /// Every output's counters, for its `routed` and `skipped` records.
+    pub outputs: Vec<Arc<OutputCounters>>,
+    /// The route mask of each record of the part being sent, in order.
+    /// Reused: it grows to the most records one batch held, no further.
+    pub masks: Vec<u64>,
+}
+
+impl TransformStage {
+    pub fn new(
+        transformer: Transformer,
+        keeps_lines: bool,
+        routed: bool,
+        raw_shape: Shape,
+        pool: Option<Arc<BufferPool>>,
+        outputs: Vec<Arc<OutputCounters>>,
+    ) -> Self {
+        Self {
+            transformer,
+            keeps_lines,
+            routed,
+            raw_shape,
+            pool,
+            outputs,
+            masks: Vec::new(),
+        }
+    }
+}
+
+/// One batch's transform counts, added to the shared counters once.
+#[derive(Default)]
+struct Tally {
+    kept: u64,
+    filtered: u64,
+    errors: u64,
+    invalid: u64,
+}
+
+impl CpuWorker {
+    /// A batch of a lane with a transform: framed and evaluated line by
+    /// line (for `json`, the evaluation's parse is the JSON check).
+    pub(super) fn take_transformed(&mut self, batch: Batch) {
+        let shape = match self.format {
+            Format::Syslog => {
+                // The converter's JSON lines go through `emit`.
+                self.convert_syslog(batch);
+                return;
+            }
+            Format::Json => Shape::Json,
+            Format::Raw => match &self.transform {
+                Some(stage) => stage.raw_shape,
+                None => Shape::Raw,
+            },
+        };
+        let framed = self.transform_batch(batch, shape);
+        self.counters.records.fetch_add(framed, Ordering::Relaxed);
+    }
+
+    /// Sends on a batch of framed lines made here (syslog's JSON): through
+    /// the transform when the lane has one.
+    pub(super) fn emit(&mut self, batch: Batch) {
+        if self.transform.is_some() {
+            self.transform_batch(batch, Shape::Json);
+        } else {
+            self.forward(batch);
+        }
+    }
+
+    /// Evaluates every line of `batch` and sends on what is kept, split by
+    /// routes; returns how many lines it framed.
+    fn transform_batch(&mut self, batch: Batch, shape: Shape) -> u64 {
+        let Some(mut stage) = self.transform.take() else {
+            debug_assert!(false, "called with a transform");
+            return 0;
+        };
+        let mut tally = Tally::default();
+        let framed = if stage.keeps_lines {
+            self.transform_in_place(&mut stage, batch, shape, &mut tally)
+        } else {
+            self.transform_into_buffers(&mut stage, batch, shape, &mut tally)
+        };
+        self.transform = Some(stage);
+        let add = |counter: &std::sync::atomic::AtomicU64, count: u64| {
+            if count > 0 {
+                counter.fetch_add(count, Ordering::Relaxed);
+            }
+        };
+        add(&self.counters.kept, tally.kept);
+        add(&self.counters.filtered, tally.filtered);
+        add(&self.counters.transform_errors, tally.errors);
+        add(&self.counters.invalid, tally.invalid);
+        if self.dead_letter.is_some() {
+            add(&self.counters.dead_lettered, tally.invalid);
+        }
+        framed
+    }
+
+    /// Evaluates one line (`line` ends with its `\n`). `None`: it goes
+    /// nowhere (filtered, or invalid and not passed on).
+    fn evaluate(
+        &mut self,
+        stage: &mut TransformStage,
+        line: &[u8],
+        shape: Shape,
+        tally: &mut Tally,
+    ) -> Option<LineResult> {
+        let text = &line[..line.len() - 1];
+        let mut result = stage.transformer.process(text, shape);
+        if result.outcome == Outcome::Invalid {
+            tally.invalid += 1;
+            if let Some(dead_letter) = &mut self.dead_letter {
+                dead_letter.write_line(line);
+            }
+            if self.on_invalid != OnInvalid::Raw {
+                return None;
+            }
+            // --on-invalid raw passes it on: as a raw line, `body`.
+            result = stage.transformer.process(text, Shape::Raw);
+        }
+        tally.errors += u64::from(result.errors > 0);
+        match result.outcome {
+            Outcome::Kept | Outcome::Projected => {
+                tally.kept += 1;
+                Some(result)
+            }
+            Outcome::Filtered => {
+                tally.filtered += 1;
+                None
+            }
+            Outcome::Invalid => None,
+        }
+    }
+
+    /// No query or `SELECT *` [WHERE]: kept lines keep their bytes,
+    /// compacted to the front (nothing moves when every line is kept).
+    fn transform_in_place(
+        &mut self,
+        stage: &mut TransformStage,
+        mut batch: Batch,
+        shape: Shape,
+        tally: &mut Tally,
+    ) -> u64 {
+        stage.masks.clear();
+        let mut framed = 0u64;
+        let mut write = 0;
+        let mut start = 0;
+        let len = batch.len;
+        while let Some(offset) = memchr::memchr(b'\n', &batch.buf[start..len]) {
+            let end = start + offset;
+            framed += 1;
+            if let Some(result) = self.evaluate(stage, &batch.buf[start..=end], shape, tally) {
+                debug_assert_ne!(result.outcome, Outcome::Projected, "SELECT * keeps lines");
+                if write != start {
+                    batch.buf.copy_within(start..=end, write);
+                }
+                write += end + 1 - start;
+                stage.masks.push(result.routes);
+            }
+            start = end + 1;
+        }
+        debug_assert_eq!(start, len, "batches hold whole lines");
+        batch.len = write;
+        batch.records = stage.masks.len() as u32;
+        self.send_routed(stage, batch);
+        framed
+    }
+
+    /// A projection: each kept record is written (the new object, or the
+    /// line when kept as is) into encode buffers; a full one is sent on
+    /// as a part of the batch, and the last part carries the batch's file
+    /// marks and its OTLP ack.
+    fn transform_into_buffers(
+        &mut self,
+        stage: &mut TransformStage,
+        mut batch: Batch,
+        shape: Shape,
+        tally: &mut Tally,
+    ) -> u64 {
+        let Some(pool) = stage.pool.clone() else {
+            debug_assert!(false, "a projection has encode buffers");
+            return 0;
+        };
+        let capacity = pool.buffer_bytes();
+        stage.masks.clear();
+        let mut out: Option<Batch> = None;
+        let mut framed = 0u64;
+        let mut truncated = 0u64;
+        let mut start = 0;
+        while let Some(offset) = memchr::memchr(b'\n', &batch.bytes()[start..]) {
+            let end = start + offset;
+            framed += 1;
+            let line_start = start;
+            start = end + 1;
+            let Some(result) = self.evaluate(stage, &batch.buf[line_start..=end], shape, tally)
+            else {
+                continue;
+            };
+            let record_len = match result.outcome {
+                Outcome::Projected => stage.transformer.output().len(),
+                _ => end - line_start,
+            };
+            // A record longer than a whole buffer (a projection that grew
+            // a line near --max-line) is cut to fit, and counted.
+            let keep = record_len.min(capacity - 1);
+            truncated += u64::from(keep < record_len);
+            if out.as_ref().is_some_and(|part| part.room() < keep + 1) {
+                let mut full = out.take().expect("checked above");
+                full.ack = batch.ack.as_ref().and_then(|ack| ack.split_off(1));
+                self.send_routed(stage, full);
+                stage.masks.clear();
+            }
+            let part = match &mut out {
+                Some(part) => part,
+                None => out.insert(self.take_encode_buffer(&pool)),
+            };
+            let record: &[u8] = match result.outcome {
+                Outcome::Projected => stage.transformer.output(),
+                _ => &batch.buf[line_start..end],
+            };
+            part.buf[part.len..part.len + keep].copy_from_slice(&record[..keep]);
+            part.buf[part.len + keep] = b'\n';
+            part.len += keep + 1;
+            part.records += 1;
+            part.absorb_created(&batch);
+            stage.masks.push(result.routes);
+        }
+        if truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(truncated, Ordering::Relaxed);
+        }
+        // The last part completes the batch: its marks and its ack. With
+        // nothing kept, the emptied batch itself carries them.
+        let last = match out {
+            Some(mut part) => {
+                part.marks = batch.marks;
+                part.ack = batch.ack.take();
+                drop(batch);
+                part
+            }
+            None => {
+                batch.len = 0;
+                batch.records = 0;
+                batch
+            }
+        };
+        self.send_routed(stage, last);
+        framed
+    }
+
+    /// Sends on a part whose records' route masks are `stage.masks`: whole
+    /// when every record goes to the same outputs, else a copy per output
+    /// that takes only some of them (sent first), then the part itself to
+    /// the outputs that take every record. Empty or routed nowhere: acked
+    /// at once (in `push`), after the parts before it.
+    pub(super) fn send_routed(&mut self, stage: &mut TransformStage, mut batch: Batch) {
+        if batch.len == 0 {
+            batch.targets = 0;
+            self.forward(batch);
+            return;
+        }
+        if !stage.routed {
+            self.forward(batch);
+            return;
+        }
+        let all = self.all_outputs;
+        let mut every = all;
+        let mut some = 0u64;
+        for &mask in &stage.masks {
+            every &= mask;
+            some |= mask;
+        }
+        let records = stage.masks.len() as u64;
+        for (index, counters) in stage.outputs.iter().enumerate() {
+            let bit = 1u64 << index;
+            let routed = if every & bit != 0 {
+                records
+            } else if some & bit == 0 {
+                0
+            } else {
+                stage.masks.iter().filter(|&&mask| mask & bit != 0).count() as u64
+            };
+            if routed > 0 {
+                counters.routed.fetch_add(routed, Ordering::Relaxed);
+            }
+            if routed < records {
+                counters
+                    .skipped
+                    .fetch_add(records - routed, Ordering::Relaxed);
+            }
+        }
+        let partial = some & !every & all;
+        if partial != 0 {
+            let Some(pool) = stage.pool.clone() else {
+                debug_assert!(false, "routes have encode buffers");
+                return;
+            };
+            for index in 0..64 {
+                let bit = 1u64 << index;
+                if partial & bit != 0 {
+                    self.send_copy(&stage.masks, &batch, bit, &pool);
+                }
+            }
+        }
+        batch.targets = every & all;
+        if batch.targets == 0 {
+            // Its records went out in the copies; it only carries the
+            // marks and the ack.
+            batch.len = 0;
+            batch.records = 0;
+        }
+        self.forward(batch);
+    }
+
+    /// Copies the records of `batch` whose mask has `bit` into encode
+    /// buffers for that one output, sent before `batch`.
+    fn send_copy(&mut self, masks: &[u64], batch: &Batch, bit: u64, pool: &Arc<BufferPool>) {
+        let bytes = batch.bytes();
+        let mut out: Option<Batch> = None;
+        let mut start = 0;
+        for &mask in masks {
+            let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) else {
+                debug_assert!(false, "one mask per line");
+                break;
+            };
+            let end = start + offset;
+            let line = &bytes[start..=end];
+            start = end + 1;
+            if mask & bit == 0 {
+                continue;
+            }
+            if out.as_ref().is_some_and(|part| part.room() < line.len()) {
+                let full = out.take().expect("checked above");
+                self.forward(full);
+            }
+            let part = match &mut out {
+                Some(part) => part,
+                None => {
+                    let mut part = self.take_encode_buffer(pool);
+                    part.targets = bit;
+                    part.created = batch.created;
+                    part.ack = batch.ack.as_ref().and_then(|ack| ack.split_off(1));
+                    out.insert(part)
+                }
+            };
+            part.buf[part.len..part.len + line.len()].copy_from_slice(line);
+            part.len += line.len();
+            part.records += 1;
+        }
+        if let Some(part) = out {
+            self.forward(part);
+        }
+    }
+}
