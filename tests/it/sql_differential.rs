@@ -37,7 +37,7 @@
 //! - DECIMAL: DuckDB reads `1.5` as a DECIMAL, ringway as a DOUBLE; the
 //!   DuckDB text of a fractional literal is CAST(1.5 AS DOUBLE).
 
-use crate::common::{TempDir, not_run, p, ringway_bin, test_python};
+use crate::common::{TempDir, p, ringway_bin, test_python};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::fs;
@@ -1044,22 +1044,9 @@ fn refused_constructs_give_one_line_and_exit_2() {
             failures.push(format!("{query:?}: wrote output before refusing"));
         }
     }
-    if failures.is_empty() {
-        return;
-    }
-    if !under_ci_or_has_sql() {
-        not_run("ringway with --sql (issue 16)");
-        return;
-    }
-    panic!("refused queries misbehaved:\n{}", failures.join("\n"));
-}
-
-/// True when this build has `--sql` (or this is CI): before the engine
-/// lands, a run with `--sql` is clap's "unexpected argument".
-fn under_ci_or_has_sql() -> bool {
-    crate::common::under_ci()
-        || Command::new(ringway_bin())
-            .args(["run", "--help"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--sql"))
+    assert!(
+        failures.is_empty(),
+        "refused queries misbehaved:\n{}",
+        failures.join("\n")
+    );
 }
