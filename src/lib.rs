@@ -129,7 +129,12 @@ pub fn main() -> ! {
             args
         }
         cli::Command::Check(check) => std::process::exit(check.check()),
-        cli::Command::Sql(args) => std::process::exit(transform::run_sql(&args)),
+        cli::Command::Sql(args) => std::process::exit(pipeline::run_sql(
+            &args.query,
+            args.format,
+            args.max_line,
+            args.file.as_deref(),
+        )),
         cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
         cli::Command::Completions(args) => std::process::exit(docs::completions(args.shell)),
         cli::Command::Internal(command) => std::process::exit(docs::internal(command)),

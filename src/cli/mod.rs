@@ -13,6 +13,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod sql;
+pub(crate) use sql::SqlArgs;
+
 /// What the embedded default reads when neither --input nor --config is
 /// given: local log files, and syslog on a local UDP port.
 pub(crate) const DEFAULT_INPUT: &str = "file:/var/log/*.log";
@@ -54,7 +57,7 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Run a SQL query (the subset --sql takes) over a file or standard input and print each resulting
     /// record; for trying a query out. Exit 2 with one line for a query that is refused.
-    Sql(crate::transform::SqlArgs),
+    Sql(SqlArgs),
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
     Top(TopArgs),

@@ -211,7 +211,7 @@ impl RunArgs {
         if let Some(sql) = &self.sql
             && let Err(error) = crate::transform::Query::compile(sql)
         {
-            invalid!(format!("--sql: {error}: {}", one_line(sql)));
+            invalid!(format!("--sql: {error}: {sql:?}"));
         }
         let config_sql: &[Option<String>] = loaded.map_or(&[], |config| &config.input_sql);
         for (index, spec) in self.inputs.iter().enumerate() {
@@ -244,7 +244,7 @@ impl RunArgs {
             match config_sql.get(index).cloned().flatten() {
                 Some(sql) => {
                     if let Err(error) = crate::transform::Query::compile(&sql) {
-                        invalid!(format!("input '{spec}' sql: {error}: {}", one_line(&sql)));
+                        invalid!(format!("input '{spec}' sql: {error}: {sql:?}"));
                     }
                     input.sql = Some(sql);
                 }
@@ -418,12 +418,6 @@ impl RunArgs {
     }
 }
 
-/// A query or condition as one line of a message: a newline in it is shown
-/// as `\n`, so line and column still point into it.
-fn one_line(text: &str) -> String {
-    text.replace('\n', "\\n")
-}
-
 /// Sets each output's route from `--where N=EXPR` (N: the output's 1-based
 /// position) or, for an output without one, its `[[output]] where` key;
 /// every route must compile. Returns the problems, one line each.
@@ -442,8 +436,7 @@ fn apply_routes(
             Some((Ok(n), expr)) => (n, expr),
             _ => {
                 problems.push(format!(
-                    "--where '{}': not N=EXPR (N: the output's position among the --output flags, from 1)",
-                    one_line(route)
+                    "--where {route:?}: not N=EXPR (N: the output's position among the --output flags, from 1)"
                 ));
                 continue;
             }
@@ -466,7 +459,7 @@ fn apply_routes(
         }
         given[n - 1] = true;
         if let Err(error) = crate::transform::Condition::compile(expr) {
-            problems.push(format!("--where {n}: {error}: {}", one_line(expr)));
+            problems.push(format!("--where {n}: {error}: {expr:?}"));
         }
         outputs[n - 1].route = Some(expr.to_string());
     }
@@ -480,11 +473,7 @@ fn apply_routes(
             continue;
         }
         if let Err(error) = crate::transform::Condition::compile(&expr) {
-            problems.push(format!(
-                "output '{}' where: {error}: {}",
-                output.name,
-                one_line(&expr)
-            ));
+            problems.push(format!("output '{}' where: {error}: {expr:?}", output.name));
         }
         output.route = Some(expr);
     }

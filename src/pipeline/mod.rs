@@ -13,6 +13,7 @@
 
 mod inputs;
 mod outputs;
+mod sql;
 
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::config::Settings;
@@ -21,6 +22,7 @@ use crate::output::dispatcher::Dispatcher;
 use crate::ring::Waker;
 use inputs::Inputs;
 use outputs::Outputs;
+pub(crate) use sql::run_sql;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, Thread};

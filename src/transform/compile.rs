@@ -4,7 +4,7 @@
 //! column from sqlparser's spans, or from its tokens for a clause keyword).
 
 use super::CompileError;
-use super::expr::{Column, ColumnValue, Expr, Program, Projection, Ty};
+use super::expr::{Column, ColumnValue, Expr, KeyPath, Program, Projection, Ty};
 use super::record::{Span, Src, Val};
 use sqlparser::ast::{self as sql, Spanned};
 use sqlparser::dialect::GenericDialect;
@@ -25,6 +25,64 @@ pub(super) fn error(message: impl Into<String>, at: Location) -> CompileError {
         line: at.line,
         column: at.column,
     }
+}
+
+/// The identifiers of a dotted name that name keys: an unquoted leading
+/// `logs.` names the table, as in DuckDB (`logs.level` is `level`);
+/// `"logs".level` is key `level` inside `logs`.
+pub(super) fn field_path(idents: &[sql::Ident]) -> &[sql::Ident] {
+    match idents {
+        [table, rest @ ..]
+            if !rest.is_empty()
+                && table.quote_style.is_none()
+                && table.value.eq_ignore_ascii_case("logs") =>
+        {
+            rest
+        }
+        all => all,
+    }
+}
+
+/// Most spellings tried for one dotted name: `a.b.c.d…` with n unquoted
+/// parts has 2^(n-1); past this many parts only the nested one is.
+const MAX_SPELLED_PARTS: usize = 6;
+
+/// The key paths a name can be: `http.status` is `status` inside `http`,
+/// or the key `http.status`, or (`resource.service.name`, as OTLP records
+/// have it) `service.name` inside `resource`, and so on. Only adjacent
+/// unquoted parts are joined: a quoted identifier is one key as written.
+/// The nested spelling comes first.
+pub(super) fn key_paths(idents: &[sql::Ident]) -> Vec<KeyPath> {
+    let nested: Vec<Box<[u8]>> = idents.iter().map(|i| i.value.as_bytes().into()).collect();
+    if idents.len() > MAX_SPELLED_PARTS {
+        return vec![nested];
+    }
+    // Bit i of `joins` set: part i+1 is joined to part i with a dot.
+    let mut paths = Vec::new();
+    for joins in 0u32..1 << (idents.len() - 1) {
+        let joinable = (0..idents.len() - 1).all(|i| {
+            joins & (1 << i) == 0
+                || (idents[i].quote_style.is_none() && idents[i + 1].quote_style.is_none())
+        });
+        if !joinable {
+            continue;
+        }
+        let mut path: Vec<Box<[u8]>> = Vec::new();
+        let mut key = idents[0].value.clone();
+        for (i, ident) in idents.iter().enumerate().skip(1) {
+            if joins & (1 << (i - 1)) != 0 {
+                key.push('.');
+                key.push_str(&ident.value);
+            } else {
+                path.push(std::mem::take(&mut key).into_bytes().into());
+                key = ident.value.clone();
+            }
+        }
+        path.push(key.into_bytes().into());
+        paths.push(path);
+    }
+    debug_assert_eq!(paths.first(), Some(&nested));
+    paths
 }
 
 pub(super) fn unsupported(what: impl std::fmt::Display, at: Location) -> CompileError {
@@ -365,7 +423,7 @@ impl<'t> Compiler<'t> {
                 sql::SelectItem::UnnamedExpr(expr) => {
                     let key = match expr {
                         sql::Expr::Identifier(ident) => ident.value.clone(),
-                        sql::Expr::CompoundIdentifier(idents) => idents
+                        sql::Expr::CompoundIdentifier(idents) => field_path(idents)
                             .iter()
                             .map(|ident| ident.value.as_str())
                             .collect::<Vec<_>>()
@@ -467,7 +525,7 @@ impl<'t> Compiler<'t> {
         Ok(drop)
     }
 
-    pub(super) fn field(&mut self, path: Vec<Box<[u8]>>) -> Expr {
+    pub(super) fn field(&mut self, path: Vec<KeyPath>) -> Expr {
         let slot = match self.program.paths.iter().position(|known| *known == path) {
             Some(slot) => slot,
             None => {

@@ -4,7 +4,7 @@
 //! every line.
 
 use super::CompileError;
-use super::compile::{Compiler, error, unsupported};
+use super::compile::{Compiler, error, field_path, key_paths, unsupported};
 use super::expr::{ArithOp, CmpOp, Expr, Func, JsonStep, Matcher, TrimEnds, Ty};
 use super::record::Val;
 use sqlparser::ast::{self as sql, Spanned};
@@ -80,13 +80,13 @@ impl Compiler<'_> {
     pub(super) fn expr(&mut self, expr: &sql::Expr) -> Compiled {
         let at = self.start(expr.span());
         match expr {
-            sql::Expr::Identifier(ident) => {
-                Ok((self.field(vec![ident.value.as_bytes().into()]), Ty::Any))
-            }
-            sql::Expr::CompoundIdentifier(idents) => Ok((
-                self.field(idents.iter().map(|i| i.value.as_bytes().into()).collect()),
+            sql::Expr::Identifier(ident) => Ok((
+                self.field(vec![vec![ident.value.as_bytes().into()]]),
                 Ty::Any,
             )),
+            sql::Expr::CompoundIdentifier(idents) => {
+                Ok((self.field(key_paths(field_path(idents))), Ty::Any))
+            }
             sql::Expr::Value(value) => self.literal(&value.value, at),
             sql::Expr::Nested(inner) => self.expr(inner),
             sql::Expr::UnaryOp { op, expr: inner } => {
@@ -150,14 +150,7 @@ impl Compiler<'_> {
                     }
                     items.push(item_compiled);
                 }
-                Ok((
-                    Expr::In {
-                        expr: Box::new(compiled),
-                        list: items,
-                        negated: *negated,
-                    },
-                    Ty::Bool,
-                ))
+                Ok((self.field_in_strings(compiled, items, *negated), Ty::Bool))
             }
             sql::Expr::Between {
                 expr: inner,
@@ -436,7 +429,42 @@ impl Compiler<'_> {
             B::StringConcat => return Ok((Expr::Call(Func::ConcatOp, vec![*l, *r]), Ty::Str)),
             other => return Err(unsupported(format!("the operator {other}"), at)),
         };
+        if matches!(op, CmpOp::Eq | CmpOp::NotEq) {
+            // `field = 'x'` (either way round) is `field IN ('x')`.
+            let negated = op == CmpOp::NotEq;
+            return Ok(match (*l, *r) {
+                (field @ Expr::Field(_), literal @ Expr::Const(Val::Str(_)))
+                | (literal @ Expr::Const(Val::Str(_)), field @ Expr::Field(_)) => {
+                    (self.field_in_strings(field, vec![literal], negated), ty)
+                }
+                (l, r) => (Expr::Cmp(op, Box::new(l), Box::new(r)), ty),
+            });
+        }
         Ok((Expr::Cmp(op, l, r), ty))
+    }
+
+    /// `expr IN (list)`, as [`Expr::FieldInStrings`] when it is a field
+    /// against string literals.
+    fn field_in_strings(&self, expr: Expr, list: Vec<Expr>, negated: bool) -> Expr {
+        let strings: Option<Vec<Box<[u8]>>> = list
+            .iter()
+            .map(|item| match item {
+                Expr::Const(Val::Str(span)) => Some(self.program.consts[span.range()].into()),
+                _ => None,
+            })
+            .collect();
+        match (expr, strings) {
+            (Expr::Field(slot), Some(values)) => Expr::FieldInStrings {
+                slot,
+                values: values.into(),
+                negated,
+            },
+            (expr, _) => Expr::In {
+                expr: Box::new(expr),
+                list,
+                negated,
+            },
+        }
     }
 
     fn like_matcher(

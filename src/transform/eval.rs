@@ -5,7 +5,7 @@
 //! arena has grown to its working size.
 
 use super::expr::{ArithOp, CmpOp, Expr, Matcher, Ty};
-use super::record::{Slot, Span, Src, Val};
+use super::record::{Slot, Span, Src, Val, bytes_eq};
 use std::cmp::Ordering;
 
 /// Per-line buffers that outlive one program's evaluation: the arena of
@@ -154,6 +154,20 @@ impl Cx<'_> {
                     Val::Bool(*negated)
                 }
             }
+            Expr::FieldInStrings {
+                slot,
+                values,
+                negated,
+            } => match self.slot(*slot).val {
+                Val::Null => Val::Null,
+                Val::Str(span) => {
+                    let text = self.bytes(span);
+                    let found = values.iter().any(|value| bytes_eq(value, text));
+                    Val::Bool(found != *negated)
+                }
+                // A string compared with another type.
+                _ => self.fail(),
+            },
             Expr::Between {
                 expr,
                 low,
@@ -262,7 +276,13 @@ impl Cx<'_> {
             (Val::Double(a), Val::Int(b)) => compare_int_double(b, a)?.reverse(),
             (Val::Double(a), Val::Double(b)) => a.partial_cmp(&b)?,
             (Val::Bool(a), Val::Bool(b)) => a.cmp(&b),
-            (Val::Str(a), Val::Str(b)) => self.bytes(a).cmp(self.bytes(b)),
+            (Val::Str(a), Val::Str(b)) => {
+                if matches!(op, CmpOp::Eq | CmpOp::NotEq) {
+                    let equal = bytes_eq(self.bytes(a), self.bytes(b));
+                    return Some(equal == (op == CmpOp::Eq));
+                }
+                self.bytes(a).cmp(self.bytes(b))
+            }
             (Val::Json(a), Val::Json(b)) if matches!(op, CmpOp::Eq | CmpOp::NotEq) => {
                 // Arrays and objects are equal when written the same.
                 self.bytes(a).cmp(self.bytes(b))
@@ -335,19 +355,25 @@ impl Cx<'_> {
             (Val::Int(n), Ty::Bool) => Val::Bool(n != 0),
             (Val::Double(x), Ty::Bool) => Val::Bool(x != 0.0),
             (Val::Str(span), Ty::Int) => {
+                // As DuckDB: the trimmed text as an integer, else as a
+                // number rounded half away from zero ('1.5' → 2).
                 let text = std::str::from_utf8(self.bytes(span)).ok()?.trim();
-                Val::Int(text.parse().ok()?)
+                match text.parse() {
+                    Ok(n) => Val::Int(n),
+                    Err(_) => return self.cast(Val::Double(text.parse().ok()?), Ty::Int),
+                }
             }
             (Val::Str(span), Ty::Double) => {
                 let text = std::str::from_utf8(self.bytes(span)).ok()?.trim();
                 Val::Double(text.parse().ok()?)
             }
             (Val::Str(span), Ty::Bool) => {
-                let text = self.bytes(span).trim_ascii();
+                // DuckDB's words, in any case, untrimmed.
+                let text = self.bytes(span);
                 let is = |word: &[u8]| text.eq_ignore_ascii_case(word);
-                if is(b"true") || is(b"t") || is(b"1") {
+                if is(b"true") || is(b"t") || is(b"1") || is(b"yes") || is(b"y") {
                     Val::Bool(true)
-                } else if is(b"false") || is(b"f") || is(b"0") {
+                } else if is(b"false") || is(b"f") || is(b"0") || is(b"no") || is(b"n") {
                     Val::Bool(false)
                 } else {
                     return None;
@@ -385,16 +411,38 @@ impl Cx<'_> {
     }
 }
 
-/// A DOUBLE as text: shortest round-trip digits (`1.5`, `1.0`, `1e20`);
-/// `nan`, `inf` and `-inf` for the non-finite.
+/// A DOUBLE as text, as DuckDB writes it: shortest round-trip digits,
+/// plain between 1e-5 and 1e16 (`1.5`, `3.0`, `0.0001`), else with a signed
+/// two-digit exponent (`1e+20`, `1e-05`); `nan`, `inf` and `-inf` for the
+/// non-finite.
 pub(super) fn write_double(out: &mut Vec<u8>, x: f64) {
+    use std::io::Write as _;
     if x.is_nan() {
         out.extend_from_slice(b"nan");
     } else if x.is_infinite() {
         out.extend_from_slice(if x > 0.0 { b"inf" } else { b"-inf" });
-    } else {
+    } else if x == 0.0 || (1e-4..1e16).contains(&x.abs()) {
         let mut buffer = ryu::Buffer::new();
         out.extend_from_slice(buffer.format_finite(x).as_bytes());
+    } else {
+        // `{:e}` is the shortest round-trip form too (`1e20`, `1.5e-10`);
+        // DuckDB signs the exponent and gives it two digits at least.
+        let start = out.len();
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{x:e}");
+        let at = start
+            + out[start..]
+                .iter()
+                .position(|&b| b == b'e')
+                .expect("{:e} writes an exponent");
+        let negative = out.get(at + 1) == Some(&b'-');
+        let digits = out.len() - at - 1 - usize::from(negative);
+        if !negative {
+            out.insert(at + 1, b'+');
+        }
+        if digits < 2 {
+            out.insert(at + 2, b'0');
+        }
     }
 }
 

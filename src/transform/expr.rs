@@ -137,6 +137,13 @@ pub(super) enum Expr {
         list: Vec<Expr>,
         negated: bool,
     },
+    /// `field IN ('a', 'b')`, `field = 'a'` (and their negations): the
+    /// common filter, compiled to one byte comparison per literal.
+    FieldInStrings {
+        slot: u16,
+        values: Box<[Box<[u8]>]>,
+        negated: bool,
+    },
     Between {
         expr: Box<Expr>,
         low: Box<Expr>,
@@ -197,11 +204,16 @@ pub(super) enum Projection {
     },
 }
 
+/// The keys of one path into a record, from the outermost.
+pub(super) type KeyPath = Vec<Box<[u8]>>;
+
 /// A compiled query or condition.
 #[derive(Debug)]
 pub(super) struct Program {
-    /// The field paths named; path `i` is slot `i` of [`Expr::Field`].
-    pub paths: Vec<Vec<Box<[u8]>>>,
+    /// The fields named: slot `i` of [`Expr::Field`] is the first of
+    /// `paths[i]` found in the line (one dotted name can be spelled as
+    /// nested keys or as keys with dots in them).
+    pub paths: Vec<Vec<KeyPath>>,
     pub filter: Option<Expr>,
     pub projection: Projection,
     /// The bytes of string literals (`Src::Const` spans).
@@ -213,7 +225,7 @@ impl Program {
     /// Registers this program's paths in `fields` (shared by every program
     /// a transformer runs) and returns each slot's index there.
     pub fn register(&self, fields: &mut Fields) -> Vec<u16> {
-        self.paths.iter().map(|path| fields.add(path)).collect()
+        self.paths.iter().map(|paths| fields.add(paths)).collect()
     }
 
     pub fn needs_members(&self) -> bool {

@@ -9,7 +9,8 @@ use super::record::{Span, Src, Val, value_end};
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// simd-json's buffers for `json_extract`, sized for one line.
+/// simd-json's buffers for `json_extract`: they grow to the longest string
+/// it parses (at most a line), once.
 pub(super) struct JsonScratch {
     scratch: Vec<u8>,
     buffers: Buffers,
@@ -87,9 +88,10 @@ pub(super) fn format_rfc3339_millis(millis: u128) -> [u8; 24] {
     text
 }
 
-/// Whitespace `trim` cuts when given no characters.
+/// What `trim` cuts when given no characters: spaces (U+0020, and the
+/// other Unicode space separators), not tabs or newlines, as DuckDB.
 fn is_space(c: char) -> bool {
-    c.is_whitespace()
+    c.is_whitespace() && !c.is_control()
 }
 
 impl Cx<'_> {
@@ -187,10 +189,6 @@ impl Cx<'_> {
                     None => None,
                     Some(length) => match self.int(length)? {
                         None => return Ok(Val::Null),
-                        Some(length) if length < 0 => {
-                            self.errors += 1;
-                            return Err(());
-                        }
                         Some(length) => Some(length),
                     },
                 };
@@ -198,9 +196,12 @@ impl Cx<'_> {
                 let count = text.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as i64;
                 // 1-based; a negative start counts from the end (DuckDB).
                 let first = if start < 0 { count + start + 1 } else { start };
-                let end = match length {
-                    None => count + 1,
-                    Some(length) => first.saturating_add(length),
+                // A negative length takes the characters before `first`
+                // (DuckDB).
+                let (first, end) = match length {
+                    None => (first, count + 1),
+                    Some(length) if length < 0 => (first.saturating_add(length), first),
+                    Some(length) => (first, first.saturating_add(length)),
                 };
                 let (first, end) = (first.max(1), end.min(count + 1));
                 if first >= end {
@@ -389,8 +390,9 @@ impl Cx<'_> {
         let len = range.len();
         let json = &mut *self.json;
         if len + INPUT_PADDING > json.scratch.len() {
-            self.errors += 1;
-            return Err(());
+            // A string is never longer than its line; grow once to it.
+            json.scratch.resize(len + 1 + INPUT_PADDING, 0);
+            json.buffers = Buffers::new(len + 1);
         }
         json.scratch[..len].copy_from_slice(&self.tmp[range]);
         let base = json.scratch.as_ptr() as usize;

@@ -11,8 +11,43 @@
 //! A record is what a line holds: for [`Shape::Json`] its JSON object's
 //! fields (nested ones reached with dots), for a JSON line that is not an
 //! object and for [`Shape::Raw`] only `body` (the line).
+//!
+//! How it fits: `compile.rs` and `compile_expr.rs` turn sqlparser's AST
+//! into a `Program` (`expr.rs`) over field slots; `record.rs` parses a line
+//! with simd-json (that parse is the validity check: [`Outcome::Invalid`]
+//! exactly when `JsonChecker::is_valid` is false for a line of up to
+//! `max_line_bytes`; a longer one is parsed, not refused) and fills the slots in one
+//! tape walk; `eval.rs` and `functions.rs` evaluate; `project.rs` writes the
+//! projected object.
+//!
+//! Semantics (docs/transform.md "Semantics" says it for users):
+//! - Identifiers match JSON keys case-sensitively, exactly as written,
+//!   quoted or not; a quoted identifier is one key (`"a.b"` is the key
+//!   `a.b`); an unquoted dotted name is any spelling of it (`a.b`: `b`
+//!   inside `a`, or the key `a.b`; `resource.service.name` finds OTLP's
+//!   `{"resource":{"service.name":…}}`), the first found in the line
+//!   winning; an unquoted leading `logs.` is the table (`logs.level` is
+//!   `level`).
+//! - Duplicate keys: the first occurrence wins (so the walk stops once every
+//!   named field was seen).
+//! - JSON strings, integers (i64; past it a DOUBLE), doubles, booleans and
+//!   null map to VARCHAR, BIGINT, DOUBLE, BOOLEAN and NULL; arrays and
+//!   objects are JSON values, equal when their raw bytes are.
+//! - A string compared with a number is NULL at run time (an error) and a
+//!   start-up [`CompileError`] when both types are known; BIGINT and DOUBLE
+//!   compare numerically. `/` gives DOUBLE (DuckDB); division by zero and
+//!   integer overflow are NULL (an error).
+//! - Runtime errors (a failed CAST, a regex on a non-string, a computed
+//!   string longer than the line bound…) give NULL and are counted in
+//!   [`LineResult::errors`]; nothing panics on data.
+//! - `SELECT *` [WHERE] keeps the line's bytes ([`Outcome::Kept`]); other
+//!   queries write a new object ([`Outcome::Projected`]): keys in SELECT
+//!   order, a plain field reference copies the value's raw bytes, computed
+//!   values are written in their JSON types. `SELECT *, e AS k` drops the
+//!   line's own `k` members and appends `k`.
+//! - `now()` is RFC 3339 UTC with milliseconds, read per record.
+//! - Routes see the line's record, not the query's projection.
 
-mod cli;
 mod compile;
 mod compile_expr;
 mod eval;
@@ -23,7 +58,6 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use cli::{SqlArgs, run_sql};
 use eval::{Cx, Scratchpad};
 use expr::{Program, Projection};
 use record::{Fields, JsonParse, Member, Parsed, Slot};
@@ -130,6 +164,9 @@ pub(crate) enum Outcome {
     Projected,
 }
 
+// One route bit per output in `LineResult::routes`.
+const _: () = assert!(crate::config::MAX_OUTPUTS <= u64::BITS as usize);
+
 /// The result of [`Transformer::process`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LineResult {
@@ -214,7 +251,9 @@ impl<'a> Record<'a> {
 
 impl Transformer {
     /// `routes`: one entry per output, in output order (`None`: takes every
-    /// record). `max_line_bytes`: the longest line it will be given.
+    /// record). `max_line_bytes`: the longest line it will be given (a
+    /// longer one makes the parse buffers grow once to it; a computed
+    /// string longer than this is NULL).
     pub fn new(
         query: Option<Arc<Query>>,
         routes: Vec<Option<Arc<Condition>>>,
@@ -256,7 +295,8 @@ impl Transformer {
             pad: Scratchpad {
                 arena: Vec::new(),
                 tmp: Vec::new(),
-                json: functions::JsonScratch::new(max_line_bytes),
+                // Grown on the first json_extract (most queries have none).
+                json: functions::JsonScratch::new(0),
                 now: functions::NowCache::new(),
                 locations,
             },
@@ -327,7 +367,7 @@ impl Transformer {
             }
         }
         let mut taken = 0u64;
-        for (index, route) in routes.iter().enumerate().take(64) {
+        for (index, route) in routes.iter().enumerate().take(u64::BITS as usize) {
             let holds = match route {
                 None => true,
                 Some(condition) => {
@@ -358,6 +398,7 @@ impl Transformer {
             errors,
         }
     }
+
     /// The record [`Transformer::process`] wrote for [`Outcome::Projected`]:
     /// one JSON object, without a newline.
     pub fn output(&self) -> &[u8] {

@@ -5,7 +5,7 @@
 
 use super::eval::{Cx, write_double};
 use super::expr::{Column, ColumnValue, Projection};
-use super::record::{Member, NO_KEY, Src, Val, member_end, raw_value};
+use super::record::{Member, NO_KEY, Src, Val, member_end, raw_of};
 
 /// The UTF-8 replacement character, written for bytes of a raw line that
 /// are not UTF-8 (JSON text must be).
@@ -60,7 +60,7 @@ impl Cx<'_> {
                 if slot.key_at == NO_KEY {
                     self.write_value(out, slot.val);
                 } else {
-                    let (start, end) = raw_value(self.line, slot.key_at as usize);
+                    let (start, end) = raw_of(self.line, &slot);
                     out.extend_from_slice(&self.line[start..end]);
                 }
             }

@@ -19,6 +19,7 @@
 //! a second scan. `tests::strings_sit_at_their_line_offsets` fails if a
 //! simd-json update changes it.
 
+use super::expr::KeyPath;
 use simd_json::{Buffers, INPUT_PADDING, Node, StaticNode, Tape};
 
 /// Where a string value's bytes are.
@@ -79,6 +80,9 @@ pub(super) struct Slot {
     /// copies them; `NO_KEY` when the value has no JSON spelling in the
     /// line (`body`), so it is written as a string.
     pub key_at: u32,
+    /// The key's length unescaped: when the key has no escapes, its
+    /// closing quote is right after it, found without a scan.
+    pub key_len: u32,
 }
 
 pub(super) const NO_KEY: u32 = u32::MAX;
@@ -87,6 +91,7 @@ impl Slot {
     pub const MISSING: Slot = Slot {
         val: Val::Null,
         key_at: NO_KEY,
+        key_len: 0,
     };
 }
 
@@ -103,27 +108,56 @@ pub(super) struct Member {
 #[derive(Debug)]
 struct TrieNode {
     key: Box<[u8]>,
-    /// The slot filled with this node's value, when the path ends here.
-    slot: Option<u16>,
+    /// The slots filled with this node's value (first occurrence in the
+    /// line wins), when a path ends here.
+    slots: Vec<u16>,
     children: Vec<u32>,
+    /// `tag` of each child, in `children`'s order (scanned per member).
+    child_tags: Vec<u32>,
 }
 
-/// The field paths the compiled programs name, as a trie over their keys;
-/// path `i` fills slot `i`.
+/// The field paths the compiled programs name, as a trie over their keys.
+/// A slot can have several paths (the spellings of one dotted name); the
+/// first found in the line fills it.
 #[derive(Debug, Default)]
 pub(super) struct Fields {
     nodes: Vec<TrieNode>,
     roots: Vec<u32>,
+    /// `tag` of each root, in `roots`' order.
+    root_tags: Vec<u32>,
     slot_count: usize,
-    /// Slot of the path `["body"]`, the only field of a line that is not a
-    /// JSON object.
+    /// Each slot's paths, to give the same paths the same slot.
+    known: Vec<(Vec<KeyPath>, u16)>,
+    /// Slots of the path `["body"]`, the only field of a line that is not
+    /// a JSON object.
     body_slot: Option<u16>,
 }
 
 impl Fields {
-    /// Adds a path (keys from the outermost); returns its slot. The same
-    /// path twice gets the same slot.
-    pub fn add(&mut self, path: &[Box<[u8]>]) -> u16 {
+    /// Adds a field with its paths (keys from the outermost; any of them
+    /// names it); returns its slot. The same paths twice get the same slot.
+    pub fn add(&mut self, paths: &[KeyPath]) -> u16 {
+        if let Some((_, slot)) = self.known.iter().find(|(known, _)| known == paths) {
+            return *slot;
+        }
+        let slot = self.slot_count as u16;
+        self.slot_count += 1;
+        for path in paths {
+            let node = self.node(path);
+            self.nodes[node as usize].slots.push(slot);
+        }
+        if let [path] = paths
+            && let [key] = path.as_slice()
+            && &**key == b"body"
+        {
+            self.body_slot = Some(slot);
+        }
+        self.known.push((paths.to_vec(), slot));
+        slot
+    }
+
+    /// The trie node of `path`, added with its ancestors when missing.
+    fn node(&mut self, path: &[Box<[u8]>]) -> u32 {
         let mut level: Option<u32> = None;
         for key in path {
             let children = match level {
@@ -140,27 +174,27 @@ impl Fields {
                     let node = self.nodes.len() as u32;
                     self.nodes.push(TrieNode {
                         key: key.clone(),
-                        slot: None,
+                        slots: Vec::new(),
                         children: Vec::new(),
+                        child_tags: Vec::new(),
                     });
                     match level {
-                        None => self.roots.push(node),
-                        Some(parent) => self.nodes[parent as usize].children.push(node),
+                        None => {
+                            self.roots.push(node);
+                            self.root_tags.push(tag(key));
+                        }
+                        Some(parent) => {
+                            let parent = &mut self.nodes[parent as usize];
+                            parent.children.push(node);
+                            parent.child_tags.push(tag(key));
+                        }
                     }
                     node
                 }
             };
             level = Some(node);
         }
-        let node = &mut self.nodes[level.expect("a path has at least one key") as usize];
-        let slot = *node.slot.get_or_insert_with(|| {
-            self.slot_count += 1;
-            (self.slot_count - 1) as u16
-        });
-        if path.len() == 1 && &*path[0] == b"body" {
-            self.body_slot = Some(slot);
-        }
-        slot
+        level.expect("a path has at least one key")
     }
 
     pub fn slot_count(&self) -> usize {
@@ -175,6 +209,7 @@ impl Fields {
             slots[usize::from(slot)] = Slot {
                 val: Val::Str(Span::new(Src::Line, 0, line_len)),
                 key_at: NO_KEY,
+                key_len: 0,
             };
         }
     }
@@ -225,8 +260,12 @@ impl JsonParse {
     ) -> Parsed {
         let len = line.len();
         if len + INPUT_PADDING > self.scratch.len() {
-            // Longer than --max-line: the reader never hands such a line over.
-            return Parsed::Invalid;
+            // Longer than the size given at start (a syslog line's JSON can
+            // be, when the caller passed --max-line): grow once to it, so
+            // validity depends on the JSON alone. Bounded by the caller's
+            // longest line.
+            self.scratch.resize(len + 1 + INPUT_PADDING, 0);
+            self.buffers = Buffers::new(len + 1);
         }
         self.scratch[..len].copy_from_slice(line);
         let base = self.scratch.as_ptr() as usize;
@@ -243,12 +282,24 @@ impl JsonParse {
         );
         let result = if parsed.is_err() {
             Parsed::Invalid
+        } else if fields.nodes.is_empty() && members.is_none() {
+            // Nothing to locate (`SELECT *` [WHERE on constants], no
+            // routes): the parse was the validity check, and that is all.
+            if matches!(tape.0.first(), Some(Node::Object { .. })) {
+                Parsed::Object
+            } else {
+                Parsed::NotObject
+            }
         } else if let Some(Node::Object { .. }) = tape.0.first() {
             slots.fill(Slot::MISSING);
-            self.seen.clear();
-            self.seen.resize(fields.nodes.len(), false);
             if let Some(members) = members.as_deref_mut() {
                 members.clear();
+            }
+            if self.seen.len() == fields.nodes.len() {
+                self.seen.fill(false);
+            } else {
+                self.seen.clear();
+                self.seen.resize(fields.nodes.len(), false);
             }
             let mut walk = Walk {
                 tape: &tape.0,
@@ -258,7 +309,7 @@ impl JsonParse {
                 seen: &mut self.seen,
                 slots,
             };
-            walk.object(0, &fields.roots, members);
+            walk.object(0, &fields.roots, &fields.root_tags, members);
             Parsed::Object
         } else {
             fields.fill_body(len, slots);
@@ -287,8 +338,15 @@ impl Walk<'_, '_> {
         text.as_ptr() as usize - self.base
     }
 
-    /// Walks the object at tape index `at` for the trie nodes `wanted`.
-    fn object(&mut self, at: usize, wanted: &[u32], mut members: Option<&mut Vec<Member>>) {
+    /// Walks the object at tape index `at` for the trie nodes `wanted`
+    /// (whose tags are `tags`).
+    fn object(
+        &mut self,
+        at: usize,
+        wanted: &[u32],
+        tags: &[u32],
+        mut members: Option<&mut Vec<Member>>,
+    ) {
         let Node::Object { len, .. } = self.tape[at] else {
             return;
         };
@@ -314,27 +372,44 @@ impl Walk<'_, '_> {
             if unseen == 0 {
                 continue;
             }
-            let matched = wanted.iter().copied().find(|&node| {
-                !self.seen[node as usize]
-                    && *self.fields.nodes[node as usize].key == *key.as_bytes()
-            });
+            // Most keys are told apart by their tag; the bytes are compared
+            // only when it matches.
+            let key_bytes = key.as_bytes();
+            let key_tag = tag(key_bytes);
+            let mut matched = None;
+            for (index, &candidate) in tags.iter().enumerate() {
+                if candidate == key_tag {
+                    let node = wanted[index];
+                    if !self.seen[node as usize]
+                        && *self.fields.nodes[node as usize].key == *key_bytes
+                    {
+                        matched = Some(node);
+                        break;
+                    }
+                }
+            }
             let Some(node) = matched else { continue };
             self.seen[node as usize] = true;
             unseen -= 1;
             let trie = &self.fields.nodes[node as usize];
-            if let Some(slot) = trie.slot {
-                self.slots[usize::from(slot)] = Slot {
-                    val: self.value(value_at, key_at),
-                    key_at: key_at as u32,
-                };
+            for &slot in &trie.slots {
+                let slot = usize::from(slot);
+                // Another spelling of the same name may have come first.
+                if self.slots[slot].key_at == NO_KEY {
+                    self.slots[slot] = Slot {
+                        val: self.value(value_at, key_at, key.len()),
+                        key_at: key_at as u32,
+                        key_len: key.len() as u32,
+                    };
+                }
             }
             if !trie.children.is_empty() {
-                self.object(value_at, &trie.children, None);
+                self.object(value_at, &trie.children, &trie.child_tags, None);
             }
         }
     }
 
-    fn value(&self, at: usize, key_at: usize) -> Val {
+    fn value(&self, at: usize, key_at: usize, key_len: usize) -> Val {
         match self.tape[at] {
             Node::String(text) => Val::Str(Span::new(Src::Scratch, self.offset(text), text.len())),
             Node::Static(StaticNode::I64(n)) => Val::Int(n),
@@ -347,11 +422,31 @@ impl Walk<'_, '_> {
             Node::Static(StaticNode::Bool(b)) => Val::Bool(b),
             Node::Static(StaticNode::Null) => Val::Null,
             Node::Object { .. } | Node::Array { .. } => {
-                let (start, end) = raw_value(self.line, key_at);
+                let start = value_start(self.line, key_at, key_len);
+                let end = value_end(self.line, start);
                 Val::Json(Span::new(Src::Line, start, end - start))
             }
         }
     }
+}
+
+/// A key's length and first byte in one word, compared before its bytes.
+#[inline]
+fn tag(key: &[u8]) -> u32 {
+    ((key.len() as u32) << 8) | u32::from(key.first().copied().unwrap_or(0))
+}
+
+/// `a == b`, without a call to `memcmp` for the short strings keys and
+/// most compared values are.
+#[inline]
+pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 /// The tape index after the value at `at`.
@@ -365,7 +460,17 @@ fn next_node(tape: &[Node<'_>], at: usize) -> usize {
 /// Index of the closing quote of the JSON string whose content starts at
 /// `from` (the line is valid JSON, so there is one).
 pub(super) fn string_end(bytes: &[u8], mut from: usize) -> usize {
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[from..]) {
+    // Keys and most values are short: a plain loop over the first bytes
+    // beats setting up a vector search.
+    let short_end = bytes.len().min(from + 24);
+    while from < short_end {
+        match bytes[from] {
+            b'"' => return from,
+            b'\\' => from += 2,
+            _ => from += 1,
+        }
+    }
+    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[from.min(bytes.len())..]) {
         let at = from + found;
         if bytes[at] == b'"' {
             return at;
@@ -384,10 +489,52 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 
 /// The raw bytes `[start, end)` of the value of the member whose key's
 /// content starts at `key_at` in `bytes` (valid JSON).
+#[cfg(test)]
 pub(super) fn raw_value(bytes: &[u8], key_at: usize) -> (usize, usize) {
     let colon = skip_whitespace(bytes, string_end(bytes, key_at) + 1);
     let start = skip_whitespace(bytes, colon + 1);
     (start, value_end(bytes, start))
+}
+
+/// True when `bytes[at..at + len]` is a whole string's content without
+/// escapes: then its closing quote is at `at + len`. (Without a backslash
+/// the first quote closes the string, and the unescaped length is the raw
+/// one.)
+fn unescaped_at(bytes: &[u8], at: usize, len: usize) -> bool {
+    bytes.get(at + len) == Some(&b'"') && memchr::memchr(b'\\', &bytes[at..at + len]).is_none()
+}
+
+/// Where the value of the member whose key (`key_len` bytes unescaped)
+/// starts at `key_at` begins.
+fn value_start(bytes: &[u8], key_at: usize, key_len: usize) -> usize {
+    let key_end = if unescaped_at(bytes, key_at, key_len) {
+        key_at + key_len
+    } else {
+        string_end(bytes, key_at)
+    };
+    let colon = skip_whitespace(bytes, key_end + 1);
+    skip_whitespace(bytes, colon + 1)
+}
+
+/// The raw bytes `[start, end)` of a located field's value in `line`
+/// (`slot.key_at` is not `NO_KEY`), found from what the walk recorded.
+pub(super) fn raw_of(line: &[u8], slot: &Slot) -> (usize, usize) {
+    match slot.val {
+        Val::Json(span) => (span.start as usize, (span.start + span.len) as usize),
+        Val::Str(span) if span.src == Src::Scratch => {
+            // The string's content sits at the same offset in the line.
+            let (at, len) = (span.start as usize, span.len as usize);
+            if unescaped_at(line, at, len) {
+                (at - 1, at + len + 1)
+            } else {
+                (at - 1, string_end(line, at) + 1)
+            }
+        }
+        _ => {
+            let start = value_start(line, slot.key_at as usize, slot.key_len as usize);
+            (start, value_end(line, start))
+        }
+    }
 }
 
 /// The end of the JSON value starting at `start` in valid JSON.
@@ -462,9 +609,9 @@ mod tests {
         let mut parse = JsonParse::new(1024);
         let mut fields = Fields::default();
         let slots_wanted = [
-            fields.add(&[br#"k"ey"#.to_vec().into()]),
-            fields.add(&path("n.é")),
-            fields.add(&path("z")),
+            fields.add(&[vec![br#"k"ey"#.to_vec().into()]]),
+            fields.add(&[path("n.é")]),
+            fields.add(&[path("z")]),
         ];
         let mut slots = vec![Slot::MISSING; fields.slot_count()];
         assert_eq!(
@@ -497,10 +644,10 @@ mod tests {
         let line = br#"{"a":{"b":[1,{"c":"}"}],"b":2},"a":{"b":3}, "n" : -1.50e3 ,"t":true}"#;
         let mut parse = JsonParse::new(1024);
         let mut fields = Fields::default();
-        let ab = fields.add(&path("a.b"));
-        let n = fields.add(&path("n"));
-        let t = fields.add(&path("t"));
-        let a = fields.add(&path("a"));
+        let ab = fields.add(&[path("a.b")]);
+        let n = fields.add(&[path("n")]);
+        let t = fields.add(&[path("t")]);
+        let a = fields.add(&[path("a")]);
         let mut slots = vec![Slot::MISSING; fields.slot_count()];
         let mut members = Vec::new();
         parse.locate(line, &fields, &mut slots, Some(&mut members));

@@ -24,6 +24,7 @@ mod otlp;
 mod outputs;
 mod rotation;
 mod shutdown;
+mod sql;
 mod sql_differential;
 mod stats;
 mod stdin;

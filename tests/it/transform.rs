@@ -573,7 +573,7 @@ fn refused_queries_and_routes_exit_2_with_one_line_from_run_and_check() {
         ),
         (
             vec!["--where", "level = 'x'"],
-            vec!["--where 'level = 'x'': not N=EXPR"],
+            vec!["--where \"level = 'x'\": not N=EXPR"],
         ),
     ];
     for (extra, needles) in &cases {

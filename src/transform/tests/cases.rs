@@ -54,8 +54,10 @@ fn select_star_and_filters() {
                 0,
             ),
             ("SELECT * FROM logs WHERE \"a.b\" = 'dotted'", LINE, KEPT, 0),
-            // `a.b` unquoted is the nested path a → b, which is missing.
-            ("SELECT * FROM logs WHERE a.b IS NULL", LINE, KEPT, 0),
+            // Unquoted `a.b` is b inside a, or the key "a.b" (as here).
+            ("SELECT * FROM logs WHERE a.b = 'dotted'", LINE, KEPT, 0),
+            // Quoted parts are keys as written: never joined.
+            ("SELECT * FROM logs WHERE \"a\".b IS NULL", LINE, KEPT, 0),
             (
                 "SELECT * FROM logs WHERE msg = 'disk \"full\"'",
                 LINE,
@@ -246,10 +248,23 @@ fn projections_copy_raw_bytes_and_compute_values() {
             (
                 "SELECT big + 0 AS b FROM logs",
                 line,
-                r#"{"b":1.2345678901234567e19}"#,
+                r#"{"b":1.2345678901234567e+19}"#,
                 0,
             ),
             ("SELECT o.k FROM logs", line, r#"{"o.k":[1, 2]}"#, 0),
+            // An unquoted leading `logs.` is the table (DuckDB's reading).
+            (
+                "SELECT logs.t, LOGS.o.k FROM logs",
+                line,
+                r#"{"t":true,"o.k":[1, 2]}"#,
+                0,
+            ),
+            (
+                "SELECT \"logs\".t FROM logs",
+                r#"{"logs":{"t":1},"t":2}"#,
+                r#"{"logs.t":1}"#,
+                0,
+            ),
             (
                 "SELECT a * 2 AS d, s AS s2 FROM logs",
                 line,
@@ -355,6 +370,13 @@ fn raw_lines_are_body() {
                 0,
             ),
             ("SELECT * EXCEPT (body) FROM logs", "abc", "{}", 0),
+            // trim cuts spaces, not tabs or newlines (as DuckDB).
+            (
+                "SELECT trim(body) AS t FROM logs",
+                "\t a  ",
+                r#"{"t":"\t a"}"#,
+                0,
+            ),
         ],
         Shape::Raw,
     );
@@ -379,6 +401,60 @@ fn duplicate_keys_first_wins() {
             ),
             ("SELECT * FROM logs WHERE a = 2", line, FILTERED, 0),
             ("SELECT o FROM logs", line, r#"{"o":{"k":1}}"#, 0),
+        ],
+        Shape::Json,
+    );
+}
+
+#[test]
+fn dotted_names_match_nested_keys_or_keys_with_dots_first_found_wins() {
+    // OTLP records keep resource attributes as dotted keys.
+    let otlp = r#"{"severity_text":"ERROR","body":"x","attributes":{"http.status":500,"n":1},"resource":{"service.name":"api","host":{"name":"h1"}}}"#;
+    check(
+        &[
+            (
+                "SELECT resource.service.name, attributes.http.status, resource.host.name FROM logs",
+                otlp,
+                r#"{"resource.service.name":"api","attributes.http.status":500,"resource.host.name":"h1"}"#,
+                0,
+            ),
+            (
+                "SELECT * FROM logs WHERE resource.\"service.name\" = 'api'",
+                otlp,
+                KEPT,
+                0,
+            ),
+            (
+                "SELECT * FROM logs WHERE resource.\"service\".name IS NULL",
+                otlp,
+                KEPT,
+                0,
+            ),
+            // Both spellings present: the first in the line wins.
+            (
+                "SELECT a.b FROM logs",
+                r#"{"a.b":1,"a":{"b":2}}"#,
+                r#"{"a.b":1}"#,
+                0,
+            ),
+            (
+                "SELECT a.b FROM logs",
+                r#"{"a":{"b":2},"a.b":1}"#,
+                r#"{"a.b":2}"#,
+                0,
+            ),
+            (
+                "SELECT a.b.c FROM logs",
+                r#"{"a":{"b.c":3}}"#,
+                r#"{"a.b.c":3}"#,
+                0,
+            ),
+            (
+                "SELECT a.b.c FROM logs",
+                r#"{"a.b":{"c":4}}"#,
+                r#"{"a.b.c":4}"#,
+                0,
+            ),
         ],
         Shape::Json,
     );

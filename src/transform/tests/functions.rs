@@ -26,7 +26,9 @@ fn functions_give_their_values() {
         (v("substr(ts, 0, 2)"), r#"{"v":"2"}"#, 0),
         (v("substr(ts, 100)"), r#"{"v":""}"#, 0),
         (v("substring(ts FROM 6 FOR 2)"), r#"{"v":"12"}"#, 0),
-        (v("substr(ts, 1, -1)"), r#"{"v":null}"#, 1),
+        (v("substr(ts, 1, -1)"), r#"{"v":""}"#, 0),
+        (v("substr(ts, 3, -2)"), r#"{"v":"20"}"#, 0),
+        (v("substr(ts, -30, 3)"), r#"{"v":""}"#, 0),
         (
             v("concat(n, '-', x, '-', b, missing, '-', s)"),
             r#"{"v":"7-2.5-true-  Hello World  "}"#,
@@ -129,7 +131,7 @@ fn functions_give_their_values() {
         (v("n * x"), r#"{"v":17.5}"#, 0),
         (v("big + 1"), r#"{"v":null}"#, 1),
         (v("-big - 2"), r#"{"v":null}"#, 1),
-        (v("big * 2.0"), r#"{"v":1.8446744073709552e19}"#, 0),
+        (v("big * 2.0"), r#"{"v":1.8446744073709552e+19}"#, 0),
         (v("s + 1"), r#"{"v":null}"#, 1),
         (v("n = s"), r#"{"v":null}"#, 1),
         (v("n < 7.5"), r#"{"v":true}"#, 0),
@@ -177,7 +179,15 @@ fn casts_convert_or_give_null_and_an_error() {
         ("CAST(s AS VARCHAR)", "\"  Hello World  \"", 0),
         ("CAST(missing AS BIGINT)", "null", 0),
         ("CAST(s AS BIGINT)", "null", 1),
-        ("CAST(f AS BIGINT)", "null", 1),
+        ("CAST(f AS BIGINT)", "150", 0),
+        ("CAST('2.5' AS BIGINT)", "3", 0),
+        ("CAST('yes' AS BOOLEAN)", "true", 0),
+        ("CAST('N' AS BOOLEAN)", "false", 0),
+        ("CAST(' true' AS BOOLEAN)", "null", 1),
+        ("CAST(1e20 AS VARCHAR)", "\"1e+20\"", 0),
+        ("CAST(0.00001 AS VARCHAR)", "\"1e-05\"", 0),
+        ("CAST(0.0001 AS VARCHAR)", "\"0.0001\"", 0),
+        ("CAST(1e15 AS VARCHAR)", "\"1000000000000000.0\"", 0),
         ("CAST(s AS DOUBLE)", "null", 1),
         ("CAST(s AS BOOLEAN)", "null", 1),
         ("CAST(1e300 AS BIGINT)", "null", 1),
@@ -291,5 +301,33 @@ fn invalid_exactly_when_the_json_check_says_so() {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+}
+
+#[test]
+fn a_line_longer_than_announced_is_parsed_not_refused() {
+    // A syslog lane's JSON can be longer than --max-line: the buffers grow
+    // to it once rather than call it invalid.
+    let query = Query::compile("SELECT b, json_extract(p, '$.k') AS k FROM logs").unwrap();
+    let mut transformer = Transformer::new(Some(Arc::new(query)), Vec::new(), 16);
+    let long = "x".repeat(300);
+    let line = format!(r#"{{"a":"{long}","b":1,"p":"{{\"k\":\"{long}\"}}"}}"#);
+    let result = transformer.process(line.as_bytes(), Shape::Json);
+    assert_eq!(result.outcome, Outcome::Projected);
+    // The 300-byte string is past the announced 16-byte bound: NULL.
+    assert_eq!(transformer.output(), br#"{"b":1,"k":null}"#);
+    assert_eq!(result.errors, 1);
+}
+
+#[test]
+fn now_is_rfc3339_utc_with_milliseconds() {
+    use crate::transform::functions::format_rfc3339_millis;
+    for (millis, text) in [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (951_782_400_123, "2000-02-29T00:00:00.123Z"),
+        (1_796_205_600_123, "2026-12-02T10:00:00.123Z"),
+        (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+    ] {
+        assert_eq!(&format_rfc3339_millis(millis), text.as_bytes(), "{millis}");
     }
 }

@@ -5,9 +5,11 @@
 use super::*;
 
 mod alloc;
+mod bench;
 mod cases;
 mod functions;
 mod refused;
+mod robust;
 
 /// What a case expects of one line.
 pub(super) const FILTERED: &str = "<filtered>";
@@ -47,4 +49,13 @@ pub(super) fn check(cases: &[(&str, &str, &str, u32)], shape: Shape) {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn compiled_queries_are_shared_across_threads_and_transformers_move_to_one() {
+    fn shared<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shared::<Query>();
+    shared::<Condition>();
+    movable::<Transformer>();
 }

@@ -1,58 +1,51 @@
 //! `ringway sql 'QUERY' [--format F] [FILE]`: runs a query over a file or
 //! standard input and writes each resulting record and a newline to
 //! standard output, for trying a query out before it goes into `--sql`.
-//! The same [`Transformer`](super::Transformer) as the pipeline's CPU
-//! worker does the work; syslog lines are converted to ringway's JSON first.
+//! The same [`Transformer`] as a CPU worker's does the work; syslog lines
+//! are converted to ringway's JSON first, as a syslog lane does.
 
-use super::{Outcome, Query, Shape, Transformer};
-use crate::config::{self, Format};
+use crate::config::Format;
 use crate::scan::syslog::SyslogParser;
+use crate::transform::{Outcome, Query, Shape, Transformer};
 use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
-#[derive(clap::Args, Debug)]
-pub(crate) struct SqlArgs {
-    /// The query: SELECT … FROM logs [WHERE …], the subset --sql takes (docs/transform.md).
-    #[arg(value_name = "QUERY")]
-    pub query: String,
-
-    /// How lines are read: json (NDJSON), raw (each line is the field body) or syslog (RFC 3164/5424,
-    /// converted to ringway's JSON first).
-    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = config::parse_format_flag)]
-    pub format: Format,
-
-    /// Longest line kept whole; longer ones are cut to this many bytes (counted as truncated).
-    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
-    pub max_line: usize,
-
-    /// The file to read, line by line; standard input when absent or -.
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
-}
-
-/// Runs `ringway sql`; returns the exit status (0, 1 when reading or
-/// writing failed, 2 for a query that does not compile).
-pub(crate) fn run_sql(args: &SqlArgs) -> i32 {
-    let query = match Query::compile(&args.query) {
+/// Runs `ringway sql`: `query` over the lines of `file` (standard input
+/// when `None` or `-`) read as `format`, each record to standard output.
+/// Returns the exit status: 0; 2 for a query that does not compile or a
+/// FILE that cannot be opened (bad arguments, like `run`'s); 1 when reading
+/// or writing failed midway.
+pub(crate) fn run_sql(
+    query: &str,
+    format: Format,
+    max_line_bytes: usize,
+    file: Option<&Path>,
+) -> i32 {
+    let text = query;
+    let query = match Query::compile(text) {
         Ok(query) => query,
         Err(error) => {
-            eprintln!("ringway: error: --sql: {error}: {:?}", args.query);
+            // As run and check say it: the query on one line.
+            eprintln!(
+                "ringway: error: --sql: {error}: {}",
+                text.replace('\n', "\\n")
+            );
             return 2;
         }
     };
-    let input: Box<dyn Read> = match args.file.as_deref() {
+    let input: Box<dyn Read> = match file {
         None => Box::new(std::io::stdin().lock()),
         Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
         Some(path) => match std::fs::File::open(path) {
             Ok(file) => Box::new(file),
             Err(error) => {
                 eprintln!("ringway: error: cannot open {}: {error}", path.display());
-                return 1;
+                return 2;
             }
         },
     };
-    let max_line_bytes = args.max_line.max(1);
-    let max_record_bytes = match args.format {
+    let max_line_bytes = max_line_bytes.max(1);
+    let max_record_bytes = match format {
         Format::Syslog => SyslogParser::max_json_bytes(max_line_bytes),
         Format::Raw | Format::Json => max_line_bytes,
     };
@@ -84,7 +77,7 @@ pub(crate) fn run_sql(args: &SqlArgs) -> i32 {
             line.truncate(max_line_bytes);
             truncated += 1;
         }
-        let (record, shape): (&[u8], Shape) = match args.format {
+        let (record, shape): (&[u8], Shape) = match format {
             Format::Json => (&line, Shape::Json),
             Format::Raw => (&line, Shape::Raw),
             Format::Syslog => {
