@@ -33,9 +33,11 @@ fi
 # The official OpenTelemetry Python SDK and OTLP/HTTP exporter, pinned, in a
 # venv under target/: tests/it/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
 # The same venv holds the official Prometheus client, whose parser
-# tests/it/metrics.rs reads /metrics with.
+# tests/it/metrics.rs reads /metrics with, and DuckDB, which
+# tests/it/sql_differential.rs checks --sql against.
 otel_version=1.45.2
 prometheus_client_version=0.21.1
+duckdb_version=2.0.0
 otel_venv=target/otel-venv
 if [ ! -x "$otel_venv/bin/python" ]; then
     mkdir -p target
@@ -48,14 +50,17 @@ from opentelemetry.exporter.otlp.proto.http.version import __version__ as export
 import opentelemetry.proto
 from importlib.metadata import version
 import prometheus_client.parser
+import duckdb
 sys.exit(not (sdk == exporter == '$otel_version'
-              and version('prometheus-client') == '$prometheus_client_version'))" >/dev/null 2>&1; then
+              and version('prometheus-client') == '$prometheus_client_version'
+              and duckdb.__version__ == '$duckdb_version'))" >/dev/null 2>&1; then
     "$otel_venv/bin/pip" install --quiet --disable-pip-version-check \
         "opentelemetry-api==$otel_version" \
         "opentelemetry-sdk==$otel_version" \
         "opentelemetry-exporter-otlp-proto-http==$otel_version" \
         "opentelemetry-proto==$otel_version" \
-        "prometheus-client==$prometheus_client_version"
+        "prometheus-client==$prometheus_client_version" \
+        "duckdb==$duckdb_version"
 fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +

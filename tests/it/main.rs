@@ -25,6 +25,7 @@ mod outputs;
 mod rotation;
 mod shutdown;
 mod sql;
+mod sql_differential;
 mod stats;
 mod stdin;
 mod tcp;
