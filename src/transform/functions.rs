@@ -220,15 +220,25 @@ impl Cx<'_> {
                 )))
             }
             Func::Concat | Func::ConcatOp => {
+                // The text so far is arena[start..end]. An argument that
+                // computes a string (upper(a), a nested concat) leaves it at
+                // the arena's end, past `end`: its text is appended after
+                // it and moved down to `end`, and what lies past is dropped.
                 let start = self.arena.len();
+                let mut end = start;
                 for arg in args {
                     let value = self.eval(arg);
                     if matches!(value, Val::Null) && matches!(func, Func::ConcatOp) {
                         self.arena.truncate(start);
                         return Ok(Val::Null);
                     }
+                    let before = self.arena.len();
                     self.write_text(value);
-                    if self.arena.len() - start > self.max_string_bytes {
+                    let len = self.arena.len() - before;
+                    self.arena.copy_within(before..before + len, end);
+                    end += len;
+                    self.arena.truncate(end);
+                    if end - start > self.max_string_bytes {
                         self.arena.truncate(start);
                         self.errors += 1;
                         return Err(());
