@@ -183,25 +183,28 @@ fn docs_usage_commands() -> Vec<Vec<String>> {
     commands
 }
 
-/// Splits a command line as sh does for plain words and '…' quotes.
+/// Splits a command line as sh does for plain words, '…' quotes and "…"
+/// quotes without escapes (what the examples use: a query in "…" holds
+/// SQL's '…' strings).
 fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
-    let mut quoted = false;
+    let mut quote: Option<char> = None;
     let mut in_word = false;
     for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
+        match (c, quote) {
+            ('\'' | '"', None) => {
+                quote = Some(c);
                 in_word = true;
             }
-            ' ' if !quoted => {
+            (c, Some(open)) if c == open => quote = None,
+            (' ', None) => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                 }
                 in_word = false;
             }
-            c => {
+            (c, _) => {
                 word.push(c);
                 in_word = true;
             }
