@@ -86,19 +86,25 @@ build() {
     echo "$bin"
 }
 
-started=$(date +%s)
-before_bin=$(build "$before")
-after_bin=$(build "$after" loadgen)
-echo "before_after.sh: built in $(( $(date +%s) - started )) s" >&2
-
 # "REV (commit)", or just the commit when REV is one.
 label() {
     local short
     short=$(git rev-parse --short "$1")
     case "$short" in "$1"*) echo "$short" ;; *) echo "$1 ($short)" ;; esac
 }
-args=(--a "$before_bin/ringway" --a-label "$(label "$before")"
-      --b "$after_bin/ringway" --b-label "$(label "$after")"
+# Each revision is resolved to its commit once, here: a commit made while
+# the run goes on (HEAD moving) must not relabel what was built.
+before_label=$(label "$before")
+after_label=$(label "$after")
+before=$(git rev-parse --verify "$before^{commit}")
+after=$(git rev-parse --verify "$after^{commit}")
+started=$(date +%s)
+before_bin=$(build "$before")
+after_bin=$(build "$after" loadgen)
+echo "before_after.sh: built in $(( $(date +%s) - started )) s" >&2
+
+args=(--a "$before_bin/ringway" --a-label "$before_label"
+      --b "$after_bin/ringway" --b-label "$after_label"
       --loadgen "$after_bin/loadgen"
       --reps "$reps" --lines "$lines" --udp-seconds "$udp_seconds")
 [ -n "$out" ] && args+=(--out "$out")
