@@ -49,6 +49,35 @@ fn must_parse<T>((converted, parsed): (T, bool), message: &[u8]) -> T {
     converted
 }
 
+/// The messages of a file in testdata/: one a line, as written, or as a
+/// JSON string when the line starts with `"` (for white space at an end);
+/// blank lines and lines starting with `#` are skipped. A line that is not
+/// the JSON string it starts as, or a file without a message, panics.
+fn messages(file: &str, text: &str) -> Vec<Vec<u8>> {
+    let messages: Vec<Vec<u8>> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(index, line)| {
+            if !line.starts_with('"') {
+                return line.as_bytes().to_vec();
+            }
+            serde_json::from_str::<String>(line)
+                .unwrap_or_else(|error| panic!("{file}:{}: {error}: {line}", index + 1))
+                .into_bytes()
+        })
+        .collect();
+    assert!(!messages.is_empty(), "{file} has no message");
+    messages
+}
+
+/// The [`messages`] of `testdata/FILE`.
+macro_rules! testdata {
+    ($file:literal) => {
+        messages($file, include_str!(concat!("testdata/", $file)))
+    };
+}
+
 fn assert_parse_error(message: &[u8]) {
     let (value, parsed) = convert(message);
     assert!(
@@ -113,12 +142,8 @@ fn rfc3164_tags_are_read_leniently() {
 
 #[test]
 fn rfc3164_days_may_be_space_padded_or_not() {
-    for (message, timestamp) in [
-        (&b"Jul  1 09:00:55 host a: b"[..], "Jul  1 09:00:55"),
-        (b"Nov 9 12:01:01 host a: b", "Nov 9 12:01:01"),
-        (b"Dec 31 23:59:60 host a: b", "Dec 31 23:59:60"),
-    ] {
-        let value = parses(message);
+    for timestamp in ["Jul  1 09:00:55", "Nov 9 12:01:01", "Dec 31 23:59:60"] {
+        let value = parses(format!("{timestamp} host a: b").as_bytes());
         assert_eq!(value["timestamp"], timestamp);
         assert_eq!(value["host"], "host");
     }
@@ -136,20 +161,8 @@ fn rfc3164_accepts_an_rfc3339_timestamp() {
 
 #[test]
 fn rfc3164_without_timestamp_and_host_is_a_parse_error() {
-    for message in [
-        &b"<13>hello world"[..],
-        b"just some text",
-        b"Jun 14 15:16:01",
-        b"Jun 14 15:16:01 ",
-        b"Jun 14 15:16:01 sshd[12]: no host",
-        b"Jun 14 15:16:01 sshd: no host",
-        b"Jun 32 15:16:01 host a: bad day",
-        b"Jun 14 25:16:01 host a: bad hour",
-        b"jun 14 15:16:01 host a: lower-case month",
-        b"Jun 14 15:16 host a: no seconds",
-        b"- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[2916]: x",
-    ] {
-        assert_parse_error(message);
+    for message in testdata!("rfc3164_without_timestamp_or_host.txt") {
+        assert_parse_error(&message);
     }
 }
 
@@ -235,19 +248,8 @@ fn facility_and_severity_names_follow_pri() {
 
 #[test]
 fn bad_pri_is_a_parse_error() {
-    for message in [
-        &b"<999>Jun 14 15:16:01 host app: x"[..],
-        b"<192>Jun 14 15:16:01 host app: x",
-        b"<abc>Jun 14 15:16:01 host app: x",
-        b"<12",
-        b"<12Jun 14 15:16:01 host app: x",
-        b"<>Jun 14 15:16:01 host app: x",
-        b"<012>Jun 14 15:16:01 host app: x",
-        b"<00>1 - - - - - -",
-        b"<1234>1 - - - - - -",
-        b"<-1>1 - - - - - -",
-    ] {
-        assert_parse_error(message);
+    for message in testdata!("bad_pri.txt") {
+        assert_parse_error(&message);
     }
 }
 
@@ -259,33 +261,15 @@ fn truncated_rfc5424_header_is_a_parse_error() {
     for cut in 5..=sd_start {
         assert_parse_error(&full[..cut]);
     }
-    for message in [
-        &b"<34>1 2003-10-11 host app 1 ID47 - msg"[..],
-        b"<34>1 2003-10-11T22:14:15.003 host app 1 ID47 - msg",
-        b"<34>1 2003-13-11T22:14:15Z host app 1 ID47 - msg",
-        b"<34>1  host app 1 ID47 - msg",
-        b"<34>1 - host app 1 ID47 -msg",
-        b"<34>1 - host app 1 ID47 x msg",
-        b"<34>2 - host app 1 ID47 - msg",
-    ] {
-        assert_parse_error(message);
+    for message in testdata!("bad_rfc5424_header.txt") {
+        assert_parse_error(&message);
     }
 }
 
 #[test]
 fn malformed_structured_data_is_a_parse_error() {
-    for message in [
-        &b"<34>1 - h a p m [id"[..],
-        b"<34>1 - h a p m [id k=\"v\"",
-        b"<34>1 - h a p m [id k=\"v]",
-        b"<34>1 - h a p m [id k=v] msg",
-        b"<34>1 - h a p m [] msg",
-        b"<34>1 - h a p m [id =\"v\"] msg",
-        b"<34>1 - h a p m [id=\"v\"] msg",
-        b"<34>1 - h a p m [id k=\"v\"]msg",
-        b"<34>1 - h a p m [id k=\"v\\\"]",
-    ] {
-        assert_parse_error(message);
+    for message in testdata!("malformed_structured_data.txt") {
+        assert_parse_error(&message);
     }
 }
 
