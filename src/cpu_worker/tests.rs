@@ -61,6 +61,56 @@ fn batch(pool: &Arc<BufferPool>, text: &[u8], marks: Marks) -> Batch {
     batch
 }
 
+/// A file lane's CPU worker over three outputs with routes, as [`worker`]
+/// gives it, with its ack log and the offsets the log acknowledges (one
+/// file: slot 0, generation 1, from offset 0).
+fn routed_file_worker() -> (
+    CpuWorker,
+    RingReceiver<Batch>,
+    Arc<BufferPool>,
+    Arc<AckLog>,
+    Arc<AckedOffsets>,
+) {
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    let log = AckLog::new(64, Arc::clone(&offsets), Waker::for_test());
+    let (worker, from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
+    (worker, from_cpu, pool, log, offsets)
+}
+
+/// A batch of the file of [`routed_file_worker`] whose last record ends at
+/// offset `end`.
+fn input_batch(pool: &Arc<BufferPool>, text: &[u8], end: u64) -> Batch {
+    let marks = Marks::one(Mark {
+        slot: 0,
+        generation: 1,
+        end,
+    });
+    batch(pool, text, marks)
+}
+
+/// The one batch of OTLP request `token`, answered through `replies`. The
+/// request is still being emitted: it is pending until that ends (a
+/// `fetch_sub` of its `pending`) and this batch is delivered.
+fn request_batch(
+    pool: &Arc<BufferPool>,
+    text: &[u8],
+    replies: &Arc<Replies>,
+    token: u64,
+) -> (Batch, Arc<RequestDelivery>) {
+    let request = Arc::new(RequestDelivery {
+        token,
+        pending: AtomicU32::new(2),
+    });
+    let mut batch = batch(pool, text, Marks::default());
+    batch.ack = Some(Ack::Reply {
+        replies: Arc::clone(replies),
+        request: Arc::clone(&request),
+        remaining: AtomicU32::new(OUTPUTS as u32),
+    });
+    (batch, request)
+}
+
 /// Sends `batch` whose records go where `masks` say, as the transform
 /// does after evaluating them.
 fn send(worker: &mut CpuWorker, batch: Batch, masks: &[u64]) {
@@ -87,19 +137,11 @@ fn seq(batch: &Batch) -> u64 {
 
 #[test]
 fn routes_split_a_batch_and_the_watermark_waits_for_every_part() {
-    let offsets = AckedOffsets::new(1);
-    offsets.reset(0, 1, 0, 0);
-    let log = AckLog::new(16, Arc::clone(&offsets), Waker::for_test());
-    let (mut worker, mut from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
-    let mark = Marks::one(Mark {
-        slot: 0,
-        generation: 1,
-        end: 6,
-    });
+    let (mut worker, mut from_cpu, pool, log, offsets) = routed_file_worker();
     // a: outputs 0 and 1; b: output 0; c: every output.
     send(
         &mut worker,
-        batch(&pool, b"a\nb\nc\n", mark),
+        input_batch(&pool, b"a\nb\nc\n", 6),
         &[0b011, 0b001, 0b111],
     );
     let sent = parts(&mut from_cpu);
@@ -142,21 +184,11 @@ fn routes_split_a_batch_and_the_watermark_waits_for_every_part() {
 
 #[test]
 fn a_batch_routed_nowhere_is_acked_at_once_after_those_before_it() {
-    let offsets = AckedOffsets::new(1);
-    offsets.reset(0, 1, 0, 0);
-    let log = AckLog::new(16, Arc::clone(&offsets), Waker::for_test());
-    let (mut worker, mut from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
-    let mark = |end| {
-        Marks::one(Mark {
-            slot: 0,
-            generation: 1,
-            end,
-        })
-    };
+    let (mut worker, mut from_cpu, pool, log, offsets) = routed_file_worker();
     // Every record to every output: the batch goes whole, to all.
-    send(&mut worker, batch(&pool, b"a\n", mark(2)), &[0b111]);
+    send(&mut worker, input_batch(&pool, b"a\n", 2), &[0b111]);
     // Nothing goes anywhere: no part is sent, yet its offsets count.
-    send(&mut worker, batch(&pool, b"b\nc\n", mark(6)), &[0, 0]);
+    send(&mut worker, input_batch(&pool, b"b\nc\n", 6), &[0, 0]);
     let sent = parts(&mut from_cpu);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, 0b111);
@@ -171,17 +203,7 @@ fn a_batch_routed_nowhere_is_acked_at_once_after_those_before_it() {
 fn an_otlp_request_split_by_routes_is_answered_once_every_part_is_delivered() {
     let (mut worker, mut from_cpu, pool) = worker(None);
     let replies = Replies::new(4, Waker::for_test());
-    // One batch pushed, plus one while the request is being emitted.
-    let request = Arc::new(RequestDelivery {
-        token: 7,
-        pending: AtomicU32::new(2),
-    });
-    let mut input = batch(&pool, b"a\nb\n", Marks::default());
-    input.ack = Some(Ack::Reply {
-        replies: Arc::clone(&replies),
-        request: Arc::clone(&request),
-        remaining: AtomicU32::new(OUTPUTS as u32),
-    });
+    let (input, request) = request_batch(&pool, b"a\nb\n", &replies, 7);
     send(&mut worker, input, &[0b011, 0b001]);
     let sent = parts(&mut from_cpu);
     let targets: Vec<u64> = sent.iter().map(|(t, _, _)| *t).collect();
@@ -195,16 +217,7 @@ fn an_otlp_request_split_by_routes_is_answered_once_every_part_is_delivered() {
     assert!(replies.take().is_none(), "answered once");
 
     // A request whose records all go nowhere is answered at once.
-    let request = Arc::new(RequestDelivery {
-        token: 8,
-        pending: AtomicU32::new(2),
-    });
-    let mut input = batch(&pool, b"a\n", Marks::default());
-    input.ack = Some(Ack::Reply {
-        replies: Arc::clone(&replies),
-        request: Arc::clone(&request),
-        remaining: AtomicU32::new(OUTPUTS as u32),
-    });
+    let (input, request) = request_batch(&pool, b"a\n", &replies, 8);
     send(&mut worker, input, &[0]);
     assert!(from_cpu.pop().is_none());
     request.pending.fetch_sub(1, Ordering::AcqRel);
@@ -215,7 +228,7 @@ fn an_otlp_request_split_by_routes_is_answered_once_every_part_is_delivered() {
 /// no allocation once the mask list has grown: nothing per record.
 #[test]
 fn splitting_a_batch_by_routes_allocates_nothing_after_warm_up() {
-    let (mut worker, mut from_cpu, pool, log) = routed_file_worker();
+    let (mut worker, mut from_cpu, pool, log, _) = routed_file_worker();
     let text = b"a\nb\nc\nd\n";
     let masks = [0b011, 0b001, 0b111, 0b100];
     let mut end = 0;
@@ -235,22 +248,4 @@ fn splitting_a_batch_by_routes_allocates_nothing_after_warm_up() {
         }
         assert!(log.has_room());
     }
-}
-
-/// A file lane's CPU worker over three outputs with routes.
-fn routed_file_worker() -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
-    let offsets = AckedOffsets::new(1);
-    offsets.reset(0, 1, 0, 0);
-    let log = AckLog::new(64, offsets, Waker::for_test());
-    let (worker, from_cpu, pool) = worker(Some((Arc::clone(&log), OUTPUTS as u32)));
-    (worker, from_cpu, pool, log)
-}
-
-fn input_batch(pool: &Arc<BufferPool>, text: &[u8], end: u64) -> Batch {
-    let marks = Marks::one(Mark {
-        slot: 0,
-        generation: 1,
-        end,
-    });
-    batch(pool, text, marks)
 }
