@@ -183,315 +183,143 @@ impl<T> Scope<T> {
 // ---------------------------------------------------------------------------
 // Families, in the order /metrics and the docs list them
 
-pub(crate) static BUILD_INFO: Family = Family {
-    name: "ringway_build_info",
-    kind: Kind::Gauge,
-    labels: &["version", "commit", "profile"],
-    help: "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile.",
-    details: "The same as `ringway --version` prints.",
-};
+/// Declares each family as a `static` and lists them all, in declaration
+/// order, in [`FAMILIES`]. A row is `NAME: Kind "prometheus_name" [labels]`,
+/// then its help, then `details "…"` when it has any.
+macro_rules! families {
+    ($(
+        $vis:vis $family:ident: $kind:ident $name:literal [$($label:literal),*]
+            $help:literal $(details $details:literal)?;
+    )*) => {
+        $(
+            $vis static $family: Family = Family {
+                name: $name,
+                kind: Kind::$kind,
+                labels: &[$($label),*],
+                help: $help,
+                details: families!(@details $($details)?),
+            };
+        )*
 
-static INPUT_RECORDS: Family = Family {
-    name: "ringway_input_records_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Records framed by the input, invalid ones included.",
-    details: "",
-};
+        /// Every family, in the order `/metrics` and docs/metrics.md list them.
+        pub(crate) static FAMILIES: [&Family; [$(stringify!($family)),*].len()] = [$(&$family),*];
+    };
+    (@details) => { "" };
+    (@details $details:literal) => { $details };
+}
 
-static INPUT_BYTES: Family = Family {
-    name: "ringway_input_bytes_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Bytes the input consumed from its source.",
-    details: "",
-};
+families! {
+    pub(crate) BUILD_INFO: Gauge "ringway_build_info" ["version", "commit", "profile"]
+        "Always 1; the labels say which build runs: version, git commit (-dirty when built with uncommitted changes; unknown outside a git checkout) and cargo profile."
+        details "The same as `ringway --version` prints.";
 
-static DROPPED_RECORDS: Family = Family {
-    name: "ringway_dropped_records_total",
-    kind: Kind::Counter,
-    labels: &["input", "reason"],
-    help: "Records an input lost or set apart, by reason: kernel_drops (UDP datagrams the kernel dropped), invalid (not valid JSON or syslog; dropped, passed raw or dead-lettered per --on-invalid), truncated (cut to --max-line), dead_lettered (written to --dead-letter).",
-    details: "`kernel_drops` is counted by the kernel (`SO_MEMINFO`) and only UDP inputs carry it.",
-};
+    INPUT_RECORDS: Counter "ringway_input_records_total" ["input"]
+        "Records framed by the input, invalid ones included.";
 
-static TRANSFORM_RECORDS: Family = Family {
-    name: "ringway_transform_records_total",
-    kind: Kind::Counter,
-    labels: &["input", "outcome"],
-    help: "Records the transform (--sql, routes) evaluated, by outcome: kept, filtered (the query's WHERE dropped it), error (at least one runtime error made a value NULL; the record is also kept or filtered).",
-    details: "`kept` + `filtered` is every record evaluated; lines that are not valid JSON are counted as `invalid` in `ringway_dropped_records_total` instead (or evaluated as raw lines with `--on-invalid raw`). All three stay 0 for an input without a query while no output has a route. Summary keys: `kept`, `filtered`, `transform_errors`.",
-};
+    INPUT_BYTES: Counter "ringway_input_bytes_total" ["input"]
+        "Bytes the input consumed from its source.";
 
-static FILES_OPENED: Family = Family {
-    name: "ringway_input_files_opened_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Files a file input opened to read.",
-    details: "",
-};
+    DROPPED_RECORDS: Counter "ringway_dropped_records_total" ["input", "reason"]
+        "Records an input lost or set apart, by reason: kernel_drops (UDP datagrams the kernel dropped), invalid (not valid JSON or syslog; dropped, passed raw or dead-lettered per --on-invalid), truncated (cut to --max-line), dead_lettered (written to --dead-letter)."
+        details "`kernel_drops` is counted by the kernel (`SO_MEMINFO`) and only UDP inputs carry it.";
 
-static FILES_SKIPPED: Family = Family {
-    name: "ringway_input_files_skipped_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Files a file input matched but skipped: they could not be opened or are not regular files.",
-    details: "",
-};
+    TRANSFORM_RECORDS: Counter "ringway_transform_records_total" ["input", "outcome"]
+        "Records the transform (--sql, routes) evaluated, by outcome: kept, filtered (the query's WHERE dropped it), error (at least one runtime error made a value NULL; the record is also kept or filtered)."
+        details "`kept` + `filtered` is every record evaluated; lines that are not valid JSON are counted as `invalid` in `ringway_dropped_records_total` instead (or evaluated as raw lines with `--on-invalid raw`). All three stay 0 for an input without a query while no output has a route. Summary keys: `kept`, `filtered`, `transform_errors`.";
 
-static FILES_TRUNCATED: Family = Family {
-    name: "ringway_input_files_truncated_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Times a file input found a file truncated or rewritten (while reading it, or shorter than its checkpoint) and read it again from its start.",
-    details: "",
-};
+    FILES_OPENED: Counter "ringway_input_files_opened_total" ["input"]
+        "Files a file input opened to read.";
 
-static FILES_WAITING: Family = Family {
-    name: "ringway_input_files_waiting_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "New files a file input found while --max-open-files were open, which waited for one to close.",
-    details: "",
-};
+    FILES_SKIPPED: Counter "ringway_input_files_skipped_total" ["input"]
+        "Files a file input matched but skipped: they could not be opened or are not regular files.";
 
-static READ_ERRORS: Family = Family {
-    name: "ringway_input_read_errors_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Reads of a file input that failed.",
-    details: "",
-};
+    FILES_TRUNCATED: Counter "ringway_input_files_truncated_total" ["input"]
+        "Times a file input found a file truncated or rewritten (while reading it, or shorter than its checkpoint) and read it again from its start.";
 
-static CHECKPOINT_LAG: Family = Family {
-    name: "ringway_checkpoint_lag_bytes",
-    kind: Kind::Gauge,
-    labels: &["input"],
-    help: "Bytes a file input read that not every output has accepted yet.",
-    details: "What a crash would read again; 0 after a complete drain.",
-};
+    FILES_WAITING: Counter "ringway_input_files_waiting_total" ["input"]
+        "New files a file input found while --max-open-files were open, which waited for one to close.";
 
-static UDP_RXQ_OVERFLOW: Family = Family {
-    name: "ringway_udp_rxq_overflow_drops_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Datagrams the kernel dropped on a UDP input's sockets as SO_RXQ_OVFL last reported them (it lags; the kernel_drops reason of ringway_dropped_records_total is exact).",
-    details: "",
-};
+    READ_ERRORS: Counter "ringway_input_read_errors_total" ["input"]
+        "Reads of a file input that failed.";
 
-static CONNECTIONS_ACCEPTED: Family = Family {
-    name: "ringway_input_connections_accepted_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Connections a TCP or OTLP input accepted.",
-    details: "",
-};
+    CHECKPOINT_LAG: Gauge "ringway_checkpoint_lag_bytes" ["input"]
+        "Bytes a file input read that not every output has accepted yet."
+        details "What a crash would read again; 0 after a complete drain.";
 
-static CONNECTIONS_REFUSED: Family = Family {
-    name: "ringway_input_connections_refused_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "New connections a TCP or OTLP input closed at once because its connection table was full (TCP: --tcp-max-connections; OTLP: full and none idle).",
-    details: "",
-};
+    UDP_RXQ_OVERFLOW: Counter "ringway_udp_rxq_overflow_drops_total" ["input"]
+        "Datagrams the kernel dropped on a UDP input's sockets as SO_RXQ_OVFL last reported them (it lags; the kernel_drops reason of ringway_dropped_records_total is exact).";
 
-static CONNECTIONS_EVICTED: Family = Family {
-    name: "ringway_input_connections_evicted_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Idle keep-alive connections an OTLP input closed to make room for a new one.",
-    details: "",
-};
+    CONNECTIONS_ACCEPTED: Counter "ringway_input_connections_accepted_total" ["input"]
+        "Connections a TCP or OTLP input accepted.";
 
-static CONNECTIONS_IDLE_CLOSED: Family = Family {
-    name: "ringway_input_connections_idle_closed_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).",
-    details: "",
-};
+    CONNECTIONS_REFUSED: Counter "ringway_input_connections_refused_total" ["input"]
+        "New connections a TCP or OTLP input closed at once because its connection table was full (TCP: --tcp-max-connections; OTLP: full and none idle).";
 
-static OTLP_RECORDS_ACCEPTED: Family = Family {
-    name: "ringway_otlp_records_accepted_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Log records of accepted requests an OTLP input put into the pipeline.",
-    details: "",
-};
+    CONNECTIONS_EVICTED: Counter "ringway_input_connections_evicted_total" ["input"]
+        "Idle keep-alive connections an OTLP input closed to make room for a new one.";
 
-static OTLP_READ_TIMEOUTS: Family = Family {
-    name: "ringway_otlp_read_timeouts_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Requests to an OTLP input that did not arrive whole within --otlp-read-timeout.",
-    details: "",
-};
+    CONNECTIONS_IDLE_CLOSED: Counter "ringway_input_connections_idle_closed_total" ["input"]
+        "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).";
 
-pub(crate) static HTTP_RESPONSES: Family = Family {
-    name: "ringway_http_responses_total",
-    kind: Kind::Counter,
-    labels: &["input", "code"],
-    help: "Responses an OTLP input sent, by HTTP status code.",
-    details: "One sample per status code the receiver can send, 0 included; the summary's `http_responses` object has the codes sent at least once.",
-};
+    OTLP_RECORDS_ACCEPTED: Counter "ringway_otlp_records_accepted_total" ["input"]
+        "Log records of accepted requests an OTLP input put into the pipeline.";
 
-static OTLP_VALUES_TOO_DEEP: Family = Family {
-    name: "ringway_otlp_values_too_deep_total",
-    kind: Kind::Counter,
-    labels: &["input"],
-    help: "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.",
-    details: "",
-};
+    OTLP_READ_TIMEOUTS: Counter "ringway_otlp_read_timeouts_total" ["input"]
+        "Requests to an OTLP input that did not arrive whole within --otlp-read-timeout.";
 
-static OUTPUT_RECORDS: Family = Family {
-    name: "ringway_output_records_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Records the output's sink accepted.",
-    details: "",
-};
+    pub(crate) HTTP_RESPONSES: Counter "ringway_http_responses_total" ["input", "code"]
+        "Responses an OTLP input sent, by HTTP status code."
+        details "One sample per status code the receiver can send, 0 included; the summary's `http_responses` object has the codes sent at least once.";
 
-static OUTPUT_BYTES: Family = Family {
-    name: "ringway_output_bytes_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Bytes the output's sink accepted.",
-    details: "",
-};
+    OTLP_VALUES_TOO_DEEP: Counter "ringway_otlp_values_too_deep_total" ["input"]
+        "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.";
 
-static OUTPUT_RETRIES: Family = Family {
-    name: "ringway_output_retries_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Failed writes of the output that were retried.",
-    details: "",
-};
+    OUTPUT_RECORDS: Counter "ringway_output_records_total" ["output"]
+        "Records the output's sink accepted.";
 
-static OUTPUT_WRITE_ERRORS: Family = Family {
-    name: "ringway_output_write_errors_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Writes of the output that failed (each is retried, so this equals ringway_output_retries_total).",
-    details: "",
-};
+    OUTPUT_BYTES: Counter "ringway_output_bytes_total" ["output"]
+        "Bytes the output's sink accepted.";
 
-static OUTPUT_REJECTS: Family = Family {
-    name: "ringway_output_rejects_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Requests the output's receiver refused for good (HTTP 4xx other than 408/429).",
-    details: "",
-};
+    OUTPUT_RETRIES: Counter "ringway_output_retries_total" ["output"]
+        "Failed writes of the output that were retried.";
 
-static OUTPUT_DEAD_LETTERED: Family = Family {
-    name: "ringway_output_dead_lettered_records_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Records of batches the output's receiver refused for good that were appended to --dead-letter.",
-    details: "",
-};
+    OUTPUT_WRITE_ERRORS: Counter "ringway_output_write_errors_total" ["output"]
+        "Writes of the output that failed (each is retried, so this equals ringway_output_retries_total).";
 
-static OUTPUT_REJECTED_DROPPED: Family = Family {
-    name: "ringway_output_rejected_dropped_records_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Records of batches the output's receiver refused for good that were dropped (no --dead-letter).",
-    details: "",
-};
+    OUTPUT_REJECTS: Counter "ringway_output_rejects_total" ["output"]
+        "Requests the output's receiver refused for good (HTTP 4xx other than 408/429).";
 
-static OUTPUT_TORN_LINES: Family = Family {
-    name: "ringway_output_torn_lines_total",
-    kind: Kind::Counter,
-    labels: &["output"],
-    help: "Partial last lines (left by a crash) a file output ended with a newline before appending.",
-    details: "",
-};
+    OUTPUT_DEAD_LETTERED: Counter "ringway_output_dead_lettered_records_total" ["output"]
+        "Records of batches the output's receiver refused for good that were appended to --dead-letter.";
 
-static ROUTE_RECORDS: Family = Family {
-    name: "ringway_route_records_total",
-    kind: Kind::Counter,
-    labels: &["output", "outcome"],
-    help: "Records the routes (--where, [[output]] where) sent to the output (outcome routed) or turned away from it (outcome skipped).",
-    details: "Counted for every output while any output has a route (an output without one has every record routed); records the query filtered are in neither. Summary keys: `routed`, `skipped`.",
-};
+    OUTPUT_REJECTED_DROPPED: Counter "ringway_output_rejected_dropped_records_total" ["output"]
+        "Records of batches the output's receiver refused for good that were dropped (no --dead-letter).";
 
-static OUTPUT_HELD_RECORDS: Family = Family {
-    name: "ringway_output_held_records",
-    kind: Kind::Gauge,
-    labels: &["output"],
-    help: "Records the output's workers hold (in their dispatcher→worker rings or being written).",
-    details: "What the drain-timeout message counts.",
-};
+    OUTPUT_TORN_LINES: Counter "ringway_output_torn_lines_total" ["output"]
+        "Partial last lines (left by a crash) a file output ended with a newline before appending.";
 
-static OUTPUT_FAILING: Family = Family {
-    name: "ringway_output_failing",
-    kind: Kind::Gauge,
-    labels: &["output"],
-    help: "1 while a worker of the output is retrying a batch, else 0.",
-    details: "",
-};
+    ROUTE_RECORDS: Counter "ringway_route_records_total" ["output", "outcome"]
+        "Records the routes (--where, [[output]] where) sent to the output (outcome routed) or turned away from it (outcome skipped)."
+        details "Counted for every output while any output has a route (an output without one has every record routed); records the query filtered are in neither. Summary keys: `routed`, `skipped`.";
 
-static RING_OCCUPANCY: Family = Family {
-    name: "ringway_ring_occupancy",
-    kind: Kind::Gauge,
-    labels: &["stage"],
-    help: "Batches queued in the stage's rings, summed over its rings.",
-    details: "Stages: `io_to_cpu` (I/O worker to CPU worker, a ring of 4 per lane, `--ring-io-to-cpu`), `cpu_to_dispatcher` (CPU worker to dispatcher, a ring of 16 per lane, `--ring-cpu-to-dispatcher`), `dispatcher_to_worker` (dispatcher to output workers, a ring of 1 per worker, `--ring-dispatcher-to-worker`).",
-};
+    OUTPUT_HELD_RECORDS: Gauge "ringway_output_held_records" ["output"]
+        "Records the output's workers hold (in their dispatcher→worker rings or being written)."
+        details "What the drain-timeout message counts.";
 
-static RING_CAPACITY: Family = Family {
-    name: "ringway_ring_capacity",
-    kind: Kind::Gauge,
-    labels: &["stage"],
-    help: "Capacity of the stage's rings in batches, summed over its rings.",
-    details: "",
-};
+    OUTPUT_FAILING: Gauge "ringway_output_failing" ["output"]
+        "1 while a worker of the output is retrying a batch, else 0.";
 
-pub(crate) static BATCH_LATENCY: Family = Family {
-    name: "ringway_batch_latency_seconds",
-    kind: Kind::Histogram,
-    labels: &[],
-    help: "Time from a batch's creation by its input to its acceptance by the last output.",
-    details: "Buckets 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 500 ms, 1 s, 2.5 s, 5 s, 10 s, 30 s, `+Inf`; observed once per batch with lock-free atomic adds.",
-};
+    RING_OCCUPANCY: Gauge "ringway_ring_occupancy" ["stage"]
+        "Batches queued in the stage's rings, summed over its rings."
+        details "Stages: `io_to_cpu` (I/O worker to CPU worker, a ring of 4 per lane, `--ring-io-to-cpu`), `cpu_to_dispatcher` (CPU worker to dispatcher, a ring of 16 per lane, `--ring-cpu-to-dispatcher`), `dispatcher_to_worker` (dispatcher to output workers, a ring of 1 per worker, `--ring-dispatcher-to-worker`).";
 
-/// Every family, in the order `/metrics` and docs/metrics.md list them.
-pub(crate) static FAMILIES: [&Family; 34] = [
-    &BUILD_INFO,
-    &INPUT_RECORDS,
-    &INPUT_BYTES,
-    &DROPPED_RECORDS,
-    &TRANSFORM_RECORDS,
-    &FILES_OPENED,
-    &FILES_SKIPPED,
-    &FILES_TRUNCATED,
-    &FILES_WAITING,
-    &READ_ERRORS,
-    &CHECKPOINT_LAG,
-    &UDP_RXQ_OVERFLOW,
-    &CONNECTIONS_ACCEPTED,
-    &CONNECTIONS_REFUSED,
-    &CONNECTIONS_EVICTED,
-    &CONNECTIONS_IDLE_CLOSED,
-    &OTLP_RECORDS_ACCEPTED,
-    &OTLP_READ_TIMEOUTS,
-    &HTTP_RESPONSES,
-    &OTLP_VALUES_TOO_DEEP,
-    &OUTPUT_RECORDS,
-    &OUTPUT_BYTES,
-    &OUTPUT_RETRIES,
-    &OUTPUT_WRITE_ERRORS,
-    &OUTPUT_REJECTS,
-    &OUTPUT_DEAD_LETTERED,
-    &OUTPUT_REJECTED_DROPPED,
-    &OUTPUT_TORN_LINES,
-    &ROUTE_RECORDS,
-    &OUTPUT_HELD_RECORDS,
-    &OUTPUT_FAILING,
-    &RING_OCCUPANCY,
-    &RING_CAPACITY,
-    &BATCH_LATENCY,
-];
+    RING_CAPACITY: Gauge "ringway_ring_capacity" ["stage"]
+        "Capacity of the stage's rings in batches, summed over its rings.";
+
+    pub(crate) BATCH_LATENCY: Histogram "ringway_batch_latency_seconds" []
+        "Time from a batch's creation by its input to its acceptance by the last output."
+        details "Buckets 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 500 ms, 1 s, 2.5 s, 5 s, 10 s, 30 s, `+Inf`; observed once per batch with lock-free atomic adds.";
+}
 
 // ---------------------------------------------------------------------------
 // Counters, by the entries that carry them
