@@ -13,7 +13,6 @@
 //! over its key, and `--input`/`--output` replace the file's lists.
 
 use clap::ArgAction;
-use serde::Deserialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -25,35 +24,86 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key.
 const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
 
-/// One `[[input]]` table. Values stay TOML values so that a wrong type is
-/// reported with its key, not by serde's generic message.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct InputTable {
-    kind: Option<toml::Value>,
-    path: Option<toml::Value>,
-    address: Option<toml::Value>,
-    format: Option<toml::Value>,
-    from: Option<toml::Value>,
-    rcvbuf: Option<toml::Value>,
-    sockets: Option<toml::Value>,
-    /// The input's own SQL query (wins over `--sql`); not part of the SPEC,
-    /// whose grammar cannot carry its commas.
-    sql: Option<toml::Value>,
+/// The keys an `[[input]]` table may have. `sql` is the input's own SQL
+/// query (it wins over `--sql`): not part of the SPEC, whose grammar cannot
+/// carry its commas.
+const INPUT_KEYS: [&str; 8] = [
+    "kind", "path", "address", "format", "from", "rcvbuf", "sockets", "sql",
+];
+
+/// The keys an `[[output]]` table may have. `where` is the output's route,
+/// a SQL condition (`--where N=EXPR`), kept beside the SPEC like `sql`.
+const OUTPUT_KEYS: [&str; 6] = ["kind", "path", "url", "address", "gzip", "where"];
+
+/// One `[[input]]` or `[[output]]` table. Values stay TOML values, read by
+/// key, so that a wrong type is reported with its key, not by serde's
+/// generic message.
+struct Table {
+    /// Only keys in `keys`.
+    values: toml::Table,
+    keys: &'static [&'static str],
 }
 
-/// One `[[output]]` table.
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct OutputTable {
-    kind: Option<toml::Value>,
-    path: Option<toml::Value>,
-    url: Option<toml::Value>,
-    address: Option<toml::Value>,
-    gzip: Option<toml::Value>,
-    /// The output's route: a SQL condition (`--where N=EXPR`).
-    #[serde(rename = "where")]
-    route: Option<toml::Value>,
+impl Table {
+    /// `value` as a table that has only `keys`.
+    fn new(value: toml::Value, keys: &'static [&'static str]) -> Result<Table, String> {
+        let toml::Value::Table(values) = value else {
+            return Err("must be a table".to_string());
+        };
+        if let Some(key) = values.keys().find(|key| !keys.contains(&key.as_str())) {
+            return Err(format!(
+                "unknown key '{key}' (the keys are {})",
+                keys.join(", ")
+            ));
+        }
+        Ok(Table { values, keys })
+    }
+
+    /// The value of `key`, which must be one of the table's keys (a
+    /// misspelt key in the code would otherwise read as always absent).
+    fn get(&self, key: &str) -> Option<&toml::Value> {
+        assert!(
+            self.keys.contains(&key),
+            "'{key}' is not a key of the table"
+        );
+        self.values.get(key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// A string key that is part of a SPEC; `None` when absent.
+    fn text(&self, key: &str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) if text.contains(',') => Err(format!(
+                "key '{key}': '{text}' has a comma, which the SPEC grammar cannot carry"
+            )),
+            Some(toml::Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!("key '{key}' must be a string")),
+        }
+    }
+
+    /// A string key that is not part of a SPEC (a query, a condition): any
+    /// text; `None` when absent.
+    fn free_text(&self, key: &str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!("key '{key}' must be a string")),
+        }
+    }
+
+    /// A size or count key: a string (`"32MiB"`) or a number.
+    fn number_or_text(&self, key: &str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(number)) => Ok(Some(number.to_string())),
+            Some(toml::Value::String(_)) => self.text(key),
+            Some(_) => Err(format!("key '{key}' must be a number or a string")),
+        }
+    }
 }
 
 /// A config file, read and checked for its keys and their types.
@@ -124,19 +174,13 @@ impl ConfigFile {
                     for (index, table) in tables.into_iter().enumerate() {
                         let name = format!("[[{key}]] #{}", index + 1);
                         let spec = if key == "input" {
-                            table
-                                .try_into()
-                                .map_err(|error: toml::de::Error| one_line(&error))
-                                .and_then(|table: InputTable| {
-                                    Ok((input_spec(&table)?, free_text("sql", &table.sql)?))
-                                })
+                            Table::new(table, &INPUT_KEYS).and_then(|table| {
+                                Ok((input_spec(&table)?, table.free_text("sql")?))
+                            })
                         } else {
-                            table
-                                .try_into()
-                                .map_err(|error: toml::de::Error| one_line(&error))
-                                .and_then(|table: OutputTable| {
-                                    Ok((output_spec(&table)?, free_text("where", &table.route)?))
-                                })
+                            Table::new(table, &OUTPUT_KEYS).and_then(|table| {
+                                Ok((output_spec(&table)?, table.free_text("where")?))
+                            })
                         };
                         match spec {
                             Ok((spec, sql)) if key == "input" => {
@@ -296,38 +340,6 @@ fn scalar_text(value: &toml::Value) -> Result<String, String> {
     }
 }
 
-/// A string key of a table; `None` when absent.
-fn text(key: &str, value: &Option<toml::Value>) -> Result<Option<String>, String> {
-    match value {
-        None => Ok(None),
-        Some(toml::Value::String(text)) if text.contains(',') => Err(format!(
-            "key '{key}': '{text}' has a comma, which the SPEC grammar cannot carry"
-        )),
-        Some(toml::Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(format!("key '{key}' must be a string")),
-    }
-}
-
-/// A string key that is not part of a SPEC (a query, a condition): any
-/// text; `None` when absent.
-fn free_text(key: &str, value: &Option<toml::Value>) -> Result<Option<String>, String> {
-    match value {
-        None => Ok(None),
-        Some(toml::Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(format!("key '{key}' must be a string")),
-    }
-}
-
-/// A size or count key: a string (`"32MiB"`) or a number.
-fn number_or_text(key: &str, value: &Option<toml::Value>) -> Result<Option<String>, String> {
-    match value {
-        None => Ok(None),
-        Some(toml::Value::Integer(number)) => Ok(Some(number.to_string())),
-        Some(toml::Value::String(_)) => text(key, value),
-        Some(_) => Err(format!("key '{key}' must be a number or a string")),
-    }
-}
-
 fn required(key: &str, kind: &str, value: Option<String>) -> Result<String, String> {
     value.ok_or_else(|| format!("a {kind} table needs key '{key}'"))
 }
@@ -343,8 +355,8 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 
 /// The SPEC an `[[input]]` table stands for, each key checked by itself so
 /// that an error names it.
-fn input_spec(table: &InputTable) -> Result<String, String> {
-    let kind = required("kind", "[[input]]", text("kind", &table.kind)?)?;
+fn input_spec(table: &Table) -> Result<String, String> {
+    let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
         "file" => "path, format, from",
         "udp" => "address, format, rcvbuf, sockets",
@@ -353,17 +365,11 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
     };
     if kind == "stdin" {
         // Standard input has no target: `stdin[,format=…]`.
-        for (key, present) in [
-            ("path", table.path.is_some()),
-            ("address", table.address.is_some()),
-            ("from", table.from.is_some()),
-            ("rcvbuf", table.rcvbuf.is_some()),
-            ("sockets", table.sockets.is_some()),
-        ] {
-            refuse(&kind, key, present, takes)?;
+        for key in ["path", "address", "from", "rcvbuf", "sockets"] {
+            refuse(&kind, key, table.has(key), takes)?;
         }
         let mut spec = kind;
-        if let Some(format) = text("format", &table.format)? {
+        if let Some(format) = table.text("format")? {
             crate::config::parse_format_flag(&format)
                 .map_err(|error| format!("key 'format': {error}"))?;
             spec.push_str(&format!(",format={format}"));
@@ -372,12 +378,12 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
     }
     let mut spec = match kind.as_str() {
         "file" => {
-            refuse(&kind, "address", table.address.is_some(), takes)?;
-            required("path", "file", text("path", &table.path)?)?
+            refuse(&kind, "address", table.has("address"), takes)?;
+            required("path", "file", table.text("path")?)?
         }
         "udp" | "tcp" | "otlp" => {
-            refuse(&kind, "path", table.path.is_some(), takes)?;
-            let address = required("address", &kind, text("address", &table.address)?)?;
+            refuse(&kind, "path", table.has("path"), takes)?;
+            let address = required("address", &kind, table.text("address")?)?;
             let example = match kind.as_str() {
                 "otlp" => 4318,
                 _ => 514,
@@ -394,22 +400,22 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
     };
     spec.insert(0, ':');
     spec.insert_str(0, &kind);
-    if let Some(format) = text("format", &table.format)? {
+    if let Some(format) = table.text("format")? {
         crate::config::parse_format_flag(&format)
             .map_err(|error| format!("key 'format': {error}"))?;
         spec.push_str(&format!(",format={format}"));
     }
-    if let Some(from) = text("from", &table.from)? {
+    if let Some(from) = table.text("from")? {
         refuse(&kind, "from", kind != "file", takes)?;
         crate::config::parse_from_flag(&from).map_err(|error| format!("key 'from': {error}"))?;
         spec.push_str(&format!(",from={from}"));
     }
-    if let Some(rcvbuf) = number_or_text("rcvbuf", &table.rcvbuf)? {
+    if let Some(rcvbuf) = table.number_or_text("rcvbuf")? {
         refuse(&kind, "rcvbuf", kind != "udp", takes)?;
         crate::config::parse_size(&rcvbuf).map_err(|error| format!("key 'rcvbuf': {error}"))?;
         spec.push_str(&format!(",rcvbuf={rcvbuf}"));
     }
-    if let Some(sockets) = number_or_text("sockets", &table.sockets)? {
+    if let Some(sockets) = table.number_or_text("sockets")? {
         refuse(&kind, "sockets", kind != "udp", takes)?;
         let max = crate::config::MAX_UDP_SOCKETS;
         if !sockets
@@ -426,22 +432,17 @@ fn input_spec(table: &InputTable) -> Result<String, String> {
 }
 
 /// The SPEC an `[[output]]` table stands for.
-fn output_spec(table: &OutputTable) -> Result<String, String> {
-    let kind = required("kind", "[[output]]", text("kind", &table.kind)?)?;
-    let gzip = match &table.gzip {
+fn output_spec(table: &Table) -> Result<String, String> {
+    let kind = required("kind", "[[output]]", table.text("kind")?)?;
+    let gzip = match table.get("gzip") {
         None | Some(toml::Value::Boolean(false)) => false,
         Some(toml::Value::Boolean(true)) => true,
         Some(_) => return Err("key 'gzip' must be true or false".to_string()),
     };
     let only = |keys: &[&str], takes: &str| -> Result<(), String> {
-        for (key, present) in [
-            ("path", table.path.is_some()),
-            ("url", table.url.is_some()),
-            ("address", table.address.is_some()),
-            ("gzip", table.gzip.is_some()),
-        ] {
+        for key in ["path", "url", "address", "gzip"] {
             if !keys.contains(&key) {
-                refuse(&kind, key, present, takes)?;
+                refuse(&kind, key, table.has(key), takes)?;
             }
         }
         Ok(())
@@ -449,10 +450,7 @@ fn output_spec(table: &OutputTable) -> Result<String, String> {
     let spec = match kind.as_str() {
         "file" => {
             only(&["path"], "path")?;
-            format!(
-                "file:{}",
-                required("path", "file", text("path", &table.path)?)?
-            )
+            format!("file:{}", required("path", "file", table.text("path")?)?)
         }
         "stdout" | "null" => {
             only(&[], "no other key")?;
@@ -462,12 +460,12 @@ fn output_spec(table: &OutputTable) -> Result<String, String> {
             only(&["address"], "address")?;
             format!(
                 "tcp:{}",
-                required("address", "tcp", text("address", &table.address)?)?
+                required("address", "tcp", table.text("address")?)?
             )
         }
         "http" | "otlp" => {
             only(&["url", "gzip"], "url and gzip")?;
-            let url = required("url", &kind, text("url", &table.url)?)?;
+            let url = required("url", &kind, table.text("url")?)?;
             let spec = format!("{kind}:{url}{}", if gzip { ",gzip" } else { "" });
             crate::config::parse_output_spec(&spec)
                 .map_err(|error| format!("key 'url': {error}"))?;
@@ -486,15 +484,6 @@ fn output_spec(table: &OutputTable) -> Result<String, String> {
     Ok(spec)
 }
 
-/// A TOML error's message on one line.
-fn one_line(error: &toml::de::Error) -> String {
-    error
-        .message()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_become_the_specs_of_the_command_line() {
+    fn tables_become_the_specs_of_the_command_line_with_sql_and_where_beside_them() {
         let config = parse(
             r#"
             [[input]]
@@ -518,6 +507,7 @@ mod tests {
             path = "/var/log/app/*.log"
             format = "json"
             from = "end"
+            sql = "SELECT a, b FROM logs WHERE c IN ('x', 'y')"
             [[input]]
             kind = "udp"
             address = "0.0.0.0:514"
@@ -539,6 +529,7 @@ mod tests {
             address = "127.0.0.1:5170"
             [[output]]
             kind = "null"
+            where = "level = 'error'"
             "#,
         )
         .unwrap();
@@ -559,39 +550,24 @@ mod tests {
                 "null"
             ]
         );
-    }
-
-    #[test]
-    fn sql_and_where_keys_stay_beside_the_specs_they_cannot_be_part_of() {
-        let config = parse(
-            r#"
-            [[input]]
-            kind = "file"
-            path = "/a.log"
-            sql = "SELECT a, b FROM logs WHERE c IN ('x', 'y')"
-            [[input]]
-            kind = "stdin"
-            [[output]]
-            kind = "null"
-            [[output]]
-            kind = "stdout"
-            where = "level = 'error'"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(config.inputs, ["file:/a.log", "stdin"]);
+        // A query and a condition have commas, which a SPEC cannot carry.
         assert_eq!(
             config.input_sql,
             [
                 Some("SELECT a, b FROM logs WHERE c IN ('x', 'y')".to_string()),
+                None,
+                None,
                 None
             ]
         );
-        assert_eq!(config.outputs, ["null", "stdout"]);
         assert_eq!(
             config.output_where,
-            [None, Some("level = 'error'".to_string())]
+            [None, None, Some("level = 'error'".to_string())]
         );
+    }
+
+    #[test]
+    fn where_is_a_string_key_of_output_tables_only() {
         let error = parse("[[output]]\nkind = \"null\"\nwhere = 3").unwrap_err();
         assert!(error.contains("'where' must be a string"), "{error}");
         // Routes are the tables' keys, not a scalar key.
@@ -647,6 +623,8 @@ mod tests {
             ("config = \"x\"", "config"),
             ("input = \"file:/x\"", "input"),
             ("[[input]]\nkind = \"file\"\npath = 3", "path"),
+            ("[[input]]\nkind = \"file\"\npth = \"/x\"", "pth"),
+            ("[[output]]\nkind = \"null\"\nsql = \"x\"", "sql"),
             (
                 "[[input]]\nkind = \"udp\"\naddress = \"1.2.3.4:5\"\nsockets = 65",
                 "sockets",
