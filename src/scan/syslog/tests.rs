@@ -50,9 +50,10 @@ fn must_parse<T>((converted, parsed): (T, bool), message: &[u8]) -> T {
 }
 
 /// The messages of a file in testdata/: one a line, as written, or as a
-/// JSON string when the line starts with `"` (for white space at an end);
-/// blank lines and lines starting with `#` are skipped. A line that is not
-/// the JSON string it starts as, or a file without a message, panics.
+/// JSON string when the line starts with `"` (for a message with white
+/// space at an end, or starting with `"` or `#`); blank lines and lines
+/// starting with `#` are skipped. A line that is not the JSON string it
+/// starts as, or a file without a message, panics.
 fn messages(file: &str, text: &str) -> Vec<Vec<u8>> {
     let messages: Vec<Vec<u8>> = text
         .lines()
