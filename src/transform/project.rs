@@ -5,7 +5,7 @@
 
 use super::eval::{Cx, write_double};
 use super::expr::{Column, ColumnValue, Projection};
-use super::record::{Member, NO_KEY, Src, Val, member_end, raw_of};
+use super::record::{Member, Src, Val, member_end};
 
 /// The UTF-8 replacement character, written for bytes of a raw line that
 /// are not UTF-8 (JSON text must be).
@@ -57,11 +57,9 @@ impl Cx<'_> {
         match &column.value {
             ColumnValue::Field(slot) => {
                 let slot = self.slot(*slot);
-                if slot.key_at == NO_KEY {
-                    self.write_value(out, slot.val);
-                } else {
-                    let (start, end) = raw_of(self.line, &slot);
-                    out.extend_from_slice(&self.line[start..end]);
+                match slot.raw() {
+                    Some(raw) => out.extend_from_slice(&self.line[raw]),
+                    None => self.write_value(out, slot.val),
                 }
             }
             ColumnValue::Expr(expr) => {

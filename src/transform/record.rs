@@ -76,24 +76,28 @@ pub(super) enum Val {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slot {
     pub val: Val,
-    /// Offset in the line of the first byte of the member's key (after its
-    /// quote), from which the value's raw bytes are found when a projection
-    /// copies them; `NO_KEY` when the value has no JSON spelling in the
-    /// line (`body`), so it is written as a string.
-    pub key_at: u32,
-    /// The key's length unescaped: when the key has no escapes, its
-    /// closing quote is right after it, found without a scan.
-    pub key_len: u32,
+    /// The value's raw bytes in the line, `raw_start..raw_end`, which a
+    /// projection copies (numbers keep their spelling, strings their
+    /// escapes); `raw_start` is `NO_RAW` when the value has no JSON
+    /// spelling in the line (`body`, a missing field), so it is written in
+    /// its type.
+    pub raw_start: u32,
+    pub raw_end: u32,
 }
 
-pub(super) const NO_KEY: u32 = u32::MAX;
+pub(super) const NO_RAW: u32 = u32::MAX;
 
 impl Slot {
     pub const MISSING: Slot = Slot {
         val: Val::Null,
-        key_at: NO_KEY,
-        key_len: 0,
+        raw_start: NO_RAW,
+        raw_end: NO_RAW,
     };
+
+    /// The value's raw bytes in the line, when it has them.
+    pub fn raw(&self) -> Option<std::ops::Range<usize>> {
+        (self.raw_start != NO_RAW).then_some(self.raw_start as usize..self.raw_end as usize)
+    }
 }
 
 /// One top-level member of an object line, for `*` projections.
@@ -112,9 +116,27 @@ struct TrieNode {
     /// The slots filled with this node's value (first occurrence in the
     /// line wins), when a path ends here.
     slots: Vec<u16>,
-    children: Vec<u32>,
-    /// `tag` of each child, in `children`'s order (scanned per member).
-    child_tags: Vec<u32>,
+    children: Keys,
+}
+
+/// The trie nodes wanted at one depth of an object, with what tells a
+/// member's key apart from them quickly.
+#[derive(Debug, Default)]
+struct Keys {
+    nodes: Vec<u32>,
+    /// `tag` of each node, in `nodes`' order (scanned per member).
+    tags: Vec<u32>,
+    /// One bit per tag (hashed) of `nodes`: a key whose bit is clear is
+    /// none of them, known without the scan.
+    bloom: u64,
+}
+
+impl Keys {
+    fn push(&mut self, node: u32, key: &[u8]) {
+        self.nodes.push(node);
+        self.tags.push(tag(key));
+        self.bloom |= bloom_bit(tag(key));
+    }
 }
 
 /// The field paths the compiled programs name, as a trie over their keys.
@@ -123,9 +145,7 @@ struct TrieNode {
 #[derive(Debug, Default)]
 pub(super) struct Fields {
     nodes: Vec<TrieNode>,
-    roots: Vec<u32>,
-    /// `tag` of each root, in `roots`' order.
-    root_tags: Vec<u32>,
+    roots: Keys,
     slot_count: usize,
     /// Each slot's paths, to give the same paths the same slot.
     known: Vec<(Vec<KeyPath>, u16)>,
@@ -166,6 +186,7 @@ impl Fields {
                 Some(node) => &self.nodes[node as usize].children,
             };
             let found = children
+                .nodes
                 .iter()
                 .copied()
                 .find(|&child| *self.nodes[child as usize].key == **key);
@@ -176,19 +197,11 @@ impl Fields {
                     self.nodes.push(TrieNode {
                         key: key.clone(),
                         slots: Vec::new(),
-                        children: Vec::new(),
-                        child_tags: Vec::new(),
+                        children: Keys::default(),
                     });
                     match level {
-                        None => {
-                            self.roots.push(node);
-                            self.root_tags.push(tag(key));
-                        }
-                        Some(parent) => {
-                            let parent = &mut self.nodes[parent as usize];
-                            parent.children.push(node);
-                            parent.child_tags.push(tag(key));
-                        }
+                        None => self.roots.push(node, key),
+                        Some(parent) => self.nodes[parent as usize].children.push(node, key),
                     }
                     node
                 }
@@ -209,8 +222,7 @@ impl Fields {
         if let Some(slot) = self.body_slot {
             slots[usize::from(slot)] = Slot {
                 val: Val::Str(Span::new(Src::Line, 0, line_len)),
-                key_at: NO_KEY,
-                key_len: 0,
+                ..Slot::MISSING
             };
         }
     }
@@ -222,7 +234,15 @@ pub(super) struct JsonParse {
     parser: PaddedParser,
     /// Per trie node: seen on this line (first occurrence wins).
     seen: Vec<bool>,
+    /// Per top-level member position: the root node the key there was on
+    /// the last line that had one (`NO_NODE`: none). Lines of one source
+    /// mostly list their keys in the same order, so the guess is checked
+    /// first; a wrong one only costs that check. Grows to the most
+    /// top-level members one line had.
+    predicted: Vec<u32>,
 }
+
+const NO_NODE: u32 = u32::MAX;
 
 /// What [`JsonParse::locate`] made of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +260,7 @@ impl JsonParse {
         Self {
             parser: PaddedParser::new(max_line_bytes),
             seen: Vec::new(),
+            predicted: Vec::new(),
         }
     }
 
@@ -262,7 +283,7 @@ impl JsonParse {
         // when the caller passed --max-line): the parser grows once to it,
         // so validity depends on the JSON alone. Bounded by the caller's
         // longest line.
-        let seen = &mut self.seen;
+        let (seen, predicted) = (&mut self.seen, &mut self.predicted);
         self.parser.parse(line, |tape, base| {
             let Some(tape) = tape else {
                 return Parsed::Invalid;
@@ -293,8 +314,9 @@ impl JsonParse {
                     fields,
                     seen,
                     slots,
+                    predicted,
                 };
-                walk.object(0, &fields.roots, &fields.root_tags, members);
+                walk.object(0, &fields.roots, true, members);
                 Parsed::Object
             } else {
                 fields.fill_body(line.len(), slots);
@@ -314,6 +336,7 @@ struct Walk<'t, 'a> {
     fields: &'a Fields,
     seen: &'a mut [bool],
     slots: &'a mut [Slot],
+    predicted: &'a mut Vec<u32>,
 }
 
 impl Walk<'_, '_> {
@@ -322,21 +345,21 @@ impl Walk<'_, '_> {
         text.as_ptr() as usize - self.base
     }
 
-    /// Walks the object at tape index `at` for the trie nodes `wanted`
-    /// (whose tags are `tags`).
+    /// Walks the object at tape index `at` for the trie nodes of `wanted`;
+    /// `top`: it is the line's object.
     fn object(
         &mut self,
         at: usize,
-        wanted: &[u32],
-        tags: &[u32],
+        wanted: &Keys,
+        top: bool,
         mut members: Option<&mut Vec<Member>>,
     ) {
         let Node::Object { len, .. } = self.tape[at] else {
             return;
         };
-        let mut unseen = wanted.len();
+        let mut unseen = wanted.nodes.len();
         let mut index = at + 1;
-        for _ in 0..len {
+        for position in 0..len {
             if unseen == 0 && members.is_none() {
                 // First occurrence wins: nothing later can change a slot.
                 break;
@@ -356,60 +379,137 @@ impl Walk<'_, '_> {
             if unseen == 0 {
                 continue;
             }
-            // Most keys are told apart by their tag; the bytes are compared
-            // only when it matches.
-            let key_bytes = key.as_bytes();
-            let key_tag = tag(key_bytes);
-            let mut matched = None;
-            for (index, &candidate) in tags.iter().enumerate() {
-                if candidate == key_tag {
-                    let node = wanted[index];
-                    if !self.seen[node as usize]
-                        && *self.fields.nodes[node as usize].key == *key_bytes
-                    {
-                        matched = Some(node);
-                        break;
-                    }
-                }
-            }
-            let Some(node) = matched else { continue };
+            let found = if top {
+                self.find_top(wanted, key.as_bytes(), position)
+            } else {
+                self.find(wanted, key.as_bytes())
+            };
+            let Some(node) = found else { continue };
             self.seen[node as usize] = true;
             unseen -= 1;
+            // The value ends before the next member's key (its opening
+            // quote is the byte before the key's offset), or, for the last
+            // member of the line's object, before the line's closing brace.
+            let followed_at = if position + 1 < len {
+                match self.tape[index] {
+                    Node::String(next) => Some(self.offset(next) - 1),
+                    _ => None,
+                }
+            } else if top {
+                Some(self.line.len())
+            } else {
+                None
+            };
+            let raw_end = followed_at.map(|at| end_before(self.line, at));
             let trie = &self.fields.nodes[node as usize];
             for &slot in &trie.slots {
                 let slot = usize::from(slot);
                 // Another spelling of the same name may have come first.
-                if self.slots[slot].key_at == NO_KEY {
-                    self.slots[slot] = Slot {
-                        val: self.value(value_at, key_at, key.len()),
-                        key_at: key_at as u32,
-                        key_len: key.len() as u32,
-                    };
+                if self.slots[slot].raw_start == NO_RAW {
+                    self.slots[slot] = self.value(value_at, key_at, key.len(), raw_end);
                 }
             }
-            if !trie.children.is_empty() {
-                self.object(value_at, &trie.children, &trie.child_tags, None);
+            if !trie.children.nodes.is_empty() {
+                self.object(value_at, &trie.children, false, None);
             }
         }
     }
 
-    fn value(&self, at: usize, key_at: usize, key_len: usize) -> Val {
-        match self.tape[at] {
-            Node::String(text) => Val::Str(Span::new(Src::Scratch, self.offset(text), text.len())),
-            Node::Static(StaticNode::I64(n)) => Val::Int(n),
-            Node::Static(StaticNode::U64(n)) => match i64::try_from(n) {
-                Ok(n) => Val::Int(n),
-                // Past BIGINT: the nearest DOUBLE, as DuckDB reads it.
-                Err(_) => Val::Double(n as f64),
-            },
-            Node::Static(StaticNode::F64(n)) => Val::Double(n),
-            Node::Static(StaticNode::Bool(b)) => Val::Bool(b),
-            Node::Static(StaticNode::Null) => Val::Null,
-            Node::Object { .. } | Node::Array { .. } => {
-                let start = value_start(self.line, key_at, key_len);
-                let end = value_end(self.line, start);
-                Val::Json(Span::new(Src::Line, start, end - start))
+    /// The node of `wanted` (not seen yet) whose key is `key`.
+    fn find(&self, wanted: &Keys, key: &[u8]) -> Option<u32> {
+        // Most keys are told apart by their tag; the bytes are compared
+        // only when it matches.
+        let key_tag = tag(key);
+        if wanted.bloom & bloom_bit(key_tag) == 0 {
+            return None;
+        }
+        wanted
+            .tags
+            .iter()
+            .zip(&wanted.nodes)
+            .find(|&(&candidate, &node)| {
+                candidate == key_tag
+                    && !self.seen[node as usize]
+                    && bytes_eq(&self.fields.nodes[node as usize].key, key)
+            })
+            .map(|(_, &node)| node)
+    }
+
+    /// [`Walk::find`] for the member at `position` of the line's object:
+    /// the node found there on an earlier line is tried first.
+    fn find_top(&mut self, wanted: &Keys, key: &[u8], position: usize) -> Option<u32> {
+        if let Some(&guess) = self.predicted.get(position)
+            && guess != NO_NODE
+            && !self.seen[guess as usize]
+            && bytes_eq(&self.fields.nodes[guess as usize].key, key)
+        {
+            return Some(guess);
+        }
+        let found = self.find(wanted, key);
+        if self.predicted.len() <= position {
+            self.predicted.resize(position + 1, NO_NODE);
+        }
+        self.predicted[position] = found.unwrap_or(NO_NODE);
+        found
+    }
+
+    /// The slot of the value at tape index `at`, whose member's key
+    /// (`key_len` bytes unescaped) starts at `key_at`; `raw_end`: where its
+    /// raw bytes end, when the walk knows it.
+    fn value(&self, at: usize, key_at: usize, key_len: usize, raw_end: Option<usize>) -> Slot {
+        let line = self.line;
+        let (val, start, end) = match self.tape[at] {
+            Node::String(text) => {
+                // The content sits at the same offset in the line as in
+                // the scratch, after the opening quote.
+                let content = self.offset(text);
+                let end = raw_end.unwrap_or_else(|| {
+                    if unescaped_at(line, content, text.len()) {
+                        content + text.len() + 1
+                    } else {
+                        string_end(line, content) + 1
+                    }
+                });
+                let val = Val::Str(Span::new(Src::Scratch, content, text.len()));
+                (val, content - 1, end)
             }
+            Node::Object { .. } | Node::Array { .. } => {
+                let start = value_start(line, key_at, key_len);
+                let end = raw_end.unwrap_or_else(|| value_end(line, start));
+                (
+                    Val::Json(Span::new(Src::Line, start, end - start)),
+                    start,
+                    end,
+                )
+            }
+            Node::Static(node) => {
+                let (start, end) = match raw_end {
+                    // A number, true, false or null: no byte of it is a
+                    // colon or white space.
+                    Some(end) => (token_start(line, end), end),
+                    None => {
+                        let start = value_start(line, key_at, key_len);
+                        (start, value_end(line, start))
+                    }
+                };
+                let val = match node {
+                    StaticNode::I64(n) => Val::Int(n),
+                    StaticNode::U64(n) => match i64::try_from(n) {
+                        Ok(n) => Val::Int(n),
+                        // Past BIGINT: the nearest DOUBLE, as DuckDB reads it.
+                        Err(_) => Val::Double(n as f64),
+                    },
+                    StaticNode::F64(n) => Val::Double(n),
+                    StaticNode::Bool(b) => Val::Bool(b),
+                    StaticNode::Null => Val::Null,
+                };
+                (val, start, end)
+            }
+        };
+        Slot {
+            val,
+            raw_start: start as u32,
+            raw_end: end as u32,
         }
     }
 }
@@ -418,6 +518,13 @@ impl Walk<'_, '_> {
 #[inline]
 fn tag(key: &[u8]) -> u32 {
     ((key.len() as u32) << 8) | u32::from(key.first().copied().unwrap_or(0))
+}
+
+/// The bit of a tag in [`Keys::bloom`] (a multiplicative hash's top six
+/// bits).
+#[inline]
+fn bloom_bit(key_tag: u32) -> u64 {
+    1 << (key_tag.wrapping_mul(0x9e37_79b9) >> 26)
 }
 
 /// `a == b`, without a call to `memcmp` for the short strings keys and
@@ -471,15 +578,6 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The raw bytes `[start, end)` of the value of the member whose key's
-/// content starts at `key_at` in `bytes` (valid JSON).
-#[cfg(test)]
-pub(super) fn raw_value(bytes: &[u8], key_at: usize) -> (usize, usize) {
-    let colon = skip_whitespace(bytes, string_end(bytes, key_at) + 1);
-    let start = skip_whitespace(bytes, colon + 1);
-    (start, value_end(bytes, start))
-}
-
 /// True when `bytes[at..at + len]` is a whole string's content without
 /// escapes: then its closing quote is at `at + len`. (Without a backslash
 /// the first quote closes the string, and the unescaped length is the raw
@@ -491,34 +589,14 @@ fn unescaped_at(bytes: &[u8], at: usize, len: usize) -> bool {
 /// Where the value of the member whose key (`key_len` bytes unescaped)
 /// starts at `key_at` begins.
 fn value_start(bytes: &[u8], key_at: usize, key_len: usize) -> usize {
-    let key_end = if unescaped_at(bytes, key_at, key_len) {
+    // Keys are short: the scan beats a vector search for a backslash.
+    let key_end = if key_len > 24 && unescaped_at(bytes, key_at, key_len) {
         key_at + key_len
     } else {
         string_end(bytes, key_at)
     };
     let colon = skip_whitespace(bytes, key_end + 1);
     skip_whitespace(bytes, colon + 1)
-}
-
-/// The raw bytes `[start, end)` of a located field's value in `line`
-/// (`slot.key_at` is not `NO_KEY`), found from what the walk recorded.
-pub(super) fn raw_of(line: &[u8], slot: &Slot) -> (usize, usize) {
-    match slot.val {
-        Val::Json(span) => (span.start as usize, (span.start + span.len) as usize),
-        Val::Str(span) if span.src == Src::Scratch => {
-            // The string's content sits at the same offset in the line.
-            let (at, len) = (span.start as usize, span.len as usize);
-            if unescaped_at(line, at, len) {
-                (at - 1, at + len + 1)
-            } else {
-                (at - 1, string_end(line, at) + 1)
-            }
-        }
-        _ => {
-            let start = value_start(line, slot.key_at as usize, slot.key_len as usize);
-            (start, value_end(line, start))
-        }
-    }
 }
 
 /// The end of the JSON value starting at `start` in valid JSON.
@@ -559,21 +637,37 @@ pub(super) fn value_end(bytes: &[u8], start: usize) -> usize {
 /// The end of top-level member `index` of `members` (before the comma that
 /// follows it, or the object's closing brace), trailing whitespace trimmed.
 pub(super) fn member_end(line: &[u8], members: &[Member], index: usize) -> usize {
-    let mut end = match members.get(index + 1) {
-        Some(next) => next.start as usize,
-        None => line.len(),
-    };
-    // Back over whitespace to the comma (or, for the last member, past the
-    // line's trailing whitespace to the closing brace), then over the
-    // whitespace before it.
-    while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+    match members.get(index + 1) {
+        Some(next) => end_before(line, next.start as usize),
+        None => end_before(line, line.len()),
+    }
+}
+
+/// The end of the member before `at` in valid JSON, where `at` is the
+/// opening quote of the next member's key or the end of the line (whose
+/// object ends there, maybe followed by white space): back over white
+/// space, the comma or the closing brace, and white space again.
+fn end_before(line: &[u8], at: usize) -> usize {
+    let is_space = |byte: u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let mut end = at;
+    while end > 0 && is_space(line[end - 1]) {
         end -= 1;
     }
-    end -= 1; // the comma or the brace
-    while end > 0 && matches!(line[end - 1], b' ' | b'\t' | b'\n' | b'\r') {
+    end = end.saturating_sub(1); // the comma or the brace
+    while end > 0 && is_space(line[end - 1]) {
         end -= 1;
     }
     end
+}
+
+/// The start of the number, `true`, `false` or `null` that ends at `end`:
+/// back to the colon or white space before it.
+fn token_start(line: &[u8], end: usize) -> usize {
+    let mut start = end;
+    while start > 0 && !matches!(line[start - 1], b':' | b' ' | b'\t' | b'\n' | b'\r') {
+        start -= 1;
+    }
+    start
 }
 
 #[cfg(test)]
@@ -617,10 +711,58 @@ mod tests {
                 .iter()
                 .zip([&br#""v\\al\u00e9""#[..], br#""x""#, br#""last""#])
         {
-            let key_at = slots[usize::from(*slot)].key_at as usize;
-            let (start, end) = raw_value(line, key_at);
-            assert_eq!(&line[start..end], raw);
+            let raw_span = slots[usize::from(*slot)].raw().expect("located");
+            assert_eq!(&line[raw_span], raw);
         }
+    }
+
+    #[test]
+    fn raw_spans_are_exact_around_white_space_escapes_and_nesting() {
+        // Ends come from the next member's key, or the line's closing
+        // brace for the last top-level member; a nested object's last
+        // member is scanned. Each field: its raw bytes.
+        let line = "{ \"a\" : 1 ,\n\t\"b\":\"x\\\"y\" ,\"c\" : [1, {\"d\": \"}\"}] , \"n\": { \"x\": -2.5e3 , \"y\" : \"last\\\\\" } ,\"z\":null, \"t\" : true }  \r";
+        let expected: [(&str, &str); 8] = [
+            ("a", "1"),
+            ("b", r#""x\"y""#),
+            ("c", r#"[1, {"d": "}"}]"#),
+            ("n", r#"{ "x": -2.5e3 , "y" : "last\\" }"#),
+            ("n.x", "-2.5e3"),
+            ("n.y", r#""last\\""#),
+            ("z", "null"),
+            ("t", "true"),
+        ];
+        let mut parse = JsonParse::new(1024);
+        let mut fields = Fields::default();
+        let wanted: Vec<u16> = expected
+            .iter()
+            .map(|(name, _)| fields.add(&[path(name)]))
+            .collect();
+        let mut slots = vec![Slot::MISSING; fields.slot_count()];
+        // Twice: the second line walks with the member order guessed.
+        for _ in 0..2 {
+            assert_eq!(
+                parse.locate(line.as_bytes(), &fields, &mut slots, None),
+                Parsed::Object
+            );
+            for (slot, (name, raw)) in wanted.iter().zip(expected) {
+                let span = slots[usize::from(*slot)].raw().expect("located");
+                assert_eq!(&line[span], raw, "{name}");
+            }
+        }
+        // Keys in another order on the next line: the guesses miss and
+        // the scan finds them.
+        let other = r#"{"t":false,"z":1,"a":"s"}"#;
+        parse.locate(other.as_bytes(), &fields, &mut slots, None);
+        for (slot, raw) in [
+            (wanted[7], "false"),
+            (wanted[6], "1"),
+            (wanted[0], r#""s""#),
+        ] {
+            let span = slots[usize::from(slot)].raw().expect("located");
+            assert_eq!(&other[span], raw);
+        }
+        assert!(slots[usize::from(wanted[1])].raw().is_none());
     }
 
     #[test]
@@ -644,8 +786,8 @@ mod tests {
         };
         assert_eq!(&line[span.range()], br#"{"b":[1,{"c":"}"}],"b":2}"#);
         assert_eq!(slots[usize::from(n)].val, Val::Double(-1500.0));
-        let (start, end) = raw_value(line, slots[usize::from(n)].key_at as usize);
-        assert_eq!(&line[start..end], b"-1.50e3");
+        let raw_span = slots[usize::from(n)].raw().expect("located");
+        assert_eq!(&line[raw_span], b"-1.50e3");
         assert_eq!(slots[usize::from(t)].val, Val::Bool(true));
         assert_eq!(members.len(), 4);
         let spans: Vec<&[u8]> = (0..members.len())
