@@ -15,14 +15,6 @@ const OUTPUTS: usize = 3;
 /// and a pool to make input batches from.
 fn worker(acks: Option<(Arc<AckLog>, u32)>) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
     let waker = Waker::for_test();
-    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
-    let (to_dispatcher, from_cpu) = ring(
-        16,
-        Arc::clone(&waker),
-        Waker::for_test(),
-        Arc::new(Gauge::default()),
-    );
-    let pool = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
     let stage = TransformStage::new(
         Transformer::new(None, (0..OUTPUTS).map(|_| None).collect(), 1024),
         true,
@@ -31,8 +23,26 @@ fn worker(acks: Option<(Arc<AckLog>, u32)>) -> (CpuWorker, RingReceiver<Batch>, 
         Some(BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap()),
         (0..OUTPUTS).map(|_| Arc::default()).collect(),
     );
+    worker_with(stage, Format::Raw, waker, acks)
+}
+
+/// A CPU worker of `format` lines with `stage`, whose pools wake `waker`.
+fn worker_with(
+    stage: TransformStage,
+    format: Format,
+    waker: Arc<Waker>,
+    acks: Option<(Arc<AckLog>, u32)>,
+) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
+    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
+    let (to_dispatcher, from_cpu) = ring(
+        16,
+        Arc::clone(&waker),
+        Waker::for_test(),
+        Arc::new(Gauge::default()),
+    );
+    let pool = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
     let worker = CpuWorker {
-        format: Format::Raw,
+        format,
         on_invalid: OnInvalid::Raw,
         from_reader,
         to_dispatcher,
@@ -248,4 +258,51 @@ fn splitting_a_batch_by_routes_allocates_nothing_after_warm_up() {
         }
         assert!(log.has_room());
     }
+}
+
+#[test]
+fn projected_records_fill_encode_buffers_in_order_and_one_longer_than_a_buffer_is_cut() {
+    // Encode buffers of 256 bytes: two ~120-byte records a part, written
+    // straight into the buffer until one does not fit, then again into the
+    // next; a record longer than a whole buffer is cut to 255 bytes + \n.
+    let query = Arc::new(crate::transform::Query::compile("SELECT s, s AS t FROM logs").unwrap());
+    let waker = Waker::for_test();
+    let stage = TransformStage::new(
+        Transformer::new(Some(query), vec![None], 1024),
+        false,
+        false,
+        Shape::Raw,
+        Some(BufferPool::new(16, 256, Arc::clone(&waker)).unwrap()),
+        vec![Arc::default()],
+    );
+    let (mut worker, mut from_cpu, pool) = worker_with(stage, Format::Json, waker, None);
+    worker.all_outputs = 1;
+    let sizes = [50, 50, 50, 50, 50, 200, 50, 10];
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for (index, size) in sizes.into_iter().enumerate() {
+        let s = format!("{index}{}", "x".repeat(size));
+        input.extend_from_slice(format!("{{\"s\":\"{s}\",\"n\":{index}}}\n").as_bytes());
+        let record = format!(r#"{{"s":"{s}","t":"{s}"}}"#);
+        expected.extend_from_slice(&record.as_bytes()[..record.len().min(255)]);
+        expected.push(b'\n');
+    }
+    worker.take_transformed(batch(&pool, &input, Marks::default()));
+    worker.flush_pending();
+    let parts = parts(&mut from_cpu);
+    assert!(parts.len() >= 4, "{} parts", parts.len());
+    assert!(parts.iter().all(|(_, bytes, _)| bytes.len() <= 256));
+    let written: Vec<u8> = parts
+        .iter()
+        .flat_map(|(_, bytes, _)| bytes.clone())
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(worker.counters.truncated.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        worker.counters.kept.load(Ordering::Relaxed),
+        sizes.len() as u64
+    );
 }

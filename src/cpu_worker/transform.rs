@@ -70,6 +70,26 @@ struct Tally {
     invalid: u64,
 }
 
+impl Tally {
+    /// Counts a line as kept or filtered; `None` when it goes nowhere.
+    fn outcome(&mut self, result: LineResult) -> Option<LineResult> {
+        match result.outcome {
+            Outcome::Kept | Outcome::Projected => {
+                self.kept += 1;
+                Some(result)
+            }
+            Outcome::Filtered => {
+                self.filtered += 1;
+                if result.errors > 0 {
+                    self.errors += 1;
+                }
+                None
+            }
+            Outcome::Invalid => None,
+        }
+    }
+}
+
 impl CpuWorker {
     /// A batch of a lane with a transform: framed and evaluated line by
     /// line (for `json`, the evaluation's parse is the JSON check).
@@ -138,8 +158,24 @@ impl CpuWorker {
         shape: Shape,
         tally: &mut Tally,
     ) -> Option<LineResult> {
+        let (result, _) = self.evaluate_into(stage, line, shape, tally, &mut [])?;
+        tally.errors += u64::from(result.errors > 0);
+        Some(result)
+    }
+
+    /// [`CpuWorker::evaluate`], a projected record written into `room`
+    /// (see `Transformer::process_into`: `None` when it did not fit), its
+    /// runtime errors left for the caller to count once it is written.
+    fn evaluate_into(
+        &mut self,
+        stage: &mut TransformStage,
+        line: &[u8],
+        shape: Shape,
+        tally: &mut Tally,
+        room: &mut [u8],
+    ) -> Option<(LineResult, Option<usize>)> {
         let text = &line[..line.len() - 1];
-        let mut result = stage.transformer.process(text, shape);
+        let (mut result, mut written) = stage.transformer.process_into(text, shape, room);
         if result.outcome == Outcome::Invalid {
             tally.invalid += 1;
             if let Some(dead_letter) = &mut self.dead_letter {
@@ -149,20 +185,10 @@ impl CpuWorker {
                 return None;
             }
             // --on-invalid raw passes it on: as a raw line, `body`.
-            result = stage.transformer.process(text, Shape::Raw);
+            (result, written) = stage.transformer.process_into(text, Shape::Raw, room);
         }
-        tally.errors += u64::from(result.errors > 0);
-        match result.outcome {
-            Outcome::Kept | Outcome::Projected => {
-                tally.kept += 1;
-                Some(result)
-            }
-            Outcome::Filtered => {
-                tally.filtered += 1;
-                None
-            }
-            Outcome::Invalid => None,
-        }
+        let result = tally.outcome(result)?;
+        Some((result, written))
     }
 
     /// No query or `SELECT *` [WHERE]: kept lines keep their bytes,
@@ -200,9 +226,9 @@ impl CpuWorker {
     }
 
     /// A projection: each kept record is written (the new object, or the
-    /// line when kept as is) into encode buffers; a full one is sent on
-    /// as a part of the batch, and the last part carries the batch's file
-    /// marks and its OTLP ack.
+    /// line when kept as is) straight into encode buffers; a full one is
+    /// sent on as a part of the batch, and the last part carries the
+    /// batch's file marks and its OTLP ack.
     fn transform_into_buffers(
         &mut self,
         stage: &mut TransformStage,
@@ -214,46 +240,65 @@ impl CpuWorker {
             debug_assert!(false, "a projection has encode buffers");
             return 0;
         };
-        let capacity = pool.buffer_bytes();
+        // Each record is followed by its `\n`.
+        let room_end = pool.buffer_bytes() - 1;
         stage.masks.clear();
-        let mut out: Option<Batch> = None;
+        let mut part = self.take_encode_buffer(&pool);
         let mut framed = 0u64;
         let mut truncated = 0u64;
         let mut start = 0;
         while let Some(offset) = memchr::memchr(b'\n', &batch.bytes()[start..]) {
             let end = start + offset;
             framed += 1;
-            let line_start = start;
+            let line = start..end;
             start = end + 1;
-            let Some(result) = self.evaluate(stage, &batch.buf[line_start..=end], shape, tally)
+            // Past `room_end` when the last record filled the buffer.
+            let room = &mut part.buf[part.len.min(room_end)..room_end];
+            let Some((result, mut written)) =
+                self.evaluate_into(stage, &batch.buf[line.start..=line.end], shape, tally, room)
             else {
                 continue;
             };
-            let record_len = match result.outcome {
-                Outcome::Projected => stage.transformer.output().len(),
-                _ => end - line_start,
-            };
-            // A record longer than a whole buffer (a projection that grew
-            // a line near --max-line) is cut to fit, and counted.
-            let keep = record_len.min(capacity - 1);
-            truncated += u64::from(keep < record_len);
-            if out.as_ref().is_some_and(|part| part.room() < keep + 1) {
-                let mut full = out.take().expect("checked above");
-                full.ack = batch.ack.as_ref().and_then(|ack| ack.split_off(1));
-                self.send_routed(stage, full);
-                stage.masks.clear();
+            let mut errors = result.errors;
+            let text = &batch.buf[line.clone()];
+            if result.outcome == Outcome::Projected && written.is_none() && part.len > 0 {
+                // Not in the room left: the part goes on, and the record
+                // is written again into the next one.
+                let next = self.take_encode_buffer(&pool);
+                self.send_part(stage, std::mem::replace(&mut part, next), &batch);
+                let (again, again_errors) = stage
+                    .transformer
+                    .project_into(text, &mut part.buf[..room_end]);
+                written = again;
+                errors += again_errors;
             }
-            let part = match &mut out {
-                Some(part) => part,
-                None => out.insert(self.take_encode_buffer(&pool)),
+            let record_len = match (result.outcome, written) {
+                (Outcome::Projected, Some(len)) => len,
+                (Outcome::Projected, None) => {
+                    // Longer than a whole buffer (a projection that grew a
+                    // line near --max-line): cut to fit, and counted.
+                    errors += stage.transformer.project_again(text);
+                    let record = stage.transformer.output();
+                    let keep = record.len().min(room_end);
+                    debug_assert!(part.len == 0 && keep < record.len());
+                    truncated += 1;
+                    part.buf[..keep].copy_from_slice(&record[..keep]);
+                    keep
+                }
+                _ => {
+                    let keep = text.len().min(room_end);
+                    truncated += u64::from(keep < text.len());
+                    if part.len + keep > room_end {
+                        let next = self.take_encode_buffer(&pool);
+                        self.send_part(stage, std::mem::replace(&mut part, next), &batch);
+                    }
+                    part.buf[part.len..part.len + keep].copy_from_slice(&text[..keep]);
+                    keep
+                }
             };
-            let record: &[u8] = match result.outcome {
-                Outcome::Projected => stage.transformer.output(),
-                _ => &batch.buf[line_start..end],
-            };
-            part.buf[part.len..part.len + keep].copy_from_slice(&record[..keep]);
-            part.buf[part.len + keep] = b'\n';
-            part.len += keep + 1;
+            tally.errors += u64::from(errors > 0);
+            part.buf[part.len + record_len] = b'\n';
+            part.len += record_len + 1;
             part.records += 1;
             part.absorb_created(&batch);
             stage.masks.push(result.routes);
@@ -263,23 +308,21 @@ impl CpuWorker {
                 .truncated
                 .fetch_add(truncated, Ordering::Relaxed);
         }
-        // The last part completes the batch: its marks and its ack. With
-        // nothing kept, the emptied batch itself carries them.
-        let last = match out {
-            Some(mut part) => {
-                part.marks = batch.marks;
-                part.ack = batch.ack.take();
-                drop(batch);
-                part
-            }
-            None => {
-                batch.len = 0;
-                batch.records = 0;
-                batch
-            }
-        };
-        self.send_routed(stage, last);
+        // The last part completes the batch: its marks and its ack (with
+        // nothing kept, it goes on empty to carry them).
+        part.marks = batch.marks;
+        part.ack = batch.ack.take();
+        drop(batch);
+        self.send_routed(stage, part);
         framed
+    }
+
+    /// Sends on a full part of `batch` before its last: with a share of
+    /// the batch's OTLP ack, not its marks.
+    fn send_part(&mut self, stage: &mut TransformStage, mut full: Batch, batch: &Batch) {
+        full.ack = batch.ack.as_ref().and_then(|ack| ack.split_off(1));
+        self.send_routed(stage, full);
+        stage.masks.clear();
     }
 
     /// Sends on a part whose records' route masks are `stage.masks`: whole

@@ -49,6 +49,7 @@ impl Cx<'_> {
         &buffer[span.range()]
     }
 
+    #[inline]
     pub fn slot(&self, slot: u16) -> Slot {
         self.slots[usize::from(self.map[usize::from(slot)])]
     }
@@ -411,34 +412,51 @@ impl Cx<'_> {
 /// two-digit exponent (`1e+20`, `1e-05`); `nan`, `inf` and `-inf` for the
 /// non-finite.
 pub(super) fn write_double(out: &mut Vec<u8>, x: f64) {
+    let mut text = [0u8; 32];
+    out.extend_from_slice(format_double(x, &mut text));
+}
+
+/// [`write_double`]'s text, in `text` (24 bytes at the most).
+pub(super) fn format_double(x: f64, text: &mut [u8; 32]) -> &[u8] {
     use std::io::Write as _;
     if x.is_nan() {
-        out.extend_from_slice(b"nan");
-    } else if x.is_infinite() {
-        out.extend_from_slice(if x > 0.0 { b"inf" } else { b"-inf" });
-    } else if x == 0.0 || (1e-4..1e16).contains(&x.abs()) {
-        let mut buffer = ryu::Buffer::new();
-        out.extend_from_slice(buffer.format_finite(x).as_bytes());
-    } else {
-        // `{:e}` is the shortest round-trip form too (`1e20`, `1.5e-10`);
-        // DuckDB signs the exponent and gives it two digits at least.
-        let start = out.len();
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{x:e}");
-        let at = start
-            + out[start..]
-                .iter()
-                .position(|&b| b == b'e')
-                .expect("{:e} writes an exponent");
-        let negative = out.get(at + 1) == Some(&b'-');
-        let digits = out.len() - at - 1 - usize::from(negative);
-        if !negative {
-            out.insert(at + 1, b'+');
-        }
-        if digits < 2 {
-            out.insert(at + 2, b'0');
-        }
+        return b"nan";
     }
+    if x.is_infinite() {
+        return if x > 0.0 { b"inf" } else { b"-inf" };
+    }
+    if x == 0.0 || (1e-4..1e16).contains(&x.abs()) {
+        let mut buffer = ryu::Buffer::new();
+        let digits = buffer.format_finite(x).as_bytes();
+        text[..digits.len()].copy_from_slice(digits);
+        return &text[..digits.len()];
+    }
+    // `{:e}` is the shortest round-trip form too (`1e20`, `1.5e-10`);
+    // DuckDB signs the exponent and gives it two digits at least.
+    let mut plain = [0u8; 32];
+    let len = {
+        let mut cursor = &mut plain[..];
+        // At most 24 bytes (`-2.2250738585072014e-308`): it fits.
+        let _ = write!(cursor, "{x:e}");
+        32 - cursor.len()
+    };
+    let Some(at) = plain[..len].iter().position(|&b| b == b'e') else {
+        // Not reached: `{:e}` writes an exponent.
+        text[..len].copy_from_slice(&plain[..len]);
+        return &text[..len];
+    };
+    let negative = plain[at + 1] == b'-';
+    let digits = len - at - 1 - usize::from(negative);
+    text[..=at].copy_from_slice(&plain[..=at]);
+    let mut end = at + 1;
+    text[end] = if negative { b'-' } else { b'+' };
+    end += 1;
+    if digits < 2 {
+        text[end] = b'0';
+        end += 1;
+    }
+    text[end..end + digits].copy_from_slice(&plain[len - digits..len]);
+    &text[..end + digits]
 }
 
 /// Compares an integer with a double exactly (no rounding of large

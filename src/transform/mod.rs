@@ -203,6 +203,8 @@ pub(crate) struct Transformer {
     members: Vec<Member>,
     pad: Scratchpad,
     max_line_bytes: usize,
+    /// The line last evaluated is an object (its members are listed).
+    is_object: bool,
     output: Vec<u8>,
 }
 
@@ -308,14 +310,97 @@ impl Transformer {
                 locations,
             },
             max_line_bytes,
+            is_object: false,
             // Grows to the longest record written (bounded: every value is
             // at most max_line_bytes); most are far shorter than a line limit.
             output: Vec::new(),
         }
     }
 
-    /// Evaluates one line (without its `\n`).
+    /// Evaluates one line (without its `\n`); a projected record is
+    /// written to [`Transformer::output`].
     pub fn process(&mut self, line: &[u8], shape: Shape) -> LineResult {
+        let mut result = self.select(line, shape);
+        if result.outcome == Outcome::Projected {
+            result.errors += self.project_again(line);
+        }
+        result
+    }
+
+    /// [`Transformer::process`], writing a projected record straight into
+    /// `room` instead: for [`Outcome::Projected`], how many bytes of `room`
+    /// it took, or `None` when it did not fit (then nothing of it counts:
+    /// [`Transformer::project_into`] or [`Transformer::project_again`]
+    /// write the same record elsewhere).
+    pub fn process_into(
+        &mut self,
+        line: &[u8],
+        shape: Shape,
+        room: &mut [u8],
+    ) -> (LineResult, Option<usize>) {
+        let mut result = self.select(line, shape);
+        if result.outcome != Outcome::Projected {
+            return (result, None);
+        }
+        let (written, errors) = self.project_into(line, room);
+        if written.is_some() {
+            result.errors += errors;
+        }
+        (result, written)
+    }
+
+    /// Writes the projected record of `line`, the line last given to
+    /// [`Transformer::process_into`], into `room`: the bytes it took (or
+    /// `None`, as there) and its runtime errors.
+    pub fn project_into(&mut self, line: &[u8], room: &mut [u8]) -> (Option<usize>, u32) {
+        let mut out = project::Room::new(room);
+        let errors = self.project(line, &mut out);
+        (out.written(), errors)
+    }
+
+    /// Writes the projected record of `line`, the line last evaluated, to
+    /// [`Transformer::output`]; returns its runtime errors.
+    pub fn project_again(&mut self, line: &[u8]) -> u32 {
+        let mut output = std::mem::take(&mut self.output);
+        output.clear();
+        let errors = self.project(line, &mut output);
+        self.output = output;
+        errors
+    }
+
+    /// The query's projection of `line` (the line last evaluated) to `out`;
+    /// returns its runtime errors.
+    fn project(&mut self, line: &[u8], out: &mut impl project::Out) -> u32 {
+        let Self {
+            query,
+            maps,
+            parse,
+            slots,
+            members,
+            pad,
+            max_line_bytes,
+            is_object,
+            ..
+        } = self;
+        let Some(query) = query else {
+            return 0;
+        };
+        let record = Record {
+            line,
+            scratch: parse.scratch(),
+            slots,
+            maps,
+            max_string_bytes: *max_line_bytes,
+        };
+        let mut eval = record.cx(0, &query.program, pad);
+        let members = is_object.then_some(&members[..]);
+        eval.project(&query.program.projection, members, out);
+        eval.errors
+    }
+
+    /// Parses `line` and evaluates the query's filter and the routes: the
+    /// outcome, [`Outcome::Projected`] before the record is written.
+    fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
         let is_object = match shape {
             Shape::Json => {
                 let members = self.needs_members.then_some(&mut self.members);
@@ -339,6 +424,7 @@ impl Transformer {
                 false
             }
         };
+        self.is_object = is_object;
         self.pad.arena.clear();
         self.pad.tmp.clear();
         let mut errors = 0;
@@ -348,10 +434,8 @@ impl Transformer {
             maps,
             parse,
             slots,
-            members,
             pad,
             max_line_bytes,
-            output,
             ..
         } = self;
         let record = Record {
@@ -392,13 +476,7 @@ impl Transformer {
             }
         }
         let outcome = match query {
-            Some(query) if !query.keeps_lines() => {
-                let mut eval = record.cx(0, &query.program, pad);
-                let members = is_object.then_some(&members[..]);
-                eval.project(&query.program.projection, members, output);
-                errors += eval.errors;
-                Outcome::Projected
-            }
+            Some(query) if !query.keeps_lines() => Outcome::Projected,
             _ => Outcome::Kept,
         };
         LineResult {
