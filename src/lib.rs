@@ -35,6 +35,7 @@ mod signals;
 mod sockopt;
 #[cfg(test)]
 mod test_support;
+mod tls;
 mod top;
 #[allow(dead_code)] // Being built: wired into the CPU worker next.
 mod transform;
