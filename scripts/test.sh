@@ -25,6 +25,9 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # tmux for the `ringway top` test (tests/it/metrics.rs).
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# openssl makes the TLS tests' certificates (openssl req) and is their TLS
+# client (openssl s_client) (tests/it/tls.rs).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # systemd-analyze verifies the installed unit (tests/it/config.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
