@@ -30,7 +30,7 @@ pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::Serve
     let chain = read_certificates(cert)?;
     let private_key = read_private_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&PROTOCOL_VERSIONS)
         .map_err(|error| format!("TLS set-up failed: {error}"))?
         .with_no_client_auth()
@@ -42,6 +42,11 @@ pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::Serve
                 cert.display()
             )
         })?;
+    // No TLS 1.3 session tickets: they are the only bytes a server sends
+    // after the handshake, and a log sender that writes, closes and never
+    // reads would answer them with a reset. Senders keep their connections
+    // open, so resumption buys little.
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

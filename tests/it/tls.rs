@@ -14,6 +14,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A self-signed certificate and its key, made by `openssl req` in `dir`;
@@ -59,8 +61,14 @@ fn start_tls(
 
 /// Sends `bytes` over TLS to `addr` with `openssl s_client` (`version`:
 /// `-tls1_3` or `-tls1_2`), which closes the connection (close_notify) at
-/// the end of its input; panics unless it exits 0 within 60 s.
+/// the end of its input; panics unless it exits 0 within 120 s of the
+/// end of its input.
 fn s_client_send(addr: SocketAddr, version: &str, bytes: &[u8]) {
+    s_client_send_counted(addr, version, bytes, &AtomicU64::new(0));
+}
+
+/// [`s_client_send`], adding to `written` each piece s_client took.
+fn s_client_send_counted(addr: SocketAddr, version: &str, bytes: &[u8], written: &AtomicU64) {
     let mut client = Command::new("openssl")
         .args(["s_client", "-connect", &addr.to_string(), version])
         // -quiet implies -ign_eof; -no_ign_eof ends at the input's end.
@@ -77,16 +85,17 @@ fn s_client_send(addr: SocketAddr, version: &str, bytes: &[u8]) {
     // In pieces of odd sizes, so frames and lines straddle TLS records.
     for piece in bytes.chunks(7_001) {
         stdin.write_all(piece).expect("write to s_client");
+        written.fetch_add(piece.len() as u64, Ordering::SeqCst);
     }
     drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = client.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
             let _ = client.kill();
-            panic!("openssl s_client {version} did not finish within 60 s");
+            panic!("openssl s_client {version} did not finish within 120 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -477,4 +486,65 @@ fn a_missing_wrong_or_mismatched_certificate_or_key_is_one_line_and_exit_2() {
         printed.contains(&format!("tls = true\ncert = \"{cert}\"\nkey = \"{key}\"\n")),
         "{printed}"
     );
+}
+
+#[test]
+fn a_stalled_output_stalls_a_tls_sender_and_loses_nothing() {
+    const LINE: usize = 200;
+    // More than the pipeline's buffers hold (about 30 MiB by default).
+    const LINES: u64 = 250_000; // 50 MB
+    let dir = TempDir::new("tls-backpressure");
+    let Some((cert, key)) = make_certificate(&dir, "server") else {
+        return;
+    };
+    let fifo = dir.join("out.fifo");
+    mkfifo(&fifo);
+    let (mut ringway, addr) = start_tls(&dir, &cert, &key, &fifo, &[]);
+    let data = Arc::new(padded_lines("tlsbp", 0..LINES, LINE));
+    let total = data.len() as u64;
+    let written = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (data, written) = (Arc::clone(&data), Arc::clone(&written));
+        std::thread::spawn(move || s_client_send_counted(addr, "-tls1_3", &data, &written))
+    };
+    // Nobody reads the FIFO: the sender must stall, not ringway's memory
+    // grow (the decrypted bytes wait in rustls and the connection's range,
+    // the rest in the kernel and in s_client).
+    let mut last = (Instant::now(), 0u64);
+    let stalled = wait_until(Duration::from_secs(60), || {
+        let now = written.load(Ordering::SeqCst);
+        if now != last.1 {
+            last = (Instant::now(), now);
+        }
+        last.0.elapsed() > Duration::from_secs(2)
+    });
+    let at_stall = written.load(Ordering::SeqCst);
+    assert!(
+        stalled && at_stall < total,
+        "the sender did not stall: {at_stall} of {total} bytes written"
+    );
+    ringway.assert_running("while stalled");
+    let rss = vm_rss_kib(ringway.pid()).expect("a live process has VmRSS");
+    assert!(
+        rss < 96 * 1024,
+        "VmRSS {rss} KiB while stalled (bound 96 MiB)"
+    );
+    let progress = Arc::new(AtomicU64::new(0));
+    let reader = attach_fifo_reader(fifo.clone(), Arc::clone(&progress));
+    sender
+        .join()
+        .expect("s_client finished once the output drained");
+    let drained = wait_until(Duration::from_secs(60), || {
+        progress.load(Ordering::SeqCst) >= total
+    });
+    assert!(
+        drained,
+        "{} of {total} bytes reached the FIFO",
+        progress.load(Ordering::SeqCst)
+    );
+    let summary = stop(ringway, &dir);
+    let received = reader.recv_timeout(TIMEOUT).expect("FIFO reader finished");
+    assert_bytes_identical(&data, &received, "TLS through a stalled output");
+    assert_eq!(summary.input(0, "records"), LINES, "{summary}");
+    assert_eq!(summary.input(0, "bytes"), total, "{summary}");
 }

@@ -495,8 +495,12 @@ impl StreamWorker for TcpReader {
             return;
         }
         if result <= 0 {
-            // The peer is gone: nothing more can be said to it.
-            self.begin_close(slot);
+            // The peer is gone: nothing more can be said to it, but what
+            // it sent before is still read (a failed connection closes).
+            tls.send_failed = true;
+            if tls.close_after_send {
+                self.begin_close(slot);
+            }
             return;
         }
         tls.send_start += result as usize;

@@ -76,6 +76,9 @@ pub(super) struct TlsSession {
     /// Close the connection once what is queued is sent (after a failure:
     /// the alert rustls queued goes out first).
     pub close_after_send: bool,
+    /// A send failed (the peer is gone): nothing more is sent, while what
+    /// it sent before is still read.
+    pub send_failed: bool,
 }
 
 impl TlsSession {
@@ -99,6 +102,7 @@ impl TlsSession {
             send_start: 0,
             send_end: 0,
             close_after_send: false,
+            send_failed: false,
         })
     }
 
@@ -169,9 +173,9 @@ impl TlsSession {
         }
     }
 
-    /// Whether rustls has TLS records to send.
+    /// Whether rustls has TLS records to send (and they can be sent).
     pub fn wants_send(&self) -> bool {
-        self.conn.wants_write()
+        !self.send_failed && self.conn.wants_write()
     }
 
     /// Writes queued TLS records into `out`; returns how many bytes.
