@@ -8,7 +8,7 @@
 //! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
 //! `signals`. `cli` and `config` read the command line, `pipeline` wires
 //! and supervises the threads (the only module that names every stage),
-//! `metrics` counts.
+//! `metrics` counts, `tls` loads the certificates of the TLS edges.
 
 mod ack;
 mod append;

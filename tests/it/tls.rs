@@ -548,3 +548,37 @@ fn a_stalled_output_stalls_a_tls_sender_and_loses_nothing() {
     assert_eq!(summary.input(0, "records"), LINES, "{summary}");
     assert_eq!(summary.input(0, "bytes"), total, "{summary}");
 }
+
+#[test]
+fn lines_sent_over_tls_before_sigterm_arrive_with_the_partial_last_one() {
+    let dir = TempDir::new("tls-sigterm");
+    let Some((cert, key)) = make_certificate(&dir, "server") else {
+        return;
+    };
+    let output = dir.join("out.log");
+    let (mut ringway, addr) = start_tls(&dir, &cert, &key, &output, &[]);
+    // s_client keeps the connection open: its input is not closed.
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string(), "-tls1_3"])
+        .args(["-quiet", "-nocommands", "-servername", "localhost"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_client");
+    let lines = numbered_lines("open", 0..1_000);
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(&lines).unwrap();
+    stdin.write_all(b"a last line without its newline").unwrap();
+    stdin.flush().unwrap();
+    wait_for_len(&mut ringway, &output, lines.len() as u64, "before SIGTERM");
+    // The partial line is decrypted and waiting in the connection's range.
+    std::thread::sleep(Duration::from_millis(200));
+    let summary = stop(ringway, &dir);
+    let _ = client.kill();
+    let _ = client.wait();
+    let mut expected = lines.clone();
+    expected.extend_from_slice(b"a last line without its newline\n");
+    assert_bytes_identical(&expected, &read_output(&output), "at SIGTERM");
+    assert_eq!(summary.input(0, "records"), 1_001, "{summary}");
+}
