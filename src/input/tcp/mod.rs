@@ -963,12 +963,19 @@ impl TcpReader {
                 continue;
             }
             if let Some(tls) = &conn.tls
-                && !tls.handshaken
-                && !tls.close_after_send
                 && now >= tls.handshake_deadline
             {
-                self.handshake_timed_out(slot);
-                continue;
+                if tls.close_after_send {
+                    // A failed connection whose alert is not taken within
+                    // the handshake's time (or, failed after it, at once)
+                    // is closed without it.
+                    self.begin_close(slot);
+                    continue;
+                }
+                if !tls.handshaken {
+                    self.handshake_timed_out(slot);
+                    continue;
+                }
             }
             if self.idle_timeout.is_zero() || conn.input_ended() || conn.blocked {
                 continue;
