@@ -69,7 +69,7 @@ export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
 # dpkg -x (never installed: it conflicts with syslog-ng-core, and it must not
 # run as a service): tests/it/tcp.rs runs `rsyslogd -n` from there as a real
-# RFC 6587 octet-counting sender.
+# RFC 6587 octet-counting sender, plaintext and over TLS (rsyslog-openssl).
 bash scripts/fetch-rsyslog.sh >/dev/null
 export RINGWAY_TEST_RSYSLOG_ROOT="$PWD/target/rsyslog/root"
 # The side-by-side benchmark's tools (tests/it/compare.rs runs its quick mode):

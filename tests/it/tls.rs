@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// A self-signed certificate and its key, made by `openssl req` in `dir`;
 /// `None` (after "not run") when openssl is missing.
-fn make_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn make_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
     let cert = dir.join(format!("{name}.crt"));
     let key = dir.join(format!("{name}.key"));
     let made = Command::new("openssl")
@@ -46,8 +46,21 @@ fn make_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Starts ringway with one `tcp:127.0.0.1:0,tls` input serving `cert`.
-fn start_tls(
+fn start(
     dir: &TempDir,
+    cert: &Path,
+    key: &Path,
+    output: &Path,
+    extra: &[&str],
+) -> (Ringway, SocketAddr) {
+    start_tls(dir, "", cert, key, output, extra)
+}
+
+/// Starts ringway with one `tcp:127.0.0.1:0,tls{options}` input serving
+/// `cert`, writing to the file `output`.
+pub(crate) fn start_tls(
+    dir: &TempDir,
+    options: &str,
     cert: &Path,
     key: &Path,
     output: &Path,
@@ -56,7 +69,8 @@ fn start_tls(
     let (cert, key) = (p(cert), p(key));
     let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
     args.extend_from_slice(extra);
-    start_listening(dir, "tcp:127.0.0.1:0,tls", &file_output(output), &args)
+    let input = format!("tcp:127.0.0.1:0,tls{options}");
+    start_listening(dir, &input, &file_output(output), &args)
 }
 
 /// Sends `bytes` over TLS to `addr` with `openssl s_client` (`version`:
@@ -163,7 +177,7 @@ fn s_client_octet_counted_and_newline_framed_over_tls_arrive_once_in_order() {
         return;
     };
     let output = dir.join("out.log");
-    let (mut ringway, addr) = start_tls(&dir, &cert, &key, &output, &[]);
+    let (mut ringway, addr) = start(&dir, &cert, &key, &output, &[]);
     // RFC 5425 octet counting over TLS 1.3, newline framing over TLS 1.2,
     // both connections open at once.
     let framed = numbered_lines("<13>1 - host app - - - framed", 0..LINES);
@@ -209,7 +223,7 @@ fn plaintext_and_random_bytes_on_a_tls_port_are_counted_and_good_clients_still_g
         return;
     };
     let output = dir.join("out.log");
-    let (mut ringway, _) = start_tls(&dir, &cert, &key, &output, &["--metrics", "127.0.0.1:0"]);
+    let (mut ringway, _) = start(&dir, &cert, &key, &output, &["--metrics", "127.0.0.1:0"]);
     let metrics = metrics_address(&mut ringway);
     // (The metrics line says "listening on" too: the input's own line.)
     let input_line = "ringway: input 'tcp:127.0.0.1:0,tls' listening on ";
@@ -322,7 +336,7 @@ fn a_stalled_handshake_is_closed_after_the_handshake_timeout_and_counted() {
         return;
     };
     let output = dir.join("out.log");
-    let (mut ringway, addr) = start_tls(
+    let (mut ringway, addr) = start(
         &dir,
         &cert,
         &key,
@@ -377,7 +391,7 @@ fn handshakes_in_progress_count_against_the_connection_limit() {
         return;
     };
     let output = dir.join("out.log");
-    let (ringway, addr) = start_tls(
+    let (ringway, addr) = start(
         &dir,
         &cert,
         &key,
@@ -499,7 +513,7 @@ fn a_stalled_output_stalls_a_tls_sender_and_loses_nothing() {
     };
     let fifo = dir.join("out.fifo");
     mkfifo(&fifo);
-    let (mut ringway, addr) = start_tls(&dir, &cert, &key, &fifo, &[]);
+    let (mut ringway, addr) = start(&dir, &cert, &key, &fifo, &[]);
     let data = Arc::new(padded_lines("tlsbp", 0..LINES, LINE));
     let total = data.len() as u64;
     let written = Arc::new(AtomicU64::new(0));
@@ -556,7 +570,7 @@ fn lines_sent_over_tls_before_sigterm_arrive_with_the_partial_last_one() {
         return;
     };
     let output = dir.join("out.log");
-    let (mut ringway, addr) = start_tls(&dir, &cert, &key, &output, &[]);
+    let (mut ringway, addr) = start(&dir, &cert, &key, &output, &[]);
     // s_client keeps the connection open: its input is not closed.
     let mut client = Command::new("openssl")
         .args(["s_client", "-connect", &addr.to_string(), "-tls1_3"])
