@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Unpacks Debian's rsyslog (and the few libraries it needs that the base
 # system lacks) into target/rsyslog/root, WITHOUT installing it: tests/it/tcp.rs
-# runs `rsyslogd -n` from there as a real RFC 6587 octet-counting sender.
+# runs `rsyslogd -n` from there as a real RFC 6587 octet-counting sender, in
+# plaintext and over TLS (RFC 5425) with rsyslog-openssl's lmnsd_ossl driver.
 #
 # rsyslog is never installed as a package nor started as a service here: it
 # conflicts with syslog-ng-core in apt, and a test must not touch the
 # machine's logging. `apt-get download` + `dpkg -x` only.
 #
 # Idempotent: does nothing when target/rsyslog/root/usr/sbin/rsyslogd exists
-# and runs. Prints the rsyslogd path on success.
+# and runs and the TLS driver is there. Prints the rsyslogd path on success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,8 @@ libdirs() {
 }
 
 works() {
-    [ -x "$rsyslogd" ] && LD_LIBRARY_PATH="$(libdirs)" "$rsyslogd" -v >/dev/null 2>&1
+    [ -x "$rsyslogd" ] && LD_LIBRARY_PATH="$(libdirs)" "$rsyslogd" -v >/dev/null 2>&1 &&
+        compgen -G "$root/usr/lib/*/rsyslog/lmnsd_ossl.so" >/dev/null
 }
 
 if works; then
@@ -41,7 +43,7 @@ command -v dpkg >/dev/null 2>&1 || { echo "fetch-rsyslog.sh: dpkg not found" >&2
 mkdir -p "$dest/debs"
 # rsyslog itself plus its libraries that a minimal Debian lacks. Libraries
 # already installed on the system are used from there.
-packages=(rsyslog)
+packages=(rsyslog rsyslog-openssl)
 for lib in libestr0 libfastjson4 liblognorm5; do
     dpkg -s "$lib" >/dev/null 2>&1 || packages+=("$lib")
 done

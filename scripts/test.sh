@@ -25,6 +25,9 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # tmux for the `ringway top` test (tests/it/metrics.rs).
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# openssl makes the TLS tests' certificates (openssl req) and is their TLS
+# client (openssl s_client) (tests/it/tls.rs).
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # systemd-analyze verifies the installed unit (tests/it/config.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -66,7 +69,7 @@ export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
 # dpkg -x (never installed: it conflicts with syslog-ng-core, and it must not
 # run as a service): tests/it/tcp.rs runs `rsyslogd -n` from there as a real
-# RFC 6587 octet-counting sender.
+# RFC 6587 octet-counting sender, plaintext and over TLS (rsyslog-openssl).
 bash scripts/fetch-rsyslog.sh >/dev/null
 export RINGWAY_TEST_RSYSLOG_ROOT="$PWD/target/rsyslog/root"
 # The side-by-side benchmark's tools (tests/it/compare.rs runs its quick mode):

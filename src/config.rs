@@ -43,8 +43,12 @@ pub(crate) enum InputKind {
     },
     /// An OTLP/HTTP receiver listening on `address`.
     Otlp { address: std::net::SocketAddr },
-    /// A TCP listener on `address`: newline or octet-counted records.
-    Tcp { address: std::net::SocketAddr },
+    /// A TCP listener on `address`: newline or octet-counted records;
+    /// with `tls`, syslog over TLS (RFC 5425, `,tls`).
+    Tcp {
+        address: std::net::SocketAddr,
+        tls: Option<TlsFiles>,
+    },
     /// The process's standard input (a pipe, a file or a terminal), read
     /// to its end; at most one.
     Stdin,
@@ -58,11 +62,19 @@ impl InputKind {
         match self {
             InputKind::File { .. } => "file inputs take format and from",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
-            InputKind::Tcp { .. } => "tcp inputs take format",
+            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert and key",
             InputKind::Otlp { .. } => "otlp inputs take format, which they ignore",
             InputKind::Stdin => "stdin takes format",
         }
     }
+}
+
+/// The certificate chain and private key a TLS input serves with (PEM
+/// files), from its `cert=`/`key=` or `--tls-cert`/`--tls-key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -96,12 +108,16 @@ impl InputSpec {
 }
 
 /// The global flags that per-input keys override.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct InputDefaults {
     pub format: Format,
     pub from: StartFrom,
     pub udp_rcvbuf_bytes: usize,
     pub udp_sockets: usize,
+    /// `--tls-cert`, `--tls-key`: what a `,tls` input without `cert=`,
+    /// `key=` serves with.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How the stats line reads (`--stats-format`).
@@ -228,6 +244,8 @@ pub(crate) struct Settings {
     pub tcp_max_connections: usize,
     /// A TCP connection silent this long is closed; zero: never.
     pub tcp_idle_timeout: Duration,
+    /// A TLS connection's handshake must be done this long after accept.
+    pub tls_handshake_timeout: Duration,
     /// Where `/metrics` and `/healthz` are served (`--metrics`); `None`: off.
     pub metrics_address: Option<std::net::SocketAddr>,
 }
@@ -517,6 +535,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         "tcp" => InputKind::Tcp {
             address: parse_listen_address(target, 6514)
                 .map_err(|error| format!("input '{spec}': {error}"))?,
+            tls: None,
         },
         _ => {
             return Err(format!(
@@ -526,7 +545,15 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     };
     let mut format = defaults.format;
     let mut from = defaults.from;
+    // A TCP input's `,tls`, `cert=` and `key=`, put together after the loop.
+    let mut tls = false;
+    let mut cert = None;
+    let mut key_file = None;
     for option in parts {
+        if option == "tls" && matches!(kind, InputKind::Tcp { .. }) {
+            tls = true;
+            continue;
+        }
         let Some((key, value)) = option.split_once('=') else {
             return Err(format!(
                 "input '{spec}': option '{option}' is not key=value"
@@ -548,11 +575,19 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
                         context(format!("sockets must be between 1 and {MAX_UDP_SOCKETS}"))
                     })?;
             }
+            ("cert" | "key", InputKind::Tcp { .. }) if value.is_empty() => {
+                return Err(context(format!("{key}= needs a file")));
+            }
+            ("cert", InputKind::Tcp { .. }) => cert = Some(PathBuf::from(value)),
+            ("key", InputKind::Tcp { .. }) => key_file = Some(PathBuf::from(value)),
             (_, kind) => {
                 let takes = kind.options();
                 return Err(context(format!("unknown option '{key}' ({takes})")));
             }
         }
+    }
+    if let InputKind::Tcp { tls: files, .. } = &mut kind {
+        *files = tcp_tls(spec, tls, cert, key_file, defaults)?;
     }
     if matches!(kind, InputKind::Otlp { .. }) {
         // OTLP requests are decoded into NDJSON by the receiver itself.
@@ -565,6 +600,40 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         from,
         sql: None,
     })
+}
+
+/// The TLS files of a TCP input: `None` without `,tls`; with it, its
+/// `cert=`/`key=` or else `--tls-cert`/`--tls-key`, both required.
+/// `cert=` or `key=` without `,tls` is refused: the input would take
+/// plaintext while its SPEC looks like TLS.
+fn tcp_tls(
+    spec: &str,
+    tls: bool,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    defaults: &InputDefaults,
+) -> Result<Option<TlsFiles>, String> {
+    if !tls {
+        if cert.is_some() || key.is_some() {
+            return Err(format!(
+                "input '{spec}': cert= and key= need ,tls (e.g. tcp:0.0.0.0:6514,tls,cert=/etc/ringway/cert.pem,key=/etc/ringway/key.pem)"
+            ));
+        }
+        return Ok(None);
+    }
+    let cert = cert.or_else(|| defaults.tls_cert.clone());
+    let key = key.or_else(|| defaults.tls_key.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (cert, _) => {
+            let missing = if cert.is_none() {
+                "a certificate (cert=FILE or --tls-cert FILE)"
+            } else {
+                "a private key (key=FILE or --tls-key FILE)"
+            };
+            Err(format!("input '{spec}': ,tls needs {missing}"))
+        }
+    }
 }
 
 /// Paths that name the process's own standard input: a file input on one

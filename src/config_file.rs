@@ -24,11 +24,12 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key.
 const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
 
-/// The keys an `[[input]]` table may have. `sql` is the input's own SQL
-/// query (it wins over `--sql`): not part of the SPEC, whose grammar cannot
-/// carry its commas.
-const INPUT_KEYS: [&str; 8] = [
-    "kind", "path", "address", "format", "from", "rcvbuf", "sockets", "sql",
+/// The keys an `[[input]]` table may have. `tls` (true or false), `cert`
+/// and `key` are a TCP input's `,tls` and its PEM files. `sql` is the
+/// input's own SQL query (it wins over `--sql`): not part of the SPEC,
+/// whose grammar cannot carry its commas.
+const INPUT_KEYS: [&str; 11] = [
+    "kind", "path", "address", "format", "from", "rcvbuf", "sockets", "tls", "cert", "key", "sql",
 ];
 
 /// The keys an `[[output]]` table may have. `where` is the output's route,
@@ -360,12 +361,15 @@ fn input_spec(table: &Table) -> Result<String, String> {
     let takes = match kind.as_str() {
         "file" => "path, format, from",
         "udp" => "address, format, rcvbuf, sockets",
+        "tcp" => "address, format, tls, cert, key",
         "stdin" => "format",
         _ => "address, format",
     };
     if kind == "stdin" {
         // Standard input has no target: `stdin[,format=…]`.
-        for key in ["path", "address", "from", "rcvbuf", "sockets"] {
+        for key in [
+            "path", "address", "from", "rcvbuf", "sockets", "tls", "cert", "key",
+        ] {
             refuse(&kind, key, table.has(key), takes)?;
         }
         let mut spec = kind;
@@ -427,6 +431,20 @@ fn input_spec(table: &Table) -> Result<String, String> {
             ));
         }
         spec.push_str(&format!(",sockets={sockets}"));
+    }
+    match table.get("tls") {
+        None | Some(toml::Value::Boolean(false)) => {}
+        Some(toml::Value::Boolean(true)) => {
+            refuse(&kind, "tls", kind != "tcp", takes)?;
+            spec.push_str(",tls");
+        }
+        Some(_) => return Err("key 'tls' must be true or false".to_string()),
+    }
+    for key in ["cert", "key"] {
+        if let Some(path) = table.text(key)? {
+            refuse(&kind, key, kind != "tcp", takes)?;
+            spec.push_str(&format!(",{key}={path}"));
+        }
     }
     Ok(spec)
 }
@@ -520,6 +538,13 @@ mod tests {
             [[input]]
             kind = "stdin"
             format = "json"
+            [[input]]
+            kind = "tcp"
+            address = "0.0.0.0:6514"
+            format = "syslog"
+            tls = true
+            cert = "/etc/ringway/tls/cert.pem"
+            key = "/etc/ringway/tls/key.pem"
             [[output]]
             kind = "otlp"
             url = "http://collector:4318/v1/logs"
@@ -540,6 +565,7 @@ mod tests {
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318",
                 "stdin,format=json",
+                "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem",
             ]
         );
         assert_eq!(
@@ -555,6 +581,7 @@ mod tests {
             config.input_sql,
             [
                 Some("SELECT a, b FROM logs WHERE c IN ('x', 'y')".to_string()),
+                None,
                 None,
                 None,
                 None
@@ -635,6 +662,18 @@ mod tests {
             ),
             ("[[output]]\nkind = \"http\"\nurl = \"http://h/,x\"", "url"),
             ("[[output]]\nurl = \"http://h/\"", "kind"),
+            (
+                "[[input]]\nkind = \"udp\"\naddress = \"1.2.3.4:5\"\ntls = true",
+                "tls",
+            ),
+            (
+                "[[input]]\nkind = \"tcp\"\naddress = \"1.2.3.4:5\"\ntls = \"yes\"",
+                "tls",
+            ),
+            (
+                "[[input]]\nkind = \"file\"\npath = \"/x\"\ncert = \"/c.pem\"",
+                "cert",
+            ),
         ] {
             let error = parse(text).unwrap_err();
             assert!(

@@ -8,7 +8,7 @@
 //! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
 //! `signals`. `cli` and `config` read the command line, `pipeline` wires
 //! and supervises the threads (the only module that names every stage),
-//! `metrics` counts.
+//! `metrics` counts, `tls` loads the certificates of the TLS edges.
 
 mod ack;
 mod append;
@@ -35,6 +35,7 @@ mod signals;
 mod sockopt;
 #[cfg(test)]
 mod test_support;
+mod tls;
 mod top;
 #[allow(dead_code)] // Being built: wired into the CPU worker next.
 mod transform;

@@ -239,6 +239,18 @@ pub(crate) struct TcpCounters {
     pub connections_refused: AtomicU64,
     /// Connections closed after --tcp-idle-timeout without data.
     pub idle_closed: AtomicU64,
+    /// TLS handshakes completed (`,tls` inputs).
+    pub tls_handshakes: AtomicU64,
+    /// TLS connections closed for a handshake not done within
+    /// --tls-handshake-timeout.
+    pub tls_handshake_timeouts: AtomicU64,
+    /// TLS connections closed because they failed their handshake.
+    pub tls_handshake_errors: AtomicU64,
+    /// TLS connections closed because they opened with plaintext.
+    pub tls_plaintext: AtomicU64,
+    /// TLS connections closed for a record that is not TLS or does not
+    /// decrypt.
+    pub tls_bad_records: AtomicU64,
 }
 
 /// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the

@@ -516,6 +516,8 @@ mod tests {
             from: crate::config::StartFrom::Beginning,
             udp_rcvbuf_bytes: 1 << 20,
             udp_sockets: 1,
+            tls_cert: None,
+            tls_key: None,
         };
         let inputs: Vec<_> = [
             "file:/x/*.log",

@@ -148,9 +148,18 @@ impl CheckArgs {
                     ("address", address.to_string()),
                     format!("rcvbuf = {rcvbuf_bytes}\nsockets = {sockets}\n"),
                 ),
-                config::InputKind::Tcp { address } => {
-                    ("tcp", ("address", address.to_string()), String::new())
-                }
+                config::InputKind::Tcp { address, tls } => (
+                    "tcp",
+                    ("address", address.to_string()),
+                    match tls {
+                        Some(files) => format!(
+                            "tls = true\ncert = {}\nkey = {}\n",
+                            toml_value(&files.cert.to_string_lossy()),
+                            toml_value(&files.key.to_string_lossy())
+                        ),
+                        None => String::new(),
+                    },
+                ),
                 config::InputKind::Otlp { address } => {
                     ("otlp", ("address", address.to_string()), String::new())
                 }

@@ -176,6 +176,9 @@ impl RunArgs {
         if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
             invalid!("--retry-initial must be above 0 and at most --retry-max".to_string());
         }
+        if self.tls_handshake_timeout.is_zero() {
+            invalid!("--tls-handshake-timeout must be above 0".to_string());
+        }
         if self.output_timeout.is_zero() {
             invalid!("--output-timeout must be above 0".to_string());
         }
@@ -192,13 +195,15 @@ impl RunArgs {
             from: self.from,
             udp_rcvbuf_bytes: self.udp_rcvbuf,
             udp_sockets: self.udp_sockets,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         };
         let mut inputs: Vec<InputSpec> = Vec::new();
         if embedded_default {
             let tail_defaults = InputDefaults {
                 format: Format::Raw,
                 from: StartFrom::End,
-                ..defaults
+                ..defaults.clone()
             };
             for spec in [DEFAULT_INPUT, DEFAULT_SYSLOG_INPUT] {
                 match config::parse_input_spec(spec, &tail_defaults) {
@@ -257,6 +262,11 @@ impl RunArgs {
                 input.sql.clone_from(&self.sql);
             }
         }
+        problems.extend(check_tls(
+            &inputs,
+            inputs.len() == self.inputs.len() || embedded_default,
+            self.tls_cert.is_some() || self.tls_key.is_some(),
+        ));
         let stdin_inputs = inputs
             .iter()
             .filter(|input| input.kind == config::InputKind::Stdin)
@@ -405,6 +415,7 @@ impl RunArgs {
             },
             tcp_max_connections: self.tcp_max_connections,
             tcp_idle_timeout: self.tcp_idle_timeout,
+            tls_handshake_timeout: self.tls_handshake_timeout,
             metrics_address: self.metrics,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
@@ -416,6 +427,34 @@ impl RunArgs {
             problems,
         )
     }
+}
+
+/// Every TLS input's certificate and key, loaded as the input will load
+/// them, so a missing, unreadable or invalid file stops `run` and `check`
+/// at start. `--tls-cert`/`--tls-key` without any `,tls` input is refused
+/// (`all_parsed`: every input parsed, so none is missing from `inputs`):
+/// the operator meant TLS somewhere, and the inputs would take plaintext.
+fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: bool) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut any_tls = false;
+    for input in inputs {
+        if let config::InputKind::Tcp {
+            tls: Some(files), ..
+        } = &input.kind
+        {
+            any_tls = true;
+            if let Err(error) = crate::tls::server_config(&files.cert, &files.key) {
+                problems.push(Problem::Invalid(format!("input '{}': {error}", input.name)));
+            }
+        }
+    }
+    if tls_flags && all_parsed && !any_tls {
+        problems.push(Problem::Invalid(
+            "--tls-cert/--tls-key are given but no input has ,tls (e.g. --input tcp:0.0.0.0:6514,tls); without it a tcp: input takes plaintext"
+                .to_string(),
+        ));
+    }
+    problems
 }
 
 /// Sets each output's route from `--where N=EXPR` (N: the output's 1-based

@@ -154,6 +154,8 @@ fn input_spec_keys_override_global_defaults() {
         from: StartFrom::Beginning,
         udp_rcvbuf_bytes: 8 << 20,
         udp_sockets: 1,
+        tls_cert: None,
+        tls_key: None,
     };
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();
     assert_eq!(spec.file_pattern(), Some("/var/log/*.log"));
@@ -161,7 +163,7 @@ fn input_spec_keys_override_global_defaults() {
     assert_eq!(spec.from, StartFrom::End);
     let json = InputDefaults {
         format: Format::Json,
-        ..defaults
+        ..defaults.clone()
     };
     assert_eq!(
         parse_input_spec("file:/a.log", &json).unwrap().format,
@@ -259,5 +261,61 @@ fn output_specs_parse() {
     ] {
         let error = parse_output_spec(bad).unwrap_err();
         assert!(error.contains(says), "{bad}: {error}");
+    }
+}
+
+#[test]
+fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
+    let defaults = InputDefaults {
+        format: Format::Raw,
+        from: StartFrom::Beginning,
+        udp_rcvbuf_bytes: 8 << 20,
+        udp_sockets: 1,
+        tls_cert: Some("/etc/global.crt".into()),
+        tls_key: Some("/etc/global.key".into()),
+    };
+    let files = |cert: &str, key: &str| {
+        Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })
+    };
+    let tls_of =
+        |spec: &str, defaults: &InputDefaults| match parse_input_spec(spec, defaults).unwrap().kind
+        {
+            InputKind::Tcp { tls, .. } => tls,
+            other => panic!("{spec}: {other:?}"),
+        };
+    assert_eq!(tls_of("tcp:127.0.0.1:6514", &defaults), None);
+    assert_eq!(
+        tls_of("tcp:127.0.0.1:6514,tls", &defaults),
+        files("/etc/global.crt", "/etc/global.key")
+    );
+    assert_eq!(
+        tls_of(
+            "tcp:127.0.0.1:6514,tls,cert=/a.crt,format=syslog",
+            &defaults
+        ),
+        files("/a.crt", "/etc/global.key")
+    );
+    assert_eq!(
+        tls_of("tcp:127.0.0.1:6514,key=/a.key,tls,cert=/a.crt", &defaults),
+        files("/a.crt", "/a.key")
+    );
+    let bare = InputDefaults {
+        tls_cert: None,
+        tls_key: None,
+        ..defaults.clone()
+    };
+    for (spec, says) in [
+        ("tcp:127.0.0.1:6514,tls", "needs a certificate"),
+        ("tcp:127.0.0.1:6514,tls,cert=/a.crt", "needs a private key"),
+        ("tcp:127.0.0.1:6514,cert=/a.crt,key=/a.key", "need ,tls"),
+        ("tcp:127.0.0.1:6514,tls,cert=", "cert= needs a file"),
+        ("udp:127.0.0.1:6514,tls", "is not key=value"),
+        ("otlp:127.0.0.1:4318,cert=/a.crt", "unknown option 'cert'"),
+    ] {
+        let error = parse_input_spec(spec, &bare).unwrap_err();
+        assert!(error.contains(says), "{spec}: {error}");
     }
 }

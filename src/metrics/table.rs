@@ -261,6 +261,13 @@ families! {
     CONNECTIONS_IDLE_CLOSED: Counter "ringway_input_connections_idle_closed_total" ["input"]
         "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).";
 
+    TLS_HANDSHAKES: Counter "ringway_input_tls_handshakes_total" ["input"]
+        "TLS handshakes a TLS input (tcp:…,tls) completed.";
+
+    TLS_CLOSED: Counter "ringway_input_tls_closed_total" ["input", "reason"]
+        "Connections a TLS input (tcp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt)."
+        details "Each is also a warning on stderr at the 1st, 2nd, 4th, 8th, … time. Summary keys: `tls_handshake_timeouts`, `tls_handshake_errors`, `tls_plaintext`, `tls_bad_records`.";
+
     OTLP_RECORDS_ACCEPTED: Counter "ringway_otlp_records_accepted_total" ["input"]
         "Log records of accepted requests an OTLP input put into the pipeline.";
 
@@ -404,6 +411,19 @@ pub(crate) static TCP: Scope<TcpCounters> = Scope {
         atomic!(TcpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
         atomic!(TcpCounters.connections_refused, &CONNECTIONS_REFUSED),
         atomic!(TcpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
+        atomic!(TcpCounters.tls_handshakes, &TLS_HANDSHAKES),
+        atomic!(TcpCounters.tls_handshake_timeouts, &TLS_CLOSED)
+            .labelled(&[("reason", "handshake_timeout")])
+            .shown("TLS handshake timeouts", None),
+        atomic!(TcpCounters.tls_handshake_errors, &TLS_CLOSED)
+            .labelled(&[("reason", "handshake_error")])
+            .shown("TLS handshake errors", None),
+        atomic!(TcpCounters.tls_plaintext, &TLS_CLOSED)
+            .labelled(&[("reason", "plaintext")])
+            .shown("plaintext on TLS", None),
+        atomic!(TcpCounters.tls_bad_records, &TLS_CLOSED)
+            .labelled(&[("reason", "bad_record")])
+            .shown("bad TLS records", None),
     ],
 };
 

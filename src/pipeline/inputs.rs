@@ -15,7 +15,7 @@ use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
 use crate::input::otlp::{OtlpReceiver, ReceiverParts};
 use crate::input::stdin::StdinReader;
-use crate::input::tcp::{TcpParts, TcpReader};
+use crate::input::tcp::{TcpParts, TcpReader, TcpTls};
 use crate::input::udp::UdpReader;
 use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, UdpInputStats};
 use crate::pool::BufferPool;
@@ -400,7 +400,7 @@ impl Inputs {
                 udp_reader(build, io, *address, *rcvbuf_bytes, *sockets)?,
                 None,
             )),
-            InputKind::Otlp { address } | InputKind::Tcp { address } => {
+            InputKind::Otlp { address } | InputKind::Tcp { address, .. } => {
                 Ok((stream_reader(build, io, *address)?, None))
             }
             InputKind::Stdin => {
@@ -533,11 +533,24 @@ fn stream_reader(
         .map_err(set_up)?;
         return Ok(Box::new(move || receiver.run()));
     }
+    // Validation loaded these files already; a file changed since then
+    // is refused here the same way.
+    let tls = match &build.input.kind {
+        InputKind::Tcp {
+            tls: Some(files), ..
+        } => Some(TcpTls {
+            config: crate::tls::server_config(&files.cert, &files.key)?,
+            handshake_timeout: settings.tls_handshake_timeout,
+        }),
+        _ => None,
+    };
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
         lane,
+        name: build.input.name.clone(),
         listener,
+        tls,
         max_connections: settings.tcp_max_connections,
         idle_timeout: settings.tcp_idle_timeout,
         linger: settings.batch_linger,

@@ -29,6 +29,7 @@ mod sql_differential;
 mod stats;
 mod stdin;
 mod tcp;
+mod tls;
 mod transform;
 mod tuning;
 mod udp;

@@ -1,9 +1,10 @@
 //! TCP input (issue 6) on real loopback sockets: 50 concurrent connections
 //! keeping their own order, Debian's rsyslog forwarding RFC 6587
-//! octet-counted syslog, newline-framing edge cases, the octet-counting
-//! fallback after a bad frame header, backpressure through TCP flow control
-//! with nothing lost, the connection limit and idle timeout, and the drain
-//! at SIGTERM.
+//! octet-counted syslog (and, to a `,tls` input, RFC 5425 over TLS through
+//! its openssl driver, which checks ringway's certificate), newline-framing
+//! edge cases, the octet-counting fallback after a bad frame header,
+//! backpressure through TCP flow control with nothing lost, the connection
+//! limit and idle timeout, and the drain at SIGTERM.
 //!
 //! The rsyslog test runs Debian's `rsyslogd` unpacked (never installed, never
 //! a service) by scripts/fetch-rsyslog.sh into target/rsyslog/root, or from
@@ -292,21 +293,40 @@ impl Drop for Rsyslog {
 /// (traditional, RFC 3164) forward format, app `rwtest5424` in
 /// RSYSLOG_SyslogProtocol23Format (RFC 5424). Control characters are not
 /// escaped on receive, so an embedded newline reaches ringway inside a frame.
-fn spawn_rsyslog(root: &Path, dir: &TempDir, udp_port: u16, ringway: SocketAddr) -> Rsyslog {
+/// With `tls_ca` (a CA file: the test's self-signed certificate), both
+/// actions speak TLS through the openssl driver and check that ringway's
+/// certificate is signed by it and names `localhost` (x509/name).
+fn spawn_rsyslog(
+    root: &Path,
+    dir: &TempDir,
+    udp_port: u16,
+    ringway: SocketAddr,
+    tls_ca: Option<&Path>,
+) -> Rsyslog {
     let work = dir.subdir("rsyslog-work");
     let log = dir.join("rsyslog-all.log");
     let conf = dir.join("rsyslog.conf");
+    let driver = match tls_ca {
+        Some(_) => {
+            " StreamDriver=\"ossl\" StreamDriverMode=\"1\" \
+             StreamDriverAuthMode=\"x509/name\" StreamDriverPermittedPeers=\"localhost\""
+        }
+        None => "",
+    };
     let forward = |app: &str, template: &str| {
         format!(
             "if $programname == '{app}' then action(type=\"omfwd\" target=\"{}\" port=\"{}\" \
-             protocol=\"tcp\" TCP_Framing=\"octet-counted\"{template})\n",
+             protocol=\"tcp\" TCP_Framing=\"octet-counted\"{driver}{template})\n",
             ringway.ip(),
             ringway.port()
         )
     };
+    let ca = tls_ca.map_or(String::new(), |ca| {
+        format!(" DefaultNetstreamDriverCAFile=\"{}\"", p(ca))
+    });
     let config = format!(
         "global(workDirectory=\"{work}\" parser.escapeControlCharactersOnReceive=\"off\" \
-         processInternalMessages=\"on\")\n\
+         processInternalMessages=\"on\"{ca})\n\
          main_queue(queue.workerThreads=\"1\")\n\
          module(load=\"imudp\")\n\
          input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\" rcvbufSize=\"16m\")\n\
@@ -423,15 +443,44 @@ fn free_udp_port() -> u16 {
 
 #[test]
 fn rsyslog_forwards_octet_counted_syslog() {
+    rsyslog_forwards(false);
+}
+
+#[test]
+fn rsyslog_forwards_octet_counted_syslog_over_tls() {
+    rsyslog_forwards(true);
+}
+
+/// Debian's rsyslog forwards 1,000 messages, RFC 3164 and RFC 5424, over
+/// two octet-counted connections; with `tls`, to a `,tls` input through its
+/// openssl driver, which verifies ringway's certificate.
+fn rsyslog_forwards(tls: bool) {
     let Some(root) = rsyslog_root() else {
         return;
     };
+    if tls && !rsyslog_module_dir(&root).join("lmnsd_ossl.so").exists() {
+        not_run(
+            "rsyslog's TLS driver lmnsd_ossl.so (Debian's rsyslog-openssl; scripts/fetch-rsyslog.sh unpacks it)",
+        );
+        return;
+    }
     const MESSAGES: u64 = 1_000;
     let dir = TempDir::new("tcp-rsyslog");
     let output = dir.join("out.ndjson");
-    let (mut ringway, addr) = start(&dir, ",format=syslog", &file_output(&output), &[]);
+    let certificate = match tls {
+        true => match crate::tls::make_certificate(&dir, "server") {
+            Some(pair) => Some(pair),
+            None => return,
+        },
+        false => None,
+    };
+    let (mut ringway, addr) = match &certificate {
+        Some((cert, key)) => crate::tls::start_tls(&dir, ",format=syslog", cert, key, &output, &[]),
+        None => start(&dir, ",format=syslog", &file_output(&output), &[]),
+    };
     let udp_port = free_udp_port();
-    let mut rsyslog = spawn_rsyslog(&root, &dir, udp_port, addr);
+    let ca = certificate.as_ref().map(|(cert, _)| cert.as_path());
+    let mut rsyslog = spawn_rsyslog(&root, &dir, udp_port, addr, ca);
     let cases: Vec<SyslogCase> = (0..MESSAGES).map(syslog_case).collect();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     for (i, case) in cases.iter().enumerate() {
@@ -528,6 +577,8 @@ fn rsyslog_forwards_octet_counted_syslog() {
         2,
         "one connection per omfwd action: {summary}"
     );
+    let handshakes = if tls { 2 } else { 0 };
+    assert_eq!(summary.input(0, "tls_handshakes"), handshakes, "{summary}");
 }
 
 // ---------------------------------------------------------------------------

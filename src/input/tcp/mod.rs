@@ -20,13 +20,23 @@
 //! the order they blocked). Its data waits in the kernel's socket buffer,
 //! and TCP flow control pushes back on the sender. Nothing a sender
 //! managed to send is dropped.
+//!
+//! With `,tls` (RFC 5425) each connection also has a [`TlsSession`]: its
+//! receives bring ciphertext into its range of [`TlsBuffers`], rustls
+//! decrypts it, and the plaintext lands in the connection's range as a
+//! plaintext receive would have put it (`pump_tls`); rustls's replies
+//! (handshake flights, alerts) go out with io_uring sends. A connection
+//! still in its handshake after `--tls-handshake-timeout` is closed; a
+//! plaintext sender, a bad record or a failed handshake closes the
+//! connection. Each is counted and warned about at 1, 2, 4, … times.
 
 mod framing;
+mod tls;
 
 use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
-use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker};
+use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker, count_failure};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
 use crate::uring::Token;
@@ -37,6 +47,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tls::{TlsBuffers, TlsFailure, TlsSession};
 
 /// Connection slots beyond `--tcp-max-connections`, for connections whose
 /// last completions have not come in yet.
@@ -80,6 +91,9 @@ struct Conn {
     last_active: Instant,
     /// Largest byte of the range written since it was last released.
     high_water: usize,
+    /// A TLS input's session (`None` on a plaintext input); its receives
+    /// bring ciphertext, and `filled` grows by what it decrypts.
+    tls: Option<Box<TlsSession>>,
 }
 
 impl Conn {
@@ -98,7 +112,29 @@ impl Conn {
             blocked: false,
             last_active: Instant::now(),
             high_water: 0,
+            tls: None,
         }
+    }
+
+    /// No more bytes come from the peer: the socket's end was received
+    /// (a TLS connection's plaintext ends once what came before is
+    /// decrypted and taken).
+    fn input_ended(&self) -> bool {
+        self.eof || self.tls.as_ref().is_some_and(|tls| tls.peer_closed)
+    }
+
+    /// Marks the end of the connection's input: the plaintext left is its
+    /// last record (for TLS, once it is decrypted: see `pump_tls`).
+    fn end_input(&mut self) {
+        match &mut self.tls {
+            Some(tls) => tls.peer_closed = true,
+            None => self.eof = true,
+        }
+    }
+
+    /// A send is posted on the connection (TLS only).
+    fn send_posted(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.send_posted)
     }
 }
 
@@ -109,10 +145,33 @@ enum Emit {
     Blocked,
 }
 
+/// What a TLS input serves with.
+pub(crate) struct TcpTls {
+    pub config: Arc<rustls::ServerConfig>,
+    pub handshake_timeout: Duration,
+}
+
+/// A TLS input's state beside its connections: the configuration, the
+/// receive and send ranges, and how often each failure was warned about.
+struct TlsInput {
+    config: Arc<rustls::ServerConfig>,
+    handshake_timeout: Duration,
+    buffers: TlsBuffers,
+    /// Failures so far, by kind (for the warnings at 1, 2, 4, …).
+    plaintext: u64,
+    bad_records: u64,
+    handshake_errors: u64,
+    handshake_timeouts: u64,
+}
+
 /// What a TCP reader is built from.
 pub(crate) struct TcpParts {
     pub lane: LaneParts,
+    /// The input's name (its SPEC), for warnings.
+    pub name: String,
     pub listener: OwnedFd,
+    /// `Some` for `,tls`.
+    pub tls: Option<TcpTls>,
     pub max_connections: usize,
     /// Zero: never.
     pub idle_timeout: Duration,
@@ -124,6 +183,9 @@ pub(crate) struct TcpParts {
 pub(crate) struct TcpReader {
     /// The ring, the listener's accept and the wake read.
     io: StreamIo,
+    name: String,
+    /// `Some` on a TLS input.
+    tls: Option<TlsInput>,
     max_connections: usize,
     idle_timeout: Duration,
     max_line_bytes: usize,
@@ -165,12 +227,28 @@ impl TcpReader {
             format!("cannot reserve {region_bytes} bytes for {slots} connections: {error}")
         })?;
         let wake = lane.wake_read();
+        let tls = match parts.tls {
+            Some(tls) => Some(TlsInput {
+                config: tls.config,
+                handshake_timeout: tls.handshake_timeout,
+                buffers: TlsBuffers::new(slots).map_err(|error| {
+                    format!("cannot reserve the TLS buffers of {slots} connections: {error}")
+                })?,
+                plaintext: 0,
+                bad_records: 0,
+                handshake_errors: 0,
+                handshake_timeouts: 0,
+            }),
+            None => None,
+        };
         Ok(Self {
             io: StreamIo {
                 ring: lane.ring,
                 acceptor: Acceptor::new(parts.listener, "TCP"),
                 wake,
             },
+            name: parts.name,
+            tls,
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
             max_line_bytes: lane.max_line_bytes,
@@ -264,7 +342,11 @@ impl TcpReader {
         self.conns
             .iter()
             .filter(|conn| conn.open && !conn.closing)
-            .all(|conn| !conn.blocked && unread_bytes(conn.fd) == 0)
+            .all(|conn| {
+                !conn.blocked
+                    && unread_bytes(conn.fd) == 0
+                    && conn.tls.as_ref().is_none_or(|tls| tls.drained())
+            })
     }
 
     /// The end of the stop: every connection's remaining bytes become its
@@ -273,10 +355,14 @@ impl TcpReader {
         self.finishing = true;
         for slot in 0..self.conns.len() {
             let conn = &mut self.conns[slot];
-            if !conn.open || conn.closing {
+            // (A failed TLS connection closes once its alert is sent.)
+            if !conn.open
+                || conn.closing
+                || conn.tls.as_ref().is_some_and(|tls| tls.close_after_send)
+            {
                 continue;
             }
-            conn.eof = true;
+            conn.end_input();
             // Its posted receive completes (with 0, or with what arrived).
             // SAFETY: `fd` is this connection's open socket.
             unsafe { libc::shutdown(conn.fd, libc::SHUT_RD) };
@@ -294,13 +380,17 @@ impl TcpReader {
         }
         if !self.close_and_wait(CLOSE_WAIT, "TCP receives") {
             self.slots.leak();
+            if let Some(tls) = &mut self.tls {
+                tls.buffers.leak();
+            }
         }
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
-        // the wake read's, or a connection's range of `slots`, which
-        // is not reused until the receive completes.
+        // the wake read's, or a connection's range of `slots` or of the
+        // TLS buffers, which is not reused until the receive or send
+        // completes.
         unsafe { self.io.push(entry) };
     }
 }
@@ -311,7 +401,9 @@ impl StreamWorker for TcpReader {
     }
 
     fn conns_busy(&self) -> bool {
-        self.conns.iter().any(|conn| conn.recv_posted)
+        self.conns
+            .iter()
+            .any(|conn| conn.recv_posted || conn.send_posted())
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
@@ -333,10 +425,30 @@ impl StreamWorker for TcpReader {
             unsafe { libc::close(fd) };
             return;
         };
+        let session = match &self.tls {
+            Some(tls) => {
+                let deadline = Instant::now() + tls.handshake_timeout;
+                match TlsSession::new(&tls.config, deadline) {
+                    Ok(session) => Some(Box::new(session)),
+                    Err(error) => {
+                        eprintln!(
+                            "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
+                            self.name
+                        );
+                        // SAFETY: `fd` was just accepted and is owned by nobody else.
+                        unsafe { libc::close(fd) };
+                        self.slots.give_back(slot);
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
         let conn = &mut self.conns[slot];
         *conn = Conn::free();
         conn.fd = fd;
         conn.open = true;
+        conn.tls = session;
         self.slots.open += 1;
         self.post_recv(slot);
     }
@@ -349,17 +461,60 @@ impl StreamWorker for TcpReader {
             return;
         }
         if result > 0 {
-            conn.filled += result as usize;
-            conn.high_water = conn.high_water.max(conn.filled);
             conn.last_active = Instant::now();
-            self.pass_bytes += result as u64;
+            match &mut conn.tls {
+                // Ciphertext, decrypted by `pump_tls` (which counts bytes).
+                Some(tls) => {
+                    tls.fed = 0;
+                    tls.received = result as usize;
+                }
+                None => {
+                    conn.filled += result as usize;
+                    conn.high_water = conn.high_water.max(conn.filled);
+                    self.pass_bytes += result as u64;
+                }
+            }
         } else {
             // The peer closed (0) or the connection failed: what is left
             // is its last record.
-            conn.eof = true;
+            conn.end_input();
         }
         if !conn.blocked {
             self.drain(slot);
+        }
+    }
+
+    fn on_send(&mut self, slot: usize, result: i32) {
+        let conn = &mut self.conns[slot];
+        let Some(tls) = conn.tls.as_mut() else {
+            return;
+        };
+        tls.send_posted = false;
+        if conn.closing {
+            self.finish_close_if_done(slot);
+            return;
+        }
+        if result <= 0 {
+            // The peer is gone: nothing more can be said to it, but what
+            // it sent before is still read (a failed connection closes).
+            tls.send_failed = true;
+            if tls.close_after_send {
+                self.begin_close(slot);
+            }
+            return;
+        }
+        tls.send_start += result as usize;
+        if tls.send_start < tls.send_end {
+            self.post_send(slot);
+            return;
+        }
+        self.send_tls(slot);
+        let conn = &self.conns[slot];
+        if let Some(tls) = &conn.tls
+            && tls.close_after_send
+            && !tls.send_posted
+        {
+            self.begin_close(slot);
         }
     }
 }
@@ -369,7 +524,22 @@ impl TcpReader {
         let offset = self.slots.offset(slot);
         let conn_bytes = self.slots.conn_bytes();
         let conn = &mut self.conns[slot];
-        if conn.recv_posted || conn.closing || conn.eof {
+        if conn.recv_posted || conn.closing || conn.input_ended() {
+            return;
+        }
+        if let (Some(tls), Some(input)) = (&mut conn.tls, &mut self.tls) {
+            // The next ciphertext goes where the last was: all of it is fed.
+            if tls.fed < tls.received || tls.close_after_send {
+                debug_assert!(tls.close_after_send, "received ciphertext is fed first");
+                return;
+            }
+            conn.recv_posted = true;
+            let buffer = input.buffers.input(slot, 0, tls::RECEIVE_BYTES);
+            let entry =
+                opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
+                    .build()
+                    .user_data(Token::ConnRecv(slot as u32).encode());
+            self.push_entry(entry);
             return;
         }
         let free = conn_bytes - conn.filled;
@@ -387,28 +557,191 @@ impl TcpReader {
     /// Hands on every whole record the connection holds; then reads on,
     /// blocks (no room downstream) or closes (at its end).
     fn drain(&mut self, slot: usize) {
-        match self.frame(slot) {
-            Emit::Blocked => {
-                let conn = &mut self.conns[slot];
-                // Waiting on ringway is not idleness.
-                conn.last_active = Instant::now();
-                if !conn.blocked {
-                    conn.blocked = true;
-                    self.blocked.push_back(slot as u32);
+        if self.conns[slot]
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.close_after_send)
+        {
+            return; // failed: it closes once its alert is sent
+        }
+        loop {
+            let mut progress = 0;
+            if self.conns[slot].tls.is_some() {
+                match self.pump_tls(slot) {
+                    Ok(moved) => progress += moved,
+                    Err(failure) => {
+                        self.fail_tls(slot, failure);
+                        return;
+                    }
                 }
             }
-            Emit::Written => {
-                self.compact(slot);
-                let conn = &self.conns[slot];
-                if conn.eof {
-                    if !conn.recv_posted {
-                        self.begin_close(slot);
+            let filled = self.conns[slot].filled;
+            match self.frame(slot) {
+                Emit::Blocked => {
+                    let conn = &mut self.conns[slot];
+                    // Waiting on ringway is not idleness.
+                    conn.last_active = Instant::now();
+                    if !conn.blocked {
+                        conn.blocked = true;
+                        self.blocked.push_back(slot as u32);
                     }
-                } else {
-                    self.post_recv(slot);
+                    self.send_tls(slot);
+                    return;
                 }
+                Emit::Written => {
+                    progress += self.conns[slot].start;
+                    self.compact(slot);
+                    debug_assert!(self.conns[slot].filled <= filled);
+                }
+            }
+            // A TLS connection may hold more than its range took: decrypt
+            // on once framing made room.
+            let more = self.conns[slot]
+                .tls
+                .as_ref()
+                .is_some_and(|tls| !tls.drained() && !tls.close_after_send);
+            if !more || progress == 0 {
+                break;
             }
         }
+        self.send_tls(slot);
+        let conn = &self.conns[slot];
+        if conn.eof {
+            if !conn.recv_posted {
+                self.begin_close(slot);
+            }
+        } else {
+            self.post_recv(slot);
+        }
+    }
+
+    /// Decrypts what a TLS connection received into its range, as far as
+    /// the range has room: takes rustls's plaintext, feeds it more
+    /// ciphertext once that is all taken, and so on. Sets `eof` once the
+    /// plaintext ended. Returns the bytes moved (fed and taken).
+    fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
+        let offset = self.slots.offset(slot);
+        let conn_bytes = self.slots.conn_bytes();
+        let input = self
+            .tls
+            .as_mut()
+            .expect("a TLS connection is on a TLS input");
+        let conn = &mut self.conns[slot];
+        let session = conn.tls.as_mut().expect("a TLS connection");
+        let mut moved = 0;
+        loop {
+            let out = self
+                .slots
+                .slice(offset + conn.filled, conn_bytes - conn.filled);
+            let taken = session.take_plaintext(out);
+            conn.filled += taken;
+            conn.high_water = conn.high_water.max(conn.filled);
+            self.pass_bytes += taken as u64;
+            moved += taken;
+            if !session.can_feed() {
+                break;
+            }
+            let ciphertext = input.buffers.input(slot, session.fed, session.received);
+            let (fed, completed) = session.feed(ciphertext)?;
+            session.fed += fed;
+            moved += fed;
+            if completed {
+                self.tcp.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            }
+            if fed == 0 && taken == 0 {
+                break;
+            }
+        }
+        if session.ended() {
+            conn.eof = true;
+        }
+        Ok(moved)
+    }
+
+    /// Counts and warns about a failed TLS connection and closes it once
+    /// the alert rustls queued (if any) is sent. Its bytes not yet framed
+    /// are dropped: the stream they came in is broken.
+    fn fail_tls(&mut self, slot: usize, failure: TlsFailure) {
+        let Some(input) = self.tls.as_mut() else {
+            return;
+        };
+        let (counter, failures, what, detail) = match failure {
+            TlsFailure::Plaintext => (
+                &self.tcp.tls_plaintext,
+                &mut input.plaintext,
+                "plaintext sent to a TLS port",
+                String::new(),
+            ),
+            TlsFailure::BadRecord(error) => (
+                &self.tcp.tls_bad_records,
+                &mut input.bad_records,
+                "a bad TLS record",
+                error,
+            ),
+            TlsFailure::Handshake(error) => (
+                &self.tcp.tls_handshake_errors,
+                &mut input.handshake_errors,
+                "a failed TLS handshake",
+                error,
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = count_failure(failures) {
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!("; error = {detail}")
+            };
+            eprintln!(
+                "ringway: warning: input '{}': {what}, connection closed ({count} so far){detail}",
+                self.name
+            );
+        }
+        let conn = &mut self.conns[slot];
+        conn.start = 0;
+        conn.filled = 0;
+        if let Some(tls) = conn.tls.as_mut() {
+            tls.close_after_send = true;
+            tls.fed = tls.received;
+        }
+        self.send_tls(slot);
+        if !self.conns[slot].send_posted() {
+            self.begin_close(slot);
+        }
+    }
+
+    /// Sends what rustls queued for a TLS connection (handshake flights,
+    /// alerts), unless a send is posted already (its completion sends on).
+    fn send_tls(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
+            return;
+        };
+        if tls.send_posted || conn.closing || !tls.wants_send() {
+            return;
+        }
+        let written = tls.fill_send(input.buffers.output(slot, 0, tls::SEND_BYTES));
+        if written == 0 {
+            return;
+        }
+        tls.send_start = 0;
+        tls.send_end = written;
+        self.post_send(slot);
+    }
+
+    /// Posts the send of the rest of a TLS connection's queued bytes.
+    fn post_send(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
+            return;
+        };
+        tls.send_posted = true;
+        let pending = input.buffers.output(slot, tls.send_start, tls.send_end);
+        let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(Token::ConnSend(slot as u32).encode());
+        self.push_entry(entry);
     }
 
     /// Moves the unconsumed bytes to the front of the connection's range.
@@ -621,17 +954,35 @@ impl TcpReader {
     }
 
     fn check_timeouts(&mut self, now: Instant) {
-        if self.idle_timeout.is_zero() || self.stop_deadline.is_some() {
+        if self.stop_deadline.is_some() {
             return;
         }
         for slot in 0..self.conns.len() {
             let conn = &mut self.conns[slot];
-            if !conn.open || conn.closing || conn.eof || conn.blocked {
+            if !conn.open || conn.closing {
+                continue;
+            }
+            if let Some(tls) = &conn.tls
+                && now >= tls.handshake_deadline
+            {
+                if tls.close_after_send {
+                    // A failed connection whose alert is not taken within
+                    // the handshake's time (or, failed after it, at once)
+                    // is closed without it.
+                    self.begin_close(slot);
+                    continue;
+                }
+                if !tls.handshaken {
+                    self.handshake_timed_out(slot);
+                    continue;
+                }
+            }
+            if self.idle_timeout.is_zero() || conn.input_ended() || conn.blocked {
                 continue;
             }
             if now.duration_since(conn.last_active) > self.idle_timeout {
                 self.tcp.idle_closed.fetch_add(1, Ordering::Relaxed);
-                conn.eof = true;
+                conn.end_input();
                 // Its receive completes; what it holds is its last record.
                 // SAFETY: `fd` is this connection's open socket.
                 unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
@@ -640,6 +991,24 @@ impl TcpReader {
                 }
             }
         }
+    }
+
+    /// Closes a TLS connection whose handshake outlived
+    /// --tls-handshake-timeout (counted, warned about at 1, 2, 4, …).
+    fn handshake_timed_out(&mut self, slot: usize) {
+        self.tcp
+            .tls_handshake_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(input) = self.tls.as_mut()
+            && let Some(count) = count_failure(&mut input.handshake_timeouts)
+        {
+            eprintln!(
+                "ringway: warning: input '{}': a TLS handshake did not finish within --tls-handshake-timeout {}, connection closed ({count} so far)",
+                self.name,
+                crate::config::format_duration(input.handshake_timeout)
+            );
+        }
+        self.begin_close(slot);
     }
 
     fn begin_close(&mut self, slot: usize) {
@@ -652,7 +1021,14 @@ impl TcpReader {
             conn.blocked = false;
             self.blocked.retain(|&blocked| blocked as usize != slot);
         }
+        let send_posted = conn.send_posted();
         if let Some(cancel) = self.slots.begin_close(slot, conn.fd, conn.recv_posted) {
+            self.push_entry(cancel);
+        }
+        if send_posted {
+            let cancel = opcode::AsyncCancel::new(Token::ConnSend(slot as u32).encode())
+                .build()
+                .user_data(Token::Cancel.encode());
             self.push_entry(cancel);
         }
         self.finish_close_if_done(slot);
@@ -660,7 +1036,7 @@ impl TcpReader {
 
     fn finish_close_if_done(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        if !conn.closing || conn.recv_posted {
+        if !conn.closing || conn.recv_posted || conn.send_posted() {
             return;
         }
         self.slots
