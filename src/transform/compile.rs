@@ -454,8 +454,8 @@ impl<'t> Compiler<'t> {
                 Expr::Field(slot) => ColumnValue::Field(slot),
                 other => ColumnValue::Expr(other),
             };
-            let mut key_json = Vec::with_capacity(key.len() + 3);
-            key_json.push(b'"');
+            let mut key_json = Vec::with_capacity(key.len() + 4);
+            key_json.extend_from_slice(b",\"");
             crate::escape::json_string_content(key.as_bytes(), |part| {
                 key_json.extend_from_slice(part)
             });

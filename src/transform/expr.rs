@@ -176,7 +176,8 @@ pub(super) enum Expr {
 /// One column of a projection.
 #[derive(Debug)]
 pub(super) struct Column {
-    /// `"key":` as written to the output, escaped.
+    /// `,"key":` as written to the output, escaped (without the comma
+    /// when it is the record's first member).
     pub key_json: Box<[u8]>,
     /// The key unescaped (what `SELECT *, x AS key` drops from the line).
     pub key: Box<[u8]>,

@@ -135,8 +135,10 @@ impl Cx<'_> {
         }
     }
 
-    fn write_column(&mut self, out: &mut impl Out, column: &Column) {
-        out.put(&column.key_json);
+    /// Writes `column` (its key, then its value); `first`: the record's
+    /// first member, without the comma before it.
+    fn write_column(&mut self, out: &mut impl Out, column: &Column, first: bool) {
+        out.put(&column.key_json[usize::from(first)..]);
         match &column.value {
             ColumnValue::Field(slot) => {
                 let slot = self.slot(*slot);
@@ -172,11 +174,8 @@ impl Cx<'_> {
             Projection::Keep => {}
             Projection::Columns(columns) => {
                 for column in columns {
-                    if !first {
-                        out.put(b",");
-                    }
+                    self.write_column(out, column, first);
                     first = false;
-                    self.write_column(out, column);
                 }
             }
             Projection::Star { drop, appended } => {
@@ -204,11 +203,8 @@ impl Cx<'_> {
                     }
                 }
                 for column in appended {
-                    if !first {
-                        out.put(b",");
-                    }
+                    self.write_column(out, column, first);
                     first = false;
-                    self.write_column(out, column);
                 }
             }
         }

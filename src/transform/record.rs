@@ -528,16 +528,34 @@ fn bloom_bit(key_tag: u32) -> u64 {
 }
 
 /// `a == b`, without a call to `memcmp` for the short strings keys and
-/// most compared values are.
+/// most compared values are: two overlapping word compares.
 #[inline]
 pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let len = a.len();
+    if len != b.len() {
         return false;
     }
-    if a.len() <= 16 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
+    match len {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
+        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, len - 4) == word4(b, len - 4),
+        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, len - 8) == word8(b, len - 8),
+        _ => a == b,
     }
-    a == b
+}
+
+#[inline(always)]
+fn word4(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_ne_bytes(word)
+}
+
+#[inline(always)]
+fn word8(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_ne_bytes(word)
 }
 
 /// The tape index after the value at `at`.
@@ -713,6 +731,20 @@ mod tests {
         {
             let raw_span = slots[usize::from(*slot)].raw().expect("located");
             assert_eq!(&line[raw_span], raw);
+        }
+    }
+
+    #[test]
+    fn bytes_eq_tells_every_differing_byte_at_every_length() {
+        let a: Vec<u8> = (b'a'..=b'z').collect();
+        for len in 0..a.len() {
+            assert!(bytes_eq(&a[..len], &a[..len]));
+            assert!(!bytes_eq(&a[..len], &a[..len + 1]));
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] = b'#';
+                assert!(!bytes_eq(&a[..len], &b), "{len} {at}");
+            }
         }
     }
 
