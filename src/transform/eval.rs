@@ -5,7 +5,8 @@
 //! arena has grown to its working size.
 
 use super::expr::{ArithOp, CmpOp, Expr, Matcher, Ty};
-use super::record::{Slot, Span, Src, Val, bytes_eq};
+use super::raw::bytes_eq;
+use super::record::{Slot, Span, Src, Val};
 use std::cmp::Ordering;
 
 /// Per-line buffers that outlive one program's evaluation: the arena of

@@ -5,7 +5,8 @@
 
 use super::eval::Cx;
 use super::expr::{Expr, Func, JsonStep, TrimEnds};
-use super::record::{Span, Src, Val, value_end};
+use super::raw::value_end;
+use super::record::{Span, Src, Val};
 use simd_json::{Node, StaticNode};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -54,6 +54,7 @@ mod eval;
 mod expr;
 mod functions;
 mod project;
+mod raw;
 mod record;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,8 @@
 
 use super::eval::{Cx, format_double};
 use super::expr::{Column, ColumnValue, Projection};
-use super::record::{Member, Src, Val, member_end};
+use super::raw::member_end;
+use super::record::{Member, Src, Val};
 
 /// The UTF-8 replacement character, written for bytes of a raw line that
 /// are not UTF-8 (JSON text must be).

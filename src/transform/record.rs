@@ -20,6 +20,9 @@
 //! simd-json update changes it.
 
 use super::expr::KeyPath;
+use super::raw::{
+    bytes_eq, end_before, string_end, token_start, unescaped_at, value_end, value_start,
+};
 use crate::json_parse::PaddedParser;
 use simd_json::{Node, StaticNode};
 
@@ -527,37 +530,6 @@ fn bloom_bit(key_tag: u32) -> u64 {
     1 << (key_tag.wrapping_mul(0x9e37_79b9) >> 26)
 }
 
-/// `a == b`, without a call to `memcmp` for the short strings keys and
-/// most compared values are: two overlapping word compares.
-#[inline]
-pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    match len {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
-        4..=7 => word4(a, 0) == word4(b, 0) && word4(a, len - 4) == word4(b, len - 4),
-        8..=16 => word8(a, 0) == word8(b, 0) && word8(a, len - 8) == word8(b, len - 8),
-        _ => a == b,
-    }
-}
-
-#[inline(always)]
-fn word4(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_ne_bytes(word)
-}
-
-#[inline(always)]
-fn word8(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_ne_bytes(word)
-}
-
 /// The tape index after the value at `at`.
 fn next_node(tape: &[Node<'_>], at: usize) -> usize {
     match tape[at] {
@@ -566,131 +538,10 @@ fn next_node(tape: &[Node<'_>], at: usize) -> usize {
     }
 }
 
-/// Index of the closing quote of the JSON string whose content starts at
-/// `from` (the line is valid JSON, so there is one).
-pub(super) fn string_end(bytes: &[u8], mut from: usize) -> usize {
-    // Keys and most values are short: a plain loop over the first bytes
-    // beats setting up a vector search.
-    let short_end = bytes.len().min(from + 24);
-    while from < short_end {
-        match bytes[from] {
-            b'"' => return from,
-            b'\\' => from += 2,
-            _ => from += 1,
-        }
-    }
-    while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[from.min(bytes.len())..]) {
-        let at = from + found;
-        if bytes[at] == b'"' {
-            return at;
-        }
-        from = at + 2;
-    }
-    bytes.len()
-}
-
-fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
-    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\n' | b'\r') {
-        at += 1;
-    }
-    at
-}
-
-/// True when `bytes[at..at + len]` is a whole string's content without
-/// escapes: then its closing quote is at `at + len`. (Without a backslash
-/// the first quote closes the string, and the unescaped length is the raw
-/// one.)
-fn unescaped_at(bytes: &[u8], at: usize, len: usize) -> bool {
-    bytes.get(at + len) == Some(&b'"') && memchr::memchr(b'\\', &bytes[at..at + len]).is_none()
-}
-
-/// Where the value of the member whose key (`key_len` bytes unescaped)
-/// starts at `key_at` begins.
-fn value_start(bytes: &[u8], key_at: usize, key_len: usize) -> usize {
-    // Keys are short: the scan beats a vector search for a backslash.
-    let key_end = if key_len > 24 && unescaped_at(bytes, key_at, key_len) {
-        key_at + key_len
-    } else {
-        string_end(bytes, key_at)
-    };
-    let colon = skip_whitespace(bytes, key_end + 1);
-    skip_whitespace(bytes, colon + 1)
-}
-
-/// The end of the JSON value starting at `start` in valid JSON.
-pub(super) fn value_end(bytes: &[u8], start: usize) -> usize {
-    match bytes.get(start) {
-        Some(b'"') => string_end(bytes, start + 1) + 1,
-        Some(b'{' | b'[') => {
-            let mut depth = 0usize;
-            let mut at = start;
-            while at < bytes.len() {
-                match bytes[at] {
-                    b'"' => at = string_end(bytes, at + 1),
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return at + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                at += 1;
-            }
-            bytes.len()
-        }
-        _ => {
-            let mut at = start;
-            while at < bytes.len()
-                && !matches!(bytes[at], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-            {
-                at += 1;
-            }
-            at
-        }
-    }
-}
-
-/// The end of top-level member `index` of `members` (before the comma that
-/// follows it, or the object's closing brace), trailing whitespace trimmed.
-pub(super) fn member_end(line: &[u8], members: &[Member], index: usize) -> usize {
-    match members.get(index + 1) {
-        Some(next) => end_before(line, next.start as usize),
-        None => end_before(line, line.len()),
-    }
-}
-
-/// The end of the member before `at` in valid JSON, where `at` is the
-/// opening quote of the next member's key or the end of the line (whose
-/// object ends there, maybe followed by white space): back over white
-/// space, the comma or the closing brace, and white space again.
-fn end_before(line: &[u8], at: usize) -> usize {
-    let is_space = |byte: u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
-    let mut end = at;
-    while end > 0 && is_space(line[end - 1]) {
-        end -= 1;
-    }
-    end = end.saturating_sub(1); // the comma or the brace
-    while end > 0 && is_space(line[end - 1]) {
-        end -= 1;
-    }
-    end
-}
-
-/// The start of the number, `true`, `false` or `null` that ends at `end`:
-/// back to the colon or white space before it.
-fn token_start(line: &[u8], end: usize) -> usize {
-    let mut start = end;
-    while start > 0 && !matches!(line[start - 1], b':' | b' ' | b'\t' | b'\n' | b'\r') {
-        start -= 1;
-    }
-    start
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::raw::member_end;
 
     fn path(text: &str) -> Vec<Box<[u8]>> {
         text.split('.').map(|key| key.as_bytes().into()).collect()
@@ -731,20 +582,6 @@ mod tests {
         {
             let raw_span = slots[usize::from(*slot)].raw().expect("located");
             assert_eq!(&line[raw_span], raw);
-        }
-    }
-
-    #[test]
-    fn bytes_eq_tells_every_differing_byte_at_every_length() {
-        let a: Vec<u8> = (b'a'..=b'z').collect();
-        for len in 0..a.len() {
-            assert!(bytes_eq(&a[..len], &a[..len]));
-            assert!(!bytes_eq(&a[..len], &a[..len + 1]));
-            for at in 0..len {
-                let mut b = a[..len].to_vec();
-                b[at] = b'#';
-                assert!(!bytes_eq(&a[..len], &b), "{len} {at}");
-            }
         }
     }
 

@@ -33,21 +33,20 @@
 mod framing;
 mod tls;
 
-use crate::escape::{escaped_line_len, write_escaped_line};
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
-use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker, count_failure};
+use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
 use crate::uring::Token;
-use framing::{FrameHeader, Framing, detect_framing, parse_frame_header};
+use framing::Framing;
 use io_uring::{opcode, types};
 use std::collections::VecDeque;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tls::{TlsBuffers, TlsFailure, TlsSession};
+use tls::{TlsBuffers, TlsSession};
 
 /// Connection slots beyond `--tcp-max-connections`, for connections whose
 /// last completions have not come in yet.
@@ -139,7 +138,7 @@ impl Conn {
 }
 
 /// What one record costs and how it is written.
-enum Emit {
+pub(super) enum Emit {
     Written,
     /// No batch room downstream: try again later.
     Blocked,
@@ -615,120 +614,6 @@ impl TcpReader {
         }
     }
 
-    /// Decrypts what a TLS connection received into its range, as far as
-    /// the range has room: takes rustls's plaintext, feeds it more
-    /// ciphertext once that is all taken, and so on. Sets `eof` once the
-    /// plaintext ended. Returns the bytes moved (fed and taken).
-    fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
-        let offset = self.slots.offset(slot);
-        let conn_bytes = self.slots.conn_bytes();
-        let input = self
-            .tls
-            .as_mut()
-            .expect("a TLS connection is on a TLS input");
-        let conn = &mut self.conns[slot];
-        let session = conn.tls.as_mut().expect("a TLS connection");
-        let mut moved = 0;
-        loop {
-            let out = self
-                .slots
-                .slice(offset + conn.filled, conn_bytes - conn.filled);
-            let taken = session.take_plaintext(out);
-            conn.filled += taken;
-            conn.high_water = conn.high_water.max(conn.filled);
-            self.pass_bytes += taken as u64;
-            moved += taken;
-            if !session.can_feed() {
-                break;
-            }
-            let ciphertext = input.buffers.input(slot, session.fed, session.received);
-            let (fed, completed) = session.feed(ciphertext)?;
-            session.fed += fed;
-            moved += fed;
-            if completed {
-                self.tcp.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-            }
-            if fed == 0 && taken == 0 {
-                break;
-            }
-        }
-        if session.ended() {
-            conn.eof = true;
-        }
-        Ok(moved)
-    }
-
-    /// Counts and warns about a failed TLS connection and closes it once
-    /// the alert rustls queued (if any) is sent. Its bytes not yet framed
-    /// are dropped: the stream they came in is broken.
-    fn fail_tls(&mut self, slot: usize, failure: TlsFailure) {
-        let Some(input) = self.tls.as_mut() else {
-            return;
-        };
-        let (counter, failures, what, detail) = match failure {
-            TlsFailure::Plaintext => (
-                &self.tcp.tls_plaintext,
-                &mut input.plaintext,
-                "plaintext sent to a TLS port",
-                String::new(),
-            ),
-            TlsFailure::BadRecord(error) => (
-                &self.tcp.tls_bad_records,
-                &mut input.bad_records,
-                "a bad TLS record",
-                error,
-            ),
-            TlsFailure::Handshake(error) => (
-                &self.tcp.tls_handshake_errors,
-                &mut input.handshake_errors,
-                "a failed TLS handshake",
-                error,
-            ),
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(count) = count_failure(failures) {
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!("; error = {detail}")
-            };
-            eprintln!(
-                "ringway: warning: input '{}': {what}, connection closed ({count} so far){detail}",
-                self.name
-            );
-        }
-        let conn = &mut self.conns[slot];
-        conn.start = 0;
-        conn.filled = 0;
-        if let Some(tls) = conn.tls.as_mut() {
-            tls.close_after_send = true;
-            tls.fed = tls.received;
-        }
-        self.send_tls(slot);
-        if !self.conns[slot].send_posted() {
-            self.begin_close(slot);
-        }
-    }
-
-    /// Sends what rustls queued for a TLS connection (handshake flights,
-    /// alerts), unless a send is posted already (its completion sends on).
-    fn send_tls(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
-            return;
-        };
-        if tls.send_posted || conn.closing || !tls.wants_send() {
-            return;
-        }
-        let written = tls.fill_send(input.buffers.output(slot, 0, tls::SEND_BYTES));
-        if written == 0 {
-            return;
-        }
-        tls.send_start = 0;
-        tls.send_end = written;
-        self.post_send(slot);
-    }
-
     /// Posts the send of the rest of a TLS connection's queued bytes.
     fn post_send(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
@@ -788,153 +673,6 @@ impl TcpReader {
         }
     }
 
-    /// Frames the connection's bytes into records until it needs more
-    /// bytes or room runs out.
-    fn frame(&mut self, slot: usize) -> Emit {
-        let offset = self.slots.offset(slot);
-        let max_line = self.max_line_bytes;
-        loop {
-            let conn = &self.conns[slot];
-            let (start, filled, eof) = (conn.start, conn.filled, conn.eof);
-            if start == filled {
-                return Emit::Written;
-            }
-            match conn.framing {
-                Framing::Unknown => {
-                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
-                    let framing = detect_framing(bytes, eof);
-                    if framing == Framing::Unknown {
-                        return Emit::Written; // too few bytes to tell
-                    }
-                    self.conns[slot].framing = framing;
-                }
-                Framing::Lines => {
-                    if conn.skip_line {
-                        let bytes = &self.slots.slice(offset + start, filled - start)[..];
-                        let conn = &mut self.conns[slot];
-                        match memchr::memchr(b'\n', bytes) {
-                            Some(newline) => {
-                                conn.start += newline + 1;
-                                conn.skip_line = false;
-                            }
-                            None => conn.start = filled,
-                        }
-                        continue;
-                    }
-                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
-                    let (record, consumed, truncated, skip) =
-                        match memchr::memchr(b'\n', &bytes[..bytes.len().min(max_line + 1)]) {
-                            Some(newline) => (newline, newline + 1, false, false),
-                            // No newline within --max-line: the line is cut
-                            // there and its rest skipped.
-                            None if bytes.len() > max_line => (max_line, max_line, true, true),
-                            // The last line of a closed connection.
-                            None if eof => (bytes.len(), bytes.len(), false, false),
-                            None => return Emit::Written, // wait for the rest
-                        };
-                    if let Emit::Blocked = self.emit(offset + start, record, false, truncated) {
-                        return Emit::Blocked;
-                    }
-                    let conn = &mut self.conns[slot];
-                    conn.start += consumed;
-                    conn.skip_line = skip;
-                }
-                Framing::Octets => {
-                    if conn.skip_bytes > 0 {
-                        let conn = &mut self.conns[slot];
-                        let skip = conn.skip_bytes.min(filled - start);
-                        conn.start += skip;
-                        conn.skip_bytes -= skip;
-                        continue;
-                    }
-                    let bytes = &self.slots.slice(offset + start, filled - start)[..];
-                    match parse_frame_header(bytes) {
-                        FrameHeader::Partial if eof => {
-                            // A cut header at the end: the bytes as a line.
-                            self.conns[slot].framing = Framing::Lines;
-                        }
-                        FrameHeader::Partial => return Emit::Written,
-                        FrameHeader::Invalid => {
-                            // Not octet counting after all (or a sender's
-                            // bug): newline framing from here on.
-                            self.pass_invalid += 1;
-                            self.conns[slot].framing = Framing::Lines;
-                        }
-                        FrameHeader::Frame { header, length } => {
-                            let available = bytes.len() - header;
-                            let keep = length.min(max_line);
-                            if available < keep && !eof {
-                                return Emit::Written; // wait for the frame
-                            }
-                            let keep = keep.min(available);
-                            let truncated = keep < length;
-                            if let Emit::Blocked =
-                                self.emit(offset + start + header, keep, true, truncated)
-                            {
-                                return Emit::Blocked;
-                            }
-                            let conn = &mut self.conns[slot];
-                            conn.start += header + keep;
-                            conn.skip_bytes = if eof { 0 } else { length - keep };
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Appends `len` bytes at `at` in the region as one record (a frame's
-    /// newlines escaped as `#012`), starting a new batch when the current
-    /// one is full.
-    /// `cut`: the caller already cut this record (counted once either way).
-    fn emit(&mut self, at: usize, len: usize, escape: bool, cut: bool) -> Emit {
-        let max_line = self.max_line_bytes;
-        let (keep, escaped, escape_cut) = {
-            let mut record = &self.slots.slice(at, len)[..];
-            // A trailing newline in a frame is its end, not part of it.
-            if escape {
-                record = record.strip_suffix(b"\n").unwrap_or(record);
-            }
-            let escaped = if escape {
-                escaped_line_len(record)
-            } else {
-                record.len()
-            };
-            if escaped <= max_line {
-                (record.len(), escaped, false)
-            } else {
-                // Escaping grew it past a line: keep what fits.
-                let mut keep = 0;
-                let mut cost = 0;
-                for &byte in record {
-                    let next = if byte == b'\n' { 4 } else { 1 };
-                    if cost + next > max_line {
-                        break;
-                    }
-                    cost += next;
-                    keep += 1;
-                }
-                (keep, cost, true)
-            }
-        };
-        let needed = escaped + 1;
-        let Some(batch) = self.batcher.batch_for(needed) else {
-            return Emit::Blocked;
-        };
-        let record = &self.slots.slice(at, keep)[..];
-        let out = &mut batch.buf[batch.len..];
-        let written = if escaped != keep {
-            write_escaped_line(record, out)
-        } else {
-            out[..keep].copy_from_slice(record);
-            keep
-        };
-        out[written] = b'\n';
-        batch.len += written + 1;
-        self.pass_truncated += u64::from(cut || escape_cut);
-        Emit::Written
-    }
-
     fn publish_counts(&mut self) {
         if self.pass_bytes > 0 {
             self.counters
@@ -991,24 +729,6 @@ impl TcpReader {
                 }
             }
         }
-    }
-
-    /// Closes a TLS connection whose handshake outlived
-    /// --tls-handshake-timeout (counted, warned about at 1, 2, 4, …).
-    fn handshake_timed_out(&mut self, slot: usize) {
-        self.tcp
-            .tls_handshake_timeouts
-            .fetch_add(1, Ordering::Relaxed);
-        if let Some(input) = self.tls.as_mut()
-            && let Some(count) = count_failure(&mut input.handshake_timeouts)
-        {
-            eprintln!(
-                "ringway: warning: input '{}': a TLS handshake did not finish within --tls-handshake-timeout {}, connection closed ({count} so far)",
-                self.name,
-                crate::config::format_duration(input.handshake_timeout)
-            );
-        }
-        self.begin_close(slot);
     }
 
     fn begin_close(&mut self, slot: usize) {
