@@ -65,6 +65,23 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_threads_cpu_s(pid, prefix):
+    """utime + stime of the threads of a live process whose name starts
+    with `prefix` (/proc/PID/task/TID/stat), in seconds."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        if name.startswith(prefix):
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
 def proc_status_kib(pid, key):
     """A kB field of /proc/PID/status (VmHWM, VmRSS, …; Threads is a count)."""
     with open("/proc/%d/status" % pid) as status:
