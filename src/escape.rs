@@ -7,6 +7,22 @@
 //! Hot path: none of these allocates; the JSON scan tests 8 bytes at a
 //! time ([`find_json_escape`]).
 
+/// `value` in decimal digits, written at the end of `digits`.
+#[inline]
+pub(crate) fn decimal(value: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &digits[at..]
+}
+
 /// Calls `write` with the pieces of `bytes` (valid UTF-8) escaped as the
 /// inside of a JSON string, in order: runs that need no escaping whole,
 /// and each quote, backslash or control byte as its escape (`\"`, `\\`,
@@ -123,6 +139,14 @@ pub(crate) fn write_escaped_line(payload: &[u8], out: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_writes_every_magnitude() {
+        for n in [0, 7, 10, 99, 100, 1234567890, u64::MAX] {
+            let mut digits = [0u8; 20];
+            assert_eq!(decimal(n, &mut digits), n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn interior_newlines_are_escaped_and_lengths_agree() {

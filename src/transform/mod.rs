@@ -232,6 +232,22 @@ struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    fn new(
+        line: &'a [u8],
+        parse: &'a JsonParse,
+        slots: &'a [Slot],
+        maps: &'a [Vec<u16>],
+        max_string_bytes: usize,
+    ) -> Self {
+        Self {
+            line,
+            scratch: parse.scratch(),
+            slots,
+            maps,
+            max_string_bytes,
+        }
+    }
+
     /// An evaluation of program `index` (0: the query, then the routes).
     fn cx<'p>(&'p self, index: usize, program: &'p Program, pad: &'p mut Scratchpad) -> Cx<'p> {
         let Scratchpad {
@@ -386,13 +402,7 @@ impl Transformer {
         let Some(query) = query else {
             return 0;
         };
-        let record = Record {
-            line,
-            scratch: parse.scratch(),
-            slots,
-            maps,
-            max_string_bytes: *max_line_bytes,
-        };
+        let record = Record::new(line, parse, slots, maps, *max_line_bytes);
         let mut eval = record.cx(0, &query.program, pad);
         let members = is_object.then_some(&members[..]);
         eval.project(&query.program.projection, members, out);
@@ -439,13 +449,7 @@ impl Transformer {
             max_line_bytes,
             ..
         } = self;
-        let record = Record {
-            line,
-            scratch: parse.scratch(),
-            slots,
-            maps,
-            max_string_bytes: *max_line_bytes,
-        };
+        let record = Record::new(line, parse, slots, maps, *max_line_bytes);
         if let Some(query) = query
             && let Some(filter) = &query.program.filter
         {

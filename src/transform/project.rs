@@ -75,24 +75,20 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
             dst[len / 2] = src[len / 2];
             dst[len - 1] = src[len - 1];
         }
-        4..=7 => {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[len - 4..].copy_from_slice(&src[len - 4..]);
-        }
-        8..=15 => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[len - 8..].copy_from_slice(&src[len - 8..]);
-        }
-        16..=32 => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[len - 16..].copy_from_slice(&src[len - 16..]);
-        }
-        33..=64 => {
-            dst[..32].copy_from_slice(&src[..32]);
-            dst[len - 32..].copy_from_slice(&src[len - 32..]);
-        }
+        4..=7 => copy_ends::<4>(dst, src),
+        8..=15 => copy_ends::<8>(dst, src),
+        16..=32 => copy_ends::<16>(dst, src),
+        33..=64 => copy_ends::<32>(dst, src),
         _ => dst.copy_from_slice(src),
     }
+}
+
+/// The first and the last `N` bytes (they overlap: `N <= len <= 2N`).
+#[inline(always)]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    let len = src.len();
+    dst[..N].copy_from_slice(&src[..N]);
+    dst[len - N..].copy_from_slice(&src[len - N..]);
 }
 
 /// Appends `bytes` as a JSON string (quotes included).
@@ -118,8 +114,11 @@ impl Cx<'_> {
             Val::Null => out.put(b"null"),
             Val::Bool(b) => out.put(if b { b"true" } else { b"false" }),
             Val::Int(n) => {
-                let mut text = [0u8; 20];
-                out.put(format_int(n, &mut text));
+                if n < 0 {
+                    out.put(b"-");
+                }
+                let mut digits = [0u8; 20];
+                out.put(crate::escape::decimal(n.unsigned_abs(), &mut digits));
             }
             Val::Double(x) if x.is_finite() => {
                 let mut text = [0u8; 32];
@@ -213,25 +212,6 @@ impl Cx<'_> {
     }
 }
 
-/// `n` in decimal, in `text`.
-fn format_int(n: i64, text: &mut [u8; 20]) -> &[u8] {
-    let mut at = text.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        text[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        text[at] = b'-';
-    }
-    &text[at..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,13 +237,5 @@ mod tests {
         room.put(b"0");
         assert_eq!(room.written(), None);
         assert_eq!(&buf, b"12345\0\0\0");
-    }
-
-    #[test]
-    fn integers_are_written_in_decimal() {
-        for n in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
-            let mut text = [0u8; 20];
-            assert_eq!(format_int(n, &mut text), n.to_string().as_bytes());
-        }
     }
 }

@@ -60,17 +60,7 @@ impl<'a> Writer<'a> {
 
     fn unsigned(&mut self, value: u64) {
         let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut value = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.bytes(&digits[at..]);
+        self.bytes(crate::escape::decimal(value, &mut digits));
     }
 
     fn signed(&mut self, value: i64) {
