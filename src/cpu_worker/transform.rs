@@ -38,6 +38,10 @@ pub(crate) struct TransformStage {
     /// The route mask of each record of the part being sent, in order.
     /// Reused: it grows to the most records one batch held, no further.
     pub masks: Vec<u64>,
+    /// How the lines of the batch being transformed are seen.
+    shape: Shape,
+    /// That batch's counts.
+    tally: Tally,
 }
 
 impl TransformStage {
@@ -57,6 +61,8 @@ impl TransformStage {
             pool,
             outputs,
             masks: Vec::new(),
+            shape: Shape::Raw,
+            tally: Tally::default(),
         }
     }
 }
@@ -127,12 +133,14 @@ impl CpuWorker {
             debug_assert!(false, "called with a transform");
             return 0;
         };
-        let mut tally = Tally::default();
+        stage.shape = shape;
+        stage.tally = Tally::default();
         let framed = if stage.keeps_lines {
-            self.transform_in_place(&mut stage, batch, shape, &mut tally)
+            self.transform_in_place(&mut stage, batch)
         } else {
-            self.transform_into_buffers(&mut stage, batch, shape, &mut tally)
+            self.transform_into_buffers(&mut stage, batch)
         };
+        let tally = std::mem::take(&mut stage.tally);
         self.transform = Some(stage);
         let add = |counter: &std::sync::atomic::AtomicU64, count: u64| {
             if count > 0 {
@@ -151,15 +159,9 @@ impl CpuWorker {
 
     /// Evaluates one line (`line` ends with its `\n`). `None`: it goes
     /// nowhere (filtered, or invalid and not passed on).
-    fn evaluate(
-        &mut self,
-        stage: &mut TransformStage,
-        line: &[u8],
-        shape: Shape,
-        tally: &mut Tally,
-    ) -> Option<LineResult> {
-        let (result, _) = self.evaluate_into(stage, line, shape, tally, &mut [])?;
-        tally.errors += u64::from(result.errors > 0);
+    fn evaluate(&mut self, stage: &mut TransformStage, line: &[u8]) -> Option<LineResult> {
+        let (result, _) = self.evaluate_into(stage, line, &mut [])?;
+        stage.tally.errors += u64::from(result.errors > 0);
         Some(result)
     }
 
@@ -170,14 +172,12 @@ impl CpuWorker {
         &mut self,
         stage: &mut TransformStage,
         line: &[u8],
-        shape: Shape,
-        tally: &mut Tally,
         room: &mut [u8],
     ) -> Option<(LineResult, Option<usize>)> {
         let text = &line[..line.len() - 1];
-        let (mut result, mut written) = stage.transformer.process_into(text, shape, room);
+        let (mut result, mut written) = stage.transformer.process_into(text, stage.shape, room);
         if result.outcome == Outcome::Invalid {
-            tally.invalid += 1;
+            stage.tally.invalid += 1;
             if let Some(dead_letter) = &mut self.dead_letter {
                 dead_letter.write_line(line);
             }
@@ -187,19 +187,13 @@ impl CpuWorker {
             // --on-invalid raw passes it on: as a raw line, `body`.
             (result, written) = stage.transformer.process_into(text, Shape::Raw, room);
         }
-        let result = tally.outcome(result)?;
+        let result = stage.tally.outcome(result)?;
         Some((result, written))
     }
 
     /// No query or `SELECT *` [WHERE]: kept lines keep their bytes,
     /// compacted to the front (nothing moves when every line is kept).
-    fn transform_in_place(
-        &mut self,
-        stage: &mut TransformStage,
-        mut batch: Batch,
-        shape: Shape,
-        tally: &mut Tally,
-    ) -> u64 {
+    fn transform_in_place(&mut self, stage: &mut TransformStage, mut batch: Batch) -> u64 {
         stage.masks.clear();
         let mut framed = 0u64;
         let mut write = 0;
@@ -208,7 +202,7 @@ impl CpuWorker {
         while let Some(offset) = memchr::memchr(b'\n', &batch.buf[start..len]) {
             let end = start + offset;
             framed += 1;
-            if let Some(result) = self.evaluate(stage, &batch.buf[start..=end], shape, tally) {
+            if let Some(result) = self.evaluate(stage, &batch.buf[start..=end]) {
                 debug_assert_ne!(result.outcome, Outcome::Projected, "SELECT * keeps lines");
                 if write != start {
                     batch.buf.copy_within(start..=end, write);
@@ -229,13 +223,7 @@ impl CpuWorker {
     /// line when kept as is) straight into encode buffers; a full one is
     /// sent on as a part of the batch, and the last part carries the
     /// batch's file marks and its OTLP ack.
-    fn transform_into_buffers(
-        &mut self,
-        stage: &mut TransformStage,
-        mut batch: Batch,
-        shape: Shape,
-        tally: &mut Tally,
-    ) -> u64 {
+    fn transform_into_buffers(&mut self, stage: &mut TransformStage, mut batch: Batch) -> u64 {
         let Some(pool) = stage.pool.clone() else {
             debug_assert!(false, "a projection has encode buffers");
             return 0;
@@ -255,7 +243,7 @@ impl CpuWorker {
             // Past `room_end` when the last record filled the buffer.
             let room = &mut part.buf[part.len.min(room_end)..room_end];
             let Some((result, mut written)) =
-                self.evaluate_into(stage, &batch.buf[line.start..=line.end], shape, tally, room)
+                self.evaluate_into(stage, &batch.buf[line.start..=line.end], room)
             else {
                 continue;
             };
@@ -296,7 +284,7 @@ impl CpuWorker {
                     keep
                 }
             };
-            tally.errors += u64::from(errors > 0);
+            stage.tally.errors += u64::from(errors > 0);
             part.buf[part.len + record_len] = b'\n';
             part.len += record_len + 1;
             part.records += 1;
