@@ -4,7 +4,7 @@
 # the release profile of its own Cargo.toml: fat LTO, one codegen unit),
 # builds the load generator from the "after" revision, then runs
 # bench/before_after.py: file→null json, file→file json and UDP at max rate,
-# interleaved A B A B …, medians and ratios in a Markdown table.
+# interleaved A B, B A, A B … (alternating by rep), medians and ratios in a Markdown table.
 #
 #   bench/before_after.sh                          # bd5486c vs HEAD, 5 reps
 #   bench/before_after.sh --before bd5486c --after HEAD --reps 7 --lines 5000000
