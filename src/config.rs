@@ -4,6 +4,9 @@
 //! This module also owns the grammar of DESIGN §7 that does not depend on the
 //! flag parser: input and output SPECs, sizes, durations and CPU lists.
 
+mod input_spec;
+
+pub(crate) use input_spec::parse_input_spec;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -62,7 +65,7 @@ impl InputKind {
         match self {
             InputKind::File { .. } => "file inputs take format and from",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
-            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert and key",
+            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
             InputKind::Otlp { .. } => "otlp inputs take format, which they ignore",
             InputKind::Stdin => "stdin takes format",
         }
@@ -70,11 +73,15 @@ impl InputKind {
 }
 
 /// The certificate chain and private key a TLS input serves with (PEM
-/// files), from its `cert=`/`key=` or `--tls-cert`/`--tls-key`.
+/// files), from its `cert=`/`key=` or `--tls-cert`/`--tls-key`, and the
+/// CA its clients' certificates must chain to (mutual TLS), from its
+/// `client_ca=` or `--tls-client-ca`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `None`: no client certificate is asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +125,9 @@ pub(crate) struct InputDefaults {
     /// `key=` serves with.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `--tls-client-ca`: what a `,tls` input without `client_ca=` asks
+    /// its clients' certificates to chain to.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// How the stats line reads (`--stats-format`).
@@ -490,178 +500,6 @@ fn parse_from(text: &str) -> Result<StartFrom, String> {
         "end" => Ok(StartFrom::End),
         _ => Err(format!("unknown start '{text}' (use beginning or end)")),
     }
-}
-
-/// Parses `KIND:TARGET[,key=value]...`. The global flags in `defaults` are
-/// what per-input keys override.
-pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, String> {
-    if spec == "stdin" || spec.starts_with("stdin,") {
-        return parse_stdin_spec(spec, defaults);
-    }
-    let Some((kind, rest)) = spec.split_once(':') else {
-        return Err(format!(
-            "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log or udp:127.0.0.1:5514)"
-        ));
-    };
-    let mut parts = rest.split(',');
-    let target = parts.next().unwrap_or_default();
-    if target.is_empty() {
-        return Err(format!("input '{spec}': the target is empty"));
-    }
-    let mut kind = match kind {
-        "file" if STDIN_PATHS.contains(&target) => {
-            return Err(format!(
-                "input '{spec}': standard input is read with --input stdin[,format=…] (file inputs tail files by path)"
-            ));
-        }
-        "file" => InputKind::File {
-            pattern: target.to_string(),
-        },
-        "stdin" => {
-            return Err(format!(
-                "input '{spec}': stdin takes no target (use stdin or stdin,format=json)"
-            ));
-        }
-        "udp" => InputKind::Udp {
-            address: parse_listen_address(target, 5514)
-                .map_err(|error| format!("input '{spec}': {error}"))?,
-            rcvbuf_bytes: defaults.udp_rcvbuf_bytes,
-            sockets: defaults.udp_sockets,
-        },
-        "otlp" => InputKind::Otlp {
-            address: parse_listen_address(target, 4318)
-                .map_err(|error| format!("input '{spec}': {error}"))?,
-        },
-        "tcp" => InputKind::Tcp {
-            address: parse_listen_address(target, 6514)
-                .map_err(|error| format!("input '{spec}': {error}"))?,
-            tls: None,
-        },
-        _ => {
-            return Err(format!(
-                "input '{spec}': unknown kind '{kind}' (use file:PATH_OR_GLOB, udp:ADDRESS:PORT, tcp:ADDRESS:PORT, otlp:ADDRESS:PORT or stdin)"
-            ));
-        }
-    };
-    let mut format = defaults.format;
-    let mut from = defaults.from;
-    // A TCP input's `,tls`, `cert=` and `key=`, put together after the loop.
-    let mut tls = false;
-    let mut cert = None;
-    let mut key_file = None;
-    for option in parts {
-        if option == "tls" && matches!(kind, InputKind::Tcp { .. }) {
-            tls = true;
-            continue;
-        }
-        let Some((key, value)) = option.split_once('=') else {
-            return Err(format!(
-                "input '{spec}': option '{option}' is not key=value"
-            ));
-        };
-        let context = |error: String| format!("input '{spec}': {error}");
-        match (key, &mut kind) {
-            ("format", _) => format = parse_format(value).map_err(context)?,
-            ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
-            ("rcvbuf", InputKind::Udp { rcvbuf_bytes, .. }) => {
-                *rcvbuf_bytes = parse_size(value).map_err(context)?;
-            }
-            ("sockets", InputKind::Udp { sockets, .. }) => {
-                *sockets = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_UDP_SOCKETS).contains(n))
-                    .ok_or_else(|| {
-                        context(format!("sockets must be between 1 and {MAX_UDP_SOCKETS}"))
-                    })?;
-            }
-            ("cert" | "key", InputKind::Tcp { .. }) if value.is_empty() => {
-                return Err(context(format!("{key}= needs a file")));
-            }
-            ("cert", InputKind::Tcp { .. }) => cert = Some(PathBuf::from(value)),
-            ("key", InputKind::Tcp { .. }) => key_file = Some(PathBuf::from(value)),
-            (_, kind) => {
-                let takes = kind.options();
-                return Err(context(format!("unknown option '{key}' ({takes})")));
-            }
-        }
-    }
-    if let InputKind::Tcp { tls: files, .. } = &mut kind {
-        *files = tcp_tls(spec, tls, cert, key_file, defaults)?;
-    }
-    if matches!(kind, InputKind::Otlp { .. }) {
-        // OTLP requests are decoded into NDJSON by the receiver itself.
-        format = Format::Raw;
-    }
-    Ok(InputSpec {
-        name: spec.to_string(),
-        kind,
-        format,
-        from,
-        sql: None,
-    })
-}
-
-/// The TLS files of a TCP input: `None` without `,tls`; with it, its
-/// `cert=`/`key=` or else `--tls-cert`/`--tls-key`, both required.
-/// `cert=` or `key=` without `,tls` is refused: the input would take
-/// plaintext while its SPEC looks like TLS.
-fn tcp_tls(
-    spec: &str,
-    tls: bool,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    defaults: &InputDefaults,
-) -> Result<Option<TlsFiles>, String> {
-    if !tls {
-        if cert.is_some() || key.is_some() {
-            return Err(format!(
-                "input '{spec}': cert= and key= need ,tls (e.g. tcp:0.0.0.0:6514,tls,cert=/etc/ringway/cert.pem,key=/etc/ringway/key.pem)"
-            ));
-        }
-        return Ok(None);
-    }
-    let cert = cert.or_else(|| defaults.tls_cert.clone());
-    let key = key.or_else(|| defaults.tls_key.clone());
-    match (cert, key) {
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
-        (cert, _) => {
-            let missing = if cert.is_none() {
-                "a certificate (cert=FILE or --tls-cert FILE)"
-            } else {
-                "a private key (key=FILE or --tls-key FILE)"
-            };
-            Err(format!("input '{spec}': ,tls needs {missing}"))
-        }
-    }
-}
-
-/// Paths that name the process's own standard input: a file input on one
-/// would find a pipe, not a file to tail.
-const STDIN_PATHS: [&str; 4] = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"];
-
-/// Parses `stdin[,format=…]`.
-fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, String> {
-    let mut format = defaults.format;
-    for option in spec.split(',').skip(1) {
-        let context = |error: String| format!("input '{spec}': {error}");
-        match option.split_once('=') {
-            Some(("format", value)) => format = parse_format(value).map_err(context)?,
-            Some((key, _)) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (stdin takes format only; it has no checkpoints and no from)"
-                )));
-            }
-            None => return Err(context(format!("option '{option}' is not key=value"))),
-        }
-    }
-    Ok(InputSpec {
-        name: spec.to_string(),
-        kind: InputKind::Stdin,
-        format,
-        from: defaults.from,
-        sql: None,
-    })
 }
 
 /// Parses `file:PATH`, `stdout`, `null`, `tcp:HOST:PORT`, `http://…` (or

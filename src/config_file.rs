@@ -24,12 +24,23 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key.
 const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
 
-/// The keys an `[[input]]` table may have. `tls` (true or false), `cert`
-/// and `key` are a TCP input's `,tls` and its PEM files. `sql` is the
+/// The keys an `[[input]]` table may have. `tls` (true or false), `cert`,
+/// `key` and `client_ca` are a TCP input's `,tls` and its PEM files. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 11] = [
-    "kind", "path", "address", "format", "from", "rcvbuf", "sockets", "tls", "cert", "key", "sql",
+const INPUT_KEYS: [&str; 12] = [
+    "kind",
+    "path",
+    "address",
+    "format",
+    "from",
+    "rcvbuf",
+    "sockets",
+    "tls",
+    "cert",
+    "key",
+    "client_ca",
+    "sql",
 ];
 
 /// The keys an `[[output]]` table may have. `where` is the output's route,
@@ -361,14 +372,22 @@ fn input_spec(table: &Table) -> Result<String, String> {
     let takes = match kind.as_str() {
         "file" => "path, format, from",
         "udp" => "address, format, rcvbuf, sockets",
-        "tcp" => "address, format, tls, cert, key",
+        "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
         _ => "address, format",
     };
     if kind == "stdin" {
         // Standard input has no target: `stdin[,format=…]`.
         for key in [
-            "path", "address", "from", "rcvbuf", "sockets", "tls", "cert", "key",
+            "path",
+            "address",
+            "from",
+            "rcvbuf",
+            "sockets",
+            "tls",
+            "cert",
+            "key",
+            "client_ca",
         ] {
             refuse(&kind, key, table.has(key), takes)?;
         }
@@ -440,7 +459,7 @@ fn input_spec(table: &Table) -> Result<String, String> {
         }
         Some(_) => return Err("key 'tls' must be true or false".to_string()),
     }
-    for key in ["cert", "key"] {
+    for key in ["cert", "key", "client_ca"] {
         if let Some(path) = table.text(key)? {
             refuse(&kind, key, kind != "tcp", takes)?;
             spec.push_str(&format!(",{key}={path}"));
@@ -545,6 +564,7 @@ mod tests {
             tls = true
             cert = "/etc/ringway/tls/cert.pem"
             key = "/etc/ringway/tls/key.pem"
+            client_ca = "/etc/ringway/tls/clients-ca.pem"
             [[output]]
             kind = "otlp"
             url = "http://collector:4318/v1/logs"
@@ -565,7 +585,7 @@ mod tests {
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318",
                 "stdin,format=json",
-                "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem",
+                "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem,client_ca=/etc/ringway/tls/clients-ca.pem",
             ]
         );
         assert_eq!(

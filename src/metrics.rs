@@ -251,6 +251,9 @@ pub(crate) struct TcpCounters {
     /// TLS connections closed for a record that is not TLS or does not
     /// decrypt.
     pub tls_bad_records: AtomicU64,
+    /// TLS connections refused under mutual TLS: no client certificate,
+    /// or one that does not chain to the client CA.
+    pub tls_client_cert_refused: AtomicU64,
 }
 
 /// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the

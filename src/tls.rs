@@ -1,15 +1,18 @@
 //! TLS for ringway's network edges: rustls with its `ring` provider (no
 //! OpenSSL linkage), TLS 1.2 and 1.3 only.
 //!
-//! [`server_config`] loads a PEM certificate chain and its private key into
-//! the [`rustls::ServerConfig`] a TLS input serves with; validation calls it
-//! at start (and `ringway check`) so a missing, unreadable or invalid file
-//! is one line and exit 2, and the pipeline calls it again to build the
-//! input. The sockets stay on io_uring: an input feeds rustls the bytes its
+//! [`server_config`] loads a PEM certificate chain and its private key
+//! (and, for mutual TLS, the CA that client certificates must be signed
+//! by) into the [`rustls::ServerConfig`] a TLS input serves with;
+//! validation calls it at start (and `ringway check`) so a missing,
+//! unreadable or invalid file is one line and exit 2, and the pipeline
+//! calls it again to build the input. The sockets stay on io_uring: an input feeds rustls the bytes its
 //! receives brought (see `input::tcp::tls`).
 
 use rustls::pki_types::pem::PemObject;
+use crate::config::TlsFiles;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,18 +25,33 @@ const MAX_PEM_BYTES: u64 = 1 << 20;
 static PROTOCOL_VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
     [&rustls::version::TLS13, &rustls::version::TLS12];
 
-/// The server side of a TLS input: `cert` (a PEM chain, the server's own
-/// certificate first) and `key` (a PEM private key: PKCS#8, PKCS#1 or
-/// SEC1). No client certificates are asked for. `Err` is one line naming
-/// the file and what is wrong with it.
-pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// The server side of a TLS input: `files.cert` (a PEM chain, the
+/// server's own certificate first) and `files.key` (a PEM private key:
+/// PKCS#8, PKCS#1 or SEC1). With `files.client_ca` (PEM, one or more CA
+/// certificates) every client must present a certificate that chains to
+/// one of them (mutual TLS); without it none is asked for. `Err` is one
+/// line naming the file and what is wrong with it.
+pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+    let (cert, key) = (&files.cert, &files.key);
     let chain = read_certificates(cert)?;
     let private_key = read_private_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&PROTOCOL_VERSIONS)
-        .map_err(|error| format!("TLS set-up failed: {error}"))?
-        .with_no_client_auth()
+        .map_err(|error| format!("TLS set-up failed: {error}"))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(client_ca) => {
+            let roots = read_client_ca(client_ca)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|error| {
+                    format!("TLS client CA {}: {error}", client_ca.display())
+                })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, private_key)
         .map_err(|error| {
             format!(
@@ -75,6 +93,33 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
         ));
     }
     Ok(chain)
+}
+
+/// The CA certificates of a client CA file, as rustls's trust anchors.
+/// Every certificate in it must be a usable anchor: one that is not is
+/// most likely the wrong file, and a silently smaller set of CAs would
+/// refuse clients for no reason the operator can see.
+fn read_client_ca(path: &Path) -> Result<rustls::RootCertStore, String> {
+    let shown = path.display();
+    let bytes = read_pem("client CA", path)?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("TLS client CA {shown}: not valid PEM: {error}"))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "TLS client CA {shown}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (index, certificate) in certificates.into_iter().enumerate() {
+        roots.add(certificate).map_err(|error| {
+            format!(
+                "TLS client CA {shown}: certificate {} is not a usable CA certificate: {error}",
+                index + 1
+            )
+        })?;
+    }
+    Ok(roots)
 }
 
 fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {

@@ -518,6 +518,7 @@ mod tests {
             udp_sockets: 1,
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
         };
         let inputs: Vec<_> = [
             "file:/x/*.log",

@@ -151,14 +151,7 @@ impl CheckArgs {
                 config::InputKind::Tcp { address, tls } => (
                     "tcp",
                     ("address", address.to_string()),
-                    match tls {
-                        Some(files) => format!(
-                            "tls = true\ncert = {}\nkey = {}\n",
-                            toml_value(&files.cert.to_string_lossy()),
-                            toml_value(&files.key.to_string_lossy())
-                        ),
-                        None => String::new(),
-                    },
+                    tls_keys(tls.as_ref()),
                 ),
                 config::InputKind::Otlp { address } => {
                     ("otlp", ("address", address.to_string()), String::new())
@@ -268,6 +261,25 @@ fn transform_lines(settings: &config::Settings) -> Vec<String> {
         }
     }
     lines
+}
+
+/// A network input's TLS keys as an `[[input]]` table writes them:
+/// `tls`, `cert`, `key` and, for mutual TLS, `client_ca` (paths only: no
+/// key material is ever printed).
+fn tls_keys(tls: Option<&config::TlsFiles>) -> String {
+    let Some(files) = tls else {
+        return String::new();
+    };
+    let path = |path: &std::path::Path| toml_value(&path.to_string_lossy());
+    let mut keys = format!(
+        "tls = true\ncert = {}\nkey = {}\n",
+        path(&files.cert),
+        path(&files.key)
+    );
+    if let Some(client_ca) = &files.client_ca {
+        keys.push_str(&format!("client_ca = {}\n", path(client_ca)));
+    }
+    keys
 }
 
 /// A flag's text as a TOML value: numbers and booleans bare, the rest quoted.

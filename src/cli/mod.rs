@@ -145,7 +145,7 @@ pub(crate) struct RunArgs {
 
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
-    /// octet-counted records; ,tls[,cert=FILE][,key=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
+    /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON)
     /// (IPv6 as [::1]:PORT) or stdin[,format=…] (standard input, a pipe, file or terminal, read to its end;
     /// no checkpoints; a run with only stdin ends at its EOF). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
@@ -310,6 +310,13 @@ pub(crate) struct RunArgs {
     /// goes with --tls-cert. Checked at start like --tls-cert. [default: none]
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (a PEM file) that turn on mutual TLS for every tcp:…,tls input without its own
+    /// client_ca=: a client must present a certificate signed by one of them, or its handshake fails
+    /// (counted as tls_client_cert_refused). Checked at start like --tls-cert. [default: none: no client
+    /// certificate is asked for]
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
 
     /// A TLS connection must finish its handshake within this of being accepted, or it is closed (counted as
     /// tls_handshake_timeouts). Connections in their handshake count against --tcp-max-connections. A bare

@@ -197,6 +197,7 @@ impl RunArgs {
             udp_sockets: self.udp_sockets,
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
+            tls_client_ca: self.tls_client_ca.clone(),
         };
         let mut inputs: Vec<InputSpec> = Vec::new();
         if embedded_default {
@@ -265,7 +266,11 @@ impl RunArgs {
         problems.extend(check_tls(
             &inputs,
             inputs.len() == self.inputs.len() || embedded_default,
-            self.tls_cert.is_some() || self.tls_key.is_some(),
+            &[
+                ("--tls-cert", self.tls_cert.is_some()),
+                ("--tls-key", self.tls_key.is_some()),
+                ("--tls-client-ca", self.tls_client_ca.is_some()),
+            ],
         ));
         let stdin_inputs = inputs
             .iter()
@@ -431,10 +436,10 @@ impl RunArgs {
 
 /// Every TLS input's certificate and key, loaded as the input will load
 /// them, so a missing, unreadable or invalid file stops `run` and `check`
-/// at start. `--tls-cert`/`--tls-key` without any `,tls` input is refused
+/// at start. `--tls-cert`/`--tls-key`/`--tls-client-ca` without any `,tls` input is refused
 /// (`all_parsed`: every input parsed, so none is missing from `inputs`):
 /// the operator meant TLS somewhere, and the inputs would take plaintext.
-fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: bool) -> Vec<Problem> {
+fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: &[(&str, bool)]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut any_tls = false;
     for input in inputs {
@@ -443,16 +448,22 @@ fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: bool) -> Vec<Pro
         } = &input.kind
         {
             any_tls = true;
-            if let Err(error) = crate::tls::server_config(&files.cert, &files.key) {
+            if let Err(error) = crate::tls::server_config(files) {
                 problems.push(Problem::Invalid(format!("input '{}': {error}", input.name)));
             }
         }
     }
-    if tls_flags && all_parsed && !any_tls {
-        problems.push(Problem::Invalid(
-            "--tls-cert/--tls-key are given but no input has ,tls (e.g. --input tcp:0.0.0.0:6514,tls); without it a tcp: input takes plaintext"
-                .to_string(),
-        ));
+    let given: Vec<&str> = tls_flags
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| *flag)
+        .collect();
+    if !given.is_empty() && all_parsed && !any_tls {
+        let verb = if given.len() == 1 { "is" } else { "are" };
+        problems.push(Problem::Invalid(format!(
+            "{} {verb} given but no input has ,tls (e.g. --input tcp:0.0.0.0:6514,tls); without it a tcp: input takes plaintext",
+            given.join("/")
+        )));
     }
     problems
 }

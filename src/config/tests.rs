@@ -156,6 +156,7 @@ fn input_spec_keys_override_global_defaults() {
         udp_sockets: 1,
         tls_cert: None,
         tls_key: None,
+        tls_client_ca: None,
     };
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();
     assert_eq!(spec.file_pattern(), Some("/var/log/*.log"));
@@ -273,11 +274,13 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         udp_sockets: 1,
         tls_cert: Some("/etc/global.crt".into()),
         tls_key: Some("/etc/global.key".into()),
+        tls_client_ca: None,
     };
     let files = |cert: &str, key: &str| {
         Some(TlsFiles {
             cert: cert.into(),
             key: key.into(),
+            client_ca: None,
         })
     };
     let tls_of =
@@ -302,6 +305,31 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         tls_of("tcp:127.0.0.1:6514,key=/a.key,tls,cert=/a.crt", &defaults),
         files("/a.crt", "/a.key")
     );
+    // The client CA: its own key wins over --tls-client-ca, which every
+    // other ,tls input takes; neither: no client certificate asked for.
+    let mutual = InputDefaults {
+        tls_client_ca: Some("/etc/clients-ca.pem".into()),
+        ..defaults.clone()
+    };
+    let with_ca = |ca: &str| {
+        Some(TlsFiles {
+            client_ca: Some(ca.into()),
+            ..files("/etc/global.crt", "/etc/global.key").unwrap()
+        })
+    };
+    assert_eq!(
+        tls_of("tcp:127.0.0.1:6514,tls", &mutual),
+        with_ca("/etc/clients-ca.pem")
+    );
+    assert_eq!(
+        tls_of("tcp:127.0.0.1:6514,tls,client_ca=/own-ca.pem", &mutual),
+        with_ca("/own-ca.pem")
+    );
+    assert_eq!(
+        tls_of("tcp:127.0.0.1:6514,tls,client_ca=/own-ca.pem", &defaults),
+        with_ca("/own-ca.pem")
+    );
+    assert_eq!(tls_of("tcp:127.0.0.1:6514", &mutual), None);
     let bare = InputDefaults {
         tls_cert: None,
         tls_key: None,
@@ -311,7 +339,10 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         ("tcp:127.0.0.1:6514,tls", "needs a certificate"),
         ("tcp:127.0.0.1:6514,tls,cert=/a.crt", "needs a private key"),
         ("tcp:127.0.0.1:6514,cert=/a.crt,key=/a.key", "need ,tls"),
+        ("tcp:127.0.0.1:6514,client_ca=/ca.pem", "need ,tls"),
         ("tcp:127.0.0.1:6514,tls,cert=", "cert= needs a file"),
+        ("tcp:127.0.0.1:6514,tls,client_ca=", "client_ca= needs a file"),
+        ("udp:127.0.0.1:6514,client_ca=/ca.pem", "unknown option 'client_ca'"),
         ("udp:127.0.0.1:6514,tls", "is not key=value"),
         ("otlp:127.0.0.1:4318,cert=/a.crt", "unknown option 'cert'"),
     ] {

@@ -265,8 +265,8 @@ families! {
         "TLS handshakes a TLS input (tcp:…,tls) completed.";
 
     TLS_CLOSED: Counter "ringway_input_tls_closed_total" ["input", "reason"]
-        "Connections a TLS input (tcp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt)."
-        details "Each is also a warning on stderr at the 1st, 2nd, 4th, 8th, … time. Summary keys: `tls_handshake_timeouts`, `tls_handshake_errors`, `tls_plaintext`, `tls_bad_records`.";
+        "Connections a TLS input (tcp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt), client_cert_refused (mutual TLS: the client sent no certificate, or one that does not chain to --tls-client-ca or client_ca=)."
+        details "Each is also a warning on stderr at the 1st, 2nd, 4th, 8th, … time. Summary keys: `tls_handshake_timeouts`, `tls_handshake_errors`, `tls_plaintext`, `tls_bad_records`, `tls_client_cert_refused`.";
 
     OTLP_RECORDS_ACCEPTED: Counter "ringway_otlp_records_accepted_total" ["input"]
         "Log records of accepted requests an OTLP input put into the pipeline.";
@@ -424,6 +424,9 @@ pub(crate) static TCP: Scope<TcpCounters> = Scope {
         atomic!(TcpCounters.tls_bad_records, &TLS_CLOSED)
             .labelled(&[("reason", "bad_record")])
             .shown("bad TLS records", None),
+        atomic!(TcpCounters.tls_client_cert_refused, &TLS_CLOSED)
+            .labelled(&[("reason", "client_cert_refused")])
+            .shown("TLS client certificates refused", None),
     ],
 };
 

@@ -539,7 +539,7 @@ fn stream_reader(
         InputKind::Tcp {
             tls: Some(files), ..
         } => Some(TcpTls {
-            config: crate::tls::server_config(&files.cert, &files.key)?,
+            config: crate::tls::server_config(files)?,
             handshake_timeout: settings.tls_handshake_timeout,
         }),
         _ => None,

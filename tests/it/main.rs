@@ -20,6 +20,7 @@ mod file_input_safety;
 mod file_pipeline;
 mod layering;
 mod metrics;
+mod mtls;
 mod otlp;
 mod outputs;
 mod rotation;

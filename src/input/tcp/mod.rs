@@ -27,7 +27,8 @@
 //! plaintext receive would have put it (`pump_tls`); rustls's replies
 //! (handshake flights, alerts) go out with io_uring sends. A connection
 //! still in its handshake after `--tls-handshake-timeout` is closed; a
-//! plaintext sender, a bad record or a failed handshake closes the
+//! plaintext sender, a bad record, a failed handshake or (with a client
+//! CA, mutual TLS) a client without a valid certificate closes the
 //! connection. Each is counted and warned about at 1, 2, 4, … times.
 
 mod framing;
@@ -161,6 +162,7 @@ struct TlsInput {
     bad_records: u64,
     handshake_errors: u64,
     handshake_timeouts: u64,
+    client_certs_refused: u64,
 }
 
 /// What a TCP reader is built from.
@@ -237,6 +239,7 @@ impl TcpReader {
                 bad_records: 0,
                 handshake_errors: 0,
                 handshake_timeouts: 0,
+                client_certs_refused: 0,
             }),
             None => None,
         };

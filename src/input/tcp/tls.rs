@@ -51,6 +51,9 @@ pub(super) enum TlsFailure {
     /// The handshake failed (no common version or cipher suite, an alert
     /// from the peer, …).
     Handshake(String),
+    /// Mutual TLS: the client presented no certificate, or one that does
+    /// not chain to the client CA (or is expired, or not for a client).
+    ClientCertRefused(String),
 }
 
 /// One TLS connection's state beside its [`super::Conn`].
@@ -206,12 +209,19 @@ fn not_tls(first: &[u8]) -> TlsFailure {
 }
 
 /// What a rustls error counts as: malformed or undecryptable records are
-/// bad records; anything else is a failed handshake while handshaking, a
-/// bad record after.
+/// bad records; a missing or invalid certificate during the handshake is
+/// a refused client certificate (a server verifies no other certificate);
+/// anything else is a failed handshake while handshaking, a bad record
+/// after.
 fn classify(error: rustls::Error, handshaken: bool) -> TlsFailure {
     match error {
         rustls::Error::InvalidMessage(_) | rustls::Error::DecryptError => {
             TlsFailure::BadRecord(error.to_string())
+        }
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_)
+            if !handshaken =>
+        {
+            TlsFailure::ClientCertRefused(error.to_string())
         }
         error if !handshaken => TlsFailure::Handshake(error.to_string()),
         error => TlsFailure::BadRecord(error.to_string()),
@@ -326,6 +336,12 @@ impl super::TcpReader {
                 "a failed TLS handshake",
                 error,
             ),
+            TlsFailure::ClientCertRefused(error) => (
+                &self.tcp.tls_client_cert_refused,
+                &mut input.client_certs_refused,
+                "a TLS client without a valid certificate from the client CA refused",
+                error,
+            ),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(count) = count_failure(failures) {
@@ -423,5 +439,16 @@ mod tests {
             TlsFailure::Handshake(_)
         ));
         assert!(matches!(classify(alert, true), TlsFailure::BadRecord(_)));
+        // Mutual TLS: no client certificate, or one the client CA did not
+        // sign, is told apart from other handshake failures.
+        assert!(matches!(
+            classify(rustls::Error::NoCertificatesPresented, false),
+            TlsFailure::ClientCertRefused(_)
+        ));
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(matches!(
+            classify(unknown, false),
+            TlsFailure::ClientCertRefused(_)
+        ));
     }
 }
