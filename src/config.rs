@@ -44,8 +44,12 @@ pub(crate) enum InputKind {
         rcvbuf_bytes: usize,
         sockets: usize,
     },
-    /// An OTLP/HTTP receiver listening on `address`.
-    Otlp { address: std::net::SocketAddr },
+    /// An OTLP/HTTP receiver listening on `address`; with `tls`, OTLP/HTTP
+    /// over HTTPS (`,tls`).
+    Otlp {
+        address: std::net::SocketAddr,
+        tls: Option<TlsFiles>,
+    },
     /// A TCP listener on `address`: newline or octet-counted records;
     /// with `tls`, syslog over TLS (RFC 5425, `,tls`).
     Tcp {
@@ -66,7 +70,9 @@ impl InputKind {
             InputKind::File { .. } => "file inputs take format and from",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
             InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
-            InputKind::Otlp { .. } => "otlp inputs take format, which they ignore",
+            InputKind::Otlp { .. } => {
+                "otlp inputs take format (which they ignore), tls, cert, key and client_ca"
+            }
             InputKind::Stdin => "stdin takes format",
         }
     }

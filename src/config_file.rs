@@ -25,7 +25,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
 
 /// The keys an `[[input]]` table may have. `tls` (true or false), `cert`,
-/// `key` and `client_ca` are a TCP input's `,tls` and its PEM files. `sql` is the
+/// `key` and `client_ca` are a TCP or OTLP input's `,tls` and its PEM
+/// files. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
 const INPUT_KEYS: [&str; 12] = [
@@ -374,6 +375,7 @@ fn input_spec(table: &Table) -> Result<String, String> {
         "udp" => "address, format, rcvbuf, sockets",
         "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
+        "otlp" => "address, format, tls, cert, key, client_ca",
         _ => "address, format",
     };
     if kind == "stdin" {
@@ -454,14 +456,14 @@ fn input_spec(table: &Table) -> Result<String, String> {
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}
         Some(toml::Value::Boolean(true)) => {
-            refuse(&kind, "tls", kind != "tcp", takes)?;
+            refuse(&kind, "tls", !matches!(kind.as_str(), "tcp" | "otlp"), takes)?;
             spec.push_str(",tls");
         }
         Some(_) => return Err("key 'tls' must be true or false".to_string()),
     }
     for key in ["cert", "key", "client_ca"] {
         if let Some(path) = table.text(key)? {
-            refuse(&kind, key, kind != "tcp", takes)?;
+            refuse(&kind, key, !matches!(kind.as_str(), "tcp" | "otlp"), takes)?;
             spec.push_str(&format!(",{key}={path}"));
         }
     }

@@ -200,6 +200,14 @@ pub(crate) struct OtlpCounters {
     /// Arrays and maps nested more than 32 deep in accepted requests,
     /// written as null.
     pub values_too_deep: AtomicU64,
+    /// TLS (`otlp:…,tls`, HTTPS): as [`TcpCounters`]' fields of the same
+    /// names.
+    pub tls_handshakes: AtomicU64,
+    pub tls_handshake_timeouts: AtomicU64,
+    pub tls_handshake_errors: AtomicU64,
+    pub tls_plaintext: AtomicU64,
+    pub tls_bad_records: AtomicU64,
+    pub tls_client_cert_refused: AtomicU64,
 }
 
 impl OtlpCounters {

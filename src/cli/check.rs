@@ -153,9 +153,11 @@ impl CheckArgs {
                     ("address", address.to_string()),
                     tls_keys(tls.as_ref()),
                 ),
-                config::InputKind::Otlp { address } => {
-                    ("otlp", ("address", address.to_string()), String::new())
-                }
+                config::InputKind::Otlp { address, tls } => (
+                    "otlp",
+                    ("address", address.to_string()),
+                    tls_keys(tls.as_ref()),
+                ),
                 config::InputKind::Stdin => ("stdin", ("", String::new()), String::new()),
             };
             out.push_str(&format!("kind = \"{kind}\"\n"));

@@ -445,6 +445,9 @@ fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: &[(&str, bool)])
     for input in inputs {
         if let config::InputKind::Tcp {
             tls: Some(files), ..
+        }
+        | config::InputKind::Otlp {
+            tls: Some(files), ..
         } = &input.kind
         {
             any_tls = true;
@@ -461,7 +464,7 @@ fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: &[(&str, bool)])
     if !given.is_empty() && all_parsed && !any_tls {
         let verb = if given.len() == 1 { "is" } else { "are" };
         problems.push(Problem::Invalid(format!(
-            "{} {verb} given but no input has ,tls (e.g. --input tcp:0.0.0.0:6514,tls); without it a tcp: input takes plaintext",
+            "{} {verb} given but no input has ,tls (e.g. --input tcp:0.0.0.0:6514,tls or otlp:0.0.0.0:4318,tls); without it tcp: and otlp: inputs take plaintext",
             given.join("/")
         )));
     }

@@ -1,6 +1,6 @@
 //! The input SPEC grammar of DESIGN §7: `KIND:TARGET[,key=value]...`
 //! ([`parse_input_spec`]) and `stdin[,format=…]`, with the TLS options of
-//! the network inputs (`,tls`, `cert=`, `key=`, `client_ca=`) put
+//! the `tcp` and `otlp` inputs (`,tls`, `cert=`, `key=`, `client_ca=`) put
 //! together with their global flags ([`input_tls`]).
 
 use super::{
@@ -48,6 +48,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         "otlp" => InputKind::Otlp {
             address: parse_listen_address(target, 4318)
                 .map_err(|error| format!("input '{spec}': {error}"))?,
+            tls: None,
         },
         "tcp" => InputKind::Tcp {
             address: parse_listen_address(target, 6514)
@@ -64,7 +65,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     let mut from = defaults.from;
     // A TLS input's `,tls` and files, put together after the loop.
     let mut tls = TlsOptions::default();
-    let takes_tls = matches!(kind, InputKind::Tcp { .. });
+    let takes_tls = matches!(kind, InputKind::Tcp { .. } | InputKind::Otlp { .. });
     for option in parts {
         if option == "tls" && takes_tls {
             tls.on = true;
@@ -103,7 +104,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             }
         }
     }
-    if let InputKind::Tcp { tls: files, .. } = &mut kind {
+    if let InputKind::Tcp { tls: files, .. } | InputKind::Otlp { tls: files, .. } = &mut kind {
         *files = input_tls(spec, tls, defaults)?;
     }
     if matches!(kind, InputKind::Otlp { .. }) {

@@ -330,6 +330,14 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         with_ca("/own-ca.pem")
     );
     assert_eq!(tls_of("tcp:127.0.0.1:6514", &mutual), None);
+    // OTLP over HTTPS takes the same keys and flags.
+    match parse_input_spec("otlp:127.0.0.1:4318,tls,client_ca=/own-ca.pem", &mutual)
+        .unwrap()
+        .kind
+    {
+        InputKind::Otlp { tls, .. } => assert_eq!(tls, with_ca("/own-ca.pem")),
+        other => panic!("{other:?}"),
+    }
     let bare = InputDefaults {
         tls_cert: None,
         tls_key: None,
@@ -344,7 +352,8 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         ("tcp:127.0.0.1:6514,tls,client_ca=", "client_ca= needs a file"),
         ("udp:127.0.0.1:6514,client_ca=/ca.pem", "unknown option 'client_ca'"),
         ("udp:127.0.0.1:6514,tls", "is not key=value"),
-        ("otlp:127.0.0.1:4318,cert=/a.crt", "unknown option 'cert'"),
+        ("otlp:127.0.0.1:4318,cert=/a.crt", "need ,tls"),
+        ("otlp:127.0.0.1:4318,tls", "needs a certificate"),
     ] {
         let error = parse_input_spec(spec, &bare).unwrap_err();
         assert!(error.contains(says), "{spec}: {error}");

@@ -262,10 +262,10 @@ families! {
         "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).";
 
     TLS_HANDSHAKES: Counter "ringway_input_tls_handshakes_total" ["input"]
-        "TLS handshakes a TLS input (tcp:…,tls) completed.";
+        "TLS handshakes a TLS input (tcp:…,tls or otlp:…,tls) completed.";
 
     TLS_CLOSED: Counter "ringway_input_tls_closed_total" ["input", "reason"]
-        "Connections a TLS input (tcp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt), client_cert_refused (mutual TLS: the client sent no certificate, or one that does not chain to --tls-client-ca or client_ca=)."
+        "Connections a TLS input (tcp:…,tls or otlp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt), client_cert_refused (mutual TLS: the client sent no certificate, or one that does not chain to --tls-client-ca or client_ca=)."
         details "Each is also a warning on stderr at the 1st, 2nd, 4th, 8th, … time. Summary keys: `tls_handshake_timeouts`, `tls_handshake_errors`, `tls_plaintext`, `tls_bad_records`, `tls_client_cert_refused`.";
 
     OTLP_RECORDS_ACCEPTED: Counter "ringway_otlp_records_accepted_total" ["input"]
@@ -443,6 +443,22 @@ pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
         atomic!(OtlpCounters.read_timeouts, &OTLP_READ_TIMEOUTS),
         atomic!(OtlpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
         atomic!(OtlpCounters.values_too_deep, &OTLP_VALUES_TOO_DEEP),
+        atomic!(OtlpCounters.tls_handshakes, &TLS_HANDSHAKES),
+        atomic!(OtlpCounters.tls_handshake_timeouts, &TLS_CLOSED)
+            .labelled(&[("reason", "handshake_timeout")])
+            .shown("TLS handshake timeouts", None),
+        atomic!(OtlpCounters.tls_handshake_errors, &TLS_CLOSED)
+            .labelled(&[("reason", "handshake_error")])
+            .shown("TLS handshake errors", None),
+        atomic!(OtlpCounters.tls_plaintext, &TLS_CLOSED)
+            .labelled(&[("reason", "plaintext")])
+            .shown("plaintext on TLS", None),
+        atomic!(OtlpCounters.tls_bad_records, &TLS_CLOSED)
+            .labelled(&[("reason", "bad_record")])
+            .shown("bad TLS records", None),
+        atomic!(OtlpCounters.tls_client_cert_refused, &TLS_CLOSED)
+            .labelled(&[("reason", "client_cert_refused")])
+            .shown("TLS client certificates refused", None),
     ],
 };
 

@@ -13,7 +13,7 @@ use crate::cpu_worker::{CpuWorker, SyslogConverter, TransformStage};
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
-use crate::input::otlp::{OtlpReceiver, ReceiverParts};
+use crate::input::otlp::{OtlpReceiver, OtlpTls, ReceiverParts};
 use crate::input::stdin::StdinReader;
 use crate::input::tcp::{TcpParts, TcpReader, TcpTls};
 use crate::input::udp::UdpReader;
@@ -400,7 +400,7 @@ impl Inputs {
                 udp_reader(build, io, *address, *rcvbuf_bytes, *sockets)?,
                 None,
             )),
-            InputKind::Otlp { address } | InputKind::Tcp { address, .. } => {
+            InputKind::Otlp { address, .. } | InputKind::Tcp { address, .. } => {
                 Ok((stream_reader(build, io, *address)?, None))
             }
             InputKind::Stdin => {
@@ -514,6 +514,17 @@ fn stream_reader(
         .map_err(|error| format!("cannot open its socket: {error}"))?;
     let lane = io.lane_parts(build, &build.shared.network_readers_done);
     let set_up = |error| format!("cannot set up the receiver: {error}");
+    // Validation loaded the TLS files already; a file changed since then
+    // is refused here the same way.
+    let tls_config = match &build.input.kind {
+        InputKind::Tcp {
+            tls: Some(files), ..
+        }
+        | InputKind::Otlp {
+            tls: Some(files), ..
+        } => Some(crate::tls::server_config(files)?),
+        _ => None,
+    };
     if matches!(build.input.kind, InputKind::Otlp { .. }) {
         let otlp = Arc::new(OtlpCounters::default());
         build.otlp = Some(Arc::clone(&otlp));
@@ -523,6 +534,11 @@ fn stream_reader(
         );
         let receiver = OtlpReceiver::new(ReceiverParts {
             lane,
+            name: build.input.name.clone(),
+            tls: tls_config.map(|config| OtlpTls {
+                config,
+                handshake_timeout: settings.tls_handshake_timeout,
+            }),
             listener,
             settings: settings.otlp,
             io_to_cpu_capacity: settings.io_to_cpu_capacity,
@@ -533,17 +549,10 @@ fn stream_reader(
         .map_err(set_up)?;
         return Ok(Box::new(move || receiver.run()));
     }
-    // Validation loaded these files already; a file changed since then
-    // is refused here the same way.
-    let tls = match &build.input.kind {
-        InputKind::Tcp {
-            tls: Some(files), ..
-        } => Some(TcpTls {
-            config: crate::tls::server_config(files)?,
-            handshake_timeout: settings.tls_handshake_timeout,
-        }),
-        _ => None,
-    };
+    let tls = tls_config.map(|config| TcpTls {
+        config,
+        handshake_timeout: settings.tls_handshake_timeout,
+    });
     let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {

@@ -52,7 +52,7 @@ fn openssl(args: &[&str]) {
 
 /// A CA named `name` (certificate and key) in `dir`. Called after
 /// `make_certificate`, which says "not run" when openssl is missing.
-fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
     let config = dir.join("openssl.cnf");
     std::fs::write(&config, OPENSSL_CONFIG).unwrap();
     let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
@@ -66,7 +66,7 @@ fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
 }
 
 /// A client certificate named `name` that the CA `ca` signed.
-fn make_client(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
+pub(crate) fn make_client(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
     let config = dir.join("openssl.cnf");
     let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     let request = dir.join(format!("{name}.csr"));

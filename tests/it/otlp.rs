@@ -46,7 +46,7 @@ fn start(dir: &TempDir, output: &str, extra: &[&str]) -> (Ringway, SocketAddr) {
 }
 
 /// `http_responses[code]` of the otlp input (0 when the code is absent).
-fn http_count(summary: &Summary, code: &str) -> u64 {
+pub(crate) fn http_count(summary: &Summary, code: &str) -> u64 {
     let responses = summary.json["inputs"][0]
         .get("http_responses")
         .and_then(Value::as_object)
@@ -467,7 +467,7 @@ fn top_level_keys(line: &str) -> Vec<String> {
 /// Every line of `bytes` parsed as a JSON object with the contract's keys in
 /// the contract's order. With `allow_torn_tail`, a last piece without a
 /// newline (a write cut by kill -9) is ignored.
-fn parse_records(bytes: &[u8], allow_torn_tail: bool, context: &str) -> Vec<Value> {
+pub(crate) fn parse_records(bytes: &[u8], allow_torn_tail: bool, context: &str) -> Vec<Value> {
     let mut complete = bytes;
     if allow_torn_tail {
         let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -547,7 +547,7 @@ fn sdk_script() -> PathBuf {
 /// A Python that can import the OpenTelemetry SDK and OTLP/HTTP exporter:
 /// RINGWAY_TEST_PYTHON, else target/otel-venv/bin/python. Without one:
 /// fails under CI, else prints "not run: ..." and returns None.
-fn sdk_python() -> Option<PathBuf> {
+pub(crate) fn sdk_python() -> Option<PathBuf> {
     test_python(
         "import opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter",
         "the OpenTelemetry SDK",
@@ -555,7 +555,7 @@ fn sdk_python() -> Option<PathBuf> {
 }
 
 /// A running sdk_export.py.
-struct Sdk {
+pub(crate) struct Sdk {
     child: Option<Child>,
     stdout: PathBuf,
     stderr: PathBuf,
@@ -563,7 +563,7 @@ struct Sdk {
 
 static SDK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn sdk_spawn(dir: &TempDir, python: &Path, addr: SocketAddr, count: u64, extra: &[&str]) -> Sdk {
+pub(crate) fn sdk_spawn(dir: &TempDir, python: &Path, addr: SocketAddr, count: u64, extra: &[&str]) -> Sdk {
     let n = SDK_COUNTER.fetch_add(1, Ordering::SeqCst);
     let stdout = dir.join(format!("sdk-{n}.stdout"));
     let stderr = dir.join(format!("sdk-{n}.stderr"));
@@ -599,7 +599,7 @@ impl Sdk {
 
     /// Waits for a successful exit; returns the script's final JSON line
     /// and its stderr.
-    fn finish(mut self, timeout: Duration) -> (Value, String) {
+    pub(crate) fn finish(mut self, timeout: Duration) -> (Value, String) {
         let mut child = self.child.take().unwrap();
         let start = Instant::now();
         let status = loop {
@@ -639,7 +639,7 @@ impl Drop for Sdk {
 }
 
 /// The script's counts: every emitted record exported, none failed or dropped.
-fn assert_sdk_delivered(result: &Value, count: u64, sdk_stderr: &str) {
+pub(crate) fn assert_sdk_delivered(result: &Value, count: u64, sdk_stderr: &str) {
     let get = |k: &str| {
         result[k]
             .as_u64()
@@ -660,7 +660,7 @@ fn assert_sdk_delivered(result: &Value, count: u64, sdk_stderr: &str) {
 const SEVERITIES: [(u64, &str); 4] = [(5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR")];
 const TRACE_HIGH: u64 = 0x5B8E_FFF7_9803_8103;
 
-fn check_sdk_records(records: &[Value], prefix: &str, count: u64, context: &str) {
+pub(crate) fn check_sdk_records(records: &[Value], prefix: &str, count: u64, context: &str) {
     assert_eq!(
         records.len() as u64,
         count,
@@ -777,7 +777,7 @@ fn sdk_export_with_gzip_compression_arrives_intact() {
 // ---------------------------------------------------------------------------
 // OTLP/JSON from curl
 
-fn curl_available() -> bool {
+pub(crate) fn curl_available() -> bool {
     if Command::new("curl").arg("--version").output().is_ok() {
         return true;
     }

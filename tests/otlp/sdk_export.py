@@ -122,13 +122,23 @@ def main():
     parser.add_argument("--batch", type=int, default=512, help="max_export_batch_size")
     parser.add_argument("--pad", type=int, default=0, help="add a 'pad' attribute of this many bytes")
     parser.add_argument("--host-name", default="ringway-test-host")
+    parser.add_argument("--certificate-file", help="CA file that verifies an https endpoint")
+    parser.add_argument("--client-certificate-file", help="client certificate for mutual TLS")
+    parser.add_argument("--client-key-file", help="client key for mutual TLS")
+    parser.add_argument("--header", action="append", default=[],
+                        help="'Name: Value' sent with every request (repeatable)")
     args = parser.parse_args()
 
     echo = SdkLogEcho()
     logging.getLogger("opentelemetry").addHandler(echo)
 
+    headers = dict(header.split(": ", 1) for header in args.header)
     exporter = OTLPLogExporter(
         endpoint=args.endpoint,
+        certificate_file=args.certificate_file,
+        client_certificate_file=args.client_certificate_file,
+        client_key_file=args.client_key_file,
+        headers=headers or None,
         timeout=args.timeout,
         compression=Compression.Gzip if args.gzip else Compression.NoCompression,
     )

@@ -89,6 +89,14 @@ impl StreamWorker for OtlpReceiver {
         }
         let conn = &mut self.conns[slot];
         let now = Instant::now();
+        if let Some(session) = conn.tls.as_mut() {
+            // Ciphertext, decrypted into the region by `receive_tls`.
+            session.fed = 0;
+            session.received = result as usize;
+            conn.last_active = now;
+            self.receive_tls(slot);
+            return;
+        }
         conn.filled += result as usize;
         conn.high_water = conn.high_water.max(conn.filled);
         conn.last_active = now;
@@ -104,17 +112,31 @@ impl StreamWorker for OtlpReceiver {
         if !self.completion_goes_on(slot, Op::Send, result) {
             return;
         }
-        let conn = &mut self.conns[slot];
-        conn.sent += result as usize;
-        conn.last_active = Instant::now();
-        if conn.sent < conn.response.len {
-            self.post_send(slot);
-            return;
+        if self.conns[slot].tls.is_some() {
+            if !self.tls_sent(slot, result) {
+                return;
+            }
+        } else {
+            let conn = &mut self.conns[slot];
+            conn.sent += result as usize;
+            conn.last_active = Instant::now();
+            if conn.sent < conn.response.len {
+                self.post_send(slot);
+                return;
+            }
         }
-        if conn.phase == Phase::Reading {
-            // The interim "100 Continue" went out; the body may be whole.
-            self.process(slot);
-            return;
+        let conn = &mut self.conns[slot];
+        match conn.phase {
+            // The interim "100 Continue" (or a TLS handshake flight) went
+            // out; the body may be whole.
+            Phase::Reading => {
+                self.process(slot);
+                return;
+            }
+            Phase::Sending => {}
+            // TLS records sent while the request is in the pipeline (rustls
+            // answering the client): the response comes later.
+            Phase::Busy | Phase::Free => return,
         }
         if conn.close_after_send {
             self.begin_close(slot);
@@ -149,12 +171,27 @@ impl StreamWorker for OtlpReceiver {
 impl OtlpReceiver {
     /// Gives connection `fd` the free slot `slot` and starts reading.
     pub(super) fn start_conn(&mut self, slot: usize, fd: RawFd) {
+        let session = match self.new_session() {
+            Ok(session) => session,
+            Err(error) => {
+                eprintln!(
+                    "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
+                    self.name
+                );
+                self.slots.open -= 1;
+                // SAFETY: accepted and never used; owned by nobody else.
+                unsafe { libc::close(fd) };
+                self.slots.give_back(slot);
+                return;
+            }
+        };
         let conn = &mut self.conns[slot];
         let serial = conn.serial.wrapping_add(1);
         *conn = Conn::free();
         conn.fd = fd;
         conn.serial = serial;
         conn.phase = Phase::Reading;
+        conn.tls = session;
         self.post_recv(slot);
     }
 
@@ -166,7 +203,14 @@ impl OtlpReceiver {
         unsafe { libc::close(fd) };
     }
 
+    /// Asks for more bytes of the current request: a receive into the
+    /// region, or on a TLS connection, from rustls or a receive of
+    /// ciphertext.
     pub(super) fn post_recv(&mut self, slot: usize) {
+        if self.conns[slot].tls.is_some() {
+            self.read_tls(slot);
+            return;
+        }
         let offset = self.slots.offset(slot);
         let conn_bytes = self.slots.conn_bytes();
         let conn = &mut self.conns[slot];
@@ -213,7 +257,13 @@ impl OtlpReceiver {
         true
     }
 
+    /// Sends the response from `sent` on (on a TLS connection: hands it to
+    /// rustls and sends its records).
     pub(super) fn post_send(&mut self, slot: usize) {
+        if self.conns[slot].tls.is_some() {
+            self.flush_tls(slot);
+            return;
+        }
         let conn = &mut self.conns[slot];
         conn.send_posted = true;
         let pending = &conn.response.bytes[conn.sent..conn.response.len];
@@ -282,6 +332,10 @@ impl OtlpReceiver {
             if conn.closing || conn.phase == Phase::Free {
                 continue;
             }
+            if self.check_handshake(slot, now) {
+                continue;
+            }
+            let conn = &self.conns[slot];
             match conn.phase {
                 // (Not while "100 Continue" is going out: the response
                 // buffer is in use; the next tick sees it.)

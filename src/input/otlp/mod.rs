@@ -35,6 +35,11 @@
 //! makes room for a new one), a 16 KiB head (431), `--max-body` (413),
 //! `--otlp-read-timeout` for a request to arrive whole (408),
 //! `--otlp-idle-timeout` for keep-alive connections.
+//!
+//! With `,tls` (HTTPS) each connection also has a TLS session ([`tls`]):
+//! its receives bring ciphertext, which rustls decrypts into the region
+//! where a plaintext receive would have written, and its responses go out
+//! encrypted.
 
 mod connection;
 pub(crate) mod decode;
@@ -42,6 +47,7 @@ mod emission;
 pub(crate) mod encode;
 pub(crate) mod http;
 mod request;
+mod tls;
 
 use crate::ack::{Replies, RequestDelivery};
 use crate::batch::Batch;
@@ -57,6 +63,8 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+pub(crate) use tls::OtlpTls;
+use tls::TlsState;
 
 /// Connection slots beyond `--otlp-max-connections`, for connections that
 /// are closing (their last completions not yet in) while new ones arrive.
@@ -120,6 +128,10 @@ struct Conn {
     high_water: usize,
     /// "100 Continue" was sent for the current request.
     continue_sent: bool,
+    /// A TLS input's session (`None` on a plaintext input): receives bring
+    /// ciphertext, and `filled` grows by what it decrypts; `sent` counts
+    /// the response bytes handed to it.
+    tls: Option<Box<crate::input::tcp::tls::TlsSession>>,
 }
 
 impl Conn {
@@ -144,6 +156,7 @@ impl Conn {
             emitting: false,
             high_water: 0,
             continue_sent: false,
+            tls: None,
         }
     }
 
@@ -191,6 +204,10 @@ struct Emission {
 /// The flags and shared pieces a receiver is built from.
 pub(crate) struct ReceiverParts {
     pub lane: LaneParts,
+    /// The input's name (its SPEC), for warnings.
+    pub name: String,
+    /// `Some` for `,tls` (HTTPS).
+    pub tls: Option<OtlpTls>,
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     /// Capacity of ring(4), in batches.
@@ -204,6 +221,9 @@ pub(crate) struct ReceiverParts {
 pub(crate) struct OtlpReceiver {
     /// The ring, the listener's accept and the wake read.
     io: StreamIo,
+    name: String,
+    /// `Some` on a TLS input.
+    tls: Option<TlsState>,
     settings: OtlpSettings,
     max_line_bytes: usize,
     pool: Arc<BufferPool>,
@@ -254,6 +274,10 @@ impl OtlpReceiver {
         })?;
         let inflate_region = Region::map(parts.settings.max_body_bytes + 1)
             .map_err(|error| format!("cannot reserve the gzip buffer: {error}"))?;
+        let tls = match parts.tls {
+            Some(tls) => Some(TlsState::new(tls, slots)?),
+            None => None,
+        };
         let lane = parts.lane;
         let wake = lane.wake_read();
         Ok(Self {
@@ -262,6 +286,8 @@ impl OtlpReceiver {
                 acceptor: Acceptor::new(parts.listener, "OTLP"),
                 wake,
             },
+            name: parts.name,
+            tls,
             settings: parts.settings,
             max_line_bytes: lane.max_line_bytes,
             pool: lane.pool,
@@ -363,14 +389,18 @@ impl OtlpReceiver {
             return;
         }
         self.slots.leak();
+        if let Some(tls) = &mut self.tls {
+            tls.leak();
+        }
         // Posted sends point into the connections' response buffers.
         std::mem::forget(std::mem::take(&mut self.conns));
     }
 
     fn push_entry(&mut self, entry: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points at is owned by `self`:
-        // the wake read's, or a connection's range of `slots` or
-        // response, neither moved nor reused until the completion.
+        // the wake read's, or a connection's range of `slots`, of the TLS
+        // buffers or its response, none moved nor reused until the
+        // completion.
         unsafe { self.io.push(entry) };
     }
 }

@@ -32,7 +32,7 @@
 //! connection. Each is counted and warned about at 1, 2, 4, … times.
 
 mod framing;
-mod tls;
+pub(crate) mod tls;
 
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;

@@ -28,9 +28,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Bytes one receive of ciphertext asks for: one full TLS record.
-pub(super) const RECEIVE_BYTES: usize = 16 * 1024 + 2048 + 5;
+pub(crate) const RECEIVE_BYTES: usize = 16 * 1024 + 2048 + 5;
 /// Bytes one send of TLS records takes at most.
-pub(super) const SEND_BYTES: usize = 16 * 1024;
+pub(crate) const SEND_BYTES: usize = 16 * 1024;
 /// Most outgoing TLS bytes rustls may queue (it queues handshake flights
 /// and alerts only: the input sends no application data).
 const SEND_BUFFER_LIMIT: usize = 64 * 1024;
@@ -42,7 +42,7 @@ const PLAINTEXT_SNIFF_BYTES: usize = 16;
 
 /// Why a TLS connection is closed before its end; each is counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum TlsFailure {
+pub(crate) enum TlsFailure {
     /// Its first bytes are readable text, not a TLS record: a plaintext
     /// sender on the TLS port.
     Plaintext,
@@ -56,8 +56,9 @@ pub(super) enum TlsFailure {
     ClientCertRefused(String),
 }
 
-/// One TLS connection's state beside its [`super::Conn`].
-pub(super) struct TlsSession {
+/// One TLS connection's state beside its connection (the TCP input's
+/// `Conn`, and the OTLP input's, which also sends application data).
+pub(crate) struct TlsSession {
     conn: ServerConnection,
     /// Received ciphertext in the connection's input range:
     /// `fed..received` is not fed to rustls yet.
@@ -189,6 +190,19 @@ impl TlsSession {
     pub fn fill_send(&mut self, mut out: &mut [u8]) -> usize {
         self.conn.write_tls(&mut out).unwrap_or(0)
     }
+
+    /// Hands application data (an HTTP response) to rustls, which
+    /// encrypts it into records for [`TlsSession::fill_send`]; returns how
+    /// many bytes it took (fewer once its outgoing buffer is full).
+    pub fn write_plaintext(&mut self, plaintext: &[u8]) -> usize {
+        std::io::Write::write(&mut self.conn.writer(), plaintext).unwrap_or(0)
+    }
+
+    /// Queues the close_notify alert (once), so the peer can tell the end
+    /// of the connection from a cut.
+    pub fn send_close_notify(&mut self) {
+        self.conn.send_close_notify();
+    }
 }
 
 /// A connection whose first byte is not a handshake record: readable text
@@ -231,7 +245,7 @@ fn classify(error: rustls::Error, handshaken: bool) -> TlsFailure {
 /// The start-up ranges TLS connections receive ciphertext into and send
 /// TLS records from: [`RECEIVE_BYTES`] and [`SEND_BYTES`] per connection
 /// slot, reserved (`MAP_NORESERVE`) and backed only once written.
-pub(super) struct TlsBuffers {
+pub(crate) struct TlsBuffers {
     input: Region,
     output: Region,
 }

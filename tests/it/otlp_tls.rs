@@ -1,0 +1,224 @@
+//! OTLP/HTTP over HTTPS (issue 17, `otlp:ADDR:PORT,tls`): the OpenTelemetry
+//! Python SDK exporting with `certificate_file`, and curl with `--cacert`
+//! (a 200 and the record delivered), a wrong CA (refused by the client,
+//! counted as a failed handshake), plaintext HTTP on the HTTPS port
+//! (counted as plaintext) and mutual TLS (a client certificate from the
+//! client CA delivers; none is refused and counted), while the input keeps
+//! serving good clients.
+//!
+//! Certificates are made in each test with `openssl req` (with the
+//! subjectAltName IP:127.0.0.1, which clients check); without openssl,
+//! curl or the SDK's venv a test prints "not run" and passes, except
+//! under CI.
+
+use crate::common::*;
+use crate::mtls::{make_ca, make_client};
+use crate::otlp::{
+    assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records,
+    sdk_python, sdk_spawn,
+};
+use crate::tls::make_certificate;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A self-signed server certificate for 127.0.0.1 (subjectAltName IP and
+/// DNS localhost) named `name` in `dir`; `None` (after "not run") when
+/// openssl is missing.
+fn make_https_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
+    // make_certificate says "not run" when openssl is missing.
+    make_certificate(dir, "probe")?;
+    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let output = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg("subjectAltName=IP:127.0.0.1,DNS:localhost")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some((cert, key))
+}
+
+/// Starts ringway with one `otlp:127.0.0.1:0,tls{options}` input serving
+/// `cert`, writing to the file `output`.
+fn start_https(
+    dir: &TempDir,
+    options: &str,
+    (cert, key): &(PathBuf, PathBuf),
+    output: &Path,
+) -> (Ringway, SocketAddr) {
+    let (cert, key) = (p(cert), p(key));
+    let input = format!("otlp:127.0.0.1:0,tls{options}");
+    start_listening(
+        dir,
+        &input,
+        &file_output(output),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    )
+}
+
+/// An OTLP/JSON request of one record whose body is `body`.
+fn json_request(dir: &TempDir, body: &str) -> PathBuf {
+    let path = dir.join(format!("{body}.json"));
+    let request = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": body}}
+    ]}]}]});
+    std::fs::write(&path, request.to_string()).unwrap();
+    path
+}
+
+/// `curl URL` posting `request` as OTLP/JSON with `args` before the URL:
+/// curl's exit code and the HTTP status it printed (`000`: none).
+fn curl(url: &str, request: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["-H", "Expect:", "-H", "Content-Type: application/json"])
+        .arg("--data-binary")
+        .arg(format!("@{}", p(request)))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_sdk_exports_over_https_with_certificate_file() {
+    let Some(python) = sdk_python() else { return };
+    let dir = TempDir::new("otlp-https-sdk");
+    let Some(server) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let output = dir.join("out.ndjson");
+    let (ringway, addr) = start_https(&dir, "", &server, &output);
+    let endpoint = format!("https://{addr}/v1/logs");
+    let certificate = p(&server.0);
+    let sdk = sdk_spawn(
+        &dir,
+        &python,
+        addr,
+        2_000,
+        &[
+            "--endpoint",
+            &endpoint,
+            "--certificate-file",
+            &certificate,
+            "--timeout",
+            "30",
+        ],
+    );
+    let (result, sdk_stderr) = sdk.finish(Duration::from_secs(90));
+    assert_sdk_delivered(&result, 2_000, &sdk_stderr);
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "SDK over HTTPS");
+    check_sdk_records(&records, "record", 2_000, "SDK over HTTPS");
+    assert_eq!(summary.input(0, "records_accepted"), 2_000, "{summary}");
+    assert_eq!(
+        http_count(&summary, "200"),
+        result["export_calls"].as_u64().unwrap(),
+        "one 200 per export call: {summary} {result}"
+    );
+    assert!(summary.input(0, "tls_handshakes") >= 1, "{summary}");
+    for key in [
+        "tls_handshake_errors",
+        "tls_handshake_timeouts",
+        "tls_plaintext",
+        "tls_bad_records",
+    ] {
+        assert_eq!(summary.input(0, key), 0, "{key}: {summary}");
+    }
+}
+
+#[test]
+fn curl_over_https_needs_the_right_ca_and_plaintext_http_is_refused() {
+    if !curl_available() {
+        return;
+    }
+    let dir = TempDir::new("otlp-https-curl");
+    let Some(server) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let Some(stranger) = make_https_certificate(&dir, "stranger") else {
+        return;
+    };
+    let output = dir.join("out.ndjson");
+    let (mut ringway, addr) = start_https(&dir, "", &server, &output);
+    let https = format!("https://{addr}/v1/logs");
+    let cacert = ["--cacert", &p(&server.0)];
+
+    let first = json_request(&dir, "first-over-https");
+    assert_eq!(curl(&https, &first, &cacert), (0, "200".to_string()));
+    // The client does not trust the server's certificate: it refuses the
+    // handshake (curl's exit 60) and ringway counts a failed handshake.
+    let wrong = curl(&https, &first, &["--cacert", &p(&stranger.0)]);
+    assert_eq!(wrong.0, 60, "curl with the wrong CA: {wrong:?}");
+    // Plaintext HTTP on the HTTPS port: closed without an answer.
+    let plain = curl(&format!("http://{addr}/v1/logs"), &first, &[]);
+    assert_ne!(plain.1, "200", "plaintext HTTP was answered: {plain:?}");
+    // The input keeps serving.
+    let second = json_request(&dir, "second-over-https");
+    assert_eq!(curl(&https, &second, &cacert), (0, "200".to_string()));
+    let arrived = wait_until(Duration::from_secs(30), || {
+        String::from_utf8_lossy(&read_output(&output)).contains("second-over-https")
+    });
+    ringway.assert_running("after the clients");
+    assert!(arrived, "the second record did not arrive");
+
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "curl over HTTPS");
+    let bodies: Vec<&str> = records
+        .iter()
+        .map(|record| record["body"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(bodies, ["first-over-https", "second-over-https"]);
+    assert_eq!(summary.input(0, "tls_handshakes"), 2, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshake_errors"), 1, "{summary}");
+    assert_eq!(summary.input(0, "tls_plaintext"), 1, "{summary}");
+    assert_eq!(http_count(&summary, "200"), 2, "{summary}");
+}
+
+#[test]
+fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
+    if !curl_available() {
+        return;
+    }
+    let dir = TempDir::new("otlp-https-mtls");
+    let Some(server) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let ca = make_ca(&dir, "clients-ca");
+    let client = make_client(&dir, "client", &ca);
+    let output = dir.join("out.ndjson");
+    let options = format!(",client_ca={}", p(&ca.0));
+    let (ringway, addr) = start_https(&dir, &options, &server, &output);
+    let https = format!("https://{addr}/v1/logs");
+    let server_ca = p(&server.0);
+    let request = json_request(&dir, "with-a-client-certificate");
+    let (cert, key) = (p(&client.0), p(&client.1));
+    let good = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
+    assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
+    let refused = curl(&https, &request, &["--cacert", &server_ca]);
+    assert_ne!(refused.1, "200", "a client without a certificate: {refused:?}");
+    // And a good client still gets through.
+    assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "tls_client_cert_refused"), 1, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshakes"), 2, "{summary}");
+    assert_eq!(http_count(&summary, "200"), 2, "{summary}");
+    let records = parse_records(&read_output(&output), false, "mutual TLS");
+    assert_eq!(records.len(), 2, "{records:?}");
+}
