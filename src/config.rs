@@ -45,10 +45,12 @@ pub(crate) enum InputKind {
         sockets: usize,
     },
     /// An OTLP/HTTP receiver listening on `address`; with `tls`, OTLP/HTTP
-    /// over HTTPS (`,tls`).
+    /// over HTTPS (`,tls`); with `auth_token_file`, requests need
+    /// `Authorization: Bearer` with one of its tokens.
     Otlp {
         address: std::net::SocketAddr,
         tls: Option<TlsFiles>,
+        auth_token_file: Option<PathBuf>,
     },
     /// A TCP listener on `address`: newline or octet-counted records;
     /// with `tls`, syslog over TLS (RFC 5425, `,tls`).
@@ -71,7 +73,7 @@ impl InputKind {
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
             InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
             InputKind::Otlp { .. } => {
-                "otlp inputs take format (which they ignore), tls, cert, key and client_ca"
+                "otlp inputs take format (which they ignore), tls, cert, key, client_ca and auth_token_file"
             }
             InputKind::Stdin => "stdin takes format",
         }

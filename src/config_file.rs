@@ -26,10 +26,10 @@ const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "
 
 /// The keys an `[[input]]` table may have. `tls` (true or false), `cert`,
 /// `key` and `client_ca` are a TCP or OTLP input's `,tls` and its PEM
-/// files. `sql` is the
+/// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 12] = [
+const INPUT_KEYS: [&str; 13] = [
     "kind",
     "path",
     "address",
@@ -41,6 +41,7 @@ const INPUT_KEYS: [&str; 12] = [
     "cert",
     "key",
     "client_ca",
+    "auth_token_file",
     "sql",
 ];
 
@@ -375,7 +376,7 @@ fn input_spec(table: &Table) -> Result<String, String> {
         "udp" => "address, format, rcvbuf, sockets",
         "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
-        "otlp" => "address, format, tls, cert, key, client_ca",
+        "otlp" => "address, format, tls, cert, key, client_ca, auth_token_file",
         _ => "address, format",
     };
     if kind == "stdin" {
@@ -390,6 +391,7 @@ fn input_spec(table: &Table) -> Result<String, String> {
             "cert",
             "key",
             "client_ca",
+            "auth_token_file",
         ] {
             refuse(&kind, key, table.has(key), takes)?;
         }
@@ -466,6 +468,10 @@ fn input_spec(table: &Table) -> Result<String, String> {
             refuse(&kind, key, !matches!(kind.as_str(), "tcp" | "otlp"), takes)?;
             spec.push_str(&format!(",{key}={path}"));
         }
+    }
+    if let Some(path) = table.text("auth_token_file")? {
+        refuse(&kind, "auth_token_file", kind != "otlp", takes)?;
+        spec.push_str(&format!(",auth_token_file={path}"));
     }
     Ok(spec)
 }
@@ -556,6 +562,7 @@ mod tests {
             [[input]]
             kind = "otlp"
             address = "[::1]:4318"
+            auth_token_file = "/etc/ringway/otlp-tokens"
             [[input]]
             kind = "stdin"
             format = "json"
@@ -585,7 +592,7 @@ mod tests {
             [
                 "file:/var/log/app/*.log,format=json,from=end",
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
-                "otlp:[::1]:4318",
+                "otlp:[::1]:4318,auth_token_file=/etc/ringway/otlp-tokens",
                 "stdin,format=json",
                 "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem,client_ca=/etc/ringway/tls/clients-ca.pem",
             ]

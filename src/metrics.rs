@@ -178,8 +178,8 @@ pub(crate) struct Health {
 }
 
 /// HTTP status codes the OTLP receiver sends, in the order they are counted.
-pub(crate) const HTTP_STATUS_CODES: [u16; 12] =
-    [200, 400, 404, 405, 408, 411, 413, 415, 429, 431, 500, 503];
+pub(crate) const HTTP_STATUS_CODES: [u16; 13] =
+    [200, 400, 401, 404, 405, 408, 411, 413, 415, 429, 431, 500, 503];
 
 /// An OTLP input's counters, written by its I/O worker.
 #[derive(Default)]
@@ -208,6 +208,9 @@ pub(crate) struct OtlpCounters {
     pub tls_plaintext: AtomicU64,
     pub tls_bad_records: AtomicU64,
     pub tls_client_cert_refused: AtomicU64,
+    /// Requests answered 401: no `Authorization: Bearer` with a token of
+    /// the input's `auth_token_file`.
+    pub auth_refused: AtomicU64,
 }
 
 impl OtlpCounters {

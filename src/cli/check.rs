@@ -153,11 +153,21 @@ impl CheckArgs {
                     ("address", address.to_string()),
                     tls_keys(tls.as_ref()),
                 ),
-                config::InputKind::Otlp { address, tls } => (
-                    "otlp",
-                    ("address", address.to_string()),
-                    tls_keys(tls.as_ref()),
-                ),
+                config::InputKind::Otlp {
+                    address,
+                    tls,
+                    auth_token_file,
+                } => {
+                    let mut keys = tls_keys(tls.as_ref());
+                    if let Some(path) = auth_token_file {
+                        // The path only: tokens are never printed.
+                        keys.push_str(&format!(
+                            "auth_token_file = {}  # tokens not shown\n",
+                            toml_value(&path.to_string_lossy())
+                        ));
+                    }
+                    ("otlp", ("address", address.to_string()), keys)
+                }
                 config::InputKind::Stdin => ("stdin", ("", String::new()), String::new()),
             };
             out.push_str(&format!("kind = \"{kind}\"\n"));

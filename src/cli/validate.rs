@@ -263,6 +263,16 @@ impl RunArgs {
                 input.sql.clone_from(&self.sql);
             }
         }
+        for input in &inputs {
+            if let config::InputKind::Otlp {
+                auth_token_file: Some(path),
+                ..
+            } = &input.kind
+                && let Err(error) = crate::input::otlp::BearerTokens::load(path)
+            {
+                invalid!(format!("input '{}': {error}", input.name));
+            }
+        }
         problems.extend(check_tls(
             &inputs,
             inputs.len() == self.inputs.len() || embedded_default,

@@ -49,6 +49,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             address: parse_listen_address(target, 4318)
                 .map_err(|error| format!("input '{spec}': {error}"))?,
             tls: None,
+            auth_token_file: None,
         },
         "tcp" => InputKind::Tcp {
             address: parse_listen_address(target, 6514)
@@ -98,6 +99,12 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             ("cert", _) if takes_tls => tls.cert = Some(PathBuf::from(value)),
             ("key", _) if takes_tls => tls.key = Some(PathBuf::from(value)),
             ("client_ca", _) if takes_tls => tls.client_ca = Some(PathBuf::from(value)),
+            ("auth_token_file", InputKind::Otlp { .. }) if value.is_empty() => {
+                return Err(context("auth_token_file= needs a file".to_string()));
+            }
+            ("auth_token_file", InputKind::Otlp { auth_token_file, .. }) => {
+                *auth_token_file = Some(PathBuf::from(value));
+            }
             (_, kind) => {
                 let takes = kind.options();
                 return Err(context(format!("unknown option '{key}' ({takes})")));

@@ -338,6 +338,17 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         InputKind::Otlp { tls, .. } => assert_eq!(tls, with_ca("/own-ca.pem")),
         other => panic!("{other:?}"),
     }
+    match parse_input_spec("otlp:127.0.0.1:4318,auth_token_file=/etc/tokens", &defaults)
+        .unwrap()
+        .kind
+    {
+        InputKind::Otlp {
+            tls: None,
+            auth_token_file,
+            ..
+        } => assert_eq!(auth_token_file, Some("/etc/tokens".into())),
+        other => panic!("{other:?}"),
+    }
     let bare = InputDefaults {
         tls_cert: None,
         tls_key: None,
@@ -351,6 +362,8 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         ("tcp:127.0.0.1:6514,tls,cert=", "cert= needs a file"),
         ("tcp:127.0.0.1:6514,tls,client_ca=", "client_ca= needs a file"),
         ("udp:127.0.0.1:6514,client_ca=/ca.pem", "unknown option 'client_ca'"),
+        ("tcp:127.0.0.1:6514,auth_token_file=/t", "unknown option 'auth_token_file'"),
+        ("otlp:127.0.0.1:4318,auth_token_file=", "auth_token_file= needs a file"),
         ("udp:127.0.0.1:6514,tls", "is not key=value"),
         ("otlp:127.0.0.1:4318,cert=/a.crt", "need ,tls"),
         ("otlp:127.0.0.1:4318,tls", "needs a certificate"),

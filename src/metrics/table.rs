@@ -281,6 +281,10 @@ families! {
     OTLP_VALUES_TOO_DEEP: Counter "ringway_otlp_values_too_deep_total" ["input"]
         "Arrays and maps an OTLP input wrote as null: nested more than 32 deep.";
 
+    OTLP_AUTH_REFUSED: Counter "ringway_otlp_auth_refused_total" ["input"]
+        "Requests an OTLP input with auth_token_file= answered 401: no Authorization: Bearer header with one of its tokens."
+        details "Also a warning on stderr at the 1st, 2nd, 4th, 8th, … time (the token is never printed).";
+
     OUTPUT_RECORDS: Counter "ringway_output_records_total" ["output"]
         "Records the output's sink accepted.";
 
@@ -443,6 +447,7 @@ pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
         atomic!(OtlpCounters.read_timeouts, &OTLP_READ_TIMEOUTS),
         atomic!(OtlpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
         atomic!(OtlpCounters.values_too_deep, &OTLP_VALUES_TOO_DEEP),
+        atomic!(OtlpCounters.auth_refused, &OTLP_AUTH_REFUSED).shown("OTLP auth refused", None),
         atomic!(OtlpCounters.tls_handshakes, &TLS_HANDSHAKES),
         atomic!(OtlpCounters.tls_handshake_timeouts, &TLS_CLOSED)
             .labelled(&[("reason", "handshake_timeout")])

@@ -13,7 +13,7 @@ use crate::cpu_worker::{CpuWorker, SyslogConverter, TransformStage};
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
-use crate::input::otlp::{OtlpReceiver, OtlpTls, ReceiverParts};
+use crate::input::otlp::{BearerTokens, OtlpReceiver, OtlpTls, ReceiverParts};
 use crate::input::stdin::StdinReader;
 use crate::input::tcp::{TcpParts, TcpReader, TcpTls};
 use crate::input::udp::UdpReader;
@@ -532,9 +532,17 @@ fn stream_reader(
             build.shared.buffers_per_input + settings.otlp.max_connections + 64,
             Arc::clone(&lane.waker),
         );
+        let auth = match &build.input.kind {
+            InputKind::Otlp {
+                auth_token_file: Some(path),
+                ..
+            } => Some(BearerTokens::load(path)?),
+            _ => None,
+        };
         let receiver = OtlpReceiver::new(ReceiverParts {
             lane,
             name: build.input.name.clone(),
+            auth,
             tls: tls_config.map(|config| OtlpTls {
                 config,
                 handshake_timeout: settings.tls_handshake_timeout,

@@ -22,6 +22,7 @@ mod layering;
 mod metrics;
 mod mtls;
 mod otlp;
+mod otlp_auth;
 mod otlp_tls;
 mod outputs;
 mod rotation;

@@ -47,6 +47,9 @@ pub struct Head {
     /// Header values that cannot be trusted (two Content-Lengths, a
     /// Content-Length with chunked, a bad number): 400 and close.
     pub malformed: bool,
+    /// Where the (first) `Authorization` header's value is in the head's
+    /// bytes: its start and length.
+    pub authorization: Option<(usize, usize)>,
 }
 
 pub enum HeadResult {
@@ -94,6 +97,7 @@ pub fn parse_head(bytes: &[u8]) -> HeadResult {
         keep_alive: !http_10,
         expect_continue: false,
         malformed: false,
+        authorization: None,
     };
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
@@ -133,6 +137,12 @@ pub fn parse_head(bytes: &[u8]) -> HeadResult {
                 head.gzip = true;
             } else if !eq_ignore_case(value, "identity") {
                 head.unknown_encoding = true;
+            }
+        } else if name.eq_ignore_ascii_case("authorization") {
+            if head.authorization.is_none() {
+                // `value` is a piece of `bytes`.
+                let start = value.as_ptr() as usize - bytes.as_ptr() as usize;
+                head.authorization = Some((start, value.len()));
             }
         } else if name.eq_ignore_ascii_case("expect") {
             head.expect_continue = eq_ignore_case(value, "100-continue");
@@ -322,6 +332,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         100 => "Continue",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -372,6 +383,7 @@ impl BodyStyle {
 fn grpc_code(status: u16) -> u64 {
     match status {
         400 | 411 | 413 | 415 | 431 => 3, // INVALID_ARGUMENT
+        401 => 16,                        // UNAUTHENTICATED
         404 => 5,                         // NOT_FOUND
         405 => 12,                        // UNIMPLEMENTED
         408 => 4,                         // DEADLINE_EXCEEDED
@@ -442,6 +454,9 @@ impl Response {
         }
         if status == 405 {
             let _ = std::io::Write::write_all(&mut cursor, b"Allow: POST\r\n");
+        }
+        if status == 401 {
+            let _ = std::io::Write::write_all(&mut cursor, b"WWW-Authenticate: Bearer\r\n");
         }
         if close {
             let _ = std::io::Write::write_all(&mut cursor, b"Connection: close\r\n");
@@ -667,5 +682,17 @@ mod tests {
         response.write(200, BodyStyle::Json, "", None, true);
         let text = String::from_utf8_lossy(&response.bytes[..response.len]).into_owned();
         assert!(text.contains("Content-Length: 2\r\nConnection: close\r\n\r\n{}"));
+        response.write(401, BodyStyle::Text, "bearer token required", None, false);
+        let text = String::from_utf8_lossy(&response.bytes[..response.len]).into_owned();
+        assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+        assert!(text.contains("\r\nWWW-Authenticate: Bearer\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_authorization_header_is_located_in_the_head() {
+        let text = "POST /v1/logs HTTP/1.1\r\nauthorization:  Bearer abc \r\nAuthorization: Bearer second\r\n\r\n";
+        let (start, len) = head(text).authorization.unwrap();
+        assert_eq!(text[start..start + len].trim_end(), "Bearer abc");
+        assert_eq!(head("POST /v1/logs HTTP/1.1\r\n\r\n").authorization, None);
     }
 }

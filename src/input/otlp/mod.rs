@@ -39,8 +39,11 @@
 //! With `,tls` (HTTPS) each connection also has a TLS session ([`tls`]):
 //! its receives bring ciphertext, which rustls decrypts into the region
 //! where a plaintext receive would have written, and its responses go out
-//! encrypted.
+//! encrypted. With `auth_token_file=` ([`auth`]) a request without
+//! `Authorization: Bearer` and one of the file's tokens gets 401 with
+//! `WWW-Authenticate: Bearer`, before anything else is decided.
 
+mod auth;
 mod connection;
 pub(crate) mod decode;
 mod emission;
@@ -63,6 +66,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+pub(crate) use auth::BearerTokens;
 pub(crate) use tls::OtlpTls;
 use tls::TlsState;
 
@@ -208,6 +212,8 @@ pub(crate) struct ReceiverParts {
     pub name: String,
     /// `Some` for `,tls` (HTTPS).
     pub tls: Option<OtlpTls>,
+    /// `Some` with `auth_token_file=`: requests need one of its tokens.
+    pub auth: Option<BearerTokens>,
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     /// Capacity of ring(4), in batches.
@@ -224,6 +230,10 @@ pub(crate) struct OtlpReceiver {
     name: String,
     /// `Some` on a TLS input.
     tls: Option<TlsState>,
+    /// `Some`: a request without one of these bearer tokens gets 401.
+    auth: Option<BearerTokens>,
+    /// Requests refused for their token, for warnings at 1, 2, 4, ….
+    auth_refusals: u64,
     settings: OtlpSettings,
     max_line_bytes: usize,
     pool: Arc<BufferPool>,
@@ -288,6 +298,8 @@ impl OtlpReceiver {
             },
             name: parts.name,
             tls,
+            auth: parts.auth,
+            auth_refusals: 0,
             settings: parts.settings,
             max_line_bytes: lane.max_line_bytes,
             pool: lane.pool,

@@ -9,7 +9,7 @@ use super::{Emission, OtlpReceiver, Phase, RELEASE_AFTER_BYTES};
 use crate::ack::RequestDelivery;
 use crate::config::OtlpAck;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 impl OtlpReceiver {
@@ -143,6 +143,15 @@ impl OtlpReceiver {
     /// A whole request arrived: decide its answer, or start its emission.
     pub(super) fn on_request(&mut self, slot: usize, head: Head, body: std::ops::Range<usize>) {
         self.conns[slot].request_started = None;
+        if !self.authorized(slot, head) {
+            self.respond(
+                slot,
+                401,
+                "a bearer token is required: Authorization: Bearer <token>",
+                false,
+            );
+            return;
+        }
         if !head.logs_path {
             self.respond(
                 slot,
@@ -228,6 +237,37 @@ impl OtlpReceiver {
             }),
         });
         self.drive_emission();
+    }
+
+    /// Whether the request may go on: the input takes any, or its
+    /// `Authorization` header has one of the input's bearer tokens (a
+    /// refusal is counted and warned about at 1, 2, 4, … times; the token
+    /// is never printed).
+    fn authorized(&mut self, slot: usize, head: Head) -> bool {
+        let Some(tokens) = &self.auth else {
+            return true;
+        };
+        let offset = self.slots.offset(slot);
+        let authorization = match head.authorization {
+            Some((start, len)) => Some(&self.slots.slice(offset + start, len)[..]),
+            None => None,
+        };
+        if tokens.accepts(authorization) {
+            return true;
+        }
+        let what = if authorization.is_some() {
+            "a wrong bearer token"
+        } else {
+            "no Authorization header"
+        };
+        self.otlp.auth_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = crate::input::net::count_failure(&mut self.auth_refusals) {
+            eprintln!(
+                "ringway: warning: input '{}': a request with {what} refused with 401 ({count} so far)",
+                self.name
+            );
+        }
+        false
     }
 
     /// Decodes a body (inflating it first when gzipped): see [`decode`]

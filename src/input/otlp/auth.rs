@@ -1,0 +1,145 @@
+//! Bearer tokens for an OTLP input (`auth_token_file=PATH`): [`BearerTokens`]
+//! loads the file once at start (one token per line; blank lines and
+//! `#` comments ignored) and [`BearerTokens::accepts`] checks a request's
+//! `Authorization` header against every token in constant time, so the
+//! time a refusal takes says nothing about how much of a token matched.
+//!
+//! No token is ever printed: messages name the file and the line.
+
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+/// Largest token file read: thousands of tokens fit in far less.
+const MAX_TOKEN_FILE_BYTES: u64 = 1 << 20;
+/// Most tokens one file may hold (each request is compared with all).
+pub(crate) const MAX_TOKENS: usize = 1024;
+/// Longest token accepted, in bytes.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The tokens an OTLP input accepts in `Authorization: Bearer <token>`.
+#[derive(Debug)]
+pub(crate) struct BearerTokens {
+    /// At least one; each 1 to [`MAX_TOKEN_BYTES`] bytes of RFC 6750
+    /// token characters.
+    tokens: Vec<Box<[u8]>>,
+}
+
+impl BearerTokens {
+    /// Reads `path`. `Err` is one line naming the file (and the line of a
+    /// bad token), never a token.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let shown = path.display();
+        let metadata = std::fs::metadata(path)
+            .map_err(|error| format!("auth_token_file {shown}: {error}"))?;
+        if !metadata.is_file() || metadata.len() > MAX_TOKEN_FILE_BYTES {
+            return Err(format!(
+                "auth_token_file {shown}: not a regular file of at most {MAX_TOKEN_FILE_BYTES} bytes"
+            ));
+        }
+        let text = std::fs::read(path).map_err(|error| format!("auth_token_file {shown}: {error}"))?;
+        Self::parse(&text).map_err(|error| format!("auth_token_file {shown}: {error}"))
+    }
+
+    /// The tokens of a file's bytes.
+    fn parse(text: &[u8]) -> Result<Self, String> {
+        let mut tokens = Vec::new();
+        for (index, line) in text.split(|&byte| byte == b'\n').enumerate() {
+            let line = line.trim_ascii();
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            let number = index + 1;
+            if line.len() > MAX_TOKEN_BYTES || !line.iter().copied().all(is_token_byte) {
+                return Err(format!(
+                    "line {number} is not a bearer token (at most {MAX_TOKEN_BYTES} of A-Z a-z 0-9 - . _ ~ + / and a trailing =)"
+                ));
+            }
+            if tokens.len() == MAX_TOKENS {
+                return Err(format!("more than {MAX_TOKENS} tokens"));
+            }
+            tokens.push(line.into());
+        }
+        if tokens.is_empty() {
+            return Err(
+                "no token in it (one token per line; blank lines and # comments are ignored)"
+                    .to_string(),
+            );
+        }
+        Ok(Self { tokens })
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether `authorization` (an `Authorization` header's value, `None`
+    /// when the request has none) is `Bearer <token>` with one of the
+    /// tokens. Every token is compared, each in time that depends only on
+    /// the lengths.
+    pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(presented) = authorization.and_then(bearer_token) else {
+            return false;
+        };
+        let mut matched = subtle::Choice::from(0);
+        for token in &self.tokens {
+            // (`ct_eq` of slices of different lengths is false, at once:
+            // a token's length is not a secret worth hiding.)
+            matched |= token.as_ref().ct_eq(presented);
+        }
+        matched.into()
+    }
+}
+
+/// RFC 6750's b64token characters (and `=`, its padding).
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// The token of `Bearer <token>` (the scheme in any case, RFC 7235).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first().is_some_and(|&b| b == b' ') {
+        return None;
+    }
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_file_has_one_token_a_line_with_blank_lines_and_comments_ignored() {
+        let tokens =
+            BearerTokens::parse(b"# the collectors\n\n  s3cr3t-A  \r\n#x\nother.token/2==\n").unwrap();
+        assert_eq!(tokens.len(), 2);
+        assert!(tokens.accepts(Some(b"Bearer s3cr3t-A")));
+        assert!(tokens.accepts(Some(b"bearer   other.token/2== ")));
+        for refused in [
+            None,
+            Some(&b""[..]),
+            Some(b"Bearer"),
+            Some(b"Bearer "),
+            Some(b"Bearer s3cr3t-a"),
+            Some(b"Bearer s3cr3t-A2"),
+            Some(b"Bearer s3cr3t"),
+            Some(b"Basic s3cr3t-A"),
+            Some(b"Bearers3cr3t-A"),
+            Some(b"s3cr3t-A"),
+        ] {
+            assert!(!tokens.accepts(refused), "{refused:?}");
+        }
+        for (text, says) in [
+            (&b""[..], "no token"),
+            (b"# only a comment\n\n", "no token"),
+            (b"good\nhas space\n", "line 2 is not a bearer token"),
+            (b"tab\there", "line 1"),
+        ] {
+            let error = BearerTokens::parse(text).unwrap_err();
+            assert!(error.contains(says), "{text:?}: {error}");
+            assert!(!error.contains("good"), "a token was printed: {error}");
+        }
+    }
+}
