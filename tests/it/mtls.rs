@@ -18,8 +18,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The openssl config the test CAs and client certificates are made with:
-/// a CA that may sign, and a client certificate for client auth.
+/// The openssl config the test CAs and certificates are made with: a CA
+/// that may sign, a client certificate for client auth and a server
+/// certificate for 127.0.0.1 (clients check its subjectAltName), each as
+/// strict X.509 checkers (Python's, OpenSSL's strict mode) want them.
 const OPENSSL_CONFIG: &str = "\
 [req]
 distinguished_name = dn
@@ -34,6 +36,15 @@ subjectKeyIdentifier = hash
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[server]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = IP:127.0.0.1,DNS:localhost
 ";
 
 /// Runs openssl with `args`; panics with its stderr when it fails.
@@ -67,6 +78,22 @@ pub(crate) fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
 
 /// A client certificate named `name` that the CA `ca` signed.
 pub(crate) fn make_client(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
+    make_signed(dir, name, ca, "client")
+}
+
+/// A server certificate for 127.0.0.1 named `name` that the CA `ca` signed.
+pub(crate) fn make_server(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
+    make_signed(dir, name, ca, "server")
+}
+
+/// A certificate named `name` with the `extensions` section of
+/// [`OPENSSL_CONFIG`], signed by the CA `ca`.
+fn make_signed(
+    dir: &TempDir,
+    name: &str,
+    ca: &(PathBuf, PathBuf),
+    extensions: &str,
+) -> (PathBuf, PathBuf) {
     let config = dir.join("openssl.cnf");
     let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     let request = dir.join(format!("{name}.csr"));
@@ -78,7 +105,7 @@ pub(crate) fn make_client(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) ->
     ]);
     openssl(&[
         "x509", "-req", "-in", &p(&request), "-CA", &p(&ca.0), "-CAkey", &p(&ca.1),
-        "-set_serial", "7", "-days", "2", "-extfile", &p(&config), "-extensions", "client",
+        "-set_serial", "7", "-days", "2", "-extfile", &p(&config), "-extensions", extensions,
         "-out", &p(&cert),
     ]);
     (cert, key)
@@ -177,7 +204,7 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
         )
     };
     let mut expected = Vec::new();
-    let mut send_good = |round: u64, version: &str, expected: &mut Vec<u8>| {
+    let send_good = |round: u64, version: &str, expected: &mut Vec<u8>| {
         let lines = numbered_lines(&format!("good{round}"), 0..200);
         let (ok, stderr) = s_client(addr, version, Some(&good), &lines);
         assert!(ok, "s_client {version} with a good client certificate: {stderr}");

@@ -6,13 +6,13 @@
 //! client CA delivers; none is refused and counted), while the input keeps
 //! serving good clients.
 //!
-//! Certificates are made in each test with `openssl req` (with the
-//! subjectAltName IP:127.0.0.1, which clients check); without openssl,
-//! curl or the SDK's venv a test prints "not run" and passes, except
-//! under CI.
+//! Certificates are made in each test with `openssl req` and `openssl
+//! x509 -req`: a CA, and a server certificate it signed with the
+//! subjectAltName IP:127.0.0.1, which clients check. Without openssl, curl
+//! or the SDK's venv a test prints "not run" and passes, except under CI.
 
 use crate::common::*;
-use crate::mtls::{make_ca, make_client};
+use crate::mtls::{make_ca, make_client, make_server};
 use crate::otlp::{
     assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records,
     sdk_python, sdk_spawn,
@@ -20,34 +20,18 @@ use crate::otlp::{
 use crate::tls::make_certificate;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-/// A self-signed server certificate for 127.0.0.1 (subjectAltName IP and
-/// DNS localhost) named `name` in `dir`; `None` (after "not run") when
-/// openssl is missing.
-fn make_https_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
+/// A CA named `{name}-ca` and a server certificate for 127.0.0.1 that it
+/// signed: the CA's certificate (what clients trust) and the server's
+/// certificate and key. `None` (after "not run") when openssl is missing.
+fn make_https_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, (PathBuf, PathBuf))> {
     // make_certificate says "not run" when openssl is missing.
     make_certificate(dir, "probe")?;
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
-    let output = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-addext"])
-        .arg("subjectAltName=IP:127.0.0.1,DNS:localhost")
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        output.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some((cert, key))
+    let ca = make_ca(dir, &format!("{name}-ca"));
+    let server = make_server(dir, name, &ca);
+    Some((ca.0, server))
 }
 
 /// Starts ringway with one `otlp:127.0.0.1:0,tls{options}` input serving
@@ -100,13 +84,13 @@ fn curl(url: &str, request: &Path, args: &[&str]) -> (i32, String) {
 fn the_sdk_exports_over_https_with_certificate_file() {
     let Some(python) = sdk_python() else { return };
     let dir = TempDir::new("otlp-https-sdk");
-    let Some(server) = make_https_certificate(&dir, "server") else {
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
         return;
     };
     let output = dir.join("out.ndjson");
     let (ringway, addr) = start_https(&dir, "", &server, &output);
     let endpoint = format!("https://{addr}/v1/logs");
-    let certificate = p(&server.0);
+    let certificate = p(&server_ca);
     let sdk = sdk_spawn(
         &dir,
         &python,
@@ -149,22 +133,21 @@ fn curl_over_https_needs_the_right_ca_and_plaintext_http_is_refused() {
         return;
     }
     let dir = TempDir::new("otlp-https-curl");
-    let Some(server) = make_https_certificate(&dir, "server") else {
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
         return;
     };
-    let Some(stranger) = make_https_certificate(&dir, "stranger") else {
-        return;
-    };
+    let stranger_ca = make_ca(&dir, "stranger-ca").0;
     let output = dir.join("out.ndjson");
     let (mut ringway, addr) = start_https(&dir, "", &server, &output);
     let https = format!("https://{addr}/v1/logs");
-    let cacert = ["--cacert", &p(&server.0)];
+    let server_ca = p(&server_ca);
+    let cacert: [&str; 2] = ["--cacert", &server_ca];
 
     let first = json_request(&dir, "first-over-https");
     assert_eq!(curl(&https, &first, &cacert), (0, "200".to_string()));
     // The client does not trust the server's certificate: it refuses the
     // handshake (curl's exit 60) and ringway counts a failed handshake.
-    let wrong = curl(&https, &first, &["--cacert", &p(&stranger.0)]);
+    let wrong = curl(&https, &first, &["--cacert", &p(&stranger_ca)]);
     assert_eq!(wrong.0, 60, "curl with the wrong CA: {wrong:?}");
     // Plaintext HTTP on the HTTPS port: closed without an answer.
     let plain = curl(&format!("http://{addr}/v1/logs"), &first, &[]);
@@ -197,7 +180,7 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
         return;
     }
     let dir = TempDir::new("otlp-https-mtls");
-    let Some(server) = make_https_certificate(&dir, "server") else {
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
         return;
     };
     let ca = make_ca(&dir, "clients-ca");
@@ -206,10 +189,10 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
     let options = format!(",client_ca={}", p(&ca.0));
     let (ringway, addr) = start_https(&dir, &options, &server, &output);
     let https = format!("https://{addr}/v1/logs");
-    let server_ca = p(&server.0);
+    let server_ca = p(&server_ca);
     let request = json_request(&dir, "with-a-client-certificate");
     let (cert, key) = (p(&client.0), p(&client.1));
-    let good = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
+    let good: [&str; 6] = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
     assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
     let refused = curl(&https, &request, &["--cacert", &server_ca]);
     assert_ne!(refused.1, "200", "a client without a certificate: {refused:?}");

@@ -19,7 +19,7 @@
 
 use super::{OtlpReceiver, Phase};
 use crate::input::net::count_failure;
-use crate::input::tcp::tls::{self as session, TlsBuffers, TlsFailure, TlsSession};
+use crate::input::tcp::tls::{RECEIVE_BYTES, SEND_BYTES, TlsBuffers, TlsFailure, TlsSession};
 use crate::uring::Token;
 use io_uring::{opcode, types};
 use std::sync::Arc;
@@ -90,7 +90,7 @@ impl OtlpReceiver {
             return;
         }
         conn.recv_posted = true;
-        let buffer = tls.buffers.input(slot, 0, session::RECEIVE_BYTES);
+        let buffer = tls.buffers.input(slot, 0, RECEIVE_BYTES);
         let entry = opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
             .build()
             .user_data(Token::ConnRecv(slot as u32).encode());
@@ -197,7 +197,7 @@ impl OtlpReceiver {
         if !session.wants_send() {
             return false;
         }
-        let written = session.fill_send(tls.buffers.output(slot, 0, session::SEND_BYTES));
+        let written = session.fill_send(tls.buffers.output(slot, 0, SEND_BYTES));
         if written == 0 {
             return false;
         }
