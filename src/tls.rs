@@ -7,7 +7,7 @@
 //! validation calls it at start (and `ringway check`) so a missing,
 //! unreadable or invalid file is one line and exit 2, and the pipeline
 //! calls it again to build the input. The sockets stay on io_uring: an input feeds rustls the bytes its
-//! receives brought (see `input::tcp::tls`).
+//! receives brought (see `input::tls`).
 
 use rustls::pki_types::pem::PemObject;
 use crate::config::TlsFiles;

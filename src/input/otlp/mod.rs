@@ -135,7 +135,7 @@ struct Conn {
     /// A TLS input's session (`None` on a plaintext input): receives bring
     /// ciphertext, and `filled` grows by what it decrypts; `sent` counts
     /// the response bytes handed to it.
-    tls: Option<Box<crate::input::tcp::tls::TlsSession>>,
+    tls: Option<Box<crate::input::tls::TlsSession>>,
 }
 
 impl Conn {

@@ -1,5 +1,5 @@
 //! OTLP/HTTP over HTTPS (`otlp:…,tls`): the receiver's TLS steps. Each
-//! connection has a [`TlsSession`] (shared with the TCP input): its
+//! connection has a [`TlsSession`] (as on the TCP input): its
 //! receives bring ciphertext into its range of [`TlsBuffers`], rustls
 //! decrypts it into the connection's region exactly where a plaintext
 //! receive would have written ([`OtlpReceiver::receive_tls`]), and the
@@ -19,7 +19,7 @@
 
 use super::{OtlpReceiver, Phase};
 use crate::input::net::count_failure;
-use crate::input::tcp::tls::{RECEIVE_BYTES, SEND_BYTES, TlsBuffers, TlsFailure, TlsSession};
+use crate::input::tls::{RECEIVE_BYTES, SEND_BYTES, TlsBuffers, TlsFailure, TlsSession};
 use crate::uring::Token;
 use io_uring::{opcode, types};
 use std::sync::Arc;

@@ -32,7 +32,7 @@
 //! connection. Each is counted and warned about at 1, 2, 4, … times.
 
 mod framing;
-pub(crate) mod tls;
+mod tls;
 
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
@@ -47,7 +47,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tls::{TlsBuffers, TlsSession};
+use crate::input::tls::{TlsBuffers, TlsSession};
 
 /// Connection slots beyond `--tcp-max-connections`, for connections whose
 /// last completions have not come in yet.
@@ -536,7 +536,7 @@ impl TcpReader {
                 return;
             }
             conn.recv_posted = true;
-            let buffer = input.buffers.input(slot, 0, tls::RECEIVE_BYTES);
+            let buffer = input.buffers.input(slot, 0, crate::input::tls::RECEIVE_BYTES);
             let entry =
                 opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
                     .build()
