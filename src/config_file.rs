@@ -458,7 +458,12 @@ fn input_spec(table: &Table) -> Result<String, String> {
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}
         Some(toml::Value::Boolean(true)) => {
-            refuse(&kind, "tls", !matches!(kind.as_str(), "tcp" | "otlp"), takes)?;
+            refuse(
+                &kind,
+                "tls",
+                !matches!(kind.as_str(), "tcp" | "otlp"),
+                takes,
+            )?;
             spec.push_str(",tls");
         }
         Some(_) => return Err("key 'tls' must be true or false".to_string()),

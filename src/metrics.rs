@@ -178,8 +178,9 @@ pub(crate) struct Health {
 }
 
 /// HTTP status codes the OTLP receiver sends, in the order they are counted.
-pub(crate) const HTTP_STATUS_CODES: [u16; 13] =
-    [200, 400, 401, 404, 405, 408, 411, 413, 415, 429, 431, 500, 503];
+pub(crate) const HTTP_STATUS_CODES: [u16; 13] = [
+    200, 400, 401, 404, 405, 408, 411, 413, 415, 429, 431, 500, 503,
+];
 
 /// An OTLP input's counters, written by its I/O worker.
 #[derive(Default)]

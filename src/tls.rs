@@ -9,8 +9,8 @@
 //! calls it again to build the input. The sockets stay on io_uring: an input feeds rustls the bytes its
 //! receives brought (see `input::tls`).
 
-use rustls::pki_types::pem::PemObject;
 use crate::config::TlsFiles;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use std::path::Path;
@@ -45,9 +45,7 @@ pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig
             let roots = read_client_ca(client_ca)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|error| {
-                    format!("TLS client CA {}: {error}", client_ca.display())
-                })?;
+                .map_err(|error| format!("TLS client CA {}: {error}", client_ca.display()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

@@ -102,7 +102,12 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             ("auth_token_file", InputKind::Otlp { .. }) if value.is_empty() => {
                 return Err(context("auth_token_file= needs a file".to_string()));
             }
-            ("auth_token_file", InputKind::Otlp { auth_token_file, .. }) => {
+            (
+                "auth_token_file",
+                InputKind::Otlp {
+                    auth_token_file, ..
+                },
+            ) => {
                 *auth_token_file = Some(PathBuf::from(value));
             }
             (_, kind) => {

@@ -360,10 +360,22 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
         ("tcp:127.0.0.1:6514,cert=/a.crt,key=/a.key", "need ,tls"),
         ("tcp:127.0.0.1:6514,client_ca=/ca.pem", "need ,tls"),
         ("tcp:127.0.0.1:6514,tls,cert=", "cert= needs a file"),
-        ("tcp:127.0.0.1:6514,tls,client_ca=", "client_ca= needs a file"),
-        ("udp:127.0.0.1:6514,client_ca=/ca.pem", "unknown option 'client_ca'"),
-        ("tcp:127.0.0.1:6514,auth_token_file=/t", "unknown option 'auth_token_file'"),
-        ("otlp:127.0.0.1:4318,auth_token_file=", "auth_token_file= needs a file"),
+        (
+            "tcp:127.0.0.1:6514,tls,client_ca=",
+            "client_ca= needs a file",
+        ),
+        (
+            "udp:127.0.0.1:6514,client_ca=/ca.pem",
+            "unknown option 'client_ca'",
+        ),
+        (
+            "tcp:127.0.0.1:6514,auth_token_file=/t",
+            "unknown option 'auth_token_file'",
+        ),
+        (
+            "otlp:127.0.0.1:4318,auth_token_file=",
+            "auth_token_file= needs a file",
+        ),
         ("udp:127.0.0.1:6514,tls", "is not key=value"),
         ("otlp:127.0.0.1:4318,cert=/a.crt", "need ,tls"),
         ("otlp:127.0.0.1:4318,tls", "needs a certificate"),

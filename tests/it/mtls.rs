@@ -66,23 +66,50 @@ fn openssl(args: &[&str]) {
 pub(crate) fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
     let config = dir.join("openssl.cnf");
     std::fs::write(&config, OPENSSL_CONFIG).unwrap();
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
     let subject = format!("/CN={name}");
     openssl(&[
-        "req", "-x509", "-config", &p(&config), "-extensions", "ca", "-newkey", "ec",
-        "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", &subject,
-        "-keyout", &p(&key), "-out", &p(&cert),
+        "req",
+        "-x509",
+        "-config",
+        &p(&config),
+        "-extensions",
+        "ca",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &subject,
+        "-keyout",
+        &p(&key),
+        "-out",
+        &p(&cert),
     ]);
     (cert, key)
 }
 
 /// A client certificate named `name` that the CA `ca` signed.
-pub(crate) fn make_client(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
+pub(crate) fn make_client(
+    dir: &TempDir,
+    name: &str,
+    ca: &(PathBuf, PathBuf),
+) -> (PathBuf, PathBuf) {
     make_signed(dir, name, ca, "client")
 }
 
 /// A server certificate for 127.0.0.1 named `name` that the CA `ca` signed.
-pub(crate) fn make_server(dir: &TempDir, name: &str, ca: &(PathBuf, PathBuf)) -> (PathBuf, PathBuf) {
+pub(crate) fn make_server(
+    dir: &TempDir,
+    name: &str,
+    ca: &(PathBuf, PathBuf),
+) -> (PathBuf, PathBuf) {
     make_signed(dir, name, ca, "server")
 }
 
@@ -95,18 +122,48 @@ fn make_signed(
     extensions: &str,
 ) -> (PathBuf, PathBuf) {
     let config = dir.join("openssl.cnf");
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
     let request = dir.join(format!("{name}.csr"));
     let subject = format!("/CN={name}");
     openssl(&[
-        "req", "-new", "-config", &p(&config), "-newkey", "ec", "-pkeyopt",
-        "ec_paramgen_curve:P-256", "-nodes", "-subj", &subject, "-keyout", &p(&key), "-out",
+        "req",
+        "-new",
+        "-config",
+        &p(&config),
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        &subject,
+        "-keyout",
+        &p(&key),
+        "-out",
         &p(&request),
     ]);
     openssl(&[
-        "x509", "-req", "-in", &p(&request), "-CA", &p(&ca.0), "-CAkey", &p(&ca.1),
-        "-set_serial", "7", "-days", "2", "-extfile", &p(&config), "-extensions", extensions,
-        "-out", &p(&cert),
+        "x509",
+        "-req",
+        "-in",
+        &p(&request),
+        "-CA",
+        &p(&ca.0),
+        "-CAkey",
+        &p(&ca.1),
+        "-set_serial",
+        "7",
+        "-days",
+        "2",
+        "-extfile",
+        &p(&config),
+        "-extensions",
+        extensions,
+        "-out",
+        &p(&cert),
     ]);
     (cert, key)
 }
@@ -125,7 +182,13 @@ fn s_client(
     let mut command = Command::new("openssl");
     command
         .args(["s_client", "-connect", &addr.to_string(), version])
-        .args(["-quiet", "-no_ign_eof", "-nocommands", "-servername", "localhost"]);
+        .args([
+            "-quiet",
+            "-no_ign_eof",
+            "-nocommands",
+            "-servername",
+            "localhost",
+        ]);
     if let Some((cert, key)) = client {
         command.arg("-cert").arg(cert).arg("-key").arg(key);
     }
@@ -187,7 +250,7 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     let output = dir.join("out.log");
     // The CA given on the input itself (client_ca=).
     let options = format!(",client_ca={}", p(&ca.0));
-    let (mut ringway, addr) = start_tls(
+    let (mut ringway, _) = start_tls(
         &dir,
         &options,
         &cert,
@@ -196,6 +259,13 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
         &["--metrics", "127.0.0.1:0"],
     );
     let metrics = metrics_address(&mut ringway);
+    // (The metrics line says "listening on" too: the input's own line.)
+    let input_line = format!("ringway: input 'tcp:127.0.0.1:0,tls{options}' listening on ");
+    let addr: SocketAddr = ringway
+        .stderr_whole_lines()
+        .lines()
+        .find_map(|line| line.strip_prefix(input_line.as_str())?.trim().parse().ok())
+        .expect("the input's listening line");
     let refused_so_far = || {
         metric_sample(
             metrics,
@@ -207,12 +277,18 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     let send_good = |round: u64, version: &str, expected: &mut Vec<u8>| {
         let lines = numbered_lines(&format!("good{round}"), 0..200);
         let (ok, stderr) = s_client(addr, version, Some(&good), &lines);
-        assert!(ok, "s_client {version} with a good client certificate: {stderr}");
+        assert!(
+            ok,
+            "s_client {version} with a good client certificate: {stderr}"
+        );
         expected.extend_from_slice(&lines);
         let arrived = wait_until(Duration::from_secs(30), || {
             file_len(&output) >= expected.len() as u64
         });
-        assert!(arrived, "round {round}: the good client's lines did not arrive");
+        assert!(
+            arrived,
+            "round {round}: the good client's lines did not arrive"
+        );
     };
     send_good(0, "-tls1_3", &mut expected);
     send_good(1, "-tls1_2", &mut expected);
@@ -226,9 +302,7 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     for (count, (version, client)) in (1..).zip(refused) {
         let lines = numbered_lines(&format!("refused{count}"), 0..50);
         s_client(addr, version, client, &lines);
-        let counted = wait_until(Duration::from_secs(30), || {
-            refused_so_far() == Some(count)
-        });
+        let counted = wait_until(Duration::from_secs(30), || refused_so_far() == Some(count));
         ringway.assert_running("after a refused client");
         assert!(
             counted,
@@ -241,7 +315,11 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     send_good(2, "-tls1_3", &mut expected);
 
     let summary = stop(ringway, &dir);
-    assert_bytes_identical(&expected, &read_output(&output), "the good clients' lines only");
+    assert_bytes_identical(
+        &expected,
+        &read_output(&output),
+        "the good clients' lines only",
+    );
     assert_eq!(summary.input(0, "tls_client_cert_refused"), 3, "{summary}");
     assert_eq!(summary.input(0, "tls_handshakes"), 3, "{summary}");
     assert_eq!(summary.input(0, "tls_handshake_errors"), 0, "{summary}");
@@ -252,11 +330,21 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
         .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "stderr"))
         .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
         .collect::<String>();
-    let warning = "a TLS client without a valid certificate from the client CA refused, connection closed";
-    assert!(stderr.contains(&format!("{warning} (1 so far)")), "{stderr}");
-    assert!(stderr.contains(&format!("{warning} (2 so far)")), "{stderr}");
+    let warning =
+        "a TLS client without a valid certificate from the client CA refused, connection closed";
+    assert!(
+        stderr.contains(&format!("{warning} (1 so far)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{warning} (2 so far)")),
+        "{stderr}"
+    );
     // Warned at powers of two only.
-    assert!(!stderr.contains(&format!("{warning} (3 so far)")), "{stderr}");
+    assert!(
+        !stderr.contains(&format!("{warning} (3 so far)")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -297,7 +385,13 @@ fn a_bad_client_ca_is_one_line_and_exit_2_and_check_prints_a_good_one() {
     // --tls-client-ca without any ,tls input: the operator meant TLS.
     let finished = run(
         &dir,
-        &["check", "--input", "tcp:127.0.0.1:0", "--tls-client-ca", &ca],
+        &[
+            "check",
+            "--input",
+            "tcp:127.0.0.1:0",
+            "--tls-client-ca",
+            &ca,
+        ],
         TIMEOUT,
     );
     finished.assert_code(2);

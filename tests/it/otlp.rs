@@ -563,7 +563,13 @@ pub(crate) struct Sdk {
 
 static SDK_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn sdk_spawn(dir: &TempDir, python: &Path, addr: SocketAddr, count: u64, extra: &[&str]) -> Sdk {
+pub(crate) fn sdk_spawn(
+    dir: &TempDir,
+    python: &Path,
+    addr: SocketAddr,
+    count: u64,
+    extra: &[&str],
+) -> Sdk {
     let n = SDK_COUNTER.fetch_add(1, Ordering::SeqCst);
     let stdout = dir.join(format!("sdk-{n}.stdout"));
     let stderr = dir.join(format!("sdk-{n}.stderr"));

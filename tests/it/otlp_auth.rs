@@ -7,8 +7,8 @@
 
 use crate::common::*;
 use crate::otlp::{
-    assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records,
-    sdk_python, sdk_spawn,
+    assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records, sdk_python,
+    sdk_spawn,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,7 +45,15 @@ fn curl(addr: SocketAddr, dir: &TempDir, body: &str, headers: &[&str]) -> (Strin
     let dumped = dir.join(format!("{body}.headers"));
     let mut command = Command::new("curl");
     command
-        .args(["-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg("-D")
         .arg(&dumped)
         .args(["-H", "Expect:", "-H", "Content-Type: application/json"]);
@@ -85,7 +93,12 @@ fn curl_needs_a_bearer_token_from_the_file_and_refusals_are_401_and_counted() {
         headers.contains("WWW-Authenticate: Bearer\r\n"),
         "401 without WWW-Authenticate: {headers}"
     );
-    let (status, _) = curl(addr, &dir, "wrong-token", &[&with("s3cr3t-token_for.ringwax")]);
+    let (status, _) = curl(
+        addr,
+        &dir,
+        "wrong-token",
+        &[&with("s3cr3t-token_for.ringwax")],
+    );
     assert_eq!(status, "401");
     let (status, _) = curl(addr, &dir, "basic", &["Authorization: Basic czNjcjN0"]);
     assert_eq!(status, "401");
@@ -117,7 +130,10 @@ fn curl_needs_a_bearer_token_from_the_file_and_refusals_are_401_and_counted() {
         stderr.contains("a request with a wrong bearer token refused with 401 (2 so far)"),
         "{stderr}"
     );
-    assert!(!stderr.contains("(3 so far)"), "warned at powers of two only: {stderr}");
+    assert!(
+        !stderr.contains("(3 so far)"),
+        "warned at powers of two only: {stderr}"
+    );
     assert!(!stderr.contains("s3cr3t"), "a token was printed: {stderr}");
 }
 

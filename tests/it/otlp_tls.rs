@@ -14,8 +14,8 @@
 use crate::common::*;
 use crate::mtls::{make_ca, make_client, make_server};
 use crate::otlp::{
-    assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records,
-    sdk_python, sdk_spawn,
+    assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records, sdk_python,
+    sdk_spawn,
 };
 use crate::tls::make_certificate;
 use std::net::SocketAddr;
@@ -66,7 +66,15 @@ fn json_request(dir: &TempDir, body: &str) -> PathBuf {
 /// curl's exit code and the HTTP status it printed (`000`: none).
 fn curl(url: &str, request: &Path, args: &[&str]) -> (i32, String) {
     let output = Command::new("curl")
-        .args(["-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .args(["-H", "Expect:", "-H", "Content-Type: application/json"])
         .arg("--data-binary")
         .arg(format!("@{}", p(request)))
@@ -195,7 +203,10 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
     let good: [&str; 6] = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
     assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
     let refused = curl(&https, &request, &["--cacert", &server_ca]);
-    assert_ne!(refused.1, "200", "a client without a certificate: {refused:?}");
+    assert_ne!(
+        refused.1, "200",
+        "a client without a certificate: {refused:?}"
+    );
     // And a good client still gets through.
     assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
     let summary = stop(ringway, &dir);

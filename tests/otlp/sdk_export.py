@@ -29,6 +29,7 @@ first retry of a run is always printed.
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -132,6 +133,11 @@ def main():
     echo = SdkLogEcho()
     logging.getLogger("opentelemetry").addHandler(echo)
 
+    if args.certificate_file:
+        # requests lets these variables override a session's own CA file
+        # (the exporter's certificate_file): drop them so it is used.
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            os.environ.pop(variable, None)
     headers = dict(header.split(": ", 1) for header in args.header)
     exporter = OTLPLogExporter(
         endpoint=args.endpoint,

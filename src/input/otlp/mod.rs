@@ -60,13 +60,13 @@ use crate::input::net::{Acceptor, ConnSlots, Region, StreamIo, StreamWorker};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
+pub(crate) use auth::BearerTokens;
 use http::{BodyStyle, Head};
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-pub(crate) use auth::BearerTokens;
 pub(crate) use tls::OtlpTls;
 use tls::TlsState;
 

@@ -147,7 +147,10 @@ impl OtlpReceiver {
     fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
         let offset = self.slots.offset(slot);
         let conn_bytes = self.slots.conn_bytes();
-        let tls = self.tls.as_mut().expect("a TLS connection is on a TLS input");
+        let tls = self
+            .tls
+            .as_mut()
+            .expect("a TLS connection is on a TLS input");
         let conn = &mut self.conns[slot];
         let session = conn.tls.as_mut().expect("a TLS connection");
         let mut taken_total = 0;
@@ -189,7 +192,8 @@ impl OtlpReceiver {
             return false;
         }
         if session.handshaken && conn.sent < conn.response.len {
-            conn.sent += session.write_plaintext(&conn.response.bytes[conn.sent..conn.response.len]);
+            conn.sent +=
+                session.write_plaintext(&conn.response.bytes[conn.sent..conn.response.len]);
             if conn.sent == conn.response.len && conn.close_after_send {
                 session.send_close_notify();
             }

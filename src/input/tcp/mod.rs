@@ -37,6 +37,7 @@ mod tls;
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
 use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker};
+use crate::input::tls::{TlsBuffers, TlsSession};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
 use crate::uring::Token;
@@ -47,7 +48,6 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use crate::input::tls::{TlsBuffers, TlsSession};
 
 /// Connection slots beyond `--tcp-max-connections`, for connections whose
 /// last completions have not come in yet.
@@ -536,7 +536,9 @@ impl TcpReader {
                 return;
             }
             conn.recv_posted = true;
-            let buffer = input.buffers.input(slot, 0, crate::input::tls::RECEIVE_BYTES);
+            let buffer = input
+                .buffers
+                .input(slot, 0, crate::input::tls::RECEIVE_BYTES);
             let entry =
                 opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
                     .build()
