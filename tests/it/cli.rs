@@ -498,8 +498,8 @@ fn every_run_flag_runs_with_a_valid_value() {
         ("--config", Some("{DIR}/ringway.toml"), true),
     ];
     // A flag added to run without a row here fails this test.
-    // --tls-cert and --tls-key need a ,tls input and certificate files:
-    // tests/it/tls.rs runs them.
+    // --tls-cert, --tls-key and --tls-client-ca need a ,tls input and
+    // certificate files: tests/it/tls.rs and mtls.rs run them.
     let not_run_here = [
         "--input",
         "--output",
@@ -507,6 +507,7 @@ fn every_run_flag_runs_with_a_valid_value() {
         "--version",
         "--tls-cert",
         "--tls-key",
+        "--tls-client-ca",
     ];
     let flags = run_flags();
     assert!(flags.len() > 30, "run --help lists only {flags:?}");

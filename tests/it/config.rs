@@ -216,6 +216,19 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
+/// `word` with the path after `key` (up to the next comma) replaced by
+/// `path`.
+fn with_file(word: &str, key: &str, path: &Path) -> String {
+    let Some(at) = word.find(key) else {
+        return word.to_string();
+    };
+    let start = at + key.len();
+    let end = word[start..]
+        .find(',')
+        .map_or(word.len(), |comma| start + comma);
+    format!("{}{}{}", &word[..start], p(path), &word[end..])
+}
+
 #[test]
 fn check_accepts_every_usage_example_of_the_readme() {
     let mut commands = readme_usage_commands();
@@ -241,6 +254,16 @@ fn check_accepts_every_usage_example_of_the_readme() {
             words[at + 1] = p(&cert);
             let at = words.iter().position(|word| word == "--tls-key").unwrap();
             words[at + 1] = p(&key);
+            // A client CA file: the certificate made here is one.
+            for word in &mut words {
+                *word = with_file(word, "client_ca=", &cert);
+            }
+        }
+        // So is a bearer token file.
+        let tokens = dir.join("tokens");
+        fs::write(&tokens, "a-token\n").unwrap();
+        for word in &mut words {
+            *word = with_file(word, "auth_token_file=", &tokens);
         }
         let mut args = vec!["check"];
         args.extend(words[2..].iter().map(String::as_str));
