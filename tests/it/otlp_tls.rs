@@ -18,10 +18,12 @@ use crate::otlp::{
     sdk_spawn,
 };
 use crate::tls::make_certificate;
+use std::io::Read;
 use std::net::SocketAddr;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A CA named `{name}-ca` and a server certificate for 127.0.0.1 that it
 /// signed: the CA's certificate (what clients trust) and the server's
@@ -35,21 +37,19 @@ fn make_https_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, (PathBu
 }
 
 /// Starts ringway with one `otlp:127.0.0.1:0,tls{options}` input serving
-/// `cert`, writing to the file `output`.
+/// `cert`, writing to the file `output`, with `extra` flags.
 fn start_https(
     dir: &TempDir,
     options: &str,
     (cert, key): &(PathBuf, PathBuf),
     output: &Path,
+    extra: &[&str],
 ) -> (Ringway, SocketAddr) {
     let (cert, key) = (p(cert), p(key));
     let input = format!("otlp:127.0.0.1:0,tls{options}");
-    start_listening(
-        dir,
-        &input,
-        &file_output(output),
-        &["--tls-cert", &cert, "--tls-key", &key],
-    )
+    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    args.extend_from_slice(extra);
+    start_listening(dir, &input, &file_output(output), &args)
 }
 
 /// An OTLP/JSON request of one record whose body is `body`.
@@ -96,7 +96,7 @@ fn the_sdk_exports_over_https_with_certificate_file() {
         return;
     };
     let output = dir.join("out.ndjson");
-    let (ringway, addr) = start_https(&dir, "", &server, &output);
+    let (ringway, addr) = start_https(&dir, "", &server, &output, &[]);
     let endpoint = format!("https://{addr}/v1/logs");
     let certificate = p(&server_ca);
     let sdk = sdk_spawn(
@@ -146,7 +146,7 @@ fn curl_over_https_needs_the_right_ca_and_plaintext_http_is_refused() {
     };
     let stranger_ca = make_ca(&dir, "stranger-ca").0;
     let output = dir.join("out.ndjson");
-    let (mut ringway, addr) = start_https(&dir, "", &server, &output);
+    let (mut ringway, addr) = start_https(&dir, "", &server, &output, &[]);
     let https = format!("https://{addr}/v1/logs");
     let server_ca = p(&server_ca);
     let cacert: [&str; 2] = ["--cacert", &server_ca];
@@ -195,7 +195,7 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
     let client = make_client(&dir, "client", &ca);
     let output = dir.join("out.ndjson");
     let options = format!(",client_ca={}", p(&ca.0));
-    let (ringway, addr) = start_https(&dir, &options, &server, &output);
+    let (ringway, addr) = start_https(&dir, &options, &server, &output, &[]);
     let https = format!("https://{addr}/v1/logs");
     let server_ca = p(&server_ca);
     let request = json_request(&dir, "with-a-client-certificate");
@@ -215,4 +215,51 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
     assert_eq!(http_count(&summary, "200"), 2, "{summary}");
     let records = parse_records(&read_output(&output), false, "mutual TLS");
     assert_eq!(records.len(), 2, "{records:?}");
+}
+
+#[test]
+fn a_stalled_https_handshake_is_closed_at_the_timeout_while_curl_gets_through() {
+    if !curl_available() {
+        return;
+    }
+    let dir = TempDir::new("otlp-https-stalled");
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let output = dir.join("out.ndjson");
+    let extra = ["--tls-handshake-timeout", "600ms"];
+    let (ringway, addr) = start_https(&dir, "", &server, &output, &extra);
+    let started = Instant::now();
+    // A client that connects and says nothing holds a slot until the
+    // handshake timeout; meanwhile a good client is served.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let request = json_request(&dir, "meanwhile");
+    let server_ca = p(&server_ca);
+    assert_eq!(
+        curl(
+            &format!("https://{addr}/v1/logs"),
+            &request,
+            &["--cacert", &server_ca]
+        ),
+        (0, "200".to_string())
+    );
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match silent.read(&mut buf) {
+        Ok(0) => true,
+        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    let took = started.elapsed();
+    assert!(closed, "the silent connection was not closed within 10 s");
+    assert!(
+        took >= Duration::from_millis(500),
+        "closed after {took:?}, before the 600ms handshake timeout"
+    );
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "tls_handshake_timeouts"), 1, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshakes"), 1, "{summary}");
+    assert_eq!(http_count(&summary, "200"), 1, "{summary}");
 }
