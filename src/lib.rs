@@ -8,10 +8,12 @@
 //! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
 //! `signals`. `cli` and `config` read the command line, `pipeline` wires
 //! and supervises the threads (the only module that names every stage),
-//! `metrics` counts, `tls` loads the certificates of the TLS edges.
+//! `metrics` counts, `tls` loads the certificates of the TLS edges and
+//! `auth` the bearer tokens of the OTLP inputs.
 
 mod ack;
 mod append;
+mod auth;
 mod batch;
 mod checkpoint;
 mod cli;

@@ -268,7 +268,7 @@ impl RunArgs {
                 auth_token_file: Some(path),
                 ..
             } = &input.kind
-                && let Err(error) = crate::input::otlp::BearerTokens::load(path)
+                && let Err(error) = crate::auth::BearerTokens::load(path)
             {
                 invalid!(format!("input '{}': {error}", input.name));
             }

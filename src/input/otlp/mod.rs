@@ -43,7 +43,6 @@
 //! `Authorization: Bearer` and one of the file's tokens gets 401 with
 //! `WWW-Authenticate: Bearer`, before anything else is decided.
 
-mod auth;
 mod connection;
 pub(crate) mod decode;
 mod emission;
@@ -53,6 +52,7 @@ mod request;
 mod tls;
 
 use crate::ack::{Replies, RequestDelivery};
+pub(crate) use crate::auth::BearerTokens;
 use crate::batch::Batch;
 use crate::config::OtlpSettings;
 use crate::input::LaneParts;
@@ -60,7 +60,6 @@ use crate::input::net::{Acceptor, ConnSlots, Region, StreamIo, StreamWorker};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
-pub(crate) use auth::BearerTokens;
 use http::{BodyStyle, Head};
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use std::os::fd::{OwnedFd, RawFd};
