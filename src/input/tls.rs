@@ -20,10 +20,11 @@
 //! [`SEND_BUFFER_LIMIT`]. The rest is the start-up ranges of
 //! [`TlsBuffers`].
 
-use crate::input::net::Region;
+use crate::input::net::{Region, count_failure};
 use rustls::ServerConnection;
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Bytes one receive of ciphertext asks for: one full TLS record.
@@ -53,6 +54,43 @@ pub(crate) enum TlsFailure {
     /// Mutual TLS: the client presented no certificate, or one that does
     /// not chain to the client CA (or is expired, or not for a client).
     ClientCertRefused(String),
+}
+
+impl TlsFailure {
+    /// Counts this failure of input `input` in its counter (`counters`
+    /// and `seen` in the order plaintext, bad records, handshake errors,
+    /// refused client certificates) and warns at its 1st, 2nd, 4th, …
+    /// occurrence.
+    pub fn report(self, input: &str, counters: [&AtomicU64; 4], seen: [&mut u64; 4]) {
+        let (index, what, detail) = match self {
+            TlsFailure::Plaintext => (0, "plaintext sent to a TLS port", String::new()),
+            TlsFailure::BadRecord(error) => (1, "a bad TLS record", error),
+            TlsFailure::Handshake(error) => (2, "a failed TLS handshake", error),
+            TlsFailure::ClientCertRefused(error) => (
+                3,
+                "a TLS client without a valid certificate from the client CA refused",
+                error,
+            ),
+        };
+        counters[index].fetch_add(1, Ordering::Relaxed);
+        let [plaintext, bad_records, handshake_errors, refused] = seen;
+        let failures = match index {
+            0 => plaintext,
+            1 => bad_records,
+            2 => handshake_errors,
+            _ => refused,
+        };
+        if let Some(count) = count_failure(failures) {
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!("; error = {detail}")
+            };
+            eprintln!(
+                "ringway: warning: input '{input}': {what}, connection closed ({count} so far){detail}"
+            );
+        }
+    }
 }
 
 /// One TLS connection's state beside its connection (the TCP input's

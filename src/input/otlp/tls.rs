@@ -256,44 +256,21 @@ impl OtlpReceiver {
         let Some(tls) = self.tls.as_mut() else {
             return;
         };
-        let (counter, failures, what, detail) = match failure {
-            TlsFailure::Plaintext => (
+        failure.report(
+            &self.name,
+            [
                 &self.otlp.tls_plaintext,
-                &mut tls.plaintext,
-                "plaintext sent to a TLS port",
-                String::new(),
-            ),
-            TlsFailure::BadRecord(error) => (
                 &self.otlp.tls_bad_records,
-                &mut tls.bad_records,
-                "a bad TLS record",
-                error,
-            ),
-            TlsFailure::Handshake(error) => (
                 &self.otlp.tls_handshake_errors,
-                &mut tls.handshake_errors,
-                "a failed TLS handshake",
-                error,
-            ),
-            TlsFailure::ClientCertRefused(error) => (
                 &self.otlp.tls_client_cert_refused,
+            ],
+            [
+                &mut tls.plaintext,
+                &mut tls.bad_records,
+                &mut tls.handshake_errors,
                 &mut tls.client_certs_refused,
-                "a TLS client without a valid certificate from the client CA refused",
-                error,
-            ),
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(count) = count_failure(failures) {
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!("; error = {detail}")
-            };
-            eprintln!(
-                "ringway: warning: input '{}': {what}, connection closed ({count} so far){detail}",
-                self.name
-            );
-        }
+            ],
+        );
         let conn = &mut self.conns[slot];
         if conn.phase != Phase::Reading || conn.send_posted {
             // Its request is in the pipeline or a send is out: no alert.

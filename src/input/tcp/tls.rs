@@ -63,44 +63,21 @@ impl super::TcpReader {
         let Some(input) = self.tls.as_mut() else {
             return;
         };
-        let (counter, failures, what, detail) = match failure {
-            TlsFailure::Plaintext => (
+        failure.report(
+            &self.name,
+            [
                 &self.tcp.tls_plaintext,
-                &mut input.plaintext,
-                "plaintext sent to a TLS port",
-                String::new(),
-            ),
-            TlsFailure::BadRecord(error) => (
                 &self.tcp.tls_bad_records,
-                &mut input.bad_records,
-                "a bad TLS record",
-                error,
-            ),
-            TlsFailure::Handshake(error) => (
                 &self.tcp.tls_handshake_errors,
-                &mut input.handshake_errors,
-                "a failed TLS handshake",
-                error,
-            ),
-            TlsFailure::ClientCertRefused(error) => (
                 &self.tcp.tls_client_cert_refused,
+            ],
+            [
+                &mut input.plaintext,
+                &mut input.bad_records,
+                &mut input.handshake_errors,
                 &mut input.client_certs_refused,
-                "a TLS client without a valid certificate from the client CA refused",
-                error,
-            ),
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(count) = count_failure(failures) {
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!("; error = {detail}")
-            };
-            eprintln!(
-                "ringway: warning: input '{}': {what}, connection closed ({count} so far){detail}",
-                self.name
-            );
-        }
+            ],
+        );
         let conn = &mut self.conns[slot];
         conn.start = 0;
         conn.filled = 0;
