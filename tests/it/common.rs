@@ -787,6 +787,33 @@ pub fn vm_rss_kib(pid: i32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Flags that shrink ringway's buffer pools to a few MiB, for tests that
+/// fill the whole pipeline and need it to hold little.
+pub const SMALL_POOLS: &[&str] = &[
+    "--read-buf",
+    "256KiB",
+    "--max-line",
+    "64KiB",
+    "--batch-bytes",
+    "256KiB",
+];
+
+/// Lines of `width` bytes that a sender must write before a stalled
+/// ringway started with [`SMALL_POOLS`] stops it: more than the largest
+/// TCP receive and send buffers the kernel may grow to on its own
+/// (net.ipv4.tcp_rmem and tcp_wmem, 32 MiB and 4 MiB here, 6 MiB and
+/// 4 MiB by default elsewhere) plus ringway's pools, with 32 MiB to spare.
+pub fn lines_past_tcp_buffers(width: usize) -> u64 {
+    let largest = |name: &str| -> u64 {
+        fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(32 << 20)
+    };
+    let bytes = largest("tcp_rmem") + largest("tcp_wmem") + (48 << 20);
+    bytes.div_ceil(width as u64)
+}
+
 /// utime + stime of the whole process (all threads), in clock ticks.
 pub fn cpu_ticks(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -751,12 +751,13 @@ fn octet_counting_with_a_bad_frame_header_falls_back_and_keeps_going() {
 #[test]
 fn backpressure_stops_reading_and_loses_nothing() {
     const LINE: usize = 200;
-    const LINES: u64 = 250_000; // 50 MB
+    // More than the kernel's socket buffers and the pipeline hold.
+    let lines = lines_past_tcp_buffers(LINE);
     let dir = TempDir::new("tcp-backpressure");
     let fifo = dir.join("out.fifo");
     mkfifo(&fifo);
-    let (mut ringway, addr) = start(&dir, "", &file_output(&fifo), &[]);
-    let data = Arc::new(padded_lines("bp", 0..LINES, LINE));
+    let (mut ringway, addr) = start(&dir, "", &file_output(&fifo), SMALL_POOLS);
+    let data = Arc::new(padded_lines("bp", 0..lines, LINE));
     let total = data.len() as u64;
     let written = Arc::new(AtomicU64::new(0));
     let mut conn = connect(addr);
@@ -823,7 +824,7 @@ fn backpressure_stops_reading_and_loses_nothing() {
     let summary = stop(ringway, &dir);
     let received = reader.recv_timeout(TIMEOUT).expect("FIFO reader finished");
     assert_bytes_identical(&data, &received, "through a stalled output");
-    assert_eq!(summary.input(0, "records"), LINES, "{summary}");
+    assert_eq!(summary.input(0, "records"), lines, "{summary}");
     assert_eq!(summary.input(0, "bytes"), total, "{summary}");
 }
 

@@ -505,16 +505,16 @@ fn a_missing_wrong_or_mismatched_certificate_or_key_is_one_line_and_exit_2() {
 #[test]
 fn a_stalled_output_stalls_a_tls_sender_and_loses_nothing() {
     const LINE: usize = 200;
-    // More than the pipeline's buffers hold (about 30 MiB by default).
-    const LINES: u64 = 250_000; // 50 MB
+    // More than the kernel's socket buffers and the pipeline hold.
+    let lines = lines_past_tcp_buffers(LINE);
     let dir = TempDir::new("tls-backpressure");
     let Some((cert, key)) = make_certificate(&dir, "server") else {
         return;
     };
     let fifo = dir.join("out.fifo");
     mkfifo(&fifo);
-    let (mut ringway, addr) = start(&dir, &cert, &key, &fifo, &[]);
-    let data = Arc::new(padded_lines("tlsbp", 0..LINES, LINE));
+    let (mut ringway, addr) = start(&dir, &cert, &key, &fifo, SMALL_POOLS);
+    let data = Arc::new(padded_lines("tlsbp", 0..lines, LINE));
     let total = data.len() as u64;
     let written = Arc::new(AtomicU64::new(0));
     let sender = {
@@ -559,7 +559,7 @@ fn a_stalled_output_stalls_a_tls_sender_and_loses_nothing() {
     let summary = stop(ringway, &dir);
     let received = reader.recv_timeout(TIMEOUT).expect("FIFO reader finished");
     assert_bytes_identical(&data, &received, "TLS through a stalled output");
-    assert_eq!(summary.input(0, "records"), LINES, "{summary}");
+    assert_eq!(summary.input(0, "records"), lines, "{summary}");
     assert_eq!(summary.input(0, "bytes"), total, "{summary}");
 }
 
