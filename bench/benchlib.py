@@ -3,7 +3,8 @@ the load generator (`loadgen`, bench/loadgen/), loopback ports, a process's
 CPU and memory from /proc, stopping a process with its rusage, a UDP
 socket's queue and drops, the scenario runner for a server measured under a
 sender (`start_floor`, `start_ringway`, `measure_server`, `ringway_summary`),
-and the "median (min–max)" cells of the Markdown tables. Python 3 standard
+the "median (min–max)" cells of the Markdown tables, and a CA-signed
+certificate for the TLS scenarios (`make_certificates`, with openssl). Python 3 standard
 library only; the scripts import it from their own directory.
 """
 
@@ -48,6 +49,33 @@ def build(floor_only, example="loadgen"):
         log("$ " + " ".join(command))
         if subprocess.run(command, cwd=REPO).returncode != 0:
             raise SystemExit("build failed: %s" % " ".join(command))
+
+
+def make_certificates(directory):
+    """A CA and a server certificate for "localhost" signed by it (P-256,
+    2 days), made with `openssl` in directory: {"ca", "cert", "key"} paths.
+    For the TLS scenarios: a client trusts "ca", a server serves "cert"
+    with "key"."""
+    directory = Path(directory)
+    paths = {name: directory / ("%s.pem" % name) for name in ("ca", "ca-key", "cert", "key")}
+    extensions = directory / "server.ext"
+    extensions.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    commands = [
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", "/CN=ringway bench CA",
+         "-keyout", paths["ca-key"], "-out", paths["ca"]],
+        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=localhost", "-keyout", paths["key"], "-out", directory / "server.csr"],
+        ["openssl", "x509", "-req", "-in", directory / "server.csr", "-CA", paths["ca"],
+         "-CAkey", paths["ca-key"], "-CAcreateserial", "-days", "2", "-extfile", extensions,
+         "-out", paths["cert"]],
+    ]
+    for command in commands:
+        done = subprocess.run([str(part) for part in command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit("openssl failed (%s): %s" % (" ".join(map(str, command[:2])),
+                                                          done.stderr.strip()))
+    return {"ca": paths["ca"], "cert": paths["cert"], "key": paths["key"]}
 
 
 def free_port(kind=socket.SOCK_STREAM):

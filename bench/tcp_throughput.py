@@ -9,6 +9,14 @@ writing the same pre-generated NDJSON lines of about 225 B
                256 KiB buffer and discard
   ringway raw  ringway run --input tcp:127.0.0.1:0,format=raw --output null
   ringway json the same with format=json (every line checked with simd-json)
+and each of them again over TLS (rustls, TLS 1.3, AES-128-GCM; the sender
+trusts a CA made with openssl at start and finishes every handshake before
+its clock starts):
+  floor+tls    `loadgen tcp floor --tls-cert …`: the same sink behind rustls
+  raw+tls      ringway --input tcp:127.0.0.1:0,tls,format=raw
+  json+tls     the same with format=json
+(--scenarios picks some; "TLS / plain" is the median of per-rep lines/s
+ratios of each TLS row against its plaintext row.)
 
 Measured per run: MB/s and lines/s from the sender (its clock stops when the
 server has closed every connection after reading its end of stream, so
@@ -38,30 +46,39 @@ import tempfile
 from pathlib import Path
 
 from benchlib import (REPO, HOST, build, cell, floor_result, git_describe, loadgen_path, log,
-                      measure_server, ratio_cell, ringway_summary, run_sender, start_floor,
-                      start_ringway, target_dir)
+                      make_certificates, measure_server, ratio_cell, ringway_summary, run_sender,
+                      start_floor, start_ringway, target_dir)
 
 SETTLE_S = 0.3
 STOP_TIMEOUT_S = 60.0
 
 SCENARIOS = [
     ("floor", "floor: bare TCP sink"),
+    ("floor+tls", "floor over TLS: rustls sink"),
     ("raw", "ringway tcp,format=raw → null"),
+    ("raw+tls", "ringway tcp,tls,format=raw → null"),
     ("json", "ringway tcp,format=json → null"),
+    ("json+tls", "ringway tcp,tls,format=json → null"),
 ]
 
 
-def send(sender, port, senders, args):
+def send(sender, port, senders, args, tls):
     """A function that runs the TCP sender against port (for measure_server)."""
     argv = [sender, "tcp", "send", "--target", "%s:%d" % (HOST, port),
             "--duration", "%gs" % args.duration, "--connections", str(senders)]
+    if tls:
+        argv += ["--tls-ca", args.certificates["ca"]]
     return lambda: run_sender(argv, args.duration + 180, "loadgen tcp send")
 
 
-def run_floor(sender, senders, args):
+def run_floor(kind, sender, senders, args):
+    tls = kind.endswith("+tls")
     argv = [sender, "tcp", "floor", "--serve", "%s:0" % HOST]
+    if tls:
+        argv += ["--tls-cert", args.certificates["cert"], "--tls-key", args.certificates["key"]]
     process, port = start_floor(argv, "loadgen tcp floor")
-    run = measure_server(process, send(sender, port, senders, args), SETTLE_S, STOP_TIMEOUT_S)
+    run = measure_server(process, send(sender, port, senders, args, tls), SETTLE_S,
+                         STOP_TIMEOUT_S)
     server = floor_result(process, run["code"])
     failures = []
     if run["code"] != 0:
@@ -69,18 +86,24 @@ def run_floor(sender, senders, args):
     elif server["bytes"] != run["result"]["bytes"]:
         failures.append("floor read %d bytes, sender sent %d"
                         % (server["bytes"], run["result"]["bytes"]))
-    return finish("floor", senders, [argv, run["sender_argv"]], run, server, failures)
+    return finish(kind, senders, [argv, run["sender_argv"]], run, server, failures)
 
 
 def run_ringway(kind, ringway, sender, senders, args, workdir):
     summary_path = workdir / ("summary-%s-%d.json" % (kind, senders))
     stderr_path = workdir / ("stderr-%s-%d.txt" % (kind, senders))
     summary_path.unlink(missing_ok=True)
-    argv = [str(ringway), "run", "--input", "tcp:%s:0,format=%s" % (HOST, kind),
+    tls = kind.endswith("+tls")
+    format_name = kind.split("+")[0]
+    spec = "tcp:%s:0%s,format=%s" % (HOST, ",tls" if tls else "", format_name)
+    argv = [str(ringway), "run", "--input", spec,
             "--output", "null", "--stats-interval", "0", "--summary-json", str(summary_path)]
+    if tls:
+        argv += ["--tls-cert", args.certificates["cert"], "--tls-key", args.certificates["key"]]
     argv += shlex.split(args.ringway_args)
     process, port = start_ringway(argv, stderr_path)
-    run = measure_server(process, send(sender, port, senders, args), SETTLE_S, STOP_TIMEOUT_S)
+    run = measure_server(process, send(sender, port, senders, args, tls), SETTLE_S,
+                         STOP_TIMEOUT_S)
     summary, failures = ringway_summary(run["code"], summary_path, stderr_path)
     result = run["result"]
     if summary:
@@ -91,7 +114,8 @@ def run_ringway(kind, ringway, sender, senders, args, workdir):
                                 ("invalid", entry.get("invalid"), 0),
                                 ("truncated", entry.get("truncated"), 0),
                                 ("connections_accepted", entry.get("connections_accepted"),
-                                 senders)]:
+                                 senders)] + ([("tls_handshakes", entry.get("tls_handshakes"),
+                                                senders)] if tls else []):
             if got != want:
                 failures.append("ringway summary %s %s != %s" % (what, got, want))
     return finish(kind, senders, [argv, run["sender_argv"]], run, summary, failures)
@@ -148,24 +172,27 @@ def markdown(runs, args, date, command_line):
         "- command: `%s`" % command_line,
         "",
         "| scenario | senders | MB/s | lines/s | server CPU s/GB | server cores | peak RSS MiB "
-        "| vs floor | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| vs floor | TLS / plain | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for senders in args.senders:
-        floor = runs.get(("floor", senders), [])
         for kind, title in SCENARIOS:
             kind_runs = runs.get((kind, senders), [])
             if not kind_runs:
-                lines.append("| %s | %d | not run | | | | | | |" % (title, senders))
                 continue
+            tls = kind.endswith("+tls")
+            floor = runs.get(("floor+tls" if tls else "floor", senders), [])
+            plain = runs.get((kind.split("+")[0], senders), [])
             failed = sum(1 for run in kind_runs if run["failures"])
-            vs_floor = "1.00×" if kind == "floor" else ratio_cell(
+            vs_floor = "1.00×" if kind.startswith("floor") else ratio_cell(
                 [r["mb_per_s"] for r in kind_runs], [r["mb_per_s"] for r in floor])
-            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            vs_plain = ratio_cell([r["lines_per_s"] for r in kind_runs],
+                                  [r["lines_per_s"] for r in plain]) if tls else ""
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 title, senders, cell(kind_runs, "mb_per_s", "%.0f"),
                 cell(kind_runs, "lines_per_s", "%.0f"), cell(kind_runs, "cpu_s_per_gb", "%.2f"),
                 cell(kind_runs, "cores", "%.2f"), cell(kind_runs, "rss_mib", "%.1f"),
-                vs_floor, "ok" if not failed else "FAIL ×%d" % failed))
+                vs_floor, vs_plain, "ok" if not failed else "FAIL ×%d" % failed))
     lines += [
         "",
         "MB/s and lines/s are the sender's: bytes and whole lines written, over the time from "
@@ -174,7 +201,9 @@ def markdown(runs, args, date, command_line):
         "window (+%.1f s), per 1e9 bytes sent; server cores = that CPU / the run's wall time. "
         "Senders and server share the machine's %d cores: the sender's own CPU "
         "(`sender.cpu_s` in the JSON) is what the server could not use. vs floor: median of "
-        "per-rep MB/s ratios against the floor with the same number of senders."
+        "per-rep MB/s ratios against the floor (the TLS floor for TLS rows) with the same "
+        "number of senders. TLS / plain: median of per-rep lines/s ratios against the same "
+        "row without TLS."
         % (SETTLE_S, os.cpu_count()),
     ]
     failures = [("%s/%d" % (run["scenario"], run["senders"]), failure)
@@ -192,6 +221,8 @@ def main():
                         help="comma-separated sender connection counts [1,4]")
     parser.add_argument("--ringway", default=None, help="ringway binary [TARGET/release/ringway]")
     parser.add_argument("--ringway-args", default="", help="extra flags for every ringway run")
+    parser.add_argument("--scenarios", default=",".join(kind for kind, _ in SCENARIOS),
+                        help="comma-separated scenarios to run [%(default)s]")
     parser.add_argument("--floor-only", action="store_true",
                         help="only the floor rows (no ringway build or runs)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
@@ -215,30 +246,34 @@ def main():
     ringway = Path(args.ringway) if args.ringway else release / "ringway"
     if not os.access(sender, os.X_OK):
         raise SystemExit("%s not found (cargo build --release --example loadgen)" % sender)
-    kinds = [kind for kind, _ in SCENARIOS]
+    known = [kind for kind, _ in SCENARIOS]
+    kinds = [kind for kind in args.scenarios.split(",") if kind.strip()]
+    if not kinds or any(kind not in known for kind in kinds):
+        parser.error("--scenarios takes a comma-separated list of %s" % ", ".join(known))
     if args.floor_only:
-        kinds = ["floor"]
+        kinds = [kind for kind in kinds if kind.startswith("floor")]
     elif not os.access(ringway, os.X_OK) or not supports_tcp(ringway):
         log("warning: %s has no tcp input (`ringway run --help` lacks --tcp-max-connections): "
             "running the floor rows only" % ringway)
-        kinds = ["floor"]
+        kinds = [kind for kind in kinds if kind.startswith("floor")]
 
     workdir = Path(tempfile.mkdtemp(prefix="ringway-tcp-bench-"))
+    args.certificates = make_certificates(workdir)
     date = datetime.datetime.now(datetime.timezone.utc)
     runs = {}
     for rep in range(args.reps):
         for senders in args.senders:
             for kind in kinds:
                 try:
-                    if kind == "floor":
-                        run = run_floor(sender, senders, args)
+                    if kind.startswith("floor"):
+                        run = run_floor(kind, sender, senders, args)
                     else:
                         run = run_ringway(kind, ringway, sender, senders, args, workdir)
                 except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as error:
                     log("FAIL %s/%d rep %d: %s" % (kind, senders, rep + 1, error))
                     raise SystemExit(1)
                 runs.setdefault((kind, senders), []).append(run)
-                log("rep %d %-5s %d sender(s) %8.1f MB/s %11.0f lines/s  server %.2f cores, "
+                log("rep %d %-9s %d sender(s) %8.1f MB/s %11.0f lines/s  server %.2f cores, "
                     "%.2f CPU-s/GB, %.1f MiB peak RSS"
                     % (rep + 1, kind, senders, run["mb_per_s"], run["lines_per_s"],
                        run["cores"], run["cpu_s_per_gb"], run["rss_mib"]))
@@ -256,7 +291,7 @@ def main():
     (results_dir / "tcp.md").write_text(text)
     (results_dir / "tcp.json").write_text(json.dumps({
         "date": date.isoformat(), "commit": git_describe(), "args": vars(args),
-        "runs": {"%s/%d" % key: value for key, value in runs.items()}}, indent=2))
+        "runs": {"%s/%d" % key: value for key, value in runs.items()}}, indent=2, default=str))
     log("wrote %s/tcp.md and tcp.json" % results_dir)
     if any(run["failures"] for kind_runs in runs.values() for run in kind_runs):
         sys.exit(1)

@@ -19,6 +19,7 @@
 mod common;
 mod otlp;
 mod tcp;
+mod tls;
 mod udp;
 
 use clap::{Parser, Subcommand};

@@ -24,11 +24,17 @@
 //! `{"mode":"floor", "bind", "connections", "bytes", "lines", "elapsed_s",
 //! "cpu_s"}` (`lines` with `--count-lines`).
 //!
+//! With `--tls-ca FILE`, send speaks TLS (rustls, as ringway's `tcp:…,tls`
+//! input does), each handshake done before the clock starts; with
+//! `--tls-cert`/`--tls-key`, floor serves TLS: the floor for decrypting the
+//! same traffic.
+//!
 //! Types: `SendArgs`/`FloorArgs` (flags), `Data` (the line-aligned chunks),
 //! `Sent` (one connection's counts), `FloorStats`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -40,6 +46,7 @@ use crate::common::{
     Rng, address, block_stop_signals, count, cpu_seconds, duration, install_stop_handlers, size,
     stopped, wait_for_stop,
 };
+use crate::tls::{self, Stream};
 
 #[derive(Args)]
 pub(crate) struct SendArgs {
@@ -68,6 +75,13 @@ pub(crate) struct SendArgs {
     /// Generator seed.
     #[arg(long, value_name = "N", value_parser = count, default_value = "1")]
     seed: u64,
+    /// Speak TLS, trusting the CA certificates in FILE (PEM); every
+    /// handshake is done before the clock starts.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// The name the server's certificate is checked against, with --tls-ca.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    server_name: String,
 }
 
 #[derive(Args)]
@@ -78,6 +92,12 @@ pub(crate) struct FloorArgs {
     /// Also count newlines (memchr).
     #[arg(long)]
     count_lines: bool,
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `loadgen tcp send`.
@@ -195,9 +215,20 @@ fn run_sender(config: &SendArgs) -> i32 {
             return 1;
         }
     };
+    let tls = match config.tls_ca.as_deref().map(tls::client_config).transpose() {
+        Ok(tls) => tls,
+        Err(message) => {
+            eprintln!("loadgen tcp send: error: --tls-ca {message}");
+            return 2;
+        }
+    };
     let mut streams = Vec::new();
     for _ in 0..config.connections {
-        match TcpStream::connect(config.target) {
+        let stream = TcpStream::connect(config.target).and_then(|socket| match &tls {
+            None => Ok(Stream::Plain(socket)),
+            Some(tls) => Stream::client(socket, tls, &config.server_name),
+        });
+        match stream {
             Ok(stream) => streams.push(stream),
             Err(e) => {
                 eprintln!("loadgen tcp send: error: connect {}: {e}", config.target);
@@ -254,15 +285,25 @@ fn run_sender(config: &SendArgs) -> i32 {
                     last_write_ns.fetch_max(start.elapsed().as_nanos() as u64, Ordering::SeqCst);
                     // Wait for the receiver to have read everything: it
                     // closes once it has read our end of stream.
-                    let _ = stream.shutdown(Shutdown::Write);
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+                    stream.shutdown_write();
+                    let _ = stream
+                        .socket()
+                        .set_read_timeout(Some(Duration::from_secs(60)));
                     let mut buf = [0u8; 4096];
                     sent.closed_by_peer = loop {
                         match stream.read(&mut buf) {
                             Ok(0) => break true,
                             Ok(_) => {}
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break true,
+                            // A TLS peer that closes without close_notify.
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+                                ) =>
+                            {
+                                break true;
+                            }
                             Err(_) => break false,
                         }
                     };
@@ -308,6 +349,16 @@ struct FloorStats {
 fn run_floor(config: &FloorArgs) -> i32 {
     // SIGINT/SIGTERM are blocked in every thread and taken by sigwait here.
     let signals = block_stop_signals();
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                eprintln!("loadgen tcp floor: error: TLS: {message}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
     let listener = match TcpListener::bind(config.serve) {
         Ok(listener) => listener,
         Err(e) => {
@@ -326,7 +377,12 @@ fn run_floor(config: &FloorArgs) -> i32 {
     {
         let stats = Arc::clone(&stats);
         thread::spawn(move || {
-            for stream in listener.incoming() {
+            for socket in listener.incoming() {
+                let Ok(socket) = socket else { continue };
+                let stream = match &tls {
+                    None => Ok(Stream::Plain(socket)),
+                    Some(tls) => Stream::server(socket, tls),
+                };
                 let Ok(mut stream) = stream else { continue };
                 stats.connections.fetch_add(1, Ordering::Relaxed);
                 let stats = Arc::clone(&stats);
