@@ -45,6 +45,10 @@ const INPUT_KEYS: [&str; 13] = [
     "sql",
 ];
 
+/// The keys of [`INPUT_KEYS`] a `stdin` input takes: every other one is
+/// refused (standard input has no path, address or socket).
+const STDIN_KEYS: [&str; 3] = ["kind", "format", "sql"];
+
 /// The keys an `[[output]]` table may have. `where` is the output's route,
 /// a SQL condition (`--where N=EXPR`), kept beside the SPEC like `sql`.
 const OUTPUT_KEYS: [&str; 6] = ["kind", "path", "url", "address", "gzip", "where"];
@@ -380,19 +384,12 @@ fn input_spec(table: &Table) -> Result<String, String> {
         _ => "address, format",
     };
     if kind == "stdin" {
-        // Standard input has no target: `stdin[,format=…]`.
-        for key in [
-            "path",
-            "address",
-            "from",
-            "rcvbuf",
-            "sockets",
-            "tls",
-            "cert",
-            "key",
-            "client_ca",
-            "auth_token_file",
-        ] {
+        // Standard input has no target: `stdin[,format=…]`; of the input
+        // keys it takes only those every input has.
+        for key in INPUT_KEYS
+            .into_iter()
+            .filter(|key| !STDIN_KEYS.contains(key))
+        {
             refuse(&kind, key, table.has(key), takes)?;
         }
         let mut spec = kind;
