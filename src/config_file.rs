@@ -11,8 +11,15 @@
 //! `address = "0.0.0.0:514"`, `format = "syslog"` is
 //! `udp:0.0.0.0:514,format=syslog`). A flag given on the command line wins
 //! over its key, and `--input`/`--output` replace the file's lists.
+//!
+//! Every string value may refer to environment variables (`${OTLP_TOKEN}`),
+//! expanded after parsing by [`expand`]; its [`Redactions`] keep what came
+//! from the environment out of every message and out of `ringway check`.
+
+mod expand;
 
 use clap::ArgAction;
+pub(crate) use expand::Redactions;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +51,10 @@ const INPUT_KEYS: [&str; 13] = [
     "auth_token_file",
     "sql",
 ];
+
+/// The keys of [`INPUT_KEYS`] a `stdin` input takes: every other one is
+/// refused (standard input has no path, address or socket).
+const STDIN_KEYS: [&str; 3] = ["kind", "format", "sql"];
 
 /// The keys an `[[output]]` table may have. `where` is the output's route,
 /// a SQL condition (`--where N=EXPR`), kept beside the SPEC like `sql`.
@@ -134,6 +145,8 @@ pub(crate) struct ConfigFile {
     pub input_sql: Vec<Option<String>>,
     /// The `where` key of each `[[output]]`, in order (beside `outputs`).
     pub output_where: Vec<Option<String>>,
+    /// What came from the environment, to hide wherever it is printed.
+    pub redactions: Redactions,
 }
 
 impl ConfigFile {
@@ -153,7 +166,18 @@ impl ConfigFile {
         Self::parse(path, &text, run)
     }
 
+    /// Parses `text` with the process's environment for `${VAR}`.
     fn parse(path: &Path, text: &str, run: &clap::Command) -> Result<ConfigFile, Vec<String>> {
+        Self::parse_in(path, text, run, &expand::process_environment)
+    }
+
+    /// Parses `text`, taking variables from `lookup`.
+    fn parse_in(
+        path: &Path,
+        text: &str,
+        run: &clap::Command,
+        lookup: expand::Lookup,
+    ) -> Result<ConfigFile, Vec<String>> {
         let shown = path.display();
         let table: Result<toml::Table, String> = toml::from_str(text).map_err(|error| {
             let line = error
@@ -165,7 +189,15 @@ impl ConfigFile {
                 None => format!("config {shown}: {}", message.trim()),
             }
         });
-        let table = table.map_err(|error| vec![error])?;
+        let mut table = table.map_err(|error| vec![error])?;
+        // Variables first: every later check sees the values they give.
+        let (redactions, unexpanded) = expand::expand_table(&mut table, lookup);
+        if !unexpanded.is_empty() {
+            return Err(unexpanded
+                .into_iter()
+                .map(|(place, error)| format!("config {shown}: {place}: {error}"))
+                .collect());
+        }
         let mut errors = Vec::new();
         let mut config = ConfigFile {
             path: path.to_path_buf(),
@@ -174,6 +206,7 @@ impl ConfigFile {
             outputs: Vec::new(),
             input_sql: Vec::new(),
             output_where: Vec::new(),
+            redactions,
         };
         for (key, value) in table {
             let at = |what: String| format!("config {shown}: {what}");
@@ -236,7 +269,7 @@ impl ConfigFile {
         if errors.is_empty() {
             Ok(config)
         } else {
-            Err(errors)
+            Err(config.redact_all(errors))
         }
     }
 
@@ -308,8 +341,21 @@ impl ConfigFile {
         if errors.is_empty() {
             Ok(arguments)
         } else {
-            Err(errors)
+            Err(self.redact_all(errors))
         }
+    }
+
+    /// `text` with every value that came from the environment shown as the
+    /// `${VAR}` it came from (see [`Redactions::redact`]).
+    pub fn redact(&self, text: &str) -> String {
+        self.redactions.redact(text)
+    }
+
+    fn redact_all(&self, messages: Vec<String>) -> Vec<String> {
+        messages
+            .iter()
+            .map(|message| self.redact(message))
+            .collect()
     }
 
     /// Which key of this file an error message is about (it names a flag
@@ -380,19 +426,12 @@ fn input_spec(table: &Table) -> Result<String, String> {
         _ => "address, format",
     };
     if kind == "stdin" {
-        // Standard input has no target: `stdin[,format=…]`.
-        for key in [
-            "path",
-            "address",
-            "from",
-            "rcvbuf",
-            "sockets",
-            "tls",
-            "cert",
-            "key",
-            "client_ca",
-            "auth_token_file",
-        ] {
+        // Standard input has no target: `stdin[,format=…]`; of the input
+        // keys it takes only those every input has.
+        for key in INPUT_KEYS
+            .into_iter()
+            .filter(|key| !STDIN_KEYS.contains(key))
+        {
             refuse(&kind, key, table.has(key), takes)?;
         }
         let mut spec = kind;
@@ -546,6 +585,87 @@ mod tests {
             assert_eq!(errors.len(), 1, "{errors:?}");
             errors.join("\n")
         })
+    }
+
+    /// `text` parsed with an environment of `pairs` only.
+    fn parse_with(text: &str, pairs: &[(&str, &str)]) -> Result<ConfigFile, Vec<String>> {
+        let command = crate::cli::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let lookup = |name: &str| {
+            pairs
+                .iter()
+                .find(|(set, _)| *set == name)
+                .map(|(_, value)| OsString::from(value))
+        };
+        ConfigFile::parse_in(Path::new("test.toml"), text, run, &lookup)
+    }
+
+    #[test]
+    fn variables_are_expanded_before_the_tables_become_specs() {
+        let config = parse_with(
+            "[[input]]\nkind = \"udp\"\naddress = \"${ADDR}\"\nsockets = 2\n\
+             [[output]]\nkind = \"file\"\npath = \"${DIR:-/var/log/ringway}/out.ndjson\"\n\
+             where = \"price > '$$5'\"\n",
+            &[("ADDR", "0.0.0.0:514")],
+        )
+        .unwrap();
+        assert_eq!(config.inputs, ["udp:0.0.0.0:514,sockets=2"]);
+        assert_eq!(config.outputs, ["file:/var/log/ringway/out.ndjson"]);
+        assert_eq!(config.output_where, [Some("price > '$5'".to_string())]);
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_naming_the_file_the_key_and_the_variable() {
+        let errors = parse_with(
+            "data_dir = \"${STATE}\"\n[[output]]\nkind = \"otlp\"\nurl = \"${URL}\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for (key, name) in [
+            ("key 'data_dir'", "STATE"),
+            ("[[output]] #1: key 'url'", "URL"),
+        ] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error.starts_with("config test.toml: ")
+                        && error.contains(&format!("{key}: variable {name} is not set"))
+                        && !error.contains('\n')),
+                "{key}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_about_a_value_from_the_environment_shows_its_reference() {
+        let secret = "hunter2-secret";
+        // A table's value, refused while the table becomes a SPEC.
+        let errors = parse_with(
+            "[[input]]\nkind = \"udp\"\naddress = \"${ADDR}\"\n",
+            &[("ADDR", &format!("{secret},x"))],
+        )
+        .unwrap_err();
+        assert!(
+            errors.len() == 1 && errors[0].contains("'${ADDR}'") && !errors[0].contains(secret),
+            "{errors:?}"
+        );
+        // A scalar's value, refused by its flag's parser.
+        let command = crate::cli::Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let mut config = parse_with("max_line = \"${MAX}\"\n", &[("MAX", secret)]).unwrap();
+        let errors = config.arguments(run, |_| false).unwrap_err();
+        assert!(
+            errors.len() == 1
+                && errors[0].contains("key 'max_line'")
+                && errors[0].contains("${MAX}")
+                && !errors[0].contains(secret),
+            "{errors:?}"
+        );
+        assert_eq!(
+            config.redact(&format!("--max-line={secret}")),
+            "--max-line=${MAX}"
+        );
     }
 
     #[test]

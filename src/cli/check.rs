@@ -34,6 +34,18 @@ pub(super) fn effective_settings(
                     .collect::<Vec<_>>()
                     .join(",")
             });
+            // A key that took a value from the environment is shown as
+            // written (`"${MAX_LINE}"`), never resolved.
+            if let Some(template) = config.and_then(|config| {
+                let (key, _) = config.keys().find(|(_, long)| *long == flag)?;
+                config.redactions.template(key)
+            }) {
+                return Some((
+                    flag.replace('-', "_"),
+                    Some(template.to_string()),
+                    "config, from the environment".to_string(),
+                ));
+            }
             let source = if from_config.contains(&flag) {
                 "config"
             } else {
@@ -82,6 +94,12 @@ impl CheckArgs {
     /// output is itself a valid config); returns the exit code.
     pub fn check(self) -> i32 {
         let config = self.run.config.clone();
+        let redactions = self
+            .run
+            .loaded
+            .as_ref()
+            .map(|loaded| loaded.redactions.clone())
+            .unwrap_or_default();
         let (parsed, problems) = self.run.validate();
         // Every problem, each on its own line: errors first, then what the
         // host lacks, then advice.
@@ -117,6 +135,9 @@ impl CheckArgs {
         ));
         if parsed.embedded_default {
             out.push_str("# (no --config and no --input: the embedded default)\n");
+        }
+        if !redactions.is_empty() {
+            out.push_str("# Values from the environment are shown as the ${VAR} they came from.\n");
         }
         for (key, value, source) in &self.effective {
             match value {
@@ -235,7 +256,7 @@ impl CheckArgs {
                 }
             }
         }
-        print!("{out}");
+        print!("{}", redactions.redact(&out));
         0
     }
 }

@@ -513,7 +513,8 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
                 let first = rendered.lines().next().unwrap_or("invalid value");
                 let first = first.strip_prefix("error: ").unwrap_or(first);
                 let blame = file.blame(first).unwrap_or_default();
-                config_error(vec![format!("{first} {blame}").trim_end().to_string()])
+                let message = format!("{first} {blame}");
+                config_error(vec![file.redact(message.trim_end())])
             })?;
         config = Some(file);
     }

@@ -88,7 +88,8 @@ impl RunArgs {
     }
 
     /// Every problem of these settings, each naming the config key that
-    /// caused it; the settings when none of them is [`Problem::Invalid`].
+    /// caused it (and showing a value from the environment as the `${VAR}`
+    /// it came from); the settings when none of them is [`Problem::Invalid`].
     pub fn validate(mut self) -> (Option<Parsed>, Vec<Problem>) {
         let loaded = self.loaded.take();
         let (parsed, problems) = self.settings_from_flags(loaded.as_ref());
@@ -96,8 +97,14 @@ impl RunArgs {
             .into_iter()
             .map(|problem| {
                 let message = problem.message();
-                match loaded.as_ref().and_then(|config| config.blame(message)) {
-                    Some(blame) => problem.with_message(format!("{message} {blame}")),
+                match loaded.as_ref() {
+                    Some(config) => {
+                        let message = match config.blame(message) {
+                            Some(blame) => format!("{message} {blame}"),
+                            None => message.to_string(),
+                        };
+                        problem.with_message(config.redact(&message))
+                    }
                     None => problem,
                 }
             })

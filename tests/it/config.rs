@@ -742,6 +742,7 @@ fn install_with_destdir_lays_out_binary_config_user_and_unit() {
         "Restart=on-failure",
         "ExecStart=/usr/bin/ringway run --config /etc/ringway/ringway.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        "EnvironmentFile=-/etc/ringway/env",
     ] {
         assert!(
             unit.lines().any(|l| l == line),

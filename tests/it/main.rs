@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod compare;
 mod config;
+mod config_env;
 mod counters;
 mod docs;
 mod durability;
