@@ -4,8 +4,9 @@
 //! the half of the loop that serves them ([`StreamWorker`]: reap, cancel
 //! and wait at exit), the connection table ([`ConnSlots`]:
 //! slots, open count, closing) and [`Region`], the start-up mapping their
-//! connections receive into. Every kind (`udp` too): [`announce`] and
-//! [`count_failure`].
+//! connections receive into, and the receive and send each of their
+//! connections posts ([`recv_entry`], [`send_entry`]). Every kind (`udp`
+//! too): [`announce`] and [`count_failure`].
 
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
@@ -440,4 +441,25 @@ pub(crate) fn set_nodelay(fd: std::os::fd::RawFd) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+/// The receive into `buffer` on the connection in `slot` (socket `fd`).
+/// The caller keeps `buffer` untouched until the completion (see
+/// [`StreamIo::push`]).
+pub(crate) fn recv_entry(fd: RawFd, buffer: &mut [u8], slot: usize) -> io_uring::squeue::Entry {
+    let len = buffer.len().min(u32::MAX as usize) as u32;
+    opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), len)
+        .build()
+        .user_data(Token::ConnRecv(slot as u32).encode())
+}
+
+/// The send of `bytes` on the connection in `slot` (socket `fd`), without
+/// SIGPIPE when the peer is gone. The caller keeps `bytes` until the
+/// completion (see [`StreamIo::push`]).
+pub(crate) fn send_entry(fd: RawFd, bytes: &[u8], slot: usize) -> io_uring::squeue::Entry {
+    let len = bytes.len().min(u32::MAX as usize) as u32;
+    opcode::Send::new(types::Fd(fd), bytes.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(Token::ConnSend(slot as u32).encode())
 }
