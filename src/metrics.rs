@@ -473,18 +473,12 @@ impl Registry {
                 counters.extend(table::UDP.read(udp));
             }
             SourceKind::Tcp => {
-                let tcp = self.tcp[index]
-                    .as_ref()
-                    .expect("a TCP input has TCP counters");
-                counters.extend(table::TCP.read(&**tcp));
-                counters.extend(table::TLS.read(&*tcp.tls));
+                let tcp = self.tcp[index].as_deref().expect("a TCP input's");
+                counters.extend(table::TCP.read(tcp).chain(table::TLS.read(&tcp.tls)));
             }
             SourceKind::Otlp => {
-                let otlp = self.otlp[index]
-                    .as_ref()
-                    .expect("an OTLP input has OTLP counters");
-                counters.extend(table::OTLP.read(&**otlp));
-                counters.extend(table::TLS.read(&*otlp.tls));
+                let otlp = self.otlp[index].as_deref().expect("an OTLP input's");
+                counters.extend(table::OTLP.read(otlp).chain(table::TLS.read(&otlp.tls)));
             }
             SourceKind::Other => {}
         }

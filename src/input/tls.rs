@@ -21,7 +21,7 @@
 //! [`TlsBuffers`].
 
 use crate::credentials::Latest;
-use crate::input::net::{Region, count_failure, recv_entry, send_entry};
+use crate::input::net::{ConnSlots, Region, count_failure, recv_entry, send_entry};
 use crate::metrics::TlsCounters;
 use io_uring::squeue::Entry;
 use rustls::ServerConnection;
@@ -367,17 +367,20 @@ impl TlsInput {
         written > 0
     }
 
-    /// Decrypts what the connection in `slot` received into `range` (its
-    /// whole range; `filled` bytes of it are taken) as far as it has
-    /// room: takes rustls's plaintext, feeds it more ciphertext once that
-    /// is all taken, and so on. A completed handshake is counted.
+    /// Decrypts what the connection in `slot` received into its range of
+    /// `slots` (`filled` bytes of it are taken; `high_water` is the
+    /// largest written) as far as it has room: takes rustls's plaintext,
+    /// feeds it more ciphertext once that is all taken, and so on. A
+    /// completed handshake is counted.
     pub fn decrypt(
         &mut self,
         slot: usize,
         session: &mut TlsSession,
-        range: &mut [u8],
-        filled: &mut usize,
+        slots: &mut ConnSlots,
+        (filled, high_water): (&mut usize, &mut usize),
     ) -> Result<Decrypted, TlsFailure> {
+        let offset = slots.offset(slot);
+        let range = slots.slice(offset, slots.conn_bytes());
         let mut moved = Decrypted { taken: 0, fed: 0 };
         loop {
             let taken = session.take_plaintext(&mut range[*filled..]);
@@ -397,6 +400,7 @@ impl TlsInput {
                 break;
             }
         }
+        *high_water = (*high_water).max(*filled);
         Ok(moved)
     }
 

@@ -88,18 +88,12 @@ impl OtlpReceiver {
     ///
     /// [`TlsInput::decrypt`]: crate::input::tls::TlsInput::decrypt
     fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
-        let offset = self.slots.offset(slot);
-        let conn_bytes = self.slots.conn_bytes();
-        let tls = self
-            .tls
-            .as_mut()
-            .expect("a TLS connection is on a TLS input");
         let conn = &mut self.conns[slot];
-        let session = conn.tls.as_mut().expect("a TLS connection");
-        let range = self.slots.slice(offset, conn_bytes);
-        let moved = tls.decrypt(slot, session, range, &mut conn.filled)?;
-        conn.high_water = conn.high_water.max(conn.filled);
-        Ok(moved.taken)
+        let (Some(session), Some(tls)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
+            return Ok(0);
+        };
+        let bytes = (&mut conn.filled, &mut conn.high_water);
+        Ok(tls.decrypt(slot, session, &mut self.slots, bytes)?.taken)
     }
 
     /// Sends what is queued for a TLS connection, unless a send is posted

@@ -17,17 +17,11 @@ impl super::TcpReader {
     ///
     /// [`TlsInput::decrypt`]: crate::input::tls::TlsInput::decrypt
     pub(super) fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
-        let offset = self.slots.offset(slot);
-        let conn_bytes = self.slots.conn_bytes();
-        let input = self
-            .tls
-            .as_mut()
-            .expect("a TLS connection is on a TLS input");
+        let input = self.tls.as_mut().expect("on a TLS input");
         let conn = &mut self.conns[slot];
         let session = conn.tls.as_mut().expect("a TLS connection");
-        let range = self.slots.slice(offset, conn_bytes);
-        let moved = input.decrypt(slot, session, range, &mut conn.filled)?;
-        conn.high_water = conn.high_water.max(conn.filled);
+        let bytes = (&mut conn.filled, &mut conn.high_water);
+        let moved = input.decrypt(slot, session, &mut self.slots, bytes)?;
         self.pass_bytes += moved.taken as u64;
         if session.ended() {
             conn.eof = true;
