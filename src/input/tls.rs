@@ -9,8 +9,13 @@
 //! from there), and sends what [`TlsSession::fill_send`] writes into the
 //! output range (handshake replies, alerts, and the OTLP input's
 //! responses, handed over with [`TlsSession::write_plaintext`]) with
-//! io_uring sends. Each input's steps around it are its own
-//! (`input::tcp::tls`, `input::otlp::tls`).
+//! io_uring sends. [`TlsInput`] is what a TLS input (TCP or OTLP alike)
+//! keeps beside its connections and the steps they all take: a new
+//! session with the configuration of the last reload (SIGHUP, see
+//! `crate::reload`), the receive and send of each connection's ranges,
+//! [`TlsInput::decrypt`], and counting and warning about failures
+//! ([`TlsFailure`]) and late handshakes. What each protocol does with the
+//! plaintext stays with its input (`input::tcp::tls`, `input::otlp::tls`).
 //!
 //! Bounds: rustls holds at most one record being joined (its deframer:
 //! 16 KiB + overhead, 64 KiB while joining a handshake message) and at
@@ -323,19 +328,23 @@ impl TlsInput {
         })
     }
 
-    /// A new connection's session, with the configuration of the last
-    /// reload and a handshake deadline from now. `Err` (rustls could not
-    /// start one) is warned about here; the caller closes the connection.
-    pub fn new_session(&mut self) -> Option<Box<TlsSession>> {
-        let deadline = Instant::now() + self.handshake_timeout;
-        match TlsSession::new(self.config.get(), deadline) {
-            Ok(session) => Some(Box::new(session)),
+    /// A new connection's session on input `tls` (`Ok(None)` on a
+    /// plaintext input), with the configuration of the last reload and a
+    /// handshake deadline from now. `Err` (rustls could not start one) is
+    /// warned about here; the caller closes the connection.
+    pub fn session_for(tls: Option<&mut Self>) -> Result<Option<Box<TlsSession>>, ()> {
+        let Some(tls) = tls else {
+            return Ok(None);
+        };
+        let deadline = Instant::now() + tls.handshake_timeout;
+        match TlsSession::new(tls.config.get(), deadline) {
+            Ok(session) => Ok(Some(Box::new(session))),
             Err(error) => {
                 eprintln!(
                     "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
-                    self.name
+                    tls.name
                 );
-                None
+                Err(())
             }
         }
     }
@@ -346,25 +355,26 @@ impl TlsInput {
         recv_entry(fd, self.buffers.input(slot, 0, RECEIVE_BYTES), slot)
     }
 
-    /// The send of the rest of what [`TlsInput::fill_send`] put in the
-    /// output range of `slot`.
-    pub fn send(&mut self, slot: usize, session: &TlsSession, fd: RawFd) -> Entry {
+    /// The next send of the connection in `slot` (socket `fd`): the rest
+    /// of the TLS records in its output range or, once those are all
+    /// sent, the ones rustls queued since (handshake flights, alerts,
+    /// encrypted responses); `None` when there is nothing to send.
+    pub fn next_send(&mut self, slot: usize, session: &mut TlsSession, fd: RawFd) -> Option<Entry> {
+        if session.send_start >= session.send_end {
+            if !session.wants_send() {
+                return None;
+            }
+            let written = session.fill_send(self.buffers.output(slot, 0, SEND_BYTES));
+            session.send_start = 0;
+            session.send_end = written;
+            if written == 0 {
+                return None;
+            }
+        }
         let pending = self
             .buffers
             .output(slot, session.send_start, session.send_end);
-        send_entry(fd, pending, slot)
-    }
-
-    /// Writes what rustls queued for the session into the output range of
-    /// `slot`; whether there is anything to send.
-    pub fn fill_send(&mut self, slot: usize, session: &mut TlsSession) -> bool {
-        if !session.wants_send() {
-            return false;
-        }
-        let written = session.fill_send(self.buffers.output(slot, 0, SEND_BYTES));
-        session.send_start = 0;
-        session.send_end = written;
-        written > 0
+        Some(send_entry(fd, pending, slot))
     }
 
     /// Decrypts what the connection in `slot` received into its range of

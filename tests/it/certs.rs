@@ -288,16 +288,7 @@ pub(crate) fn read_stderr(dir: &TempDir) -> String {
 /// The value of the /metrics sample of `family` whose labels contain
 /// `label` (e.g. `reason="client_cert_refused"`), if any.
 pub(crate) fn metric_sample(addr: SocketAddr, family: &str, label: &str) -> Option<u64> {
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.lines().find_map(|line| {
+    metrics_text(addr)?.lines().find_map(|line| {
         let rest = line.strip_prefix(family)?.strip_prefix('{')?;
         let (labels, value) = rest.split_once("} ")?;
         labels.contains(label).then(|| value.trim().parse().ok())?

@@ -76,6 +76,31 @@ fn wait_for_reloads(ringway: &mut Ringway, metrics: SocketAddr, outcome: &str, v
     );
 }
 
+/// A ringway whose `{kind}:127.0.0.1:0,tls` input serves the files
+/// `live` (a copy of `pair`), with /metrics: the process, its /metrics
+/// address, its input's address and `live`.
+struct Rotatable {
+    ringway: Ringway,
+    metrics: SocketAddr,
+    addr: SocketAddr,
+    live: KeyPair,
+}
+
+fn start_rotatable(dir: &TempDir, kind: &str, pair: &KeyPair, output: &Path) -> Rotatable {
+    let live = (dir.join("live.crt"), dir.join("live.key"));
+    install(pair, &live);
+    let extra = ["--metrics", "127.0.0.1:0"];
+    let (mut ringway, _) = start_tls(dir, kind, "", &live, output, &extra);
+    let metrics = metrics_address(&mut ringway);
+    let addr = input_addr(&mut ringway, &format!("{kind}:127.0.0.1:0,tls"));
+    Rotatable {
+        ringway,
+        metrics,
+        addr,
+        live,
+    }
+}
+
 #[test]
 fn sighup_rotates_the_certificate_while_clients_keep_sending_and_a_bad_file_keeps_the_old_one() {
     const LINES: u64 = 1_000;
@@ -86,13 +111,13 @@ fn sighup_rotates_the_certificate_while_clients_keep_sending_and_a_bad_file_keep
     let ca = make_ca(&dir, "rotation-ca");
     let first = make_server(&dir, "server-first", &ca);
     let second = make_server(&dir, "server-second", &ca);
-    let live = (dir.join("live.crt"), dir.join("live.key"));
-    install(&first, &live);
     let output = dir.join("out.log");
-    let extra = ["--metrics", "127.0.0.1:0"];
-    let (mut ringway, _) = start_tls(&dir, "tcp", "", &live, &output, &extra);
-    let metrics = metrics_address(&mut ringway);
-    let addr = input_addr(&mut ringway, "tcp:127.0.0.1:0,tls");
+    let Rotatable {
+        mut ringway,
+        metrics,
+        addr,
+        live,
+    } = start_rotatable(&dir, "tcp", &first, &output);
     assert_eq!(served_cn(addr, &ca.0), "server-first");
 
     // Three senders connect under the first certificate and send half
@@ -275,13 +300,13 @@ fn curl_refuses_an_expired_server_certificate_until_a_sighup_installs_a_valid_on
     let ca = make_ca(&dir, "expiry-ca");
     let expired = make_expired_server(&dir, "server-expired", &ca);
     let valid = make_server(&dir, "server-valid", &ca);
-    let live = (dir.join("live.crt"), dir.join("live.key"));
-    install(&expired, &live);
     let output = dir.join("out.ndjson");
-    let extra = ["--metrics", "127.0.0.1:0"];
-    let (mut ringway, _) = start_tls(&dir, "otlp", "", &live, &output, &extra);
-    let metrics = metrics_address(&mut ringway);
-    let addr = input_addr(&mut ringway, "otlp:127.0.0.1:0,tls");
+    let Rotatable {
+        mut ringway,
+        metrics,
+        addr,
+        live,
+    } = start_rotatable(&dir, "otlp", &expired, &output);
     let https = format!("https://{addr}/v1/logs");
     let cacert = ["--cacert", &p(&ca.0)];
     let request = json_request(&dir, "over-https");

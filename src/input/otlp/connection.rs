@@ -23,12 +23,6 @@ impl StreamWorker for OtlpReceiver {
         &mut self.io
     }
 
-    fn conns_busy(&self) -> bool {
-        self.conns
-            .iter()
-            .any(|conn| conn.recv_posted || conn.send_posted)
-    }
-
     fn on_accept(&mut self, result: i32, flags: u32) {
         let Some(fd) = self.io.acceptor.completed(result, flags, self.stopping) else {
             return;
@@ -170,16 +164,9 @@ impl StreamWorker for OtlpReceiver {
 impl OtlpReceiver {
     /// Gives connection `fd` the free slot `slot` and starts reading.
     pub(super) fn start_conn(&mut self, slot: usize, fd: RawFd) {
-        let session = match self.tls.as_mut().map(TlsInput::new_session) {
-            Some(None) => {
-                self.slots.open -= 1;
-                // SAFETY: accepted and never used; owned by nobody else.
-                unsafe { libc::close(fd) };
-                self.slots.give_back(slot);
-                return;
-            }
-            Some(session) => session,
-            None => None,
+        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
+            self.slots.abandon(slot, fd);
+            return;
         };
         let conn = &mut self.conns[slot];
         let serial = conn.serial.wrapping_add(1);

@@ -291,11 +291,7 @@ impl OtlpReceiver {
         let lane = parts.lane;
         let wake = lane.wake_read();
         Ok(Self {
-            io: StreamIo {
-                ring: lane.ring,
-                acceptor: Acceptor::new(parts.listener, "OTLP"),
-                wake,
-            },
+            io: StreamIo::new(lane.ring, Acceptor::new(parts.listener, "OTLP"), wake),
             name: parts.name,
             tls,
             auth: parts.auth,

@@ -116,22 +116,12 @@ impl OtlpReceiver {
                 session.send_close_notify();
             }
         }
-        if !tls.fill_send(slot, session) {
+        let Some(entry) = tls.next_send(slot, session, conn.fd) else {
             return false;
-        }
-        self.post_tls_send(slot);
-        true
-    }
-
-    /// Posts the send of the rest of the TLS records in the output range.
-    fn post_tls_send(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let (Some(session), Some(tls)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
-            return;
         };
         conn.send_posted = true;
-        let entry = tls.send(slot, session, conn.fd);
         self.push_entry(entry);
+        true
     }
 
     /// A send of TLS records completed with `result` bytes (above 0):
@@ -144,10 +134,7 @@ impl OtlpReceiver {
             return true;
         };
         session.send_start += result as usize;
-        if session.send_start < session.send_end {
-            self.post_tls_send(slot);
-            return false;
-        }
+        // The rest of the records, or what rustls queued since.
         if self.flush_tls(slot) {
             return false;
         }

@@ -212,11 +212,7 @@ impl TcpReader {
             .map(|tls| TlsInput::new(tls, &parts.name, slots))
             .transpose()?;
         Ok(Self {
-            io: StreamIo {
-                ring: lane.ring,
-                acceptor: Acceptor::new(parts.listener, "TCP"),
-                wake,
-            },
+            io: StreamIo::new(lane.ring, Acceptor::new(parts.listener, "TCP"), wake),
             tls,
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
@@ -369,12 +365,6 @@ impl StreamWorker for TcpReader {
         &mut self.io
     }
 
-    fn conns_busy(&self) -> bool {
-        self.conns
-            .iter()
-            .any(|conn| conn.recv_posted || conn.send_posted())
-    }
-
     fn on_accept(&mut self, result: i32, flags: u32) {
         let stopped = self.stop_deadline.is_some();
         let Some(fd) = self.io.acceptor.completed(result, flags, stopped) else {
@@ -394,22 +384,16 @@ impl StreamWorker for TcpReader {
             unsafe { libc::close(fd) };
             return;
         };
-        let session = match self.tls.as_mut().map(TlsInput::new_session) {
-            Some(None) => {
-                // SAFETY: `fd` was just accepted and is owned by nobody else.
-                unsafe { libc::close(fd) };
-                self.slots.give_back(slot);
-                return;
-            }
-            Some(session) => session,
-            None => None,
+        self.slots.open += 1;
+        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
+            self.slots.abandon(slot, fd);
+            return;
         };
         let conn = &mut self.conns[slot];
         *conn = Conn::free();
         conn.fd = fd;
         conn.open = true;
         conn.tls = session;
-        self.slots.open += 1;
         self.post_recv(slot);
     }
 
@@ -464,10 +448,6 @@ impl StreamWorker for TcpReader {
             return;
         }
         tls.send_start += result as usize;
-        if tls.send_start < tls.send_end {
-            self.post_send(slot);
-            return;
-        }
         self.send_tls(slot);
         let conn = &self.conns[slot];
         if let Some(tls) = &conn.tls
@@ -567,17 +547,6 @@ impl TcpReader {
         } else {
             self.post_recv(slot);
         }
-    }
-
-    /// Posts the send of the rest of a TLS connection's queued bytes.
-    fn post_send(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
-            return;
-        };
-        tls.send_posted = true;
-        let entry = input.send(slot, tls, conn.fd);
-        self.push_entry(entry);
     }
 
     /// Moves the unconsumed bytes to the front of the connection's range.

@@ -2,8 +2,9 @@
 //! decrypting what a connection received into its range
 //! (`TcpReader::pump_tls`), sending what rustls queued (`send_tls`), and
 //! closing on a failure (`fail_tls`) or a late handshake
-//! (`handshake_timed_out`). The session itself is
-//! [`TlsSession`](crate::input::tls::TlsSession).
+//! (`handshake_timed_out`). The session and the steps every TLS input
+//! shares are [`TlsSession`](crate::input::tls::TlsSession) and
+//! [`TlsInput`](crate::input::tls::TlsInput).
 
 use crate::input::tls::TlsFailure;
 
@@ -50,17 +51,19 @@ impl super::TcpReader {
     }
 
     /// Sends what rustls queued for a TLS connection (handshake flights,
-    /// alerts), unless a send is posted already (its completion sends on).
+    /// alerts), unless a send is posted already (its completion sends on)
+    /// or one failed.
     pub(super) fn send_tls(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
             return;
         };
-        if tls.send_posted || conn.closing {
+        if tls.send_posted || tls.send_failed || conn.closing {
             return;
         }
-        if input.fill_send(slot, tls) {
-            self.post_send(slot);
+        if let Some(entry) = input.next_send(slot, tls, conn.fd) {
+            tls.send_posted = true;
+            self.push_entry(entry);
         }
     }
 
