@@ -5,7 +5,9 @@
 //! an expired server certificate, and 500 concurrent stalled handshakes
 //! (raw TCP connections sending a real ClientHello, captured once from
 //! `openssl s_client`) while a good client gets through and RSS stays
-//! bounded.
+//! bounded: on the TCP input within `--tcp-max-connections` and past its
+//! default (refused, then timed out), on the OTLP input past
+//! `--otlp-max-connections` (evicted).
 //!
 //! Certificates are made in each test (`certs`); without openssl or curl
 //! a test prints "not run" and passes, except under CI.
@@ -504,4 +506,56 @@ fn five_hundred_stalled_handshakes_past_the_default_limit_are_refused_then_time_
     assert_eq!(summary.input(0, "tls_handshake_timeouts"), 256, "{summary}");
     assert_eq!(summary.input(0, "tls_handshakes"), 1, "{summary}");
     assert!(summary.input(0, "connections_refused") >= 244, "{summary}");
+}
+
+/// The OTLP input at its default `--otlp-max-connections 256`: a new
+/// connection closes the one idle longest when the table is full, and a
+/// connection still in its handshake counts as idle, so 500 stalled
+/// handshakes evict each other and a good client is served at once.
+#[test]
+fn five_hundred_stalled_https_handshakes_are_evicted_and_curl_gets_through() {
+    if !curl_available() {
+        return;
+    }
+    let dir = TempDir::new("otlp-https-flood");
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let hello = capture_client_hello();
+    let output = dir.join("out.ndjson");
+    let extra = ["--metrics", "127.0.0.1:0", "--tls-handshake-timeout", "1m"];
+    let (mut ringway, _) = start_tls(&dir, "otlp", "", &server, &output, &extra);
+    let metrics = metrics_address(&mut ringway);
+    let addr = input_addr(&mut ringway, "otlp:127.0.0.1:0,tls");
+    let before = rss_kib(&mut ringway);
+    let stalled = stall_handshakes(addr, &hello, 500);
+    let accepted = wait_until(Duration::from_secs(30), || {
+        metric_sum(metrics, "ringway_input_connections_accepted_total") == Some(500)
+    });
+    assert!(accepted, "the 500 connections were not all accepted");
+    let evicted = wait_until(Duration::from_secs(10), || {
+        metric_sum(metrics, "ringway_input_connections_evicted_total") == Some(244)
+    });
+    assert!(
+        evicted,
+        "evicted: {:?}",
+        metric_sum(metrics, "ringway_input_connections_evicted_total")
+    );
+    let during = rss_kib(&mut ringway);
+    eprintln!("VmRSS {before} KiB before, {during} KiB with 500 stalled HTTPS handshakes");
+    assert!(
+        during < before + STALLED_HANDSHAKE_RSS_KIB,
+        "VmRSS grew from {before} KiB to {during} KiB with 500 stalled handshakes (bound +{STALLED_HANDSHAKE_RSS_KIB} KiB)"
+    );
+    let https = format!("https://{addr}/v1/logs");
+    let request = json_request(&dir, "beside-the-flood");
+    let good = curl(&https, &request, &["--cacert", &p(&server_ca)]);
+    assert_eq!(good.outcome(), (0, "200"), "{}", good.stderr);
+    drop(stalled);
+    let summary = stop(ringway, &dir);
+    assert_eq!(summary.input(0, "connections_accepted"), 501, "{summary}");
+    assert_eq!(summary.input(0, "connections_evicted"), 245, "{summary}");
+    assert_eq!(summary.input(0, "connections_refused"), 0, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshakes"), 1, "{summary}");
+    assert_eq!(summary.input(0, "records_accepted"), 1, "{summary}");
 }
