@@ -64,8 +64,9 @@ impl Credentials {
     }
 
     /// Reads every file again (SIGHUP). All good: the new values are
-    /// published together, counted, and said on stderr. One bad: nothing
-    /// changes; counted and one warning saying why.
+    /// published (the TLS configuration, then the tokens), counted, and
+    /// said on stderr. One bad: nothing changes; counted and one warning
+    /// saying why.
     pub fn reload(&self) {
         let tls = self.tls.as_ref().map(|(files, _)| files);
         let tokens = self.tokens.as_ref().map(|(path, _)| path.as_path());

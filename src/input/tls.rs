@@ -66,14 +66,18 @@ pub(crate) enum TlsFailure {
 }
 
 impl TlsFailure {
-    /// Its counter in `counters`, and its words in the warning.
-    fn counted<'a>(&self, counters: &'a TlsCounters) -> (&'a AtomicU64, &'static str) {
+    /// Its counter in `counters`, its index in [`TlsInput`]'s `warned`,
+    /// and its words in the warning.
+    fn counted<'a>(&self, counters: &'a TlsCounters) -> (&'a AtomicU64, usize, &'static str) {
         match self {
-            TlsFailure::Plaintext => (&counters.tls_plaintext, "plaintext sent to a TLS port"),
-            TlsFailure::BadRecord(_) => (&counters.tls_bad_records, "a bad TLS record"),
-            TlsFailure::Handshake(_) => (&counters.tls_handshake_errors, "a failed TLS handshake"),
+            TlsFailure::Plaintext => (&counters.tls_plaintext, 0, "plaintext sent to a TLS port"),
+            TlsFailure::BadRecord(_) => (&counters.tls_bad_records, 1, "a bad TLS record"),
+            TlsFailure::Handshake(_) => {
+                (&counters.tls_handshake_errors, 2, "a failed TLS handshake")
+            }
             TlsFailure::ClientCertRefused(_) => (
                 &counters.tls_client_cert_refused,
+                3,
                 "a TLS client without a valid certificate from the client CA refused",
             ),
         }
@@ -298,9 +302,9 @@ pub(crate) struct TlsInput {
     counters: Arc<TlsCounters>,
     /// The input's name (its SPEC), for warnings.
     name: String,
-    /// Failures so far, by the counter they go to (for the warnings at
-    /// 1, 2, 4, …): plaintext, bad records, handshake errors, refused
-    /// client certificates, handshake timeouts.
+    /// Failures so far, by kind (for the warnings at 1, 2, 4, …):
+    /// plaintext, bad records, handshake errors, refused client
+    /// certificates (see `TlsFailure::counted`), then handshake timeouts.
     warned: [u64; 5],
 }
 
@@ -422,14 +426,8 @@ impl TlsInput {
         if let Some(session) = session {
             session.fed = session.received;
         }
-        let (counter, what) = failure.counted(&self.counters);
+        let (counter, index, what) = failure.counted(&self.counters);
         counter.fetch_add(1, Ordering::Relaxed);
-        let index = match failure {
-            TlsFailure::Plaintext => 0,
-            TlsFailure::BadRecord(_) => 1,
-            TlsFailure::Handshake(_) => 2,
-            TlsFailure::ClientCertRefused(_) => 3,
-        };
         if let Some(count) = count_failure(&mut self.warned[index]) {
             let detail = match failure.detail() {
                 "" => String::new(),
