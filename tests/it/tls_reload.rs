@@ -103,16 +103,31 @@ fn start_rotatable(dir: &TempDir, kind: &str, pair: &KeyPair, output: &Path) -> 
     }
 }
 
+/// A CA named `ca_name`, the certificate `first` makes with it and a
+/// server certificate `second` it signed: a rotation from one to the
+/// other. `None` (after "not run") without openssl.
+fn rotation_certificates(
+    dir: &TempDir,
+    ca_name: &str,
+    first: impl FnOnce(&KeyPair) -> KeyPair,
+    second: &str,
+) -> Option<(KeyPair, KeyPair, KeyPair)> {
+    make_certificate(dir, "probe")?;
+    let ca = make_ca(dir, ca_name);
+    let (first, second) = (first(&ca), make_server(dir, second, &ca));
+    Some((ca, first, second))
+}
+
 #[test]
 fn sighup_rotates_the_certificate_while_clients_keep_sending_and_a_bad_file_keeps_the_old_one() {
     const LINES: u64 = 1_000;
     let dir = TempDir::new("tls-reload-rotation");
-    if make_certificate(&dir, "probe").is_none() {
+    let first = |ca: &KeyPair| make_server(&dir, "server-first", ca);
+    let Some((ca, first, second)) =
+        rotation_certificates(&dir, "rotation-ca", first, "server-second")
+    else {
         return;
-    }
-    let ca = make_ca(&dir, "rotation-ca");
-    let first = make_server(&dir, "server-first", &ca);
-    let second = make_server(&dir, "server-second", &ca);
+    };
     let output = dir.join("out.log");
     let Rotatable {
         mut ringway,
@@ -296,12 +311,12 @@ fn curl_refuses_an_expired_server_certificate_until_a_sighup_installs_a_valid_on
         return;
     }
     let dir = TempDir::new("otlp-https-expired");
-    if make_certificate(&dir, "probe").is_none() {
+    let expired = |ca: &KeyPair| make_expired_server(&dir, "server-expired", ca);
+    let Some((ca, expired, valid)) =
+        rotation_certificates(&dir, "expiry-ca", expired, "server-valid")
+    else {
         return;
-    }
-    let ca = make_ca(&dir, "expiry-ca");
-    let expired = make_expired_server(&dir, "server-expired", &ca);
-    let valid = make_server(&dir, "server-valid", &ca);
+    };
     let output = dir.join("out.ndjson");
     let Rotatable {
         mut ringway,
@@ -374,20 +389,78 @@ fn stall_handshakes(addr: SocketAddr, hello: &[u8], count: usize) -> Vec<TcpStre
         .collect()
 }
 
-/// VmRSS of `ringway` in KiB.
-fn rss_kib(ringway: &mut Ringway) -> u64 {
-    ringway.assert_running("while measuring RSS");
-    vm_rss_kib(ringway.pid()).expect("a live process has VmRSS")
-}
-
 /// What 500 stalled handshakes may add to ringway's RSS: each holds a
 /// rustls session (its ClientHello and its reply flight) and touches a
-/// page of each of its TLS buffer ranges, some KiB; 64 KiB each is far
-/// above that and far below what an unbounded buffer would take.
+/// page of each of its TLS buffer ranges, some KiB (about 20 KiB measured);
+/// 64 KiB each is well above that and far below what an unbounded buffer
+/// would take.
 const STALLED_HANDSHAKE_RSS_KIB: u64 = 500 * 64;
 
+/// A ringway with a `{kind}:127.0.0.1:0,tls` input and /metrics, and 500
+/// connections to it that each sent a real ClientHello and stall, all
+/// accepted.
+struct Flood {
+    ringway: Ringway,
+    metrics: SocketAddr,
+    addr: SocketAddr,
+    /// VmRSS before the flood, KiB.
+    before_kib: u64,
+    stalled: Vec<TcpStream>,
+}
+
+impl Flood {
+    fn start(dir: &TempDir, kind: &str, pair: &KeyPair, output: &Path, extra: &[&str]) -> Flood {
+        let hello = capture_client_hello();
+        let mut args = vec!["--metrics", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (mut ringway, _) = start_tls(dir, kind, "", pair, output, &args);
+        let metrics = metrics_address(&mut ringway);
+        let addr = input_addr(&mut ringway, &format!("{kind}:127.0.0.1:0,tls"));
+        let before_kib = Self::rss_kib(&mut ringway);
+        let stalled = stall_handshakes(addr, &hello, 500);
+        let accepted = wait_until(Duration::from_secs(30), || {
+            metric_sum(metrics, "ringway_input_connections_accepted_total") == Some(500)
+        });
+        assert!(accepted, "the 500 connections were not all accepted");
+        Flood {
+            ringway,
+            metrics,
+            addr,
+            before_kib,
+            stalled,
+        }
+    }
+
+    fn rss_kib(ringway: &mut Ringway) -> u64 {
+        ringway.assert_running("while measuring RSS");
+        vm_rss_kib(ringway.pid()).expect("a live process has VmRSS")
+    }
+
+    /// VmRSS now is within [`STALLED_HANDSHAKE_RSS_KIB`] of before.
+    fn assert_rss_bounded(&mut self) {
+        let (before, during) = (self.before_kib, Self::rss_kib(&mut self.ringway));
+        eprintln!("VmRSS {before} KiB before, {during} KiB with 500 stalled handshakes");
+        assert!(
+            during < before + STALLED_HANDSHAKE_RSS_KIB,
+            "VmRSS grew from {before} KiB to {during} KiB with 500 stalled handshakes (bound +{STALLED_HANDSHAKE_RSS_KIB} KiB)"
+        );
+    }
+
+    /// The /metrics sample of the TLS connections closed for `reason`.
+    fn tls_closed(&self, reason: &str) -> Option<u64> {
+        metric_sample(self.metrics, "ringway_input_tls_closed_total", reason)
+    }
+
+    /// Closes the stalled connections and stops ringway: its summary.
+    fn stop(self, dir: &TempDir) -> Summary {
+        drop(self.stalled);
+        stop(self.ringway, dir)
+    }
+}
+
 /// The good client's lines, sent until they arrive (a refused attempt
-/// leaves nothing: it does not get past the handshake).
+/// leaves nothing: it does not get past the handshake). Returns the
+/// attempts it took.
 fn send_until_delivered(addr: SocketAddr, output: &Path, lines: &[u8], limit: Duration) -> u32 {
     let mut attempts = 0;
     let delivered = wait_until(limit, || {
@@ -401,6 +474,8 @@ fn send_until_delivered(addr: SocketAddr, output: &Path, lines: &[u8], limit: Du
     attempts
 }
 
+/// A test directory with a self-signed certificate and an output path;
+/// `None` (after "not run") without openssl.
 fn flood_dir(label: &str) -> Option<(TempDir, KeyPair, PathBuf)> {
     let dir = TempDir::new(label);
     let pair = make_certificate(&dir, "server")?;
@@ -416,45 +491,23 @@ fn five_hundred_stalled_handshakes_within_the_limit_leave_room_for_a_good_client
     let Some((dir, pair, output)) = flood_dir("tls-flood-within") else {
         return;
     };
-    let hello = capture_client_hello();
     let extra = [
-        "--metrics",
-        "127.0.0.1:0",
         "--tcp-max-connections",
         "1024",
         "--tls-handshake-timeout",
         "20s",
     ];
-    let (mut ringway, _) = start_tls(&dir, "tcp", "", &pair, &output, &extra);
-    let metrics = metrics_address(&mut ringway);
-    let addr = input_addr(&mut ringway, "tcp:127.0.0.1:0,tls");
-    let before = rss_kib(&mut ringway);
-    let stalled = stall_handshakes(addr, &hello, 500);
-    let accepted = wait_until(Duration::from_secs(30), || {
-        metric_sum(metrics, "ringway_input_connections_accepted_total") == Some(500)
-    });
-    assert!(accepted, "the 500 connections were not all accepted");
+    let mut flood = Flood::start(&dir, "tcp", &pair, &output, &extra);
     let lines = numbered_lines("good", 0..200);
-    let attempts = send_until_delivered(addr, &output, &lines, Duration::from_secs(15));
+    let attempts = send_until_delivered(flood.addr, &output, &lines, Duration::from_secs(15));
     assert_eq!(
         attempts, 1,
         "the good client was refused while there was room"
     );
     // Every stalled handshake is still open (none timed out yet).
-    let timeouts = metric_sample(
-        metrics,
-        "ringway_input_tls_closed_total",
-        "handshake_timeout",
-    );
-    assert_eq!(timeouts, Some(0));
-    let during = rss_kib(&mut ringway);
-    eprintln!("VmRSS {before} KiB before, {during} KiB with 500 stalled handshakes");
-    assert!(
-        during < before + STALLED_HANDSHAKE_RSS_KIB,
-        "VmRSS grew from {before} KiB to {during} KiB with 500 stalled handshakes (bound +{STALLED_HANDSHAKE_RSS_KIB} KiB)"
-    );
-    drop(stalled);
-    let summary = stop(ringway, &dir);
+    assert_eq!(flood.tls_closed("handshake_timeout"), Some(0));
+    flood.assert_rss_bounded();
+    let summary = flood.stop(&dir);
     assert_bytes_identical(&lines, &read_output(&output), "the good client");
     assert_eq!(summary.input(0, "connections_accepted"), 501, "{summary}");
     assert_eq!(summary.input(0, "connections_refused"), 0, "{summary}");
@@ -470,38 +523,19 @@ fn five_hundred_stalled_handshakes_past_the_default_limit_are_refused_then_time_
     let Some((dir, pair, output)) = flood_dir("tls-flood-past") else {
         return;
     };
-    let hello = capture_client_hello();
-    let extra = ["--metrics", "127.0.0.1:0", "--tls-handshake-timeout", "4s"];
-    let (mut ringway, _) = start_tls(&dir, "tcp", "", &pair, &output, &extra);
-    let metrics = metrics_address(&mut ringway);
-    let addr = input_addr(&mut ringway, "tcp:127.0.0.1:0,tls");
-    let before = rss_kib(&mut ringway);
-    let stalled = stall_handshakes(addr, &hello, 500);
-    let accepted = wait_until(Duration::from_secs(30), || {
-        metric_sum(metrics, "ringway_input_connections_accepted_total") == Some(500)
-    });
-    assert!(accepted, "the 500 connections were not all accepted");
-    let refused = metric_sum(metrics, "ringway_input_connections_refused_total");
+    let extra = ["--tls-handshake-timeout", "4s"];
+    let mut flood = Flood::start(&dir, "tcp", &pair, &output, &extra);
+    let refused = metric_sum(flood.metrics, "ringway_input_connections_refused_total");
     assert_eq!(refused, Some(244), "past --tcp-max-connections 256");
-    let during = rss_kib(&mut ringway);
-    eprintln!("VmRSS {before} KiB before, {during} KiB with 500 stalled handshakes");
-    assert!(
-        during < before + STALLED_HANDSHAKE_RSS_KIB,
-        "VmRSS grew from {before} KiB to {during} KiB with 500 stalled handshakes (bound +{STALLED_HANDSHAKE_RSS_KIB} KiB)"
-    );
+    flood.assert_rss_bounded();
     let lines = numbered_lines("good", 0..200);
-    send_until_delivered(addr, &output, &lines, Duration::from_secs(30));
+    send_until_delivered(flood.addr, &output, &lines, Duration::from_secs(30));
     // The first timeouts made room for it; the rest follow.
     let timed_out = wait_until(Duration::from_secs(10), || {
-        metric_sample(
-            metrics,
-            "ringway_input_tls_closed_total",
-            "handshake_timeout",
-        ) == Some(256)
+        flood.tls_closed("handshake_timeout") == Some(256)
     });
     assert!(timed_out, "the 256 stalled handshakes did not all time out");
-    drop(stalled);
-    let summary = stop(ringway, &dir);
+    let summary = flood.stop(&dir);
     assert_bytes_identical(&lines, &read_output(&output), "the good client");
     assert_eq!(summary.input(0, "tls_handshake_timeouts"), 256, "{summary}");
     assert_eq!(summary.input(0, "tls_handshakes"), 1, "{summary}");
@@ -521,38 +555,18 @@ fn five_hundred_stalled_https_handshakes_are_evicted_and_curl_gets_through() {
     let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
         return;
     };
-    let hello = capture_client_hello();
     let output = dir.join("out.ndjson");
-    let extra = ["--metrics", "127.0.0.1:0", "--tls-handshake-timeout", "1m"];
-    let (mut ringway, _) = start_tls(&dir, "otlp", "", &server, &output, &extra);
-    let metrics = metrics_address(&mut ringway);
-    let addr = input_addr(&mut ringway, "otlp:127.0.0.1:0,tls");
-    let before = rss_kib(&mut ringway);
-    let stalled = stall_handshakes(addr, &hello, 500);
-    let accepted = wait_until(Duration::from_secs(30), || {
-        metric_sum(metrics, "ringway_input_connections_accepted_total") == Some(500)
-    });
-    assert!(accepted, "the 500 connections were not all accepted");
-    let evicted = wait_until(Duration::from_secs(10), || {
-        metric_sum(metrics, "ringway_input_connections_evicted_total") == Some(244)
-    });
-    assert!(
-        evicted,
-        "evicted: {:?}",
-        metric_sum(metrics, "ringway_input_connections_evicted_total")
-    );
-    let during = rss_kib(&mut ringway);
-    eprintln!("VmRSS {before} KiB before, {during} KiB with 500 stalled HTTPS handshakes");
-    assert!(
-        during < before + STALLED_HANDSHAKE_RSS_KIB,
-        "VmRSS grew from {before} KiB to {during} KiB with 500 stalled handshakes (bound +{STALLED_HANDSHAKE_RSS_KIB} KiB)"
-    );
-    let https = format!("https://{addr}/v1/logs");
+    let extra = ["--tls-handshake-timeout", "1m"];
+    let mut flood = Flood::start(&dir, "otlp", &server, &output, &extra);
+    let evicted = || metric_sum(flood.metrics, "ringway_input_connections_evicted_total");
+    let all_evicted = wait_until(Duration::from_secs(10), || evicted() == Some(244));
+    assert!(all_evicted, "evicted: {:?}", evicted());
+    flood.assert_rss_bounded();
+    let https = format!("https://{}/v1/logs", flood.addr);
     let request = json_request(&dir, "beside-the-flood");
     let good = curl(&https, &request, &["--cacert", &p(&server_ca)]);
     assert_eq!(good.outcome(), (0, "200"), "{}", good.stderr);
-    drop(stalled);
-    let summary = stop(ringway, &dir);
+    let summary = flood.stop(&dir);
     assert_eq!(summary.input(0, "connections_accepted"), 501, "{summary}");
     assert_eq!(summary.input(0, "connections_evicted"), 245, "{summary}");
     assert_eq!(summary.input(0, "connections_refused"), 0, "{summary}");
