@@ -523,7 +523,7 @@ fn five_hundred_stalled_handshakes_past_the_default_limit_are_refused_then_time_
     let Some((dir, pair, output)) = flood_dir("tls-flood-past") else {
         return;
     };
-    let extra = ["--tls-handshake-timeout", "4s"];
+    let extra = ["--tls-handshake-timeout", "6s"];
     let mut flood = Flood::start(&dir, "tcp", &pair, &output, &extra);
     let refused = metric_sum(flood.metrics, "ringway_input_connections_refused_total");
     assert_eq!(refused, Some(244), "past --tcp-max-connections 256");
