@@ -1,7 +1,8 @@
 //! Issue 17's server side under change and under attack: certificate
 //! rotation by SIGHUP while clients keep sending (nothing lost; a new
 //! handshake sees the new certificate; a bad replacement keeps the old
-//! one and is counted), bearer tokens reloaded the same way, curl refusing
+//! one and is counted), the client CA of mutual TLS and bearer tokens
+//! reloaded the same way, curl refusing
 //! an expired server certificate, and 500 concurrent stalled handshakes
 //! (raw TCP connections sending a real ClientHello, captured once from
 //! `openssl s_client`) while a good client gets through and RSS stays
@@ -246,6 +247,63 @@ fn sighup_rotates_the_certificate_while_clients_keep_sending_and_a_bad_file_keep
             "{refused}TLS key {key} does not go with certificate {cert}"
         )),
         "{stderr}"
+    );
+}
+
+/// Mutual TLS: the client CA is reloaded too. A client of the old CA is
+/// refused (and counted) after the rotation, one of the new CA served.
+#[test]
+fn sighup_reloads_the_client_ca_of_mutual_tls() {
+    let dir = TempDir::new("tls-reload-client-ca");
+    let Some(server) = make_certificate(&dir, "server") else {
+        return;
+    };
+    let (old_ca, new_ca) = (make_ca(&dir, "old-ca"), make_ca(&dir, "new-ca"));
+    let old_client = make_client(&dir, "old-client", &old_ca);
+    let new_client = make_client(&dir, "new-client", &new_ca);
+    let client_ca = dir.join("clients-ca.pem");
+    std::fs::copy(&old_ca.0, &client_ca).unwrap();
+    let output = dir.join("out.log");
+    let options = format!(",client_ca={}", p(&client_ca));
+    let extra = ["--metrics", "127.0.0.1:0"];
+    let (mut ringway, _) = start_tls(&dir, "tcp", &options, &server, &output, &extra);
+    let metrics = metrics_address(&mut ringway);
+    let addr = input_addr(&mut ringway, &format!("tcp:127.0.0.1:0,tls{options}"));
+    let mut expected = Vec::new();
+    let send = |name: &str, client: &KeyPair, expected: &mut Vec<u8>| {
+        let lines = numbered_lines(name, 0..100);
+        let (ok, stderr) = s_client(addr, "-tls1_3", Some(client), &lines);
+        assert!(ok, "{name}: {stderr}");
+        expected.extend_from_slice(&lines);
+        let arrived = wait_until(Duration::from_secs(30), || {
+            file_len(&output) >= expected.len() as u64
+        });
+        assert!(arrived, "{name}: its lines did not arrive");
+    };
+    send("old-ca-before", &old_client, &mut expected);
+    std::fs::copy(&new_ca.0, &client_ca).unwrap();
+    ringway.signal(libc::SIGHUP);
+    wait_for_reloads(&mut ringway, metrics, "ok", 1);
+    let refused = numbered_lines("old-ca-after", 0..100);
+    s_client(addr, "-tls1_3", Some(&old_client), &refused);
+    let counted = wait_until(Duration::from_secs(30), || {
+        metric_sample(
+            metrics,
+            "ringway_input_tls_closed_total",
+            "client_cert_refused",
+        ) == Some(1)
+    });
+    assert!(counted, "the old CA's client was not refused");
+    send("new-ca-after", &new_client, &mut expected);
+    let summary = stop(ringway, &dir);
+    assert_bytes_identical(&expected, &read_output(&output), "the accepted clients");
+    assert_eq!(summary.input(0, "tls_client_cert_refused"), 1, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshakes"), 2, "{summary}");
+    assert_eq!(summary.input(0, "credential_reloads"), 1, "{summary}");
+    assert!(
+        read_stderr(&dir).contains("SIGHUP: reloaded its TLS certificate, key and client CA"),
+        "{}",
+        read_stderr(&dir)
     );
 }
 
