@@ -1,11 +1,12 @@
 //! Bearer tokens for an OTLP input (`auth_token_file=PATH`): [`BearerTokens`]
-//! loads the file once at start (one token per line; blank lines and
+//! loads the file at start and at each SIGHUP ([`crate::reload`]) (one token per line; blank lines and
 //! `#` comments ignored) and [`BearerTokens::accepts`] checks a request's
 //! `Authorization` header against every token in constant time, so the
 //! time a refusal takes says nothing about how much of a token matched.
 //!
 //! No token is ever printed: messages name the file and the line.
 
+use crate::credentials::read_bounded;
 use std::path::Path;
 use subtle::ConstantTimeEq;
 
@@ -28,17 +29,8 @@ impl BearerTokens {
     /// Reads `path`. `Err` is one line naming the file (and the line of a
     /// bad token), never a token.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let shown = path.display();
-        let metadata =
-            std::fs::metadata(path).map_err(|error| format!("auth_token_file {shown}: {error}"))?;
-        if !metadata.is_file() || metadata.len() > MAX_TOKEN_FILE_BYTES {
-            return Err(format!(
-                "auth_token_file {shown}: not a regular file of at most {MAX_TOKEN_FILE_BYTES} bytes"
-            ));
-        }
-        let text =
-            std::fs::read(path).map_err(|error| format!("auth_token_file {shown}: {error}"))?;
-        Self::parse(&text).map_err(|error| format!("auth_token_file {shown}: {error}"))
+        let text = read_bounded("auth_token_file", path, MAX_TOKEN_FILE_BYTES)?;
+        Self::parse(&text).map_err(|error| format!("auth_token_file {}: {error}", path.display()))
     }
 
     /// The tokens of a file's bytes.

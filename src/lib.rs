@@ -8,8 +8,9 @@
 //! `checkpoint` (acks, the store and its `writer` thread), `dead_letter`,
 //! `signals`. `cli` and `config` read the command line, `pipeline` wires
 //! and supervises the threads (the only module that names every stage),
-//! `metrics` counts, `tls` loads the certificates of the TLS edges and
-//! `auth` the bearer tokens of the OTLP inputs.
+//! `metrics` counts, `tls` loads the certificates of the TLS edges,
+//! `auth` the bearer tokens of the OTLP inputs; `credentials` holds both
+//! as the I/O workers see them and `reload` reads them anew at SIGHUP.
 
 mod ack;
 mod append;
@@ -20,6 +21,7 @@ mod cli;
 mod config;
 mod config_file;
 mod cpu_worker;
+mod credentials;
 mod dead_letter;
 mod docs;
 mod escape;
@@ -31,6 +33,7 @@ mod output;
 mod pattern;
 mod pipeline;
 mod pool;
+mod reload;
 mod ring;
 mod scan;
 mod signals;

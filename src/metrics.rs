@@ -201,17 +201,11 @@ pub(crate) struct OtlpCounters {
     /// Arrays and maps nested more than 32 deep in accepted requests,
     /// written as null.
     pub values_too_deep: AtomicU64,
-    /// TLS (`otlp:…,tls`, HTTPS): as [`TcpCounters`]' fields of the same
-    /// names.
-    pub tls_handshakes: AtomicU64,
-    pub tls_handshake_timeouts: AtomicU64,
-    pub tls_handshake_errors: AtomicU64,
-    pub tls_plaintext: AtomicU64,
-    pub tls_bad_records: AtomicU64,
-    pub tls_client_cert_refused: AtomicU64,
     /// Requests answered 401: no `Authorization: Bearer` with a token of
     /// the input's `auth_token_file`.
     pub auth_refused: AtomicU64,
+    /// TLS (`otlp:…,tls`, HTTPS) and reloads of its credentials.
+    pub tls: Arc<TlsCounters>,
 }
 
 impl OtlpCounters {
@@ -251,7 +245,16 @@ pub(crate) struct TcpCounters {
     pub connections_refused: AtomicU64,
     /// Connections closed after --tcp-idle-timeout without data.
     pub idle_closed: AtomicU64,
-    /// TLS handshakes completed (`,tls` inputs).
+    /// TLS (`tcp:…,tls`, RFC 5425) and reloads of its credentials.
+    pub tls: Arc<TlsCounters>,
+}
+
+/// The TLS counters of a TCP or OTLP input (zero on a plaintext one),
+/// written by its I/O worker, and its credential reloads, written by the
+/// signal thread at SIGHUP (`crate::reload`).
+#[derive(Default)]
+pub(crate) struct TlsCounters {
+    /// TLS handshakes completed.
     pub tls_handshakes: AtomicU64,
     /// TLS connections closed for a handshake not done within
     /// --tls-handshake-timeout.
@@ -266,6 +269,11 @@ pub(crate) struct TcpCounters {
     /// TLS connections refused under mutual TLS: no client certificate,
     /// or one that does not chain to the client CA.
     pub tls_client_cert_refused: AtomicU64,
+    /// SIGHUPs after which the input serves with its files read anew
+    /// (certificate, key and client CA; an OTLP input's auth_token_file).
+    pub credential_reloads: AtomicU64,
+    /// SIGHUPs after which a file was bad: the input kept what it had.
+    pub credential_reload_failures: AtomicU64,
 }
 
 /// A UDP input's drop counters: its sockets (read with SO_MEMINFO) and the
@@ -465,16 +473,12 @@ impl Registry {
                 counters.extend(table::UDP.read(udp));
             }
             SourceKind::Tcp => {
-                let tcp = self.tcp[index]
-                    .as_ref()
-                    .expect("a TCP input has TCP counters");
-                counters.extend(table::TCP.read(&**tcp));
+                let tcp = self.tcp[index].as_deref().expect("a TCP input's");
+                counters.extend(table::TCP.read(tcp).chain(table::TLS.read(&tcp.tls)));
             }
             SourceKind::Otlp => {
-                let otlp = self.otlp[index]
-                    .as_ref()
-                    .expect("an OTLP input has OTLP counters");
-                counters.extend(table::OTLP.read(&**otlp));
+                let otlp = self.otlp[index].as_deref().expect("an OTLP input's");
+                counters.extend(table::OTLP.read(otlp).chain(table::TLS.read(&otlp.tls)));
             }
             SourceKind::Other => {}
         }

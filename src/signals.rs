@@ -1,13 +1,17 @@
 //! Signals: SIGINT and SIGTERM (stop and drain; a second one exits at once)
-//! and SIGHUP (reopen ringway's own files, for logrotate).
+//! and SIGHUP (reopen ringway's own files, for logrotate; reload the
+//! network inputs' certificates, keys and token files).
 //!
 //! [`block_termination_signals`] blocks them in the main thread before any
 //! other starts, so every thread inherits the mask and one thread
 //! ([`spawn_signal_thread`]) takes them with `sigwait`. A SIGHUP bumps the
 //! reopen generation ([`request_reopen`]); every file writer (`file:`
 //! outputs, the dead-letter file) compares the generation it opened under
-//! with [`reopen_generation`] before its next write.
+//! with [`reopen_generation`] before its next write. The same SIGHUP reloads
+//! every input's [`Credentials`] here, on the signal thread, so no I/O
+//! worker reads a file: each picks the new ones up at its next accept.
 
+use crate::reload::Credentials;
 use crate::ring::Waker;
 use nix::sys::signal::{SigSet, Signal};
 use std::sync::Arc;
@@ -53,6 +57,7 @@ pub(crate) fn spawn_signal_thread(
     shutdown: Arc<AtomicBool>,
     wake_on_shutdown: Vec<Arc<Waker>>,
     supervisor: Thread,
+    credentials: Vec<Arc<Credentials>>,
 ) {
     let spawned = thread::Builder::new()
         .name("ringway-signals".into())
@@ -63,10 +68,14 @@ pub(crate) fn spawn_signal_thread(
                 let Ok(signal) = set.wait() else {
                     continue;
                 };
-                // SIGHUP (logrotate, `systemctl reload`): reopen file outputs.
+                // SIGHUP (logrotate, `systemctl reload`): reopen file
+                // outputs, reload the inputs' credentials.
                 if signal == Signal::SIGHUP {
                     request_reopen();
                     eprintln!("ringway: SIGHUP received; reopening file outputs before their next write");
+                    for input in &credentials {
+                        input.reload();
+                    }
                     continue;
                 }
                 // One stop request often arrives twice at once (sent to the

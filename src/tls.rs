@@ -6,10 +6,12 @@
 //! by) into the [`rustls::ServerConfig`] a TLS input serves with;
 //! validation calls it at start (and `ringway check`) so a missing,
 //! unreadable or invalid file is one line and exit 2, and the pipeline
-//! calls it again to build the input. The sockets stay on io_uring: an input feeds rustls the bytes its
-//! receives brought (see `input::tls`).
+//! calls it again to build the input, as does a reload at SIGHUP
+//! ([`crate::reload`]). The sockets stay on io_uring: an input feeds
+//! rustls the bytes its receives brought (see `input::tls`).
 
 use crate::config::TlsFiles;
+use crate::credentials::read_bounded;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -31,9 +33,9 @@ static PROTOCOL_VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
 /// certificates) every client must present a certificate that chains to
 /// one of them (mutual TLS); without it none is asked for. `Err` is one
 /// line naming the file and what is wrong with it.
-pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+pub(crate) fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, String> {
     let (cert, key) = (&files.cert, &files.key);
-    let chain = read_certificates(cert)?;
+    let chain = read_certificates("certificate", cert)?;
     let private_key = read_private_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -63,34 +65,23 @@ pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig
     // reads would answer them with a reset. Senders keep their connections
     // open, so resumption buys little.
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
-/// The bytes of a PEM file, bounded by [`MAX_PEM_BYTES`].
-fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+/// The certificates of a PEM file (`what`: "certificate", "client CA"),
+/// at least one.
+fn read_certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let shown = path.display();
-    let metadata =
-        std::fs::metadata(path).map_err(|error| format!("TLS {what} {shown}: {error}"))?;
-    if !metadata.is_file() || metadata.len() > MAX_PEM_BYTES {
-        return Err(format!(
-            "TLS {what} {shown}: not a regular file of at most {MAX_PEM_BYTES} bytes"
-        ));
-    }
-    std::fs::read(path).map_err(|error| format!("TLS {what} {shown}: {error}"))
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    let bytes = read_pem("certificate", path)?;
-    let chain = CertificateDer::pem_slice_iter(&bytes)
+    let bytes = read_bounded(&format!("TLS {what}"), path, MAX_PEM_BYTES)?;
+    let certificates = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("TLS certificate {shown}: not valid PEM: {error}"))?;
-    if chain.is_empty() {
+        .map_err(|error| format!("TLS {what} {shown}: not valid PEM: {error}"))?;
+    if certificates.is_empty() {
         return Err(format!(
-            "TLS certificate {shown}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)"
+            "TLS {what} {shown}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)"
         ));
     }
-    Ok(chain)
+    Ok(certificates)
 }
 
 /// The CA certificates of a client CA file, as rustls's trust anchors.
@@ -98,21 +89,15 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
 /// most likely the wrong file, and a silently smaller set of CAs would
 /// refuse clients for no reason the operator can see.
 fn read_client_ca(path: &Path) -> Result<rustls::RootCertStore, String> {
-    let shown = path.display();
-    let bytes = read_pem("client CA", path)?;
-    let certificates = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("TLS client CA {shown}: not valid PEM: {error}"))?;
-    if certificates.is_empty() {
-        return Err(format!(
-            "TLS client CA {shown}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)"
-        ));
-    }
     let mut roots = rustls::RootCertStore::empty();
-    for (index, certificate) in certificates.into_iter().enumerate() {
+    for (index, certificate) in read_certificates("client CA", path)?
+        .into_iter()
+        .enumerate()
+    {
         roots.add(certificate).map_err(|error| {
             format!(
-                "TLS client CA {shown}: certificate {} is not a usable CA certificate: {error}",
+                "TLS client CA {}: certificate {} is not a usable CA certificate: {error}",
+                path.display(),
                 index + 1
             )
         })?;
@@ -123,7 +108,7 @@ fn read_client_ca(path: &Path) -> Result<rustls::RootCertStore, String> {
 fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     use rustls::pki_types::pem::Error;
     let shown = path.display();
-    let bytes = read_pem("key", path)?;
+    let bytes = read_bounded("TLS key", path, MAX_PEM_BYTES)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| match error {
         Error::NoItemsFound => format!(
             "TLS key {shown}: no private key in it (expected PEM: -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)"

@@ -146,7 +146,7 @@ pub(crate) struct RunArgs {
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
-    /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens)
+    /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)
     /// (IPv6 as [::1]:PORT) or stdin[,format=…] (standard input, a pipe, file or terminal, read to its end;
     /// no checkpoints; a run with only stdin ends at its EOF). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
@@ -303,19 +303,21 @@ pub(crate) struct RunArgs {
 
     /// Certificate of every tcp:…,tls and otlp:…,tls input without its own cert=: a PEM file, the server's certificate
     /// first, then any intermediates. Read at start; a file that is missing, unreadable or not a certificate
-    /// stops ringway (exit 2). Given without any ,tls input it is an error. [default: none]
+    /// stops ringway (exit 2). Read again at SIGHUP: new handshakes use it, a bad file keeps the old one (a
+    /// warning, counted as credential_reload_failures). Given without any ,tls input it is an error.
+    /// [default: none]
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 
     /// Private key of every tcp:…,tls and otlp:…,tls input without its own key=: a PEM file (PKCS#8, PKCS#1 or SEC1) that
-    /// goes with --tls-cert. Checked at start like --tls-cert. [default: none]
+    /// goes with --tls-cert. Checked at start and reloaded at SIGHUP like --tls-cert. [default: none]
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
     /// CA certificates (a PEM file) that turn on mutual TLS for every tcp:…,tls and otlp:…,tls input without its own
     /// client_ca=: a client must present a certificate signed by one of them, or its handshake fails
-    /// (counted as tls_client_cert_refused). Checked at start like --tls-cert. [default: none: no client
-    /// certificate is asked for]
+    /// (counted as tls_client_cert_refused). Checked at start and reloaded at SIGHUP like --tls-cert.
+    /// [default: none: no client certificate is asked for]
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 

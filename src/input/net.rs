@@ -4,8 +4,9 @@
 //! the half of the loop that serves them ([`StreamWorker`]: reap, cancel
 //! and wait at exit), the connection table ([`ConnSlots`]:
 //! slots, open count, closing) and [`Region`], the start-up mapping their
-//! connections receive into. Every kind (`udp` too): [`announce`] and
-//! [`count_failure`].
+//! connections receive into, and the receive and send each of their
+//! connections posts ([`recv_entry`], [`send_entry`]). Every kind (`udp`
+//! too): [`announce`] and [`count_failure`].
 
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
@@ -120,15 +121,38 @@ pub(crate) struct StreamIo {
     pub ring: IoUring,
     pub acceptor: Acceptor,
     pub wake: WakeRead,
+    /// Connection receives and sends pushed whose completion has not
+    /// been reaped: counted up in [`StreamIo::push`], down in
+    /// [`StreamWorker::reap_completions`] (each completes once, cancelled
+    /// or not), so at exit nothing the kernel may write into is freed
+    /// while it is above 0.
+    conn_ops: usize,
 }
 
 impl StreamIo {
+    /// The ring of a stream input with its listener's `acceptor` and its
+    /// wake read.
+    pub fn new(ring: IoUring, acceptor: Acceptor, wake: WakeRead) -> Self {
+        Self {
+            ring,
+            acceptor,
+            wake,
+            conn_ops: 0,
+        }
+    }
+
     /// Queues `entry` (see [`crate::uring::push_entry`]).
     ///
     /// # Safety
     /// Every buffer `entry` points at stays valid, and is not reused,
     /// until its completion arrives (or its cancel completed).
     pub unsafe fn push(&mut self, entry: io_uring::squeue::Entry) {
+        if matches!(
+            Token::decode(entry.get_user_data()),
+            Some(Token::ConnRecv(_) | Token::ConnSend(_))
+        ) {
+            self.conn_ops += 1;
+        }
         // SAFETY: the caller's contract above.
         unsafe { crate::uring::push_entry(&mut self.ring, &entry) };
     }
@@ -162,9 +186,9 @@ impl StreamIo {
 }
 
 /// A stream input's worker (TCP, OTLP) as the shared half of its io_uring
-/// loop sees it: where its [`StreamIo`] is, what it does with each
-/// connection completion, and whether a connection operation is posted.
-/// Reaping and the close at exit are that shared half.
+/// loop sees it: where its [`StreamIo`] is and what it does with each
+/// connection completion. Reaping and the close at exit are that shared
+/// half.
 pub(crate) trait StreamWorker: Sized {
     fn io(&mut self) -> &mut StreamIo;
     /// A completion of the multishot accept.
@@ -174,8 +198,6 @@ pub(crate) trait StreamWorker: Sized {
     /// A send on the connection in `slot` completed (only an input that
     /// answers posts sends).
     fn on_send(&mut self, _slot: usize, _result: i32) {}
-    /// Whether an operation on any connection is still posted.
-    fn conns_busy(&self) -> bool;
 
     /// Reaps every completion (see [`crate::uring::reap`]): the wake
     /// read's here, the others to the handlers above.
@@ -186,8 +208,14 @@ pub(crate) trait StreamWorker: Sized {
             |worker, (user_data, result, flags)| match Token::decode(user_data) {
                 Some(Token::Wake) => worker.io().wake.completed(),
                 Some(Token::Accept) => worker.on_accept(result, flags),
-                Some(Token::ConnRecv(slot)) => worker.on_recv(slot as usize, result),
-                Some(Token::ConnSend(slot)) => worker.on_send(slot as usize, result),
+                Some(Token::ConnRecv(slot)) => {
+                    worker.io().conn_ops -= 1;
+                    worker.on_recv(slot as usize, result);
+                }
+                Some(Token::ConnSend(slot)) => {
+                    worker.io().conn_ops -= 1;
+                    worker.on_send(slot as usize, result);
+                }
                 _ => {}
             },
         );
@@ -209,8 +237,7 @@ pub(crate) trait StreamWorker: Sized {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             let io = self.io();
-            let own_busy = io.acceptor.armed || io.wake.is_armed();
-            if !own_busy && !self.conns_busy() {
+            if !io.acceptor.armed && !io.wake.is_armed() && io.conn_ops == 0 {
                 return true;
             }
             crate::uring::submit(&self.io().ring, Some(Duration::from_millis(10)));
@@ -331,6 +358,15 @@ impl ConnSlots {
         self.free.pop().map(|slot| slot as usize)
     }
 
+    /// Closes `fd`, accepted into `slot` (and counted open) but never
+    /// used, and gives the slot back.
+    pub fn abandon(&mut self, slot: usize, fd: RawFd) {
+        self.open -= 1;
+        // SAFETY: accepted and never used; owned by nobody else.
+        unsafe { libc::close(fd) };
+        self.give_back(slot);
+    }
+
     /// Gives a slot whose connection is closed back.
     pub fn give_back(&mut self, slot: usize) {
         self.free.push(slot as u32);
@@ -440,4 +476,25 @@ pub(crate) fn set_nodelay(fd: std::os::fd::RawFd) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
+}
+
+/// The receive into `buffer` on the connection in `slot` (socket `fd`).
+/// The caller keeps `buffer` untouched until the completion (see
+/// [`StreamIo::push`]).
+pub(crate) fn recv_entry(fd: RawFd, buffer: &mut [u8], slot: usize) -> io_uring::squeue::Entry {
+    let len = buffer.len().min(u32::MAX as usize) as u32;
+    opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), len)
+        .build()
+        .user_data(Token::ConnRecv(slot as u32).encode())
+}
+
+/// The send of `bytes` on the connection in `slot` (socket `fd`), without
+/// SIGPIPE when the peer is gone. The caller keeps `bytes` until the
+/// completion (see [`StreamIo::push`]).
+pub(crate) fn send_entry(fd: RawFd, bytes: &[u8], slot: usize) -> io_uring::squeue::Entry {
+    let len = bytes.len().min(u32::MAX as usize) as u32;
+    opcode::Send::new(types::Fd(fd), bytes.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(Token::ConnSend(slot as u32).encode())
 }

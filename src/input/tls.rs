@@ -9,8 +9,13 @@
 //! from there), and sends what [`TlsSession::fill_send`] writes into the
 //! output range (handshake replies, alerts, and the OTLP input's
 //! responses, handed over with [`TlsSession::write_plaintext`]) with
-//! io_uring sends. Each input's steps around it are its own
-//! (`input::tcp::tls`, `input::otlp::tls`).
+//! io_uring sends. [`TlsInput`] is what a TLS input (TCP or OTLP alike)
+//! keeps beside its connections and the steps they all take: a new
+//! session with the configuration of the last reload (SIGHUP, see
+//! `crate::reload`), the receive and send of each connection's ranges,
+//! [`TlsInput::decrypt`], and counting and warning about failures
+//! ([`TlsFailure`]) and late handshakes. What each protocol does with the
+//! plaintext stays with its input (`input::tcp::tls`, `input::otlp::tls`).
 //!
 //! Bounds: rustls holds at most one record being joined (its deframer:
 //! 16 KiB + overhead, 64 KiB while joining a handshake message) and at
@@ -20,12 +25,16 @@
 //! [`SEND_BUFFER_LIMIT`]. The rest is the start-up ranges of
 //! [`TlsBuffers`].
 
-use crate::input::net::{Region, count_failure};
+use crate::credentials::Latest;
+use crate::input::net::{ConnSlots, Region, count_failure, recv_entry, send_entry};
+use crate::metrics::TlsCounters;
+use io_uring::squeue::Entry;
 use rustls::ServerConnection;
 use std::io::Read;
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes one receive of ciphertext asks for: one full TLS record.
 pub(crate) const RECEIVE_BYTES: usize = 16 * 1024 + 2048 + 5;
@@ -57,38 +66,30 @@ pub(crate) enum TlsFailure {
 }
 
 impl TlsFailure {
-    /// Counts this failure of input `input` in its counter (`counters`
-    /// and `seen` in the order plaintext, bad records, handshake errors,
-    /// refused client certificates) and warns at its 1st, 2nd, 4th, …
-    /// occurrence.
-    pub fn report(self, input: &str, counters: [&AtomicU64; 4], seen: [&mut u64; 4]) {
-        let (index, what, detail) = match self {
-            TlsFailure::Plaintext => (0, "plaintext sent to a TLS port", String::new()),
-            TlsFailure::BadRecord(error) => (1, "a bad TLS record", error),
-            TlsFailure::Handshake(error) => (2, "a failed TLS handshake", error),
-            TlsFailure::ClientCertRefused(error) => (
+    /// Its counter in `counters`, its index in [`TlsInput`]'s `warned`,
+    /// and its words in the warning.
+    fn counted<'a>(&self, counters: &'a TlsCounters) -> (&'a AtomicU64, usize, &'static str) {
+        match self {
+            TlsFailure::Plaintext => (&counters.tls_plaintext, 0, "plaintext sent to a TLS port"),
+            TlsFailure::BadRecord(_) => (&counters.tls_bad_records, 1, "a bad TLS record"),
+            TlsFailure::Handshake(_) => {
+                (&counters.tls_handshake_errors, 2, "a failed TLS handshake")
+            }
+            TlsFailure::ClientCertRefused(_) => (
+                &counters.tls_client_cert_refused,
                 3,
                 "a TLS client without a valid certificate from the client CA refused",
-                error,
             ),
-        };
-        counters[index].fetch_add(1, Ordering::Relaxed);
-        let [plaintext, bad_records, handshake_errors, refused] = seen;
-        let failures = match index {
-            0 => plaintext,
-            1 => bad_records,
-            2 => handshake_errors,
-            _ => refused,
-        };
-        if let Some(count) = count_failure(failures) {
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!("; error = {detail}")
-            };
-            eprintln!(
-                "ringway: warning: input '{input}': {what}, connection closed ({count} so far){detail}"
-            );
+        }
+    }
+
+    /// The error rustls (or the plaintext check) gave, if any.
+    fn detail(&self) -> &str {
+        match self {
+            TlsFailure::Plaintext => "",
+            TlsFailure::BadRecord(error)
+            | TlsFailure::Handshake(error)
+            | TlsFailure::ClientCertRefused(error) => error,
         }
     }
 }
@@ -279,6 +280,188 @@ fn classify(error: rustls::Error, handshaken: bool) -> TlsFailure {
     }
 }
 
+/// What a TLS input serves with: its server configuration as reloads
+/// publish it, the handshake timeout and where it counts.
+pub(crate) struct TlsParts {
+    pub config: Latest<rustls::ServerConfig>,
+    pub handshake_timeout: Duration,
+    pub counters: Arc<TlsCounters>,
+}
+
+/// A TLS input's state beside its connections (the TCP and the OTLP
+/// input's alike): the configuration new sessions start with, the receive
+/// and send ranges, the counters, and how often each failure was warned
+/// about. The steps every TLS connection takes are its methods; each
+/// input keeps only what its protocol does with the plaintext.
+pub(crate) struct TlsInput {
+    /// Taken anew at every accept: a reload (SIGHUP) reaches every
+    /// handshake after it, while sessions started before keep theirs.
+    config: Latest<rustls::ServerConfig>,
+    handshake_timeout: Duration,
+    buffers: TlsBuffers,
+    counters: Arc<TlsCounters>,
+    /// The input's name (its SPEC), for warnings.
+    name: String,
+    /// Failures so far, by kind (for the warnings at 1, 2, 4, …):
+    /// plaintext, bad records, handshake errors, refused client
+    /// certificates (see `TlsFailure::counted`), then handshake timeouts.
+    warned: [u64; 5],
+}
+
+/// What one [`TlsInput::decrypt`] moved.
+pub(crate) struct Decrypted {
+    /// Plaintext bytes written into the connection's range.
+    pub taken: usize,
+    /// Ciphertext bytes fed to rustls.
+    pub fed: usize,
+}
+
+impl TlsInput {
+    /// The TLS state of input `name`, with `slots` connection slots'
+    /// worth of TLS buffers.
+    pub fn new(parts: TlsParts, name: &str, slots: usize) -> Result<Self, String> {
+        Ok(Self {
+            config: parts.config,
+            handshake_timeout: parts.handshake_timeout,
+            buffers: TlsBuffers::new(slots).map_err(|error| {
+                format!("cannot reserve the TLS buffers of {slots} connections: {error}")
+            })?,
+            counters: parts.counters,
+            name: name.to_string(),
+            warned: [0; 5],
+        })
+    }
+
+    /// A new connection's session on input `tls` (`Ok(None)` on a
+    /// plaintext input), with the configuration of the last reload and a
+    /// handshake deadline from now. `Err` (rustls could not start one) is
+    /// warned about here; the caller closes the connection.
+    pub fn session_for(tls: Option<&mut Self>) -> Result<Option<Box<TlsSession>>, ()> {
+        let Some(tls) = tls else {
+            return Ok(None);
+        };
+        let deadline = Instant::now() + tls.handshake_timeout;
+        match TlsSession::new(tls.config.get(), deadline) {
+            Ok(session) => Ok(Some(Box::new(session))),
+            Err(error) => {
+                eprintln!(
+                    "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
+                    tls.name
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// The receive of the next ciphertext of the connection in `slot`
+    /// (socket `fd`) into its input range.
+    pub fn recv(&mut self, slot: usize, fd: RawFd) -> Entry {
+        recv_entry(fd, self.buffers.input(slot, 0, RECEIVE_BYTES), slot)
+    }
+
+    /// The next send of the connection in `slot` (socket `fd`): the rest
+    /// of the TLS records in its output range or, once those are all
+    /// sent, the ones rustls queued since (handshake flights, alerts,
+    /// encrypted responses); `None` when there is nothing to send.
+    pub fn next_send(&mut self, slot: usize, session: &mut TlsSession, fd: RawFd) -> Option<Entry> {
+        if session.send_start >= session.send_end {
+            if !session.wants_send() {
+                return None;
+            }
+            let written = session.fill_send(self.buffers.output(slot, 0, SEND_BYTES));
+            session.send_start = 0;
+            session.send_end = written;
+            if written == 0 {
+                return None;
+            }
+        }
+        let pending = self
+            .buffers
+            .output(slot, session.send_start, session.send_end);
+        Some(send_entry(fd, pending, slot))
+    }
+
+    /// Decrypts what the connection in `slot` received into its range of
+    /// `slots` (`filled` bytes of it are taken; `high_water` is the
+    /// largest written) as far as it has room: takes rustls's plaintext,
+    /// feeds it more ciphertext once that is all taken, and so on. A
+    /// completed handshake is counted.
+    pub fn decrypt(
+        &mut self,
+        slot: usize,
+        session: &mut TlsSession,
+        slots: &mut ConnSlots,
+        (filled, high_water): (&mut usize, &mut usize),
+    ) -> Result<Decrypted, TlsFailure> {
+        let offset = slots.offset(slot);
+        let range = slots.slice(offset, slots.conn_bytes());
+        let mut moved = Decrypted { taken: 0, fed: 0 };
+        loop {
+            let taken = session.take_plaintext(&mut range[*filled..]);
+            *filled += taken;
+            moved.taken += taken;
+            if !session.can_feed() {
+                break;
+            }
+            let ciphertext = self.buffers.input(slot, session.fed, session.received);
+            let (fed, completed) = session.feed(ciphertext)?;
+            session.fed += fed;
+            moved.fed += fed;
+            if completed {
+                self.counters.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            }
+            if fed == 0 && taken == 0 {
+                break;
+            }
+        }
+        *high_water = (*high_water).max(*filled);
+        Ok(moved)
+    }
+
+    /// Counts a failed connection and warns at its kind's 1st, 2nd, 4th,
+    /// … occurrence. The session reads nothing more: its received
+    /// ciphertext counts as fed; the caller sends rustls's alert (if
+    /// any), then closes.
+    pub fn fail(&mut self, session: Option<&mut TlsSession>, failure: TlsFailure) {
+        if let Some(session) = session {
+            session.fed = session.received;
+        }
+        let (counter, index, what) = failure.counted(&self.counters);
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = count_failure(&mut self.warned[index]) {
+            let detail = match failure.detail() {
+                "" => String::new(),
+                detail => format!("; error = {detail}"),
+            };
+            eprintln!(
+                "ringway: warning: input '{}': {what}, connection closed ({count} so far){detail}",
+                self.name
+            );
+        }
+    }
+
+    /// Counts a connection whose handshake outlived
+    /// --tls-handshake-timeout and warns at the 1st, 2nd, 4th, … one; the
+    /// caller closes it.
+    pub fn handshake_timed_out(&mut self) {
+        self.counters
+            .tls_handshake_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = count_failure(&mut self.warned[4]) {
+            eprintln!(
+                "ringway: warning: input '{}': a TLS handshake did not finish within --tls-handshake-timeout {}, connection closed ({count} so far)",
+                self.name,
+                crate::config::format_duration(self.handshake_timeout)
+            );
+        }
+    }
+
+    /// Keeps the buffers for good at exit (an operation may still write).
+    pub fn leak(&mut self) {
+        self.buffers.leak();
+    }
+}
+
 /// The start-up ranges TLS connections receive ciphertext into and send
 /// TLS records from: [`RECEIVE_BYTES`] and [`SEND_BYTES`] per connection
 /// slot, reserved (`MAP_NORESERVE`) and backed only once written.
@@ -335,28 +518,33 @@ mod tests {
 
     #[test]
     fn malformed_records_are_bad_records_and_other_errors_fail_the_handshake() {
+        let counters = TlsCounters::default();
         let invalid = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
-        assert!(matches!(classify(invalid, false), TlsFailure::BadRecord(_)));
-        assert!(matches!(
-            classify(rustls::Error::DecryptError, true),
-            TlsFailure::BadRecord(_)
-        ));
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
-        assert!(matches!(
-            classify(alert.clone(), false),
-            TlsFailure::Handshake(_)
-        ));
-        assert!(matches!(classify(alert, true), TlsFailure::BadRecord(_)));
-        // Mutual TLS: no client certificate, or one the client CA did not
-        // sign, is told apart from other handshake failures.
-        assert!(matches!(
-            classify(rustls::Error::NoCertificatesPresented, false),
-            TlsFailure::ClientCertRefused(_)
-        ));
         let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        assert!(matches!(
-            classify(unknown, false),
-            TlsFailure::ClientCertRefused(_)
-        ));
+        // (error, after the handshake, the counter it goes to)
+        let cases = [
+            (invalid, false, &counters.tls_bad_records),
+            (rustls::Error::DecryptError, true, &counters.tls_bad_records),
+            (alert.clone(), false, &counters.tls_handshake_errors),
+            (alert, true, &counters.tls_bad_records),
+            // Mutual TLS: no client certificate, or one the client CA did
+            // not sign, is told apart from other handshake failures.
+            (
+                rustls::Error::NoCertificatesPresented,
+                false,
+                &counters.tls_client_cert_refused,
+            ),
+            (unknown, false, &counters.tls_client_cert_refused),
+        ];
+        for (error, handshaken, expected) in cases {
+            let shown = format!("{error:?} (handshaken: {handshaken})");
+            let failure = classify(error, handshaken);
+            assert!(
+                std::ptr::eq(failure.counted(&counters).0, expected),
+                "{shown}"
+            );
+            assert!(!failure.detail().is_empty(), "{shown}");
+        }
     }
 }

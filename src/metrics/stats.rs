@@ -78,6 +78,11 @@ impl Reading {
             &table::OTLP,
             registry.otlp.iter().flatten().map(|c| &**c),
         ));
+        let tls = registry.tcp.iter().flatten().map(|c| &*c.tls);
+        input_counts.extend(shown(
+            &table::TLS,
+            tls.chain(registry.otlp.iter().flatten().map(|c| &*c.tls)),
+        ));
         Self {
             totals: (
                 totals.records_in,

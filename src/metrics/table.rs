@@ -7,7 +7,8 @@
 //! line) and how to read it from the struct that keeps it. Counters are
 //! grouped in [`Scope`]s by which entries carry them: [`INPUT`] (every
 //! input), [`FILE`] and [`CHECKPOINT`] (file inputs), [`UDP`], [`TCP`],
-//! [`OTLP`], [`OUTPUT`] and [`RINGS`] (each of the [`RING_STAGES`]).
+//! [`OTLP`], [`TLS`] (TCP and OTLP inputs), [`OUTPUT`] and [`RINGS`] (each
+//! of the [`RING_STAGES`]).
 //!
 //! The summary JSON, `/metrics`, the stats line and `docs/metrics.md` all
 //! iterate these tables, so a counter added here shows in every one of
@@ -16,7 +17,7 @@
 //! [`HTTP_RESPONSES`] (one sample per status code; the summary's
 //! `http_responses` map) and [`BATCH_LATENCY`] (a histogram).
 
-use super::{InputCounters, OtlpCounters, OutputCounters, RingGauges, TcpCounters};
+use super::{InputCounters, OtlpCounters, OutputCounters, RingGauges, TcpCounters, TlsCounters};
 use super::{UdpInputStats, load};
 use crate::checkpoint::AckedOffsets;
 use crate::ring::Gauge;
@@ -268,6 +269,10 @@ families! {
         "Connections a TLS input (tcp:…,tls or otlp:…,tls) closed before their end, by reason: handshake_timeout (not done within --tls-handshake-timeout), handshake_error (the handshake failed), plaintext (the client sent plaintext, not TLS), bad_record (a record that is not TLS or does not decrypt), client_cert_refused (mutual TLS: the client sent no certificate, or one that does not chain to --tls-client-ca or client_ca=)."
         details "Each is also a warning on stderr at the 1st, 2nd, 4th, 8th, … time. Summary keys: `tls_handshake_timeouts`, `tls_handshake_errors`, `tls_plaintext`, `tls_bad_records`, `tls_client_cert_refused`.";
 
+    CREDENTIAL_RELOADS: Counter "ringway_input_credential_reloads_total" ["input", "outcome"]
+        "SIGHUP reloads of a TCP or OTLP input's credentials (the certificate, key and client CA of a TLS input; an OTLP input's auth_token_file), by outcome: ok (read anew; every handshake and request from then on uses them), failed (a file was missing or bad: the input keeps what it had)."
+        details "Connections open at the reload keep the certificate they were accepted with. A failure is also one warning on stderr saying which file and why. Summary keys: `credential_reloads`, `credential_reload_failures`.";
+
     OTLP_RECORDS_ACCEPTED: Counter "ringway_otlp_records_accepted_total" ["input"]
         "Log records of accepted requests an OTLP input put into the pipeline.";
 
@@ -415,22 +420,6 @@ pub(crate) static TCP: Scope<TcpCounters> = Scope {
         atomic!(TcpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
         atomic!(TcpCounters.connections_refused, &CONNECTIONS_REFUSED),
         atomic!(TcpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
-        atomic!(TcpCounters.tls_handshakes, &TLS_HANDSHAKES),
-        atomic!(TcpCounters.tls_handshake_timeouts, &TLS_CLOSED)
-            .labelled(&[("reason", "handshake_timeout")])
-            .shown("TLS handshake timeouts", None),
-        atomic!(TcpCounters.tls_handshake_errors, &TLS_CLOSED)
-            .labelled(&[("reason", "handshake_error")])
-            .shown("TLS handshake errors", None),
-        atomic!(TcpCounters.tls_plaintext, &TLS_CLOSED)
-            .labelled(&[("reason", "plaintext")])
-            .shown("plaintext on TLS", None),
-        atomic!(TcpCounters.tls_bad_records, &TLS_CLOSED)
-            .labelled(&[("reason", "bad_record")])
-            .shown("bad TLS records", None),
-        atomic!(TcpCounters.tls_client_cert_refused, &TLS_CLOSED)
-            .labelled(&[("reason", "client_cert_refused")])
-            .shown("TLS client certificates refused", None),
     ],
 };
 
@@ -448,22 +437,35 @@ pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
         atomic!(OtlpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
         atomic!(OtlpCounters.values_too_deep, &OTLP_VALUES_TOO_DEEP),
         atomic!(OtlpCounters.auth_refused, &OTLP_AUTH_REFUSED).shown("OTLP auth refused", None),
-        atomic!(OtlpCounters.tls_handshakes, &TLS_HANDSHAKES),
-        atomic!(OtlpCounters.tls_handshake_timeouts, &TLS_CLOSED)
+    ],
+};
+
+/// The TLS counters of a TCP or OTLP input, and its credential reloads
+/// (all zero on a plaintext input without auth_token_file=).
+pub(crate) static TLS: Scope<TlsCounters> = Scope {
+    carried_by: "TCP and OTLP inputs",
+    entry: "input",
+    counters: &[
+        atomic!(TlsCounters.tls_handshakes, &TLS_HANDSHAKES),
+        atomic!(TlsCounters.tls_handshake_timeouts, &TLS_CLOSED)
             .labelled(&[("reason", "handshake_timeout")])
             .shown("TLS handshake timeouts", None),
-        atomic!(OtlpCounters.tls_handshake_errors, &TLS_CLOSED)
+        atomic!(TlsCounters.tls_handshake_errors, &TLS_CLOSED)
             .labelled(&[("reason", "handshake_error")])
             .shown("TLS handshake errors", None),
-        atomic!(OtlpCounters.tls_plaintext, &TLS_CLOSED)
+        atomic!(TlsCounters.tls_plaintext, &TLS_CLOSED)
             .labelled(&[("reason", "plaintext")])
             .shown("plaintext on TLS", None),
-        atomic!(OtlpCounters.tls_bad_records, &TLS_CLOSED)
+        atomic!(TlsCounters.tls_bad_records, &TLS_CLOSED)
             .labelled(&[("reason", "bad_record")])
             .shown("bad TLS records", None),
-        atomic!(OtlpCounters.tls_client_cert_refused, &TLS_CLOSED)
+        atomic!(TlsCounters.tls_client_cert_refused, &TLS_CLOSED)
             .labelled(&[("reason", "client_cert_refused")])
             .shown("TLS client certificates refused", None),
+        atomic!(TlsCounters.credential_reloads, &CREDENTIAL_RELOADS).labelled(&[("outcome", "ok")]),
+        atomic!(TlsCounters.credential_reload_failures, &CREDENTIAL_RELOADS)
+            .labelled(&[("outcome", "failed")])
+            .shown("credential reload failures", None),
     ],
 };
 
@@ -539,7 +541,7 @@ pub(crate) static RINGS: Scope<Gauge> = Scope {
 /// Every scope's counters with the scope's words, in the order the docs
 /// list them: inputs', outputs', rings'.
 #[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 8] {
+pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 9] {
     [
         (INPUT.carried_by, INPUT.entry, INPUT.metas().collect()),
         (FILE.carried_by, FILE.entry, FILE.metas().collect()),
@@ -551,6 +553,7 @@ pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 8] 
         (UDP.carried_by, UDP.entry, UDP.metas().collect()),
         (TCP.carried_by, TCP.entry, TCP.metas().collect()),
         (OTLP.carried_by, OTLP.entry, OTLP.metas().collect()),
+        (TLS.carried_by, TLS.entry, TLS.metas().collect()),
         (OUTPUT.carried_by, OUTPUT.entry, OUTPUT.metas().collect()),
         (RINGS.carried_by, RINGS.entry, RINGS.metas().collect()),
     ]
@@ -610,8 +613,8 @@ mod tests {
         let kinds: [Vec<&Meta>; 5] = [
             FILE.metas().chain(CHECKPOINT.metas()).collect(),
             UDP.metas().collect(),
-            TCP.metas().collect(),
-            OTLP.metas().collect(),
+            TCP.metas().chain(TLS.metas()).collect(),
+            OTLP.metas().chain(TLS.metas()).collect(),
             Vec::new(),
         ];
         let mut entries: Vec<Vec<&Meta>> = kinds

@@ -13,12 +13,14 @@ use crate::cpu_worker::{CpuWorker, SyslogConverter, TransformStage};
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
-use crate::input::otlp::{BearerTokens, OtlpReceiver, OtlpTls, ReceiverParts};
+use crate::input::otlp::{OtlpReceiver, ReceiverParts};
 use crate::input::stdin::StdinReader;
-use crate::input::tcp::{TcpParts, TcpReader, TcpTls};
+use crate::input::tcp::{TcpParts, TcpReader};
+use crate::input::tls::TlsParts;
 use crate::input::udp::UdpReader;
-use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, UdpInputStats};
+use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, TlsCounters, UdpInputStats};
 use crate::pool::BufferPool;
+use crate::reload::Credentials;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
 use crate::scan::{json::JsonChecker, syslog::SyslogParser};
 use crate::transform::{Condition, Query, Shape, Transformer};
@@ -98,6 +100,9 @@ pub(super) struct Inputs {
     pub(super) file_offsets: Vec<Option<Arc<AckedOffsets>>>,
     /// Every lane's I/O worker, woken at shutdown.
     pub(super) io_wakers: Vec<Arc<Waker>>,
+    /// The credentials of every TLS input and OTLP input with
+    /// auth_token_file=, reloaded at SIGHUP.
+    pub(super) credentials: Vec<Arc<Credentials>>,
     /// Every lane's ring(16), for the dispatcher.
     pub(super) to_dispatcher: Vec<RingReceiver<Batch>>,
     /// File and stdin readers: --exit-on-eof waits for them all.
@@ -125,6 +130,8 @@ struct InputBuild<'a> {
     udp: Option<UdpInputStats>,
     otlp: Option<Arc<OtlpCounters>>,
     tcp: Option<Arc<TcpCounters>>,
+    /// A TLS or token-checking input's credentials, for SIGHUP.
+    credentials: Option<Arc<Credentials>>,
     /// Where a UDP input's first socket bound, once it has.
     udp_bound: Option<std::net::SocketAddr>,
 }
@@ -203,6 +210,7 @@ impl Inputs {
                 udp: input.kind.defers_receives().then(UdpInputStats::default),
                 otlp: None,
                 tcp: None,
+                credentials: None,
                 udp_bound: None,
             };
             inputs.counters.push(Arc::clone(&build.counters));
@@ -216,6 +224,7 @@ impl Inputs {
             inputs.udp.push(build.udp);
             inputs.otlp.push(build.otlp);
             inputs.tcp.push(build.tcp);
+            inputs.credentials.extend(build.credentials);
         }
         Ok(inputs)
     }
@@ -514,39 +523,56 @@ fn stream_reader(
         .map_err(|error| format!("cannot open its socket: {error}"))?;
     let lane = io.lane_parts(build, &build.shared.network_readers_done);
     let set_up = |error| format!("cannot set up the receiver: {error}");
-    // Validation loaded the TLS files already; a file changed since then
+    // Validation loaded these files already; a file changed since then
     // is refused here the same way.
-    let tls_config = match &build.input.kind {
-        InputKind::Tcp {
-            tls: Some(files), ..
-        }
-        | InputKind::Otlp {
-            tls: Some(files), ..
-        } => Some(crate::tls::server_config(files)?),
-        _ => None,
+    let (tls_files, token_file) = match &build.input.kind {
+        InputKind::Tcp { tls, .. } => (tls.as_ref(), None),
+        InputKind::Otlp {
+            tls,
+            auth_token_file,
+            ..
+        } => (tls.as_ref(), auth_token_file.as_deref()),
+        _ => (None, None),
     };
+    let tls_counters = Arc::new(TlsCounters::default());
+    let credentials = if tls_files.is_some() || token_file.is_some() {
+        let loaded = Credentials::load(
+            &build.input.name,
+            tls_files,
+            token_file,
+            Arc::clone(&tls_counters),
+        )?;
+        Some(Arc::new(loaded))
+    } else {
+        None
+    };
+    let tls = credentials
+        .as_ref()
+        .and_then(|credentials| credentials.server_config())
+        .map(|config| TlsParts {
+            config,
+            handshake_timeout: settings.tls_handshake_timeout,
+            counters: Arc::clone(&tls_counters),
+        });
+    let auth = credentials
+        .as_ref()
+        .and_then(|credentials| credentials.tokens());
+    build.credentials = credentials;
     if matches!(build.input.kind, InputKind::Otlp { .. }) {
-        let otlp = Arc::new(OtlpCounters::default());
+        let otlp = Arc::new(OtlpCounters {
+            tls: tls_counters,
+            ..OtlpCounters::default()
+        });
         build.otlp = Some(Arc::clone(&otlp));
         let replies = Replies::new(
             build.shared.buffers_per_input + settings.otlp.max_connections + 64,
             Arc::clone(&lane.waker),
         );
-        let auth = match &build.input.kind {
-            InputKind::Otlp {
-                auth_token_file: Some(path),
-                ..
-            } => Some(BearerTokens::load(path)?),
-            _ => None,
-        };
         let receiver = OtlpReceiver::new(ReceiverParts {
             lane,
             name: build.input.name.clone(),
             auth,
-            tls: tls_config.map(|config| OtlpTls {
-                config,
-                handshake_timeout: settings.tls_handshake_timeout,
-            }),
+            tls,
             listener,
             settings: settings.otlp,
             io_to_cpu_capacity: settings.io_to_cpu_capacity,
@@ -557,11 +583,10 @@ fn stream_reader(
         .map_err(set_up)?;
         return Ok(Box::new(move || receiver.run()));
     }
-    let tls = tls_config.map(|config| TcpTls {
-        config,
-        handshake_timeout: settings.tls_handshake_timeout,
+    let tcp = Arc::new(TcpCounters {
+        tls: tls_counters,
+        ..TcpCounters::default()
     });
-    let tcp = Arc::new(TcpCounters::default());
     build.tcp = Some(Arc::clone(&tcp));
     let reader = TcpReader::new(TcpParts {
         lane,

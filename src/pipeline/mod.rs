@@ -115,6 +115,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     };
     let checkpoints = inputs.checkpoints.take();
     let io_wakers = inputs.io_wakers.clone();
+    let credentials = std::mem::take(&mut inputs.credentials);
     let file_readers = inputs.file_readers;
     let (registry, threads) = assemble(&settings, &mut shared, inputs, outputs);
 
@@ -123,6 +124,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
         Arc::clone(&shared.shutdown),
         io_wakers.clone(),
         thread::current(),
+        credentials,
     );
     for ((name, core, work), running) in threads {
         if let Err(message) = shared.spawner.spawn(name, core, running, work) {

@@ -953,9 +953,8 @@ pub fn metrics_address(ringway: &mut Ringway) -> std::net::SocketAddr {
     })
 }
 
-/// The sum over all label sets of the samples named `name` in a GET of
-/// `/metrics` at `addr` (None when nothing answers or no sample is named so).
-pub fn metric_sum(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
+/// The body of a GET of `/metrics` at `addr` (None when nothing answers).
+pub fn metrics_text(addr: std::net::SocketAddr) -> Option<String> {
     use std::net::TcpStream;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -967,6 +966,13 @@ pub fn metric_sum(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (_, body) = response.split_once("\r\n\r\n")?;
+    Some(body.to_string())
+}
+
+/// The sum over all label sets of the samples named `name` in a GET of
+/// `/metrics` at `addr` (None when nothing answers or no sample is named so).
+pub fn metric_sum(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
+    let body = metrics_text(addr)?;
     let mut found = false;
     let mut sum = 0u64;
     for line in body.lines() {

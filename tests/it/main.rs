@@ -9,6 +9,7 @@ mod common;
 
 mod backpressure;
 mod bad_input;
+mod certs;
 mod cli;
 mod compare;
 mod config;
@@ -34,6 +35,7 @@ mod stats;
 mod stdin;
 mod tcp;
 mod tls;
+mod tls_reload;
 mod transform;
 mod tuning;
 mod udp;

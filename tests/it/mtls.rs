@@ -10,232 +10,9 @@
 //! req` and `openssl x509 -req`; without openssl a test prints "not run"
 //! and passes, except under CI.
 
+use crate::certs::*;
 use crate::common::*;
-use crate::tls::{make_certificate, start_tls};
-use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The openssl config the test CAs and certificates are made with: a CA
-/// that may sign, a client certificate for client auth and a server
-/// certificate for 127.0.0.1 (clients check its subjectAltName), each as
-/// strict X.509 checkers (Python's, OpenSSL's strict mode) want them.
-const OPENSSL_CONFIG: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = ringway test
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = IP:127.0.0.1,DNS:localhost
-";
-
-/// Runs openssl with `args`; panics with its stderr when it fails.
-fn openssl(args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A CA named `name` (certificate and key) in `dir`. Called after
-/// `make_certificate`, which says "not run" when openssl is missing.
-pub(crate) fn make_ca(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
-    let config = dir.join("openssl.cnf");
-    std::fs::write(&config, OPENSSL_CONFIG).unwrap();
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let subject = format!("/CN={name}");
-    openssl(&[
-        "req",
-        "-x509",
-        "-config",
-        &p(&config),
-        "-extensions",
-        "ca",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        &subject,
-        "-keyout",
-        &p(&key),
-        "-out",
-        &p(&cert),
-    ]);
-    (cert, key)
-}
-
-/// A client certificate named `name` that the CA `ca` signed.
-pub(crate) fn make_client(
-    dir: &TempDir,
-    name: &str,
-    ca: &(PathBuf, PathBuf),
-) -> (PathBuf, PathBuf) {
-    make_signed(dir, name, ca, "client")
-}
-
-/// A server certificate for 127.0.0.1 named `name` that the CA `ca` signed.
-pub(crate) fn make_server(
-    dir: &TempDir,
-    name: &str,
-    ca: &(PathBuf, PathBuf),
-) -> (PathBuf, PathBuf) {
-    make_signed(dir, name, ca, "server")
-}
-
-/// A certificate named `name` with the `extensions` section of
-/// [`OPENSSL_CONFIG`], signed by the CA `ca`.
-fn make_signed(
-    dir: &TempDir,
-    name: &str,
-    ca: &(PathBuf, PathBuf),
-    extensions: &str,
-) -> (PathBuf, PathBuf) {
-    let config = dir.join("openssl.cnf");
-    let (cert, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    let request = dir.join(format!("{name}.csr"));
-    let subject = format!("/CN={name}");
-    openssl(&[
-        "req",
-        "-new",
-        "-config",
-        &p(&config),
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        &subject,
-        "-keyout",
-        &p(&key),
-        "-out",
-        &p(&request),
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &p(&request),
-        "-CA",
-        &p(&ca.0),
-        "-CAkey",
-        &p(&ca.1),
-        "-set_serial",
-        "7",
-        "-days",
-        "2",
-        "-extfile",
-        &p(&config),
-        "-extensions",
-        extensions,
-        "-out",
-        &p(&cert),
-    ]);
-    (cert, key)
-}
-
-/// Sends `bytes` over TLS to `addr` with `openssl s_client` (`version`:
-/// `-tls1_3` or `-tls1_2`), presenting `client` (certificate and key) if
-/// given, and waits (at most 60 s) for it to end; whether it exited 0,
-/// and its stderr. A refused client may end either way, so callers check
-/// what arrived.
-fn s_client(
-    addr: SocketAddr,
-    version: &str,
-    client: Option<&(PathBuf, PathBuf)>,
-    bytes: &[u8],
-) -> (bool, String) {
-    let mut command = Command::new("openssl");
-    command
-        .args(["s_client", "-connect", &addr.to_string(), version])
-        .args([
-            "-quiet",
-            "-no_ign_eof",
-            "-nocommands",
-            "-servername",
-            "localhost",
-        ]);
-    if let Some((cert, key)) = client {
-        command.arg("-cert").arg(cert).arg("-key").arg(key);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl s_client");
-    let mut stdin = child.stdin.take().unwrap();
-    // A refused client's writes may fail once the server closed.
-    let _ = stdin.write_all(bytes);
-    drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            return (status.success(), stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("openssl s_client {version} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The value of the /metrics sample of `family` whose labels contain
-/// `label` (e.g. `reason="client_cert_refused"`), if any.
-fn metric_sample(addr: SocketAddr, family: &str, label: &str) -> Option<u64> {
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.lines().find_map(|line| {
-        let rest = line.strip_prefix(family)?.strip_prefix('{')?;
-        let (labels, value) = rest.split_once("} ")?;
-        labels.contains(label).then(|| value.trim().parse().ok())?
-    })
-}
+use std::time::Duration;
 
 #[test]
 fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
@@ -250,22 +27,11 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     let output = dir.join("out.log");
     // The CA given on the input itself (client_ca=).
     let options = format!(",client_ca={}", p(&ca.0));
-    let (mut ringway, _) = start_tls(
-        &dir,
-        &options,
-        &cert,
-        &key,
-        &output,
-        &["--metrics", "127.0.0.1:0"],
-    );
+    let extra = ["--metrics", "127.0.0.1:0"];
+    let (mut ringway, _) = start_tls(&dir, "tcp", &options, &(cert, key), &output, &extra);
     let metrics = metrics_address(&mut ringway);
     // (The metrics line says "listening on" too: the input's own line.)
-    let input_line = format!("ringway: input 'tcp:127.0.0.1:0,tls{options}' listening on ");
-    let addr: SocketAddr = ringway
-        .stderr_whole_lines()
-        .lines()
-        .find_map(|line| line.strip_prefix(input_line.as_str())?.trim().parse().ok())
-        .expect("the input's listening line");
+    let addr = input_addr(&mut ringway, &format!("tcp:127.0.0.1:0,tls{options}"));
     let refused_so_far = || {
         metric_sample(
             metrics,
@@ -294,7 +60,7 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     send_good(1, "-tls1_2", &mut expected);
 
     // Refused: no certificate (TLS 1.3 and 1.2), and one another CA signed.
-    let refused: [(&str, Option<&(PathBuf, PathBuf)>); 3] = [
+    let refused: [(&str, Option<&KeyPair>); 3] = [
         ("-tls1_3", None),
         ("-tls1_2", None),
         ("-tls1_3", Some(&stranger)),
@@ -324,12 +90,7 @@ fn a_client_needs_a_certificate_from_the_client_ca_and_refusals_are_counted() {
     assert_eq!(summary.input(0, "tls_handshakes"), 3, "{summary}");
     assert_eq!(summary.input(0, "tls_handshake_errors"), 0, "{summary}");
     assert_eq!(summary.input(0, "records"), 600, "{summary}");
-    let stderr = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "stderr"))
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect::<String>();
+    let stderr = read_stderr(&dir);
     let warning =
         "a TLS client without a valid certificate from the client CA refused, connection closed";
     assert!(

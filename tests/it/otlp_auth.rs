@@ -5,6 +5,7 @@
 //! and no token is ever printed. A token file that is missing or holds no
 //! token is one error line and exit 2.
 
+use crate::certs::{curl, json_request, read_stderr};
 use crate::common::*;
 use crate::otlp::{
     assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records, sdk_python,
@@ -12,7 +13,6 @@ use crate::otlp::{
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const TOKEN: &str = "s3cr3t-token_for.ringway";
@@ -36,45 +36,18 @@ fn start(dir: &TempDir, tokens: &Path, output: &Path) -> (Ringway, SocketAddr) {
 
 /// curl posting a one-record OTLP/JSON request whose body is `body` with
 /// `headers`: the HTTP status and the response's headers.
-fn curl(addr: SocketAddr, dir: &TempDir, body: &str, headers: &[&str]) -> (String, String) {
-    let request = dir.join(format!("{body}.json"));
-    let json = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
-        {"body": {"stringValue": body}}
-    ]}]}]});
-    std::fs::write(&request, json.to_string()).unwrap();
-    let dumped = dir.join(format!("{body}.headers"));
-    let mut command = Command::new("curl");
-    command
-        .args([
-            "-sS",
-            "--max-time",
-            "30",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .arg("-D")
-        .arg(&dumped)
-        .args(["-H", "Expect:", "-H", "Content-Type: application/json"]);
+fn post(addr: SocketAddr, dir: &TempDir, body: &str, headers: &[&str]) -> (String, String) {
+    let mut args = Vec::new();
     for header in headers {
-        command.args(["-H", header]);
+        args.extend(["-H", *header]);
     }
-    let output = command
-        .arg("--data-binary")
-        .arg(format!("@{}", p(&request)))
-        .arg(format!("http://{addr}/v1/logs"))
-        .output()
-        .expect("run curl");
-    assert!(
-        output.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let said = curl(
+        &format!("http://{addr}/v1/logs"),
+        &json_request(dir, body),
+        &args,
     );
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        std::fs::read_to_string(&dumped).unwrap_or_default(),
-    )
+    assert_eq!(said.code, 0, "curl failed: {}", said.stderr);
+    (said.status, said.headers)
 }
 
 #[test]
@@ -87,24 +60,24 @@ fn curl_needs_a_bearer_token_from_the_file_and_refusals_are_401_and_counted() {
     let output = dir.join("out.ndjson");
     let (ringway, addr) = start(&dir, &tokens, &output);
     let with = |token: &str| format!("Authorization: Bearer {token}");
-    let (status, headers) = curl(addr, &dir, "no-token", &[]);
+    let (status, headers) = post(addr, &dir, "no-token", &[]);
     assert_eq!(status, "401", "{headers}");
     assert!(
         headers.contains("WWW-Authenticate: Bearer\r\n"),
         "401 without WWW-Authenticate: {headers}"
     );
-    let (status, _) = curl(
+    let (status, _) = post(
         addr,
         &dir,
         "wrong-token",
         &[&with("s3cr3t-token_for.ringwax")],
     );
     assert_eq!(status, "401");
-    let (status, _) = curl(addr, &dir, "basic", &["Authorization: Basic czNjcjN0"]);
+    let (status, _) = post(addr, &dir, "basic", &["Authorization: Basic czNjcjN0"]);
     assert_eq!(status, "401");
-    let (status, _) = curl(addr, &dir, "first-token", &[&with(TOKEN)]);
+    let (status, _) = post(addr, &dir, "first-token", &[&with(TOKEN)]);
     assert_eq!(status, "200");
-    let (status, _) = curl(addr, &dir, "second-token", &[&with(OTHER_TOKEN)]);
+    let (status, _) = post(addr, &dir, "second-token", &[&with(OTHER_TOKEN)]);
     assert_eq!(status, "200");
     let summary = stop(ringway, &dir);
     let records = parse_records(&read_output(&output), false, "bearer tokens");
@@ -116,12 +89,7 @@ fn curl_needs_a_bearer_token_from_the_file_and_refusals_are_401_and_counted() {
     assert_eq!(summary.input(0, "auth_refused"), 3, "{summary}");
     assert_eq!(http_count(&summary, "401"), 3, "{summary}");
     assert_eq!(http_count(&summary, "200"), 2, "{summary}");
-    let stderr = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "stderr"))
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect::<String>();
+    let stderr = read_stderr(&dir);
     assert!(
         stderr.contains("a request with no Authorization header refused with 401 (1 so far)"),
         "{stderr}"

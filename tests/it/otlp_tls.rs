@@ -6,86 +6,33 @@
 //! client CA delivers; none is refused and counted), while the input keeps
 //! serving good clients.
 //!
-//! Certificates are made in each test with `openssl req` and `openssl
-//! x509 -req`: a CA, and a server certificate it signed with the
-//! subjectAltName IP:127.0.0.1, which clients check. Without openssl, curl
-//! or the SDK's venv a test prints "not run" and passes, except under CI.
+//! Certificates are made in each test (`certs`): a CA, and a server
+//! certificate it signed with the subjectAltName IP:127.0.0.1, which
+//! clients check. Without openssl, curl or the SDK's venv a test prints
+//! "not run" and passes, except under CI.
 
+use crate::certs::*;
 use crate::common::*;
-use crate::mtls::{make_ca, make_client, make_server};
 use crate::otlp::{
     assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records, sdk_python,
     sdk_spawn,
 };
-use crate::tls::make_certificate;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// A CA named `{name}-ca` and a server certificate for 127.0.0.1 that it
-/// signed: the CA's certificate (what clients trust) and the server's
-/// certificate and key. `None` (after "not run") when openssl is missing.
-fn make_https_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, (PathBuf, PathBuf))> {
-    // make_certificate says "not run" when openssl is missing.
-    make_certificate(dir, "probe")?;
-    let ca = make_ca(dir, &format!("{name}-ca"));
-    let server = make_server(dir, name, &ca);
-    Some((ca.0, server))
-}
-
 /// Starts ringway with one `otlp:127.0.0.1:0,tls{options}` input serving
-/// `cert`, writing to the file `output`, with `extra` flags.
+/// `server`, writing to the file `output`, with `extra` flags.
 fn start_https(
     dir: &TempDir,
     options: &str,
-    (cert, key): &(PathBuf, PathBuf),
+    server: &KeyPair,
     output: &Path,
     extra: &[&str],
 ) -> (Ringway, SocketAddr) {
-    let (cert, key) = (p(cert), p(key));
-    let input = format!("otlp:127.0.0.1:0,tls{options}");
-    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
-    args.extend_from_slice(extra);
-    start_listening(dir, &input, &file_output(output), &args)
-}
-
-/// An OTLP/JSON request of one record whose body is `body`.
-fn json_request(dir: &TempDir, body: &str) -> PathBuf {
-    let path = dir.join(format!("{body}.json"));
-    let request = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
-        {"body": {"stringValue": body}}
-    ]}]}]});
-    std::fs::write(&path, request.to_string()).unwrap();
-    path
-}
-
-/// `curl URL` posting `request` as OTLP/JSON with `args` before the URL:
-/// curl's exit code and the HTTP status it printed (`000`: none).
-fn curl(url: &str, request: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "30",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(["-H", "Expect:", "-H", "Content-Type: application/json"])
-        .arg("--data-binary")
-        .arg(format!("@{}", p(request)))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("run curl");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    start_tls(dir, "otlp", options, server, output, extra)
 }
 
 #[test]
@@ -152,17 +99,17 @@ fn curl_over_https_needs_the_right_ca_and_plaintext_http_is_refused() {
     let cacert: [&str; 2] = ["--cacert", &server_ca];
 
     let first = json_request(&dir, "first-over-https");
-    assert_eq!(curl(&https, &first, &cacert), (0, "200".to_string()));
+    assert_eq!(curl(&https, &first, &cacert).outcome(), (0, "200"));
     // The client does not trust the server's certificate: it refuses the
     // handshake (curl's exit 60) and ringway counts a failed handshake.
     let wrong = curl(&https, &first, &["--cacert", &p(&stranger_ca)]);
-    assert_eq!(wrong.0, 60, "curl with the wrong CA: {wrong:?}");
+    assert_eq!(wrong.code, 60, "curl with the wrong CA: {}", wrong.stderr);
     // Plaintext HTTP on the HTTPS port: closed without an answer.
     let plain = curl(&format!("http://{addr}/v1/logs"), &first, &[]);
-    assert_ne!(plain.1, "200", "plaintext HTTP was answered: {plain:?}");
+    assert_ne!(plain.status, "200", "plaintext HTTP was answered");
     // The input keeps serving.
     let second = json_request(&dir, "second-over-https");
-    assert_eq!(curl(&https, &second, &cacert), (0, "200".to_string()));
+    assert_eq!(curl(&https, &second, &cacert).outcome(), (0, "200"));
     let arrived = wait_until(Duration::from_secs(30), || {
         String::from_utf8_lossy(&read_output(&output)).contains("second-over-https")
     });
@@ -201,14 +148,13 @@ fn mutual_tls_on_https_refuses_a_client_without_a_certificate() {
     let request = json_request(&dir, "with-a-client-certificate");
     let (cert, key) = (p(&client.0), p(&client.1));
     let good: [&str; 6] = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
-    assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
+    assert_eq!(curl(&https, &request, &good).outcome(), (0, "200"));
+    // The server refuses the handshake: curl fails (no HTTP status).
     let refused = curl(&https, &request, &["--cacert", &server_ca]);
-    assert_ne!(
-        refused.1, "200",
-        "a client without a certificate: {refused:?}"
-    );
+    assert_ne!(refused.code, 0, "a client without a certificate got in");
+    assert_eq!(refused.status, "000", "{}", refused.stderr);
     // And a good client still gets through.
-    assert_eq!(curl(&https, &request, &good), (0, "200".to_string()));
+    assert_eq!(curl(&https, &request, &good).outcome(), (0, "200"));
     let summary = stop(ringway, &dir);
     assert_eq!(summary.input(0, "tls_client_cert_refused"), 1, "{summary}");
     assert_eq!(summary.input(0, "tls_handshakes"), 2, "{summary}");
@@ -235,14 +181,9 @@ fn a_stalled_https_handshake_is_closed_at_the_timeout_while_curl_gets_through() 
     let mut silent = TcpStream::connect(addr).unwrap();
     let request = json_request(&dir, "meanwhile");
     let server_ca = p(&server_ca);
-    assert_eq!(
-        curl(
-            &format!("https://{addr}/v1/logs"),
-            &request,
-            &["--cacert", &server_ca]
-        ),
-        (0, "200".to_string())
-    );
+    let https = format!("https://{addr}/v1/logs");
+    let good = curl(&https, &request, &["--cacert", &server_ca]);
+    assert_eq!(good.outcome(), (0, "200"));
     silent
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

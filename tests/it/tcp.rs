@@ -468,14 +468,14 @@ fn rsyslog_forwards(tls: bool) {
     let dir = TempDir::new("tcp-rsyslog");
     let output = dir.join("out.ndjson");
     let certificate = match tls {
-        true => match crate::tls::make_certificate(&dir, "server") {
+        true => match crate::certs::make_certificate(&dir, "server") {
             Some(pair) => Some(pair),
             None => return,
         },
         false => None,
     };
     let (mut ringway, addr) = match &certificate {
-        Some((cert, key)) => crate::tls::start_tls(&dir, ",format=syslog", cert, key, &output, &[]),
+        Some(pair) => crate::certs::start_tls(&dir, "tcp", ",format=syslog", pair, &output, &[]),
         None => start(&dir, ",format=syslog", &file_output(&output), &[]),
     };
     let udp_port = free_udp_port();

@@ -5,45 +5,18 @@
 //! and counted while the port keeps serving good clients; and the start-up
 //! refusal of a missing, wrong or mismatched certificate or key.
 //!
-//! Certificates are made in each test with `openssl req -x509`. openssl is
-//! installed by scripts/test.sh; without it a test prints "not run: ..."
-//! and passes, except under CI, where it fails.
+//! Certificates are made in each test with `openssl req -x509` (see
+//! `certs`).
 
+use crate::certs::*;
 use crate::common::*;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// A self-signed certificate and its key, made by `openssl req` in `dir`;
-/// `None` (after "not run") when openssl is missing.
-pub(crate) fn make_certificate(dir: &TempDir, name: &str) -> Option<(PathBuf, PathBuf)> {
-    let cert = dir.join(format!("{name}.crt"));
-    let key = dir.join(format!("{name}.key"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output();
-    match made {
-        Ok(output) if output.status.success() => Some((cert, key)),
-        Ok(output) => panic!(
-            "openssl req failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        Err(error) => {
-            not_run(&format!("openssl ({error}; scripts/test.sh installs it)"));
-            None
-        }
-    }
-}
 
 /// Starts ringway with one `tcp:127.0.0.1:0,tls` input serving `cert`.
 fn start(
@@ -53,74 +26,8 @@ fn start(
     output: &Path,
     extra: &[&str],
 ) -> (Ringway, SocketAddr) {
-    start_tls(dir, "", cert, key, output, extra)
-}
-
-/// Starts ringway with one `tcp:127.0.0.1:0,tls{options}` input serving
-/// `cert`, writing to the file `output`.
-pub(crate) fn start_tls(
-    dir: &TempDir,
-    options: &str,
-    cert: &Path,
-    key: &Path,
-    output: &Path,
-    extra: &[&str],
-) -> (Ringway, SocketAddr) {
-    let (cert, key) = (p(cert), p(key));
-    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
-    args.extend_from_slice(extra);
-    let input = format!("tcp:127.0.0.1:0,tls{options}");
-    start_listening(dir, &input, &file_output(output), &args)
-}
-
-/// Sends `bytes` over TLS to `addr` with `openssl s_client` (`version`:
-/// `-tls1_3` or `-tls1_2`), which closes the connection (close_notify) at
-/// the end of its input; panics unless it exits 0 within 120 s of the
-/// end of its input.
-fn s_client_send(addr: SocketAddr, version: &str, bytes: &[u8]) {
-    s_client_send_counted(addr, version, bytes, &AtomicU64::new(0));
-}
-
-/// [`s_client_send`], adding to `written` each piece s_client took.
-fn s_client_send_counted(addr: SocketAddr, version: &str, bytes: &[u8], written: &AtomicU64) {
-    let mut client = Command::new("openssl")
-        .args(["s_client", "-connect", &addr.to_string(), version])
-        // -quiet implies -ign_eof; -no_ign_eof ends at the input's end.
-        // -nocommands: a read of stdin that starts with Q, R or K is
-        // data, not a command (quit, renegotiate, key update).
-        .args(["-quiet", "-no_ign_eof", "-nocommands"])
-        .args(["-servername", "localhost"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn openssl s_client");
-    let mut stdin = client.stdin.take().unwrap();
-    // In pieces of odd sizes, so frames and lines straddle TLS records.
-    for piece in bytes.chunks(7_001) {
-        stdin.write_all(piece).expect("write to s_client");
-        written.fetch_add(piece.len() as u64, Ordering::SeqCst);
-    }
-    drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = client.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = client.kill();
-            panic!("openssl s_client {version} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    client
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "s_client {version}: {status}\n{stderr}");
+    let pair = (cert.to_path_buf(), key.to_path_buf());
+    start_tls(dir, "tcp", "", &pair, output, extra)
 }
 
 /// RFC 5425 octet-counted frames (`MSG-LEN SP SYSLOG-MSG`) of `lines`.
@@ -135,7 +42,7 @@ fn octet_counted(lines: &[u8]) -> Vec<u8> {
 
 /// True if the peer closes `stream` (EOF or reset) within `timeout`;
 /// what it sends before (a TLS alert) is read and ignored.
-fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+pub(crate) fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 4096];
     loop {
@@ -226,12 +133,7 @@ fn plaintext_and_random_bytes_on_a_tls_port_are_counted_and_good_clients_still_g
     let (mut ringway, _) = start(&dir, &cert, &key, &output, &["--metrics", "127.0.0.1:0"]);
     let metrics = metrics_address(&mut ringway);
     // (The metrics line says "listening on" too: the input's own line.)
-    let input_line = "ringway: input 'tcp:127.0.0.1:0,tls' listening on ";
-    let addr: SocketAddr = ringway
-        .stderr_whole_lines()
-        .lines()
-        .find_map(|line| line.strip_prefix(input_line)?.trim().parse().ok())
-        .expect("the input's listening line");
+    let addr = input_addr(&mut ringway, "tcp:127.0.0.1:0,tls");
     let mut expected = Vec::new();
     let good = |round: u64, expected: &mut Vec<u8>| {
         let lines = numbered_lines(&format!("good{round}"), 0..100);
@@ -316,17 +218,6 @@ fn plaintext_and_random_bytes_on_a_tls_port_are_counted_and_good_clients_still_g
         stderr.contains("a bad TLS record, connection closed (2 so far)"),
         "{stderr}"
     );
-}
-
-/// Every stderr file of the ringway processes run in `dir`, joined.
-fn read_stderr(dir: &TempDir) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|ext| ext == "stderr") {
-            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    text
 }
 
 #[test]

@@ -5,9 +5,8 @@
 
 use super::http::{self, BodyStyle, Head};
 use super::{Conn, OtlpReceiver, PENDING_ACCEPTS, Phase, RELEASE_AFTER_BYTES};
-use crate::input::net::{StreamIo, StreamWorker};
-use crate::uring::Token;
-use io_uring::{opcode, types};
+use crate::input::net::{StreamIo, StreamWorker, recv_entry, send_entry};
+use crate::input::tls::TlsInput;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -22,12 +21,6 @@ enum Op {
 impl StreamWorker for OtlpReceiver {
     fn io(&mut self) -> &mut StreamIo {
         &mut self.io
-    }
-
-    fn conns_busy(&self) -> bool {
-        self.conns
-            .iter()
-            .any(|conn| conn.recv_posted || conn.send_posted)
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
@@ -171,19 +164,9 @@ impl StreamWorker for OtlpReceiver {
 impl OtlpReceiver {
     /// Gives connection `fd` the free slot `slot` and starts reading.
     pub(super) fn start_conn(&mut self, slot: usize, fd: RawFd) {
-        let session = match self.new_session() {
-            Ok(session) => session,
-            Err(error) => {
-                eprintln!(
-                    "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
-                    self.name
-                );
-                self.slots.open -= 1;
-                // SAFETY: accepted and never used; owned by nobody else.
-                unsafe { libc::close(fd) };
-                self.slots.give_back(slot);
-                return;
-            }
+        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
+            self.slots.abandon(slot, fd);
+            return;
         };
         let conn = &mut self.conns[slot];
         let serial = conn.serial.wrapping_add(1);
@@ -225,13 +208,7 @@ impl OtlpReceiver {
         let fd = conn.fd;
         conn.recv_posted = true;
         let buffer = self.slots.slice(offset + filled, conn_bytes - filled);
-        let entry = opcode::Recv::new(
-            types::Fd(fd),
-            buffer.as_mut_ptr(),
-            buffer.len().min(u32::MAX as usize) as u32,
-        )
-        .build()
-        .user_data(Token::ConnRecv(slot as u32).encode());
+        let entry = recv_entry(fd, buffer, slot);
         self.push_entry(entry);
     }
 
@@ -267,10 +244,7 @@ impl OtlpReceiver {
         let conn = &mut self.conns[slot];
         conn.send_posted = true;
         let pending = &conn.response.bytes[conn.sent..conn.response.len];
-        let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::ConnSend(slot as u32).encode());
+        let entry = send_entry(conn.fd, pending, slot);
         self.push_entry(entry);
     }
 

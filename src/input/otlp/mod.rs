@@ -52,11 +52,13 @@ mod request;
 mod tls;
 
 use crate::ack::{Replies, RequestDelivery};
-pub(crate) use crate::auth::BearerTokens;
+use crate::auth::BearerTokens;
 use crate::batch::Batch;
 use crate::config::OtlpSettings;
+use crate::credentials::Latest;
 use crate::input::LaneParts;
 use crate::input::net::{Acceptor, ConnSlots, Region, StreamIo, StreamWorker};
+use crate::input::tls::{TlsInput, TlsParts};
 use crate::metrics::{InputCounters, OtlpCounters};
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
@@ -66,8 +68,6 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-pub(crate) use tls::OtlpTls;
-use tls::TlsState;
 
 /// Connection slots beyond `--otlp-max-connections`, for connections that
 /// are closing (their last completions not yet in) while new ones arrive.
@@ -210,9 +210,10 @@ pub(crate) struct ReceiverParts {
     /// The input's name (its SPEC), for warnings.
     pub name: String,
     /// `Some` for `,tls` (HTTPS).
-    pub tls: Option<OtlpTls>,
-    /// `Some` with `auth_token_file=`: requests need one of its tokens.
-    pub auth: Option<BearerTokens>,
+    pub tls: Option<TlsParts>,
+    /// `Some` with `auth_token_file=`: requests need one of its tokens
+    /// (as the last reload published them).
+    pub auth: Option<Latest<BearerTokens>>,
     pub listener: OwnedFd,
     pub settings: OtlpSettings,
     /// Capacity of ring(4), in batches.
@@ -228,9 +229,9 @@ pub(crate) struct OtlpReceiver {
     io: StreamIo,
     name: String,
     /// `Some` on a TLS input.
-    tls: Option<TlsState>,
+    tls: Option<TlsInput>,
     /// `Some`: a request without one of these bearer tokens gets 401.
-    auth: Option<BearerTokens>,
+    auth: Option<Latest<BearerTokens>>,
     /// Requests refused for their token, for warnings at 1, 2, 4, ….
     auth_refusals: u64,
     settings: OtlpSettings,
@@ -283,18 +284,14 @@ impl OtlpReceiver {
         })?;
         let inflate_region = Region::map(parts.settings.max_body_bytes + 1)
             .map_err(|error| format!("cannot reserve the gzip buffer: {error}"))?;
-        let tls = match parts.tls {
-            Some(tls) => Some(TlsState::new(tls, slots)?),
-            None => None,
-        };
+        let tls = parts
+            .tls
+            .map(|tls| TlsInput::new(tls, &parts.name, slots))
+            .transpose()?;
         let lane = parts.lane;
         let wake = lane.wake_read();
         Ok(Self {
-            io: StreamIo {
-                ring: lane.ring,
-                acceptor: Acceptor::new(parts.listener, "OTLP"),
-                wake,
-            },
+            io: StreamIo::new(lane.ring, Acceptor::new(parts.listener, "OTLP"), wake),
             name: parts.name,
             tls,
             auth: parts.auth,

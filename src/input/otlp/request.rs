@@ -244,7 +244,7 @@ impl OtlpReceiver {
     /// refusal is counted and warned about at 1, 2, 4, … times; the token
     /// is never printed).
     fn authorized(&mut self, slot: usize, head: Head) -> bool {
-        let Some(tokens) = &self.auth else {
+        let Some(tokens) = &mut self.auth else {
             return true;
         };
         let offset = self.slots.offset(slot);
@@ -252,7 +252,8 @@ impl OtlpReceiver {
             Some((start, len)) => Some(&self.slots.slice(offset + start, len)[..]),
             None => None,
         };
-        if tokens.accepts(authorization) {
+        // The tokens of the last reload (SIGHUP), on every request.
+        if tokens.get().accepts(authorization) {
             return true;
         }
         let what = if authorization.is_some() {

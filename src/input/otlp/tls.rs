@@ -1,6 +1,7 @@
 //! OTLP/HTTP over HTTPS (`otlp:…,tls`): the receiver's TLS steps. Each
-//! connection has a [`TlsSession`] (as on the TCP input): its
-//! receives bring ciphertext into its range of [`TlsBuffers`], rustls
+//! connection has a [`TlsSession`](crate::input::tls::TlsSession) and the input a
+//! [`TlsInput`](crate::input::tls::TlsInput) (as on the TCP input): its
+//! receives bring ciphertext into its range of the input's TLS buffers, rustls
 //! decrypts it into the connection's region exactly where a plaintext
 //! receive would have written ([`OtlpReceiver::receive_tls`]), and the
 //! HTTP side parses it as on a plaintext port. Responses are handed to
@@ -10,75 +11,18 @@
 //! A connection still in its handshake after `--tls-handshake-timeout` is
 //! closed; a plaintext client, a bad record, a failed handshake or (mutual
 //! TLS) a client without a valid certificate closes the connection (after
-//! rustls's alert). Each is counted in [`crate::metrics::OtlpCounters`]
+//! rustls's alert). Each is counted in [`crate::metrics::TlsCounters`]
 //! and warned about at 1, 2, 4, … times.
 //!
-//! Bounds: those of [`TlsSession`] and [`TlsBuffers`] (one record of
+//! Bounds: those of `input::tls` (one record of
 //! ciphertext received at a time; rustls decrypts at most 16 KiB ahead of
 //! what the region took, and is fed more only once that is taken).
 
 use super::{OtlpReceiver, Phase};
-use crate::input::net::count_failure;
-use crate::input::tls::{RECEIVE_BYTES, SEND_BYTES, TlsBuffers, TlsFailure, TlsSession};
-use crate::uring::Token;
-use io_uring::{opcode, types};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-
-/// What an OTLP input serves HTTPS with.
-pub(crate) struct OtlpTls {
-    pub config: Arc<rustls::ServerConfig>,
-    pub handshake_timeout: Duration,
-}
-
-/// A TLS input's state beside its connections: the configuration, the
-/// receive and send ranges, and how often each failure was warned about.
-pub(super) struct TlsState {
-    config: Arc<rustls::ServerConfig>,
-    handshake_timeout: Duration,
-    buffers: TlsBuffers,
-    /// Failures so far, by kind (for the warnings at 1, 2, 4, …).
-    plaintext: u64,
-    bad_records: u64,
-    handshake_errors: u64,
-    handshake_timeouts: u64,
-    client_certs_refused: u64,
-}
-
-impl TlsState {
-    /// `slots` connection slots' worth of TLS buffers.
-    pub fn new(tls: OtlpTls, slots: usize) -> Result<Self, String> {
-        Ok(Self {
-            config: tls.config,
-            handshake_timeout: tls.handshake_timeout,
-            buffers: TlsBuffers::new(slots).map_err(|error| {
-                format!("cannot reserve the TLS buffers of {slots} connections: {error}")
-            })?,
-            plaintext: 0,
-            bad_records: 0,
-            handshake_errors: 0,
-            handshake_timeouts: 0,
-            client_certs_refused: 0,
-        })
-    }
-
-    /// Keeps the buffers for good at exit (an operation may still write).
-    pub fn leak(&mut self) {
-        self.buffers.leak();
-    }
-}
+use crate::input::tls::TlsFailure;
+use std::time::Instant;
 
 impl OtlpReceiver {
-    /// A new connection's TLS session (`Ok(None)` on a plaintext input).
-    pub(super) fn new_session(&self) -> Result<Option<Box<TlsSession>>, rustls::Error> {
-        let Some(tls) = &self.tls else {
-            return Ok(None);
-        };
-        let deadline = Instant::now() + tls.handshake_timeout;
-        TlsSession::new(&tls.config, deadline).map(|session| Some(Box::new(session)))
-    }
-
     /// Posts the receive of ciphertext into the connection's TLS range,
     /// once all it received before was fed to rustls.
     pub(super) fn post_tls_recv(&mut self, slot: usize) {
@@ -90,10 +34,7 @@ impl OtlpReceiver {
             return;
         }
         conn.recv_posted = true;
-        let buffer = tls.buffers.input(slot, 0, RECEIVE_BYTES);
-        let entry = opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
-            .build()
-            .user_data(Token::ConnRecv(slot as u32).encode());
+        let entry = tls.recv(slot, conn.fd);
         self.push_entry(entry);
     }
 
@@ -142,40 +83,17 @@ impl OtlpReceiver {
     }
 
     /// Moves decrypted plaintext into the connection's region as far as
-    /// it has room, feeding rustls more ciphertext once what it decrypted
-    /// was taken. Returns the plaintext bytes taken.
+    /// it has room (see [`TlsInput::decrypt`]). Returns the plaintext
+    /// bytes taken.
+    ///
+    /// [`TlsInput::decrypt`]: crate::input::tls::TlsInput::decrypt
     fn pump_tls(&mut self, slot: usize) -> Result<usize, TlsFailure> {
-        let offset = self.slots.offset(slot);
-        let conn_bytes = self.slots.conn_bytes();
-        let tls = self
-            .tls
-            .as_mut()
-            .expect("a TLS connection is on a TLS input");
         let conn = &mut self.conns[slot];
-        let session = conn.tls.as_mut().expect("a TLS connection");
-        let mut taken_total = 0;
-        loop {
-            let out = self
-                .slots
-                .slice(offset + conn.filled, conn_bytes - conn.filled);
-            let taken = session.take_plaintext(out);
-            conn.filled += taken;
-            conn.high_water = conn.high_water.max(conn.filled);
-            taken_total += taken;
-            if !session.can_feed() {
-                break;
-            }
-            let ciphertext = tls.buffers.input(slot, session.fed, session.received);
-            let (fed, completed) = session.feed(ciphertext)?;
-            session.fed += fed;
-            if completed {
-                self.otlp.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-            }
-            if fed == 0 && taken == 0 {
-                break;
-            }
-        }
-        Ok(taken_total)
+        let (Some(session), Some(tls)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
+            return Ok(0);
+        };
+        let bytes = (&mut conn.filled, &mut conn.high_water);
+        Ok(tls.decrypt(slot, session, &mut self.slots, bytes)?.taken)
     }
 
     /// Sends what is queued for a TLS connection, unless a send is posted
@@ -198,34 +116,12 @@ impl OtlpReceiver {
                 session.send_close_notify();
             }
         }
-        if !session.wants_send() {
+        let Some(entry) = tls.next_send(slot, session, conn.fd) else {
             return false;
-        }
-        let written = session.fill_send(tls.buffers.output(slot, 0, SEND_BYTES));
-        if written == 0 {
-            return false;
-        }
-        session.send_start = 0;
-        session.send_end = written;
-        self.post_tls_send(slot);
-        true
-    }
-
-    /// Posts the send of the rest of the TLS records in the output range.
-    fn post_tls_send(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let (Some(session), Some(tls)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
-            return;
         };
         conn.send_posted = true;
-        let pending = tls
-            .buffers
-            .output(slot, session.send_start, session.send_end);
-        let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::ConnSend(slot as u32).encode());
         self.push_entry(entry);
+        true
     }
 
     /// A send of TLS records completed with `result` bytes (above 0):
@@ -238,10 +134,7 @@ impl OtlpReceiver {
             return true;
         };
         session.send_start += result as usize;
-        if session.send_start < session.send_end {
-            self.post_tls_send(slot);
-            return false;
-        }
+        // The rest of the records, or what rustls queued since.
         if self.flush_tls(slot) {
             return false;
         }
@@ -256,22 +149,8 @@ impl OtlpReceiver {
         let Some(tls) = self.tls.as_mut() else {
             return;
         };
-        failure.report(
-            &self.name,
-            [
-                &self.otlp.tls_plaintext,
-                &self.otlp.tls_bad_records,
-                &self.otlp.tls_handshake_errors,
-                &self.otlp.tls_client_cert_refused,
-            ],
-            [
-                &mut tls.plaintext,
-                &mut tls.bad_records,
-                &mut tls.handshake_errors,
-                &mut tls.client_certs_refused,
-            ],
-        );
         let conn = &mut self.conns[slot];
+        tls.fail(conn.tls.as_deref_mut(), failure);
         if conn.phase != Phase::Reading || conn.send_posted {
             // Its request is in the pipeline or a send is out: no alert.
             self.begin_close(slot);
@@ -282,9 +161,6 @@ impl OtlpReceiver {
         conn.close_after_send = true;
         conn.response.len = 0;
         conn.sent = 0;
-        if let Some(session) = conn.tls.as_mut() {
-            session.fed = session.received;
-        }
         if !self.flush_tls(slot) {
             self.begin_close(slot);
         }
@@ -302,19 +178,10 @@ impl OtlpReceiver {
         if !late {
             return false;
         }
-        if !conn.close_after_send {
-            self.otlp
-                .tls_handshake_timeouts
-                .fetch_add(1, Ordering::Relaxed);
-            if let Some(tls) = self.tls.as_mut()
-                && let Some(count) = count_failure(&mut tls.handshake_timeouts)
-            {
-                eprintln!(
-                    "ringway: warning: input '{}': a TLS handshake did not finish within --tls-handshake-timeout {}, connection closed ({count} so far)",
-                    self.name,
-                    crate::config::format_duration(tls.handshake_timeout)
-                );
-            }
+        if !conn.close_after_send
+            && let Some(tls) = self.tls.as_mut()
+        {
+            tls.handshake_timed_out();
         }
         // (A failed connection whose alert is not taken closes too.)
         self.begin_close(slot);

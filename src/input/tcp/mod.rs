@@ -36,13 +36,13 @@ mod tls;
 
 use crate::input::LaneParts;
 use crate::input::batcher::Batcher;
-use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker};
-use crate::input::tls::{TlsBuffers, TlsSession};
+use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker, recv_entry};
+use crate::input::tls::{TlsInput, TlsParts, TlsSession};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
 use crate::uring::Token;
 use framing::Framing;
-use io_uring::{opcode, types};
+use io_uring::opcode;
 use std::collections::VecDeque;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
@@ -145,34 +145,14 @@ pub(super) enum Emit {
     Blocked,
 }
 
-/// What a TLS input serves with.
-pub(crate) struct TcpTls {
-    pub config: Arc<rustls::ServerConfig>,
-    pub handshake_timeout: Duration,
-}
-
-/// A TLS input's state beside its connections: the configuration, the
-/// receive and send ranges, and how often each failure was warned about.
-struct TlsInput {
-    config: Arc<rustls::ServerConfig>,
-    handshake_timeout: Duration,
-    buffers: TlsBuffers,
-    /// Failures so far, by kind (for the warnings at 1, 2, 4, …).
-    plaintext: u64,
-    bad_records: u64,
-    handshake_errors: u64,
-    handshake_timeouts: u64,
-    client_certs_refused: u64,
-}
-
 /// What a TCP reader is built from.
 pub(crate) struct TcpParts {
     pub lane: LaneParts,
-    /// The input's name (its SPEC), for warnings.
+    /// The input's name (its SPEC), for the TLS warnings.
     pub name: String,
     pub listener: OwnedFd,
     /// `Some` for `,tls`.
-    pub tls: Option<TcpTls>,
+    pub tls: Option<TlsParts>,
     pub max_connections: usize,
     /// Zero: never.
     pub idle_timeout: Duration,
@@ -184,7 +164,6 @@ pub(crate) struct TcpParts {
 pub(crate) struct TcpReader {
     /// The ring, the listener's accept and the wake read.
     io: StreamIo,
-    name: String,
     /// `Some` on a TLS input.
     tls: Option<TlsInput>,
     max_connections: usize,
@@ -228,28 +207,12 @@ impl TcpReader {
             format!("cannot reserve {region_bytes} bytes for {slots} connections: {error}")
         })?;
         let wake = lane.wake_read();
-        let tls = match parts.tls {
-            Some(tls) => Some(TlsInput {
-                config: tls.config,
-                handshake_timeout: tls.handshake_timeout,
-                buffers: TlsBuffers::new(slots).map_err(|error| {
-                    format!("cannot reserve the TLS buffers of {slots} connections: {error}")
-                })?,
-                plaintext: 0,
-                bad_records: 0,
-                handshake_errors: 0,
-                handshake_timeouts: 0,
-                client_certs_refused: 0,
-            }),
-            None => None,
-        };
+        let tls = parts
+            .tls
+            .map(|tls| TlsInput::new(tls, &parts.name, slots))
+            .transpose()?;
         Ok(Self {
-            io: StreamIo {
-                ring: lane.ring,
-                acceptor: Acceptor::new(parts.listener, "TCP"),
-                wake,
-            },
-            name: parts.name,
+            io: StreamIo::new(lane.ring, Acceptor::new(parts.listener, "TCP"), wake),
             tls,
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
@@ -383,7 +346,7 @@ impl TcpReader {
         if !self.close_and_wait(CLOSE_WAIT, "TCP receives") {
             self.slots.leak();
             if let Some(tls) = &mut self.tls {
-                tls.buffers.leak();
+                tls.leak();
             }
         }
     }
@@ -400,12 +363,6 @@ impl TcpReader {
 impl StreamWorker for TcpReader {
     fn io(&mut self) -> &mut StreamIo {
         &mut self.io
-    }
-
-    fn conns_busy(&self) -> bool {
-        self.conns
-            .iter()
-            .any(|conn| conn.recv_posted || conn.send_posted())
     }
 
     fn on_accept(&mut self, result: i32, flags: u32) {
@@ -427,31 +384,16 @@ impl StreamWorker for TcpReader {
             unsafe { libc::close(fd) };
             return;
         };
-        let session = match &self.tls {
-            Some(tls) => {
-                let deadline = Instant::now() + tls.handshake_timeout;
-                match TlsSession::new(&tls.config, deadline) {
-                    Ok(session) => Some(Box::new(session)),
-                    Err(error) => {
-                        eprintln!(
-                            "ringway: warning: input '{}': cannot start a TLS session; connection closed; error = {error}",
-                            self.name
-                        );
-                        // SAFETY: `fd` was just accepted and is owned by nobody else.
-                        unsafe { libc::close(fd) };
-                        self.slots.give_back(slot);
-                        return;
-                    }
-                }
-            }
-            None => None,
+        self.slots.open += 1;
+        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
+            self.slots.abandon(slot, fd);
+            return;
         };
         let conn = &mut self.conns[slot];
         *conn = Conn::free();
         conn.fd = fd;
         conn.open = true;
         conn.tls = session;
-        self.slots.open += 1;
         self.post_recv(slot);
     }
 
@@ -506,10 +448,6 @@ impl StreamWorker for TcpReader {
             return;
         }
         tls.send_start += result as usize;
-        if tls.send_start < tls.send_end {
-            self.post_send(slot);
-            return;
-        }
         self.send_tls(slot);
         let conn = &self.conns[slot];
         if let Some(tls) = &conn.tls
@@ -536,13 +474,7 @@ impl TcpReader {
                 return;
             }
             conn.recv_posted = true;
-            let buffer = input
-                .buffers
-                .input(slot, 0, crate::input::tls::RECEIVE_BYTES);
-            let entry =
-                opcode::Recv::new(types::Fd(conn.fd), buffer.as_mut_ptr(), buffer.len() as u32)
-                    .build()
-                    .user_data(Token::ConnRecv(slot as u32).encode());
+            let entry = input.recv(slot, conn.fd);
             self.push_entry(entry);
             return;
         }
@@ -552,9 +484,7 @@ impl TcpReader {
         let fd = conn.fd;
         conn.recv_posted = true;
         let buffer = self.slots.slice(offset + filled, free.min(RECEIVE_BYTES));
-        let entry = opcode::Recv::new(types::Fd(fd), buffer.as_mut_ptr(), buffer.len() as u32)
-            .build()
-            .user_data(Token::ConnRecv(slot as u32).encode());
+        let entry = recv_entry(fd, buffer, slot);
         self.push_entry(entry);
     }
 
@@ -617,21 +547,6 @@ impl TcpReader {
         } else {
             self.post_recv(slot);
         }
-    }
-
-    /// Posts the send of the rest of a TLS connection's queued bytes.
-    fn post_send(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let (Some(tls), Some(input)) = (conn.tls.as_mut(), self.tls.as_mut()) else {
-            return;
-        };
-        tls.send_posted = true;
-        let pending = input.buffers.output(slot, tls.send_start, tls.send_end);
-        let entry = opcode::Send::new(types::Fd(conn.fd), pending.as_ptr(), pending.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::ConnSend(slot as u32).encode());
-        self.push_entry(entry);
     }
 
     /// Moves the unconsumed bytes to the front of the connection's range.
