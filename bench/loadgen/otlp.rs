@@ -32,7 +32,8 @@
 //! LogRecords: the floor for receiving *and* decoding. It prints `ready
 //! ADDR:PORT` once bound and, on SIGINT/SIGTERM, `{"mode", "bind",
 //! "connections", "requests", "bytes", "records", "bad_requests",
-//! "elapsed_s", "cpu_s"}`.
+//! "elapsed_s", "cpu_s"}`. With `--tls-cert`/`--tls-key` it serves HTTPS
+//! (rustls, as ringway's `otlp:…,tls` input).
 //!
 //! Types: `SendArgs`/`FloorArgs` (flags), `Prepared` (one pre-built
 //! request body), `Totals` (one sender thread's counts), `Shared`,
@@ -40,7 +41,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -55,6 +56,8 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use ringway::bench_api::{BodyLength, Client, Endpoint, HeadResult, parse_head};
+
+use crate::tls::Stream;
 
 use crate::common::{
     NANOS_PER_SECOND, Rng, STOP, block_stop_signals, count, count_usize, cpu_seconds, duration,
@@ -146,6 +149,12 @@ pub(crate) struct FloorArgs {
     /// Bodies above this get 413 and a close.
     #[arg(long, value_name = "SIZE", value_parser = size, default_value = "64MiB")]
     max_body: usize,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn request_path(path: &str) -> Result<String, String> {
@@ -1032,6 +1041,16 @@ fn run_floor(config: &FloorArgs) -> i32 {
     // SIGINT/SIGTERM are blocked in every thread and taken by sigwait in
     // this one, which then prints the totals and exits.
     let signals = block_stop_signals();
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match crate::tls::server_config(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                eprintln!("loadgen otlp floor: error: TLS: {message}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
     let listener = match TcpListener::bind(config.serve) {
         Ok(listener) => listener,
         Err(error) => {
@@ -1055,7 +1074,13 @@ fn run_floor(config: &FloorArgs) -> i32 {
         thread::Builder::new()
             .name("accept".into())
             .spawn(move || {
-                for stream in listener.incoming() {
+                for socket in listener.incoming() {
+                    let Ok(socket) = socket else { continue };
+                    let _ = socket.set_nodelay(true);
+                    let stream = match &tls {
+                        None => Ok(Stream::Plain(socket)),
+                        Some(tls) => Stream::server(socket, tls),
+                    };
                     let Ok(stream) = stream else { continue };
                     stats.connections.fetch_add(1, Ordering::Relaxed);
                     let stats = Arc::clone(&stats);
@@ -1113,7 +1138,7 @@ fn error_response(status: u16) -> Vec<u8> {
 /// A floor connection's receive buffer: unconsumed bytes are
 /// `buf[start..end]`; it grows to hold a whole request body.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -1179,12 +1204,11 @@ impl Conn {
 /// Answers requests on one connection until the client closes it. Errors
 /// end the connection.
 fn serve_connection(
-    stream: TcpStream,
+    stream: Stream,
     decode: bool,
     max_body_bytes: usize,
     stats: &ServerStats,
 ) -> io::Result<()> {
-    stream.set_nodelay(true)?;
     let mut conn = Conn {
         stream,
         buf: vec![0; INITIAL_BUFFER_BYTES],
