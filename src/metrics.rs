@@ -241,8 +241,12 @@ impl OtlpCounters {
 #[derive(Default)]
 pub(crate) struct TcpCounters {
     pub connections_accepted: AtomicU64,
-    /// New connections closed at once: --tcp-max-connections were open.
+    /// New connections closed at once: --tcp-max-connections were open
+    /// and none of them was still in its TLS handshake.
     pub connections_refused: AtomicU64,
+    /// Connections still in their TLS handshake closed (the oldest first)
+    /// to make room for a new one.
+    pub connections_evicted: AtomicU64,
     /// Connections closed after --tcp-idle-timeout without data.
     pub idle_closed: AtomicU64,
     /// TLS (`tcp:…,tls`, RFC 5425) and reloads of its credentials.

@@ -293,7 +293,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = config::parse_duration)]
     pub otlp_idle_timeout: Duration,
 
-    /// Connections one TCP input keeps open; at the limit a new connection is closed at once (counted).
+    /// Connections one TCP input keeps open; at the limit a new connection closes the oldest one still in its TLS
+    /// handshake (counted as evicted), or, if there is none, is closed at once (counted as refused).
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub tcp_max_connections: usize,
 
@@ -323,7 +324,7 @@ pub(crate) struct RunArgs {
 
     /// A TLS connection must finish its handshake within this of being accepted, or it is closed (counted as
     /// tls_handshake_timeouts). Connections in their handshake count against --tcp-max-connections
-    /// (--otlp-max-connections). A bare number is seconds.
+    /// (--otlp-max-connections), and are the first closed to make room for a new one. A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     pub tls_handshake_timeout: Duration,
 

@@ -254,10 +254,10 @@ families! {
         "Connections a TCP or OTLP input accepted.";
 
     CONNECTIONS_REFUSED: Counter "ringway_input_connections_refused_total" ["input"]
-        "New connections a TCP or OTLP input closed at once because its connection table was full (TCP: --tcp-max-connections; OTLP: full and none idle).";
+        "New connections a TCP or OTLP input closed at once because its connection table was full and none could be evicted (TCP: --tcp-max-connections, none in its TLS handshake; OTLP: none idle).";
 
     CONNECTIONS_EVICTED: Counter "ringway_input_connections_evicted_total" ["input"]
-        "Idle keep-alive connections an OTLP input closed to make room for a new one.";
+        "Connections an input closed to make room for a new one when its table was full: an OTLP input's idle keep-alive ones (a connection in its TLS handshake counts as idle), a TCP input's ones still in their TLS handshake; the oldest first.";
 
     CONNECTIONS_IDLE_CLOSED: Counter "ringway_input_connections_idle_closed_total" ["input"]
         "Connections a TCP or OTLP input closed after their idle timeout (--tcp-idle-timeout, --otlp-idle-timeout).";
@@ -419,6 +419,7 @@ pub(crate) static TCP: Scope<TcpCounters> = Scope {
     counters: &[
         atomic!(TcpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
         atomic!(TcpCounters.connections_refused, &CONNECTIONS_REFUSED),
+        atomic!(TcpCounters.connections_evicted, &CONNECTIONS_EVICTED),
         atomic!(TcpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
     ],
 };

@@ -275,14 +275,34 @@ fn a_stalled_handshake_is_closed_after_the_handshake_timeout_and_counted() {
     );
 }
 
+/// An `openssl s_client` connection to `addr` that stays open (its input
+/// is not closed), having sent `lines`.
+fn open_s_client(addr: SocketAddr, lines: &[u8]) -> std::process::Child {
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string(), "-tls1_3"])
+        .args(["-quiet", "-nocommands", "-servername", "localhost"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_client");
+    let stdin = client.stdin.as_mut().unwrap();
+    stdin.write_all(lines).unwrap();
+    stdin.flush().unwrap();
+    client
+}
+
+/// At --tcp-max-connections, a new connection closes the oldest one
+/// still in its TLS handshake (evicted) and never one past it; with none
+/// in its handshake left, it is refused.
 #[test]
-fn handshakes_in_progress_count_against_the_connection_limit() {
+fn at_the_limit_the_oldest_handshake_is_evicted_and_established_connections_stay() {
     let dir = TempDir::new("tls-limit");
     let Some((cert, key)) = make_certificate(&dir, "server") else {
         return;
     };
     let output = dir.join("out.log");
-    let (ringway, addr) = start(
+    let (mut ringway, addr) = start(
         &dir,
         &cert,
         &key,
@@ -294,16 +314,55 @@ fn handshakes_in_progress_count_against_the_connection_limit() {
             "1m",
         ],
     );
-    let _first = TcpStream::connect(addr).unwrap();
-    let _second = TcpStream::connect(addr).unwrap();
-    let mut third = TcpStream::connect(addr).unwrap();
-    assert!(
-        closed_within(&mut third, Duration::from_secs(10)),
-        "a third connection was let in past --tcp-max-connections 2"
+    let first = numbered_lines("first", 0..10);
+    let mut established = open_s_client(addr, &first);
+    wait_for_len(
+        &mut ringway,
+        &output,
+        first.len() as u64,
+        "the first client",
     );
+    // Two connections that never start their handshake: the second takes
+    // the place of the first, the older.
+    let mut a = TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut b = TcpStream::connect(addr).unwrap();
+    assert!(
+        closed_within(&mut a, Duration::from_secs(10)),
+        "the older stalled handshake was not evicted"
+    );
+    assert!(
+        !closed_within(&mut b, Duration::from_millis(500)),
+        "the newer stalled handshake was closed"
+    );
+    // A second real client evicts b, and then the table holds two
+    // established connections: a newcomer is refused.
+    let second = numbered_lines("second", 0..10);
+    let mut also_established = open_s_client(addr, &second);
+    let both = (first.len() + second.len()) as u64;
+    wait_for_len(&mut ringway, &output, both, "the second client");
+    assert!(closed_within(&mut b, Duration::from_secs(10)), "b stayed");
+    let mut c = TcpStream::connect(addr).unwrap();
+    assert!(
+        closed_within(&mut c, Duration::from_secs(10)),
+        "a connection was let in past two established ones"
+    );
+    // The established connections still carry records.
+    let more = numbered_lines("first-more", 0..10);
+    let stdin = established.stdin.as_mut().unwrap();
+    stdin.write_all(&more).unwrap();
+    stdin.flush().unwrap();
+    wait_for_len(&mut ringway, &output, both + more.len() as u64, "after");
     let summary = stop(ringway, &dir);
+    for client in [&mut established, &mut also_established] {
+        let _ = client.kill();
+        let _ = client.wait();
+    }
+    assert_eq!(summary.input(0, "connections_accepted"), 5, "{summary}");
+    assert_eq!(summary.input(0, "connections_evicted"), 2, "{summary}");
     assert_eq!(summary.input(0, "connections_refused"), 1, "{summary}");
-    assert_eq!(summary.input(0, "connections_accepted"), 3, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshakes"), 2, "{summary}");
+    assert_eq!(summary.input(0, "records"), 30, "{summary}");
 }
 
 #[test]

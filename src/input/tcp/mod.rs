@@ -181,6 +181,9 @@ pub(crate) struct TcpReader {
     /// Connections waiting for room downstream, in the order they blocked
     /// (each at most once: capacity is the table size).
     blocked: VecDeque<u32>,
+    /// Accepted connections waiting for a slot while evicted ones finish
+    /// closing (at most --tcp-max-connections; counted open).
+    pending_accepts: VecDeque<RawFd>,
     /// Fills batches with records and hands them to ring(4).
     batcher: Batcher,
     next_tick: Instant,
@@ -227,6 +230,7 @@ impl TcpReader {
             conns: (0..slots).map(|_| Conn::free()).collect(),
             slots: conn_slots,
             blocked: VecDeque::with_capacity(slots),
+            pending_accepts: VecDeque::with_capacity(parts.max_connections),
             next_tick: Instant::now() + TIMER_TICK,
             stop_deadline: None,
             finishing: false,
@@ -338,6 +342,11 @@ impl TcpReader {
     }
 
     fn close_everything(&mut self) {
+        while let Some(fd) = self.pending_accepts.pop_front() {
+            // SAFETY: accepted and never used; owned by nobody else.
+            unsafe { libc::close(fd) };
+            self.slots.open -= 1;
+        }
         for slot in 0..self.conns.len() {
             if self.conns[slot].open {
                 self.begin_close(slot);
@@ -373,28 +382,27 @@ impl StreamWorker for TcpReader {
         self.tcp
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        let slot = if self.slots.open < self.max_connections {
-            self.slots.take()
-        } else {
-            None
-        };
-        let Some(slot) = slot else {
-            self.tcp.connections_refused.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: `fd` was just accepted and is owned by nobody else.
-            unsafe { libc::close(fd) };
+        if self.slots.open >= self.max_connections {
+            self.evict_oldest_handshake();
+        }
+        if self.slots.open >= self.max_connections {
+            self.refuse(fd);
             return;
-        };
+        }
         self.slots.open += 1;
-        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
-            self.slots.abandon(slot, fd);
-            return;
-        };
-        let conn = &mut self.conns[slot];
-        *conn = Conn::free();
-        conn.fd = fd;
-        conn.open = true;
-        conn.tls = session;
-        self.post_recv(slot);
+        match self.slots.take() {
+            Some(slot) => self.start_conn(slot, fd),
+            // Every slot is taken, some by evicted connections still
+            // closing (a burst evicts faster than closes complete): it
+            // waits for the next slot to free.
+            None if self.pending_accepts.len() < self.max_connections => {
+                self.pending_accepts.push_back(fd);
+            }
+            None => {
+                self.slots.open -= 1;
+                self.refuse(fd);
+            }
+        }
     }
 
     fn on_recv(&mut self, slot: usize, result: i32) {
@@ -651,6 +659,65 @@ impl TcpReader {
         }
     }
 
+    /// Starts the connection `fd` (counted open) in `slot`: its TLS
+    /// session, if any, and its first receive.
+    fn start_conn(&mut self, slot: usize, fd: RawFd) {
+        let Ok(session) = TlsInput::session_for(self.tls.as_mut()) else {
+            self.slots.abandon(slot, fd);
+            return;
+        };
+        let conn = &mut self.conns[slot];
+        *conn = Conn::free();
+        conn.fd = fd;
+        conn.open = true;
+        conn.tls = session;
+        self.post_recv(slot);
+    }
+
+    /// Closes a new connection at once: the table is full (counted).
+    fn refuse(&mut self, fd: RawFd) {
+        self.tcp.connections_refused.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `fd` was just accepted and is owned by nobody else.
+        unsafe { libc::close(fd) };
+    }
+
+    /// With the table full, makes room for a new connection by closing the
+    /// oldest one still in its TLS handshake (counted as evicted): such a
+    /// connection has sent no record yet, so nothing is lost, and a flood
+    /// of stalled handshakes cannot keep good clients out until
+    /// --tls-handshake-timeout. Connections past their handshake, and
+    /// plaintext ones, are never evicted.
+    fn evict_oldest_handshake(&mut self) {
+        let oldest = (0..self.conns.len())
+            .filter(|&slot| {
+                let conn = &self.conns[slot];
+                conn.open
+                    && !conn.closing
+                    && conn
+                        .tls
+                        .as_ref()
+                        .is_some_and(|tls| !tls.handshaken && !tls.close_after_send)
+            })
+            .min_by_key(|&slot| {
+                self.conns[slot]
+                    .tls
+                    .as_ref()
+                    .map(|tls| tls.handshake_deadline)
+            });
+        if let Some(slot) = oldest {
+            self.begin_close(slot);
+        } else if let Some(fd) = self.pending_accepts.pop_front() {
+            // A connection still waiting for a slot has not started its
+            // handshake: it goes too.
+            // SAFETY: accepted and never used; owned by nobody else.
+            unsafe { libc::close(fd) };
+            self.slots.open -= 1;
+        } else {
+            return;
+        }
+        self.tcp.connections_evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn begin_close(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         if conn.closing || !conn.open {
@@ -682,7 +749,10 @@ impl TcpReader {
         self.slots
             .finish_close(slot, conn.fd, conn.high_water, RELEASE_AFTER_BYTES);
         *conn = Conn::free();
-        self.slots.give_back(slot);
+        match self.pending_accepts.pop_front() {
+            Some(fd) => self.start_conn(slot, fd),
+            None => self.slots.give_back(slot),
+        }
     }
 }
 
