@@ -8,7 +8,7 @@ mod input_spec;
 mod output_spec;
 
 pub(crate) use input_spec::parse_input_spec;
-pub(crate) use output_spec::{RESERVED_HEADERS, parse_header, parse_output_spec};
+pub(crate) use output_spec::{parse_header, parse_output_spec};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ const KINDS: &str = "file:PATH, stdout, null, tcp:HOST:PORT[,tls], http(s)://HOS
 
 /// Headers ringway writes itself on every request: one given again would
 /// contradict it (a second Content-Length is request smuggling).
-pub(crate) const RESERVED_HEADERS: [&str; 6] = [
+const RESERVED_HEADERS: [&str; 6] = [
     "Host",
     "Content-Length",
     "Content-Type",
