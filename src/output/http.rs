@@ -163,6 +163,8 @@ impl Client {
                 endpoint.port,
                 endpoint.timeout,
                 endpoint.tls.as_ref(),
+                // The response tells whether the server took us.
+                false,
             )?);
             self.start = 0;
             self.end = 0;

@@ -67,6 +67,7 @@ impl TcpSink {
                 self.port,
                 self.timeout,
                 self.tls.as_ref(),
+                true,
             )?);
         }
         let connection = stream.as_mut().expect("connected above");
