@@ -863,3 +863,114 @@ fn bad_tls_options_and_headers_are_one_line_and_exit_2() {
         assert!(lines[0].contains(says), "{table}: {}", lines[0]);
     }
 }
+
+/// Python's TLS server (its ssl module, i.e. OpenSSL) with the PKI's
+/// server certificate and a small receive buffer: it reads one piece,
+/// stops reading for `pause_s` seconds, then reads to the end into
+/// `out`, and writes "second connection" to its stderr if another came.
+const PAUSING_SERVER: &str = r#"
+import socket, ssl, sys, time
+cert, key, out, pause = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+print("ready %d" % listener.getsockname()[1], flush=True)
+connection = context.wrap_socket(listener.accept()[0], server_side=True)
+with open(out, "wb") as received:
+    received.write(connection.recv(65536))
+    time.sleep(pause)
+    while True:
+        try:
+            piece = connection.recv(65536)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            break
+        if not piece:
+            break
+        received.write(piece)
+listener.settimeout(0.5)
+try:
+    listener.accept()
+    print("second connection", file=sys.stderr, flush=True)
+except OSError:
+    pass
+"#;
+
+#[test]
+fn tcp_tls_output_rides_out_a_receiver_that_stops_reading_without_repeating_or_losing_a_byte() {
+    // A send timeout over TLS is backpressure too: the records rustls
+    // could not send stay in it and go first on the same connection, so
+    // the TLS stream stays intact (a repeated or missing record would
+    // fail its authentication) and every line arrives once, in order.
+    // The server is Python's (OpenSSL), which also sends session tickets
+    // and answers the key update of the handshake's confirmation.
+    let dir = TempDir::new("out-tls-tcp-pause");
+    let Some(pki) = make_pki(&dir) else { return };
+    let Some(python) = test_python("import ssl", "Python's ssl module") else {
+        return;
+    };
+    let (received, stdout, stderr) = (
+        dir.join("received.log"),
+        dir.join("server.stdout"),
+        dir.join("server.stderr"),
+    );
+    let mut server = Command::new(python)
+        .args(["-c", PAUSING_SERVER])
+        .arg(&pki.server.cert)
+        .arg(&pki.server.key)
+        .arg(&received)
+        .arg("4")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("spawn python");
+    let mut port = 0u16;
+    let ready = wait_until(Duration::from_secs(20), || {
+        let text = fs::read_to_string(&stdout).unwrap_or_default();
+        match text.strip_prefix("ready ").map(|rest| rest.trim().parse()) {
+            Some(Ok(bound)) => {
+                port = bound;
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(ready, "{}", fs::read_to_string(&stderr).unwrap_or_default());
+    let input = dir.join("in.log");
+    // Far more than the kernel's socket buffers hold, so writes must wait.
+    let lines = numbered_lines("tls-pause", 0..1_000_000);
+    fs::write(&input, &lines).unwrap();
+    let started = std::time::Instant::now();
+    let (summary, _) = send_file(
+        &dir,
+        &input,
+        &format!("tcp:localhost:{port},tls,ca={}", p(&pki.ca.cert)),
+        &["--output-timeout", "1s"],
+    );
+    assert_eq!(summary.output(0, "records"), 1_000_000, "{summary}");
+    // The pause was felt: ringway could not finish before the server
+    // read again. (Whether a send timed out with nothing sent, a retry,
+    // or each send ended a second later with a few KiB, as the kernel
+    // frees them, varies from run to run: either way no send waits past
+    // --output-timeout without progress.)
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "finished in {:?}: {summary}",
+        started.elapsed()
+    );
+    let status = server.wait().unwrap();
+    let errors = fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(status.success(), "{errors}");
+    assert!(
+        !errors.contains("second connection"),
+        "the connection was kept"
+    );
+    assert_bytes_identical(
+        &lines,
+        &fs::read(&received).unwrap(),
+        "tcp over TLS across a pause",
+    );
+}
