@@ -5,8 +5,10 @@
 //! flag parser: input and output SPECs, sizes, durations and CPU lists.
 
 mod input_spec;
+mod output_spec;
 
 pub(crate) use input_spec::parse_input_spec;
+pub(crate) use output_spec::{parse_header, parse_output_spec};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -163,20 +165,46 @@ pub(crate) enum OutputKind {
     File(PathBuf),
     Stdout,
     Null,
-    /// NDJSON over one TCP connection (`tcp:HOST:PORT`).
+    /// NDJSON over one TCP connection (`tcp:HOST:PORT`); with `tls`, over
+    /// TLS (`,tls`).
     Tcp {
         host: String,
         port: u16,
+        tls: Option<TlsClientOptions>,
     },
-    /// The batch's NDJSON lines as one POST body (`http://…`, `http:URL`).
+    /// The batch's NDJSON lines as one POST body (`http://…`, `https://…`,
+    /// `http:URL`).
     Http(HttpTarget),
-    /// OTLP/HTTP protobuf (`otlp:http://HOST:PORT/PATH`).
+    /// OTLP/HTTP protobuf (`otlp:http://HOST:PORT/PATH`, `otlp:https://…`).
     Otlp(HttpTarget),
 }
 
-/// Where an HTTP or OTLP output posts to (plain `http://` only).
+impl OutputKind {
+    /// The client TLS options of a network output, when it speaks TLS.
+    pub fn tls(&self) -> Option<&TlsClientOptions> {
+        match self {
+            OutputKind::Tcp { tls, .. } => tls.as_ref(),
+            OutputKind::Http(target) | OutputKind::Otlp(target) => target.tls.as_ref(),
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null => None,
+        }
+    }
+
+    /// The host a network output connects to (and, without
+    /// `server_name=`, the name its server's certificate must have).
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            OutputKind::Tcp { host, .. } => Some(host),
+            OutputKind::Http(target) | OutputKind::Otlp(target) => Some(&target.host),
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null => None,
+        }
+    }
+}
+
+/// Where an HTTP or OTLP output posts to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct HttpTarget {
+    /// The URL as written, without the SPEC's options (for `check`).
+    pub url: String,
     /// A name or an address; names are resolved at every connect.
     pub host: String,
     pub port: u16,
@@ -184,6 +212,36 @@ pub(crate) struct HttpTarget {
     pub path: String,
     /// Bodies are sent with `Content-Encoding: gzip` (`,gzip`).
     pub gzip: bool,
+    /// `Some` for `https://`.
+    pub tls: Option<TlsClientOptions>,
+}
+
+/// How a network output's TLS client checks its server and shows itself
+/// (`https://…` and `tcp:…,tls`, with `ca=`, `cert=`, `key=`,
+/// `server_name=`, `insecure_skip_verify=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TlsClientOptions {
+    /// CA certificates (PEM) the server's certificate must chain to;
+    /// `None`: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain and its key (PEM) for mutual TLS: both
+    /// or neither.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name the server's certificate must carry (and the SNI sent);
+    /// `None`: the host of the URL or address.
+    pub server_name: Option<String>,
+    /// The server's certificate is not checked at all (warned about).
+    pub insecure_skip_verify: bool,
+}
+
+/// A header every request of an HTTP or OTLP output carries
+/// (`--output-header N=Name: Value`, `[[output]] headers`), checked by
+/// [`parse_header`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub name: String,
+    pub value: String,
 }
 
 #[derive(Clone, Debug)]
@@ -194,6 +252,8 @@ pub(crate) struct OutputSpec {
     /// The output's route: a SQL condition a record must meet to reach it
     /// (`--where N=EXPR`, `[[output]] where`), as written.
     pub route: Option<String>,
+    /// Extra request headers (HTTP and OTLP outputs only).
+    pub headers: Vec<Header>,
 }
 
 /// When an OTLP request is answered 200 (`--otlp-ack`).
@@ -508,111 +568,6 @@ fn parse_from(text: &str) -> Result<StartFrom, String> {
         "end" => Ok(StartFrom::End),
         _ => Err(format!("unknown start '{text}' (use beginning or end)")),
     }
-}
-
-/// Parses `file:PATH`, `stdout`, `null`, `tcp:HOST:PORT`, `http://…` (or
-/// `http:URL`) and `otlp:http://HOST:PORT/PATH`, the last two with an
-/// optional `,gzip`.
-pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
-    const KINDS: &str = "file:PATH, stdout, null, tcp:HOST:PORT, http://HOST:PORT/PATH or otlp:http://HOST:PORT/v1/logs";
-    let kind = match spec {
-        "stdout" => OutputKind::Stdout,
-        "null" => OutputKind::Null,
-        _ if spec.starts_with("http://") || spec.starts_with("https://") => {
-            OutputKind::Http(parse_http_target(spec, spec)?)
-        }
-        _ => match spec.split_once(':') {
-            Some(("file", path)) if !path.is_empty() => OutputKind::File(PathBuf::from(path)),
-            Some(("file", _)) => return Err(format!("output '{spec}': the path is empty")),
-            Some(("http", url)) => OutputKind::Http(parse_http_target(spec, url)?),
-            Some(("otlp", url)) => OutputKind::Otlp(parse_http_target(spec, url)?),
-            Some(("tcp", target)) => {
-                let (host, port) = parse_host_port(target).map_err(|why| {
-                    format!("output '{spec}': '{target}': {why} (e.g. tcp:127.0.0.1:5170 or tcp:[::1]:5170)")
-                })?;
-                OutputKind::Tcp { host, port }
-            }
-            _ => return Err(format!("unknown output '{spec}' (use {KINDS})")),
-        },
-    };
-    Ok(OutputSpec {
-        name: spec.to_string(),
-        kind,
-        route: None,
-    })
-}
-
-/// `HOST:PORT` with a non-empty host (`[v6]:PORT` for IPv6) and a port
-/// from 1 to 65535; the error says what is wrong (without the text).
-fn parse_host_port(text: &str) -> Result<(String, u16), String> {
-    let not = || "it is not HOST:PORT".to_string();
-    let (host, port) = text.rsplit_once(':').ok_or_else(not)?;
-    if port.is_empty() || !port.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(not());
-    }
-    match port.parse::<u16>() {
-        Ok(0) => return Err("port 0 cannot be connected to (use 1 to 65535)".to_string()),
-        Err(_) => return Err(format!("port {port} is out of range (1 to 65535)")),
-        Ok(_) => {}
-    }
-    let port: u16 = port.parse().expect("checked above");
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6
-            .strip_suffix(']')
-            .and_then(|v6| v6.parse::<std::net::Ipv6Addr>().ok())
-            .ok_or_else(|| format!("'{host}' is not an IPv6 address"))?
-            .to_string(),
-        None if !host.is_empty() && !host.contains([':', '/', '[', ']', ' ', '@']) => {
-            host.to_string()
-        }
-        None => return Err(not()),
-    };
-    Ok((host, port))
-}
-
-/// `http://HOST[:PORT][/PATH][,gzip]`; anything but plain `http://` is refused.
-fn parse_http_target(spec: &str, url: &str) -> Result<HttpTarget, String> {
-    let (url, gzip) = match url.strip_suffix(",gzip") {
-        Some(url) => (url, true),
-        None => (url, false),
-    };
-    if url.starts_with("https://") {
-        return Err(format!(
-            "output '{spec}': https is not supported (no TLS in this release); use http:// or a local TLS proxy"
-        ));
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
-        return Err(format!(
-            "output '{spec}': '{scheme}' is not http:// (e.g. otlp:http://127.0.0.1:4318/v1/logs)"
-        ));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, "/"),
-    };
-    let with_port;
-    let authority = if authority.ends_with(']') || !authority.contains(':') {
-        with_port = format!("{authority}:80");
-        &with_port
-    } else {
-        authority
-    };
-    let (host, port) = parse_host_port(authority).map_err(|why| {
-        let why = why.replace("HOST:PORT", "HOST[:PORT]");
-        format!("output '{spec}': '{authority}': {why} (e.g. http://127.0.0.1:4318/v1/logs)")
-    })?;
-    if path.bytes().any(|byte| byte <= b' ' || byte == 0x7f) {
-        return Err(format!(
-            "output '{spec}': the path has spaces or control characters"
-        ));
-    }
-    Ok(HttpTarget {
-        host,
-        port,
-        path: path.to_string(),
-        gzip,
-    })
 }
 
 pub(crate) fn parse_format_flag(text: &str) -> Result<Format, String> {

@@ -28,8 +28,17 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Run flags that have no key: the lists are the `[[input]]`/`[[output]]`
 /// tables, and a config file does not name another.
-/// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key.
-const NOT_KEYS: [&str; 6] = ["inputs", "outputs", "config", "help", "version", "routes"];
+/// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key, and
+/// headers (`--output-header N=HEADER`) its `headers` table.
+const NOT_KEYS: [&str; 7] = [
+    "inputs",
+    "outputs",
+    "config",
+    "help",
+    "version",
+    "routes",
+    "output_headers",
+];
 
 /// The keys an `[[input]]` table may have. `tls` (true or false), `cert`,
 /// `key` and `client_ca` are a TCP or OTLP input's `,tls` and its PEM
@@ -57,8 +66,29 @@ const INPUT_KEYS: [&str; 13] = [
 const STDIN_KEYS: [&str; 3] = ["kind", "format", "sql"];
 
 /// The keys an `[[output]]` table may have. `where` is the output's route,
-/// a SQL condition (`--where N=EXPR`), kept beside the SPEC like `sql`.
-const OUTPUT_KEYS: [&str; 6] = ["kind", "path", "url", "address", "gzip", "where"];
+/// a SQL condition (`--where N=EXPR`), kept beside the SPEC like `sql`,
+/// and `headers` (a table of names and values) its request headers
+/// (`--output-header N=HEADER`). `tls` (a tcp output's `,tls`), `ca`,
+/// `cert`, `key`, `server_name` and `insecure_skip_verify` are the TLS
+/// client's options of the SPEC.
+const OUTPUT_KEYS: [&str; 13] = [
+    "kind",
+    "path",
+    "url",
+    "address",
+    "gzip",
+    "where",
+    "tls",
+    "ca",
+    "cert",
+    "key",
+    "server_name",
+    "insecure_skip_verify",
+    "headers",
+];
+
+/// The TLS client keys of an `[[output]]` table, each a SPEC option.
+const OUTPUT_TLS_KEYS: [&str; 4] = ["ca", "cert", "key", "server_name"];
 
 /// One `[[input]]` or `[[output]]` table. Values stay TOML values, read by
 /// key, so that a wrong type is reported with its key, not by serde's
@@ -147,6 +177,9 @@ pub(crate) struct ConfigFile {
     pub output_where: Vec<Option<String>>,
     /// What came from the environment, to hide wherever it is printed.
     pub redactions: Redactions,
+    /// The `headers` of each `[[output]]` as `(name, value)`, in order
+    /// (beside `outputs`).
+    pub output_headers: Vec<Vec<(String, String)>>,
 }
 
 impl ConfigFile {
@@ -207,6 +240,7 @@ impl ConfigFile {
             input_sql: Vec::new(),
             output_where: Vec::new(),
             redactions,
+            output_headers: Vec::new(),
         };
         for (key, value) in table {
             let at = |what: String| format!("config {shown}: {what}");
@@ -222,21 +256,26 @@ impl ConfigFile {
                         let name = format!("[[{key}]] #{}", index + 1);
                         let spec = if key == "input" {
                             Table::new(table, &INPUT_KEYS).and_then(|table| {
-                                Ok((input_spec(&table)?, table.free_text("sql")?))
+                                Ok((input_spec(&table)?, table.free_text("sql")?, Vec::new()))
                             })
                         } else {
                             Table::new(table, &OUTPUT_KEYS).and_then(|table| {
-                                Ok((output_spec(&table)?, table.free_text("where")?))
+                                Ok((
+                                    output_spec(&table)?,
+                                    table.free_text("where")?,
+                                    output_headers(&table)?,
+                                ))
                             })
                         };
                         match spec {
-                            Ok((spec, sql)) if key == "input" => {
+                            Ok((spec, sql, _)) if key == "input" => {
                                 config.inputs.push(spec);
                                 config.input_sql.push(sql);
                             }
-                            Ok((spec, route)) => {
+                            Ok((spec, route, headers)) => {
                                 config.outputs.push(spec);
                                 config.output_where.push(route);
+                                config.output_headers.push(headers);
                             }
                             Err(error) => errors.push(at(format!("{name}: {error}"))),
                         }
@@ -523,42 +562,72 @@ fn input_spec(table: &Table) -> Result<String, String> {
 /// The SPEC an `[[output]]` table stands for.
 fn output_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[output]]", table.text("kind")?)?;
-    let gzip = match table.get("gzip") {
-        None | Some(toml::Value::Boolean(false)) => false,
-        Some(toml::Value::Boolean(true)) => true,
-        Some(_) => return Err("key 'gzip' must be true or false".to_string()),
+    let flag = |key: &str| match table.get(key) {
+        None | Some(toml::Value::Boolean(false)) => Ok(false),
+        Some(toml::Value::Boolean(true)) => Ok(true),
+        Some(_) => Err(format!("key '{key}' must be true or false")),
     };
+    let gzip = flag("gzip")?;
+    let tls = flag("tls")?;
     let only = |keys: &[&str], takes: &str| -> Result<(), String> {
-        for key in ["path", "url", "address", "gzip"] {
-            if !keys.contains(&key) {
+        for key in OUTPUT_KEYS {
+            if !keys.contains(&key) && !["kind", "where"].contains(&key) {
                 refuse(&kind, key, table.has(key), takes)?;
             }
         }
         Ok(())
     };
-    let spec = match kind.as_str() {
+    // The TLS client's options, as the SPEC writes them.
+    let mut tls_options = String::new();
+    for key in OUTPUT_TLS_KEYS {
+        if let Some(value) = table.text(key)? {
+            tls_options.push_str(&format!(",{key}={value}"));
+        }
+    }
+    if table.has("insecure_skip_verify") {
+        tls_options.push_str(&format!(
+            ",insecure_skip_verify={}",
+            flag("insecure_skip_verify")?
+        ));
+    }
+    let tls_keys = "ca, cert, key, server_name, insecure_skip_verify";
+    let (spec, target_key) = match kind.as_str() {
         "file" => {
             only(&["path"], "path")?;
-            format!("file:{}", required("path", "file", table.text("path")?)?)
+            let path = required("path", "file", table.text("path")?)?;
+            (format!("file:{path}"), "path")
         }
         "stdout" | "null" => {
             only(&[], "no other key")?;
-            kind.clone()
+            (kind.clone(), "kind")
         }
         "tcp" => {
-            only(&["address"], "address")?;
-            format!(
-                "tcp:{}",
-                required("address", "tcp", table.text("address")?)?
-            )
+            only(
+                &[
+                    &["address", "tls"][..],
+                    &OUTPUT_TLS_KEYS,
+                    &["insecure_skip_verify"],
+                ]
+                .concat(),
+                &format!("address, tls, {tls_keys}"),
+            )?;
+            let address = required("address", "tcp", table.text("address")?)?;
+            let tls = if tls { ",tls" } else { "" };
+            (format!("tcp:{address}{tls}{tls_options}"), "address")
         }
         "http" | "otlp" => {
-            only(&["url", "gzip"], "url and gzip")?;
+            only(
+                &[
+                    &["url", "gzip", "headers"][..],
+                    &OUTPUT_TLS_KEYS,
+                    &["insecure_skip_verify"],
+                ]
+                .concat(),
+                &format!("url, gzip, headers, {tls_keys}"),
+            )?;
             let url = required("url", &kind, table.text("url")?)?;
-            let spec = format!("{kind}:{url}{}", if gzip { ",gzip" } else { "" });
-            crate::config::parse_output_spec(&spec)
-                .map_err(|error| format!("key 'url': {error}"))?;
-            spec
+            let gzip = if gzip { ",gzip" } else { "" };
+            (format!("{kind}:{url}{gzip}{tls_options}"), "url")
         }
         other => {
             return Err(format!(
@@ -566,11 +635,37 @@ fn output_spec(table: &Table) -> Result<String, String> {
             ));
         }
     };
-    if kind == "tcp" {
+    if matches!(kind.as_str(), "tcp" | "http" | "otlp") {
         crate::config::parse_output_spec(&spec)
-            .map_err(|error| format!("key 'address': {error}"))?;
+            .map_err(|error| format!("key '{target_key}': {error}"))?;
     }
     Ok(spec)
+}
+
+/// An `[[output]]`'s `headers` table (`{ Authorization = "Bearer …" }`),
+/// each name and value checked as `--output-header` checks them.
+fn output_headers(table: &Table) -> Result<Vec<(String, String)>, String> {
+    let Some(value) = table.get("headers") else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Table(headers) = value else {
+        return Err(
+            "key 'headers' must be a table of names and values, e.g. headers = { Authorization = \"Bearer abc\" }"
+                .to_string(),
+        );
+    };
+    let mut pairs = Vec::new();
+    for (name, value) in headers {
+        let toml::Value::String(value) = value else {
+            return Err(format!(
+                "key 'headers': the value of {name} must be a string"
+            ));
+        };
+        crate::config::parse_header(name, value)
+            .map_err(|error| format!("key 'headers': {error}"))?;
+        pairs.push((name.clone(), value.clone()));
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]

@@ -22,8 +22,16 @@ pub(super) fn effective_settings(
     run.get_arguments()
         .filter(|arg| {
             // Routes are printed with their [[output]] tables.
-            !["inputs", "outputs", "config", "help", "version", "routes"]
-                .contains(&arg.get_id().as_str())
+            ![
+                "inputs",
+                "outputs",
+                "config",
+                "help",
+                "version",
+                "routes",
+                "output_headers",
+            ]
+            .contains(&arg.get_id().as_str())
         })
         .filter_map(|arg| {
             let flag = arg.get_long()?;
@@ -223,7 +231,6 @@ impl CheckArgs {
                     index + 1
                 ));
             }
-            let rest = output.name.split_once(':').map_or("", |(_, rest)| rest);
             match &output.kind {
                 OutputKind::File(path) => out.push_str(&format!(
                     "kind = \"file\"\npath = {}\n",
@@ -232,8 +239,19 @@ impl CheckArgs {
                 OutputKind::Stdout | OutputKind::Null => {
                     out.push_str(&format!("kind = \"{}\"\n", output.name));
                 }
-                OutputKind::Tcp { .. } => {
-                    out.push_str(&format!("kind = \"tcp\"\naddress = {}\n", toml_value(rest)))
+                OutputKind::Tcp { host, port, tls } => {
+                    let address = if host.contains(':') {
+                        format!("[{host}]:{port}")
+                    } else {
+                        format!("{host}:{port}")
+                    };
+                    out.push_str(&format!(
+                        "kind = \"tcp\"\naddress = {}\n",
+                        toml_value(&address)
+                    ));
+                    if tls.is_some() {
+                        out.push_str("tls = true\n");
+                    }
                 }
                 OutputKind::Http(target) | OutputKind::Otlp(target) => {
                     let kind = if matches!(output.kind, OutputKind::Otlp(_)) {
@@ -241,19 +259,25 @@ impl CheckArgs {
                     } else {
                         "http"
                     };
-                    // `http://…` is its own URL; `http:URL` and `otlp:URL` wrap one.
-                    let url = if output.name.starts_with("http://") {
-                        output.name.as_str()
-                    } else {
-                        rest
-                    };
-                    let url = url.strip_suffix(",gzip").unwrap_or(url);
                     out.push_str(&format!(
                         "kind = \"{kind}\"\nurl = {}\ngzip = {}\n",
-                        toml_value(url),
+                        toml_value(&target.url),
                         target.gzip
                     ));
                 }
+            }
+            out.push_str(&client_tls_keys(output.kind.tls()));
+            if !output.headers.is_empty() {
+                // Names only: a header's value is often a secret.
+                let headers: Vec<String> = output
+                    .headers
+                    .iter()
+                    .map(|header| format!("{} = \"<redacted>\"", toml_key(&header.name)))
+                    .collect();
+                out.push_str(&format!(
+                    "headers = {{ {} }}  # values not shown\n",
+                    headers.join(", ")
+                ));
             }
         }
         print!("{}", redactions.redact(&out));
@@ -313,6 +337,41 @@ fn tls_keys(tls: Option<&config::TlsFiles>) -> String {
         keys.push_str(&format!("client_ca = {}\n", path(client_ca)));
     }
     keys
+}
+
+/// A TLS output's client keys as an `[[output]]` table writes them (paths
+/// only: no key material is ever printed).
+fn client_tls_keys(tls: Option<&config::TlsClientOptions>) -> String {
+    let Some(options) = tls else {
+        return String::new();
+    };
+    let path = |path: &std::path::Path| toml_value(&path.to_string_lossy());
+    let mut keys = String::new();
+    if let Some(ca) = &options.ca {
+        keys.push_str(&format!("ca = {}\n", path(ca)));
+    }
+    if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
+        keys.push_str(&format!("cert = {}\nkey = {}\n", path(cert), path(key)));
+    }
+    if let Some(name) = &options.server_name {
+        keys.push_str(&format!("server_name = {}\n", toml_value(name)));
+    }
+    if options.insecure_skip_verify {
+        keys.push_str("insecure_skip_verify = true  # the server's certificate is not checked\n");
+    }
+    keys
+}
+
+/// A header name as a TOML key: bare when TOML allows it, else quoted.
+fn toml_key(name: &str) -> String {
+    if name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    {
+        name.to_string()
+    } else {
+        toml::Value::String(name.to_string()).to_string()
+    }
 }
 
 /// A flag's text as a TOML value: numbers and booleans bare, the rest quoted.

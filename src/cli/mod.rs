@@ -153,9 +153,12 @@ pub(crate) struct RunArgs {
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
 
-    /// An output: file:PATH (append), stdout, null (count and discard), tcp:HOST:PORT (NDJSON),
-    /// http://HOST[:PORT]/PATH[,gzip] (NDJSON POST; also http:URL) or otlp:http://HOST:PORT/v1/logs[,gzip]
-    /// (OTLP/HTTP protobuf). No https. Repeat to fan out; a batch is done when every output wrote it. [default: stdout]
+    /// An output: file:PATH (append), stdout, null (count and discard), tcp:HOST:PORT[,tls] (NDJSON, over TLS
+    /// with ,tls), http://HOST[:PORT]/PATH[,gzip] (NDJSON POST; also http:URL; https:// for HTTPS) or
+    /// otlp:http://HOST:PORT/v1/logs[,gzip] (OTLP/HTTP protobuf; otlp:https://… for HTTPS). A TLS output checks the
+    /// server's certificate against the system's CAs or ,ca=FILE (PEM), for the URL's host or ,server_name=NAME;
+    /// ,cert=FILE,key=FILE present a client certificate (mutual TLS); ,insecure_skip_verify=true checks nothing
+    /// (warned about). Repeat to fan out; a batch is done when every output wrote it. [default: stdout]
     #[arg(long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
 
@@ -171,6 +174,14 @@ pub(crate) struct RunArgs {
     /// says the same. A batch routed nowhere counts as delivered. [default: every output receives every record]
     #[arg(long = "where", value_name = "N=EXPR")]
     pub routes: Vec<String>,
+
+    /// A request header, N=NAME: VALUE, that the N-th --output (1-based; an http or otlp output) sends with every
+    /// request, e.g. 1="Authorization: Bearer abc". Repeatable; an [[output]] table's headers key says the same
+    /// (a name given here wins). Refused: CR or LF, an invalid name, and the headers ringway sets itself (Host,
+    /// Content-Length, Content-Type, Content-Encoding, Transfer-Encoding, Connection). `ringway check` shows
+    /// names, never values. [default: none]
+    #[arg(long = "output-header", value_name = "N=HEADER")]
+    pub output_headers: Vec<String>,
 
     /// Format of every input without its own format=: raw (one record per line), json (NDJSON, checked with
     /// simd-json) or syslog (RFC 3164/5424, converted to one JSON object per message).
@@ -495,6 +506,7 @@ fn parse_arguments(argv: Vec<OsString>) -> Result<Cli, ParseError> {
         if on_command_line("outputs") {
             file.outputs.clear();
             file.output_where.clear();
+            file.output_headers.clear();
         }
         extra.extend(
             file.inputs

@@ -343,6 +343,10 @@ impl RunArgs {
         for problem in apply_routes(&mut outputs, &self.routes, loaded) {
             invalid!(problem);
         }
+        for problem in apply_headers(&mut outputs, &self.output_headers, loaded) {
+            invalid!(problem);
+        }
+        problems.extend(check_output_tls(&outputs));
         let on_invalid = match self.on_invalid {
             OnInvalidArg::Drop => OnInvalid::Drop,
             OnInvalidArg::Raw => OnInvalid::Raw,
@@ -546,6 +550,112 @@ fn apply_routes(
             problems.push(format!("output '{}' where: {error}: {expr:?}", output.name));
         }
         output.route = Some(expr);
+    }
+    problems
+}
+
+/// Sets each output's request headers: its `[[output]] headers`, then
+/// `--output-header N=NAME: VALUE` (N: the output's 1-based position),
+/// which replaces a header of the same name from the file. Only HTTP and
+/// OTLP outputs take headers; each is checked by `config::parse_header`.
+/// Returns the problems, one line each (never a header's value: it may
+/// be a secret).
+fn apply_headers(
+    outputs: &mut [OutputSpec],
+    given: &[String],
+    loaded: Option<&crate::config_file::ConfigFile>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let from_file: &[Vec<(String, String)>] = loaded.map_or(&[], |config| &config.output_headers);
+    for (output, headers) in outputs.iter_mut().zip(from_file) {
+        for (name, value) in headers {
+            match config::parse_header(name, value) {
+                Ok(header) => output.headers.push(header),
+                Err(error) => problems.push(format!("output '{}' headers: {error}", output.name)),
+            }
+        }
+    }
+    let mut from_command_line = vec![Vec::<String>::new(); outputs.len()];
+    for text in given {
+        let parsed = text.split_once('=').and_then(|(n, header)| {
+            let (name, value) = header.split_once(':')?;
+            Some((n.trim().parse::<usize>().ok()?, name.trim(), value))
+        });
+        let Some((n, name, value)) = parsed else {
+            // The text is not echoed: it may hold a secret.
+            problems.push(
+                "--output-header: not N=NAME: VALUE (N: the output's position among the --output flags, from 1; e.g. 1=\"Authorization: Bearer abc\")"
+                    .to_string(),
+            );
+            continue;
+        };
+        if n == 0 || n > outputs.len() {
+            let count = match outputs.len() {
+                1 => "there is 1 output".to_string(),
+                count => format!("there are {count} outputs"),
+            };
+            problems.push(format!(
+                "--output-header {n}: there is no output {n} ({count}; N counts the outputs from 1)"
+            ));
+            continue;
+        }
+        let output = &mut outputs[n - 1];
+        if !matches!(output.kind, OutputKind::Http(_) | OutputKind::Otlp(_)) {
+            problems.push(format!(
+                "--output-header {n}: output '{}' is not an http or otlp output (headers go with HTTP requests)",
+                output.name
+            ));
+            continue;
+        }
+        let header = match config::parse_header(name, value) {
+            Ok(header) => header,
+            Err(error) => {
+                problems.push(format!("--output-header {n}: {error}"));
+                continue;
+            }
+        };
+        if from_command_line[n - 1]
+            .iter()
+            .any(|seen| seen.eq_ignore_ascii_case(&header.name))
+        {
+            problems.push(format!(
+                "--output-header {n}: {} is given twice",
+                header.name
+            ));
+            continue;
+        }
+        from_command_line[n - 1].push(header.name.clone());
+        output
+            .headers
+            .retain(|old| !old.name.eq_ignore_ascii_case(&header.name));
+        output.headers.push(header);
+    }
+    problems
+}
+
+/// Every TLS output's client set-up, built as the output will build it,
+/// so a missing, unreadable or invalid `ca=`, `cert=` or `key=` (or a
+/// system without CA certificates) stops `run` and `check` at start; and
+/// the warning for `insecure_skip_verify=true`.
+fn check_output_tls(outputs: &[OutputSpec]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for output in outputs {
+        let (Some(options), Some(host)) = (output.kind.tls(), output.kind.host()) else {
+            continue;
+        };
+        let http = matches!(output.kind, OutputKind::Http(_) | OutputKind::Otlp(_));
+        if let Err(error) = crate::tls::connector(options, host, http) {
+            problems.push(Problem::Invalid(format!(
+                "output '{}': {error}",
+                output.name
+            )));
+        }
+        if options.insecure_skip_verify {
+            problems.push(Problem::Advice(format!(
+                "output '{}': insecure_skip_verify=true: the server's certificate is not checked, so anyone on the path can read and change what it sends",
+                output.name
+            )));
+        }
     }
     problems
 }

@@ -219,10 +219,12 @@ fn output_specs_parse() {
             .unwrap()
             .kind,
         OutputKind::Otlp(HttpTarget {
+            url: "http://collector:4318/v1/logs".into(),
             host: "collector".into(),
             port: 4318,
             path: "/v1/logs".into(),
-            gzip: true
+            gzip: true,
+            tls: None,
         })
     );
     let http = |spec| match parse_output_spec(spec).unwrap().kind {
@@ -237,13 +239,11 @@ fn output_specs_parse() {
         parse_output_spec("tcp:[::1]:5170").unwrap().kind,
         OutputKind::Tcp {
             host: "::1".into(),
-            port: 5170
+            port: 5170,
+            tls: None,
         }
     );
     for bad in [
-        "https://x/y",
-        "http:https://x",
-        "otlp:https://x:4318/v1/logs",
         "otlp:ftp://x",
         "otlp:x:4318",
         "tcp:nohost",
@@ -382,5 +382,102 @@ fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
     ] {
         let error = parse_input_spec(spec, &bare).unwrap_err();
         assert!(error.contains(says), "{spec}: {error}");
+    }
+}
+
+#[test]
+fn tls_outputs_take_their_client_options_after_the_target() {
+    let https = |spec| match parse_output_spec(spec).unwrap().kind {
+        OutputKind::Http(target) | OutputKind::Otlp(target) => target,
+        other => panic!("{other:?}"),
+    };
+    let plain = https("https://logs.example.com/in");
+    assert_eq!((plain.host.as_str(), plain.port), ("logs.example.com", 443));
+    assert_eq!(plain.url, "https://logs.example.com/in");
+    assert_eq!(plain.tls, Some(TlsClientOptions::default()));
+    let full = https(
+        "otlp:https://[::1]:4318/v1/logs,gzip,ca=/ca.pem,cert=/c.pem,key=/k.pem,server_name=collector.internal",
+    );
+    assert!(full.gzip);
+    assert_eq!(full.url, "https://[::1]:4318/v1/logs");
+    assert_eq!(
+        full.tls,
+        Some(TlsClientOptions {
+            ca: Some("/ca.pem".into()),
+            cert: Some("/c.pem".into()),
+            key: Some("/k.pem".into()),
+            server_name: Some("collector.internal".into()),
+            insecure_skip_verify: false,
+        })
+    );
+    assert!(
+        https("http:https://h/,insecure_skip_verify=true")
+            .tls
+            .unwrap()
+            .insecure_skip_verify
+    );
+    assert_eq!(
+        parse_output_spec("tcp:h:6514,tls,server_name=10.0.0.1")
+            .unwrap()
+            .kind,
+        OutputKind::Tcp {
+            host: "h".into(),
+            port: 6514,
+            tls: Some(TlsClientOptions {
+                server_name: Some("10.0.0.1".into()),
+                ..TlsClientOptions::default()
+            }),
+        }
+    );
+    for (bad, says) in [
+        ("http://h/,ca=/ca.pem", "need TLS"),
+        ("tcp:h:1,ca=/ca.pem", "need TLS"),
+        ("tcp:h:1,tls,gzip", "gzip is for http"),
+        ("https://h/,cert=/c.pem", "both cert=FILE and key=FILE"),
+        ("https://h/,ca=", "ca= needs a value"),
+        ("https://h/,insecure_skip_verify=yes", "true or false"),
+        (
+            "https://h/,insecure_skip_verify=true,ca=/x",
+            "ca= would be ignored",
+        ),
+        ("https://h/,server_name=a b", "not a DNS name"),
+        ("https://h/,colour=blue", "unknown option 'colour'"),
+        ("https://h/a,b", "unknown option 'b'"),
+        ("http://h/,tls", "unknown option 'tls'"),
+    ] {
+        let error = parse_output_spec(bad).unwrap_err();
+        assert!(error.contains(says), "{bad}: {error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+}
+
+#[test]
+fn headers_are_checked_for_names_line_breaks_and_what_ringway_sets_itself() {
+    let header = parse_header("Authorization", "  Bearer abc\t").unwrap();
+    assert_eq!(
+        (header.name.as_str(), header.value.as_str()),
+        ("Authorization", "Bearer abc")
+    );
+    assert!(parse_header("X-Tenant_ID.v2", "a:b, c").is_ok());
+    for (name, value, says) in [
+        ("X-A", "a\r\nX-Injected: 1", "CR or LF"),
+        ("X-A", "a\nb", "CR or LF"),
+        ("X-A", "a\u{7}b", "control character"),
+        ("X A", "v", "not a valid HTTP header name"),
+        ("X:A", "v", "not a valid HTTP header name"),
+        ("", "v", "not a valid HTTP header name"),
+        ("content-length", "1", "set by ringway itself"),
+        ("Host", "h", "set by ringway itself"),
+        ("Transfer-Encoding", "chunked", "set by ringway itself"),
+        ("Connection", "close", "set by ringway itself"),
+        ("Content-Type", "x", "set by ringway itself"),
+        ("Content-Encoding", "x", "set by ringway itself"),
+    ] {
+        let error = parse_header(name, value).unwrap_err();
+        assert!(error.contains(says), "{name:?}: {error}");
+        assert!(
+            !error.contains("Injected"),
+            "the value is not echoed: {error}"
+        );
     }
 }

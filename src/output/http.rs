@@ -12,14 +12,19 @@
 //! then failed to answer may be processed twice (at-least-once). A
 //! response whose body is cut short still counts (its status is known),
 //! and an answer sent while the body was still going out is read. Host
-//! names are resolved at every connect. No TLS.
+//! names are resolved at every connect. An `https://` endpoint speaks TLS
+//! (see `connect`): the handshake is part of the connect, so a refused
+//! certificate is a failed attempt like a refused connection. The
+//! endpoint's extra headers ([`Endpoint::with_headers`]) are formatted
+//! once, and copied into every request's head.
 //!
 //! [`Gzip`] compresses a body into a reused buffer with a reused deflate
 //! state (no allocation per batch once the buffer has grown).
 
-use crate::output::connect::{connect, peer_closed};
+use crate::config::Header;
+use crate::output::connect::{Stream, connect};
+use crate::tls::Connector;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
 
 /// Bytes of a response head (status line and headers) we accept, and of
@@ -40,6 +45,13 @@ pub struct Endpoint {
     /// The `Host` header's value.
     host_header: String,
     pub timeout: Duration,
+    /// The extra header lines of every request, each ending in CRLF
+    /// (`--output-header`, `[[output]] headers`).
+    extra_headers: String,
+    /// Whether `extra_headers` names its own User-Agent.
+    own_user_agent: bool,
+    /// `Some` for `https://`.
+    tls: Option<Connector>,
 }
 
 impl Endpoint {
@@ -55,7 +67,33 @@ impl Endpoint {
             path: path.to_string(),
             host_header,
             timeout,
+            extra_headers: String::new(),
+            own_user_agent: false,
+            tls: None,
         }
+    }
+
+    /// Sends `headers` with every request (checked by
+    /// `config::parse_header`: no CR or LF, none ringway sets itself but
+    /// User-Agent, which they may replace).
+    pub(crate) fn with_headers(mut self, headers: &[Header]) -> Self {
+        for header in headers {
+            debug_assert!(
+                !(header.name.contains(['\r', '\n']) || header.value.contains(['\r', '\n']))
+            );
+            self.own_user_agent |= header.name.eq_ignore_ascii_case("user-agent");
+            self.extra_headers.push_str(&header.name);
+            self.extra_headers.push_str(": ");
+            self.extra_headers.push_str(&header.value);
+            self.extra_headers.push_str("\r\n");
+        }
+        self
+    }
+
+    /// Connects over TLS with `connector` (`https://`).
+    pub(crate) fn with_tls(mut self, connector: Option<Connector>) -> Self {
+        self.tls = connector;
+        self
     }
 }
 
@@ -75,7 +113,7 @@ enum Framing {
 }
 
 pub struct Client {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     /// The request head, rebuilt for each request in the same allocation.
     head: Vec<u8>,
     /// Response bytes; `buf[start..end]` are read but not yet parsed.
@@ -116,13 +154,18 @@ impl Client {
         gzip: bool,
         body: &[u8],
     ) -> io::Result<Response> {
-        if let Some(stream) = &self.stream
-            && peer_closed(stream)
-        {
+        if self.stream.as_mut().is_some_and(Stream::peer_closed) {
             self.stream = None;
         }
         if self.stream.is_none() {
-            self.stream = Some(connect(&endpoint.host, endpoint.port, endpoint.timeout)?);
+            self.stream = Some(connect(
+                &endpoint.host,
+                endpoint.port,
+                endpoint.timeout,
+                endpoint.tls.as_ref(),
+                // The response tells whether the server took us.
+                false,
+            )?);
             self.start = 0;
             self.end = 0;
         }
@@ -153,16 +196,26 @@ impl Client {
         self.head.clear();
         let _ = write!(
             self.head,
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ringway/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
-            endpoint.path,
-            endpoint.host_header,
-            env!("CARGO_PKG_VERSION"),
+            "POST {} HTTP/1.1\r\nHost: {}\r\n",
+            endpoint.path, endpoint.host_header,
+        );
+        if !endpoint.own_user_agent {
+            let _ = write!(
+                self.head,
+                "User-Agent: ringway/{}\r\n",
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        let _ = write!(
+            self.head,
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n{}{}\r\n",
             body.len(),
             if gzip {
                 "Content-Encoding: gzip\r\n"
             } else {
                 ""
             },
+            endpoint.extra_headers,
         );
         self.start = 0;
         self.end = 0;
@@ -170,13 +223,14 @@ impl Client {
         let stream = self.stream.as_mut().expect("connected above");
         let sent = stream
             .write_all(&self.head)
-            .and_then(|()| stream.write_all(body));
+            .and_then(|()| stream.write_all(body))
+            .and_then(|()| stream.flush());
         if let Err(error) = sent {
             // A server may answer early and close while the body is still
             // going out (413 for a body too large, say): read that answer
             // before calling the attempt a failure, or a refused batch
             // would be retried forever.
-            let _ = stream.set_read_timeout(Some(EARLY_RESPONSE_WAIT));
+            let _ = stream.socket().set_read_timeout(Some(EARLY_RESPONSE_WAIT));
             return match self.read_final_head() {
                 Ok((response, _, _)) => Ok((response, false)),
                 Err(_) => Err(error),

@@ -11,7 +11,7 @@
 //! The `file:` sink is [`FileSink`] (in `output/file.rs`), the `tcp:` one
 //! [`TcpSink`]; HTTP and OTLP bodies are built here, once per request.
 
-use crate::config::OutputKind;
+use crate::config::{Header, OutputKind};
 use crate::metrics::OutputCounters;
 use crate::output::file::FileSink;
 use crate::output::http::{Client, Endpoint, Gzip};
@@ -83,26 +83,41 @@ struct HttpWorker {
 }
 
 impl Sink {
+    /// The sink of an output of `kind`; `headers` go with every request of
+    /// an HTTP or OTLP output (validation refused them elsewhere). A TLS
+    /// output's client configuration is built here, once for all its
+    /// connections; `Err` is a TLS file or name validation accepted that
+    /// is refused now (a file changed since), in one line.
     pub fn new(
         kind: &OutputKind,
+        headers: &[Header],
         fsync: bool,
         repair_torn: bool,
         timeout: Duration,
         counters: Arc<OutputCounters>,
-    ) -> Self {
-        match kind {
+    ) -> Result<Self, String> {
+        let http = matches!(kind, OutputKind::Http(_) | OutputKind::Otlp(_));
+        let connector = match (kind.tls(), kind.host()) {
+            (Some(options), Some(host)) => Some(crate::tls::connector(options, host, http)?),
+            _ => None,
+        };
+        Ok(match kind {
             OutputKind::File(path) => {
                 Sink::File(FileSink::new(path.clone(), fsync, repair_torn, counters))
             }
             OutputKind::Stdout => Sink::Stdout,
             OutputKind::Null => Sink::Null,
-            OutputKind::Tcp { host, port } => Sink::Tcp(TcpSink::new(host, *port, timeout)),
+            OutputKind::Tcp { host, port, .. } => {
+                Sink::Tcp(TcpSink::new(host, *port, timeout, connector))
+            }
             OutputKind::Http(target) | OutputKind::Otlp(target) => Sink::Http {
-                endpoint: Endpoint::new(&target.host, target.port, &target.path, timeout),
+                endpoint: Endpoint::new(&target.host, target.port, &target.path, timeout)
+                    .with_headers(headers)
+                    .with_tls(connector),
                 otlp: matches!(kind, OutputKind::Otlp(_)),
                 gzip: target.gzip,
             },
-        }
+        })
     }
 
     /// Whether batches must be written in the order they were dispatched.

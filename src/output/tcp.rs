@@ -11,6 +11,11 @@
 //! A receiver that stops reading makes a write time out (`--output-timeout`):
 //! that is backpressure, not a failure of the connection, and the retry
 //! resumes at the byte where the write stopped, on the same connection.
+//! Over TLS (`tcp:HOST:PORT,tls`) the same holds: the bytes counted as
+//! written are those rustls took and encrypted; the records it could not
+//! send yet stay in it and go out first on the retry, on the same
+//! connection (see `connect`), and the batch is done once `flush` has put
+//! the last of them into the kernel.
 //!
 //! TCP has no application-level ack: a batch counts as delivered once the
 //! kernel took all of it. When a connection really breaks (reset, broken
@@ -19,9 +24,9 @@
 //! connection may end in a torn line), and what the kernel had not yet sent
 //! from earlier batches is lost with the connection.
 
-use crate::output::connect::{connect, peer_closed};
+use crate::output::connect::{Stream, connect};
+use crate::tls::Connector;
 use std::io::{self, Write};
-use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,15 +34,18 @@ pub(crate) struct TcpSink {
     host: String,
     port: u16,
     timeout: Duration,
-    stream: Mutex<Option<TcpStream>>,
+    /// `Some` for `,tls`: every connection's handshake uses it.
+    tls: Option<Connector>,
+    stream: Mutex<Option<Stream>>,
 }
 
 impl TcpSink {
-    pub fn new(host: &str, port: u16, timeout: Duration) -> Self {
+    pub fn new(host: &str, port: u16, timeout: Duration, tls: Option<Connector>) -> Self {
         Self {
             host: host.to_string(),
             port,
             timeout,
+            tls,
             stream: Mutex::new(None),
         }
     }
@@ -49,12 +57,18 @@ impl TcpSink {
             .stream
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stream.as_ref().is_some_and(peer_closed) {
+        if stream.as_mut().is_some_and(Stream::peer_closed) {
             *stream = None;
         }
         if stream.is_none() {
             *written = 0;
-            *stream = Some(connect(&self.host, self.port, self.timeout)?);
+            *stream = Some(connect(
+                &self.host,
+                self.port,
+                self.timeout,
+                self.tls.as_ref(),
+                true,
+            )?);
         }
         let connection = stream.as_mut().expect("connected above");
         while *written < bytes.len() {
@@ -83,6 +97,23 @@ impl TcpSink {
                 }
             }
         }
-        Ok(())
+        // TLS records rustls still holds (nothing for plain TCP). A timeout
+        // keeps the connection, and the retry, with every byte written,
+        // comes straight here.
+        match connection.flush() {
+            Ok(()) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(error)
+            }
+            Err(error) => {
+                *stream = None;
+                Err(error)
+            }
+        }
     }
 }

@@ -284,13 +284,17 @@ mod tests {
         let order = CommitOrder::new(worker_wakers.clone());
         let finished = Arc::new(ArrayQueue::new(workers * 2));
         let counters = Arc::new(OutputCounters::default());
-        let sink = Arc::new(Sink::new(
-            &crate::config::OutputKind::File(path.clone()),
-            false,
-            false,
-            Duration::from_secs(1),
-            counters.clone(),
-        ));
+        let sink = Arc::new(
+            Sink::new(
+                &crate::config::OutputKind::File(path.clone()),
+                &[],
+                false,
+                false,
+                Duration::from_secs(1),
+                counters.clone(),
+            )
+            .unwrap(),
+        );
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for (index, waker) in worker_wakers.iter().enumerate() {

@@ -106,8 +106,10 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let Some(metrics_listener) = bind_metrics(&settings) else {
         return 1;
     };
-    let (mut inputs, outputs) = match Inputs::build(&settings, &shared) {
-        Ok(inputs) => (inputs, Outputs::build(&settings, &shared)),
+    let built = Inputs::build(&settings, &shared)
+        .and_then(|inputs| Ok((inputs, Outputs::build(&settings, &shared)?)));
+    let (mut inputs, outputs) = match built {
+        Ok(built) => built,
         Err(message) => {
             eprintln!("ringway: error: {message}");
             return 1;

@@ -22,7 +22,8 @@ pub(super) struct Outputs {
 }
 
 impl Outputs {
-    pub(super) fn build(settings: &Settings, shared: &Shared) -> Self {
+    /// `Err`: an output's TLS set-up failed (one line naming it).
+    pub(super) fn build(settings: &Settings, shared: &Shared) -> Result<Self, String> {
         let mut outputs = Outputs::default();
         // Batches a network output's receiver rejects go to --dead-letter.
         let rejected = settings
@@ -30,9 +31,9 @@ impl Outputs {
             .as_deref()
             .map(|path| Arc::new(SharedDeadLetter::new(path)));
         for (index, output) in settings.outputs.iter().enumerate() {
-            outputs.add(settings, shared, index, output, rejected.as_ref());
+            outputs.add(settings, shared, index, output, rejected.as_ref())?;
         }
-        outputs
+        Ok(outputs)
     }
 
     /// Builds one output: its sink, `--output-workers` workers each behind
@@ -44,16 +45,32 @@ impl Outputs {
         output_index: usize,
         output: &OutputSpec,
         rejected: Option<&Arc<SharedDeadLetter>>,
-    ) {
+    ) -> Result<(), String> {
         let counters = Arc::clone(&shared.output_counters[output_index]);
         self.counters.push(Arc::clone(&counters));
-        let sink = Arc::new(Sink::new(
-            &output.kind,
-            settings.fsync,
-            settings.data_dir.is_some(),
-            settings.output_timeout,
-            Arc::clone(&counters),
-        ));
+        if output
+            .kind
+            .tls()
+            .is_some_and(|options| options.insecure_skip_verify)
+        {
+            eprintln!(
+                "ringway: warning: output {}: insecure_skip_verify=true: the server's certificate is not checked, so anyone on the path can read and change what it sends",
+                output.name
+            );
+        }
+        // Validation built the TLS set-up already; a file changed since
+        // then is refused here the same way.
+        let sink = Arc::new(
+            Sink::new(
+                &output.kind,
+                &output.headers,
+                settings.fsync,
+                settings.data_dir.is_some(),
+                settings.output_timeout,
+                Arc::clone(&counters),
+            )
+            .map_err(|error| format!("output '{}': {error}", output.name))?,
+        );
         let workers = settings.output_workers;
         let worker_wakers: Vec<Arc<Waker>> = (0..workers).map(|_| Waker::for_thread()).collect();
         let order = sink
@@ -94,5 +111,6 @@ impl Outputs {
         }
         self.pools
             .push(OutputPool::new(slots, finished, Arc::clone(&counters)));
+        Ok(())
     }
 }

@@ -500,6 +500,7 @@ fn every_run_flag_runs_with_a_valid_value() {
     // A flag added to run without a row here fails this test.
     // --tls-cert, --tls-key and --tls-client-ca need a ,tls input and
     // certificate files: tests/it/tls.rs and mtls.rs run them.
+    // --output-header needs an http or otlp output: output_tls.rs runs it.
     let not_run_here = [
         "--input",
         "--output",
@@ -508,6 +509,7 @@ fn every_run_flag_runs_with_a_valid_value() {
         "--tls-cert",
         "--tls-key",
         "--tls-client-ca",
+        "--output-header",
     ];
     let flags = run_flags();
     assert!(flags.len() > 30, "run --help lists only {flags:?}");

@@ -480,8 +480,14 @@ fn check_rejects_broken_files_naming_the_key() {
             &["kind", "pigeon"][..],
         ),
         (
-            format!("{udp}[[output]]\nkind = \"otlp\"\nurl = \"https://x/v1/logs\"\n"),
-            &["url", "https"][..],
+            format!("{udp}[[output]]\nkind = \"otlp\"\nurl = \"ftp://x/v1/logs\"\n"),
+            &["url", "ftp"][..],
+        ),
+        (
+            format!(
+                "{udp}[[output]]\nkind = \"otlp\"\nurl = \"https://x/v1/logs\"\nserver_name = \"a b\"\n"
+            ),
+            &["server_name"][..],
         ),
         (
             format!("{udp}[[output]]\nkind = \"tcp\"\naddress = \"nohost\"\n"),

@@ -26,6 +26,7 @@ mod mtls;
 mod otlp;
 mod otlp_auth;
 mod otlp_tls;
+mod output_tls;
 mod outputs;
 mod rotation;
 mod shutdown;

@@ -653,8 +653,8 @@ fn bad_output_specs_are_one_line_usage_errors() {
     let input = dir.join("in.log");
     fs::write(&input, "x\n").unwrap();
     for (spec, mentions) in [
-        ("https://example.com/ingest", "https"),
-        ("otlp:https://127.0.0.1:4318/v1/logs", "https"),
+        ("https://example.com/ingest,gzip,ca=", "ca= needs a value"),
+        ("otlp:http://127.0.0.1:4318/v1/logs,ca=/ca.pem", "need TLS"),
         ("otlp:ftp://x", "ftp"),
         ("tcp:nohost", "nohost"),
         ("http://127.0.0.1:99999/", "99999"),

@@ -14,13 +14,18 @@ keeps what it carried:
 
 Content-Encoding: gzip bodies are inflated first. Every request is logged
 to --log as one JSON line {"t": time, "status": N, "records": N,
-"gzip": bool, "content_type": "..."}.
+"gzip": bool, "content_type": "...", "authorization": "..." or null,
+"user_agent": "..."}.
+
+With --tls-cert FILE --tls-key FILE (PEM) it serves HTTPS (Python's ssl
+module, i.e. OpenSSL) instead.
 
 --script is comma-separated statuses, e.g. "503/1,500" (503 with
 Retry-After: 1, then 500, then 200 for ever); "400*" answers 400 for ever.
 """
 import argparse
 import gzip
+import ssl
 import json
 import sys
 import threading
@@ -41,6 +46,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--script", default="")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
 
     forever = args.script.endswith("*")
@@ -102,6 +109,8 @@ def main():
                     "records": records,
                     "gzip": gzipped,
                     "content_type": self.headers.get("Content-Type", ""),
+                    "authorization": self.headers.get("Authorization"),
+                    "user_agent": self.headers.get("User-Agent", ""),
                 }) + "\n")
                 log.flush()
             self.send_response(status)
@@ -115,6 +124,10 @@ def main():
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("ready %d" % server.server_address[1], flush=True)
     server.serve_forever()
 
