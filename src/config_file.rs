@@ -30,7 +30,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// tables, and a config file does not name another.
 /// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key, and
 /// headers (`--output-header N=HEADER`) its `headers` table.
-const NOT_KEYS: [&str; 7] = [
+pub(crate) const NOT_KEYS: [&str; 7] = [
     "inputs",
     "outputs",
     "config",

@@ -21,17 +21,9 @@ pub(super) fn effective_settings(
         .unwrap_or_default();
     run.get_arguments()
         .filter(|arg| {
-            // Routes are printed with their [[output]] tables.
-            ![
-                "inputs",
-                "outputs",
-                "config",
-                "help",
-                "version",
-                "routes",
-                "output_headers",
-            ]
-            .contains(&arg.get_id().as_str())
+            // Not settings: routes and headers are printed with their
+            // [[output]] tables.
+            !crate::config_file::NOT_KEYS.contains(&arg.get_id().as_str())
         })
         .filter_map(|arg| {
             let flag = arg.get_long()?;

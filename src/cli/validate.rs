@@ -492,6 +492,21 @@ fn check_tls(inputs: &[InputSpec], all_parsed: bool, tls_flags: &[(&str, bool)])
     problems
 }
 
+/// Whether `flag`'s N names one of the `count` outputs (1-based); `Err`
+/// is the problem line.
+fn output_exists(flag: &str, n: usize, count: usize) -> Result<(), String> {
+    if n >= 1 && n <= count {
+        return Ok(());
+    }
+    let there = match count {
+        1 => "there is 1 output".to_string(),
+        count => format!("there are {count} outputs"),
+    };
+    Err(format!(
+        "{flag} {n}: there is no output {n} ({there}; N counts the outputs from 1)"
+    ))
+}
+
 /// Sets each output's route from `--where N=EXPR` (N: the output's 1-based
 /// position) or, for an output without one, its `[[output]] where` key;
 /// every route must compile. Returns the problems, one line each.
@@ -515,14 +530,8 @@ fn apply_routes(
                 continue;
             }
         };
-        if n == 0 || n > outputs.len() {
-            let count = match outputs.len() {
-                1 => "there is 1 output".to_string(),
-                count => format!("there are {count} outputs"),
-            };
-            problems.push(format!(
-                "--where {n}: there is no output {n} ({count}; N counts the outputs from 1)"
-            ));
+        if let Err(problem) = output_exists("--where", n, outputs.len()) {
+            problems.push(problem);
             continue;
         }
         if given[n - 1] {
@@ -589,14 +598,8 @@ fn apply_headers(
             );
             continue;
         };
-        if n == 0 || n > outputs.len() {
-            let count = match outputs.len() {
-                1 => "there is 1 output".to_string(),
-                count => format!("there are {count} outputs"),
-            };
-            problems.push(format!(
-                "--output-header {n}: there is no output {n} ({count}; N counts the outputs from 1)"
-            ));
+        if let Err(problem) = output_exists("--output-header", n, outputs.len()) {
+            problems.push(problem);
             continue;
         }
         let output = &mut outputs[n - 1];
