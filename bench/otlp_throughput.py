@@ -12,6 +12,11 @@ bench/loadgen/otlp.rs, on ringway's own HTTP client):
                    and prost-decodes every body
   ringway accepted ringway run --input otlp:... --output null --otlp-ack accepted
   ringway delivered the same with --otlp-ack delivered
+and over HTTPS (rustls; the sender trusts a CA made with openssl at start):
+  floor+tls        the bare sink behind rustls (`loadgen otlp floor --tls-cert …`)
+  accepted+tls     ringway run --input otlp:...,tls --otlp-ack accepted
+(--scenarios picks some; "TLS / plain" is the median of per-rep records/s
+ratios of each HTTPS row against the same row in plain HTTP.)
 
 Measured per run: records/s and MB/s (request body bytes, as sent) from the
 sender; CPU seconds of the server process over the sending window (from
@@ -39,8 +44,8 @@ import tempfile
 from pathlib import Path
 
 from benchlib import (REPO, HOST, build, cell, floor_result, free_port, git_describe,
-                      loadgen_path, log, measure_server, ratio_cell, ringway_summary, run_sender,
-                      start_floor, start_ringway, target_dir)
+                      loadgen_path, log, make_certificates, measure_server, ratio_cell,
+                      ringway_summary, run_sender, start_floor, start_ringway, target_dir)
 
 # After the sender ends, let the server finish what it holds before sampling
 # its CPU time and stopping it.
@@ -52,17 +57,21 @@ SCENARIOS = [
     ("decode", "decode floor: sink + prost decode"),
     ("accepted", "ringway otlp → null, --otlp-ack accepted"),
     ("delivered", "ringway otlp → null, --otlp-ack delivered"),
+    ("floor+tls", "floor over HTTPS: rustls sink"),
+    ("accepted+tls", "ringway otlp,tls → null, --otlp-ack accepted"),
 ]
-RINGWAY_SCENARIOS = ("accepted", "delivered")
+RINGWAY_SCENARIOS = ("accepted", "delivered", "accepted+tls")
 
 
-def send(sender, port, args):
+def send(sender, port, args, tls=False):
     """A function that runs the OTLP sender against port (for measure_server)."""
     argv = [sender, "otlp", "send", "--target", "%s:%d" % (HOST, port),
             "--duration", str(args.duration), "--connections", str(args.connections),
             "--records-per-request", str(args.records_per_request)]
     if args.gzip:
         argv.append("--gzip")
+    if tls:
+        argv += ["--tls-ca", args.certificates["ca"]]
 
     def run():
         argv_, result = run_sender(argv, args.duration + 120, "loadgen otlp send")
@@ -73,10 +82,13 @@ def send(sender, port, args):
 
 
 def run_floor(kind, sender, args):
+    tls = kind.endswith("+tls")
     argv = [sender, "otlp", "floor", "--serve", "%s:0" % HOST] + (
         ["--decode"] if kind == "decode" else [])
+    if tls:
+        argv += ["--tls-cert", args.certificates["cert"], "--tls-key", args.certificates["key"]]
     process, port = start_floor(argv, "loadgen otlp floor")
-    run = measure_server(process, send(sender, port, args), SETTLE_S, STOP_TIMEOUT_S)
+    run = measure_server(process, send(sender, port, args, tls), SETTLE_S, STOP_TIMEOUT_S)
     server = floor_result(process, run["code"])
     result = run["result"]
     failures = []
@@ -96,13 +108,17 @@ def run_ringway(kind, ringway, sender, args, workdir):
     summary_path = workdir / ("summary-%s.json" % kind)
     stderr_path = workdir / ("stderr-%s.txt" % kind)
     summary_path.unlink(missing_ok=True)
-    argv = [str(ringway), "run", "--input", "otlp:%s:%d" % (HOST, port), "--output", "null",
-            "--otlp-ack", kind, "--stats-interval", "0", "--summary-json", str(summary_path)]
+    tls = kind.endswith("+tls")
+    argv = [str(ringway), "run", "--input", "otlp:%s:%d%s" % (HOST, port, ",tls" if tls else ""),
+            "--output", "null", "--otlp-ack", kind.split("+")[0], "--stats-interval", "0",
+            "--summary-json", str(summary_path)]
+    if tls:
+        argv += ["--tls-cert", args.certificates["cert"], "--tls-key", args.certificates["key"]]
     argv += shlex.split(args.ringway_args)
     # No probe connection before ringway says it listens (it would show in
     # its counters); after 5 s a connect() also counts.
     process, _ = start_ringway(argv, stderr_path, port=port)
-    run = measure_server(process, send(sender, port, args), SETTLE_S, STOP_TIMEOUT_S)
+    run = measure_server(process, send(sender, port, args, tls), SETTLE_S, STOP_TIMEOUT_S)
     summary, failures = ringway_summary(run["code"], summary_path, stderr_path)
     result = run["result"]
     if summary:
@@ -181,31 +197,37 @@ def markdown(runs, args, date, command_line):
                      if args.gzip else ""), ""]
     lines += [
         "| scenario | records/s | MB/s | server CPU s per M records | server cores | peak RSS MiB "
-        "| 429/503 | Retry-After wait s | p50 ms | p99 ms | vs floor | vs decode floor | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| 429/503 | Retry-After wait s | p50 ms | p99 ms | vs floor | vs decode floor "
+        "| TLS / plain | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kind, title in SCENARIOS:
         kind_runs = runs.get(kind, [])
         if not kind_runs:
-            lines.append("| %s | not run | | | | | | | | | | | |" % title)
             continue
+        tls = kind.endswith("+tls")
+        floor = runs.get("floor+tls" if tls else "floor", [])
+        vs_plain = ratio_cell([r["records_per_s"] for r in kind_runs],
+                              [r["records_per_s"] for r in runs.get(kind.split("+")[0], [])]
+                              ) if tls else ""
         good = [run for run in kind_runs if not run["failures"]]
         failed = len(kind_runs) - len(good)
         check = "ok" if not failed else "FAIL ×%d" % failed
         shown = kind_runs
         vs_floor = ratio_cell([r["records_per_s"] for r in kind_runs],
-                              [r["records_per_s"] for r in floor]) if kind != "floor" else "1.00×"
+                              [r["records_per_s"] for r in floor]
+                              ) if not kind.startswith("floor") else "1.00×"
         decode = runs.get("decode", [])
         vs_decode = (ratio_cell([r["records_per_s"] for r in kind_runs],
                                 [r["records_per_s"] for r in decode])
-                     if kind in RINGWAY_SCENARIOS and decode else "")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                     if kind in RINGWAY_SCENARIOS and decode and not tls else "")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             title, cell(shown, "records_per_s", "%.0f"), cell(shown, "mb_per_s", "%.1f"),
             cell(shown, "cpu_s_per_m_records", "%.3f"), cell(shown, "cores", "%.2f"),
             cell(shown, "rss_mib", "%.1f"), cell(shown, "status_429", "%d"),
             cell(shown, "retry_wait_s", "%.1f"),
             cell(shown, "latency_ms_p50", "%.2f"), cell(shown, "latency_ms_p99", "%.2f"),
-            vs_floor, vs_decode, check))
+            vs_floor, vs_decode, vs_plain, check))
     accepted, delivered = runs.get("accepted", []), runs.get("delivered", [])
     if accepted and delivered:
         lines += [
@@ -224,7 +246,9 @@ def markdown(runs, args, date, command_line):
         "records/s and MB/s (request body bytes as sent) are the sender's, over its run. Server CPU "
         "is user+sys of the server process over the sending window (+%.1f s); server cores = that "
         "CPU / the run's wall time. Sender and server share the machine's %d cores. vs floor: "
-        "median of per-rep records/s ratios." % (SETTLE_S, os.cpu_count()),
+        "median of per-rep records/s ratios (against the HTTPS floor for HTTPS rows). "
+        "TLS / plain: median of per-rep records/s ratios against the same row in plain HTTP."
+        % (SETTLE_S, os.cpu_count()),
     ]
     failures = [(run["scenario"], failure) for kind_runs in runs.values() for run in kind_runs
                 for failure in run["failures"]]
@@ -243,6 +267,8 @@ def main():
     parser.add_argument("--gzip", action="store_true", help="send gzip-compressed bodies")
     parser.add_argument("--ringway", default=None, help="ringway binary [TARGET/release/ringway]")
     parser.add_argument("--ringway-args", default="", help="extra flags for every ringway run")
+    parser.add_argument("--scenarios", default=",".join(kind for kind, _ in SCENARIOS),
+                        help="comma-separated scenarios to run [%(default)s]")
     parser.add_argument("--floor-only", action="store_true",
                         help="only the floor rows (no ringway build or runs)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
@@ -262,15 +288,19 @@ def main():
     ringway = Path(args.ringway) if args.ringway else release / "ringway"
     if not os.access(sender, os.X_OK):
         raise SystemExit("%s not found (cargo build --release --example loadgen)" % sender)
-    kinds = [kind for kind, _ in SCENARIOS]
+    known = [kind for kind, _ in SCENARIOS]
+    kinds = [kind for kind in args.scenarios.split(",") if kind.strip()]
+    if not kinds or any(kind not in known for kind in kinds):
+        parser.error("--scenarios takes a comma-separated list of %s" % ", ".join(known))
     if args.floor_only:
-        kinds = ["floor", "decode"]
+        kinds = [kind for kind in kinds if kind not in RINGWAY_SCENARIOS]
     elif not os.access(ringway, os.X_OK) or not supports_otlp(ringway):
         log("warning: %s has no otlp input (`ringway run --help` lacks --otlp-ack): "
             "running the floor rows only" % ringway)
-        kinds = ["floor", "decode"]
+        kinds = [kind for kind in kinds if kind not in RINGWAY_SCENARIOS]
 
     workdir = Path(tempfile.mkdtemp(prefix="ringway-otlp-bench-"))
+    args.certificates = make_certificates(workdir)
     date = datetime.datetime.now(datetime.timezone.utc)
     runs = {kind: [] for kind in kinds}
     for rep in range(args.reps):
@@ -284,7 +314,7 @@ def main():
                 log("FAIL %s rep %d: %s" % (kind, rep + 1, error))
                 raise SystemExit(1)
             runs[kind].append(run)
-            log("rep %d %-9s %10.0f records/s %7.1f MB/s  server %.2f cores, %.3f CPU-s/M rec, "
+            log("rep %d %-12s %10.0f records/s %7.1f MB/s  server %.2f cores, %.3f CPU-s/M rec, "
                 "%.1f MiB  429/503 %d (waited %.1f s)  p50 %.2f ms p99 %.2f ms"
                 % (rep + 1, kind, run["records_per_s"], run["mb_per_s"], run["cores"],
                    run["cpu_s_per_m_records"], run["rss_mib"], run["status_429"],
@@ -303,7 +333,7 @@ def main():
     (results_dir / "otlp.md").write_text(text)
     (results_dir / "otlp.json").write_text(json.dumps({
         "date": date.isoformat(), "commit": git_describe(), "args": vars(args),
-        "runs": runs}, indent=2))
+        "runs": runs}, indent=2, default=str))
     log("wrote %s/otlp.md and otlp.json" % results_dir)
     if any(run["failures"] for kind_runs in runs.values() for run in kind_runs):
         sys.exit(1)
