@@ -135,6 +135,18 @@ pub(crate) struct SendArgs {
     /// if PATH ends in .json) and exit.
     #[arg(long, value_name = "PATH")]
     dump: Option<String>,
+    /// Speak HTTPS (ringway's own TLS client), trusting the CA certificates
+    /// in FILE (PEM); each connection's handshake is inside the timed run.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate is checked against, with --tls-ca.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "localhost",
+        requires = "tls_ca"
+    )]
+    server_name: String,
 }
 
 #[derive(Args)]
@@ -181,6 +193,8 @@ struct SendConfig {
     gzip: bool,
     seed: u64,
     timeout: Duration,
+    /// Some((CA file, server name)): HTTPS.
+    tls: Option<(std::path::PathBuf, String)>,
 }
 
 impl SendArgs {
@@ -233,6 +247,7 @@ impl SendArgs {
             gzip: self.gzip,
             seed: self.seed,
             timeout: self.timeout,
+            tls: self.tls_ca.clone().map(|ca| (ca, self.server_name.clone())),
         })
     }
 }
@@ -736,7 +751,7 @@ fn run_sender(config: &SendConfig) -> i32 {
     };
     eprintln!(
         "loadgen otlp send: {} variants of {} records, body {:.0} B on average ({:.0} B before gzip){}; \
-         {} connections to {}",
+         {} connections to {}{}",
         requests.len(),
         config.records_per_request,
         mean(|p| p.body.len() as u64),
@@ -744,12 +759,27 @@ fn run_sender(config: &SendConfig) -> i32 {
         if config.gzip { ", gzip" } else { "" },
         config.connections,
         config.target,
+        if config.tls.is_some() {
+            " over HTTPS"
+        } else {
+            ""
+        },
     );
     // ringway's client connects on a connection's first request, inside the
     // timed run: one loopback connect per connection (tens of microseconds).
     // A refused connect fails the run (exit 1), as does any error other
     // than the server closing an idle connection.
     let endpoint = Endpoint::new(&config.host, config.port, &config.path, config.timeout);
+    let endpoint = match &config.tls {
+        Some((ca, server_name)) => match endpoint.with_tls_ca(ca, server_name) {
+            Ok(endpoint) => endpoint,
+            Err(message) => {
+                eprintln!("loadgen otlp send: error: {message}");
+                return 1;
+            }
+        },
+        None => endpoint,
+    };
 
     let cpu_start_s = cpu_seconds();
     let start = Instant::now();
