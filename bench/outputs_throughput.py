@@ -17,14 +17,24 @@ with `--exit-on-eof` and writes it to one output:
                                  10th request
 
 The last two give the retry overhead; the Python server is slower than the
-floor sink, so compare them with each other. Reps are interleaved; medians
+floor sink, so compare them with each other. Over TLS (rustls on both
+sides; the output trusts a CA made with openssl at start, `ca=`):
+
+  file→otlp:https → null receiver   `loadgen otlp floor --tls-cert …`
+  file→https → null receiver        the same floor, NDJSON POSTs
+  file→tcp → tcp floor              `loadgen tcp floor` (reads and counts)
+  file→tcp,tls → tcp floor          `loadgen tcp floor --tls-cert …`
+
+"TLS / plain" is the median of per-rep records/s ratios of a TLS row
+against its plaintext row (reps are interleaved). --scenarios picks rows
+by number (1-based, comma-separated). Reps are interleaved; medians
 with (min–max). Each run is checked: exit 0, output records == lines,
 no rejects. Python 3 standard library only; needs target/release/ringway
 and target/release/examples/loadgen (`cargo build --release && cargo
 build --release --example loadgen`; CARGO_TARGET_DIR is honoured).
 
 Usage:
-  outputs_throughput.py [--lines 1M] [--reps 3] [--workdir DIR] [--results-dir DIR]
+  outputs_throughput.py [--lines 1M] [--reps 3] [--scenarios 1,2,…] [--workdir DIR] [--results-dir DIR]
   outputs_throughput.py --serve-python PORT_FILE --fail-every N   (the Python server; internal)
 """
 
@@ -40,7 +50,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import loadgen_path, log, start_floor, target_dir
+from benchlib import loadgen_path, log, make_certificates, start_floor, target_dir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -146,14 +156,39 @@ def run_ringway(ringway, data, output, workdir, lines, extra):
     }
 
 
+# (name, server, output, the plaintext row a TLS row is compared with)
 SCENARIOS = [
-    ("file→null", None, "null"),
-    ("file→otlp → null receiver", "floor", "otlp:http://{addr}/v1/logs"),
-    ("file→otlp,gzip → null receiver", "floor", "otlp:http://{addr}/v1/logs,gzip"),
-    ("file→http → null receiver", "floor", "http://{addr}/v1/logs"),
-    ("file→http → py 200", "py0", "http://{addr}/ingest"),
-    ("file→http → py 503 every 10th", "py10", "http://{addr}/ingest"),
+    ("file→null", None, "null", None),
+    ("file→otlp → null receiver", "floor", "otlp:http://{addr}/v1/logs", None),
+    ("file→otlp,gzip → null receiver", "floor", "otlp:http://{addr}/v1/logs,gzip", None),
+    ("file→http → null receiver", "floor", "http://{addr}/v1/logs", None),
+    ("file→http → py 200", "py0", "http://{addr}/ingest", None),
+    ("file→http → py 503 every 10th", "py10", "http://{addr}/ingest", None),
+    ("file→otlp:https → null receiver", "floor+tls", "otlp:https://{addr}/v1/logs,ca={ca}",
+     "file→otlp → null receiver"),
+    ("file→https → null receiver", "floor+tls", "https://{addr}/v1/logs,ca={ca}",
+     "file→http → null receiver"),
+    ("file→tcp → tcp floor", "tcp", "tcp:{addr}", None),
+    ("file→tcp,tls → tcp floor", "tcp+tls", "tcp:{addr},tls,ca={ca}", "file→tcp → tcp floor"),
 ]
+
+
+def start_server(server, sender, workdir, certificates):
+    """Starts the receiver of a scenario: (process or None, "host:port")."""
+    tls = ["--tls-cert", str(certificates["cert"]), "--tls-key", str(certificates["key"])]
+    if server in ("floor", "floor+tls"):
+        process, port = start_floor([sender, "otlp", "floor", "--serve", "127.0.0.1:0"]
+                                    + (tls if server.endswith("+tls") else []),
+                                    "loadgen otlp floor")
+        return process, "127.0.0.1:%d" % port
+    if server in ("tcp", "tcp+tls"):
+        process, port = start_floor([sender, "tcp", "floor", "--serve", "127.0.0.1:0"]
+                                    + (tls if server.endswith("+tls") else []),
+                                    "loadgen tcp floor")
+        return process, "127.0.0.1:%d" % port
+    if server and server.startswith("py"):
+        return start_python_server(workdir, int(server[2:]))
+    return None, ""
 
 
 def fmt_stats(values, fmt):
@@ -169,6 +204,8 @@ def main():
     parser.add_argument("--ringway", default=None)
     parser.add_argument("--sender", default=None, help="the loadgen example [TARGET/release/examples/loadgen]")
     parser.add_argument("--ringway-args", default="")
+    parser.add_argument("--scenarios", default=None,
+                        help="rows to run, by number (1-based, comma-separated) [all]")
     parser.add_argument("--serve-python", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--fail-every", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,20 +224,23 @@ def main():
     subprocess.run(["cat", data], stdout=subprocess.DEVNULL, check=True)
     extra = args.ringway_args.split()
 
-    runs = {name: [] for name, _, _ in SCENARIOS}
+    scenarios = SCENARIOS
+    if args.scenarios:
+        try:
+            picked = [int(n) for n in args.scenarios.split(",")]
+            scenarios = [SCENARIOS[n - 1] for n in picked if n >= 1]
+            assert len(scenarios) == len(picked)
+        except (ValueError, IndexError, AssertionError):
+            raise SystemExit("--scenarios: numbers from 1 to %d, comma-separated" % len(SCENARIOS))
+    certificates = make_certificates(args.workdir)
+    runs = {name: [] for name, _, _, _ in scenarios}
     for rep in range(args.reps):
-        for name, server, output in SCENARIOS:
-            process = None
-            addr = ""
-            if server == "floor":
-                process, port = start_floor([sender, "otlp", "floor", "--serve", "127.0.0.1:0"],
-                                            "loadgen otlp floor")
-                addr = "127.0.0.1:%d" % port
-            elif server and server.startswith("py"):
-                process, addr = start_python_server(args.workdir, int(server[2:]))
+        for name, server, output, _ in scenarios:
+            process, addr = start_server(server, sender, args.workdir, certificates)
             try:
-                result = run_ringway(ringway, data, output.format(addr=addr), args.workdir,
-                                     lines, extra)
+                result = run_ringway(ringway, data,
+                                     output.format(addr=addr, ca=certificates["ca"]),
+                                     args.workdir, lines, extra)
             finally:
                 if process:
                     stop(process)
@@ -209,22 +249,35 @@ def main():
                 rep + 1, name, result["records_per_s"], result["mb_per_s"], result["cpu_s"],
                 result["peak_rss_mib"], result["retries"]))
 
-    floor = statistics.median(r["records_per_s"] for r in runs["file→null"])
-    py200 = statistics.median(r["records_per_s"] for r in runs["file→http → py 200"])
+    def median_rate(name):
+        rates = [r["records_per_s"] for r in runs.get(name, [])]
+        return statistics.median(rates) if rates else None
+
+    floor, py200 = median_rate("file→null"), median_rate("file→http → py 200")
     rows = []
-    for name, _, _ in SCENARIOS:
+    for name, _, _, plain in scenarios:
         rs = runs[name]
         rate = [r["records_per_s"] for r in rs]
-        reference = py200 if name == "file→http → py 503 every 10th" else floor
-        rows.append("| %s | %s | %s | %s | %s | %s | %.2f× %s |" % (
+        if name == "file→http → py 503 every 10th" and py200:
+            versus = "%.2f× of py 200" % (statistics.median(rate) / py200)
+        elif floor:
+            versus = "%.2f× of file→null" % (statistics.median(rate) / floor)
+        else:
+            versus = ""
+        tls_vs_plain = ""
+        if plain and runs.get(plain):
+            ratios = [a["records_per_s"] / b["records_per_s"] for a, b in zip(rs, runs[plain])]
+            tls_vs_plain = fmt_stats(ratios, lambda v: "%.2f" % v)
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name,
             fmt_stats(rate, lambda v: "%.0fk" % (v / 1e3)),
             fmt_stats([r["mb_per_s"] for r in rs], lambda v: "%.0f" % v),
             fmt_stats([r["cpu_s"] / lines * 1e6 for r in rs], lambda v: "%.2f" % v),
+            fmt_stats([r["cpu_s"] / (r["mb_per_s"] * r["wall_s"] / 1e3) for r in rs],
+                      lambda v: "%.2f" % v),
             fmt_stats([r["peak_rss_mib"] for r in rs], lambda v: "%.1f" % v),
             fmt_stats([r["retries"] for r in rs], lambda v: "%d" % v),
-            statistics.median(rate) / reference,
-            "of py 200" if reference == py200 and name != "file→http → py 200" else "of file→null",
+            versus, tls_vs_plain,
         ))
     commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip()
@@ -233,9 +286,15 @@ def main():
         "# Network outputs (%s, %s, %d lines, %d reps, `%s`)" % (
             date, commit, lines, args.reps, " ".join(sys.argv)),
         "",
-        "| scenario | records/s | MB/s (input) | CPU s per M records | peak RSS MiB | retries | vs |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ] + rows) + "\n"
+        "| scenario | records/s | MB/s (input) | CPU s per M records | CPU s per GB (input) "
+        "| peak RSS MiB | retries | vs | TLS / plain |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ] + rows + [
+        "",
+        "CPU is ringway's user+sys over its whole run (the receiver's is not counted). "
+        "TLS / plain: median (min–max) of per-rep records/s ratios against the same output "
+        "in plaintext; reps are interleaved.",
+    ]) + "\n"
     print(table)
     if args.results_dir:
         os.makedirs(args.results_dir, exist_ok=True)
