@@ -15,6 +15,7 @@ bench/loadgen/otlp.rs, on ringway's own HTTP client):
 and over HTTPS (rustls; the sender trusts a CA made with openssl at start):
   floor+tls        the bare sink behind rustls (`loadgen otlp floor --tls-cert …`)
   accepted+tls     ringway run --input otlp:...,tls --otlp-ack accepted
+  delivered+tls    the same with --otlp-ack delivered
 (--scenarios picks some; "TLS / plain" is the median of per-rep records/s
 ratios of each HTTPS row against the same row in plain HTTP.)
 
@@ -59,8 +60,9 @@ SCENARIOS = [
     ("delivered", "ringway otlp → null, --otlp-ack delivered"),
     ("floor+tls", "floor over HTTPS: rustls sink"),
     ("accepted+tls", "ringway otlp,tls → null, --otlp-ack accepted"),
+    ("delivered+tls", "ringway otlp,tls → null, --otlp-ack delivered"),
 ]
-RINGWAY_SCENARIOS = ("accepted", "delivered", "accepted+tls")
+RINGWAY_SCENARIOS = ("accepted", "delivered", "accepted+tls", "delivered+tls")
 
 
 def send(sender, port, args, tls=False):
@@ -155,6 +157,7 @@ def finish(kind, commands, run, server, failures):
         "cpu_total_s": run["cpu_total_s"],
         "cores": cpu_s / max(result["elapsed_s"], 1e-9),
         "cpu_s_per_m_records": cpu_s / records * 1e6,
+        "cpu_s_per_gb": cpu_s / max(result.get("bytes_ok", 0), 1) * 1e9,
         "rss_mib": run["rss_mib"],
         "status_429": result["status_429"] + result.get("status_503", 0),
         "retry_wait_s": result.get("retry_wait_s", 0.0),
@@ -196,10 +199,11 @@ def markdown(runs, args, date, command_line):
                      ", gzip; %.0f B before" % (sender["raw_bytes_ok"] / max(sender["requests_ok"], 1))
                      if args.gzip else ""), ""]
     lines += [
-        "| scenario | records/s | MB/s | server CPU s per M records | server cores | peak RSS MiB "
+        "| scenario | records/s | MB/s | server CPU s per M records | server CPU s per GB "
+        "| server cores | peak RSS MiB "
         "| 429/503 | Retry-After wait s | p50 ms | p99 ms | vs floor | vs decode floor "
         "| TLS / plain | check |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kind, title in SCENARIOS:
         kind_runs = runs.get(kind, [])
@@ -221,9 +225,10 @@ def markdown(runs, args, date, command_line):
         vs_decode = (ratio_cell([r["records_per_s"] for r in kind_runs],
                                 [r["records_per_s"] for r in decode])
                      if kind in RINGWAY_SCENARIOS and decode and not tls else "")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             title, cell(shown, "records_per_s", "%.0f"), cell(shown, "mb_per_s", "%.1f"),
-            cell(shown, "cpu_s_per_m_records", "%.3f"), cell(shown, "cores", "%.2f"),
+            cell(shown, "cpu_s_per_m_records", "%.3f"), cell(shown, "cpu_s_per_gb", "%.2f"),
+            cell(shown, "cores", "%.2f"),
             cell(shown, "rss_mib", "%.1f"), cell(shown, "status_429", "%d"),
             cell(shown, "retry_wait_s", "%.1f"),
             cell(shown, "latency_ms_p50", "%.2f"), cell(shown, "latency_ms_p99", "%.2f"),
