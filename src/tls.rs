@@ -163,7 +163,9 @@ pub(crate) fn connector(
     let builder = if options.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_custom_certificate_verifier(Arc::new(NoVerification(
+                provider.signature_verification_algorithms,
+            )))
     } else {
         let roots = match &options.ca {
             Some(ca) => Arc::new(read_ca("CA", ca)?),
@@ -230,8 +232,9 @@ fn system_roots() -> Result<Arc<rustls::RootCertStore>, String> {
 /// it sent, which costs nothing and keeps the handshake honest), but
 /// anyone on the path can present a certificate of their own: this is for
 /// trying a set-up out, and ringway warns at start and in `check`.
+/// It keeps the provider's signature algorithms, which do those checks.
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+struct NoVerification(rustls::crypto::WebPkiSupportedAlgorithms);
 
 impl ServerCertVerifier for NoVerification {
     fn verify_server_cert(
@@ -251,12 +254,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
     }
 
     fn verify_tls13_signature(
@@ -265,15 +263,10 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.supported_schemes()
     }
 }

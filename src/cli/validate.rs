@@ -340,10 +340,12 @@ impl RunArgs {
                 crate::config::MAX_OUTPUTS
             ));
         }
-        for problem in apply_routes(&mut outputs, &self.routes, loaded) {
+        let file_routes = loaded.map_or(&[][..], |config| &config.output_where);
+        for problem in apply_routes(&mut outputs, &self.routes, file_routes) {
             invalid!(problem);
         }
-        for problem in apply_headers(&mut outputs, &self.output_headers, loaded) {
+        let file_headers = loaded.map_or(&[][..], |config| &config.output_headers);
+        for problem in apply_headers(&mut outputs, &self.output_headers, file_headers) {
             invalid!(problem);
         }
         problems.extend(check_output_tls(&outputs));
@@ -508,12 +510,13 @@ fn output_exists(flag: &str, n: usize, count: usize) -> Result<(), String> {
 }
 
 /// Sets each output's route from `--where N=EXPR` (N: the output's 1-based
-/// position) or, for an output without one, its `[[output]] where` key;
-/// every route must compile. Returns the problems, one line each.
+/// position) or, for an output without one, its `[[output]] where` key
+/// (`from_file`, one per `[[output]]`); every route must compile. Returns
+/// the problems, one line each.
 fn apply_routes(
     outputs: &mut [OutputSpec],
     routes: &[String],
-    loaded: Option<&crate::config_file::ConfigFile>,
+    from_file: &[Option<String>],
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let mut given = vec![false; outputs.len()];
@@ -546,7 +549,6 @@ fn apply_routes(
         }
         outputs[n - 1].route = Some(expr.to_string());
     }
-    let from_file: &[Option<String>] = loaded.map_or(&[], |config| &config.output_where);
     for (index, output) in outputs.iter_mut().enumerate() {
         // --where on the command line wins over the file's key.
         let Some(expr) = from_file.get(index).cloned().flatten() else {
@@ -563,7 +565,8 @@ fn apply_routes(
     problems
 }
 
-/// Sets each output's request headers: its `[[output]] headers`, then
+/// Sets each output's request headers: its `[[output]] headers`
+/// (`from_file`, one list per `[[output]]`), then
 /// `--output-header N=NAME: VALUE` (N: the output's 1-based position),
 /// which replaces a header of the same name from the file. Only HTTP and
 /// OTLP outputs take headers; each is checked by `config::parse_header`.
@@ -572,10 +575,9 @@ fn apply_routes(
 fn apply_headers(
     outputs: &mut [OutputSpec],
     given: &[String],
-    loaded: Option<&crate::config_file::ConfigFile>,
+    from_file: &[Vec<(String, String)>],
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let from_file: &[Vec<(String, String)>] = loaded.map_or(&[], |config| &config.output_headers);
     for (output, headers) in outputs.iter_mut().zip(from_file) {
         for (name, value) in headers {
             match config::parse_header(name, value) {

@@ -147,9 +147,9 @@ fn listen_addresses_say_what_is_wrong() {
     }
 }
 
-#[test]
-fn input_spec_keys_override_global_defaults() {
-    let defaults = InputDefaults {
+/// The global flags' defaults (raw lines from the beginning; no TLS files).
+fn plain_defaults() -> InputDefaults {
+    InputDefaults {
         format: Format::Raw,
         from: StartFrom::Beginning,
         udp_rcvbuf_bytes: 8 << 20,
@@ -157,7 +157,12 @@ fn input_spec_keys_override_global_defaults() {
         tls_cert: None,
         tls_key: None,
         tls_client_ca: None,
-    };
+    }
+}
+
+#[test]
+fn input_spec_keys_override_global_defaults() {
+    let defaults = plain_defaults();
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();
     assert_eq!(spec.file_pattern(), Some("/var/log/*.log"));
     assert_eq!(spec.format, Format::Json);
@@ -268,13 +273,9 @@ fn output_specs_parse() {
 #[test]
 fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
     let defaults = InputDefaults {
-        format: Format::Raw,
-        from: StartFrom::Beginning,
-        udp_rcvbuf_bytes: 8 << 20,
-        udp_sockets: 1,
         tls_cert: Some("/etc/global.crt".into()),
         tls_key: Some("/etc/global.key".into()),
-        tls_client_ca: None,
+        ..plain_defaults()
     };
     let files = |cert: &str, key: &str| {
         Some(TlsFiles {

@@ -90,23 +90,16 @@ pub(crate) struct Counter<T> {
     pub value: fn(&T) -> u64,
 }
 
-/// A summary counter read from the atomic field of the same name as its
-/// key: `atomic!(Type.field, &FAMILY)` is one table row.
-macro_rules! atomic {
-    ($type:ident . $field:ident, $family:expr) => {
-        counter(stringify!($field), $family, |c: &$type| load(&c.$field))
-    };
-}
-
-/// A summary counter in `family` read by `value`.
+/// A counter in `family` read by `value`, under `key` in the summary
+/// (`None`: not in it).
 const fn counter<T>(
-    key: &'static str,
+    key: Option<&'static str>,
     family: &'static Family,
     value: fn(&T) -> u64,
 ) -> Counter<T> {
     Counter {
         meta: Meta {
-            key: Some(key),
+            key,
             family,
             labels: &[],
             stats: NOT_ON_STATS_LINE,
@@ -135,17 +128,6 @@ impl<T> Counter<T> {
                     short: Some(short),
                     long,
                 },
-                ..self.meta
-            },
-            value: self.value,
-        }
-    }
-
-    /// The same counter, left out of the summary.
-    const fn not_in_summary(self) -> Self {
-        Counter {
-            meta: Meta {
-                key: None,
                 ..self.meta
             },
             value: self.value,
@@ -340,164 +322,145 @@ families! {
 // ---------------------------------------------------------------------------
 // Counters, by the entries that carry them
 
-/// The counters every input carries, whatever its kind (DESIGN §7).
-pub(crate) static INPUT: Scope<InputCounters> = Scope {
-    carried_by: "every input",
-    entry: "input",
-    counters: &[
-        atomic!(InputCounters.records, &INPUT_RECORDS),
-        atomic!(InputCounters.bytes, &INPUT_BYTES),
-        atomic!(InputCounters.invalid, &DROPPED_RECORDS)
-            .labelled(&[("reason", "invalid")])
-            .shown("invalid", Some("invalid")),
-        atomic!(InputCounters.truncated, &DROPPED_RECORDS)
-            .labelled(&[("reason", "truncated")])
-            .shown("truncated", Some("truncated")),
-        atomic!(InputCounters.dead_lettered, &DROPPED_RECORDS)
-            .labelled(&[("reason", "dead_lettered")])
-            .shown("dead-lettered", None),
-        atomic!(InputCounters.kept, &TRANSFORM_RECORDS).labelled(&[("outcome", "kept")]),
-        atomic!(InputCounters.filtered, &TRANSFORM_RECORDS)
-            .labelled(&[("outcome", "filtered")])
-            .shown("filtered", None),
-        atomic!(InputCounters.transform_errors, &TRANSFORM_RECORDS)
-            .labelled(&[("outcome", "error")])
-            .shown("transform errors", None),
-    ],
-};
+/// Declares each [`Scope`] as a `static`: its doc, then
+/// `NAME: Scope<Type> carried by "…", entry "…" [rows]`. A row is one
+/// counter, in the order the summary and `/metrics` list them:
+///
+/// - `key => FAMILY`: its summary key, also the name of the atomic field
+///   of `Type` it is read from, and the family of its `/metrics` sample;
+/// - `key = read => FAMILY`: read by the function `read` instead; a key of
+///   `_` leaves it out of the summary (a gauge of the moment);
+/// - then, where needed, `{label="value"}`, the label that tells its sample
+///   apart in a shared family, and `shown "short" / "long"`, its words on
+///   the stats line (without `/ "long"`: on the short line only).
+macro_rules! scopes {
+    ($(
+        $(#[$doc:meta])*
+        $vis:vis $scope:ident: Scope<$type:ty>
+            carried by $carried_by:literal, entry $entry:literal [$(
+            $key:tt $(= $read:expr)? => $family:ident
+                $({$label:ident = $value:literal})?
+                $(shown $short:literal $(/ $long:literal)?)?;
+        )*]
+    )*) => {$(
+        $(#[$doc])*
+        $vis static $scope: Scope<$type> = Scope {
+            carried_by: $carried_by,
+            entry: $entry,
+            counters: &[$(
+                counter::<$type>(
+                    scopes!(@key $key),
+                    &$family,
+                    scopes!(@read $type, $key $(, $read)?),
+                )
+                $(.labelled(&[(stringify!($label), $value)]))?
+                $(.shown($short, scopes!(@long $($long)?)))?
+            ),*],
+        };
+    )*};
+    (@key _) => { None };
+    (@key $key:ident) => { Some(stringify!($key)) };
+    (@read $type:ty, $field:ident) => { |counters: &$type| load(&counters.$field) };
+    (@read $type:ty, $key:tt, $read:expr) => { $read };
+    (@long) => { None };
+    (@long $long:literal) => { Some($long) };
+}
 
-/// The counters only a file input carries: the files it found and read.
-pub(crate) static FILE: Scope<InputCounters> = Scope {
-    carried_by: "file inputs",
-    entry: "input",
-    counters: &[
-        atomic!(InputCounters.files_opened, &FILES_OPENED),
-        atomic!(InputCounters.files_skipped, &FILES_SKIPPED)
-            .shown("files skipped", Some("skipped files")),
-        atomic!(InputCounters.files_truncated, &FILES_TRUNCATED),
-        atomic!(InputCounters.files_waiting, &FILES_WAITING),
-        atomic!(InputCounters.read_errors, &READ_ERRORS).shown("read errors", None),
-    ],
-};
+scopes! {
+    /// The counters every input carries, whatever its kind (DESIGN §7).
+    pub(crate) INPUT: Scope<InputCounters> carried by "every input", entry "input" [
+        records => INPUT_RECORDS;
+        bytes => INPUT_BYTES;
+        invalid => DROPPED_RECORDS{reason="invalid"} shown "invalid" / "invalid";
+        truncated => DROPPED_RECORDS{reason="truncated"} shown "truncated" / "truncated";
+        dead_lettered => DROPPED_RECORDS{reason="dead_lettered"} shown "dead-lettered";
+        kept => TRANSFORM_RECORDS{outcome="kept"};
+        filtered => TRANSFORM_RECORDS{outcome="filtered"} shown "filtered";
+        transform_errors => TRANSFORM_RECORDS{outcome="error"} shown "transform errors";
+    ]
 
-/// A file input's delivery watermark: what it read and not every output
-/// accepted (the stats line shows it on its own).
-pub(crate) static CHECKPOINT: Scope<AckedOffsets> = Scope {
-    carried_by: "file inputs",
-    entry: "input",
-    counters: &[counter(
-        "checkpoint_lag_bytes",
-        &CHECKPOINT_LAG,
-        AckedOffsets::lag,
-    )],
-};
+    /// The counters only a file input carries: the files it found and read.
+    pub(crate) FILE: Scope<InputCounters> carried by "file inputs", entry "input" [
+        files_opened => FILES_OPENED;
+        files_skipped => FILES_SKIPPED shown "files skipped" / "skipped files";
+        files_truncated => FILES_TRUNCATED;
+        files_waiting => FILES_WAITING;
+        read_errors => READ_ERRORS shown "read errors";
+    ]
 
-/// A UDP input's drop counters.
-pub(crate) static UDP: Scope<UdpInputStats> = Scope {
-    carried_by: "UDP inputs",
-    entry: "input",
-    counters: &[
-        counter(
-            "kernel_drops",
-            &DROPPED_RECORDS,
-            UdpInputStats::kernel_drops,
-        )
-        .labelled(&[("reason", "kernel_drops")])
-        .shown("kernel drops", Some("kernel drops")),
-        counter(
-            "kernel_drops_rxq_ovfl",
-            &UDP_RXQ_OVERFLOW,
-            UdpInputStats::rxq_overflow_drops,
-        ),
-    ],
-};
+    /// A file input's delivery watermark: what it read and not every output
+    /// accepted (the stats line shows it on its own).
+    pub(crate) CHECKPOINT: Scope<AckedOffsets> carried by "file inputs", entry "input" [
+        checkpoint_lag_bytes = AckedOffsets::lag => CHECKPOINT_LAG;
+    ]
 
-/// A TCP input's connection counters.
-pub(crate) static TCP: Scope<TcpCounters> = Scope {
-    carried_by: "TCP inputs",
-    entry: "input",
-    counters: &[
-        atomic!(TcpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
-        atomic!(TcpCounters.connections_refused, &CONNECTIONS_REFUSED),
-        atomic!(TcpCounters.connections_evicted, &CONNECTIONS_EVICTED),
-        atomic!(TcpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
-    ],
-};
+    /// A UDP input's drop counters.
+    pub(crate) UDP: Scope<UdpInputStats> carried by "UDP inputs", entry "input" [
+        kernel_drops = UdpInputStats::kernel_drops => DROPPED_RECORDS{reason="kernel_drops"}
+            shown "kernel drops" / "kernel drops";
+        kernel_drops_rxq_ovfl = UdpInputStats::rxq_overflow_drops => UDP_RXQ_OVERFLOW;
+    ]
 
-/// An OTLP input's request and connection counters (its responses by
-/// status code are [`HTTP_RESPONSES`], written by hand).
-pub(crate) static OTLP: Scope<OtlpCounters> = Scope {
-    carried_by: "OTLP inputs",
-    entry: "input",
-    counters: &[
-        atomic!(OtlpCounters.records_accepted, &OTLP_RECORDS_ACCEPTED),
-        atomic!(OtlpCounters.connections_accepted, &CONNECTIONS_ACCEPTED),
-        atomic!(OtlpCounters.connections_refused, &CONNECTIONS_REFUSED),
-        atomic!(OtlpCounters.connections_evicted, &CONNECTIONS_EVICTED),
-        atomic!(OtlpCounters.read_timeouts, &OTLP_READ_TIMEOUTS),
-        atomic!(OtlpCounters.idle_closed, &CONNECTIONS_IDLE_CLOSED),
-        atomic!(OtlpCounters.values_too_deep, &OTLP_VALUES_TOO_DEEP),
-        atomic!(OtlpCounters.auth_refused, &OTLP_AUTH_REFUSED).shown("OTLP auth refused", None),
-    ],
-};
+    /// A TCP input's connection counters.
+    pub(crate) TCP: Scope<TcpCounters> carried by "TCP inputs", entry "input" [
+        connections_accepted => CONNECTIONS_ACCEPTED;
+        connections_refused => CONNECTIONS_REFUSED;
+        connections_evicted => CONNECTIONS_EVICTED;
+        idle_closed => CONNECTIONS_IDLE_CLOSED;
+    ]
 
-/// The TLS counters of a TCP or OTLP input, and its credential reloads
-/// (all zero on a plaintext input without auth_token_file=).
-pub(crate) static TLS: Scope<TlsCounters> = Scope {
-    carried_by: "TCP and OTLP inputs",
-    entry: "input",
-    counters: &[
-        atomic!(TlsCounters.tls_handshakes, &TLS_HANDSHAKES),
-        atomic!(TlsCounters.tls_handshake_timeouts, &TLS_CLOSED)
-            .labelled(&[("reason", "handshake_timeout")])
-            .shown("TLS handshake timeouts", None),
-        atomic!(TlsCounters.tls_handshake_errors, &TLS_CLOSED)
-            .labelled(&[("reason", "handshake_error")])
-            .shown("TLS handshake errors", None),
-        atomic!(TlsCounters.tls_plaintext, &TLS_CLOSED)
-            .labelled(&[("reason", "plaintext")])
-            .shown("plaintext on TLS", None),
-        atomic!(TlsCounters.tls_bad_records, &TLS_CLOSED)
-            .labelled(&[("reason", "bad_record")])
-            .shown("bad TLS records", None),
-        atomic!(TlsCounters.tls_client_cert_refused, &TLS_CLOSED)
-            .labelled(&[("reason", "client_cert_refused")])
-            .shown("TLS client certificates refused", None),
-        atomic!(TlsCounters.credential_reloads, &CREDENTIAL_RELOADS).labelled(&[("outcome", "ok")]),
-        atomic!(TlsCounters.credential_reload_failures, &CREDENTIAL_RELOADS)
-            .labelled(&[("outcome", "failed")])
-            .shown("credential reload failures", None),
-    ],
-};
+    /// An OTLP input's request and connection counters (its responses by
+    /// status code are [`HTTP_RESPONSES`], written by hand).
+    pub(crate) OTLP: Scope<OtlpCounters> carried by "OTLP inputs", entry "input" [
+        records_accepted => OTLP_RECORDS_ACCEPTED;
+        connections_accepted => CONNECTIONS_ACCEPTED;
+        connections_refused => CONNECTIONS_REFUSED;
+        connections_evicted => CONNECTIONS_EVICTED;
+        read_timeouts => OTLP_READ_TIMEOUTS;
+        idle_closed => CONNECTIONS_IDLE_CLOSED;
+        values_too_deep => OTLP_VALUES_TOO_DEEP;
+        auth_refused => OTLP_AUTH_REFUSED shown "OTLP auth refused";
+    ]
 
-/// The counters every output carries.
-pub(crate) static OUTPUT: Scope<OutputCounters> = Scope {
-    carried_by: "every output",
-    entry: "output",
-    counters: &[
-        atomic!(OutputCounters.records, &OUTPUT_RECORDS),
-        atomic!(OutputCounters.bytes, &OUTPUT_BYTES),
-        atomic!(OutputCounters.retries, &OUTPUT_RETRIES)
-            .shown("output retries", Some("output retries")),
-        atomic!(OutputCounters.write_errors, &OUTPUT_WRITE_ERRORS),
-        atomic!(OutputCounters.rejects, &OUTPUT_REJECTS).shown("rejects", Some("rejects")),
-        atomic!(OutputCounters.dead_lettered, &OUTPUT_DEAD_LETTERED),
-        atomic!(OutputCounters.rejected_dropped, &OUTPUT_REJECTED_DROPPED),
-        atomic!(OutputCounters.torn_lines, &OUTPUT_TORN_LINES),
-        atomic!(OutputCounters.routed, &ROUTE_RECORDS).labelled(&[("outcome", "routed")]),
-        atomic!(OutputCounters.skipped, &ROUTE_RECORDS).labelled(&[("outcome", "skipped")]),
-        counter(
-            "held_records",
-            &OUTPUT_HELD_RECORDS,
-            |c: &OutputCounters| c.held.load().1,
-        )
-        .not_in_summary(),
-        counter("failing", &OUTPUT_FAILING, |c: &OutputCounters| {
-            u64::from(c.is_failing())
-        })
-        .not_in_summary(),
-    ],
-};
+    /// The TLS counters of a TCP or OTLP input, and its credential reloads
+    /// (all zero on a plaintext input without auth_token_file=).
+    pub(crate) TLS: Scope<TlsCounters> carried by "TCP and OTLP inputs", entry "input" [
+        tls_handshakes => TLS_HANDSHAKES;
+        tls_handshake_timeouts => TLS_CLOSED{reason="handshake_timeout"}
+            shown "TLS handshake timeouts";
+        tls_handshake_errors => TLS_CLOSED{reason="handshake_error"} shown "TLS handshake errors";
+        tls_plaintext => TLS_CLOSED{reason="plaintext"} shown "plaintext on TLS";
+        tls_bad_records => TLS_CLOSED{reason="bad_record"} shown "bad TLS records";
+        tls_client_cert_refused => TLS_CLOSED{reason="client_cert_refused"}
+            shown "TLS client certificates refused";
+        credential_reloads => CREDENTIAL_RELOADS{outcome="ok"};
+        credential_reload_failures => CREDENTIAL_RELOADS{outcome="failed"}
+            shown "credential reload failures";
+    ]
+
+    /// The counters every output carries.
+    pub(crate) OUTPUT: Scope<OutputCounters> carried by "every output", entry "output" [
+        records => OUTPUT_RECORDS;
+        bytes => OUTPUT_BYTES;
+        retries => OUTPUT_RETRIES shown "output retries" / "output retries";
+        write_errors => OUTPUT_WRITE_ERRORS;
+        rejects => OUTPUT_REJECTS shown "rejects" / "rejects";
+        dead_lettered => OUTPUT_DEAD_LETTERED;
+        rejected_dropped => OUTPUT_REJECTED_DROPPED;
+        torn_lines => OUTPUT_TORN_LINES;
+        routed => ROUTE_RECORDS{outcome="routed"};
+        skipped => ROUTE_RECORDS{outcome="skipped"};
+        _ = |output| output.held.load().1 => OUTPUT_HELD_RECORDS;
+        _ = |output| u64::from(output.is_failing()) => OUTPUT_FAILING;
+    ]
+
+    /// What every ring stage ([`RING_STAGES`]) shows in `/metrics` (the
+    /// stats line writes them as `occupancy/capacity`).
+    pub(crate) RINGS: Scope<Gauge> carried by "every ring stage", entry "stage" [
+        _ = |gauge| gauge.occupancy() as u64 => RING_OCCUPANCY;
+        _ = |gauge| gauge.capacity() as u64 => RING_CAPACITY;
+    ]
+}
 
 /// A stage of rings: its `stage` label in `/metrics`, its name on the
 /// stats line and its gauge.
@@ -524,20 +487,6 @@ pub(crate) static RING_STAGES: [RingStage; 3] = [
         gauge: |rings| &rings.dispatcher_to_worker,
     },
 ];
-
-/// What every ring stage shows in `/metrics` (the stats line writes them
-/// as `occupancy/capacity`).
-pub(crate) static RINGS: Scope<Gauge> = Scope {
-    carried_by: "every ring stage",
-    entry: "stage",
-    counters: &[
-        counter("occupancy", &RING_OCCUPANCY, |g: &Gauge| {
-            g.occupancy() as u64
-        })
-        .not_in_summary(),
-        counter("capacity", &RING_CAPACITY, |g: &Gauge| g.capacity() as u64).not_in_summary(),
-    ],
-};
 
 /// Every scope's counters with the scope's words, in the order the docs
 /// list them: inputs', outputs', rings'.
