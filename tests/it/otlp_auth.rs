@@ -3,9 +3,10 @@
 //! it, or with a wrong one, the request gets 401 with `WWW-Authenticate:
 //! Bearer`, is counted (`auth_refused`) and warned about at powers of two,
 //! and no token is ever printed. A token file that is missing or holds no
-//! token is one error line and exit 2.
+//! token is one error line and exit 2. Over HTTPS (`otlp:…,tls`) the SDK
+//! exports with `certificate_file` and the token, and is refused without it.
 
-use crate::certs::{curl, json_request, read_stderr};
+use crate::certs::{curl, json_request, make_https_certificate, read_stderr, start_tls};
 use crate::common::*;
 use crate::otlp::{
     assert_sdk_delivered, check_sdk_records, curl_available, http_count, parse_records, sdk_python,
@@ -128,6 +129,50 @@ fn the_sdk_sends_its_bearer_token_in_headers_and_without_it_gets_401() {
     assert!(failed_calls >= 1, "{refused}");
     assert_eq!(summary.input(0, "auth_refused"), failed_calls, "{summary}");
     assert_eq!(http_count(&summary, "401"), failed_calls, "{summary}");
+}
+
+#[test]
+fn the_sdk_over_https_with_certificate_file_needs_its_bearer_token() {
+    let Some(python) = sdk_python() else { return };
+    let dir = TempDir::new("otlp-auth-https-sdk");
+    let Some((server_ca, server)) = make_https_certificate(&dir, "server") else {
+        return;
+    };
+    let tokens = token_file(&dir);
+    let output = dir.join("out.ndjson");
+    let options = format!(",auth_token_file={}", p(&tokens));
+    let (ringway, addr) = start_tls(&dir, "otlp", &options, &server, &output, &[]);
+    let endpoint = format!("https://{addr}/v1/logs");
+    let certificate = p(&server_ca);
+    let https = [
+        "--endpoint",
+        endpoint.as_str(),
+        "--certificate-file",
+        certificate.as_str(),
+        "--timeout",
+        "30",
+    ];
+    let header = format!("Authorization: Bearer {OTHER_TOKEN}");
+    let mut with_token = https.to_vec();
+    with_token.extend(["--header", header.as_str()]);
+    let sdk = sdk_spawn(&dir, &python, addr, 1_000, &with_token);
+    let (result, sdk_stderr) = sdk.finish(Duration::from_secs(90));
+    assert_sdk_delivered(&result, 1_000, &sdk_stderr);
+    let mut without_token = https.to_vec();
+    without_token.extend(["--prefix", "refused"]);
+    let refused = sdk_spawn(&dir, &python, addr, 10, &without_token);
+    let (refused, _) = refused.finish(Duration::from_secs(90));
+    assert_eq!(refused["exported_ok"], 0, "{refused}");
+    assert_eq!(refused["export_failed"], 10, "{refused}");
+    let summary = stop(ringway, &dir);
+    let records = parse_records(&read_output(&output), false, "SDK over HTTPS with a token");
+    check_sdk_records(&records, "record", 1_000, "SDK over HTTPS with a token");
+    let failed_calls = refused["failed_calls"].as_u64().unwrap();
+    assert!(failed_calls >= 1, "{refused}");
+    assert_eq!(summary.input(0, "auth_refused"), failed_calls, "{summary}");
+    assert_eq!(http_count(&summary, "401"), failed_calls, "{summary}");
+    assert!(summary.input(0, "tls_handshakes") >= 2, "{summary}");
+    assert_eq!(summary.input(0, "tls_handshake_errors"), 0, "{summary}");
 }
 
 #[test]
