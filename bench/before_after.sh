@@ -12,7 +12,9 @@
 #
 # Flags: --before REV [bd5486c], --after REV [HEAD], --reps N [5],
 # --lines N [2000000], --udp-seconds S [5], --out FILE
-# [bench/results/<UTC date>/before_after.md], --fast-build (thin builds:
+# [bench/results/<UTC date>/before_after.md], --workdir DIR (data, summaries
+# and file→file's output; a tmpfs such as /dev/shm/ringway-ba keeps
+# file→file off the disk's writeback noise) [a temp dir], --fast-build (thin builds:
 # LTO off, 16 codegen units, for a smoke test only; both sides alike),
 # --target-dir DIR (cargo's target directory for the builds, shared by both
 # revisions [target/before-after/target]), --quick. A commit built once is
@@ -27,6 +29,7 @@ reps=5
 lines=2000000
 udp_seconds=5
 out=
+workdir=
 fast_build=0
 target_dir=
 while [ $# -gt 0 ]; do
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --lines) lines=$2; shift 2 ;;
         --udp-seconds) udp_seconds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --workdir) workdir=$2; shift 2 ;;
         --fast-build) fast_build=1; shift ;;
         --target-dir) target_dir=$2; shift 2 ;;
         --quick) reps=2; lines=200000; udp_seconds=2; shift ;;
@@ -108,5 +112,6 @@ args=(--a "$before_bin/ringway" --a-label "$before_label"
       --loadgen "$after_bin/loadgen"
       --reps "$reps" --lines "$lines" --udp-seconds "$udp_seconds")
 [ -n "$out" ] && args+=(--out "$out")
+[ -n "$workdir" ] && args+=(--workdir "$workdir")
 python3 bench/before_after.py "${args[@]}"
 echo "before_after.sh: done in $(( $(date +%s) - started )) s" >&2
