@@ -274,9 +274,11 @@ pub(crate) fn build_ring(depth: u32, sqpoll: bool) -> io::Result<IoUring> {
 /// missing feature is one clear error instead of a failure mid-run.
 pub(crate) fn probe_kernel() -> Result<(), String> {
     let ring = IoUring::new(8).map_err(|error| {
-        format!(
-            "io_uring is not available ({error}); ringway needs Linux 5.11 or later with io_uring enabled (sysctl kernel.io_uring_disabled=0)"
-        )
+        refused_message("io_uring_setup", &error, &Host::read()).unwrap_or_else(|| {
+            format!(
+                "io_uring is not available ({error}); ringway needs Linux 5.11 or later with io_uring enabled (sysctl kernel.io_uring_disabled=0)"
+            )
+        })
     })?;
     if !ring.params().is_feature_ext_arg() {
         return Err(
@@ -288,7 +290,9 @@ pub(crate) fn probe_kernel() -> Result<(), String> {
     ring.submitter()
         .register_probe(&mut probe)
         .map_err(|error| {
-            format!("io_uring opcode probe failed ({error}); ringway needs Linux 5.11 or later")
+            refused_message("io_uring_register", &error, &Host::read()).unwrap_or_else(|| {
+                format!("io_uring opcode probe failed ({error}); ringway needs Linux 5.11 or later")
+            })
         })?;
     for (code, name) in [(opcode::Read::CODE, "IORING_OP_READ")] {
         if !probe.is_supported(code) {
@@ -298,6 +302,82 @@ pub(crate) fn probe_kernel() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Where the message for a refused io_uring sends the reader: the section
+/// on the seccomp profile, the DaemonSet and the sysctl.
+pub(crate) const CONTAINERS_DOC: &str = "docs/operations.md#containers-and-kubernetes";
+
+/// The seccomp profile that allows io_uring, as shipped in the source tree.
+pub(crate) const SECCOMP_PROFILE: &str = "deploy/seccomp/ringway.json";
+
+/// What the host says about who may use io_uring, read when a ring is
+/// refused to tell the operator which of the gates closed.
+pub(crate) struct Host {
+    /// `kernel.io_uring_disabled` (Linux 6.6 and later): 0 allows every
+    /// process, 1 only members of `kernel.io_uring_group` (and
+    /// CAP_SYS_ADMIN), 2 none. None where the file does not exist.
+    io_uring_disabled: Option<u8>,
+    /// This process runs under a seccomp filter (`Seccomp: 2` in
+    /// /proc/self/status), as every container with a runtime's default
+    /// profile does.
+    seccomp_filter: bool,
+}
+
+impl Host {
+    pub(crate) fn read() -> Self {
+        let io_uring_disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        let seccomp_filter = std::fs::read_to_string("/proc/self/status")
+            .map(|status| {
+                status
+                    .lines()
+                    .any(|line| line.split_whitespace().eq(["Seccomp:", "2"]))
+            })
+            .unwrap_or(false);
+        Self {
+            io_uring_disabled,
+            seccomp_filter,
+        }
+    }
+}
+
+/// The start-up error for an io_uring system call (`syscall`) that the
+/// host refused with EPERM or ENOSYS, naming which gate refused it and what
+/// opens it; None for other errors, which keep their generic message.
+/// The sysctl is checked first: with it at 2 no profile helps. A seccomp
+/// filter is what a container runtime's default profile installs (Docker
+/// since 25.0 and containerd since 2.0 refuse io_uring with EPERM; CRI-O
+/// and Podman with ENOSYS).
+fn refused_message(syscall: &str, error: &io::Error, host: &Host) -> Option<String> {
+    let errno = error.raw_os_error()?;
+    if errno != libc::EPERM && errno != libc::ENOSYS {
+        return None;
+    }
+    let refused = format!("{syscall}: {error}");
+    Some(match host.io_uring_disabled {
+        Some(2) => format!(
+            "io_uring is disabled on this host ({refused}; sysctl kernel.io_uring_disabled=2): set kernel.io_uring_disabled=0 (see {CONTAINERS_DOC})"
+        ),
+        Some(1) if errno == libc::EPERM => format!(
+            "io_uring is not allowed here ({refused}): sysctl kernel.io_uring_disabled=1 limits it to the group kernel.io_uring_group names; add ringway's user to that group or set kernel.io_uring_disabled=0{} (see {CONTAINERS_DOC})",
+            if host.seccomp_filter {
+                format!(
+                    "; a seccomp filter is active too: if it is a container runtime's default profile, run with {SECCOMP_PROFILE}"
+                )
+            } else {
+                String::new()
+            }
+        ),
+        _ if host.seccomp_filter => format!(
+            "io_uring is not allowed here ({refused}): a seccomp filter blocks it, as the default profiles of Docker and containerd do; run with the profile {SECCOMP_PROFILE} (see {CONTAINERS_DOC})"
+        ),
+        _ if errno == libc::ENOSYS => format!(
+            "this kernel has no io_uring ({refused}); ringway needs Linux 5.11 or later built with CONFIG_IO_URING"
+        ),
+        _ => return None,
+    })
 }
 
 /// A blocking eventfd: io_uring polls it internally, so a posted read
@@ -334,6 +414,74 @@ mod tests {
             assert_eq!(Token::decode(token.encode()), Some(token));
         }
         assert_eq!(Token::decode(0), None);
+    }
+
+    fn host(io_uring_disabled: Option<u8>, seccomp_filter: bool) -> Host {
+        Host {
+            io_uring_disabled,
+            seccomp_filter,
+        }
+    }
+
+    #[test]
+    fn refused_io_uring_under_a_seccomp_filter_points_to_the_profile() {
+        for errno in [libc::EPERM, libc::ENOSYS] {
+            let error = io::Error::from_raw_os_error(errno);
+            for disabled in [None, Some(0)] {
+                let message =
+                    refused_message("io_uring_setup", &error, &host(disabled, true)).unwrap();
+                assert!(
+                    message.starts_with(&format!(
+                        "io_uring is not allowed here (io_uring_setup: {error}): a seccomp filter blocks it"
+                    )),
+                    "{message}"
+                );
+                assert!(message.contains(SECCOMP_PROFILE), "{message}");
+                assert!(message.contains(CONTAINERS_DOC), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn refused_io_uring_names_the_sysctl_that_closed_it() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let disabled = refused_message("io_uring_setup", &eperm, &host(Some(2), true)).unwrap();
+        assert!(
+            disabled.starts_with("io_uring is disabled on this host (io_uring_setup: "),
+            "{disabled}"
+        );
+        assert!(
+            disabled.contains("kernel.io_uring_disabled=2"),
+            "{disabled}"
+        );
+        let group = refused_message("io_uring_setup", &eperm, &host(Some(1), false)).unwrap();
+        assert!(group.contains("kernel.io_uring_group"), "{group}");
+        assert!(!group.contains(SECCOMP_PROFILE), "{group}");
+        let both = refused_message("io_uring_setup", &eperm, &host(Some(1), true)).unwrap();
+        assert!(both.contains("kernel.io_uring_group"), "{both}");
+        assert!(both.contains(SECCOMP_PROFILE), "{both}");
+    }
+
+    #[test]
+    fn other_setup_errors_keep_the_generic_message() {
+        let enosys = io::Error::from_raw_os_error(libc::ENOSYS);
+        let message = refused_message("io_uring_setup", &enosys, &host(Some(0), false)).unwrap();
+        assert!(
+            message.starts_with("this kernel has no io_uring"),
+            "{message}"
+        );
+        // EPERM with no filter and the sysctl open: an LSM or something
+        // else refused, and the message does not guess which.
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(
+            refused_message("io_uring_setup", &eperm, &host(Some(0), false)),
+            None
+        );
+        let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
+        assert_eq!(
+            refused_message("io_uring_setup", &enomem, &host(None, true)),
+            None
+        );
     }
 
     #[test]
