@@ -134,18 +134,31 @@ impl Finished {
 
 /// Spawns `ringway ARGS...` with stdout/stderr captured into files in `dir`.
 pub fn spawn(dir: &TempDir, args: &[&str]) -> Ringway {
+    spawn_configured(dir, args, |_| {})
+}
+
+/// As [`spawn`], after `configure` adjusted the command (e.g. a `pre_exec`
+/// that installs a seccomp filter in the child).
+pub fn spawn_configured(
+    dir: &TempDir,
+    args: &[&str],
+    configure: impl FnOnce(&mut Command),
+) -> Ringway {
     let n = SPAWN_COUNTER.fetch_add(1, Ordering::SeqCst);
     let stdout_path = dir.join(format!("ringway-{n}.stdout"));
     let stderr_path = dir.join(format!("ringway-{n}.stderr"));
     let stdout = File::create(&stdout_path).expect("create stdout file");
     let stderr = File::create(&stderr_path).expect("create stderr file");
-    let child = Command::new(ringway_bin())
+    let mut command = Command::new(ringway_bin());
+    command
         .args(args)
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr)
+        .stderr(stderr);
+    configure(&mut command);
+    let child = command
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", ringway_bin()));
     Ringway {

@@ -29,6 +29,7 @@ mod otlp_tls;
 mod output_tls;
 mod outputs;
 mod rotation;
+mod seccomp;
 mod shutdown;
 mod sql;
 mod sql_differential;
