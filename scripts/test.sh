@@ -37,10 +37,12 @@ fi
 # venv under target/: tests/it/otlp.rs exports through it (RINGWAY_TEST_PYTHON).
 # The same venv holds the official Prometheus client, whose parser
 # tests/it/metrics.rs reads /metrics with, and DuckDB, which
-# tests/it/sql_differential.rs checks --sql against.
+# tests/it/sql_differential.rs checks --sql against, and PyYAML, which
+# tests/it/seccomp.rs parses deploy/kubernetes/daemonset.yaml with.
 otel_version=1.45.2
 prometheus_client_version=0.21.1
 duckdb_version=2.0.0
+pyyaml_version=6.0.3
 otel_venv=target/otel-venv
 if [ ! -x "$otel_venv/bin/python" ]; then
     mkdir -p target
@@ -54,16 +56,19 @@ import opentelemetry.proto
 from importlib.metadata import version
 import prometheus_client.parser
 import duckdb
+import yaml
 sys.exit(not (sdk == exporter == '$otel_version'
               and version('prometheus-client') == '$prometheus_client_version'
-              and duckdb.__version__ == '$duckdb_version'))" >/dev/null 2>&1; then
+              and duckdb.__version__ == '$duckdb_version'
+              and yaml.__version__ == '$pyyaml_version'))" >/dev/null 2>&1; then
     "$otel_venv/bin/pip" install --quiet --disable-pip-version-check \
         "opentelemetry-api==$otel_version" \
         "opentelemetry-sdk==$otel_version" \
         "opentelemetry-exporter-otlp-proto-http==$otel_version" \
         "opentelemetry-proto==$otel_version" \
         "prometheus-client==$prometheus_client_version" \
-        "duckdb==$duckdb_version"
+        "duckdb==$duckdb_version" \
+        "pyyaml==$pyyaml_version"
 fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
