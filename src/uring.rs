@@ -371,7 +371,7 @@ fn refused_message(syscall: &str, error: &io::Error, host: &Host) -> Option<Stri
             }
         ),
         _ if host.seccomp_filter => format!(
-            "io_uring is not allowed here ({refused}): a seccomp filter blocks it, as the default profiles of Docker and containerd do; run with the profile {SECCOMP_PROFILE} (see {CONTAINERS_DOC})"
+            "io_uring is not allowed here ({refused}): a seccomp filter blocks it, as the default profiles of Docker, containerd, CRI-O and Podman do; run with the profile {SECCOMP_PROFILE} (see {CONTAINERS_DOC})"
         ),
         _ if errno == libc::ENOSYS => format!(
             "this kernel has no io_uring ({refused}); ringway needs Linux 5.11 or later built with CONFIG_IO_URING"

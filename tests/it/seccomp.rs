@@ -351,7 +351,7 @@ fn assert_refused_message(errno: i32) {
     let reason = std::io::Error::from_raw_os_error(errno);
     let expected = format!(
         "ringway: error: io_uring is not allowed here (io_uring_setup: {reason}): \
-         a seccomp filter blocks it, as the default profiles of Docker and containerd do; \
+         a seccomp filter blocks it, as the default profiles of Docker, containerd, CRI-O and Podman do; \
          run with the profile {PROFILE} (see {CONTAINERS_DOC})\n"
     );
     assert_eq!(
