@@ -29,6 +29,8 @@ mod otlp_tls;
 mod output_tls;
 mod outputs;
 mod rotation;
+// x86-64 system call numbers and audit arch, like the profile it checks.
+#[cfg(target_arch = "x86_64")]
 mod seccomp;
 mod shutdown;
 mod sql;
