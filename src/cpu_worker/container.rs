@@ -347,8 +347,8 @@ impl Joiner {
             let r = &self.runs[index];
             (r.time, r.time_len, r.stream, r.slot as usize, r.generation)
         };
-        let slot = (self.sources.get(slot).and_then(|s| s.generation) == Some(generation))
-            .then_some(slot);
+        let slot =
+            (self.sources.get(slot).and_then(|s| s.generation) == Some(generation)).then_some(slot);
         self.write(worker, &time[..time_len], stream, &run, slot);
         run.clear();
         let r = &mut self.runs[index];

@@ -227,10 +227,7 @@ pub(crate) fn json_string_lossy_len(bytes: &[u8]) -> usize {
 
 /// Bytes [`write_record`] writes.
 pub(crate) fn record_len(time: &[u8], body: &[u8], metadata: &[u8]) -> usize {
-    RECORD_FIXED_BYTES
-        + json_string_lossy_len(time)
-        + json_string_lossy_len(body)
-        + metadata.len()
+    RECORD_FIXED_BYTES + json_string_lossy_len(time) + json_string_lossy_len(body) + metadata.len()
 }
 
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of

@@ -50,8 +50,14 @@ fn cri_lines_of_containerd_and_cri_o_split_into_their_parts() {
         Some(true)
     );
     // Empty messages: with and without the space after the tag.
-    assert_eq!(cri("2026-12-02T04:09:29Z stdout F ").map(|c| c.3), Some("".into()));
-    assert_eq!(cri("2026-12-02T04:09:29Z stdout F").map(|c| c.3), Some("".into()));
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F ").map(|c| c.3),
+        Some("".into())
+    );
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F").map(|c| c.3),
+        Some("".into())
+    );
     // The message is every byte after the tag's space.
     assert_eq!(
         cri("2026-12-02T04:09:29Z stdout F  two  spaces\r").map(|c| c.3),
@@ -82,21 +88,22 @@ fn malformed_cri_lines_are_refused() {
 
 fn docker(line: &str) -> Option<(String, Stream, bool, String)> {
     let mut parser = DockerParser::new(4096);
-    parser
-        .parse(line.as_bytes(), |parsed| {
-            (
-                String::from_utf8(parsed.time.to_vec()).unwrap(),
-                parsed.stream,
-                parsed.partial,
-                String::from_utf8(parsed.message.to_vec()).unwrap(),
-            )
-        })
+    parser.parse(line.as_bytes(), |parsed| {
+        (
+            String::from_utf8(parsed.time.to_vec()).unwrap(),
+            parsed.stream,
+            parsed.partial,
+            String::from_utf8(parsed.message.to_vec()).unwrap(),
+        )
+    })
 }
 
 #[test]
 fn docker_json_file_lines_split_into_their_parts() {
     assert_eq!(
-        docker(r#"{"log":"hello \"you\"\n","stream":"stderr","time":"2026-12-02T04:09:29.123456789Z"}"#),
+        docker(
+            r#"{"log":"hello \"you\"\n","stream":"stderr","time":"2026-12-02T04:09:29.123456789Z"}"#
+        ),
         Some((
             "2026-12-02T04:09:29.123456789Z".into(),
             Stream::Stderr,
@@ -128,7 +135,13 @@ fn records_escape_the_body_once_and_replace_invalid_utf8() {
     let metadata = br#","k8s.pod.name":"p""#;
     let len = record_len(b"2026-12-02T04:09:29Z", body, metadata);
     let mut out = vec![0u8; len];
-    let written = write_record(&mut out, b"2026-12-02T04:09:29Z", Stream::Stdout, body, metadata);
+    let written = write_record(
+        &mut out,
+        b"2026-12-02T04:09:29Z",
+        Stream::Stdout,
+        body,
+        metadata,
+    );
     assert_eq!(written, len, "record_len is exact");
     let value: Value = serde_json::from_slice(&out[..written]).unwrap();
     assert_eq!(
@@ -221,7 +234,8 @@ fn paths_of_other_shapes_add_nothing() {
 #[test]
 fn parsing_and_writing_allocate_nothing_after_warm_up() {
     let mut parser = DockerParser::new(4096);
-    let docker = br#"{"log":"a \"quoted\" line\n","stream":"stdout","time":"2026-12-02T04:09:29Z"}"#;
+    let docker =
+        br#"{"log":"a \"quoted\" line\n","stream":"stdout","time":"2026-12-02T04:09:29Z"}"#;
     let cri = b"2026-12-02T04:09:29.5Z stdout F message \xc3\xa9";
     let mut out = vec![0u8; 4096];
     let mut run = |parser: &mut DockerParser, out: &mut [u8]| {
