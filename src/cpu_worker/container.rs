@@ -342,18 +342,19 @@ impl Joiner {
 
     /// Writes the record of run `index` and frees it.
     fn send_run(&mut self, worker: &mut CpuWorker, index: usize) {
-        let mut run = std::mem::replace(&mut self.runs[index].body, Vec::new());
-        let (time, time_len, stream, slot, generation) = {
-            let r = &self.runs[index];
-            (r.time, r.time_len, r.stream, r.slot as usize, r.generation)
-        };
-        let slot =
-            (self.sources.get(slot).and_then(|s| s.generation) == Some(generation)).then_some(slot);
-        self.write(worker, &time[..time_len], stream, &run, slot);
-        run.clear();
-        let r = &mut self.runs[index];
-        r.body = run;
-        r.active = false;
+        let mut body = std::mem::take(&mut self.runs[index].body);
+        let run = &self.runs[index];
+        let (time, time_len, stream) = (run.time, run.time_len, run.stream);
+        let (slot, generation) = (run.slot as usize, run.generation);
+        // The file's fields, unless its slot holds another file by now.
+        let known = self.sources.get(slot).and_then(|source| source.generation);
+        let slot = (known == Some(generation)).then_some(slot);
+        self.write(worker, &time[..time_len], stream, &body, slot);
+        // The buffer goes back: its capacity is the run's for good.
+        body.clear();
+        let run = &mut self.runs[index];
+        run.body = body;
+        run.active = false;
     }
 
     /// Sends the runs `which` picks, and the encode buffer with marks that

@@ -238,7 +238,7 @@ fn parsing_and_writing_allocate_nothing_after_warm_up() {
         br#"{"log":"a \"quoted\" line\n","stream":"stdout","time":"2026-12-02T04:09:29Z"}"#;
     let cri = b"2026-12-02T04:09:29.5Z stdout F message \xc3\xa9";
     let mut out = vec![0u8; 4096];
-    let mut run = |parser: &mut DockerParser, out: &mut [u8]| {
+    let run = |parser: &mut DockerParser, out: &mut [u8]| {
         let line = parse_cri(cri).unwrap();
         write_record(out, line.time, line.stream, line.message, b"");
         parser.parse(docker, |line| {
