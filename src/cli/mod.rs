@@ -144,7 +144,8 @@ pub(crate) struct RunArgs {
     pub loaded: Option<ConfigFile>,
 
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end][,k8s=true|false]
-    /// (k8s: Kubernetes metadata from kubelet log paths, default true with format=cri; see docs/inputs.md),
+    /// (k8s: Kubernetes metadata from kubelet log paths for format=cri or docker, default true with cri; see
+    /// docs/inputs.md),
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
     /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)
@@ -205,7 +206,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
 
-    /// Longest line kept whole; longer ones are cut to this many bytes plus a newline (counted as truncated).
+    /// Longest line kept whole, and longest message joined from partial container lines (format=cri or docker);
+    /// longer ones are cut to this many bytes plus a newline (counted as truncated).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
     pub max_line: usize,
 

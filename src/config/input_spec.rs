@@ -125,6 +125,11 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         // OTLP requests are decoded into NDJSON by the receiver itself.
         format = super::Format::Raw;
     }
+    if k8s == Some(true) && !format.is_container() {
+        return Err(format!(
+            "input '{spec}': k8s=true adds fields to format=cri or format=docker records"
+        ));
+    }
     if format.is_container() && !matches!(kind, InputKind::File { .. }) {
         return Err(format!(
             "input '{spec}': format cri and docker read container log files (use them on file inputs)"

@@ -177,6 +177,8 @@ fn container_formats_take_k8s_and_read_files_only() {
         "udp:127.0.0.1:5514,format=cri",
         "tcp:127.0.0.1:6514,format=docker",
         "udp:127.0.0.1:5514,k8s=true",
+        "file:/a.log,k8s=true",
+        "file:/a.log,format=json,k8s=true",
         "stdin,format=cri",
     ] {
         assert!(parse_input_spec(refused, &defaults).is_err(), "{refused}");
