@@ -67,6 +67,8 @@ pub(crate) struct Joiner {
     /// The encode buffer being filled.
     encoding: Option<Batch>,
     runs: [Run; MAX_PENDING_RUNS],
+    /// Runs with `active` set: with none, a line needs no lookup.
+    active_runs: usize,
     timeout: Duration,
     max_line_bytes: usize,
     /// Add Kubernetes fields from each file's path (`k8s=`).
@@ -142,6 +144,7 @@ impl Joiner {
                 body: Vec::with_capacity(max_line_bytes),
                 cut: false,
             }),
+            active_runs: 0,
             timeout,
             max_line_bytes,
             k8s,
@@ -192,6 +195,9 @@ impl Joiner {
     /// Where the watermark of the file in `slot` may go: its last read end,
     /// held at the start of its earliest pending run.
     fn floor(&self, slot: u32, generation: u16, end: u64) -> u64 {
+        if self.active_runs == 0 {
+            return end;
+        }
         self.runs
             .iter()
             .filter(|run| run.active && run.slot == slot && run.generation == generation)
@@ -277,6 +283,10 @@ impl Joiner {
         slot: Option<usize>,
         offset: u64,
     ) {
+        if self.active_runs == 0 && !line.partial {
+            self.write(worker, line.time, line.stream, line.message, slot);
+            return;
+        }
         let (run_slot, generation) = mark.map_or((u32::MAX, 0), |m| (m.slot, m.generation));
         let found = self.runs.iter().position(|run| {
             run.active
@@ -289,6 +299,9 @@ impl Joiner {
                 self.write(worker, line.time, line.stream, line.message, slot);
                 return;
             }
+            // Parsers pass only RFC 3339 times, which fit.
+            debug_assert!(line.time.len() <= MAX_TIME_BYTES);
+            let time_len = line.time.len().min(MAX_TIME_BYTES);
             let index = match self.runs.iter().position(|run| !run.active) {
                 Some(index) => index,
                 None => {
@@ -299,17 +312,14 @@ impl Joiner {
                     oldest
                 }
             };
-            if line.time.len() > MAX_TIME_BYTES {
-                self.tally.invalid += 1;
-                return;
-            }
             let run = &mut self.runs[index];
             run.active = true;
+            self.active_runs += 1;
             run.slot = run_slot;
             run.generation = generation;
             run.stream = line.stream;
-            run.time[..line.time.len()].copy_from_slice(line.time);
-            run.time_len = line.time.len();
+            run.time[..time_len].copy_from_slice(&line.time[..time_len]);
+            run.time_len = time_len;
             run.start = offset;
             run.since = Instant::now();
             run.body.clear();
@@ -355,6 +365,7 @@ impl Joiner {
         let run = &mut self.runs[index];
         run.body = body;
         run.active = false;
+        self.active_runs -= 1;
     }
 
     /// Sends the runs `which` picks, and the encode buffer with marks that
@@ -418,10 +429,17 @@ impl CpuWorker {
         let mark = batch.marks.as_slice().first().copied();
         let slot = mark.map(|mark| joiner.source_for(&mark, self));
         let bytes = batch.bytes();
+        let max_line = joiner.max_line_bytes;
         let mut start = 0;
         while let Some(newline) = memchr::memchr(b'\n', &bytes[start..]) {
             let end = start + newline;
-            let line = &bytes[start..end];
+            let mut line = &bytes[start..end];
+            if line.len() > max_line {
+                // Only with --read-buf above --max-line (the reader cuts
+                // longer lines itself).
+                line = &line[..max_line];
+                joiner.tally.truncated += 1;
+            }
             let offset = batch.file_offset + start as u64;
             joiner.tally.framed += 1;
             let parsed = match &mut parser {
@@ -503,3 +521,6 @@ impl CpuWorker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

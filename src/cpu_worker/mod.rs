@@ -119,7 +119,9 @@ impl CpuWorker {
         // Only a batch longer than --max-line can hold an over-long line (the
         // reader cuts those that fill a buffer; a larger --read-buf can still
         // bring whole ones).
-        if batch.len > self.max_line_bytes + 1 {
+        // Container lines are cut where they are parsed instead: moving
+        // lines here would lose the file offsets their joins hold.
+        if batch.len > self.max_line_bytes + 1 && !self.format.is_container() {
             self.truncate_long_lines(&mut batch);
         }
         if self.transform.is_some() {

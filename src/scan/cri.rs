@@ -20,7 +20,7 @@
 //!   (a line that ends right after TAG has an empty message).
 //!
 //! Docker json-file: one JSON object a line with string keys `log`,
-//! `stream` and `time` (others, such as `attrs`, are ignored); a `log`
+//! `stream` and `time` (RFC 3339, as for CRI; others, such as `attrs`, are ignored); a `log`
 //! value that ends in `\n` is a whole message (the newline is not part of
 //! it), one without is a partial continued by the stream's next line.
 
@@ -151,7 +151,7 @@ impl DockerParser {
     /// Hands `read` the line's parts (the message unescaped, its trailing
     /// `\n` removed and `partial` set when it had none) and returns what
     /// `read` returns; `None` when the line is not a json-file object with
-    /// string `log`, `stream` and `time`.
+    /// string `log`, `stream` (`stdout` or `stderr`) and `time` (RFC 3339).
     pub fn parse<R>(
         &mut self,
         line: &[u8],
@@ -184,12 +184,13 @@ impl DockerParser {
                 };
             }
             let log = log?;
+            let time = time.filter(|time| is_rfc3339(time))?;
             let (message, partial) = match log.strip_suffix(b"\n") {
                 Some(message) => (message, false),
                 None => (log, true),
             };
             Some(read(ContainerLine {
-                time: time?,
+                time,
                 stream: stream?,
                 partial,
                 message,

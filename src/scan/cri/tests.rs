@@ -114,11 +114,19 @@ fn docker_json_file_lines_split_into_their_parts() {
     // Without the trailing newline: a partial. Other keys are skipped,
     // nested values included.
     assert_eq!(
-        docker(r#"{"log":"part","attrs":{"a":["b",{"c":1}]},"stream":"stdout","time":"t"}"#),
-        Some(("t".into(), Stream::Stdout, true, "part".into()))
+        docker(
+            r#"{"log":"part","attrs":{"a":["b",{"c":1}]},"stream":"stdout","time":"2026-12-02T04:09:29Z"}"#
+        ),
+        Some((
+            "2026-12-02T04:09:29Z".into(),
+            Stream::Stdout,
+            true,
+            "part".into()
+        ))
     );
     for line in [
-        r#"{"log":"x\n","stream":"stdin","time":"t"}"#,
+        r#"{"log":"x\n","stream":"stdin","time":"2026-12-02T04:09:29Z"}"#,
+        r#"{"log":"x\n","stream":"stdout","time":"yesterday"}"#,
         r#"{"log":"x\n","stream":"stdout"}"#,
         r#"{"log":1,"stream":"stdout","time":"t"}"#,
         r#"{"log":"x\n","stream":"stdout","time":"t""#,
