@@ -215,11 +215,15 @@ impl Joiner {
         mut body: &[u8],
         slot: Option<usize>,
     ) {
-        let metadata = match slot {
-            Some(slot) => &self.sources[slot].metadata[..],
-            None => &[],
-        };
         let capacity = self.pool.buffer_bytes();
+        let metadata = match slot {
+            // Fields longer than half a buffer (a path of thousands of
+            // bytes under a small --max-line) would leave no room: left out.
+            Some(slot) if self.sources[slot].metadata.len() <= capacity / 2 => {
+                &self.sources[slot].metadata[..]
+            }
+            _ => &[],
+        };
         let mut needed = record_len(time, body, metadata);
         // A body whose JSON outgrows a whole buffer (heavy escaping of a
         // message near --max-line) is cut to fit, and counted.
@@ -230,11 +234,8 @@ impl Joiner {
             }
             self.tally.truncated += 1;
         }
-        if needed > capacity {
-            // Only metadata longer than a buffer: not a record to send.
-            self.tally.invalid += 1;
-            return;
-        }
+        // Fits: metadata is at most half a buffer, time and keys are short.
+        debug_assert!(needed <= capacity);
         if self
             .encoding
             .as_ref()
@@ -252,9 +253,9 @@ impl Joiner {
         out.records += 1;
     }
 
-    /// Writes an invalid line as it is (`--on-invalid raw`).
-    fn write_raw(&mut self, worker: &mut CpuWorker, line_with_newline: &[u8]) {
-        let needed = line_with_newline.len();
+    /// Writes an invalid line as it is, and a newline (`--on-invalid raw`).
+    fn write_raw(&mut self, worker: &mut CpuWorker, line: &[u8]) {
+        let needed = line.len() + 1;
         if self
             .encoding
             .as_ref()
@@ -267,10 +268,11 @@ impl Joiner {
             Some(out) => out,
             None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
         };
-        // Lines are at most --max-line + 1 bytes, and buffers hold that.
-        let take = needed.min(out.room());
-        out.buf[out.len..out.len + take].copy_from_slice(&line_with_newline[..take]);
-        out.len += take;
+        // Lines are cut to --max-line bytes, and buffers hold one more.
+        let take = line.len().min(out.room() - 1);
+        out.buf[out.len..out.len + take].copy_from_slice(&line[..take]);
+        out.buf[out.len + take] = b'\n';
+        out.len += take + 1;
         out.records += 1;
     }
 
@@ -456,7 +458,7 @@ impl CpuWorker {
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 }
                 if self.on_invalid == OnInvalid::Raw {
-                    joiner.write_raw(self, &bytes[start..=end]);
+                    joiner.write_raw(self, line);
                 }
             }
             start = end + 1;

@@ -186,6 +186,37 @@ fn cri_partial_lines_join_across_read_buffers_streams_and_cut_characters() {
 }
 
 #[test]
+fn cri_partial_lines_join_across_many_small_reads() {
+    let dir = TempDir::new("cri-small-reads");
+    // 4 KiB reads (--max-line 2KiB): nearly every read ends inside a
+    // message, often inside a line.
+    let texts: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("{i:04} ").repeat(100).into_bytes())
+        .collect();
+    let mut lines: Vec<CriLine<'_>> = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let parts: Vec<&[u8]> = text.chunks(170).collect();
+        for (index, part) in parts.iter().enumerate() {
+            let tag = if index + 1 == parts.len() { "F" } else { "P" };
+            let stream = if i % 3 == 0 { "stderr" } else { "stdout" };
+            lines.push(("2026-12-02T04:09:29.000000001Z", stream, tag, part));
+        }
+    }
+    let input = dir.join("0.log");
+    fs::write(&input, cri_bytes(&lines)).unwrap();
+    assert!(file_len(&input) > 40 * 4096);
+    let (records, summary) = run_cri(
+        &dir,
+        &input,
+        ",format=cri",
+        &["--max-line", "2KiB", "--read-buf", "4KiB"],
+    );
+    assert!(records == expected_records(&lines), "records differ");
+    assert_eq!(records.len(), texts.len());
+    assert_eq!(summary.input(0, "truncated"), 0);
+}
+
+#[test]
 fn cri_messages_past_max_line_are_cut_and_the_next_message_is_whole() {
     let dir = TempDir::new("cri-cut");
     let part = vec![b'x'; 3000];
@@ -229,6 +260,22 @@ fn malformed_cri_lines_are_counted_and_routed_per_on_invalid() {
         &["--on-invalid", "deadletter", "--dead-letter", &dead_arg],
     );
     assert_eq!(records.len(), 2);
+    // raw (the default): passed on as they are, in their place.
+    let output = dir.join("out.ndjson");
+    let spec = format!("file:{},format=cri", p(&input));
+    let out = format!("file:{}", p(&output));
+    let _ = fs::remove_file(&output);
+    run(
+        &dir,
+        &["run", "--input", &spec, "--output", &out, "--exit-on-eof"],
+        TIMEOUT,
+    )
+    .assert_success();
+    let text = fs::read_to_string(&output).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines[1], "not a cri line");
+    assert_eq!(lines[4], "2026-12-02T04:09:29Z stdout X bad tag");
     assert_eq!(
         fs::read_to_string(&dead).unwrap(),
         "not a cri line\n2026-12-02T04:09:29Z stdin F bad stream\n2026-12-02 04:09:29Z stdout F bad time\n2026-12-02T04:09:29Z stdout X bad tag\n"
