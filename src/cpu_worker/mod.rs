@@ -8,6 +8,10 @@
 //! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
 //! ring(4), which fills, and the reader pauses.
 //!
+//! `format=syslog` lines become JSON objects written into encode buffers
+//! (`SyslogConverter`); `format=cri|docker` lines too, their partial lines
+//! joined first ([`ContainerConverter`], in `container`).
+//!
 //! With a query (`--sql`) or a route on any output, every line also goes
 //! through the lane's [`Transformer`](crate::transform::Transformer)
 //! ([`TransformStage`], in `transform`): for `json` its parse is the JSON

@@ -484,3 +484,31 @@ fn kill_9_in_the_middle_of_a_partial_run_resumes_it_whole_once() {
 fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
+
+#[test]
+fn ringway_sql_reads_container_lines_each_on_its_own() {
+    let dir = TempDir::new("cri-sql");
+    let input = dir.join("0.log");
+    fs::write(
+        &input,
+        b"2026-12-02T04:09:29Z stdout P one\n2026-12-02T04:09:29Z stderr F two\nbad\n",
+    )
+    .unwrap();
+    let done = run(
+        &dir,
+        &[
+            "sql",
+            "--format",
+            "cri",
+            "SELECT body FROM logs WHERE stream = 'stdout'",
+            &p(&input),
+        ],
+        TIMEOUT,
+    );
+    done.assert_success();
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        "{\"body\":\"one\"}\n"
+    );
+    assert!(done.stderr.contains("1 invalid lines"), "{}", done.stderr);
+}
