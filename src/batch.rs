@@ -31,6 +31,10 @@ pub(crate) struct Batch {
     pub records: u32,
     /// File offsets this batch completes (file inputs only).
     pub marks: Marks,
+    /// File inputs, as the reader made it: the offset in its mark's file
+    /// of `buf[0]`, so the CPU worker can tell each line's offset (what
+    /// joined container lines hold the checkpoint at).
+    pub file_offset: u64,
     /// Set by the CPU worker for file inputs: outputs ack this.
     pub ack: Option<Ack>,
     /// When the input made this batch; a batch that absorbed others keeps
@@ -55,6 +59,7 @@ impl Batch {
             len,
             records: 0,
             marks: Marks::default(),
+            file_offset: 0,
             ack: None,
             created: Instant::now(),
             outputs_pending: AtomicU32::new(0),

@@ -19,6 +19,20 @@ pub(crate) enum Format {
     Json,
     /// RFC 3164 / RFC 5424 messages, converted to one JSON object each.
     Syslog,
+    /// Kubernetes CRI container log lines (file inputs), partial lines
+    /// joined, converted to one JSON object per message.
+    Cri,
+    /// Docker json-file lines (file inputs), split lines joined, converted
+    /// like `Cri`.
+    Docker,
+}
+
+impl Format {
+    /// Whether lines are container log lines joined per file and stream
+    /// (`cpu_worker::container`).
+    pub fn is_container(self) -> bool {
+        matches!(self, Format::Cri | Format::Docker)
+    }
 }
 
 /// Where a file input starts reading files that exist at start-up.
@@ -71,7 +85,7 @@ impl InputKind {
     /// only completes the match.)
     fn options(&self) -> &'static str {
         match self {
-            InputKind::File { .. } => "file inputs take format and from",
+            InputKind::File { .. } => "file inputs take format, from and k8s",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
             InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
             InputKind::Otlp { .. } => {
@@ -101,6 +115,9 @@ pub(crate) struct InputSpec {
     pub kind: InputKind,
     pub format: Format,
     pub from: StartFrom,
+    /// Add Kubernetes metadata from each file's path (`k8s=`; default on
+    /// for `format=cri`).
+    pub k8s: bool,
     /// The SQL query over the input's records (`--sql`, or its own
     /// `[[input]] sql`), as written; checked at start by compiling it.
     pub sql: Option<String>,
@@ -288,6 +305,9 @@ pub(crate) struct Settings {
     pub on_invalid: OnInvalid,
     pub dead_letter: Option<PathBuf>,
     pub max_line_bytes: usize,
+    /// Longest a partial container line (`format=cri|docker`) waits for
+    /// the rest of its message before it is sent on as it is.
+    pub multiline_timeout: Duration,
     pub read_buffer_bytes: usize,
     pub batch_bytes: usize,
     pub batch_linger: Duration,
@@ -555,10 +575,11 @@ fn parse_format(text: &str) -> Result<Format, String> {
         "raw" => Ok(Format::Raw),
         "json" => Ok(Format::Json),
         "syslog" => Ok(Format::Syslog),
-        "cri" => Err(format!(
-            "format '{text}' is not supported yet (use raw, json or syslog)"
+        "cri" => Ok(Format::Cri),
+        "docker" => Ok(Format::Docker),
+        _ => Err(format!(
+            "unknown format '{text}' (use raw, json, syslog, cri or docker)"
         )),
-        _ => Err(format!("unknown format '{text}' (use raw, json or syslog)")),
     }
 }
 

@@ -45,12 +45,13 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
 /// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 13] = [
+const INPUT_KEYS: [&str; 14] = [
     "kind",
     "path",
     "address",
     "format",
     "from",
+    "k8s",
     "rcvbuf",
     "sockets",
     "tls",
@@ -457,7 +458,7 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 fn input_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
-        "file" => "path, format, from",
+        "file" => "path, format, from, k8s",
         "udp" => "address, format, rcvbuf, sockets",
         "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
@@ -532,6 +533,14 @@ fn input_spec(table: &Table) -> Result<String, String> {
             ));
         }
         spec.push_str(&format!(",sockets={sockets}"));
+    }
+    match table.get("k8s") {
+        None => {}
+        Some(toml::Value::Boolean(on)) => {
+            refuse(&kind, "k8s", kind != "file", takes)?;
+            spec.push_str(&format!(",k8s={on}"));
+        }
+        Some(_) => return Err("key 'k8s' must be true or false".to_string()),
     }
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}
@@ -787,6 +796,11 @@ mod tests {
             kind = "stdin"
             format = "json"
             [[input]]
+            kind = "file"
+            path = "/var/log/pods/*/*/*.log"
+            format = "cri"
+            k8s = false
+            [[input]]
             kind = "tcp"
             address = "0.0.0.0:6514"
             format = "syslog"
@@ -814,6 +828,7 @@ mod tests {
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318,auth_token_file=/etc/ringway/otlp-tokens",
                 "stdin,format=json",
+                "file:/var/log/pods/*/*/*.log,format=cri,k8s=false",
                 "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem,client_ca=/etc/ringway/tls/clients-ca.pem",
             ]
         );
@@ -830,6 +845,7 @@ mod tests {
             config.input_sql,
             [
                 Some("SELECT a, b FROM logs WHERE c IN ('x', 'y')".to_string()),
+                None,
                 None,
                 None,
                 None,

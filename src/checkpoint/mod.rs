@@ -118,11 +118,17 @@ fn pack(generation: u16, offset: u64) -> u64 {
 }
 
 /// Per file slot of one file input: the delivered watermark, packed with
-/// the slot's generation so a stale mark never lands on a reused slot, and
-/// the offset read to (for the checkpoint lag).
+/// the slot's generation so a stale mark never lands on a reused slot, the
+/// offset read to (for the checkpoint lag), and the file's path (for what
+/// the CPU worker derives from it, e.g. Kubernetes metadata).
 pub(crate) struct AckedOffsets {
     slots: Box<[AtomicU64]>,
     read: Box<[AtomicU64]>,
+    /// The path of the file a slot holds, with its generation: set by the
+    /// I/O worker when it opens the file (before any batch of it is
+    /// sent), read by the CPU worker once per file. Locked once per file,
+    /// never per batch.
+    paths: Box<[Mutex<(u16, PathBuf)>]>,
     /// Bytes the watermarks moved forward, ever: tells the checkpoint
     /// thread how much was delivered since its last write.
     delivered_bytes: AtomicU64,
@@ -133,6 +139,9 @@ impl AckedOffsets {
         Arc::new(Self {
             slots: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             read: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            paths: (0..slots)
+                .map(|_| Mutex::new((0, PathBuf::new())))
+                .collect(),
             delivered_bytes: AtomicU64::new(0),
         })
     }
@@ -147,6 +156,27 @@ impl AckedOffsets {
     pub fn reset(&self, slot: usize, generation: u16, delivered: u64, read: u64) {
         self.read[slot].store(read, Ordering::Relaxed);
         self.slots[slot].store(pack(generation, delivered), Ordering::Release);
+    }
+
+    /// The file in `slot` (generation `generation`) is at `path`.
+    pub fn set_path(&self, slot: usize, generation: u16, path: &std::path::Path) {
+        if let Some(cell) = self.paths.get(slot) {
+            let mut cell = cell.lock().unwrap_or_else(|p| p.into_inner());
+            cell.0 = generation;
+            cell.1.clear();
+            cell.1.push(path);
+        }
+    }
+
+    /// Calls `read` with the path of the file in `slot` if that slot still
+    /// holds generation `generation`.
+    pub fn with_path(&self, slot: usize, generation: u16, read: impl FnOnce(&std::path::Path)) {
+        if let Some(cell) = self.paths.get(slot) {
+            let cell = cell.lock().unwrap_or_else(|p| p.into_inner());
+            if cell.0 == generation {
+                read(&cell.1);
+            }
+        }
     }
 
     /// Bytes the watermarks moved forward since start.
@@ -222,6 +252,11 @@ pub(crate) struct AckLog {
 }
 
 impl AckLog {
+    /// The per-slot table whose watermarks this log moves.
+    pub fn offsets(&self) -> &Arc<AckedOffsets> {
+        &self.offsets
+    }
+
     pub fn new(capacity: usize, offsets: Arc<AckedOffsets>, producer: Arc<Waker>) -> Arc<Self> {
         let capacity = capacity.next_power_of_two().max(2);
         Arc::new(Self {

@@ -204,6 +204,9 @@ impl CheckArgs {
                     "from = \"{}\"\n",
                     format!("{:?}", input.from).to_lowercase()
                 ));
+                if input.k8s || input.format.is_container() {
+                    out.push_str(&format!("k8s = {}\n", input.k8s));
+                }
             }
             out.push_str(&extra);
             if let Some(sql) = input.sql.as_deref().and_then(normalized_query) {

@@ -143,7 +143,9 @@ pub(crate) struct RunArgs {
     #[arg(skip)]
     pub loaded: Option<ConfigFile>,
 
-    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end],
+    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end][,k8s=true|false]
+    /// (k8s: Kubernetes metadata from kubelet log paths for format=cri or docker, default true with cri; see
+    /// docs/inputs.md),
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
     /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)
@@ -184,7 +186,9 @@ pub(crate) struct RunArgs {
     pub output_headers: Vec<String>,
 
     /// Format of every input without its own format=: raw (one record per line), json (NDJSON, checked with
-    /// simd-json) or syslog (RFC 3164/5424, converted to one JSON object per message).
+    /// simd-json), syslog (RFC 3164/5424, converted to one JSON object per message), or, for file inputs, cri
+    /// (Kubernetes CRI container logs) or docker (Docker json-file logs): partial lines joined per file and
+    /// stream, one {"time","stream","body"} object per message.
     #[arg(long, value_name = "FORMAT", default_value = "raw", value_parser = config::parse_format_flag)]
     pub format: Format,
 
@@ -192,7 +196,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "WHERE", default_value = "beginning", value_parser = config::parse_from_flag)]
     pub from: StartFrom,
 
-    /// What to do with a line that is not valid JSON under format=json.
+    /// What to do with a line that is not valid JSON under format=json, or not a container log line under
+    /// format=cri or docker.
     #[arg(long, value_name = "POLICY", value_enum, default_value = "raw")]
     pub on_invalid: OnInvalidArg,
 
@@ -201,9 +206,16 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
 
-    /// Longest line kept whole; longer ones are cut to this many bytes plus a newline (counted as truncated).
+    /// Longest line kept whole, and longest message joined from partial container lines (format=cri or docker);
+    /// longer ones are cut to this many bytes plus a newline (counted as truncated).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
     pub max_line: usize,
+
+    /// Longest a partial container line (format=cri or docker: a P line, a log value without its newline)
+    /// waits for the rest of its message; then the part joined so far is sent on as one record (0: only at
+    /// exit). A bare number is seconds.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
+    pub multiline_timeout: Duration,
 
     /// Bytes per io_uring read (each pooled buffer holds at least --max-line + 1 bytes).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]

@@ -11,8 +11,9 @@ pub(crate) struct SqlArgs {
     #[arg(value_name = "QUERY")]
     pub query: String,
 
-    /// How lines are read: json (NDJSON), raw (each line is the field body) or syslog (RFC 3164/5424,
-    /// converted to ringway's JSON first).
+    /// How lines are read: json (NDJSON), raw (each line is the field body), syslog (RFC 3164/5424, converted to
+    /// ringway's JSON first), or cri or docker (container log lines, each converted to {"time","stream","body"};
+    /// partial lines are not joined here)
     #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = config::parse_format_flag)]
     pub format: Format,
 

@@ -405,6 +405,7 @@ impl RunArgs {
             on_invalid,
             dead_letter: self.dead_letter,
             max_line_bytes: self.max_line,
+            multiline_timeout: self.multiline_timeout,
             read_buffer_bytes: self.read_buf,
             batch_bytes: self.batch_bytes,
             batch_linger: self.batch_linger,

@@ -64,6 +64,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     };
     let mut format = defaults.format;
     let mut from = defaults.from;
+    let mut k8s = None;
     // A TLS input's `,tls` and files, put together after the loop.
     let mut tls = TlsOptions::default();
     let takes_tls = matches!(kind, InputKind::Tcp { .. } | InputKind::Otlp { .. });
@@ -81,6 +82,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         match (key, &mut kind) {
             ("format", _) => format = parse_format(value).map_err(context)?,
             ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
+            ("k8s", InputKind::File { .. }) => k8s = Some(parse_bool(value).map_err(context)?),
             ("rcvbuf", InputKind::Udp { rcvbuf_bytes, .. }) => {
                 *rcvbuf_bytes = parse_size(value).map_err(context)?;
             }
@@ -123,11 +125,22 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         // OTLP requests are decoded into NDJSON by the receiver itself.
         format = super::Format::Raw;
     }
+    if k8s == Some(true) && !format.is_container() {
+        return Err(format!(
+            "input '{spec}': k8s=true adds fields to format=cri or format=docker records"
+        ));
+    }
+    if format.is_container() && !matches!(kind, InputKind::File { .. }) {
+        return Err(format!(
+            "input '{spec}': format cri and docker read container log files (use them on file inputs)"
+        ));
+    }
     Ok(InputSpec {
         name: spec.to_string(),
         kind,
         format,
         from,
+        k8s: k8s.unwrap_or(format == super::Format::Cri),
         sql: None,
     })
 }
@@ -199,11 +212,26 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
             None => return Err(context(format!("option '{option}' is not key=value"))),
         }
     }
+    if format.is_container() {
+        return Err(format!(
+            "input '{spec}': format cri and docker read container log files (use them on file inputs)"
+        ));
+    }
     Ok(InputSpec {
         name: spec.to_string(),
         kind: InputKind::Stdin,
         format,
         from: defaults.from,
+        k8s: false,
         sql: None,
     })
+}
+
+/// `k8s=true|false`.
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("k8s must be true or false, not '{text}'")),
+    }
 }

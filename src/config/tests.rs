@@ -161,6 +161,31 @@ fn plain_defaults() -> InputDefaults {
 }
 
 #[test]
+fn container_formats_take_k8s_and_read_files_only() {
+    let defaults = plain_defaults();
+    let cri = parse_input_spec("file:/var/log/pods/*/*/*.log,format=cri", &defaults).unwrap();
+    assert_eq!((cri.format, cri.k8s), (Format::Cri, true));
+    let off = parse_input_spec("file:/a.log,format=cri,k8s=false", &defaults).unwrap();
+    assert!(!off.k8s);
+    let docker = parse_input_spec("file:/a.log,format=docker", &defaults).unwrap();
+    assert_eq!((docker.format, docker.k8s), (Format::Docker, false));
+    let on = parse_input_spec("file:/a.log,format=docker,k8s=true", &defaults).unwrap();
+    assert!(on.k8s);
+    assert!(!parse_input_spec("file:/a.log", &defaults).unwrap().k8s);
+    for refused in [
+        "file:/a.log,format=cri,k8s=yes",
+        "udp:127.0.0.1:5514,format=cri",
+        "tcp:127.0.0.1:6514,format=docker",
+        "udp:127.0.0.1:5514,k8s=true",
+        "file:/a.log,k8s=true",
+        "file:/a.log,format=json,k8s=true",
+        "stdin,format=cri",
+    ] {
+        assert!(parse_input_spec(refused, &defaults).is_err(), "{refused}");
+    }
+}
+
+#[test]
 fn input_spec_keys_override_global_defaults() {
     let defaults = plain_defaults();
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();

@@ -8,6 +8,10 @@
 //! waited `--batch-linger`. When ring(16) is full it waits: it stops popping
 //! ring(4), which fills, and the reader pauses.
 //!
+//! `format=syslog` lines become JSON objects written into encode buffers
+//! (`SyslogConverter`); `format=cri|docker` lines too, their partial lines
+//! joined first ([`ContainerConverter`], in `container`).
+//!
 //! With a query (`--sql`) or a route on any output, every line also goes
 //! through the lane's [`Transformer`](crate::transform::Transformer)
 //! ([`TransformStage`], in `transform`): for `json` its parse is the JSON
@@ -28,10 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+mod container;
 #[cfg(test)]
 mod tests;
 mod transform;
 
+pub(crate) use container::{ContainerConverter, Joiner, LineParser};
 pub(crate) use transform::TransformStage;
 
 pub(crate) struct CpuWorker {
@@ -51,6 +57,8 @@ pub(crate) struct CpuWorker {
     pub pending: Option<(Batch, Instant)>,
     /// Present for `format=syslog`.
     pub syslog: Option<SyslogConverter>,
+    /// Present for `format=cri` and `format=docker`.
+    pub container: Option<ContainerConverter>,
     /// File inputs: the lane's ack log, and how many outputs ack each batch.
     pub acks: Option<(Arc<AckLog>, u32)>,
     /// Bit `i` set for each output `i`: what a batch's `targets` are read
@@ -80,14 +88,21 @@ impl CpuWorker {
             if self.from_reader.is_finished() {
                 break;
             }
-            let mut deadline = None;
+            let mut deadline = self
+                .container
+                .as_ref()
+                .and_then(|converter| converter.joiner.deadline());
+            if deadline.is_some_and(|due| Instant::now() >= due) {
+                self.flush_container_runs(false);
+                continue;
+            }
             if let Some((_, since)) = &self.pending {
                 let due = *since + self.linger;
                 if Instant::now() >= due {
                     self.flush_pending();
                     continue;
                 }
-                deadline = Some(due);
+                deadline = Some(deadline.map_or(due, |other: Instant| other.min(due)));
             }
             if let Some(dead_letter) = &mut self.dead_letter {
                 dead_letter.flush();
@@ -96,6 +111,8 @@ impl CpuWorker {
             self.waker
                 .wait(|| !reader.is_empty() || reader.is_finished(), deadline);
         }
+        // At exit (EOF or shutdown) partial messages go out as joined so far.
+        self.flush_container_runs(true);
         self.flush_pending();
         if let Some(dead_letter) = &mut self.dead_letter {
             dead_letter.flush();
@@ -106,7 +123,9 @@ impl CpuWorker {
         // Only a batch longer than --max-line can hold an over-long line (the
         // reader cuts those that fill a buffer; a larger --read-buf can still
         // bring whole ones).
-        if batch.len > self.max_line_bytes + 1 {
+        // Container lines are cut where they are parsed instead: moving
+        // lines here would lose the file offsets their joins hold.
+        if batch.len > self.max_line_bytes + 1 && !self.format.is_container() {
             self.truncate_long_lines(&mut batch);
         }
         if self.transform.is_some() {
@@ -122,6 +141,10 @@ impl CpuWorker {
             Format::Json => self.check_json(&mut batch),
             Format::Syslog => {
                 self.convert_syslog(batch);
+                return;
+            }
+            Format::Cri | Format::Docker => {
+                self.convert_container(batch);
                 return;
             }
         };

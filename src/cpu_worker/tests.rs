@@ -55,6 +55,7 @@ fn worker_with(
         linger: Duration::ZERO,
         pending: None,
         syslog: None,
+        container: None,
         acks,
         all_outputs: (1 << OUTPUTS) - 1,
         transform: Some(stage),

@@ -106,6 +106,10 @@ impl CpuWorker {
                 self.convert_syslog(batch);
                 return;
             }
+            Format::Cri | Format::Docker => {
+                self.convert_container(batch);
+                return;
+            }
             Format::Json => Shape::Json,
             Format::Raw => match &self.transform {
                 Some(stage) => stage.raw_shape,

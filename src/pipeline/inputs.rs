@@ -9,7 +9,9 @@ use crate::ack::Replies;
 use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
-use crate::cpu_worker::{CpuWorker, SyslogConverter, TransformStage};
+use crate::cpu_worker::{
+    ContainerConverter, CpuWorker, Joiner, LineParser, SyslogConverter, TransformStage,
+};
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
 use crate::input::file::{FileReader, FileReaderConfig, FileTracking};
@@ -22,7 +24,7 @@ use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, TlsCounters, UdpI
 use crate::pool::BufferPool;
 use crate::reload::Credentials;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
-use crate::scan::{json::JsonChecker, syslog::SyslogParser};
+use crate::scan::{cri::DockerParser, json::JsonChecker, syslog::SyslogParser};
 use crate::transform::{Condition, Query, Shape, Transformer};
 use io_uring::IoUring;
 use std::sync::Arc;
@@ -271,7 +273,8 @@ impl Inputs {
         self.to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {
             Some(path)
-                if input.format == Format::Json && settings.on_invalid == OnInvalid::DeadLetter =>
+                if (input.format == Format::Json || input.format.is_container())
+                    && settings.on_invalid == OnInvalid::DeadLetter =>
             {
                 Some(
                     DeadLetter::open(path)
@@ -300,6 +303,31 @@ impl Inputs {
             }),
             _ => None,
         };
+        let container = if input.format.is_container() {
+            let parser = match input.format {
+                Format::Docker => LineParser::Docker(DockerParser::new(settings.max_line_bytes)),
+                _ => LineParser::Cri,
+            };
+            let pool = BufferPool::new(
+                shared.encode_buffers,
+                shared.buffer_bytes,
+                Arc::clone(&cpu_waker),
+            )
+            .map_err(|error| format!("cannot map its encode buffers: {error}"))?;
+            let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
+            Some(ContainerConverter {
+                parser,
+                joiner: Joiner::new(
+                    pool,
+                    settings.multiline_timeout,
+                    settings.max_line_bytes,
+                    input.k8s,
+                    offsets,
+                ),
+            })
+        } else {
+            None
+        };
         let transform = self.transform_stage(build, &cpu_waker)?;
         let all_outputs = match settings.outputs.len() {
             64.. => u64::MAX,
@@ -319,6 +347,7 @@ impl Inputs {
             linger: input.kind.cpu_linger(settings.batch_linger),
             pending: None,
             syslog,
+            container,
             acks,
             all_outputs,
             transform,

@@ -2,9 +2,12 @@
 //! standard input and writes each resulting record and a newline to
 //! standard output, for trying a query out before it goes into `--sql`.
 //! The same [`Transformer`] as a CPU worker's does the work; syslog lines
-//! are converted to ringway's JSON first, as a syslog lane does.
+//! are converted to ringway's JSON first, as a syslog lane does; CRI and
+//! Docker lines too, each line on its own (partial lines are not joined
+//! here).
 
 use crate::config::Format;
+use crate::scan::cri::{self, DockerParser};
 use crate::scan::syslog::SyslogParser;
 use crate::transform::{Outcome, Query, Shape, Transformer};
 use std::io::{BufRead, BufReader, BufWriter, ErrorKind, Read, Write};
@@ -48,7 +51,10 @@ pub(crate) fn run_sql(
     let max_record_bytes = match format {
         Format::Syslog => SyslogParser::max_json_bytes(max_line_bytes),
         Format::Raw | Format::Json => max_line_bytes,
+        // Each message byte becomes at most a 6-byte escape.
+        Format::Cri | Format::Docker => max_line_bytes * 6 + cri::RECORD_OVERHEAD_BYTES,
     };
+    let mut docker = DockerParser::new(max_line_bytes);
     let mut transformer = Transformer::new(
         Some(std::sync::Arc::new(query)),
         Vec::new(),
@@ -86,6 +92,26 @@ pub(crate) fn run_sql(
                     .strip_suffix(b"\n")
                     .unwrap_or(&converted[..written]);
                 (json, Shape::Json)
+            }
+            Format::Cri | Format::Docker => {
+                let write = |parsed: cri::ContainerLine<'_>| {
+                    cri::write_record(
+                        &mut converted,
+                        parsed.time,
+                        parsed.stream,
+                        parsed.message,
+                        b"",
+                    )
+                };
+                let written = match format {
+                    Format::Cri => cri::parse_cri(&line).map(write),
+                    _ => docker.parse(&line, write),
+                };
+                let Some(written) = written else {
+                    invalid += 1;
+                    continue;
+                };
+                (&converted[..written - 1], Shape::Json)
             }
         };
         let result = transformer.process(record, shape);

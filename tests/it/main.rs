@@ -14,6 +14,7 @@ mod cli;
 mod compare;
 mod config;
 mod config_env;
+mod container_logs;
 mod counters;
 mod docs;
 mod durability;

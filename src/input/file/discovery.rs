@@ -267,6 +267,7 @@ impl FileReader {
         let generation = self.take_generation();
         self.offsets
             .reset(slot, generation, delivered.unwrap_or(offset), offset);
+        self.offsets.set_path(slot, generation, path);
         self.files[slot] = Some(TailedFile {
             path: path.to_path_buf(),
             file,

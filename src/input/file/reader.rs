@@ -234,6 +234,7 @@ impl FileReader {
             file.tail = Fingerprint::of_bytes(&buf[..consumed]);
             file.lifecycle.active();
         }
+        let read_from = file.offset;
         file.offset += consumed as u64;
         self.counters
             .bytes
@@ -246,6 +247,7 @@ impl FileReader {
             // an over-long line the mark stays at the line's start: a restart
             // there reads the line again rather than its tail as a record.
             let mut batch = Batch::new(buf, emit);
+            batch.file_offset = read_from;
             batch.marks = Marks::one(Mark {
                 slot: index as u32,
                 generation: file.generation,

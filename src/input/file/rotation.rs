@@ -214,6 +214,7 @@ impl FileReader {
         file.generation = generation;
         file.fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
         self.offsets.reset(index, generation, 0, 0);
+        self.offsets.set_path(index, generation, &file.path);
         self.state_dirty = true;
     }
 

@@ -1,0 +1,528 @@
+//! Container log lines (`format=cri`, `format=docker`): each line parsed
+//! (`scan::cri`), partial lines joined per (file, stream), one JSON record
+//! `{"time","stream","body"}` plus the file's Kubernetes fields written per
+//! message into this worker's encode buffers.
+//!
+//! [`ContainerConverter`] holds the parser, a fixed set of [`Run`]s (a
+//! message whose partial lines are being joined; at most
+//! [`MAX_PENDING_RUNS`], each with a body buffer of `--max-line` bytes
+//! reserved at start) and, per file slot, the metadata fields computed
+//! once when a file's first batch arrives ([`Source`]).
+//!
+//! Checkpoints stay exact: a batch's file mark says "every byte before
+//! `end` is delivered once this batch is". While a run of that file is
+//! pending, its lines are not in any record sent yet, so the mark this
+//! worker sends is held at the file offset of the earliest pending run's
+//! first line (`Run::start`, from the batch's `file_offset`). The watermark
+//! then never passes a part of an unsent message: after a crash the file
+//! is read again from that line and the message is joined whole, once.
+//! Whole lines of the other stream between that offset and the crash were
+//! already sent and are sent again — the at-least-once duplicates DESIGN §3
+//! allows, never a torn record. Marks stay monotonic: a new run starts at
+//! or after the batch's own start, which no earlier mark passed, and a run
+//! that ends only raises the minimum.
+//!
+//! A run ends with its final line (`F`, or a `log` value ending in `\n`);
+//! after `--multiline-timeout` without one, when a new file takes over its
+//! slot, when all runs are taken and another stream starts one, and at exit
+//! it is sent as joined so far. A message longer than `--max-line` is cut
+//! there (counted as truncated) and the rest of its parts are dropped up
+//! to its final line. Parts are joined as raw bytes and escaped once, so a
+//! UTF-8 character that a runtime split across two lines comes out whole.
+
+use super::CpuWorker;
+use crate::batch::Batch;
+use crate::checkpoint::{AckedOffsets, Mark, Marks};
+use crate::config::OnInvalid;
+use crate::pool::BufferPool;
+use crate::scan::cri::{
+    ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
+    write_record,
+};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Messages that can be pending (being joined) at once in one lane: one
+/// per (file, stream) with a partial line not yet ended. When all are
+/// taken, the oldest is sent as it is to make room.
+pub(crate) const MAX_PENDING_RUNS: usize = 16;
+
+/// How each line is parsed.
+pub(crate) enum LineParser {
+    Cri,
+    Docker(DockerParser),
+}
+
+/// What `format=cri|docker` needs in a CPU worker.
+pub(crate) struct ContainerConverter {
+    pub parser: LineParser,
+    pub joiner: Joiner,
+}
+
+/// The state of the joins and the records being written.
+pub(crate) struct Joiner {
+    /// Encode buffers (this worker's own pool: returning buffers wake it).
+    pool: Arc<BufferPool>,
+    /// The encode buffer being filled.
+    encoding: Option<Batch>,
+    runs: [Run; MAX_PENDING_RUNS],
+    /// Runs with `active` set: with none, a line needs no lookup.
+    active_runs: usize,
+    timeout: Duration,
+    max_line_bytes: usize,
+    /// Add Kubernetes fields from each file's path (`k8s=`).
+    k8s: bool,
+    /// Where file paths come from (the lane's offsets table); `None` in
+    /// tests without files.
+    offsets: Option<Arc<AckedOffsets>>,
+    /// Per file slot; grows to the slots seen, at most `--max-open-files`.
+    sources: Vec<Source>,
+    /// Counts of the batch being converted, added to the shared counters
+    /// once per batch.
+    tally: Tally,
+}
+
+#[derive(Default)]
+struct Tally {
+    framed: u64,
+    invalid: u64,
+    truncated: u64,
+}
+
+/// One file slot's file as this worker knows it.
+#[derive(Default)]
+struct Source {
+    /// The generation `metadata` was computed for; `None` before the first.
+    generation: Option<u16>,
+    /// `,"key":value` pairs for every record of the file.
+    metadata: Vec<u8>,
+    /// The end of the last mark seen for the file: where its watermark may
+    /// go once its pending runs are sent.
+    read_end: u64,
+}
+
+/// A message being joined from partial lines.
+struct Run {
+    active: bool,
+    slot: u32,
+    generation: u16,
+    stream: Stream,
+    /// The time of the first part (the message's), as written.
+    time: [u8; MAX_TIME_BYTES],
+    time_len: usize,
+    /// File offset of the first part's line.
+    start: u64,
+    /// When the first part arrived, for `--multiline-timeout`.
+    since: Instant,
+    /// The parts so far, raw bytes, at most `max_line_bytes`.
+    body: Vec<u8>,
+    /// The message passed `--max-line`: later parts are dropped.
+    cut: bool,
+}
+
+impl Joiner {
+    pub fn new(
+        pool: Arc<BufferPool>,
+        timeout: Duration,
+        max_line_bytes: usize,
+        k8s: bool,
+        offsets: Option<Arc<AckedOffsets>>,
+    ) -> Self {
+        Self {
+            pool,
+            encoding: None,
+            runs: std::array::from_fn(|_| Run {
+                active: false,
+                slot: 0,
+                generation: 0,
+                stream: Stream::Stdout,
+                time: [0; MAX_TIME_BYTES],
+                time_len: 0,
+                start: 0,
+                since: Instant::now(),
+                body: Vec::with_capacity(max_line_bytes),
+                cut: false,
+            }),
+            active_runs: 0,
+            timeout,
+            max_line_bytes,
+            k8s,
+            offsets,
+            sources: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// When the oldest pending run is due to be sent by the timeout.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.timeout.is_zero() {
+            return None;
+        }
+        self.runs
+            .iter()
+            .filter(|run| run.active)
+            .map(|run| run.since + self.timeout)
+            .min()
+    }
+
+    /// The source of `mark`'s file, its metadata computed when the slot
+    /// shows a generation not seen before.
+    fn source_for(&mut self, mark: &Mark, worker: &mut CpuWorker) -> usize {
+        let slot = mark.slot as usize;
+        if self.sources.len() <= slot {
+            self.sources.resize_with(slot + 1, Source::default);
+        }
+        if self.sources[slot].generation != Some(mark.generation) {
+            // The slot holds another file now: its runs can no longer end.
+            self.flush_runs(worker, |run| {
+                run.slot == mark.slot && run.generation != mark.generation
+            });
+            let source = &mut self.sources[slot];
+            source.generation = Some(mark.generation);
+            source.metadata.clear();
+            if self.k8s
+                && let Some(offsets) = &self.offsets
+            {
+                offsets.with_path(slot, mark.generation, |path| {
+                    k8s_fields(path, &mut source.metadata);
+                });
+            }
+        }
+        slot
+    }
+
+    /// Where the watermark of the file in `slot` may go: its last read end,
+    /// held at the start of its earliest pending run.
+    fn floor(&self, slot: u32, generation: u16, end: u64) -> u64 {
+        if self.active_runs == 0 {
+            return end;
+        }
+        self.runs
+            .iter()
+            .filter(|run| run.active && run.slot == slot && run.generation == generation)
+            .map(|run| run.start)
+            .fold(end, u64::min)
+    }
+
+    /// Writes one record into the encode buffer, sending the buffer on
+    /// first when it has no room.
+    fn write(
+        &mut self,
+        worker: &mut CpuWorker,
+        time: &[u8],
+        stream: Stream,
+        mut body: &[u8],
+        slot: Option<usize>,
+    ) {
+        let capacity = self.pool.buffer_bytes();
+        let metadata = match slot {
+            // Fields longer than half a buffer (a path of thousands of
+            // bytes under a small --max-line) would leave no room: left out.
+            Some(slot) if self.sources[slot].metadata.len() <= capacity / 2 => {
+                &self.sources[slot].metadata[..]
+            }
+            _ => &[],
+        };
+        let mut needed = record_len(time, body, metadata);
+        // A body whose JSON outgrows a whole buffer (heavy escaping of a
+        // message near --max-line) is cut to fit, and counted.
+        if needed > capacity {
+            while needed > capacity && !body.is_empty() {
+                body = &body[..body.len() / 2];
+                needed = record_len(time, body, metadata);
+            }
+            self.tally.truncated += 1;
+        }
+        // Fits: metadata is at most half a buffer, time and keys are short.
+        debug_assert!(needed <= capacity);
+        if self
+            .encoding
+            .as_ref()
+            .is_some_and(|out| out.room() < needed)
+        {
+            let full = self.encoding.take().expect("checked above");
+            worker.emit(full);
+        }
+        let out = match &mut self.encoding {
+            Some(out) => out,
+            None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
+        };
+        let written = write_record(&mut out.buf[out.len..], time, stream, body, metadata);
+        out.len += written;
+        out.records += 1;
+    }
+
+    /// Writes an invalid line as it is, and a newline (`--on-invalid raw`).
+    fn write_raw(&mut self, worker: &mut CpuWorker, line: &[u8]) {
+        let needed = line.len() + 1;
+        if self
+            .encoding
+            .as_ref()
+            .is_some_and(|out| out.room() < needed)
+        {
+            let full = self.encoding.take().expect("checked above");
+            worker.emit(full);
+        }
+        let out = match &mut self.encoding {
+            Some(out) => out,
+            None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
+        };
+        // Lines are cut to --max-line bytes, and buffers hold one more.
+        let take = line.len().min(out.room() - 1);
+        out.buf[out.len..out.len + take].copy_from_slice(&line[..take]);
+        out.buf[out.len + take] = b'\n';
+        out.len += take + 1;
+        out.records += 1;
+    }
+
+    /// One parsed line of the file in `slot` (`offset`: its line's offset).
+    fn take_line(
+        &mut self,
+        worker: &mut CpuWorker,
+        line: ContainerLine<'_>,
+        mark: Option<&Mark>,
+        slot: Option<usize>,
+        offset: u64,
+    ) {
+        if self.active_runs == 0 && !line.partial {
+            self.write(worker, line.time, line.stream, line.message, slot);
+            return;
+        }
+        let (run_slot, generation) = mark.map_or((u32::MAX, 0), |m| (m.slot, m.generation));
+        let found = self.runs.iter().position(|run| {
+            run.active
+                && run.slot == run_slot
+                && run.generation == generation
+                && run.stream == line.stream
+        });
+        let Some(index) = found else {
+            if !line.partial {
+                self.write(worker, line.time, line.stream, line.message, slot);
+                return;
+            }
+            // Parsers pass only RFC 3339 times, which fit.
+            debug_assert!(line.time.len() <= MAX_TIME_BYTES);
+            let time_len = line.time.len().min(MAX_TIME_BYTES);
+            let index = match self.runs.iter().position(|run| !run.active) {
+                Some(index) => index,
+                None => {
+                    let oldest = (0..MAX_PENDING_RUNS)
+                        .min_by_key(|&index| self.runs[index].since)
+                        .expect("MAX_PENDING_RUNS > 0");
+                    self.send_run(worker, oldest);
+                    oldest
+                }
+            };
+            let run = &mut self.runs[index];
+            run.active = true;
+            self.active_runs += 1;
+            run.slot = run_slot;
+            run.generation = generation;
+            run.stream = line.stream;
+            run.time[..time_len].copy_from_slice(&line.time[..time_len]);
+            run.time_len = time_len;
+            run.start = offset;
+            run.since = Instant::now();
+            run.body.clear();
+            run.cut = false;
+            self.append(index, line.message);
+            return;
+        };
+        self.append(index, line.message);
+        if !line.partial {
+            self.send_run(worker, index);
+        }
+    }
+
+    /// Appends a part to a run, up to `--max-line` bytes of message.
+    fn append(&mut self, index: usize, part: &[u8]) {
+        let max_line = self.max_line_bytes;
+        let run = &mut self.runs[index];
+        if run.cut {
+            return;
+        }
+        let room = max_line - run.body.len();
+        if part.len() > room {
+            run.body.extend_from_slice(&part[..room]);
+            run.cut = true;
+            self.tally.truncated += 1;
+        } else {
+            run.body.extend_from_slice(part);
+        }
+    }
+
+    /// Writes the record of run `index` and frees it.
+    fn send_run(&mut self, worker: &mut CpuWorker, index: usize) {
+        let mut body = std::mem::take(&mut self.runs[index].body);
+        let run = &self.runs[index];
+        let (time, time_len, stream) = (run.time, run.time_len, run.stream);
+        let (slot, generation) = (run.slot as usize, run.generation);
+        // The file's fields, unless its slot holds another file by now.
+        let known = self.sources.get(slot).and_then(|source| source.generation);
+        let slot = (known == Some(generation)).then_some(slot);
+        self.write(worker, &time[..time_len], stream, &body, slot);
+        // The buffer goes back: its capacity is the run's for good.
+        body.clear();
+        let run = &mut self.runs[index];
+        run.body = body;
+        run.active = false;
+        self.active_runs -= 1;
+    }
+
+    /// Sends the runs `which` picks, and the encode buffer with marks that
+    /// move each of their files' watermarks as far as the runs still
+    /// pending allow.
+    fn flush_runs(&mut self, worker: &mut CpuWorker, which: impl Fn(&Run) -> bool) {
+        let mut marks = Marks::default();
+        for index in 0..MAX_PENDING_RUNS {
+            let run = &self.runs[index];
+            if !run.active || !which(run) {
+                continue;
+            }
+            let (slot, generation) = (run.slot, run.generation);
+            self.send_run(worker, index);
+            let read_end = self
+                .sources
+                .get(slot as usize)
+                .filter(|source| source.generation == Some(generation))
+                .map(|source| source.read_end);
+            if let Some(read_end) = read_end {
+                let mark = Marks::one(Mark {
+                    slot,
+                    generation,
+                    end: self.floor(slot, generation, read_end),
+                });
+                if !marks.can_absorb(&mark) {
+                    self.send_encoding(worker, std::mem::take(&mut marks));
+                }
+                marks.absorb(&mark);
+            }
+        }
+        if self.encoding.is_some() || !marks.as_slice().is_empty() {
+            self.send_encoding(worker, marks);
+        }
+    }
+
+    /// Sends the encode buffer (or an empty batch) carrying `marks`.
+    fn send_encoding(&mut self, worker: &mut CpuWorker, marks: Marks) {
+        let mut out = match self.encoding.take() {
+            Some(out) => out,
+            None if marks.as_slice().is_empty() => return,
+            None => worker.take_encode_buffer(&self.pool),
+        };
+        out.marks.absorb(&marks);
+        worker.emit(out);
+    }
+}
+
+impl CpuWorker {
+    /// Converts every line of a batch of a `format=cri|docker` file input.
+    pub(super) fn convert_container(&mut self, batch: Batch) {
+        let Some(ContainerConverter {
+            mut parser,
+            mut joiner,
+        }) = self.container.take()
+        else {
+            debug_assert!(false, "container formats have a converter");
+            return;
+        };
+        // A file batch carries exactly one mark: its file's.
+        let mark = batch.marks.as_slice().first().copied();
+        let slot = mark.map(|mark| joiner.source_for(&mark, self));
+        let bytes = batch.bytes();
+        let max_line = joiner.max_line_bytes;
+        let mut start = 0;
+        while let Some(newline) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + newline;
+            let mut line = &bytes[start..end];
+            if line.len() > max_line {
+                // Only with --read-buf above --max-line (the reader cuts
+                // longer lines itself).
+                line = &line[..max_line];
+                joiner.tally.truncated += 1;
+            }
+            let offset = batch.file_offset + start as u64;
+            joiner.tally.framed += 1;
+            let parsed = match &mut parser {
+                LineParser::Cri => parse_cri(line)
+                    .map(|parsed| joiner.take_line(self, parsed, mark.as_ref(), slot, offset)),
+                LineParser::Docker(docker) => docker.parse(line, |parsed| {
+                    joiner.take_line(self, parsed, mark.as_ref(), slot, offset);
+                }),
+            };
+            if parsed.is_none() {
+                joiner.tally.invalid += 1;
+                if let Some(dead_letter) = &mut self.dead_letter {
+                    dead_letter.write_line(&bytes[start..=end]);
+                    self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                }
+                if self.on_invalid == OnInvalid::Raw {
+                    joiner.write_raw(self, line);
+                }
+            }
+            start = end + 1;
+        }
+        // The last encoded batch carries this batch's mark, held back at
+        // the file's earliest pending run.
+        let mut marks = Marks::default();
+        if let (Some(mark), Some(slot)) = (mark, slot) {
+            joiner.sources[slot].read_end = mark.end;
+            marks = Marks::one(Mark {
+                end: joiner.floor(mark.slot, mark.generation, mark.end),
+                ..mark
+            });
+        }
+        match joiner.encoding.take() {
+            Some(mut out) => {
+                out.absorb_created(&batch);
+                out.marks.absorb(&marks);
+                drop(batch);
+                self.emit(out);
+            }
+            None => {
+                let mut batch = batch;
+                batch.len = 0;
+                batch.records = 0;
+                batch.marks = marks;
+                self.emit(batch);
+            }
+        }
+        self.add_tally(&mut joiner);
+        self.container = Some(ContainerConverter { parser, joiner });
+    }
+
+    /// Sends the runs the timeout is due for (`all`: every run, at exit).
+    pub(super) fn flush_container_runs(&mut self, all: bool) {
+        let Some(mut converter) = self.container.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let timeout = converter.joiner.timeout;
+        converter.joiner.flush_runs(self, |run| {
+            all || (!timeout.is_zero() && now >= run.since + timeout)
+        });
+        self.add_tally(&mut converter.joiner);
+        self.container = Some(converter);
+    }
+
+    fn add_tally(&self, joiner: &mut Joiner) {
+        let tally = std::mem::take(&mut joiner.tally);
+        self.counters
+            .records
+            .fetch_add(tally.framed, Ordering::Relaxed);
+        if tally.invalid > 0 {
+            self.counters
+                .invalid
+                .fetch_add(tally.invalid, Ordering::Relaxed);
+        }
+        if tally.truncated > 0 {
+            self.counters
+                .truncated
+                .fetch_add(tally.truncated, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,364 @@
+//! Kubernetes container log lines: the CRI format ([`parse_cri`]), Docker's
+//! json-file format ([`DockerParser`]), the record both become
+//! ([`write_record`]) and the pod metadata of a kubelet log path
+//! ([`k8s_fields`]).
+//!
+//! The CPU worker (`cpu_worker::container`) joins partial lines with
+//! these; nothing here keeps state between lines or allocates per line.
+//!
+//! CRI (kubelet's `pkg/kubelet/kuberuntime/logs`, containerd's and CRI-O's
+//! writers): `TIME SP STREAM SP TAG SP MESSAGE`, where
+//! - TIME is RFC 3339 with optional fractional seconds of 1 to 9 digits and
+//!   `Z` or a `±HH:MM` offset (containerd trims trailing zeros of the
+//!   nanoseconds; CRI-O writes local offsets such as `+01:00`); it is kept
+//!   as written;
+//! - STREAM is `stdout` or `stderr`;
+//! - TAG is `F` (full: the message ends here) or `P` (partial: the next
+//!   line of the same stream continues it), optionally followed by `:` and
+//!   more tag text (`F:xyz`), which kubelet accepts and ringway ignores;
+//! - MESSAGE is every byte after the space that follows TAG, kept as bytes
+//!   (a line that ends right after TAG has an empty message).
+//!
+//! Docker json-file: one JSON object a line with string keys `log`,
+//! `stream` and `time` (RFC 3339, as for CRI; others, such as `attrs`, are ignored); a `log`
+//! value that ends in `\n` is a whole message (the newline is not part of
+//! it), one without is a partial continued by the stream's next line.
+
+use crate::escape::json_string_content;
+use crate::json_parse::PaddedParser;
+use simd_json::Node;
+use std::path::Path;
+
+/// Longest RFC 3339 time a CRI line can carry: `YYYY-MM-DDTHH:MM:SS` (19),
+/// `.` and 9 digits, and a `+HH:MM` offset.
+pub(crate) const MAX_TIME_BYTES: usize = 19 + 10 + 6;
+/// Bytes of a record that come from neither time, body nor metadata:
+/// `{"time":"`, `","stream":"`, the stream's name, `","body":"`, `"`, `}\n`.
+const RECORD_FIXED_BYTES: usize = 9 + 12 + 6 + 10 + 1 + 2;
+/// JSON bytes of a record without metadata that come from no message
+/// byte: the fixed bytes and the longest CRI time.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = RECORD_FIXED_BYTES + MAX_TIME_BYTES;
+/// Written in place of each maximal invalid UTF-8 sequence of a message.
+const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn name(self) -> &'static [u8] {
+        match self {
+            Stream::Stdout => b"stdout",
+            Stream::Stderr => b"stderr",
+        }
+    }
+
+    fn parse(word: &[u8]) -> Option<Self> {
+        match word {
+            b"stdout" => Some(Stream::Stdout),
+            b"stderr" => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
+}
+
+/// One container log line, split into its parts (slices of the line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ContainerLine<'a> {
+    pub time: &'a [u8],
+    pub stream: Stream,
+    /// The message continues on the stream's next line.
+    pub partial: bool,
+    pub message: &'a [u8],
+}
+
+/// Splits one CRI line (without its `\n`); `None` when it is not one.
+pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
+    let space = memchr::memchr(b' ', line)?;
+    let time = &line[..space];
+    if !is_rfc3339(time) {
+        return None;
+    }
+    let rest = &line[space + 1..];
+    let space = memchr::memchr(b' ', rest)?;
+    let stream = Stream::parse(&rest[..space])?;
+    let rest = &rest[space + 1..];
+    let (tag, message) = match memchr::memchr(b' ', rest) {
+        Some(space) => (&rest[..space], &rest[space + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let partial = match tag.split(|&byte| byte == b':').next() {
+        Some(b"F") => false,
+        Some(b"P") => true,
+        _ => return None,
+    };
+    Some(ContainerLine {
+        time,
+        stream,
+        partial,
+        message,
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
+fn is_rfc3339(time: &[u8]) -> bool {
+    const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
+    if time.len() < SHAPE.len() + 1 || time.len() > MAX_TIME_BYTES {
+        return false;
+    }
+    let shaped = SHAPE.iter().zip(time).all(|(&want, &byte)| match want {
+        b'0' => byte.is_ascii_digit(),
+        b'T' => byte == b'T' || byte == b't',
+        _ => byte == want,
+    });
+    if !shaped {
+        return false;
+    }
+    let mut rest = &time[SHAPE.len()..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return false;
+        }
+        rest = &fraction[digits..];
+    }
+    match rest {
+        b"Z" | b"z" => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Parses Docker json-file lines with simd-json (a padded scratch copy,
+/// buffers reused; see `json_parse`).
+pub(crate) struct DockerParser {
+    parser: PaddedParser,
+    max_line_bytes: usize,
+}
+
+impl DockerParser {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            parser: PaddedParser::new(max_line_bytes),
+            max_line_bytes,
+        }
+    }
+
+    /// Hands `read` the line's parts (the message unescaped, its trailing
+    /// `\n` removed and `partial` set when it had none) and returns what
+    /// `read` returns; `None` when the line is not a json-file object with
+    /// string `log`, `stream` (`stdout` or `stderr`) and `time` (RFC 3339).
+    pub fn parse<R>(
+        &mut self,
+        line: &[u8],
+        read: impl FnOnce(ContainerLine<'_>) -> R,
+    ) -> Option<R> {
+        if line.len() > self.max_line_bytes {
+            return None;
+        }
+        self.parser.parse(line, |tape, _| {
+            let tape = tape?;
+            let Some(Node::Object { len, .. }) = tape.first() else {
+                return None;
+            };
+            let (mut log, mut stream, mut time) = (None, None, None);
+            let mut at = 1;
+            for _ in 0..*len {
+                let Node::String(key) = tape.get(at)? else {
+                    return None;
+                };
+                let value = tape.get(at + 1)?;
+                match (*key, value) {
+                    ("log", Node::String(text)) => log = Some(text.as_bytes()),
+                    ("stream", Node::String(text)) => stream = Stream::parse(text.as_bytes()),
+                    ("time", Node::String(text)) => time = Some(text.as_bytes()),
+                    _ => {}
+                }
+                at += 1 + match value {
+                    Node::Object { count, .. } | Node::Array { count, .. } => 1 + count,
+                    _ => 1,
+                };
+            }
+            let log = log?;
+            let time = time.filter(|time| is_rfc3339(time))?;
+            let (message, partial) = match log.strip_suffix(b"\n") {
+                Some(message) => (message, false),
+                None => (log, true),
+            };
+            Some(read(ContainerLine {
+                time,
+                stream: stream?,
+                partial,
+                message,
+            }))
+        })
+    }
+}
+
+/// Calls `write` with `bytes` escaped as JSON string content; each maximal
+/// invalid UTF-8 sequence becomes U+FFFD (JSON cannot carry raw bytes).
+pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) {
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                json_string_content(bytes, &mut write);
+                return;
+            }
+            Err(error) => {
+                let valid = error.valid_up_to();
+                json_string_content(&bytes[..valid], &mut write);
+                write(REPLACEMENT_CHARACTER);
+                let skip = error.error_len().unwrap_or(bytes.len() - valid);
+                bytes = &bytes[valid + skip..];
+            }
+        }
+    }
+}
+
+/// Bytes [`json_string_lossy`] writes for `bytes`.
+pub(crate) fn json_string_lossy_len(bytes: &[u8]) -> usize {
+    let mut len = 0;
+    json_string_lossy(bytes, |piece| len += piece.len());
+    len
+}
+
+/// Bytes [`write_record`] writes.
+pub(crate) fn record_len(time: &[u8], body: &[u8], metadata: &[u8]) -> usize {
+    RECORD_FIXED_BYTES + json_string_lossy_len(time) + json_string_lossy_len(body) + metadata.len()
+}
+
+/// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
+/// `out`, which holds at least [`record_len`] bytes; returns the bytes
+/// written. `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+pub(crate) fn write_record(
+    out: &mut [u8],
+    time: &[u8],
+    stream: Stream,
+    body: &[u8],
+    metadata: &[u8],
+) -> usize {
+    let mut len = 0;
+    let mut put = |piece: &[u8]| {
+        out[len..len + piece.len()].copy_from_slice(piece);
+        len += piece.len();
+    };
+    put(b"{\"time\":\"");
+    json_string_lossy(time, &mut put);
+    put(b"\",\"stream\":\"");
+    put(stream.name());
+    put(b"\",\"body\":\"");
+    json_string_lossy(body, &mut put);
+    put(b"\"");
+    put(metadata);
+    put(b"}\n");
+    len
+}
+
+/// Appends to `out` the Kubernetes fields of a kubelet log path, as
+/// `,"key":value` pairs; appends nothing when the path matches neither
+/// form. The path's tail is matched, so any directory may hold `pods/` or
+/// `containers/`:
+///
+/// - `…/pods/NAMESPACE_POD_UID/CONTAINER/RESTART.log[.SUFFIX]` (RESTART
+///   decimal digits; `.SUFFIX` is the kubelet's rotation, e.g.
+///   `0.log.20261202-040929`): `k8s.namespace.name`, `k8s.pod.name`,
+///   `k8s.pod.uid` (a static pod's config hash, as written),
+///   `k8s.container.name`, `k8s.container.restart_count` (a number).
+/// - `…/containers/POD_NAMESPACE_CONTAINER-ID.log` (ID 64 hex digits
+///   after the last `-`): `k8s.pod.name`, `k8s.namespace.name`,
+///   `k8s.container.name`, `container.id`.
+///
+/// NAMESPACE, POD and CONTAINER are Kubernetes names, which have no `_`:
+/// each part between underscores must be non-empty, and there must be
+/// exactly three (the pod directory's UID takes the rest).
+pub(crate) fn k8s_fields(path: &Path, out: &mut Vec<u8>) {
+    let Some(path) = path.to_str() else {
+        return;
+    };
+    let mut parts = path.rsplit('/');
+    let (Some(file), Some(parent)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let grand = parts.next();
+    let great = parts.next();
+    if let (Some(pod_dir), Some("pods")) = (grand, great)
+        && let Some(fields) = pod_fields(pod_dir, parent, file)
+    {
+        for (key, value) in fields.strings {
+            push_string_field(out, key, value);
+        }
+        out.extend_from_slice(b",\"k8s.container.restart_count\":");
+        out.extend_from_slice(fields.restart_count.as_bytes());
+        return;
+    }
+    if parent == "containers"
+        && let Some(stem) = file.strip_suffix(".log")
+        && let Some((names, id)) = stem.rsplit_once('-')
+        && id.len() == 64
+        && id.bytes().all(|byte| byte.is_ascii_hexdigit())
+        && let Some([pod, namespace, container]) = three_names(names)
+    {
+        push_string_field(out, "k8s.namespace.name", namespace);
+        push_string_field(out, "k8s.pod.name", pod);
+        push_string_field(out, "k8s.container.name", container);
+        push_string_field(out, "container.id", id);
+    }
+}
+
+struct PodFields<'a> {
+    strings: [(&'static str, &'a str); 4],
+    restart_count: &'a str,
+}
+
+fn pod_fields<'a>(pod_dir: &'a str, container: &'a str, file: &'a str) -> Option<PodFields<'a>> {
+    let (restart_count, _) = file.split_once(".log")?;
+    let after = &file[restart_count.len() + ".log".len()..];
+    if !(after.is_empty() || after.starts_with('.'))
+        || restart_count.is_empty()
+        || restart_count.len() > 19
+        || !restart_count.bytes().all(|byte| byte.is_ascii_digit())
+        || container.is_empty()
+    {
+        return None;
+    }
+    let mut split = pod_dir.splitn(3, '_');
+    let (namespace, pod, uid) = (split.next()?, split.next()?, split.next()?);
+    if namespace.is_empty() || pod.is_empty() || uid.is_empty() {
+        return None;
+    }
+    // Leading zeros would not be a JSON number.
+    let restart_count = match restart_count.trim_start_matches('0') {
+        "" => "0",
+        trimmed => trimmed,
+    };
+    Some(PodFields {
+        strings: [
+            ("k8s.namespace.name", namespace),
+            ("k8s.pod.name", pod),
+            ("k8s.pod.uid", uid),
+            ("k8s.container.name", container),
+        ],
+        restart_count,
+    })
+}
+
+fn three_names(text: &str) -> Option<[&str; 3]> {
+    let mut split = text.split('_');
+    let names = [split.next()?, split.next()?, split.next()?];
+    (split.next().is_none() && names.iter().all(|name| !name.is_empty())).then_some(names)
+}
+
+fn push_string_field(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":\"");
+    json_string_content(value.as_bytes(), |piece| out.extend_from_slice(piece));
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests;

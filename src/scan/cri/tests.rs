@@ -1,0 +1,262 @@
+//! Tests of the container line parsers, the record writer and the path
+//! grammar of [`k8s_fields`](super::k8s_fields).
+
+use super::*;
+use serde_json::{Value, json};
+
+fn cri(line: &str) -> Option<(String, Stream, bool, String)> {
+    parse_cri(line.as_bytes()).map(|parsed| {
+        (
+            String::from_utf8(parsed.time.to_vec()).unwrap(),
+            parsed.stream,
+            parsed.partial,
+            String::from_utf8(parsed.message.to_vec()).unwrap(),
+        )
+    })
+}
+
+#[test]
+fn cri_lines_of_containerd_and_cri_o_split_into_their_parts() {
+    // containerd: UTC, nanoseconds with trailing zeros trimmed.
+    assert_eq!(
+        cri("2026-12-02T04:09:29.123456789Z stdout F hello world"),
+        Some((
+            "2026-12-02T04:09:29.123456789Z".into(),
+            Stream::Stdout,
+            false,
+            "hello world".into()
+        ))
+    );
+    assert_eq!(
+        cri("2026-12-02T04:09:29.1Z stderr P part ").map(|c| (c.0, c.2, c.3)),
+        Some(("2026-12-02T04:09:29.1Z".into(), true, "part ".into()))
+    );
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F x").map(|c| c.0),
+        Some("2026-12-02T04:09:29Z".into())
+    );
+    // CRI-O: a local offset.
+    assert_eq!(
+        cri("2026-12-02T05:09:29.123456789+01:00 stdout F msg").map(|c| (c.0, c.3)),
+        Some(("2026-12-02T05:09:29.123456789+01:00".into(), "msg".into()))
+    );
+    // A tag with a suffix, as kubelet accepts.
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F:xyz tagged").map(|c| (c.2, c.3)),
+        Some((false, "tagged".into()))
+    );
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout P:1 p").map(|c| c.2),
+        Some(true)
+    );
+    // Empty messages: with and without the space after the tag.
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F ").map(|c| c.3),
+        Some("".into())
+    );
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F").map(|c| c.3),
+        Some("".into())
+    );
+    // The message is every byte after the tag's space.
+    assert_eq!(
+        cri("2026-12-02T04:09:29Z stdout F  two  spaces\r").map(|c| c.3),
+        Some(" two  spaces\r".into())
+    );
+}
+
+#[test]
+fn malformed_cri_lines_are_refused() {
+    for line in [
+        "",
+        "plain text",
+        "2026-12-02T04:09:29Z stdin F x",
+        "2026-12-02T04:09:29Z stdout X x",
+        "2026-12-02T04:09:29Z stdout FP x",
+        "2026-12-02T04:09:29Z stdout",
+        "2026-12-02 04:09:29Z stdout F x",
+        "2026-12-02T04:09:29 stdout F x",
+        "2026-12-02T04:09:29.Z stdout F x",
+        "2026-12-02T04:09:29.1234567890Z stdout F x",
+        "2026-12-02T04:09:29+0100 stdout F x",
+        "2026-12-0xT04:09:29Z stdout F x",
+        "{\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-02T04:09:29Z\"}",
+    ] {
+        assert_eq!(cri(line), None, "{line:?}");
+    }
+}
+
+fn docker(line: &str) -> Option<(String, Stream, bool, String)> {
+    let mut parser = DockerParser::new(4096);
+    parser.parse(line.as_bytes(), |parsed| {
+        (
+            String::from_utf8(parsed.time.to_vec()).unwrap(),
+            parsed.stream,
+            parsed.partial,
+            String::from_utf8(parsed.message.to_vec()).unwrap(),
+        )
+    })
+}
+
+#[test]
+fn docker_json_file_lines_split_into_their_parts() {
+    assert_eq!(
+        docker(
+            r#"{"log":"hello \"you\"\n","stream":"stderr","time":"2026-12-02T04:09:29.123456789Z"}"#
+        ),
+        Some((
+            "2026-12-02T04:09:29.123456789Z".into(),
+            Stream::Stderr,
+            false,
+            "hello \"you\"".into()
+        ))
+    );
+    // Without the trailing newline: a partial. Other keys are skipped,
+    // nested values included.
+    assert_eq!(
+        docker(
+            r#"{"log":"part","attrs":{"a":["b",{"c":1}]},"stream":"stdout","time":"2026-12-02T04:09:29Z"}"#
+        ),
+        Some((
+            "2026-12-02T04:09:29Z".into(),
+            Stream::Stdout,
+            true,
+            "part".into()
+        ))
+    );
+    for line in [
+        r#"{"log":"x\n","stream":"stdin","time":"2026-12-02T04:09:29Z"}"#,
+        r#"{"log":"x\n","stream":"stdout","time":"yesterday"}"#,
+        r#"{"log":"x\n","stream":"stdout"}"#,
+        r#"{"log":1,"stream":"stdout","time":"t"}"#,
+        r#"{"log":"x\n","stream":"stdout","time":"t""#,
+        r#"["log","x"]"#,
+        "2026-12-02T04:09:29Z stdout F x",
+    ] {
+        assert_eq!(docker(line), None, "{line}");
+    }
+}
+
+#[test]
+fn records_escape_the_body_once_and_replace_invalid_utf8() {
+    let body = "tab\there \"q\" é \u{1}".as_bytes();
+    let metadata = br#","k8s.pod.name":"p""#;
+    let len = record_len(b"2026-12-02T04:09:29Z", body, metadata);
+    let mut out = vec![0u8; len];
+    let written = write_record(
+        &mut out,
+        b"2026-12-02T04:09:29Z",
+        Stream::Stdout,
+        body,
+        metadata,
+    );
+    assert_eq!(written, len, "record_len is exact");
+    let value: Value = serde_json::from_slice(&out[..written]).unwrap();
+    assert_eq!(
+        value,
+        json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"tab\there \"q\" é \u{1}","k8s.pod.name":"p"})
+    );
+    let invalid = b"a\xff\xfeb\xe2\x82";
+    let mut out = vec![0u8; record_len(b"t", invalid, b"")];
+    let written = write_record(&mut out, b"t", Stream::Stderr, invalid, b"");
+    let value: Value = serde_json::from_slice(&out[..written]).unwrap();
+    assert_eq!(value["body"], json!("a\u{FFFD}\u{FFFD}b\u{FFFD}"));
+}
+
+fn fields(path: &str) -> Value {
+    let mut out = Vec::new();
+    k8s_fields(Path::new(path), &mut out);
+    let mut text = b"{\"x\":0".to_vec();
+    text.extend_from_slice(&out);
+    text.push(b'}');
+    let mut value: Value = serde_json::from_slice(&text).unwrap();
+    value.as_object_mut().unwrap().remove("x");
+    value
+}
+
+#[test]
+fn pod_log_paths_give_pod_and_container_fields() {
+    let expected = json!({
+        "k8s.namespace.name": "kube-system",
+        "k8s.pod.name": "coredns-5d78c9869d-8x2lq",
+        "k8s.pod.uid": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+        "k8s.container.name": "coredns",
+        "k8s.container.restart_count": 3,
+    });
+    let dir = "/var/log/pods/kube-system_coredns-5d78c9869d-8x2lq_0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/coredns";
+    assert_eq!(fields(&format!("{dir}/3.log")), expected);
+    // The kubelet's rotation keeps the container.
+    assert_eq!(fields(&format!("{dir}/3.log.20261202-040929")), expected);
+    // Any directory above pods/: the tail is what is matched.
+    assert_eq!(fields(&format!("/tmp/t{dir}/3.log")), expected);
+    // A static pod: a config hash where the UID stands, kept as written.
+    assert_eq!(
+        fields("/var/log/pods/kube-system_etcd-node1_5a0e9f0c1f0e2d3c4b5a69788796a5b4/etcd/0.log"),
+        json!({
+            "k8s.namespace.name": "kube-system",
+            "k8s.pod.name": "etcd-node1",
+            "k8s.pod.uid": "5a0e9f0c1f0e2d3c4b5a69788796a5b4",
+            "k8s.container.name": "etcd",
+            "k8s.container.restart_count": 0,
+        })
+    );
+}
+
+#[test]
+fn container_symlink_paths_give_the_container_id() {
+    let id = "8f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
+    assert_eq!(
+        fields(&format!(
+            "/var/log/containers/coredns-5d78c9869d-8x2lq_kube-system_coredns-{id}.log"
+        )),
+        json!({
+            "k8s.namespace.name": "kube-system",
+            "k8s.pod.name": "coredns-5d78c9869d-8x2lq",
+            "k8s.container.name": "coredns",
+            "container.id": id,
+        })
+    );
+}
+
+#[test]
+fn paths_of_other_shapes_add_nothing() {
+    let id = "8f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
+    for path in [
+        "/var/log/app.log",
+        "/var/log/pods/ns_pod_uid/c/x.log",
+        "/var/log/pods/ns_pod_uid/c/0.txt",
+        "/var/log/pods/ns_pod_uid/c/0.logs",
+        "/var/log/pods/ns_pod/c/0.log",
+        "/var/log/pods/_pod_uid/c/0.log",
+        "/var/log/notpods/ns_pod_uid/c/0.log",
+        &format!("/var/log/containers/pod_ns_c-{}.log", &id[1..]),
+        &format!("/var/log/containers/pod_ns-{id}.log"),
+        &format!("/var/log/containers/pod_ns_c_d-{id}.log"),
+        &format!("/var/log/containers/pod_ns_c-{id}.log.1"),
+        &format!("/var/log/other/pod_ns_c-{id}.log"),
+    ] {
+        assert_eq!(fields(path), json!({}), "{path}");
+    }
+}
+
+#[test]
+fn parsing_and_writing_allocate_nothing_after_warm_up() {
+    let mut parser = DockerParser::new(4096);
+    let docker =
+        br#"{"log":"a \"quoted\" line\n","stream":"stdout","time":"2026-12-02T04:09:29Z"}"#;
+    let cri = b"2026-12-02T04:09:29.5Z stdout F message \xc3\xa9";
+    let mut out = vec![0u8; 4096];
+    let run = |parser: &mut DockerParser, out: &mut [u8]| {
+        let line = parse_cri(cri).unwrap();
+        write_record(out, line.time, line.stream, line.message, b"");
+        parser.parse(docker, |line| {
+            write_record(out, line.time, line.stream, line.message, b",\"a\":1");
+        });
+    };
+    run(&mut parser, &mut out);
+    let before = crate::test_alloc::allocations_on_this_thread();
+    for _ in 0..100 {
+        run(&mut parser, &mut out);
+    }
+    assert_eq!(crate::test_alloc::allocations_on_this_thread() - before, 0);
+}
