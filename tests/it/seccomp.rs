@@ -715,25 +715,12 @@ fn daemonset_parses_and_runs_ringway_with_the_profile_and_valid_arguments() {
     let limits = &container["resources"]["limits"]["memory"];
     assert!(limits.is_string(), "a memory limit");
 
-    // Every argument is one `ringway check` accepts. Until format=cri is
-    // built (issue 18) the check runs with format=raw in its place and
-    // accepts only that one difference.
-    let mut checked = args[1..].to_vec();
-    let first = Command::new(ringway_bin())
-        .arg("check")
-        .args(&checked)
-        .output()
-        .unwrap();
-    if !first.status.success()
-        && String::from_utf8_lossy(&first.stderr).contains("format 'cri' is not supported yet")
-    {
-        for arg in &mut checked {
-            *arg = arg.replace("format=cri", "format=raw");
-        }
-    }
+    // Every argument, format=cri and k8s metadata included, is one
+    // `ringway check` accepts.
+    let checked = &args[1..];
     let check = Command::new(ringway_bin())
         .arg("check")
-        .args(&checked)
+        .args(checked)
         .output()
         .unwrap();
     assert!(
