@@ -118,6 +118,9 @@ pub(crate) struct InputSpec {
     /// Add Kubernetes metadata from each file's path (`k8s=`; default on
     /// for `format=cri`).
     pub k8s: bool,
+    /// Join lines into records (`multiline=`, file inputs of format raw,
+    /// cri and docker).
+    pub multiline: Option<crate::scan::multiline::MultilineRule>,
     /// The SQL query over the input's records (`--sql`, or its own
     /// `[[input]] sql`), as written; checked at start by compiling it.
     pub sql: Option<String>,

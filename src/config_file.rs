@@ -45,13 +45,14 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
 /// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 14] = [
+const INPUT_KEYS: [&str; 15] = [
     "kind",
     "path",
     "address",
     "format",
     "from",
     "k8s",
+    "multiline",
     "rcvbuf",
     "sockets",
     "tls",
@@ -458,7 +459,7 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 fn input_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
-        "file" => "path, format, from, k8s",
+        "file" => "path, format, from, k8s, multiline",
         "udp" => "address, format, rcvbuf, sockets",
         "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
@@ -564,6 +565,11 @@ fn input_spec(table: &Table) -> Result<String, String> {
     if let Some(path) = table.text("auth_token_file")? {
         refuse(&kind, "auth_token_file", kind != "otlp", takes)?;
         spec.push_str(&format!(",auth_token_file={path}"));
+    }
+    // Last: the SPEC takes the rest of itself as its regex.
+    if let Some(multiline) = table.free_text("multiline")? {
+        refuse(&kind, "multiline", kind != "file", takes)?;
+        spec.push_str(&format!(",multiline={multiline}"));
     }
     Ok(spec)
 }
@@ -799,6 +805,7 @@ mod tests {
             kind = "file"
             path = "/var/log/pods/*/*/*.log"
             format = "cri"
+            multiline = 'start:^\d{1,4}-'
             k8s = false
             [[input]]
             kind = "tcp"
@@ -828,7 +835,7 @@ mod tests {
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318,auth_token_file=/etc/ringway/otlp-tokens",
                 "stdin,format=json",
-                "file:/var/log/pods/*/*/*.log,format=cri,k8s=false",
+                "file:/var/log/pods/*/*/*.log,format=cri,k8s=false,multiline=start:^\\d{1,4}-",
                 "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem,client_ca=/etc/ringway/tls/clients-ca.pem",
             ]
         );

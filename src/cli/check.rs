@@ -207,6 +207,12 @@ impl CheckArgs {
                 if input.k8s || input.format.is_container() {
                     out.push_str(&format!("k8s = {}\n", input.k8s));
                 }
+                if let Some(multiline) = &input.multiline {
+                    out.push_str(&format!(
+                        "multiline = {}\n",
+                        toml_value(&multiline.spelling())
+                    ));
+                }
             }
             out.push_str(&extra);
             if let Some(sql) = input.sql.as_deref().and_then(normalized_query) {

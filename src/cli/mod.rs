@@ -144,8 +144,9 @@ pub(crate) struct RunArgs {
     pub loaded: Option<ConfigFile>,
 
     /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end][,k8s=true|false]
-    /// (k8s: Kubernetes metadata from kubelet log paths for format=cri or docker, default true with cri; see
-    /// docs/inputs.md),
+    /// [,multiline=start:REGEX|java|python|go] (k8s: Kubernetes metadata from kubelet log paths for format=cri
+    /// or docker, default true with cri; multiline: join lines of format raw, cri or docker into records, a
+    /// regex matching the lines that start one or a stack-trace preset, last in the SPEC; see docs/inputs.md),
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
     /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)
@@ -211,9 +212,9 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = config::parse_size)]
     pub max_line: usize,
 
-    /// Longest a partial container line (format=cri or docker: a P line, a log value without its newline)
-    /// waits for the rest of its message; then the part joined so far is sent on as one record (0: only at
-    /// exit). A bare number is seconds.
+    /// Longest a partial container line (format=cri or docker: a P line, a log value without its newline),
+    /// or a multiline= record after its first line, waits for the rest of its message or record; then what
+    /// is joined so far is sent on as one record (0: only at exit). A bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
     pub multiline_timeout: Duration,
 

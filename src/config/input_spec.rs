@@ -7,6 +7,7 @@ use super::{
     InputDefaults, InputKind, InputSpec, MAX_UDP_SOCKETS, TlsFiles, parse_format, parse_from,
     parse_listen_address, parse_size,
 };
+use crate::scan::multiline::MultilineRule;
 use std::path::PathBuf;
 
 /// Parses `KIND:TARGET[,key=value]...`. The global flags in `defaults` are
@@ -19,6 +20,12 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         return Err(format!(
             "input '{spec}' is not KIND:TARGET (e.g. file:/var/log/app/*.log or udp:127.0.0.1:5514)"
         ));
+    };
+    // `multiline=start:REGEX` comes last: the regex is the rest of the
+    // SPEC, commas included.
+    let (rest, multiline) = match rest.split_once(",multiline=") {
+        Some((rest, rule)) => (rest, Some(rule)),
+        None => (rest, None),
     };
     let mut parts = rest.split(',');
     let target = parts.next().unwrap_or_default();
@@ -125,6 +132,22 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         // OTLP requests are decoded into NDJSON by the receiver itself.
         format = super::Format::Raw;
     }
+    let multiline = match multiline {
+        None => None,
+        Some(_) if !matches!(kind, InputKind::File { .. }) => {
+            return Err(format!(
+                "input '{spec}': multiline= joins the lines of file inputs"
+            ));
+        }
+        Some(_) if !matches!(format, super::Format::Raw) && !format.is_container() => {
+            return Err(format!(
+                "input '{spec}': multiline= joins lines of format raw, cri or docker"
+            ));
+        }
+        Some(rule) => {
+            Some(MultilineRule::parse(rule).map_err(|error| format!("input '{spec}': {error}"))?)
+        }
+    };
     if k8s == Some(true) && !format.is_container() {
         return Err(format!(
             "input '{spec}': k8s=true adds fields to format=cri or format=docker records"
@@ -141,6 +164,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         format,
         from,
         k8s: k8s.unwrap_or(format == super::Format::Cri),
+        multiline,
         sql: None,
     })
 }
@@ -223,6 +247,7 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         format,
         from: defaults.from,
         k8s: false,
+        multiline: None,
         sql: None,
     })
 }

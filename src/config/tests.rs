@@ -186,6 +186,42 @@ fn container_formats_take_k8s_and_read_files_only() {
 }
 
 #[test]
+fn multiline_comes_last_and_takes_the_rest_of_the_spec() {
+    use crate::scan::multiline::MultilineRule;
+    let defaults = plain_defaults();
+    let spec = parse_input_spec(
+        "file:/a.log,format=cri,from=end,multiline=start:^\\d{1,4},x",
+        &defaults,
+    )
+    .unwrap();
+    assert_eq!(
+        (spec.format, spec.from, spec.multiline),
+        (
+            Format::Cri,
+            StartFrom::End,
+            Some(MultilineRule::Start("^\\d{1,4},x".to_string()))
+        )
+    );
+    let java = parse_input_spec("file:/a.log,multiline=java", &defaults).unwrap();
+    assert_eq!(java.multiline, Some(MultilineRule::Java));
+    assert_eq!(
+        parse_input_spec("file:/a.log", &defaults)
+            .unwrap()
+            .multiline,
+        None
+    );
+    for refused in [
+        "file:/a.log,multiline=start:(",
+        "file:/a.log,multiline=",
+        "file:/a.log,format=syslog,multiline=go",
+        "tcp:127.0.0.1:6514,multiline=go",
+        "stdin,multiline=go",
+    ] {
+        assert!(parse_input_spec(refused, &defaults).is_err(), "{refused}");
+    }
+}
+
+#[test]
 fn input_spec_keys_override_global_defaults() {
     let defaults = plain_defaults();
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();

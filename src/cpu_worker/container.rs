@@ -1,7 +1,11 @@
 //! Container log lines (`format=cri`, `format=docker`): each line parsed
 //! (`scan::cri`), partial lines joined per (file, stream), one JSON record
 //! `{"time","stream","body"}` plus the file's Kubernetes fields written per
-//! message into this worker's encode buffers.
+//! message into this worker's encode buffers. With `multiline=`, messages
+//! (and the lines of `format=raw`, as `{"body"}` records) are joined
+//! further into records by `scan::multiline`'s rules, with `\n` between
+//! them; a run then holds a record, and the same marks, timeout and
+//! `--max-line` apply to it.
 //!
 //! [`ContainerConverter`] holds the parser, a fixed set of [`Run`]s (a
 //! message whose partial lines are being joined; at most
@@ -39,6 +43,7 @@ use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
     write_record,
 };
+use crate::scan::multiline::{Multiline, START, State, Step};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -52,9 +57,12 @@ pub(crate) const MAX_PENDING_RUNS: usize = 16;
 pub(crate) enum LineParser {
     Cri,
     Docker(DockerParser),
+    /// `format=raw` with `multiline=`: each line is a whole message of
+    /// [`Stream::Plain`].
+    Raw,
 }
 
-/// What `format=cri|docker` needs in a CPU worker.
+/// What `format=cri|docker`, and `multiline=`, need in a CPU worker.
 pub(crate) struct ContainerConverter {
     pub parser: LineParser,
     pub joiner: Joiner,
@@ -67,6 +75,8 @@ pub(crate) struct Joiner {
     /// The encode buffer being filled.
     encoding: Option<Batch>,
     runs: [Run; MAX_PENDING_RUNS],
+    /// `multiline=`: which messages start a record and which continue it.
+    multiline: Option<Multiline>,
     /// Runs with `active` set: with none, a line needs no lookup.
     active_runs: usize,
     timeout: Duration,
@@ -115,10 +125,16 @@ struct Run {
     start: u64,
     /// When the first part arrived, for `--multiline-timeout`.
     since: Instant,
-    /// The parts so far, raw bytes, at most `max_line_bytes`.
+    /// The parts so far, raw bytes, at most `max_line_bytes`; with
+    /// `multiline=`, the record's messages joined by `\n`.
     body: Vec<u8>,
     /// The message passed `--max-line`: later parts are dropped.
     cut: bool,
+    /// The last part was partial: the stream's next line continues it.
+    partial: bool,
+    /// `multiline=`'s state of the record; [`START`]: it ends with the
+    /// message it holds (always so without `multiline=`).
+    state: State,
 }
 
 impl Joiner {
@@ -128,6 +144,7 @@ impl Joiner {
         max_line_bytes: usize,
         k8s: bool,
         offsets: Option<Arc<AckedOffsets>>,
+        multiline: Option<Multiline>,
     ) -> Self {
         Self {
             pool,
@@ -143,7 +160,10 @@ impl Joiner {
                 since: Instant::now(),
                 body: Vec::with_capacity(max_line_bytes),
                 cut: false,
+                partial: false,
+                state: START,
             }),
+            multiline,
             active_runs: 0,
             timeout,
             max_line_bytes,
@@ -224,13 +244,13 @@ impl Joiner {
             }
             _ => &[],
         };
-        let mut needed = record_len(time, body, metadata);
+        let mut needed = record_len(time, stream, body, metadata);
         // A body whose JSON outgrows a whole buffer (heavy escaping of a
         // message near --max-line) is cut to fit, and counted.
         if needed > capacity {
             while needed > capacity && !body.is_empty() {
                 body = &body[..body.len() / 2];
-                needed = record_len(time, body, metadata);
+                needed = record_len(time, stream, body, metadata);
             }
             self.tally.truncated += 1;
         }
@@ -285,7 +305,7 @@ impl Joiner {
         slot: Option<usize>,
         offset: u64,
     ) {
-        if self.active_runs == 0 && !line.partial {
+        if self.active_runs == 0 && !line.partial && self.multiline.is_none() {
             self.write(worker, line.time, line.stream, line.message, slot);
             return;
         }
@@ -296,59 +316,94 @@ impl Joiner {
                 && run.generation == generation
                 && run.stream == line.stream
         });
-        let Some(index) = found else {
-            if !line.partial {
-                self.write(worker, line.time, line.stream, line.message, slot);
-                return;
-            }
-            // Parsers pass only RFC 3339 times, which fit.
-            debug_assert!(line.time.len() <= MAX_TIME_BYTES);
-            let time_len = line.time.len().min(MAX_TIME_BYTES);
-            let index = match self.runs.iter().position(|run| !run.active) {
-                Some(index) => index,
-                None => {
-                    let oldest = (0..MAX_PENDING_RUNS)
-                        .min_by_key(|&index| self.runs[index].since)
-                        .expect("MAX_PENDING_RUNS > 0");
-                    self.send_run(worker, oldest);
-                    oldest
-                }
-            };
-            let run = &mut self.runs[index];
-            run.active = true;
-            self.active_runs += 1;
-            run.slot = run_slot;
-            run.generation = generation;
-            run.stream = line.stream;
-            run.time[..time_len].copy_from_slice(&line.time[..time_len]);
-            run.time_len = time_len;
-            run.start = offset;
-            run.since = Instant::now();
-            run.body.clear();
-            run.cut = false;
-            self.append(index, line.message);
+        if let Some(index) = found
+            && self.runs[index].partial
+        {
+            // The next part of a message.
+            self.append(index, b"", line.message);
+            self.end_message(worker, index, line.partial);
             return;
+        }
+        // A new message: it continues the pending record or starts one.
+        // A message split by the runtime is classified by its first part.
+        let pending = found.map_or(START, |index| self.runs[index].state);
+        let step = match &self.multiline {
+            Some(multiline) => multiline.step(pending, line.message),
+            None => Step::Single,
         };
-        self.append(index, line.message);
-        if !line.partial {
+        if let (Step::Continue(state), Some(index)) = (step, found) {
+            self.runs[index].state = state;
+            self.append(index, b"\n", line.message);
+            self.end_message(worker, index, line.partial);
+            return;
+        }
+        if let Some(index) = found {
+            self.send_run(worker, index);
+        }
+        let state = match step {
+            Step::Start(state) => state,
+            Step::Continue(_) | Step::Single => START,
+        };
+        if state == START && !line.partial {
+            self.write(worker, line.time, line.stream, line.message, slot);
+            return;
+        }
+        // Parsers pass only RFC 3339 times, which fit.
+        debug_assert!(line.time.len() <= MAX_TIME_BYTES);
+        let time_len = line.time.len().min(MAX_TIME_BYTES);
+        let index = match self.runs.iter().position(|run| !run.active) {
+            Some(index) => index,
+            None => {
+                let oldest = (0..MAX_PENDING_RUNS)
+                    .min_by_key(|&index| self.runs[index].since)
+                    .expect("MAX_PENDING_RUNS > 0");
+                self.send_run(worker, oldest);
+                oldest
+            }
+        };
+        let run = &mut self.runs[index];
+        run.active = true;
+        self.active_runs += 1;
+        run.slot = run_slot;
+        run.generation = generation;
+        run.stream = line.stream;
+        run.time[..time_len].copy_from_slice(&line.time[..time_len]);
+        run.time_len = time_len;
+        run.start = offset;
+        run.since = Instant::now();
+        run.body.clear();
+        run.cut = false;
+        run.partial = line.partial;
+        run.state = state;
+        self.append(index, b"", line.message);
+    }
+
+    /// After a part of run `index`: a message that ended ends the record
+    /// when its state says so.
+    fn end_message(&mut self, worker: &mut CpuWorker, index: usize, partial: bool) {
+        let run = &mut self.runs[index];
+        run.partial = partial;
+        if !partial && run.state == START {
             self.send_run(worker, index);
         }
     }
 
-    /// Appends a part to a run, up to `--max-line` bytes of message.
-    fn append(&mut self, index: usize, part: &[u8]) {
+    /// Appends `separator` and a part to a run, up to `--max-line` bytes.
+    fn append(&mut self, index: usize, separator: &[u8], part: &[u8]) {
         let max_line = self.max_line_bytes;
         let run = &mut self.runs[index];
         if run.cut {
             return;
         }
-        let room = max_line - run.body.len();
-        if part.len() > room {
-            run.body.extend_from_slice(&part[..room]);
-            run.cut = true;
-            self.tally.truncated += 1;
-        } else {
-            run.body.extend_from_slice(part);
+        for piece in [separator, part] {
+            let room = max_line - run.body.len();
+            if piece.len() > room {
+                run.body.extend_from_slice(&piece[..room]);
+                run.cut = true;
+                self.tally.truncated += 1;
+                return;
+            }
+            run.body.extend_from_slice(piece);
         }
     }
 
@@ -450,6 +505,16 @@ impl CpuWorker {
                 LineParser::Docker(docker) => docker.parse(line, |parsed| {
                     joiner.take_line(self, parsed, mark.as_ref(), slot, offset);
                 }),
+                LineParser::Raw => {
+                    let plain = ContainerLine {
+                        time: b"",
+                        stream: Stream::Plain,
+                        partial: false,
+                        message: line,
+                    };
+                    joiner.take_line(self, plain, mark.as_ref(), slot, offset);
+                    Some(())
+                }
             };
             if parsed.is_none() {
                 joiner.tally.invalid += 1;

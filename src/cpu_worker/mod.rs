@@ -10,7 +10,8 @@
 //!
 //! `format=syslog` lines become JSON objects written into encode buffers
 //! (`SyslogConverter`); `format=cri|docker` lines too, their partial lines
-//! joined first ([`ContainerConverter`], in `container`).
+//! joined first ([`ContainerConverter`], in `container`), which also joins
+//! the lines of a `multiline=` input into records.
 //!
 //! With a query (`--sql`) or a route on any output, every line also goes
 //! through the lane's [`Transformer`](crate::transform::Transformer)
@@ -57,7 +58,7 @@ pub(crate) struct CpuWorker {
     pub pending: Option<(Batch, Instant)>,
     /// Present for `format=syslog`.
     pub syslog: Option<SyslogConverter>,
-    /// Present for `format=cri` and `format=docker`.
+    /// Present for `format=cri` and `format=docker`, and with `multiline=`.
     pub container: Option<ContainerConverter>,
     /// File inputs: the lane's ack log, and how many outputs ack each batch.
     pub acks: Option<(Arc<AckLog>, u32)>,
@@ -125,8 +126,13 @@ impl CpuWorker {
         // bring whole ones).
         // Container lines are cut where they are parsed instead: moving
         // lines here would lose the file offsets their joins hold.
-        if batch.len > self.max_line_bytes + 1 && !self.format.is_container() {
+        if batch.len > self.max_line_bytes + 1 && self.container.is_none() {
             self.truncate_long_lines(&mut batch);
+        }
+        if self.container.is_some() {
+            // The converter's records go through `emit` (and the transform).
+            self.convert_container(batch);
+            return;
         }
         if self.transform.is_some() {
             self.take_transformed(batch);

@@ -24,7 +24,9 @@ use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, TlsCounters, UdpI
 use crate::pool::BufferPool;
 use crate::reload::Credentials;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
-use crate::scan::{cri::DockerParser, json::JsonChecker, syslog::SyslogParser};
+use crate::scan::{
+    cri::DockerParser, json::JsonChecker, multiline::Multiline, syslog::SyslogParser,
+};
 use crate::transform::{Condition, Query, Shape, Transformer};
 use io_uring::IoUring;
 use std::sync::Arc;
@@ -303,11 +305,19 @@ impl Inputs {
             }),
             _ => None,
         };
-        let container = if input.format.is_container() {
+        let container = if input.format.is_container() || input.multiline.is_some() {
             let parser = match input.format {
                 Format::Docker => LineParser::Docker(DockerParser::new(settings.max_line_bytes)),
-                _ => LineParser::Cri,
+                Format::Cri => LineParser::Cri,
+                _ => LineParser::Raw,
             };
+            // Checked when the SPEC was parsed.
+            let multiline = input
+                .multiline
+                .as_ref()
+                .map(Multiline::new)
+                .transpose()
+                .map_err(|error| format!("input '{}': {error}", input.name))?;
             let pool = BufferPool::new(
                 shared.encode_buffers,
                 shared.buffer_bytes,
@@ -323,6 +333,7 @@ impl Inputs {
                     settings.max_line_bytes,
                     input.k8s,
                     offsets,
+                    multiline,
                 ),
             })
         } else {

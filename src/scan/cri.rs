@@ -45,6 +45,9 @@ const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
 pub(crate) enum Stream {
     Stdout,
     Stderr,
+    /// A plain line's (`format=raw` with `multiline=`): its record has
+    /// neither time nor stream.
+    Plain,
 }
 
 impl Stream {
@@ -52,6 +55,7 @@ impl Stream {
         match self {
             Stream::Stdout => b"stdout",
             Stream::Stderr => b"stderr",
+            Stream::Plain => b"",
         }
     }
 
@@ -219,21 +223,17 @@ pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) 
     }
 }
 
-/// Bytes [`json_string_lossy`] writes for `bytes`.
-pub(crate) fn json_string_lossy_len(bytes: &[u8]) -> usize {
-    let mut len = 0;
-    json_string_lossy(bytes, |piece| len += piece.len());
-    len
-}
-
 /// Bytes [`write_record`] writes.
-pub(crate) fn record_len(time: &[u8], body: &[u8], metadata: &[u8]) -> usize {
-    RECORD_FIXED_BYTES + json_string_lossy_len(time) + json_string_lossy_len(body) + metadata.len()
+pub(crate) fn record_len(time: &[u8], stream: Stream, body: &[u8], metadata: &[u8]) -> usize {
+    let mut len = 0;
+    write_record_with(time, stream, body, metadata, |piece| len += piece.len());
+    len
 }
 
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
 /// written. `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+/// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`.
 pub(crate) fn write_record(
     out: &mut [u8],
     time: &[u8],
@@ -242,20 +242,34 @@ pub(crate) fn write_record(
     metadata: &[u8],
 ) -> usize {
     let mut len = 0;
-    let mut put = |piece: &[u8]| {
+    write_record_with(time, stream, body, metadata, |piece| {
         out[len..len + piece.len()].copy_from_slice(piece);
         len += piece.len();
-    };
-    put(b"{\"time\":\"");
-    json_string_lossy(time, &mut put);
-    put(b"\",\"stream\":\"");
-    put(stream.name());
-    put(b"\",\"body\":\"");
+    });
+    len
+}
+
+/// Hands `put` the pieces of a record, in order.
+fn write_record_with(
+    time: &[u8],
+    stream: Stream,
+    body: &[u8],
+    metadata: &[u8],
+    mut put: impl FnMut(&[u8]),
+) {
+    if stream == Stream::Plain {
+        put(b"{\"body\":\"");
+    } else {
+        put(b"{\"time\":\"");
+        json_string_lossy(time, &mut put);
+        put(b"\",\"stream\":\"");
+        put(stream.name());
+        put(b"\",\"body\":\"");
+    }
     json_string_lossy(body, &mut put);
     put(b"\"");
     put(metadata);
     put(b"}\n");
-    len
 }
 
 /// Appends to `out` the Kubernetes fields of a kubelet log path, as

@@ -6,4 +6,5 @@
 pub(crate) mod cri;
 pub(crate) mod frame;
 pub(crate) mod json;
+pub(crate) mod multiline;
 pub(crate) mod syslog;

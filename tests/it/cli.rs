@@ -734,3 +734,18 @@ fn every_duration_flag_says_a_bare_number_is_seconds() {
         assert!(help.contains(grammar), "run --help lacks {grammar:?}");
     }
 }
+
+#[test]
+fn bad_multiline_settings_are_usage_errors() {
+    for (spec, mentions) in [
+        ("file:{IN},multiline=start:(unclosed", "unclosed group"),
+        (
+            "file:{IN},multiline=ruby",
+            "start:REGEX, java, python or go",
+        ),
+        ("file:{IN},format=json,multiline=java", "raw, cri or docker"),
+        ("udp:127.0.0.1:0,multiline=java", "file inputs"),
+    ] {
+        assert_flags_are_usage_errors("bad-multiline", &["--input", spec], mentions);
+    }
+}

@@ -55,7 +55,7 @@ fn expected_records(lines: &[CriLine<'_>]) -> Vec<Value> {
     records
 }
 
-fn record(time: &str, stream: &str, body: &[u8]) -> Value {
+pub(crate) fn record(time: &str, stream: &str, body: &[u8]) -> Value {
     json!({
         "time": time,
         "stream": stream,
@@ -64,7 +64,7 @@ fn record(time: &str, stream: &str, body: &[u8]) -> Value {
 }
 
 /// The output's lines, each parsed as JSON (and checked to be one object).
-fn output_records(path: &Path) -> Vec<Value> {
+pub(crate) fn output_records(path: &Path) -> Vec<Value> {
     let bytes = fs::read(path).unwrap_or_default();
     split_lines(&bytes)
         .into_iter()
@@ -81,7 +81,12 @@ fn output_records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn run_cri(dir: &TempDir, input: &Path, spec: &str, extra: &[&str]) -> (Vec<Value>, Summary) {
+pub(crate) fn run_cri(
+    dir: &TempDir,
+    input: &Path,
+    spec: &str,
+    extra: &[&str],
+) -> (Vec<Value>, Summary) {
     let output = dir.join("out.ndjson");
     let summary = dir.join("summary.json");
     let _ = fs::remove_file(&output);
@@ -410,7 +415,7 @@ fn kubernetes_fields_come_from_pod_and_container_log_paths() {
 }
 
 /// The offset saved for `path` in `data`'s checkpoint file.
-fn saved_offset(data: &Path, path: &Path) -> Option<u64> {
+pub(crate) fn saved_offset(data: &Path, path: &Path) -> Option<u64> {
     let text = fs::read(data.join("checkpoints.json")).ok()?;
     let state: Value = serde_json::from_slice(&text).ok()?;
     state["inputs"].as_object()?.values().find_map(|files| {
@@ -481,7 +486,7 @@ fn kill_9_in_the_middle_of_a_partial_run_resumes_it_whole_once() {
     assert_eq!(saved_offset(&data, &input), Some(file_len(&input)));
 }
 
-fn as_strs(args: &[String]) -> Vec<&str> {
+pub(crate) fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 

@@ -24,6 +24,7 @@ mod file_pipeline;
 mod layering;
 mod metrics;
 mod mtls;
+mod multiline;
 mod otlp;
 mod otlp_auth;
 mod otlp_tls;

@@ -7,11 +7,22 @@ use crate::checkpoint::AckLog;
 use crate::config::Format;
 use crate::metrics::InputCounters;
 use crate::ring::{Gauge, RingReceiver, Waker, ring};
+use crate::scan::multiline::MultilineRule;
 
 /// A `format=cri` CPU worker of one file (slot 0, generation 1, at
 /// `path`), with its ack log, its ring(16)'s far end and a pool to make
 /// input batches from.
 fn cri_worker(
+    path: &str,
+    timeout: Duration,
+) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
+    worker_of(Format::Cri, None, path, timeout)
+}
+
+/// A CPU worker of `format` with `multiline` (as `cri_worker`).
+fn worker_of(
+    format: Format,
+    multiline: Option<MultilineRule>,
     path: &str,
     timeout: Duration,
 ) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
@@ -29,7 +40,7 @@ fn cri_worker(
     );
     let encode = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
     let worker = CpuWorker {
-        format: Format::Cri,
+        format,
         on_invalid: OnInvalid::Drop,
         from_reader,
         to_dispatcher,
@@ -43,8 +54,19 @@ fn cri_worker(
         pending: None,
         syslog: None,
         container: Some(ContainerConverter {
-            parser: LineParser::Cri,
-            joiner: Joiner::new(encode, timeout, 1024, true, Some(offsets)),
+            parser: match format {
+                Format::Cri => LineParser::Cri,
+                Format::Docker => LineParser::Docker(DockerParser::new(1024)),
+                _ => LineParser::Raw,
+            },
+            joiner: Joiner::new(
+                encode,
+                timeout,
+                1024,
+                format.is_container(),
+                Some(offsets),
+                multiline.map(|rule| Multiline::new(&rule).unwrap()),
+            ),
         }),
         acks: Some((Arc::clone(&log), 1)),
         all_outputs: 1,
@@ -229,4 +251,131 @@ fn joining_allocates_nothing_after_warm_up() {
     }
     assert_eq!(worker.counters.invalid.load(Ordering::Relaxed), 4);
     assert_eq!(worker.counters.records.load(Ordering::Relaxed), 20);
+}
+
+/// `{"body":…}` of a plain line's record.
+fn plain(body: &str) -> String {
+    format!("{{\"body\":{}}}\n", serde_json::to_string(body).unwrap())
+}
+
+#[test]
+fn raw_multiline_records_hold_the_mark_at_their_first_line() {
+    let (mut worker, mut from_cpu, pool, _log) = worker_of(
+        Format::Raw,
+        Some(MultilineRule::parse(r"start:^\d").unwrap()),
+        "/app.log",
+        Duration::from_secs(60),
+    );
+    let first = b"1 a\n  b\n2 c\n  d\n";
+    worker.take(read(&pool, first, 0));
+    // `2 c` started a record: `1 a` is sent; the mark waits at `2 c`.
+    assert_eq!(
+        sent(&mut from_cpu),
+        [(plain("1 a\n  b"), Some("1 a\n  b\n".len() as u64))]
+    );
+    let second = b"  e\n3 f\n";
+    worker.take(read(&pool, second, first.len() as u64));
+    let held = (first.len() + "  e\n".len()) as u64;
+    assert_eq!(sent(&mut from_cpu), [(plain("2 c\n  d\n  e"), Some(held))]);
+    worker.flush_container_runs(true);
+    assert_eq!(
+        sent(&mut from_cpu),
+        [(plain("3 f"), Some((first.len() + second.len()) as u64))]
+    );
+    assert_eq!(worker.counters.records.load(Ordering::Relaxed), 6);
+}
+
+#[test]
+fn cri_multiline_joins_messages_split_in_parts_and_cuts_at_max_line() {
+    let (mut worker, mut from_cpu, pool, _log) = worker_of(
+        Format::Cri,
+        Some(MultilineRule::Python),
+        "/app.log",
+        Duration::from_secs(60),
+    );
+    // A traceback on stderr, one of its lines split in two parts, with a
+    // stdout line in between; the exception line ends the record at once.
+    let text = "\
+2026-12-02T04:09:30Z stderr F Traceback (most recent call last):
+2026-12-02T04:09:30Z stderr P   File \"/app/main.py\",
+2026-12-02T04:09:30Z stdout F hello
+2026-12-02T04:09:30Z stderr F  line 1, in <module>
+2026-12-02T04:09:30Z stderr F     main()
+2026-12-02T04:09:30Z stderr F KeyError: 'x'
+";
+    worker.take(read(&pool, text.as_bytes(), 0));
+    assert_eq!(
+        records(&mut from_cpu),
+        [
+            r#"{"time":"2026-12-02T04:09:30Z","stream":"stdout","body":"hello"}"#,
+            r#"{"time":"2026-12-02T04:09:30Z","stream":"stderr","body":"Traceback (most recent call last):\n  File \"/app/main.py\", line 1, in <module>\n    main()\nKeyError: 'x'"}"#,
+        ]
+    );
+    // A record past --max-line (1024 here) is cut there and counted; the
+    // next record is whole.
+    let mut long =
+        String::from("2026-12-02T04:09:31Z stderr F Traceback (most recent call last):\n");
+    for _ in 0..20 {
+        long.push_str(
+            "2026-12-02T04:09:31Z stderr F   File \"/app/a_rather_long_module_name.py\", line 1\n",
+        );
+        long.push_str("2026-12-02T04:09:31Z stderr F     call()\n");
+    }
+    long.push_str("2026-12-02T04:09:31Z stderr F ValueError: deep\n");
+    long.push_str("2026-12-02T04:09:32Z stderr F after\n");
+    worker.take(read(&pool, long.as_bytes(), text.len() as u64));
+    let sent = records(&mut from_cpu);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let cut: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(cut["body"].as_str().unwrap().len(), 1024);
+    assert!(sent[1].ends_with(r#""body":"after"}"#));
+    assert_eq!(worker.counters.truncated.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_pending_multiline_record_goes_on_the_timeout() {
+    let (mut worker, mut from_cpu, pool, _log) = worker_of(
+        Format::Raw,
+        Some(MultilineRule::Java),
+        "/app.log",
+        Duration::from_millis(1),
+    );
+    let text = b"java.lang.IllegalStateException: boom\n\tat A.b(A.java:1)\n";
+    worker.take(read(&pool, text, 0));
+    assert_eq!(sent(&mut from_cpu), [(String::new(), Some(0))]);
+    std::thread::sleep(Duration::from_millis(5));
+    worker.flush_container_runs(false);
+    assert_eq!(
+        sent(&mut from_cpu),
+        [(
+            plain("java.lang.IllegalStateException: boom\n\tat A.b(A.java:1)"),
+            Some(text.len() as u64)
+        )]
+    );
+}
+
+#[test]
+fn multiline_joining_allocates_nothing_after_warm_up() {
+    let (mut worker, mut from_cpu, pool, _log) = worker_of(
+        Format::Raw,
+        Some(MultilineRule::Java),
+        "/app.log",
+        Duration::from_secs(60),
+    );
+    let text = b"INFO start\njava.lang.Error: x\n\tat A.b(A.java:1)\nCaused by: java.io.IOException\n\t... 1 more\nINFO end\n";
+    let mut from = 0;
+    for round in 0..4 {
+        let batch = read(&pool, text, from);
+        from += text.len() as u64;
+        let before = crate::test_alloc::allocations_on_this_thread();
+        worker.take(batch);
+        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+        if round > 0 {
+            assert_eq!(allocations, 0, "round {round}");
+        }
+        // `INFO end`, which no rule continues, ends the trace's record.
+        let sent = records(&mut from_cpu);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(sent[1].matches("\\n").count(), 3, "{sent:?}");
+    }
 }

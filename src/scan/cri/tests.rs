@@ -141,7 +141,7 @@ fn docker_json_file_lines_split_into_their_parts() {
 fn records_escape_the_body_once_and_replace_invalid_utf8() {
     let body = "tab\there \"q\" é \u{1}".as_bytes();
     let metadata = br#","k8s.pod.name":"p""#;
-    let len = record_len(b"2026-12-02T04:09:29Z", body, metadata);
+    let len = record_len(b"2026-12-02T04:09:29Z", Stream::Stdout, body, metadata);
     let mut out = vec![0u8; len];
     let written = write_record(
         &mut out,
@@ -157,10 +157,18 @@ fn records_escape_the_body_once_and_replace_invalid_utf8() {
         json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"tab\there \"q\" é \u{1}","k8s.pod.name":"p"})
     );
     let invalid = b"a\xff\xfeb\xe2\x82";
-    let mut out = vec![0u8; record_len(b"t", invalid, b"")];
+    let mut out = vec![0u8; record_len(b"t", Stream::Stderr, invalid, b"")];
     let written = write_record(&mut out, b"t", Stream::Stderr, invalid, b"");
     let value: Value = serde_json::from_slice(&out[..written]).unwrap();
     assert_eq!(value["body"], json!("a\u{FFFD}\u{FFFD}b\u{FFFD}"));
+    // A plain line's record: its body and metadata only.
+    let len = record_len(b"", Stream::Plain, b"a\nb", metadata);
+    let mut out = vec![0u8; len];
+    assert_eq!(
+        write_record(&mut out, b"", Stream::Plain, b"a\nb", metadata),
+        len
+    );
+    assert_eq!(out, b"{\"body\":\"a\\nb\",\"k8s.pod.name\":\"p\"}\n");
 }
 
 fn fields(path: &str) -> Value {

@@ -1,0 +1,288 @@
+//! Multiline joins (`multiline=` on a file input): which lines start a
+//! record and which continue the one before ([`Multiline::step`]).
+//!
+//! [`MultilineRule`] is the setting as written (checked when the SPEC is
+//! parsed); [`Multiline`] is it compiled once at start. The CPU worker
+//! (`cpu_worker::container`) keeps one pending record per (file, stream)
+//! and a [`State`] for it; this module keeps no state and allocates
+//! nothing per line (a compiled `regex` reuses its scratch space).
+//!
+//! - `start:REGEX`: a line that matches starts a record; any other line
+//!   continues the pending one (with none pending it starts one itself).
+//!   A record is sent when the next one starts or on the timeout.
+//! - `java`, `python`, `go`: Fluent Bit's built-in multiline parsers of the
+//!   same names (from Google's fluent-plugin-detect-exceptions), as tables
+//!   of rules (`from` states, pattern, `to` state) in [`JAVA`], [`PYTHON`]
+//!   and [`GO`]. A line that matches a rule of [`START`] starts a record;
+//!   one that matches a rule of the pending record's state continues it;
+//!   any other line ends the pending record and, unless it starts one, is
+//!   a record of its own at once. A rule whose `to` is [`START`] ends the
+//!   record with its line (Python's exception line): it is sent at once.
+
+use regex::bytes::Regex;
+
+/// Where a pending record stands. [`START`]: no record is open (for a
+/// pending record: it ends with the message it holds).
+pub(crate) type State = u8;
+pub(crate) const START: State = 0;
+/// `start:REGEX`'s one state of a pending record.
+const IN_RECORD: State = 1;
+
+/// `multiline=` as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum MultilineRule {
+    /// `start:REGEX`.
+    Start(String),
+    Java,
+    Python,
+    Go,
+}
+
+impl MultilineRule {
+    /// Parses `start:REGEX` (the regex compiled to check it) or a preset.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rule = match text {
+            "java" => Self::Java,
+            "python" => Self::Python,
+            "go" => Self::Go,
+            _ => match text.strip_prefix("start:") {
+                Some(pattern) => Self::Start(pattern.to_string()),
+                None => {
+                    return Err(format!(
+                        "multiline must be start:REGEX, java, python or go, not '{text}'"
+                    ));
+                }
+            },
+        };
+        Multiline::new(&rule)?;
+        Ok(rule)
+    }
+
+    /// As written in a SPEC (`multiline=` takes this).
+    pub fn spelling(&self) -> String {
+        match self {
+            Self::Start(pattern) => format!("start:{pattern}"),
+            Self::Java => "java".to_string(),
+            Self::Python => "python".to_string(),
+            Self::Go => "go".to_string(),
+        }
+    }
+}
+
+/// One rule of a preset: a line in a state of `from` (bit `s` for state
+/// `s`) that matches `pattern` moves the record to `to`.
+struct Rule {
+    from: u16,
+    pattern: &'static str,
+    to: State,
+}
+
+const fn bit(state: State) -> u16 {
+    1 << state
+}
+
+/// Fluent Bit's `java` (Java, and C# stack traces); its exception pattern
+/// `[:\r\n]` also takes the end of the line here, as lines carry no `\n`,
+/// and its `...` is taken literally.
+const JAVA: &[Rule] = {
+    const AFTER_EXCEPTION: State = 1;
+    const FRAMES: State = 2;
+    const NESTED: State = 3;
+    &[
+        Rule {
+            from: bit(START) | bit(NESTED),
+            pattern: r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|\r|$)",
+            to: AFTER_EXCEPTION,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION),
+            pattern: r"^[\t ]*nested exception is:[\t ]*",
+            to: NESTED,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION),
+            pattern: r"^\r*$",
+            to: AFTER_EXCEPTION,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
+            pattern: r"^[\t ]+(?:eval )?at ",
+            to: FRAMES,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
+            pattern: r"^[\t ]+--- End of inner exception stack trace ---$",
+            to: FRAMES,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
+            pattern: r"^--- End of stack trace from previous location where exception was thrown ---$",
+            to: FRAMES,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
+            pattern: r"^[\t ]*(?:Caused by|Suppressed):",
+            to: AFTER_EXCEPTION,
+        },
+        Rule {
+            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
+            pattern: r"^[\t ]*\.\.\. \d+ (?:more|common frames omitted)",
+            to: FRAMES,
+        },
+    ]
+};
+
+/// Fluent Bit's `python`: the traceback header, `File` lines each with
+/// the code line after it, and the exception line, which ends the record.
+const PYTHON: &[Rule] = {
+    const FRAMES: State = 1;
+    const CODE: State = 2;
+    &[
+        Rule {
+            from: bit(START),
+            pattern: r"^Traceback \(most recent call last\):$",
+            to: FRAMES,
+        },
+        Rule {
+            from: bit(FRAMES),
+            pattern: r"^[\t ]+File ",
+            to: CODE,
+        },
+        Rule {
+            from: bit(CODE),
+            pattern: r"[^\t ]",
+            to: FRAMES,
+        },
+        Rule {
+            from: bit(FRAMES),
+            pattern: r"^(?:[^\s.():]+\.)*[^\s.():]+:",
+            to: START,
+        },
+    ]
+};
+
+/// Fluent Bit's `go`: `panic: ` (or `http: panic serving`), an optional
+/// `[signal …]` line, then blank-line separated `goroutine N [state]:`
+/// blocks of function lines each followed by an indented file line.
+const GO: &[Rule] = {
+    const AFTER_PANIC: State = 1;
+    const AFTER_SIGNAL: State = 2;
+    const GOROUTINE: State = 3;
+    const FUNCTION: State = 4;
+    const FILE: State = 5;
+    &[
+        Rule {
+            from: bit(START),
+            pattern: r"\bpanic: ",
+            to: AFTER_PANIC,
+        },
+        Rule {
+            from: bit(START),
+            pattern: r"http: panic serving",
+            to: GOROUTINE,
+        },
+        Rule {
+            from: bit(AFTER_PANIC) | bit(AFTER_SIGNAL) | bit(FUNCTION),
+            pattern: r"^$",
+            to: GOROUTINE,
+        },
+        Rule {
+            from: bit(AFTER_PANIC),
+            pattern: r"^\[signal ",
+            to: AFTER_SIGNAL,
+        },
+        Rule {
+            from: bit(GOROUTINE),
+            pattern: r"^goroutine \d+ \[[^\]]+\]:$",
+            to: FUNCTION,
+        },
+        Rule {
+            from: bit(FUNCTION),
+            pattern: r"^(?:[^\s.:]+\.)*[^\s.():]+\(|^created by ",
+            to: FILE,
+        },
+        Rule {
+            from: bit(FILE),
+            pattern: r"^\s",
+            to: FUNCTION,
+        },
+    ]
+};
+
+/// What a line does to the pending record of its (file, stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Joined to the pending record (after a `\n`), which moves to the
+    /// state; [`START`]: the record ends with this line.
+    Continue(State),
+    /// Ends the pending record, if any, and opens a new one in the state.
+    Start(State),
+    /// Ends the pending record, if any, and is a record of its own.
+    Single,
+}
+
+/// `multiline=` compiled.
+pub(crate) enum Multiline {
+    Start(Regex),
+    Rules(Vec<(Regex, u16, State)>),
+}
+
+impl Multiline {
+    pub fn new(rule: &MultilineRule) -> Result<Self, String> {
+        let compile = |pattern: &str| {
+            Regex::new(pattern).map_err(|error| {
+                // A syntax error is several lines (the pattern, a caret, the
+                // reason); its reason alone keeps the error to one line.
+                let text = error.to_string();
+                let reason = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("error: "))
+                    .unwrap_or(&text);
+                format!("multiline: the regex '{pattern}' is not valid: {reason}")
+            })
+        };
+        let table = match rule {
+            MultilineRule::Start(pattern) => return Ok(Self::Start(compile(pattern)?)),
+            MultilineRule::Java => JAVA,
+            MultilineRule::Python => PYTHON,
+            MultilineRule::Go => GO,
+        };
+        let rules = table
+            .iter()
+            .map(|rule| Ok((compile(rule.pattern)?, rule.from, rule.to)))
+            .collect::<Result<_, String>>()?;
+        Ok(Self::Rules(rules))
+    }
+
+    /// What `line` (a whole message, or its first part when a runtime split
+    /// it) does, given the state of its stream's pending record
+    /// ([`START`]: none is pending).
+    pub fn step(&self, pending: State, line: &[u8]) -> Step {
+        match self {
+            Self::Start(regex) => {
+                if pending != START && !regex.is_match(line) {
+                    Step::Continue(pending)
+                } else {
+                    Step::Start(IN_RECORD)
+                }
+            }
+            Self::Rules(rules) => {
+                let first = |state: State| {
+                    rules
+                        .iter()
+                        .find(|(regex, from, _)| from & bit(state) != 0 && regex.is_match(line))
+                        .map(|&(_, _, to)| to)
+                };
+                if pending != START
+                    && let Some(to) = first(pending)
+                {
+                    return Step::Continue(to);
+                }
+                first(START).map_or(Step::Single, Step::Start)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
