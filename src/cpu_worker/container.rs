@@ -26,6 +26,13 @@
 //! or after the batch's own start, which no earlier mark passed, and a run
 //! that ends only raises the minimum.
 //!
+//! A rotation (the kubelet renames `0.log` away and the runtime goes on
+//! in a new `0.log`) does not end a run: the new file's first line of the
+//! stream, finding no run of its own, takes over a run of another file
+//! opened under the same path (`Joiner::adopt_rotated`). The run then
+//! holds both files' marks: the old file's in `Run::previous`, released
+//! when the run is sent.
+//!
 //! A run ends with its final line (`F`, or a `log` value ending in `\n`);
 //! after `--multiline-timeout` without one, when a new file takes over its
 //! slot, when all runs are taken and another stream starts one, and at exit
@@ -44,6 +51,7 @@ use crate::scan::cri::{
     write_record,
 };
 use crate::scan::multiline::{Multiline, START, State, Step};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -110,6 +118,10 @@ struct Source {
     /// The end of the last mark seen for the file: where its watermark may
     /// go once its pending runs are sent.
     read_end: u64,
+    /// A hash of the path the file was opened under (`None` without
+    /// paths): a run pending in a file that a rotation renamed away is
+    /// continued by the new file at the same path.
+    path_hash: Option<u64>,
 }
 
 /// A message being joined from partial lines.
@@ -121,8 +133,13 @@ struct Run {
     /// The time of the first part (the message's), as written.
     time: [u8; MAX_TIME_BYTES],
     time_len: usize,
-    /// File offset of the first part's line.
+    /// File offset of the first part's line (in the file the run is
+    /// keyed to now).
     start: u64,
+    /// The file the run began in, when a rotation moved it on to the new
+    /// file at the same path: that file's slot, generation and the offset
+    /// of the run's first line, where its watermark is held too.
+    previous: Option<Mark>,
     /// When the first part arrived, for `--multiline-timeout`.
     since: Instant,
     /// The parts so far, raw bytes, at most `max_line_bytes`; with
@@ -157,6 +174,7 @@ impl Joiner {
                 time: [0; MAX_TIME_BYTES],
                 time_len: 0,
                 start: 0,
+                previous: None,
                 since: Instant::now(),
                 body: Vec::with_capacity(max_line_bytes),
                 cut: false,
@@ -194,18 +212,29 @@ impl Joiner {
             self.sources.resize_with(slot + 1, Source::default);
         }
         if self.sources[slot].generation != Some(mark.generation) {
-            // The slot holds another file now: its runs can no longer end.
+            // The slot holds another file now: its runs can no longer end,
+            // and a hold on its old file would never be let go.
+            let old =
+                |slot: u32, generation: u16| slot == mark.slot && generation != mark.generation;
             self.flush_runs(worker, |run| {
-                run.slot == mark.slot && run.generation != mark.generation
+                old(run.slot, run.generation)
+                    || run
+                        .previous
+                        .is_some_and(|held| old(held.slot, held.generation))
             });
             let source = &mut self.sources[slot];
             source.generation = Some(mark.generation);
             source.metadata.clear();
-            if self.k8s
-                && let Some(offsets) = &self.offsets
-            {
+            source.path_hash = None;
+            if let Some(offsets) = &self.offsets {
+                let k8s = self.k8s;
                 offsets.with_path(slot, mark.generation, |path| {
-                    k8s_fields(path, &mut source.metadata);
+                    if k8s {
+                        k8s_fields(path, &mut source.metadata);
+                    }
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    path.hash(&mut hasher);
+                    source.path_hash = Some(hasher.finish());
                 });
             }
         }
@@ -213,16 +242,59 @@ impl Joiner {
     }
 
     /// Where the watermark of the file in `slot` may go: its last read end,
-    /// held at the start of its earliest pending run.
+    /// held at the start of its earliest pending run (runs that a rotation
+    /// moved on to a new file hold it too).
     fn floor(&self, slot: u32, generation: u16, end: u64) -> u64 {
         if self.active_runs == 0 {
             return end;
         }
         self.runs
             .iter()
-            .filter(|run| run.active && run.slot == slot && run.generation == generation)
-            .map(|run| run.start)
+            .filter(|run| run.active)
+            .flat_map(|run| {
+                let here = (run.slot == slot && run.generation == generation).then_some(run.start);
+                let held = run
+                    .previous
+                    .filter(|held| held.slot == slot && held.generation == generation)
+                    .map(|held| held.end);
+                here.into_iter().chain(held)
+            })
             .fold(end, u64::min)
+    }
+
+    /// A run of another file at the same path as the file in `slot`, of
+    /// `stream`: the file a rotation renamed away, whose pending message
+    /// or record the new file continues. Re-keyed to the new file (its
+    /// line at `offset`), holding the old one's mark where it was.
+    fn adopt_rotated(
+        &mut self,
+        slot: Option<usize>,
+        mark: Option<&Mark>,
+        stream: Stream,
+        offset: u64,
+    ) -> Option<usize> {
+        let (slot, mark) = (slot?, mark?);
+        let path_hash = self.sources[slot].path_hash?;
+        let sources = &self.sources;
+        let index = self.runs.iter().position(|run| {
+            run.active
+                && run.stream == stream
+                && run.previous.is_none()
+                && (run.slot, run.generation) != (mark.slot, mark.generation)
+                && sources.get(run.slot as usize).is_some_and(|source| {
+                    source.generation == Some(run.generation) && source.path_hash == Some(path_hash)
+                })
+        })?;
+        let run = &mut self.runs[index];
+        run.previous = Some(Mark {
+            slot: run.slot,
+            generation: run.generation,
+            end: run.start,
+        });
+        run.slot = mark.slot;
+        run.generation = mark.generation;
+        run.start = offset;
+        Some(index)
     }
 
     /// Writes one record into the encode buffer, sending the buffer on
@@ -310,12 +382,16 @@ impl Joiner {
             return;
         }
         let (run_slot, generation) = mark.map_or((u32::MAX, 0), |m| (m.slot, m.generation));
-        let found = self.runs.iter().position(|run| {
-            run.active
-                && run.slot == run_slot
-                && run.generation == generation
-                && run.stream == line.stream
-        });
+        let found = self
+            .runs
+            .iter()
+            .position(|run| {
+                run.active
+                    && run.slot == run_slot
+                    && run.generation == generation
+                    && run.stream == line.stream
+            })
+            .or_else(|| self.adopt_rotated(slot, mark, line.stream, offset));
         if let Some(index) = found
             && self.runs[index].partial
         {
@@ -363,6 +439,7 @@ impl Joiner {
         };
         let run = &mut self.runs[index];
         run.active = true;
+        run.previous = None;
         self.active_runs += 1;
         run.slot = run_slot;
         run.generation = generation;
@@ -423,6 +500,19 @@ impl Joiner {
         run.body = body;
         run.active = false;
         self.active_runs -= 1;
+        // The file the run began in, before a rotation, may move on: its
+        // mark goes with the record (rare: a batch of its own).
+        if let Some(held) = run.previous.take() {
+            let read_end = self
+                .sources
+                .get(held.slot as usize)
+                .filter(|source| source.generation == Some(held.generation))
+                .map(|source| source.read_end);
+            if let Some(read_end) = read_end {
+                let end = self.floor(held.slot, held.generation, read_end);
+                self.send_encoding(worker, Marks::one(Mark { end, ..held }));
+            }
+        }
     }
 
     /// Sends the runs `which` picks, and the encode buffer with marks that

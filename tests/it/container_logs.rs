@@ -416,13 +416,29 @@ fn kubernetes_fields_come_from_pod_and_container_log_paths() {
 
 /// The offset saved for `path` in `data`'s checkpoint file.
 pub(crate) fn saved_offset(data: &Path, path: &Path) -> Option<u64> {
-    let text = fs::read(data.join("checkpoints.json")).ok()?;
-    let state: Value = serde_json::from_slice(&text).ok()?;
-    state["inputs"].as_object()?.values().find_map(|files| {
-        files.as_array()?.iter().find_map(|file| {
-            (Path::new(file["path"].as_str()?) == path).then(|| file["offset"].as_u64())?
-        })
-    })
+    saved_offsets(data, path).first().copied()
+}
+
+/// The offsets saved for files opened as `path` (a rotated file keeps the
+/// path it was opened under), in the checkpoint file's order.
+fn saved_offsets(data: &Path, path: &Path) -> Vec<u64> {
+    let Some(state) = fs::read(data.join("checkpoints.json"))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Value>(&text).ok())
+    else {
+        return Vec::new();
+    };
+    let files = state["inputs"].as_object().into_iter().flat_map(|inputs| {
+        inputs
+            .values()
+            .filter_map(Value::as_array)
+            .flatten()
+            .collect::<Vec<_>>()
+    });
+    files
+        .filter(|file| file["path"].as_str().map(Path::new) == Some(path))
+        .filter_map(|file| file["offset"].as_u64())
+        .collect()
 }
 
 #[test]
@@ -516,4 +532,82 @@ fn ringway_sql_reads_container_lines_each_on_its_own() {
         "{\"body\":\"one\"}\n"
     );
     assert!(done.stderr.contains("1 invalid lines"), "{}", done.stderr);
+}
+
+#[test]
+fn a_partial_run_joins_across_a_kubelet_rotation() {
+    let dir = TempDir::new("cri-rotation");
+    let pod = dir.subdir("pods").join("shop_web-1_0b1c2d3e/nginx");
+    fs::create_dir_all(&pod).unwrap();
+    let input = pod.join("0.log");
+    let output = dir.join("out.ndjson");
+    let data = dir.subdir("data");
+    fs::write(
+        &input,
+        b"2026-12-02T04:09:29Z stdout F before\n2026-12-02T04:09:30Z stdout P one \n",
+    )
+    .unwrap();
+    let glob = format!("file:{}/*.log,format=cri,k8s=false", p(&pod));
+    let ringway = spawn(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &glob,
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--data-dir",
+            &p(&data),
+            "--checkpoint-interval",
+            "100ms",
+            "--multiline-timeout",
+            "1h",
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || output_records(&output).len()
+            == 1),
+        "output: {:?}",
+        fs::read_to_string(&output)
+    );
+    // The kubelet renames `0.log` to `0.log.TIMESTAMP` and has the runtime
+    // reopen `0.log`, where the message goes on.
+    let rotated = pod.join("0.log.20261202-040931");
+    let rotated_len = file_len(&input);
+    fs::rename(&input, &rotated).unwrap();
+    fs::write(
+        &input,
+        b"2026-12-02T04:09:31Z stdout P two \n2026-12-02T04:09:31Z stdout F three\n2026-12-02T04:09:32Z stdout F after\n",
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || output_records(&output).len()
+            == 3),
+        "output: {:?}",
+        fs::read_to_string(&output)
+    );
+    // Both files are delivered to their ends once the joined message is
+    // (the rotated one is let go once delivered and idle).
+    let at_ends = || {
+        let offsets = saved_offsets(&data, &input);
+        offsets.contains(&file_len(&input))
+            && offsets
+                .iter()
+                .all(|&offset| offset == file_len(&input) || offset == rotated_len)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), at_ends),
+        "checkpoint {:?}",
+        saved_offsets(&data, &input)
+    );
+    ringway.terminate();
+    ringway.wait(TIMEOUT).assert_success();
+    assert_eq!(
+        output_records(&output),
+        [
+            record("2026-12-02T04:09:29Z", "stdout", b"before"),
+            record("2026-12-02T04:09:30Z", "stdout", b"one two three"),
+            record("2026-12-02T04:09:32Z", "stdout", b"after"),
+        ]
+    );
 }

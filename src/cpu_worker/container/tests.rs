@@ -379,3 +379,81 @@ fn multiline_joining_allocates_nothing_after_warm_up() {
         assert_eq!(sent[1].matches("\\n").count(), 3, "{sent:?}");
     }
 }
+
+#[test]
+fn a_partial_run_continues_in_the_new_file_after_a_rotation() {
+    let (mut worker, mut from_cpu, pool, log) = cri_worker(POD, Duration::from_secs(60));
+    // The kubelet renamed slot 0's `0.log` away; the runtime goes on in a
+    // new `0.log`, opened in slot 1.
+    let offsets = Arc::clone(log.offsets());
+    offsets.reset(1, 1, 0, 0);
+    offsets.set_path(1, 1, std::path::Path::new(POD));
+    let old = b"2026-12-02T04:09:29Z stdout F a\n2026-12-02T04:09:30Z stdout P b1 \n";
+    worker.take(read(&pool, old, 0));
+    let held = "2026-12-02T04:09:29Z stdout F a\n".len() as u64;
+    assert_eq!(sent(&mut from_cpu)[0].1, Some(held));
+    let new = b"2026-12-02T04:09:31Z stdout P b2 \n2026-12-02T04:09:31Z stdout F b3\n";
+    let mut batch = read_of(&pool, new, 1, 1);
+    batch.file_offset = 0;
+    worker.take(batch);
+    let mut marks = Vec::new();
+    let mut texts = String::new();
+    while let Some(batch) = from_cpu.pop() {
+        texts.push_str(std::str::from_utf8(batch.bytes()).unwrap());
+        marks.extend(batch.marks.as_slice().iter().map(|m| (m.slot, m.end)));
+    }
+    assert_eq!(
+        texts,
+        format!(
+            "{{\"time\":\"2026-12-02T04:09:30Z\",\"stream\":\"stdout\",\"body\":\"b1 b2 b3\"{FIELDS}}}\n"
+        )
+    );
+    // Both files' marks move past the joined message: the old one to its
+    // end, the new one to its read end.
+    assert_eq!(marks, [(0, old.len() as u64), (1, new.len() as u64)]);
+}
+
+#[test]
+fn a_rotated_file_holds_its_mark_while_the_new_file_continues_the_run() {
+    let (mut worker, mut from_cpu, pool, log) = cri_worker(POD, Duration::from_secs(60));
+    let offsets = Arc::clone(log.offsets());
+    offsets.reset(1, 1, 0, 0);
+    offsets.set_path(1, 1, std::path::Path::new(POD));
+    let old = b"2026-12-02T04:09:30Z stdout P b1 \n";
+    worker.take(read(&pool, old, 0));
+    let new = b"2026-12-02T04:09:31Z stdout P b2 \n";
+    worker.take(read_of(&pool, new, 1, 1));
+    // Still pending: each file's mark holds at the run's line in it.
+    let marks: Vec<_> = sent(&mut from_cpu)
+        .into_iter()
+        .map(|(_, end)| end)
+        .collect();
+    assert_eq!(marks, [Some(0), Some(0)]);
+    let guard = worker.container.as_ref().unwrap();
+    assert_eq!(guard.joiner.floor(0, 1, old.len() as u64), 0);
+    assert_eq!(guard.joiner.floor(1, 1, new.len() as u64), 0);
+    // The old file gets another line of the other stream: still held.
+    worker.take(read(
+        &pool,
+        b"2026-12-02T04:09:32Z stderr F e\n",
+        old.len() as u64,
+    ));
+    assert_eq!(sent(&mut from_cpu).last().unwrap().1, Some(0));
+    // A file at another path never continues it.
+    offsets.reset(2, 1, 0, 0);
+    offsets.set_path(
+        2,
+        1,
+        std::path::Path::new("/var/log/pods/ns_pod_uid/app/1.log"),
+    );
+    worker.take(read_of(
+        &pool,
+        b"2026-12-02T04:09:33Z stdout F other\n",
+        2,
+        1,
+    ));
+    assert!(sent(&mut from_cpu)[0].0.contains("\"body\":\"other\""));
+    worker.flush_container_runs(true);
+    let sent = sent(&mut from_cpu);
+    assert!(sent[0].0.contains("\"body\":\"b1 b2 \""), "{sent:?}");
+}
