@@ -25,13 +25,17 @@ pub(crate) enum Format {
     /// Docker json-file lines (file inputs), split lines joined, converted
     /// like `Cri`.
     Docker,
+    /// Decided per line (file inputs): CRI, else Docker json-file (both
+    /// as above), else a JSON object or array (passed on as it is), else
+    /// a plain line (`{"body":…}`).
+    Auto,
 }
 
 impl Format {
     /// Whether lines are container log lines joined per file and stream
-    /// (`cpu_worker::container`).
+    /// (`cpu_worker::container`), `auto` included.
     pub fn is_container(self) -> bool {
-        matches!(self, Format::Cri | Format::Docker)
+        matches!(self, Format::Cri | Format::Docker | Format::Auto)
     }
 }
 
@@ -580,8 +584,9 @@ fn parse_format(text: &str) -> Result<Format, String> {
         "syslog" => Ok(Format::Syslog),
         "cri" => Ok(Format::Cri),
         "docker" => Ok(Format::Docker),
+        "auto" => Ok(Format::Auto),
         _ => Err(format!(
-            "unknown format '{text}' (use raw, json, syslog, cri or docker)"
+            "unknown format '{text}' (use raw, json, syslog, cri, docker or auto)"
         )),
     }
 }

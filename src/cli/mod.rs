@@ -189,7 +189,8 @@ pub(crate) struct RunArgs {
     /// Format of every input without its own format=: raw (one record per line), json (NDJSON, checked with
     /// simd-json), syslog (RFC 3164/5424, converted to one JSON object per message), or, for file inputs, cri
     /// (Kubernetes CRI container logs) or docker (Docker json-file logs): partial lines joined per file and
-    /// stream, one {"time","stream","body"} object per message.
+    /// stream, one {"time","stream","body"} object per message; or auto (file inputs): per line CRI, else
+    /// Docker, else a JSON object or array passed on as it is, else a plain line as {"body":…}.
     #[arg(long, value_name = "FORMAT", default_value = "raw", value_parser = config::parse_format_flag)]
     pub format: Format,
 

@@ -150,12 +150,12 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     };
     if k8s == Some(true) && !format.is_container() {
         return Err(format!(
-            "input '{spec}': k8s=true adds fields to format=cri or format=docker records"
+            "input '{spec}': k8s=true adds fields to format=cri, docker or auto records"
         ));
     }
     if format.is_container() && !matches!(kind, InputKind::File { .. }) {
         return Err(format!(
-            "input '{spec}': format cri and docker read container log files (use them on file inputs)"
+            "input '{spec}': format cri, docker and auto read log files (use them on file inputs)"
         ));
     }
     Ok(InputSpec {
@@ -238,7 +238,7 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
     }
     if format.is_container() {
         return Err(format!(
-            "input '{spec}': format cri and docker read container log files (use them on file inputs)"
+            "input '{spec}': format cri, docker and auto read log files (use them on file inputs)"
         ));
     }
     Ok(InputSpec {

@@ -172,7 +172,16 @@ fn container_formats_take_k8s_and_read_files_only() {
     let on = parse_input_spec("file:/a.log,format=docker,k8s=true", &defaults).unwrap();
     assert!(on.k8s);
     assert!(!parse_input_spec("file:/a.log", &defaults).unwrap().k8s);
+    let auto = parse_input_spec("file:/a.log,format=auto", &defaults).unwrap();
+    assert_eq!((auto.format, auto.k8s), (Format::Auto, false));
+    assert!(
+        parse_input_spec("file:/a.log,format=auto,k8s=true", &defaults)
+            .unwrap()
+            .k8s
+    );
     for refused in [
+        "udp:127.0.0.1:5514,format=auto",
+        "stdin,format=auto",
         "file:/a.log,format=cri,k8s=yes",
         "udp:127.0.0.1:5514,format=cri",
         "tcp:127.0.0.1:6514,format=docker",

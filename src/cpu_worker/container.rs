@@ -50,11 +50,16 @@ use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
     write_record,
 };
+use crate::scan::json::JsonChecker;
 use crate::scan::multiline::{Multiline, START, State, Step};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// How every Docker json-file line starts (the driver writes `log` first):
+/// `format=auto` parses only such lines as Docker's.
+const DOCKER_START: &[u8] = b"{\"log\":";
 
 /// Messages that can be pending (being joined) at once in one lane: one
 /// per (file, stream) with a partial line not yet ended. When all are
@@ -68,6 +73,8 @@ pub(crate) enum LineParser {
     /// `format=raw` with `multiline=`: each line is a whole message of
     /// [`Stream::Plain`].
     Raw,
+    /// `format=auto`: per line, CRI, else Docker, else JSON, else plain.
+    Auto(DockerParser, JsonChecker),
 }
 
 /// What `format=cri|docker`, and `multiline=`, need in a CPU worker.
@@ -465,6 +472,24 @@ impl Joiner {
         }
     }
 
+    /// A JSON line of `format=auto`, passed on as it is; it ends a plain
+    /// record pending in its file first (records keep the lines' order).
+    fn take_json(&mut self, worker: &mut CpuWorker, line: &[u8], mark: Option<&Mark>) {
+        if self.active_runs > 0 {
+            let (slot, generation) = mark.map_or((u32::MAX, 0), |m| (m.slot, m.generation));
+            let pending = self.runs.iter().position(|run| {
+                run.active
+                    && run.slot == slot
+                    && run.generation == generation
+                    && run.stream == Stream::Plain
+            });
+            if let Some(index) = pending {
+                self.send_run(worker, index);
+            }
+        }
+        self.write_raw(worker, line);
+    }
+
     /// Appends `separator` and a part to a run, up to `--max-line` bytes.
     fn append(&mut self, index: usize, separator: &[u8], part: &[u8]) {
         let max_line = self.max_line_bytes;
@@ -589,19 +614,42 @@ impl CpuWorker {
             }
             let offset = batch.file_offset + start as u64;
             joiner.tally.framed += 1;
+            let plain = ContainerLine {
+                time: b"",
+                stream: Stream::Plain,
+                partial: false,
+                message: line,
+            };
             let parsed = match &mut parser {
                 LineParser::Cri => parse_cri(line)
                     .map(|parsed| joiner.take_line(self, parsed, mark.as_ref(), slot, offset)),
+                LineParser::Auto(docker, json) => {
+                    // Decided by the first bytes: only a line that starts
+                    // like one is parsed as CRI, Docker or JSON.
+                    let container = match line.first() {
+                        Some(b'0'..=b'9') => parse_cri(line).map(|parsed| {
+                            joiner.take_line(self, parsed, mark.as_ref(), slot, offset);
+                        }),
+                        Some(b'{') if line.starts_with(DOCKER_START) => {
+                            docker.parse(line, |parsed| {
+                                joiner.take_line(self, parsed, mark.as_ref(), slot, offset);
+                            })
+                        }
+                        _ => None,
+                    };
+                    if container.is_none() {
+                        if matches!(line.first(), Some(b'{' | b'[')) && json.is_valid(line) {
+                            joiner.take_json(self, line, mark.as_ref());
+                        } else {
+                            joiner.take_line(self, plain, mark.as_ref(), slot, offset);
+                        }
+                    }
+                    Some(())
+                }
                 LineParser::Docker(docker) => docker.parse(line, |parsed| {
                     joiner.take_line(self, parsed, mark.as_ref(), slot, offset);
                 }),
                 LineParser::Raw => {
-                    let plain = ContainerLine {
-                        time: b"",
-                        stream: Stream::Plain,
-                        partial: false,
-                        message: line,
-                    };
                     joiner.take_line(self, plain, mark.as_ref(), slot, offset);
                     Some(())
                 }

@@ -149,7 +149,7 @@ impl CpuWorker {
                 self.convert_syslog(batch);
                 return;
             }
-            Format::Cri | Format::Docker => {
+            Format::Cri | Format::Docker | Format::Auto => {
                 self.convert_container(batch);
                 return;
             }

@@ -309,6 +309,10 @@ impl Inputs {
             let parser = match input.format {
                 Format::Docker => LineParser::Docker(DockerParser::new(settings.max_line_bytes)),
                 Format::Cri => LineParser::Cri,
+                Format::Auto => LineParser::Auto(
+                    DockerParser::new(settings.max_line_bytes),
+                    JsonChecker::new(settings.max_line_bytes),
+                ),
                 _ => LineParser::Raw,
             };
             // Checked when the SPEC was parsed.

@@ -52,7 +52,9 @@ pub(crate) fn run_sql(
         Format::Syslog => SyslogParser::max_json_bytes(max_line_bytes),
         Format::Raw | Format::Json => max_line_bytes,
         // Each message byte becomes at most a 6-byte escape.
-        Format::Cri | Format::Docker => max_line_bytes * 6 + cri::RECORD_OVERHEAD_BYTES,
+        Format::Cri | Format::Docker | Format::Auto => {
+            max_line_bytes * 6 + cri::RECORD_OVERHEAD_BYTES
+        }
     };
     let mut docker = DockerParser::new(max_line_bytes);
     let mut transformer = Transformer::new(
@@ -93,7 +95,7 @@ pub(crate) fn run_sql(
                     .unwrap_or(&converted[..written]);
                 (json, Shape::Json)
             }
-            Format::Cri | Format::Docker => {
+            Format::Cri | Format::Docker | Format::Auto => {
                 let write = |parsed: cri::ContainerLine<'_>| {
                     cri::write_record(
                         &mut converted,

@@ -611,3 +611,60 @@ fn a_partial_run_joins_across_a_kubelet_rotation() {
         ]
     );
 }
+
+#[test]
+fn format_auto_decides_each_line_cri_docker_json_or_plain() {
+    let dir = TempDir::new("auto");
+    let input = dir.join("mixed.log");
+    let lines = [
+        "2026-12-02T04:09:29Z stdout F cri whole",
+        "2026-12-02T04:09:30Z stderr P cri part one ",
+        r#"{"log":"docker line\n","stream":"stdout","time":"2026-12-02T04:09:31.5Z"}"#,
+        r#"{"level":"info","msg":"json object"}"#,
+        "[1,2,3]",
+        "plain text",
+        "2026-12-02T04:09:32Z stderr F and two",
+        r#"{"log":"no stream or time"}"#,
+        "{not json",
+        "2026-12-02 12:00:00 digits first, not CRI",
+        "",
+    ];
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = dir.join("out.ndjson");
+    let summary = dir.join("summary.json");
+    run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=auto", p(&input)),
+            "--output",
+            &format!("file:{}", p(&output)),
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    )
+    .assert_success();
+    assert_eq!(
+        fs::read_to_string(&output).unwrap(),
+        [
+            r#"{"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"cri whole"}"#,
+            r#"{"time":"2026-12-02T04:09:31.5Z","stream":"stdout","body":"docker line"}"#,
+            r#"{"level":"info","msg":"json object"}"#,
+            "[1,2,3]",
+            r#"{"body":"plain text"}"#,
+            r#"{"time":"2026-12-02T04:09:30Z","stream":"stderr","body":"cri part one and two"}"#,
+            r#"{"log":"no stream or time"}"#,
+            r#"{"body":"{not json"}"#,
+            r#"{"body":"2026-12-02 12:00:00 digits first, not CRI"}"#,
+            r#"{"body":""}"#,
+            "",
+        ]
+        .join("\n")
+    );
+    let summary = read_summary(&summary);
+    assert_eq!(summary.input(0, "records"), lines.len() as u64);
+    assert_eq!(summary.input(0, "invalid"), 0);
+}
