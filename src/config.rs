@@ -89,7 +89,7 @@ impl InputKind {
     /// only completes the match.)
     fn options(&self) -> &'static str {
         match self {
-            InputKind::File { .. } => "file inputs take format, from and k8s",
+            InputKind::File { .. } => "file inputs take format, from, k8s, json and multiline",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
             InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
             InputKind::Otlp { .. } => {
@@ -125,6 +125,9 @@ pub(crate) struct InputSpec {
     /// Join lines into records (`multiline=`, file inputs of format raw,
     /// cri and docker).
     pub multiline: Option<crate::scan::multiline::MultilineRule>,
+    /// Write a container message that is a JSON object as the record's
+    /// members instead of `body` (`json=merge`; `json=body` is the default).
+    pub merge_json: bool,
     /// The SQL query over the input's records (`--sql`, or its own
     /// `[[input]] sql`), as written; checked at start by compiling it.
     pub sql: Option<String>,

@@ -45,7 +45,7 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
 /// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 15] = [
+const INPUT_KEYS: [&str; 16] = [
     "kind",
     "path",
     "address",
@@ -53,6 +53,7 @@ const INPUT_KEYS: [&str; 15] = [
     "from",
     "k8s",
     "multiline",
+    "json",
     "rcvbuf",
     "sockets",
     "tls",
@@ -459,7 +460,7 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 fn input_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
-        "file" => "path, format, from, k8s, multiline",
+        "file" => "path, format, from, k8s, json, multiline",
         "udp" => "address, format, rcvbuf, sockets",
         "tcp" => "address, format, tls, cert, key, client_ca",
         "stdin" => "format",
@@ -542,6 +543,10 @@ fn input_spec(table: &Table) -> Result<String, String> {
             spec.push_str(&format!(",k8s={on}"));
         }
         Some(_) => return Err("key 'k8s' must be true or false".to_string()),
+    }
+    if let Some(json) = table.text("json")? {
+        refuse(&kind, "json", kind != "file", takes)?;
+        spec.push_str(&format!(",json={json}"));
     }
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}
@@ -806,6 +811,7 @@ mod tests {
             path = "/var/log/pods/*/*/*.log"
             format = "cri"
             multiline = 'start:^\d{1,4}-'
+            json = "merge"
             k8s = false
             [[input]]
             kind = "tcp"
@@ -835,7 +841,7 @@ mod tests {
                 "udp:0.0.0.0:514,format=syslog,rcvbuf=32MiB,sockets=2",
                 "otlp:[::1]:4318,auth_token_file=/etc/ringway/otlp-tokens",
                 "stdin,format=json",
-                "file:/var/log/pods/*/*/*.log,format=cri,k8s=false,multiline=start:^\\d{1,4}-",
+                "file:/var/log/pods/*/*/*.log,format=cri,k8s=false,json=merge,multiline=start:^\\d{1,4}-",
                 "tcp:0.0.0.0:6514,format=syslog,tls,cert=/etc/ringway/tls/cert.pem,key=/etc/ringway/tls/key.pem,client_ca=/etc/ringway/tls/clients-ca.pem",
             ]
         );

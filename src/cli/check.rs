@@ -207,6 +207,9 @@ impl CheckArgs {
                 if input.k8s || input.format.is_container() {
                     out.push_str(&format!("k8s = {}\n", input.k8s));
                 }
+                if input.merge_json {
+                    out.push_str("json = \"merge\"\n");
+                }
                 if let Some(multiline) = &input.multiline {
                     out.push_str(&format!(
                         "multiline = {}\n",

@@ -143,10 +143,12 @@ pub(crate) struct RunArgs {
     #[arg(skip)]
     pub loaded: Option<ConfigFile>,
 
-    /// An input, KIND:TARGET[,key=value]...: file:PATH_OR_GLOB[,format=…][,from=beginning|end][,k8s=true|false]
-    /// [,multiline=start:REGEX|java|python|go] (k8s: Kubernetes metadata from kubelet log paths for format=cri
-    /// or docker, default true with cri; multiline: join lines of format raw, cri or docker into records, a
-    /// regex matching the lines that start one or a stack-trace preset, last in the SPEC; see docs/inputs.md),
+    /// An input, KIND:TARGET[,key=value]...:
+    /// file:PATH_OR_GLOB[,format=…][,from=beginning|end][,k8s=true|false][,json=merge|body][,multiline=start:REGEX|java|python|go] (k8s: Kubernetes metadata from kubelet log paths
+    /// for format=cri, docker or auto, default true with cri; json=merge: a container message that is a JSON
+    /// object gives the record its keys instead of body, default body; multiline: join lines of format raw,
+    /// cri, docker or auto into records, a regex matching the lines that start one or a stack-trace preset, last
+    /// in the SPEC; see docs/inputs.md),
     /// udp:ADDRESS:PORT[,format=…][,rcvbuf=SIZE][,sockets=N], tcp:ADDRESS:PORT[,format=…] (newline or
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
     /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)

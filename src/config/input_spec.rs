@@ -72,6 +72,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     let mut format = defaults.format;
     let mut from = defaults.from;
     let mut k8s = None;
+    let mut merge_json = None;
     // A TLS input's `,tls` and files, put together after the loop.
     let mut tls = TlsOptions::default();
     let takes_tls = matches!(kind, InputKind::Tcp { .. } | InputKind::Otlp { .. });
@@ -90,6 +91,17 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             ("format", _) => format = parse_format(value).map_err(context)?,
             ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
             ("k8s", InputKind::File { .. }) => k8s = Some(parse_bool(value).map_err(context)?),
+            ("json", InputKind::File { .. }) => {
+                merge_json = Some(match value {
+                    "merge" => true,
+                    "body" => false,
+                    _ => {
+                        return Err(context(format!(
+                            "json must be merge or body, not '{value}'"
+                        )));
+                    }
+                });
+            }
             ("rcvbuf", InputKind::Udp { rcvbuf_bytes, .. }) => {
                 *rcvbuf_bytes = parse_size(value).map_err(context)?;
             }
@@ -158,6 +170,11 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
             "input '{spec}': format cri, docker and auto read log files (use them on file inputs)"
         ));
     }
+    if merge_json.is_some() && !format.is_container() {
+        return Err(format!(
+            "input '{spec}': json= says where a container message goes (format=cri, docker or auto)"
+        ));
+    }
     Ok(InputSpec {
         name: spec.to_string(),
         kind,
@@ -165,6 +182,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         from,
         k8s: k8s.unwrap_or(format == super::Format::Cri),
         multiline,
+        merge_json: merge_json.unwrap_or(false),
         sql: None,
     })
 }
@@ -248,6 +266,7 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         from: defaults.from,
         k8s: false,
         multiline: None,
+        merge_json: false,
         sql: None,
     })
 }

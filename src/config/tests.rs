@@ -179,7 +179,12 @@ fn container_formats_take_k8s_and_read_files_only() {
             .unwrap()
             .k8s
     );
+    let merge = parse_input_spec("file:/a.log,format=docker,json=merge", &defaults).unwrap();
+    assert!(merge.merge_json);
+    assert!(!cri.merge_json);
     for refused in [
+        "file:/a.log,json=merge",
+        "file:/a.log,format=cri,json=parse",
         "udp:127.0.0.1:5514,format=auto",
         "stdin,format=auto",
         "file:/a.log,format=cri,k8s=yes",

@@ -46,6 +46,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::config::OnInvalid;
 use crate::pool::BufferPool;
+use crate::scan::cri::{Body, ObjectMessages};
 use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
     write_record,
@@ -92,6 +93,9 @@ pub(crate) struct Joiner {
     runs: [Run; MAX_PENDING_RUNS],
     /// `multiline=`: which messages start a record and which continue it.
     multiline: Option<Multiline>,
+    /// `json=merge`: a message that is a JSON object is written as the
+    /// record's members instead of `body`.
+    objects: Option<ObjectMessages>,
     /// Runs with `active` set: with none, a line needs no lookup.
     active_runs: usize,
     timeout: Duration,
@@ -169,6 +173,7 @@ impl Joiner {
         k8s: bool,
         offsets: Option<Arc<AckedOffsets>>,
         multiline: Option<Multiline>,
+        merge_json: bool,
     ) -> Self {
         Self {
             pool,
@@ -189,6 +194,7 @@ impl Joiner {
                 state: START,
             }),
             multiline,
+            objects: merge_json.then(|| ObjectMessages::new(max_line_bytes)),
             active_runs: 0,
             timeout,
             max_line_bytes,
@@ -323,13 +329,19 @@ impl Joiner {
             }
             _ => &[],
         };
-        let mut needed = record_len(time, stream, body, metadata);
+        let members = match &mut self.objects {
+            Some(objects) if stream != Stream::Plain => objects.members(body),
+            _ => None,
+        };
+        let mut record_body = members.map_or(Body::Text(body), Body::Members);
+        let mut needed = record_len(time, stream, record_body, metadata);
         // A body whose JSON outgrows a whole buffer (heavy escaping of a
-        // message near --max-line) is cut to fit, and counted.
+        // message near --max-line) is cut to fit, as text, and counted.
         if needed > capacity {
             while needed > capacity && !body.is_empty() {
                 body = &body[..body.len() / 2];
-                needed = record_len(time, stream, body, metadata);
+                record_body = Body::Text(body);
+                needed = record_len(time, stream, record_body, metadata);
             }
             self.tally.truncated += 1;
         }
@@ -347,7 +359,7 @@ impl Joiner {
             Some(out) => out,
             None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
         };
-        let written = write_record(&mut out.buf[out.len..], time, stream, body, metadata);
+        let written = write_record(&mut out.buf[out.len..], time, stream, record_body, metadata);
         out.len += written;
         out.records += 1;
     }

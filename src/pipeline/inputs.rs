@@ -338,6 +338,7 @@ impl Inputs {
                     input.k8s,
                     offsets,
                     multiline,
+                    input.merge_json,
                 ),
             })
         } else {

@@ -101,7 +101,7 @@ pub(crate) fn run_sql(
                         &mut converted,
                         parsed.time,
                         parsed.stream,
-                        parsed.message,
+                        cri::Body::Text(parsed.message),
                         b"",
                     )
                 };

@@ -165,28 +165,13 @@ impl DockerParser {
             return None;
         }
         self.parser.parse(line, |tape, _| {
-            let tape = tape?;
-            let Some(Node::Object { len, .. }) = tape.first() else {
-                return None;
-            };
             let (mut log, mut stream, mut time) = (None, None, None);
-            let mut at = 1;
-            for _ in 0..*len {
-                let Node::String(key) = tape.get(at)? else {
-                    return None;
-                };
-                let value = tape.get(at + 1)?;
-                match (*key, value) {
-                    ("log", Node::String(text)) => log = Some(text.as_bytes()),
-                    ("stream", Node::String(text)) => stream = Stream::parse(text.as_bytes()),
-                    ("time", Node::String(text)) => time = Some(text.as_bytes()),
-                    _ => {}
-                }
-                at += 1 + match value {
-                    Node::Object { count, .. } | Node::Array { count, .. } => 1 + count,
-                    _ => 1,
-                };
-            }
+            for_each_member(tape?, |key, value| match (key, value) {
+                ("log", Node::String(text)) => log = Some(text.as_bytes()),
+                ("stream", Node::String(text)) => stream = Stream::parse(text.as_bytes()),
+                ("time", Node::String(text)) => time = Some(text.as_bytes()),
+                _ => {}
+            })?;
             let log = log?;
             let time = time.filter(|time| is_rfc3339(time))?;
             let (message, partial) = match log.strip_suffix(b"\n") {
@@ -199,6 +184,86 @@ impl DockerParser {
                 partial,
                 message,
             }))
+        })
+    }
+}
+
+/// Calls `each` with every key and value of the object at the top of
+/// `tape`; `None` when it is not an object.
+fn for_each_member<'t>(
+    tape: &'t [Node<'t>],
+    mut each: impl FnMut(&'t str, &'t Node<'t>),
+) -> Option<()> {
+    let Some(Node::Object { len, .. }) = tape.first() else {
+        return None;
+    };
+    let mut at = 1;
+    for _ in 0..*len {
+        let Node::String(key) = tape.get(at)? else {
+            return None;
+        };
+        let value = tape.get(at + 1)?;
+        each(key, value);
+        at += 1 + match value {
+            Node::Object { count, .. } | Node::Array { count, .. } => 1 + count,
+            _ => 1,
+        };
+    }
+    Some(())
+}
+
+/// A message's body in a record: its text, or (`json=merge`) the members
+/// of the JSON object it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Body<'a> {
+    Text(&'a [u8]),
+    Members(Members<'a>),
+}
+
+/// The members of a message that is one JSON object: its bytes between
+/// the braces, as written, and whether it has its own `time` and `stream`
+/// (the record's are then left out: the message's win).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Members<'a> {
+    pub bytes: &'a [u8],
+    pub has_time: bool,
+    pub has_stream: bool,
+}
+
+/// Finds the members of messages that are JSON objects (`json=merge`),
+/// with simd-json (a padded scratch copy, buffers reused).
+pub(crate) struct ObjectMessages {
+    parser: PaddedParser,
+}
+
+impl ObjectMessages {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            parser: PaddedParser::new(max_line_bytes),
+        }
+    }
+
+    /// `Some` when `message`, leading and trailing whitespace aside, is
+    /// one valid JSON object.
+    pub fn members<'m>(&mut self, message: &'m [u8]) -> Option<Members<'m>> {
+        let object = message.trim_ascii();
+        if object.first() != Some(&b'{') {
+            return None;
+        }
+        let (has_time, has_stream) = self.parser.parse(object, |tape, _| {
+            let (mut time, mut stream) = (false, false);
+            for_each_member(tape?, |key, _| match key {
+                "time" => time = true,
+                "stream" => stream = true,
+                _ => {}
+            })?;
+            Some((time, stream))
+        })?;
+        // Valid, so it ends with its `}`.
+        Some(Members {
+            bytes: object[1..object.len() - 1].trim_ascii(),
+            has_time,
+            has_stream,
         })
     }
 }
@@ -224,7 +289,7 @@ pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) 
 }
 
 /// Bytes [`write_record`] writes.
-pub(crate) fn record_len(time: &[u8], stream: Stream, body: &[u8], metadata: &[u8]) -> usize {
+pub(crate) fn record_len(time: &[u8], stream: Stream, body: Body<'_>, metadata: &[u8]) -> usize {
     let mut len = 0;
     write_record_with(time, stream, body, metadata, |piece| len += piece.len());
     len
@@ -233,12 +298,14 @@ pub(crate) fn record_len(time: &[u8], stream: Stream, body: &[u8], metadata: &[u
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
 /// written. `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
-/// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`.
+/// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`; a
+/// [`Body::Members`] body is written as the record's own members in place
+/// of `"body":…`, after `time` and `stream` unless it has its own.
 pub(crate) fn write_record(
     out: &mut [u8],
     time: &[u8],
     stream: Stream,
-    body: &[u8],
+    body: Body<'_>,
     metadata: &[u8],
 ) -> usize {
     let mut len = 0;
@@ -253,22 +320,53 @@ pub(crate) fn write_record(
 fn write_record_with(
     time: &[u8],
     stream: Stream,
-    body: &[u8],
+    body: Body<'_>,
     metadata: &[u8],
     mut put: impl FnMut(&[u8]),
 ) {
-    if stream == Stream::Plain {
-        put(b"{\"body\":\"");
-    } else {
-        put(b"{\"time\":\"");
+    let (time_field, stream_field) = match body {
+        _ if stream == Stream::Plain => (false, false),
+        Body::Text(_) => (true, true),
+        Body::Members(members) => (!members.has_time, !members.has_stream),
+    };
+    // Members, in order; each after the first is preceded by a comma.
+    let mut first = true;
+    let mut separate = |put: &mut dyn FnMut(&[u8])| {
+        put(if first { b"{" } else { b"," });
+        first = false;
+    };
+    if time_field {
+        separate(&mut put);
+        put(b"\"time\":\"");
         json_string_lossy(time, &mut put);
-        put(b"\",\"stream\":\"");
-        put(stream.name());
-        put(b"\",\"body\":\"");
+        put(b"\"");
     }
-    json_string_lossy(body, &mut put);
-    put(b"\"");
-    put(metadata);
+    if stream_field {
+        separate(&mut put);
+        put(b"\"stream\":\"");
+        put(stream.name());
+        put(b"\"");
+    }
+    match body {
+        Body::Text(text) => {
+            separate(&mut put);
+            put(b"\"body\":\"");
+            json_string_lossy(text, &mut put);
+            put(b"\"");
+        }
+        Body::Members(members) if !members.bytes.is_empty() => {
+            separate(&mut put);
+            put(members.bytes);
+        }
+        Body::Members(_) => {}
+    }
+    if first {
+        // Nothing before the metadata: a plain line's empty object.
+        put(b"{");
+        put(metadata.strip_prefix(b",").unwrap_or(metadata));
+    } else {
+        put(metadata);
+    }
     put(b"}\n");
 }
 

@@ -668,3 +668,51 @@ fn format_auto_decides_each_line_cri_docker_json_or_plain() {
     assert_eq!(summary.input(0, "records"), lines.len() as u64);
     assert_eq!(summary.input(0, "invalid"), 0);
 }
+
+#[test]
+fn json_merge_gives_records_the_keys_of_object_messages() {
+    let dir = TempDir::new("cri-merge");
+    let input = dir.join("0.log");
+    fs::write(
+        &input,
+        cri_bytes(&[
+            (
+                "2026-12-02T04:09:29Z",
+                "stdout",
+                "F",
+                br#"{"level":"info","msg":"ok"}"#,
+            ),
+            (
+                "2026-12-02T04:09:30Z",
+                "stdout",
+                "P",
+                br#"{"level":"warn","#,
+            ),
+            ("2026-12-02T04:09:30Z", "stdout", "F", br#""msg":"split"}"#),
+            (
+                "2026-12-02T04:09:31Z",
+                "stderr",
+                "F",
+                br#"{"level":"error" not json"#,
+            ),
+            ("2026-12-02T04:09:32Z", "stdout", "F", b"plain"),
+        ]),
+    )
+    .unwrap();
+    let (records, summary) = run_cri(&dir, &input, ",format=cri,json=merge", &[]);
+    assert_eq!(
+        records,
+        [
+            json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","level":"info","msg":"ok"}),
+            json!({"time":"2026-12-02T04:09:30Z","stream":"stdout","level":"warn","msg":"split"}),
+            record(
+                "2026-12-02T04:09:31Z",
+                "stderr",
+                br#"{"level":"error" not json"#
+            ),
+            record("2026-12-02T04:09:32Z", "stdout", b"plain"),
+        ]
+    );
+    // A message that is not a JSON object is a body, not an invalid line.
+    assert_eq!(summary.input(0, "invalid"), 0);
+}

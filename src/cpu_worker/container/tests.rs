@@ -66,6 +66,7 @@ fn worker_of(
                 format.is_container(),
                 Some(offsets),
                 multiline.map(|rule| Multiline::new(&rule).unwrap()),
+                false,
             ),
         }),
         acks: Some((Arc::clone(&log), 1)),
@@ -456,4 +457,30 @@ fn a_rotated_file_holds_its_mark_while_the_new_file_continues_the_run() {
     worker.flush_container_runs(true);
     let sent = sent(&mut from_cpu);
     assert!(sent[0].0.contains("\"body\":\"b1 b2 \""), "{sent:?}");
+}
+
+#[test]
+fn merging_json_messages_allocates_nothing_after_warm_up() {
+    let (mut worker, mut from_cpu, pool, _log) = cri_worker("/app.log", Duration::from_secs(60));
+    worker.container.as_mut().unwrap().joiner.objects =
+        Some(crate::scan::cri::ObjectMessages::new(1024));
+    let text = b"2026-12-02T04:09:30Z stdout P {\"a\":\n2026-12-02T04:09:30Z stdout F 1}\n2026-12-02T04:09:30Z stderr F {not json\n";
+    let mut from = 0;
+    for round in 0..4 {
+        let batch = read(&pool, text, from);
+        from += text.len() as u64;
+        let before = crate::test_alloc::allocations_on_this_thread();
+        worker.take(batch);
+        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+        if round > 0 {
+            assert_eq!(allocations, 0, "round {round}");
+        }
+        assert_eq!(
+            records(&mut from_cpu),
+            [
+                r#"{"time":"2026-12-02T04:09:30Z","stream":"stdout","a":1}"#,
+                r#"{"time":"2026-12-02T04:09:30Z","stream":"stderr","body":"{not json"}"#,
+            ]
+        );
+    }
 }

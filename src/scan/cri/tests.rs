@@ -141,13 +141,18 @@ fn docker_json_file_lines_split_into_their_parts() {
 fn records_escape_the_body_once_and_replace_invalid_utf8() {
     let body = "tab\there \"q\" é \u{1}".as_bytes();
     let metadata = br#","k8s.pod.name":"p""#;
-    let len = record_len(b"2026-12-02T04:09:29Z", Stream::Stdout, body, metadata);
+    let len = record_len(
+        b"2026-12-02T04:09:29Z",
+        Stream::Stdout,
+        Body::Text(body),
+        metadata,
+    );
     let mut out = vec![0u8; len];
     let written = write_record(
         &mut out,
         b"2026-12-02T04:09:29Z",
         Stream::Stdout,
-        body,
+        Body::Text(body),
         metadata,
     );
     assert_eq!(written, len, "record_len is exact");
@@ -157,15 +162,15 @@ fn records_escape_the_body_once_and_replace_invalid_utf8() {
         json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"tab\there \"q\" é \u{1}","k8s.pod.name":"p"})
     );
     let invalid = b"a\xff\xfeb\xe2\x82";
-    let mut out = vec![0u8; record_len(b"t", Stream::Stderr, invalid, b"")];
-    let written = write_record(&mut out, b"t", Stream::Stderr, invalid, b"");
+    let mut out = vec![0u8; record_len(b"t", Stream::Stderr, Body::Text(invalid), b"")];
+    let written = write_record(&mut out, b"t", Stream::Stderr, Body::Text(invalid), b"");
     let value: Value = serde_json::from_slice(&out[..written]).unwrap();
     assert_eq!(value["body"], json!("a\u{FFFD}\u{FFFD}b\u{FFFD}"));
     // A plain line's record: its body and metadata only.
-    let len = record_len(b"", Stream::Plain, b"a\nb", metadata);
+    let len = record_len(b"", Stream::Plain, Body::Text(b"a\nb"), metadata);
     let mut out = vec![0u8; len];
     assert_eq!(
-        write_record(&mut out, b"", Stream::Plain, b"a\nb", metadata),
+        write_record(&mut out, b"", Stream::Plain, Body::Text(b"a\nb"), metadata),
         len
     );
     assert_eq!(out, b"{\"body\":\"a\\nb\",\"k8s.pod.name\":\"p\"}\n");
@@ -256,9 +261,15 @@ fn parsing_and_writing_allocate_nothing_after_warm_up() {
     let mut out = vec![0u8; 4096];
     let run = |parser: &mut DockerParser, out: &mut [u8]| {
         let line = parse_cri(cri).unwrap();
-        write_record(out, line.time, line.stream, line.message, b"");
+        write_record(out, line.time, line.stream, Body::Text(line.message), b"");
         parser.parse(docker, |line| {
-            write_record(out, line.time, line.stream, line.message, b",\"a\":1");
+            write_record(
+                out,
+                line.time,
+                line.stream,
+                Body::Text(line.message),
+                b",\"a\":1",
+            );
         });
     };
     run(&mut parser, &mut out);
@@ -267,4 +278,52 @@ fn parsing_and_writing_allocate_nothing_after_warm_up() {
         run(&mut parser, &mut out);
     }
     assert_eq!(crate::test_alloc::allocations_on_this_thread() - before, 0);
+}
+
+/// A record of `message` with `json=merge`.
+fn merged(message: &str, metadata: &[u8]) -> String {
+    let mut objects = ObjectMessages::new(1024);
+    let body = objects
+        .members(message.as_bytes())
+        .map_or(Body::Text(message.as_bytes()), Body::Members);
+    let len = record_len(b"2026-12-02T04:09:29Z", Stream::Stdout, body, metadata);
+    let mut out = vec![0u8; len];
+    let written = write_record(
+        &mut out,
+        b"2026-12-02T04:09:29Z",
+        Stream::Stdout,
+        body,
+        metadata,
+    );
+    assert_eq!(written, len, "record_len is exact");
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn json_merge_writes_an_object_message_as_the_record_members() {
+    let pod = br#","k8s.pod.name":"p""#;
+    assert_eq!(
+        merged(r#" {"level":"warn","n":[1,{"a":2}]} "#, pod),
+        "{\"time\":\"2026-12-02T04:09:29Z\",\"stream\":\"stdout\",\"level\":\"warn\",\"n\":[1,{\"a\":2}],\"k8s.pod.name\":\"p\"}\n"
+    );
+    // The message's own time and stream win.
+    assert_eq!(
+        merged(r#"{"time":1,"msg":"x","stream":"audit"}"#, b""),
+        "{\"time\":1,\"msg\":\"x\",\"stream\":\"audit\"}\n"
+    );
+    assert_eq!(
+        merged("{}", pod),
+        "{\"time\":\"2026-12-02T04:09:29Z\",\"stream\":\"stdout\",\"k8s.pod.name\":\"p\"}\n"
+    );
+    // Not an object, or not valid: the message stays the body.
+    for text in [
+        r#"{"unclosed":1"#,
+        "[1,2]",
+        "{} trailing",
+        "plain",
+        r#""{}""#,
+    ] {
+        let record: Value = serde_json::from_str(&merged(text, b"")).unwrap();
+        assert_eq!(record["body"], json!(text), "{text}");
+    }
 }
