@@ -195,6 +195,18 @@ def ratio_cell(numerators, denominators):
     return "%.2f×" % mid
 
 
+def write_results(results_dir, stem, table, runs):
+    """STEM.md (the table) and STEM.json (every run) in results_dir, when
+    one is given."""
+    if not results_dir:
+        return
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, stem + ".md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(results_dir, stem + ".json"), "w") as f:
+        json.dump(runs, f, indent=1)
+
+
 def git_describe():
     """The short commit, marked when the tree has uncommitted changes."""
     try:

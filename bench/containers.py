@@ -49,7 +49,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import cell, git_describe, log, ratio_cell, target_dir
+from benchlib import cell, git_describe, log, ratio_cell, target_dir, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POD_DIR = "pods/shop_web-7d4b9c-x2lq_0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/app"
@@ -221,12 +221,7 @@ def main():
         % (SPLIT_EVERY, TRACE_EVERY),
     ]) + "\n"
     print(table)
-    if args.results_dir:
-        os.makedirs(args.results_dir, exist_ok=True)
-        with open(os.path.join(args.results_dir, "containers.md"), "w") as f:
-            f.write(table)
-        with open(os.path.join(args.results_dir, "containers.json"), "w") as f:
-            json.dump(runs, f, indent=1)
+    write_results(args.results_dir, "containers", table, runs)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from benchlib import loadgen_path, log, make_certificates, start_floor, target_dir
+from benchlib import loadgen_path, log, make_certificates, start_floor, target_dir, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -296,12 +296,7 @@ def main():
         "in plaintext; reps are interleaved.",
     ]) + "\n"
     print(table)
-    if args.results_dir:
-        os.makedirs(args.results_dir, exist_ok=True)
-        with open(os.path.join(args.results_dir, "outputs.md"), "w") as f:
-            f.write(table)
-        with open(os.path.join(args.results_dir, "outputs.json"), "w") as f:
-            json.dump(runs, f, indent=1)
+    write_results(args.results_dir, "outputs", table, runs)
 
 
 if __name__ == "__main__":

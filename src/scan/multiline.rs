@@ -81,6 +81,10 @@ const fn bit(state: State) -> u16 {
     1 << state
 }
 
+const fn rule(from: u16, pattern: &'static str, to: State) -> Rule {
+    Rule { from, pattern, to }
+}
+
 /// Fluent Bit's `java` (Java, and C# stack traces); its exception pattern
 /// `[:\r\n]` also takes the end of the line here, as lines carry no `\n`,
 /// and its `...` is taken literally.
@@ -89,46 +93,42 @@ const JAVA: &[Rule] = {
     const FRAMES: State = 2;
     const NESTED: State = 3;
     &[
-        Rule {
-            from: bit(START) | bit(NESTED),
-            pattern: r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|\r|$)",
-            to: AFTER_EXCEPTION,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION),
-            pattern: r"^[\t ]*nested exception is:[\t ]*",
-            to: NESTED,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION),
-            pattern: r"^\r*$",
-            to: AFTER_EXCEPTION,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
-            pattern: r"^[\t ]+(?:eval )?at ",
-            to: FRAMES,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
-            pattern: r"^[\t ]+--- End of inner exception stack trace ---$",
-            to: FRAMES,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
-            pattern: r"^--- End of stack trace from previous location where exception was thrown ---$",
-            to: FRAMES,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
-            pattern: r"^[\t ]*(?:Caused by|Suppressed):",
-            to: AFTER_EXCEPTION,
-        },
-        Rule {
-            from: bit(AFTER_EXCEPTION) | bit(FRAMES),
-            pattern: r"^[\t ]*\.\.\. \d+ (?:more|common frames omitted)",
-            to: FRAMES,
-        },
+        rule(
+            bit(START) | bit(NESTED),
+            r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|\r|$)",
+            AFTER_EXCEPTION,
+        ),
+        rule(
+            bit(AFTER_EXCEPTION),
+            r"^[\t ]*nested exception is:[\t ]*",
+            NESTED,
+        ),
+        rule(bit(AFTER_EXCEPTION), r"^\r*$", AFTER_EXCEPTION),
+        rule(
+            bit(AFTER_EXCEPTION) | bit(FRAMES),
+            r"^[\t ]+(?:eval )?at ",
+            FRAMES,
+        ),
+        rule(
+            bit(AFTER_EXCEPTION) | bit(FRAMES),
+            r"^[\t ]+--- End of inner exception stack trace ---$",
+            FRAMES,
+        ),
+        rule(
+            bit(AFTER_EXCEPTION) | bit(FRAMES),
+            r"^--- End of stack trace from previous location where exception was thrown ---$",
+            FRAMES,
+        ),
+        rule(
+            bit(AFTER_EXCEPTION) | bit(FRAMES),
+            r"^[\t ]*(?:Caused by|Suppressed):",
+            AFTER_EXCEPTION,
+        ),
+        rule(
+            bit(AFTER_EXCEPTION) | bit(FRAMES),
+            r"^[\t ]*\.\.\. \d+ (?:more|common frames omitted)",
+            FRAMES,
+        ),
     ]
 };
 
@@ -138,26 +138,14 @@ const PYTHON: &[Rule] = {
     const FRAMES: State = 1;
     const CODE: State = 2;
     &[
-        Rule {
-            from: bit(START),
-            pattern: r"^Traceback \(most recent call last\):$",
-            to: FRAMES,
-        },
-        Rule {
-            from: bit(FRAMES),
-            pattern: r"^[\t ]+File ",
-            to: CODE,
-        },
-        Rule {
-            from: bit(CODE),
-            pattern: r"[^\t ]",
-            to: FRAMES,
-        },
-        Rule {
-            from: bit(FRAMES),
-            pattern: r"^(?:[^\s.():]+\.)*[^\s.():]+:",
-            to: START,
-        },
+        rule(
+            bit(START),
+            r"^Traceback \(most recent call last\):$",
+            FRAMES,
+        ),
+        rule(bit(FRAMES), r"^[\t ]+File ", CODE),
+        rule(bit(CODE), r"[^\t ]", FRAMES),
+        rule(bit(FRAMES), r"^(?:[^\s.():]+\.)*[^\s.():]+:", START),
     ]
 };
 
@@ -171,41 +159,21 @@ const GO: &[Rule] = {
     const FUNCTION: State = 4;
     const FILE: State = 5;
     &[
-        Rule {
-            from: bit(START),
-            pattern: r"\bpanic: ",
-            to: AFTER_PANIC,
-        },
-        Rule {
-            from: bit(START),
-            pattern: r"http: panic serving",
-            to: GOROUTINE,
-        },
-        Rule {
-            from: bit(AFTER_PANIC) | bit(AFTER_SIGNAL) | bit(FUNCTION),
-            pattern: r"^$",
-            to: GOROUTINE,
-        },
-        Rule {
-            from: bit(AFTER_PANIC),
-            pattern: r"^\[signal ",
-            to: AFTER_SIGNAL,
-        },
-        Rule {
-            from: bit(GOROUTINE),
-            pattern: r"^goroutine \d+ \[[^\]]+\]:$",
-            to: FUNCTION,
-        },
-        Rule {
-            from: bit(FUNCTION),
-            pattern: r"^(?:[^\s.:]+\.)*[^\s.():]+\(|^created by ",
-            to: FILE,
-        },
-        Rule {
-            from: bit(FILE),
-            pattern: r"^\s",
-            to: FUNCTION,
-        },
+        rule(bit(START), r"\bpanic: ", AFTER_PANIC),
+        rule(bit(START), r"http: panic serving", GOROUTINE),
+        rule(
+            bit(AFTER_PANIC) | bit(AFTER_SIGNAL) | bit(FUNCTION),
+            r"^$",
+            GOROUTINE,
+        ),
+        rule(bit(AFTER_PANIC), r"^\[signal ", AFTER_SIGNAL),
+        rule(bit(GOROUTINE), r"^goroutine \d+ \[[^\]]+\]:$", FUNCTION),
+        rule(
+            bit(FUNCTION),
+            r"^(?:[^\s.:]+\.)*[^\s.():]+\(|^created by ",
+            FILE,
+        ),
+        rule(bit(FILE), r"^\s", FUNCTION),
     ]
 };
 

@@ -14,7 +14,7 @@
 use crate::common::*;
 use serde_json::{Value, json};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One CRI line: time, stream, tag, message bytes.
@@ -87,6 +87,13 @@ pub(crate) fn run_cri(
     spec: &str,
     extra: &[&str],
 ) -> (Vec<Value>, Summary) {
+    let (output, summary) = run_file(dir, input, spec, extra);
+    (output_records(&output), summary)
+}
+
+/// Runs `file:INPUT{spec}` to a file with --exit-on-eof: the output's path
+/// and the summary.
+fn run_file(dir: &TempDir, input: &Path, spec: &str, extra: &[&str]) -> (PathBuf, Summary) {
     let output = dir.join("out.ndjson");
     let summary = dir.join("summary.json");
     let _ = fs::remove_file(&output);
@@ -105,7 +112,7 @@ pub(crate) fn run_cri(
     ];
     args.extend_from_slice(extra);
     run(dir, &args, TIMEOUT).assert_success();
-    (output_records(&output), read_summary(&summary))
+    (output, read_summary(&summary))
 }
 
 #[test]
@@ -291,7 +298,6 @@ fn malformed_cri_lines_are_counted_and_routed_per_on_invalid() {
 fn a_trailing_partial_line_is_sent_after_the_multiline_timeout() {
     let dir = TempDir::new("cri-timeout");
     let input = dir.join("0.log");
-    let output = dir.join("out.ndjson");
     // containerd writes a last chunk without newline as a P that no F
     // ever follows.
     fs::write(
@@ -299,12 +305,27 @@ fn a_trailing_partial_line_is_sent_after_the_multiline_timeout() {
         b"2026-12-02T04:09:29Z stdout F whole\n2026-12-02T04:09:30Z stdout P last chunk\n",
     )
     .unwrap();
+    let records = sent_by_the_timeout(&dir, &input, ",format=cri", 2);
+    assert_eq!(records[1]["body"], json!("last chunk"));
+    assert_eq!(records[1]["time"], json!("2026-12-02T04:09:30Z"));
+}
+
+/// Runs `file:INPUT{spec}` with a 300 ms `--multiline-timeout` until the
+/// output holds `count` records, the last one sent by the timeout while
+/// ringway runs; stops it (SIGTERM) and checks nothing more was sent.
+pub(crate) fn sent_by_the_timeout(
+    dir: &TempDir,
+    input: &Path,
+    spec: &str,
+    count: usize,
+) -> Vec<Value> {
+    let output = dir.join("out.ndjson");
     let mut ringway = spawn(
-        &dir,
+        dir,
         &[
             "run",
             "--input",
-            &format!("file:{},format=cri", p(&input)),
+            &format!("file:{}{spec}", p(input)),
             "--output",
             &format!("file:{}", p(&output)),
             "--multiline-timeout",
@@ -313,17 +334,16 @@ fn a_trailing_partial_line_is_sent_after_the_multiline_timeout() {
     );
     assert!(
         wait_until(Duration::from_secs(20), || output_records(&output).len()
-            == 2),
-        "the pending part was not sent; output: {:?}",
+            == count),
+        "the pending record was not sent; output: {:?}",
         fs::read_to_string(&output)
     );
-    ringway.assert_running("while the timeout sends the pending part");
+    ringway.assert_running("while the timeout sends the pending record");
     let records = output_records(&output);
-    assert_eq!(records[1]["body"], json!("last chunk"));
-    assert_eq!(records[1]["time"], json!("2026-12-02T04:09:30Z"));
     ringway.terminate();
     ringway.wait(TIMEOUT).assert_success();
-    assert_eq!(output_records(&output).len(), 2, "sent once");
+    assert_eq!(output_records(&output), records, "sent once");
+    records
 }
 
 #[test]
@@ -445,18 +465,44 @@ fn saved_offsets(data: &Path, path: &Path) -> Vec<u64> {
 fn kill_9_in_the_middle_of_a_partial_run_resumes_it_whole_once() {
     let dir = TempDir::new("cri-kill");
     let input = dir.join("0.log");
-    let output = dir.join("out.ndjson");
-    let data = dir.subdir("data");
     let first = b"2026-12-02T04:09:29Z stdout F before\n";
     let parts = b"2026-12-02T04:09:30Z stdout P one \n2026-12-02T04:09:30Z stdout P two \n";
     let mut bytes = first.to_vec();
     bytes.extend_from_slice(parts);
     fs::write(&input, &bytes).unwrap();
+    let records = resume_after_kill_9(
+        &dir,
+        &input,
+        ",format=cri",
+        first.len() as u64,
+        b"2026-12-02T04:09:31Z stdout F three\n",
+    );
+    let bodies: Vec<Value> = records
+        .into_iter()
+        .map(|record| record["body"].clone())
+        .collect();
+    assert_eq!(bodies, [json!("before"), json!("one two three")]);
+}
+
+/// Runs `file:INPUT{spec}` with checkpoints in a data directory every
+/// 100 ms and no multiline timeout, until one record is out and the
+/// checkpoint stays at `held` (a pending message's first line); kills it
+/// with SIGKILL, appends `more` to the input, runs again to EOF and returns
+/// every record out, once the checkpoint reached the end of the input.
+pub(crate) fn resume_after_kill_9(
+    dir: &TempDir,
+    input: &Path,
+    spec: &str,
+    held: u64,
+    more: &[u8],
+) -> Vec<Value> {
+    let output = dir.join("out.ndjson");
+    let data = dir.subdir("data");
     let args = |exit: bool| {
         let mut args = vec![
             "run".to_string(),
             "--input".into(),
-            format!("file:{},format=cri", p(&input)),
+            format!("file:{}{spec}", p(input)),
             "--output".into(),
             format!("file:{}", p(&output)),
             "--data-dir".into(),
@@ -472,37 +518,32 @@ fn kill_9_in_the_middle_of_a_partial_run_resumes_it_whole_once() {
         args
     };
     let first_args = args(false);
-    let mut ringway = spawn(&dir, &as_strs(&first_args));
-    // The parts were read (the line before them is delivered) and the
-    // checkpoint holds at the run's first part, not at the end of file.
+    let mut ringway = spawn(dir, &as_strs(&first_args));
+    // The message's lines were read (the record before them is delivered)
+    // and the checkpoint holds at its first line, not at the end of file.
     assert!(
         wait_until(Duration::from_secs(20), || {
-            output_records(&output).len() == 1
-                && saved_offset(&data, &input) == Some(first.len() as u64)
+            output_records(&output).len() == 1 && saved_offset(&data, input) == Some(held)
         }),
         "checkpoint {:?}, output {:?}",
-        saved_offset(&data, &input),
+        saved_offset(&data, input),
         fs::read_to_string(&output)
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(saved_offset(&data, &input), Some(first.len() as u64));
+    assert_eq!(saved_offset(&data, input), Some(held));
     ringway.assert_running("before the kill");
     ringway.signal(libc::SIGKILL);
     let killed = ringway.wait(TIMEOUT);
     assert_eq!(killed.status.code(), None, "killed by a signal");
 
-    append(&input, b"2026-12-02T04:09:31Z stdout F three\n");
+    append(input, more);
     let second_args = args(true);
-    run(&dir, &as_strs(&second_args), TIMEOUT).assert_success();
-    let bodies: Vec<Value> = output_records(&output)
-        .into_iter()
-        .map(|record| record["body"].clone())
-        .collect();
-    assert_eq!(bodies, [json!("before"), json!("one two three")]);
-    assert_eq!(saved_offset(&data, &input), Some(file_len(&input)));
+    run(dir, &as_strs(&second_args), TIMEOUT).assert_success();
+    assert_eq!(saved_offset(&data, input), Some(file_len(input)));
+    output_records(&output)
 }
 
-pub(crate) fn as_strs(args: &[String]) -> Vec<&str> {
+fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
@@ -630,23 +671,7 @@ fn format_auto_decides_each_line_cri_docker_json_or_plain() {
         "",
     ];
     fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let output = dir.join("out.ndjson");
-    let summary = dir.join("summary.json");
-    run(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{},format=auto", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--exit-on-eof",
-            "--summary-json",
-            &p(&summary),
-        ],
-        TIMEOUT,
-    )
-    .assert_success();
+    let (output, summary) = run_file(&dir, &input, ",format=auto", &[]);
     assert_eq!(
         fs::read_to_string(&output).unwrap(),
         [
@@ -664,7 +689,6 @@ fn format_auto_decides_each_line_cri_docker_json_or_plain() {
         ]
         .join("\n")
     );
-    let summary = read_summary(&summary);
     assert_eq!(summary.input(0, "records"), lines.len() as u64);
     assert_eq!(summary.input(0, "invalid"), 0);
 }

@@ -4,10 +4,9 @@
 //! the timeout, and `kill -9` with `--data-dir` inside a record.
 
 use crate::common::*;
-use crate::container_logs::{as_strs, output_records, record, run_cri, saved_offset};
+use crate::container_logs::{record, resume_after_kill_9, run_cri, sent_by_the_timeout};
 use serde_json::{Value, json};
 use std::fs;
-use std::time::Duration;
 
 /// `Throwable.printStackTrace` output: the exception line, tab-indented
 /// frames, `Caused by:` and its `... N more`.
@@ -97,97 +96,31 @@ fn python_tracebacks_split_in_cri_parts_join_per_stream() {
 fn a_pending_trace_is_sent_after_the_multiline_timeout() {
     let dir = TempDir::new("multiline-timeout");
     let input = dir.join("app.log");
-    let output = dir.join("out.ndjson");
     // The trace is the file's last output: no later line ends it.
     fs::write(&input, format!("12:00:00 INFO started\n{JAVA_TRACE}\n")).unwrap();
-    let mut ringway = spawn(
-        &dir,
-        &[
-            "run",
-            "--input",
-            &format!("file:{},multiline=java", p(&input)),
-            "--output",
-            &format!("file:{}", p(&output)),
-            "--multiline-timeout",
-            "300ms",
-        ],
-    );
-    assert!(
-        wait_until(Duration::from_secs(20), || output_records(&output).len()
-            == 2),
-        "the pending trace was not sent; output: {:?}",
-        fs::read_to_string(&output)
-    );
-    ringway.assert_running("while the timeout sends the pending trace");
-    assert_eq!(bodies(&output_records(&output))[1], JAVA_TRACE);
-    ringway.terminate();
-    ringway.wait(TIMEOUT).assert_success();
-    assert_eq!(output_records(&output).len(), 2, "sent once");
+    let records = sent_by_the_timeout(&dir, &input, ",multiline=java", 2);
+    assert_eq!(bodies(&records)[1], JAVA_TRACE);
 }
 
 #[test]
 fn kill_9_inside_a_multiline_record_resumes_it_whole_once() {
     let dir = TempDir::new("multiline-kill");
     let input = dir.join("app.log");
-    let output = dir.join("out.ndjson");
-    let data = dir.subdir("data");
     let before = "2026-12-02 12:00:00 one\n";
     fs::write(&input, format!("{before}2026-12-02 12:00:01 two\n  b\n")).unwrap();
-    let args = |exit: bool| {
-        let mut args = vec![
-            "run".to_string(),
-            "--input".into(),
-            format!(
-                "file:{},multiline=start:^\\d{{4}}-\\d{{2}}-\\d{{2}} ",
-                p(&input)
-            ),
-            "--output".into(),
-            format!("file:{}", p(&output)),
-            "--data-dir".into(),
-            p(&data),
-            "--checkpoint-interval".into(),
-            "100ms".into(),
-            "--multiline-timeout".into(),
-            "1h".into(),
-        ];
-        if exit {
-            args.push("--exit-on-eof".into());
-        }
-        args
-    };
-    let first_args = args(false);
-    let mut ringway = spawn(&dir, &as_strs(&first_args));
-    // `two` started a record, which sent `one`; the checkpoint holds at
-    // `two`'s line, not at the end of the file.
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            output_records(&output).len() == 1
-                && saved_offset(&data, &input) == Some(before.len() as u64)
-        }),
-        "checkpoint {:?}, output {:?}",
-        saved_offset(&data, &input),
-        fs::read_to_string(&output)
+    let records = resume_after_kill_9(
+        &dir,
+        &input,
+        ",multiline=start:^\\d{4}-\\d{2}-\\d{2} ",
+        before.len() as u64,
+        b"  c\n2026-12-02 12:00:02 three\n",
     );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(saved_offset(&data, &input), Some(before.len() as u64));
-    ringway.assert_running("before the kill");
-    ringway.signal(libc::SIGKILL);
     assert_eq!(
-        ringway.wait(TIMEOUT).status.code(),
-        None,
-        "killed by a signal"
-    );
-
-    append(&input, b"  c\n2026-12-02 12:00:02 three\n");
-    let second_args = args(true);
-    run(&dir, &as_strs(&second_args), TIMEOUT).assert_success();
-    assert_eq!(
-        bodies(&output_records(&output)),
+        bodies(&records),
         [
             "2026-12-02 12:00:00 one",
             "2026-12-02 12:00:01 two\n  b\n  c",
             "2026-12-02 12:00:02 three",
         ]
     );
-    assert_eq!(saved_offset(&data, &input), Some(file_len(&input)));
 }

@@ -231,13 +231,19 @@ fn more_pending_messages_than_runs_send_the_oldest_and_a_new_file_ends_the_old_o
     assert!(sent[2].contains("\"body\":\"new\""));
 }
 
-#[test]
-fn joining_allocates_nothing_after_warm_up() {
-    let (mut worker, mut from_cpu, pool, _log) = cri_worker(POD, Duration::from_secs(60));
-    let text = b"2026-12-02T04:09:30Z stdout P one \n2026-12-02T04:09:30Z stderr F err\n2026-12-02T04:09:30Z stdout P two \n2026-12-02T04:09:30Z stdout F:x three\nnot cri\n";
+/// Converts `text` as four reads in a row, and checks that from the
+/// second on converting allocates nothing; `check` sees each read's
+/// records.
+fn assert_no_allocation_after_warm_up(
+    worker: &mut CpuWorker,
+    from_cpu: &mut RingReceiver<Batch>,
+    pool: &Arc<BufferPool>,
+    text: &[u8],
+    mut check: impl FnMut(Vec<String>),
+) {
     let mut from = 0;
     for round in 0..4 {
-        let batch = read(&pool, text, from);
+        let batch = read(pool, text, from);
         from += text.len() as u64;
         let before = crate::test_alloc::allocations_on_this_thread();
         worker.take(batch);
@@ -245,11 +251,18 @@ fn joining_allocates_nothing_after_warm_up() {
         if round > 0 {
             assert_eq!(allocations, 0, "round {round}");
         }
-        let records = sent(&mut from_cpu);
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].0.lines().count(), 2);
-        assert!(records[0].0.contains("\"body\":\"one two three\""));
+        check(records(from_cpu));
     }
+}
+
+#[test]
+fn joining_allocates_nothing_after_warm_up() {
+    let (mut worker, mut from_cpu, pool, _log) = cri_worker(POD, Duration::from_secs(60));
+    let text = b"2026-12-02T04:09:30Z stdout P one \n2026-12-02T04:09:30Z stderr F err\n2026-12-02T04:09:30Z stdout P two \n2026-12-02T04:09:30Z stdout F:x three\nnot cri\n";
+    assert_no_allocation_after_warm_up(&mut worker, &mut from_cpu, &pool, text, |records| {
+        assert_eq!(records.len(), 2);
+        assert!(records[1].contains("\"body\":\"one two three\""));
+    });
     assert_eq!(worker.counters.invalid.load(Ordering::Relaxed), 4);
     assert_eq!(worker.counters.records.load(Ordering::Relaxed), 20);
 }
@@ -364,21 +377,11 @@ fn multiline_joining_allocates_nothing_after_warm_up() {
         Duration::from_secs(60),
     );
     let text = b"INFO start\njava.lang.Error: x\n\tat A.b(A.java:1)\nCaused by: java.io.IOException\n\t... 1 more\nINFO end\n";
-    let mut from = 0;
-    for round in 0..4 {
-        let batch = read(&pool, text, from);
-        from += text.len() as u64;
-        let before = crate::test_alloc::allocations_on_this_thread();
-        worker.take(batch);
-        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
-        if round > 0 {
-            assert_eq!(allocations, 0, "round {round}");
-        }
+    assert_no_allocation_after_warm_up(&mut worker, &mut from_cpu, &pool, text, |sent| {
         // `INFO end`, which no rule continues, ends the trace's record.
-        let sent = records(&mut from_cpu);
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert_eq!(sent[1].matches("\\n").count(), 3, "{sent:?}");
-    }
+    });
 }
 
 #[test]
@@ -465,22 +468,13 @@ fn merging_json_messages_allocates_nothing_after_warm_up() {
     worker.container.as_mut().unwrap().joiner.objects =
         Some(crate::scan::cri::ObjectMessages::new(1024));
     let text = b"2026-12-02T04:09:30Z stdout P {\"a\":\n2026-12-02T04:09:30Z stdout F 1}\n2026-12-02T04:09:30Z stderr F {not json\n";
-    let mut from = 0;
-    for round in 0..4 {
-        let batch = read(&pool, text, from);
-        from += text.len() as u64;
-        let before = crate::test_alloc::allocations_on_this_thread();
-        worker.take(batch);
-        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
-        if round > 0 {
-            assert_eq!(allocations, 0, "round {round}");
-        }
+    assert_no_allocation_after_warm_up(&mut worker, &mut from_cpu, &pool, text, |records| {
         assert_eq!(
-            records(&mut from_cpu),
+            records,
             [
                 r#"{"time":"2026-12-02T04:09:30Z","stream":"stdout","a":1}"#,
                 r#"{"time":"2026-12-02T04:09:30Z","stream":"stderr","body":"{not json"}"#,
             ]
         );
-    }
+    });
 }
