@@ -401,16 +401,19 @@ impl Joiner {
             return;
         }
         let (run_slot, generation) = mark.map_or((u32::MAX, 0), |m| (m.slot, m.generation));
-        let found = self
-            .runs
-            .iter()
-            .position(|run| {
-                run.active
-                    && run.slot == run_slot
-                    && run.generation == generation
-                    && run.stream == line.stream
-            })
-            .or_else(|| self.adopt_rotated(slot, mark, line.stream, offset));
+        let found = if self.active_runs == 0 {
+            None
+        } else {
+            self.runs
+                .iter()
+                .position(|run| {
+                    run.active
+                        && run.slot == run_slot
+                        && run.generation == generation
+                        && run.stream == line.stream
+                })
+                .or_else(|| self.adopt_rotated(slot, mark, line.stream, offset))
+        };
         if let Some(index) = found
             && self.runs[index].partial
         {
