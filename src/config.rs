@@ -39,6 +39,61 @@ impl Format {
     }
 }
 
+/// `multiline=` as written: which lines start a record
+/// (`scan::multiline` compiles it at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum MultilineRule {
+    /// `start:REGEX`.
+    Start(String),
+    Java,
+    Python,
+    Go,
+}
+
+impl MultilineRule {
+    /// Parses `start:REGEX` (the regex compiled to check it) or a preset.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "java" => Ok(Self::Java),
+            "python" => Ok(Self::Python),
+            "go" => Ok(Self::Go),
+            _ => match text.strip_prefix("start:") {
+                Some(pattern) => {
+                    compile_regex(pattern)?;
+                    Ok(Self::Start(pattern.to_string()))
+                }
+                None => Err(format!(
+                    "multiline must be start:REGEX, java, python or go, not '{text}'"
+                )),
+            },
+        }
+    }
+
+    /// As written in a SPEC (`multiline=` takes this).
+    pub fn spelling(&self) -> String {
+        match self {
+            Self::Start(pattern) => format!("start:{pattern}"),
+            Self::Java => "java".to_string(),
+            Self::Python => "python".to_string(),
+            Self::Go => "go".to_string(),
+        }
+    }
+}
+
+/// Compiles a `multiline=` regex; an error is one line naming the reason.
+pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
+    regex::bytes::Regex::new(pattern).map_err(|error| {
+        // A syntax error is several lines (the pattern, a caret, the
+        // reason); its reason alone keeps the error to one line.
+        let text = error.to_string();
+        let reason = text
+            .lines()
+            .find_map(|line| line.strip_prefix("error: "))
+            .unwrap_or(&text);
+        format!("multiline: the regex '{pattern}' is not valid: {reason}")
+    })
+}
+
 /// Where a file input starts reading files that exist at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StartFrom {
@@ -124,7 +179,7 @@ pub(crate) struct InputSpec {
     pub k8s: bool,
     /// Join lines into records (`multiline=`, file inputs of format raw,
     /// cri and docker).
-    pub multiline: Option<crate::scan::multiline::MultilineRule>,
+    pub multiline: Option<MultilineRule>,
     /// Write a container message that is a JSON object as the record's
     /// members instead of `body` (`json=merge`; `json=body` is the default).
     pub merge_json: bool,

@@ -4,10 +4,9 @@
 //! together with their global flags ([`input_tls`]).
 
 use super::{
-    InputDefaults, InputKind, InputSpec, MAX_UDP_SOCKETS, TlsFiles, parse_format, parse_from,
-    parse_listen_address, parse_size,
+    InputDefaults, InputKind, InputSpec, MAX_UDP_SOCKETS, MultilineRule, TlsFiles, parse_format,
+    parse_from, parse_listen_address, parse_size,
 };
-use crate::scan::multiline::MultilineRule;
 use std::path::PathBuf;
 
 /// Parses `KIND:TARGET[,key=value]...`. The global flags in `defaults` are

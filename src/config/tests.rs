@@ -201,7 +201,7 @@ fn container_formats_take_k8s_and_read_files_only() {
 
 #[test]
 fn multiline_comes_last_and_takes_the_rest_of_the_spec() {
-    use crate::scan::multiline::MultilineRule;
+    use crate::config::MultilineRule;
     let defaults = plain_defaults();
     let spec = parse_input_spec(
         "file:/a.log,format=cri,from=end,multiline=start:^\\d{1,4},x",

@@ -1,8 +1,8 @@
 //! Multiline joins (`multiline=` on a file input): which lines start a
 //! record and which continue the one before ([`Multiline::step`]).
 //!
-//! [`MultilineRule`] is the setting as written (checked when the SPEC is
-//! parsed); [`Multiline`] is it compiled once at start. The CPU worker
+//! `config::MultilineRule` is the setting as written (checked when the
+//! SPEC is parsed); [`Multiline`] is it compiled once at start. The CPU worker
 //! (`cpu_worker::container`) keeps one pending record per (file, stream)
 //! and a [`State`] for it; this module keeps no state and allocates
 //! nothing per line (a compiled `regex` reuses its scratch space).
@@ -19,6 +19,7 @@
 //!   a record of its own at once. A rule whose `to` is [`START`] ends the
 //!   record with its line (Python's exception line): it is sent at once.
 
+use crate::config::{MultilineRule, compile_regex};
 use regex::bytes::Regex;
 
 /// Where a pending record stands. [`START`]: no record is open (for a
@@ -27,47 +28,6 @@ pub(crate) type State = u8;
 pub(crate) const START: State = 0;
 /// `start:REGEX`'s one state of a pending record.
 const IN_RECORD: State = 1;
-
-/// `multiline=` as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum MultilineRule {
-    /// `start:REGEX`.
-    Start(String),
-    Java,
-    Python,
-    Go,
-}
-
-impl MultilineRule {
-    /// Parses `start:REGEX` (the regex compiled to check it) or a preset.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let rule = match text {
-            "java" => Self::Java,
-            "python" => Self::Python,
-            "go" => Self::Go,
-            _ => match text.strip_prefix("start:") {
-                Some(pattern) => Self::Start(pattern.to_string()),
-                None => {
-                    return Err(format!(
-                        "multiline must be start:REGEX, java, python or go, not '{text}'"
-                    ));
-                }
-            },
-        };
-        Multiline::new(&rule)?;
-        Ok(rule)
-    }
-
-    /// As written in a SPEC (`multiline=` takes this).
-    pub fn spelling(&self) -> String {
-        match self {
-            Self::Start(pattern) => format!("start:{pattern}"),
-            Self::Java => "java".to_string(),
-            Self::Python => "python".to_string(),
-            Self::Go => "go".to_string(),
-        }
-    }
-}
 
 /// One rule of a preset: a line in a state of `from` (bit `s` for state
 /// `s`) that matches `pattern` moves the record to `to`.
@@ -197,27 +157,15 @@ pub(crate) enum Multiline {
 
 impl Multiline {
     pub fn new(rule: &MultilineRule) -> Result<Self, String> {
-        let compile = |pattern: &str| {
-            Regex::new(pattern).map_err(|error| {
-                // A syntax error is several lines (the pattern, a caret, the
-                // reason); its reason alone keeps the error to one line.
-                let text = error.to_string();
-                let reason = text
-                    .lines()
-                    .find_map(|line| line.strip_prefix("error: "))
-                    .unwrap_or(&text);
-                format!("multiline: the regex '{pattern}' is not valid: {reason}")
-            })
-        };
         let table = match rule {
-            MultilineRule::Start(pattern) => return Ok(Self::Start(compile(pattern)?)),
+            MultilineRule::Start(pattern) => return Ok(Self::Start(compile_regex(pattern)?)),
             MultilineRule::Java => JAVA,
             MultilineRule::Python => PYTHON,
             MultilineRule::Go => GO,
         };
         let rules = table
             .iter()
-            .map(|rule| Ok((compile(rule.pattern)?, rule.from, rule.to)))
+            .map(|rule| Ok((compile_regex(rule.pattern)?, rule.from, rule.to)))
             .collect::<Result<_, String>>()?;
         Ok(Self::Rules(rules))
     }

@@ -5,9 +5,9 @@
 use super::*;
 use crate::checkpoint::AckLog;
 use crate::config::Format;
+use crate::config::MultilineRule;
 use crate::metrics::InputCounters;
 use crate::ring::{Gauge, RingReceiver, Waker, ring};
-use crate::scan::multiline::MultilineRule;
 
 /// A `format=cri` CPU worker of one file (slot 0, generation 1, at
 /// `path`), with its ack log, its ring(16)'s far end and a pool to make
