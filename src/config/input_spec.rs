@@ -152,7 +152,12 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         }
         Some(_) if !matches!(format, super::Format::Raw) && !format.is_container() => {
             return Err(format!(
-                "input '{spec}': multiline= joins lines of format raw, cri or docker"
+                "input '{spec}': multiline= joins lines of format raw, cri, docker or auto"
+            ));
+        }
+        Some(rule) if !rule.starts_with("start:") && rule.contains(',') => {
+            return Err(format!(
+                "input '{spec}': multiline= comes last in a SPEC (its value is the rest of it, for a regex's commas)"
             ));
         }
         Some(rule) => {

@@ -227,6 +227,7 @@ fn multiline_comes_last_and_takes_the_rest_of_the_spec() {
     for refused in [
         "file:/a.log,multiline=start:(",
         "file:/a.log,multiline=",
+        "file:/a.log,format=cri,multiline=java,k8s=false",
         "file:/a.log,format=syslog,multiline=go",
         "tcp:127.0.0.1:6514,multiline=go",
         "stdin,multiline=go",

@@ -743,8 +743,12 @@ fn bad_multiline_settings_are_usage_errors() {
             "file:{IN},multiline=ruby",
             "start:REGEX, java, python or go",
         ),
-        ("file:{IN},format=json,multiline=java", "raw, cri or docker"),
+        (
+            "file:{IN},format=json,multiline=java",
+            "raw, cri, docker or auto",
+        ),
         ("udp:127.0.0.1:0,multiline=java", "file inputs"),
+        ("file:{IN},multiline=java,from=end", "comes last"),
     ] {
         assert_flags_are_usage_errors("bad-multiline", &["--input", spec], mentions);
     }
