@@ -87,9 +87,7 @@ impl InputKind {
         match self {
             InputKind::File { .. } => "file inputs take format, from, k8s and source",
             InputKind::Udp { .. } => "udp inputs take format, rcvbuf, sockets and source",
-            InputKind::Tcp { .. } => {
-                "tcp inputs take format, tls, cert, key, client_ca and source"
-            }
+            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key, client_ca and source",
             InputKind::Otlp { .. } => {
                 "otlp inputs take format (which they ignore), tls, cert, key, client_ca, auth_token_file and source"
             }

@@ -371,7 +371,10 @@ mod tests {
             "an IPv4-mapped sender is written as IPv4"
         );
         fields.set_file_path(Path::new("/var/log/a \"b\".log"));
-        assert_eq!(fields.bytes(), br#","log.file.path":"/var/log/a \"b\".log""#);
+        assert_eq!(
+            fields.bytes(),
+            br#","log.file.path":"/var/log/a \"b\".log""#
+        );
         assert_eq!(fields.keys(), [FILE_PATH_KEY]);
     }
 

@@ -35,11 +35,11 @@ use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::config::OnInvalid;
 use crate::pool::BufferPool;
-use crate::source::push_file_path_field;
 use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
     write_record,
 };
+use crate::source::push_file_path_field;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -304,7 +304,6 @@ impl CpuWorker {
             out.records += 1;
             unparsed += u64::from(!parsed);
         }
-        drop(cursor);
         self.send_encoded(encoding.take(), batch);
         self.source = source;
         self.syslog = Some(SyslogConverter {

@@ -91,7 +91,12 @@ impl CpuWorker {
             return;
         };
         stage.start(&batch);
-        let pool = Arc::clone(stage.pool.as_ref().expect("raw and json lanes have encode buffers"));
+        let pool = Arc::clone(
+            stage
+                .pool
+                .as_ref()
+                .expect("raw and json lanes have encode buffers"),
+        );
         let mut encoding = stage.encoding.take();
         let capacity = pool.buffer_bytes();
         let bytes = batch.bytes();
@@ -122,8 +127,13 @@ impl CpuWorker {
                                 &pool,
                                 merged_object_bound(line, fields),
                             );
-                            out.len +=
-                                write_merged_object(&mut out.buf[out.len..], line, members, fields, present);
+                            out.len += write_merged_object(
+                                &mut out.buf[out.len..],
+                                line,
+                                members,
+                                fields,
+                                present,
+                            );
                             out.records += 1;
                         }
                         // Not an object: nothing to merge into; as it is.
@@ -161,7 +171,6 @@ impl CpuWorker {
                 }
             }
         }
-        drop(cursor);
         self.send_encoded(encoding.take(), batch);
         stage.encoding = encoding;
         self.source = Some(stage);

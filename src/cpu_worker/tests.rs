@@ -330,8 +330,8 @@ fn source_worker(format: Format) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferP
     worker.transform = None;
     worker.all_outputs = 1;
     worker.json = Some(json::JsonChecker::new(1024));
-    let encode = (format != Format::Syslog)
-        .then(|| BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap());
+    let encode =
+        (format != Format::Syslog).then(|| BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap());
     worker.source = Some(SourceStage::new(encode, Some(offsets)));
     if format == Format::Syslog {
         worker.syslog = Some(SyslogConverter {
@@ -398,7 +398,10 @@ fn json_objects_take_the_fields_they_lack_and_other_lines_pass_as_they_are() {
         &[
             ("127.0.0.1:7", "{\"a\":1}\n"),
             ("127.0.0.1:7", "{}\n"),
-            ("127.0.0.1:7", "{\"client.port\":\"mine\",\"n\":{\"client.address\":2}}\n"),
+            (
+                "127.0.0.1:7",
+                "{\"client.port\":\"mine\",\"n\":{\"client.address\":2}}\n",
+            ),
             ("127.0.0.1:7", "[1,2]\n"),
             ("127.0.0.1:7", "{\"broken\":\n"),
         ],
@@ -423,7 +426,11 @@ fn file_records_get_the_path_of_their_batchs_file() {
     let (mut worker, mut from_cpu, _) = source_worker(Format::Syslog);
     // A file input's buffers have no sender runs.
     let input = BufferPool::new(1, 4096, Waker::for_test()).unwrap();
-    let mut batch = batch(&input, b"<13>Jun 14 15:16:01 host app: hi\n", Marks::default());
+    let mut batch = batch(
+        &input,
+        b"<13>Jun 14 15:16:01 host app: hi\n",
+        Marks::default(),
+    );
     batch.marks = Marks::one(Mark {
         slot: 0,
         generation: 1,

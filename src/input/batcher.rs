@@ -48,14 +48,9 @@ impl Batcher {
     /// runs are full goes on as full too. Call only when the record is
     /// then written.
     #[inline]
-    pub fn batch_for(
-        &mut self,
-        needed: usize,
-        sender: Option<SocketAddr>,
-    ) -> Option<&mut Batch> {
+    pub fn batch_for(&mut self, needed: usize, sender: Option<SocketAddr>) -> Option<&mut Batch> {
         if self.current.as_ref().is_some_and(|batch| {
-            batch.room() < needed
-                || batch.buf.senders().is_some_and(|runs| !runs.fits(sender))
+            batch.room() < needed || batch.buf.senders().is_some_and(|runs| !runs.fits(sender))
         }) {
             if self.full.is_some() {
                 self.push_full();
@@ -199,11 +194,18 @@ mod tests {
         }
         batcher.flush_current();
         let first = from_io.pop().unwrap();
-        assert_eq!(first.bytes(), b"a1\na2\n", "one run fits, a second sender does not");
+        assert_eq!(
+            first.bytes(),
+            b"a1\na2\n",
+            "one run fits, a second sender does not"
+        );
         let runs: Vec<_> = first.buf.senders().unwrap().runs().collect();
         assert_eq!(runs, vec![(Some(a), 2)]);
         let second = from_io.pop().unwrap();
         assert_eq!(second.bytes(), b"b1\n");
-        assert_eq!(second.buf.senders().unwrap().runs().collect::<Vec<_>>(), vec![(Some(b), 1)]);
+        assert_eq!(
+            second.buf.senders().unwrap().runs().collect::<Vec<_>>(),
+            vec![(Some(b), 1)]
+        );
     }
 }

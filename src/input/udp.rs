@@ -26,10 +26,10 @@ use crate::input::net::{bound_address, count_failure};
 use crate::metrics::InputCounters;
 use crate::pool::BufferPool;
 use crate::ring::{RingSender, Waker};
-use crate::source::parse_sockaddr;
 use crate::sockopt::{
     SO_RCVBUFFORCE, SO_RXQ_OVFL, SocketStats, rxq_overflow_count, set_int_option,
 };
+use crate::source::parse_sockaddr;
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::collections::VecDeque;

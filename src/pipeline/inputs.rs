@@ -10,8 +10,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
 use crate::cpu_worker::{
-    ContainerConverter, CpuWorker, Joiner, LineParser, SourceStage, SyslogConverter,
-    TransformStage,
+    ContainerConverter, CpuWorker, Joiner, LineParser, SourceStage, SyslogConverter, TransformStage,
 };
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
@@ -23,10 +22,10 @@ use crate::input::tls::TlsParts;
 use crate::input::udp::UdpReader;
 use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, TlsCounters, UdpInputStats};
 use crate::pool::BufferPool;
-use crate::source::sender_runs_per_batch;
 use crate::reload::Credentials;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
 use crate::scan::{cri::DockerParser, json::JsonChecker, syslog::SyslogParser};
+use crate::source::{CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY, FILE_PATH_KEY, sender_runs_per_batch};
 use crate::transform::{Condition, Query, Shape, Transformer};
 use io_uring::IoUring;
 use std::sync::Arc;
@@ -687,14 +686,20 @@ fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
         .collect()
 }
 
-/// A query over a `raw` lane sees only `body`: say so at start when it
-/// names other fields, which would all be NULL (the usual cause: a missing
-/// `format=json`). OTLP lanes make JSON whatever `format` says.
+/// A query over a `raw` lane sees only `body` (and, with `source=true`,
+/// the source fields): say so at start when it names other fields, which
+/// would all be NULL (the usual cause: a missing `format=json`). OTLP
+/// lanes make JSON whatever `format` says.
 fn warn_raw_fields(input: &InputSpec, query: &Query) {
     if input.format != Format::Raw || matches!(input.kind, InputKind::Otlp { .. }) {
         return;
     }
-    let fields = query.fields_besides_body();
+    let source_keys = [FILE_PATH_KEY, CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY];
+    let fields: Vec<String> = query
+        .fields_besides_body()
+        .into_iter()
+        .filter(|field| !(input.source && source_keys.contains(&field.as_str())))
+        .collect();
     if !fields.is_empty() {
         eprintln!(
             "ringway: warning: input '{}' has format=raw, so its records have only `body`; \

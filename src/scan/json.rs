@@ -115,7 +115,10 @@ mod tests {
         let mut checker = JsonChecker::new(1024);
         let keys = ["client.address", "client.port"];
         assert_eq!(
-            checker.object_keys(br#"{"a":{"client.port":1},"b":[1,[2]],"client.address":"x"}"#, &keys),
+            checker.object_keys(
+                br#"{"a":{"client.port":1},"b":[1,[2]],"client.address":"x"}"#,
+                &keys
+            ),
             JsonLine::Object {
                 members: 3,
                 present: [true, false]

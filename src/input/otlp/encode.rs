@@ -14,9 +14,9 @@
 //! With source fields (`source=true`) `resource` also holds the client's
 //! `client.address` and `client.port`, unless the resource has the key.
 
+use crate::source::{CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use crate::source::{CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::io::Write;
 use std::net::SocketAddr;

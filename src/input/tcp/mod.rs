@@ -42,10 +42,10 @@ use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker, recv_entry}
 use crate::input::tls::{TlsInput, TlsParts, TlsSession};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
+use crate::sockopt::peer_address;
 use crate::uring::Token;
 use framing::Framing;
 use io_uring::opcode;
-use crate::sockopt::peer_address;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{OwnedFd, RawFd};
