@@ -232,6 +232,13 @@ impl CpuWorker {
         debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
         batch.len = write;
         batch.records = kept;
+        self.count_invalid_json(invalid);
+        framed
+    }
+
+    /// Counts lines that were not valid JSON (and dead-lettered, with
+    /// `--dead-letter`).
+    fn count_invalid_json(&self, invalid: u64) {
         if invalid > 0 {
             self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
             if self.dead_letter.is_some() {
@@ -240,7 +247,6 @@ impl CpuWorker {
                     .fetch_add(invalid, Ordering::Relaxed);
             }
         }
-        framed
     }
 
     /// Converts every line (one syslog message each) into one JSON object,

@@ -175,14 +175,7 @@ impl CpuWorker {
         stage.encoding = encoding;
         self.source = Some(stage);
         self.counters.records.fetch_add(framed, Ordering::Relaxed);
-        if invalid > 0 {
-            self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
-            if self.dead_letter.is_some() {
-                self.counters
-                    .dead_lettered
-                    .fetch_add(invalid, Ordering::Relaxed);
-            }
-        }
+        self.count_invalid_json(invalid);
         if truncated > 0 {
             self.counters
                 .truncated
