@@ -106,6 +106,30 @@ fn without_source_or_with_source_false_output_is_the_input_byte_for_byte() {
         let out = run_file(&dir, &raw, options, extra);
         assert_bytes_identical(text, &out, &format!("file input{options}"));
     }
+    // UDP syslog: the same records with the key set to false as without it.
+    let mut outputs = Vec::new();
+    for options in ["", ",source=false"] {
+        let output = dir.join(format!("udp{}.log", options.len()));
+        let (mut ringway, addr) = start_listening(
+            &dir,
+            &format!("udp:127.0.0.1:0,format=syslog{options}"),
+            &file_output(&output),
+            &[],
+        );
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for message in [
+            "<13>Jun 14 15:16:01 host app: one",
+            "not syslog",
+            "raw\nline",
+        ] {
+            socket.send_to(message.as_bytes(), addr).unwrap();
+        }
+        wait_records(&mut ringway, &output, 3);
+        stop(ringway, &dir);
+        outputs.push(fs::read(&output).unwrap());
+    }
+    assert_bytes_identical(&outputs[0], &outputs[1], "udp input,source=false");
+    assert!(!String::from_utf8_lossy(&outputs[1]).contains("client."));
 }
 
 /// Waits until `output` holds `lines` lines; returns them as JSON.
@@ -191,6 +215,40 @@ fn udp_records_carry_each_senders_address_and_port_on_ipv4_and_ipv6() {
             assert_eq!(record["client.address"], host, "{record}");
             assert_eq!(port_of(record), sender.port(), "{record}");
         }
+    }
+}
+
+#[test]
+fn udp_batches_of_more_senders_than_their_table_holds_keep_each_records_sender() {
+    // 8 KiB batch buffers hold 32 sender runs: 40 senders taking turns
+    // fill a batch's table long before its bytes, so batches are cut at
+    // the table, and every record must still name its own sender.
+    let dir = TempDir::new("source-udp-many");
+    let output = dir.join("out.log");
+    let (mut ringway, addr) = start_listening(
+        &dir,
+        "udp:127.0.0.1:0,source=true",
+        &file_output(&output),
+        &["--read-buf", "4KiB", "--max-line", "4KiB"],
+    );
+    let senders: Vec<UdpSocket> = (0..40)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for round in 0..3 {
+        for (index, socket) in senders.iter().enumerate() {
+            let message = format!("{index} {round}");
+            socket.send_to(message.as_bytes(), addr).unwrap();
+        }
+    }
+    let got = wait_records(&mut ringway, &output, 120);
+    stop(ringway, &dir);
+    assert_eq!(got.len(), 120);
+    for record in &got {
+        let body = record["body"].as_str().unwrap();
+        let index: usize = body.split(' ').next().unwrap().parse().unwrap();
+        let sender = senders[index].local_addr().unwrap();
+        assert_eq!(record["client.address"], "127.0.0.1", "{record}");
+        assert_eq!(port_of(record), sender.port(), "{record}");
     }
 }
 
