@@ -264,12 +264,12 @@ impl CpuWorker {
             pool,
             mut encoding,
         } = syslog;
+        let capacity = pool.buffer_bytes();
         let mut source = self.source.take();
         if let Some(stage) = &mut source {
-            stage.start(&batch);
+            stage.start(&batch, capacity);
         }
         let mut cursor = SenderCursor::new(&batch);
-        let capacity = pool.buffer_bytes();
         let bytes = batch.bytes();
         let mut framed = 0u64;
         let mut unparsed = 0u64;
@@ -295,8 +295,7 @@ impl CpuWorker {
             }
             truncated += u64::from(line.len() < end - line_start);
             let needed = SyslogParser::max_json_bytes(line.len()) + fields.len();
-            let out = self.encode_room(&mut encoding, &pool, needed);
-            out.absorb_created(&batch);
+            let out = self.encode_room(&mut encoding, &pool, needed, &batch);
             let (written, parsed) = parser.write_json(line, &mut out.buf[out.len..]);
             out.len += written;
             if !fields.is_empty() && written >= 2 {
@@ -328,23 +327,27 @@ impl CpuWorker {
         }
     }
 
-    /// The encode buffer to write a record of at most `needed` bytes into:
-    /// the one being filled if it has room, else a new one (the full one
-    /// sent on first).
+    /// The encode buffer to write a record of at most `needed` bytes of
+    /// input batch `from` into: the one being filled if it has room, else
+    /// a new one (the full one sent on first). It keeps `from`'s creation
+    /// instant if that is earlier.
     fn encode_room<'e>(
         &mut self,
         encoding: &'e mut Option<Batch>,
         pool: &Arc<BufferPool>,
         needed: usize,
+        from: &Batch,
     ) -> &'e mut Batch {
         if encoding.as_ref().is_some_and(|out| out.room() < needed) {
             let full = encoding.take().expect("checked above");
             self.emit(full);
         }
-        if encoding.is_none() {
-            *encoding = Some(self.take_encode_buffer(pool));
-        }
-        encoding.as_mut().expect("set above")
+        let out = match encoding {
+            Some(out) => out,
+            None => encoding.insert(self.take_encode_buffer(pool)),
+        };
+        out.absorb_created(from);
+        out
     }
 
     /// Sends on the last encode buffer written from `batch`, which takes

@@ -29,11 +29,11 @@ pub(crate) struct SourceStage {
     /// Encode buffers for raw and JSON records (this worker's own pool:
     /// returning buffers wake it); `None` for syslog, which writes into
     /// its converter's.
-    pub pool: Option<Arc<BufferPool>>,
+    pool: Option<Arc<BufferPool>>,
     /// The encode buffer being filled.
-    pub encoding: Option<Batch>,
+    encoding: Option<Batch>,
     /// Where file paths come from (a file lane's offsets table).
-    pub offsets: Option<Arc<AckedOffsets>>,
+    offsets: Option<Arc<AckedOffsets>>,
     pub(super) fields: Fields,
     /// The file (slot, generation) whose path `fields` holds.
     file: Option<(u32, u16)>,
@@ -52,7 +52,10 @@ impl SourceStage {
 
     /// Sets the fields for the records of `batch` that come first: its
     /// file's path, or nothing for a network batch (its runs set them).
-    pub(super) fn start(&mut self, batch: &Batch) {
+    /// A path whose field would take more than half of an encode buffer
+    /// of `capacity` bytes (thousands of bytes under a small --read-buf)
+    /// is left out, so every record still fits one.
+    pub(super) fn start(&mut self, batch: &Batch, capacity: usize) {
         let Some(mark) = batch.marks.as_slice().first() else {
             self.fields.clear();
             self.file = None;
@@ -68,6 +71,9 @@ impl SourceStage {
             offsets.with_path(mark.slot as usize, mark.generation, |path| {
                 fields.set_file_path(path);
             });
+            if fields.bytes().len() > capacity / 2 {
+                fields.clear();
+            }
         }
     }
 }
@@ -90,15 +96,15 @@ impl CpuWorker {
             debug_assert!(false, "called with a source stage");
             return;
         };
-        stage.start(&batch);
         let pool = Arc::clone(
             stage
                 .pool
                 .as_ref()
                 .expect("raw and json lanes have encode buffers"),
         );
-        let mut encoding = stage.encoding.take();
         let capacity = pool.buffer_bytes();
+        stage.start(&batch, capacity);
+        let mut encoding = stage.encoding.take();
         let bytes = batch.bytes();
         let mut cursor = SenderCursor::new(&batch);
         let (mut framed, mut invalid, mut truncated) = (0u64, 0u64, 0u64);
@@ -119,13 +125,14 @@ impl CpuWorker {
                         // line (a path of thousands of bytes beside a line
                         // near --max-line) are left out.
                         JsonLine::Object { .. } if merged_object_bound(line, fields) > capacity => {
-                            self.encode_line(&mut encoding, &pool, whole);
+                            self.encode_line(&mut encoding, &pool, whole, &batch);
                         }
                         JsonLine::Object { members, present } => {
                             let out = self.encode_room(
                                 &mut encoding,
                                 &pool,
                                 merged_object_bound(line, fields),
+                                &batch,
                             );
                             out.len += write_merged_object(
                                 &mut out.buf[out.len..],
@@ -137,14 +144,14 @@ impl CpuWorker {
                             out.records += 1;
                         }
                         // Not an object: nothing to merge into; as it is.
-                        JsonLine::Value => self.encode_line(&mut encoding, &pool, whole),
+                        JsonLine::Value => self.encode_line(&mut encoding, &pool, whole, &batch),
                         JsonLine::Invalid => {
                             invalid += 1;
                             if let Some(dead_letter) = &mut self.dead_letter {
                                 dead_letter.write_line(whole);
                             }
                             if self.on_invalid == OnInvalid::Raw {
-                                self.encode_line(&mut encoding, &pool, whole);
+                                self.encode_line(&mut encoding, &pool, whole, &batch);
                             }
                         }
                     }
@@ -164,8 +171,7 @@ impl CpuWorker {
                             }
                         }
                     }
-                    let out = self.encode_room(&mut encoding, &pool, needed);
-                    out.absorb_created(&batch);
+                    let out = self.encode_room(&mut encoding, &pool, needed, &batch);
                     out.len += write_raw_record(&mut out.buf[out.len..], line, fields);
                     out.records += 1;
                 }
@@ -186,8 +192,14 @@ impl CpuWorker {
     /// Copies a whole line (its newline included) into the encode buffer
     /// (cut to a buffer's size, which only a --max-line above --read-buf
     /// allows).
-    fn encode_line(&mut self, encoding: &mut Option<Batch>, pool: &Arc<BufferPool>, line: &[u8]) {
-        let out = self.encode_room(encoding, pool, line.len());
+    fn encode_line(
+        &mut self,
+        encoding: &mut Option<Batch>,
+        pool: &Arc<BufferPool>,
+        line: &[u8],
+        from: &Batch,
+    ) {
+        let out = self.encode_room(encoding, pool, line.len(), from);
         let take = line.len().min(out.room());
         out.buf[out.len..out.len + take].copy_from_slice(&line[..take]);
         out.buf[out.len + take - 1] = b'\n';
