@@ -18,7 +18,7 @@
 //! gets them merged before its closing brace, unless it has the key
 //! already ([`write_merged_object`]). Nothing here allocates per record.
 
-use crate::scan::cri::{json_string_lossy, json_string_lossy_len};
+use crate::escape::{json_string_lossy, json_string_lossy_len};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
