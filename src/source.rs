@@ -324,6 +324,30 @@ mod tests {
         assert!(runs.fits(c));
     }
 
+    /// What the I/O thread does per record (note its sender) and the CPU
+    /// thread per run (write a sender's fields) allocates nothing.
+    #[test]
+    fn noting_senders_and_writing_their_fields_allocates_nothing() {
+        let mut runs = SenderRuns::with_capacity(64);
+        let mut fields = Fields::default();
+        let senders = [some("[::1]:1"), some("127.0.0.1:65535"), None];
+        let before = crate::test_alloc::allocations_on_this_thread();
+        for round in 0..3 {
+            runs.clear();
+            for index in 0..64 {
+                let sender = senders[index % 3];
+                assert!(runs.fits(sender), "round {round}");
+                runs.note(sender);
+                if let Some(sender) = sender {
+                    fields.set_sender(sender);
+                }
+            }
+        }
+        let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+        assert_eq!(allocations, 0);
+        assert_eq!(runs.records(), 64);
+    }
+
     #[test]
     fn sockaddrs_the_kernel_writes_are_parsed() {
         // SAFETY: plain data; zero is a valid value.
