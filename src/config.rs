@@ -85,11 +85,11 @@ impl InputKind {
     /// only completes the match.)
     fn options(&self) -> &'static str {
         match self {
-            InputKind::File { .. } => "file inputs take format, from and k8s",
-            InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
-            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
+            InputKind::File { .. } => "file inputs take format, from, k8s and source",
+            InputKind::Udp { .. } => "udp inputs take format, rcvbuf, sockets and source",
+            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key, client_ca and source",
             InputKind::Otlp { .. } => {
-                "otlp inputs take format (which they ignore), tls, cert, key, client_ca and auth_token_file"
+                "otlp inputs take format (which they ignore), tls, cert, key, client_ca, auth_token_file and source"
             }
             InputKind::Stdin => "stdin takes format",
         }
@@ -118,6 +118,10 @@ pub(crate) struct InputSpec {
     /// Add Kubernetes metadata from each file's path (`k8s=`; default on
     /// for `format=cri`).
     pub k8s: bool,
+    /// Add where each record came from (`source=`, default off): the
+    /// file's path, the sender's address and port, or (OTLP) the client's
+    /// address in the resource (see `source`).
+    pub source: bool,
     /// The SQL query over the input's records (`--sql`, or its own
     /// `[[input]] sql`), as written; checked at start by compiling it.
     pub sql: Option<String>,

@@ -45,7 +45,7 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
 /// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 14] = [
+const INPUT_KEYS: [&str; 15] = [
     "kind",
     "path",
     "address",
@@ -59,6 +59,7 @@ const INPUT_KEYS: [&str; 14] = [
     "key",
     "client_ca",
     "auth_token_file",
+    "source",
     "sql",
 ];
 
@@ -458,11 +459,11 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 fn input_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
-        "file" => "path, format, from, k8s",
-        "udp" => "address, format, rcvbuf, sockets",
-        "tcp" => "address, format, tls, cert, key, client_ca",
+        "file" => "path, format, from, k8s, source",
+        "udp" => "address, format, rcvbuf, sockets, source",
+        "tcp" => "address, format, tls, cert, key, client_ca, source",
         "stdin" => "format",
-        "otlp" => "address, format, tls, cert, key, client_ca, auth_token_file",
+        "otlp" => "address, format, tls, cert, key, client_ca, auth_token_file, source",
         _ => "address, format",
     };
     if kind == "stdin" {
@@ -541,6 +542,11 @@ fn input_spec(table: &Table) -> Result<String, String> {
             spec.push_str(&format!(",k8s={on}"));
         }
         Some(_) => return Err("key 'k8s' must be true or false".to_string()),
+    }
+    match table.get("source") {
+        None => {}
+        Some(toml::Value::Boolean(on)) => spec.push_str(&format!(",source={on}")),
+        Some(_) => return Err("key 'source' must be true or false".to_string()),
     }
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}

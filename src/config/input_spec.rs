@@ -65,6 +65,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     let mut format = defaults.format;
     let mut from = defaults.from;
     let mut k8s = None;
+    let mut source = false;
     // A TLS input's `,tls` and files, put together after the loop.
     let mut tls = TlsOptions::default();
     let takes_tls = matches!(kind, InputKind::Tcp { .. } | InputKind::Otlp { .. });
@@ -82,7 +83,10 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         match (key, &mut kind) {
             ("format", _) => format = parse_format(value).map_err(context)?,
             ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
-            ("k8s", InputKind::File { .. }) => k8s = Some(parse_bool(value).map_err(context)?),
+            ("k8s", InputKind::File { .. }) => {
+                k8s = Some(parse_bool(key, value).map_err(context)?);
+            }
+            ("source", _) => source = parse_bool(key, value).map_err(context)?,
             ("rcvbuf", InputKind::Udp { rcvbuf_bytes, .. }) => {
                 *rcvbuf_bytes = parse_size(value).map_err(context)?;
             }
@@ -141,6 +145,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         format,
         from,
         k8s: k8s.unwrap_or(format == super::Format::Cri),
+        source,
         sql: None,
     })
 }
@@ -223,15 +228,16 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         format,
         from: defaults.from,
         k8s: false,
+        source: false,
         sql: None,
     })
 }
 
-/// `k8s=true|false`.
-fn parse_bool(text: &str) -> Result<bool, String> {
+/// `KEY=true|false` (`k8s`, `source`).
+fn parse_bool(key: &str, text: &str) -> Result<bool, String> {
     match text {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!("k8s must be true or false, not '{text}'")),
+        _ => Err(format!("{key} must be true or false, not '{text}'")),
     }
 }

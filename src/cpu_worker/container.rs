@@ -39,6 +39,7 @@ use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
     write_record,
 };
+use crate::source::push_file_path_field;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -73,6 +74,8 @@ pub(crate) struct Joiner {
     max_line_bytes: usize,
     /// Add Kubernetes fields from each file's path (`k8s=`).
     k8s: bool,
+    /// Add each file's path (`source=true`), after the Kubernetes fields.
+    file_path: bool,
     /// Where file paths come from (the lane's offsets table); `None` in
     /// tests without files.
     offsets: Option<Arc<AckedOffsets>>,
@@ -148,10 +151,17 @@ impl Joiner {
             timeout,
             max_line_bytes,
             k8s,
+            file_path: false,
             offsets,
             sources: Vec::new(),
             tally: Tally::default(),
         }
+    }
+
+    /// Adds each file's path to its records (`source=true`).
+    pub fn with_file_path(mut self, file_path: bool) -> Self {
+        self.file_path = file_path;
+        self
     }
 
     /// When the oldest pending run is due to be sent by the timeout.
@@ -181,11 +191,17 @@ impl Joiner {
             let source = &mut self.sources[slot];
             source.generation = Some(mark.generation);
             source.metadata.clear();
-            if self.k8s
+            let (k8s, file_path) = (self.k8s, self.file_path);
+            if (k8s || file_path)
                 && let Some(offsets) = &self.offsets
             {
                 offsets.with_path(slot, mark.generation, |path| {
-                    k8s_fields(path, &mut source.metadata);
+                    if k8s {
+                        k8s_fields(path, &mut source.metadata);
+                    }
+                    if file_path {
+                        push_file_path_field(path, &mut source.metadata);
+                    }
                 });
             }
         }
