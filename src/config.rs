@@ -144,11 +144,13 @@ impl InputKind {
     /// only completes the match.)
     fn options(&self) -> &'static str {
         match self {
-            InputKind::File { .. } => "file inputs take format, from, k8s, json and multiline",
-            InputKind::Udp { .. } => "udp inputs take format, rcvbuf and sockets",
-            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key and client_ca",
+            InputKind::File { .. } => {
+                "file inputs take format, from, k8s, json, source and multiline (last)"
+            }
+            InputKind::Udp { .. } => "udp inputs take format, rcvbuf, sockets and source",
+            InputKind::Tcp { .. } => "tcp inputs take format, tls, cert, key, client_ca and source",
             InputKind::Otlp { .. } => {
-                "otlp inputs take format (which they ignore), tls, cert, key, client_ca and auth_token_file"
+                "otlp inputs take format (which they ignore), tls, cert, key, client_ca, auth_token_file and source"
             }
             InputKind::Stdin => "stdin takes format",
         }
@@ -183,6 +185,10 @@ pub(crate) struct InputSpec {
     /// Write a container message that is a JSON object as the record's
     /// members instead of `body` (`json=merge`; `json=body` is the default).
     pub merge_json: bool,
+    /// Add where each record came from (`source=`, default off): the
+    /// file's path, the sender's address and port, or (OTLP) the client's
+    /// address in the resource (see `source`).
+    pub source: bool,
     /// The SQL query over the input's records (`--sql`, or its own
     /// `[[input]] sql`), as written; checked at start by compiling it.
     pub sql: Option<String>,

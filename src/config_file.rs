@@ -45,7 +45,7 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
 /// files; `auth_token_file` an OTLP input's bearer tokens. `sql` is the
 /// input's own SQL query (it wins over `--sql`): not part of the SPEC,
 /// whose grammar cannot carry its commas.
-const INPUT_KEYS: [&str; 16] = [
+const INPUT_KEYS: [&str; 17] = [
     "kind",
     "path",
     "address",
@@ -61,6 +61,7 @@ const INPUT_KEYS: [&str; 16] = [
     "key",
     "client_ca",
     "auth_token_file",
+    "source",
     "sql",
 ];
 
@@ -460,11 +461,11 @@ fn refuse(kind: &str, key: &str, present: bool, takes: &str) -> Result<(), Strin
 fn input_spec(table: &Table) -> Result<String, String> {
     let kind = required("kind", "[[input]]", table.text("kind")?)?;
     let takes = match kind.as_str() {
-        "file" => "path, format, from, k8s, json, multiline",
-        "udp" => "address, format, rcvbuf, sockets",
-        "tcp" => "address, format, tls, cert, key, client_ca",
+        "file" => "path, format, from, k8s, json, source, multiline",
+        "udp" => "address, format, rcvbuf, sockets, source",
+        "tcp" => "address, format, tls, cert, key, client_ca, source",
         "stdin" => "format",
-        "otlp" => "address, format, tls, cert, key, client_ca, auth_token_file",
+        "otlp" => "address, format, tls, cert, key, client_ca, auth_token_file, source",
         _ => "address, format",
     };
     if kind == "stdin" {
@@ -547,6 +548,11 @@ fn input_spec(table: &Table) -> Result<String, String> {
     if let Some(json) = table.text("json")? {
         refuse(&kind, "json", kind != "file", takes)?;
         spec.push_str(&format!(",json={json}"));
+    }
+    match table.get("source") {
+        None => {}
+        Some(toml::Value::Boolean(on)) => spec.push_str(&format!(",source={on}")),
+        Some(_) => return Err("key 'source' must be true or false".to_string()),
     }
     match table.get("tls") {
         None | Some(toml::Value::Boolean(false)) => {}

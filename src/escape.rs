@@ -1,11 +1,15 @@
 //! Escaping bytes into the lines ringway writes, one definition each:
 //! JSON string content ([`json_string_content`], used by the syslog
-//! converter and the OTLP encoder) and interior newlines as `#012`
+//! converter and the OTLP encoder; [`json_string_lossy`] for bytes that
+//! may not be UTF-8, used by container records and source fields) and interior newlines as `#012`
 //! ([`escaped_line_len`], [`write_escaped_line`], used by the UDP and TCP
 //! inputs so one datagram or record stays one line).
 //!
 //! Hot path: none of these allocates; the JSON scan tests 8 bytes at a
 //! time ([`find_json_escape`]).
+
+/// Written in place of each maximal invalid UTF-8 sequence.
+const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
 
 /// `value` in decimal digits, written at the end of `digits`.
 #[inline]
@@ -40,6 +44,34 @@ pub(crate) fn json_string_content(mut bytes: &[u8], mut write: impl FnMut(&[u8])
     if !bytes.is_empty() {
         write(bytes);
     }
+}
+
+/// Calls `write` with `bytes` (any bytes) escaped as JSON string content;
+/// each maximal invalid UTF-8 sequence becomes U+FFFD (JSON cannot carry
+/// raw bytes).
+pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) {
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                json_string_content(bytes, &mut write);
+                return;
+            }
+            Err(error) => {
+                let valid = error.valid_up_to();
+                json_string_content(&bytes[..valid], &mut write);
+                write(REPLACEMENT_CHARACTER);
+                let skip = error.error_len().unwrap_or(bytes.len() - valid);
+                bytes = &bytes[valid + skip..];
+            }
+        }
+    }
+}
+
+/// Bytes [`json_string_lossy`] writes for `bytes`.
+pub(crate) fn json_string_lossy_len(bytes: &[u8]) -> usize {
+    let mut len = 0;
+    json_string_lossy(bytes, |piece| len += piece.len());
+    len
 }
 
 /// The escape of one byte JSON must escape (see [`json_string_content`]),

@@ -38,6 +38,7 @@ mod ring;
 mod scan;
 mod signals;
 mod sockopt;
+mod source;
 #[cfg(test)]
 mod test_support;
 mod tls;

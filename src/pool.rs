@@ -6,12 +6,18 @@
 //! the slice back and wakes the pool's owner, the input's I/O worker, if it
 //! sleeps waiting for one.
 //!
+//! A network input's pool with source fields also holds, per buffer, a
+//! side table of [`SenderRuns`] (who sent each record), made with the pool
+//! and travelling with the buffer it belongs to.
+//!
 //! The arena is an anonymous mapping: its pages are zero and cost nothing
 //! until first written, so start-up touches no memory and RSS grows only to
 //! what the pipeline actually fills — never past the arena.
 
 use crate::ring::Waker;
+use crate::source::SenderRuns;
 use crossbeam_queue::ArrayQueue;
+use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -28,6 +34,9 @@ pub(crate) struct BufferPool {
     free: ArrayQueue<u32>,
     /// Woken when a buffer comes back.
     owner: Arc<Waker>,
+    /// One per buffer (same index), or none: the senders of the records a
+    /// network input with `source=true` put in that buffer.
+    senders: Box<[UnsafeCell<SenderRuns>]>,
 }
 
 // SAFETY: the arena is only read and written through `PooledBuffer`s, and
@@ -41,6 +50,17 @@ unsafe impl Sync for BufferPool {}
 impl BufferPool {
     /// Maps `count` buffers of `buffer_bytes`.
     pub fn new(count: usize, buffer_bytes: usize, owner: Arc<Waker>) -> std::io::Result<Arc<Self>> {
+        Self::with_senders(count, buffer_bytes, 0, owner)
+    }
+
+    /// Maps `count` buffers of `buffer_bytes`, each with a table of up to
+    /// `sender_runs` sender runs (none when 0).
+    pub fn with_senders(
+        count: usize,
+        buffer_bytes: usize,
+        sender_runs: usize,
+        owner: Arc<Waker>,
+    ) -> std::io::Result<Arc<Self>> {
         assert!(count > 0 && buffer_bytes > 0 && count <= u32::MAX as usize);
         let arena_bytes = count
             .checked_mul(buffer_bytes)
@@ -62,6 +82,9 @@ impl BufferPool {
             _map: map,
             free,
             owner,
+            senders: (0..if sender_runs > 0 { count } else { 0 })
+                .map(|_| UnsafeCell::new(SenderRuns::with_capacity(sender_runs)))
+                .collect(),
         }))
     }
 
@@ -96,6 +119,23 @@ pub(crate) struct PooledBuffer {
     /// Owned exclusively: not in the free queue while this exists.
     index: u32,
     pool: Arc<BufferPool>,
+}
+
+impl PooledBuffer {
+    /// The senders of this buffer's records, when its pool keeps them.
+    pub fn senders(&self) -> Option<&SenderRuns> {
+        let cell = self.pool.senders.get(self.index as usize)?;
+        // SAFETY: this buffer's entry is owned by `self` alone, like its
+        // bytes (see BufferPool's Send/Sync).
+        Some(unsafe { &*cell.get() })
+    }
+
+    /// As [`Self::senders`], to note senders in.
+    pub fn senders_mut(&mut self) -> Option<&mut SenderRuns> {
+        let cell = self.pool.senders.get(self.index as usize)?;
+        // SAFETY: as in `senders`, and `&mut self` makes it exclusive.
+        Some(unsafe { &mut *cell.get() })
+    }
 }
 
 impl Deref for PooledBuffer {

@@ -1,7 +1,8 @@
 //! Socket options the inputs set and read: [`set_int_option`] (for the
 //! options `socket2` does not name), the `SO_RXQ_OVFL` counter a datagram's
 //! control data carries ([`rxq_overflow_count`]), and [`SocketStats`], which
-//! reads a socket's kernel drop counter (`SO_MEMINFO`).
+//! reads a socket's kernel drop counter (`SO_MEMINFO`), and the address of
+//! an accepted connection's peer ([`peer_address`], for source fields).
 //!
 //! Its own module so `metrics` (which reports the drops) and the UDP input
 //! (which opens the sockets) both import it rather than each other.
@@ -16,6 +17,30 @@ const SO_MEMINFO: libc::c_int = 55;
 /// `SK_MEMINFO_DROPS` is the socket's drop counter.
 const SK_MEMINFO_VARS: usize = 9;
 const SK_MEMINFO_DROPS: usize = 8;
+
+/// The address of the peer of connected socket `fd` (one `getpeername`,
+/// once per connection); `None` when it is not an IP socket or is gone.
+pub(crate) fn peer_address(fd: RawFd) -> Option<std::net::SocketAddr> {
+    // SAFETY: plain data; zero is a valid value.
+    let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `name` and `len` are valid for writes of `len` bytes; the
+    // kernel writes at most that.
+    let result =
+        unsafe { libc::getpeername(fd, (&raw mut name).cast::<libc::sockaddr>(), &mut len) };
+    if result != 0 {
+        return None;
+    }
+    // SAFETY: the kernel initialised the first `len` bytes (at most the
+    // storage's size).
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&raw const name).cast::<u8>(),
+            (len as usize).min(size_of::<libc::sockaddr_storage>()),
+        )
+    };
+    crate::source::parse_sockaddr(bytes)
+}
 
 /// What the supervisor needs to read a socket's drop counter after the
 /// worker is gone: its own descriptor of the same socket.

@@ -218,6 +218,9 @@ impl CheckArgs {
                 }
             }
             out.push_str(&extra);
+            if kind != "stdin" {
+                out.push_str(&format!("source = {}\n", input.source));
+            }
             if let Some(sql) = input.sql.as_deref().and_then(normalized_query) {
                 out.push_str(&format!(
                     "sql = {}  # input {}\n",

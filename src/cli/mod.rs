@@ -153,7 +153,9 @@ pub(crate) struct RunArgs {
     /// octet-counted records; ,tls[,cert=FILE][,key=FILE][,client_ca=FILE] for syslog over TLS, RFC 5425), otlp:ADDRESS:PORT (OTLP/HTTP logs receiver, POST /v1/logs, protobuf or JSON; the same ,tls options for HTTPS;
     /// ,auth_token_file=FILE to require Authorization: Bearer with one of its tokens, reread at SIGHUP)
     /// (IPv6 as [::1]:PORT) or stdin[,format=…] (standard input, a pipe, file or terminal, read to its end;
-    /// no checkpoints; a run with only stdin ends at its EOF). Repeatable. Without any,
+    /// no checkpoints; a run with only stdin ends at its EOF). Every input but stdin takes ,source=true|false
+    /// (default false): add where each record came from, log.file.path for files, client.address and
+    /// client.port for udp and tcp, client.address in the resource for otlp (see docs/inputs.md). Repeatable. Without any,
     /// the embedded default runs (file:/var/log/*.log from the end, and udp:127.0.0.1:5514,format=syslog, to stdout).
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,

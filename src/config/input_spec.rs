@@ -72,6 +72,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
     let mut from = defaults.from;
     let mut k8s = None;
     let mut merge_json = None;
+    let mut source = false;
     // A TLS input's `,tls` and files, put together after the loop.
     let mut tls = TlsOptions::default();
     let takes_tls = matches!(kind, InputKind::Tcp { .. } | InputKind::Otlp { .. });
@@ -89,7 +90,10 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         match (key, &mut kind) {
             ("format", _) => format = parse_format(value).map_err(context)?,
             ("from", InputKind::File { .. }) => from = parse_from(value).map_err(context)?,
-            ("k8s", InputKind::File { .. }) => k8s = Some(parse_bool(value).map_err(context)?),
+            ("k8s", InputKind::File { .. }) => {
+                k8s = Some(parse_bool(key, value).map_err(context)?);
+            }
+            ("source", _) => source = parse_bool(key, value).map_err(context)?,
             ("json", InputKind::File { .. }) => {
                 merge_json = Some(match value {
                     "merge" => true,
@@ -187,6 +191,7 @@ pub(crate) fn parse_input_spec(spec: &str, defaults: &InputDefaults) -> Result<I
         k8s: k8s.unwrap_or(format == super::Format::Cri),
         multiline,
         merge_json: merge_json.unwrap_or(false),
+        source,
         sql: None,
     })
 }
@@ -271,15 +276,16 @@ fn parse_stdin_spec(spec: &str, defaults: &InputDefaults) -> Result<InputSpec, S
         k8s: false,
         multiline: None,
         merge_json: false,
+        source: false,
         sql: None,
     })
 }
 
-/// `k8s=true|false`.
-fn parse_bool(text: &str) -> Result<bool, String> {
+/// `KEY=true|false` (`k8s`, `source`).
+fn parse_bool(key: &str, text: &str) -> Result<bool, String> {
     match text {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!("k8s must be true or false, not '{text}'")),
+        _ => Err(format!("{key} must be true or false, not '{text}'")),
     }
 }

@@ -237,6 +237,29 @@ fn multiline_comes_last_and_takes_the_rest_of_the_spec() {
 }
 
 #[test]
+fn every_input_but_stdin_takes_source_which_is_off_by_default() {
+    let defaults = plain_defaults();
+    for spec in [
+        "file:/a.log",
+        "udp:127.0.0.1:5514",
+        "tcp:[::1]:6514",
+        "otlp:127.0.0.1:4318",
+    ] {
+        assert!(!parse_input_spec(spec, &defaults).unwrap().source, "{spec}");
+        let on = parse_input_spec(&format!("{spec},source=true"), &defaults).unwrap();
+        assert!(on.source, "{spec}");
+        let off = parse_input_spec(&format!("{spec},source=false"), &defaults).unwrap();
+        assert!(!off.source, "{spec}");
+    }
+    let error = parse_input_spec("udp:127.0.0.1:5514,source=maybe", &defaults).unwrap_err();
+    assert_eq!(
+        error,
+        "input 'udp:127.0.0.1:5514,source=maybe': source must be true or false, not 'maybe'"
+    );
+    assert!(parse_input_spec("stdin,source=true", &defaults).is_err());
+}
+
+#[test]
 fn input_spec_keys_override_global_defaults() {
     let defaults = plain_defaults();
     let spec = parse_input_spec("file:/var/log/*.log,format=json,from=end", &defaults).unwrap();

@@ -53,6 +53,7 @@ use crate::scan::cri::{
 };
 use crate::scan::json::JsonChecker;
 use crate::scan::multiline::{Multiline, START, State, Step};
+use crate::source::push_file_path_field;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -102,6 +103,8 @@ pub(crate) struct Joiner {
     max_line_bytes: usize,
     /// Add Kubernetes fields from each file's path (`k8s=`).
     k8s: bool,
+    /// Add each file's path (`source=true`), after the Kubernetes fields.
+    file_path: bool,
     /// Where file paths come from (the lane's offsets table); `None` in
     /// tests without files.
     offsets: Option<Arc<AckedOffsets>>,
@@ -199,10 +202,17 @@ impl Joiner {
             timeout,
             max_line_bytes,
             k8s,
+            file_path: false,
             offsets,
             sources: Vec::new(),
             tally: Tally::default(),
         }
+    }
+
+    /// Adds each file's path to its records (`source=true`).
+    pub fn with_file_path(mut self, file_path: bool) -> Self {
+        self.file_path = file_path;
+        self
     }
 
     /// When the oldest pending run is due to be sent by the timeout.
@@ -239,11 +249,14 @@ impl Joiner {
             source.generation = Some(mark.generation);
             source.metadata.clear();
             source.path_hash = None;
+            let (k8s, file_path) = (self.k8s, self.file_path);
             if let Some(offsets) = &self.offsets {
-                let k8s = self.k8s;
                 offsets.with_path(slot, mark.generation, |path| {
                     if k8s {
                         k8s_fields(path, &mut source.metadata);
+                    }
+                    if file_path {
+                        push_file_path_field(path, &mut source.metadata);
                     }
                     let mut hasher = std::hash::DefaultHasher::new();
                     path.hash(&mut hasher);

@@ -11,7 +11,11 @@
 //! `format=syslog` lines become JSON objects written into encode buffers
 //! (`SyslogConverter`); `format=cri|docker` lines too, their partial lines
 //! joined first ([`ContainerConverter`], in `container`), which also joins
-//! the lines of a `multiline=` input into records.
+//! the lines of a `multiline=` input into records. With source
+//! fields (`source=true`) raw and JSON lines are rewritten into encode
+//! buffers too, with the file's path or the sender's address added
+//! ([`SourceStage`], in `source`); syslog's JSON gets them as it is
+//! written.
 //!
 //! With a query (`--sql`) or a route on any output, every line also goes
 //! through the lane's [`Transformer`](crate::transform::Transformer)
@@ -29,16 +33,19 @@ use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crate::scan::syslog::SyslogParser;
 use crate::scan::{frame, json};
+use source::SenderCursor;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 mod container;
+mod source;
 #[cfg(test)]
 mod tests;
 mod transform;
 
 pub(crate) use container::{ContainerConverter, Joiner, LineParser};
+pub(crate) use source::SourceStage;
 pub(crate) use transform::TransformStage;
 
 pub(crate) struct CpuWorker {
@@ -67,6 +74,9 @@ pub(crate) struct CpuWorker {
     pub all_outputs: u64,
     /// Present when the lane has a query or any output has a route.
     pub transform: Option<TransformStage>,
+    /// Present with `source=true` on a file, UDP or TCP input of format
+    /// raw, json or syslog.
+    pub source: Option<SourceStage>,
 }
 
 /// What `format=syslog` needs: the parser, and a pool of encode buffers
@@ -130,8 +140,14 @@ impl CpuWorker {
             self.truncate_long_lines(&mut batch);
         }
         if self.container.is_some() {
-            // The converter's records go through `emit` (and the transform).
+            // The converter's records go through `emit` (and the transform);
+            // it adds the file's path itself (`source=true`).
             self.convert_container(batch);
+            return;
+        }
+        // Rewritten records go through the transform in `emit`.
+        if self.source.is_some() && matches!(self.format, Format::Raw | Format::Json) {
+            self.add_source_fields(batch);
             return;
         }
         if self.transform.is_some() {
@@ -223,6 +239,13 @@ impl CpuWorker {
         debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
         batch.len = write;
         batch.records = kept;
+        self.count_invalid_json(invalid);
+        framed
+    }
+
+    /// Counts lines that were not valid JSON (and dead-lettered, with
+    /// `--dead-letter`).
+    fn count_invalid_json(&self, invalid: u64) {
         if invalid > 0 {
             self.counters.invalid.fetch_add(invalid, Ordering::Relaxed);
             if self.dead_letter.is_some() {
@@ -231,12 +254,13 @@ impl CpuWorker {
                     .fetch_add(invalid, Ordering::Relaxed);
             }
         }
-        framed
     }
 
     /// Converts every line (one syslog message each) into one JSON object,
     /// written into encode buffers of this worker's own pool; the input
-    /// batch goes back to the reader's pool.
+    /// batch goes back to the reader's pool. With source fields, each
+    /// object gets them before its closing brace (syslog's keys never
+    /// clash with theirs).
     fn convert_syslog(&mut self, batch: Batch) {
         let Some(syslog) = self.syslog.take() else {
             debug_assert!(false, "syslog format has a converter");
@@ -248,6 +272,11 @@ impl CpuWorker {
             mut encoding,
         } = syslog;
         let capacity = pool.buffer_bytes();
+        let mut source = self.source.take();
+        if let Some(stage) = &mut source {
+            stage.start(&batch, capacity);
+        }
+        let mut cursor = SenderCursor::new(&batch);
         let bytes = batch.bytes();
         let mut framed = 0u64;
         let mut unparsed = 0u64;
@@ -259,44 +288,36 @@ impl CpuWorker {
             start = end + 1;
             let mut line = &bytes[line_start..end];
             framed += 1;
+            let fields = source.as_mut().map(|stage| {
+                cursor.next_record(&mut stage.fields);
+                stage.fields.bytes()
+            });
+            let fields = fields.unwrap_or_default();
             // A message whose JSON could outgrow a whole encode buffer is
             // cut to fit (only lines far longer than any syslog message).
-            while line.len() > 1 && SyslogParser::max_json_bytes(line.len()) > capacity {
+            while line.len() > 1
+                && SyslogParser::max_json_bytes(line.len()) + fields.len() > capacity
+            {
                 line = &line[..line.len() / 2];
             }
             truncated += u64::from(line.len() < end - line_start);
-            let needed = SyslogParser::max_json_bytes(line.len());
-            if encoding
-                .as_ref()
-                .is_some_and(|out: &Batch| out.room() < needed)
-            {
-                let full = encoding.take().expect("checked above");
-                self.emit(full);
-            }
-            let out = match &mut encoding {
-                Some(out) => out,
-                None => encoding.insert(self.take_encode_buffer(&pool)),
-            };
-            out.absorb_created(&batch);
+            let needed = SyslogParser::max_json_bytes(line.len()) + fields.len();
+            let out = self.encode_room(&mut encoding, &pool, needed, &batch);
             let (written, parsed) = parser.write_json(line, &mut out.buf[out.len..]);
             out.len += written;
+            if !fields.is_empty() && written >= 2 {
+                // Over the `}\n` that ends the object.
+                out.len -= 2;
+                out.buf[out.len..out.len + fields.len()].copy_from_slice(fields);
+                out.len += fields.len();
+                out.buf[out.len..out.len + 2].copy_from_slice(b"}\n");
+                out.len += 2;
+            }
             out.records += 1;
             unparsed += u64::from(!parsed);
         }
-        // The last encoded batch completes this batch's file marks; with
-        // nothing encoded, the (empty) batch itself carries them on.
-        match encoding.take() {
-            Some(mut out) => {
-                out.marks.absorb(&batch.marks);
-                drop(batch);
-                self.emit(out);
-            }
-            None => {
-                let mut batch = batch;
-                batch.len = 0;
-                self.emit(batch);
-            }
-        }
+        self.send_encoded(encoding.take(), batch);
+        self.source = source;
         self.syslog = Some(SyslogConverter {
             parser,
             pool,
@@ -310,6 +331,48 @@ impl CpuWorker {
             self.counters
                 .truncated
                 .fetch_add(truncated, Ordering::Relaxed);
+        }
+    }
+
+    /// The encode buffer to write a record of at most `needed` bytes of
+    /// input batch `from` into: the one being filled if it has room, else
+    /// a new one (the full one sent on first). It keeps `from`'s creation
+    /// instant if that is earlier.
+    fn encode_room<'e>(
+        &mut self,
+        encoding: &'e mut Option<Batch>,
+        pool: &Arc<BufferPool>,
+        needed: usize,
+        from: &Batch,
+    ) -> &'e mut Batch {
+        if encoding.as_ref().is_some_and(|out| out.room() < needed) {
+            let full = encoding.take().expect("checked above");
+            self.emit(full);
+        }
+        let out = match encoding {
+            Some(out) => out,
+            None => encoding.insert(self.take_encode_buffer(pool)),
+        };
+        out.absorb_created(from);
+        out
+    }
+
+    /// Sends on the last encode buffer written from `batch`, which takes
+    /// over the batch's file marks; with nothing encoded, the (emptied)
+    /// batch itself carries them on.
+    fn send_encoded(&mut self, encoded: Option<Batch>, mut batch: Batch) {
+        match encoded {
+            Some(mut out) => {
+                out.marks.absorb(&batch.marks);
+                out.absorb_created(&batch);
+                drop(batch);
+                self.emit(out);
+            }
+            None => {
+                batch.len = 0;
+                batch.records = 0;
+                self.emit(batch);
+            }
         }
     }
 

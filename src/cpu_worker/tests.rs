@@ -6,6 +6,7 @@ use crate::ack::{Replies, RequestDelivery};
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::metrics::OutputCounters;
 use crate::ring::{Gauge, ring};
+use crate::scan::syslog::SyslogParser;
 use crate::transform::{Shape, Transformer};
 use std::sync::atomic::AtomicU32;
 
@@ -59,6 +60,7 @@ fn worker_with(
         acks,
         all_outputs: (1 << OUTPUTS) - 1,
         transform: Some(stage),
+        source: None,
     };
     (worker, from_cpu, pool)
 }
@@ -306,4 +308,166 @@ fn projected_records_fill_encode_buffers_in_order_and_one_longer_than_a_buffer_i
         worker.counters.kept.load(Ordering::Relaxed),
         sizes.len() as u64
     );
+}
+
+/// A CPU worker of `format` lines with source fields and no transform,
+/// its ring(16)'s far end and a pool of input buffers with sender runs;
+/// file batches are of slot 0, generation 1, at `/var/log/app "x".log`.
+fn source_worker(format: Format) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
+    let waker = Waker::for_test();
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    offsets.set_path(0, 1, std::path::Path::new("/var/log/app \"x\".log"));
+    let stage = TransformStage::new(
+        Transformer::new(None, vec![None], 1024),
+        true,
+        false,
+        Shape::Raw,
+        None,
+        vec![Arc::default()],
+    );
+    let (mut worker, from_cpu, _) = worker_with(stage, format, Arc::clone(&waker), None);
+    worker.transform = None;
+    worker.all_outputs = 1;
+    worker.json = Some(json::JsonChecker::new(1024));
+    let encode =
+        (format != Format::Syslog).then(|| BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap());
+    worker.source = Some(SourceStage::new(encode, Some(offsets)));
+    if format == Format::Syslog {
+        worker.syslog = Some(SyslogConverter {
+            parser: SyslogParser::new(),
+            pool: BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap(),
+            encoding: None,
+        });
+    }
+    let input = BufferPool::with_senders(8, 4096, 4, waker).unwrap();
+    (worker, from_cpu, input)
+}
+
+/// A network batch of `lines`, each sent by the sender beside it.
+fn sent_batch(pool: &Arc<BufferPool>, lines: &[(&str, &str)]) -> Batch {
+    let mut buf = pool.take().unwrap();
+    buf.senders_mut().unwrap().clear();
+    let mut len = 0;
+    for (sender, line) in lines {
+        buf.senders_mut().unwrap().note(sender.parse().ok());
+        buf[len..len + line.len()].copy_from_slice(line.as_bytes());
+        len += line.len();
+    }
+    Batch::new(buf, len)
+}
+
+fn output(from_cpu: &mut RingReceiver<Batch>) -> String {
+    let bytes: Vec<u8> = std::iter::from_fn(|| from_cpu.pop())
+        .flat_map(|batch| batch.bytes().to_vec())
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn raw_lines_of_many_senders_become_objects_with_each_ones_address() {
+    let (mut worker, mut from_cpu, input) = source_worker(Format::Raw);
+    let batch = sent_batch(
+        &input,
+        &[
+            ("127.0.0.1:5000", "one\n"),
+            ("127.0.0.1:5000", "two \"q\"\n"),
+            ("[::1]:6000", "three\n"),
+            ("not an address", "four\n"),
+        ],
+    );
+    worker.take(batch);
+    worker.flush_pending();
+    assert_eq!(
+        output(&mut from_cpu),
+        concat!(
+            "{\"body\":\"one\",\"client.address\":\"127.0.0.1\",\"client.port\":5000}\n",
+            "{\"body\":\"two \\\"q\\\"\",\"client.address\":\"127.0.0.1\",\"client.port\":5000}\n",
+            "{\"body\":\"three\",\"client.address\":\"::1\",\"client.port\":6000}\n",
+            "{\"body\":\"four\"}\n",
+        )
+    );
+    assert_eq!(worker.counters.records.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn json_objects_take_the_fields_they_lack_and_other_lines_pass_as_they_are() {
+    let (mut worker, mut from_cpu, input) = source_worker(Format::Json);
+    let batch = sent_batch(
+        &input,
+        &[
+            ("127.0.0.1:7", "{\"a\":1}\n"),
+            ("127.0.0.1:7", "{}\n"),
+            (
+                "127.0.0.1:7",
+                "{\"client.port\":\"mine\",\"n\":{\"client.address\":2}}\n",
+            ),
+            ("127.0.0.1:7", "[1,2]\n"),
+            ("127.0.0.1:7", "{\"broken\":\n"),
+        ],
+    );
+    worker.take(batch);
+    worker.flush_pending();
+    assert_eq!(
+        output(&mut from_cpu),
+        concat!(
+            "{\"a\":1,\"client.address\":\"127.0.0.1\",\"client.port\":7}\n",
+            "{\"client.address\":\"127.0.0.1\",\"client.port\":7}\n",
+            "{\"client.port\":\"mine\",\"n\":{\"client.address\":2},\"client.address\":\"127.0.0.1\"}\n",
+            "[1,2]\n",
+            "{\"broken\":\n",
+        )
+    );
+    assert_eq!(worker.counters.invalid.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn file_records_get_the_path_of_their_batchs_file() {
+    let (mut worker, mut from_cpu, _) = source_worker(Format::Syslog);
+    // A file input's buffers have no sender runs.
+    let input = BufferPool::new(1, 4096, Waker::for_test()).unwrap();
+    let mut batch = batch(
+        &input,
+        b"<13>Jun 14 15:16:01 host app: hi\n",
+        Marks::default(),
+    );
+    batch.marks = Marks::one(Mark {
+        slot: 0,
+        generation: 1,
+        end: 34,
+    });
+    worker.take(batch);
+    worker.flush_pending();
+    let sent = output(&mut from_cpu);
+    assert!(
+        sent.ends_with(",\"message\":\"hi\",\"log.file.path\":\"/var/log/app \\\"x\\\".log\"}\n"),
+        "{sent}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(value["host"], "host");
+}
+
+/// Adding source fields costs no allocation once the fields' buffer has
+/// its size: nothing per record, nothing per batch.
+#[test]
+fn adding_source_fields_allocates_nothing_after_warm_up() {
+    for format in [Format::Raw, Format::Json, Format::Syslog] {
+        let (mut worker, mut from_cpu, input) = source_worker(format);
+        let lines = [
+            ("127.0.0.1:1", "{\"a\":1}\n"),
+            ("[::1]:2", "<13>Jun 14 15:16:01 host app: hi\n"),
+            ("[::1]:2", "plain\n"),
+        ];
+        for round in 0..3 {
+            let batch = sent_batch(&input, &lines);
+            let before = crate::test_alloc::allocations_on_this_thread();
+            worker.take(batch);
+            worker.flush_pending();
+            let allocations = crate::test_alloc::allocations_on_this_thread() - before;
+            if round > 0 {
+                assert_eq!(allocations, 0, "{format:?}, round {round}");
+            }
+            while from_cpu.pop().is_some() {}
+        }
+    }
 }

@@ -12,6 +12,7 @@
 use crate::batch::Batch;
 use crate::pool::BufferPool;
 use crate::ring::RingSender;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,16 +39,19 @@ impl Batcher {
     }
 
     /// The batch to append a record of `needed` bytes (its newline
-    /// included) to: the current one if it has room, else a new one (the
-    /// current one goes on as full). `None` when there is no room
-    /// downstream: no free buffer, or a full batch still waits.
+    /// included) from `sender` to: the current one if it has room, else a
+    /// new one (the current one goes on as full). `None` when there is no
+    /// room downstream: no free buffer, or a full batch still waits.
+    ///
+    /// When the pool keeps sender runs (`source=true`) the sender is noted
+    /// (`None` too, so runs and records stay in step), and a batch whose
+    /// runs are full goes on as full too. Call only when the record is
+    /// then written.
     #[inline]
-    pub fn batch_for(&mut self, needed: usize) -> Option<&mut Batch> {
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|batch| batch.room() < needed)
-        {
+    pub fn batch_for(&mut self, needed: usize, sender: Option<SocketAddr>) -> Option<&mut Batch> {
+        if self.current.as_ref().is_some_and(|batch| {
+            batch.room() < needed || batch.buf.senders().is_some_and(|runs| !runs.fits(sender))
+        }) {
             if self.full.is_some() {
                 self.push_full();
                 if self.full.is_some() {
@@ -59,11 +63,18 @@ impl Batcher {
             self.push_full();
         }
         if self.current.is_none() {
-            let buf = self.pool.take()?;
+            let mut buf = self.pool.take()?;
+            if let Some(runs) = buf.senders_mut() {
+                runs.clear();
+            }
             self.current = Some(Batch::new(buf, 0));
             self.current_since = Some(Instant::now());
         }
-        self.current.as_mut()
+        let batch = self.current.as_mut()?;
+        if let Some(runs) = batch.buf.senders_mut() {
+            runs.note(sender);
+        }
+        Some(batch)
     }
 
     /// Pushes the full batch into ring(4) if there is room.
@@ -123,7 +134,7 @@ mod tests {
 
     /// Appends `line` as one record; false under backpressure.
     fn record(batcher: &mut Batcher, line: &[u8]) -> bool {
-        let Some(batch) = batcher.batch_for(line.len()) else {
+        let Some(batch) = batcher.batch_for(line.len(), None) else {
             return false;
         };
         batch.buf[batch.len..batch.len + line.len()].copy_from_slice(line);
@@ -166,5 +177,35 @@ mod tests {
         assert!(batcher.is_empty());
         assert_eq!(from_io.pop().unwrap().bytes(), b"eeeee\n");
         assert!(from_io.pop().is_none());
+    }
+
+    #[test]
+    fn a_batch_whose_sender_runs_are_full_goes_on_and_the_next_notes_afresh() {
+        let pool = BufferPool::with_senders(2, 64, 1, Waker::for_test()).unwrap();
+        let gauge = Arc::new(Gauge::default());
+        let (to_cpu, mut from_io) = ring(2, Waker::for_test(), Waker::for_test(), gauge);
+        let mut batcher = Batcher::new(pool, to_cpu);
+        let (a, b): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap());
+        for (sender, line) in [(a, b"a1\n"), (a, b"a2\n"), (b, b"b1\n")] {
+            let batch = batcher.batch_for(line.len(), Some(sender)).unwrap();
+            batch.buf[batch.len..batch.len + line.len()].copy_from_slice(line);
+            batch.len += line.len();
+        }
+        batcher.flush_current();
+        let first = from_io.pop().unwrap();
+        assert_eq!(
+            first.bytes(),
+            b"a1\na2\n",
+            "one run fits, a second sender does not"
+        );
+        let runs: Vec<_> = first.buf.senders().unwrap().runs().collect();
+        assert_eq!(runs, vec![(Some(a), 2)]);
+        let second = from_io.pop().unwrap();
+        assert_eq!(second.bytes(), b"b1\n");
+        assert_eq!(
+            second.buf.senders().unwrap().runs().collect::<Vec<_>>(),
+            vec![(Some(b), 1)]
+        );
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct LaneParts {
     /// the file readers: `--exit-on-eof` waits for both).
     pub readers_done: Arc<AtomicUsize>,
     pub max_line_bytes: usize,
+    /// `source=true`: network inputs note each record's sender (see
+    /// `crate::source`).
+    pub source: bool,
 }
 
 impl LaneParts {

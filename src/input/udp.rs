@@ -6,7 +6,10 @@
 //! is copied out of its provided buffer into the current batch as one line
 //! (a trailing `\n` kept single, interior `\n` escaped as `#012` the way
 //! rsyslog does on receive, so one datagram is always one record), and its
-//! provided buffer goes straight back to the kernel.
+//! provided buffer goes straight back to the kernel. With `source=true` the
+//! receive also brings each datagram's sender (`msg_name`, in the same
+//! provided buffer: no extra syscall), noted in the batch's sender runs
+//! (`crate::source`).
 //!
 //! Backpressure: when no batch buffer is free or ring(4) is full, a
 //! datagram cannot be copied, so its provided buffer is *not* recycled (the
@@ -26,6 +29,7 @@ use crate::ring::{RingSender, Waker};
 use crate::sockopt::{
     SO_RCVBUFFORCE, SO_RXQ_OVFL, SocketStats, rxq_overflow_count, set_int_option,
 };
+use crate::source::parse_sockaddr;
 use crate::uring::{Token, WakeRead};
 use io_uring::{IoUring, cqueue, opcode, types};
 use std::collections::VecDeque;
@@ -57,6 +61,9 @@ const UDP_COALESCE_USEC: u32 = 250;
 const UDP_COALESCE_BUSY: usize = 16;
 /// Room for one `SO_RXQ_OVFL` control message (CMSG_SPACE(4) on 64-bit).
 const CONTROL_BYTES: usize = 24;
+/// Room for the sender's address with `source=true`: a `sockaddr_in6`
+/// (a `sockaddr_in` is shorter).
+const SENDER_NAME_BYTES: u32 = size_of::<libc::sockaddr_in6>() as u32;
 /// Size of `struct io_uring_recvmsg_out`, which heads every provided
 /// buffer a multishot RecvMsg fills.
 const RECVMSG_OUT_BYTES: usize = 16;
@@ -249,6 +256,8 @@ pub(crate) struct UdpReader {
     enable_on_start: bool,
     /// Completions the last reaping pass took (see UDP_COALESCE_BUSY).
     last_reaped: usize,
+    /// `source=true`: receives bring the sender's address, noted per record.
+    source: bool,
 }
 
 impl UdpReader {
@@ -265,12 +274,13 @@ impl UdpReader {
         shutdown: Arc<AtomicBool>,
         readers_done: Arc<AtomicUsize>,
         linger: Duration,
+        source: bool,
     ) -> Result<Self, String> {
         // SAFETY: msghdr is plain data; zero is a valid "nothing" for it.
         let mut msghdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        // No source address: nothing downstream uses it, and copying it out
+        // The sender's address only for source fields: copying it out
         // costs per datagram.
-        msghdr.msg_namelen = 0;
+        msghdr.msg_namelen = if source { SENDER_NAME_BYTES } else { 0 };
         msghdr.msg_controllen = CONTROL_BYTES;
         let header_bytes = RECVMSG_OUT_BYTES + msghdr.msg_namelen as usize + CONTROL_BYTES;
         let provided = ProvidedBuffers::new(header_bytes + max_datagram_bytes)
@@ -322,6 +332,7 @@ impl UdpReader {
             receive_failures: 0,
             pass: PassCounts::default(),
             linger,
+            source,
         })
     }
 
@@ -562,7 +573,7 @@ impl UdpReader {
             return true; // not the datagram layout we asked for: skip it
         };
         let needed = datagram.escaped_bytes + 1;
-        let Some(batch) = self.batcher.batch_for(needed) else {
+        let Some(batch) = self.batcher.batch_for(needed, datagram.sender) else {
             return false;
         };
         if datagram.truncated {
@@ -602,7 +613,15 @@ impl UdpReader {
         let received_bytes = received.payload_data().len();
         let payload = trim_newline(received.payload_data());
         let start = payload.as_ptr() as usize - buffer.as_ptr() as usize;
+        let sender = if self.source {
+            // A datagram without a usable address (not IP) still counts:
+            // its record is written without the fields.
+            parse_sockaddr(received.name_data())
+        } else {
+            None
+        };
         Some(Datagram {
+            sender,
             payload: start..start + payload.len(),
             received_bytes,
             escaped_bytes: escaped_line_len(payload),
@@ -622,6 +641,8 @@ struct Datagram {
     escaped_bytes: usize,
     truncated: bool,
     rxq_overflow: Option<u32>,
+    /// With `source=true`: who sent it.
+    sender: Option<SocketAddr>,
 }
 
 #[derive(Default)]

@@ -10,7 +10,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
 use crate::cpu_worker::{
-    ContainerConverter, CpuWorker, Joiner, LineParser, SyslogConverter, TransformStage,
+    ContainerConverter, CpuWorker, Joiner, LineParser, SourceStage, SyslogConverter, TransformStage,
 };
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
@@ -27,6 +27,7 @@ use crate::ring::{RingReceiver, RingSender, Waker, ring};
 use crate::scan::{
     cri::DockerParser, json::JsonChecker, multiline::Multiline, syslog::SyslogParser,
 };
+use crate::source::{CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY, FILE_PATH_KEY, sender_runs_per_batch};
 use crate::transform::{Condition, Query, Shape, Transformer};
 use io_uring::IoUring;
 use std::sync::Arc;
@@ -161,6 +162,7 @@ impl LaneIo {
             shutdown: Arc::clone(&build.shared.shutdown),
             readers_done: Arc::clone(readers_done),
             max_line_bytes: build.settings.max_line_bytes,
+            source: build.input.source,
         }
     }
 }
@@ -254,9 +256,18 @@ impl Inputs {
         let io_waker = Waker::for_eventfd(wake_fd);
         self.io_wakers.push(Arc::clone(&io_waker));
         let cpu_waker = Waker::for_thread();
-        let pool = BufferPool::new(
+        // UDP and TCP batches hold records of many senders: with source
+        // fields each buffer has a table of who sent its records.
+        let sender_runs = match input.kind {
+            InputKind::Udp { .. } | InputKind::Tcp { .. } if input.source => {
+                sender_runs_per_batch(shared.buffer_bytes)
+            }
+            _ => 0,
+        };
+        let pool = BufferPool::with_senders(
             shared.buffers_per_input,
             shared.buffer_bytes,
+            sender_runs,
             Arc::clone(&io_waker),
         )
         .map_err(|error| format!("cannot map its buffers: {error}"))?;
@@ -339,10 +350,33 @@ impl Inputs {
                     offsets,
                     multiline,
                     input.merge_json,
-                ),
+                )
+                .with_file_path(input.source),
             })
         } else {
             None
+        };
+        let source = match (input.format, &input.kind) {
+            (Format::Raw | Format::Json | Format::Syslog, kind)
+                if input.source && !matches!(kind, InputKind::Otlp { .. }) =>
+            {
+                // Syslog writes into its converter's buffers: none here.
+                let pool = if input.format == Format::Syslog {
+                    None
+                } else {
+                    Some(
+                        BufferPool::new(
+                            shared.encode_buffers,
+                            shared.buffer_bytes,
+                            Arc::clone(&cpu_waker),
+                        )
+                        .map_err(|error| format!("cannot map its encode buffers: {error}"))?,
+                    )
+                };
+                let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
+                Some(SourceStage::new(pool, offsets))
+            }
+            _ => None,
         };
         let transform = self.transform_stage(build, &cpu_waker)?;
         let all_outputs = match settings.outputs.len() {
@@ -367,6 +401,7 @@ impl Inputs {
             acks,
             all_outputs,
             transform,
+            source,
         };
         let name = if lanes > 1 {
             format!("{}-{lane}", self.counters.len() - 1)
@@ -552,6 +587,7 @@ fn udp_reader(
         Arc::clone(&shared.shutdown),
         Arc::clone(&shared.network_readers_done),
         settings.batch_linger,
+        build.input.source,
     )
     .map_err(|error| format!("cannot set up receiving: {error}"))?;
     Ok(Box::new(move || reader.run()))
@@ -666,14 +702,20 @@ fn written_files(settings: &Settings) -> Vec<(String, std::path::PathBuf)> {
         .collect()
 }
 
-/// A query over a `raw` lane sees only `body`: say so at start when it
-/// names other fields, which would all be NULL (the usual cause: a missing
-/// `format=json`). OTLP lanes make JSON whatever `format` says.
+/// A query over a `raw` lane sees only `body` (and, with `source=true`,
+/// the source fields): say so at start when it names other fields, which
+/// would all be NULL (the usual cause: a missing `format=json`). OTLP
+/// lanes make JSON whatever `format` says.
 fn warn_raw_fields(input: &InputSpec, query: &Query) {
     if input.format != Format::Raw || matches!(input.kind, InputKind::Otlp { .. }) {
         return;
     }
-    let fields = query.fields_besides_body();
+    let source_keys = [FILE_PATH_KEY, CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY];
+    let fields: Vec<String> = query
+        .fields_besides_body()
+        .into_iter()
+        .filter(|field| !(input.source && source_keys.contains(&field.as_str())))
+        .collect();
     if !fields.is_empty() {
         eprintln!(
             "ringway: warning: input '{}' has format=raw, so its records have only `body`; \

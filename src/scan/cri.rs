@@ -24,7 +24,7 @@
 //! value that ends in `\n` is a whole message (the newline is not part of
 //! it), one without is a partial continued by the stream's next line.
 
-use crate::escape::json_string_content;
+use crate::escape::{json_string_content, json_string_lossy};
 use crate::json_parse::PaddedParser;
 use simd_json::Node;
 use std::path::Path;
@@ -38,8 +38,6 @@ const RECORD_FIXED_BYTES: usize = 9 + 12 + 6 + 10 + 1 + 2;
 /// JSON bytes of a record without metadata that come from no message
 /// byte: the fixed bytes and the longest CRI time.
 pub(crate) const RECORD_OVERHEAD_BYTES: usize = RECORD_FIXED_BYTES + MAX_TIME_BYTES;
-/// Written in place of each maximal invalid UTF-8 sequence of a message.
-const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Stream {
@@ -265,26 +263,6 @@ impl ObjectMessages {
             has_time,
             has_stream,
         })
-    }
-}
-
-/// Calls `write` with `bytes` escaped as JSON string content; each maximal
-/// invalid UTF-8 sequence becomes U+FFFD (JSON cannot carry raw bytes).
-pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) {
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(_) => {
-                json_string_content(bytes, &mut write);
-                return;
-            }
-            Err(error) => {
-                let valid = error.valid_up_to();
-                json_string_content(&bytes[..valid], &mut write);
-                write(REPLACEMENT_CHARACTER);
-                let skip = error.error_len().unwrap_or(bytes.len() - valid);
-                bytes = &bytes[valid + skip..];
-            }
-        }
     }
 }
 

@@ -9,6 +9,22 @@
 //! per-call overhead it saves.
 
 use crate::json_parse::PaddedParser;
+use crate::source::MAX_FIELDS;
+use simd_json::Node;
+
+/// A line as [`JsonChecker::object_keys`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonLine {
+    Invalid,
+    /// Valid JSON, but not an object (an array, a string, a number…).
+    Value,
+    /// An object with `members` members; `present[i]`: it has `keys[i]`
+    /// at its top level.
+    Object {
+        members: usize,
+        present: [bool; MAX_FIELDS],
+    },
+}
 
 pub(crate) struct JsonChecker {
     /// Grows up to `max_line_bytes` (a longer line is refused).
@@ -31,6 +47,41 @@ impl JsonChecker {
             return false;
         }
         self.parser.parse(line, |tape, _| tape.is_some())
+    }
+
+    /// Checks `line` as [`Self::is_valid`] does and, when it is an object,
+    /// which of `keys` (at most [`MAX_FIELDS`]) it has at its top level.
+    pub fn object_keys(&mut self, line: &[u8], keys: &[&str]) -> JsonLine {
+        if line.len() > self.max_line_bytes {
+            return JsonLine::Invalid;
+        }
+        self.parser.parse(line, |tape, _| {
+            let Some(tape) = tape else {
+                return JsonLine::Invalid;
+            };
+            let Some(&Node::Object { len, .. }) = tape.first() else {
+                return JsonLine::Value;
+            };
+            let mut present = [false; MAX_FIELDS];
+            let mut at = 1;
+            for _ in 0..len {
+                if let Some(Node::String(key)) = tape.get(at) {
+                    for (index, wanted) in keys.iter().take(MAX_FIELDS).enumerate() {
+                        present[index] |= key == wanted;
+                    }
+                }
+                // A member is its key and its value; an array or object
+                // value spans its `count` nodes more.
+                at += 2 + match tape.get(at + 1) {
+                    Some(Node::Object { count, .. } | Node::Array { count, .. }) => *count,
+                    _ => 0,
+                };
+            }
+            JsonLine::Object {
+                members: len,
+                present,
+            }
+        })
     }
 }
 
@@ -57,6 +108,33 @@ mod tests {
         let copy = line.clone();
         assert!(checker.is_valid(&line));
         assert_eq!(line, copy);
+    }
+
+    #[test]
+    fn objects_say_which_keys_they_have_at_their_top_level() {
+        let mut checker = JsonChecker::new(1024);
+        let keys = ["client.address", "client.port"];
+        assert_eq!(
+            checker.object_keys(
+                br#"{"a":{"client.port":1},"b":[1,[2]],"client.address":"x"}"#,
+                &keys
+            ),
+            JsonLine::Object {
+                members: 3,
+                present: [true, false]
+            },
+            "a nested key does not count"
+        );
+        assert_eq!(
+            checker.object_keys(b"{}", &keys),
+            JsonLine::Object {
+                members: 0,
+                present: [false, false]
+            }
+        );
+        assert_eq!(checker.object_keys(b"[1]", &keys), JsonLine::Value);
+        assert_eq!(checker.object_keys(b"\"s\"", &keys), JsonLine::Value);
+        assert_eq!(checker.object_keys(b"{\"a\":", &keys), JsonLine::Invalid);
     }
 
     #[test]

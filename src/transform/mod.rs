@@ -188,6 +188,10 @@ pub(crate) struct LineResult {
     pub errors: u32,
 }
 
+/// The first size of [`Transformer::output`]'s room: a few of the
+/// ~200-byte records most lines make.
+const OUTPUT_START_BYTES: usize = 1024;
+
 /// One per CPU worker: evaluates the query and the routes over one line at
 /// a time, allocation-free after warm-up.
 pub(crate) struct Transformer {
@@ -199,6 +203,8 @@ pub(crate) struct Transformer {
     maps: Vec<Vec<u16>>,
     /// A `*` projection needs the list of the line's top-level members.
     needs_members: bool,
+    /// The query's projection when all its columns are plain fields.
+    plain: Option<project::PlainColumns>,
     parse: JsonParse,
     slots: Vec<Slot>,
     members: Vec<Member>,
@@ -206,7 +212,11 @@ pub(crate) struct Transformer {
     max_line_bytes: usize,
     /// The line last evaluated is an object (its members are listed).
     is_object: bool,
+    /// Room for [`Transformer::output`]: its first `output_len` bytes are
+    /// the record. Written as a [`project::Room`] (short inline copies, no
+    /// capacity check per piece) and doubled when a record does not fit.
     output: Vec<u8>,
+    output_len: usize,
 }
 
 /// The program of each slot of [`Transformer::maps`]: the query's (if any)
@@ -309,12 +319,16 @@ impl Transformer {
             }
         }
         let slots = vec![record::Slot::MISSING; fields.slot_count()];
+        let plain = query
+            .as_ref()
+            .and_then(|query| project::PlainColumns::new(&query.program.projection, &maps[0]));
         Self {
             query,
             routes,
             fields,
             maps,
             needs_members,
+            plain,
             parse: JsonParse::new(max_line_bytes),
             slots,
             members: Vec::new(),
@@ -331,6 +345,7 @@ impl Transformer {
             // Grows to the longest record written (bounded: every value is
             // at most max_line_bytes); most are far shorter than a line limit.
             output: Vec::new(),
+            output_len: 0,
         }
     }
 
@@ -379,8 +394,18 @@ impl Transformer {
     /// [`Transformer::output`]; returns its runtime errors.
     pub fn project_again(&mut self, line: &[u8]) -> u32 {
         let mut output = std::mem::take(&mut self.output);
-        output.clear();
-        let errors = self.project(line, &mut output);
+        let errors = loop {
+            let mut room = project::Room::new(&mut output);
+            let errors = self.project(line, &mut room);
+            if let Some(len) = room.written() {
+                self.output_len = len;
+                break errors;
+            }
+            // Not written whole: doubled and written again. Bounded: a
+            // record is at most its values (each at most a line) and keys.
+            let grown = (output.len() * 2).max(OUTPUT_START_BYTES);
+            output.resize(grown, 0);
+        };
         self.output = output;
         errors
     }
@@ -391,6 +416,7 @@ impl Transformer {
         let Self {
             query,
             maps,
+            plain,
             parse,
             slots,
             members,
@@ -402,6 +428,11 @@ impl Transformer {
         let Some(query) = query else {
             return 0;
         };
+        if let Some(plain) = plain
+            && plain.write(line, slots, out)
+        {
+            return 0;
+        }
         let record = Record::new(line, parse, slots, maps, *max_line_bytes);
         let mut eval = record.cx(0, &query.program, pad);
         let members = is_object.then_some(&members[..]);
@@ -494,6 +525,6 @@ impl Transformer {
     /// The record [`Transformer::process`] wrote for [`Outcome::Projected`]:
     /// one JSON object, without a newline.
     pub fn output(&self) -> &[u8] {
-        &self.output
+        &self.output[..self.output_len]
     }
 }

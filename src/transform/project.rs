@@ -8,7 +8,7 @@
 use super::eval::{Cx, format_double};
 use super::expr::{Column, ColumnValue, Projection};
 use super::raw::member_end;
-use super::record::{Member, Src, Val};
+use super::record::{Member, Slot, Src, Val};
 
 /// The UTF-8 replacement character, written for bytes of a raw line that
 /// are not UTF-8 (JSON text must be).
@@ -17,11 +17,21 @@ const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
 /// Where a projected record is written.
 pub(crate) trait Out {
     fn put(&mut self, bytes: &[u8]);
+
+    /// The next `len` bytes, to be written whole by the caller; `None`
+    /// when they do not fit (as [`Out::put`] of that many bytes).
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]>;
 }
 
 impl Out for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
+        let start = self.len();
+        self.resize(start + len, 0);
+        Some(&mut self[start..])
     }
 }
 
@@ -30,22 +40,19 @@ impl Out for Vec<u8> {
 /// again where there is more room.
 pub(crate) struct Room<'b> {
     buf: &'b mut [u8],
+    /// Bytes written; past `buf.len()` once something did not fit (then
+    /// every later piece does not fit either: one check per piece).
     len: usize,
-    full: bool,
 }
 
 impl<'b> Room<'b> {
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Self {
-            buf,
-            len: 0,
-            full: false,
-        }
+        Self { buf, len: 0 }
     }
 
     /// How many bytes the record took, or `None` when it did not fit.
     pub fn written(&self) -> Option<usize> {
-        (!self.full).then_some(self.len)
+        (self.len <= self.buf.len()).then_some(self.len)
     }
 }
 
@@ -53,12 +60,90 @@ impl Out for Room<'_> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        if self.full || end > self.buf.len() {
-            self.full = true;
-            return;
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                copy_short(dst, bytes);
+                self.len = end;
+            }
+            None => self.len = self.buf.len() + 1,
         }
-        copy_short(&mut self.buf[self.len..end], bytes);
-        self.len = end;
+    }
+
+    #[inline]
+    fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
+        let end = self.len + len;
+        if end > self.buf.len() {
+            self.len = self.buf.len() + 1;
+            return None;
+        }
+        let start = std::mem::replace(&mut self.len, end);
+        Some(&mut self.buf[start..end])
+    }
+}
+
+/// A projection whose columns are all plain field references
+/// (`SELECT a, b AS c`): each column's key and the index of its slot in
+/// the transformer's slots, resolved once. A line whose named fields all
+/// have raw bytes is written by [`PlainColumns::write`] without an
+/// evaluation: its length summed first, then one reservation and a short
+/// copy per piece.
+#[derive(Debug)]
+pub(super) struct PlainColumns {
+    /// `,"key":` as [`Column::key_json`], and the slot (an index into the
+    /// transformer's slots, not the program's).
+    columns: Vec<(Box<[u8]>, usize)>,
+}
+
+impl PlainColumns {
+    /// `None` unless every column of `projection` is a plain field.
+    /// `map`: the query's slot → the transformer's.
+    pub fn new(projection: &Projection, map: &[u16]) -> Option<Self> {
+        let Projection::Columns(columns) = projection else {
+            return None;
+        };
+        let columns = columns
+            .iter()
+            .map(|column| match column.value {
+                ColumnValue::Field(slot) => {
+                    Some((column.key_json.clone(), usize::from(map[usize::from(slot)])))
+                }
+                ColumnValue::Expr(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        // An empty projection is not valid SQL; the general path has it.
+        (!columns.is_empty()).then_some(Self { columns })
+    }
+
+    /// Writes the record of `line` to `out` when every column's value has
+    /// raw bytes in the line (else writes nothing and returns false: a
+    /// missing field or `body` is written in its type by the general path).
+    #[inline]
+    pub fn write(&self, line: &[u8], slots: &[Slot], out: &mut impl Out) -> bool {
+        // `{`, `}`, and each key with its comma but the first's.
+        let mut len = 1;
+        for (key_json, slot) in &self.columns {
+            let Some(raw) = slots[*slot].raw() else {
+                return false;
+            };
+            len += key_json.len() + raw.len();
+        }
+        let Some(dst) = out.reserve(len) else {
+            // Not written: the room is marked full, as `put` does.
+            return true;
+        };
+        dst[0] = b'{';
+        let mut at = 1;
+        for (index, (key_json, slot)) in self.columns.iter().enumerate() {
+            let key = &key_json[usize::from(index == 0)..];
+            copy_short(&mut dst[at..at + key.len()], key);
+            at += key.len();
+            let slot = &slots[*slot];
+            let raw = &line[slot.raw_start as usize..slot.raw_end as usize];
+            copy_short(&mut dst[at..at + raw.len()], raw);
+            at += raw.len();
+        }
+        dst[at] = b'}';
+        true
     }
 }
 
@@ -137,6 +222,7 @@ impl Cx<'_> {
 
     /// Writes `column` (its key, then its value); `first`: the record's
     /// first member, without the comma before it.
+    #[inline]
     fn write_column(&mut self, out: &mut impl Out, column: &Column, first: bool) {
         out.put(&column.key_json[usize::from(first)..]);
         match &column.value {

@@ -319,7 +319,10 @@ impl JsonParse {
                     slots,
                     predicted,
                 };
-                walk.object(0, &fields.roots, true, members);
+                match members {
+                    Some(members) => walk.object(0, &fields.roots, true, Some(members)),
+                    None => walk.top(),
+                }
                 Parsed::Object
             } else {
                 fields.fill_body(line.len(), slots);
@@ -348,6 +351,81 @@ impl Walk<'_, '_> {
         text.as_ptr() as usize - self.base
     }
 
+    /// [`Walk::object`] for the line's object when its members are not
+    /// listed (every query but a `*` projection): the same walk with the
+    /// guesses of [`Walk::find_top`] sized once per line, left as soon as
+    /// every wanted key was seen.
+    fn top(&mut self) {
+        let (tape, fields, line) = (self.tape, self.fields, self.line);
+        let wanted = &fields.roots;
+        let Some(&Node::Object { len, .. }) = tape.first() else {
+            return;
+        };
+        let mut unseen = wanted.nodes.len();
+        if unseen == 0 {
+            return;
+        }
+        if self.predicted.len() < len {
+            // Grows to the most members one line had.
+            self.predicted.resize(len, NO_NODE);
+        }
+        let mut index = 1;
+        for position in 0..len {
+            let Node::String(key) = tape[index] else {
+                return;
+            };
+            let value_at = index + 1;
+            let value = tape[value_at];
+            index = match value {
+                Node::Object { count, .. } | Node::Array { count, .. } => value_at + 1 + count,
+                _ => value_at + 1,
+            };
+            let guess = self.predicted[position];
+            let node = if guess != NO_NODE
+                && !self.seen[guess as usize]
+                && bytes_eq(&fields.nodes[guess as usize].key, key.as_bytes())
+            {
+                guess
+            } else {
+                let found = self.find(wanted, key.as_bytes());
+                self.predicted[position] = found.unwrap_or(NO_NODE);
+                match found {
+                    Some(node) => node,
+                    None => continue,
+                }
+            };
+            self.seen[node as usize] = true;
+            unseen -= 1;
+            // As in `object`: before the next member's key, or the line's
+            // closing brace after the last member.
+            let followed_at = if position + 1 < len {
+                match tape[index] {
+                    Node::String(next) => Some(self.offset(next) - 1),
+                    _ => None,
+                }
+            } else {
+                Some(line.len())
+            };
+            let raw_end = followed_at.map(|at| end_before(line, at));
+            let trie = &fields.nodes[node as usize];
+            let located = self.value(value, self.offset(key), key.len(), raw_end);
+            for &slot in &trie.slots {
+                let slot = &mut self.slots[usize::from(slot)];
+                // Another spelling of the same name may have come first.
+                if slot.raw_start == NO_RAW {
+                    *slot = located;
+                }
+            }
+            if !trie.children.nodes.is_empty() {
+                self.object(value_at, &trie.children, false, None);
+            }
+            if unseen == 0 {
+                // First occurrence wins: nothing later can change a slot.
+                break;
+            }
+        }
+    }
+
     /// Walks the object at tape index `at` for the trie nodes of `wanted`;
     /// `top`: it is the line's object.
     fn object(
@@ -357,7 +435,8 @@ impl Walk<'_, '_> {
         top: bool,
         mut members: Option<&mut Vec<Member>>,
     ) {
-        let Node::Object { len, .. } = self.tape[at] else {
+        let (tape, fields) = (self.tape, self.fields);
+        let Node::Object { len, .. } = tape[at] else {
             return;
         };
         let mut unseen = wanted.nodes.len();
@@ -367,7 +446,7 @@ impl Walk<'_, '_> {
                 // First occurrence wins: nothing later can change a slot.
                 break;
             }
-            let Node::String(key) = self.tape[index] else {
+            let Node::String(key) = tape[index] else {
                 return;
             };
             let key_at = self.offset(key);
@@ -378,7 +457,11 @@ impl Walk<'_, '_> {
                 });
             }
             let value_at = index + 1;
-            index = next_node(self.tape, value_at);
+            let value = tape[value_at];
+            index = match value {
+                Node::Object { count, .. } | Node::Array { count, .. } => value_at + 1 + count,
+                _ => value_at + 1,
+            };
             if unseen == 0 {
                 continue;
             }
@@ -394,7 +477,7 @@ impl Walk<'_, '_> {
             // quote is the byte before the key's offset), or, for the last
             // member of the line's object, before the line's closing brace.
             let followed_at = if position + 1 < len {
-                match self.tape[index] {
+                match tape[index] {
                     Node::String(next) => Some(self.offset(next) - 1),
                     _ => None,
                 }
@@ -404,12 +487,14 @@ impl Walk<'_, '_> {
                 None
             };
             let raw_end = followed_at.map(|at| end_before(self.line, at));
-            let trie = &self.fields.nodes[node as usize];
+            let trie = &fields.nodes[node as usize];
+            // Located once for every slot of the node (mostly one).
+            let located = self.value(value, key_at, key.len(), raw_end);
             for &slot in &trie.slots {
-                let slot = usize::from(slot);
+                let slot = &mut self.slots[usize::from(slot)];
                 // Another spelling of the same name may have come first.
-                if self.slots[slot].raw_start == NO_RAW {
-                    self.slots[slot] = self.value(value_at, key_at, key.len(), raw_end);
+                if slot.raw_start == NO_RAW {
+                    *slot = located;
                 }
             }
             if !trie.children.nodes.is_empty() {
@@ -419,6 +504,7 @@ impl Walk<'_, '_> {
     }
 
     /// The node of `wanted` (not seen yet) whose key is `key`.
+    #[inline]
     fn find(&self, wanted: &Keys, key: &[u8]) -> Option<u32> {
         // Most keys are told apart by their tag; the bytes are compared
         // only when it matches.
@@ -426,6 +512,12 @@ impl Walk<'_, '_> {
         if wanted.bloom & bloom_bit(key_tag) == 0 {
             return None;
         }
+        self.find_tagged(wanted, key, key_tag)
+    }
+
+    /// [`Walk::find`] past the bloom filter: the scan of the tags.
+    #[inline(never)]
+    fn find_tagged(&self, wanted: &Keys, key: &[u8], key_tag: u32) -> Option<u32> {
         wanted
             .tags
             .iter()
@@ -456,12 +548,13 @@ impl Walk<'_, '_> {
         found
     }
 
-    /// The slot of the value at tape index `at`, whose member's key
+    /// The slot of the value `node` (its tape node), whose member's key
     /// (`key_len` bytes unescaped) starts at `key_at`; `raw_end`: where its
     /// raw bytes end, when the walk knows it.
-    fn value(&self, at: usize, key_at: usize, key_len: usize, raw_end: Option<usize>) -> Slot {
+    #[inline(always)]
+    fn value(&self, node: Node<'_>, key_at: usize, key_len: usize, raw_end: Option<usize>) -> Slot {
         let line = self.line;
-        let (val, start, end) = match self.tape[at] {
+        let (val, start, end) = match node {
             Node::String(text) => {
                 // The content sits at the same offset in the line as in
                 // the scratch, after the opening quote.
@@ -528,14 +621,6 @@ fn tag(key: &[u8]) -> u32 {
 #[inline]
 fn bloom_bit(key_tag: u32) -> u64 {
     1 << (key_tag.wrapping_mul(0x9e37_79b9) >> 26)
-}
-
-/// The tape index after the value at `at`.
-fn next_node(tape: &[Node<'_>], at: usize) -> usize {
-    match tape[at] {
-        Node::Object { count, .. } | Node::Array { count, .. } => at + 1 + count,
-        _ => at + 1,
-    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod rotation;
 #[cfg(target_arch = "x86_64")]
 mod seccomp;
 mod shutdown;
+mod source_fields;
 mod sql;
 mod sql_differential;
 mod stats;

@@ -72,6 +72,7 @@ fn worker_of(
         acks: Some((Arc::clone(&log), 1)),
         all_outputs: 1,
         transform: None,
+        source: None,
     };
     let input = BufferPool::new(8, 4096, waker).unwrap();
     (worker, from_cpu, input, log)

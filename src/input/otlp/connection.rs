@@ -175,6 +175,10 @@ impl OtlpReceiver {
         conn.serial = serial;
         conn.phase = Phase::Reading;
         conn.tls = session;
+        if self.source {
+            // Once per connection, for every record it sends.
+            conn.peer = crate::sockopt::peer_address(fd);
+        }
         self.post_recv(slot);
     }
 

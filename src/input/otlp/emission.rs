@@ -88,6 +88,7 @@ impl OtlpReceiver {
             let context = encode::Context {
                 resource: resource_logs.resource.as_ref(),
                 scope: scope_logs.scope.as_ref(),
+                client: emission.client,
             };
             // One record is one line of at most --max-line bytes plus its
             // newline (and never more than a batch holds).

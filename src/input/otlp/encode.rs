@@ -11,10 +11,15 @@
 //! `observed_time_unix_nano`, `severity_text`, `severity_number`, `body`
 //! (a string, or JSON for structured bodies), `attributes`, `resource`,
 //! `scope` (`{name, version}`), `trace_id`, `span_id` (hex) and `flags`.
+//! With source fields (`source=true`) `resource` also holds the client's
+//! `client.address` and `client.port`, unless the resource has the key.
 
+use crate::source::{CLIENT_ADDRESS_KEY, CLIENT_PORT_KEY};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::io::Write;
+use std::net::SocketAddr;
 
 /// Deepest nesting of arrays and maps written out: a body or attribute
 /// value may be a map in a map … 32 arrays or maps in all. Deeper ones
@@ -161,6 +166,11 @@ impl<'a> Writer<'a> {
     /// they came (OTLP forbids them; a JSON reader keeps the last).
     fn object(&mut self, pairs: &[KeyValue], depth: usize) {
         self.byte(b'{');
+        self.members(pairs, depth);
+        self.byte(b'}');
+    }
+
+    fn members(&mut self, pairs: &[KeyValue], depth: usize) {
         for (index, pair) in pairs.iter().enumerate() {
             if index > 0 {
                 self.byte(b',');
@@ -168,6 +178,40 @@ impl<'a> Writer<'a> {
             self.string(&pair.key);
             self.byte(b':');
             self.value(pair.value.as_ref(), depth);
+        }
+    }
+
+    /// The resource's attributes as one JSON object, with the client's
+    /// address and port added after them (each unless the resource has
+    /// that key: the sender's own word wins).
+    fn resource(&mut self, pairs: &[KeyValue], client: Option<SocketAddr>) {
+        self.byte(b'{');
+        self.members(pairs, 0);
+        if let Some(client) = client {
+            let mut separate = !pairs.is_empty();
+            let has = |key: &str| pairs.iter().any(|pair| pair.key == key);
+            if !has(CLIENT_ADDRESS_KEY) {
+                if separate {
+                    self.byte(b',');
+                }
+                self.string(CLIENT_ADDRESS_KEY);
+                self.byte(b':');
+                // Without brackets; an IPv4-mapped IPv6 address as IPv4.
+                let mut text = [0u8; 64];
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                let _ = write!(cursor, "\"{}\"", client.ip().to_canonical());
+                let written = cursor.position() as usize;
+                self.bytes(&text[..written]);
+                separate = true;
+            }
+            if !has(CLIENT_PORT_KEY) {
+                if separate {
+                    self.byte(b',');
+                }
+                self.string(CLIENT_PORT_KEY);
+                self.byte(b':');
+                self.unsigned(u64::from(client.port()));
+            }
         }
         self.byte(b'}');
     }
@@ -185,11 +229,13 @@ fn valid_id(id: &[u8], len: usize) -> &[u8] {
     }
 }
 
-/// Where a record came from: its resource and scope.
+/// Where a record came from: its resource and scope, and (source fields)
+/// the client that sent it.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Context<'a> {
     pub resource: Option<&'a Resource>,
     pub scope: Option<&'a InstrumentationScope>,
+    pub client: Option<SocketAddr>,
 }
 
 /// Longest a short field (severity text, scope name and version) is
@@ -226,8 +272,8 @@ fn tail(
     }
     out.bytes(b",\"resource\":");
     match context.resource {
-        Some(resource) if attributes => out.object(&resource.attributes, 0),
-        _ => out.bytes(b"{}"),
+        Some(resource) if attributes => out.resource(&resource.attributes, context.client),
+        _ => out.resource(&[], context.client),
     }
     out.bytes(b",\"scope\":{\"name\":");
     let (name, version) = context
@@ -367,6 +413,7 @@ mod tests {
         let context = Context {
             resource: Some(&resource),
             scope: Some(&scope),
+            client: None,
         };
         write_record(&mut out, &record, context);
         assert!(!out.overflow);
@@ -399,12 +446,44 @@ mod tests {
     }
 
     #[test]
+    fn the_client_joins_the_resource_unless_the_resource_has_its_key() {
+        let (record, mut resource, scope) = sample();
+        let mut buf = vec![0u8; 4096];
+        let mut resource_of = |resource: Option<&Resource>, client: &str| {
+            let mut out = Writer::new(&mut buf);
+            let context = Context {
+                resource,
+                scope: Some(&scope),
+                client: Some(client.parse().unwrap()),
+            };
+            write_record(&mut out, &record, context);
+            assert!(!out.overflow);
+            let len = out.len;
+            let value: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+            value["resource"].clone()
+        };
+        assert_eq!(
+            resource_of(None, "[::1]:4000"),
+            serde_json::json!({"client.address": "::1", "client.port": 4000})
+        );
+        resource.attributes = vec![pair(
+            "client.address",
+            any_value::Value::StringValue("proxy".into()),
+        )];
+        assert_eq!(
+            resource_of(Some(&resource), "127.0.0.1:5"),
+            serde_json::json!({"client.address": "proxy", "client.port": 5})
+        );
+    }
+
+    #[test]
     fn a_record_that_does_not_fit_overflows_and_a_cut_one_fits() {
         let (mut record, resource, scope) = sample();
         record.body = text(&"x".repeat(10_000));
         let context = Context {
             resource: Some(&resource),
             scope: Some(&scope),
+            client: None,
         };
         let mut buf = vec![0u8; 1024];
         let mut out = Writer::new(&mut buf);
@@ -467,6 +546,7 @@ mod tests {
         let context = Context {
             resource: Some(&resource),
             scope: Some(&scope),
+            client: None,
         };
         let mut buf = vec![0u8; 320];
         let mut out = Writer::new(&mut buf);

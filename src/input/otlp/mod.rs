@@ -135,6 +135,8 @@ struct Conn {
     /// ciphertext, and `filled` grows by what it decrypts; `sent` counts
     /// the response bytes handed to it.
     tls: Option<Box<crate::input::tls::TlsSession>>,
+    /// The peer's address, asked once when it is accepted (`source=true`).
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Conn {
@@ -160,6 +162,7 @@ impl Conn {
             high_water: 0,
             continue_sent: false,
             tls: None,
+            peer: None,
         }
     }
 
@@ -202,6 +205,8 @@ struct Emission {
     values_too_deep: u64,
     /// `delivered`: the request's count of batches not yet delivered.
     delivery: Option<Arc<RequestDelivery>>,
+    /// With `source=true`: the client's address, for each record's resource.
+    client: Option<std::net::SocketAddr>,
 }
 
 /// The flags and shared pieces a receiver is built from.
@@ -236,6 +241,8 @@ pub(crate) struct OtlpReceiver {
     auth_refusals: u64,
     settings: OtlpSettings,
     max_line_bytes: usize,
+    /// `source=true`: each record's resource gets its client's address.
+    source: bool,
     pool: Arc<BufferPool>,
     to_cpu: RingSender<Batch>,
     waker: Arc<Waker>,
@@ -298,6 +305,7 @@ impl OtlpReceiver {
             auth_refusals: 0,
             settings: parts.settings,
             max_line_bytes: lane.max_line_bytes,
+            source: lane.source,
             pool: lane.pool,
             to_cpu: lane.to_cpu,
             waker: lane.waker,

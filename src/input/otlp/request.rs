@@ -226,6 +226,7 @@ impl OtlpReceiver {
             held,
             committed: false,
             wire_bytes,
+            client: conn.peer,
             truncated: 0,
             // One reference is the emission's own, let go when it ends, so
             // the count reaches zero only once every batch is out and back.

@@ -116,7 +116,8 @@ impl super::TcpReader {
                             None if eof => (bytes.len(), bytes.len(), false, false),
                             None => return Emit::Written, // wait for the rest
                         };
-                    if let Emit::Blocked = self.emit(offset + start, record, false, truncated) {
+                    if let Emit::Blocked = self.emit(slot, offset + start, record, false, truncated)
+                    {
                         return Emit::Blocked;
                     }
                     let conn = &mut self.conns[slot];
@@ -153,7 +154,7 @@ impl super::TcpReader {
                             let keep = keep.min(available);
                             let truncated = keep < length;
                             if let Emit::Blocked =
-                                self.emit(offset + start + header, keep, true, truncated)
+                                self.emit(slot, offset + start + header, keep, true, truncated)
                             {
                                 return Emit::Blocked;
                             }
@@ -171,7 +172,14 @@ impl super::TcpReader {
     /// newlines escaped as `#012`), starting a new batch when the current
     /// one is full.
     /// `cut`: the caller already cut this record (counted once either way).
-    pub(super) fn emit(&mut self, at: usize, len: usize, escape: bool, cut: bool) -> Emit {
+    pub(super) fn emit(
+        &mut self,
+        slot: usize,
+        at: usize,
+        len: usize,
+        escape: bool,
+        cut: bool,
+    ) -> Emit {
         let max_line = self.max_line_bytes;
         let (keep, escaped, escape_cut) = {
             let mut record = &self.slots.slice(at, len)[..];
@@ -202,7 +210,8 @@ impl super::TcpReader {
             }
         };
         let needed = escaped + 1;
-        let Some(batch) = self.batcher.batch_for(needed) else {
+        let sender = self.conns[slot].peer;
+        let Some(batch) = self.batcher.batch_for(needed, sender) else {
             return Emit::Blocked;
         };
         let record = &self.slots.slice(at, keep)[..];

@@ -12,7 +12,9 @@
 //! message), newline framing otherwise. Whole records are appended to the
 //! one batch being filled, so a batch holds records of many connections
 //! but never a piece of one, and each connection's records stay in the
-//! order it sent them.
+//! order it sent them. With `source=true` each connection's peer address
+//! (asked once, when it is accepted) is noted with its records in the
+//! batch's sender runs (`crate::source`).
 //!
 //! Backpressure: when no batch buffer is free or ring(4) is full, a
 //! connection that has records to hand on is *blocked*: no receive is
@@ -40,10 +42,12 @@ use crate::input::net::{Acceptor, ConnSlots, StreamIo, StreamWorker, recv_entry}
 use crate::input::tls::{TlsInput, TlsParts, TlsSession};
 use crate::metrics::{InputCounters, TcpCounters};
 use crate::ring::Waker;
+use crate::sockopt::peer_address;
 use crate::uring::Token;
 use framing::Framing;
 use io_uring::opcode;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -94,6 +98,8 @@ struct Conn {
     /// A TLS input's session (`None` on a plaintext input); its receives
     /// bring ciphertext, and `filled` grows by what it decrypts.
     tls: Option<Box<TlsSession>>,
+    /// The peer's address, asked once when it is accepted (`source=true`).
+    peer: Option<SocketAddr>,
 }
 
 impl Conn {
@@ -113,6 +119,7 @@ impl Conn {
             last_active: Instant::now(),
             high_water: 0,
             tls: None,
+            peer: None,
         }
     }
 
@@ -169,6 +176,8 @@ pub(crate) struct TcpReader {
     max_connections: usize,
     idle_timeout: Duration,
     max_line_bytes: usize,
+    /// `source=true`: each connection's peer is noted with its records.
+    source: bool,
     linger: Duration,
     waker: Arc<Waker>,
     counters: Arc<InputCounters>,
@@ -220,6 +229,7 @@ impl TcpReader {
             max_connections: parts.max_connections,
             idle_timeout: parts.idle_timeout,
             max_line_bytes: lane.max_line_bytes,
+            source: lane.source,
             linger: parts.linger,
             batcher: Batcher::new(lane.pool, lane.to_cpu),
             waker: lane.waker,
@@ -671,6 +681,11 @@ impl TcpReader {
         conn.fd = fd;
         conn.open = true;
         conn.tls = session;
+        if self.source {
+            // Once per connection: the accept itself does not say (a
+            // multishot accept shares one address buffer).
+            conn.peer = peer_address(fd);
+        }
         self.post_recv(slot);
     }
 

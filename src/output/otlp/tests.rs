@@ -124,6 +124,7 @@ fn otlp_input_lines_round_trip_to_the_same_records() {
             Context {
                 resource: Some(res),
                 scope: Some(&scope),
+                client: None,
             },
         );
         assert!(!out.overflow);
