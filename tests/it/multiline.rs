@@ -124,3 +124,19 @@ fn kill_9_inside_a_multiline_record_resumes_it_whole_once() {
         ]
     );
 }
+
+#[test]
+fn multiline_records_carry_the_file_path_with_source_true() {
+    let dir = TempDir::new("multiline-source");
+    let input = dir.join("app.log");
+    fs::write(&input, "1 a\n  b\n2 c\n").unwrap();
+    let (records, _) = run_cri(&dir, &input, ",source=true,multiline=start:^\\d", &[]);
+    let path = input.to_str().unwrap();
+    assert_eq!(
+        records,
+        [
+            json!({"body": "1 a\n  b", "log.file.path": path}),
+            json!({"body": "2 c", "log.file.path": path}),
+        ]
+    );
+}
