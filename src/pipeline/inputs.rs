@@ -357,6 +357,9 @@ impl Inputs {
             None
         };
         let source = match (input.format, &input.kind) {
+            // A container converter (`multiline=` on raw lines) adds the
+            // file's path itself.
+            _ if container.is_some() => None,
             (Format::Raw | Format::Json | Format::Syslog, kind)
                 if input.source && !matches!(kind, InputKind::Otlp { .. }) =>
             {
