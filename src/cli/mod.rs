@@ -409,6 +409,12 @@ pub(crate) struct RunArgs {
     /// 127.0.0.1:9464 (port 0: any free port; the bound address is printed). [default: off]
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+
+    /// For `ringway demo`, which starts the pipeline with it: the output workers write only while a
+    /// traffic light is green; lines `green` and `red` on standard input switch it, and the end of
+    /// standard input turns it green and stops ringway as SIGTERM does. Not a config key.
+    #[arg(long, hide = true)]
+    pub traffic_light: bool,
 }
 
 mod check;

@@ -19,6 +19,7 @@ use crate::checkpoint::writer::CheckpointWriter;
 use crate::config::Settings;
 use crate::metrics::{Health, Held, LatencyHistogram, Registry, RingGauges, StatsReporter};
 use crate::output::dispatcher::Dispatcher;
+use crate::output::light::TrafficLight;
 use crate::ring::Waker;
 use inputs::Inputs;
 use outputs::Outputs;
@@ -128,6 +129,12 @@ pub(crate) fn run(settings: Settings) -> i32 {
         thread::current(),
         credentials,
     );
+    if let Some(light) = &shared.light
+        && let Err(error) = crate::output::light::spawn_control_thread(Arc::clone(light))
+    {
+        eprintln!("ringway: error: cannot start the traffic light's thread; error = {error}");
+        return 1;
+    }
     for ((name, core, work), running) in threads {
         if let Err(message) = shared.spawner.spawn(name, core, running, work) {
             eprintln!("ringway: error: {message}");
@@ -217,6 +224,9 @@ struct Shared {
     /// Every output's counters, made before the inputs: the CPU workers
     /// count each output's routed records.
     output_counters: Vec<Arc<crate::metrics::OutputCounters>>,
+    /// `ringway demo`'s light before every output write; `None` without
+    /// `--traffic-light`.
+    light: Option<Arc<TrafficLight>>,
 }
 
 impl Shared {
@@ -254,6 +264,7 @@ impl Shared {
                 .iter()
                 .map(|_| Arc::new(crate::metrics::OutputCounters::default()))
                 .collect(),
+            light: settings.traffic_light.then(TrafficLight::new),
         }
     }
 

@@ -102,6 +102,7 @@ impl Outputs {
                 retry_max: settings.retry_max,
                 dead_letter: rejected.cloned(),
                 latency: Arc::clone(&shared.latency),
+                light: shared.light.clone(),
             };
             self.threads.push((
                 format!("ringway-out-{output_index}-{index}"),
