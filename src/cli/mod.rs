@@ -61,6 +61,12 @@ pub(crate) enum Command {
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
     Top(TopArgs),
+    /// Watch backpressure on a real pipeline: a file, UDP syslog and OTLP/HTTP feed one file output
+    /// behind a traffic light that lets it write only while green. On red the rings fill, the file reader
+    /// pauses, the kernel drops UDP (counted) and OTLP senders get 429 and retry. Keys: ←/→ green share
+    /// ±10%, space holds red, q quits. At the end a tally checks that nothing went missing uncounted
+    /// (exit 1 if it did). Runs on 127.0.0.1 in a temporary directory, removed at exit.
+    Demo(DemoArgs),
     /// Print a shell completion script to stdout: bash, zsh or fish (e.g. `ringway completions bash >
     /// /usr/share/bash-completion/completions/ringway`).
     Completions(CompletionsArgs),
@@ -111,6 +117,58 @@ pub(crate) struct TopArgs {
     /// Address of the running ringway's --metrics endpoint.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub metrics: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// How long the sources send before the tally (q ends sooner). A bare number is seconds.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_demo_duration)]
+    pub duration: Duration,
+
+    /// Share of each cycle the light is green, 0% to 100% (← and → change it by 10%).
+    #[arg(long, value_name = "PCT", default_value = "50%", value_parser = parse_percent)]
+    pub green: u8,
+
+    /// Length of one cycle of the light (green, then red). A bare number is seconds.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_demo_cycle)]
+    pub cycle: Duration,
+
+    /// No live view: print one table row per second and the tally (for scripts and CI). Implied when
+    /// stdout is not a terminal.
+    #[arg(long)]
+    pub no_tty: bool,
+
+    /// Also write ring occupancy and the sources' reactions over time to this SVG file. [default: none]
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Longest `ringway demo --duration` (its history for --plot is bounded by it).
+pub(crate) const MAX_DEMO_DURATION: Duration = Duration::from_secs(3600);
+
+fn parse_demo_duration(text: &str) -> Result<Duration, String> {
+    let duration = config::parse_duration(text)?;
+    if duration < Duration::from_secs(1) || duration > MAX_DEMO_DURATION {
+        return Err(format!("'{text}' is not between 1s and 1h"));
+    }
+    Ok(duration)
+}
+
+fn parse_demo_cycle(text: &str) -> Result<Duration, String> {
+    let cycle = config::parse_duration(text)?;
+    if cycle < Duration::from_millis(100) || cycle > Duration::from_secs(60) {
+        return Err(format!("'{text}' is not between 100ms and 60s"));
+    }
+    Ok(cycle)
+}
+
+/// `30%` or `30`: a whole percentage from 0 to 100.
+fn parse_percent(text: &str) -> Result<u8, String> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<u8>() {
+        Ok(percent) if percent <= 100 => Ok(percent),
+        _ => Err(format!("'{text}' is not a percentage from 0% to 100%")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -588,6 +646,7 @@ mod tests {
                     Command::Run(run) => run,
                     Command::Check(check) => check.run,
                     Command::Top(_)
+                    | Command::Demo(_)
                     | Command::Sql(_)
                     | Command::Completions(_)
                     | Command::Internal(_) => {
