@@ -401,7 +401,6 @@ pub(crate) struct Sample {
     pub rings: [(f64, f64); 3],
     /// Bytes appended to the source file that ringway has not read yet.
     pub file_behind_bytes: f64,
-    pub file_read_bytes: f64,
     pub udp_sent: f64,
     pub udp_kernel_drops: f64,
     pub otlp_sent: f64,
@@ -639,7 +638,6 @@ impl Pipeline {
             green_share: light.take_green_share(),
             rings,
             file_behind_bytes: (get(&counters[0].bytes) - file_read_bytes).max(0.0),
-            file_read_bytes,
             udp_sent: get(&counters[1].records),
             udp_kernel_drops: snapshot
                 .dropped

@@ -8,6 +8,7 @@ use super::{History, Light, Pipeline, Sample};
 use crate::cli::DemoArgs;
 use crate::top::{self, COLUMNS, RawTerminal, Style};
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::style::Stylize;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,14 @@ impl Screen {
         light: &Light,
         history: &History,
     ) -> Result<(), String> {
-        let lines = self.lines(pipeline, light, history);
+        let mut lines = self.lines(pipeline, light, history);
+        // The lamp in colour; the text says the same without it.
+        let (word, lamp) = if light.green_now {
+            ("GREEN", "GREEN".green().bold())
+        } else {
+            ("RED  ", "RED  ".red().bold())
+        };
+        lines[1] = lines[1].replacen(word, &lamp.to_string(), 1);
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(top::screen_frame(&lines).as_bytes())
@@ -118,9 +126,11 @@ fn reactions(earlier: &Sample, latest: &Sample) -> Vec<String> {
         let span = (latest.at_seconds - earlier.at_seconds).max(1e-3);
         (now - before).max(0.0) / span
     };
-    let reading = latest.file_read_bytes > earlier.file_read_bytes;
-    let file_state = if latest.file_behind_bytes > 0.0 && !reading {
-        "PAUSED: ringway stopped reading; the bytes wait on disk"
+    // Paused: the reader fell further behind the writer over the second.
+    let file_state = if latest.file_behind_bytes > earlier.file_behind_bytes {
+        "PAUSED: no room in the rings; the bytes wait on disk"
+    } else if latest.file_behind_bytes < earlier.file_behind_bytes {
+        "catching up"
     } else {
         "reading"
     };
