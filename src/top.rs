@@ -329,6 +329,9 @@ pub(crate) struct Snapshot {
     outputs: Vec<(String, Flow)>,
     /// Per stage label: (occupancy, capacity).
     pub rings: BTreeMap<String, (f64, f64)>,
+    /// Per input, in the exposition's order: (occupancy, capacity) of its
+    /// io→cpu and cpu→dispatcher rings.
+    pub input_rings: Vec<(String, [(f64, f64); 2])>,
     /// Dropped records by reason, over every input.
     pub dropped: BTreeMap<String, f64>,
     retries: f64,
@@ -356,6 +359,7 @@ impl Snapshot {
             inputs: Vec::new(),
             outputs: Vec::new(),
             rings: BTreeMap::new(),
+            input_rings: Vec::new(),
             dropped: BTreeMap::new(),
             retries: 0.0,
             rejects: 0.0,
@@ -395,6 +399,29 @@ impl Snapshot {
                 }
                 "ringway_ring_capacity" => {
                     snapshot.rings.entry(stage.to_string()).or_default().1 = sample.value
+                }
+                "ringway_input_ring_occupancy" | "ringway_input_ring_capacity" => {
+                    let index = STAGES.iter().position(|(label, _)| *label == stage);
+                    if let Some(index) = index.filter(|&index| index < 2) {
+                        let rings = match snapshot
+                            .input_rings
+                            .iter()
+                            .position(|(name, _)| name == input)
+                        {
+                            Some(at) => &mut snapshot.input_rings[at].1,
+                            None => {
+                                snapshot
+                                    .input_rings
+                                    .push((input.to_string(), Default::default()));
+                                &mut snapshot.input_rings.last_mut().expect("pushed").1
+                            }
+                        };
+                        if sample.name == "ringway_input_ring_occupancy" {
+                            rings[index].0 = sample.value;
+                        } else {
+                            rings[index].1 = sample.value;
+                        }
+                    }
                 }
                 "ringway_batch_latency_seconds_sum" => snapshot.latency_sum_seconds = sample.value,
                 "ringway_batch_latency_seconds_count" => snapshot.latency_count = sample.value,
@@ -550,16 +577,21 @@ pub(crate) fn fit(text: &str, columns: usize) -> String {
 /// `[####------]`: filled in proportion to occupancy; any occupancy shows
 /// at least one cell.
 pub(crate) fn bar(occupancy: f64, capacity: f64) -> String {
+    bar_of(BAR_CELLS, occupancy, capacity)
+}
+
+/// A [`bar`] of `cells` cells.
+pub(crate) fn bar_of(cells: usize, occupancy: f64, capacity: f64) -> String {
     let fraction = if capacity > 0.0 {
         (occupancy / capacity).clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let mut filled = (fraction * BAR_CELLS as f64).round() as usize;
+    let mut filled = (fraction * cells as f64).round() as usize;
     if occupancy > 0.0 {
         filled = filled.max(1);
     }
-    format!("[{}{}]", "#".repeat(filled), "-".repeat(BAR_CELLS - filled))
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(cells - filled))
 }
 
 #[cfg(test)]

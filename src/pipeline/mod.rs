@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::metrics::{Health, Held, LatencyHistogram, Registry, RingGauges, StatsReporter};
 use crate::output::dispatcher::Dispatcher;
 use crate::output::light::TrafficLight;
-use crate::ring::Waker;
+use crate::ring::{Gauge, Waker};
 use inputs::Inputs;
 use outputs::Outputs;
 pub(crate) use sql::run_sql;
@@ -211,7 +211,9 @@ struct Shared {
     file_readers_done: Arc<AtomicUsize>,
     network_readers_done: Arc<AtomicUsize>,
     dispatcher_waker: Arc<Waker>,
-    gauges: RingGauges,
+    /// The gauge every dispatcher→worker ring shares (the per-input
+    /// stages' gauges are each input's, made with its lanes).
+    worker_rings: Arc<Gauge>,
     latency: Arc<LatencyHistogram>,
     /// The cores of `--cpus` (all online ones by default), taken in turn.
     cpus: Vec<usize>,
@@ -241,7 +243,7 @@ impl Shared {
             file_readers_done: Arc::new(AtomicUsize::new(0)),
             network_readers_done: Arc::new(AtomicUsize::new(0)),
             dispatcher_waker: Waker::for_thread(),
-            gauges: RingGauges::default(),
+            worker_rings: Arc::default(),
             latency: Arc::new(LatencyHistogram::default()),
             cpus: settings
                 .cpus
@@ -309,7 +311,24 @@ fn assemble(
         tcp: inputs.tcp,
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: outputs.counters,
-        rings: std::mem::take(&mut shared.gauges),
+        rings: RingGauges {
+            io_to_cpu: Arc::new(Gauge::sum_of(
+                inputs
+                    .rings
+                    .iter()
+                    .map(|rings| Arc::clone(&rings.io_to_cpu))
+                    .collect(),
+            )),
+            cpu_to_dispatcher: Arc::new(Gauge::sum_of(
+                inputs
+                    .rings
+                    .iter()
+                    .map(|rings| Arc::clone(&rings.cpu_to_dispatcher))
+                    .collect(),
+            )),
+            dispatcher_to_worker: Arc::clone(&shared.worker_rings),
+        },
+        input_rings: inputs.rings,
         dispatcher_held,
         file_offsets: inputs.file_offsets,
         latency: Arc::clone(&shared.latency),

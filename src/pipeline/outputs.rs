@@ -85,7 +85,7 @@ impl Outputs {
                 settings.dispatcher_to_worker_capacity,
                 Arc::clone(&shared.dispatcher_waker),
                 Arc::clone(&waker),
-                Arc::clone(&shared.gauges.dispatcher_to_worker),
+                Arc::clone(&shared.worker_rings),
             );
             slots.push(slot_tx);
             let worker = OutputWorker {
