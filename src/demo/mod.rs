@@ -467,8 +467,8 @@ pub(crate) struct Pipeline {
     pub metrics: SocketAddr,
     udp: SocketAddr,
     otlp: SocketAddr,
-    /// Names of the three inputs (as typed) and the output.
-    input_names: [String; 3],
+    /// Names of the three inputs, as typed: file, UDP, OTLP.
+    pub input_names: [String; 3],
     log: PathBuf,
     summary: PathBuf,
     pub command_line: String,

@@ -155,7 +155,7 @@ impl fmt::Display for Tally {
         };
         writeln!(
             f,
-            "  OTLP: records written {} {} records sent {} ({}, {} retries after 429{}{})",
+            "  OTLP: records written {} {} sent {} ({}, {} retries after 429{}{})",
             written.distinct[2],
             sign(self.otlp_holds()),
             self.otlp_sent,
@@ -166,7 +166,7 @@ impl fmt::Display for Tally {
         )?;
         let accounted = written.distinct[1] + self.udp_kernel_drops;
         let udp_outcome = if self.udp_holds() {
-            "the loss is exactly counted".to_string()
+            "every loss counted".to_string()
         } else {
             let gap = if self.udp_sent >= accounted {
                 format!("{} NOT ACCOUNTED FOR", self.udp_sent - accounted)
@@ -227,7 +227,10 @@ mod tests {
             text.contains("received 7 + kernel drops 3 = sent 10"),
             "{text}"
         );
-        assert!(text.contains("(none lost, 2 retries after 429)"), "{text}");
+        assert!(
+            text.contains("records written 20 = sent 20 (none lost, 2 retries after 429)"),
+            "{text}"
+        );
 
         let short = tally([9, 6, 19], [0; 3]);
         assert_eq!(short.failures(), ["file", "OTLP", "UDP"]);

@@ -79,6 +79,9 @@ impl Screen {
                     .skip(2),
             );
         }
+        if let Some(current) = history.snapshots.back() {
+            lines.extend(input_rings(current, pipeline));
+        }
         let earlier = history
             .samples
             .iter()
@@ -89,6 +92,40 @@ impl Screen {
         lines.extend(reactions(&earlier, &latest));
         lines.iter().map(|line| top::fit(line, COLUMNS)).collect()
     }
+}
+
+/// Cells of each per-input ring bar.
+const INPUT_BAR_CELLS: usize = 16;
+
+/// One line per input: a bar for each of its two rings.
+fn input_rings(snapshot: &top::Snapshot, pipeline: &Pipeline) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<9}{:<27}{}",
+        "BY INPUT",
+        top::STAGES[0].1,
+        top::STAGES[1].1
+    )];
+    for (short, name) in ["file", "UDP", "OTLP"].iter().zip(&pipeline.input_names) {
+        let rings = snapshot
+            .input_rings
+            .iter()
+            .find(|(input, _)| input == name)
+            .map(|(_, rings)| *rings)
+            .unwrap_or_default();
+        let shown = |(occupancy, capacity): (f64, f64)| {
+            format!(
+                "{} {:>5}",
+                top::bar_of(INPUT_BAR_CELLS, occupancy, capacity),
+                format!("{occupancy}/{capacity}")
+            )
+        };
+        lines.push(format!(
+            "  {short:<7}{}   {}",
+            shown(rings[0]),
+            shown(rings[1])
+        ));
+    }
+    lines
 }
 
 fn light_line(light: &Light) -> String {
@@ -128,26 +165,25 @@ fn reactions(earlier: &Sample, latest: &Sample) -> Vec<String> {
     };
     // Paused: the reader fell further behind the writer over the second.
     let file_state = if latest.file_behind_bytes > earlier.file_behind_bytes {
-        "PAUSED: no room in the rings; the bytes wait on disk"
+        "PAUSED (rings full; the bytes wait on disk)"
     } else if latest.file_behind_bytes < earlier.file_behind_bytes {
         "catching up"
     } else {
         "reading"
     };
     vec![
-        "SOURCES (how each one reacts)".to_string(),
         format!(
-            "  file  {} behind · {file_state}",
+            "REACTION file {} behind · {file_state}",
             kilobytes(latest.file_behind_bytes)
         ),
         format!(
-            "  UDP   kernel drops {:.0}/s ({:.0} in all) of {:.0} sent: the socket overflows",
+            "         UDP  kernel drops {:.0}/s ({:.0} in all) of {:.0} sent",
             per_second(latest.udp_kernel_drops, earlier.udp_kernel_drops),
             latest.udp_kernel_drops,
             latest.udp_sent
         ),
         format!(
-            "  OTLP  429s {:.0}/s ({:.0} in all) · {:.0} retries · {:.0} records sent",
+            "         OTLP 429s {:.0}/s ({:.0} in all) · {:.0} retries · {:.0} records sent",
             per_second(latest.otlp_refused, earlier.otlp_refused),
             latest.otlp_refused,
             latest.otlp_retries,
@@ -319,13 +355,13 @@ pub(crate) fn tally_text(
         .map(|((_, shown), (peak, capacity))| format!("{shown} {peak}/{capacity}"))
         .collect();
     let mut text = format!(
-        "tally after {}, light green {}% of each {} (then green until everything sent was accounted for):\n{tally}",
+        "tally after {} at {}% green of each {} (then green to drain):\n{tally}",
         seconds(args.duration),
         light.green_percent,
         seconds(light.cycle),
     );
     text.push_str(&format!(
-        "  rings at their fullest: {}\n  ringway answered 429 {http_429} times\n",
+        "  fullest rings: {}\n  ringway answered 429 {http_429} times\n",
         rings.join(" · ")
     ));
     if !settled {

@@ -61,7 +61,7 @@ fn tally(stdout: &str) -> Tally {
     let otlp = numbers(stdout, "OTLP: records written");
     let udp = numbers(stdout, "UDP:  received");
     // "io→cpu 12/12 · cpu→dispatcher 48/48 · dispatcher→worker 2/2"
-    let rings = numbers(stdout, "rings at their fullest:");
+    let rings = numbers(stdout, "fullest rings:");
     Tally {
         file_written: file[0],
         file_appended: file[1],
@@ -228,7 +228,13 @@ fn demo_under_tmux_answers_the_arrows_space_and_q() {
     let tmux = Tmux::start("demo", 30, &command);
     let (shown, screen) = shows(
         &tmux,
-        &["LIGHT", "green 50% of each 1s", "io→cpu", "SOURCES"],
+        &[
+            "LIGHT",
+            "green 50% of each 1s",
+            "io→cpu",
+            "BY INPUT",
+            "REACTION",
+        ],
     );
     assert!(shown, "the demo's screen did not appear:\n{screen}");
     assert!(
@@ -247,6 +253,15 @@ fn demo_under_tmux_answers_the_arrows_space_and_q() {
     assert!(
         shown,
         "space did not hold the light red until the rings filled:\n{screen}"
+    );
+    // Every input's own bars: io→cpu 4/4 and cpu→dispatcher 16/16 each.
+    let full_inputs = screen
+        .lines()
+        .filter(|line| line.contains(" 4/4 ") && line.trim_end().ends_with("16/16"))
+        .count();
+    assert_eq!(
+        full_inputs, 3,
+        "not every input's rings are full:\n{screen}"
     );
     tmux.send_keys(&["Space"]);
     let (shown, screen) = shows(&tmux, &["green 40% of each 1s"]);
