@@ -134,7 +134,7 @@ pub(crate) struct DemoArgs {
     pub cycle: Duration,
 
     /// No live view: print one table row per second and the tally (for scripts and CI). Implied when
-    /// stdout is not a terminal.
+    /// standard input or output is not a terminal.
     #[arg(long)]
     pub no_tty: bool,
 

@@ -146,9 +146,13 @@ fn demo(
         .map(|source| Arc::clone(&source.counters));
     let mut light = Light::new(args.cycle, args.green);
     let mut history = History::new(args.duration);
-    let tty = !args.no_tty && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let outcome = if tty {
-        let terminal = RawTerminal::enter();
+    // The live view needs a terminal to draw on and to read keys from
+    // (`RawTerminal::enter` checks stdin); otherwise the table.
+    let terminal = (!args.no_tty && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .then(RawTerminal::enter)
+        .flatten();
+    let tty = terminal.is_some();
+    let outcome = if let Some(terminal) = terminal {
         let outcome = live(
             args,
             pipeline,
@@ -156,12 +160,12 @@ fn demo(
             &mut light,
             &mut history,
             stop,
-            terminal.as_ref(),
+            Some(&terminal),
         );
         drop(terminal);
         outcome
     } else {
-        println!("{}", view::table_intro(args, &pipeline.command_line));
+        view::say(&view::table_intro(args, &pipeline.command_line));
         live(
             args,
             pipeline,
@@ -172,6 +176,7 @@ fn demo(
             None,
         )
     };
+    let ran = light.epoch.elapsed();
     // Whatever ended the live part, the sources stop and the light turns
     // green, so what is in flight can arrive.
     sources_stop.store(true, Ordering::SeqCst);
@@ -203,21 +208,20 @@ fn demo(
         otlp_abandoned: SourceCounters::get(&counters[2].abandoned),
     };
     let failures = tally.failures();
-    print!(
-        "{}",
-        view::tally_text(args, &light, &history, &tally, summary.http_429, settled)
+    view::say(
+        view::tally_text(ran, &light, &history, &tally, summary.http_429, settled).trim_end(),
     );
     if let Some(path) = &args.plot {
         let svg = plot::svg(history.samples.make_contiguous(), args);
         std::fs::write(path, svg)
             .map_err(|error| format!("cannot write --plot {}: {error}", path.display()))?;
-        println!("plot: {}", path.display());
+        view::say(&format!("plot: {}", path.display()));
     }
     if failures.is_empty() {
-        println!("tally: every promise holds");
+        view::say("tally: every promise holds");
         Ok(0)
     } else {
-        println!("tally: FAILED: {}", failures.join(", "));
+        view::say(&format!("tally: FAILED: {}", failures.join(", ")));
         Ok(1)
     }
 }

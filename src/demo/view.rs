@@ -237,6 +237,13 @@ pub(crate) fn read_keys(
     }
 }
 
+/// Prints `text` and a newline on stdout. A reader that went away
+/// (`| head`) is not an error: the demo still ends in order and cleans up.
+pub(crate) fn say(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+}
+
 /// The lines before the `--no-tty` table: what runs, and the header.
 pub(crate) fn table_intro(args: &DemoArgs, command_line: &str) -> String {
     format!(
@@ -335,7 +342,7 @@ pub(crate) fn print_rows(history: &mut History, limit: usize) {
 
 /// The tally, with what the run showed around it.
 pub(crate) fn tally_text(
-    args: &DemoArgs,
+    ran: Duration,
     light: &Light,
     history: &History,
     tally: &Tally,
@@ -356,7 +363,7 @@ pub(crate) fn tally_text(
         .collect();
     let mut text = format!(
         "tally after {} at {}% green of each {} (then green to drain):\n{tally}",
-        seconds(args.duration),
+        seconds(Duration::from_secs_f64(ran.as_secs_f64().round())),
         light.green_percent,
         seconds(light.cycle),
     );
