@@ -152,30 +152,20 @@ fn demo(
         .then(RawTerminal::enter)
         .flatten();
     let tty = terminal.is_some();
-    let outcome = if let Some(terminal) = terminal {
-        let outcome = live(
-            args,
-            pipeline,
-            &counters,
-            &mut light,
-            &mut history,
-            stop,
-            Some(&terminal),
-        );
-        drop(terminal);
-        outcome
-    } else {
+    if !tty {
         view::say(&view::table_intro(args, &pipeline.command_line));
-        live(
-            args,
-            pipeline,
-            &counters,
-            &mut light,
-            &mut history,
-            stop,
-            None,
-        )
-    };
+    }
+    let outcome = live(
+        args,
+        pipeline,
+        &counters,
+        &mut light,
+        &mut history,
+        stop,
+        terminal.as_ref(),
+    );
+    // Back to the normal screen, where the tally goes.
+    drop(terminal);
     let ran = light.epoch.elapsed();
     // Whatever ended the live part, the sources stop and the light turns
     // green, so what is in flight can arrive.

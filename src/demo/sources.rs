@@ -112,19 +112,25 @@ impl Source {
     }
 }
 
-/// Runs `tick` every [`TICK`] (catching up after a late wake-up) until
-/// `stop` is set.
+/// Runs `tick` every [`TICK`] until `stop` is set.
 fn paced(stop: &AtomicBool, mut tick: impl FnMut()) {
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         tick();
-        next += TICK;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
-        }
+        sleep_until_next(&mut next, TICK);
+    }
+}
+
+/// Sleeps until `interval` after `next`, which becomes that instant. A
+/// source that fell behind (a late wake-up, a Retry-After) goes on from
+/// now: no burst to catch up.
+fn sleep_until_next(next: &mut Instant, interval: Duration) {
+    *next += interval;
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    } else {
+        *next = now;
     }
 }
 
@@ -261,14 +267,7 @@ pub(crate) fn send_otlp(target: SocketAddr, stop: Arc<AtomicBool>) -> std::io::R
                 }
             }
             sequence += OTLP_RECORDS_PER_REQUEST;
-            next += OTLP_REQUEST_INTERVAL;
-            let now = Instant::now();
-            if next > now {
-                std::thread::sleep(next - now);
-            } else {
-                // A Retry-After held us back: no burst to catch up.
-                next = now;
-            }
+            sleep_until_next(&mut next, OTLP_REQUEST_INTERVAL);
         }
     })
 }

@@ -17,7 +17,9 @@ mod sql;
 
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::config::Settings;
-use crate::metrics::{Health, Held, LatencyHistogram, Registry, RingGauges, StatsReporter};
+use crate::metrics::{
+    Health, Held, InputRings, LatencyHistogram, Registry, RingGauges, StatsReporter,
+};
 use crate::output::dispatcher::Dispatcher;
 use crate::output::light::TrafficLight;
 use crate::ring::{Gauge, Waker};
@@ -102,7 +104,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     let started = Instant::now();
     let signal_set = crate::signals::block_termination_signals();
-    let mut shared = Shared::new(&settings);
+    let shared = Shared::new(&settings);
     // Bound before anything starts, so a taken port fails the start.
     let Some(metrics_listener) = bind_metrics(&settings) else {
         return 1;
@@ -120,7 +122,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let io_wakers = inputs.io_wakers.clone();
     let credentials = std::mem::take(&mut inputs.credentials);
     let file_readers = inputs.file_readers;
-    let (registry, threads) = assemble(&settings, &mut shared, inputs, outputs);
+    let (registry, threads) = assemble(&settings, &shared, inputs, outputs);
 
     crate::signals::spawn_signal_thread(
         signal_set,
@@ -281,7 +283,7 @@ impl Shared {
 /// Returns it with every stage thread to start and its running flag.
 fn assemble(
     settings: &Settings,
-    shared: &mut Shared,
+    shared: &Shared,
     inputs: Inputs,
     outputs: Outputs,
 ) -> (Arc<Registry>, Vec<(StageThread, Arc<AtomicBool>)>) {
@@ -303,6 +305,16 @@ fn assemble(
         .iter()
         .map(|_| Arc::new(AtomicBool::new(true)))
         .collect();
+    // A per-input stage's gauge reads the sum of every input's.
+    let stage_total = |gauge: fn(&InputRings) -> &Arc<Gauge>| {
+        Arc::new(Gauge::sum_of(
+            inputs
+                .rings
+                .iter()
+                .map(|rings| Arc::clone(gauge(rings)))
+                .collect(),
+        ))
+    };
     let registry = Arc::new(Registry {
         input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
         inputs: inputs.counters,
@@ -312,20 +324,8 @@ fn assemble(
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: outputs.counters,
         rings: RingGauges {
-            io_to_cpu: Arc::new(Gauge::sum_of(
-                inputs
-                    .rings
-                    .iter()
-                    .map(|rings| Arc::clone(&rings.io_to_cpu))
-                    .collect(),
-            )),
-            cpu_to_dispatcher: Arc::new(Gauge::sum_of(
-                inputs
-                    .rings
-                    .iter()
-                    .map(|rings| Arc::clone(&rings.cpu_to_dispatcher))
-                    .collect(),
-            )),
+            io_to_cpu: stage_total(|rings| &rings.io_to_cpu),
+            cpu_to_dispatcher: stage_total(|rings| &rings.cpu_to_dispatcher),
             dispatcher_to_worker: Arc::clone(&shared.worker_rings),
         },
         input_rings: inputs.rings,

@@ -1147,6 +1147,16 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// Whether tmux is installed; if not, says the test did not run (see
+    /// [`not_run`]).
+    pub fn available() -> bool {
+        let found = Command::new("tmux").arg("-V").output().is_ok();
+        if !found {
+            not_run("tmux");
+        }
+        found
+    }
+
     /// Starts `command` (run by tmux's shell) in a detached session `name`
     /// of 80 columns and `rows` rows.
     pub fn start(name: &str, rows: u16, command: &str) -> Tmux {

@@ -9,7 +9,6 @@
 
 use crate::common::*;
 use std::fs;
-use std::process::Command;
 use std::time::Duration;
 
 /// How long a demo of a few seconds may take on a loaded machine (its end
@@ -25,6 +24,19 @@ fn demo(dir: &TempDir, args: &[&str]) -> Finished {
         command.env("TMPDIR", &tmp);
     })
     .wait(DEMO_TIMEOUT)
+}
+
+/// Runs the demo, which must exit 0; its stdout.
+fn demo_holding(dir: &TempDir, args: &[&str]) -> String {
+    let finished = demo(dir, args);
+    let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
+    assert_eq!(
+        finished.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        finished.stderr
+    );
+    stdout
 }
 
 /// The numbers of the first line that starts with `prefix` (after leading
@@ -97,14 +109,7 @@ fn assert_nothing_left(dir: &TempDir) {
 #[test]
 fn demo_at_30_percent_green_fills_the_rings_refuses_otlp_and_keeps_every_promise() {
     let dir = TempDir::new("demo-30");
-    let finished = demo(&dir, &["--no-tty", "--duration", "10s", "--green", "30%"]);
-    let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
-    assert_eq!(
-        finished.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        finished.stderr
-    );
+    let stdout = demo_holding(&dir, &["--no-tty", "--duration", "10s", "--green", "30%"]);
     let tally = tally(&stdout);
     // The three promises, exactly, on figures the test reads itself.
     assert!(tally.file_appended > 0, "{stdout}");
@@ -144,7 +149,7 @@ fn demo_at_30_percent_green_fills_the_rings_refuses_otlp_and_keeps_every_promise
 fn demo_at_full_green_neither_refuses_nor_drops_and_writes_a_plot() {
     let dir = TempDir::new("demo-100");
     let plot = dir.join("demo.svg");
-    let finished = demo(
+    let stdout = demo_holding(
         &dir,
         &[
             "--no-tty",
@@ -155,13 +160,6 @@ fn demo_at_full_green_neither_refuses_nor_drops_and_writes_a_plot() {
             "--plot",
             &p(&plot),
         ],
-    );
-    let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
-    assert_eq!(
-        finished.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        finished.stderr
     );
     let tally = tally(&stdout);
     assert_eq!(tally.answered_429, 0, "{stdout}");
@@ -210,8 +208,7 @@ fn shows(tmux: &Tmux, wanted: &[&str]) -> (bool, String) {
 
 #[test]
 fn demo_under_tmux_answers_the_arrows_space_and_q() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        not_run("tmux");
+    if !Tmux::available() {
         return;
     }
     let dir = TempDir::new("demo-tmux");

