@@ -659,6 +659,44 @@ mod tests {
     }
 
     #[test]
+    fn traffic_light_is_refused_beside_a_stdin_input_it_would_read_from() {
+        let Ok(Cli {
+            command: Command::Run(args),
+        }) = parse(&["ringway", "run", "--traffic-light", "--input", "stdin"])
+        else {
+            panic!("did not parse");
+        };
+        let error = args.into_settings().err().expect("refused");
+        assert!(error.contains("--traffic-light"), "{error}");
+        let Ok(Cli {
+            command: Command::Run(args),
+        }) = parse(&[
+            "ringway",
+            "run",
+            "--traffic-light",
+            "--input",
+            "udp:127.0.0.1:0",
+        ])
+        else {
+            panic!("did not parse");
+        };
+        assert!(
+            args.into_settings()
+                .is_ok_and(|parsed| parsed.settings.traffic_light)
+        );
+    }
+
+    #[test]
+    fn demo_flags_take_percentages_and_bounded_durations() {
+        assert_eq!(parse_percent("30%"), Ok(30));
+        assert_eq!(parse_percent("100"), Ok(100));
+        assert!(parse_percent("150%").is_err() && parse_percent("-5%").is_err());
+        assert_eq!(parse_demo_duration("10s"), Ok(Duration::from_secs(10)));
+        assert!(parse_demo_duration("0").is_err() && parse_demo_duration("2h").is_err());
+        assert!(parse_demo_cycle("50ms").is_err() && parse_demo_cycle("250ms").is_ok());
+    }
+
+    #[test]
     fn clap_errors_name_the_help_of_the_command_they_are_in() {
         let lines = |words: &[&str]| match parse(words) {
             Err(error) => error.lines(),

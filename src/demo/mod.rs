@@ -791,3 +791,38 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_light_is_green_for_its_share_of_each_cycle_unless_held() {
+        let mut light = Light::new(Duration::from_secs(1), 30);
+        let at = |millis: u64| light.epoch + Duration::from_millis(millis);
+        let (early, late, next_cycle) = (at(100), at(500), at(1_100));
+        assert!(light.is_green_at(early) && light.is_green_at(next_cycle));
+        assert!(!light.is_green_at(late));
+        assert_eq!(light.next_change(early), at(300));
+        assert_eq!(light.next_change(late), at(1_000));
+        light.change_green(-40);
+        assert_eq!(light.green_percent, 0);
+        assert!(!light.is_green_at(early));
+        light.change_green(200);
+        assert_eq!(light.green_percent, 100);
+        light.held_red = true;
+        assert!(!light.is_green_at(early));
+        light.hold_green();
+        assert!(light.is_green_at(late));
+    }
+
+    #[test]
+    fn the_green_share_is_the_time_green_since_the_last_sample() {
+        let mut light = Light::new(Duration::from_secs(1), 50);
+        let epoch = light.epoch;
+        light.advance(epoch + Duration::from_millis(500));
+        light.advance(epoch + Duration::from_millis(1_000));
+        let share = light.take_green_share();
+        assert!((share - 0.5).abs() < 1e-9, "{share}");
+    }
+}
