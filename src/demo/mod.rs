@@ -166,6 +166,11 @@ fn demo(
     );
     // Back to the normal screen, where the tally goes.
     drop(terminal);
+    if tty {
+        view::say(
+            "ringway demo: the sources stopped; the light stays green until all they sent is accounted for",
+        );
+    }
     let ran = light.epoch.elapsed();
     // Whatever ended the live part, the sources stop and the light turns
     // green, so what is in flight can arrive.
@@ -240,7 +245,10 @@ fn live(
         if now >= next_sample {
             let (sample, snapshot) = pipeline.sample(counters, light, now)?;
             history.push(sample, snapshot);
-            next_sample += SAMPLE_INTERVAL;
+            // Late (a slow answer): skip what was missed, keep the phase.
+            while next_sample <= Instant::now() {
+                next_sample += SAMPLE_INTERVAL;
+            }
             if terminal.is_some() {
                 screen.draw(pipeline, light, history)?;
             } else {

@@ -20,6 +20,9 @@ const BOTTOM: f64 = 40.0;
 /// Colours of the three lines of each panel.
 const COLOURS: [&str; 3] = ["#1f77b4", "#ff7f0e", "#9467bd"];
 
+/// How a series' peak is written in the legend.
+type Shown = dyn Fn(f64) -> String;
+
 /// The SVG document for `samples` (oldest first).
 pub(crate) fn svg(samples: &[Sample], args: &DemoArgs) -> String {
     let height = TOP + 2.0 * PANEL_HEIGHT + GAP + BOTTOM;
@@ -40,21 +43,23 @@ pub(crate) fn svg(samples: &[Sample], args: &DemoArgs) -> String {
     );
     let upper = TOP;
     let lower = TOP + PANEL_HEIGHT + GAP;
-    // The light: each sample's interval tinted by its green share.
+    // The light: each sample's interval tinted green and red in
+    // proportion to the time the light was each.
     let mut previous_at = first;
     for sample in samples {
         let (from, to) = (x(previous_at), x(sample.at_seconds));
         previous_at = sample.at_seconds;
-        let colour = if sample.green_share >= 0.5 {
-            "#2ca02c"
-        } else {
-            "#d62728"
-        };
-        let _ = writeln!(
-            out,
-            r#"<rect x="{from:.1}" y="{upper}" width="{:.1}" height="{PANEL_HEIGHT}" fill="{colour}" fill-opacity="0.12"/>"#,
-            (to - from).max(0.0)
-        );
+        for (colour, share) in [
+            ("#2ca02c", sample.green_share),
+            ("#d62728", 1.0 - sample.green_share),
+        ] {
+            let _ = writeln!(
+                out,
+                r#"<rect x="{from:.1}" y="{upper}" width="{:.1}" height="{PANEL_HEIGHT}" fill="{colour}" fill-opacity="{:.2}"/>"#,
+                (to - from).max(0.0),
+                0.25 * share.clamp(0.0, 1.0)
+            );
+        }
     }
     frame(&mut out, upper, "ring occupancy, % of capacity", "100%");
     frame(
@@ -91,23 +96,24 @@ pub(crate) fn svg(samples: &[Sample], args: &DemoArgs) -> String {
             })
             .collect()
     };
-    let series = [
+    let per_second = |peak: f64| format!("{peak:.0}/s");
+    let series: [(&str, Vec<f64>, &Shown); 3] = [
         (
             "file bytes behind",
             samples
                 .iter()
                 .map(|sample| sample.file_behind_bytes)
-                .collect::<Vec<f64>>(),
-            "B",
+                .collect(),
+            &|peak| format!("{:.1} KB", peak / 1e3),
         ),
         (
             "UDP kernel drops",
             rate(|sample| sample.udp_kernel_drops),
-            "/s",
+            &per_second,
         ),
-        ("OTLP 429s", rate(|sample| sample.otlp_refused), "/s"),
+        ("OTLP 429s", rate(|sample| sample.otlp_refused), &per_second),
     ];
-    for (index, ((name, values, unit), colour)) in series.iter().zip(COLOURS).enumerate() {
+    for (index, ((name, values, shown), colour)) in series.iter().zip(COLOURS).enumerate() {
         let peak = values.iter().copied().fold(0.0, f64::max);
         let points = samples.iter().zip(values).map(|(sample, value)| {
             (
@@ -121,7 +127,7 @@ pub(crate) fn svg(samples: &[Sample], args: &DemoArgs) -> String {
             lower,
             index,
             colour,
-            &format!("{name} (peak {peak:.0}{unit})"),
+            &format!("{name} (peak {})", shown(peak)),
         );
     }
     let _ = writeln!(
