@@ -396,6 +396,7 @@ impl Light {
 /// the start, rates are made from two readings.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Sample {
+    /// Since the light's first cycle began.
     pub at_seconds: f64,
     /// Share of the time since the previous sample the light was green.
     pub green_share: f64,
@@ -474,7 +475,6 @@ pub(crate) struct Pipeline {
     log: PathBuf,
     summary: PathBuf,
     pub command_line: String,
-    started: Instant,
 }
 
 impl Pipeline {
@@ -544,7 +544,6 @@ impl Pipeline {
             log,
             summary,
             command_line,
-            started: Instant::now(),
         };
         if let Err(message) = pipeline.find_addresses() {
             pipeline.show_log();
@@ -636,7 +635,7 @@ impl Pipeline {
         let file_read_bytes = input(0).bytes;
         let get = |counter: &std::sync::atomic::AtomicU64| SourceCounters::get(counter) as f64;
         let sample = Sample {
-            at_seconds: now.duration_since(self.started).as_secs_f64(),
+            at_seconds: now.duration_since(light.epoch).as_secs_f64(),
             green_share: light.take_green_share(),
             rings,
             file_behind_bytes: (get(&counters[0].bytes) - file_read_bytes).max(0.0),

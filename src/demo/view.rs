@@ -269,7 +269,9 @@ pub(crate) fn table_intro(args: &DemoArgs, command_line: &str) -> String {
 /// happened in it.
 struct Row {
     second: usize,
+    /// The green shares of its samples, summed.
     green: f64,
+    samples: usize,
     rings: [(f64, f64); 3],
     last: Sample,
 }
@@ -278,21 +280,24 @@ struct Row {
 /// end, also the last, partial one), at most `limit` rows.
 pub(crate) fn print_rows(history: &mut History, limit: usize) {
     let samples = history.samples.make_contiguous();
+    // From the last second printed on (its end is where the next row's
+    // counts start): each call reads only what is new.
+    let start =
+        samples.partition_point(|sample| sample.at_seconds as usize + 1 < history.rows_printed);
     let mut rows: Vec<Row> = Vec::new();
-    for sample in samples.iter() {
+    for sample in &samples[start..] {
         let second = sample.at_seconds as usize;
         match rows.last_mut() {
             Some(row) if row.second == second => {
                 row.green += sample.green_share;
-                for (peak, now) in row.rings.iter_mut().zip(sample.rings) {
-                    peak.0 = peak.0.max(now.0);
-                    peak.1 = peak.1.max(now.1);
-                }
+                row.samples += 1;
+                fullest(&mut row.rings, sample.rings);
                 row.last = *sample;
             }
             _ => rows.push(Row {
                 second,
                 green: sample.green_share,
+                samples: 1,
                 rings: sample.rings,
                 last: *sample,
             }),
@@ -313,18 +318,13 @@ pub(crate) fn print_rows(history: &mut History, limit: usize) {
         if row.second < history.rows_printed || printed == limit {
             continue;
         }
-        let count = samples
-            .iter()
-            .filter(|sample| sample.at_seconds as usize == row.second)
-            .count()
-            .max(1);
         let delta = |field: fn(&Sample) -> f64| (field(&row.last) - field(&before)).max(0.0);
         let ring = |(occupancy, capacity): (f64, f64)| format!("{occupancy}/{capacity}");
         let _ = writeln!(
             stdout,
             "{:>5}s {:>4.0}% {:>8} {:>8} {:>8} {:>11} {:>9} {:>8} {:>7} {:>8}",
             row.second + 1,
-            100.0 * row.green / count as f64,
+            100.0 * row.green / row.samples as f64,
             ring(row.rings[0]),
             ring(row.rings[1]),
             ring(row.rings[2]),
@@ -340,6 +340,14 @@ pub(crate) fn print_rows(history: &mut History, limit: usize) {
     let _ = stdout.flush();
 }
 
+/// Keeps in `peaks` each stage's fullest reading (and its capacity).
+fn fullest(peaks: &mut [(f64, f64); 3], rings: [(f64, f64); 3]) {
+    for (peak, now) in peaks.iter_mut().zip(rings) {
+        peak.0 = peak.0.max(now.0);
+        peak.1 = peak.1.max(now.1);
+    }
+}
+
 /// The tally, with what the run showed around it.
 pub(crate) fn tally_text(
     ran: Duration,
@@ -351,10 +359,7 @@ pub(crate) fn tally_text(
 ) -> String {
     let mut peaks = [(0.0f64, 0.0f64); 3];
     for sample in &history.samples {
-        for (peak, now) in peaks.iter_mut().zip(sample.rings) {
-            peak.0 = peak.0.max(now.0);
-            peak.1 = peak.1.max(now.1);
-        }
+        fullest(&mut peaks, sample.rings);
     }
     let rings: Vec<String> = top::STAGES
         .iter()
