@@ -417,6 +417,9 @@ pub(crate) struct Settings {
     pub tls_handshake_timeout: Duration,
     /// Where `/metrics` and `/healthz` are served (`--metrics`); `None`: off.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// `ringway demo`'s traffic light before every write (the hidden
+    /// `--traffic-light`), switched from standard input.
+    pub traffic_light: bool,
 }
 
 /// Reads in flight at once per file input. Each file has at most one read in

@@ -30,7 +30,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// tables, and a config file does not name another.
 /// Routes (`--where N=EXPR`) are each `[[output]]`'s `where` key, and
 /// headers (`--output-header N=HEADER`) its `headers` table.
-pub(crate) const NOT_KEYS: [&str; 7] = [
+pub(crate) const NOT_KEYS: [&str; 8] = [
     "inputs",
     "outputs",
     "config",
@@ -38,6 +38,7 @@ pub(crate) const NOT_KEYS: [&str; 7] = [
     "version",
     "routes",
     "output_headers",
+    "traffic_light",
 ];
 
 /// The keys an `[[input]]` table may have. `tls` (true or false), `cert`,

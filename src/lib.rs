@@ -23,6 +23,7 @@ mod config_file;
 mod cpu_worker;
 mod credentials;
 mod dead_letter;
+mod demo;
 mod docs;
 mod escape;
 mod input;
@@ -144,6 +145,7 @@ pub fn main() -> ! {
             args.file.as_deref(),
         )),
         cli::Command::Top(args) => std::process::exit(top::run(&args.metrics)),
+        cli::Command::Demo(args) => std::process::exit(demo::run(&args)),
         cli::Command::Completions(args) => std::process::exit(docs::completions(args.shell)),
         cli::Command::Internal(command) => std::process::exit(docs::internal(command)),
     };

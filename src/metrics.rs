@@ -3,7 +3,7 @@
 //! Each input has one [`InputCounters`] and each output one
 //! [`OutputCounters`], written by the stages with relaxed atomic adds (one
 //! per batch, never per record) and read here. [`RingGauges`] hold the
-//! occupancy of every ring, summed per stage. [`LatencyHistogram`] counts
+//! occupancy of every ring, summed per stage ([`InputRings`]: per input). [`LatencyHistogram`] counts
 //! batch latencies into fixed buckets and [`Health`] says whether every
 //! stage is running; `metrics_server` serves all of it over HTTP.
 //!
@@ -304,7 +304,16 @@ impl UdpInputStats {
     }
 }
 
-/// One gauge per stage, shared by every ring of that stage.
+/// The gauges of one input's rings, shared by its lanes (the stages'
+/// totals in [`RingGauges`] are their sums).
+#[derive(Default)]
+pub(crate) struct InputRings {
+    pub io_to_cpu: Arc<Gauge>,
+    pub cpu_to_dispatcher: Arc<Gauge>,
+}
+
+/// One gauge per stage: the dispatcher→worker rings share theirs; the two
+/// per-input stages read the sum of every input's [`InputRings`].
 #[derive(Default)]
 pub(crate) struct RingGauges {
     pub io_to_cpu: Arc<Gauge>,
@@ -324,6 +333,8 @@ pub(crate) struct Registry {
     pub output_names: Vec<String>,
     pub outputs: Vec<Arc<OutputCounters>>,
     pub rings: RingGauges,
+    /// Per input: its rings' gauges (`ringway_input_ring_occupancy`).
+    pub input_rings: Vec<InputRings>,
     /// The batch the dispatcher holds until every output has taken it.
     pub dispatcher_held: Arc<Held>,
     /// Per input: an OTLP input's HTTP counters, `None` for other kinds.
@@ -465,6 +476,9 @@ impl Registry {
     /// input has, then those of its kind.
     pub fn input_counters(&self, index: usize) -> Vec<(&'static table::Meta, u64)> {
         let mut counters: Vec<_> = table::INPUT.read(&*self.inputs[index]).collect();
+        if let Some(rings) = self.input_rings.get(index) {
+            counters.extend(table::INPUT_RINGS.read(rings));
+        }
         match self.source_kind(index) {
             SourceKind::File => {
                 counters.extend(table::FILE.read(&*self.inputs[index]));

@@ -4,7 +4,8 @@
 //! [`RingSender`] and a [`RingReceiver`]. Each end knows the [`Waker`] of the
 //! thread on the other side: a push wakes the consumer, a pop wakes the
 //! producer, and dropping an end wakes the other so it sees the ring
-//! abandoned. A [`Gauge`] mirrors the occupancy for stats.
+//! abandoned. A [`Gauge`] mirrors the occupancy for stats; one made with
+//! [`Gauge::sum_of`] reads the sum of others (a stage's rings, per input).
 //!
 //! Sleep protocol (both sides of every ring follow it):
 //! 1. the waiting thread spins briefly, re-checking its condition;
@@ -178,19 +179,37 @@ impl Waker {
     }
 }
 
-/// Occupancy of one ring, for stats and metrics only (never for control).
+/// Occupancy of the rings that share it, for stats and metrics only (never
+/// for control).
 #[derive(Default)]
 pub(crate) struct Gauge {
     occupancy: AtomicUsize,
     capacity: AtomicUsize,
+    /// Gauges whose readings are added to this one's: a stage's total over
+    /// its inputs is read from theirs, so a push still updates one gauge.
+    parts: Vec<Arc<Gauge>>,
 }
 
 impl Gauge {
+    /// A gauge that reads as the sum of `parts` (no ring updates it).
+    pub fn sum_of(parts: Vec<Arc<Gauge>>) -> Self {
+        Self {
+            parts,
+            ..Self::default()
+        }
+    }
+
     pub fn occupancy(&self) -> usize {
         self.occupancy.load(Ordering::Relaxed)
+            + self
+                .parts
+                .iter()
+                .map(|part| part.occupancy())
+                .sum::<usize>()
     }
     pub fn capacity(&self) -> usize {
         self.capacity.load(Ordering::Relaxed)
+            + self.parts.iter().map(|part| part.capacity()).sum::<usize>()
     }
 }
 

@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// Width the view fits in.
-const COLUMNS: usize = 80;
+pub(crate) const COLUMNS: usize = 80;
 /// How often /metrics is polled.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Connect and read timeout of one poll.
@@ -31,7 +31,7 @@ const NAME_COLUMNS: usize = 46;
 const BAR_CELLS: usize = 30;
 
 /// Stages in pipeline order: metric label and what the view calls it.
-const STAGES: [(&str, &str); 3] = [
+pub(crate) const STAGES: [(&str, &str); 3] = [
     ("io_to_cpu", "io→cpu"),
     ("cpu_to_dispatcher", "cpu→dispatcher"),
     ("dispatcher_to_worker", "dispatcher→worker"),
@@ -169,11 +169,11 @@ fn wait_for_quit(terminal: Option<&RawTerminal>, deadline: Instant) -> bool {
 
 /// The terminal in raw mode (no echo, no line editing, Ctrl-C as a key) on
 /// the alternate screen with the cursor hidden; dropping it restores all.
-struct RawTerminal;
+pub(crate) struct RawTerminal;
 
 impl RawTerminal {
     /// `None` when stdin is not a terminal: the view then only draws.
-    fn enter() -> Option<Self> {
+    pub fn enter() -> Option<Self> {
         if !std::io::stdin().is_terminal() || terminal::enable_raw_mode().is_err() {
             return None;
         }
@@ -202,7 +202,7 @@ fn poll(resolved: SocketAddr, failure: impl FnOnce() -> String) -> Option<Snapsh
 }
 
 /// GET /metrics; the body of a 200 answer.
-fn fetch(address: SocketAddr) -> Result<String, String> {
+pub(crate) fn fetch(address: SocketAddr) -> Result<String, String> {
     let mut stream =
         TcpStream::connect_timeout(&address, FETCH_TIMEOUT).map_err(|error| error.to_string())?;
     stream
@@ -233,14 +233,14 @@ fn fetch(address: SocketAddr) -> Result<String, String> {
 
 /// One sample of the exposition text.
 #[derive(Debug, PartialEq)]
-struct Sample {
-    name: String,
+pub(crate) struct Sample {
+    pub name: String,
     labels: Vec<(String, String)>,
-    value: f64,
+    pub value: f64,
 }
 
 impl Sample {
-    fn label(&self, key: &str) -> Option<&str> {
+    pub fn label(&self, key: &str) -> Option<&str> {
         self.labels
             .iter()
             .find(|(name, _)| name == key)
@@ -250,7 +250,7 @@ impl Sample {
 
 /// Every sample of an exposition text; comments and lines it cannot read
 /// are skipped.
-fn parse(text: &str) -> Vec<Sample> {
+pub(crate) fn parse(text: &str) -> Vec<Sample> {
     text.lines().filter_map(parse_line).collect()
 }
 
@@ -315,22 +315,25 @@ fn parse_line(line: &str) -> Option<Sample> {
 
 /// Per-name figures of one input or output.
 #[derive(Clone, Copy, Default)]
-struct Flow {
-    records: f64,
-    bytes: f64,
+pub(crate) struct Flow {
+    pub records: f64,
+    pub bytes: f64,
     failing: bool,
 }
 
 /// What the view shows of one poll.
-struct Snapshot {
+pub(crate) struct Snapshot {
     at: Instant,
     /// In the order the exposition lists them (the order of the flags).
-    inputs: Vec<(String, Flow)>,
+    pub inputs: Vec<(String, Flow)>,
     outputs: Vec<(String, Flow)>,
     /// Per stage label: (occupancy, capacity).
-    rings: BTreeMap<String, (f64, f64)>,
+    pub rings: BTreeMap<String, (f64, f64)>,
+    /// Per input, in the exposition's order: (occupancy, capacity) of its
+    /// io→cpu and cpu→dispatcher rings.
+    pub input_rings: Vec<(String, [(f64, f64); 2])>,
     /// Dropped records by reason, over every input.
-    dropped: BTreeMap<String, f64>,
+    pub dropped: BTreeMap<String, f64>,
     retries: f64,
     rejects: f64,
     checkpoint_lag_bytes: f64,
@@ -350,12 +353,13 @@ fn entry<'a>(list: &'a mut Vec<(String, Flow)>, name: &str) -> &'a mut Flow {
 }
 
 impl Snapshot {
-    fn from_samples(samples: &[Sample]) -> Self {
+    pub fn from_samples(samples: &[Sample]) -> Self {
         let mut snapshot = Snapshot {
             at: Instant::now(),
             inputs: Vec::new(),
             outputs: Vec::new(),
             rings: BTreeMap::new(),
+            input_rings: Vec::new(),
             dropped: BTreeMap::new(),
             retries: 0.0,
             rejects: 0.0,
@@ -396,6 +400,29 @@ impl Snapshot {
                 "ringway_ring_capacity" => {
                     snapshot.rings.entry(stage.to_string()).or_default().1 = sample.value
                 }
+                "ringway_input_ring_occupancy" | "ringway_input_ring_capacity" => {
+                    let index = STAGES.iter().position(|(label, _)| *label == stage);
+                    if let Some(index) = index.filter(|&index| index < 2) {
+                        let rings = match snapshot
+                            .input_rings
+                            .iter()
+                            .position(|(name, _)| name == input)
+                        {
+                            Some(at) => &mut snapshot.input_rings[at].1,
+                            None => {
+                                snapshot
+                                    .input_rings
+                                    .push((input.to_string(), Default::default()));
+                                &mut snapshot.input_rings.last_mut().expect("pushed").1
+                            }
+                        };
+                        if sample.name == "ringway_input_ring_occupancy" {
+                            rings[index].0 = sample.value;
+                        } else {
+                            rings[index].1 = sample.value;
+                        }
+                    }
+                }
                 "ringway_batch_latency_seconds_sum" => snapshot.latency_sum_seconds = sample.value,
                 "ringway_batch_latency_seconds_count" => snapshot.latency_count = sample.value,
                 _ => {}
@@ -407,7 +434,7 @@ impl Snapshot {
 
 /// Where a frame goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Style {
+pub(crate) enum Style {
     /// The live view on a terminal, redrawn every poll.
     Screen,
     /// One snapshot for a pipe or a file.
@@ -415,7 +442,7 @@ enum Style {
 }
 
 /// The view's lines, each cut and padded to [`COLUMNS`].
-fn draw(
+pub(crate) fn draw(
     address: &str,
     previous: Option<&Snapshot>,
     current: &Snapshot,
@@ -527,7 +554,7 @@ fn draw(
 
 /// A frame for the terminal: home the cursor, clear, then the lines (raw
 /// mode needs `\r\n`).
-fn screen_frame(lines: &[String]) -> String {
+pub(crate) fn screen_frame(lines: &[String]) -> String {
     let mut frame = format!("{}{}", cursor::MoveTo(0, 0), Clear(ClearType::All));
     for line in lines {
         frame.push_str(line);
@@ -537,7 +564,7 @@ fn screen_frame(lines: &[String]) -> String {
 }
 
 /// `text` cut to `columns` characters (a cut one ends in `…`), padded to it.
-fn fit(text: &str, columns: usize) -> String {
+pub(crate) fn fit(text: &str, columns: usize) -> String {
     let count = text.chars().count();
     if count <= columns {
         return format!("{text:<columns$}");
@@ -549,17 +576,22 @@ fn fit(text: &str, columns: usize) -> String {
 
 /// `[####------]`: filled in proportion to occupancy; any occupancy shows
 /// at least one cell.
-fn bar(occupancy: f64, capacity: f64) -> String {
+pub(crate) fn bar(occupancy: f64, capacity: f64) -> String {
+    bar_of(BAR_CELLS, occupancy, capacity)
+}
+
+/// A [`bar`] of `cells` cells.
+pub(crate) fn bar_of(cells: usize, occupancy: f64, capacity: f64) -> String {
     let fraction = if capacity > 0.0 {
         (occupancy / capacity).clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let mut filled = (fraction * BAR_CELLS as f64).round() as usize;
+    let mut filled = (fraction * cells as f64).round() as usize;
     if occupancy > 0.0 {
         filled = filled.max(1);
     }
-    format!("[{}{}]", "#".repeat(filled), "-".repeat(BAR_CELLS - filled))
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(cells - filled))
 }
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ pub(crate) enum Command {
     /// Show a live view of a running ringway (read from its --metrics endpoint once a second): rates per
     /// input and output, and each stage's ring occupancy against its capacity. q or Ctrl-C quits.
     Top(TopArgs),
+    /// Watch backpressure on a real pipeline: a file, UDP syslog and OTLP/HTTP feed one file output
+    /// behind a traffic light that lets it write only while green. On red the rings fill, the file reader
+    /// pauses, the kernel drops UDP (counted) and OTLP senders get 429 and retry. Keys: ←/→ green share
+    /// ±10%, space holds red, q quits. At the end a tally checks that nothing went missing uncounted
+    /// (exit 1 if it did). Runs on 127.0.0.1 in a temporary directory, removed at exit.
+    Demo(DemoArgs),
     /// Print a shell completion script to stdout: bash, zsh or fish (e.g. `ringway completions bash >
     /// /usr/share/bash-completion/completions/ringway`).
     Completions(CompletionsArgs),
@@ -111,6 +117,58 @@ pub(crate) struct TopArgs {
     /// Address of the running ringway's --metrics endpoint.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub metrics: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DemoArgs {
+    /// How long the sources send before the tally (q ends sooner). A bare number is seconds.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_demo_duration)]
+    pub duration: Duration,
+
+    /// Share of each cycle the light is green, 0% to 100% (← and → change it by 10%).
+    #[arg(long, value_name = "PCT", default_value = "50%", value_parser = parse_percent)]
+    pub green: u8,
+
+    /// Length of one cycle of the light (green, then red). A bare number is seconds.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_demo_cycle)]
+    pub cycle: Duration,
+
+    /// No live view: print one table row per second and the tally (for scripts and CI). Implied when
+    /// standard input or output is not a terminal.
+    #[arg(long)]
+    pub no_tty: bool,
+
+    /// Also write ring occupancy and the sources' reactions over time to this SVG file. [default: none]
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Longest `ringway demo --duration` (its history for --plot is bounded by it).
+pub(crate) const MAX_DEMO_DURATION: Duration = Duration::from_secs(3600);
+
+fn parse_demo_duration(text: &str) -> Result<Duration, String> {
+    let duration = config::parse_duration(text)?;
+    if duration < Duration::from_secs(1) || duration > MAX_DEMO_DURATION {
+        return Err(format!("'{text}' is not between 1s and 1h"));
+    }
+    Ok(duration)
+}
+
+fn parse_demo_cycle(text: &str) -> Result<Duration, String> {
+    let cycle = config::parse_duration(text)?;
+    if cycle < Duration::from_millis(100) || cycle > Duration::from_secs(60) {
+        return Err(format!("'{text}' is not between 100ms and 60s"));
+    }
+    Ok(cycle)
+}
+
+/// `30%` or `30`: a whole percentage from 0 to 100.
+fn parse_percent(text: &str) -> Result<u8, String> {
+    let number = text.trim().trim_end_matches('%');
+    match number.parse::<u8>() {
+        Ok(percent) if percent <= 100 => Ok(percent),
+        _ => Err(format!("'{text}' is not a percentage from 0% to 100%")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -415,6 +473,12 @@ pub(crate) struct RunArgs {
     /// 127.0.0.1:9464 (port 0: any free port; the bound address is printed). [default: off]
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+
+    /// For `ringway demo`, which starts the pipeline with it: the output workers write only while a
+    /// traffic light is green; lines `green` and `red` on standard input switch it, and the end of
+    /// standard input turns it green and stops ringway as SIGTERM does. Not a config key.
+    #[arg(long, hide = true)]
+    pub traffic_light: bool,
 }
 
 mod check;
@@ -588,6 +652,7 @@ mod tests {
                     Command::Run(run) => run,
                     Command::Check(check) => check.run,
                     Command::Top(_)
+                    | Command::Demo(_)
                     | Command::Sql(_)
                     | Command::Completions(_)
                     | Command::Internal(_) => {
@@ -597,6 +662,44 @@ mod tests {
                 assert_eq!(run.cpus, Some(config::CpuList(cpus.clone())), "{list}");
             }
         }
+    }
+
+    #[test]
+    fn traffic_light_is_refused_beside_a_stdin_input_it_would_read_from() {
+        let Ok(Cli {
+            command: Command::Run(args),
+        }) = parse(&["ringway", "run", "--traffic-light", "--input", "stdin"])
+        else {
+            panic!("did not parse");
+        };
+        let error = args.into_settings().err().expect("refused");
+        assert!(error.contains("--traffic-light"), "{error}");
+        let Ok(Cli {
+            command: Command::Run(args),
+        }) = parse(&[
+            "ringway",
+            "run",
+            "--traffic-light",
+            "--input",
+            "udp:127.0.0.1:0",
+        ])
+        else {
+            panic!("did not parse");
+        };
+        assert!(
+            args.into_settings()
+                .is_ok_and(|parsed| parsed.settings.traffic_light)
+        );
+    }
+
+    #[test]
+    fn demo_flags_take_percentages_and_bounded_durations() {
+        assert_eq!(parse_percent("30%"), Ok(30));
+        assert_eq!(parse_percent("100"), Ok(100));
+        assert!(parse_percent("150%").is_err() && parse_percent("-5%").is_err());
+        assert_eq!(parse_demo_duration("10s"), Ok(Duration::from_secs(10)));
+        assert!(parse_demo_duration("0").is_err() && parse_demo_duration("2h").is_err());
+        assert!(parse_demo_cycle("50ms").is_err() && parse_demo_cycle("250ms").is_ok());
     }
 
     #[test]

@@ -296,6 +296,12 @@ impl RunArgs {
         if stdin_inputs > 1 {
             invalid!("standard input can be read by one input only (--input stdin)".to_string());
         }
+        if self.traffic_light && stdin_inputs > 0 {
+            invalid!(
+                "--traffic-light reads standard input, so --input stdin cannot be used with it"
+                    .to_string()
+            );
+        }
         // Only when every --input parsed: a bad one is reported already.
         if self.exit_on_eof
             && !embedded_default
@@ -446,6 +452,7 @@ impl RunArgs {
             tcp_idle_timeout: self.tcp_idle_timeout,
             tls_handshake_timeout: self.tls_handshake_timeout,
             metrics_address: self.metrics,
+            traffic_light: self.traffic_light,
         };
         settings.batch_bytes = settings.batch_bytes.min(settings.buffer_bytes());
         (

@@ -338,6 +338,7 @@ mod tests {
             output_names: vec!["null".into()],
             outputs: vec![Arc::default()],
             rings: RingGauges::default(),
+            input_rings: Vec::new(),
             otlp: vec![None],
             tcp: vec![Some(Arc::default())],
             file_offsets: vec![None],

@@ -5,8 +5,8 @@
 //! ring stage) carries: its [`Meta`] (its key in `--summary-json`, the
 //! family and fixed labels of its `/metrics` sample, its words on the stats
 //! line) and how to read it from the struct that keeps it. Counters are
-//! grouped in [`Scope`]s by which entries carry them: [`INPUT`] (every
-//! input), [`FILE`] and [`CHECKPOINT`] (file inputs), [`UDP`], [`TCP`],
+//! grouped in [`Scope`]s by which entries carry them: [`INPUT`] and
+//! [`INPUT_RINGS`] (every input), [`FILE`] and [`CHECKPOINT`] (file inputs), [`UDP`], [`TCP`],
 //! [`OTLP`], [`TLS`] (TCP and OTLP inputs), [`OUTPUT`] and [`RINGS`] (each
 //! of the [`RING_STAGES`]).
 //!
@@ -17,7 +17,9 @@
 //! [`HTTP_RESPONSES`] (one sample per status code; the summary's
 //! `http_responses` map) and [`BATCH_LATENCY`] (a histogram).
 
-use super::{InputCounters, OtlpCounters, OutputCounters, RingGauges, TcpCounters, TlsCounters};
+use super::{
+    InputCounters, InputRings, OtlpCounters, OutputCounters, RingGauges, TcpCounters, TlsCounters,
+};
 use super::{UdpInputStats, load};
 use crate::checkpoint::AckedOffsets;
 use crate::ring::Gauge;
@@ -314,6 +316,13 @@ families! {
     RING_CAPACITY: Gauge "ringway_ring_capacity" ["stage"]
         "Capacity of the stage's rings in batches, summed over its rings.";
 
+    INPUT_RING_OCCUPANCY: Gauge "ringway_input_ring_occupancy" ["input", "stage"]
+        "Batches queued in one input's rings of a stage (io_to_cpu, cpu_to_dispatcher), summed over its lanes."
+        details "The same as `ringway_ring_occupancy` split by input: what `ringway demo` draws as one bar per stage and input.";
+
+    INPUT_RING_CAPACITY: Gauge "ringway_input_ring_capacity" ["input", "stage"]
+        "Capacity in batches of one input's rings of a stage, summed over its lanes.";
+
     pub(crate) BATCH_LATENCY: Histogram "ringway_batch_latency_seconds" []
         "Time from a batch's creation by its input to its acceptance by the last output."
         details "Buckets 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 500 ms, 1 s, 2.5 s, 5 s, 10 s, 30 s, `+Inf`; observed once per batch with lock-free atomic adds.";
@@ -438,6 +447,16 @@ scopes! {
             shown "credential reload failures";
     ]
 
+    /// Every input's share of the two per-input ring stages.
+    pub(crate) INPUT_RINGS: Scope<InputRings> carried by "every input", entry "input" [
+        _ = |rings| rings.io_to_cpu.occupancy() as u64 => INPUT_RING_OCCUPANCY{stage="io_to_cpu"};
+        _ = |rings| rings.cpu_to_dispatcher.occupancy() as u64
+            => INPUT_RING_OCCUPANCY{stage="cpu_to_dispatcher"};
+        _ = |rings| rings.io_to_cpu.capacity() as u64 => INPUT_RING_CAPACITY{stage="io_to_cpu"};
+        _ = |rings| rings.cpu_to_dispatcher.capacity() as u64
+            => INPUT_RING_CAPACITY{stage="cpu_to_dispatcher"};
+    ]
+
     /// The counters every output carries.
     pub(crate) OUTPUT: Scope<OutputCounters> carried by "every output", entry "output" [
         records => OUTPUT_RECORDS;
@@ -491,9 +510,14 @@ pub(crate) static RING_STAGES: [RingStage; 3] = [
 /// Every scope's counters with the scope's words, in the order the docs
 /// list them: inputs', outputs', rings'.
 #[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 9] {
+pub(crate) fn scopes() -> [(&'static str, &'static str, Vec<&'static Meta>); 10] {
     [
         (INPUT.carried_by, INPUT.entry, INPUT.metas().collect()),
+        (
+            INPUT_RINGS.carried_by,
+            INPUT_RINGS.entry,
+            INPUT_RINGS.metas().collect(),
+        ),
         (FILE.carried_by, FILE.entry, FILE.metas().collect()),
         (
             CHECKPOINT.carried_by,
@@ -559,7 +583,7 @@ mod tests {
     /// share a summary key or a /metrics sample.
     #[test]
     fn an_entry_has_each_key_and_sample_once() {
-        let every_input: Vec<&Meta> = INPUT.metas().collect();
+        let every_input: Vec<&Meta> = INPUT.metas().chain(INPUT_RINGS.metas()).collect();
         let kinds: [Vec<&Meta>; 5] = [
             FILE.metas().chain(CHECKPOINT.metas()).collect(),
             UDP.metas().collect(),

@@ -5,12 +5,14 @@
 //! dead-letter, in-order commit), which write to a [`sink::Sink`]: a file
 //! ([`file::FileSink`]), stdout, a TCP connection ([`tcp::TcpSink`]), or
 //! HTTP POSTs through the client in `http`, with OTLP protobuf bodies
-//! encoded by `otlp`.
+//! encoded by `otlp`. `ringway demo`'s [`light::TrafficLight`] may hold
+//! the workers before each write.
 
 pub(crate) mod connect;
 pub(crate) mod dispatcher;
 pub(crate) mod file;
 pub(crate) mod http;
+pub(crate) mod light;
 pub(crate) mod otlp;
 pub(crate) mod sink;
 pub(crate) mod tcp;

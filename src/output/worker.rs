@@ -12,6 +12,7 @@
 use crate::dead_letter::SharedDeadLetter;
 use crate::metrics::{LatencyHistogram, OutputCounters};
 use crate::output::dispatcher::Job;
+use crate::output::light::TrafficLight;
 use crate::output::sink::{Connection, Failure, Sink};
 use crate::ring::{RingReceiver, Waker};
 use crossbeam_queue::ArrayQueue;
@@ -53,6 +54,9 @@ pub(crate) struct OutputWorker {
     pub dead_letter: Option<Arc<SharedDeadLetter>>,
     /// Batch latency, observed by the last output to accept a batch.
     pub latency: Arc<LatencyHistogram>,
+    /// `ringway demo`'s traffic light (`run --traffic-light`): passed
+    /// before each write. `None` otherwise, and then never looked at.
+    pub light: Option<Arc<TrafficLight>>,
 }
 
 impl OutputWorker {
@@ -86,6 +90,9 @@ impl OutputWorker {
                 self.waker
                     .wait(|| order.next.load(Ordering::Acquire) == job.seq, None);
             }
+        }
+        if let Some(light) = &self.light {
+            light.wait_for_green();
         }
         let bytes = job.batch.bytes();
         self.sink.prepare(connection, bytes);
@@ -319,6 +326,7 @@ mod tests {
                 retry_max: Duration::from_millis(10),
                 dead_letter: None,
                 latency: Arc::default(),
+                light: None,
             };
             handles.push(std::thread::spawn(move || worker.run()));
         }

@@ -20,7 +20,9 @@ use crate::input::stdin::StdinReader;
 use crate::input::tcp::{TcpParts, TcpReader};
 use crate::input::tls::TlsParts;
 use crate::input::udp::UdpReader;
-use crate::metrics::{InputCounters, OtlpCounters, TcpCounters, TlsCounters, UdpInputStats};
+use crate::metrics::{
+    InputCounters, InputRings, OtlpCounters, TcpCounters, TlsCounters, UdpInputStats,
+};
 use crate::pool::BufferPool;
 use crate::reload::Credentials;
 use crate::ring::{RingReceiver, RingSender, Waker, ring};
@@ -99,6 +101,8 @@ impl InputKind {
 #[derive(Default)]
 pub(super) struct Inputs {
     pub(super) counters: Vec<Arc<InputCounters>>,
+    /// Per input: the gauges its lanes' rings share.
+    pub(super) rings: Vec<InputRings>,
     pub(super) udp: Vec<Option<UdpInputStats>>,
     pub(super) otlp: Vec<Option<Arc<OtlpCounters>>>,
     pub(super) tcp: Vec<Option<Arc<TcpCounters>>>,
@@ -131,6 +135,8 @@ struct InputBuild<'a> {
     query: Option<Arc<Query>>,
     key: Option<CheckpointKey>,
     counters: Arc<InputCounters>,
+    /// Gauges of the input's rings, shared by its lanes.
+    rings: InputRings,
     offsets: Option<Arc<AckedOffsets>>,
     udp: Option<UdpInputStats>,
     otlp: Option<Arc<OtlpCounters>>,
@@ -210,6 +216,7 @@ impl Inputs {
                 query,
                 key,
                 counters: Arc::new(InputCounters::default()),
+                rings: InputRings::default(),
                 offsets: input
                     .file_pattern()
                     .map(|_| AckedOffsets::new(settings.max_open_files)),
@@ -227,6 +234,7 @@ impl Inputs {
                     .add_lane(&mut build, lane, lanes)
                     .map_err(|message| format!("input '{}': {message}", input.name))?;
             }
+            inputs.rings.push(build.rings);
             inputs.udp.push(build.udp);
             inputs.otlp.push(build.otlp);
             inputs.tcp.push(build.tcp);
@@ -275,13 +283,13 @@ impl Inputs {
             settings.io_to_cpu_capacity,
             Arc::clone(&io_waker),
             Arc::clone(&cpu_waker),
-            Arc::clone(&shared.gauges.io_to_cpu),
+            Arc::clone(&build.rings.io_to_cpu),
         );
         let (to_dispatch, from_cpu) = ring(
             settings.cpu_to_dispatcher_capacity,
             Arc::clone(&cpu_waker),
             Arc::clone(&shared.dispatcher_waker),
-            Arc::clone(&shared.gauges.cpu_to_dispatcher),
+            Arc::clone(&build.rings.cpu_to_dispatcher),
         );
         self.to_dispatcher.push(from_cpu);
         let dead_letter = match &settings.dead_letter {

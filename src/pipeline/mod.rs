@@ -17,9 +17,12 @@ mod sql;
 
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::config::Settings;
-use crate::metrics::{Health, Held, LatencyHistogram, Registry, RingGauges, StatsReporter};
+use crate::metrics::{
+    Health, Held, InputRings, LatencyHistogram, Registry, RingGauges, StatsReporter,
+};
 use crate::output::dispatcher::Dispatcher;
-use crate::ring::Waker;
+use crate::output::light::TrafficLight;
+use crate::ring::{Gauge, Waker};
 use inputs::Inputs;
 use outputs::Outputs;
 pub(crate) use sql::run_sql;
@@ -101,7 +104,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     }
     let started = Instant::now();
     let signal_set = crate::signals::block_termination_signals();
-    let mut shared = Shared::new(&settings);
+    let shared = Shared::new(&settings);
     // Bound before anything starts, so a taken port fails the start.
     let Some(metrics_listener) = bind_metrics(&settings) else {
         return 1;
@@ -119,7 +122,7 @@ pub(crate) fn run(settings: Settings) -> i32 {
     let io_wakers = inputs.io_wakers.clone();
     let credentials = std::mem::take(&mut inputs.credentials);
     let file_readers = inputs.file_readers;
-    let (registry, threads) = assemble(&settings, &mut shared, inputs, outputs);
+    let (registry, threads) = assemble(&settings, &shared, inputs, outputs);
 
     crate::signals::spawn_signal_thread(
         signal_set,
@@ -128,6 +131,12 @@ pub(crate) fn run(settings: Settings) -> i32 {
         thread::current(),
         credentials,
     );
+    if let Some(light) = &shared.light
+        && let Err(error) = crate::output::light::spawn_control_thread(Arc::clone(light))
+    {
+        eprintln!("ringway: error: cannot start the traffic light's thread; error = {error}");
+        return 1;
+    }
     for ((name, core, work), running) in threads {
         if let Err(message) = shared.spawner.spawn(name, core, running, work) {
             eprintln!("ringway: error: {message}");
@@ -204,7 +213,9 @@ struct Shared {
     file_readers_done: Arc<AtomicUsize>,
     network_readers_done: Arc<AtomicUsize>,
     dispatcher_waker: Arc<Waker>,
-    gauges: RingGauges,
+    /// The gauge every dispatcher→worker ring shares (the per-input
+    /// stages' gauges are each input's, made with its lanes).
+    worker_rings: Arc<Gauge>,
     latency: Arc<LatencyHistogram>,
     /// The cores of `--cpus` (all online ones by default), taken in turn.
     cpus: Vec<usize>,
@@ -217,6 +228,9 @@ struct Shared {
     /// Every output's counters, made before the inputs: the CPU workers
     /// count each output's routed records.
     output_counters: Vec<Arc<crate::metrics::OutputCounters>>,
+    /// `ringway demo`'s light before every output write; `None` without
+    /// `--traffic-light`.
+    light: Option<Arc<TrafficLight>>,
 }
 
 impl Shared {
@@ -231,7 +245,7 @@ impl Shared {
             file_readers_done: Arc::new(AtomicUsize::new(0)),
             network_readers_done: Arc::new(AtomicUsize::new(0)),
             dispatcher_waker: Waker::for_thread(),
-            gauges: RingGauges::default(),
+            worker_rings: Arc::default(),
             latency: Arc::new(LatencyHistogram::default()),
             cpus: settings
                 .cpus
@@ -254,6 +268,7 @@ impl Shared {
                 .iter()
                 .map(|_| Arc::new(crate::metrics::OutputCounters::default()))
                 .collect(),
+            light: settings.traffic_light.then(TrafficLight::new),
         }
     }
 
@@ -268,7 +283,7 @@ impl Shared {
 /// Returns it with every stage thread to start and its running flag.
 fn assemble(
     settings: &Settings,
-    shared: &mut Shared,
+    shared: &Shared,
     inputs: Inputs,
     outputs: Outputs,
 ) -> (Arc<Registry>, Vec<(StageThread, Arc<AtomicBool>)>) {
@@ -290,6 +305,16 @@ fn assemble(
         .iter()
         .map(|_| Arc::new(AtomicBool::new(true)))
         .collect();
+    // A per-input stage's gauge reads the sum of every input's.
+    let stage_total = |gauge: fn(&InputRings) -> &Arc<Gauge>| {
+        Arc::new(Gauge::sum_of(
+            inputs
+                .rings
+                .iter()
+                .map(|rings| Arc::clone(gauge(rings)))
+                .collect(),
+        ))
+    };
     let registry = Arc::new(Registry {
         input_names: settings.inputs.iter().map(|i| i.name.clone()).collect(),
         inputs: inputs.counters,
@@ -298,7 +323,12 @@ fn assemble(
         tcp: inputs.tcp,
         output_names: settings.outputs.iter().map(|o| o.name.clone()).collect(),
         outputs: outputs.counters,
-        rings: std::mem::take(&mut shared.gauges),
+        rings: RingGauges {
+            io_to_cpu: stage_total(|rings| &rings.io_to_cpu),
+            cpu_to_dispatcher: stage_total(|rings| &rings.cpu_to_dispatcher),
+            dispatcher_to_worker: Arc::clone(&shared.worker_rings),
+        },
+        input_rings: inputs.rings,
         dispatcher_held,
         file_offsets: inputs.file_offsets,
         latency: Arc::clone(&shared.latency),

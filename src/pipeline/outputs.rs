@@ -85,7 +85,7 @@ impl Outputs {
                 settings.dispatcher_to_worker_capacity,
                 Arc::clone(&shared.dispatcher_waker),
                 Arc::clone(&waker),
-                Arc::clone(&shared.gauges.dispatcher_to_worker),
+                Arc::clone(&shared.worker_rings),
             );
             slots.push(slot_tx);
             let worker = OutputWorker {
@@ -102,6 +102,7 @@ impl Outputs {
                 retry_max: settings.retry_max,
                 dead_letter: rejected.cloned(),
                 latency: Arc::clone(&shared.latency),
+                light: shared.light.clone(),
             };
             self.threads.push((
                 format!("ringway-out-{output_index}-{index}"),

@@ -1138,3 +1138,83 @@ pub fn stop(ringway: Ringway, dir: &TempDir) -> Summary {
     ringway.wait(TIMEOUT).assert_success();
     read_summary(&dir.join("summary.json"))
 }
+
+/// A tmux server of its own (`-L`) running one session of 80 columns,
+/// killed on drop: for the terminal views (`ringway top`, `ringway demo`).
+pub struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    /// Whether tmux is installed; if not, says the test did not run (see
+    /// [`not_run`]).
+    pub fn available() -> bool {
+        let found = Command::new("tmux").arg("-V").output().is_ok();
+        if !found {
+            not_run("tmux");
+        }
+        found
+    }
+
+    /// Starts `command` (run by tmux's shell) in a detached session `name`
+    /// of 80 columns and `rows` rows.
+    pub fn start(name: &str, rows: u16, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("ringway-test-{name}-{}", std::process::id()),
+            session: name.to_string(),
+        };
+        let started = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "80",
+            "-y",
+            &rows.to_string(),
+            command,
+        ]);
+        assert!(
+            started.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux")
+    }
+
+    /// The screen as text (no colours).
+    pub fn capture(&self) -> String {
+        let output = self.run(&["capture-pane", "-p", "-t", &self.session]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", &self.session])
+            .status
+            .success()
+    }
+
+    /// Types `keys` (tmux key names: `q`, `Left`, `Space`).
+    pub fn send_keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend(keys);
+        let sent = self.run(&args);
+        assert!(sent.status.success(), "tmux send-keys {keys:?}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}

@@ -48,7 +48,9 @@ const STAGE_WORKERS: &[(&str, &str)] = &[("cpu_worker", "scan")];
 
 /// Top-level modules that compose the stages (build lanes, outputs,
 /// threads); the only ones outside the stages that may refer to them.
-const COMPOSERS: &[&str] = &["pipeline"];
+/// `demo` drives a whole pipeline from outside, and its OTLP sender is the
+/// `http`/`otlp` outputs' own client (as `bench_api` lends it to bench/).
+const COMPOSERS: &[&str] = &["pipeline", "demo"];
 
 #[test]
 fn imports_flow_one_way_with_no_cycle_and_no_stage_reaching_into_another() {

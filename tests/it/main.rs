@@ -16,6 +16,7 @@ mod config;
 mod config_env;
 mod container_logs;
 mod counters;
+mod demo;
 mod docs;
 mod durability;
 mod edge_cases;

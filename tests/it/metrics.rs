@@ -87,11 +87,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Not having a tool the test needs: a failure under CI, else "not run".
-fn skip(why: &str) {
-    not_run(why);
-}
-
 // ---------------------------------------------------------------------------
 // /metrics through the Prometheus client's parser
 
@@ -469,36 +464,6 @@ fn healthz_is_503_while_an_output_fails_and_200_once_it_recovers() {
 // ---------------------------------------------------------------------------
 // ringway top
 
-/// A tmux server of its own (`-L`), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .expect("run tmux")
-    }
-
-    fn capture(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "top"]).stdout).into_owned()
-    }
-
-    fn alive(&self) -> bool {
-        self.run(&["has-session", "-t", "top"]).status.success()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
 /// The records/s column of the view's line for `name` (`None` until a rate
 /// is shown).
 fn shown_rate(screen: &str, name: &str) -> Option<f64> {
@@ -511,8 +476,7 @@ fn shown_rate(screen: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn top_under_tmux_shows_every_ring_bar_and_a_live_rate() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        skip("tmux");
+    if !Tmux::available() {
         return;
     }
     let dir = TempDir::new("metrics-top");
@@ -542,25 +506,10 @@ fn top_under_tmux_shows_every_ring_bar_and_a_live_rate() {
             }
         })
     };
-    let tmux = Tmux {
-        socket: format!("ringway-test-{}", std::process::id()),
-    };
-    let command = format!("{} top --metrics {addr}", ringway_bin());
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
+    let tmux = Tmux::start(
         "top",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &command,
-    ]);
-    assert!(
-        started.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&started.stderr)
+        24,
+        &format!("{} top --metrics {addr}", ringway_bin()),
     );
     let input_name = format!("file:{}", p(&input));
     let mut screen = String::new();
@@ -586,7 +535,7 @@ fn top_under_tmux_shows_every_ring_bar_and_a_live_rate() {
         "{screen}"
     );
     assert!(screen.contains("/4") && screen.contains("/16"), "{screen}");
-    tmux.run(&["send-keys", "-t", "top", "q"]);
+    tmux.send_keys(&["q"]);
     assert!(
         wait_until(Duration::from_secs(10), || !tmux.alive()),
         "ringway top did not quit on q:\n{}",
