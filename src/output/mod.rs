@@ -11,6 +11,7 @@ pub(crate) mod connect;
 pub(crate) mod dispatcher;
 pub(crate) mod file;
 pub(crate) mod http;
+pub(crate) mod kafka;
 pub(crate) mod otlp;
 pub(crate) mod sink;
 pub(crate) mod tcp;
