@@ -27,7 +27,7 @@
 
 use crate::config::KafkaTarget;
 use crate::metrics::OutputCounters;
-use crate::output::sink::Failure;
+use crate::output::failure::Failure;
 use rdkafka::bindings as rdsys;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};

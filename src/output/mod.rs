@@ -9,6 +9,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod dispatcher;
+pub(crate) mod failure;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kafka;

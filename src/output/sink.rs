@@ -13,6 +13,7 @@
 
 use crate::config::{Header, OutputKind};
 use crate::metrics::OutputCounters;
+use crate::output::failure::Failure;
 use crate::output::file::FileSink;
 use crate::output::http::{Client, Endpoint, Gzip};
 use crate::output::kafka::{KafkaSink, KafkaWorker};
@@ -38,33 +39,6 @@ pub(crate) enum Sink {
         gzip: bool,
     },
     Kafka(KafkaSink),
-}
-
-/// Why a write did not go through.
-pub(crate) enum Failure {
-    /// Worth trying again: after `retry_after` when the server gave one,
-    /// else after the worker's backoff.
-    Retry {
-        error: io::Error,
-        retry_after: Option<Duration>,
-    },
-    /// The receiver refused the bytes `range` of the batch for good: `why`
-    /// (`HTTP 400`, `Kafka …`); `detail` is the start of its answer. What
-    /// comes after `range` is still to be sent.
-    Reject {
-        why: String,
-        detail: String,
-        range: std::ops::Range<usize>,
-    },
-}
-
-impl From<io::Error> for Failure {
-    fn from(error: io::Error) -> Self {
-        Failure::Retry {
-            error,
-            retry_after: None,
-        }
-    }
 }
 
 /// One output worker's own side of its sink.

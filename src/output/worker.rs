@@ -12,7 +12,8 @@
 use crate::dead_letter::SharedDeadLetter;
 use crate::metrics::{LatencyHistogram, OutputCounters};
 use crate::output::dispatcher::Job;
-use crate::output::sink::{Connection, Failure, Sink};
+use crate::output::failure::Failure;
+use crate::output::sink::{Connection, Sink};
 use crate::ring::{RingReceiver, Waker};
 use crossbeam_queue::ArrayQueue;
 use std::sync::Arc;
