@@ -511,13 +511,13 @@ impl ProducerContext for Context {
             Err((error, _)) => {
                 // Purged or failed for now: it goes again on the next try.
                 self.0.set(index, Line::Pending);
-                if let KafkaError::MessageProduction(code) = error {
-                    if !matches!(
+                if let KafkaError::MessageProduction(code) = error
+                    && !matches!(
                         code,
                         RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
-                    ) {
-                        *self.0.retriable.lock().expect("not poisoned") = Some(*code);
-                    }
+                    )
+                {
+                    *self.0.retriable.lock().expect("not poisoned") = Some(*code);
                 }
             }
         }

@@ -141,6 +141,7 @@ impl Drop for Broker {
     fn drop(&mut self) {
         if let Some(child) = &self.child {
             // A frozen broker must be thawed to die cleanly.
+            // SAFETY: kill(2) on our own child's pid; no memory involved.
             unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
         }
         self.kill();
@@ -408,11 +409,13 @@ fn a_broker_frozen_for_ten_seconds_loses_nothing() {
     let started = Instant::now();
     // Freeze the broker mid-run, keep writing, thaw it after 10 s.
     std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child's pid; no memory involved.
     unsafe { libc::kill(broker.pid(), libc::SIGSTOP) };
     let second = generate(20_000, 30_000, &mut rng);
     append_lines(&input, &second);
     std::thread::sleep(Duration::from_secs(10));
     ringway.assert_running("while the broker was frozen");
+    // SAFETY: as above.
     unsafe { libc::kill(broker.pid(), libc::SIGCONT) };
     let third = generate(50_000, 10_000, &mut rng);
     append_lines(&input, &third);
