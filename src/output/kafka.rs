@@ -37,8 +37,8 @@ use rdkafka::producer::{BaseProducer, Producer, ProducerContext, PurgeConfig};
 use rdkafka::statistics::Statistics;
 use std::ffi::CString;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What became of one line of the batch in hand.
@@ -125,14 +125,11 @@ impl KafkaSink {
         KafkaWorker {
             producer: None,
             reports: Arc::new(Reports {
-                lines: Mutex::new(Vec::new()),
-                refused: Mutex::new(None),
-                retriable: Mutex::new(None),
                 counters: Arc::clone(&self.counters),
                 name: self.name.clone(),
                 errors: AtomicU64::new(0),
             }),
-            line_ends: Vec::new(),
+            batch: Lines::default(),
         }
     }
 
@@ -148,21 +145,23 @@ impl KafkaSink {
         bytes: &[u8],
         written: &mut usize,
     ) -> Result<(), Failure> {
-        if worker.line_ends.is_empty() && !bytes.is_empty() {
-            worker.cut(bytes);
+        let batch = &mut worker.batch;
+        if batch.ends.is_empty() && !bytes.is_empty() {
+            batch.cut(bytes);
         }
         if worker.producer.is_none() {
             worker.producer = Some(Producer0::new(self, &worker.reports)?);
         }
         let producer = worker.producer.as_ref().expect("made above");
-        let first = worker.line_at(*written);
+        let reports = &worker.reports;
+        let first = batch.line_at(*written);
         let deadline = Instant::now() + self.timeout;
         // Hand every line not yet acknowledged to the producer.
-        for index in first..worker.line_ends.len() {
-            if worker.reports.status(index) != Line::Pending {
+        for index in first..batch.ends.len() {
+            if batch.status[index] != Line::Pending {
                 continue;
             }
-            let line = worker.line(bytes, index);
+            let line = batch.line(bytes, index);
             let key = self
                 .key
                 .as_deref()
@@ -170,21 +169,21 @@ impl KafkaSink {
             loop {
                 match producer.produce(line, key, index) {
                     Ok(()) => {
-                        worker.reports.set(index, Line::InFlight);
+                        batch.set(index, Line::InFlight);
                         break;
                     }
                     Err(RDKafkaErrorCode::QueueFull) => {
                         // The queue is full: serve delivery reports until
                         // there is room, within this attempt's time.
-                        producer.inner.poll(Duration::from_millis(10));
+                        producer.serve(batch, reports, Duration::from_millis(10));
                         if Instant::now() >= deadline {
                             return Err(
-                                self.unacknowledged(worker, "the producer's queue stayed full")
+                                self.unacknowledged(batch, "the producer's queue stayed full")
                             );
                         }
                     }
                     Err(code) if permanent(code) => {
-                        worker.reports.refuse(index, code);
+                        batch.refuse(index, code);
                         break;
                     }
                     Err(code) => {
@@ -196,12 +195,17 @@ impl KafkaSink {
                 }
             }
         }
-        // Wait for the broker's acknowledgements (flush sends what lingers).
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let _ = producer
-            .inner
-            .flush(remaining.max(Duration::from_millis(1)));
-        producer.inner.poll(Duration::ZERO);
+        // Wait for the broker's acknowledgements: a flush with no wait
+        // sends what lingers, then the delivery reports are served as they
+        // come (rdkafka's own flush and poll wait out their whole timeout).
+        let _ = producer.inner.flush(Duration::ZERO);
+        while batch.in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            producer.serve(batch, reports, left.min(Duration::from_millis(100)));
+        }
         self.counters.queue_messages.store(
             producer.inner.in_flight_count().max(0) as u64,
             Ordering::Relaxed,
@@ -210,7 +214,7 @@ impl KafkaSink {
             // The idempotent producer cannot go on (e.g. the broker lost
             // its state): a new one sends what is not acknowledged.
             worker.producer = None;
-            worker.reports.requeue_in_flight();
+            batch.requeue_in_flight();
             return Err(Failure::Retry {
                 error: io::Error::other(format!(
                     "the producer failed for good ({code}: {detail}); starting a new one"
@@ -219,16 +223,13 @@ impl KafkaSink {
             });
         }
         // Walk the lines in order: acknowledged ones are written.
-        for index in first..worker.line_ends.len() {
-            let range = worker.range(index);
-            match worker.reports.status(index) {
+        for index in first..batch.ends.len() {
+            let range = batch.range(index);
+            match batch.status[index] {
                 Line::Delivered => *written = range.end,
                 Line::Refused => {
-                    let why = worker
-                        .reports
+                    let why = batch
                         .refused
-                        .lock()
-                        .expect("not poisoned")
                         .map_or_else(|| "refused".to_string(), |code| format!("Kafka {code}"));
                     return Err(Failure::Reject {
                         why,
@@ -237,7 +238,7 @@ impl KafkaSink {
                     });
                 }
                 Line::InFlight | Line::Pending => {
-                    return Err(self.unacknowledged(worker, "not acknowledged"));
+                    return Err(self.unacknowledged(batch, "not acknowledged"));
                 }
             }
         }
@@ -246,11 +247,13 @@ impl KafkaSink {
 
     /// The failure of an attempt that left lines unacknowledged: the
     /// broker's last retriable error when there was one.
-    fn unacknowledged(&self, worker: &KafkaWorker, what: &str) -> Failure {
-        let waiting = (0..worker.line_ends.len())
-            .filter(|&index| matches!(worker.reports.status(index), Line::InFlight | Line::Pending))
+    fn unacknowledged(&self, batch: &Lines, what: &str) -> Failure {
+        let waiting = batch
+            .status
+            .iter()
+            .filter(|status| matches!(status, Line::InFlight | Line::Pending))
             .count();
-        let last = *worker.reports.retriable.lock().expect("not poisoned");
+        let last = batch.retriable;
         Failure::Retry {
             error: io::Error::other(match last {
                 Some(code) => format!(
@@ -268,47 +271,59 @@ impl KafkaSink {
 pub(crate) struct KafkaWorker {
     producer: Option<Producer0>,
     reports: Arc<Reports>,
-    /// The end (after its newline) of each line of the batch in hand;
-    /// empty until its first send. Grows to the largest batch's line count
-    /// and is reused.
-    line_ends: Vec<usize>,
+    batch: Lines,
 }
 
 impl KafkaWorker {
     /// A new batch: forget the previous one's lines.
     pub fn start_batch(&mut self) {
-        self.line_ends.clear();
-        self.reports.lines.lock().expect("not poisoned").clear();
-        *self.reports.refused.lock().expect("not poisoned") = None;
-        *self.reports.retriable.lock().expect("not poisoned") = None;
+        self.batch.ends.clear();
+        self.batch.status.clear();
+        self.batch.in_flight = 0;
+        self.batch.refused = None;
+        self.batch.retriable = None;
     }
+}
 
+/// The lines of the batch in hand and what became of each; the vectors
+/// grow to the largest batch's line count and are reused.
+#[derive(Default)]
+struct Lines {
+    /// The end (after its newline) of each line; empty until the batch's
+    /// first send.
+    ends: Vec<usize>,
+    status: Vec<Line>,
+    /// Lines in [`Line::InFlight`].
+    in_flight: usize,
+    /// The error of the last line refused for good.
+    refused: Option<RDKafkaErrorCode>,
+    /// The last retriable error a delivery report carried.
+    retriable: Option<RDKafkaErrorCode>,
+}
+
+impl Lines {
     fn cut(&mut self, bytes: &[u8]) {
         let mut start = 0;
         for newline in memchr::memchr_iter(b'\n', bytes) {
-            self.line_ends.push(newline + 1);
+            self.ends.push(newline + 1);
             start = newline + 1;
         }
         if start < bytes.len() {
-            self.line_ends.push(bytes.len());
+            self.ends.push(bytes.len());
         }
-        let mut lines = self.reports.lines.lock().expect("not poisoned");
-        lines.clear();
-        lines.resize(self.line_ends.len(), Line::Pending as u8);
+        self.status.clear();
+        self.status.resize(self.ends.len(), Line::Pending);
+        self.in_flight = 0;
     }
 
     /// The index of the line that starts at byte `offset`.
     fn line_at(&self, offset: usize) -> usize {
-        self.line_ends.partition_point(|&end| end <= offset)
+        self.ends.partition_point(|&end| end <= offset)
     }
 
     fn range(&self, index: usize) -> std::ops::Range<usize> {
-        let start = if index == 0 {
-            0
-        } else {
-            self.line_ends[index - 1]
-        };
-        start..self.line_ends[index]
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        start..self.ends[index]
     }
 
     /// The line's bytes without its newline: the message.
@@ -316,12 +331,61 @@ impl KafkaWorker {
         let line = &bytes[self.range(index)];
         line.strip_suffix(b"\n").unwrap_or(line)
     }
+
+    fn set(&mut self, index: usize, line: Line) {
+        let Some(status) = self.status.get_mut(index) else {
+            return;
+        };
+        match (*status == Line::InFlight, line == Line::InFlight) {
+            (false, true) => self.in_flight += 1,
+            (true, false) => self.in_flight -= 1,
+            _ => {}
+        }
+        *status = line;
+    }
+
+    fn refuse(&mut self, index: usize, code: RDKafkaErrorCode) {
+        self.set(index, Line::Refused);
+        self.refused = Some(code);
+    }
+
+    /// A delivery report of line `index`: acknowledged, refused for good,
+    /// or to go again.
+    fn report(&mut self, index: usize, code: RDKafkaErrorCode) {
+        match code {
+            RDKafkaErrorCode::NoError => self.set(index, Line::Delivered),
+            code if permanent(code) => self.refuse(index, code),
+            code => {
+                // Purged or failed for now: it goes again on the next try.
+                self.set(index, Line::Pending);
+                if !matches!(
+                    code,
+                    RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                ) {
+                    self.retriable = Some(code);
+                }
+            }
+        }
+    }
+
+    /// After a producer is dropped: what it held goes again.
+    fn requeue_in_flight(&mut self) {
+        for status in &mut self.status {
+            if *status == Line::InFlight {
+                *status = Line::Pending;
+            }
+        }
+        self.in_flight = 0;
+    }
 }
 
 /// A librdkafka producer and the handle of its topic.
 struct Producer0 {
     inner: BaseProducer<Context>,
     topic: *mut rdsys::rd_kafka_topic_t,
+    /// The client's main queue, where its events (delivery reports,
+    /// statistics, errors) arrive.
+    queue: *mut rdsys::rd_kafka_queue_t,
 }
 
 // SAFETY: librdkafka's producer and topic handles are thread-safe; the
@@ -351,7 +415,55 @@ impl Producer0 {
                 retry_after: None,
             });
         }
-        Ok(Self { inner, topic })
+        // SAFETY: as above; the queue reference is destroyed in Drop,
+        // before `inner`.
+        let queue = unsafe { rdsys::rd_kafka_queue_get_main(inner.client().native_ptr()) };
+        Ok(Self {
+            inner,
+            topic,
+            queue,
+        })
+    }
+
+    /// Waits up to `timeout` for one event of the client and serves it:
+    /// a delivery report sets its lines' [`Line`], statistics update the
+    /// gauges, an error is logged. Reads the queue itself (rdkafka's
+    /// `poll` keeps waiting until its timeout even after an event, and
+    /// allocates per report). No allocation per message.
+    fn serve(&self, batch: &mut Lines, reports: &Reports, timeout: Duration) {
+        let millis = timeout.as_millis().clamp(0, i32::MAX as u128) as i32;
+        // SAFETY: the queue is valid while self lives (see new).
+        let event = unsafe { rdsys::rd_kafka_queue_poll(self.queue, millis) };
+        if event.is_null() {
+            return;
+        }
+        // SAFETY: `event` is a live event until rd_kafka_event_destroy
+        // below; the messages and strings it hands out live as long.
+        unsafe {
+            match rdsys::rd_kafka_event_type(event) {
+                rdsys::RD_KAFKA_EVENT_DR => loop {
+                    let message = rdsys::rd_kafka_event_message_next(event);
+                    if message.is_null() {
+                        break;
+                    }
+                    let index = (*message)._private as usize;
+                    batch.report(index, RDKafkaErrorCode::from((*message).err));
+                },
+                rdsys::RD_KAFKA_EVENT_STATS => {
+                    let json = std::ffi::CStr::from_ptr(rdsys::rd_kafka_event_stats(event));
+                    if let Ok(statistics) = serde_json::from_slice::<Statistics>(json.to_bytes()) {
+                        reports.stats(&statistics);
+                    }
+                }
+                rdsys::RD_KAFKA_EVENT_ERROR => {
+                    let code = RDKafkaErrorCode::from(rdsys::rd_kafka_event_error(event));
+                    let text = std::ffi::CStr::from_ptr(rdsys::rd_kafka_event_error_string(event));
+                    reports.warn(&format!("{code}: {}", text.to_string_lossy()));
+                }
+                _ => {}
+            }
+            rdsys::rd_kafka_event_destroy(event);
+        }
     }
 
     /// Queues one message (librdkafka copies it), with `index` as the
@@ -393,20 +505,18 @@ impl Drop for Producer0 {
         // Nothing still queued may refer to this batch's lines after us.
         self.inner.purge(PurgeConfig::default().queue().inflight());
         self.inner.poll(Duration::ZERO);
-        // SAFETY: made by rd_kafka_topic_new in new; not used after this.
-        unsafe { rdsys::rd_kafka_topic_destroy(self.topic) };
+        // SAFETY: made by rd_kafka_queue_get_main and rd_kafka_topic_new
+        // in new; not used after this.
+        unsafe {
+            rdsys::rd_kafka_queue_destroy(self.queue);
+            rdsys::rd_kafka_topic_destroy(self.topic);
+        }
     }
 }
 
-/// Where the delivery reports of one worker's producer land (its
-/// librdkafka context); only the worker's own polls run its callbacks.
+/// What the client tells outside delivery reports (logs, errors,
+/// statistics), shared with its librdkafka context.
 pub(crate) struct Reports {
-    /// A [`Line`] per line of the batch in hand.
-    lines: Mutex<Vec<u8>>,
-    /// The error of the last line refused for good.
-    refused: Mutex<Option<RDKafkaErrorCode>>,
-    /// The last retriable error a delivery report carried.
-    retriable: Mutex<Option<RDKafkaErrorCode>>,
     counters: Arc<OutputCounters>,
     name: String,
     /// Errors librdkafka reported, for logging at powers of two.
@@ -414,32 +524,24 @@ pub(crate) struct Reports {
 }
 
 impl Reports {
-    fn status(&self, index: usize) -> Line {
-        match self.lines.lock().expect("not poisoned")[index] {
-            1 => Line::InFlight,
-            2 => Line::Delivered,
-            3 => Line::Refused,
-            _ => Line::Pending,
-        }
-    }
-
-    fn set(&self, index: usize, line: Line) {
-        if let Some(status) = self.lines.lock().expect("not poisoned").get_mut(index) {
-            *status = line as u8;
-        }
-    }
-
-    fn refuse(&self, index: usize, code: RDKafkaErrorCode) {
-        self.set(index, Line::Refused);
-        *self.refused.lock().expect("not poisoned") = Some(code);
-    }
-
-    /// After a producer is dropped: what it held goes again.
-    fn requeue_in_flight(&self) {
-        for status in self.lines.lock().expect("not poisoned").iter_mut() {
-            if *status == Line::InFlight as u8 {
-                *status = Line::Pending as u8;
-            }
+    /// The client's statistics (every second): queue depth and the mean
+    /// round trip over the brokers that measured one.
+    fn stats(&self, statistics: &Statistics) {
+        self.counters
+            .queue_messages
+            .store(statistics.msg_cnt, Ordering::Relaxed);
+        let (sum, count) = statistics
+            .brokers
+            .values()
+            .filter_map(|broker| broker.rtt.as_ref())
+            .filter(|window| window.cnt > 0)
+            .fold((0i64, 0i64), |(sum, count), window| {
+                (sum + window.avg, count + 1)
+            });
+        if count > 0 {
+            self.counters
+                .rtt_us
+                .store((sum / count).max(0) as u64, Ordering::Relaxed);
         }
     }
 
@@ -477,51 +579,17 @@ impl ClientContext for Context {
     }
 
     fn stats(&self, statistics: Statistics) {
-        self.0
-            .counters
-            .queue_messages
-            .store(statistics.msg_cnt, Ordering::Relaxed);
-        // The mean round trip over the brokers that measured one.
-        let rtts: Vec<i64> = statistics
-            .brokers
-            .values()
-            .filter_map(|broker| broker.rtt.as_ref())
-            .filter(|window| window.cnt > 0)
-            .map(|window| window.avg)
-            .collect();
-        if !rtts.is_empty() {
-            let mean = rtts.iter().sum::<i64>() / rtts.len() as i64;
-            self.0
-                .counters
-                .rtt_us
-                .store(mean.max(0) as u64, Ordering::Relaxed);
-        }
+        self.0.stats(&statistics);
     }
 }
 
 impl ProducerContext for Context {
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
-        match result {
-            Ok(_) => self.0.set(index, Line::Delivered),
-            Err((KafkaError::MessageProduction(code), _)) if permanent(*code) => {
-                self.0.refuse(index, *code);
-            }
-            Err((error, _)) => {
-                // Purged or failed for now: it goes again on the next try.
-                self.0.set(index, Line::Pending);
-                if let KafkaError::MessageProduction(code) = error
-                    && !matches!(
-                        code,
-                        RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
-                    )
-                {
-                    *self.0.retriable.lock().expect("not poisoned") = Some(*code);
-                }
-            }
-        }
-    }
+    /// Only rdkafka's own polls call this, and only ringway's drop of a
+    /// producer makes them (after a purge): what the purged lines become
+    /// is decided by [`Lines::requeue_in_flight`], so nothing is done here.
+    fn delivery(&self, _result: &DeliveryResult<'_>, _index: usize) {}
 }
 
 /// Whether the broker (or librdkafka) refuses the message for good: trying
