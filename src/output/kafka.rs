@@ -41,6 +41,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Attempts (each `--output-timeout` long) in a row without any
+/// acknowledgement after which a worker replaces its producer.
+const STALLED_ATTEMPTS: u32 = 5;
+
 /// What became of one line of the batch in hand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -199,6 +203,7 @@ impl KafkaSink {
         // sends what lingers, then the delivery reports are served as they
         // come (rdkafka's own flush and poll wait out their whole timeout).
         let _ = producer.inner.flush(Duration::ZERO);
+        let waiting_before = batch.in_flight;
         while batch.in_flight > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -210,6 +215,27 @@ impl KafkaSink {
             producer.inner.in_flight_count().max(0) as u64,
             Ordering::Relaxed,
         );
+        // Attempts in a row in which lines were in flight and none was
+        // acknowledged: a broker that restarted without its state can
+        // answer every retry of the idempotent producer with
+        // UNKNOWN_PRODUCER_ID forever, and librdkafka keeps retrying.
+        if batch.in_flight > 0 && batch.in_flight >= waiting_before {
+            batch.stalled += 1;
+        } else {
+            batch.stalled = 0;
+        }
+        if batch.stalled >= STALLED_ATTEMPTS {
+            batch.stalled = 0;
+            worker.producer = None;
+            batch.requeue_in_flight();
+            return Err(Failure::Retry {
+                error: io::Error::other(format!(
+                    "no acknowledgement in {STALLED_ATTEMPTS} attempts of {:?}; starting a new producer (what was not acknowledged goes again)",
+                    self.timeout
+                )),
+                retry_after: None,
+            });
+        }
         if let Some((code, detail)) = producer.inner.client().fatal_error() {
             // The idempotent producer cannot go on (e.g. the broker lost
             // its state): a new one sends what is not acknowledged.
@@ -282,6 +308,7 @@ impl KafkaWorker {
         self.batch.in_flight = 0;
         self.batch.refused = None;
         self.batch.retriable = None;
+        self.batch.stalled = 0;
     }
 }
 
@@ -299,6 +326,9 @@ struct Lines {
     refused: Option<RDKafkaErrorCode>,
     /// The last retriable error a delivery report carried.
     retriable: Option<RDKafkaErrorCode>,
+    /// Attempts in a row without an acknowledgement (see
+    /// [`STALLED_ATTEMPTS`]).
+    stalled: u32,
 }
 
 impl Lines {
