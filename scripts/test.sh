@@ -38,11 +38,14 @@ fi
 # The same venv holds the official Prometheus client, whose parser
 # tests/it/metrics.rs reads /metrics with, and DuckDB, which
 # tests/it/sql_differential.rs checks --sql against, and PyYAML, which
-# tests/it/seccomp.rs parses deploy/kubernetes/daemonset.yaml with.
+# tests/it/seccomp.rs parses deploy/kubernetes/daemonset.yaml with, and
+# confluent-kafka (it bundles librdkafka 2.12.1, the version ringway's kafka
+# output builds), which tests/it/kafka.rs reads topics back with.
 otel_version=1.45.2
 prometheus_client_version=0.21.1
 duckdb_version=2.0.0
 pyyaml_version=6.0.3
+confluent_kafka_version=2.12.1
 otel_venv=target/otel-venv
 if [ ! -x "$otel_venv/bin/python" ]; then
     mkdir -p target
@@ -57,10 +60,12 @@ from importlib.metadata import version
 import prometheus_client.parser
 import duckdb
 import yaml
+import confluent_kafka
 sys.exit(not (sdk == exporter == '$otel_version'
               and version('prometheus-client') == '$prometheus_client_version'
               and duckdb.__version__ == '$duckdb_version'
-              and yaml.__version__ == '$pyyaml_version'))" >/dev/null 2>&1; then
+              and yaml.__version__ == '$pyyaml_version'
+              and confluent_kafka.version()[0] == '$confluent_kafka_version'))" >/dev/null 2>&1; then
     "$otel_venv/bin/pip" install --quiet --disable-pip-version-check \
         "opentelemetry-api==$otel_version" \
         "opentelemetry-sdk==$otel_version" \
@@ -68,9 +73,15 @@ sys.exit(not (sdk == exporter == '$otel_version'
         "opentelemetry-proto==$otel_version" \
         "prometheus-client==$prometheus_client_version" \
         "duckdb==$duckdb_version" \
-        "pyyaml==$pyyaml_version"
+        "pyyaml==$pyyaml_version" \
+        "confluent-kafka==$confluent_kafka_version"
 fi
 export RINGWAY_TEST_PYTHON="$PWD/$otel_venv/bin/python"
+# tansu 0.6.0, a Kafka-protocol broker, built once into a cache outside the
+# clone (~/.cache/ringway; 15-60 min the first time on 2 cores): the real
+# broker tests/it/kafka.rs starts on 127.0.0.1 for the kafka: output.
+RINGWAY_TEST_TANSU="$(bash scripts/fetch-tansu.sh)"
+export RINGWAY_TEST_TANSU
 # Debian's rsyslog, unpacked under target/rsyslog by apt-get download +
 # dpkg -x (never installed: it conflicts with syslog-ng-core, and it must not
 # run as a service): tests/it/tcp.rs runs `rsyslogd -n` from there as a real

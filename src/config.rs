@@ -265,6 +265,8 @@ pub(crate) enum OutputKind {
     Http(HttpTarget),
     /// OTLP/HTTP protobuf (`otlp:http://HOST:PORT/PATH`, `otlp:https://…`).
     Otlp(HttpTarget),
+    /// One Kafka message a record (`kafka:BROKER[,BROKER…]/TOPIC`).
+    Kafka(KafkaTarget),
 }
 
 impl OutputKind {
@@ -273,7 +275,9 @@ impl OutputKind {
         match self {
             OutputKind::Tcp { tls, .. } => tls.as_ref(),
             OutputKind::Http(target) | OutputKind::Otlp(target) => target.tls.as_ref(),
-            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null => None,
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null | OutputKind::Kafka(_) => {
+                None
+            }
         }
     }
 
@@ -283,7 +287,9 @@ impl OutputKind {
         match self {
             OutputKind::Tcp { host, .. } => Some(host),
             OutputKind::Http(target) | OutputKind::Otlp(target) => Some(&target.host),
-            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null => None,
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null | OutputKind::Kafka(_) => {
+                None
+            }
         }
     }
 }
@@ -302,6 +308,43 @@ pub(crate) struct HttpTarget {
     pub gzip: bool,
     /// `Some` for `https://`.
     pub tls: Option<TlsClientOptions>,
+}
+
+/// Where a `kafka:` output produces to, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KafkaTarget {
+    /// `HOST:PORT` of each bootstrap broker, as given.
+    pub brokers: Vec<String>,
+    pub topic: String,
+    /// The codec of the produce requests (`compression=`).
+    pub compression: KafkaCompression,
+    /// The record's top-level field whose value is the message key
+    /// (`key=FIELD`); `None`: no key (librdkafka's partitioner spreads
+    /// keyless messages).
+    pub key: Option<String>,
+    /// `acks=all` (the default, with idempotence) or `acks=1`.
+    pub acks_all: bool,
+}
+
+/// `compression=` of a `kafka:` output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KafkaCompression {
+    None,
+    Gzip,
+    Lz4,
+    Zstd,
+}
+
+impl KafkaCompression {
+    /// The name librdkafka's `compression.codec` and the SPEC use.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaCompression::None => "none",
+            KafkaCompression::Gzip => "gzip",
+            KafkaCompression::Lz4 => "lz4",
+            KafkaCompression::Zstd => "zstd",
+        }
+    }
 }
 
 /// How a network output's TLS client checks its server and shows itself

@@ -76,8 +76,12 @@ const STDIN_KEYS: [&str; 3] = ["kind", "format", "sql"];
 /// (`--output-header N=HEADER`). `tls` (a tcp output's `,tls`), `ca`,
 /// `cert`, `key`, `server_name` and `insecure_skip_verify` are the TLS
 /// client's options of the SPEC.
-const OUTPUT_KEYS: [&str; 13] = [
+const OUTPUT_KEYS: [&str; 17] = [
     "kind",
+    "brokers",
+    "topic",
+    "compression",
+    "acks",
     "path",
     "url",
     "address",
@@ -656,13 +660,54 @@ fn output_spec(table: &Table) -> Result<String, String> {
             let gzip = if gzip { ",gzip" } else { "" };
             (format!("{kind}:{url}{gzip}{tls_options}"), "url")
         }
+        "kafka" => {
+            // `key` is the message key's field here (no TLS yet).
+            only(
+                &["brokers", "topic", "compression", "key", "acks"],
+                "brokers, topic, compression, key, acks",
+            )?;
+            let brokers = match table.get("brokers") {
+                Some(toml::Value::String(broker)) => vec![broker.clone()],
+                Some(toml::Value::Array(list)) if !list.is_empty() => list
+                    .iter()
+                    .map(|broker| match broker {
+                        toml::Value::String(broker) if !broker.contains(',') => Ok(broker.clone()),
+                        _ => {
+                            Err("key 'brokers' must be a list of \"HOST:PORT\" strings".to_string())
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => {
+                    return Err(
+                        "key 'brokers' must be a list of \"HOST:PORT\" strings, e.g. brokers = [\"127.0.0.1:9092\"]"
+                            .to_string(),
+                    );
+                }
+                None => return Err("a kafka output needs key 'brokers'".to_string()),
+            };
+            let topic = required("topic", "kafka", table.text("topic")?)?;
+            let mut spec = format!("kafka:{}/{topic}", brokers.join(","));
+            for key in ["compression", "key", "acks"] {
+                match table.get(key) {
+                    Some(toml::Value::Integer(number)) if key == "acks" => {
+                        spec.push_str(&format!(",acks={number}"));
+                    }
+                    _ => {
+                        if let Some(value) = table.text(key)? {
+                            spec.push_str(&format!(",{key}={value}"));
+                        }
+                    }
+                }
+            }
+            (spec, "brokers")
+        }
         other => {
             return Err(format!(
-                "key 'kind': unknown output kind '{other}' (use file, stdout, null, tcp, http or otlp)"
+                "key 'kind': unknown output kind '{other}' (use file, stdout, null, tcp, http, otlp or kafka)"
             ));
         }
     };
-    if matches!(kind.as_str(), "tcp" | "http" | "otlp") {
+    if matches!(kind.as_str(), "tcp" | "http" | "otlp" | "kafka") {
         crate::config::parse_output_spec(&spec)
             .map_err(|error| format!("key '{target_key}': {error}"))?;
     }

@@ -82,6 +82,12 @@ pub(crate) struct OutputCounters {
     pub routed: AtomicU64,
     /// Records the output's route condition turned away.
     pub skipped: AtomicU64,
+    /// Messages a `kafka:` output's producers hold (queued or awaiting the
+    /// broker's acknowledgement); 0 for other outputs.
+    pub queue_messages: AtomicU64,
+    /// The mean broker round-trip time a `kafka:` output's client last
+    /// measured, in microseconds; 0 until measured and for other outputs.
+    pub rtt_us: AtomicU64,
 }
 
 /// Batches, and the records they carry, that a stage holds outside any

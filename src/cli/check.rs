@@ -272,6 +272,23 @@ impl CheckArgs {
                         target.gzip
                     ));
                 }
+                OutputKind::Kafka(target) => {
+                    let brokers: Vec<String> = target
+                        .brokers
+                        .iter()
+                        .map(|broker| toml_value(broker))
+                        .collect();
+                    out.push_str(&format!(
+                        "kind = \"kafka\"\nbrokers = [{}]\ntopic = {}\ncompression = \"{}\"\nacks = \"{}\"\n",
+                        brokers.join(", "),
+                        toml_value(&target.topic),
+                        target.compression.name(),
+                        if target.acks_all { "all" } else { "1" },
+                    ));
+                    if let Some(key) = &target.key {
+                        out.push_str(&format!("key = {}\n", toml_value(key)));
+                    }
+                }
             }
             out.push_str(&client_tls_keys(output.kind.tls()));
             if !output.headers.is_empty() {

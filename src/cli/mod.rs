@@ -220,7 +220,9 @@ pub(crate) struct RunArgs {
 
     /// An output: file:PATH (append), stdout, null (count and discard), tcp:HOST:PORT[,tls] (NDJSON, over TLS
     /// with ,tls), http://HOST[:PORT]/PATH[,gzip] (NDJSON POST; also http:URL; https:// for HTTPS) or
-    /// otlp:http://HOST:PORT/v1/logs[,gzip] (OTLP/HTTP protobuf; otlp:https://… for HTTPS). A TLS output checks the
+    /// otlp:http://HOST:PORT/v1/logs[,gzip] (OTLP/HTTP protobuf; otlp:https://… for HTTPS) or
+    /// kafka:HOST:PORT[,HOST:PORT…]/TOPIC[,compression=none|gzip|lz4|zstd][,key=FIELD][,acks=all|1] (a Kafka message
+    /// a record; lz4 and acks=all with idempotence by default; see docs/outputs.md). A TLS output checks the
     /// server's certificate against the system's CAs or ,ca=FILE (PEM), for the URL's host or ,server_name=NAME;
     /// ,cert=FILE,key=FILE present a client certificate (mutual TLS); ,insecure_skip_verify=true checks nothing
     /// (warned about). Repeat to fan out; a batch is done when every output wrote it. [default: stdout]

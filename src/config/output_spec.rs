@@ -5,10 +5,12 @@
 //! `server_name=`, `insecure_skip_verify=`), and the request headers of
 //! HTTP and OTLP outputs ([`parse_header`]).
 
-use super::{Header, HttpTarget, OutputKind, OutputSpec, TlsClientOptions};
+use super::{
+    Header, HttpTarget, KafkaCompression, KafkaTarget, OutputKind, OutputSpec, TlsClientOptions,
+};
 use std::path::PathBuf;
 
-const KINDS: &str = "file:PATH, stdout, null, tcp:HOST:PORT[,tls], http(s)://HOST[:PORT]/PATH or otlp:http(s)://HOST:PORT/v1/logs";
+const KINDS: &str = "file:PATH, stdout, null, tcp:HOST:PORT[,tls], http(s)://HOST[:PORT]/PATH, otlp:http(s)://HOST:PORT/v1/logs or kafka:HOST:PORT[,HOST:PORT...]/TOPIC";
 
 /// Headers ringway writes itself on every request: one given again would
 /// contradict it (a second Content-Length is request smuggling).
@@ -35,6 +37,7 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
             Some(("file", _)) => return Err(format!("output '{spec}': the path is empty")),
             Some(("http", url)) => OutputKind::Http(parse_http_target(spec, url)?),
             Some(("otlp", url)) => OutputKind::Otlp(parse_http_target(spec, url)?),
+            Some(("kafka", target)) => OutputKind::Kafka(parse_kafka_target(spec, target)?),
             Some(("tcp", rest)) => {
                 let mut parts = rest.split(',');
                 let target = parts.next().unwrap_or_default();
@@ -235,6 +238,83 @@ fn parse_http_target(spec: &str, url: &str) -> Result<HttpTarget, String> {
         gzip: options.gzip,
         tls,
     })
+}
+
+/// `BROKER[,BROKER...]/TOPIC[,option]...` of a `kafka:` output: each
+/// broker `HOST:PORT` (`[v6]:PORT`), a topic of Kafka's legal characters
+/// (letters, digits, `.`, `_`, `-`; at most 249), then `compression=`
+/// (`none|gzip|lz4|zstd`, default lz4), `key=FIELD` and `acks=all|1`.
+fn parse_kafka_target(spec: &str, target: &str) -> Result<KafkaTarget, String> {
+    let example = "e.g. kafka:127.0.0.1:9092/logs or kafka:k1:9092,k2:9092/logs,compression=zstd";
+    let Some((brokers, rest)) = target.split_once('/') else {
+        return Err(format!(
+            "output '{spec}': no topic: write the brokers, then /TOPIC ({example})"
+        ));
+    };
+    let brokers = brokers
+        .split(',')
+        .map(|broker| {
+            parse_host_port(broker)
+                .map(|_| broker.to_string())
+                .map_err(|why| format!("output '{spec}': broker '{broker}': {why} ({example})"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut parts = rest.split(',');
+    let topic = parts.next().unwrap_or_default();
+    if topic.is_empty()
+        || topic.len() > 249
+        || matches!(topic, "." | "..")
+        || !topic
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte))
+    {
+        return Err(format!(
+            "output '{spec}': topic '{topic}' is not a Kafka topic name (1 to 249 of letters, digits, '.', '_' and '-')"
+        ));
+    }
+    let mut target = KafkaTarget {
+        brokers,
+        topic: topic.to_string(),
+        compression: KafkaCompression::Lz4,
+        key: None,
+        acks_all: true,
+    };
+    for option in parts {
+        let context = |error: String| format!("output '{spec}': {error}");
+        match option.split_once('=') {
+            Some(("compression", codec)) => {
+                target.compression = match codec {
+                    "none" => KafkaCompression::None,
+                    "gzip" => KafkaCompression::Gzip,
+                    "lz4" => KafkaCompression::Lz4,
+                    "zstd" => KafkaCompression::Zstd,
+                    _ => {
+                        return Err(context(format!(
+                            "compression must be none, gzip, lz4 or zstd, not '{codec}'"
+                        )));
+                    }
+                }
+            }
+            Some(("key", "")) => return Err(context("key= needs a field name".to_string())),
+            Some(("key", field)) => target.key = Some(field.to_string()),
+            Some(("acks", "all")) => target.acks_all = true,
+            Some(("acks", "1")) => target.acks_all = false,
+            Some(("acks", other)) => {
+                return Err(context(format!("acks must be all or 1, not '{other}'")));
+            }
+            Some((key, _)) => {
+                return Err(context(format!(
+                    "unknown option '{key}' (kafka outputs take compression, key and acks)"
+                )));
+            }
+            None => {
+                return Err(context(format!(
+                    "unknown option '{option}' (kafka outputs take compression=, key= and acks=)"
+                )));
+            }
+        }
+    }
+    Ok(target)
 }
 
 /// Checks a request header, `Name: Value` (surrounding spaces of the value

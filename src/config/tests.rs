@@ -370,6 +370,53 @@ fn output_specs_parse() {
 }
 
 #[test]
+fn kafka_output_specs_parse() {
+    let kafka = |spec: &str| match parse_output_spec(spec).unwrap().kind {
+        OutputKind::Kafka(target) => target,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        kafka("kafka:127.0.0.1:9092/logs"),
+        KafkaTarget {
+            brokers: vec!["127.0.0.1:9092".into()],
+            topic: "logs".into(),
+            compression: KafkaCompression::Lz4,
+            key: None,
+            acks_all: true,
+        }
+    );
+    let all = kafka("kafka:k1:9092,[::1]:9093/app.logs-v_2,compression=zstd,key=host,acks=1");
+    assert_eq!(all.brokers, ["k1:9092", "[::1]:9093"]);
+    assert_eq!(all.topic, "app.logs-v_2");
+    assert_eq!(all.compression, KafkaCompression::Zstd);
+    assert_eq!(all.key.as_deref(), Some("host"));
+    assert!(!all.acks_all);
+    for codec in ["none", "gzip", "lz4", "zstd"] {
+        let target = kafka(&format!("kafka:h:1/t,compression={codec}"));
+        assert_eq!(target.compression.name(), codec);
+    }
+    for (bad, says) in [
+        ("kafka:h:9092", "no topic"),
+        ("kafka:h:9092/", "not a Kafka topic name"),
+        ("kafka:h:9092/a b", "not a Kafka topic name"),
+        ("kafka:h:9092/..", "not a Kafka topic name"),
+        ("kafka:h/t", "broker 'h'"),
+        ("kafka:h:0/t", "port 0"),
+        ("kafka:h:1,/t", "broker ''"),
+        ("kafka:h:1/t,compression=snappy", "none, gzip, lz4 or zstd"),
+        ("kafka:h:1/t,acks=0", "acks must be all or 1"),
+        ("kafka:h:1/t,key=", "key= needs a field name"),
+        ("kafka:h:1/t,tls", "unknown option 'tls'"),
+        ("kafka:h:1/t,linger=5", "unknown option 'linger'"),
+    ] {
+        let error = parse_output_spec(bad).unwrap_err();
+        assert!(error.contains(says), "{bad}: {error}");
+    }
+    let topic = "t".repeat(250);
+    assert!(parse_output_spec(&format!("kafka:h:1/{topic}")).is_err());
+}
+
+#[test]
 fn tcp_tls_takes_its_files_from_its_keys_or_the_global_flags() {
     let defaults = InputDefaults {
         tls_cert: Some("/etc/global.crt".into()),

@@ -309,6 +309,14 @@ families! {
     OUTPUT_FAILING: Gauge "ringway_output_failing" ["output"]
         "1 while a worker of the output is retrying a batch, else 0.";
 
+    OUTPUT_QUEUE_MESSAGES: Gauge "ringway_output_queue_messages" ["output"]
+        "Messages a kafka output's client holds: queued, or sent and awaiting the broker's acknowledgement (0 for other outputs)."
+        details "Bounded by the client's queue (two batches' bytes, see docs/outputs.md). Summary key: `queue_messages`.";
+
+    OUTPUT_RTT: Gauge "ringway_output_rtt_microseconds" ["output"]
+        "The mean round-trip time to the brokers a kafka output's client measured over its last statistics interval (1 s), in microseconds; 0 until measured and for other outputs."
+        details "Summary key: `rtt_us`.";
+
     RING_OCCUPANCY: Gauge "ringway_ring_occupancy" ["stage"]
         "Batches queued in the stage's rings, summed over its rings."
         details "Stages: `io_to_cpu` (I/O worker to CPU worker, a ring of 4 per lane, `--ring-io-to-cpu`), `cpu_to_dispatcher` (CPU worker to dispatcher, a ring of 16 per lane, `--ring-cpu-to-dispatcher`), `dispatcher_to_worker` (dispatcher to output workers, a ring of 1 per worker, `--ring-dispatcher-to-worker`).";
@@ -471,6 +479,8 @@ scopes! {
         skipped => ROUTE_RECORDS{outcome="skipped"};
         _ = |output| output.held.load().1 => OUTPUT_HELD_RECORDS;
         _ = |output| u64::from(output.is_failing()) => OUTPUT_FAILING;
+        queue_messages => OUTPUT_QUEUE_MESSAGES;
+        rtt_us => OUTPUT_RTT;
     ]
 
     /// What every ring stage ([`RING_STAGES`]) shows in `/metrics` (the

@@ -10,8 +10,10 @@
 
 pub(crate) mod connect;
 pub(crate) mod dispatcher;
+pub(crate) mod failure;
 pub(crate) mod file;
 pub(crate) mod http;
+pub(crate) mod kafka;
 pub(crate) mod light;
 pub(crate) mod otlp;
 pub(crate) mod sink;

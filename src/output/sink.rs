@@ -13,8 +13,10 @@
 
 use crate::config::{Header, OutputKind};
 use crate::metrics::OutputCounters;
+use crate::output::failure::Failure;
 use crate::output::file::FileSink;
 use crate::output::http::{Client, Endpoint, Gzip};
+use crate::output::kafka::{KafkaSink, KafkaWorker};
 use crate::output::otlp::Encoder;
 use crate::output::tcp::TcpSink;
 use std::fs::File;
@@ -36,38 +38,13 @@ pub(crate) enum Sink {
         otlp: bool,
         gzip: bool,
     },
-}
-
-/// Why a write did not go through.
-pub(crate) enum Failure {
-    /// Worth trying again: after `retry_after` when the server gave one,
-    /// else after the worker's backoff.
-    Retry {
-        error: io::Error,
-        retry_after: Option<Duration>,
-    },
-    /// The receiver refused the bytes `range` of the batch for good (HTTP
-    /// `status`); `detail` is the start of its answer. What comes after
-    /// `range` is still to be sent.
-    Reject {
-        status: u16,
-        detail: String,
-        range: std::ops::Range<usize>,
-    },
-}
-
-impl From<io::Error> for Failure {
-    fn from(error: io::Error) -> Self {
-        Failure::Retry {
-            error,
-            retry_after: None,
-        }
-    }
+    Kafka(KafkaSink),
 }
 
 /// One output worker's own side of its sink.
 pub(crate) struct Connection {
     http: Option<HttpWorker>,
+    kafka: Option<KafkaWorker>,
 }
 
 /// An HTTP or OTLP output worker's keep-alive connection and the buffers
@@ -87,13 +64,17 @@ impl Sink {
     /// an HTTP or OTLP output (validation refused them elsewhere). A TLS
     /// output's client configuration is built here, once for all its
     /// connections; `Err` is a TLS file or name validation accepted that
-    /// is refused now (a file changed since), in one line.
+    /// is refused now (a file changed since), in one line. `queue_bytes`:
+    /// what a `kafka:` output's producer may queue.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: &OutputKind,
+        name: &str,
         headers: &[Header],
         fsync: bool,
         repair_torn: bool,
         timeout: Duration,
+        queue_bytes: usize,
         counters: Arc<OutputCounters>,
     ) -> Result<Self, String> {
         let http = matches!(kind, OutputKind::Http(_) | OutputKind::Otlp(_));
@@ -117,6 +98,13 @@ impl Sink {
                 otlp: matches!(kind, OutputKind::Otlp(_)),
                 gzip: target.gzip,
             },
+            OutputKind::Kafka(target) => Sink::Kafka(KafkaSink::new(
+                target,
+                name,
+                queue_bytes,
+                timeout,
+                counters,
+            )?),
         })
     }
 
@@ -140,6 +128,10 @@ impl Sink {
                 }),
                 _ => None,
             },
+            kafka: match self {
+                Sink::Kafka(kafka) => Some(kafka.worker()),
+                _ => None,
+            },
         }
     }
 
@@ -147,6 +139,9 @@ impl Sink {
     pub fn prepare(&self, connection: &mut Connection, _bytes: &[u8]) {
         if let Some(worker) = &mut connection.http {
             worker.prepared = None;
+        }
+        if let Some(worker) = &mut connection.kafka {
+            worker.start_batch();
         }
     }
 
@@ -189,6 +184,10 @@ impl Sink {
         bytes: &[u8],
         written: &mut usize,
     ) -> Result<(), Failure> {
+        if let Sink::Kafka(kafka) = self {
+            let worker = connection.kafka.as_mut().expect("made by Sink::connection");
+            return kafka.send(worker, bytes, written);
+        }
         let Sink::Http { endpoint, otlp, .. } = self else {
             return Ok(self.write(bytes, written)?);
         };
@@ -228,7 +227,7 @@ impl Sink {
                 }
                 status => {
                     return Err(Failure::Reject {
-                        status,
+                        why: format!("HTTP {status}"),
                         detail: worker.client.snippet(),
                         range,
                     });
@@ -244,7 +243,9 @@ impl Sink {
     pub fn write(&self, bytes: &[u8], written: &mut usize) -> io::Result<()> {
         match self {
             Sink::Tcp(tcp) => tcp.write(bytes, written),
-            Sink::Http { .. } => Err(io::Error::other("HTTP sinks send with Sink::send")),
+            Sink::Http { .. } | Sink::Kafka(_) => Err(io::Error::other(
+                "HTTP and Kafka sinks send with Sink::send",
+            )),
             Sink::Null => {
                 *written = bytes.len();
                 Ok(())

@@ -12,8 +12,9 @@
 use crate::dead_letter::SharedDeadLetter;
 use crate::metrics::{LatencyHistogram, OutputCounters};
 use crate::output::dispatcher::Job;
+use crate::output::failure::Failure;
 use crate::output::light::TrafficLight;
-use crate::output::sink::{Connection, Failure, Sink};
+use crate::output::sink::{Connection, Sink};
 use crate::ring::{RingReceiver, Waker};
 use crossbeam_queue::ArrayQueue;
 use std::sync::Arc;
@@ -108,14 +109,10 @@ impl OutputWorker {
         loop {
             let (error, retry_after) = match self.sink.send(connection, bytes, &mut written) {
                 Ok(()) => break,
-                Err(Failure::Reject {
-                    status,
-                    detail,
-                    range,
-                }) => {
+                Err(Failure::Reject { why, detail, range }) => {
                     // That part is refused for good; the rest still goes.
                     let part = &bytes[range.clone()];
-                    rejected_records += self.reject(part, status, &detail, jitter);
+                    rejected_records += self.reject(part, &why, &detail, jitter);
                     rejected_bytes += part.len();
                     written = range.end;
                     continue;
@@ -197,7 +194,7 @@ impl OutputWorker {
     /// batch is not acked before its lines are somewhere), else dropped;
     /// counted, and logged at the 1st, 2nd, 4th, … reject. Returns the
     /// number of lines.
-    fn reject(&self, lines: &[u8], status: u16, detail: &str, jitter: &mut Jitter) -> u64 {
+    fn reject(&self, lines: &[u8], why: &str, detail: &str, jitter: &mut Jitter) -> u64 {
         let records = memchr::memchr_iter(b'\n', lines).count() as u64;
         let rejects = self.counters.rejects.fetch_add(1, Ordering::Relaxed) + 1;
         let outcome = match &self.dead_letter {
@@ -241,7 +238,7 @@ impl OutputWorker {
         };
         if rejects.is_power_of_two() {
             eprintln!(
-                "ringway: warning: output {} rejected a request of {records} records with HTTP {status} ({rejects} rejected requests so far); {outcome}; response = {detail:?}",
+                "ringway: warning: output {} rejected a request of {records} records with {why} ({rejects} rejected requests so far); {outcome}; response = {detail:?}",
                 self.name,
             );
         }
@@ -294,10 +291,12 @@ mod tests {
         let sink = Arc::new(
             Sink::new(
                 &crate::config::OutputKind::File(path.clone()),
+                "file",
                 &[],
                 false,
                 false,
                 Duration::from_secs(1),
+                0,
                 counters.clone(),
             )
             .unwrap(),

@@ -63,10 +63,13 @@ impl Outputs {
         let sink = Arc::new(
             Sink::new(
                 &output.kind,
+                &output.name,
                 &output.headers,
                 settings.fsync,
                 settings.data_dir.is_some(),
                 settings.output_timeout,
+                // A kafka: producer's queue holds two batches (or lines).
+                2 * settings.batch_bytes.max(settings.max_line_bytes),
                 Arc::clone(&counters),
             )
             .map_err(|error| format!("output '{}': {error}", output.name))?,

@@ -22,6 +22,7 @@ mod durability;
 mod edge_cases;
 mod file_input_safety;
 mod file_pipeline;
+mod kafka;
 mod layering;
 mod metrics;
 mod mtls;

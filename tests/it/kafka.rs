@@ -1,0 +1,698 @@
+//! The `kafka:` output against a real Kafka-protocol broker: tansu 0.6 (a
+//! Kafka-compatible broker written in Rust) with its in-memory storage,
+//! started here on 127.0.0.1, one per test. `scripts/fetch-tansu.sh`
+//! builds it once into a cache outside the clone; `RINGWAY_TEST_TANSU`
+//! names the binary (scripts/test.sh sets it). Topics are read back with an
+//! independent client, confluent-kafka (tests/kafka/consume.py, in the
+//! test venv). Without either: "not run" here, a failure under CI.
+
+use crate::common::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tansu binary, or None ("not run").
+fn tansu_bin() -> Option<PathBuf> {
+    let cached = std::env::var_os("HOME").map(|home| {
+        let cache = std::env::var_os("RINGWAY_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("ringway"))
+            })
+            .unwrap_or_else(|| PathBuf::from(home).join(".cache/ringway"));
+        cache.join("tansu-0.6.0/bin/tansu")
+    });
+    let candidate = std::env::var_os("RINGWAY_TEST_TANSU")
+        .map(PathBuf::from)
+        .or(cached)
+        .filter(|path| path.exists());
+    if candidate.is_none() {
+        not_run(
+            "the tansu 0.6.0 broker (scripts/fetch-tansu.sh builds it; RINGWAY_TEST_TANSU names it)",
+        );
+    }
+    candidate
+}
+
+fn consumer_python() -> Option<PathBuf> {
+    test_python("import confluent_kafka", "confluent-kafka")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running tansu broker on 127.0.0.1 (killed on drop).
+struct Broker {
+    bin: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Broker {
+    fn start(bin: &Path, dir: &TempDir) -> Broker {
+        let mut broker = Broker {
+            bin: bin.to_path_buf(),
+            port: free_port(),
+            child: None,
+            log: dir.join("tansu.log"),
+        };
+        broker.launch();
+        broker
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(&self.bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(
+            wait_until(Duration::from_secs(30), || TcpStream::connect(
+                self.address()
+            )
+            .is_ok()),
+            "tansu did not listen on {}:\n{}",
+            self.address(),
+            fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    fn create_topic(&self, topic: &str, partitions: u32) {
+        let status = Command::new(&self.bin)
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--broker",
+                &format!("tcp://{}", self.address()),
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run tansu topic create");
+        assert!(status.success(), "tansu topic create {topic}: {status}");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A frozen broker must be thawed to die cleanly.
+            // SAFETY: kill(2) on our own child's pid; no memory involved.
+            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+        }
+        self.kill();
+    }
+}
+
+/// One message read back: partition, key (None: no key), value.
+struct Message {
+    partition: u32,
+    key: Option<String>,
+    value: String,
+}
+
+/// Reads `topic` from its start with confluent-kafka until `expected`
+/// messages came and then a second of quiet.
+fn consume(
+    python: &Path,
+    broker: &Broker,
+    topic: &str,
+    expected: usize,
+    dir: &TempDir,
+) -> Vec<Message> {
+    let out = dir.join(format!("consumed-{topic}.tsv"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/consume.py");
+    let status = Command::new(python)
+        .arg(&script)
+        .args([&broker.address(), topic, &expected.to_string(), &p(&out)])
+        .status()
+        .expect("run consume.py");
+    assert!(status.success(), "consume.py: {status}");
+    fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut fields = line.splitn(4, '\t');
+            let partition = fields.next().unwrap().parse().unwrap();
+            let _offset = fields.next().unwrap();
+            let key = fields.next().unwrap();
+            Message {
+                partition,
+                key: (key != "-").then(|| key.to_string()),
+                value: fields.next().unwrap().to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Lines of varied shapes: nested JSON, escapes, non-ASCII, numbers.
+fn varied_line(i: u64, rng: &mut Rng) -> String {
+    match i % 4 {
+        0 | 1 => json_line(i, rng),
+        2 => format!(
+            r#"{{"seq":{i},"host":"web-{:02}","nested":{{"a":[1,2,{{"b":"c\"d"}}]}},"msg":"short"}}"#,
+            i % 7
+        ),
+        _ => format!(
+            r#"{{"seq":{i},"host":"db-{}","msg":"{}"}}"#,
+            i % 3,
+            "x".repeat((i % 300) as usize)
+        ),
+    }
+}
+
+/// The `seq` of a line ringway wrote (every line here has one).
+fn seq_of(line: &str) -> u64 {
+    let at = line.find("\"seq\":").expect("a seq") + 6;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Every line of `expected` is in `messages` exactly once, and each
+/// partition holds its lines in file order.
+fn assert_exactly_once_in_order(expected: &[String], messages: &[Message]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for message in messages {
+        *counts.entry(message.value.as_str()).or_default() += 1;
+    }
+    let missing = expected
+        .iter()
+        .filter(|line| !counts.contains_key(line.as_str()))
+        .count();
+    let doubled = counts.values().filter(|&&n| n > 1).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} lines never arrived",
+        expected.len()
+    );
+    assert_eq!(doubled, 0, "{doubled} lines arrived more than once");
+    assert_eq!(
+        messages.len(),
+        expected.len(),
+        "extra messages in the topic"
+    );
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    for message in messages {
+        let seq = seq_of(&message.value);
+        if let Some(previous) = last.insert(message.partition, seq) {
+            assert!(
+                seq > previous,
+                "partition {}: seq {seq} after {previous}",
+                message.partition
+            );
+        }
+    }
+}
+
+fn setup(label: &str) -> Option<(PathBuf, PathBuf, TempDir)> {
+    let tansu = tansu_bin()?;
+    let python = consumer_python()?;
+    Some((tansu, python, TempDir::new(label)))
+}
+
+#[test]
+fn hundred_thousand_lines_arrive_once_in_order_per_partition() {
+    let Some((tansu, python, dir)) = setup("kafka-100k") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    broker.create_topic("logs", 3);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(19);
+    let mut expected = Vec::new();
+    write_lines(&input, 100_000, |i| {
+        let line = varied_line(i, &mut rng);
+        expected.push(line.clone());
+        line
+    });
+    let summary = dir.join("summary.json");
+    let output = format!("kafka:{}/logs", broker.address());
+    let finished = run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            &output,
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    );
+    finished.assert_success();
+    let summary = read_summary(&summary);
+    assert_eq!(summary.output(0, "records"), 100_000);
+    assert_eq!(summary.output(0, "rejects"), 0);
+    let messages = consume(&python, &broker, "logs", expected.len(), &dir);
+    assert_exactly_once_in_order(&expected, &messages);
+    let partitions: std::collections::BTreeSet<u32> =
+        messages.iter().map(|message| message.partition).collect();
+    assert!(
+        partitions.len() > 1,
+        "every message in one partition: {partitions:?}"
+    );
+    assert!(messages.iter().all(|message| message.key.is_none()));
+}
+
+#[test]
+fn the_key_field_keys_each_message_and_a_key_stays_on_one_partition() {
+    let Some((tansu, python, dir)) = setup("kafka-key") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    broker.create_topic("keyed", 4);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(7);
+    let mut expected = Vec::new();
+    write_lines(&input, 20_000, |i| {
+        let line = varied_line(i, &mut rng);
+        expected.push(line.clone());
+        line
+    });
+    run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            &format!("kafka:{}/keyed,key=host,compression=zstd", broker.address()),
+            "--exit-on-eof",
+        ],
+        TIMEOUT,
+    )
+    .assert_success();
+    let messages = consume(&python, &broker, "keyed", expected.len(), &dir);
+    assert_exactly_once_in_order(&expected, &messages);
+    let mut partition_of: HashMap<String, u32> = HashMap::new();
+    for message in &messages {
+        let key = message.key.clone().expect("every line has a host");
+        let host = serde_json::from_str::<serde_json::Value>(&message.value).unwrap()["host"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(key, host);
+        let partition = *partition_of.entry(key.clone()).or_insert(message.partition);
+        assert_eq!(partition, message.partition, "key {key} on two partitions");
+    }
+    let used: std::collections::BTreeSet<u32> = partition_of.values().copied().collect();
+    assert!(
+        used.len() > 1,
+        "{} keys all on one partition",
+        partition_of.len()
+    );
+}
+
+/// ringway tailing `input`, producing to `topic`, with `extra` flags.
+fn tail_into_kafka(
+    dir: &TempDir,
+    input: &Path,
+    broker: &Broker,
+    topic: &str,
+    extra: &[&str],
+) -> Ringway {
+    let mut args = vec![
+        "run".to_string(),
+        "--input".to_string(),
+        format!("file:{},format=json", p(input)),
+        "--output".to_string(),
+        format!("kafka:{}/{topic}", broker.address()),
+        "--retry-max".to_string(),
+        "1s".to_string(),
+    ];
+    if !extra.contains(&"--output-timeout") {
+        args.extend(["--output-timeout".to_string(), "2s".to_string()]);
+    }
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(dir, &args)
+}
+
+fn append_lines(path: &Path, lines: &[String]) {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+fn generate(from: u64, count: u64, rng: &mut Rng) -> Vec<String> {
+    (from..from + count).map(|i| varied_line(i, rng)).collect()
+}
+
+#[test]
+fn a_broker_frozen_for_ten_seconds_loses_nothing() {
+    let Some((tansu, python, dir)) = setup("kafka-frozen") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    broker.create_topic("frozen", 2);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(3);
+    let first = generate(0, 20_000, &mut rng);
+    append_lines(&input, &first);
+    // 3 s attempts: the producer is replaced only after 5 of them without
+    // an acknowledgement (15 s), longer than the freeze.
+    let mut ringway = tail_into_kafka(&dir, &input, &broker, "frozen", &["--output-timeout", "3s"]);
+    let started = Instant::now();
+    // Freeze the broker mid-run, keep writing, thaw it after 10 s.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child's pid; no memory involved.
+    unsafe { libc::kill(broker.pid(), libc::SIGSTOP) };
+    let second = generate(20_000, 30_000, &mut rng);
+    append_lines(&input, &second);
+    std::thread::sleep(Duration::from_secs(10));
+    ringway.assert_running("while the broker was frozen");
+    // SAFETY: as above.
+    unsafe { libc::kill(broker.pid(), libc::SIGCONT) };
+    let third = generate(50_000, 10_000, &mut rng);
+    append_lines(&input, &third);
+    let expected: Vec<String> = first.into_iter().chain(second).chain(third).collect();
+    let messages = consume(&python, &broker, "frozen", expected.len(), &dir);
+    ringway.terminate();
+    let finished = ringway.wait(TIMEOUT);
+    finished.assert_success();
+    assert_exactly_once_in_order(&expected, &messages);
+    assert!(
+        finished.stderr.contains("failed to write"),
+        "no retry was logged while frozen ({:?}):\n{}",
+        started.elapsed(),
+        tail(&finished.stderr, 3000)
+    );
+}
+
+#[test]
+fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
+    let Some((tansu, python, dir)) = setup("kafka-restart") else {
+        return;
+    };
+    let mut broker = Broker::start(&tansu, &dir);
+    broker.create_topic("restart", 2);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(5);
+    let first = generate(0, 20_000, &mut rng);
+    append_lines(&input, &first);
+    let mut ringway = tail_into_kafka(&dir, &input, &broker, "restart", &[]);
+    let before = consume(&python, &broker, "restart", first.len(), &dir);
+    assert_exactly_once_in_order(&first, &before);
+    // Kill the broker; its memory store is gone with it. Lines written
+    // meanwhile wait in ringway.
+    broker.kill();
+    let second = generate(20_000, 20_000, &mut rng);
+    append_lines(&input, &second);
+    std::thread::sleep(Duration::from_secs(3));
+    ringway.assert_running("while the broker was down");
+    // The rings and the client's queue are full now: ringway's bounded
+    // pools at their most.
+    let rss_outage = vm_rss_kib(ringway.pid()).unwrap();
+    broker.launch();
+    broker.create_topic("restart", 2);
+    let third = generate(40_000, 10_000, &mut rng);
+    append_lines(&input, &third);
+    // The new broker holds what came after the restart (the old store is
+    // gone): the second and third parts, each line at least once.
+    let expected: Vec<String> = second.iter().chain(&third).cloned().collect();
+    let messages = consume(&python, &broker, "restart", expected.len(), &dir);
+    let got: std::collections::HashSet<&str> = messages
+        .iter()
+        .map(|message| message.value.as_str())
+        .collect();
+    let missing = expected
+        .iter()
+        .filter(|line| !got.contains(line.as_str()))
+        .count();
+    assert_eq!(
+        missing, 0,
+        "{missing} lines written after the restart never arrived"
+    );
+    let rss_after = vm_rss_kib(ringway.pid()).unwrap();
+    ringway.terminate();
+    let finished = ringway.wait(TIMEOUT);
+    finished.assert_success();
+    // Reconnecting and a new producer leave nothing behind: after the
+    // outage and 30,000 more lines, RSS is no higher than with every pool
+    // full during the outage (and that is bounded).
+    assert!(
+        rss_after <= rss_outage + 8 * 1024,
+        "RSS grew from {rss_outage} KiB during the outage to {rss_after} KiB after it"
+    );
+    assert!(
+        rss_outage < 160 * 1024,
+        "RSS {rss_outage} KiB during the outage"
+    );
+}
+
+#[test]
+fn kill_9_during_production_with_a_data_dir_loses_nothing() {
+    let Some((tansu, python, dir)) = setup("kafka-kill9") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    broker.create_topic("kill9", 3);
+    let input = dir.join("in.ndjson");
+    let data = dir.join("data");
+    let mut rng = Rng::new(11);
+    let mut expected = Vec::new();
+    write_lines(&input, 200_000, |i| {
+        let line = varied_line(i, &mut rng);
+        expected.push(line.clone());
+        line
+    });
+    let data_dir = p(&data);
+    let mut first = tail_into_kafka(
+        &dir,
+        &input,
+        &broker,
+        "kill9",
+        &[
+            "--data-dir",
+            &data_dir,
+            "--checkpoint-interval",
+            "100ms",
+            "--stats-interval",
+            "100ms",
+        ],
+    );
+    // Kill -9 once some, not all, is produced: after the first stats line
+    // with records out (the broker acknowledged them).
+    assert!(
+        wait_until(TIMEOUT, || first.stderr_now().lines().any(|line| line
+            .contains(", out ")
+            && !line.contains(", out 0 rec/s"))),
+        "nothing was produced:\n{}",
+        first.stderr_now()
+    );
+    first.assert_running("before kill -9");
+    first.signal(libc::SIGKILL);
+    drop(first);
+    let summary = dir.join("summary.json");
+    let finished = run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            &format!("kafka:{}/kill9", broker.address()),
+            "--data-dir",
+            &data_dir,
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    );
+    finished.assert_success();
+    let resumed = read_summary(&summary).output(0, "records");
+    assert!(
+        resumed < expected.len() as u64,
+        "the second run produced everything again ({resumed}): it did not resume"
+    );
+    let messages = consume(&python, &broker, "kill9", expected.len(), &dir);
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for message in &messages {
+        *counts.entry(message.value.as_str()).or_default() += 1;
+    }
+    let missing = expected
+        .iter()
+        .filter(|line| !counts.contains_key(line.as_str()))
+        .count();
+    assert_eq!(missing, 0, "{missing} lines lost across kill -9");
+    let duplicates = messages.len() - counts.len();
+    println!(
+        "kill -9: {} messages for {} lines: {duplicates} duplicates; the second run produced {resumed}",
+        messages.len(),
+        expected.len()
+    );
+}
+
+#[test]
+fn an_oversized_message_goes_to_the_dead_letter_file() {
+    let Some((tansu, python, dir)) = setup("kafka-oversized") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    broker.create_topic("big", 1);
+    let input = dir.join("in.ndjson");
+    let dead = dir.join("dead.ndjson");
+    let big = format!(
+        r#"{{"seq":5,"host":"big","msg":"{}"}}"#,
+        "y".repeat(2_000_000)
+    );
+    let mut expected = Vec::new();
+    write_lines(&input, 10, |i| {
+        let line = if i == 5 {
+            big.clone()
+        } else {
+            format!(r#"{{"seq":{i},"host":"h","msg":"small"}}"#)
+        };
+        if i != 5 {
+            expected.push(line.clone());
+        }
+        line
+    });
+    let summary = dir.join("summary.json");
+    let finished = run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            &format!("file:{},format=json", p(&input)),
+            "--output",
+            &format!("kafka:{}/big", broker.address()),
+            "--max-line",
+            "4MiB",
+            "--dead-letter",
+            &p(&dead),
+            "--exit-on-eof",
+            "--summary-json",
+            &p(&summary),
+        ],
+        TIMEOUT,
+    );
+    finished.assert_success();
+    let summary = read_summary(&summary);
+    assert_eq!(summary.output(0, "dead_lettered"), 1);
+    assert_eq!(summary.output(0, "records"), 9);
+    assert_eq!(fs::read_to_string(&dead).unwrap(), format!("{big}\n"));
+    assert!(
+        finished.stderr.contains("MessageSizeTooLarge") || finished.stderr.contains("too large"),
+        "{}",
+        tail(&finished.stderr, 2000)
+    );
+    let messages = consume(&python, &broker, "big", expected.len(), &dir);
+    assert_exactly_once_in_order(&expected, &messages);
+}
+
+#[test]
+fn a_topic_that_does_not_exist_is_waited_for_and_nothing_is_lost() {
+    let Some((tansu, python, dir)) = setup("kafka-notopic") else {
+        return;
+    };
+    let broker = Broker::start(&tansu, &dir);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(13);
+    let lines = generate(0, 5_000, &mut rng);
+    append_lines(&input, &lines);
+    let mut ringway = tail_into_kafka(&dir, &input, &broker, "later", &[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || ringway
+            .stderr_now()
+            .contains("failed to write")),
+        "no warning about the missing topic:\n{}",
+        ringway.stderr_now()
+    );
+    ringway.assert_running("while the topic is missing");
+    broker.create_topic("later", 1);
+    let messages = consume(&python, &broker, "later", lines.len(), &dir);
+    ringway.terminate();
+    let finished = ringway.wait(TIMEOUT);
+    finished.assert_success();
+    assert_exactly_once_in_order(&lines, &messages);
+    assert!(
+        finished.stderr.contains("recovered"),
+        "{}",
+        tail(&finished.stderr, 2000)
+    );
+}
+
+#[test]
+fn bad_kafka_specs_are_one_line_and_exit_2() {
+    let dir = TempDir::new("kafka-bad");
+    for (spec, says) in [
+        ("kafka:127.0.0.1:9092", "no topic"),
+        ("kafka:127.0.0.1:9092/bad topic", "not a Kafka topic name"),
+        ("kafka:127.0.0.1/logs", "broker '127.0.0.1'"),
+        (
+            "kafka:127.0.0.1:9092/logs,compression=snappy",
+            "none, gzip, lz4 or zstd",
+        ),
+        ("kafka:127.0.0.1:9092/logs,acks=0", "acks must be all or 1"),
+        ("kafka:127.0.0.1:9092/logs,key=", "key= needs a field name"),
+    ] {
+        let finished = run(
+            &dir,
+            &["run", "--input", "stdin", "--output", spec],
+            Duration::from_secs(20),
+        );
+        finished.assert_code(2);
+        let lines: Vec<&str> = finished.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{spec}: {}", finished.stderr);
+        assert!(lines[0].contains(says), "{spec}: {}", lines[0]);
+    }
+}

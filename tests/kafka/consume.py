@@ -1,0 +1,67 @@
+"""Reads a Kafka topic back with an independent client (confluent-kafka),
+for tests/it/kafka.rs and bench/kafka.py.
+
+    consume.py BOOTSTRAP TOPIC EXPECTED OUT [--idle SECONDS]
+
+Reads every partition of TOPIC from its start until EXPECTED messages were
+read and then nothing more came for --idle seconds (1 s; so extra messages,
+duplicates, are seen too), or until nothing came for 30 s. Writes one line a
+message to OUT: `PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE` (KEY `-` when the
+message has none; values are NDJSON lines, which hold no newline), in the
+order each partition gave them. Exits 0; the test compares.
+"""
+
+import argparse
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bootstrap")
+    parser.add_argument("topic")
+    parser.add_argument("expected", type=int)
+    parser.add_argument("out")
+    parser.add_argument("--idle", type=float, default=1.0)
+    args = parser.parse_args()
+
+    consumer = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": "ringway-test-reader",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+    })
+    metadata = consumer.list_topics(args.topic, timeout=30)
+    topic = metadata.topics.get(args.topic)
+    if topic is None or topic.error is not None:
+        sys.exit(f"consume.py: topic {args.topic}: {topic.error if topic else 'missing'}")
+    partitions = [TopicPartition(args.topic, p, 0) for p in sorted(topic.partitions)]
+    consumer.assign(partitions)
+
+    read = 0
+    last = time.monotonic()
+    with open(args.out, "wb") as out:
+        while True:
+            messages = consumer.consume(num_messages=10000, timeout=0.2)
+            now = time.monotonic()
+            for message in messages:
+                if message.error() is not None:
+                    raise KafkaException(message.error())
+                key = message.key()
+                out.write(b"%d\t%d\t%s\t%s\n" % (
+                    message.partition(), message.offset(),
+                    b"-" if key is None else key, message.value()))
+                read += 1
+            if messages:
+                last = now
+            idle = now - last
+            if (read >= args.expected and idle >= args.idle) or idle >= 30:
+                break
+    consumer.close()
+
+
+if __name__ == "__main__":
+    main()
