@@ -360,18 +360,7 @@ impl Joiner {
         }
         // Fits: metadata is at most half a buffer, time and keys are short.
         debug_assert!(needed <= capacity);
-        if self
-            .encoding
-            .as_ref()
-            .is_some_and(|out| out.room() < needed)
-        {
-            let full = self.encoding.take().expect("checked above");
-            worker.emit(full);
-        }
-        let out = match &mut self.encoding {
-            Some(out) => out,
-            None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
-        };
+        let out = buffer_with_room(&mut self.encoding, &self.pool, worker, needed);
         let written = write_record(&mut out.buf[out.len..], time, stream, record_body, metadata);
         out.len += written;
         out.records += 1;
@@ -380,18 +369,7 @@ impl Joiner {
     /// Writes an invalid line as it is, and a newline (`--on-invalid raw`).
     fn write_raw(&mut self, worker: &mut CpuWorker, line: &[u8]) {
         let needed = line.len() + 1;
-        if self
-            .encoding
-            .as_ref()
-            .is_some_and(|out| out.room() < needed)
-        {
-            let full = self.encoding.take().expect("checked above");
-            worker.emit(full);
-        }
-        let out = match &mut self.encoding {
-            Some(out) => out,
-            None => self.encoding.insert(worker.take_encode_buffer(&self.pool)),
-        };
+        let out = buffer_with_room(&mut self.encoding, &self.pool, worker, needed);
         // Lines are cut to --max-line bytes, and buffers hold one more.
         let take = line.len().min(out.room() - 1);
         out.buf[out.len..out.len + take].copy_from_slice(&line[..take]);
@@ -757,3 +735,18 @@ impl CpuWorker {
 
 #[cfg(test)]
 mod tests;
+
+/// The encode buffer in hand (`encoding`) if it has room for `needed` more
+/// bytes, else a fresh one from `pool` (the full one is emitted).
+fn buffer_with_room<'a>(
+    encoding: &'a mut Option<Batch>,
+    pool: &Arc<BufferPool>,
+    worker: &mut CpuWorker,
+    needed: usize,
+) -> &'a mut Batch {
+    if encoding.as_ref().is_some_and(|out| out.room() < needed) {
+        let full = encoding.take().expect("checked above");
+        worker.emit(full);
+    }
+    encoding.get_or_insert_with(|| worker.take_encode_buffer(pool))
+}
