@@ -419,7 +419,12 @@ fn udp_input_on_port_0_announces_its_port_and_receives_there() {
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
     assert_ne!(addr.port(), 0, "the announced port is the one bound");
     // Both SO_REUSEPORT sockets share that one port (with port 0 each
-    // would otherwise get a port of its own).
+    // would otherwise get a port of its own). The port is announced when
+    // the first socket is bound; the second lane binds it a moment later
+    // (a busy machine showed the count at 1 right after the line).
+    wait_until(Duration::from_secs(5), || {
+        udp_sockets_on_port(addr.port()) == 2
+    });
     assert_eq!(
         udp_sockets_on_port(addr.port()),
         2,
