@@ -514,7 +514,7 @@ fn kill_9_during_production_with_a_data_dir_loses_nothing() {
         line
     });
     let data_dir = p(&data);
-    let mut first = tail_into_kafka(
+    let first = tail_into_kafka(
         &dir,
         &input,
         &broker,
