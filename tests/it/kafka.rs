@@ -450,51 +450,54 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     let mut ringway = tail_into_kafka(&dir, &input, &broker, "restart", &[]);
     let before = consume(&python, &broker, "restart", first.len(), &dir);
     assert_exactly_once_in_order(&first, &before);
-    // Kill the broker; its memory store is gone with it. Lines written
-    // meanwhile wait in ringway.
-    broker.kill();
-    let second = generate(20_000, 20_000, &mut rng);
-    append_lines(&input, &second);
-    std::thread::sleep(Duration::from_secs(3));
-    ringway.assert_running("while the broker was down");
-    // The rings and the client's queue are full now: ringway's bounded
-    // pools at their most.
-    let rss_outage = vm_rss_kib(ringway.pid()).unwrap();
-    broker.launch();
-    broker.create_topic("restart", 2);
-    let third = generate(40_000, 10_000, &mut rng);
-    append_lines(&input, &third);
-    // The new broker holds what came after the restart (the old store is
-    // gone): the second and third parts, each line at least once.
-    let expected: Vec<String> = second.iter().chain(&third).cloned().collect();
-    let messages = consume(&python, &broker, "restart", expected.len(), &dir);
-    let got: std::collections::HashSet<&str> = messages
-        .iter()
-        .map(|message| message.value.as_str())
-        .collect();
-    let missing = expected
-        .iter()
-        .filter(|line| !got.contains(line.as_str()))
-        .count();
-    assert_eq!(
-        missing, 0,
-        "{missing} lines written after the restart never arrived"
-    );
-    let rss_after = vm_rss_kib(ringway.pid()).unwrap();
+    // Twice: kill the broker (its memory store is gone with it) while lines
+    // keep coming, start it again, and check that what was written after
+    // the restart arrives. RSS after the second outage is compared with
+    // RSS after the first (the first outage is when ringway's bounded pools
+    // and librdkafka's allocator first fill up). NOT flat yet: four
+    // outages in a row measured 63.0, 64.9, 66.3 and 67.8 MiB, about
+    // 1.5 MiB more a producer replaced (issue 19 stays open on it); the
+    // bound here catches a leak of a batch or more a restart.
+    let mut rss_after = Vec::new();
+    let mut next = 20_000;
+    for outage in 0..2 {
+        broker.kill();
+        let during = generate(next, 20_000, &mut rng);
+        append_lines(&input, &during);
+        std::thread::sleep(Duration::from_secs(3));
+        ringway.assert_running("while the broker was down");
+        broker.launch();
+        broker.create_topic("restart", 2);
+        let after = generate(next + 20_000, 10_000, &mut rng);
+        append_lines(&input, &after);
+        next += 30_000;
+        let expected: Vec<String> = during.iter().chain(&after).cloned().collect();
+        let messages = consume(&python, &broker, "restart", expected.len(), &dir);
+        let got: std::collections::HashSet<&str> = messages
+            .iter()
+            .map(|message| message.value.as_str())
+            .collect();
+        let missing = expected
+            .iter()
+            .filter(|line| !got.contains(line.as_str()))
+            .count();
+        assert_eq!(
+            missing, 0,
+            "outage {outage}: {missing} lines written after the restart never arrived"
+        );
+        rss_after.push(vm_rss_kib(ringway.pid()).unwrap());
+        println!("RSS after outage {outage}: {rss_after:?} KiB");
+    }
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);
     finished.assert_success();
-    // Reconnecting and a new producer leave nothing behind: after the
-    // outage and 30,000 more lines, RSS is no higher than with every pool
-    // full during the outage (and that is bounded).
     assert!(
-        rss_after <= rss_outage + 8 * 1024,
-        "RSS grew from {rss_outage} KiB during the outage to {rss_after} KiB after it"
+        rss_after[1] <= rss_after[0] + 8 * 1024,
+        "RSS grew from {} KiB after the first outage to {} KiB after the second",
+        rss_after[0],
+        rss_after[1]
     );
-    assert!(
-        rss_outage < 160 * 1024,
-        "RSS {rss_outage} KiB during the outage"
-    );
+    assert!(rss_after[1] < 160 * 1024, "RSS {rss_after:?} KiB");
 }
 
 #[test]
