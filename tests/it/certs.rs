@@ -264,14 +264,19 @@ pub(crate) fn start_tls(
     start_listening(dir, &input, &file_output(output), &args)
 }
 
-/// The address the input (not `--metrics`) listens on, from its line.
+/// The address the input (not `--metrics`) listens on, from its line
+/// (waited for: with `--metrics`, the metrics line can come first).
 pub(crate) fn input_addr(ringway: &mut Ringway, input: &str) -> SocketAddr {
     let needle = format!("ringway: input '{input}' listening on ");
-    ringway
-        .stderr_whole_lines()
-        .lines()
-        .find_map(|line| line.strip_prefix(needle.as_str())?.trim().parse().ok())
-        .expect("the input's listening line")
+    let mut addr = None;
+    wait_until(Duration::from_secs(20), || {
+        addr = ringway
+            .stderr_whole_lines()
+            .lines()
+            .find_map(|line| line.strip_prefix(needle.as_str())?.trim().parse().ok());
+        addr.is_some()
+    });
+    addr.expect("the input's listening line")
 }
 
 /// Every stderr file of the ringway processes run in `dir`, joined.
