@@ -117,75 +117,10 @@ human() { # bytes -> "8 MiB" when exact, else bytes
 
 max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
 
-# ---------------------------------------------------------------------------
-# Helpers shared in spirit with tuning/sysctl.sh (same semantics: a value is
-# "low" if any field is below the recommendation; the target is the
-# field-wise maximum, so nothing is lowered).
-# ---------------------------------------------------------------------------
-key_path() { printf '%s/%s' "$PROC_SYS" "${1//.//}"; }
-
-# Current value with whitespace normalised to single spaces, or "" if absent.
-read_key() {
-  local p v
-  p=$(key_path "$1")
-  [[ -r $p ]] || return 0
-  local -a f
-  v=$(<"$p") || return 0
-  read -r -a f <<<"$v" || true
-  printf '%s' "${f[*]}"
-}
-
-# Compare two non-negative decimal integers of any length. Prints -1, 0 or 1.
-num_cmp() {
-  local a=$1 b=$2
-  a=${a##+(0)}; b=${b##+(0)}
-  a=${a:-0}; b=${b:-0}
-  if ((${#a} != ${#b})); then
-    ((${#a} < ${#b})) && echo -1 || echo 1
-  elif [[ $a == "$b" ]]; then
-    echo 0
-  elif [[ $a < $b ]]; then
-    echo -1
-  else
-    echo 1
-  fi
-}
-
-# Field-wise max(current, recommended); fails if a field is not a number or
-# the field counts differ.
-target_value() {
-  local -a cur rec out=()
-  read -r -a cur <<<"$1"
-  read -r -a rec <<<"$2"
-  ((${#cur[@]} == ${#rec[@]})) || return 1
-  local i
-  for i in "${!rec[@]}"; do
-    [[ ${cur[i]} =~ ^[0-9]+$ ]] || return 1
-    if [[ $(num_cmp "${cur[i]}" "${rec[i]}") == -1 ]]; then
-      out+=("${rec[i]}")
-    else
-      out+=("${cur[i]}")
-    fi
-  done
-  printf '%s' "${out[*]}"
-}
-
-# Sets globals CUR, TGT, STATE (ok|low|absent|odd) for key $1.
-evaluate() {
-  local k=$1
-  CUR=$(read_key "$k")
-  TGT=""
-  if [[ -z $CUR ]]; then
-    STATE=absent
-  elif ! TGT=$(target_value "$CUR" "${REC[$k]}"); then
-    STATE=odd
-    TGT=""
-  elif [[ $TGT == "$CUR" ]]; then
-    STATE=ok
-  else
-    STATE=low
-  fi
-}
+# key_path, read_key, num_cmp, target_value, evaluate: the same as
+# tuning/sysctl.sh's.
+# shellcheck source=tuning/keys.sh
+source "$(dirname "${BASH_SOURCE[0]}")/keys.sh"
 
 # ---------------------------------------------------------------------------
 # Recommendations (filled in by recommend(), after the flags are known)
