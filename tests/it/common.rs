@@ -35,6 +35,17 @@ pub fn shared_data_dir() -> PathBuf {
 // ---------------------------------------------------------------------------
 // Temporary directories
 
+/// Taken by the tests that race a writer against rotations at full speed
+/// (tests/it/rotation.rs), so that no two of them run at once: each one's
+/// timing is what it tests, and two together on a 2-core machine starve the
+/// ringway under test until a rotated file lives and goes between two of
+/// its scans (a name-based tailer cannot see a file that was never there
+/// when it looked). Other tests still run beside them.
+pub fn one_rotation_race_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static RACE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RACE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh directory under the system temp dir, removed on drop (unless

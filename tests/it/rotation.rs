@@ -148,6 +148,7 @@ fn assert_each_file_once_in_order(logs: &Path, output: &Path, context: &str) {
 
 #[test]
 fn rename_and_create_rotation_under_load_delivers_every_line_once() {
+    let _race = one_rotation_race_at_a_time();
     let dir = TempDir::new("rename");
     let logs = dir.subdir("logs");
     let log = logs.join("app.log");
@@ -176,6 +177,7 @@ fn rename_and_create_rotation_under_load_delivers_every_line_once() {
 
 #[test]
 fn copytruncate_under_load_loses_nothing_and_reads_copies_from_where_the_original_stopped() {
+    let _race = one_rotation_race_at_a_time();
     let dir = TempDir::new("copytruncate");
     let logs = dir.subdir("logs");
     let log = logs.join("app.log");
@@ -261,6 +263,7 @@ fn logrotate_binary() -> Option<&'static str> {
 
 #[test]
 fn debian_logrotate_under_load_delivers_every_line_once() {
+    let _race = one_rotation_race_at_a_time();
     let Some(logrotate) = logrotate_binary() else {
         not_run("logrotate");
         return;
