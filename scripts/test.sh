@@ -100,4 +100,11 @@ fi
 
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+# Four tests at a time on any machine: most of a test's time is waiting for
+# ringway (a file to settle, a socket, a broker), not CPU (about 70 CPU-s in
+# 100-160 s of a 2-core run), so four at once take ~100 s where two took
+# ~160 s. The tests that race rotations at full speed take a lock so no two
+# of them overlap (tests/it/common.rs). RUST_TEST_THREADS set by the caller
+# wins.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo test --release "$@"
