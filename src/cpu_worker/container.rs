@@ -48,8 +48,8 @@ use crate::config::OnInvalid;
 use crate::pool::BufferPool;
 use crate::scan::cri::{Body, ObjectMessages};
 use crate::scan::cri::{
-    ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
-    write_record,
+    ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_bound,
+    record_len, write_record,
 };
 use crate::scan::json::JsonChecker;
 use crate::scan::multiline::{Multiline, START, State, Step};
@@ -347,6 +347,17 @@ impl Joiner {
             _ => None,
         };
         let mut record_body = members.map_or(Body::Text(body), Body::Members);
+        // Most records fit the buffer in hand by their bound, from lengths
+        // alone: written in one pass. Near its end the exact length decides
+        // (the same choice, so the same records share a buffer).
+        let bound = record_bound(time, stream, record_body, metadata);
+        if let Some(out) = self.encoding.as_mut().filter(|out| out.room() >= bound) {
+            let written =
+                write_record(&mut out.buf[out.len..], time, stream, record_body, metadata);
+            out.len += written;
+            out.records += 1;
+            return;
+        }
         let mut needed = record_len(time, stream, record_body, metadata);
         // A body whose JSON outgrows a whole buffer (heavy escaping of a
         // message near --max-line) is cut to fit, as text, and counted.

@@ -24,7 +24,9 @@
 //! value that ends in `\n` is a whole message (the newline is not part of
 //! it), one without is a partial continued by the stream's next line.
 
-use crate::escape::{json_string_content, json_string_lossy};
+use crate::escape::{
+    MAX_JSON_BYTES_PER_BYTE, json_string_content, json_string_lossy_len, write_json_string_lossy,
+};
 use crate::json_parse::PaddedParser;
 use simd_json::Node;
 use std::path::Path;
@@ -110,15 +112,23 @@ fn is_rfc3339(time: &[u8]) -> bool {
     if time.len() < SHAPE.len() + 1 || time.len() > MAX_TIME_BYTES {
         return false;
     }
-    let shaped = SHAPE.iter().zip(time).all(|(&want, &byte)| match want {
-        b'0' => byte.is_ascii_digit(),
-        b'T' => byte == b'T' || byte == b't',
-        _ => byte == want,
-    });
+    let Some(head) = time.first_chunk::<19>() else {
+        return false;
+    };
+    // Every position tested, without a branch per byte (a fixed-size loop
+    // the compiler unrolls).
+    let mut shaped = true;
+    for (&want, &byte) in SHAPE.iter().zip(head) {
+        shaped &= match want {
+            b'0' => byte.is_ascii_digit(),
+            b'T' => (byte | 0x20) == b't',
+            _ => byte == want,
+        };
+    }
     if !shaped {
         return false;
     }
-    let mut rest = &time[SHAPE.len()..];
+    let mut rest = &time[head.len()..];
     if let Some(fraction) = rest.strip_prefix(b".") {
         let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
         if !(1..=9).contains(&digits) {
@@ -268,14 +278,23 @@ impl ObjectMessages {
 
 /// Bytes [`write_record`] writes.
 pub(crate) fn record_len(time: &[u8], stream: Stream, body: Body<'_>, metadata: &[u8]) -> usize {
-    let mut len = 0;
-    write_record_with(time, stream, body, metadata, |piece| len += piece.len());
-    len
+    let mut measure = Measure(0);
+    write_record_with(time, stream, body, metadata, &mut measure);
+    measure.0
+}
+
+/// At least [`record_len`], from the lengths alone: every text byte
+/// counted at its longest escape.
+pub(crate) fn record_bound(time: &[u8], stream: Stream, body: Body<'_>, metadata: &[u8]) -> usize {
+    let mut bound = Bound(0);
+    write_record_with(time, stream, body, metadata, &mut bound);
+    bound.0
 }
 
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
-/// written. `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+/// written (bytes of `out` after them may be overwritten as scratch).
+/// `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
 /// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`; a
 /// [`Body::Members`] body is written as the record's own members in place
 /// of `"body":…`, after `time` and `stream` unless it has its own.
@@ -286,22 +305,84 @@ pub(crate) fn write_record(
     body: Body<'_>,
     metadata: &[u8],
 ) -> usize {
-    let mut len = 0;
-    write_record_with(time, stream, body, metadata, |piece| {
-        out[len..len + piece.len()].copy_from_slice(piece);
-        len += piece.len();
-    });
-    len
+    let mut writer = Writer { out, len: 0 };
+    write_record_with(time, stream, body, metadata, &mut writer);
+    writer.len
 }
 
-/// Hands `put` the pieces of a record, in order.
+/// What [`write_record_with`] hands a record's pieces to.
+trait RecordSink {
+    /// Bytes that go in as they are.
+    fn put(&mut self, piece: &[u8]);
+    /// Bytes that go in as JSON string content (`json_string_lossy`).
+    fn put_text(&mut self, text: &[u8]);
+}
+
+/// Counts the bytes exactly.
+struct Measure(usize);
+
+impl RecordSink for Measure {
+    fn put(&mut self, piece: &[u8]) {
+        self.0 += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.0 += json_string_lossy_len(text);
+    }
+}
+
+/// Counts the bytes at most (without reading the text).
+struct Bound(usize);
+
+impl RecordSink for Bound {
+    fn put(&mut self, piece: &[u8]) {
+        self.0 += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.0 += text.len() * MAX_JSON_BYTES_PER_BYTE;
+    }
+}
+
+/// Writes the bytes into `out`, which holds them all.
+struct Writer<'o> {
+    out: &'o mut [u8],
+    len: usize,
+}
+
+impl RecordSink for Writer<'_> {
+    #[inline]
+    fn put(&mut self, piece: &[u8]) {
+        self.out[self.len..self.len + piece.len()].copy_from_slice(piece);
+        self.len += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.len += write_json_string_lossy(text, &mut self.out[self.len..]);
+    }
+}
+
+/// Hands `sink` the pieces of a record, in order.
 fn write_record_with(
     time: &[u8],
     stream: Stream,
     body: Body<'_>,
     metadata: &[u8],
-    mut put: impl FnMut(&[u8]),
+    sink: &mut impl RecordSink,
 ) {
+    // The common record, in pieces of fixed length (copied without a call).
+    if let (Body::Text(text), Stream::Stdout | Stream::Stderr) = (body, stream) {
+        sink.put(b"{\"time\":\"");
+        sink.put_text(time);
+        sink.put(match stream {
+            Stream::Stdout => b"\",\"stream\":\"stdout\",\"body\":\"",
+            _ => b"\",\"stream\":\"stderr\",\"body\":\"",
+        });
+        sink.put_text(text);
+        sink.put(b"\"");
+        if !metadata.is_empty() {
+            sink.put(metadata);
+        }
+        sink.put(b"}\n");
+        return;
+    }
     let (time_field, stream_field) = match body {
         _ if stream == Stream::Plain => (false, false),
         Body::Text(_) => (true, true),
@@ -309,43 +390,46 @@ fn write_record_with(
     };
     // Members, in order; each after the first is preceded by a comma.
     let mut first = true;
-    let mut separate = |put: &mut dyn FnMut(&[u8])| {
-        put(if first { b"{" } else { b"," });
-        first = false;
+    let mut separator = || -> &[u8] {
+        if std::mem::replace(&mut first, false) {
+            b"{"
+        } else {
+            b","
+        }
     };
     if time_field {
-        separate(&mut put);
-        put(b"\"time\":\"");
-        json_string_lossy(time, &mut put);
-        put(b"\"");
+        sink.put(separator());
+        sink.put(b"\"time\":\"");
+        sink.put_text(time);
+        sink.put(b"\"");
     }
     if stream_field {
-        separate(&mut put);
-        put(b"\"stream\":\"");
-        put(stream.name());
-        put(b"\"");
+        sink.put(separator());
+        sink.put(b"\"stream\":\"");
+        sink.put(stream.name());
+        sink.put(b"\"");
     }
     match body {
         Body::Text(text) => {
-            separate(&mut put);
-            put(b"\"body\":\"");
-            json_string_lossy(text, &mut put);
-            put(b"\"");
+            sink.put(separator());
+            sink.put(b"\"body\":\"");
+            sink.put_text(text);
+            sink.put(b"\"");
         }
         Body::Members(members) if !members.bytes.is_empty() => {
-            separate(&mut put);
-            put(members.bytes);
+            sink.put(separator());
+            sink.put(members.bytes);
         }
         Body::Members(_) => {}
     }
     if first {
         // Nothing before the metadata: a plain line's empty object.
-        put(b"{");
-        put(metadata.strip_prefix(b",").unwrap_or(metadata));
+        sink.put(b"{");
+        sink.put(metadata.strip_prefix(b",").unwrap_or(metadata));
     } else {
-        put(metadata);
+        sink.put(metadata);
     }
-    put(b"}\n");
+    sink.put(b"}\n");
 }
 
 /// Appends to `out` the Kubernetes fields of a kubelet log path, as
