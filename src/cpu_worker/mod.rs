@@ -44,7 +44,7 @@ mod source;
 mod tests;
 mod transform;
 
-pub(crate) use container::{ContainerConverter, Joiner, LineParser};
+pub(crate) use container::{ContainerConverter, Joiner, LineParser, MAX_PENDING_RUNS};
 pub(crate) use source::SourceStage;
 pub(crate) use transform::TransformStage;
 

@@ -61,6 +61,7 @@ fn worker_of(
             },
             joiner: Joiner::new(
                 encode,
+                &BufferPool::new(MAX_PENDING_RUNS, 1024, Arc::clone(&waker)).unwrap(),
                 timeout,
                 1024,
                 format.is_container(),
