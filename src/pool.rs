@@ -115,6 +115,11 @@ impl BufferPool {
         self.buffer_bytes
     }
 
+    /// Who is woken when a buffer comes back.
+    pub fn owner(&self) -> &Arc<Waker> {
+        &self.owner
+    }
+
     #[cfg(test)]
     pub fn count(&self) -> usize {
         self.buffer_count

@@ -10,10 +10,11 @@
 //! [`ContainerConverter`] holds the parser, a fixed set of [`Run`]s (a
 //! message whose partial lines are being joined; at most
 //! [`MAX_PENDING_RUNS`], each with a body buffer of `--max-line` bytes
-//! mapped at start, in a pool of their own: a heap allocation of that size
-//! is touched by the allocator, and on huge pages that makes all of it
-//! resident, used or not) and, per file slot, the metadata fields
-//! computed once when a file's first batch arrives ([`Source`]).
+//! mapped at start, in a pool of their own: untouched, they take no
+//! memory (as heap allocations they were resident from start-up, 18 MiB of
+//! mimalloc's huge-page heap before the first line) and, per file slot,
+//! the metadata fields computed once when a file's first batch arrives
+//! ([`Source`]).
 //!
 //! Checkpoints stay exact: a batch's file mark says "every byte before
 //! `end` is delivered once this batch is". While a run of that file is
@@ -47,6 +48,7 @@ use super::CpuWorker;
 use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::config::OnInvalid;
+use crate::metrics::add_count;
 use crate::pool::{BufferPool, PooledBuffer};
 use crate::scan::cri::{Body, ObjectMessages};
 use crate::scan::cri::{
@@ -174,21 +176,21 @@ struct Run {
 }
 
 impl Joiner {
-    /// `run_buffers` holds a buffer of at least `max_line_bytes` for each
-    /// of the [`MAX_PENDING_RUNS`] runs (their own mapping: untouched,
-    /// they take no memory).
+    /// Writes records into `pool`'s buffers; maps a body buffer of
+    /// `max_line_bytes` for each of the [`MAX_PENDING_RUNS`] runs (a pool
+    /// of their own, waking `pool`'s owner: untouched, they take no memory).
     pub fn new(
         pool: Arc<BufferPool>,
-        run_buffers: &Arc<BufferPool>,
         timeout: Duration,
         max_line_bytes: usize,
         k8s: bool,
         offsets: Option<Arc<AckedOffsets>>,
         multiline: Option<Multiline>,
         merge_json: bool,
-    ) -> Self {
-        assert!(run_buffers.buffer_bytes() >= max_line_bytes);
-        Self {
+    ) -> std::io::Result<Self> {
+        let run_buffers =
+            BufferPool::new(MAX_PENDING_RUNS, max_line_bytes, Arc::clone(pool.owner()))?;
+        Ok(Self {
             pool,
             encoding: None,
             runs: std::array::from_fn(|_| Run {
@@ -217,7 +219,7 @@ impl Joiner {
             offsets,
             sources: Vec::new(),
             tally: Tally::default(),
-        }
+        })
     }
 
     /// Adds each file's path to its records (`source=true`).
@@ -749,16 +751,8 @@ impl CpuWorker {
         self.counters
             .records
             .fetch_add(tally.framed, Ordering::Relaxed);
-        if tally.invalid > 0 {
-            self.counters
-                .invalid
-                .fetch_add(tally.invalid, Ordering::Relaxed);
-        }
-        if tally.truncated > 0 {
-            self.counters
-                .truncated
-                .fetch_add(tally.truncated, Ordering::Relaxed);
-        }
+        add_count(&self.counters.invalid, tally.invalid);
+        add_count(&self.counters.truncated, tally.truncated);
     }
 }
 

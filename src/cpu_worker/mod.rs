@@ -28,7 +28,7 @@ use crate::batch::{ALL_OUTPUTS, Batch};
 use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};
 use crate::dead_letter::DeadLetter;
-use crate::metrics::InputCounters;
+use crate::metrics::{InputCounters, add_count};
 use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crate::scan::syslog::SyslogParser;
@@ -44,7 +44,7 @@ mod source;
 mod tests;
 mod transform;
 
-pub(crate) use container::{ContainerConverter, Joiner, LineParser, MAX_PENDING_RUNS};
+pub(crate) use container::{ContainerConverter, Joiner, LineParser};
 pub(crate) use source::SourceStage;
 pub(crate) use transform::TransformStage;
 
@@ -324,14 +324,8 @@ impl CpuWorker {
             encoding,
         });
         self.counters.records.fetch_add(framed, Ordering::Relaxed);
-        if unparsed > 0 {
-            self.counters.invalid.fetch_add(unparsed, Ordering::Relaxed);
-        }
-        if truncated > 0 {
-            self.counters
-                .truncated
-                .fetch_add(truncated, Ordering::Relaxed);
-        }
+        add_count(&self.counters.invalid, unparsed);
+        add_count(&self.counters.truncated, truncated);
     }
 
     /// The encode buffer to write a record of at most `needed` bytes of

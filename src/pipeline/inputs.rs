@@ -10,8 +10,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{AckLog, AckedOffsets, CheckpointKey, Checkpointer, InputState, Loaded};
 use crate::config::{Format, InputKind, InputSpec, OnInvalid, Settings};
 use crate::cpu_worker::{
-    ContainerConverter, CpuWorker, Joiner, LineParser, MAX_PENDING_RUNS, SourceStage,
-    SyslogConverter, TransformStage,
+    ContainerConverter, CpuWorker, Joiner, LineParser, SourceStage, SyslogConverter, TransformStage,
 };
 use crate::dead_letter::DeadLetter;
 use crate::input::LaneParts;
@@ -348,18 +347,11 @@ impl Inputs {
                 Arc::clone(&cpu_waker),
             )
             .map_err(|error| format!("cannot map its encode buffers: {error}"))?;
-            let run_buffers = BufferPool::new(
-                MAX_PENDING_RUNS,
-                settings.max_line_bytes,
-                Arc::clone(&cpu_waker),
-            )
-            .map_err(|error| format!("cannot map its join buffers: {error}"))?;
             let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
             Some(ContainerConverter {
                 parser,
                 joiner: Joiner::new(
                     pool,
-                    &run_buffers,
                     settings.multiline_timeout,
                     settings.max_line_bytes,
                     input.k8s,
@@ -367,6 +359,7 @@ impl Inputs {
                     multiline,
                     input.merge_json,
                 )
+                .map_err(|error| format!("cannot map its join buffers: {error}"))?
                 .with_file_path(input.source),
             })
         } else {

@@ -61,14 +61,14 @@ fn worker_of(
             },
             joiner: Joiner::new(
                 encode,
-                &BufferPool::new(MAX_PENDING_RUNS, 1024, Arc::clone(&waker)).unwrap(),
                 timeout,
                 1024,
                 format.is_container(),
                 Some(offsets),
                 multiline.map(|rule| Multiline::new(&rule).unwrap()),
                 false,
-            ),
+            )
+            .unwrap(),
         }),
         acks: Some((Arc::clone(&log), 1)),
         all_outputs: 1,
