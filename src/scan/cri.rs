@@ -85,18 +85,27 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     if !is_rfc3339(time) {
         return None;
     }
-    let rest = &line[space + 1..];
-    let space = memchr::memchr(b' ', rest)?;
-    let stream = Stream::parse(&rest[..space])?;
-    let rest = &rest[space + 1..];
-    let (tag, message) = match memchr::memchr(b' ', rest) {
-        Some(space) => (&rest[..space], &rest[space + 1..]),
-        None => (rest, &rest[rest.len()..]),
-    };
-    let partial = match tag.split(|&byte| byte == b':').next() {
-        Some(b"F") => false,
-        Some(b"P") => true,
+    let (stream, rest) = match line[space + 1..].split_first_chunk::<7>() {
+        Some((b"stdout ", rest)) => (Stream::Stdout, rest),
+        Some((b"stderr ", rest)) => (Stream::Stderr, rest),
         _ => return None,
+    };
+    let (partial, message) = match rest {
+        // The tags runtimes write, without a search.
+        [b'F', b' ', message @ ..] => (false, message),
+        [b'P', b' ', message @ ..] => (true, message),
+        _ => {
+            let (tag, message) = match memchr::memchr(b' ', rest) {
+                Some(space) => (&rest[..space], &rest[space + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            let partial = match tag.split(|&byte| byte == b':').next() {
+                Some(b"F") => false,
+                Some(b"P") => true,
+                _ => return None,
+            };
+            (partial, message)
+        }
     };
     Some(ContainerLine {
         time,
@@ -108,24 +117,28 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
 
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
 fn is_rfc3339(time: &[u8]) -> bool {
-    const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
-    if time.len() < SHAPE.len() + 1 || time.len() > MAX_TIME_BYTES {
+    if time.len() < 19 + 1 || time.len() > MAX_TIME_BYTES {
         return false;
     }
     let Some(head) = time.first_chunk::<19>() else {
         return false;
     };
-    // Every position tested, without a branch per byte (a fixed-size loop
-    // the compiler unrolls).
-    let mut shaped = true;
-    for (&want, &byte) in SHAPE.iter().zip(head) {
-        shaped &= match want {
-            b'0' => byte.is_ascii_digit(),
-            b'T' => (byte | 0x20) == b't',
-            _ => byte == want,
-        };
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || (head[10] | 0x20) != b't'
+        || head[13] != b':'
+        || head[16] != b':'
+    {
+        return false;
     }
-    if !shaped {
+    // The separators made digits, every byte must be one: tested 8 at a
+    // time (bytes 11..19 overlap the second word).
+    let mut digits = *head;
+    for at in [4, 7, 10, 13, 16] {
+        digits[at] = b'0';
+    }
+    let word = |at: usize| u64::from_le_bytes(digits[at..at + 8].try_into().expect("8 bytes"));
+    if !(all_digits(word(0)) && all_digits(word(8)) && all_digits(word(11))) {
         return false;
     }
     let mut rest = &time[head.len()..];
@@ -143,6 +156,16 @@ fn is_rfc3339(time: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether every byte of `word` is an ASCII digit: its high nibble is 3,
+/// and stays 3 once 6 is added (no byte carries into the next: each is
+/// 0x30..=0x3f once the first test holds).
+fn all_digits(word: u64) -> bool {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    word & HIGH_NIBBLES == THREES
+        && word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES == THREES
 }
 
 /// Parses Docker json-file lines with simd-json (a padded scratch copy,
