@@ -67,6 +67,93 @@ pub(crate) fn json_string_lossy(mut bytes: &[u8], mut write: impl FnMut(&[u8])) 
     }
 }
 
+/// Most bytes [`json_string_lossy`] writes for one byte: a control
+/// byte's `\u00XX` (an invalid byte's U+FFFD takes 3).
+pub(crate) const MAX_JSON_BYTES_PER_BYTE: usize = 6;
+
+/// Writes what [`json_string_lossy`] hands out for `bytes` at the start of
+/// `out`, which must hold at least [`json_string_lossy_len`] bytes, and
+/// returns the bytes written. Bytes of `out` after those may be
+/// overwritten (up to 7 of them, scratch of the word-wide copy).
+///
+/// One pass for valid UTF-8 (the common case): runs that need no escaping
+/// are copied 8 bytes at a time, with no call per piece.
+pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
+    // Short texts (a record's time) are ASCII, checked faster than the
+    // SIMD validation sets up.
+    let valid = if bytes.len() < 64 && bytes.is_ascii() {
+        true
+    } else {
+        simdutf8::basic::from_utf8(bytes).is_ok()
+    };
+    if valid {
+        return write_json_string_content(bytes, out);
+    }
+    let mut len = 0;
+    json_string_lossy(bytes, |piece| {
+        out[len..len + piece.len()].copy_from_slice(piece);
+        len += piece.len();
+    });
+    len
+}
+
+/// [`write_json_string_lossy`] for `bytes` known to be valid UTF-8.
+fn write_json_string_content(bytes: &[u8], out: &mut [u8]) -> usize {
+    let (mut read, mut len) = (0, 0);
+    // Each word is stored whole, then only its bytes before the first one
+    // to escape are kept, and the escape written after them: `out` needs
+    // room for a word past what is written, which the loop's condition
+    // checks (near the end of `out` the rest goes byte by byte, exactly).
+    while read + 8 <= bytes.len() && len + 8 <= out.len() {
+        let word: [u8; 8] = bytes[read..read + 8]
+            .try_into()
+            .expect("a slice of 8 bytes");
+        store(out, len, word);
+        let mask = json_escape_mask(u64::from_le_bytes(word));
+        if mask == 0 {
+            read += 8;
+            len += 8;
+            continue;
+        }
+        let at = (mask.trailing_zeros() / 8) as usize;
+        read += at + 1;
+        len += at;
+        // The escape is part of the output, which fits.
+        let byte = word[at];
+        len += if byte == b'"' || byte == b'\\' {
+            // The common escapes (JSON in a message), without a table.
+            store(out, len, [b'\\', byte]);
+            2
+        } else {
+            let (escape, escape_len) = json_escape(byte);
+            out[len..len + escape_len].copy_from_slice(&escape[..escape_len]);
+            escape_len
+        };
+    }
+    // The last bytes (fewer than 8, unless `out` is nearly full).
+    for &byte in &bytes[read..] {
+        if needs_json_escape(byte) {
+            let (escape, escape_len) = json_escape(byte);
+            out[len..len + escape_len].copy_from_slice(&escape[..escape_len]);
+            len += escape_len;
+        } else {
+            out[len] = byte;
+            len += 1;
+        }
+    }
+    len
+}
+
+/// Writes `bytes` at `out[at..]`: a copy of fixed size, which compiles to
+/// plain stores (no call).
+#[inline(always)]
+fn store<const N: usize>(out: &mut [u8], at: usize, bytes: [u8; N]) {
+    let slot: &mut [u8; N] = (&mut out[at..at + N])
+        .try_into()
+        .expect("a slice of N bytes");
+    *slot = bytes;
+}
+
 /// Bytes [`json_string_lossy`] writes for `bytes`.
 pub(crate) fn json_string_lossy_len(bytes: &[u8]) -> usize {
     let mut len = 0;
@@ -197,6 +284,45 @@ mod tests {
         let mut out = Vec::new();
         json_string_content(text.as_bytes(), |part| out.extend_from_slice(part));
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_one_pass_writer_writes_what_the_pieces_are_into_exact_room() {
+        let mut specials: Vec<String> = (0u8..0x20).map(|byte| char::from(byte).into()).collect();
+        specials.extend(["\"", "\\", "é", "日", "a"].map(String::from));
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for special in &specials {
+            for at in 0..25 {
+                let mut text = "x".repeat(24);
+                text.insert_str(at, special);
+                texts.push(text.clone().into_bytes());
+                // Long enough for the word loop even with exact room.
+                texts.push(text.repeat(4).into_bytes());
+                texts.push(text.replace('x', "\"").repeat(4).into_bytes());
+                texts.push(text.replace("xx", "a\\").repeat(4).into_bytes());
+            }
+        }
+        texts.extend(
+            [
+                &b""[..],
+                b"\xff",
+                b"abcdefgh\xe2\x82",
+                b"\"\"\"\"\"\"\"\"\"\x01",
+            ]
+            .map(Vec::from),
+        );
+        for text in texts {
+            let mut want = Vec::new();
+            json_string_lossy(&text, |piece| want.extend_from_slice(piece));
+            assert_eq!(json_string_lossy_len(&text), want.len());
+            // Exact room, and room to spare (the scratch past the end).
+            for spare in [0, 3, 64] {
+                let mut out = vec![0u8; want.len() + spare];
+                let written = write_json_string_lossy(&text, &mut out);
+                assert_eq!(&out[..written], &want[..], "{text:?} with {spare} spare");
+            }
+            assert!(want.len() <= text.len() * MAX_JSON_BYTES_PER_BYTE);
+        }
     }
 
     #[test]

@@ -28,6 +28,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Adds `amount` to `counter` unless it is 0: the counts of rare events
+/// (invalid, truncated records), tallied per batch, then added once, so a
+/// clean batch writes no shared cache line.
+pub(crate) fn add_count(counter: &AtomicU64, amount: u64) {
+    if amount > 0 {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct InputCounters {
     /// Records framed, invalid ones included.

@@ -12,26 +12,33 @@
 //!
 //! The arena is an anonymous mapping: its pages are zero and cost nothing
 //! until first written, so start-up touches no memory and RSS grows only to
-//! what the pipeline actually fills — never past the arena.
+//! what the pipeline actually fills — never past the arena. Free buffers
+//! are handed out last in, first out: the one returned most recently (its
+//! pages resident already) is reused first, so RSS stays at the buffers
+//! in flight at once, not the pool's size (a queue would cycle through,
+//! and so touch, every buffer of the pool).
 
 use crate::ring::Waker;
 use crate::source::SenderRuns;
-use crossbeam_queue::ArrayQueue;
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub(crate) struct BufferPool {
     /// `count * buffer_bytes` bytes, mapped for the life of the pool.
     arena: NonNull<u8>,
     buffer_bytes: usize,
+    buffer_count: usize,
     /// The arena's mapping, unmapped with the pool (every `PooledBuffer`
     /// holds an `Arc` to the pool, so none is alive then).
     _map: memmap2::MmapRaw,
-    /// Indexes of free buffers. Its capacity equals the buffer count, so
-    /// returning a buffer can never fail: every buffer that exists fits.
-    free: ArrayQueue<u32>,
+    /// Indexes of free buffers, a stack (see the module's doc). Its
+    /// capacity, reserved at start, equals the buffer count, so returning
+    /// a buffer never grows it: every buffer that exists fits. A lock is
+    /// taken once per buffer handed over (one per up to a MiB of records),
+    /// by the pool's owner and the threads returning buffers.
+    free: Mutex<Vec<u32>>,
     /// Woken when a buffer comes back.
     owner: Arc<Waker>,
     /// One per buffer (same index), or none: the senders of the records a
@@ -42,9 +49,9 @@ pub(crate) struct BufferPool {
 // SAFETY: the arena is only read and written through `PooledBuffer`s, and
 // each buffer index is owned by at most one `PooledBuffer` at a time (it is
 // either in `free` or held by exactly one), so no two threads ever touch the
-// same bytes without the handoff a ring or the queue provides.
+// same bytes without the handoff a ring or the free stack's lock provides.
 unsafe impl Send for BufferPool {}
-// SAFETY: as above; `&BufferPool` only gives access to the queue and sizes.
+// SAFETY: as above; `&BufferPool` only gives access to the stack and sizes.
 unsafe impl Sync for BufferPool {}
 
 impl BufferPool {
@@ -71,16 +78,15 @@ impl BufferPool {
             .into();
         // Fewer TLB misses for the scanners; a hint only, so errors are ignored.
         let _ = map.advise(memmap2::Advice::HugePage);
-        let free = ArrayQueue::new(count);
-        for index in 0..count as u32 {
-            let pushed = free.push(index);
-            assert!(pushed.is_ok(), "pool queue holds every buffer");
-        }
+        // Buffer 0 on top: handed out first.
+        let mut free = Vec::with_capacity(count);
+        free.extend((0..count as u32).rev());
         Ok(Arc::new(Self {
             arena: NonNull::new(map.as_mut_ptr()).expect("a mapping is never at null"),
             buffer_bytes,
+            buffer_count: count,
             _map: map,
-            free,
+            free: Mutex::new(free),
             owner,
             senders: (0..if sender_runs > 0 { count } else { 0 })
                 .map(|_| UnsafeCell::new(SenderRuns::with_capacity(sender_runs)))
@@ -89,23 +95,34 @@ impl BufferPool {
     }
 
     pub fn take(self: &Arc<Self>) -> Option<PooledBuffer> {
-        self.free.pop().map(|index| PooledBuffer {
+        self.free_buffers().pop().map(|index| PooledBuffer {
             index,
             pool: Arc::clone(self),
         })
     }
 
     pub fn available(&self) -> usize {
-        self.free.len()
+        self.free_buffers().len()
+    }
+
+    /// The free stack. Nothing panics while holding it, but a poisoned
+    /// lock would still guard a consistent stack: it is used as it is.
+    fn free_buffers(&self) -> MutexGuard<'_, Vec<u32>> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn buffer_bytes(&self) -> usize {
         self.buffer_bytes
     }
 
+    /// Who is woken when a buffer comes back.
+    pub fn owner(&self) -> &Arc<Waker> {
+        &self.owner
+    }
+
     #[cfg(test)]
     pub fn count(&self) -> usize {
-        self.free.capacity()
+        self.buffer_count
     }
 
     fn buffer_start(&self, index: u32) -> *mut u8 {
@@ -116,7 +133,7 @@ impl BufferPool {
 
 /// One buffer of a pool; returns itself to the pool when dropped.
 pub(crate) struct PooledBuffer {
-    /// Owned exclusively: not in the free queue while this exists.
+    /// Owned exclusively: not in the free stack while this exists.
     index: u32,
     pool: Arc<BufferPool>,
 }
@@ -164,8 +181,14 @@ impl DerefMut for PooledBuffer {
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        let returned = self.pool.free.push(self.index);
-        assert!(returned.is_ok(), "a pool never holds more than it made");
+        {
+            let mut free = self.pool.free_buffers();
+            assert!(
+                free.len() < self.pool.buffer_count,
+                "a pool never holds more than it made"
+            );
+            free.push(self.index);
+        }
         self.pool.owner.wake();
     }
 }
@@ -198,5 +221,23 @@ mod tests {
         drop(c);
         assert_eq!(pool.available(), pool.count());
         assert_eq!(pool.take().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn the_buffer_returned_last_is_taken_first() {
+        let pool = BufferPool::new(4, 64, Waker::for_test()).unwrap();
+        let held = pool.take().unwrap();
+        let recycled = pool.take().unwrap().index;
+        // A pool cycled one buffer at a time touches only that buffer.
+        for _ in 0..8 {
+            let buffer = pool.take().unwrap();
+            assert_eq!(buffer.index, recycled);
+        }
+        let other = pool.take().unwrap();
+        let third = pool.take().unwrap();
+        drop(third);
+        drop(other);
+        assert_ne!(held.index, recycled);
+        assert_eq!(pool.take().unwrap().index, recycled, "returned last");
     }
 }

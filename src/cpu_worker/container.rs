@@ -10,8 +10,11 @@
 //! [`ContainerConverter`] holds the parser, a fixed set of [`Run`]s (a
 //! message whose partial lines are being joined; at most
 //! [`MAX_PENDING_RUNS`], each with a body buffer of `--max-line` bytes
-//! reserved at start) and, per file slot, the metadata fields computed
-//! once when a file's first batch arrives ([`Source`]).
+//! mapped at start, in a pool of their own: untouched, they take no
+//! memory (as heap allocations they were resident from start-up, 18 MiB of
+//! mimalloc's huge-page heap before the first line) and, per file slot,
+//! the metadata fields computed once when a file's first batch arrives
+//! ([`Source`]).
 //!
 //! Checkpoints stay exact: a batch's file mark says "every byte before
 //! `end` is delivered once this batch is". While a run of that file is
@@ -45,11 +48,12 @@ use super::CpuWorker;
 use crate::batch::Batch;
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::config::OnInvalid;
-use crate::pool::BufferPool;
+use crate::metrics::add_count;
+use crate::pool::{BufferPool, PooledBuffer};
 use crate::scan::cri::{Body, ObjectMessages};
 use crate::scan::cri::{
-    ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_len,
-    write_record,
+    ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_bound,
+    record_len, write_record,
 };
 use crate::scan::json::JsonChecker;
 use crate::scan::multiline::{Multiline, START, State, Step};
@@ -156,9 +160,12 @@ struct Run {
     previous: Option<Mark>,
     /// When the first part arrived, for `--multiline-timeout`.
     since: Instant,
-    /// The parts so far, raw bytes, at most `max_line_bytes`; with
-    /// `multiline=`, the record's messages joined by `\n`.
-    body: Vec<u8>,
+    /// The parts so far, raw bytes: `body[..body_len]`, at most
+    /// `max_line_bytes` (the buffer's size); with `multiline=`, the
+    /// record's messages joined by `\n`. The run's own buffer for the
+    /// life of the worker (`None` only while `send_run` writes from it).
+    body: Option<PooledBuffer>,
+    body_len: usize,
     /// The message passed `--max-line`: later parts are dropped.
     cut: bool,
     /// The last part was partial: the stream's next line continues it.
@@ -169,6 +176,9 @@ struct Run {
 }
 
 impl Joiner {
+    /// Writes records into `pool`'s buffers; maps a body buffer of
+    /// `max_line_bytes` for each of the [`MAX_PENDING_RUNS`] runs (a pool
+    /// of their own, waking `pool`'s owner: untouched, they take no memory).
     pub fn new(
         pool: Arc<BufferPool>,
         timeout: Duration,
@@ -177,8 +187,10 @@ impl Joiner {
         offsets: Option<Arc<AckedOffsets>>,
         multiline: Option<Multiline>,
         merge_json: bool,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let run_buffers =
+            BufferPool::new(MAX_PENDING_RUNS, max_line_bytes, Arc::clone(pool.owner()))?;
+        Ok(Self {
             pool,
             encoding: None,
             runs: std::array::from_fn(|_| Run {
@@ -191,7 +203,8 @@ impl Joiner {
                 start: 0,
                 previous: None,
                 since: Instant::now(),
-                body: Vec::with_capacity(max_line_bytes),
+                body: Some(run_buffers.take().expect("a buffer for every run")),
+                body_len: 0,
                 cut: false,
                 partial: false,
                 state: START,
@@ -206,7 +219,7 @@ impl Joiner {
             offsets,
             sources: Vec::new(),
             tally: Tally::default(),
-        }
+        })
     }
 
     /// Adds each file's path to its records (`source=true`).
@@ -347,6 +360,17 @@ impl Joiner {
             _ => None,
         };
         let mut record_body = members.map_or(Body::Text(body), Body::Members);
+        // Most records fit the buffer in hand by their bound, from lengths
+        // alone: written in one pass. Near its end the exact length decides
+        // (the same choice, so the same records share a buffer).
+        let bound = record_bound(time, stream, record_body, metadata);
+        if let Some(out) = self.encoding.as_mut().filter(|out| out.room() >= bound) {
+            let written =
+                write_record(&mut out.buf[out.len..], time, stream, record_body, metadata);
+            out.len += written;
+            out.records += 1;
+            return;
+        }
         let mut needed = record_len(time, stream, record_body, metadata);
         // A body whose JSON outgrows a whole buffer (heavy escaping of a
         // message near --max-line) is cut to fit, as text, and counted.
@@ -461,7 +485,7 @@ impl Joiner {
         run.time_len = time_len;
         run.start = offset;
         run.since = Instant::now();
-        run.body.clear();
+        run.body_len = 0;
         run.cut = false;
         run.partial = line.partial;
         run.state = state;
@@ -503,32 +527,39 @@ impl Joiner {
         if run.cut {
             return;
         }
+        let Some(body) = &mut run.body else {
+            debug_assert!(false, "a run holds its buffer between sends");
+            return;
+        };
         for piece in [separator, part] {
-            let room = max_line - run.body.len();
-            if piece.len() > room {
-                run.body.extend_from_slice(&piece[..room]);
+            let room = max_line - run.body_len;
+            let take = piece.len().min(room);
+            body[run.body_len..run.body_len + take].copy_from_slice(&piece[..take]);
+            run.body_len += take;
+            if take < piece.len() {
                 run.cut = true;
                 self.tally.truncated += 1;
                 return;
             }
-            run.body.extend_from_slice(piece);
         }
     }
 
     /// Writes the record of run `index` and frees it.
     fn send_run(&mut self, worker: &mut CpuWorker, index: usize) {
-        let mut body = std::mem::take(&mut self.runs[index].body);
+        let body = self.runs[index].body.take();
         let run = &self.runs[index];
+        let body_len = run.body_len;
         let (time, time_len, stream) = (run.time, run.time_len, run.stream);
         let (slot, generation) = (run.slot as usize, run.generation);
         // The file's fields, unless its slot holds another file by now.
         let known = self.sources.get(slot).and_then(|source| source.generation);
         let slot = (known == Some(generation)).then_some(slot);
-        self.write(worker, &time[..time_len], stream, &body, slot);
-        // The buffer goes back: its capacity is the run's for good.
-        body.clear();
+        let text = body.as_deref().map_or(&[][..], |body| &body[..body_len]);
+        self.write(worker, &time[..time_len], stream, text, slot);
+        // The buffer goes back: it is the run's for good.
         let run = &mut self.runs[index];
         run.body = body;
+        run.body_len = 0;
         run.active = false;
         self.active_runs -= 1;
         // The file the run began in, before a rotation, may move on: its
@@ -720,16 +751,8 @@ impl CpuWorker {
         self.counters
             .records
             .fetch_add(tally.framed, Ordering::Relaxed);
-        if tally.invalid > 0 {
-            self.counters
-                .invalid
-                .fetch_add(tally.invalid, Ordering::Relaxed);
-        }
-        if tally.truncated > 0 {
-            self.counters
-                .truncated
-                .fetch_add(tally.truncated, Ordering::Relaxed);
-        }
+        add_count(&self.counters.invalid, tally.invalid);
+        add_count(&self.counters.truncated, tally.truncated);
     }
 }
 

@@ -28,7 +28,7 @@ use crate::batch::{ALL_OUTPUTS, Batch};
 use crate::checkpoint::AckLog;
 use crate::config::{Format, OnInvalid};
 use crate::dead_letter::DeadLetter;
-use crate::metrics::InputCounters;
+use crate::metrics::{InputCounters, add_count};
 use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crate::scan::syslog::SyslogParser;
@@ -86,6 +86,41 @@ pub(crate) struct SyslogConverter {
     pub pool: Arc<BufferPool>,
     /// The encode buffer being filled while converting one input batch.
     pub encoding: Option<Batch>,
+}
+
+#[cfg(test)]
+impl CpuWorker {
+    /// A worker of `format` lines for unit tests, with its rings (the far
+    /// end of ring(16) returned; ring(4)'s reader is gone) and every stage
+    /// off: invalid lines dropped, one output, 4 KiB batches, 1 KiB lines.
+    /// Tests set the fields they need.
+    pub(crate) fn for_test(format: Format, waker: Arc<Waker>) -> (Self, RingReceiver<Batch>) {
+        let (_to_cpu, from_reader) =
+            crate::ring::ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
+        let (to_dispatcher, from_cpu) =
+            crate::ring::ring(16, Arc::clone(&waker), Waker::for_test(), Arc::default());
+        let worker = CpuWorker {
+            format,
+            on_invalid: OnInvalid::Drop,
+            from_reader,
+            to_dispatcher,
+            waker,
+            counters: Arc::default(),
+            json: None,
+            dead_letter: None,
+            batch_bytes: 4096,
+            max_line_bytes: 1024,
+            linger: Duration::ZERO,
+            pending: None,
+            syslog: None,
+            container: None,
+            acks: None,
+            all_outputs: 1,
+            transform: None,
+            source: None,
+        };
+        (worker, from_cpu)
+    }
 }
 
 impl CpuWorker {
@@ -324,14 +359,8 @@ impl CpuWorker {
             encoding,
         });
         self.counters.records.fetch_add(framed, Ordering::Relaxed);
-        if unparsed > 0 {
-            self.counters.invalid.fetch_add(unparsed, Ordering::Relaxed);
-        }
-        if truncated > 0 {
-            self.counters
-                .truncated
-                .fetch_add(truncated, Ordering::Relaxed);
-        }
+        add_count(&self.counters.invalid, unparsed);
+        add_count(&self.counters.truncated, truncated);
     }
 
     /// The encode buffer to write a record of at most `needed` bytes of

@@ -5,7 +5,6 @@ use super::*;
 use crate::ack::{Replies, RequestDelivery};
 use crate::checkpoint::{AckedOffsets, Mark, Marks};
 use crate::metrics::OutputCounters;
-use crate::ring::{Gauge, ring};
 use crate::scan::syslog::SyslogParser;
 use crate::transform::{Shape, Transformer};
 use std::sync::atomic::AtomicU32;
@@ -34,34 +33,12 @@ fn worker_with(
     waker: Arc<Waker>,
     acks: Option<(Arc<AckLog>, u32)>,
 ) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
-    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
-    let (to_dispatcher, from_cpu) = ring(
-        16,
-        Arc::clone(&waker),
-        Waker::for_test(),
-        Arc::new(Gauge::default()),
-    );
     let pool = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
-    let worker = CpuWorker {
-        format,
-        on_invalid: OnInvalid::Raw,
-        from_reader,
-        to_dispatcher,
-        waker,
-        counters: Arc::default(),
-        json: None,
-        dead_letter: None,
-        batch_bytes: 4096,
-        max_line_bytes: 1024,
-        linger: Duration::ZERO,
-        pending: None,
-        syslog: None,
-        container: None,
-        acks,
-        all_outputs: (1 << OUTPUTS) - 1,
-        transform: Some(stage),
-        source: None,
-    };
+    let (mut worker, from_cpu) = CpuWorker::for_test(format, waker);
+    worker.on_invalid = OnInvalid::Raw;
+    worker.acks = acks;
+    worker.all_outputs = (1 << OUTPUTS) - 1;
+    worker.transform = Some(stage);
     (worker, from_cpu, pool)
 }
 

@@ -226,6 +226,7 @@ impl InputBuild<'_> {
                 multiline,
                 input.merge_json,
             )
+            .map_err(|error| format!("cannot map its join buffers: {error}"))?
             .with_file_path(input.source),
         }))
     }

@@ -24,7 +24,9 @@
 //! value that ends in `\n` is a whole message (the newline is not part of
 //! it), one without is a partial continued by the stream's next line.
 
-use crate::escape::{json_string_content, json_string_lossy};
+use crate::escape::{
+    MAX_JSON_BYTES_PER_BYTE, json_string_content, json_string_lossy_len, write_json_string_lossy,
+};
 use crate::json_parse::PaddedParser;
 use simd_json::Node;
 use std::path::Path;
@@ -83,18 +85,27 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     if !is_rfc3339(time) {
         return None;
     }
-    let rest = &line[space + 1..];
-    let space = memchr::memchr(b' ', rest)?;
-    let stream = Stream::parse(&rest[..space])?;
-    let rest = &rest[space + 1..];
-    let (tag, message) = match memchr::memchr(b' ', rest) {
-        Some(space) => (&rest[..space], &rest[space + 1..]),
-        None => (rest, &rest[rest.len()..]),
-    };
-    let partial = match tag.split(|&byte| byte == b':').next() {
-        Some(b"F") => false,
-        Some(b"P") => true,
+    let (stream, rest) = match line[space + 1..].split_first_chunk::<7>() {
+        Some((b"stdout ", rest)) => (Stream::Stdout, rest),
+        Some((b"stderr ", rest)) => (Stream::Stderr, rest),
         _ => return None,
+    };
+    let (partial, message) = match rest {
+        // The tags runtimes write, without a search.
+        [b'F', b' ', message @ ..] => (false, message),
+        [b'P', b' ', message @ ..] => (true, message),
+        _ => {
+            let (tag, message) = match memchr::memchr(b' ', rest) {
+                Some(space) => (&rest[..space], &rest[space + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            let partial = match tag.split(|&byte| byte == b':').next() {
+                Some(b"F") => false,
+                Some(b"P") => true,
+                _ => return None,
+            };
+            (partial, message)
+        }
     };
     Some(ContainerLine {
         time,
@@ -106,19 +117,31 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
 
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
 fn is_rfc3339(time: &[u8]) -> bool {
-    const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
-    if time.len() < SHAPE.len() + 1 || time.len() > MAX_TIME_BYTES {
+    if time.len() < 19 + 1 || time.len() > MAX_TIME_BYTES {
         return false;
     }
-    let shaped = SHAPE.iter().zip(time).all(|(&want, &byte)| match want {
-        b'0' => byte.is_ascii_digit(),
-        b'T' => byte == b'T' || byte == b't',
-        _ => byte == want,
-    });
-    if !shaped {
+    let Some(head) = time.first_chunk::<19>() else {
+        return false;
+    };
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || (head[10] | 0x20) != b't'
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return false;
     }
-    let mut rest = &time[SHAPE.len()..];
+    // The separators made digits, every byte must be one: tested 8 at a
+    // time (bytes 11..19 overlap the second word).
+    let mut digits = *head;
+    for at in [4, 7, 10, 13, 16] {
+        digits[at] = b'0';
+    }
+    let word = |at: usize| u64::from_le_bytes(digits[at..at + 8].try_into().expect("8 bytes"));
+    if !(all_digits(word(0)) && all_digits(word(8)) && all_digits(word(11))) {
+        return false;
+    }
+    let mut rest = &time[head.len()..];
     if let Some(fraction) = rest.strip_prefix(b".") {
         let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
         if !(1..=9).contains(&digits) {
@@ -133,6 +156,16 @@ fn is_rfc3339(time: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether every byte of `word` is an ASCII digit: its high nibble is 3,
+/// and stays 3 once 6 is added (no byte carries into the next: each is
+/// 0x30..=0x3f once the first test holds).
+fn all_digits(word: u64) -> bool {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    word & HIGH_NIBBLES == THREES
+        && word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES == THREES
 }
 
 /// Parses Docker json-file lines with simd-json (a padded scratch copy,
@@ -268,14 +301,23 @@ impl ObjectMessages {
 
 /// Bytes [`write_record`] writes.
 pub(crate) fn record_len(time: &[u8], stream: Stream, body: Body<'_>, metadata: &[u8]) -> usize {
-    let mut len = 0;
-    write_record_with(time, stream, body, metadata, |piece| len += piece.len());
-    len
+    let mut measure = Measure(0);
+    write_record_with(time, stream, body, metadata, &mut measure);
+    measure.0
+}
+
+/// At least [`record_len`], from the lengths alone: every text byte
+/// counted at its longest escape.
+pub(crate) fn record_bound(time: &[u8], stream: Stream, body: Body<'_>, metadata: &[u8]) -> usize {
+    let mut bound = Bound(0);
+    write_record_with(time, stream, body, metadata, &mut bound);
+    bound.0
 }
 
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
-/// written. `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+/// written (bytes of `out` after them may be overwritten as scratch).
+/// `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
 /// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`; a
 /// [`Body::Members`] body is written as the record's own members in place
 /// of `"body":…`, after `time` and `stream` unless it has its own.
@@ -286,22 +328,84 @@ pub(crate) fn write_record(
     body: Body<'_>,
     metadata: &[u8],
 ) -> usize {
-    let mut len = 0;
-    write_record_with(time, stream, body, metadata, |piece| {
-        out[len..len + piece.len()].copy_from_slice(piece);
-        len += piece.len();
-    });
-    len
+    let mut writer = Writer { out, len: 0 };
+    write_record_with(time, stream, body, metadata, &mut writer);
+    writer.len
 }
 
-/// Hands `put` the pieces of a record, in order.
+/// What [`write_record_with`] hands a record's pieces to.
+trait RecordSink {
+    /// Bytes that go in as they are.
+    fn put(&mut self, piece: &[u8]);
+    /// Bytes that go in as JSON string content (`json_string_lossy`).
+    fn put_text(&mut self, text: &[u8]);
+}
+
+/// Counts the bytes exactly.
+struct Measure(usize);
+
+impl RecordSink for Measure {
+    fn put(&mut self, piece: &[u8]) {
+        self.0 += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.0 += json_string_lossy_len(text);
+    }
+}
+
+/// Counts the bytes at most (without reading the text).
+struct Bound(usize);
+
+impl RecordSink for Bound {
+    fn put(&mut self, piece: &[u8]) {
+        self.0 += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.0 += text.len() * MAX_JSON_BYTES_PER_BYTE;
+    }
+}
+
+/// Writes the bytes into `out`, which holds them all.
+struct Writer<'o> {
+    out: &'o mut [u8],
+    len: usize,
+}
+
+impl RecordSink for Writer<'_> {
+    #[inline]
+    fn put(&mut self, piece: &[u8]) {
+        self.out[self.len..self.len + piece.len()].copy_from_slice(piece);
+        self.len += piece.len();
+    }
+    fn put_text(&mut self, text: &[u8]) {
+        self.len += write_json_string_lossy(text, &mut self.out[self.len..]);
+    }
+}
+
+/// Hands `sink` the pieces of a record, in order.
 fn write_record_with(
     time: &[u8],
     stream: Stream,
     body: Body<'_>,
     metadata: &[u8],
-    mut put: impl FnMut(&[u8]),
+    sink: &mut impl RecordSink,
 ) {
+    // The common record, in pieces of fixed length (copied without a call).
+    if let (Body::Text(text), Stream::Stdout | Stream::Stderr) = (body, stream) {
+        sink.put(b"{\"time\":\"");
+        sink.put_text(time);
+        sink.put(match stream {
+            Stream::Stdout => b"\",\"stream\":\"stdout\",\"body\":\"",
+            _ => b"\",\"stream\":\"stderr\",\"body\":\"",
+        });
+        sink.put_text(text);
+        sink.put(b"\"");
+        if !metadata.is_empty() {
+            sink.put(metadata);
+        }
+        sink.put(b"}\n");
+        return;
+    }
     let (time_field, stream_field) = match body {
         _ if stream == Stream::Plain => (false, false),
         Body::Text(_) => (true, true),
@@ -309,43 +413,46 @@ fn write_record_with(
     };
     // Members, in order; each after the first is preceded by a comma.
     let mut first = true;
-    let mut separate = |put: &mut dyn FnMut(&[u8])| {
-        put(if first { b"{" } else { b"," });
-        first = false;
+    let mut separator = || -> &[u8] {
+        if std::mem::replace(&mut first, false) {
+            b"{"
+        } else {
+            b","
+        }
     };
     if time_field {
-        separate(&mut put);
-        put(b"\"time\":\"");
-        json_string_lossy(time, &mut put);
-        put(b"\"");
+        sink.put(separator());
+        sink.put(b"\"time\":\"");
+        sink.put_text(time);
+        sink.put(b"\"");
     }
     if stream_field {
-        separate(&mut put);
-        put(b"\"stream\":\"");
-        put(stream.name());
-        put(b"\"");
+        sink.put(separator());
+        sink.put(b"\"stream\":\"");
+        sink.put(stream.name());
+        sink.put(b"\"");
     }
     match body {
         Body::Text(text) => {
-            separate(&mut put);
-            put(b"\"body\":\"");
-            json_string_lossy(text, &mut put);
-            put(b"\"");
+            sink.put(separator());
+            sink.put(b"\"body\":\"");
+            sink.put_text(text);
+            sink.put(b"\"");
         }
         Body::Members(members) if !members.bytes.is_empty() => {
-            separate(&mut put);
-            put(members.bytes);
+            sink.put(separator());
+            sink.put(members.bytes);
         }
         Body::Members(_) => {}
     }
     if first {
         // Nothing before the metadata: a plain line's empty object.
-        put(b"{");
-        put(metadata.strip_prefix(b",").unwrap_or(metadata));
+        sink.put(b"{");
+        sink.put(metadata.strip_prefix(b",").unwrap_or(metadata));
     } else {
-        put(metadata);
+        sink.put(metadata);
     }
-    put(b"}\n");
+    sink.put(b"}\n");
 }
 
 /// Appends to `out` the Kubernetes fields of a kubelet log path, as

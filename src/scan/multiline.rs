@@ -20,6 +20,7 @@
 //!   record with its line (Python's exception line): it is sent at once.
 
 use crate::config::{MultilineRule, compile_regex};
+use memchr::memmem;
 use regex::bytes::Regex;
 
 /// Where a pending record stands. [`START`]: no record is open (for a
@@ -35,6 +36,9 @@ struct Rule {
     from: u16,
     pattern: &'static str,
     to: State,
+    /// Words one of which every line that matches contains (none: no such
+    /// words): a quick test that spares most lines the regex's search.
+    words: &'static [&'static str],
 }
 
 const fn bit(state: State) -> u16 {
@@ -42,7 +46,12 @@ const fn bit(state: State) -> u16 {
 }
 
 const fn rule(from: u16, pattern: &'static str, to: State) -> Rule {
-    Rule { from, pattern, to }
+    Rule {
+        from,
+        pattern,
+        to,
+        words: &[],
+    }
 }
 
 /// Fluent Bit's `java` (Java, and C# stack traces); its exception pattern
@@ -53,11 +62,16 @@ const JAVA: &[Rule] = {
     const FRAMES: State = 2;
     const NESTED: State = 3;
     &[
-        rule(
-            bit(START) | bit(NESTED),
-            r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|\r|$)",
-            AFTER_EXCEPTION,
-        ),
+        // Tried on every line that no trace continues: its words are
+        // looked for first (the regex, unanchored, has no prefix to search).
+        Rule {
+            words: &["Exception", "Error", "Throwable", "V8 errors stack trace"],
+            ..rule(
+                bit(START) | bit(NESTED),
+                r".(?:Exception|Error|Throwable|V8 errors stack trace)(?::|\r|$)",
+                AFTER_EXCEPTION,
+            )
+        },
         rule(
             bit(AFTER_EXCEPTION),
             r"^[\t ]*nested exception is:[\t ]*",
@@ -152,7 +166,22 @@ pub(crate) enum Step {
 /// `multiline=` compiled.
 pub(crate) enum Multiline {
     Start(Regex),
-    Rules(Vec<(Regex, u16, State)>),
+    Rules(Vec<CompiledRule>),
+}
+
+/// A [`Rule`] compiled.
+pub(crate) struct CompiledRule {
+    regex: Regex,
+    from: u16,
+    to: State,
+    words: Vec<memmem::Finder<'static>>,
+}
+
+impl CompiledRule {
+    fn matches(&self, line: &[u8]) -> bool {
+        (self.words.is_empty() || self.words.iter().any(|word| word.find(line).is_some()))
+            && self.regex.is_match(line)
+    }
 }
 
 impl Multiline {
@@ -165,7 +194,14 @@ impl Multiline {
         };
         let rules = table
             .iter()
-            .map(|rule| Ok((compile_regex(rule.pattern)?, rule.from, rule.to)))
+            .map(|rule| {
+                Ok(CompiledRule {
+                    regex: compile_regex(rule.pattern)?,
+                    from: rule.from,
+                    to: rule.to,
+                    words: rule.words.iter().map(memmem::Finder::new).collect(),
+                })
+            })
             .collect::<Result<_, String>>()?;
         Ok(Self::Rules(rules))
     }
@@ -186,8 +222,8 @@ impl Multiline {
                 let first = |state: State| {
                     rules
                         .iter()
-                        .find(|(regex, from, _)| from & bit(state) != 0 && regex.is_match(line))
-                        .map(|&(_, _, to)| to)
+                        .find(|rule| rule.from & bit(state) != 0 && rule.matches(line))
+                        .map(|rule| rule.to)
                 };
                 if pending != START
                     && let Some(to) = first(pending)

@@ -6,8 +6,7 @@ use super::*;
 use crate::checkpoint::AckLog;
 use crate::config::Format;
 use crate::config::MultilineRule;
-use crate::metrics::InputCounters;
-use crate::ring::{Gauge, RingReceiver, Waker, ring};
+use crate::ring::{RingReceiver, Waker};
 
 /// A `format=cri` CPU worker of one file (slot 0, generation 1, at
 /// `path`), with its ack log, its ring(16)'s far end and a pool to make
@@ -17,6 +16,26 @@ fn cri_worker(
     timeout: Duration,
 ) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
     worker_of(Format::Cri, None, path, timeout)
+}
+
+/// A `cri_worker` of [`POD`] whose file (slot 0) the kubelet renamed away:
+/// the runtime goes on in a new file at the same path, opened in slot 1.
+fn rotated_cri_worker() -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
+    let (worker, from_cpu, pool, log) = cri_worker(POD, Duration::from_secs(60));
+    let offsets = log.offsets();
+    offsets.reset(1, 1, 0, 0);
+    offsets.set_path(1, 1, std::path::Path::new(POD));
+    (worker, from_cpu, pool, log)
+}
+
+/// A CPU worker of `format` lines joined by `rule` (`multiline=`), of a
+/// file at `/app.log` (as `cri_worker`).
+fn multiline_worker(
+    format: Format,
+    rule: MultilineRule,
+    timeout: Duration,
+) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>, Arc<AckLog>) {
+    worker_of(format, Some(rule), "/app.log", timeout)
 }
 
 /// A CPU worker of `format` with `multiline` (as `cri_worker`).
@@ -31,49 +50,26 @@ fn worker_of(
     offsets.reset(0, 1, 0, 0);
     offsets.set_path(0, 1, std::path::Path::new(path));
     let log = AckLog::new(64, Arc::clone(&offsets), Waker::for_test());
-    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
-    let (to_dispatcher, from_cpu) = ring(
-        16,
-        Arc::clone(&waker),
-        Waker::for_test(),
-        Arc::new(Gauge::default()),
-    );
     let encode = BufferPool::new(8, 4096, Arc::clone(&waker)).unwrap();
-    let worker = CpuWorker {
-        format,
-        on_invalid: OnInvalid::Drop,
-        from_reader,
-        to_dispatcher,
-        waker: Arc::clone(&waker),
-        counters: Arc::new(InputCounters::default()),
-        json: None,
-        dead_letter: None,
-        batch_bytes: 4096,
-        max_line_bytes: 1024,
-        linger: Duration::ZERO,
-        pending: None,
-        syslog: None,
-        container: Some(ContainerConverter {
-            parser: match format {
-                Format::Cri => LineParser::Cri,
-                Format::Docker => LineParser::Docker(DockerParser::new(1024)),
-                _ => LineParser::Raw,
-            },
-            joiner: Joiner::new(
-                encode,
-                timeout,
-                1024,
-                format.is_container(),
-                Some(offsets),
-                multiline.map(|rule| Multiline::new(&rule).unwrap()),
-                false,
-            ),
-        }),
-        acks: Some((Arc::clone(&log), 1)),
-        all_outputs: 1,
-        transform: None,
-        source: None,
-    };
+    let (mut worker, from_cpu) = CpuWorker::for_test(format, Arc::clone(&waker));
+    worker.acks = Some((Arc::clone(&log), 1));
+    worker.container = Some(ContainerConverter {
+        parser: match format {
+            Format::Cri => LineParser::Cri,
+            Format::Docker => LineParser::Docker(DockerParser::new(1024)),
+            _ => LineParser::Raw,
+        },
+        joiner: Joiner::new(
+            encode,
+            timeout,
+            1024,
+            format.is_container(),
+            Some(offsets),
+            multiline.map(|rule| Multiline::new(&rule).unwrap()),
+            false,
+        )
+        .unwrap(),
+    });
     let input = BufferPool::new(8, 4096, waker).unwrap();
     (worker, from_cpu, input, log)
 }
@@ -105,6 +101,11 @@ fn sent(from_cpu: &mut RingReceiver<Batch>) -> Vec<(String, Option<u64>)> {
         ));
     }
     out
+}
+
+/// When the worker's oldest pending run is due to be sent.
+fn pending_deadline(worker: &CpuWorker) -> Option<Instant> {
+    worker.container.as_ref().unwrap().joiner.deadline()
 }
 
 const POD: &str = "/var/log/pods/ns_pod_uid/app/0.log";
@@ -150,7 +151,7 @@ fn the_timeout_and_the_exit_send_pending_messages_with_their_marks() {
     let text = b"2026-12-02T04:09:30Z stdout P alone\n";
     worker.take(read(&pool, text, 0));
     assert_eq!(sent(&mut from_cpu), [(String::new(), Some(0))]);
-    let deadline = worker.container.as_ref().unwrap().joiner.deadline();
+    let deadline = pending_deadline(&worker);
     assert!(deadline.is_some());
     std::thread::sleep(Duration::from_millis(5));
     worker.flush_container_runs(false);
@@ -162,27 +163,11 @@ fn the_timeout_and_the_exit_send_pending_messages_with_their_marks() {
             Some(text.len() as u64)
         )]
     );
-    assert!(
-        worker
-            .container
-            .as_ref()
-            .unwrap()
-            .joiner
-            .deadline()
-            .is_none()
-    );
+    assert!(pending_deadline(&worker).is_none());
     // At exit, whatever the timeout.
     let (mut worker, mut from_cpu, pool, _log) = cri_worker("/plain.log", Duration::ZERO);
     worker.take(read(&pool, text, 0));
-    assert!(
-        worker
-            .container
-            .as_ref()
-            .unwrap()
-            .joiner
-            .deadline()
-            .is_none()
-    );
+    assert!(pending_deadline(&worker).is_none());
     sent(&mut from_cpu);
     worker.flush_container_runs(true);
     assert_eq!(sent(&mut from_cpu).len(), 1);
@@ -275,10 +260,9 @@ fn plain(body: &str) -> String {
 
 #[test]
 fn raw_multiline_records_hold_the_mark_at_their_first_line() {
-    let (mut worker, mut from_cpu, pool, _log) = worker_of(
+    let (mut worker, mut from_cpu, pool, _log) = multiline_worker(
         Format::Raw,
-        Some(MultilineRule::parse(r"start:^\d").unwrap()),
-        "/app.log",
+        MultilineRule::parse(r"start:^\d").unwrap(),
         Duration::from_secs(60),
     );
     let first = b"1 a\n  b\n2 c\n  d\n";
@@ -302,12 +286,8 @@ fn raw_multiline_records_hold_the_mark_at_their_first_line() {
 
 #[test]
 fn cri_multiline_joins_messages_split_in_parts_and_cuts_at_max_line() {
-    let (mut worker, mut from_cpu, pool, _log) = worker_of(
-        Format::Cri,
-        Some(MultilineRule::Python),
-        "/app.log",
-        Duration::from_secs(60),
-    );
+    let (mut worker, mut from_cpu, pool, _log) =
+        multiline_worker(Format::Cri, MultilineRule::Python, Duration::from_secs(60));
     // A traceback on stderr, one of its lines split in two parts, with a
     // stdout line in between; the exception line ends the record at once.
     let text = "\
@@ -349,12 +329,8 @@ fn cri_multiline_joins_messages_split_in_parts_and_cuts_at_max_line() {
 
 #[test]
 fn a_pending_multiline_record_goes_on_the_timeout() {
-    let (mut worker, mut from_cpu, pool, _log) = worker_of(
-        Format::Raw,
-        Some(MultilineRule::Java),
-        "/app.log",
-        Duration::from_millis(1),
-    );
+    let (mut worker, mut from_cpu, pool, _log) =
+        multiline_worker(Format::Raw, MultilineRule::Java, Duration::from_millis(1));
     let text = b"java.lang.IllegalStateException: boom\n\tat A.b(A.java:1)\n";
     worker.take(read(&pool, text, 0));
     assert_eq!(sent(&mut from_cpu), [(String::new(), Some(0))]);
@@ -371,12 +347,8 @@ fn a_pending_multiline_record_goes_on_the_timeout() {
 
 #[test]
 fn multiline_joining_allocates_nothing_after_warm_up() {
-    let (mut worker, mut from_cpu, pool, _log) = worker_of(
-        Format::Raw,
-        Some(MultilineRule::Java),
-        "/app.log",
-        Duration::from_secs(60),
-    );
+    let (mut worker, mut from_cpu, pool, _log) =
+        multiline_worker(Format::Raw, MultilineRule::Java, Duration::from_secs(60));
     let text = b"INFO start\njava.lang.Error: x\n\tat A.b(A.java:1)\nCaused by: java.io.IOException\n\t... 1 more\nINFO end\n";
     assert_no_allocation_after_warm_up(&mut worker, &mut from_cpu, &pool, text, |sent| {
         // `INFO end`, which no rule continues, ends the trace's record.
@@ -387,12 +359,7 @@ fn multiline_joining_allocates_nothing_after_warm_up() {
 
 #[test]
 fn a_partial_run_continues_in_the_new_file_after_a_rotation() {
-    let (mut worker, mut from_cpu, pool, log) = cri_worker(POD, Duration::from_secs(60));
-    // The kubelet renamed slot 0's `0.log` away; the runtime goes on in a
-    // new `0.log`, opened in slot 1.
-    let offsets = Arc::clone(log.offsets());
-    offsets.reset(1, 1, 0, 0);
-    offsets.set_path(1, 1, std::path::Path::new(POD));
+    let (mut worker, mut from_cpu, pool, _log) = rotated_cri_worker();
     let old = b"2026-12-02T04:09:29Z stdout F a\n2026-12-02T04:09:30Z stdout P b1 \n";
     worker.take(read(&pool, old, 0));
     let held = "2026-12-02T04:09:29Z stdout F a\n".len() as u64;
@@ -420,10 +387,7 @@ fn a_partial_run_continues_in_the_new_file_after_a_rotation() {
 
 #[test]
 fn a_rotated_file_holds_its_mark_while_the_new_file_continues_the_run() {
-    let (mut worker, mut from_cpu, pool, log) = cri_worker(POD, Duration::from_secs(60));
-    let offsets = Arc::clone(log.offsets());
-    offsets.reset(1, 1, 0, 0);
-    offsets.set_path(1, 1, std::path::Path::new(POD));
+    let (mut worker, mut from_cpu, pool, log) = rotated_cri_worker();
     let old = b"2026-12-02T04:09:30Z stdout P b1 \n";
     worker.take(read(&pool, old, 0));
     let new = b"2026-12-02T04:09:31Z stdout P b2 \n";
@@ -445,6 +409,7 @@ fn a_rotated_file_holds_its_mark_while_the_new_file_continues_the_run() {
     ));
     assert_eq!(sent(&mut from_cpu).last().unwrap().1, Some(0));
     // A file at another path never continues it.
+    let offsets = log.offsets();
     offsets.reset(2, 1, 0, 0);
     offsets.set_path(
         2,

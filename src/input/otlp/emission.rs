@@ -7,6 +7,7 @@ use super::encode;
 use super::{Emission, OtlpReceiver, Outcome, Phase};
 use crate::ack::Ack;
 use crate::batch::Batch;
+use crate::metrics::add_count;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -137,16 +138,8 @@ impl OtlpReceiver {
             }
             Outcome::Finished => {}
         }
-        if emission.truncated > 0 {
-            self.counters
-                .truncated
-                .fetch_add(emission.truncated, Ordering::Relaxed);
-        }
-        if emission.values_too_deep > 0 {
-            self.otlp
-                .values_too_deep
-                .fetch_add(emission.values_too_deep, Ordering::Relaxed);
-        }
+        add_count(&self.counters.truncated, emission.truncated);
+        add_count(&self.otlp.values_too_deep, emission.values_too_deep);
         let slot = emission.slot as usize;
         self.spare_held = emission.held;
         let conn = &mut self.conns[slot];

@@ -86,6 +86,24 @@ fn malformed_cri_lines_are_refused() {
     }
 }
 
+#[test]
+fn every_byte_of_a_cri_times_date_and_clock_is_checked() {
+    let valid = "2026-12-02T04:09:29.5+01:00";
+    assert!(cri(&format!("{valid} stdout F x")).is_some());
+    assert!(cri(&format!("{} stdout F x", valid.replace('T', "t"))).is_some());
+    for at in 0..19 {
+        // The characters just outside the digits ('/' and ':') among them.
+        for wrong in ['/', ':', '-', 'a', 'T'] {
+            if valid[at..].starts_with(wrong) {
+                continue;
+            }
+            let mut time = valid.to_string();
+            time.replace_range(at..at + 1, &wrong.to_string());
+            assert_eq!(cri(&format!("{time} stdout F x")), None, "{time}");
+        }
+    }
+}
+
 fn docker(line: &str) -> Option<(String, Stream, bool, String)> {
     let mut parser = DockerParser::new(4096);
     parser.parse(line.as_bytes(), |parsed| {

@@ -125,6 +125,34 @@ fn start_regex_joins_every_line_up_to_the_next_match() {
 }
 
 #[test]
+fn a_rules_words_only_spare_lines_its_regex_would_not_match() {
+    let lines = [
+        "java.lang.IllegalStateException: boom",
+        "Exception: at the start",
+        "an Error",
+        "an Error: with a reason",
+        "ErrorError:",
+        "org.Throwable",
+        "x V8 errors stack trace",
+        "Exceptions: plural",
+        "no such word: here",
+        "",
+    ];
+    for (rule, table) in [(MultilineRule::Java, JAVA), (MultilineRule::Python, PYTHON)] {
+        let Multiline::Rules(compiled) = preset(rule) else {
+            unreachable!("presets are rule tables")
+        };
+        for (compiled, rule) in compiled.iter().zip(table) {
+            let regex = compile_regex(rule.pattern).unwrap();
+            for line in lines {
+                let line = line.as_bytes();
+                assert_eq!(compiled.matches(line), regex.is_match(line), "{line:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_bad_setting_is_one_clear_error() {
     assert_eq!(
         MultilineRule::parse("start:(unclosed").unwrap_err(),
