@@ -21,6 +21,16 @@
 //! a broker that restarted without its state); messages not yet
 //! acknowledged then go again, which can duplicate, never lose.
 //!
+//! When one worker replaces its producer, every other worker of the output
+//! replaces its own before its next batch ([`KafkaSink::generation`]). A
+//! broker that lost its state (tansu with its memory store, restarted)
+//! hands out producer ids from 1 again, so a new producer can get the id an
+//! old producer of another worker still holds. That old producer's next
+//! sequence numbers are then below what the broker counted for the id, and
+//! the broker answers DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports
+//! as delivered (it takes it for the answer to a retry of something already
+//! written): a whole batch acknowledged and never stored.
+//!
 //! Per batch the worker keeps one status byte a line ([`Line`]), filled by
 //! the delivery reports the polls serve: a retry produces only the lines
 //! not yet acknowledged, and a refused line is dead-lettered alone.
@@ -70,6 +80,10 @@ pub(crate) struct KafkaSink {
     timeout: Duration,
     counters: Arc<OutputCounters>,
     name: String,
+    /// Bumped each time a worker replaces its producer; a producer made
+    /// under an older value is replaced before its next batch (see the
+    /// module doc: no two producers of ours may share a producer id).
+    generation: AtomicU64,
 }
 
 impl KafkaSink {
@@ -121,6 +135,7 @@ impl KafkaSink {
             timeout,
             counters,
             name: name.to_string(),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -153,8 +168,19 @@ impl KafkaSink {
         if batch.ends.is_empty() && !bytes.is_empty() {
             batch.cut(bytes);
         }
+        let generation = self.generation.load(Ordering::Acquire);
+        if worker
+            .producer
+            .as_ref()
+            .is_some_and(|producer| producer.generation != generation)
+        {
+            // Another worker replaced its producer: the brokers may have
+            // lost their state, and this producer's id may be another's now.
+            worker.producer = None;
+            batch.requeue_in_flight();
+        }
         if worker.producer.is_none() {
-            worker.producer = Some(Producer0::new(self, &worker.reports)?);
+            worker.producer = Some(Producer0::new(self, &worker.reports, generation)?);
         }
         let producer = worker.producer.as_ref().expect("made above");
         let reports = &worker.reports;
@@ -226,6 +252,7 @@ impl KafkaSink {
         }
         if batch.stalled >= STALLED_ATTEMPTS {
             batch.stalled = 0;
+            self.generation.fetch_add(1, Ordering::AcqRel);
             worker.producer = None;
             batch.requeue_in_flight();
             return Err(Failure::Retry {
@@ -239,6 +266,7 @@ impl KafkaSink {
         if let Some((code, detail)) = producer.inner.client().fatal_error() {
             // The idempotent producer cannot go on (e.g. the broker lost
             // its state): a new one sends what is not acknowledged.
+            self.generation.fetch_add(1, Ordering::AcqRel);
             worker.producer = None;
             batch.requeue_in_flight();
             return Err(Failure::Retry {
@@ -416,6 +444,8 @@ struct Producer0 {
     /// The client's main queue, where its events (delivery reports,
     /// statistics, errors) arrive.
     queue: *mut rdsys::rd_kafka_queue_t,
+    /// The [`KafkaSink::generation`] it was made under.
+    generation: u64,
 }
 
 // SAFETY: librdkafka's producer and topic handles are thread-safe; the
@@ -423,7 +453,7 @@ struct Producer0 {
 unsafe impl Send for Producer0 {}
 
 impl Producer0 {
-    fn new(sink: &KafkaSink, reports: &Arc<Reports>) -> Result<Self, Failure> {
+    fn new(sink: &KafkaSink, reports: &Arc<Reports>, generation: u64) -> Result<Self, Failure> {
         let inner =
             BaseProducer::from_config_and_context(&sink.config, Context(Arc::clone(reports)))
                 .map_err(|error| Failure::Retry {
@@ -452,6 +482,7 @@ impl Producer0 {
             inner,
             topic,
             queue,
+            generation,
         })
     }
 

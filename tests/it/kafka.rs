@@ -450,53 +450,79 @@ fn a_broker_frozen_for_ten_seconds_loses_nothing() {
 }
 
 #[test]
-#[ignore = "issue 19, open: in fresh-clone CI runs under load, ~4,000 lines written around a broker restart never arrived (passes when run alone: cargo test --release --test it -- --ignored kafka::a_restarted)"]
 fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     let Some((tansu, python, dir)) = setup("kafka-restart") else {
         return;
     };
     let mut broker = Broker::start(&tansu, &dir);
-    broker.create_topic("restart", 2);
+    broker.create_topic("restart", 1);
     let input = dir.join("in.ndjson");
     let mut rng = Rng::new(5);
-    let first = generate(0, 20_000, &mut rng);
+    // Small batches, so both output workers (each with its own producer)
+    // take part from the start.
+    let first = generate(0, 2_000, &mut rng);
     append_lines(&input, &first);
-    let mut ringway = tail_into_kafka(&dir, &input, &broker, "restart", &[]);
+    let mut ringway = tail_into_kafka(
+        &dir,
+        &input,
+        &broker,
+        "restart",
+        &["--batch-bytes", "16KiB"],
+    );
     let before = consume(&python, &broker, "restart", first.len(), &dir);
     assert_exactly_once_in_order(&first, &before);
-    // Twice: kill the broker (its memory store is gone with it) while lines
-    // keep coming, start it again, and check that what was written after
-    // the restart arrives. RSS after the second outage is compared with
-    // RSS after the first (the first outage is when ringway's bounded pools
-    // and librdkafka's allocator first fill up). NOT flat yet: four
-    // outages in a row measured 63.0, 64.9, 66.3 and 67.8 MiB, about
-    // 1.5 MiB more a producer replaced (issue 19 stays open on it); the
-    // bound here catches a leak of a batch or more a restart.
+    // Three times: kill the broker (its memory store is gone with it)
+    // while lines keep coming, start it again, and check that everything
+    // written after the kill arrives. After a restart the broker hands out
+    // producer ids from 1 again; a trickle of lines then keeps one worker
+    // producing while the other idles, so the first worker's new producer
+    // gets past the sequence numbers that the idle worker's old producer,
+    // holding the same id, would send next. Unless ringway replaces that
+    // old producer too, the broker answers its next batch with
+    // DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports as delivered: a
+    // batch acknowledged and never stored (lost here before ringway did).
+    // RSS after the later outages is compared with RSS after the first
+    // (when ringway's bounded pools and librdkafka's allocator have filled).
     let mut rss_after = Vec::new();
-    let mut next = 20_000;
-    for outage in 0..2 {
+    let mut next = 2_000;
+    for outage in 0..3 {
         broker.kill();
-        let during = generate(next, 20_000, &mut rng);
-        append_lines(&input, &during);
-        std::thread::sleep(Duration::from_secs(3));
+        let mut expected = generate(next, 500, &mut rng);
+        next += 500;
+        append_lines(&input, &expected);
+        std::thread::sleep(Duration::from_secs(2));
         ringway.assert_running("while the broker was down");
         // ringway is held (SIGSTOP) while the new broker starts and the
-        // topic is made again: tansu may take produce requests for the
-        // topic before it exists again and lose them (a CI run lost 3,745
-        // lines that way; suspected from the timing, not traced in tansu).
+        // topic is made again: tansu acknowledges produce requests for a
+        // topic it does not have, and those records are gone (seen with
+        // confluent-kafka's producer, idempotence off). Making the topic is
+        // the operator's part; what is tested is ringway's.
         // SAFETY: kill(2) on our own child's pid; no memory involved.
         unsafe { libc::kill(ringway.pid(), libc::SIGSTOP) };
         broker.launch();
-        broker.create_topic("restart", 2);
+        broker.create_topic("restart", 1);
         // SAFETY: as above.
         unsafe { libc::kill(ringway.pid(), libc::SIGCONT) };
-        let after = generate(next + 20_000, 10_000, &mut rng);
-        append_lines(&input, &after);
-        next += 30_000;
-        let expected: Vec<String> = during.iter().chain(&after).cloned().collect();
-        // A restarted broker answers the old producer's retries with
-        // UNKNOWN_PRODUCER_ID until 5 attempts without an acknowledgement
-        // replace it (10-15 s with 2 s attempts, longer on a busy CI).
+        // The old producer's retries are answered with UNKNOWN_PRODUCER_ID
+        // until 5 attempts without an acknowledgement replace it (10-15 s
+        // with 2 s attempts, longer on a busy CI).
+        let recovered = consume_patiently(&python, &broker, "restart", expected.len(), &dir, 90);
+        assert!(
+            !recovered.is_empty(),
+            "outage {outage}: nothing arrived after the restart"
+        );
+        let trickle_until = Instant::now() + Duration::from_secs(12);
+        while Instant::now() < trickle_until {
+            let some = generate(next, 20, &mut rng);
+            next += 20;
+            append_lines(&input, &some);
+            expected.extend(some);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let burst = generate(next, 3_000, &mut rng);
+        next += 3_000;
+        append_lines(&input, &burst);
+        expected.extend(burst);
         let messages = consume_patiently(&python, &broker, "restart", expected.len(), &dir, 90);
         let got: std::collections::HashSet<&str> = messages
             .iter()
@@ -506,23 +532,37 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
             .iter()
             .filter(|line| !got.contains(line.as_str()))
             .count();
+        let duplicate_answers = fs::read_to_string(&broker.log)
+            .unwrap_or_default()
+            .matches("DuplicateSequenceNumber")
+            .count();
         assert_eq!(
-            missing, 0,
-            "outage {outage}: {missing} lines written after the restart never arrived"
+            missing,
+            0,
+            "outage {outage}: {missing} of {} lines written after the kill never arrived (the broker's log has {duplicate_answers} DuplicateSequenceNumber answers)",
+            expected.len()
         );
         rss_after.push(vm_rss_kib(ringway.pid()).unwrap());
-        println!("RSS after outage {outage}: {rss_after:?} KiB");
+        println!(
+            "outage {outage}: {} messages for {} lines; RSS after each outage: {rss_after:?} KiB",
+            messages.len(),
+            expected.len()
+        );
     }
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);
     finished.assert_success();
+    for &rss in &rss_after[1..] {
+        assert!(
+            rss <= rss_after[0] + 8 * 1024,
+            "RSS grew from {} KiB after the first outage: {rss_after:?} KiB",
+            rss_after[0]
+        );
+    }
     assert!(
-        rss_after[1] <= rss_after[0] + 8 * 1024,
-        "RSS grew from {} KiB after the first outage to {} KiB after the second",
-        rss_after[0],
-        rss_after[1]
+        rss_after.iter().all(|&rss| rss < 160 * 1024),
+        "RSS {rss_after:?} KiB"
     );
-    assert!(rss_after[1] < 160 * 1024, "RSS {rss_after:?} KiB");
 }
 
 #[test]
