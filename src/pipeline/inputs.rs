@@ -147,6 +147,113 @@ struct InputBuild<'a> {
     udp_bound: Option<std::net::SocketAddr>,
 }
 
+impl InputBuild<'_> {
+    /// A pool of encode buffers the CPU worker writes records it converts
+    /// into.
+    fn encode_pool(&self, cpu_waker: &Arc<Waker>) -> Result<Arc<BufferPool>, String> {
+        BufferPool::new(
+            self.shared.encode_buffers,
+            self.shared.buffer_bytes,
+            Arc::clone(cpu_waker),
+        )
+        .map_err(|error| format!("cannot map its encode buffers: {error}"))
+    }
+
+    /// The `--dead-letter` file of a lane whose invalid records go there.
+    fn dead_letter(&self) -> Result<Option<DeadLetter>, String> {
+        let (settings, input) = (self.settings, self.input);
+        match &settings.dead_letter {
+            Some(path)
+                if (input.format == Format::Json || input.format.is_container())
+                    && settings.on_invalid == OnInvalid::DeadLetter =>
+            {
+                DeadLetter::open(path)
+                    .map(Some)
+                    .map_err(|error| format!("cannot open --dead-letter: {error}"))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The converter of a `format=syslog` lane.
+    fn syslog_converter(&self, cpu_waker: &Arc<Waker>) -> Result<Option<SyslogConverter>, String> {
+        if self.input.format != Format::Syslog {
+            return Ok(None);
+        }
+        Ok(Some(SyslogConverter {
+            parser: SyslogParser::new(),
+            pool: self.encode_pool(cpu_waker)?,
+            encoding: None,
+        }))
+    }
+
+    /// The converter of a container format (`cri`, `docker`, `auto`) or a
+    /// `multiline=` lane.
+    fn container_converter(
+        &self,
+        acks: &Acks,
+        cpu_waker: &Arc<Waker>,
+    ) -> Result<Option<ContainerConverter>, String> {
+        let (settings, input) = (self.settings, self.input);
+        if !input.format.is_container() && input.multiline.is_none() {
+            return Ok(None);
+        }
+        let parser = match input.format {
+            Format::Docker => LineParser::Docker(DockerParser::new(settings.max_line_bytes)),
+            Format::Cri => LineParser::Cri,
+            Format::Auto => LineParser::Auto(
+                DockerParser::new(settings.max_line_bytes),
+                JsonChecker::new(settings.max_line_bytes),
+            ),
+            _ => LineParser::Raw,
+        };
+        // Checked when the SPEC was parsed.
+        let multiline = input
+            .multiline
+            .as_ref()
+            .map(Multiline::new)
+            .transpose()
+            .map_err(|error| format!("input '{}': {error}", input.name))?;
+        let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
+        Ok(Some(ContainerConverter {
+            parser,
+            joiner: Joiner::new(
+                self.encode_pool(cpu_waker)?,
+                settings.multiline_timeout,
+                settings.max_line_bytes,
+                input.k8s,
+                offsets,
+                multiline,
+                input.merge_json,
+            )
+            .with_file_path(input.source),
+        }))
+    }
+
+    /// The stage that adds source fields (`source=true`) to a raw, JSON or
+    /// syslog lane's records.
+    fn source_stage(
+        &self,
+        acks: &Acks,
+        cpu_waker: &Arc<Waker>,
+    ) -> Result<Option<SourceStage>, String> {
+        let input = self.input;
+        let adds = input.source
+            && matches!(input.format, Format::Raw | Format::Json | Format::Syslog)
+            && !matches!(input.kind, InputKind::Otlp { .. });
+        if !adds {
+            return Ok(None);
+        }
+        // Syslog writes into its converter's buffers: none here.
+        let pool = match input.format {
+            Format::Syslog => None,
+            _ => Some(self.encode_pool(cpu_waker)?),
+        };
+        let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
+        Ok(Some(SourceStage::new(pool, offsets)))
+    }
+}
+
 /// A lane's I/O side, handed to its reader.
 struct LaneIo {
     uring: (IoUring, bool),
@@ -292,18 +399,7 @@ impl Inputs {
             Arc::clone(&build.rings.cpu_to_dispatcher),
         );
         self.to_dispatcher.push(from_cpu);
-        let dead_letter = match &settings.dead_letter {
-            Some(path)
-                if (input.format == Format::Json || input.format.is_container())
-                    && settings.on_invalid == OnInvalid::DeadLetter =>
-            {
-                Some(
-                    DeadLetter::open(path)
-                        .map_err(|error| format!("cannot open --dead-letter: {error}"))?,
-                )
-            }
-            _ => None,
-        };
+        let dead_letter = build.dead_letter()?;
         let io = LaneIo {
             uring,
             pool,
@@ -311,83 +407,13 @@ impl Inputs {
             waker: io_waker,
         };
         let (reader, acks) = self.reader(build, io, &cpu_waker)?;
-        let syslog = match input.format {
-            Format::Syslog => Some(SyslogConverter {
-                parser: SyslogParser::new(),
-                pool: BufferPool::new(
-                    shared.encode_buffers,
-                    shared.buffer_bytes,
-                    Arc::clone(&cpu_waker),
-                )
-                .map_err(|error| format!("cannot map its encode buffers: {error}"))?,
-                encoding: None,
-            }),
-            _ => None,
-        };
-        let container = if input.format.is_container() || input.multiline.is_some() {
-            let parser = match input.format {
-                Format::Docker => LineParser::Docker(DockerParser::new(settings.max_line_bytes)),
-                Format::Cri => LineParser::Cri,
-                Format::Auto => LineParser::Auto(
-                    DockerParser::new(settings.max_line_bytes),
-                    JsonChecker::new(settings.max_line_bytes),
-                ),
-                _ => LineParser::Raw,
-            };
-            // Checked when the SPEC was parsed.
-            let multiline = input
-                .multiline
-                .as_ref()
-                .map(Multiline::new)
-                .transpose()
-                .map_err(|error| format!("input '{}': {error}", input.name))?;
-            let pool = BufferPool::new(
-                shared.encode_buffers,
-                shared.buffer_bytes,
-                Arc::clone(&cpu_waker),
-            )
-            .map_err(|error| format!("cannot map its encode buffers: {error}"))?;
-            let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
-            Some(ContainerConverter {
-                parser,
-                joiner: Joiner::new(
-                    pool,
-                    settings.multiline_timeout,
-                    settings.max_line_bytes,
-                    input.k8s,
-                    offsets,
-                    multiline,
-                    input.merge_json,
-                )
-                .with_file_path(input.source),
-            })
-        } else {
-            None
-        };
-        let source = match (input.format, &input.kind) {
+        let syslog = build.syslog_converter(&cpu_waker)?;
+        let container = build.container_converter(&acks, &cpu_waker)?;
+        let source = match container {
             // A container converter (`multiline=` on raw lines) adds the
             // file's path itself.
-            _ if container.is_some() => None,
-            (Format::Raw | Format::Json | Format::Syslog, kind)
-                if input.source && !matches!(kind, InputKind::Otlp { .. }) =>
-            {
-                // Syslog writes into its converter's buffers: none here.
-                let pool = if input.format == Format::Syslog {
-                    None
-                } else {
-                    Some(
-                        BufferPool::new(
-                            shared.encode_buffers,
-                            shared.buffer_bytes,
-                            Arc::clone(&cpu_waker),
-                        )
-                        .map_err(|error| format!("cannot map its encode buffers: {error}"))?,
-                    )
-                };
-                let offsets = acks.as_ref().map(|(log, _)| Arc::clone(log.offsets()));
-                Some(SourceStage::new(pool, offsets))
-            }
-            _ => None,
+            Some(_) => None,
+            None => build.source_stage(&acks, &cpu_waker)?,
         };
         let transform = self.transform_stage(build, &cpu_waker)?;
         let all_outputs = match settings.outputs.len() {
