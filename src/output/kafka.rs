@@ -126,6 +126,36 @@ impl KafkaSink {
             )
             .set("log.connection.close", "false")
             .set_log_level(RDKafkaLogLevel::Warning);
+        let protocol = match (&target.tls, &target.sasl) {
+            (None, None) => "plaintext",
+            (Some(_), None) => "ssl",
+            (None, Some(_)) => "sasl_plaintext",
+            (Some(_), Some(_)) => "sasl_ssl",
+        };
+        config.set("security.protocol", protocol);
+        if let Some(tls) = &target.tls {
+            // Without ca=, OpenSSL's default CA paths (the system's).
+            let path = |path: &std::path::PathBuf| path.to_string_lossy().into_owned();
+            if let Some(ca) = &tls.ca {
+                config.set("ssl.ca.location", path(ca));
+            }
+            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+                config
+                    .set("ssl.certificate.location", path(cert))
+                    .set("ssl.key.location", path(key));
+            }
+            if tls.insecure_skip_verify {
+                config
+                    .set("enable.ssl.certificate.verification", "false")
+                    .set("ssl.endpoint.identification.algorithm", "none");
+            }
+        }
+        if let Some(sasl) = &target.sasl {
+            config
+                .set("sasl.mechanism", sasl.mechanism.librdkafka_name())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", &sasl.password);
+        }
         let topic = CString::new(target.topic.as_str())
             .map_err(|_| format!("output '{name}': the topic has a NUL byte"))?;
         Ok(Self {
@@ -766,7 +796,56 @@ fn value_end(line: &[u8], at: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::top_level_value;
+    use super::{KafkaSink, top_level_value};
+    use crate::config::{OutputKind, parse_output_spec};
+    use std::time::Duration;
+
+    /// The librdkafka configuration a `kafka:` SPEC gives.
+    fn client_config(spec: &str) -> rdkafka::config::ClientConfig {
+        let OutputKind::Kafka(target) = parse_output_spec(spec).unwrap().kind else {
+            panic!("{spec}");
+        };
+        let sink = KafkaSink::new(
+            &target,
+            "test",
+            1 << 20,
+            Duration::from_secs(1),
+            Default::default(),
+        )
+        .unwrap();
+        sink.config
+    }
+
+    #[test]
+    fn tls_and_sasl_options_reach_librdkafka() {
+        let config = client_config(
+            "kafka:k1:9093/logs,key=host,tls,ca=/ca.pem,cert=/c.pem,tls_key=/k.pem,sasl=scram-sha-512,username=ringway,password=p%2Cw",
+        );
+        for (key, value) in [
+            ("security.protocol", "sasl_ssl"),
+            ("ssl.ca.location", "/ca.pem"),
+            ("ssl.certificate.location", "/c.pem"),
+            ("ssl.key.location", "/k.pem"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "ringway"),
+            ("sasl.password", "p,w"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
+        assert_eq!(config.get("enable.ssl.certificate.verification"), None);
+        let plain = client_config("kafka:k1:9092/logs");
+        assert_eq!(plain.get("security.protocol"), Some("plaintext"));
+        assert_eq!(plain.get("sasl.mechanism"), None);
+        let sasl = client_config("kafka:k1:9092/logs,sasl=plain,username=u,password=s");
+        assert_eq!(sasl.get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(sasl.get("sasl.mechanism"), Some("PLAIN"));
+        let unchecked = client_config("kafka:k1:9093/logs,tls,insecure_skip_verify=true");
+        assert_eq!(unchecked.get("security.protocol"), Some("ssl"));
+        assert_eq!(
+            unchecked.get("enable.ssl.certificate.verification"),
+            Some("false")
+        );
+    }
 
     #[test]
     fn the_key_is_the_top_level_members_value() {

@@ -2,6 +2,7 @@
 for tests/it/kafka.rs and bench/kafka.py.
 
     consume.py BOOTSTRAP TOPIC EXPECTED OUT [--idle SECONDS] [--patience SECONDS]
+               [--ca FILE [--cert FILE --key FILE]]
 
 Reads every partition of TOPIC from its start until EXPECTED distinct
 messages (values) were read and then nothing more came for --idle seconds
@@ -11,7 +12,9 @@ duplicates reads while ringway still produces: counting duplicates would
 stop the read before the last lines came. Writes one line a
 message to OUT: `PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE` (KEY `-` when the
 message has none; values are NDJSON lines, which hold no newline), in the
-order each partition gave them. Exits 0; the test compares.
+order each partition gave them. Exits 0; the test compares. With --ca it
+speaks TLS to the brokers (checking them against that CA; --cert and --key
+for a client certificate).
 """
 
 import argparse
@@ -29,15 +32,26 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--idle", type=float, default=1.0)
     parser.add_argument("--patience", type=float, default=30.0)
+    parser.add_argument("--ca")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
 
-    consumer = Consumer({
+    config = {
         "bootstrap.servers": args.bootstrap,
         "group.id": "ringway-test-reader",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "enable.partition.eof": False,
-    })
+    }
+    if args.ca:
+        config.update({"security.protocol": "ssl", "ssl.ca.location": args.ca})
+        if args.cert:
+            config.update({
+                "ssl.certificate.location": args.cert,
+                "ssl.key.location": args.key,
+            })
+    consumer = Consumer(config)
     metadata = consumer.list_topics(args.topic, timeout=30)
     topic = metadata.topics.get(args.topic)
     if topic is None or topic.error is not None:
