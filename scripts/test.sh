@@ -28,6 +28,10 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 # openssl makes the TLS tests' certificates (openssl req) and is their TLS
 # client (openssl s_client) (tests/it/tls.rs).
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# OpenSSL's headers and pkg-config: the bundled librdkafka of the kafka:
+# output is built with TLS and SASL against the system's OpenSSL (rdkafka's
+# `ssl` feature; libssl is linked dynamically).
+pkg-config --exists openssl >/dev/null 2>&1 || missing+=(libssl-dev pkg-config)
 # systemd-analyze verifies the installed unit (tests/it/config.rs).
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then

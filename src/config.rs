@@ -8,7 +8,7 @@ mod input_spec;
 mod output_spec;
 
 pub(crate) use input_spec::parse_input_spec;
-pub(crate) use output_spec::{parse_header, parse_output_spec};
+pub(crate) use output_spec::{parse_header, parse_output_spec, percent_encoded};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -275,9 +275,8 @@ impl OutputKind {
         match self {
             OutputKind::Tcp { tls, .. } => tls.as_ref(),
             OutputKind::Http(target) | OutputKind::Otlp(target) => target.tls.as_ref(),
-            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null | OutputKind::Kafka(_) => {
-                None
-            }
+            OutputKind::Kafka(target) => target.tls.as_ref(),
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Null => None,
         }
     }
 
@@ -324,6 +323,72 @@ pub(crate) struct KafkaTarget {
     pub key: Option<String>,
     /// `acks=all` (the default, with idempotence) or `acks=1`.
     pub acks_all: bool,
+    /// `Some` with `,tls`: librdkafka's OpenSSL client, from `ca=`,
+    /// `cert=` and `tls_key=` (the client key; `key=` is the message key
+    /// here), `insecure_skip_verify=`. No `server_name=`: librdkafka
+    /// checks each broker's certificate for the name the broker is known
+    /// by.
+    pub tls: Option<TlsClientOptions>,
+    /// `sasl=` with `username=` and `password=`.
+    pub sasl: Option<KafkaSasl>,
+}
+
+impl KafkaTarget {
+    /// The host of the first broker (a TLS name check of the files at
+    /// start-up; `[v6]` without its brackets).
+    pub fn first_host(&self) -> &str {
+        let broker = self.brokers.first().map_or("", String::as_str);
+        let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// A `kafka:` output's SASL login (`sasl=`, `username=`, `password=`).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct KafkaSasl {
+    pub mechanism: KafkaSaslMechanism,
+    pub username: String,
+    /// Never printed: `Debug` and `ringway check` show `<redacted>`.
+    pub password: String,
+}
+
+impl std::fmt::Debug for KafkaSasl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("KafkaSasl")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `sasl=` of a `kafka:` output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KafkaSaslMechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl KafkaSaslMechanism {
+    /// The SPEC's spelling.
+    pub fn spelling(self) -> &'static str {
+        match self {
+            KafkaSaslMechanism::Plain => "plain",
+            KafkaSaslMechanism::ScramSha256 => "scram-sha-256",
+            KafkaSaslMechanism::ScramSha512 => "scram-sha-512",
+        }
+    }
+
+    /// librdkafka's `sasl.mechanism`.
+    pub fn librdkafka_name(self) -> &'static str {
+        match self {
+            KafkaSaslMechanism::Plain => "PLAIN",
+            KafkaSaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            KafkaSaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
 }
 
 /// `compression=` of a `kafka:` output.

@@ -77,8 +77,10 @@ const STDIN_KEYS: [&str; 3] = ["kind", "format", "sql"];
 /// and `headers` (a table of names and values) its request headers
 /// (`--output-header N=HEADER`). `tls` (a tcp output's `,tls`), `ca`,
 /// `cert`, `key`, `server_name` and `insecure_skip_verify` are the TLS
-/// client's options of the SPEC.
-const OUTPUT_KEYS: [&str; 17] = [
+/// client's options of the SPEC; a kafka output's client key is `tls_key`
+/// (its `key` is the message key's field), and `sasl`, `username` and
+/// `password` its SASL login.
+const OUTPUT_KEYS: [&str; 21] = [
     "kind",
     "brokers",
     "topic",
@@ -96,6 +98,10 @@ const OUTPUT_KEYS: [&str; 17] = [
     "server_name",
     "insecure_skip_verify",
     "headers",
+    "tls_key",
+    "sasl",
+    "username",
+    "password",
 ];
 
 /// The TLS client keys of an `[[output]]` table, each a SPEC option.

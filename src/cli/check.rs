@@ -288,9 +288,12 @@ impl CheckArgs {
                     if let Some(key) = &target.key {
                         out.push_str(&format!("key = {}\n", toml_value(key)));
                     }
+                    out.push_str(&kafka_tls_and_sasl_keys(target));
                 }
             }
-            out.push_str(&client_tls_keys(output.kind.tls()));
+            if !matches!(output.kind, OutputKind::Kafka(_)) {
+                out.push_str(&client_tls_keys(output.kind.tls()));
+            }
             if !output.headers.is_empty() {
                 // Names only: a header's value is often a secret.
                 let headers: Vec<String> = output
@@ -382,6 +385,35 @@ fn client_tls_keys(tls: Option<&config::TlsClientOptions>) -> String {
     }
     if options.insecure_skip_verify {
         keys.push_str("insecure_skip_verify = true  # the server's certificate is not checked\n");
+    }
+    keys
+}
+
+/// A kafka output's TLS keys (its client key is `tls_key`: `key` is the
+/// message key's field) and SASL login, the password not shown.
+fn kafka_tls_and_sasl_keys(target: &config::KafkaTarget) -> String {
+    let mut keys = String::new();
+    if let Some(options) = &target.tls {
+        let path = |path: &std::path::Path| toml_value(&path.to_string_lossy());
+        keys.push_str("tls = true\n");
+        if let Some(ca) = &options.ca {
+            keys.push_str(&format!("ca = {}\n", path(ca)));
+        }
+        if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
+            keys.push_str(&format!("cert = {}\ntls_key = {}\n", path(cert), path(key)));
+        }
+        if options.insecure_skip_verify {
+            keys.push_str(
+                "insecure_skip_verify = true  # the brokers' certificates are not checked\n",
+            );
+        }
+    }
+    if let Some(sasl) = &target.sasl {
+        keys.push_str(&format!(
+            "sasl = \"{}\"\nusername = {}\npassword = \"<redacted>\"  # not shown\n",
+            sasl.mechanism.spelling(),
+            toml_value(&sasl.username)
+        ));
     }
     keys
 }

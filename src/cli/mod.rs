@@ -222,7 +222,9 @@ pub(crate) struct RunArgs {
     /// with ,tls), http://HOST[:PORT]/PATH[,gzip] (NDJSON POST; also http:URL; https:// for HTTPS) or
     /// otlp:http://HOST:PORT/v1/logs[,gzip] (OTLP/HTTP protobuf; otlp:https://… for HTTPS) or
     /// kafka:HOST:PORT[,HOST:PORT…]/TOPIC[,compression=none|gzip|lz4|zstd][,key=FIELD][,acks=all|1] (a Kafka message
-    /// a record; lz4 and acks=all with idempotence by default; see docs/outputs.md). A TLS output checks the
+    /// a record; lz4 and acks=all with idempotence by default; ,tls[,ca=FILE][,cert=FILE,tls_key=FILE] for TLS, the
+    /// client key being tls_key= as key= is the message key; ,sasl=plain|scram-sha-256|scram-sha-512,username=NAME,
+    /// password=SECRET for SASL, the password best as ${VAR} in a config file; see docs/outputs.md). A TLS output checks the
     /// server's certificate against the system's CAs or ,ca=FILE (PEM), for the URL's host or ,server_name=NAME;
     /// ,cert=FILE,key=FILE present a client certificate (mutual TLS); ,insecure_skip_verify=true checks nothing
     /// (warned about). Repeat to fan out; a batch is done when every output wrote it. [default: stdout]

@@ -651,11 +651,30 @@ fn apply_headers(
 /// Every TLS output's client set-up, built as the output will build it,
 /// so a missing, unreadable or invalid `ca=`, `cert=` or `key=` (or a
 /// system without CA certificates) stops `run` and `check` at start; and
-/// the warning for `insecure_skip_verify=true`.
+/// the warning for `insecure_skip_verify=true`. A kafka output's files are
+/// read here by rustls as they are for the other outputs (librdkafka reads
+/// them again with OpenSSL when it makes its producer); and a SASL PLAIN
+/// password sent without TLS is warned about.
 fn check_output_tls(outputs: &[OutputSpec]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for output in outputs {
-        let (Some(options), Some(host)) = (output.kind.tls(), output.kind.host()) else {
+        if let OutputKind::Kafka(target) = &output.kind
+            && target.tls.is_none()
+            && target
+                .sasl
+                .as_ref()
+                .is_some_and(|sasl| sasl.mechanism == crate::config::KafkaSaslMechanism::Plain)
+        {
+            problems.push(Problem::Advice(format!(
+                "output '{}': sasl=plain without tls sends the password to the brokers in the clear (add tls, or use sasl=scram-sha-512)",
+                output.name
+            )));
+        }
+        let host = match &output.kind {
+            OutputKind::Kafka(target) => Some(target.first_host()),
+            kind => kind.host(),
+        };
+        let (Some(options), Some(host)) = (output.kind.tls(), host) else {
             continue;
         };
         let http = matches!(output.kind, OutputKind::Http(_) | OutputKind::Otlp(_));

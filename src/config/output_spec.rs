@@ -6,7 +6,8 @@
 //! HTTP and OTLP outputs ([`parse_header`]).
 
 use super::{
-    Header, HttpTarget, KafkaCompression, KafkaTarget, OutputKind, OutputSpec, TlsClientOptions,
+    Header, HttpTarget, KafkaCompression, KafkaSasl, KafkaSaslMechanism, KafkaTarget, OutputKind,
+    OutputSpec, TlsClientOptions,
 };
 use std::path::PathBuf;
 
@@ -37,7 +38,9 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
             Some(("file", _)) => return Err(format!("output '{spec}': the path is empty")),
             Some(("http", url)) => OutputKind::Http(parse_http_target(spec, url)?),
             Some(("otlp", url)) => OutputKind::Otlp(parse_http_target(spec, url)?),
-            Some(("kafka", target)) => OutputKind::Kafka(parse_kafka_target(spec, target)?),
+            Some(("kafka", target)) => {
+                OutputKind::Kafka(parse_kafka_target(&redact_password(spec), target)?)
+            }
             Some(("tcp", rest)) => {
                 let mut parts = rest.split(',');
                 let target = parts.next().unwrap_or_default();
@@ -61,8 +64,13 @@ pub(crate) fn parse_output_spec(spec: &str) -> Result<OutputSpec, String> {
             _ => return Err(format!("unknown output '{spec}' (use {KINDS})")),
         },
     };
+    // The name is what logs, metrics and `check` show: never a password.
+    let name = match kind {
+        OutputKind::Kafka(_) => redact_password(spec),
+        _ => spec.to_string(),
+    };
     Ok(OutputSpec {
-        name: spec.to_string(),
+        name,
         kind,
         route: None,
         headers: Vec::new(),
@@ -243,7 +251,11 @@ fn parse_http_target(spec: &str, url: &str) -> Result<HttpTarget, String> {
 /// `BROKER[,BROKER...]/TOPIC[,option]...` of a `kafka:` output: each
 /// broker `HOST:PORT` (`[v6]:PORT`), a topic of Kafka's legal characters
 /// (letters, digits, `.`, `_`, `-`; at most 249), then `compression=`
-/// (`none|gzip|lz4|zstd`, default lz4), `key=FIELD` and `acks=all|1`.
+/// (`none|gzip|lz4|zstd`, default lz4), `key=FIELD`, `acks=all|1`; TLS
+/// (`tls`, `ca=`, `cert=`, `tls_key=`, `insecure_skip_verify=`) and SASL
+/// (`sasl=plain|scram-sha-256|scram-sha-512`, `username=`, `password=`,
+/// where `%2C` is a comma and `%25` a percent sign). `spec` is the SPEC as
+/// errors show it (its password redacted).
 fn parse_kafka_target(spec: &str, target: &str) -> Result<KafkaTarget, String> {
     let example = "e.g. kafka:127.0.0.1:9092/logs or kafka:k1:9092,k2:9092/logs,compression=zstd";
     let Some((brokers, rest)) = target.split_once('/') else {
@@ -278,7 +290,16 @@ fn parse_kafka_target(spec: &str, target: &str) -> Result<KafkaTarget, String> {
         compression: KafkaCompression::Lz4,
         key: None,
         acks_all: true,
+        tls: None,
+        sasl: None,
     };
+    let takes = "kafka outputs take compression, key, acks, tls, ca, cert, tls_key, insecure_skip_verify, sasl, username and password";
+    let mut tls = false;
+    let mut client = TlsClientOptions::default();
+    let mut any_tls_option = false;
+    let mut mechanism = None;
+    let mut username = None;
+    let mut password = None;
     for option in parts {
         let context = |error: String| format!("output '{spec}': {error}");
         match option.split_once('=') {
@@ -302,19 +323,135 @@ fn parse_kafka_target(spec: &str, target: &str) -> Result<KafkaTarget, String> {
             Some(("acks", other)) => {
                 return Err(context(format!("acks must be all or 1, not '{other}'")));
             }
-            Some((key, _)) => {
-                return Err(context(format!(
-                    "unknown option '{key}' (kafka outputs take compression, key and acks)"
-                )));
+            Some((key @ ("ca" | "cert" | "tls_key" | "sasl" | "username" | "password"), "")) => {
+                return Err(context(format!("{key}= needs a value")));
             }
-            None => {
-                return Err(context(format!(
-                    "unknown option '{option}' (kafka outputs take compression=, key= and acks=)"
-                )));
+            Some(("ca", path)) => client.ca = Some(PathBuf::from(path)),
+            Some(("cert", path)) => client.cert = Some(PathBuf::from(path)),
+            Some(("tls_key", path)) => client.key = Some(PathBuf::from(path)),
+            Some(("insecure_skip_verify", value)) => {
+                client.insecure_skip_verify = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(context(format!(
+                            "insecure_skip_verify must be true or false, not '{value}'"
+                        )));
+                    }
+                };
             }
+            Some(("server_name", _)) => {
+                return Err(context(
+                    "kafka outputs take no server_name= (librdkafka checks each broker's certificate for the name the broker is known by)"
+                        .to_string(),
+                ));
+            }
+            Some(("sasl", name)) => {
+                mechanism = Some(match name.to_ascii_lowercase().as_str() {
+                    "plain" => KafkaSaslMechanism::Plain,
+                    "scram-sha-256" => KafkaSaslMechanism::ScramSha256,
+                    "scram-sha-512" => KafkaSaslMechanism::ScramSha512,
+                    _ => {
+                        return Err(context(format!(
+                            "sasl must be plain, scram-sha-256 or scram-sha-512, not '{name}'"
+                        )));
+                    }
+                });
+            }
+            Some(("username", name)) => username = Some(percent_decoded(name)),
+            Some(("password", secret)) => password = Some(percent_decoded(secret)),
+            Some((key, _)) => return Err(context(format!("unknown option '{key}' ({takes})"))),
+            None if option == "tls" => tls = true,
+            None => return Err(context(format!("unknown option '{option}' ({takes})"))),
+        }
+        if matches!(
+            option.split_once('='),
+            Some(("ca" | "cert" | "tls_key" | "insecure_skip_verify", _))
+        ) {
+            any_tls_option = true;
         }
     }
+    if any_tls_option && !tls {
+        return Err(format!(
+            "output '{spec}': ca=, cert=, tls_key= and insecure_skip_verify= need tls (e.g. kafka:k1:9093/logs,tls,ca=/etc/ringway/ca.pem)"
+        ));
+    }
+    if client.cert.is_some() != client.key.is_some() {
+        return Err(format!(
+            "output '{spec}': a client certificate needs both cert=FILE and tls_key=FILE (key= is the message key's field)"
+        ));
+    }
+    if client.insecure_skip_verify && client.ca.is_some() {
+        return Err(format!(
+            "output '{spec}': insecure_skip_verify=true checks no certificate, so ca= would be ignored (give one or the other)"
+        ));
+    }
+    if tls {
+        target.tls = Some(client);
+    }
+    target.sasl = match (mechanism, username, password) {
+        (Some(mechanism), Some(username), Some(password)) => Some(KafkaSasl {
+            mechanism,
+            username,
+            password,
+        }),
+        (Some(mechanism), _, _) => {
+            return Err(format!(
+                "output '{spec}': sasl={} needs username= and password=",
+                mechanism.spelling()
+            ));
+        }
+        (None, None, None) => None,
+        (None, _, _) => {
+            return Err(format!(
+                "output '{spec}': username= and password= need sasl=plain, sasl=scram-sha-256 or sasl=scram-sha-512"
+            ));
+        }
+    };
     Ok(target)
+}
+
+/// A `kafka:` SPEC with the value of its `password=` option shown as
+/// `<redacted>` (a SPEC's options hold no raw comma: `%2C`).
+pub(crate) fn redact_password(spec: &str) -> String {
+    spec.split(',')
+        .map(|part| {
+            if part.starts_with("password=") {
+                "password=<redacted>"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A SASL option's value: `%2C` is a comma (the SPEC's options are split
+/// at commas) and `%25` a percent sign; any other `%` is itself.
+fn percent_decoded(text: &str) -> String {
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        decoded.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or("");
+        if escape.eq_ignore_ascii_case("%2C") {
+            decoded.push(',');
+            rest = &rest[at + 3..];
+        } else if escape == "%25" {
+            decoded.push('%');
+            rest = &rest[at + 3..];
+        } else {
+            decoded.push('%');
+            rest = &rest[at + 1..];
+        }
+    }
+    decoded.push_str(rest);
+    decoded
+}
+
+/// The inverse of [`percent_decoded`], for SPECs built from a config file.
+pub(crate) fn percent_encoded(text: &str) -> String {
+    text.replace('%', "%25").replace(',', "%2C")
 }
 
 /// Checks a request header, `Name: Value` (surrounding spaces of the value

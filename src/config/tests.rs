@@ -383,6 +383,8 @@ fn kafka_output_specs_parse() {
             compression: KafkaCompression::Lz4,
             key: None,
             acks_all: true,
+            tls: None,
+            sasl: None,
         }
     );
     let all = kafka("kafka:k1:9092,[::1]:9093/app.logs-v_2,compression=zstd,key=host,acks=1");
@@ -406,7 +408,6 @@ fn kafka_output_specs_parse() {
         ("kafka:h:1/t,compression=snappy", "none, gzip, lz4 or zstd"),
         ("kafka:h:1/t,acks=0", "acks must be all or 1"),
         ("kafka:h:1/t,key=", "key= needs a field name"),
-        ("kafka:h:1/t,tls", "unknown option 'tls'"),
         ("kafka:h:1/t,linger=5", "unknown option 'linger'"),
     ] {
         let error = parse_output_spec(bad).unwrap_err();
@@ -414,6 +415,92 @@ fn kafka_output_specs_parse() {
     }
     let topic = "t".repeat(250);
     assert!(parse_output_spec(&format!("kafka:h:1/{topic}")).is_err());
+}
+
+#[test]
+fn kafka_tls_and_sasl_options_parse_and_the_password_is_never_in_the_name() {
+    let output = parse_output_spec(
+        "kafka:k1:9093/logs,key=host,tls,ca=/ca.pem,cert=/c.pem,tls_key=/k.pem,sasl=SCRAM-SHA-512,username=ringway,password=p%2Cw%25d%41",
+    )
+    .unwrap();
+    let OutputKind::Kafka(target) = &output.kind else {
+        panic!("{:?}", output.kind);
+    };
+    assert_eq!(target.key.as_deref(), Some("host"));
+    assert_eq!(
+        target.tls,
+        Some(TlsClientOptions {
+            ca: Some("/ca.pem".into()),
+            cert: Some("/c.pem".into()),
+            key: Some("/k.pem".into()),
+            server_name: None,
+            insecure_skip_verify: false,
+        })
+    );
+    let sasl = target.sasl.as_ref().unwrap();
+    assert_eq!(
+        sasl.mechanism,
+        crate::config::KafkaSaslMechanism::ScramSha512
+    );
+    assert_eq!(sasl.username, "ringway");
+    // %2C a comma, %25 a percent sign, any other % itself.
+    assert_eq!(sasl.password, "p,w%d%41");
+    assert_eq!(
+        crate::config::percent_encoded(&sasl.password),
+        "p%2Cw%25d%2541"
+    );
+    assert!(!output.name.contains("p%2Cw"), "{}", output.name);
+    assert!(
+        output.name.ends_with(",password=<redacted>"),
+        "{}",
+        output.name
+    );
+    assert!(!format!("{target:?}").contains("p,w"));
+    // TLS without files: the system's CAs; SASL without TLS.
+    let plain = parse_output_spec("kafka:k1:9092/logs,sasl=plain,username=u,password=s").unwrap();
+    let OutputKind::Kafka(target) = plain.kind else {
+        panic!();
+    };
+    assert!(target.tls.is_none());
+    assert_eq!(
+        target.sasl.unwrap().mechanism,
+        crate::config::KafkaSaslMechanism::Plain
+    );
+    let bare = parse_output_spec("kafka:k1:9093/logs,tls").unwrap();
+    assert_eq!(bare.kind.tls(), Some(&TlsClientOptions::default()));
+    for (bad, says) in [
+        ("kafka:h:1/t,ca=/ca.pem", "need tls"),
+        (
+            "kafka:h:1/t,tls,cert=/c.pem",
+            "both cert=FILE and tls_key=FILE",
+        ),
+        (
+            "kafka:h:1/t,tls,tls_key=/k.pem",
+            "both cert=FILE and tls_key=FILE",
+        ),
+        (
+            "kafka:h:1/t,tls,ca=/x,insecure_skip_verify=true",
+            "one or the other",
+        ),
+        ("kafka:h:1/t,tls,server_name=b1", "no server_name="),
+        (
+            "kafka:h:1/t,sasl=gssapi,username=u,password=p",
+            "plain, scram-sha-256 or scram-sha-512",
+        ),
+        (
+            "kafka:h:1/t,sasl=plain,username=u",
+            "needs username= and password=",
+        ),
+        ("kafka:h:1/t,username=u,password=secret", "need sasl="),
+        (
+            "kafka:h:1/t,sasl=plain,username=u,password=",
+            "password= needs a value",
+        ),
+    ] {
+        let error = parse_output_spec(bad).unwrap_err();
+        assert!(error.contains(says), "{bad}: {error}");
+        assert!(!error.contains("secret"), "{bad}: {error}");
+    }
 }
 
 #[test]

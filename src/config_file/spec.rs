@@ -216,10 +216,25 @@ pub(super) fn output_spec(table: &Table) -> Result<String, String> {
             (format!("{kind}:{url}{gzip}{tls_options}"), "url")
         }
         "kafka" => {
-            // `key` is the message key's field here (no TLS yet).
+            // `key` is the message key's field here; the TLS client key
+            // is `tls_key`.
             only(
-                &["brokers", "topic", "compression", "key", "acks"],
-                "brokers, topic, compression, key, acks",
+                &[
+                    "brokers",
+                    "topic",
+                    "compression",
+                    "key",
+                    "acks",
+                    "tls",
+                    "ca",
+                    "cert",
+                    "tls_key",
+                    "insecure_skip_verify",
+                    "sasl",
+                    "username",
+                    "password",
+                ],
+                "brokers, topic, compression, key, acks, tls, ca, cert, tls_key, insecure_skip_verify, sasl, username, password",
             )?;
             let brokers = match table.get("brokers") {
                 Some(toml::Value::String(broker)) => vec![broker.clone()],
@@ -242,7 +257,15 @@ pub(super) fn output_spec(table: &Table) -> Result<String, String> {
             };
             let topic = required("topic", "kafka", table.text("topic")?)?;
             let mut spec = format!("kafka:{}/{topic}", brokers.join(","));
-            for key in ["compression", "key", "acks"] {
+            for key in [
+                "compression",
+                "key",
+                "acks",
+                "ca",
+                "cert",
+                "tls_key",
+                "sasl",
+            ] {
                 match table.get(key) {
                     Some(toml::Value::Integer(number)) if key == "acks" => {
                         spec.push_str(&format!(",acks={number}"));
@@ -252,6 +275,25 @@ pub(super) fn output_spec(table: &Table) -> Result<String, String> {
                             spec.push_str(&format!(",{key}={value}"));
                         }
                     }
+                }
+            }
+            if tls {
+                spec.push_str(",tls");
+            }
+            if table.has("insecure_skip_verify") {
+                spec.push_str(&format!(
+                    ",insecure_skip_verify={}",
+                    flag("insecure_skip_verify")?
+                ));
+            }
+            // A comma or percent sign in a login is kept as the SPEC
+            // writes it (%2C, %25).
+            for key in ["username", "password"] {
+                if let Some(value) = table.free_text(key)? {
+                    spec.push_str(&format!(
+                        ",{key}={}",
+                        crate::config::percent_encoded(&value)
+                    ));
                 }
             }
             (spec, "brokers")

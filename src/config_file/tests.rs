@@ -38,6 +38,37 @@ fn variables_are_expanded_before_the_tables_become_specs() {
 }
 
 #[test]
+fn a_kafka_table_takes_tls_and_a_sasl_login_with_the_password_from_the_environment() {
+    let config = parse_with(
+        "[[output]]\nkind = \"kafka\"\nbrokers = [\"k1:9093\"]\ntopic = \"logs\"\nkey = \"host\"\n\
+         tls = true\nca = \"/etc/ringway/ca.pem\"\ncert = \"/c.pem\"\ntls_key = \"/k.pem\"\n\
+         sasl = \"scram-sha-256\"\nusername = \"ringway\"\npassword = \"${KAFKA_PASSWORD}\"\n",
+        &[("KAFKA_PASSWORD", "s3cr,et%")],
+    )
+    .unwrap();
+    assert_eq!(
+        config.outputs,
+        [
+            "kafka:k1:9093/logs,key=host,ca=/etc/ringway/ca.pem,cert=/c.pem,tls_key=/k.pem,sasl=scram-sha-256,tls,username=ringway,password=s3cr%2Cet%25"
+        ]
+    );
+    let output = crate::config::parse_output_spec(&config.outputs[0]).unwrap();
+    let crate::config::OutputKind::Kafka(target) = output.kind else {
+        panic!();
+    };
+    assert_eq!(target.sasl.unwrap().password, "s3cr,et%");
+    assert_eq!(target.key.as_deref(), Some("host"));
+    assert_eq!(target.tls.unwrap().key.unwrap().to_str(), Some("/k.pem"));
+    // The message key is `key`; a TLS option without tls is refused.
+    let errors = parse_with(
+        "[[output]]\nkind = \"kafka\"\nbrokers = \"k1:9093\"\ntopic = \"logs\"\ntls_key = \"/k.pem\"\ncert = \"/c.pem\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(errors[0].contains("need tls"), "{errors:?}");
+}
+
+#[test]
 fn an_unset_variable_is_an_error_naming_the_file_the_key_and_the_variable() {
     let errors = parse_with(
         "data_dir = \"${STATE}\"\n[[output]]\nkind = \"otlp\"\nurl = \"${URL}\"\n",

@@ -21,6 +21,16 @@
 //! a broker that restarted without its state); messages not yet
 //! acknowledged then go again, which can duplicate, never lose.
 //!
+//! When one worker replaces its producer, every other worker of the output
+//! replaces its own before its next batch ([`KafkaSink::generation`]). A
+//! broker that lost its state (tansu with its memory store, restarted)
+//! hands out producer ids from 1 again, so a new producer can get the id an
+//! old producer of another worker still holds. That old producer's next
+//! sequence numbers are then below what the broker counted for the id, and
+//! the broker answers DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports
+//! as delivered (it takes it for the answer to a retry of something already
+//! written): a whole batch acknowledged and never stored.
+//!
 //! Per batch the worker keeps one status byte a line ([`Line`]), filled by
 //! the delivery reports the polls serve: a retry produces only the lines
 //! not yet acknowledged, and a refused line is dead-lettered alone.
@@ -40,6 +50,9 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod key;
+use key::top_level_value;
 
 /// Attempts (each `--output-timeout` long) in a row without any
 /// acknowledgement after which a worker replaces its producer.
@@ -70,6 +83,10 @@ pub(crate) struct KafkaSink {
     timeout: Duration,
     counters: Arc<OutputCounters>,
     name: String,
+    /// Bumped each time a worker replaces its producer; a producer made
+    /// under an older value is replaced before its next batch (see the
+    /// module doc: no two producers of ours may share a producer id).
+    generation: AtomicU64,
 }
 
 impl KafkaSink {
@@ -112,6 +129,36 @@ impl KafkaSink {
             )
             .set("log.connection.close", "false")
             .set_log_level(RDKafkaLogLevel::Warning);
+        let protocol = match (&target.tls, &target.sasl) {
+            (None, None) => "plaintext",
+            (Some(_), None) => "ssl",
+            (None, Some(_)) => "sasl_plaintext",
+            (Some(_), Some(_)) => "sasl_ssl",
+        };
+        config.set("security.protocol", protocol);
+        if let Some(tls) = &target.tls {
+            // Without ca=, OpenSSL's default CA paths (the system's).
+            let path = |path: &std::path::PathBuf| path.to_string_lossy().into_owned();
+            if let Some(ca) = &tls.ca {
+                config.set("ssl.ca.location", path(ca));
+            }
+            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+                config
+                    .set("ssl.certificate.location", path(cert))
+                    .set("ssl.key.location", path(key));
+            }
+            if tls.insecure_skip_verify {
+                config
+                    .set("enable.ssl.certificate.verification", "false")
+                    .set("ssl.endpoint.identification.algorithm", "none");
+            }
+        }
+        if let Some(sasl) = &target.sasl {
+            config
+                .set("sasl.mechanism", sasl.mechanism.librdkafka_name())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", &sasl.password);
+        }
         let topic = CString::new(target.topic.as_str())
             .map_err(|_| format!("output '{name}': the topic has a NUL byte"))?;
         Ok(Self {
@@ -121,6 +168,7 @@ impl KafkaSink {
             timeout,
             counters,
             name: name.to_string(),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -153,8 +201,19 @@ impl KafkaSink {
         if batch.ends.is_empty() && !bytes.is_empty() {
             batch.cut(bytes);
         }
+        let generation = self.generation.load(Ordering::Acquire);
+        if worker
+            .producer
+            .as_ref()
+            .is_some_and(|producer| producer.generation != generation)
+        {
+            // Another worker replaced its producer: the brokers may have
+            // lost their state, and this producer's id may be another's now.
+            worker.producer = None;
+            batch.requeue_in_flight();
+        }
         if worker.producer.is_none() {
-            worker.producer = Some(Producer0::new(self, &worker.reports)?);
+            worker.producer = Some(Producer0::new(self, &worker.reports, generation)?);
         }
         let producer = worker.producer.as_ref().expect("made above");
         let reports = &worker.reports;
@@ -226,6 +285,7 @@ impl KafkaSink {
         }
         if batch.stalled >= STALLED_ATTEMPTS {
             batch.stalled = 0;
+            self.generation.fetch_add(1, Ordering::AcqRel);
             worker.producer = None;
             batch.requeue_in_flight();
             return Err(Failure::Retry {
@@ -239,6 +299,7 @@ impl KafkaSink {
         if let Some((code, detail)) = producer.inner.client().fatal_error() {
             // The idempotent producer cannot go on (e.g. the broker lost
             // its state): a new one sends what is not acknowledged.
+            self.generation.fetch_add(1, Ordering::AcqRel);
             worker.producer = None;
             batch.requeue_in_flight();
             return Err(Failure::Retry {
@@ -416,6 +477,8 @@ struct Producer0 {
     /// The client's main queue, where its events (delivery reports,
     /// statistics, errors) arrive.
     queue: *mut rdsys::rd_kafka_queue_t,
+    /// The [`KafkaSink::generation`] it was made under.
+    generation: u64,
 }
 
 // SAFETY: librdkafka's producer and topic handles are thread-safe; the
@@ -423,7 +486,7 @@ struct Producer0 {
 unsafe impl Send for Producer0 {}
 
 impl Producer0 {
-    fn new(sink: &KafkaSink, reports: &Arc<Reports>) -> Result<Self, Failure> {
+    fn new(sink: &KafkaSink, reports: &Arc<Reports>, generation: u64) -> Result<Self, Failure> {
         let inner =
             BaseProducer::from_config_and_context(&sink.config, Context(Arc::clone(reports)))
                 .map_err(|error| Failure::Retry {
@@ -452,6 +515,7 @@ impl Producer0 {
             inner,
             topic,
             queue,
+            generation,
         })
     }
 
@@ -637,135 +701,56 @@ fn permanent(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// The value of the top-level member `field` of the JSON object `line`:
-/// a string's contents as written (escapes kept), or a number's, `true`'s,
-/// … text; `None` when the line is not an object with that member, or the
-/// value is `null`, an object or an array. A scan of the line's bytes that
-/// skips nested values and strings; no allocation.
-pub(crate) fn top_level_value<'a>(line: &'a [u8], field: &[u8]) -> Option<&'a [u8]> {
-    let mut at = skip_space(line, 0);
-    if line.get(at) != Some(&b'{') {
-        return None;
-    }
-    at += 1;
-    loop {
-        at = skip_space(line, at);
-        if line.get(at) != Some(&b'"') {
-            return None;
-        }
-        let key_end = string_end(line, at)?;
-        let key = &line[at + 1..key_end - 1];
-        at = skip_space(line, key_end);
-        if line.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_space(line, at + 1);
-        let value_end = value_end(line, at)?;
-        if key == field {
-            let value = &line[at..value_end];
-            return match value.first()? {
-                b'"' => Some(&value[1..value.len() - 1]),
-                b'{' | b'[' | b'n' => None,
-                _ => Some(value),
-            };
-        }
-        at = skip_space(line, value_end);
-        match line.get(at)? {
-            b',' => at += 1,
-            _ => return None,
-        }
-    }
-}
-
-fn skip_space(line: &[u8], mut at: usize) -> usize {
-    while line.get(at).is_some_and(|byte| b" \t\r\n".contains(byte)) {
-        at += 1;
-    }
-    at
-}
-
-/// The end (after the closing quote) of the string starting at `at`.
-fn string_end(line: &[u8], at: usize) -> Option<usize> {
-    let mut index = at + 1;
-    loop {
-        index += memchr::memchr2(b'"', b'\\', &line[index..])?;
-        if line[index] == b'\\' {
-            index += 2;
-        } else {
-            return Some(index + 1);
-        }
-    }
-}
-
-/// The end of the value starting at `at`.
-fn value_end(line: &[u8], at: usize) -> Option<usize> {
-    match line.get(at)? {
-        b'"' => string_end(line, at),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut index = at;
-            while index < line.len() {
-                match line[index] {
-                    b'"' => {
-                        index = string_end(line, index)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(index + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                index += 1;
-            }
-            None
-        }
-        _ => {
-            let len = line[at..]
-                .iter()
-                .position(|byte| b",} \t\r\n]".contains(byte))
-                .unwrap_or(line.len() - at);
-            (len > 0).then_some(at + len)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::top_level_value;
+    use super::KafkaSink;
+    use crate::config::{OutputKind, parse_output_spec};
+    use std::time::Duration;
 
-    #[test]
-    fn the_key_is_the_top_level_members_value() {
-        let line = br#"{"a":{"host":"inner"},"s":"x\"y","host":"web-1","n":42,"t":true,"z":null,"arr":[1,{"host":2}]}"#;
-        assert_eq!(top_level_value(line, b"host"), Some(&b"web-1"[..]));
-        assert_eq!(top_level_value(line, b"n"), Some(&b"42"[..]));
-        assert_eq!(top_level_value(line, b"t"), Some(&b"true"[..]));
-        assert_eq!(top_level_value(line, b"s"), Some(&br#"x\"y"#[..]));
-        assert_eq!(top_level_value(line, b"z"), None);
-        assert_eq!(top_level_value(line, b"a"), None);
-        assert_eq!(top_level_value(line, b"arr"), None);
-        assert_eq!(top_level_value(line, b"missing"), None);
-        assert_eq!(
-            top_level_value(br#" { "host" : "spaced" } "#, b"host"),
-            Some(&b"spaced"[..])
-        );
+    /// The librdkafka configuration a `kafka:` SPEC gives.
+    fn client_config(spec: &str) -> rdkafka::config::ClientConfig {
+        let OutputKind::Kafka(target) = parse_output_spec(spec).unwrap().kind else {
+            panic!("{spec}");
+        };
+        let sink = KafkaSink::new(
+            &target,
+            "test",
+            1 << 20,
+            Duration::from_secs(1),
+            Default::default(),
+        )
+        .unwrap();
+        sink.config
     }
 
     #[test]
-    fn no_key_from_what_is_not_a_json_object() {
-        for line in [
-            &b"plain text host=web-1"[..],
-            b"",
-            b"{",
-            br#"{"host""#,
-            br#"{"host":"unterminated"#,
-            br#"["host","x"]"#,
-            b"{\"a\":[1,2",
+    fn tls_and_sasl_options_reach_librdkafka() {
+        let config = client_config(
+            "kafka:k1:9093/logs,key=host,tls,ca=/ca.pem,cert=/c.pem,tls_key=/k.pem,sasl=scram-sha-512,username=ringway,password=p%2Cw",
+        );
+        for (key, value) in [
+            ("security.protocol", "sasl_ssl"),
+            ("ssl.ca.location", "/ca.pem"),
+            ("ssl.certificate.location", "/c.pem"),
+            ("ssl.key.location", "/k.pem"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "ringway"),
+            ("sasl.password", "p,w"),
         ] {
-            assert_eq!(top_level_value(line, b"host"), None, "{line:?}");
+            assert_eq!(config.get(key), Some(value), "{key}");
         }
+        assert_eq!(config.get("enable.ssl.certificate.verification"), None);
+        let plain = client_config("kafka:k1:9092/logs");
+        assert_eq!(plain.get("security.protocol"), Some("plaintext"));
+        assert_eq!(plain.get("sasl.mechanism"), None);
+        let sasl = client_config("kafka:k1:9092/logs,sasl=plain,username=u,password=s");
+        assert_eq!(sasl.get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(sasl.get("sasl.mechanism"), Some("PLAIN"));
+        let unchecked = client_config("kafka:k1:9093/logs,tls,insecure_skip_verify=true");
+        assert_eq!(unchecked.get("security.protocol"), Some("ssl"));
+        assert_eq!(
+            unchecked.get("enable.ssl.certificate.verification"),
+            Some("false")
+        );
     }
 }

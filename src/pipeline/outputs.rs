@@ -58,6 +58,18 @@ impl Outputs {
                 output.name
             );
         }
+        if let crate::config::OutputKind::Kafka(target) = &output.kind
+            && target.tls.is_none()
+            && target
+                .sasl
+                .as_ref()
+                .is_some_and(|sasl| sasl.mechanism == crate::config::KafkaSaslMechanism::Plain)
+        {
+            eprintln!(
+                "ringway: warning: output {}: sasl=plain without tls sends the password to the brokers in the clear (add tls, or use sasl=scram-sha-512)",
+                output.name
+            );
+        }
         // Validation built the TLS set-up already; a file changed since
         // then is refused here the same way.
         let sink = Arc::new(

@@ -52,16 +52,36 @@ fn free_port() -> u16 {
 /// A running tansu broker on 127.0.0.1 (killed on drop).
 struct Broker {
     bin: PathBuf,
+    /// Where it listens (plaintext).
     port: u16,
+    /// The port it tells clients to connect to: `port`, or a TLS front's.
+    advertised: u16,
+    /// `--authentication`: clients must log in with SASL.
+    authentication: bool,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Broker {
     fn start(bin: &Path, dir: &TempDir) -> Broker {
+        Broker::start_advertising(bin, dir, 0, false)
+    }
+
+    /// A broker that tells clients to connect to `advertised` (a TLS
+    /// front's port; 0: its own), with SASL logins required when
+    /// `authentication`.
+    fn start_advertising(
+        bin: &Path,
+        dir: &TempDir,
+        advertised: u16,
+        authentication: bool,
+    ) -> Broker {
+        let port = free_port();
         let mut broker = Broker {
             bin: bin.to_path_buf(),
-            port: free_port(),
+            port,
+            advertised: if advertised == 0 { port } else { advertised },
+            authentication,
             child: None,
             log: dir.join("tansu.log"),
         };
@@ -71,6 +91,7 @@ impl Broker {
 
     fn launch(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -82,10 +103,11 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
+            .args(self.authentication.then_some("--authentication"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -94,16 +116,22 @@ impl Broker {
         self.child = Some(child);
         assert!(
             wait_until(Duration::from_secs(30), || TcpStream::connect(
-                self.address()
+                self.listener()
             )
             .is_ok()),
             "tansu did not listen on {}:\n{}",
-            self.address(),
+            self.listener(),
             fs::read_to_string(&self.log).unwrap_or_default()
         );
     }
 
+    /// Where clients connect (the advertised port).
     fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.advertised)
+    }
+
+    /// Where the broker itself listens (plaintext; `tansu topic`).
+    fn listener(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -118,7 +146,7 @@ impl Broker {
                 "create",
                 topic,
                 "--broker",
-                &format!("tcp://{}", self.address()),
+                &format!("tcp://{}", self.listener()),
                 "--partitions",
                 &partitions.to_string(),
             ])
@@ -176,12 +204,26 @@ fn consume_patiently(
     dir: &TempDir,
     patience: u32,
 ) -> Vec<Message> {
+    consume_with(python, broker, topic, expected, dir, patience, &[])
+}
+
+/// [`consume_patiently`] with more options for consume.py (`--ca …`).
+fn consume_with(
+    python: &Path,
+    broker: &Broker,
+    topic: &str,
+    expected: usize,
+    dir: &TempDir,
+    patience: u32,
+    extra: &[&str],
+) -> Vec<Message> {
     let out = dir.join(format!("consumed-{topic}.tsv"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/consume.py");
     let status = Command::new(python)
         .arg(&script)
         .args([&broker.address(), topic, &expected.to_string(), &p(&out)])
         .args(["--patience", &patience.to_string()])
+        .args(extra)
         .status()
         .expect("run consume.py");
     assert!(status.success(), "consume.py: {status}");
@@ -450,53 +492,82 @@ fn a_broker_frozen_for_ten_seconds_loses_nothing() {
 }
 
 #[test]
-#[ignore = "issue 19, open: in fresh-clone CI runs under load, ~4,000 lines written around a broker restart never arrived (passes when run alone: cargo test --release --test it -- --ignored kafka::a_restarted)"]
 fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     let Some((tansu, python, dir)) = setup("kafka-restart") else {
         return;
     };
     let mut broker = Broker::start(&tansu, &dir);
-    broker.create_topic("restart", 2);
+    broker.create_topic("restart", 1);
     let input = dir.join("in.ndjson");
     let mut rng = Rng::new(5);
-    let first = generate(0, 20_000, &mut rng);
+    // Small batches, so both output workers (each with its own producer)
+    // take part from the start.
+    let first = generate(0, 2_000, &mut rng);
     append_lines(&input, &first);
-    let mut ringway = tail_into_kafka(&dir, &input, &broker, "restart", &[]);
+    let mut ringway = tail_into_kafka(
+        &dir,
+        &input,
+        &broker,
+        "restart",
+        &["--batch-bytes", "16KiB"],
+    );
     let before = consume(&python, &broker, "restart", first.len(), &dir);
     assert_exactly_once_in_order(&first, &before);
-    // Twice: kill the broker (its memory store is gone with it) while lines
-    // keep coming, start it again, and check that what was written after
-    // the restart arrives. RSS after the second outage is compared with
-    // RSS after the first (the first outage is when ringway's bounded pools
-    // and librdkafka's allocator first fill up). NOT flat yet: four
-    // outages in a row measured 63.0, 64.9, 66.3 and 67.8 MiB, about
-    // 1.5 MiB more a producer replaced (issue 19 stays open on it); the
-    // bound here catches a leak of a batch or more a restart.
+    // Three times: kill the broker (its memory store is gone with it)
+    // while lines keep coming, start it again, and check that everything
+    // written after the kill arrives. After a restart the broker hands out
+    // producer ids from 1 again; a trickle of lines then keeps one worker
+    // producing while the other idles, so the first worker's new producer
+    // gets past the sequence numbers that the idle worker's old producer,
+    // holding the same id, would send next. Unless ringway replaces that
+    // old producer too, the broker answers its next batch with
+    // DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports as delivered: a
+    // batch acknowledged and never stored (lost here before ringway did).
+    // RSS after the later outages is compared with RSS after the first
+    // (when ringway's bounded pools and librdkafka's allocator have filled).
+    // Eight restarts in a row measured 56.4, 59.2, 59.9, 60.1, 60.5, 60.8,
+    // 60.9 and 61.0 MiB: glibc's malloc arenas for each new producer's
+    // threads, levelling off (with MALLOC_ARENA_MAX=2: 54.3 to 55.0 MiB).
     let mut rss_after = Vec::new();
-    let mut next = 20_000;
-    for outage in 0..2 {
+    let mut next = 2_000;
+    for outage in 0..3 {
         broker.kill();
-        let during = generate(next, 20_000, &mut rng);
-        append_lines(&input, &during);
-        std::thread::sleep(Duration::from_secs(3));
+        let mut expected = generate(next, 500, &mut rng);
+        next += 500;
+        append_lines(&input, &expected);
+        std::thread::sleep(Duration::from_secs(2));
         ringway.assert_running("while the broker was down");
         // ringway is held (SIGSTOP) while the new broker starts and the
-        // topic is made again: tansu may take produce requests for the
-        // topic before it exists again and lose them (a CI run lost 3,745
-        // lines that way; suspected from the timing, not traced in tansu).
+        // topic is made again: tansu acknowledges produce requests for a
+        // topic it does not have, and those records are gone (seen with
+        // confluent-kafka's producer, idempotence off). Making the topic is
+        // the operator's part; what is tested is ringway's.
         // SAFETY: kill(2) on our own child's pid; no memory involved.
         unsafe { libc::kill(ringway.pid(), libc::SIGSTOP) };
         broker.launch();
-        broker.create_topic("restart", 2);
+        broker.create_topic("restart", 1);
         // SAFETY: as above.
         unsafe { libc::kill(ringway.pid(), libc::SIGCONT) };
-        let after = generate(next + 20_000, 10_000, &mut rng);
-        append_lines(&input, &after);
-        next += 30_000;
-        let expected: Vec<String> = during.iter().chain(&after).cloned().collect();
-        // A restarted broker answers the old producer's retries with
-        // UNKNOWN_PRODUCER_ID until 5 attempts without an acknowledgement
-        // replace it (10-15 s with 2 s attempts, longer on a busy CI).
+        // The old producer's retries are answered with UNKNOWN_PRODUCER_ID
+        // until 5 attempts without an acknowledgement replace it (10-15 s
+        // with 2 s attempts, longer on a busy CI).
+        let recovered = consume_patiently(&python, &broker, "restart", expected.len(), &dir, 90);
+        assert!(
+            !recovered.is_empty(),
+            "outage {outage}: nothing arrived after the restart"
+        );
+        let trickle_until = Instant::now() + Duration::from_secs(12);
+        while Instant::now() < trickle_until {
+            let some = generate(next, 20, &mut rng);
+            next += 20;
+            append_lines(&input, &some);
+            expected.extend(some);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let burst = generate(next, 3_000, &mut rng);
+        next += 3_000;
+        append_lines(&input, &burst);
+        expected.extend(burst);
         let messages = consume_patiently(&python, &broker, "restart", expected.len(), &dir, 90);
         let got: std::collections::HashSet<&str> = messages
             .iter()
@@ -506,23 +577,37 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
             .iter()
             .filter(|line| !got.contains(line.as_str()))
             .count();
+        let duplicate_answers = fs::read_to_string(&broker.log)
+            .unwrap_or_default()
+            .matches("DuplicateSequenceNumber")
+            .count();
         assert_eq!(
-            missing, 0,
-            "outage {outage}: {missing} lines written after the restart never arrived"
+            missing,
+            0,
+            "outage {outage}: {missing} of {} lines written after the kill never arrived (the broker's log has {duplicate_answers} DuplicateSequenceNumber answers)",
+            expected.len()
         );
         rss_after.push(vm_rss_kib(ringway.pid()).unwrap());
-        println!("RSS after outage {outage}: {rss_after:?} KiB");
+        println!(
+            "outage {outage}: {} messages for {} lines; RSS after each outage: {rss_after:?} KiB",
+            messages.len(),
+            expected.len()
+        );
     }
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);
     finished.assert_success();
+    for &rss in &rss_after[1..] {
+        assert!(
+            rss <= rss_after[0] + 8 * 1024,
+            "RSS grew from {} KiB after the first outage: {rss_after:?} KiB",
+            rss_after[0]
+        );
+    }
     assert!(
-        rss_after[1] <= rss_after[0] + 8 * 1024,
-        "RSS grew from {} KiB after the first outage to {} KiB after the second",
-        rss_after[0],
-        rss_after[1]
+        rss_after.iter().all(|&rss| rss < 160 * 1024),
+        "RSS {rss_after:?} KiB"
     );
-    assert!(rss_after[1] < 160 * 1024, "RSS {rss_after:?} KiB");
 }
 
 #[test]
@@ -719,6 +804,11 @@ fn bad_kafka_specs_are_one_line_and_exit_2() {
         ),
         ("kafka:127.0.0.1:9092/logs,acks=0", "acks must be all or 1"),
         ("kafka:127.0.0.1:9092/logs,key=", "key= needs a field name"),
+        ("kafka:127.0.0.1:9092/logs,ca=/etc/ca.pem", "need tls"),
+        (
+            "kafka:127.0.0.1:9092/logs,sasl=scram-sha-512,username=u",
+            "needs username= and password=",
+        ),
     ] {
         let finished = run(
             &dir,
@@ -729,5 +819,235 @@ fn bad_kafka_specs_are_one_line_and_exit_2() {
         let lines: Vec<&str> = finished.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{spec}: {}", finished.stderr);
         assert!(lines[0].contains(says), "{spec}: {}", lines[0]);
+    }
+}
+
+/// A TLS front (tests/kafka/tls_proxy.py) on `port` for the broker's
+/// plaintext listener, with `server` as its certificate and, with
+/// `client_ca`, client certificates required; killed on drop.
+struct TlsFront(Child);
+
+impl TlsFront {
+    fn start(
+        python: &Path,
+        port: u16,
+        broker: &Broker,
+        server: &crate::certs::KeyPair,
+        client_ca: &Path,
+    ) -> TlsFront {
+        use std::io::{BufRead, BufReader};
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/tls_proxy.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .args([&port.to_string(), &broker.port.to_string()])
+            .args([p(&server.0), p(&server.1)])
+            .args(["--client-ca", &p(client_ca)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tls_proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening", "tls_proxy.py did not start");
+        TlsFront(child)
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// tansu 0.6 cannot serve TLS itself (its --cert and --key options refuse
+/// each other, and its listener never uses the TLS acceptor), so the broker
+/// is reached through a TLS front that requires a client certificate:
+/// every connection librdkafka makes, to bootstrap and to the advertised
+/// broker, is TLS with the client certificate from cert= and tls_key=.
+#[test]
+fn tls_with_a_client_certificate_reaches_the_broker_and_a_wrong_ca_is_refused() {
+    let Some((tansu, python, dir)) = setup("kafka-tls") else {
+        return;
+    };
+    if crate::certs::make_certificate(&dir, "probe").is_none() {
+        return;
+    }
+    let ca = crate::certs::make_ca(&dir, "kafka-ca");
+    let server = crate::certs::make_server(&dir, "broker", &ca);
+    let client = crate::certs::make_client(&dir, "ringway", &ca);
+    let stranger = crate::certs::make_ca(&dir, "stranger-ca");
+    let front_port = free_port();
+    let broker = Broker::start_advertising(&tansu, &dir, front_port, false);
+    broker.create_topic("secure", 2);
+    let _front = TlsFront::start(&python, front_port, &broker, &server, &ca.0);
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(17);
+    let lines = generate(0, 5_000, &mut rng);
+    append_lines(&input, &lines);
+    let files = format!("cert={},tls_key={}", p(&client.0), p(&client.1));
+    // A CA that did not sign the broker's certificate: refused, and
+    // nothing is produced.
+    let mut refused = tail_into_kafka(
+        &dir,
+        &input,
+        &broker,
+        &format!("secure,tls,ca={},{files}", p(&stranger.0)),
+        &[],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || refused
+            .stderr_now()
+            .contains("certificate verify failed")),
+        "no certificate error:\n{}",
+        refused.stderr_now()
+    );
+    refused.assert_running("while the broker's certificate is refused");
+    refused.signal(libc::SIGKILL);
+    drop(refused);
+    let tls_reader = [
+        "--ca",
+        &p(&ca.0),
+        "--cert",
+        &p(&client.0),
+        "--key",
+        &p(&client.1),
+    ];
+    let nothing = consume_with(&python, &broker, "secure", 0, &dir, 5, &tls_reader);
+    assert!(
+        nothing.is_empty(),
+        "{} messages went past a refused certificate",
+        nothing.len()
+    );
+    // The broker's CA and a client certificate: everything arrives.
+    let ringway = tail_into_kafka(
+        &dir,
+        &input,
+        &broker,
+        &format!("secure,tls,ca={},{files}", p(&ca.0)),
+        &[],
+    );
+    let messages = consume_with(
+        &python,
+        &broker,
+        "secure",
+        lines.len(),
+        &dir,
+        30,
+        &tls_reader,
+    );
+    ringway.terminate();
+    let finished = ringway.wait(TIMEOUT);
+    finished.assert_success();
+    assert_exactly_once_in_order(&lines, &messages);
+}
+
+/// tansu 0.6 offers SCRAM-SHA-256 and SCRAM-SHA-512 (not PLAIN) with
+/// --authentication, but with its memory store no user can be made while
+/// logins are required (its `user create` does not log in itself), so no
+/// login can succeed here. What is shown against the real broker: the
+/// SCRAM exchange ringway starts reaches the broker's user lookup ("unknown
+/// user" comes back), a broker without SASL refuses the mechanism, ringway
+/// says so in its log and keeps running with the records held. That the
+/// password reaches librdkafka is a unit test (output::kafka).
+#[test]
+fn sasl_logins_reach_the_broker_and_a_refusal_is_logged_while_ringway_keeps_running() {
+    let Some((tansu, _python, dir)) = setup("kafka-sasl") else {
+        return;
+    };
+    let input = dir.join("in.ndjson");
+    let mut rng = Rng::new(23);
+    append_lines(&input, &generate(0, 1_000, &mut rng));
+    let secured = Broker::start_advertising(&tansu, &dir, 0, true);
+    let open = Broker::start(&tansu, &dir);
+    open.create_topic("logs", 1);
+    for (broker, mechanism, says) in [
+        (
+            &secured,
+            "scram-sha-512",
+            "SASL SCRAM authentication failed: broker responded with unknown-user",
+        ),
+        (
+            &secured,
+            "scram-sha-256",
+            "SASL SCRAM authentication failed: broker responded with unknown-user",
+        ),
+        (&open, "scram-sha-512", "Unsupported SASL mechanism"),
+    ] {
+        let mut ringway = tail_into_kafka(
+            &dir,
+            &input,
+            broker,
+            &format!("logs,sasl={mechanism},username=ringway,password=not-shown-%2C-anywhere"),
+            &[],
+        );
+        assert!(
+            wait_until(Duration::from_secs(30), || ringway
+                .stderr_now()
+                .contains(says)),
+            "{mechanism}: no '{says}':\n{}",
+            ringway.stderr_now()
+        );
+        ringway.assert_running("while its login is refused");
+        let stderr = ringway.stderr_now();
+        assert!(
+            !stderr.contains("not-shown"),
+            "the password was printed:\n{stderr}"
+        );
+        assert!(stderr.contains("password=<redacted>"), "{stderr}");
+        ringway.signal(libc::SIGKILL);
+    }
+}
+
+/// `ringway check` prints a kafka table's TLS and SASL keys back (the
+/// client key as tls_key, the message key as key) and never the password,
+/// which comes from the environment.
+#[test]
+fn check_prints_kafka_tls_and_sasl_keys_back_without_the_password() {
+    let dir = TempDir::new("kafka-check-sasl");
+    let Some(ca) = crate::certs::make_certificate(&dir, "ca") else {
+        return;
+    };
+    let client = crate::certs::make_certificate(&dir, "client").unwrap();
+    let config = dir.join("ringway.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[input]]\nkind = \"stdin\"\n\n[[output]]\nkind = \"kafka\"\nbrokers = [\"127.0.0.1:9093\"]\n\
+             topic = \"logs\"\nkey = \"host\"\ntls = true\nca = \"{}\"\ncert = \"{}\"\ntls_key = \"{}\"\n\
+             sasl = \"scram-sha-512\"\nusername = \"ringway\"\npassword = \"${{KAFKA_PASSWORD}}\"\n",
+            p(&ca.0),
+            p(&client.0),
+            p(&client.1)
+        ),
+    )
+    .unwrap();
+    let secret = "kafka-s3cret,with%comma";
+    let done = Command::new(ringway_bin())
+        .args(["check", "--config", &p(&config)])
+        .env("KAFKA_PASSWORD", secret)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stdout}\n{stderr}");
+    for line in [
+        "kind = \"kafka\"",
+        "key = \"host\"",
+        "tls = true",
+        &format!("tls_key = \"{}\"", p(&client.1)),
+        "sasl = \"scram-sha-512\"",
+        "username = \"ringway\"",
+        "password = \"<redacted>\"",
+    ] {
+        assert!(stdout.contains(line), "no {line}:\n{stdout}");
+    }
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains("kafka-s3cret"),
+            "the password was printed:\n{text}"
+        );
     }
 }
