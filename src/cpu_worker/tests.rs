@@ -471,3 +471,80 @@ fn adding_source_fields_allocates_nothing_after_warm_up() {
         }
     }
 }
+
+/// Not a check: drives one CPU worker over the lines of the file named by
+/// `RINGWAY_CPU_STAGE_FILE` (1 MiB batches, as the reader cuts them), with
+/// the query in `RINGWAY_CPU_STAGE_SQL` (none when unset), and drops what
+/// it sends on, all in this thread. Run under
+/// `valgrind --tool=callgrind --toggle-collect='*CpuWorker*take*'` it
+/// counts the CPU stage's instructions a line without the I/O threads
+/// (which valgrind serialises). Prints the lines in and records out.
+#[test]
+#[ignore = "a harness for callgrind, run by hand"]
+fn cpu_stage_over_a_file() {
+    let Ok(path) = std::env::var("RINGWAY_CPU_STAGE_FILE") else {
+        return;
+    };
+    let text = std::fs::read(path).unwrap();
+    let query = std::env::var("RINGWAY_CPU_STAGE_SQL")
+        .ok()
+        .map(|sql| Arc::new(crate::transform::Query::compile(&sql).unwrap()));
+    const BATCH_BYTES: usize = 1 << 20;
+    let waker = Waker::for_test();
+    let transform = query.map(|query| {
+        let keeps_lines = query.keeps_lines();
+        TransformStage::new(
+            Transformer::new(Some(query), vec![None], BATCH_BYTES),
+            keeps_lines,
+            false,
+            Shape::Raw,
+            (!keeps_lines).then(|| BufferPool::new(6, BATCH_BYTES, Arc::clone(&waker)).unwrap()),
+            vec![Arc::default()],
+        )
+    });
+    let (_to_cpu, from_reader) = ring(4, Waker::for_test(), Arc::clone(&waker), Arc::default());
+    let (to_dispatcher, mut from_cpu) = ring(
+        16,
+        Arc::clone(&waker),
+        Waker::for_test(),
+        Arc::new(Gauge::default()),
+    );
+    let pool = BufferPool::new(4, BATCH_BYTES, Arc::clone(&waker)).unwrap();
+    let mut worker = CpuWorker {
+        format: Format::Json,
+        on_invalid: OnInvalid::Drop,
+        from_reader,
+        to_dispatcher,
+        waker,
+        counters: Arc::default(),
+        json: Some(json::JsonChecker::new(BATCH_BYTES)),
+        dead_letter: None,
+        batch_bytes: BATCH_BYTES,
+        // As --max-line's default: no batch is longer.
+        max_line_bytes: BATCH_BYTES,
+        linger: Duration::ZERO,
+        pending: None,
+        syslog: None,
+        container: None,
+        acks: None,
+        all_outputs: 1,
+        transform,
+        source: None,
+    };
+    let (mut lines, mut records, mut start) = (0u64, 0u64, 0);
+    while start < text.len() {
+        let mut end = (start + BATCH_BYTES).min(text.len());
+        if end < text.len() {
+            end = start + memchr::memrchr(b'\n', &text[start..end]).unwrap() + 1;
+        }
+        let chunk = &text[start..end];
+        lines += frame::count_lines(chunk) as u64;
+        worker.take(batch(&pool, chunk, Marks::default()));
+        worker.flush_pending();
+        while let Some(sent) = from_cpu.pop() {
+            records += u64::from(sent.records);
+        }
+        start = end;
+    }
+    println!("lines {lines} records {records}");
+}
