@@ -1,8 +1,10 @@
 //! The CPU worker's transform (DESIGN §5): every line of a lane with a query
-//! or with routes goes through the lane's [`Transformer`]. Kept lines of
-//! `SELECT *` keep their bytes, compacted in place (zero copy when every
-//! line is kept); projected records are written into the stage's pooled
-//! encode buffers. Routes give each part its `targets`: a part whose
+//! or with routes goes through the lane's [`Transformer`]. `SELECT * FROM
+//! logs` without routes passes each batch on as a lane without a query
+//! does (the JSON check only). Kept lines of `SELECT * … WHERE` keep their
+//! bytes, compacted in place a run of adjacent lines at a time (zero copy
+//! when every line is kept); projected records are written into the
+//! stage's pooled encode buffers. Routes give each part its `targets`: a part whose
 //! records all go to the same outputs goes whole; otherwise each output
 //! that takes only some records gets a copy of those, sent before the part
 //! itself, which carries the file marks and the OTLP ack (so the ack log's
