@@ -33,6 +33,7 @@ use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
 use crate::scan::syslog::SyslogParser;
 use crate::scan::{frame, json};
+use crate::transform::Shape;
 use source::SenderCursor;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -123,6 +124,84 @@ impl CpuWorker {
     }
 }
 
+/// Frames `batch` and checks each line with `is_valid` (given the line
+/// without its `\n`): invalid lines are kept, removed, or removed and
+/// dead-lettered per `on_invalid`; kept lines are compacted to the front so
+/// the batch stays contiguous, each run of adjacent ones moved at once
+/// (nothing moves when every line is kept), and counted in its `records`.
+/// Returns the lines framed and the invalid ones.
+fn keep_valid_lines(
+    batch: &mut Batch,
+    dead_letter: &mut Option<DeadLetter>,
+    on_invalid: OnInvalid,
+    mut is_valid: impl FnMut(&[u8]) -> bool,
+) -> (usize, u64) {
+    let bytes = &mut batch.buf[..batch.len];
+    let mut framed = 0;
+    let mut kept = 0;
+    let mut invalid = 0u64;
+    let mut runs = KeptRuns::default();
+    let mut start = 0;
+    while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
+        let end = start + offset;
+        framed += 1;
+        let valid = is_valid(&bytes[start..end]);
+        if !valid {
+            invalid += 1;
+            if let Some(dead_letter) = dead_letter {
+                dead_letter.write_line(&bytes[start..=end]);
+            }
+        }
+        if valid || on_invalid == OnInvalid::Raw {
+            runs.keep(bytes, start..end + 1);
+            kept += 1;
+        }
+        start = end + 1;
+    }
+    debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
+    batch.len = runs.finish(bytes);
+    batch.records = kept;
+    (framed, invalid)
+}
+
+/// Compacts the kept lines of a batch to its front: adjacent kept lines
+/// form one run, moved with one copy when a dropped line ends it (a batch
+/// whose lines are all kept moves nothing).
+#[derive(Default)]
+pub(super) struct KeptRuns {
+    /// Where the next run goes: the bytes before it are the kept lines.
+    write: usize,
+    /// The run of kept lines not moved yet.
+    run: std::ops::Range<usize>,
+}
+
+impl KeptRuns {
+    /// Keeps the line at `line` (its `\n` included), the next line after
+    /// every one given before.
+    #[inline]
+    pub fn keep(&mut self, bytes: &mut [u8], line: std::ops::Range<usize>) {
+        if self.run.end != line.start {
+            self.flush(bytes);
+            self.run.start = line.start;
+        }
+        self.run.end = line.end;
+    }
+
+    fn flush(&mut self, bytes: &mut [u8]) {
+        if self.write != self.run.start {
+            bytes.copy_within(self.run.clone(), self.write);
+        }
+        self.write += self.run.len();
+        self.run = 0..0;
+    }
+
+    /// Moves the last run; returns the length of the kept bytes.
+    pub fn finish(mut self, bytes: &mut [u8]) -> usize {
+        self.flush(bytes);
+        self.write
+    }
+}
+
 impl CpuWorker {
     pub fn run(mut self) {
         self.waker.register_current_thread();
@@ -185,17 +264,9 @@ impl CpuWorker {
             self.add_source_fields(batch);
             return;
         }
-        if self.transform.is_some() {
-            self.take_transformed(batch);
-            return;
-        }
-        let framed = match self.format {
-            Format::Raw => {
-                let lines = frame::count_lines(batch.bytes());
-                batch.records = lines as u32;
-                lines
-            }
-            Format::Json => self.check_json(&mut batch),
+        let shape = match self.format {
+            // Their converters' JSON lines go through `emit` (and the
+            // transform, when the lane has one).
             Format::Syslog => {
                 self.convert_syslog(batch);
                 return;
@@ -204,6 +275,20 @@ impl CpuWorker {
                 self.convert_container(batch);
                 return;
             }
+            Format::Json => Shape::Json,
+            Format::Raw => Shape::Raw,
+        };
+        if self.transform.is_some() {
+            self.take_transformed(batch, shape);
+            return;
+        }
+        let framed = match shape {
+            Shape::Raw => {
+                let lines = frame::count_lines(batch.bytes());
+                batch.records = lines as u32;
+                lines
+            }
+            Shape::Json => self.check_json(&mut batch),
         };
         self.counters
             .records
@@ -246,34 +331,10 @@ impl CpuWorker {
     /// lines are compacted to the front so the batch stays contiguous.
     fn check_json(&mut self, batch: &mut Batch) -> usize {
         let checker = self.json.as_mut().expect("json format has a checker");
-        let bytes = &mut batch.buf[..batch.len];
-        let mut framed = 0;
-        let mut kept = 0;
-        let mut invalid = 0u64;
-        let mut write = 0;
-        let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
-            let end = start + offset;
-            framed += 1;
-            let valid = checker.is_valid(&bytes[start..end]);
-            if !valid {
-                invalid += 1;
-                if let Some(dead_letter) = &mut self.dead_letter {
-                    dead_letter.write_line(&bytes[start..=end]);
-                }
-            }
-            if valid || self.on_invalid == OnInvalid::Raw {
-                if write != start {
-                    bytes.copy_within(start..=end, write);
-                }
-                write += end + 1 - start;
-                kept += 1;
-            }
-            start = end + 1;
-        }
-        debug_assert_eq!(start, bytes.len(), "batches hold whole lines");
-        batch.len = write;
-        batch.records = kept;
+        let (framed, invalid) =
+            keep_valid_lines(batch, &mut self.dead_letter, self.on_invalid, |line| {
+                checker.is_valid(line)
+            });
         self.count_invalid_json(invalid);
         framed
     }

@@ -267,7 +267,7 @@ fn projected_records_fill_encode_buffers_in_order_and_one_longer_than_a_buffer_i
         expected.extend_from_slice(&record.as_bytes()[..record.len().min(255)]);
         expected.push(b'\n');
     }
-    worker.take_transformed(batch(&pool, &input, Marks::default()));
+    worker.take_transformed(batch(&pool, &input, Marks::default()), Shape::Json);
     worker.flush_pending();
     let parts = parts(&mut from_cpu);
     assert!(parts.len() >= 4, "{} parts", parts.len());
@@ -447,4 +447,139 @@ fn adding_source_fields_allocates_nothing_after_warm_up() {
             while from_cpu.pop().is_some() {}
         }
     }
+}
+
+/// A CPU worker of JSON lines with `query` and no routes, as a lane
+/// builds it.
+fn query_worker(query: &str) -> (CpuWorker, RingReceiver<Batch>, Arc<BufferPool>) {
+    let query = Arc::new(crate::transform::Query::compile(query).unwrap());
+    let waker = Waker::for_test();
+    let keeps_lines = query.keeps_lines();
+    let stage = TransformStage::new(
+        Transformer::new(Some(query), vec![None], 1024),
+        keeps_lines,
+        false,
+        Shape::Raw,
+        None,
+        vec![Arc::default()],
+    );
+    let (mut worker, from_cpu, pool) = worker_with(stage, Format::Json, waker, None);
+    worker.all_outputs = 1;
+    worker.on_invalid = OnInvalid::Drop;
+    (worker, from_cpu, pool)
+}
+
+#[test]
+fn select_star_passes_each_batch_on_unmoved_and_counts_its_records_kept() {
+    // `SELECT * FROM logs` is the identity: the batch goes on in its own
+    // buffer, bytes unmoved, as without a query; only an invalid line is
+    // dropped (--on-invalid drop), as the JSON check drops it.
+    let (mut worker, mut from_cpu, pool) = query_worker("SELECT * FROM logs");
+    let lines = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+    let input = batch(&pool, lines, Marks::default());
+    let at = input.buf.as_ptr();
+    worker.take(input);
+    worker.flush_pending();
+    let sent = from_cpu.pop().expect("sent on");
+    assert_eq!(sent.buf.as_ptr(), at);
+    assert_eq!(sent.bytes(), lines);
+    assert_eq!(sent.records, 3);
+    assert_eq!(worker.counters.kept.load(Ordering::Relaxed), 3);
+    assert_eq!(worker.counters.records.load(Ordering::Relaxed), 3);
+    drop(sent);
+    worker.take(batch(
+        &pool,
+        b"{\"a\":1}\n{\"a\":\n{\"a\":3}\n",
+        Marks::default(),
+    ));
+    worker.flush_pending();
+    let sent = from_cpu.pop().expect("sent on");
+    assert_eq!(sent.bytes(), b"{\"a\":1}\n{\"a\":3}\n");
+    assert_eq!(worker.counters.kept.load(Ordering::Relaxed), 5);
+    assert_eq!(worker.counters.invalid.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_filter_moves_each_run_of_kept_lines_to_the_front_and_nothing_when_all_are_kept() {
+    let (mut worker, mut from_cpu, pool) = query_worker("SELECT * FROM logs WHERE k");
+    let all = b"{\"k\":true,\"n\":1}\n{\"k\":true,\"n\":2}\n";
+    worker.take(batch(&pool, all, Marks::default()));
+    worker.flush_pending();
+    let sent = from_cpu.pop().expect("sent on");
+    assert_eq!(sent.bytes(), all);
+    drop(sent);
+    let lines = [
+        r#"{"k":false,"n":1}"#,
+        r#"{"k":true,"n":2}"#,
+        r#"{"k":true,"n":3}"#,
+        r#"{"k":false,"n":4}"#,
+        r#"{"k":true,"n":5}"#,
+        r#"{"k":false,"n":6}"#,
+    ];
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    worker.take(batch(&pool, text.as_bytes(), Marks::default()));
+    worker.flush_pending();
+    let sent = from_cpu.pop().expect("sent on");
+    let expected: String = [1, 2, 4]
+        .iter()
+        .map(|&index| format!("{}\n", lines[index]))
+        .collect();
+    assert_eq!(sent.bytes(), expected.as_bytes());
+    assert_eq!(sent.records, 3);
+    assert_eq!(worker.counters.filtered.load(Ordering::Relaxed), 3);
+}
+
+/// Not a check: drives one CPU worker over the lines of the file named by
+/// `RINGWAY_CPU_STAGE_FILE` (1 MiB batches, as the reader cuts them), with
+/// the query in `RINGWAY_CPU_STAGE_SQL` (none when unset), and drops what
+/// it sends on, all in this thread. Run under
+/// `valgrind --tool=callgrind --toggle-collect='*CpuWorker*take*'` it
+/// counts the CPU stage's instructions a line without the I/O threads
+/// (which valgrind serialises). Prints the lines in and records out.
+#[test]
+#[ignore = "a harness for callgrind, run by hand"]
+fn cpu_stage_over_a_file() {
+    let Ok(path) = std::env::var("RINGWAY_CPU_STAGE_FILE") else {
+        return;
+    };
+    let text = std::fs::read(path).unwrap();
+    let query = std::env::var("RINGWAY_CPU_STAGE_SQL")
+        .ok()
+        .map(|sql| Arc::new(crate::transform::Query::compile(&sql).unwrap()));
+    const BATCH_BYTES: usize = 1 << 20;
+    let waker = Waker::for_test();
+    let transform = query.map(|query| {
+        let keeps_lines = query.keeps_lines();
+        TransformStage::new(
+            Transformer::new(Some(query), vec![None], BATCH_BYTES),
+            keeps_lines,
+            false,
+            Shape::Raw,
+            (!keeps_lines).then(|| BufferPool::new(6, BATCH_BYTES, Arc::clone(&waker)).unwrap()),
+            vec![Arc::default()],
+        )
+    });
+    let pool = BufferPool::new(4, BATCH_BYTES, Arc::clone(&waker)).unwrap();
+    let (mut worker, mut from_cpu) = CpuWorker::for_test(Format::Json, waker);
+    worker.json = Some(json::JsonChecker::new(BATCH_BYTES));
+    worker.batch_bytes = BATCH_BYTES;
+    // As --max-line's default: no batch is longer.
+    worker.max_line_bytes = BATCH_BYTES;
+    worker.transform = transform;
+    let (mut lines, mut records, mut start) = (0u64, 0u64, 0);
+    while start < text.len() {
+        let mut end = (start + BATCH_BYTES).min(text.len());
+        if end < text.len() {
+            end = start + memchr::memrchr(b'\n', &text[start..end]).unwrap() + 1;
+        }
+        let chunk = &text[start..end];
+        lines += frame::count_lines(chunk) as u64;
+        worker.take(batch(&pool, chunk, Marks::default()));
+        worker.flush_pending();
+        while let Some(sent) = from_cpu.pop() {
+            records += u64::from(sent.records);
+        }
+        start = end;
+    }
+    println!("lines {lines} records {records}");
 }

@@ -1,19 +1,22 @@
 //! The CPU worker's transform (DESIGN §5): every line of a lane with a query
-//! or with routes goes through the lane's [`Transformer`]. Kept lines of
-//! `SELECT *` keep their bytes, compacted in place (zero copy when every
-//! line is kept); projected records are written into the stage's pooled
-//! encode buffers. Routes give each part its `targets`: a part whose
+//! or with routes goes through the lane's [`Transformer`]. `SELECT * FROM
+//! logs` without routes passes each batch on as a lane without a query
+//! does (the JSON check only). Kept lines of `SELECT * … WHERE` keep their
+//! bytes, compacted in place a run of adjacent lines at a time (zero copy
+//! when every line is kept); projected records are written into the
+//! stage's pooled encode buffers. Routes give each part its `targets`: a part whose
 //! records all go to the same outputs goes whole; otherwise each output
 //! that takes only some records gets a copy of those, sent before the part
 //! itself, which carries the file marks and the OTLP ack (so the ack log's
 //! watermark passes them only once every part is delivered). A part routed
 //! nowhere is acked at once (`CpuWorker::push`).
 
-use super::CpuWorker;
+use super::{CpuWorker, KeptRuns, keep_valid_lines};
 use crate::batch::Batch;
-use crate::config::{Format, OnInvalid};
+use crate::config::OnInvalid;
 use crate::metrics::OutputCounters;
 use crate::pool::BufferPool;
+use crate::scan::frame;
 use crate::transform::{LineResult, Outcome, Shape, Transformer};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,6 +27,9 @@ pub(crate) struct TransformStage {
     /// No query, or `SELECT *` [WHERE]: kept records are the lines' bytes,
     /// compacted in place.
     pub keeps_lines: bool,
+    /// Every line is kept as it is (`SELECT * FROM logs`, no route with a
+    /// condition): batches pass on as without a query.
+    identity: bool,
     /// Some output has a route: records may go to some outputs only.
     pub routed: bool,
     /// How `format=raw` lanes' lines are seen: [`Shape::Json`] for OTLP
@@ -54,6 +60,7 @@ impl TransformStage {
         outputs: Vec<Arc<OutputCounters>>,
     ) -> Self {
         Self {
+            identity: transformer.is_identity(),
             transformer,
             keeps_lines,
             routed,
@@ -97,24 +104,13 @@ impl Tally {
 }
 
 impl CpuWorker {
-    /// A batch of a lane with a transform: framed and evaluated line by
-    /// line (for `json`, the evaluation's parse is the JSON check).
-    pub(super) fn take_transformed(&mut self, batch: Batch) {
-        let shape = match self.format {
-            Format::Syslog => {
-                // The converter's JSON lines go through `emit`.
-                self.convert_syslog(batch);
-                return;
-            }
-            Format::Cri | Format::Docker | Format::Auto => {
-                self.convert_container(batch);
-                return;
-            }
-            Format::Json => Shape::Json,
-            Format::Raw => match &self.transform {
-                Some(stage) => stage.raw_shape,
-                None => Shape::Raw,
-            },
+    /// A batch of `shape` lines of a lane with a transform: framed and
+    /// evaluated line by line (for `json`, the evaluation's parse is the
+    /// JSON check).
+    pub(super) fn take_transformed(&mut self, batch: Batch, shape: Shape) {
+        let shape = match (&self.transform, shape) {
+            (Some(stage), Shape::Raw) => stage.raw_shape,
+            _ => shape,
         };
         let framed = self.transform_batch(batch, shape);
         self.counters.records.fetch_add(framed, Ordering::Relaxed);
@@ -139,7 +135,9 @@ impl CpuWorker {
         };
         stage.shape = shape;
         stage.tally = Tally::default();
-        let framed = if stage.keeps_lines {
+        let framed = if stage.identity {
+            self.transform_identity(&mut stage, batch)
+        } else if stage.keeps_lines {
             self.transform_in_place(&mut stage, batch)
         } else {
             self.transform_into_buffers(&mut stage, batch)
@@ -195,12 +193,38 @@ impl CpuWorker {
         Some((result, written))
     }
 
-    /// No query or `SELECT *` [WHERE]: kept lines keep their bytes,
-    /// compacted to the front (nothing moves when every line is kept).
+    /// `SELECT * FROM logs` without routes: the batch passes on as it
+    /// would without a query (only the JSON check of `json` lines can drop
+    /// a line), its records counted as kept.
+    fn transform_identity(&mut self, stage: &mut TransformStage, mut batch: Batch) -> u64 {
+        let framed = match stage.shape {
+            Shape::Raw => {
+                let lines = frame::count_lines(batch.bytes());
+                batch.records = lines as u32;
+                lines
+            }
+            Shape::Json => {
+                let transformer = &mut stage.transformer;
+                let (framed, invalid) =
+                    keep_valid_lines(&mut batch, &mut self.dead_letter, self.on_invalid, |line| {
+                        transformer.is_valid_json(line)
+                    });
+                stage.tally.invalid += invalid;
+                framed
+            }
+        };
+        stage.tally.kept += u64::from(batch.records);
+        self.send_routed(stage, batch);
+        framed as u64
+    }
+
+    /// `SELECT * … WHERE …`, or routes: kept lines keep their bytes,
+    /// compacted to the front, each run of adjacent ones with one copy
+    /// (nothing moves when every line is kept).
     fn transform_in_place(&mut self, stage: &mut TransformStage, mut batch: Batch) -> u64 {
         stage.masks.clear();
         let mut framed = 0u64;
-        let mut write = 0;
+        let mut runs = KeptRuns::default();
         let mut start = 0;
         let len = batch.len;
         while let Some(offset) = memchr::memchr(b'\n', &batch.buf[start..len]) {
@@ -208,16 +232,13 @@ impl CpuWorker {
             framed += 1;
             if let Some(result) = self.evaluate(stage, &batch.buf[start..=end]) {
                 debug_assert_ne!(result.outcome, Outcome::Projected, "SELECT * keeps lines");
-                if write != start {
-                    batch.buf.copy_within(start..=end, write);
-                }
-                write += end + 1 - start;
+                runs.keep(&mut batch.buf[..len], start..end + 1);
                 stage.masks.push(result.routes);
             }
             start = end + 1;
         }
         debug_assert_eq!(start, len, "batches hold whole lines");
-        batch.len = write;
+        batch.len = runs.finish(&mut batch.buf[..len]);
         batch.records = stage.masks.len() as u32;
         self.send_routed(stage, batch);
         framed

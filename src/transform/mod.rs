@@ -123,6 +123,12 @@ impl Query {
     pub fn keeps_lines(&self) -> bool {
         matches!(self.program.projection, Projection::Keep)
     }
+
+    /// True for `SELECT * FROM logs` without `WHERE`: every record is its
+    /// line as it is, so a lane passes each batch on as without a query.
+    pub fn is_identity(&self) -> bool {
+        self.keeps_lines() && self.program.filter.is_none()
+    }
 }
 
 /// A compiled route condition: one boolean SQL expression.
@@ -347,6 +353,25 @@ impl Transformer {
             output: Vec::new(),
             output_len: 0,
         }
+    }
+
+    /// True when the transformer keeps every line as it is: no query or
+    /// `SELECT * FROM logs` without `WHERE`, and no route with a condition.
+    /// Its only work is then the JSON check, [`Transformer::is_valid_json`].
+    pub fn is_identity(&self) -> bool {
+        self.query.as_ref().is_none_or(|query| query.is_identity())
+            && self.routes.iter().all(Option::is_none)
+    }
+
+    /// True unless `line` (without its `\n`) is [`Outcome::Invalid`] as
+    /// [`Shape::Json`]; for an identity transformer, exactly what
+    /// [`Transformer::process`] would say, without evaluating anything.
+    pub fn is_valid_json(&mut self, line: &[u8]) -> bool {
+        let members = self.needs_members.then_some(&mut self.members);
+        let parsed = self
+            .parse
+            .locate(line, &self.fields, &mut self.slots, members);
+        parsed != Parsed::Invalid
     }
 
     /// Evaluates one line (without its `\n`); a projected record is

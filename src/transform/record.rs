@@ -356,7 +356,7 @@ impl Walk<'_, '_> {
     /// guesses of [`Walk::find_top`] sized once per line, left as soon as
     /// every wanted key was seen.
     fn top(&mut self) {
-        let (tape, fields, line) = (self.tape, self.fields, self.line);
+        let (tape, fields) = (self.tape, self.fields);
         let wanted = &fields.roots;
         let Some(&Node::Object { len, .. }) = tape.first() else {
             return;
@@ -396,29 +396,8 @@ impl Walk<'_, '_> {
             };
             self.seen[node as usize] = true;
             unseen -= 1;
-            // As in `object`: before the next member's key, or the line's
-            // closing brace after the last member.
-            let followed_at = if position + 1 < len {
-                match tape[index] {
-                    Node::String(next) => Some(self.offset(next) - 1),
-                    _ => None,
-                }
-            } else {
-                Some(line.len())
-            };
-            let raw_end = followed_at.map(|at| end_before(line, at));
-            let trie = &fields.nodes[node as usize];
-            let located = self.value(value, self.offset(key), key.len(), raw_end);
-            for &slot in &trie.slots {
-                let slot = &mut self.slots[usize::from(slot)];
-                // Another spelling of the same name may have come first.
-                if slot.raw_start == NO_RAW {
-                    *slot = located;
-                }
-            }
-            if !trie.children.nodes.is_empty() {
-                self.object(value_at, &trie.children, false, None);
-            }
+            let raw_end = self.raw_end(index, position + 1 == len, true);
+            self.fill(node, value_at, self.offset(key), key.len(), raw_end);
             if unseen == 0 {
                 // First occurrence wins: nothing later can change a slot.
                 break;
@@ -435,7 +414,7 @@ impl Walk<'_, '_> {
         top: bool,
         mut members: Option<&mut Vec<Member>>,
     ) {
-        let (tape, fields) = (self.tape, self.fields);
+        let tape = self.tape;
         let Node::Object { len, .. } = tape[at] else {
             return;
         };
@@ -473,33 +452,54 @@ impl Walk<'_, '_> {
             let Some(node) = found else { continue };
             self.seen[node as usize] = true;
             unseen -= 1;
-            // The value ends before the next member's key (its opening
-            // quote is the byte before the key's offset), or, for the last
-            // member of the line's object, before the line's closing brace.
-            let followed_at = if position + 1 < len {
-                match tape[index] {
-                    Node::String(next) => Some(self.offset(next) - 1),
-                    _ => None,
-                }
-            } else if top {
-                Some(self.line.len())
-            } else {
-                None
-            };
-            let raw_end = followed_at.map(|at| end_before(self.line, at));
-            let trie = &fields.nodes[node as usize];
-            // Located once for every slot of the node (mostly one).
-            let located = self.value(value, key_at, key.len(), raw_end);
-            for &slot in &trie.slots {
-                let slot = &mut self.slots[usize::from(slot)];
-                // Another spelling of the same name may have come first.
-                if slot.raw_start == NO_RAW {
-                    *slot = located;
-                }
+            let raw_end = self.raw_end(index, position + 1 == len, top);
+            self.fill(node, value_at, key_at, key.len(), raw_end);
+        }
+    }
+
+    /// Where the raw bytes of a member's value end, when the walk knows
+    /// it: before the next member's key, at tape index `next` (its opening
+    /// quote is the byte before the key's offset), or, for the `last`
+    /// member of the line's object (`top`), before the line's closing brace.
+    #[inline(always)]
+    fn raw_end(&self, next: usize, last: bool, top: bool) -> Option<usize> {
+        let followed_at = if !last {
+            match self.tape[next] {
+                Node::String(key) => Some(self.offset(key) - 1),
+                _ => None,
             }
-            if !trie.children.nodes.is_empty() {
-                self.object(value_at, &trie.children, false, None);
+        } else if top {
+            Some(self.line.len())
+        } else {
+            None
+        };
+        followed_at.map(|at| end_before(self.line, at))
+    }
+
+    /// Fills the slots of trie node `node` with the value at tape index
+    /// `value_at`, whose member's key (`key_len` bytes unescaped) starts at
+    /// `key_at`, then walks the value for the node's children.
+    #[inline(always)]
+    fn fill(
+        &mut self,
+        node: u32,
+        value_at: usize,
+        key_at: usize,
+        key_len: usize,
+        raw_end: Option<usize>,
+    ) {
+        let trie = &self.fields.nodes[node as usize];
+        // Located once for every slot of the node (mostly one).
+        let located = self.value(self.tape[value_at], key_at, key_len, raw_end);
+        for &slot in &trie.slots {
+            let slot = &mut self.slots[usize::from(slot)];
+            // Another spelling of the same name may have come first.
+            if slot.raw_start == NO_RAW {
+                *slot = located;
             }
+        }
+        if !trie.children.nodes.is_empty() {
+            self.object(value_at, &trie.children, false, None);
         }
     }
 
