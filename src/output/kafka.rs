@@ -16,8 +16,10 @@
 //! waited for (retried and logged): records are not lost while an
 //! operator creates it.
 //!
-//! Each output worker has its own producer, made on its first batch and
-//! made again after a fatal error of the idempotent producer (for example
+//! Each output worker has its own producer, made when the worker starts
+//! (so that every producer gets its producer id at once, not each on its
+//! worker's first batch; see [`KafkaSink::worker`]) and made again on the
+//! next batch after a fatal error of the idempotent producer (for example
 //! a broker that restarted without its state); messages not yet
 //! acknowledged then go again, which can duplicate, never lose.
 //!
@@ -128,6 +130,11 @@ impl KafkaSink {
                 timeout.as_millis().clamp(10, 300_000).to_string(),
             )
             .set("log.connection.close", "false")
+            // Connect to every broker the metadata names as soon as it is
+            // known, not when a message first needs one: an idempotent
+            // producer asks for its producer id only over such a
+            // connection (see KafkaSink::worker and Producer0::open_topic).
+            .set("enable.sparse.connections", "false")
             .set_log_level(RDKafkaLogLevel::Warning);
         let protocol = match (&target.tls, &target.sasl) {
             (None, None) => "plaintext",
@@ -172,15 +179,26 @@ impl KafkaSink {
         })
     }
 
-    /// A worker's own producer state; its producer is made on first use.
+    /// A worker's own producer state, with its producer made now (or, if
+    /// that fails, on its first batch).
+    ///
+    /// Made when the worker starts rather than on its first batch, so that
+    /// the workers' producers get their producer ids while the inputs
+    /// start, side by side: an idempotent producer sends nothing before it
+    /// has one, and librdkafka asks for it only over a connection to a
+    /// broker the metadata names, else retries on a 500 ms timer. Made on
+    /// each worker's first batch, in commit order, the waits (~500 ms each
+    /// against one broker reached through its bootstrap address) added up.
     pub fn worker(&self) -> KafkaWorker {
+        let reports = Arc::new(Reports {
+            counters: Arc::clone(&self.counters),
+            name: self.name.clone(),
+            errors: AtomicU64::new(0),
+        });
+        let generation = self.generation.load(Ordering::Acquire);
         KafkaWorker {
-            producer: None,
-            reports: Arc::new(Reports {
-                counters: Arc::clone(&self.counters),
-                name: self.name.clone(),
-                errors: AtomicU64::new(0),
-            }),
+            producer: Producer0::new(self, &reports, generation).ok(),
+            reports,
             batch: Lines::default(),
         }
     }
@@ -215,7 +233,9 @@ impl KafkaSink {
         if worker.producer.is_none() {
             worker.producer = Some(Producer0::new(self, &worker.reports, generation)?);
         }
-        let producer = worker.producer.as_ref().expect("made above");
+        let producer = worker.producer.as_mut().expect("made above");
+        producer.open_topic(self)?;
+        let producer = &*producer;
         let reports = &worker.reports;
         let first = batch.line_at(*written);
         let deadline = Instant::now() + self.timeout;
@@ -473,6 +493,7 @@ impl Lines {
 /// A librdkafka producer and the handle of its topic.
 struct Producer0 {
     inner: BaseProducer<Context>,
+    /// Null until the first batch ([`Producer0::open_topic`]).
     topic: *mut rdsys::rd_kafka_topic_t,
     /// The client's main queue, where its events (delivery reports,
     /// statistics, errors) arrive.
@@ -494,29 +515,44 @@ impl Producer0 {
                     retry_after: None,
                 })?;
         // SAFETY: the client pointer is valid while `inner` lives, and the
+        // queue reference is destroyed in Drop, before `inner`.
+        let queue = unsafe { rdsys::rd_kafka_queue_get_main(inner.client().native_ptr()) };
+        Ok(Self {
+            inner,
+            topic: std::ptr::null_mut(),
+            queue,
+            generation,
+        })
+    }
+
+    /// Makes the topic handle, once, when the first batch is produced.
+    ///
+    /// Not in [`Producer0::new`]: librdkafka asks for the idempotent
+    /// producer's id when a metadata answer arrives while a broker the
+    /// metadata names is connected, and otherwise only on a 500 ms timer.
+    /// The topic's metadata request, made when the producer is, is
+    /// answered before that connection is up; made with the first batch,
+    /// it can come after it.
+    fn open_topic(&mut self, sink: &KafkaSink) -> Result<(), Failure> {
+        if !self.topic.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the client pointer is valid while `inner` lives, and the
         // topic handle is destroyed (in Drop) before `inner` is.
-        let topic = unsafe {
+        self.topic = unsafe {
             rdsys::rd_kafka_topic_new(
-                inner.client().native_ptr(),
+                self.inner.client().native_ptr(),
                 sink.topic.as_ptr(),
                 std::ptr::null_mut(),
             )
         };
-        if topic.is_null() {
+        if self.topic.is_null() {
             return Err(Failure::Retry {
                 error: io::Error::other("cannot make the topic handle"),
                 retry_after: None,
             });
         }
-        // SAFETY: as above; the queue reference is destroyed in Drop,
-        // before `inner`.
-        let queue = unsafe { rdsys::rd_kafka_queue_get_main(inner.client().native_ptr()) };
-        Ok(Self {
-            inner,
-            topic,
-            queue,
-            generation,
-        })
+        Ok(())
     }
 
     /// Waits up to `timeout` for one event of the client and serves it:
@@ -570,9 +606,10 @@ impl Producer0 {
         index: usize,
     ) -> Result<(), RDKafkaErrorCode> {
         let (key, key_len) = key.map_or((std::ptr::null(), 0), |key| (key.as_ptr(), key.len()));
-        // SAFETY: the topic handle is valid (see new); payload and key are
-        // valid for their lengths during the call, and RD_KAFKA_MSG_F_COPY
-        // makes librdkafka copy them before it returns.
+        // SAFETY: the topic handle is valid (send calls open_topic before
+        // any produce); payload and key are valid for their lengths during
+        // the call, and RD_KAFKA_MSG_F_COPY makes librdkafka copy them
+        // before it returns.
         let result = unsafe {
             rdsys::rd_kafka_produce(
                 self.topic,
@@ -599,11 +636,13 @@ impl Drop for Producer0 {
         // Nothing still queued may refer to this batch's lines after us.
         self.inner.purge(PurgeConfig::default().queue().inflight());
         self.inner.poll(Duration::ZERO);
-        // SAFETY: made by rd_kafka_queue_get_main and rd_kafka_topic_new
-        // in new; not used after this.
+        // SAFETY: made by rd_kafka_queue_get_main in new and (unless
+        // null) rd_kafka_topic_new in open_topic; not used after this.
         unsafe {
             rdsys::rd_kafka_queue_destroy(self.queue);
-            rdsys::rd_kafka_topic_destroy(self.topic);
+            if !self.topic.is_null() {
+                rdsys::rd_kafka_topic_destroy(self.topic);
+            }
         }
     }
 }
