@@ -324,6 +324,11 @@ impl Transformer {
                 }
             }
         }
+        if query.as_ref().is_none_or(|query| query.keeps_lines()) {
+            // Only a projection copies raw bytes; filters and routes
+            // read values.
+            fields.skip_raw_spans();
+        }
         let slots = vec![record::Slot::MISSING; fields.slot_count()];
         let plain = query
             .as_ref()

@@ -151,6 +151,18 @@ pub(super) fn end_before(line: &[u8], at: usize) -> usize {
 /// The start of the number, `true`, `false` or `null` that ends at `end`:
 /// back to the colon or white space before it.
 pub(super) fn token_start(line: &[u8], end: usize) -> usize {
+    // Most tokens are shorter than a word: the last stop byte among the
+    // eight before `end`, found at once. Between the colon and the token
+    // only white space can stand, so the first byte at or below a space
+    // found going back is a white space one, as the loop below finds.
+    if let Some(before) = end.checked_sub(8).and_then(|at| line.get(at..end)) {
+        let word = u64::from_le_bytes(before.try_into().expect("eight bytes"));
+        let stops = stop_bytes(word);
+        if stops != 0 {
+            let last = (u64::BITS - 1 - stops.leading_zeros()) / 8;
+            return end - 8 + last as usize + 1;
+        }
+    }
     let mut start = end;
     while start > 0 && !matches!(line[start - 1], b':' | b' ' | b'\t' | b'\n' | b'\r') {
         start -= 1;
@@ -158,9 +170,47 @@ pub(super) fn token_start(line: &[u8], end: usize) -> usize {
     start
 }
 
+/// The high bit of each byte of `word` that is a colon or at most a
+/// space (white space, outside strings), exactly: byte-wise sums that
+/// cannot carry into the next byte.
+#[inline(always)]
+fn stop_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGH: u64 = ONES * 0x80;
+    // High bit set when the byte is 0x21 or more.
+    let above_space = (((word & LOW7) + ONES * (0x80 - 0x21)) | word) & HIGH;
+    let colons = word ^ (ONES * u64::from(b':'));
+    // High bit set when the byte is not a colon.
+    let not_colon = (((colons & LOW7) + LOW7) | colons) & HIGH;
+    !(above_space & not_colon) & HIGH
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_start_finds_every_token_after_its_colon_or_white_space() {
+        // Tokens shorter and longer than the word read at once, after keys
+        // with spaces and after every kind of white space.
+        let tokens = ["1", "-2.5e3", "true", "false", "null", "1234567", "12345678", "-1234567890.125e-7"];
+        let befores = [r#"{"k":"#, r#"{"a b":"#, "{\"k\": ", "{\"k\" :\t", "{\"key name\":\r\n  ", ":"];
+        for before in befores {
+            for token in tokens {
+                let line = format!("{before}{token}}}");
+                let end = before.len() + token.len();
+                assert_eq!(token_start(line.as_bytes(), end), before.len(), "{line}");
+            }
+        }
+        // Every byte value before a colon: only the colon and white space
+        // after it count.
+        for byte in 0..=255u8 {
+            let mut line = vec![byte; 6];
+            line.extend_from_slice(b":12}");
+            assert_eq!(token_start(&line, 9), 7, "{byte}");
+        }
+    }
 
     #[test]
     fn bytes_eq_tells_every_differing_byte_at_every_length() {
