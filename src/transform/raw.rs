@@ -22,6 +22,72 @@ pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// The string literals of an `IN` list (or `=`): each up to 16 bytes
+/// long held as its length and the two words [`bytes_eq`] compares, so a
+/// text's words are read once and each literal costs three integer
+/// compares.
+#[derive(Debug)]
+pub(super) struct StringSet {
+    /// `(len, head, tail)` of each literal of at most `SHORT_BYTES`.
+    short: Box<[(usize, u64, u64)]>,
+    /// The longer literals.
+    long: Box<[Box<[u8]>]>,
+}
+
+/// The longest literal [`StringSet`] holds as two words.
+const SHORT_BYTES: usize = 16;
+
+impl StringSet {
+    pub fn new(values: Vec<Box<[u8]>>) -> Self {
+        let (short, long): (Vec<_>, Vec<_>) = values
+            .into_iter()
+            .partition(|value| value.len() <= SHORT_BYTES);
+        Self {
+            short: short
+                .iter()
+                .map(|value| {
+                    let (head, tail) = words(value);
+                    (value.len(), head, tail)
+                })
+                .collect(),
+            long: long.into(),
+        }
+    }
+
+    /// True when `text` is one of the literals.
+    #[inline]
+    pub fn contains(&self, text: &[u8]) -> bool {
+        if text.len() <= SHORT_BYTES {
+            let (head, tail) = words(text);
+            self.short
+                .iter()
+                .any(|&(len, h, t)| len == text.len() && h == head && t == tail)
+        } else {
+            self.long.iter().any(|value| **value == *text)
+        }
+    }
+}
+
+/// Two words that together hold every byte of `bytes` (at most
+/// `SHORT_BYTES`), at fixed places for its length: of two strings of one
+/// length, equal exactly when the strings are.
+#[inline(always)]
+fn words(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    match len {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16,
+            0,
+        ),
+        4..=7 => (
+            u64::from(word4(bytes, 0)),
+            u64::from(word4(bytes, len - 4)),
+        ),
+        _ => (word8(bytes, 0), word8(bytes, len - 8)),
+    }
+}
+
 #[inline(always)]
 fn word4(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0u8; 4];
@@ -210,6 +276,23 @@ mod tests {
             line.extend_from_slice(b":12}");
             assert_eq!(token_start(&line, 9), 7, "{byte}");
         }
+    }
+
+    #[test]
+    fn string_set_tells_every_differing_byte_at_every_length() {
+        let a: Vec<u8> = (b'a'..=b'z').collect();
+        for len in 0..a.len() {
+            let set = StringSet::new(vec![a[..len].into(), b"other".as_slice().into()]);
+            assert!(set.contains(&a[..len]), "{len}");
+            assert!(!set.contains(&a[..len + 1]), "{len}");
+            assert_eq!(set.contains(b"other"), true);
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] = b'#';
+                assert!(!set.contains(&b), "{len} {at}");
+            }
+        }
+        assert!(!StringSet::new(Vec::new()).contains(b""));
     }
 
     #[test]
