@@ -491,8 +491,10 @@ impl Transformer {
     }
 
     /// Parses `line` and evaluates the query's filter and the routes: the
-    /// outcome, [`Outcome::Projected`] before the record is written.
-    fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
+    /// outcome, [`Outcome::Projected`] before the record is written (by
+    /// [`Transformer::project_into`]); all of [`Transformer::process`] for
+    /// a query that keeps lines.
+    pub fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
         let is_object = match shape {
             Shape::Json => {
                 let members = self.needs_members.then_some(&mut self.members);
