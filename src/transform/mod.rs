@@ -493,7 +493,9 @@ impl Transformer {
     /// Parses `line` and evaluates the query's filter and the routes: the
     /// outcome, [`Outcome::Projected`] before the record is written (by
     /// [`Transformer::project_into`]); all of [`Transformer::process`] for
-    /// a query that keeps lines.
+    /// a query that keeps lines. Inline: a filter's batch loop calls it
+    /// for every line.
+    #[inline(always)]
     pub fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
         let is_object = match shape {
             Shape::Json => {
