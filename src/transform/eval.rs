@@ -175,11 +175,14 @@ impl Cx<'_> {
                 slot,
                 values,
                 negated,
-            } => match in_strings(self.slot(*slot).val, values, *negated, |span| self.bytes(span)) {
-                Ok(Some(b)) => Val::Bool(b),
-                Ok(None) => Val::Null,
-                Err(TypeMismatch) => self.fail(),
-            },
+            } => {
+                let value = self.slot(*slot).val;
+                match in_strings(value, values, *negated, |span| self.bytes(span)) {
+                    Ok(Some(b)) => Val::Bool(b),
+                    Ok(None) => Val::Null,
+                    Err(TypeMismatch) => self.fail(),
+                }
+            }
             Expr::Between {
                 expr,
                 low,

@@ -80,10 +80,7 @@ fn words(bytes: &[u8]) -> (u64, u64) {
             u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16,
             0,
         ),
-        4..=7 => (
-            u64::from(word4(bytes, 0)),
-            u64::from(word4(bytes, len - 4)),
-        ),
+        4..=7 => (u64::from(word4(bytes, 0)), u64::from(word4(bytes, len - 4))),
         _ => (word8(bytes, 0), word8(bytes, len - 8)),
     }
 }
@@ -260,8 +257,24 @@ mod tests {
     fn token_start_finds_every_token_after_its_colon_or_white_space() {
         // Tokens shorter and longer than the word read at once, after keys
         // with spaces and after every kind of white space.
-        let tokens = ["1", "-2.5e3", "true", "false", "null", "1234567", "12345678", "-1234567890.125e-7"];
-        let befores = [r#"{"k":"#, r#"{"a b":"#, "{\"k\": ", "{\"k\" :\t", "{\"key name\":\r\n  ", ":"];
+        let tokens = [
+            "1",
+            "-2.5e3",
+            "true",
+            "false",
+            "null",
+            "1234567",
+            "12345678",
+            "-1234567890.125e-7",
+        ];
+        let befores = [
+            r#"{"k":"#,
+            r#"{"a b":"#,
+            "{\"k\": ",
+            "{\"k\" :\t",
+            "{\"key name\":\r\n  ",
+            ":",
+        ];
         for before in befores {
             for token in tokens {
                 let line = format!("{before}{token}}}");
