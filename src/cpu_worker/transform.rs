@@ -159,12 +159,36 @@ impl CpuWorker {
         framed
     }
 
-    /// Evaluates one line (`line` ends with its `\n`). `None`: it goes
-    /// nowhere (filtered, or invalid and not passed on).
+    /// Evaluates one line (`line` ends with its `\n`) of a query that
+    /// keeps lines (nothing is written). `None`: it goes nowhere
+    /// (filtered, or invalid and not passed on). Inline in the batch loop:
+    /// the filter's whole cost per line is the parse and the walk.
+    #[inline]
     fn evaluate(&mut self, stage: &mut TransformStage, line: &[u8]) -> Option<LineResult> {
-        let (result, _) = self.evaluate_into(stage, line, &mut [])?;
+        debug_assert!(stage.keeps_lines, "a projection writes records");
+        let text = &line[..line.len() - 1];
+        let mut result = stage.transformer.select(text, stage.shape);
+        if result.outcome == Outcome::Invalid {
+            if !self.invalid_line(stage, line) {
+                return None;
+            }
+            // --on-invalid raw passes it on: as a raw line, `body`.
+            result = stage.transformer.select(text, Shape::Raw);
+        }
+        let result = stage.tally.outcome(result)?;
         stage.tally.errors += u64::from(result.errors > 0);
         Some(result)
+    }
+
+    /// Counts an invalid line and writes it to the dead letter file;
+    /// true when `--on-invalid raw` passes it on (as a raw line).
+    #[cold]
+    fn invalid_line(&mut self, stage: &mut TransformStage, line: &[u8]) -> bool {
+        stage.tally.invalid += 1;
+        if let Some(dead_letter) = &mut self.dead_letter {
+            dead_letter.write_line(line);
+        }
+        self.on_invalid == OnInvalid::Raw
     }
 
     /// [`CpuWorker::evaluate`], a projected record written into `room`
@@ -179,11 +203,7 @@ impl CpuWorker {
         let text = &line[..line.len() - 1];
         let (mut result, mut written) = stage.transformer.process_into(text, stage.shape, room);
         if result.outcome == Outcome::Invalid {
-            stage.tally.invalid += 1;
-            if let Some(dead_letter) = &mut self.dead_letter {
-                dead_letter.write_line(line);
-            }
-            if self.on_invalid != OnInvalid::Raw {
+            if !self.invalid_line(stage, line) {
                 return None;
             }
             // --on-invalid raw passes it on: as a raw line, `body`.

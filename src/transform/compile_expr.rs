@@ -6,6 +6,7 @@
 use super::CompileError;
 use super::compile::{Compiler, error, field_path, key_paths, unsupported};
 use super::expr::{ArithOp, CmpOp, Expr, Func, JsonStep, Matcher, TrimEnds, Ty};
+use super::raw::StringSet;
 use super::record::Val;
 use sqlparser::ast::{self as sql, Spanned};
 
@@ -456,7 +457,7 @@ impl Compiler<'_> {
         match (expr, strings) {
             (Expr::Field(slot), Some(values)) => Expr::FieldInStrings {
                 slot,
-                values: values.into(),
+                values: StringSet::new(values),
                 negated,
             },
             (expr, _) => Expr::In {

@@ -5,9 +5,29 @@
 //! arena has grown to its working size.
 
 use super::expr::{ArithOp, CmpOp, Expr, Matcher, Ty};
-use super::raw::bytes_eq;
+use super::raw::{StringSet, bytes_eq};
 use super::record::{Slot, Span, Src, Val};
 use std::cmp::Ordering;
+
+/// A string compared with a value of another type: NULL, and an error.
+pub(super) struct TypeMismatch;
+
+/// [`Expr::FieldInStrings`] of a field's `value` (`bytes` reads a string's
+/// span): `None` for NULL. Also evaluated without a [`Cx`], for a filter
+/// that is only this.
+#[inline]
+pub(super) fn in_strings<'b>(
+    value: Val,
+    values: &StringSet,
+    negated: bool,
+    bytes: impl FnOnce(Span) -> &'b [u8],
+) -> Result<Option<bool>, TypeMismatch> {
+    match value {
+        Val::Null => Ok(None),
+        Val::Str(span) => Ok(Some(values.contains(bytes(span)) != negated)),
+        _ => Err(TypeMismatch),
+    }
+}
 
 /// Per-line buffers that outlive one program's evaluation: the arena of
 /// computed strings and the staging copy functions read from.
@@ -155,16 +175,14 @@ impl Cx<'_> {
                 slot,
                 values,
                 negated,
-            } => match self.slot(*slot).val {
-                Val::Null => Val::Null,
-                Val::Str(span) => {
-                    let text = self.bytes(span);
-                    let found = values.iter().any(|value| bytes_eq(value, text));
-                    Val::Bool(found != *negated)
+            } => {
+                let value = self.slot(*slot).val;
+                match in_strings(value, values, *negated, |span| self.bytes(span)) {
+                    Ok(Some(b)) => Val::Bool(b),
+                    Ok(None) => Val::Null,
+                    Err(TypeMismatch) => self.fail(),
                 }
-                // A string compared with another type.
-                _ => self.fail(),
-            },
+            }
             Expr::Between {
                 expr,
                 low,

@@ -3,6 +3,7 @@
 //! `eval.rs`. Literals, regexes and JSON paths are resolved here, at start,
 //! so evaluation only reads them.
 
+use super::raw::StringSet;
 use super::record::{Fields, Val};
 use regex::bytes::Regex;
 use std::fmt;
@@ -138,10 +139,10 @@ pub(super) enum Expr {
         negated: bool,
     },
     /// `field IN ('a', 'b')`, `field = 'a'` (and their negations): the
-    /// common filter, compiled to one byte comparison per literal.
+    /// common filter, compiled to a few integer compares per literal.
     FieldInStrings {
         slot: u16,
-        values: Box<[Box<[u8]>]>,
+        values: StringSet,
         negated: bool,
     },
     Between {

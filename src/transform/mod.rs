@@ -203,6 +203,8 @@ const OUTPUT_START_BYTES: usize = 1024;
 pub(crate) struct Transformer {
     query: Option<Arc<Query>>,
     routes: Vec<Option<Arc<Condition>>>,
+    /// When no route has a condition, the routes every record takes.
+    unconditional_routes: Option<u64>,
     /// Every field the query and the routes name, located in one walk.
     fields: Fields,
     /// Per program (the query first, then each route): its slot → `slots`.
@@ -262,6 +264,20 @@ impl<'a> Record<'a> {
             maps,
             max_string_bytes,
         }
+    }
+
+    /// The bytes of a slot's string (the walk's are in the line or the
+    /// scratch).
+    fn bytes(&self, span: record::Span) -> &'a [u8] {
+        let buffer = match span.src {
+            record::Src::Line => self.line,
+            record::Src::Scratch => self.scratch,
+            record::Src::Arena | record::Src::Const => {
+                debug_assert!(false, "slots hold no computed strings");
+                &[]
+            }
+        };
+        buffer.get(span.range()).unwrap_or_default()
     }
 
     /// An evaluation of program `index` (0: the query, then the routes).
@@ -324,13 +340,22 @@ impl Transformer {
                 }
             }
         }
+        if query.as_ref().is_none_or(|query| query.keeps_lines()) {
+            // Only a projection copies raw bytes; filters and routes
+            // read values.
+            fields.skip_raw_spans();
+        }
         let slots = vec![record::Slot::MISSING; fields.slot_count()];
         let plain = query
             .as_ref()
             .and_then(|query| project::PlainColumns::new(&query.program.projection, &maps[0]));
+        let unconditional_routes = routes.iter().all(Option::is_none).then(|| {
+            (0..routes.len().min(u64::BITS as usize)).fold(0u64, |mask, index| mask | 1 << index)
+        });
         Self {
             query,
             routes,
+            unconditional_routes,
             fields,
             maps,
             needs_members,
@@ -466,8 +491,12 @@ impl Transformer {
     }
 
     /// Parses `line` and evaluates the query's filter and the routes: the
-    /// outcome, [`Outcome::Projected`] before the record is written.
-    fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
+    /// outcome, [`Outcome::Projected`] before the record is written (by
+    /// [`Transformer::project_into`]); all of [`Transformer::process`] for
+    /// a query that keeps lines. Inline: a filter's batch loop calls it
+    /// for every line.
+    #[inline(always)]
+    pub fn select(&mut self, line: &[u8], shape: Shape) -> LineResult {
         let is_object = match shape {
             Shape::Json => {
                 let members = self.needs_members.then_some(&mut self.members);
@@ -498,6 +527,7 @@ impl Transformer {
         let Self {
             query,
             routes,
+            unconditional_routes,
             maps,
             parse,
             slots,
@@ -509,9 +539,29 @@ impl Transformer {
         if let Some(query) = query
             && let Some(filter) = &query.program.filter
         {
-            let mut eval = record.cx(0, &query.program, pad);
-            let keep = eval.eval_bool(filter) == Some(true);
-            errors += eval.errors;
+            let keep = match filter {
+                // The common filter, read straight from its slot.
+                expr::Expr::FieldInStrings {
+                    slot,
+                    values,
+                    negated,
+                } => {
+                    let value = record.slots[usize::from(record.maps[0][usize::from(*slot)])].val;
+                    match eval::in_strings(value, values, *negated, |span| record.bytes(span)) {
+                        Ok(holds) => holds == Some(true),
+                        Err(eval::TypeMismatch) => {
+                            errors += 1;
+                            false
+                        }
+                    }
+                }
+                _ => {
+                    let mut eval = record.cx(0, &query.program, pad);
+                    let keep = eval.eval_bool(filter) == Some(true);
+                    errors += eval.errors;
+                    keep
+                }
+            };
             if !keep {
                 return LineResult {
                     outcome: Outcome::Filtered,
@@ -521,7 +571,15 @@ impl Transformer {
             }
         }
         let mut taken = 0u64;
-        for (index, route) in routes.iter().enumerate().take(u64::BITS as usize) {
+        let conditions = match unconditional_routes {
+            // No route has a condition: every output takes the record.
+            Some(every) => {
+                taken = *every;
+                &routes[..0]
+            }
+            None => &routes[..],
+        };
+        for (index, route) in conditions.iter().enumerate().take(u64::BITS as usize) {
             let holds = match route {
                 None => true,
                 Some(condition) => {

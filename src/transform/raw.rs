@@ -22,6 +22,69 @@ pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// The string literals of an `IN` list (or `=`): each up to 16 bytes
+/// long held as its length and the two words [`bytes_eq`] compares, so a
+/// text's words are read once and each literal costs three integer
+/// compares.
+#[derive(Debug)]
+pub(super) struct StringSet {
+    /// `(len, head, tail)` of each literal of at most `SHORT_BYTES`.
+    short: Box<[(usize, u64, u64)]>,
+    /// The longer literals.
+    long: Box<[Box<[u8]>]>,
+}
+
+/// The longest literal [`StringSet`] holds as two words.
+const SHORT_BYTES: usize = 16;
+
+impl StringSet {
+    pub fn new(values: Vec<Box<[u8]>>) -> Self {
+        let (short, long): (Vec<_>, Vec<_>) = values
+            .into_iter()
+            .partition(|value| value.len() <= SHORT_BYTES);
+        Self {
+            short: short
+                .iter()
+                .map(|value| {
+                    let (head, tail) = words(value);
+                    (value.len(), head, tail)
+                })
+                .collect(),
+            long: long.into(),
+        }
+    }
+
+    /// True when `text` is one of the literals.
+    #[inline]
+    pub fn contains(&self, text: &[u8]) -> bool {
+        if text.len() <= SHORT_BYTES {
+            let (head, tail) = words(text);
+            self.short
+                .iter()
+                .any(|&(len, h, t)| len == text.len() && h == head && t == tail)
+        } else {
+            self.long.iter().any(|value| **value == *text)
+        }
+    }
+}
+
+/// Two words that together hold every byte of `bytes` (at most
+/// `SHORT_BYTES`), at fixed places for its length: of two strings of one
+/// length, equal exactly when the strings are.
+#[inline(always)]
+fn words(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    match len {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16,
+            0,
+        ),
+        4..=7 => (u64::from(word4(bytes, 0)), u64::from(word4(bytes, len - 4))),
+        _ => (word8(bytes, 0), word8(bytes, len - 8)),
+    }
+}
+
 #[inline(always)]
 fn word4(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0u8; 4];
@@ -151,6 +214,18 @@ pub(super) fn end_before(line: &[u8], at: usize) -> usize {
 /// The start of the number, `true`, `false` or `null` that ends at `end`:
 /// back to the colon or white space before it.
 pub(super) fn token_start(line: &[u8], end: usize) -> usize {
+    // Most tokens are shorter than a word: the last stop byte among the
+    // eight before `end`, found at once. Between the colon and the token
+    // only white space can stand, so the first byte at or below a space
+    // found going back is a white space one, as the loop below finds.
+    if let Some(before) = end.checked_sub(8).and_then(|at| line.get(at..end)) {
+        let word = u64::from_le_bytes(before.try_into().expect("eight bytes"));
+        let stops = stop_bytes(word);
+        if stops != 0 {
+            let last = (u64::BITS - 1 - stops.leading_zeros()) / 8;
+            return end - 8 + last as usize + 1;
+        }
+    }
     let mut start = end;
     while start > 0 && !matches!(line[start - 1], b':' | b' ' | b'\t' | b'\n' | b'\r') {
         start -= 1;
@@ -158,9 +233,80 @@ pub(super) fn token_start(line: &[u8], end: usize) -> usize {
     start
 }
 
+/// The high bit of each byte of `word` that is a colon or at most a
+/// space (white space, outside strings), exactly: byte-wise sums that
+/// cannot carry into the next byte.
+#[inline(always)]
+fn stop_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGH: u64 = ONES * 0x80;
+    // High bit set when the byte is 0x21 or more.
+    let above_space = (((word & LOW7) + ONES * (0x80 - 0x21)) | word) & HIGH;
+    let colons = word ^ (ONES * u64::from(b':'));
+    // High bit set when the byte is not a colon.
+    let not_colon = (((colons & LOW7) + LOW7) | colons) & HIGH;
+    !(above_space & not_colon) & HIGH
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_start_finds_every_token_after_its_colon_or_white_space() {
+        // Tokens shorter and longer than the word read at once, after keys
+        // with spaces and after every kind of white space.
+        let tokens = [
+            "1",
+            "-2.5e3",
+            "true",
+            "false",
+            "null",
+            "1234567",
+            "12345678",
+            "-1234567890.125e-7",
+        ];
+        let befores = [
+            r#"{"k":"#,
+            r#"{"a b":"#,
+            "{\"k\": ",
+            "{\"k\" :\t",
+            "{\"key name\":\r\n  ",
+            ":",
+        ];
+        for before in befores {
+            for token in tokens {
+                let line = format!("{before}{token}}}");
+                let end = before.len() + token.len();
+                assert_eq!(token_start(line.as_bytes(), end), before.len(), "{line}");
+            }
+        }
+        // Every byte value before a colon: only the colon and white space
+        // after it count.
+        for byte in 0..=255u8 {
+            let mut line = vec![byte; 6];
+            line.extend_from_slice(b":12}");
+            assert_eq!(token_start(&line, 9), 7, "{byte}");
+        }
+    }
+
+    #[test]
+    fn string_set_tells_every_differing_byte_at_every_length() {
+        let a: Vec<u8> = (b'a'..=b'z').collect();
+        for len in 0..a.len() {
+            let set = StringSet::new(vec![a[..len].into(), b"other".as_slice().into()]);
+            assert!(set.contains(&a[..len]), "{len}");
+            assert!(!set.contains(&a[..len + 1]), "{len}");
+            assert!(set.contains(b"other"));
+            for at in 0..len {
+                let mut b = a[..len].to_vec();
+                b[at] = b'#';
+                assert!(!set.contains(&b), "{len} {at}");
+            }
+        }
+        assert!(!StringSet::new(Vec::new()).contains(b""));
+    }
 
     #[test]
     fn bytes_eq_tells_every_differing_byte_at_every_length() {

@@ -83,7 +83,8 @@ pub(super) struct Slot {
     /// projection copies (numbers keep their spelling, strings their
     /// escapes); `raw_start` is `NO_RAW` when the value has no JSON
     /// spelling in the line (`body`, a missing field), so it is written in
-    /// its type.
+    /// its type. Strings and numbers have no `raw_end` (0) when the
+    /// fields were told to [`Fields::skip_raw_spans`].
     pub raw_start: u32,
     pub raw_end: u32,
 }
@@ -155,6 +156,11 @@ pub(super) struct Fields {
     /// Slots of the path `["body"]`, the only field of a line that is not
     /// a JSON object.
     body_slot: Option<u16>,
+    /// No slot's raw bytes are copied (no projection writes them): the
+    /// walk does not look for where strings and numbers end in the line,
+    /// so their `raw_end` is 0 (objects' and arrays' spans are their
+    /// value and always exact).
+    no_raw_spans: bool,
 }
 
 impl Fields {
@@ -214,6 +220,12 @@ impl Fields {
         level.expect("a path has at least one key")
     }
 
+    /// Leaves out the raw bytes of strings and numbers (see
+    /// `no_raw_spans`): for programs that only evaluate (filters, routes).
+    pub fn skip_raw_spans(&mut self) {
+        self.no_raw_spans = true;
+    }
+
     pub fn slot_count(&self) -> usize {
         self.slot_count
     }
@@ -235,8 +247,11 @@ impl Fields {
 pub(super) struct JsonParse {
     /// Sized for one line; grows to a longer one (see [`JsonParse::locate`]).
     parser: PaddedParser,
-    /// Per trie node: seen on this line (first occurrence wins).
-    seen: Vec<bool>,
+    /// Per trie node: the `stamp` of the last line it was seen on (first
+    /// occurrence wins), so a new line starts without clearing it.
+    seen: Vec<u32>,
+    /// This line's stamp; never 0, the stamp of nodes not seen yet.
+    stamp: u32,
     /// Per top-level member position: the root node the key there was on
     /// the last line that had one (`NO_NODE`: none). Lines of one source
     /// mostly list their keys in the same order, so the guess is checked
@@ -263,6 +278,7 @@ impl JsonParse {
         Self {
             parser: PaddedParser::new(max_line_bytes),
             seen: Vec::new(),
+            stamp: 0,
             predicted: Vec::new(),
         }
     }
@@ -286,7 +302,7 @@ impl JsonParse {
         // when the caller passed --max-line): the parser grows once to it,
         // so validity depends on the JSON alone. Bounded by the caller's
         // longest line.
-        let (seen, predicted) = (&mut self.seen, &mut self.predicted);
+        let (seen, stamp, predicted) = (&mut self.seen, &mut self.stamp, &mut self.predicted);
         self.parser.parse(line, |tape, base| {
             let Some(tape) = tape else {
                 return Parsed::Invalid;
@@ -304,11 +320,12 @@ impl JsonParse {
                 if let Some(members) = members.as_deref_mut() {
                     members.clear();
                 }
-                if seen.len() == fields.nodes.len() {
-                    seen.fill(false);
-                } else {
+                *stamp = stamp.wrapping_add(1);
+                if *stamp == 0 || seen.len() != fields.nodes.len() {
+                    // Once per 2^32 lines, or other fields: cleared.
                     seen.clear();
-                    seen.resize(fields.nodes.len(), false);
+                    seen.resize(fields.nodes.len(), 0);
+                    *stamp = 1;
                 }
                 let mut walk = Walk {
                     tape,
@@ -316,6 +333,7 @@ impl JsonParse {
                     base,
                     fields,
                     seen,
+                    stamp: *stamp,
                     slots,
                     predicted,
                 };
@@ -340,7 +358,9 @@ struct Walk<'t, 'a> {
     line: &'a [u8],
     base: usize,
     fields: &'a Fields,
-    seen: &'a mut [bool],
+    seen: &'a mut [u32],
+    /// The line's stamp in `seen`.
+    stamp: u32,
     slots: &'a mut [Slot],
     predicted: &'a mut Vec<u32>,
 }
@@ -382,7 +402,7 @@ impl Walk<'_, '_> {
             };
             let guess = self.predicted[position];
             let node = if guess != NO_NODE
-                && !self.seen[guess as usize]
+                && self.seen[guess as usize] != self.stamp
                 && bytes_eq(&fields.nodes[guess as usize].key, key.as_bytes())
             {
                 guess
@@ -394,9 +414,13 @@ impl Walk<'_, '_> {
                     None => continue,
                 }
             };
-            self.seen[node as usize] = true;
+            self.seen[node as usize] = self.stamp;
             unseen -= 1;
-            let raw_end = self.raw_end(index, position + 1 == len, true);
+            let raw_end = if self.fields.no_raw_spans && !is_nested(value) {
+                None
+            } else {
+                self.raw_end(index, position + 1 == len, true)
+            };
             self.fill(node, value_at, self.offset(key), key.len(), raw_end);
             if unseen == 0 {
                 // First occurrence wins: nothing later can change a slot.
@@ -450,9 +474,13 @@ impl Walk<'_, '_> {
                 self.find(wanted, key.as_bytes())
             };
             let Some(node) = found else { continue };
-            self.seen[node as usize] = true;
+            self.seen[node as usize] = self.stamp;
             unseen -= 1;
-            let raw_end = self.raw_end(index, position + 1 == len, top);
+            let raw_end = if self.fields.no_raw_spans && !is_nested(value) {
+                None
+            } else {
+                self.raw_end(index, position + 1 == len, top)
+            };
             self.fill(node, value_at, key_at, key.len(), raw_end);
         }
     }
@@ -524,7 +552,7 @@ impl Walk<'_, '_> {
             .zip(&wanted.nodes)
             .find(|&(&candidate, &node)| {
                 candidate == key_tag
-                    && !self.seen[node as usize]
+                    && self.seen[node as usize] != self.stamp
                     && bytes_eq(&self.fields.nodes[node as usize].key, key)
             })
             .map(|(_, &node)| node)
@@ -535,7 +563,7 @@ impl Walk<'_, '_> {
     fn find_top(&mut self, wanted: &Keys, key: &[u8], position: usize) -> Option<u32> {
         if let Some(&guess) = self.predicted.get(position)
             && guess != NO_NODE
-            && !self.seen[guess as usize]
+            && self.seen[guess as usize] != self.stamp
             && bytes_eq(&self.fields.nodes[guess as usize].key, key)
         {
             return Some(guess);
@@ -559,13 +587,12 @@ impl Walk<'_, '_> {
                 // The content sits at the same offset in the line as in
                 // the scratch, after the opening quote.
                 let content = self.offset(text);
-                let end = raw_end.unwrap_or_else(|| {
-                    if unescaped_at(line, content, text.len()) {
-                        content + text.len() + 1
-                    } else {
-                        string_end(line, content) + 1
-                    }
-                });
+                let end = match raw_end {
+                    Some(end) => end,
+                    None if self.fields.no_raw_spans => 0,
+                    None if unescaped_at(line, content, text.len()) => content + text.len() + 1,
+                    None => string_end(line, content) + 1,
+                };
                 let val = Val::Str(Span::new(Src::Scratch, content, text.len()));
                 (val, content - 1, end)
             }
@@ -583,6 +610,7 @@ impl Walk<'_, '_> {
                     // A number, true, false or null: no byte of it is a
                     // colon or white space.
                     Some(end) => (token_start(line, end), end),
+                    None if self.fields.no_raw_spans => (0, 0),
                     None => {
                         let start = value_start(line, key_at, key_len);
                         (start, value_end(line, start))
@@ -608,6 +636,12 @@ impl Walk<'_, '_> {
             raw_end: end as u32,
         }
     }
+}
+
+/// An object or an array: its raw span is its value, always located.
+#[inline(always)]
+fn is_nested(node: Node<'_>) -> bool {
+    matches!(node, Node::Object { .. } | Node::Array { .. })
 }
 
 /// A key's length and first byte in one word, compared before its bytes.
