@@ -156,11 +156,21 @@ impl FileReader {
             self.restart_file(index, &why);
             return;
         }
-        if file.fingerprint.can_grow(metadata.len())
-            && let Ok(fingerprint) = Fingerprint::of(&file.file)
-        {
-            file.fingerprint = fingerprint;
-            self.state_dirty = true;
+        if file.fingerprint.can_grow(metadata.len()) {
+            // Taken while the file was shorter: hash more of it, but only
+            // if it still starts with the bytes hashed, or the longer
+            // fingerprint would describe other content than the offset.
+            match file.fingerprint.extended(&file.file) {
+                Ok(Some(longer)) => {
+                    file.fingerprint = longer;
+                    self.state_dirty = true;
+                }
+                Ok(None) => {
+                    self.restart_file(index, "was truncated and written again");
+                    return;
+                }
+                Err(_) => {}
+            }
         }
         let file = self.files[index].as_mut().expect("open file");
         if metadata.nlink() == 0 && metadata.len() > file.offset {
