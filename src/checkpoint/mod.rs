@@ -375,20 +375,54 @@ impl Fingerprint {
 
     fn of_prefix(file: &File, len: usize) -> std::io::Result<Self> {
         let mut buf = [0u8; FINGERPRINT_BYTES];
-        let len = len.min(FINGERPRINT_BYTES);
-        let mut filled = 0;
-        while filled < len {
-            match file.read_at(&mut buf[filled..len], filled as u64) {
-                Ok(0) => break,
-                Ok(count) => filled += count,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
+        let filled = read_prefix(file, &mut buf[..len.min(FINGERPRINT_BYTES)])?;
+        Ok(Self::of_head(&buf[..filled]))
+    }
+
+    /// The fingerprint of a file that starts with `bytes` (their first
+    /// [`FINGERPRINT_BYTES`]).
+    fn of_head(bytes: &[u8]) -> Self {
+        let len = bytes.len().min(FINGERPRINT_BYTES);
+        Self {
+            len: len as u32,
+            hash: fnv1a(&bytes[..len]),
         }
-        Ok(Self {
-            len: filled as u32,
-            hash: fnv1a(&buf[..filled]),
-        })
+    }
+
+    /// The fingerprint that describes what the file held when `bytes` were
+    /// just read from it at offset `at`. Bytes read from the start are its
+    /// first bytes: they replace this fingerprint, which may have been taken
+    /// before a truncation or while the file was shorter. Bytes read from
+    /// where a short fingerprint's prefix ends extend it. Otherwise it is
+    /// unchanged.
+    pub fn after_read(self, at: u64, bytes: &[u8]) -> Self {
+        let len = self.len as usize;
+        if bytes.is_empty() {
+            self
+        } else if at == 0 {
+            Self::of_head(bytes)
+        } else if len < FINGERPRINT_BYTES && at == len as u64 {
+            let take = bytes.len().min(FINGERPRINT_BYTES - len);
+            Self {
+                len: (len + take) as u32,
+                hash: fnv1a_from(self.hash, &bytes[..take]),
+            }
+        } else {
+            self
+        }
+    }
+
+    /// The fingerprint of the file's first [`FINGERPRINT_BYTES`] now, if
+    /// it still starts with the bytes this one was taken of; `None` if it
+    /// does not (truncated, and perhaps written again, since).
+    pub fn extended(&self, file: &File) -> std::io::Result<Option<Self>> {
+        let mut buf = [0u8; FINGERPRINT_BYTES];
+        let filled = read_prefix(file, &mut buf)?;
+        let len = self.len as usize;
+        if len > 0 && (filled < len || Self::of_head(&buf[..len]) != *self) {
+            return Ok(None);
+        }
+        Ok(Some(Self::of_head(&buf[..filled])))
     }
 
     /// Whether `file` starts with the bytes this fingerprint was taken of.
@@ -437,8 +471,28 @@ impl Fingerprint {
     }
 }
 
+/// Reads the file's first `buf.len()` bytes (fewer if it is shorter);
+/// returns how many.
+fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a of more bytes after those that gave `hash`.
+fn fnv1a_from(hash: u64, bytes: &[u8]) -> u64 {
+    let mut hash = hash;
     for &byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -617,6 +671,40 @@ mod tests {
         assert!(!tail.matches_before(&file, 3001));
         std::fs::write(&path, b"other").unwrap();
         assert!(!head.matches(&File::open(&path).unwrap()));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_fingerprint_follows_the_bytes_read_from_the_start_and_grows_from_there() {
+        let path = crate::test_support::scratch_path("fp-after-read");
+        let text: Vec<u8> = (0..3000u32).map(|n| b'a' + (n % 23) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        let full = Fingerprint::of(&File::open(&path).unwrap()).unwrap();
+        let empty = Fingerprint::default();
+        // A read from the start gives the file's first bytes at once, and
+        // replaces a fingerprint of other bytes (taken before a truncation).
+        assert_eq!(empty.after_read(0, &text[..2000]), full);
+        let other = Fingerprint::of_head(b"other bytes");
+        assert_eq!(other.after_read(0, &text), full);
+        let shorter = full.after_read(0, &text[..100]);
+        assert_eq!((shorter.len, shorter.hash), (100, fnv1a(&text[..100])));
+        // Short reads from the start, then on from where the prefix ends.
+        let short = empty.after_read(0, &text[..100]);
+        let longer = short.after_read(100, &text[100..700]);
+        assert_eq!(longer, Fingerprint::of_head(&text[..700]));
+        assert_eq!(longer.after_read(700, &text[700..]), full);
+        // Reads elsewhere, or of nothing, change nothing.
+        assert_eq!(short.after_read(200, &text[200..900]), short);
+        assert_eq!(full.after_read(1024, &text[1024..]), full);
+        assert_eq!(full.after_read(0, &[]), full);
+
+        // Grown from the file only while it still starts with the prefix.
+        let file = File::open(&path).unwrap();
+        assert_eq!(short.extended(&file).unwrap(), Some(full));
+        assert_eq!(empty.extended(&file).unwrap(), Some(full));
+        assert_eq!(other.extended(&file).unwrap(), None);
+        std::fs::write(&path, &text[..50]).unwrap();
+        assert_eq!(short.extended(&File::open(&path).unwrap()).unwrap(), None);
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -233,22 +233,25 @@ impl FileReader {
                 }
             }
             None if at_start || self.initial_waiting.contains_key(path) => 0,
-            None => match self.copy_of(path, &file, &fingerprint, identity, metadata.len()) {
-                CopyCheck::CopyFrom {
-                    read,
-                    delivered: copied,
-                } => {
-                    delivered = Some(copied);
-                    read
+            None => {
+                match self.copy_of(path, &file, &fingerprint, identity, metadata.len(), false) {
+                    CopyCheck::CopyFrom {
+                        read,
+                        delivered: copied,
+                    } => {
+                        delivered = Some(copied);
+                        read
+                    }
+                    CopyCheck::Unsure | CopyCheck::Pending => {
+                        // Perhaps a copy still being written, or of an
+                        // open file about to be truncated: hold it open
+                        // unread, and look again once that can tell.
+                        hold_for_copy_check = true;
+                        0
+                    }
+                    CopyCheck::NotACopy => 0,
                 }
-                CopyCheck::Unsure => {
-                    // Perhaps a copy still being written: hold it open
-                    // unread, and look again once its bytes can tell.
-                    hold_for_copy_check = true;
-                    0
-                }
-                CopyCheck::NotACopy => 0,
-            },
+            }
         };
         self.state_dirty = true;
         let waited_at_start = self.initial_waiting.remove(path).is_some();
@@ -289,6 +292,7 @@ impl FileReader {
             lifecycle: Lifecycle::Tailing,
             tail: Fingerprint::default(),
             copy_check_at: hold_for_copy_check.then(|| Instant::now() + COPY_CHECK_DELAY),
+            copy_checks: 0,
         });
         if hold_for_copy_check {
             self.next_rescan = self.next_rescan.min(Instant::now() + COPY_CHECK_DELAY);

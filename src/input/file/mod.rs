@@ -148,9 +148,13 @@ struct TailedFile {
     /// `fingerprint`, recognises a copy of this file and where in it
     /// reading stopped.
     tail: Fingerprint,
-    /// A new file too short to tell whether it is a copy being written:
+    /// A new file too short to tell whether it is a copy being written, or
+    /// a copy whose start is not known yet ([`rotation::CopyCheck::Pending`]):
     /// held unread until this moment, then checked again.
     copy_check_at: Option<Instant>,
+    /// How many times it was checked so far (at most
+    /// [`rotation::MAX_COPY_CHECKS`]).
+    copy_checks: u32,
 }
 
 struct ReadOp {

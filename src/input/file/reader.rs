@@ -209,6 +209,27 @@ impl FileReader {
         }
         file.read_failures = 0;
         let read = result as usize;
+        let read_from = file.offset;
+        // The file may have been truncated (copytruncate) and written again
+        // while this read waited or ran: a read starved of CPU for a moment
+        // returns the old content's bytes up to some page and the new
+        // content's after it, from an offset that means nothing in the new
+        // content. Its first bytes tell (one pread of at most 1 KiB per
+        // read): if they are no longer those of the content read so far (or
+        // of the start this read just returned), the read is dropped and
+        // the file read again from its start; a copy is then read from
+        // where the old content was read to, before this read.
+        let fingerprint_grew = if read > 0 {
+            let fingerprint = file.fingerprint.after_read(read_from, &buf[..read]);
+            if !fingerprint.matches(&file.file) {
+                drop(buf);
+                self.restart_file(index, "was truncated and written again");
+                return;
+            }
+            std::mem::replace(&mut file.fingerprint, fingerprint) != fingerprint
+        } else {
+            false
+        };
         let capacity = buf.len();
         // At EOF of a run that ends there (or of a deleted file), a last
         // line without a newline is emitted with one.
@@ -234,7 +255,6 @@ impl FileReader {
             file.tail = Fingerprint::of_bytes(&buf[..consumed]);
             file.lifecycle.active();
         }
-        let read_from = file.offset;
         file.offset += consumed as u64;
         self.counters
             .bytes
@@ -258,6 +278,9 @@ impl FileReader {
                 },
             });
             self.ready.push_back(batch);
+        }
+        if fingerprint_grew {
+            self.state_dirty = true;
         }
         // EOF for now; but a short read that ended inside a skipped
         // over-long line is settled by the next read (0 bytes) instead.

@@ -113,6 +113,50 @@ pub(super) struct Truncated {
     delivered: u64,
 }
 
+/// A file a new one may be a copy of: one open, or one truncated lately.
+struct Original<'a> {
+    head: Fingerprint,
+    tail: Fingerprint,
+    /// Where it was read to (when it was truncated, for one truncated).
+    offset: u64,
+    delivered: u64,
+    name: &'a Path,
+    /// Still open, and perhaps not yet truncated: it may read further.
+    open: bool,
+}
+
+impl Original<'_> {
+    /// What this original says of the new file `copy` (of `size` bytes,
+    /// starting with `fingerprint`): `None` if it is no copy of it.
+    fn judge(
+        &self,
+        copy: &File,
+        fingerprint: &Fingerprint,
+        size: u64,
+        last_check: bool,
+    ) -> Option<CopyCheck> {
+        if self.head != *fingerprint {
+            return None;
+        }
+        if self.offset > size {
+            return Some(CopyCheck::Pending);
+        }
+        if !self.tail.matches_before(copy, self.offset) {
+            return None;
+        }
+        if self.open && self.offset < size && !last_check {
+            // Read from here now, the copy would repeat whatever the
+            // original still reads of it before its truncation shows.
+            return Some(CopyCheck::Pending);
+        }
+        Some(CopyCheck::CopyFrom {
+            read: self.offset,
+            delivered: self.delivered,
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum CopyCheck {
     /// Read the copy from `read`; it is delivered up to `delivered` (the
     /// original's bytes between are still in flight, or were lost with it).
@@ -122,12 +166,23 @@ pub(super) enum CopyCheck {
     },
     /// Too short to tell yet.
     Unsure,
+    /// Probably a copy, but where to read it from is not known yet: it is
+    /// shorter than where its original was read to (still being copied,
+    /// slowly on a busy machine), or its original is still open with bytes
+    /// of the copy left to read (copytruncate truncates it just after
+    /// copying: the truncation, once noticed, tells where it was left).
+    Pending,
     NotACopy,
 }
 
 /// How long a new file that may be a copy still being written is held
 /// unread (it is checked at the first rescan after this).
 pub(super) const COPY_CHECK_DELAY: Duration = Duration::from_millis(250);
+
+/// How many times a probable copy ([`CopyCheck::Pending`]) is checked,
+/// [`COPY_CHECK_DELAY`] apart, before it is read from where its open
+/// original was read to then (or from 0, if it is still shorter).
+pub(super) const MAX_COPY_CHECKS: u32 = 40;
 
 /// Truncation records kept for recognising copies.
 pub(super) const MAX_TRUNCATED: usize = 16;
@@ -156,11 +211,21 @@ impl FileReader {
             self.restart_file(index, &why);
             return;
         }
-        if file.fingerprint.can_grow(metadata.len())
-            && let Ok(fingerprint) = Fingerprint::of(&file.file)
-        {
-            file.fingerprint = fingerprint;
-            self.state_dirty = true;
+        if file.fingerprint.can_grow(metadata.len()) {
+            // Taken while the file was shorter: hash more of it, but only
+            // if it still starts with the bytes hashed, or the longer
+            // fingerprint would describe other content than the offset.
+            match file.fingerprint.extended(&file.file) {
+                Ok(Some(longer)) => {
+                    file.fingerprint = longer;
+                    self.state_dirty = true;
+                }
+                Ok(None) => {
+                    self.restart_file(index, "was truncated and written again");
+                    return;
+                }
+                Err(_) => {}
+            }
         }
         let file = self.files[index].as_mut().expect("open file");
         if metadata.nlink() == 0 && metadata.len() > file.offset {
@@ -301,7 +366,9 @@ impl FileReader {
     /// Whether the new file `copy` is a copy of a file being read, or of one
     /// truncated just now (copytruncate); if so, it is read from where that
     /// file was read to, not again from its start. A copy is recognised by
-    /// its first KiB and by the KiB before that offset, both matching.
+    /// its first KiB and by the KiB before that offset, both matching. A
+    /// copy of an open file that may still read bytes the copy holds is
+    /// [`CopyCheck::Pending`] unless this is the `last_check`.
     pub(super) fn copy_of(
         &self,
         path: &Path,
@@ -309,6 +376,7 @@ impl FileReader {
         fingerprint: &Fingerprint,
         identity: (u64, u64),
         size: u64,
+        last_check: bool,
     ) -> CopyCheck {
         if !fingerprint.is_full() {
             return CopyCheck::Unsure;
@@ -321,55 +389,70 @@ impl FileReader {
             .filter(|(_, file)| file.identity != identity)
             .map(|(slot, file)| {
                 let delivered = self.offsets.get(slot, file.generation).unwrap_or(0);
-                let delivered = delivered.min(file.offset);
-                (
-                    file.fingerprint,
-                    file.tail,
-                    file.offset,
-                    delivered,
-                    file.path.as_path(),
-                )
+                Original {
+                    head: file.fingerprint,
+                    tail: file.tail,
+                    offset: file.offset,
+                    delivered: delivered.min(file.offset),
+                    name: file.path.as_path(),
+                    open: true,
+                }
             });
-        let truncated = self.truncated.iter().rev().map(|t| {
-            let original = Path::new("a truncated file");
-            (t.fingerprint, t.tail, t.offset, t.delivered, original)
+        let truncated = self.truncated.iter().rev().map(|t| Original {
+            head: t.fingerprint,
+            tail: t.tail,
+            offset: t.offset,
+            delivered: t.delivered,
+            name: Path::new("a truncated file"),
+            open: false,
         });
         let mut check = CopyCheck::NotACopy;
-        for (head, tail, offset, delivered, original) in open.chain(truncated) {
-            if head != *fingerprint {
-                continue;
-            }
-            if offset > size {
-                check = CopyCheck::Unsure; // the same start, not all copied yet?
-                continue;
-            }
-            if tail.matches_before(copy, offset) {
-                eprintln!(
-                    "ringway: info: {} is a copy of {} (copytruncate); reading it from byte {offset}, where the original was read to",
-                    path.display(),
-                    original.display()
-                );
-                return CopyCheck::CopyFrom {
-                    read: offset,
-                    delivered,
-                };
+        for original in open.chain(truncated) {
+            match original.judge(copy, fingerprint, size, last_check) {
+                Some(CopyCheck::CopyFrom { read, delivered }) => {
+                    eprintln!(
+                        "ringway: info: {} is a copy of {} (copytruncate); reading it from byte {read}, where the original was read to",
+                        path.display(),
+                        original.name.display()
+                    );
+                    return CopyCheck::CopyFrom { read, delivered };
+                }
+                Some(other) => check = other,
+                None => {}
             }
         }
         check
     }
 
     /// Decides where a held new file starts: where its original was read
-    /// to if it is a copy, else at 0.
+    /// to if it is a copy, else at 0. A copy still being written is held
+    /// again, up to [`MAX_COPY_CHECKS`] times: read from 0, it would repeat
+    /// everything its original delivered.
     pub(super) fn settle_copy_check(&mut self, index: usize) {
         let file = self.files[index].as_ref().expect("open file");
         let fingerprint = Fingerprint::of(&file.file).unwrap_or_default();
         let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
-        let (offset, delivered) =
-            match self.copy_of(&file.path, &file.file, &fingerprint, file.identity, size) {
-                CopyCheck::CopyFrom { read, delivered } => (read, delivered),
-                CopyCheck::Unsure | CopyCheck::NotACopy => (0, 0),
-            };
+        let last_check = file.copy_checks + 1 >= MAX_COPY_CHECKS;
+        let check = self.copy_of(
+            &file.path,
+            &file.file,
+            &fingerprint,
+            file.identity,
+            size,
+            last_check,
+        );
         let file = self.files[index].as_mut().expect("open file");
+        file.copy_checks += 1;
+        let (offset, delivered) = match check {
+            CopyCheck::CopyFrom { read, delivered } => (read, delivered),
+            CopyCheck::Pending if !last_check => {
+                let at = Instant::now() + COPY_CHECK_DELAY;
+                file.copy_check_at = Some(at);
+                self.next_rescan = self.next_rescan.min(at);
+                return;
+            }
+            CopyCheck::Pending | CopyCheck::Unsure | CopyCheck::NotACopy => (0, 0),
+        };
         file.fingerprint = fingerprint;
         file.offset = offset;
         file.copy_check_at = None;
@@ -442,6 +525,65 @@ mod tests {
     fn identity(path: &Path) -> (u64, u64) {
         let metadata = std::fs::metadata(path).unwrap();
         (metadata.dev(), metadata.ino())
+    }
+
+    #[test]
+    fn a_copy_is_read_from_where_its_original_stopped_once_that_is_known() {
+        let dir = scratch("copy-judge");
+        let path = dir.join("app.log.1");
+        let text: Vec<u8> = (0..4000u32).map(|n| b'a' + (n % 23) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        let copy = File::open(&path).unwrap();
+        let head = Fingerprint::of(&copy).unwrap();
+        let size = text.len() as u64;
+        let original = |offset: usize, open: bool| Original {
+            head,
+            tail: Fingerprint::of_bytes(&text[..offset]),
+            offset: offset as u64,
+            delivered: offset as u64 - 100,
+            name: Path::new("app.log"),
+            open,
+        };
+        let from = |read: u64| {
+            Some(CopyCheck::CopyFrom {
+                read,
+                delivered: read - 100,
+            })
+        };
+        // Truncated where it was read to: the copy starts there.
+        assert_eq!(
+            original(3000, false).judge(&copy, &head, size, false),
+            from(3000)
+        );
+        // Still open with bytes of the copy unread: not yet, unless it is
+        // the last look; read to the copy's end, nothing is left to repeat.
+        assert_eq!(
+            original(3000, true).judge(&copy, &head, size, false),
+            Some(CopyCheck::Pending)
+        );
+        assert_eq!(
+            original(3000, true).judge(&copy, &head, size, true),
+            from(3000)
+        );
+        assert_eq!(
+            original(4000, true).judge(&copy, &head, size, false),
+            from(4000)
+        );
+        // Read further than the copy holds yet: still being copied.
+        assert_eq!(
+            original(3000, false).judge(&copy, &head, 2000, false),
+            Some(CopyCheck::Pending)
+        );
+        // Another start, or other bytes before the offset: no copy of it.
+        let other = Fingerprint::of_bytes(b"another file");
+        assert_eq!(
+            original(3000, false).judge(&copy, &other, size, false),
+            None
+        );
+        let mut moved = original(3000, false);
+        moved.offset = 2999;
+        assert_eq!(moved.judge(&copy, &head, size, true), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
