@@ -36,16 +36,8 @@ pub(crate) fn run_sql(
             return 2;
         }
     };
-    let input: Box<dyn Read> = match file {
-        None => Box::new(std::io::stdin().lock()),
-        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
-        Some(path) => match std::fs::File::open(path) {
-            Ok(file) => Box::new(file),
-            Err(error) => {
-                eprintln!("ringway: error: cannot open {}: {error}", path.display());
-                return 2;
-            }
-        },
+    let Some(input) = open_input(file) else {
+        return 2;
     };
     let max_line_bytes = max_line_bytes.max(1);
     let max_record_bytes = match format {
@@ -144,6 +136,22 @@ pub(crate) fn run_sql(
         eprintln!("ringway sql: {errors} runtime errors (each gave NULL)");
     }
     0
+}
+
+/// The file to read (standard input for none or `-`); `None` after saying
+/// why it cannot be opened.
+fn open_input(file: Option<&Path>) -> Option<Box<dyn Read>> {
+    match file {
+        None => Some(Box::new(std::io::stdin().lock())),
+        Some(path) if path.as_os_str() == "-" => Some(Box::new(std::io::stdin().lock())),
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => Some(Box::new(file)),
+            Err(error) => {
+                eprintln!("ringway: error: cannot open {}: {error}", path.display());
+                None
+            }
+        },
+    }
 }
 
 /// A closed pipe (`ringway sql … | head`) ends the run quietly.
