@@ -311,7 +311,7 @@ families! {
 
     OUTPUT_QUEUE_MESSAGES: Gauge "ringway_output_queue_messages" ["output"]
         "Messages a kafka output's client holds: queued, or sent and awaiting the broker's acknowledgement (0 for other outputs)."
-        details "Bounded by the client's queue (two batches' bytes, see docs/outputs.md). Summary key: `queue_messages`.";
+        details "Bounded by the client's queue (a batch's bytes for each worker and one more, see docs/outputs.md). Summary key: `queue_messages`.";
 
     OUTPUT_RTT: Gauge "ringway_output_rtt_microseconds" ["output"]
         "The mean round-trip time to the brokers a kafka output's client measured over its last statistics interval (1 s), in microseconds; 0 until measured and for other outputs."

@@ -1,7 +1,6 @@
 //! The `kafka:` output: each record of a batch is one Kafka message (the
 //! NDJSON line without its newline), produced with librdkafka (the
-//! `rdkafka` crate's [`BaseProducer`], polled by the output worker itself:
-//! no async runtime and no extra thread of ours).
+//! `rdkafka` crate's [`BaseProducer`]: no async runtime).
 //!
 //! A batch counts as written only when the broker acknowledged every one
 //! of its messages (`acks=all` and idempotence by default), so checkpoints
@@ -16,65 +15,66 @@
 //! waited for (retried and logged): records are not lost while an
 //! operator creates it.
 //!
-//! Each output worker has its own producer, made when the worker starts
-//! (so that every producer gets its producer id at once, not each on its
-//! worker's first batch; see [`KafkaSink::worker`]) and made again on the
-//! next batch after a fatal error of the idempotent producer (for example
-//! a broker that restarted without its state); messages not yet
-//! acknowledged then go again, which can duplicate, never lose.
+//! **One producer for the output, several batches in flight.** The
+//! workers of the output share one producer. A worker hands its batch's
+//! lines to it in the output's commit order (the worker's turn, as for
+//! the other ordered sinks) and passes the turn on as soon as every line
+//! is handed, then waits for the broker's acknowledgements while the next
+//! worker hands the next batch: up to `--output-workers` batches are in
+//! flight on one connection a broker, and librdkafka's idempotent producer
+//! keeps each partition in the order the lines were handed. A thread of
+//! the output (the report server) reads the producer's events and sets
+//! each line's status in its worker's [`Slot`] (the delivery report's
+//! opaque names the worker and the line), waking the worker.
 //!
-//! When one worker replaces its producer, every other worker of the output
-//! replaces its own before its next batch ([`KafkaSink::generation`]). A
-//! broker that lost its state (tansu with its memory store, restarted)
-//! hands out producer ids from 1 again, so a new producer can get the id an
-//! old producer of another worker still holds. That old producer's next
+//! The producer is made when the first worker starts (so that it has its
+//! producer id before the first batch) and made again after a fatal error
+//! of the idempotent producer (for example a broker that restarted without
+//! its state) or after [`STALLED_ATTEMPTS`] attempts without any
+//! acknowledgement. Every worker then hands the lines the old producer
+//! had not got acknowledged to the new one, which can duplicate, never
+//! lose; lines handed again after a replacement can come after lines of a
+//! later batch in their partition.
+//!
+//! A new producer is made only once the old one is gone (purged and
+//! closed). A broker that lost its state (tansu with its memory store,
+//! restarted) hands out producer ids from 1 again, so a new producer can
+//! get the id an old producer still holds. That old producer's next
 //! sequence numbers are then below what the broker counted for the id, and
 //! the broker answers DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports
 //! as delivered (it takes it for the answer to a retry of something already
 //! written): a whole batch acknowledged and never stored.
-//!
-//! Per batch the worker keeps one status byte a line ([`Line`]), filled by
-//! the delivery reports the polls serve: a retry produces only the lines
-//! not yet acknowledged, and a refused line is dead-lettered alone.
 
 use crate::config::KafkaTarget;
 use crate::metrics::OutputCounters;
 use crate::output::failure::Failure;
-use rdkafka::bindings as rdsys;
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, Producer, ProducerContext, PurgeConfig};
-use rdkafka::statistics::Statistics;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::Producer;
 use std::ffi::CString;
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod key;
+mod producer;
+mod slot;
 use key::top_level_value;
+use producer::{Producer0, Reports};
+use slot::{Line, Slot};
 
 /// Attempts (each `--output-timeout` long) in a row without any
-/// acknowledgement after which a worker replaces its producer.
+/// acknowledgement after which a worker replaces the producer.
 const STALLED_ATTEMPTS: u32 = 5;
 
-/// What became of one line of the batch in hand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Line {
-    /// Not handed to the producer (yet, or again after a purge).
-    Pending = 0,
-    /// In the producer's queue or on its way to the broker.
-    InFlight = 1,
-    /// Acknowledged by the broker.
-    Delivered = 2,
-    /// Refused for good; its error is in [`Reports::refused`].
-    Refused = 3,
-}
+/// How long the report server waits for an event before it looks again
+/// whether the producer was replaced or the output stops.
+const SERVE_WAIT: Duration = Duration::from_millis(100);
 
-/// The configuration every producer of one `kafka:` output is made from.
+/// The configuration the producer of one `kafka:` output is made from,
+/// the producer, and the workers' slots.
 pub(crate) struct KafkaSink {
     config: ClientConfig,
     topic: CString,
@@ -84,17 +84,87 @@ pub(crate) struct KafkaSink {
     /// failed attempt (`--output-timeout`).
     timeout: Duration,
     counters: Arc<OutputCounters>,
-    name: String,
-    /// Bumped each time a worker replaces its producer; a producer made
-    /// under an older value is replaced before its next batch (see the
-    /// module doc: no two producers of ours may share a producer id).
+    shared: Arc<Shared>,
+    /// The report server, started with the first worker.
+    server: OnceLock<JoinHandle<()>>,
+}
+
+/// What the workers of one output and its report server share.
+struct Shared {
+    current: Mutex<Current>,
+    /// [`Current::generation`], to read without the lock.
     generation: AtomicU64,
+    /// Each worker's batch state, by the index its reports' opaques carry.
+    slots: RwLock<Vec<Arc<Slot>>>,
+    reports: Arc<Reports>,
+    /// Set when the output stops: the report server returns.
+    stop: AtomicBool,
+}
+
+/// The output's producer.
+struct Current {
+    /// `None` before the first one and after a replacement, until a worker
+    /// makes the next.
+    producer: Option<Arc<Producer0>>,
+    /// Bumped at each replacement.
+    generation: u64,
+    /// The replaced producer, while it is still being purged and closed.
+    retired: Weak<Producer0>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the producer's events until the output stops: each delivery
+    /// report sets its line's status in its worker's slot (under the
+    /// slot's lock, taken once per run of one worker's reports), and the
+    /// worker is woken.
+    fn serve(&self) {
+        while !self.stop.load(Ordering::Acquire) {
+            let (producer, generation) = {
+                let current = self.lock();
+                (current.producer.clone(), current.generation)
+            };
+            let Some(producer) = producer else {
+                std::thread::sleep(SERVE_WAIT / 4);
+                continue;
+            };
+            let Some(event) = producer.next_report(SERVE_WAIT, &self.reports) else {
+                continue;
+            };
+            let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+            let mut held: Option<(usize, MutexGuard<'_, slot::SlotState>)> = None;
+            event.for_each(|opaque, code| {
+                let (index, line) = slot::slot_and_line(opaque);
+                let Some(slot) = slots.get(index) else {
+                    return;
+                };
+                if held.as_ref().is_none_or(|(at, _)| *at != index) {
+                    if let Some((at, state)) = held.take() {
+                        drop(state);
+                        slots[at].notify();
+                    }
+                    held = Some((index, slot.lock()));
+                }
+                let (_, state) = held.as_mut().expect("held above");
+                // A report of a replaced producer is not the batch's now.
+                if state.generation == generation {
+                    state.report(line, code);
+                }
+            });
+            if let Some((at, state)) = held {
+                drop(state);
+                slots[at].notify();
+            }
+        }
+    }
 }
 
 impl KafkaSink {
-    /// `queue_bytes`: the most bytes a producer may queue (its
-    /// `queue.buffering.max.kbytes`), at least one batch; `batch_lines`:
-    /// the most messages it may queue.
+    /// `queue_bytes`: the most bytes the producer may queue (its
+    /// `queue.buffering.max.kbytes`), at least one batch a worker.
     pub fn new(
         target: &KafkaTarget,
         name: &str,
@@ -121,8 +191,8 @@ impl KafkaSink {
                 "queue.buffering.max.messages",
                 queue_bytes.clamp(1, 2_147_483_647).to_string(),
             )
-            // A batch is produced at once and then flushed, which sends
-            // what lingers: one produce request per partition and batch.
+            // A batch is handed at once and then flushed, which sends what
+            // lingers: one produce request per partition and batch.
             .set("linger.ms", "5")
             .set("statistics.interval.ms", "1000")
             .set(
@@ -173,122 +243,143 @@ impl KafkaSink {
             topic,
             key: target.key.as_ref().map(|field| field.as_bytes().to_vec()),
             timeout,
-            counters,
-            name: name.to_string(),
-            generation: AtomicU64::new(0),
+            counters: Arc::clone(&counters),
+            shared: Arc::new(Shared {
+                current: Mutex::new(Current {
+                    producer: None,
+                    generation: 0,
+                    retired: Weak::new(),
+                }),
+                generation: AtomicU64::new(0),
+                slots: RwLock::new(Vec::new()),
+                reports: Arc::new(Reports::new(counters, name)),
+                stop: AtomicBool::new(false),
+            }),
+            server: OnceLock::new(),
         })
     }
 
-    /// A worker's own producer state, with its producer made now (or, if
-    /// that fails, on its first batch).
+    /// A worker's own state: its slot, registered with the report server.
+    /// The first worker starts the server and makes the producer (or, if
+    /// that fails, the first batch does).
     ///
     /// Made when the worker starts rather than on its first batch, so that
-    /// the workers' producers get their producer ids while the inputs
-    /// start, side by side: an idempotent producer sends nothing before it
-    /// has one, and librdkafka asks for it only over a connection to a
-    /// broker the metadata names, else retries on a 500 ms timer. Made on
-    /// each worker's first batch, in commit order, the waits (~500 ms each
-    /// against one broker reached through its bootstrap address) added up.
+    /// the producer gets its producer id while the inputs start: an
+    /// idempotent producer sends nothing before it has one, and librdkafka
+    /// asks for it only over a connection to a broker the metadata names,
+    /// else retries on a 500 ms timer.
     pub fn worker(&self) -> KafkaWorker {
-        let reports = Arc::new(Reports {
-            counters: Arc::clone(&self.counters),
-            name: self.name.clone(),
-            errors: AtomicU64::new(0),
+        self.server.get_or_init(|| {
+            let shared = Arc::clone(&self.shared);
+            std::thread::Builder::new()
+                .name("ringway-kafka".into())
+                .spawn(move || shared.serve())
+                .expect("cannot start the Kafka report thread")
         });
-        let generation = self.generation.load(Ordering::Acquire);
+        let _ = self.producer(false);
+        let slot = Arc::new(Slot::default());
+        let mut slots = self
+            .shared
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        slots.push(Arc::clone(&slot));
         KafkaWorker {
-            producer: Producer0::new(self, &reports, generation).ok(),
-            reports,
-            batch: Lines::default(),
+            index: slots.len() - 1,
+            slot,
+            ends: Vec::new(),
+            handing: Vec::new(),
+            stalled: 0,
         }
     }
 
+    /// The output's producer and its generation, made now if there is
+    /// none (once the replaced one is gone), with its topic handle when
+    /// `open` is set.
+    fn producer(&self, open: bool) -> Result<(Arc<Producer0>, u64), Failure> {
+        let mut current = self.shared.lock();
+        if current.producer.is_none() {
+            if current.retired.strong_count() > 0 {
+                return Err(Failure::Retry {
+                    error: io::Error::other("the replaced Kafka producer is still closing"),
+                    retry_after: None,
+                });
+            }
+            current.producer = Some(Arc::new(Producer0::new(
+                &self.config,
+                &self.shared.reports,
+            )?));
+        }
+        let producer = Arc::clone(current.producer.as_ref().expect("made above"));
+        if open {
+            producer.open_topic(&self.topic)?;
+        }
+        Ok((producer, current.generation))
+    }
+
+    /// Retires the producer of `generation` (unless another worker did
+    /// already): every worker hands what it had not got acknowledged to
+    /// the next one.
+    fn replace(&self, generation: u64) {
+        let old = {
+            let mut current = self.shared.lock();
+            if current.generation != generation {
+                return;
+            }
+            current.generation += 1;
+            self.shared
+                .generation
+                .store(current.generation, Ordering::Release);
+            let old = current.producer.take();
+            current.retired = old.as_ref().map_or_else(Weak::new, Arc::downgrade);
+            old
+        };
+        // Purged and closed here unless the report server or another
+        // worker still holds it; then by the last of them.
+        drop(old);
+    }
+
     /// Produces the lines of `bytes` from `*written` on that are not yet
-    /// acknowledged, waits up to `--output-timeout` for the broker, and
-    /// advances `*written` past every line acknowledged in order. A line
-    /// refused for good is returned as a [`Failure::Reject`] of its bytes
-    /// (the worker dead-letters it and calls again); anything else still
+    /// acknowledged, calls `handed` once every one of them is with the
+    /// producer (the next batch may be handed then), waits up to
+    /// `--output-timeout` for the broker, and advances `*written` past
+    /// every line acknowledged in order. A line refused for good is
+    /// returned as a [`Failure::Reject`] of its bytes (the worker
+    /// dead-letters it and calls again); anything else still
     /// unacknowledged is a [`Failure::Retry`].
     pub fn send(
         &self,
         worker: &mut KafkaWorker,
         bytes: &[u8],
         written: &mut usize,
+        handed: &mut dyn FnMut(),
     ) -> Result<(), Failure> {
-        let batch = &mut worker.batch;
-        if batch.ends.is_empty() && !bytes.is_empty() {
-            batch.cut(bytes);
+        if worker.ends.is_empty() && !bytes.is_empty() {
+            worker.cut(bytes);
         }
-        let generation = self.generation.load(Ordering::Acquire);
-        if worker
-            .producer
-            .as_ref()
-            .is_some_and(|producer| producer.generation != generation)
-        {
-            // Another worker replaced its producer: the brokers may have
-            // lost their state, and this producer's id may be another's now.
-            worker.producer = None;
-            batch.requeue_in_flight();
-        }
-        if worker.producer.is_none() {
-            worker.producer = Some(Producer0::new(self, &worker.reports, generation)?);
-        }
-        let producer = worker.producer.as_mut().expect("made above");
-        producer.open_topic(self)?;
-        let producer = &*producer;
-        let reports = &worker.reports;
-        let first = batch.line_at(*written);
+        let (producer, generation) = self.producer(true)?;
         let deadline = Instant::now() + self.timeout;
-        // Hand every line not yet acknowledged to the producer.
-        for index in first..batch.ends.len() {
-            if batch.status[index] != Line::Pending {
-                continue;
-            }
-            let line = batch.line(bytes, index);
-            let key = self
-                .key
-                .as_deref()
-                .and_then(|field| top_level_value(line, field));
-            loop {
-                match producer.produce(line, key, index) {
-                    Ok(()) => {
-                        batch.set(index, Line::InFlight);
-                        break;
-                    }
-                    Err(RDKafkaErrorCode::QueueFull) => {
-                        // The queue is full: serve delivery reports until
-                        // there is room, within this attempt's time.
-                        producer.serve(batch, reports, Duration::from_millis(10));
-                        if Instant::now() >= deadline {
-                            return Err(
-                                self.unacknowledged(batch, "the producer's queue stayed full")
-                            );
-                        }
-                    }
-                    Err(code) if permanent(code) => {
-                        batch.refuse(index, code);
-                        break;
-                    }
-                    Err(code) => {
-                        return Err(Failure::Retry {
-                            error: io::Error::other(format!("cannot produce: {code}")),
-                            retry_after: None,
-                        });
-                    }
-                }
-            }
-        }
-        // Wait for the broker's acknowledgements: a flush with no wait
-        // sends what lingers, then the delivery reports are served as they
-        // come (rdkafka's own flush and poll wait out their whole timeout).
+        let first = worker.line_at(*written);
+        self.hand(worker, &producer, generation, bytes, first, deadline)?;
+        handed();
+        // Send what lingers now: a flush with no wait (rdkafka's own flush
+        // and poll wait out their whole timeout).
         let _ = producer.inner.flush(Duration::ZERO);
-        let waiting_before = batch.in_flight;
-        while batch.in_flight > 0 {
+        let slot = Arc::clone(&worker.slot);
+        let mut state = slot.lock();
+        let waiting_before = state.in_flight;
+        while state.in_flight > 0 {
+            if self.shared.generation.load(Ordering::Acquire) != generation {
+                // Another worker replaced the producer: what it held goes
+                // to the next one.
+                state.requeue_in_flight();
+                return Err(self.unacknowledged(&state, "not acknowledged before a new producer"));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            producer.serve(batch, reports, left.min(Duration::from_millis(100)));
+            state = slot.wait(state, left.min(SERVE_WAIT));
         }
         self.counters.queue_messages.store(
             producer.inner.in_flight_count().max(0) as u64,
@@ -298,16 +389,16 @@ impl KafkaSink {
         // acknowledged: a broker that restarted without its state can
         // answer every retry of the idempotent producer with
         // UNKNOWN_PRODUCER_ID forever, and librdkafka keeps retrying.
-        if batch.in_flight > 0 && batch.in_flight >= waiting_before {
-            batch.stalled += 1;
+        if state.in_flight > 0 && state.in_flight >= waiting_before {
+            worker.stalled += 1;
         } else {
-            batch.stalled = 0;
+            worker.stalled = 0;
         }
-        if batch.stalled >= STALLED_ATTEMPTS {
-            batch.stalled = 0;
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            worker.producer = None;
-            batch.requeue_in_flight();
+        if worker.stalled >= STALLED_ATTEMPTS {
+            worker.stalled = 0;
+            state.requeue_in_flight();
+            drop(state);
+            self.replace(generation);
             return Err(Failure::Retry {
                 error: io::Error::other(format!(
                     "no acknowledgement in {STALLED_ATTEMPTS} attempts of {:?}; starting a new producer (what was not acknowledged goes again)",
@@ -319,9 +410,9 @@ impl KafkaSink {
         if let Some((code, detail)) = producer.inner.client().fatal_error() {
             // The idempotent producer cannot go on (e.g. the broker lost
             // its state): a new one sends what is not acknowledged.
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            worker.producer = None;
-            batch.requeue_in_flight();
+            state.requeue_in_flight();
+            drop(state);
+            self.replace(generation);
             return Err(Failure::Retry {
                 error: io::Error::other(format!(
                     "the producer failed for good ({code}: {detail}); starting a new one"
@@ -330,12 +421,12 @@ impl KafkaSink {
             });
         }
         // Walk the lines in order: acknowledged ones are written.
-        for index in first..batch.ends.len() {
-            let range = batch.range(index);
-            match batch.status[index] {
+        for index in first..worker.ends.len() {
+            let range = worker.range(index);
+            match state.status[index] {
                 Line::Delivered => *written = range.end,
                 Line::Refused => {
-                    let why = batch
+                    let why = state
                         .refused
                         .map_or_else(|| "refused".to_string(), |code| format!("Kafka {code}"));
                     return Err(Failure::Reject {
@@ -345,8 +436,78 @@ impl KafkaSink {
                     });
                 }
                 Line::InFlight | Line::Pending => {
-                    return Err(self.unacknowledged(batch, "not acknowledged"));
+                    return Err(self.unacknowledged(&state, "not acknowledged"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the producer every line from `first` on that is not yet
+    /// acknowledged nor in flight, in order. Each is marked in flight
+    /// before it is produced, so its report can never come first.
+    fn hand(
+        &self,
+        worker: &mut KafkaWorker,
+        producer: &Producer0,
+        generation: u64,
+        bytes: &[u8],
+        first: usize,
+        deadline: Instant,
+    ) -> Result<(), Failure> {
+        worker.handing.clear();
+        {
+            let mut state = worker.slot.lock();
+            if state.generation != generation {
+                // Lines in flight went to a replaced producer.
+                state.requeue_in_flight();
+                state.generation = generation;
+            }
+            for index in first..worker.ends.len() {
+                if state.status[index] == Line::Pending {
+                    state.set(index, Line::InFlight);
+                    worker.handing.push(index);
+                }
+            }
+        }
+        for at in 0..worker.handing.len() {
+            let index = worker.handing[at];
+            let line = worker.line(bytes, index);
+            let key = self
+                .key
+                .as_deref()
+                .and_then(|field| top_level_value(line, field));
+            loop {
+                let outcome = producer.produce(line, key, slot::opaque(worker.index, index));
+                let failure = match outcome {
+                    Ok(()) => break,
+                    Err(RDKafkaErrorCode::QueueFull) if Instant::now() < deadline => {
+                        // The queue is full: the report server makes room
+                        // as the broker acknowledges.
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
+                    Err(RDKafkaErrorCode::QueueFull) => {
+                        let state = worker.slot.lock();
+                        self.unacknowledged(&state, "not handed: the producer's queue stayed full")
+                    }
+                    Err(code) if permanent(code) => {
+                        worker.slot.lock().refuse(index, code);
+                        break;
+                    }
+                    Err(code) => Failure::Retry {
+                        error: io::Error::other(format!("cannot produce: {code}")),
+                        retry_after: None,
+                    },
+                };
+                // Not handed: these lines go on the next try.
+                let mut state = worker.slot.lock();
+                for &index in &worker.handing[at..] {
+                    if state.status[index] == Line::InFlight {
+                        state.set(index, Line::Pending);
+                    }
+                }
+                return Err(failure);
             }
         }
         Ok(())
@@ -354,15 +515,10 @@ impl KafkaSink {
 
     /// The failure of an attempt that left lines unacknowledged: the
     /// broker's last retriable error when there was one.
-    fn unacknowledged(&self, batch: &Lines, what: &str) -> Failure {
-        let waiting = batch
-            .status
-            .iter()
-            .filter(|status| matches!(status, Line::InFlight | Line::Pending))
-            .count();
-        let last = batch.retriable;
+    fn unacknowledged(&self, state: &slot::SlotState, what: &str) -> Failure {
+        let waiting = state.waiting();
         Failure::Retry {
-            error: io::Error::other(match last {
+            error: io::Error::other(match state.retriable {
                 Some(code) => format!(
                     "{waiting} messages {what} within {:?}; last error from the brokers: {code}",
                     self.timeout
@@ -374,45 +530,38 @@ impl KafkaSink {
     }
 }
 
-/// One output worker's producer and the state of the batch in hand.
-pub(crate) struct KafkaWorker {
-    producer: Option<Producer0>,
-    reports: Arc<Reports>,
-    batch: Lines,
-}
-
-impl KafkaWorker {
-    /// A new batch: forget the previous one's lines.
-    pub fn start_batch(&mut self) {
-        self.batch.ends.clear();
-        self.batch.status.clear();
-        self.batch.in_flight = 0;
-        self.batch.refused = None;
-        self.batch.retriable = None;
-        self.batch.stalled = 0;
+impl Drop for KafkaSink {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
     }
 }
 
-/// The lines of the batch in hand and what became of each; the vectors
-/// grow to the largest batch's line count and are reused.
-#[derive(Default)]
-struct Lines {
+/// One output worker's side: its slot and the lines of the batch in hand.
+pub(crate) struct KafkaWorker {
+    /// The slot's index among the output's (in its reports' opaques).
+    index: usize,
+    slot: Arc<Slot>,
     /// The end (after its newline) of each line; empty until the batch's
-    /// first send.
+    /// first send. Grows to the largest batch's line count and is reused.
     ends: Vec<usize>,
-    status: Vec<Line>,
-    /// Lines in [`Line::InFlight`].
-    in_flight: usize,
-    /// The error of the last line refused for good.
-    refused: Option<RDKafkaErrorCode>,
-    /// The last retriable error a delivery report carried.
-    retriable: Option<RDKafkaErrorCode>,
+    /// The lines one attempt hands the producer.
+    handing: Vec<usize>,
     /// Attempts in a row without an acknowledgement (see
     /// [`STALLED_ATTEMPTS`]).
     stalled: u32,
 }
 
-impl Lines {
+impl KafkaWorker {
+    /// A new batch: forget the previous one's lines.
+    pub fn start_batch(&mut self) {
+        self.ends.clear();
+        self.slot.lock().reset(0);
+        self.stalled = 0;
+    }
+
     fn cut(&mut self, bytes: &[u8]) {
         let mut start = 0;
         for newline in memchr::memchr_iter(b'\n', bytes) {
@@ -422,9 +571,7 @@ impl Lines {
         if start < bytes.len() {
             self.ends.push(bytes.len());
         }
-        self.status.clear();
-        self.status.resize(self.ends.len(), Line::Pending);
-        self.in_flight = 0;
+        self.slot.lock().reset(self.ends.len());
     }
 
     /// The index of the line that starts at byte `offset`.
@@ -442,287 +589,6 @@ impl Lines {
         let line = &bytes[self.range(index)];
         line.strip_suffix(b"\n").unwrap_or(line)
     }
-
-    fn set(&mut self, index: usize, line: Line) {
-        let Some(status) = self.status.get_mut(index) else {
-            return;
-        };
-        match (*status == Line::InFlight, line == Line::InFlight) {
-            (false, true) => self.in_flight += 1,
-            (true, false) => self.in_flight -= 1,
-            _ => {}
-        }
-        *status = line;
-    }
-
-    fn refuse(&mut self, index: usize, code: RDKafkaErrorCode) {
-        self.set(index, Line::Refused);
-        self.refused = Some(code);
-    }
-
-    /// A delivery report of line `index`: acknowledged, refused for good,
-    /// or to go again.
-    fn report(&mut self, index: usize, code: RDKafkaErrorCode) {
-        match code {
-            RDKafkaErrorCode::NoError => self.set(index, Line::Delivered),
-            code if permanent(code) => self.refuse(index, code),
-            code => {
-                // Purged or failed for now: it goes again on the next try.
-                self.set(index, Line::Pending);
-                if !matches!(
-                    code,
-                    RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
-                ) {
-                    self.retriable = Some(code);
-                }
-            }
-        }
-    }
-
-    /// After a producer is dropped: what it held goes again.
-    fn requeue_in_flight(&mut self) {
-        for status in &mut self.status {
-            if *status == Line::InFlight {
-                *status = Line::Pending;
-            }
-        }
-        self.in_flight = 0;
-    }
-}
-
-/// A librdkafka producer and the handle of its topic.
-struct Producer0 {
-    inner: BaseProducer<Context>,
-    /// Null until the first batch ([`Producer0::open_topic`]).
-    topic: *mut rdsys::rd_kafka_topic_t,
-    /// The client's main queue, where its events (delivery reports,
-    /// statistics, errors) arrive.
-    queue: *mut rdsys::rd_kafka_queue_t,
-    /// The [`KafkaSink::generation`] it was made under.
-    generation: u64,
-}
-
-// SAFETY: librdkafka's producer and topic handles are thread-safe; the
-// worker that owns this is the only one that uses it.
-unsafe impl Send for Producer0 {}
-
-impl Producer0 {
-    fn new(sink: &KafkaSink, reports: &Arc<Reports>, generation: u64) -> Result<Self, Failure> {
-        let inner =
-            BaseProducer::from_config_and_context(&sink.config, Context(Arc::clone(reports)))
-                .map_err(|error| Failure::Retry {
-                    error: io::Error::other(format!("cannot make a Kafka producer: {error}")),
-                    retry_after: None,
-                })?;
-        // SAFETY: the client pointer is valid while `inner` lives, and the
-        // queue reference is destroyed in Drop, before `inner`.
-        let queue = unsafe { rdsys::rd_kafka_queue_get_main(inner.client().native_ptr()) };
-        Ok(Self {
-            inner,
-            topic: std::ptr::null_mut(),
-            queue,
-            generation,
-        })
-    }
-
-    /// Makes the topic handle, once, when the first batch is produced.
-    ///
-    /// Not in [`Producer0::new`]: librdkafka asks for the idempotent
-    /// producer's id when a metadata answer arrives while a broker the
-    /// metadata names is connected, and otherwise only on a 500 ms timer.
-    /// The topic's metadata request, made when the producer is, is
-    /// answered before that connection is up; made with the first batch,
-    /// it can come after it.
-    fn open_topic(&mut self, sink: &KafkaSink) -> Result<(), Failure> {
-        if !self.topic.is_null() {
-            return Ok(());
-        }
-        // SAFETY: the client pointer is valid while `inner` lives, and the
-        // topic handle is destroyed (in Drop) before `inner` is.
-        self.topic = unsafe {
-            rdsys::rd_kafka_topic_new(
-                self.inner.client().native_ptr(),
-                sink.topic.as_ptr(),
-                std::ptr::null_mut(),
-            )
-        };
-        if self.topic.is_null() {
-            return Err(Failure::Retry {
-                error: io::Error::other("cannot make the topic handle"),
-                retry_after: None,
-            });
-        }
-        Ok(())
-    }
-
-    /// Waits up to `timeout` for one event of the client and serves it:
-    /// a delivery report sets its lines' [`Line`], statistics update the
-    /// gauges, an error is logged. Reads the queue itself (rdkafka's
-    /// `poll` keeps waiting until its timeout even after an event, and
-    /// allocates per report). No allocation per message.
-    fn serve(&self, batch: &mut Lines, reports: &Reports, timeout: Duration) {
-        let millis = timeout.as_millis().clamp(0, i32::MAX as u128) as i32;
-        // SAFETY: the queue is valid while self lives (see new).
-        let event = unsafe { rdsys::rd_kafka_queue_poll(self.queue, millis) };
-        if event.is_null() {
-            return;
-        }
-        // SAFETY: `event` is a live event until rd_kafka_event_destroy
-        // below; the messages and strings it hands out live as long.
-        unsafe {
-            match rdsys::rd_kafka_event_type(event) {
-                rdsys::RD_KAFKA_EVENT_DR => loop {
-                    let message = rdsys::rd_kafka_event_message_next(event);
-                    if message.is_null() {
-                        break;
-                    }
-                    let index = (*message)._private as usize;
-                    batch.report(index, RDKafkaErrorCode::from((*message).err));
-                },
-                rdsys::RD_KAFKA_EVENT_STATS => {
-                    let json = std::ffi::CStr::from_ptr(rdsys::rd_kafka_event_stats(event));
-                    if let Ok(statistics) = serde_json::from_slice::<Statistics>(json.to_bytes()) {
-                        reports.stats(&statistics);
-                    }
-                }
-                rdsys::RD_KAFKA_EVENT_ERROR => {
-                    let code = RDKafkaErrorCode::from(rdsys::rd_kafka_event_error(event));
-                    let text = std::ffi::CStr::from_ptr(rdsys::rd_kafka_event_error_string(event));
-                    reports.warn(&format!("{code}: {}", text.to_string_lossy()));
-                }
-                _ => {}
-            }
-            rdsys::rd_kafka_event_destroy(event);
-        }
-    }
-
-    /// Queues one message (librdkafka copies it), with `index` as the
-    /// opaque its delivery report brings back. No allocation of ours (the
-    /// safe `send` builds a C string of the topic for every message).
-    fn produce(
-        &self,
-        payload: &[u8],
-        key: Option<&[u8]>,
-        index: usize,
-    ) -> Result<(), RDKafkaErrorCode> {
-        let (key, key_len) = key.map_or((std::ptr::null(), 0), |key| (key.as_ptr(), key.len()));
-        // SAFETY: the topic handle is valid (send calls open_topic before
-        // any produce); payload and key are valid for their lengths during
-        // the call, and RD_KAFKA_MSG_F_COPY makes librdkafka copy them
-        // before it returns.
-        let result = unsafe {
-            rdsys::rd_kafka_produce(
-                self.topic,
-                -1, // RD_KAFKA_PARTITION_UA: the partitioner picks
-                rdsys::RD_KAFKA_MSG_F_COPY,
-                payload.as_ptr() as *mut libc::c_void,
-                payload.len(),
-                key as *const libc::c_void,
-                key_len,
-                index as *mut libc::c_void,
-            )
-        };
-        if result == 0 {
-            Ok(())
-        } else {
-            // SAFETY: reads this thread's last error; no pointer involved.
-            Err(unsafe { rdsys::rd_kafka_last_error() }.into())
-        }
-    }
-}
-
-impl Drop for Producer0 {
-    fn drop(&mut self) {
-        // Nothing still queued may refer to this batch's lines after us.
-        self.inner.purge(PurgeConfig::default().queue().inflight());
-        self.inner.poll(Duration::ZERO);
-        // SAFETY: made by rd_kafka_queue_get_main in new and (unless
-        // null) rd_kafka_topic_new in open_topic; not used after this.
-        unsafe {
-            rdsys::rd_kafka_queue_destroy(self.queue);
-            if !self.topic.is_null() {
-                rdsys::rd_kafka_topic_destroy(self.topic);
-            }
-        }
-    }
-}
-
-/// What the client tells outside delivery reports (logs, errors,
-/// statistics), shared with its librdkafka context.
-pub(crate) struct Reports {
-    counters: Arc<OutputCounters>,
-    name: String,
-    /// Errors librdkafka reported, for logging at powers of two.
-    errors: AtomicU64,
-}
-
-impl Reports {
-    /// The client's statistics (every second): queue depth and the mean
-    /// round trip over the brokers that measured one.
-    fn stats(&self, statistics: &Statistics) {
-        self.counters
-            .queue_messages
-            .store(statistics.msg_cnt, Ordering::Relaxed);
-        let (sum, count) = statistics
-            .brokers
-            .values()
-            .filter_map(|broker| broker.rtt.as_ref())
-            .filter(|window| window.cnt > 0)
-            .fold((0i64, 0i64), |(sum, count), window| {
-                (sum + window.avg, count + 1)
-            });
-        if count > 0 {
-            self.counters
-                .rtt_us
-                .store((sum / count).max(0) as u64, Ordering::Relaxed);
-        }
-    }
-
-    /// Logs at the 1st, 2nd, 4th, … time.
-    fn warn(&self, what: &str) {
-        let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
-        if errors.is_power_of_two() {
-            eprintln!(
-                "ringway: warning: output {}: {what} ({errors} Kafka client errors so far)",
-                self.name
-            );
-        }
-    }
-}
-
-/// The producer's context: the worker's [`Reports`].
-struct Context(Arc<Reports>);
-
-impl ClientContext for Context {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        if matches!(
-            level,
-            RDKafkaLogLevel::Emerg
-                | RDKafkaLogLevel::Alert
-                | RDKafkaLogLevel::Critical
-                | RDKafkaLogLevel::Error
-                | RDKafkaLogLevel::Warning
-        ) {
-            self.0.warn(&format!("librdkafka {facility}: {message}"));
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.0.warn(&format!("{error}: {reason}"));
-    }
-
-    fn stats(&self, statistics: Statistics) {
-        self.0.stats(&statistics);
-    }
-}
-
-impl ProducerContext for Context {
-    type DeliveryOpaque = usize;
-
-    /// Only rdkafka's own polls call this, and only ringway's drop of a
-    /// producer makes them (after a purge): what the purged lines become
-    /// is decided by [`Lines::requeue_in_flight`], so nothing is done here.
-    fn delivery(&self, _result: &DeliveryResult<'_>, _index: usize) {}
 }
 
 /// Whether the broker (or librdkafka) refuses the message for good: trying
@@ -759,7 +625,7 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        sink.config
+        sink.config.clone()
     }
 
     #[test]

@@ -178,15 +178,22 @@ impl Sink {
     /// Sends a batch (network sinks: from `*written`, request by request,
     /// advancing `*written` past each accepted one) or writes it (files);
     /// see [`Sink::write`].
+    ///
+    /// `handed` is called when the batch's order no longer matters to the
+    /// sink: a `kafka:` output calls it once every line is with its
+    /// producer (the next batch may be handed while this one waits for
+    /// the broker); the others never call it (the worker passes the turn
+    /// when the batch is written).
     pub fn send(
         &self,
         connection: &mut Connection,
         bytes: &[u8],
         written: &mut usize,
+        handed: &mut dyn FnMut(),
     ) -> Result<(), Failure> {
         if let Sink::Kafka(kafka) = self {
             let worker = connection.kafka.as_mut().expect("made by Sink::connection");
-            return kafka.send(worker, bytes, written);
+            return kafka.send(worker, bytes, written, handed);
         }
         let Sink::Http { endpoint, otlp, .. } = self else {
             return Ok(self.write(bytes, written)?);

@@ -97,6 +97,9 @@ impl OutputWorker {
         }
         let bytes = job.batch.bytes();
         self.sink.prepare(connection, bytes);
+        // Whether this worker still holds the commit turn (ordered sinks);
+        // a kafka: output passes it on as soon as the batch is handed.
+        let mut turn = self.order.is_some();
         let mut backoff = self.retry_initial;
         let mut failures = 0u64;
         let mut first_failure = None;
@@ -107,7 +110,9 @@ impl OutputWorker {
         let mut rejected_records = 0u64;
         let mut rejected_bytes = 0usize;
         loop {
-            let (error, retry_after) = match self.sink.send(connection, bytes, &mut written) {
+            let mut handed = || self.pass_turn(job.seq, &mut turn);
+            let sent = self.sink.send(connection, bytes, &mut written, &mut handed);
+            let (error, retry_after) = match sent {
                 Ok(()) => break,
                 Err(Failure::Reject { why, detail, range }) => {
                     // That part is refused for good; the rest still goes.
@@ -181,8 +186,17 @@ impl OutputWorker {
             self.latency.observe(job.batch.created.elapsed());
         }
         self.counters.held.release(job.batch.records);
+        self.pass_turn(job.seq, &mut turn);
+    }
+
+    /// Passes the commit turn on to the batch after `seq`, if `*turn`
+    /// says this worker still holds it.
+    fn pass_turn(&self, seq: u64, turn: &mut bool) {
+        if !std::mem::take(turn) {
+            return;
+        }
         if let Some(order) = &self.order {
-            order.next.store(job.seq + 1, Ordering::Release);
+            order.next.store(seq + 1, Ordering::Release);
             for worker in &order.workers {
                 worker.wake();
             }

@@ -80,8 +80,9 @@ impl Outputs {
                 settings.fsync,
                 settings.data_dir.is_some(),
                 settings.output_timeout,
-                // A kafka: producer's queue holds two batches (or lines).
-                2 * settings.batch_bytes.max(settings.max_line_bytes),
+                // A kafka: output's producer queues a batch (or line) for
+                // each worker and one more.
+                (settings.output_workers + 1) * settings.batch_bytes.max(settings.max_line_bytes),
                 Arc::clone(&counters),
             )
             .map_err(|error| format!("output '{}': {error}", output.name))?,

@@ -1,0 +1,306 @@
+//! One librdkafka producer of a `kafka:` output ([`Producer0`]), the
+//! events it hands back ([`Event`]), and what the client says outside
+//! delivery reports ([`Reports`]: logs, errors, statistics).
+
+use crate::metrics::OutputCounters;
+use crate::output::failure::Failure;
+use rdkafka::bindings as rdsys;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext, PurgeConfig};
+use rdkafka::statistics::Statistics;
+use std::ffi::CStr;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long each of a new producer's first metadata requests may wait.
+const METADATA_WAIT: Duration = Duration::from_millis(500);
+
+/// A librdkafka producer and the handle of its topic, shared by the
+/// workers of one output (they hand it their lines in commit order) and
+/// its report server (which reads its events).
+pub(super) struct Producer0 {
+    pub inner: BaseProducer<Context>,
+    /// Null until the first batch ([`Producer0::open_topic`]).
+    topic: AtomicPtr<rdsys::rd_kafka_topic_t>,
+    /// The client's main queue, where its events (delivery reports,
+    /// statistics, errors) arrive.
+    queue: *mut rdsys::rd_kafka_queue_t,
+}
+
+// SAFETY: librdkafka's producer, topic and queue handles are thread-safe
+// (produce, poll and purge may be called from any thread); the topic
+// pointer is set once, under the output's producer lock.
+unsafe impl Send for Producer0 {}
+// SAFETY: as for Send: every method takes &self and calls librdkafka
+// functions documented thread-safe.
+unsafe impl Sync for Producer0 {}
+
+impl Producer0 {
+    pub fn new(config: &ClientConfig, reports: &Arc<Reports>) -> Result<Self, Failure> {
+        let inner = BaseProducer::from_config_and_context(config, Context(Arc::clone(reports)))
+            .map_err(|error| Failure::Retry {
+                error: io::Error::other(format!("cannot make a Kafka producer: {error}")),
+                retry_after: None,
+            })?;
+        // Two metadata requests, one after the other, so that the
+        // idempotent producer asks for its producer id now. librdkafka asks
+        // when a metadata answer arrives while a broker the metadata names
+        // is connected, and otherwise only on a 500 ms timer. The first
+        // answer comes over the bootstrap connection and names the broker
+        // (librdkafka connects to it and drops the bootstrap connection);
+        // the second comes over the broker's own connection: the id is
+        // asked for at once. Measured against tansu: the first message is
+        // acknowledged 20-40 ms after the producer is made instead of
+        // ~510 ms. A broker that is not there costs this worker's start
+        // up to twice METADATA_WAIT.
+        for _ in 0..2 {
+            let _ = inner.client().fetch_metadata(None, METADATA_WAIT);
+        }
+        // SAFETY: the client pointer is valid while `inner` lives, and the
+        // queue reference is destroyed in Drop, before `inner`.
+        let queue = unsafe { rdsys::rd_kafka_queue_get_main(inner.client().native_ptr()) };
+        Ok(Self {
+            inner,
+            topic: AtomicPtr::new(std::ptr::null_mut()),
+            queue,
+        })
+    }
+
+    /// Makes the topic handle, once, when the first batch is produced.
+    /// The caller holds the output's producer lock, so no two threads
+    /// make it.
+    ///
+    /// Not in [`Producer0::new`]: librdkafka asks for the idempotent
+    /// producer's id when a metadata answer arrives while a broker the
+    /// metadata names is connected, and otherwise only on a 500 ms timer.
+    /// The topic's metadata request, made when the producer is, is
+    /// answered before that connection is up; made with the first batch,
+    /// it can come after it.
+    pub fn open_topic(&self, topic: &CStr) -> Result<(), Failure> {
+        if !self.topic.load(Ordering::Acquire).is_null() {
+            return Ok(());
+        }
+        // SAFETY: the client pointer is valid while `inner` lives, and the
+        // topic handle is destroyed (in Drop) before `inner` is.
+        let handle = unsafe {
+            rdsys::rd_kafka_topic_new(
+                self.inner.client().native_ptr(),
+                topic.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        if handle.is_null() {
+            return Err(Failure::Retry {
+                error: io::Error::other("cannot make the topic handle"),
+                retry_after: None,
+            });
+        }
+        self.topic.store(handle, Ordering::Release);
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for one event of the client. Statistics and
+    /// errors are served here (gauges, log); a delivery report is handed
+    /// back. Reads the queue itself (rdkafka's `poll` keeps waiting until
+    /// its timeout even after an event, and allocates per report).
+    pub fn next_report(&self, timeout: Duration, reports: &Reports) -> Option<Event> {
+        let millis = timeout.as_millis().clamp(0, i32::MAX as u128) as i32;
+        // SAFETY: the queue is valid while self lives (see new).
+        let event = Event(unsafe { rdsys::rd_kafka_queue_poll(self.queue, millis) });
+        if event.0.is_null() {
+            return None;
+        }
+        // SAFETY: `event` is a live event until it is dropped; the strings
+        // it hands out live as long.
+        unsafe {
+            match rdsys::rd_kafka_event_type(event.0) {
+                rdsys::RD_KAFKA_EVENT_DR => return Some(event),
+                rdsys::RD_KAFKA_EVENT_STATS => {
+                    let json = CStr::from_ptr(rdsys::rd_kafka_event_stats(event.0));
+                    if let Ok(statistics) = serde_json::from_slice::<Statistics>(json.to_bytes()) {
+                        reports.stats(&statistics);
+                    }
+                }
+                rdsys::RD_KAFKA_EVENT_ERROR => {
+                    let code = RDKafkaErrorCode::from(rdsys::rd_kafka_event_error(event.0));
+                    let text = CStr::from_ptr(rdsys::rd_kafka_event_error_string(event.0));
+                    reports.warn(&format!("{code}: {}", text.to_string_lossy()));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Queues one message (librdkafka copies it), with `opaque` as what its
+    /// delivery report brings back. No allocation of ours (the safe `send`
+    /// builds a C string of the topic for every message).
+    pub fn produce(
+        &self,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        opaque: usize,
+    ) -> Result<(), RDKafkaErrorCode> {
+        let (key, key_len) = key.map_or((std::ptr::null(), 0), |key| (key.as_ptr(), key.len()));
+        // SAFETY: the topic handle is valid (the sink opens it before any
+        // produce); payload and key are valid for their lengths during the
+        // call, and RD_KAFKA_MSG_F_COPY makes librdkafka copy them before
+        // it returns.
+        let result = unsafe {
+            rdsys::rd_kafka_produce(
+                self.topic.load(Ordering::Acquire),
+                -1, // RD_KAFKA_PARTITION_UA: the partitioner picks
+                rdsys::RD_KAFKA_MSG_F_COPY,
+                payload.as_ptr() as *mut libc::c_void,
+                payload.len(),
+                key as *const libc::c_void,
+                key_len,
+                opaque as *mut libc::c_void,
+            )
+        };
+        if result == 0 {
+            Ok(())
+        } else {
+            // SAFETY: reads this thread's last error; no pointer involved.
+            Err(unsafe { rdsys::rd_kafka_last_error() }.into())
+        }
+    }
+}
+
+impl Drop for Producer0 {
+    fn drop(&mut self) {
+        // Nothing still queued goes out after us: what it held is handed
+        // to the next producer by the workers (see KafkaSink::send).
+        self.inner.purge(PurgeConfig::default().queue().inflight());
+        self.inner.poll(Duration::ZERO);
+        // SAFETY: made by rd_kafka_queue_get_main in new and (unless
+        // null) rd_kafka_topic_new in open_topic; not used after this.
+        unsafe {
+            rdsys::rd_kafka_queue_destroy(self.queue);
+            let topic = *self.topic.get_mut();
+            if !topic.is_null() {
+                rdsys::rd_kafka_topic_destroy(topic);
+            }
+        }
+    }
+}
+
+/// A delivery report event: the reports of one or more messages.
+pub(super) struct Event(*mut rdsys::rd_kafka_event_t);
+
+impl Event {
+    /// Each message's opaque (as given to [`Producer0::produce`]) and
+    /// outcome, in the order the event holds them.
+    pub fn for_each(&self, mut report: impl FnMut(usize, RDKafkaErrorCode)) {
+        loop {
+            // SAFETY: the event is live until Drop; so are its messages.
+            let message = unsafe { rdsys::rd_kafka_event_message_next(self.0) };
+            if message.is_null() {
+                return;
+            }
+            // SAFETY: a message of a live event (see above).
+            let (opaque, code) = unsafe { ((*message)._private as usize, (*message).err) };
+            report(opaque, RDKafkaErrorCode::from(code));
+        }
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: returned by rd_kafka_queue_poll, destroyed once.
+            unsafe { rdsys::rd_kafka_event_destroy(self.0) };
+        }
+    }
+}
+
+/// What the client tells outside delivery reports (logs, errors,
+/// statistics), shared by an output's producers.
+pub(super) struct Reports {
+    pub counters: Arc<OutputCounters>,
+    pub name: String,
+    /// Errors librdkafka reported, for logging at powers of two.
+    errors: AtomicU64,
+}
+
+impl Reports {
+    pub fn new(counters: Arc<OutputCounters>, name: &str) -> Self {
+        Self {
+            counters,
+            name: name.to_string(),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// The client's statistics (every second): queue depth and the mean
+    /// round trip over the brokers that measured one.
+    fn stats(&self, statistics: &Statistics) {
+        self.counters
+            .queue_messages
+            .store(statistics.msg_cnt, Ordering::Relaxed);
+        let (sum, count) = statistics
+            .brokers
+            .values()
+            .filter_map(|broker| broker.rtt.as_ref())
+            .filter(|window| window.cnt > 0)
+            .fold((0i64, 0i64), |(sum, count), window| {
+                (sum + window.avg, count + 1)
+            });
+        if count > 0 {
+            self.counters
+                .rtt_us
+                .store((sum / count).max(0) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Logs at the 1st, 2nd, 4th, … time.
+    pub fn warn(&self, what: &str) {
+        let errors = self.errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if errors.is_power_of_two() {
+            eprintln!(
+                "ringway: warning: output {}: {what} ({errors} Kafka client errors so far)",
+                self.name
+            );
+        }
+    }
+}
+
+/// The producer's context: the output's [`Reports`].
+pub(super) struct Context(Arc<Reports>);
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        ) {
+            self.0.warn(&format!("librdkafka {facility}: {message}"));
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.warn(&format!("{error}: {reason}"));
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.0.stats(&statistics);
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    /// Only rdkafka's own polls call this, and only the drop of a producer
+    /// makes them (after a purge): the workers hand what the purged lines
+    /// held to the next producer, so nothing is done here.
+    fn delivery(&self, _result: &DeliveryResult<'_>, _opaque: usize) {}
+}
