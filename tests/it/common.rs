@@ -811,6 +811,41 @@ pub fn vm_rss_kib(pid: i32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// RSS of `pid` in KiB, and the part of it in ringway's buffer pools: the
+/// anonymous mappings whose size is a whole number of `buffer_kib` buffers
+/// (each pool is one such mapping, made at start and sized by the flags,
+/// whose pages are touched as its buffers are first used). The pools'
+/// share grows as more of their buffers see use (in 2 MiB steps with
+/// transparent huge pages) up to their size, which is no leak.
+pub fn rss_and_pools_kib(pid: i32, buffer_kib: u64) -> Option<(u64, u64)> {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let (mut total, mut pools) = (0, 0);
+    let mut anonymous = false;
+    let mut size = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, perms, offset, device, inode[, path].
+            anonymous = line.split_whitespace().nth(4) == Some("0")
+                && line.split_whitespace().nth(5).is_none();
+            continue;
+        }
+        let value: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        match first {
+            "Size:" => size = value,
+            "Rss:" => {
+                total += value;
+                if anonymous && size > 0 && size.is_multiple_of(buffer_kib) {
+                    pools += value;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((total, pools))
+}
+
 /// Flags that shrink ringway's buffer pools to a few MiB, for tests that
 /// fill the whole pipeline and need it to hold little.
 pub const SMALL_POOLS: &[&str] = &[

@@ -500,8 +500,7 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     broker.create_topic("restart", 1);
     let input = dir.join("in.ndjson");
     let mut rng = Rng::new(5);
-    // Small batches, so both output workers (each with its own producer)
-    // take part from the start.
+    // Small batches, so both output workers take part from the start.
     let first = generate(0, 2_000, &mut rng);
     append_lines(&input, &first);
     let mut ringway = tail_into_kafka(
@@ -516,18 +515,14 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     // Three times: kill the broker (its memory store is gone with it)
     // while lines keep coming, start it again, and check that everything
     // written after the kill arrives. After a restart the broker hands out
-    // producer ids from 1 again; a trickle of lines then keeps one worker
-    // producing while the other idles, so the first worker's new producer
-    // gets past the sequence numbers that the idle worker's old producer,
-    // holding the same id, would send next. Unless ringway replaces that
-    // old producer too, the broker answers its next batch with
+    // producer ids from 1 again; a trickle of lines then moves the new
+    // producer's sequence numbers on, past those an old producer holding
+    // the same id would send next. Had ringway kept an old producer open
+    // beside the new one (as when each worker had its own, before it
+    // replaced them all), the broker would answer its next batch with
     // DUPLICATE_SEQUENCE_NUMBER, which librdkafka reports as delivered: a
     // batch acknowledged and never stored (lost here before ringway did).
-    // RSS after the later outages is compared with RSS after the first
-    // (when ringway's bounded pools and librdkafka's allocator have filled).
-    // Eight restarts in a row measured 56.4, 59.2, 59.9, 60.1, 60.5, 60.8,
-    // 60.9 and 61.0 MiB: glibc's malloc arenas for each new producer's
-    // threads, levelling off (with MALLOC_ARENA_MAX=2: 54.3 to 55.0 MiB).
+    // RSS after the later outages is compared with RSS after the first.
     let mut rss_after = Vec::new();
     let mut next = 2_000;
     for outage in 0..3 {
@@ -587,9 +582,11 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
             "outage {outage}: {missing} of {} lines written after the kill never arrived (the broker's log has {duplicate_answers} DuplicateSequenceNumber answers)",
             expected.len()
         );
-        rss_after.push(vm_rss_kib(ringway.pid()).unwrap());
+        // Default --read-buf and --max-line (1 MiB): buffers of 1 MiB and
+        // a page.
+        rss_after.push(rss_and_pools_kib(ringway.pid(), 1028).unwrap());
         println!(
-            "outage {outage}: {} messages for {} lines; RSS after each outage: {rss_after:?} KiB",
+            "outage {outage}: {} messages for {} lines; RSS and its part in the buffer pools after each outage: {rss_after:?} KiB",
             messages.len(),
             expected.len()
         );
@@ -597,15 +594,21 @@ fn a_restarted_broker_is_reconnected_and_rss_stays_flat() {
     ringway.terminate();
     let finished = ringway.wait(TIMEOUT);
     finished.assert_success();
-    for &rss in &rss_after[1..] {
+    // What a replaced producer could leave behind is outside the pools
+    // (librdkafka's threads and buffers, ringway's heap); the pools'
+    // share only grows as more of their buffers first see use, up to
+    // their size: in 6 loaded runs it went from 4.5-8.7 to 8.4-14.8 MiB
+    // while the rest grew by 0.1-2.4 MiB.
+    let outside = |&(total, pools): &(u64, u64)| total - pools;
+    for after in &rss_after[1..] {
         assert!(
-            rss <= rss_after[0] + 8 * 1024,
-            "RSS grew from {} KiB after the first outage: {rss_after:?} KiB",
-            rss_after[0]
+            outside(after) <= outside(&rss_after[0]) + 8 * 1024,
+            "RSS outside the buffer pools grew from {} KiB after the first outage: {rss_after:?} KiB (RSS, pools)",
+            outside(&rss_after[0])
         );
     }
     assert!(
-        rss_after.iter().all(|&rss| rss < 160 * 1024),
+        rss_after.iter().all(|&(rss, _)| rss < 160 * 1024),
         "RSS {rss_after:?} KiB"
     );
 }
