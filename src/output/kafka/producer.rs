@@ -193,10 +193,10 @@ impl Drop for Producer0 {
         // nothing uses `inner` after this.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
         // The closed client's threads allocated with the C allocator
-        // (message copies, request and compression buffers), each in an
-        // arena of its own, which glibc keeps after the thread ends: give
-        // their free memory back, or each replacement (a broker restarted
-        // without its state) leaves megabytes behind.
+        // (message copies, request and compression buffers), in arenas
+        // glibc keeps after the threads end: give what they freed back.
+        // Only a producer replacement (a broker restarted without its
+        // state) or the output's end gets here.
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only releases free memory of the allocator.
         unsafe {
