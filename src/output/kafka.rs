@@ -128,7 +128,7 @@ impl Shared {
                 (current.producer.clone(), current.generation)
             };
             let Some(producer) = producer else {
-                std::thread::sleep(SERVE_WAIT / 4);
+                std::thread::sleep(SERVE_WAIT);
                 continue;
             };
             let Some(event) = producer.next_report(SERVE_WAIT, &self.reports) else {
