@@ -481,7 +481,10 @@ impl KafkaSink {
                 let outcome = producer.produce(line, key, slot::opaque(worker.index, index));
                 let failure = match outcome {
                     Ok(()) => break,
-                    Err(RDKafkaErrorCode::QueueFull) if Instant::now() < deadline => {
+                    Err(RDKafkaErrorCode::QueueFull)
+                        if Instant::now() < deadline
+                            && self.shared.generation.load(Ordering::Acquire) == generation =>
+                    {
                         // The queue is full: the report server makes room
                         // as the broker acknowledges.
                         std::thread::sleep(Duration::from_millis(2));
@@ -489,7 +492,10 @@ impl KafkaSink {
                     }
                     Err(RDKafkaErrorCode::QueueFull) => {
                         let state = worker.slot.lock();
-                        self.unacknowledged(&state, "not handed: the producer's queue stayed full")
+                        self.unacknowledged(
+                            &state,
+                            "not handed (the producer's queue stayed full, or it was replaced)",
+                        )
                     }
                     Err(code) if permanent(code) => {
                         worker.slot.lock().refuse(index, code);
