@@ -317,7 +317,9 @@ pub(crate) fn record_bound(time: &[u8], stream: Stream, body: Body<'_>, metadata
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
 /// written (bytes of `out` after them may be overwritten as scratch).
-/// `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+/// `time` is RFC 3339 (as [`parse_cri`] and [`DockerParser`] pass it) or
+/// empty, and written as it is; `metadata` is `,"key":value` pairs
+/// ([`k8s_fields`]) or empty.
 /// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`; a
 /// [`Body::Members`] body is written as the record's own members in place
 /// of `"body":…`, after `time` and `stream` unless it has its own.
@@ -390,10 +392,16 @@ fn write_record_with(
     metadata: &[u8],
     sink: &mut impl RecordSink,
 ) {
+    // The parsers pass RFC 3339 times (digits, `-:.+TZtz`), or none: written
+    // as they are, nothing in them to escape.
+    debug_assert!(
+        time.is_empty() || is_rfc3339(time),
+        "a container record's time is RFC 3339"
+    );
     // The common record, in pieces of fixed length (copied without a call).
     if let (Body::Text(text), Stream::Stdout | Stream::Stderr) = (body, stream) {
         sink.put(b"{\"time\":\"");
-        sink.put_text(time);
+        sink.put(time);
         sink.put(match stream {
             Stream::Stdout => b"\",\"stream\":\"stdout\",\"body\":\"",
             _ => b"\",\"stream\":\"stderr\",\"body\":\"",
@@ -423,7 +431,7 @@ fn write_record_with(
     if time_field {
         sink.put(separator());
         sink.put(b"\"time\":\"");
-        sink.put_text(time);
+        sink.put(time);
         sink.put(b"\"");
     }
     if stream_field {

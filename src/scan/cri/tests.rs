@@ -180,8 +180,9 @@ fn records_escape_the_body_once_and_replace_invalid_utf8() {
         json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"tab\there \"q\" é \u{1}","k8s.pod.name":"p"})
     );
     let invalid = b"a\xff\xfeb\xe2\x82";
-    let mut out = vec![0u8; record_len(b"t", Stream::Stderr, Body::Text(invalid), b"")];
-    let written = write_record(&mut out, b"t", Stream::Stderr, Body::Text(invalid), b"");
+    let time = b"2026-12-02T04:09:29.5+01:00";
+    let mut out = vec![0u8; record_len(time, Stream::Stderr, Body::Text(invalid), b"")];
+    let written = write_record(&mut out, time, Stream::Stderr, Body::Text(invalid), b"");
     let value: Value = serde_json::from_slice(&out[..written]).unwrap();
     assert_eq!(value["body"], json!("a\u{FFFD}\u{FFFD}b\u{FFFD}"));
     // A plain line's record: its body and metadata only.
