@@ -80,7 +80,7 @@ pub(crate) struct ContainerLine<'a> {
 
 /// Splits one CRI line (without its `\n`); `None` when it is not one.
 pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
-    let space = memchr::memchr(b' ', line)?;
+    let space = time_end(line)?;
     let time = &line[..space];
     if !is_rfc3339(time) {
         return None;
@@ -115,6 +115,37 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     })
 }
 
+/// Shortest RFC 3339 time: `YYYY-MM-DDTHH:MM:SSZ`.
+const MIN_TIME_BYTES: usize = 19 + 1;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Where the first space of `line` is, if it can end a time: looked for
+/// only from [`MIN_TIME_BYTES`] to [`MAX_TIME_BYTES`], 8 bytes at a time.
+/// A space before that is not found, nor is one after; either way the
+/// line has no valid time (a time has no space in it), as when a search
+/// from the start finds its first space there.
+fn time_end(line: &[u8]) -> Option<usize> {
+    const WINDOW: usize = MAX_TIME_BYTES + 1 - MIN_TIME_BYTES;
+    const _: () = assert!(WINDOW == 16);
+    let Some(window) = line.get(MIN_TIME_BYTES..MIN_TIME_BYTES + WINDOW) else {
+        return memchr::memchr(b' ', line).filter(|&at| at >= MIN_TIME_BYTES);
+    };
+    let (low, high) = window.split_at(8);
+    for (offset, word) in [(0, low), (8, high)] {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // (x - 1) & !x has a byte's high bit set when that byte of x is 0;
+        // borrows can set it above a real one, never below, so the lowest
+        // is the first space.
+        let spaces = word ^ (ONES * u64::from(b' '));
+        let found = spaces.wrapping_sub(ONES) & !spaces & HIGH_BITS;
+        if found != 0 {
+            return Some(MIN_TIME_BYTES + offset + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
 fn is_rfc3339(time: &[u8]) -> bool {
     if time.len() < 19 + 1 || time.len() > MAX_TIME_BYTES {
@@ -141,18 +172,33 @@ fn is_rfc3339(time: &[u8]) -> bool {
     if !(all_digits(word(0)) && all_digits(word(8)) && all_digits(word(11))) {
         return false;
     }
-    let mut rest = &time[head.len()..];
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if !(1..=9).contains(&digits) {
-            return false;
+    // The zone is read from the end, so the fraction is what is between.
+    let rest = &time[head.len()..];
+    let fraction = match rest {
+        [fraction @ .., b'Z' | b'z'] => fraction,
+        [fraction @ .., sign, h1, h2, b':', m1, m2]
+            if matches!(sign, b'+' | b'-')
+                && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
+        {
+            fraction
         }
-        rest = &fraction[digits..];
-    }
-    match rest {
-        b"Z" | b"z" => true,
-        [sign, h1, h2, b':', m1, m2] => {
-            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+        _ => return false,
+    };
+    match fraction {
+        [] => true,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            // The 8 bytes that end with the digits, those before them made
+            // digits; a ninth digit on its own.
+            let end = head.len() + fraction.len();
+            let word = u64::from_le_bytes(time[end - 8..end].try_into().expect("8 bytes"));
+            let word = match digits.len() {
+                8.. => word,
+                count => {
+                    let before = (1u64 << (8 * (8 - count))) - 1;
+                    (word & !before) | ((ONES * u64::from(b'0')) & before)
+                }
+            };
+            all_digits(word) && (digits.len() < 9 || digits[0].is_ascii_digit())
         }
         _ => false,
     }
