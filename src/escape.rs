@@ -372,6 +372,30 @@ mod tests {
     }
 
     #[test]
+    fn the_one_pass_writer_replaces_invalid_utf8_at_every_position() {
+        let invalid: [&[u8]; 5] = [b"\xff", b"\xe2\x82", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80"];
+        for bad in invalid {
+            for at in 0..80 {
+                for valid_before in [None, Some(0), Some(at / 2)] {
+                    let mut text = vec![b'"'; at];
+                    text.extend_from_slice(b"x\n");
+                    if let Some(before) = valid_before {
+                        text.splice(before..before, "é".bytes());
+                    }
+                    let end = text.len();
+                    text.splice(at.min(end)..at.min(end), bad.iter().copied());
+                    let mut want = Vec::new();
+                    json_string_lossy(&text, |piece| want.extend_from_slice(piece));
+                    let mut out = vec![0u8; want.len()];
+                    let written = write_json_string_lossy(&text, &mut out);
+                    assert_eq!(&out[..written], &want[..], "{text:?}");
+                    assert!(String::from_utf8(want).is_ok());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn json_escapes_read_back_at_every_position() {
         let mut bytes: Vec<char> = (0u8..0x20).map(char::from).collect();
         bytes.extend(['"', '\\', '/', 'é', '\u{7f}', 'a']);
