@@ -538,8 +538,10 @@ fn a_filter_moves_each_run_of_kept_lines_to_the_front_and_nothing_when_all_are_k
 /// (which valgrind serialises). Prints the lines in and records out.
 /// With `RINGWAY_CPU_STAGE_FORMAT=cri` the file is read as `format=cri`
 /// with its pod fields from the path (`k8s=true`, the default; set
-/// `RINGWAY_CPU_STAGE_K8S=false` to leave them out), as one file whose
-/// batches carry their marks, as the file reader sends them.
+/// `RINGWAY_CPU_STAGE_K8S=false` to leave them out), with `raw-source` as
+/// `format=raw,source=true` (each line a `{"body"}` record with its file's
+/// path), as one file whose batches carry their marks, as the file reader
+/// sends them.
 /// Without `RINGWAY_CPU_STAGE_FILE` (as in CI) it is a check: 3,000 lines
 /// (about 1.2 MB, two batches) of which every third is an error, through a
 /// filter that keeps those.
@@ -578,15 +580,28 @@ fn cpu_stage_over_a_file() {
         )
     });
     let pool = BufferPool::new(4, BATCH_BYTES, Arc::clone(&waker)).unwrap();
-    let cri = by_hand.is_some()
-        && std::env::var("RINGWAY_CPU_STAGE_FORMAT").is_ok_and(|format| format == "cri");
-    let format = if cri { Format::Cri } else { Format::Json };
+    let format = match &by_hand {
+        Some(_) => match std::env::var("RINGWAY_CPU_STAGE_FORMAT").as_deref() {
+            Ok("cri") => Format::Cri,
+            Ok("raw-source") => Format::Raw,
+            _ => Format::Json,
+        },
+        None => Format::Json,
+    };
+    // A file's batches carry its mark, which names its path.
+    let file = format != Format::Json;
     let (mut worker, mut from_cpu) = CpuWorker::for_test(format, Arc::clone(&waker));
     worker.json = Some(json::JsonChecker::new(BATCH_BYTES));
     let offsets = AckedOffsets::new(1);
     offsets.reset(0, 1, 0, 0);
-    if let (true, Some(path)) = (cri, &by_hand) {
+    if let Some(path) = &by_hand {
         offsets.set_path(0, 1, std::path::Path::new(path));
+    }
+    if format == Format::Raw {
+        let encode = BufferPool::new(6, BATCH_BYTES, Arc::clone(&waker)).unwrap();
+        worker.source = Some(SourceStage::new(Some(encode), Some(Arc::clone(&offsets))));
+    }
+    if format == Format::Cri {
         let k8s = std::env::var("RINGWAY_CPU_STAGE_K8S").map_or(true, |k8s| k8s != "false");
         worker.container = Some(ContainerConverter {
             parser: LineParser::Cri,
@@ -615,7 +630,7 @@ fn cpu_stage_over_a_file() {
         let chunk = &text[start..end];
         lines += frame::count_lines(chunk) as u64;
         let mut read = batch(&pool, chunk, Marks::default());
-        if cri {
+        if file {
             read.file_offset = start as u64;
             read.marks = Marks::one(Mark {
                 slot: 0,
