@@ -1,43 +1,92 @@
-//! The x86_64 vector part of `escape`'s one-pass JSON writer: whole blocks
-//! of bytes escaped as JSON string content, while noting whether any byte
-//! is outside ASCII (only then must the text be checked as UTF-8).
+//! The x86_64 vector part of `escape`'s one-pass JSON writer: blocks of
+//! bytes escaped as JSON string content, while noting whether any byte is
+//! outside ASCII (only then must the text be checked as UTF-8).
 //!
-//! [`write_json_blocks`] picks, once per call, the AVX2 writer
-//! ([`write_blocks_avx2`]) when the CPU has AVX2 and POPCNT, else the
-//! SSE2 one ([`write_blocks_sse2`], part of every x86_64 CPU). Both leave
+//! [`write_json_blocks`] runs the best writer this CPU has ([`Writer`],
+//! looked up once): AVX-512 with VBMI2 ([`write_blocks_avx512`], which
+//! writes every byte), else AVX2 ([`write_blocks_avx2`]), else SSE2
+//! ([`write_blocks_sse2`], part of every x86_64 CPU); the last two leave
 //! the last bytes (fewer than a block, or the last ones when `out` is
 //! nearly full) to the caller's byte-by-byte loop.
 //!
-//! The AVX2 writer does not stop at each escape: messages that are
-//! themselves JSON have a quote every few bytes. Each 8 bytes with quotes
-//! or backslashes (escaped by a `\` in front) are spread by one byte
-//! shuffle ([`SPREAD`]: 8 bytes and 8 backslashes in, the escaped bytes
-//! out), so its cost does not depend on how many there are. A block with
-//! a control byte (rare: `\u00XX` and the named escapes) goes byte by byte.
+//! The AVX-512 and AVX2 writers do not stop at each escape: messages that
+//! are themselves JSON have a quote every few bytes. A backslash goes
+//! before each quote or backslash by one byte expand a half block
+//! (AVX-512), or one byte shuffle each 8 bytes ([`SPREAD`]: 8 bytes and 8
+//! backslashes in, the escaped bytes out; AVX2), so the cost does not
+//! depend on how many there are. A block with a control byte (rare:
+//! `\u00XX` and the named escapes) goes byte by byte.
 //!
 //! `unsafe` here is only the loads and stores of vector registers from and
-//! to byte arrays, and the call of the AVX2 writer once the CPU was checked.
+//! to byte arrays (masked ones for AVX-512, touching only the bytes of the
+//! slice), and the calls of the writers once the CPU was checked.
 
 use super::{Progress, write_json_byte};
 use std::arch::x86_64::{
-    __m128i, __m256i, _mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_loadu_si128, _mm_max_epu8,
-    _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_shuffle_epi8, _mm_storeu_si128,
-    _mm_unpacklo_epi64, _mm256_castsi256_si128, _mm256_cmpeq_epi8, _mm256_extracti128_si256,
-    _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set_m128i,
-    _mm256_set1_epi8, _mm256_shuffle_epi8, _mm256_storeu_si256, _mm256_unpackhi_epi64,
-    _mm256_unpacklo_epi64,
+    __m128i, __m256i, __m512i, _bzhi_u64, _mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_loadu_si128,
+    _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_shuffle_epi8,
+    _mm_storeu_si128, _mm_unpacklo_epi64, _mm256_castsi256_si128, _mm256_cmpeq_epi8,
+    _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
+    _mm256_or_si256, _mm256_set_m128i, _mm256_set1_epi8, _mm256_shuffle_epi8, _mm256_storeu_si256,
+    _mm256_unpackhi_epi64, _mm256_unpacklo_epi64, _mm512_castsi256_si512, _mm512_cmpeq_epi8_mask,
+    _mm512_cmplt_epu8_mask, _mm512_extracti64x4_epi64, _mm512_mask_expand_epi8,
+    _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
+    _pdep_u64, _pext_u64,
 };
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Writes `bytes` as JSON string content into `out` (which holds at least
 /// what they take) by whole blocks, with the best writer this CPU has.
 #[inline]
 pub(super) fn write_json_blocks(bytes: &[u8], out: &mut [u8]) -> Progress {
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the CPU has AVX2 and POPCNT, checked just above.
-        unsafe { write_blocks_avx2(bytes, out) }
-    } else {
+    match writer() {
+        // SAFETY: `best_writer` picks it only when the CPU has what it needs.
+        Writer::Avx512 => unsafe { write_blocks_avx512(bytes, out) },
+        // SAFETY: as above.
+        Writer::Avx2 => unsafe { write_blocks_avx2(bytes, out) },
         // SAFETY: every x86_64 CPU has SSE2.
-        unsafe { write_blocks_sse2(bytes, out) }
+        Writer::Sse2 => unsafe { write_blocks_sse2(bytes, out) },
+    }
+}
+
+/// The block writers, by the CPU features they need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Writer {
+    /// SSE2 (every x86_64 CPU).
+    Sse2 = 1,
+    /// AVX2 and POPCNT.
+    Avx2 = 2,
+    /// AVX-512 F, BW and VBMI2 (the byte expand), BMI2 and POPCNT.
+    Avx512 = 3,
+}
+
+/// The [`Writer`] this CPU runs, as a `u8` (0 until the first call looks).
+static WRITER: AtomicU8 = AtomicU8::new(0);
+
+#[inline]
+fn writer() -> Writer {
+    match WRITER.load(Ordering::Relaxed) {
+        3 => Writer::Avx512,
+        2 => Writer::Avx2,
+        1 => Writer::Sse2,
+        _ => {
+            let writer = best_writer();
+            WRITER.store(writer as u8, Ordering::Relaxed);
+            writer
+        }
+    }
+}
+
+fn best_writer() -> Writer {
+    use std::is_x86_feature_detected as has;
+    if has!("avx512f") && has!("avx512bw") && has!("avx512vbmi2") && has!("bmi2") && has!("popcnt")
+    {
+        Writer::Avx512
+    } else if has!("avx2") && has!("popcnt") {
+        Writer::Avx2
+    } else {
+        Writer::Sse2
     }
 }
 
@@ -275,6 +324,101 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
     }
 }
 
+/// [`write_json_blocks`] with AVX-512: 64 bytes a step, the last fewer
+/// with a masked load (no byte after them is read), so every byte is
+/// written here, and nothing past the output (masked stores). Each half of
+/// a block with quotes or backslashes is spread by one byte expand: its
+/// mask has a 0 (a backslash, from the fill) before each marked byte's 1,
+/// built with one bit deposit and one bit extract.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,bmi2,popcnt")]
+fn write_blocks_avx512(bytes: &[u8], out: &mut [u8]) -> Progress {
+    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
+    let backslashes = _mm512_set1_epi8(b'\\' as i8);
+    let quote_bytes = _mm512_set1_epi8(b'"' as i8);
+    let first_printable = _mm512_set1_epi8(0x20);
+    while read < bytes.len() {
+        let block = &bytes[read..bytes.len().min(read + 64)];
+        let count = block.len();
+        let vector = load_up_to_64(block);
+        // Bytes past `count` are zeros: neither quotes nor outside ASCII,
+        // but below 0x20.
+        let quotes = _mm512_cmpeq_epi8_mask(vector, quote_bytes)
+            | _mm512_cmpeq_epi8_mask(vector, backslashes);
+        let controls =
+            _mm512_cmplt_epu8_mask(vector, first_printable) & _bzhi_u64(!0, count as u32);
+        non_ascii |= _mm512_movepi8_mask(vector);
+        if controls != 0 {
+            len = write_each(block, out, len);
+        } else {
+            let low = count.min(32);
+            len += expand_quotes(vector, quotes as u32, low, backslashes, out, len);
+            if count > 32 {
+                let high = _mm512_castsi256_si512(_mm512_extracti64x4_epi64::<1>(vector));
+                let high_quotes = (quotes >> 32) as u32;
+                len += expand_quotes(high, high_quotes, count - 32, backslashes, out, len);
+            }
+        }
+        read += count;
+    }
+    Progress {
+        read,
+        len,
+        non_ascii: non_ascii != 0,
+    }
+}
+
+/// Writes the first `count` (at most 32) bytes of `bytes` at `out[at..]`
+/// with a backslash before each one `quotes` marks (none after `count`);
+/// returns the bytes written, the only ones stored.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,bmi2,popcnt")]
+fn expand_quotes(
+    bytes: __m512i,
+    quotes: u32,
+    count: usize,
+    backslashes: __m512i,
+    out: &mut [u8],
+    at: usize,
+) -> usize {
+    const ODD: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    // Two bits a byte: the odd one (a 1) for the byte itself, the even one
+    // (a 0) kept only before a marked byte. Packed, the 1s say where the
+    // bytes go and the 0s where backslashes do.
+    let slots = ODD | _pdep_u64(u64::from(quotes), EVEN);
+    let places = _pext_u64(ODD, slots);
+    let written = count + quotes.count_ones() as usize;
+    store_up_to_64(
+        &mut out[at..at + written],
+        _mm512_mask_expand_epi8(backslashes, places, bytes),
+    );
+    written
+}
+
+/// The bytes of `block` (at most 64), zeros after them; reads no byte
+/// past it.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,bmi2")]
+fn load_up_to_64(block: &[u8]) -> __m512i {
+    assert!(block.len() <= 64);
+    let lanes = _bzhi_u64(!0, block.len() as u32);
+    // SAFETY: the mask has a bit for each of the block's bytes only, and a
+    // masked load touches no byte whose bit is clear.
+    unsafe { _mm512_maskz_loadu_epi8(lanes, block.as_ptr().cast()) }
+}
+
+/// Writes the first `out.len()` (at most 64) bytes of `bytes` into `out`;
+/// writes no byte past it.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,bmi2")]
+fn store_up_to_64(out: &mut [u8], bytes: __m512i) {
+    assert!(out.len() <= 64);
+    let lanes = _bzhi_u64(!0, out.len() as u32);
+    // SAFETY: the mask has a bit for each byte of `out` only, and a masked
+    // store touches no byte whose bit is clear.
+    unsafe { _mm512_mask_storeu_epi8(out.as_mut_ptr().cast(), lanes, bytes) }
+}
+
 /// [`write_json_blocks`] with SSE2 (no byte shuffle): 16 bytes a step,
 /// stopping at each byte to escape. Each step stores 16 bytes before it
 /// knows how many it keeps, so `out` must have them.
@@ -317,21 +461,29 @@ mod tests {
     /// writer: the same bytes for what it read, and its ASCII flag right.
     fn check_writers(bytes: &[u8]) {
         let want_len = escaped(bytes).len();
-        type Writer = fn(&[u8], &mut [u8]) -> Progress;
+        type WriterFn = fn(&[u8], &mut [u8]) -> Progress;
         // Each writer, and the most bytes it leaves when `out` has room.
-        let mut writers: Vec<(&str, Writer, usize)> = vec![(
+        let mut writers: Vec<(&str, WriterFn, usize)> = vec![(
             "sse2",
             // SAFETY: every x86_64 CPU has SSE2.
             |bytes, out| unsafe { write_blocks_sse2(bytes, out) },
             16,
         )];
         writers.push(("words", super::super::write_json_words, 8));
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
+        if best_writer() as u8 >= Writer::Avx2 as u8 {
             // SAFETY: the CPU has AVX2 and POPCNT, checked just above.
             writers.push((
                 "avx2",
                 |bytes, out| unsafe { write_blocks_avx2(bytes, out) },
                 8,
+            ));
+        }
+        if best_writer() == Writer::Avx512 {
+            // SAFETY: the CPU has what it needs, checked just above.
+            writers.push((
+                "avx512",
+                |bytes, out| unsafe { write_blocks_avx512(bytes, out) },
+                1,
             ));
         }
         for (name, writer, block) in writers {
@@ -344,6 +496,11 @@ mod tests {
                     &escaped(&bytes[..progress.read])[..],
                     "{name} {bytes:?} spare {spare}"
                 );
+                // AVX-512 writes all, and nothing past it.
+                if name == "avx512" {
+                    assert_eq!(progress.read, bytes.len(), "{bytes:?}");
+                    assert!(out[progress.len..].iter().all(|&b| b == 0xaa), "{bytes:?}");
+                }
                 let read_non_ascii = bytes[..progress.read].iter().any(|&b| b >= 0x80);
                 // Set for what it read; it may also be set by a byte it
                 // looked at and left for the next step.
