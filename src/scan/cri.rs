@@ -85,9 +85,10 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     if !is_rfc3339(time) {
         return None;
     }
-    let (stream, rest) = match line[space + 1..].split_first_chunk::<7>() {
-        Some((b"stdout ", rest)) => (Stream::Stdout, rest),
-        Some((b"stderr ", rest)) => (Stream::Stderr, rest),
+    // The stream between its spaces, as one word.
+    let (stream, rest) = match line[space..].split_first_chunk::<8>() {
+        Some((b" stdout ", rest)) => (Stream::Stdout, rest),
+        Some((b" stderr ", rest)) => (Stream::Stderr, rest),
         _ => return None,
     };
     let (partial, message) = match rest {
@@ -154,22 +155,12 @@ fn is_rfc3339(time: &[u8]) -> bool {
     let Some(head) = time.first_chunk::<19>() else {
         return false;
     };
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || (head[10] | 0x20) != b't'
-        || head[13] != b':'
-        || head[16] != b':'
+    // `T` in either case: 0x20 set in byte 10 (the second word's third).
+    let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    if !(matches(word(0), DATE)
+        && matches(word(8) | 0x20 << 16, DAY_HOUR)
+        && matches(word(11), CLOCK))
     {
-        return false;
-    }
-    // The separators made digits, every byte must be one: tested 8 at a
-    // time (bytes 11..19 overlap the second word).
-    let mut digits = *head;
-    for at in [4, 7, 10, 13, 16] {
-        digits[at] = b'0';
-    }
-    let word = |at: usize| u64::from_le_bytes(digits[at..at + 8].try_into().expect("8 bytes"));
-    if !(all_digits(word(0)) && all_digits(word(8)) && all_digits(word(11))) {
         return false;
     }
     // The zone is read from the end, so the fraction is what is between.
@@ -198,20 +189,47 @@ fn is_rfc3339(time: &[u8]) -> bool {
                     (word & !before) | ((ONES * u64::from(b'0')) & before)
                 }
             };
-            all_digits(word) && (digits.len() < 9 || digits[0].is_ascii_digit())
+            matches(word, DIGITS) && (digits.len() < 9 || digits[0].is_ascii_digit())
         }
         _ => false,
     }
 }
 
-/// Whether every byte of `word` is an ASCII digit: its high nibble is 3,
-/// and stays 3 once 6 is added (no byte carries into the next: each is
-/// 0x30..=0x3f once the first test holds).
-fn all_digits(word: u64) -> bool {
-    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    word & HIGH_NIBBLES == THREES
-        && word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES == THREES
+/// What [`matches`] compares a word with: a pattern of 8 bytes, `0` for
+/// a digit and any other byte for itself, as the pattern's bytes and what
+/// to add to each byte of a word XORed with them (0x76 keeps 0..=9 below
+/// 0x80, 0x7f keeps only 0).
+#[derive(Clone, Copy)]
+struct Pattern {
+    bytes: u64,
+    add: u64,
+}
+
+impl Pattern {
+    const fn new(pattern: &[u8; 8]) -> Self {
+        let (mut bytes, mut add, mut at) = (0, 0, 0);
+        while at < 8 {
+            bytes |= (pattern[at] as u64) << (8 * at);
+            add |= (if pattern[at] == b'0' { 0x76 } else { 0x7f }) << (8 * at);
+            at += 1;
+        }
+        Self { bytes, add }
+    }
+}
+
+const DATE: Pattern = Pattern::new(b"0000-00-");
+const DAY_HOUR: Pattern = Pattern::new(b"00t00:00");
+const CLOCK: Pattern = Pattern::new(b"00:00:00");
+const DIGITS: Pattern = Pattern::new(b"00000000");
+
+/// Whether the 8 bytes of `word` match `pattern`. XORed with the
+/// pattern, a digit is 0..=9 and a matching byte 0; adding 0x76 or 0x7f
+/// then sets no high bit, which any other byte has or gets. A byte that
+/// carries into the next has its high bit set already: the carry cannot
+/// make a mismatch pass.
+fn matches(word: u64, pattern: Pattern) -> bool {
+    let x = word ^ pattern.bytes;
+    (x | x.wrapping_add(pattern.add)) & HIGH_BITS == 0
 }
 
 /// Parses Docker json-file lines with simd-json (a padded scratch copy,

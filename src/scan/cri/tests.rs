@@ -156,7 +156,10 @@ fn cri_times_are_found_and_checked_as_a_search_from_the_front_would() {
             let line = format!("2026-12-02T04:09:29{fraction}{zone} stdout F msg x");
             // Each byte of the time and the space after it, changed.
             for at in 0..line.len().min(40) {
-                for byte in [b' ', b'/', b':', b'a', b'.', b'Z', b'+', b'0', 0x80] {
+                for byte in [
+                    b' ', b'/', b':', b';', b',', b'-', b'a', b't', b'T', b'.', b'Z', b'+', b'0',
+                    0x80, 0xff,
+                ] {
                     let mut changed = line.clone().into_bytes();
                     changed[at] = byte;
                     lines.push(changed);
