@@ -85,10 +85,13 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     if !is_rfc3339(time) {
         return None;
     }
-    // The stream between its spaces, as one word.
-    let (stream, rest) = match line[space..].split_first_chunk::<8>() {
-        Some((b" stdout ", rest)) => (Stream::Stdout, rest),
-        Some((b" stderr ", rest)) => (Stream::Stderr, rest),
+    // The stream between its spaces, compared as one word.
+    const STDOUT: u64 = u64::from_le_bytes(*b" stdout ");
+    const STDERR: u64 = u64::from_le_bytes(*b" stderr ");
+    let (word, rest) = line[space..].split_first_chunk::<8>()?;
+    let stream = match u64::from_le_bytes(*word) {
+        STDOUT => Stream::Stdout,
+        STDERR => Stream::Stderr,
         _ => return None,
     };
     let (partial, message) = match rest {
@@ -148,6 +151,7 @@ fn time_end(line: &[u8]) -> Option<usize> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
+#[inline]
 fn is_rfc3339(time: &[u8]) -> bool {
     if time.len() < 19 + 1 || time.len() > MAX_TIME_BYTES {
         return false;
