@@ -6,7 +6,11 @@
 //! inputs so one datagram or record stays one line).
 //!
 //! Hot path: none of these allocates; the JSON scan tests 8 bytes at a
-//! time ([`find_json_escape`]).
+//! time ([`find_json_escape`]); the one-pass writer of container records
+//! ([`write_json_string_lossy`]) a vector at a time on x86_64 (`x86`).
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// Written in place of each maximal invalid UTF-8 sequence.
 const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
@@ -74,20 +78,27 @@ pub(crate) const MAX_JSON_BYTES_PER_BYTE: usize = 6;
 /// Writes what [`json_string_lossy`] hands out for `bytes` at the start of
 /// `out`, which must hold at least [`json_string_lossy_len`] bytes, and
 /// returns the bytes written. Bytes of `out` after those may be
-/// overwritten (up to 7 of them, scratch of the word-wide copy).
+/// overwritten (up to 63 of them, scratch of the block-wide copies).
 ///
-/// One pass for valid UTF-8 (the common case): runs that need no escaping
-/// are copied 8 bytes at a time, with no call per piece.
+/// One pass for valid UTF-8 (the common case), by whole blocks
+/// ([`write_json_blocks`]: vectors on x86_64, 8-byte words elsewhere),
+/// which also tells whether any byte is outside ASCII: only then is the
+/// text checked as UTF-8, and written again, by pieces, if it is not.
 pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
-    // Short texts (a record's time) are ASCII, checked faster than the
-    // SIMD validation sets up.
-    let valid = if bytes.len() < 64 && bytes.is_ascii() {
-        true
-    } else {
-        simdutf8::basic::from_utf8(bytes).is_ok()
-    };
-    if valid {
-        return write_json_string_content(bytes, out);
+    // Written as if valid: invalid bytes as they are take no more room
+    // than the U+FFFD that replaces them, so this fits too.
+    let Progress {
+        read,
+        mut len,
+        mut non_ascii,
+    } = write_json_blocks(bytes, out);
+    for &byte in &bytes[read..] {
+        non_ascii |= !byte.is_ascii();
+        len += write_json_byte(byte, &mut out[len..]);
+    }
+    // ASCII is valid UTF-8.
+    if !non_ascii || simdutf8::basic::from_utf8(bytes).is_ok() {
+        return len;
     }
     let mut len = 0;
     json_string_lossy(bytes, |piece| {
@@ -97,19 +108,63 @@ pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
     len
 }
 
-/// [`write_json_string_lossy`] for `bytes` known to be valid UTF-8.
-fn write_json_string_content(bytes: &[u8], out: &mut [u8]) -> usize {
-    let (mut read, mut len) = (0, 0);
+/// How far a block writer got: `bytes[..read]` is written as
+/// `out[..len]`; `non_ascii` is set when a byte it looked at (in
+/// `bytes[..read]`, or a few after) is 0x80 or above, and is set whenever
+/// one of `bytes[..read]` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Progress {
+    read: usize,
+    len: usize,
+    non_ascii: bool,
+}
+
+/// Writes `bytes` as JSON string content into `out` (which holds at least
+/// what they take) by whole blocks, leaving the last bytes (fewer than a
+/// block, or more when `out` is nearly full) to the caller.
+#[inline]
+fn write_json_blocks(bytes: &[u8], out: &mut [u8]) -> Progress {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::write_json_blocks(bytes, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        write_json_words(bytes, out)
+    }
+}
+
+/// Writes one byte as JSON string content at the start of `out`; returns
+/// the bytes written (1, or its escape's 2 or 6).
+#[inline]
+fn write_json_byte(byte: u8, out: &mut [u8]) -> usize {
+    if needs_json_escape(byte) {
+        let (escape, escape_len) = json_escape(byte);
+        out[..escape_len].copy_from_slice(&escape[..escape_len]);
+        escape_len
+    } else {
+        out[0] = byte;
+        1
+    }
+}
+
+/// [`write_json_blocks`] without vectors: 8 bytes a step, as one word.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn write_json_words(bytes: &[u8], out: &mut [u8]) -> Progress {
+    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
     // Each word is stored whole, then only its bytes before the first one
     // to escape are kept, and the escape written after them: `out` needs
     // room for a word past what is written, which the loop's condition
-    // checks (near the end of `out` the rest goes byte by byte, exactly).
+    // checks.
     while read + 8 <= bytes.len() && len + 8 <= out.len() {
         let word: [u8; 8] = bytes[read..read + 8]
             .try_into()
             .expect("a slice of 8 bytes");
         store(out, len, word);
-        let mask = json_escape_mask(u64::from_le_bytes(word));
+        let value = u64::from_le_bytes(word);
+        // Bytes after an escape are looked at again: they are the text's.
+        non_ascii |= value & 0x8080_8080_8080_8080;
+        let mask = json_escape_mask(value);
         if mask == 0 {
             read += 8;
             len += 8;
@@ -125,23 +180,14 @@ fn write_json_string_content(bytes: &[u8], out: &mut [u8]) -> usize {
             store(out, len, [b'\\', byte]);
             2
         } else {
-            let (escape, escape_len) = json_escape(byte);
-            out[len..len + escape_len].copy_from_slice(&escape[..escape_len]);
-            escape_len
+            write_json_byte(byte, &mut out[len..])
         };
     }
-    // The last bytes (fewer than 8, unless `out` is nearly full).
-    for &byte in &bytes[read..] {
-        if needs_json_escape(byte) {
-            let (escape, escape_len) = json_escape(byte);
-            out[len..len + escape_len].copy_from_slice(&escape[..escape_len]);
-            len += escape_len;
-        } else {
-            out[len] = byte;
-            len += 1;
-        }
+    Progress {
+        read,
+        len,
+        non_ascii: non_ascii != 0,
     }
-    len
 }
 
 /// Writes `bytes` at `out[at..]`: a copy of fixed size, which compiles to
@@ -322,6 +368,30 @@ mod tests {
                 assert_eq!(&out[..written], &want[..], "{text:?} with {spare} spare");
             }
             assert!(want.len() <= text.len() * MAX_JSON_BYTES_PER_BYTE);
+        }
+    }
+
+    #[test]
+    fn the_one_pass_writer_replaces_invalid_utf8_at_every_position() {
+        let invalid: [&[u8]; 5] = [b"\xff", b"\xe2\x82", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80"];
+        for bad in invalid {
+            for at in 0..80 {
+                for valid_before in [None, Some(0), Some(at / 2)] {
+                    let mut text = vec![b'"'; at];
+                    text.extend_from_slice(b"x\n");
+                    if let Some(before) = valid_before {
+                        text.splice(before..before, "é".bytes());
+                    }
+                    let end = text.len();
+                    text.splice(at.min(end)..at.min(end), bad.iter().copied());
+                    let mut want = Vec::new();
+                    json_string_lossy(&text, |piece| want.extend_from_slice(piece));
+                    let mut out = vec![0u8; want.len()];
+                    let written = write_json_string_lossy(&text, &mut out);
+                    assert_eq!(&out[..written], &want[..], "{text:?}");
+                    assert!(String::from_utf8(want).is_ok());
+                }
+            }
         }
     }
 

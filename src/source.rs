@@ -18,7 +18,7 @@
 //! gets them merged before its closing brace, unless it has the key
 //! already ([`write_merged_object`]). Nothing here allocates per record.
 
-use crate::escape::{json_string_lossy, json_string_lossy_len};
+use crate::escape::{json_string_lossy, json_string_lossy_len, write_json_string_lossy};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
@@ -243,18 +243,17 @@ pub(crate) fn raw_record_len(line: &[u8], fields: &Fields) -> usize {
 /// Writes `{"body":"LINE"FIELDS}\n` at the start of `out` (at least
 /// [`raw_record_len`] bytes); returns the bytes written. A trailing CR is
 /// part of the line, as pass-through keeps it; bytes that are not UTF-8
-/// become U+FFFD (JSON cannot carry them).
+/// become U+FFFD (JSON cannot carry them). Bytes of `out` after the record
+/// may be overwritten (scratch of the line's one-pass writer).
 pub(crate) fn write_raw_record(out: &mut [u8], line: &[u8], fields: &Fields) -> usize {
-    let mut len = 0;
-    let mut put = |piece: &[u8]| {
+    const START: &[u8] = b"{\"body\":\"";
+    out[..START.len()].copy_from_slice(START);
+    let mut len = START.len();
+    len += write_json_string_lossy(line, &mut out[len..]);
+    for piece in [&b"\""[..], &fields.bytes, b"}\n"] {
         out[len..len + piece.len()].copy_from_slice(piece);
         len += piece.len();
-    };
-    put(b"{\"body\":\"");
-    json_string_lossy(line, &mut put);
-    put(b"\"");
-    put(&fields.bytes);
-    put(b"}\n");
+    }
     len
 }
 
@@ -415,6 +414,19 @@ mod tests {
             &out[..written],
             "{\"body\":\"a \\\"quoted\\\"\\tline\u{FFFD}\\r\",\"client.address\":\"127.0.0.1\",\"client.port\":7}\n".as_bytes()
         );
+        // Into exact room, and with lines long enough for the vector writer.
+        for line in [&line[..], &line.repeat(9), &b"x\"".repeat(40)] {
+            let mut exact = vec![0u8; raw_record_len(line, &fields)];
+            assert_eq!(write_raw_record(&mut exact, line, &fields), exact.len());
+            let mut roomy = vec![0u8; exact.len() + 100];
+            let written = write_raw_record(&mut roomy, line, &fields);
+            assert_eq!(&roomy[..written], &exact[..]);
+            let record: serde_json::Value = serde_json::from_slice(&exact).unwrap();
+            assert_eq!(
+                record["body"],
+                serde_json::json!(String::from_utf8_lossy(line))
+            );
+        }
 
         let written = write_merged_object(&mut out, br#"{"a":1} "#, 1, &fields, [false; 2]);
         assert_eq!(

@@ -536,6 +536,12 @@ fn a_filter_moves_each_run_of_kept_lines_to_the_front_and_nothing_when_all_are_k
 /// `valgrind --tool=callgrind --toggle-collect='*CpuWorker*take*'` it
 /// counts the CPU stage's instructions a line without the I/O threads
 /// (which valgrind serialises). Prints the lines in and records out.
+/// With `RINGWAY_CPU_STAGE_FORMAT=cri` the file is read as `format=cri`
+/// with its pod fields from the path (`k8s=true`, the default; set
+/// `RINGWAY_CPU_STAGE_K8S=false` to leave them out), with `raw-source` as
+/// `format=raw,source=true` (each line a `{"body"}` record with its file's
+/// path), as one file whose batches carry their marks, as the file reader
+/// sends them.
 /// Without `RINGWAY_CPU_STAGE_FILE` (as in CI) it is a check: 3,000 lines
 /// (about 1.2 MB, two batches) of which every third is an error, through a
 /// filter that keeps those.
@@ -574,8 +580,43 @@ fn cpu_stage_over_a_file() {
         )
     });
     let pool = BufferPool::new(4, BATCH_BYTES, Arc::clone(&waker)).unwrap();
-    let (mut worker, mut from_cpu) = CpuWorker::for_test(Format::Json, waker);
+    let format = match &by_hand {
+        Some(_) => match std::env::var("RINGWAY_CPU_STAGE_FORMAT").as_deref() {
+            Ok("cri") => Format::Cri,
+            Ok("raw-source") => Format::Raw,
+            _ => Format::Json,
+        },
+        None => Format::Json,
+    };
+    // A file's batches carry its mark, which names its path.
+    let file = format != Format::Json;
+    let (mut worker, mut from_cpu) = CpuWorker::for_test(format, Arc::clone(&waker));
     worker.json = Some(json::JsonChecker::new(BATCH_BYTES));
+    let offsets = AckedOffsets::new(1);
+    offsets.reset(0, 1, 0, 0);
+    if let Some(path) = &by_hand {
+        offsets.set_path(0, 1, std::path::Path::new(path));
+    }
+    if format == Format::Raw {
+        let encode = BufferPool::new(6, BATCH_BYTES, Arc::clone(&waker)).unwrap();
+        worker.source = Some(SourceStage::new(Some(encode), Some(Arc::clone(&offsets))));
+    }
+    if format == Format::Cri {
+        let k8s = std::env::var("RINGWAY_CPU_STAGE_K8S").map_or(true, |k8s| k8s != "false");
+        worker.container = Some(ContainerConverter {
+            parser: LineParser::Cri,
+            joiner: Joiner::new(
+                BufferPool::new(6, BATCH_BYTES, Arc::clone(&waker)).unwrap(),
+                Duration::from_secs(1),
+                BATCH_BYTES,
+                k8s,
+                Some(Arc::clone(&offsets)),
+                None,
+                false,
+            )
+            .unwrap(),
+        });
+    }
     worker.batch_bytes = BATCH_BYTES;
     // As --max-line's default: no batch is longer.
     worker.max_line_bytes = BATCH_BYTES;
@@ -588,7 +629,16 @@ fn cpu_stage_over_a_file() {
         }
         let chunk = &text[start..end];
         lines += frame::count_lines(chunk) as u64;
-        worker.take(batch(&pool, chunk, Marks::default()));
+        let mut read = batch(&pool, chunk, Marks::default());
+        if file {
+            read.file_offset = start as u64;
+            read.marks = Marks::one(Mark {
+                slot: 0,
+                generation: 1,
+                end: end as u64,
+            });
+        }
+        worker.take(read);
         worker.flush_pending();
         while let Some(sent) = from_cpu.pop() {
             records += u64::from(sent.records);

@@ -80,14 +80,18 @@ pub(crate) struct ContainerLine<'a> {
 
 /// Splits one CRI line (without its `\n`); `None` when it is not one.
 pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
-    let space = memchr::memchr(b' ', line)?;
+    let space = time_end(line)?;
     let time = &line[..space];
     if !is_rfc3339(time) {
         return None;
     }
-    let (stream, rest) = match line[space + 1..].split_first_chunk::<7>() {
-        Some((b"stdout ", rest)) => (Stream::Stdout, rest),
-        Some((b"stderr ", rest)) => (Stream::Stderr, rest),
+    // The stream between its spaces, compared as one word.
+    const STDOUT: u64 = u64::from_le_bytes(*b" stdout ");
+    const STDERR: u64 = u64::from_le_bytes(*b" stderr ");
+    let (word, rest) = line[space..].split_first_chunk::<8>()?;
+    let stream = match u64::from_le_bytes(*word) {
+        STDOUT => Stream::Stdout,
+        STDERR => Stream::Stderr,
         _ => return None,
     };
     let (partial, message) = match rest {
@@ -115,7 +119,39 @@ pub(crate) fn parse_cri(line: &[u8]) -> Option<ContainerLine<'_>> {
     })
 }
 
+/// Shortest RFC 3339 time: `YYYY-MM-DDTHH:MM:SSZ`.
+const MIN_TIME_BYTES: usize = 19 + 1;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Where the first space of `line` is, if it can end a time: looked for
+/// only from [`MIN_TIME_BYTES`] to [`MAX_TIME_BYTES`], 8 bytes at a time.
+/// A space before that is not found, nor is one after; either way the
+/// line has no valid time (a time has no space in it), as when a search
+/// from the start finds its first space there.
+fn time_end(line: &[u8]) -> Option<usize> {
+    const WINDOW: usize = MAX_TIME_BYTES + 1 - MIN_TIME_BYTES;
+    const _: () = assert!(WINDOW == 16);
+    let Some(window) = line.get(MIN_TIME_BYTES..MIN_TIME_BYTES + WINDOW) else {
+        return memchr::memchr(b' ', line).filter(|&at| at >= MIN_TIME_BYTES);
+    };
+    let (low, high) = window.split_at(8);
+    for (offset, word) in [(0, low), (8, high)] {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // (x - 1) & !x has a byte's high bit set when that byte of x is 0;
+        // borrows can set it above a real one, never below, so the lowest
+        // is the first space.
+        let spaces = word ^ (ONES * u64::from(b' '));
+        let found = spaces.wrapping_sub(ONES) & !spaces & HIGH_BITS;
+        if found != 0 {
+            return Some(MIN_TIME_BYTES + offset + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
 /// `YYYY-MM-DDTHH:MM:SS[.F{1,9}](Z|±HH:MM)`, `T` and `Z` in either case.
+#[inline]
 fn is_rfc3339(time: &[u8]) -> bool {
     if time.len() < 19 + 1 || time.len() > MAX_TIME_BYTES {
         return false;
@@ -123,49 +159,81 @@ fn is_rfc3339(time: &[u8]) -> bool {
     let Some(head) = time.first_chunk::<19>() else {
         return false;
     };
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || (head[10] | 0x20) != b't'
-        || head[13] != b':'
-        || head[16] != b':'
+    // `T` in either case: 0x20 set in byte 10 (the second word's third).
+    let word = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+    if !(matches(word(0), DATE)
+        && matches(word(8) | 0x20 << 16, DAY_HOUR)
+        && matches(word(11), CLOCK))
     {
         return false;
     }
-    // The separators made digits, every byte must be one: tested 8 at a
-    // time (bytes 11..19 overlap the second word).
-    let mut digits = *head;
-    for at in [4, 7, 10, 13, 16] {
-        digits[at] = b'0';
-    }
-    let word = |at: usize| u64::from_le_bytes(digits[at..at + 8].try_into().expect("8 bytes"));
-    if !(all_digits(word(0)) && all_digits(word(8)) && all_digits(word(11))) {
-        return false;
-    }
-    let mut rest = &time[head.len()..];
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if !(1..=9).contains(&digits) {
-            return false;
+    // The zone is read from the end, so the fraction is what is between.
+    let rest = &time[head.len()..];
+    let fraction = match rest {
+        [fraction @ .., b'Z' | b'z'] => fraction,
+        [fraction @ .., sign, h1, h2, b':', m1, m2]
+            if matches!(sign, b'+' | b'-')
+                && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
+        {
+            fraction
         }
-        rest = &fraction[digits..];
-    }
-    match rest {
-        b"Z" | b"z" => true,
-        [sign, h1, h2, b':', m1, m2] => {
-            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+        _ => return false,
+    };
+    match fraction {
+        [] => true,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            // The 8 bytes that end with the digits, those before them made
+            // digits; a ninth digit on its own.
+            let end = head.len() + fraction.len();
+            let word = u64::from_le_bytes(time[end - 8..end].try_into().expect("8 bytes"));
+            let word = match digits.len() {
+                8.. => word,
+                count => {
+                    let before = (1u64 << (8 * (8 - count))) - 1;
+                    (word & !before) | ((ONES * u64::from(b'0')) & before)
+                }
+            };
+            matches(word, DIGITS) && (digits.len() < 9 || digits[0].is_ascii_digit())
         }
         _ => false,
     }
 }
 
-/// Whether every byte of `word` is an ASCII digit: its high nibble is 3,
-/// and stays 3 once 6 is added (no byte carries into the next: each is
-/// 0x30..=0x3f once the first test holds).
-fn all_digits(word: u64) -> bool {
-    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    word & HIGH_NIBBLES == THREES
-        && word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES == THREES
+/// What [`matches`] compares a word with: a pattern of 8 bytes, `0` for
+/// a digit and any other byte for itself, as the pattern's bytes and what
+/// to add to each byte of a word XORed with them (0x76 keeps 0..=9 below
+/// 0x80, 0x7f keeps only 0).
+#[derive(Clone, Copy)]
+struct Pattern {
+    bytes: u64,
+    add: u64,
+}
+
+impl Pattern {
+    const fn new(pattern: &[u8; 8]) -> Self {
+        let (mut bytes, mut add, mut at) = (0, 0, 0);
+        while at < 8 {
+            bytes |= (pattern[at] as u64) << (8 * at);
+            add |= (if pattern[at] == b'0' { 0x76 } else { 0x7f }) << (8 * at);
+            at += 1;
+        }
+        Self { bytes, add }
+    }
+}
+
+const DATE: Pattern = Pattern::new(b"0000-00-");
+const DAY_HOUR: Pattern = Pattern::new(b"00t00:00");
+const CLOCK: Pattern = Pattern::new(b"00:00:00");
+const DIGITS: Pattern = Pattern::new(b"00000000");
+
+/// Whether the 8 bytes of `word` match `pattern`. XORed with the
+/// pattern, a digit is 0..=9 and a matching byte 0; adding 0x76 or 0x7f
+/// then sets no high bit, which any other byte has or gets. A byte that
+/// carries into the next has its high bit set already: the carry cannot
+/// make a mismatch pass.
+fn matches(word: u64, pattern: Pattern) -> bool {
+    let x = word ^ pattern.bytes;
+    (x | x.wrapping_add(pattern.add)) & HIGH_BITS == 0
 }
 
 /// Parses Docker json-file lines with simd-json (a padded scratch copy,
@@ -317,7 +385,9 @@ pub(crate) fn record_bound(time: &[u8], stream: Stream, body: Body<'_>, metadata
 /// Writes `{"time":"…","stream":"…","body":"…"METADATA}\n` at the start of
 /// `out`, which holds at least [`record_len`] bytes; returns the bytes
 /// written (bytes of `out` after them may be overwritten as scratch).
-/// `metadata` is `,"key":value` pairs ([`k8s_fields`]) or empty.
+/// `time` is RFC 3339 (as [`parse_cri`] and [`DockerParser`] pass it) or
+/// empty, and written as it is; `metadata` is `,"key":value` pairs
+/// ([`k8s_fields`]) or empty.
 /// A [`Stream::Plain`] line's record is `{"body":"…"METADATA}\n`; a
 /// [`Body::Members`] body is written as the record's own members in place
 /// of `"body":…`, after `time` and `stream` unless it has its own.
@@ -390,10 +460,16 @@ fn write_record_with(
     metadata: &[u8],
     sink: &mut impl RecordSink,
 ) {
+    // The parsers pass RFC 3339 times (digits, `-:.+TZtz`), or none: written
+    // as they are, nothing in them to escape.
+    debug_assert!(
+        time.is_empty() || is_rfc3339(time),
+        "a container record's time is RFC 3339"
+    );
     // The common record, in pieces of fixed length (copied without a call).
     if let (Body::Text(text), Stream::Stdout | Stream::Stderr) = (body, stream) {
         sink.put(b"{\"time\":\"");
-        sink.put_text(time);
+        sink.put(time);
         sink.put(match stream {
             Stream::Stdout => b"\",\"stream\":\"stdout\",\"body\":\"",
             _ => b"\",\"stream\":\"stderr\",\"body\":\"",
@@ -423,7 +499,7 @@ fn write_record_with(
     if time_field {
         sink.put(separator());
         sink.put(b"\"time\":\"");
-        sink.put_text(time);
+        sink.put(time);
         sink.put(b"\"");
     }
     if stream_field {

@@ -104,6 +104,97 @@ fn every_byte_of_a_cri_times_date_and_clock_is_checked() {
     }
 }
 
+/// The time check as first written (the fraction's digits counted from
+/// the front, the zone after them), and the time as a search for the
+/// line's first space finds it: what `parse_cri` must agree with.
+fn time_by_search(line: &[u8]) -> Option<&[u8]> {
+    let time = &line[..memchr::memchr(b' ', line)?];
+    if time.len() < 20 || time.len() > MAX_TIME_BYTES {
+        return None;
+    }
+    let head = &time[..19];
+    for (at, &byte) in head.iter().enumerate() {
+        let ok = match at {
+            4 | 7 => byte == b'-',
+            10 => byte | 0x20 == b't',
+            13 | 16 => byte == b':',
+            _ => byte.is_ascii_digit(),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut rest = &time[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let zone = match rest {
+        b"Z" | b"z" => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            matches!(sign, b'+' | b'-') && [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    };
+    zone.then_some(time)
+}
+
+#[test]
+fn cri_times_are_found_and_checked_as_a_search_from_the_front_would() {
+    let mut lines = Vec::new();
+    for digits in 0..=11 {
+        for zone in [
+            "Z", "z", "+01:00", "-05:30", "+0100", "+01:0a", "", "ZZ", "+01:00Z",
+        ] {
+            let fraction = match digits {
+                0 => String::new(),
+                n => format!(".{}", &"123456789012"[..n]),
+            };
+            let line = format!("2026-12-02T04:09:29{fraction}{zone} stdout F msg x");
+            // Each byte of the time and the space after it, changed.
+            for at in 0..line.len().min(40) {
+                for byte in [
+                    b' ', b'/', b':', b';', b',', b'-', b'a', b't', b'T', b'.', b'Z', b'+', b'0',
+                    0x80, 0xff,
+                ] {
+                    let mut changed = line.clone().into_bytes();
+                    changed[at] = byte;
+                    lines.push(changed);
+                }
+            }
+            // Cut at every length (short lines are searched differently).
+            for len in 0..line.len() {
+                lines.push(line.as_bytes()[..len].to_vec());
+            }
+            lines.push(line.into_bytes());
+        }
+    }
+    let mut valid = 0;
+    for line in &lines {
+        let want = time_by_search(line);
+        let got = parse_cri(line).map(|parsed| parsed.time);
+        let text = String::from_utf8_lossy(line);
+        match want {
+            None => assert_eq!(got, None, "{text:?}"),
+            // With the stream and tag as written, the line is CRI.
+            Some(time) if line[time.len()..].starts_with(b" stdout F ") => {
+                assert_eq!(got, Some(time), "{text:?}")
+            }
+            Some(time) => assert!(got.is_none() || got == Some(time), "{text:?}"),
+        }
+        valid += usize::from(got.is_some());
+    }
+    // Both kinds are among the lines.
+    assert!(
+        valid > 100 && valid < lines.len() / 2,
+        "{valid} of {}",
+        lines.len()
+    );
+}
+
 fn docker(line: &str) -> Option<(String, Stream, bool, String)> {
     let mut parser = DockerParser::new(4096);
     parser.parse(line.as_bytes(), |parsed| {
@@ -180,8 +271,9 @@ fn records_escape_the_body_once_and_replace_invalid_utf8() {
         json!({"time":"2026-12-02T04:09:29Z","stream":"stdout","body":"tab\there \"q\" é \u{1}","k8s.pod.name":"p"})
     );
     let invalid = b"a\xff\xfeb\xe2\x82";
-    let mut out = vec![0u8; record_len(b"t", Stream::Stderr, Body::Text(invalid), b"")];
-    let written = write_record(&mut out, b"t", Stream::Stderr, Body::Text(invalid), b"");
+    let time = b"2026-12-02T04:09:29.5+01:00";
+    let mut out = vec![0u8; record_len(time, Stream::Stderr, Body::Text(invalid), b"")];
+    let written = write_record(&mut out, time, Stream::Stderr, Body::Text(invalid), b"");
     let value: Value = serde_json::from_slice(&out[..written]).unwrap();
     assert_eq!(value["body"], json!("a\u{FFFD}\u{FFFD}b\u{FFFD}"));
     // A plain line's record: its body and metadata only.
