@@ -289,6 +289,7 @@ impl KafkaSink {
             slot,
             ends: Vec::new(),
             handing: Vec::new(),
+            messages: Vec::new(),
             stalled: 0,
         }
     }
@@ -470,53 +471,68 @@ impl KafkaSink {
                 }
             }
         }
-        for at in 0..worker.handing.len() {
-            let index = worker.handing[at];
-            let line = worker.line(bytes, index);
-            let key = self
-                .key
-                .as_deref()
-                .and_then(|field| top_level_value(line, field));
-            loop {
-                let outcome = producer.produce(line, key, slot::opaque(worker.index, index));
-                let failure = match outcome {
-                    Ok(()) => break,
-                    Err(RDKafkaErrorCode::QueueFull)
-                        if Instant::now() < deadline
-                            && self.shared.generation.load(Ordering::Acquire) == generation =>
-                    {
-                        // The queue is full: the report server makes room
-                        // as the broker acknowledges.
-                        std::thread::sleep(Duration::from_millis(2));
-                        continue;
-                    }
-                    Err(RDKafkaErrorCode::QueueFull) => {
-                        let state = worker.slot.lock();
-                        self.unacknowledged(
-                            &state,
-                            "not handed (the producer's queue stayed full, or it was replaced)",
-                        )
-                    }
-                    Err(code) if permanent(code) => {
-                        worker.slot.lock().refuse(index, code);
-                        break;
-                    }
-                    Err(code) => Failure::Retry {
-                        error: io::Error::other(format!("cannot produce: {code}")),
-                        retry_after: None,
-                    },
-                };
-                // Not handed: these lines go on the next try.
+        let mut at = 0;
+        let mut failure = None;
+        while at < worker.handing.len() {
+            // One produce call for every line from `at` on.
+            worker.messages.clear();
+            for &index in &worker.handing[at..] {
+                let line = worker.line(bytes, index);
+                let key = self
+                    .key
+                    .as_deref()
+                    .and_then(|field| top_level_value(line, field));
+                let opaque = slot::opaque(worker.index, index);
+                worker.messages.push(producer::message(line, key, opaque));
+            }
+            producer.produce_batch(&mut worker.messages);
+            let mut full_from = None;
+            {
                 let mut state = worker.slot.lock();
-                for &index in &worker.handing[at..] {
-                    if state.status[index] == Line::InFlight {
-                        state.set(index, Line::Pending);
+                for (offset, message) in worker.messages.iter().enumerate() {
+                    let index = worker.handing[at + offset];
+                    match RDKafkaErrorCode::from(message.err) {
+                        RDKafkaErrorCode::NoError => {}
+                        RDKafkaErrorCode::QueueFull => {
+                            // This one and every later one were not queued.
+                            full_from = Some(at + offset);
+                            break;
+                        }
+                        code if permanent(code) => state.refuse(index, code),
+                        code => {
+                            // Not handed: it goes on the next try.
+                            state.set(index, Line::Pending);
+                            failure = Some(Failure::Retry {
+                                error: io::Error::other(format!("cannot produce: {code}")),
+                                retry_after: None,
+                            });
+                        }
                     }
                 }
-                return Err(failure);
             }
+            worker.messages.clear();
+            let Some(from) = full_from else {
+                break;
+            };
+            if Instant::now() < deadline
+                && self.shared.generation.load(Ordering::Acquire) == generation
+            {
+                // The queue is full: the report server makes room as the
+                // broker acknowledges.
+                std::thread::sleep(Duration::from_millis(2));
+                at = from;
+                continue;
+            }
+            let mut state = worker.slot.lock();
+            for &index in &worker.handing[from..] {
+                state.set(index, Line::Pending);
+            }
+            return Err(self.unacknowledged(
+                &state,
+                "not handed (the producer's queue stayed full, or it was replaced)",
+            ));
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     /// The failure of an attempt that left lines unacknowledged: the
@@ -555,6 +571,9 @@ pub(crate) struct KafkaWorker {
     ends: Vec<usize>,
     /// The lines one attempt hands the producer.
     handing: Vec<usize>,
+    /// Their messages, for one produce call (pointers into the batch,
+    /// cleared after the call).
+    messages: Vec<rdkafka::bindings::rd_kafka_message_t>,
     /// Attempts in a row without an acknowledgement (see
     /// [`STALLED_ATTEMPTS`]).
     stalled: u32,

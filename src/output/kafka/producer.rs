@@ -139,38 +139,51 @@ impl Producer0 {
         None
     }
 
-    /// Queues one message (librdkafka copies it), with `opaque` as what its
-    /// delivery report brings back. No allocation of ours (the safe `send`
-    /// builds a C string of the topic for every message).
-    pub fn produce(
-        &self,
-        payload: &[u8],
-        key: Option<&[u8]>,
-        opaque: usize,
-    ) -> Result<(), RDKafkaErrorCode> {
-        let (key, key_len) = key.map_or((std::ptr::null(), 0), |key| (key.as_ptr(), key.len()));
-        // SAFETY: the topic handle is valid (the sink opens it before any
-        // produce); payload and key are valid for their lengths during the
-        // call, and RD_KAFKA_MSG_F_COPY makes librdkafka copy them before
-        // it returns.
-        let result = unsafe {
-            rdsys::rd_kafka_produce(
-                self.topic.load(Ordering::Acquire),
-                -1, // RD_KAFKA_PARTITION_UA: the partitioner picks
-                rdsys::RD_KAFKA_MSG_F_COPY,
-                payload.as_ptr() as *mut libc::c_void,
-                payload.len(),
-                key as *const libc::c_void,
-                key_len,
-                opaque as *mut libc::c_void,
-            )
-        };
-        if result == 0 {
-            Ok(())
-        } else {
-            // SAFETY: reads this thread's last error; no pointer involved.
-            Err(unsafe { rdsys::rd_kafka_last_error() }.into())
+    /// Queues the messages (librdkafka copies them) in one call, in
+    /// order: one call per batch rather than per line (the topic's lock,
+    /// the clock and the checks are taken once). Each message's `err`
+    /// says what became of it; after a full queue every later message
+    /// fails the same way, so none of them overtakes an earlier one.
+    pub fn produce_batch(&self, messages: &mut [rdsys::rd_kafka_message_t]) {
+        if messages.is_empty() {
+            return;
         }
+        // SAFETY: the topic handle is valid (the sink opens it before any
+        // produce); each message's payload and key point into the batch,
+        // valid for their lengths during the call, and RD_KAFKA_MSG_F_COPY
+        // makes librdkafka copy them before it returns. The count fits an
+        // int: a batch holds far fewer lines than 2^31.
+        unsafe {
+            rdsys::rd_kafka_produce_batch(
+                self.topic.load(Ordering::Acquire),
+                -1, // RD_KAFKA_PARTITION_UA: the partitioner picks, per message
+                rdsys::RD_KAFKA_MSG_F_COPY,
+                messages.as_mut_ptr(),
+                messages.len() as libc::c_int,
+            );
+        }
+    }
+}
+
+/// A message for [`Producer0::produce_batch`], with `opaque` as what its
+/// delivery report brings back. The pointers are only read during that
+/// call.
+pub(super) fn message(
+    payload: &[u8],
+    key: Option<&[u8]>,
+    opaque: usize,
+) -> rdsys::rd_kafka_message_t {
+    let (key, key_len) = key.map_or((std::ptr::null(), 0), |key| (key.as_ptr(), key.len()));
+    rdsys::rd_kafka_message_t {
+        err: rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
+        rkt: std::ptr::null_mut(),
+        partition: -1,
+        payload: payload.as_ptr() as *mut libc::c_void,
+        len: payload.len(),
+        key: key as *mut libc::c_void,
+        key_len,
+        offset: 0,
+        _private: opaque as *mut libc::c_void,
     }
 }
 
