@@ -19,25 +19,44 @@ const LINES: u64 = 400_000;
 const CHUNK: u64 = 1_000;
 const TAG: &str = "rot";
 
+/// How the writer of [`write_like_an_application`] reopens its log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reopen {
+    /// It creates the file when the path names none (the rotator only
+    /// renames).
+    Creating,
+    /// It opens the file the rotator created, once that is there
+    /// (logrotate's `create`, like an application reopening on its
+    /// postrotate signal). One that created the file itself could do so
+    /// between logrotate's rename and its create: logrotate then renames
+    /// the application's file to `app.log-YYYYMMDDHH.backup` and creates
+    /// its own, and that file was named `app.log` for a moment too short
+    /// for any tailer of the name to see (docs/durability.md).
+    Existing,
+}
+
 /// Writes `LINES` numbered lines to `path` in chunks, reopening the path
 /// when it names another file than the open descriptor (as an application
-/// does after a rotation signal, a little late). Calls `between` every
-/// `every` chunks from the writer thread (for rotations that must not race
-/// a write).
+/// does after a rotation signal, a little late). Writes the first chunk,
+/// then waits until `tailing` says ringway read it: a file rotated away
+/// before ringway first looked is not one it can see. Calls `between`
+/// every `every` chunks from the writer thread (for rotations that must not
+/// race a write).
 fn write_like_an_application(
     path: PathBuf,
+    reopen: Reopen,
+    tailing: impl Fn() -> bool + Send + 'static,
     every: u64,
     between: impl Fn(u64) + Send + 'static,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let open = || {
             OpenOptions::new()
-                .create(true)
+                .create(reopen == Reopen::Creating)
                 .append(true)
                 .open(&path)
-                .expect("open the log")
         };
-        let mut file = open();
+        let mut file = open().expect("open the log");
         let mut chunk = 0;
         let mut next = 0;
         while next < LINES {
@@ -47,12 +66,22 @@ fn write_like_an_application(
             // Keep writing to the old descriptor for a chunk after a
             // rotation, like an application that has not reopened yet.
             if renamed && chunk % 2 == 0 {
-                file = open();
+                match open() {
+                    Ok(reopened) => file = reopened,
+                    // Not created again yet: the next chunk tries again.
+                    Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::NotFound),
+                }
             }
             let end = (next + CHUNK).min(LINES);
             file.write_all(&numbered_lines(TAG, next..end))
                 .expect("write the log");
             next = end;
+            if chunk == 0 {
+                assert!(
+                    wait_until(TIMEOUT, &tailing),
+                    "ringway never read the first chunk"
+                );
+            }
             chunk += 1;
             if chunk % every == 0 {
                 between(chunk / every);
@@ -60,6 +89,12 @@ fn write_like_an_application(
             thread::sleep(Duration::from_millis(3));
         }
     })
+}
+
+/// Whether `output` holds a line yet: ringway is tailing.
+fn delivers_to(output: &Path) -> impl Fn() -> bool + Send + 'static {
+    let output = output.to_path_buf();
+    move || count_lines(&output) > 0
 }
 
 /// Every file of the rotation family: `app.log` and `app.log.*`.
@@ -166,7 +201,13 @@ fn rename_and_create_rotation_under_load_delivers_every_line_once() {
             rotations.fetch_add(1, Ordering::SeqCst);
         }
     };
-    let writer = write_like_an_application(log.clone(), 50, rotator);
+    let writer = write_like_an_application(
+        log.clone(),
+        Reopen::Creating,
+        delivers_to(&output),
+        50,
+        rotator,
+    );
     let stderr = tail_during(&dir, &format!("file:{}", p(&log)), &output, writer, || {
         LINES
     });
@@ -193,7 +234,13 @@ fn copytruncate_under_load_loses_nothing_and_reads_copies_from_where_the_origina
             truncate_in_place(&log);
         }
     };
-    let writer = write_like_an_application(log.clone(), 50, rotator);
+    let writer = write_like_an_application(
+        log.clone(),
+        Reopen::Creating,
+        delivers_to(&output),
+        50,
+        rotator,
+    );
     let logs_for_count = logs.clone();
     let stderr = tail_during(
         &dir,
@@ -299,12 +346,15 @@ fn debian_logrotate_under_load_delivers_every_line_once() {
         }
     };
     let writer = {
-        // Runs logrotate from a thread of its own every 60 chunks' time.
+        // Runs logrotate from a thread of its own every 250 ms.
         let log = log.clone();
         let running = Arc::new(AtomicBool::new(true));
         let rotating = {
             let running = Arc::clone(&running);
+            let tailing = delivers_to(&output);
             thread::spawn(move || {
+                // Not before ringway has the first file open.
+                assert!(wait_until(TIMEOUT, &tailing), "ringway never tailed");
                 let mut n = 0;
                 while running.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(250));
@@ -313,7 +363,13 @@ fn debian_logrotate_under_load_delivers_every_line_once() {
                 }
             })
         };
-        let writing = write_like_an_application(log, u64::MAX, |_| {});
+        let writing = write_like_an_application(
+            log,
+            Reopen::Existing,
+            delivers_to(&output),
+            u64::MAX,
+            |_| {},
+        );
         thread::spawn(move || {
             writing.join().unwrap();
             running.store(false, Ordering::SeqCst);

@@ -285,7 +285,7 @@ impl FileReader {
         // EOF for now; but a short read that ended inside a skipped
         // over-long line is settled by the next read (0 bytes) instead.
         if read == 0 || (short && !file.skipping && !unread_after_skip) {
-            self.reached_eof(index);
+            self.reached_eof(index, read_from + read as u64);
         }
     }
 

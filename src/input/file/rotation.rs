@@ -188,9 +188,10 @@ pub(super) const MAX_COPY_CHECKS: u32 = 40;
 pub(super) const MAX_TRUNCATED: usize = 16;
 
 impl FileReader {
-    /// A read came back short: nothing more past `offset` for now. Checks
-    /// for truncation and deletion, which only show at EOF.
-    pub(super) fn reached_eof(&mut self, index: usize) {
+    /// A read came back short at `end` (the file's size as that read saw
+    /// it): nothing more past `offset` for now. Checks for truncation and
+    /// deletion, which only show at EOF.
+    pub(super) fn reached_eof(&mut self, index: usize, end: u64) {
         let file = self.files[index].as_mut().expect("open file");
         file.readable = false;
         file.check_before_read = true;
@@ -198,10 +199,13 @@ impl FileReader {
             file.initial_pending = false;
             self.initial_remaining -= 1;
         }
+        // The size the read saw, not the size now: a rescan reads again
+        // when the two differ, and bytes written between the read and the
+        // look below must count as growth.
+        file.eof_size = end;
         let Ok(metadata) = file.file.metadata() else {
             return;
         };
-        file.eof_size = metadata.len();
         if metadata.len() < file.offset {
             let why = format!(
                 "was truncated from {} to {} bytes",
@@ -228,6 +232,13 @@ impl FileReader {
             }
         }
         let file = self.files[index].as_mut().expect("open file");
+        if metadata.len() > end {
+            // Written to since the read found its end. The write's inotify
+            // event may have come before this read's completion (and its
+            // readable flag was cleared above), or under a name that is not
+            // watched (a rotated file's new name): read on now.
+            file.readable = true;
+        }
         if metadata.nlink() == 0 && metadata.len() > file.offset {
             // Deleted with bytes left (a last line without a newline, or a
             // writer that still appends): no writer will finish the last
@@ -467,6 +478,7 @@ impl FileReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -583,6 +595,102 @@ mod tests {
         let mut moved = original(3000, false);
         moved.offset = 2999;
         assert_eq!(moved.judge(&copy, &head, size, true), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A reader of `path` (from its start) with nothing posted on its ring
+    /// but its file reads, and the ring its batches go to.
+    fn reader_of(path: &Path) -> (FileReader, crate::ring::RingReceiver<crate::batch::Batch>) {
+        use crate::ring::Waker;
+        use std::sync::Arc;
+        let waker = Waker::for_eventfd(crate::uring::eventfd().unwrap());
+        let (to_cpu, batches) =
+            crate::ring::ring(4, Arc::clone(&waker), Waker::for_test(), Arc::default());
+        let lane = crate::input::LaneParts {
+            ring: io_uring::IoUring::new(8).unwrap(),
+            pool: crate::pool::BufferPool::new(4, 4096, Arc::clone(&waker)).unwrap(),
+            to_cpu,
+            waker,
+            counters: Arc::default(),
+            shutdown: Arc::default(),
+            readers_done: Arc::default(),
+            max_line_bytes: 4096,
+            source: false,
+        };
+        let config = super::super::FileReaderConfig {
+            pattern: path.to_str().unwrap().to_string(),
+            from: crate::config::StartFrom::Beginning,
+            exit_on_eof: false,
+            max_open_files: 4,
+            written: Vec::new(),
+        };
+        let tracking = super::super::FileTracking {
+            offsets: crate::checkpoint::AckedOffsets::new(4),
+            state: None,
+            saved: Default::default(),
+        };
+        (FileReader::new(config, lane, tracking), batches)
+    }
+
+    /// Reads what is readable, waiting for each read, and returns the
+    /// bytes of the batches made.
+    fn read_what_is_readable(
+        reader: &mut FileReader,
+        batches: &mut crate::ring::RingReceiver<crate::batch::Batch>,
+    ) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for _ in 0..8 {
+            reader.issue_reads();
+            if reader.in_flight == 0 {
+                break;
+            }
+            reader.submit(true);
+            reader.reap_completions();
+            reader.push_ready();
+            while let Some(batch) = batches.pop() {
+                bytes.extend_from_slice(&batch.buf[..batch.len]);
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_rotated_file_written_between_its_last_read_and_the_look_at_its_size_is_read_to_its_end() {
+        let dir = scratch("grown-at-eof");
+        let path = dir.join("app.log");
+        std::fs::write(&path, b"one\n").unwrap();
+        let (mut reader, mut batches) = reader_of(&path);
+        reader.scan_matches(true);
+        assert_eq!(read_what_is_readable(&mut reader, &mut batches), b"one\n");
+        // Rotated: the rescan that notices it reads the old file to its end.
+        std::fs::rename(&path, dir.join("app.log.1")).unwrap();
+        reader.rescan();
+        reader.issue_reads();
+        assert_eq!(reader.in_flight, 1, "the rotated file is read to its end");
+        reader.submit(true);
+        assert_eq!(reader.ring.completion().len(), 1, "the read completed");
+        // That read found the end; the application writes its last line to
+        // the old descriptor before the reader handles the read (and looks
+        // at the file's size). Its write is reported under the new name,
+        // which the reader does not watch: only a rescan can see it.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("app.log.1"))
+            .unwrap()
+            .write_all(b"two\n")
+            .unwrap();
+        reader.reap_completions();
+        reader.push_ready();
+        let mut after = Vec::new();
+        while let Some(batch) = batches.pop() {
+            after.extend_from_slice(&batch.buf[..batch.len]);
+        }
+        assert!(after.is_empty(), "the read found the end before the write");
+        for _ in 0..3 {
+            reader.rescan();
+            after.extend(read_what_is_readable(&mut reader, &mut batches));
+        }
+        assert_eq!(after, b"two\n", "the last line is read");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
