@@ -6,7 +6,9 @@
 //! `--dead-letter` (or, without one, are counted and logged) and it is
 //! acked. Ordered sinks (`file:`, `stdout`, `tcp:`) commit in the order the
 //! dispatcher assigned (`seq`), whatever the number of workers: a worker
-//! waits for its turn ([`CommitOrder`]) before writing. The batch's buffer
+//! waits for its turn ([`CommitOrder`]) before writing. A `kafka:` output
+//! is ordered too, but passes the turn on once its batch is handed to the
+//! output's producer, before the broker acknowledged it. The batch's buffer
 //! returns to its pool when the last output drops its `Arc`.
 
 use crate::dead_letter::SharedDeadLetter;
