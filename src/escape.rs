@@ -82,8 +82,10 @@ pub(crate) const MAX_JSON_BYTES_PER_BYTE: usize = 6;
 ///
 /// One pass for valid UTF-8 (the common case), by whole blocks
 /// ([`write_json_blocks`]: vectors on x86_64, 8-byte words elsewhere),
-/// which also tells whether any byte is outside ASCII: only then is the
-/// text checked as UTF-8, and written again, by pieces, if it is not.
+/// which also tells where the bytes outside ASCII are: only those are
+/// checked as UTF-8 (no ASCII byte is part of another character, so the
+/// text is valid when the span from its first such byte to its last is),
+/// and the text is written again, by pieces, if they are not.
 pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
     // Written as if valid: invalid bytes as they are take no more room
     // than the U+FFFD that replaces them, so this fits too.
@@ -92,12 +94,13 @@ pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
         mut len,
         mut non_ascii,
     } = write_json_blocks(bytes, out);
-    for &byte in &bytes[read..] {
-        non_ascii |= !byte.is_ascii();
+    for (at, &byte) in bytes.iter().enumerate().skip(read) {
+        if !byte.is_ascii() {
+            non_ascii.note(at, at + 1);
+        }
         len += write_json_byte(byte, &mut out[len..]);
     }
-    // ASCII is valid UTF-8.
-    if !non_ascii || simdutf8::basic::from_utf8(bytes).is_ok() {
+    if non_ascii.is_empty() || simdutf8::basic::from_utf8(non_ascii.of(bytes)).is_ok() {
         return len;
     }
     let mut len = 0;
@@ -109,14 +112,56 @@ pub(crate) fn write_json_string_lossy(bytes: &[u8], out: &mut [u8]) -> usize {
 }
 
 /// How far a block writer got: `bytes[..read]` is written as
-/// `out[..len]`; `non_ascii` is set when a byte it looked at (in
-/// `bytes[..read]`, or a few after) is 0x80 or above, and is set whenever
-/// one of `bytes[..read]` is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `out[..len]`; every byte of `bytes[..read]` that is 0x80 or above is in
+/// `non_ascii`'s span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Progress {
     read: usize,
     len: usize,
-    non_ascii: bool,
+    non_ascii: NonAscii,
+}
+
+/// The span of a text from the first byte outside ASCII a writer saw to
+/// the last (both 0x80 or above): `start..end`, empty when it saw none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NonAscii {
+    start: usize,
+    end: usize,
+}
+
+impl NonAscii {
+    const NONE: Self = Self {
+        start: usize::MAX,
+        end: 0,
+    };
+
+    /// Takes in bytes outside ASCII from `first` to `end` (`end - 1` is
+    /// the last of them).
+    #[inline(always)]
+    fn note(&mut self, first: usize, end: usize) {
+        self.start = self.start.min(first);
+        self.end = self.end.max(end);
+    }
+
+    /// Takes in the bytes `mask` marks, bit `i` for the byte at `at + i`.
+    #[inline(always)]
+    fn note_mask(&mut self, at: usize, mask: u64) {
+        if mask != 0 {
+            self.note(
+                at + mask.trailing_zeros() as usize,
+                at + 64 - mask.leading_zeros() as usize,
+            );
+        }
+    }
+
+    fn is_empty(self) -> bool {
+        self.start >= self.end
+    }
+
+    /// The span's bytes of `bytes`.
+    fn of(self, bytes: &[u8]) -> &[u8] {
+        &bytes[self.start..self.end]
+    }
 }
 
 /// Writes `bytes` as JSON string content into `out` (which holds at least
@@ -151,7 +196,7 @@ fn write_json_byte(byte: u8, out: &mut [u8]) -> usize {
 /// [`write_json_blocks`] without vectors: 8 bytes a step, as one word.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn write_json_words(bytes: &[u8], out: &mut [u8]) -> Progress {
-    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
+    let (mut read, mut len, mut non_ascii) = (0, 0, NonAscii::NONE);
     // Each word is stored whole, then only its bytes before the first one
     // to escape are kept, and the escape written after them: `out` needs
     // room for a word past what is written, which the loop's condition
@@ -163,7 +208,13 @@ fn write_json_words(bytes: &[u8], out: &mut [u8]) -> Progress {
         store(out, len, word);
         let value = u64::from_le_bytes(word);
         // Bytes after an escape are looked at again: they are the text's.
-        non_ascii |= value & 0x8080_8080_8080_8080;
+        let high = value & 0x8080_8080_8080_8080;
+        if high != 0 {
+            non_ascii.note(
+                read + (high.trailing_zeros() / 8) as usize,
+                read + 8 - (high.leading_zeros() / 8) as usize,
+            );
+        }
         let mask = json_escape_mask(value);
         if mask == 0 {
             read += 8;
@@ -186,7 +237,7 @@ fn write_json_words(bytes: &[u8], out: &mut [u8]) -> Progress {
     Progress {
         read,
         len,
-        non_ascii: non_ascii != 0,
+        non_ascii,
     }
 }
 
@@ -383,13 +434,21 @@ mod tests {
                         text.splice(before..before, "é".bytes());
                     }
                     let end = text.len();
-                    text.splice(at.min(end)..at.min(end), bad.iter().copied());
-                    let mut want = Vec::new();
-                    json_string_lossy(&text, |piece| want.extend_from_slice(piece));
-                    let mut out = vec![0u8; want.len()];
-                    let written = write_json_string_lossy(&text, &mut out);
-                    assert_eq!(&out[..written], &want[..], "{text:?}");
-                    assert!(String::from_utf8(want).is_ok());
+                    // Valid characters after it too: the bad bytes are
+                    // inside the span from the first non-ASCII to the last.
+                    for valid_after in [false, true] {
+                        let mut text = text.clone();
+                        text.splice(at.min(end)..at.min(end), bad.iter().copied());
+                        if valid_after {
+                            text.extend_from_slice("ü€".as_bytes());
+                        }
+                        let mut want = Vec::new();
+                        json_string_lossy(&text, |piece| want.extend_from_slice(piece));
+                        let mut out = vec![0u8; want.len()];
+                        let written = write_json_string_lossy(&text, &mut out);
+                        assert_eq!(&out[..written], &want[..], "{text:?}");
+                        assert!(String::from_utf8(want).is_ok());
+                    }
                 }
             }
         }

@@ -21,7 +21,7 @@
 //! to byte arrays (masked ones for AVX-512, touching only the bytes of the
 //! slice), and the calls of the writers once the CPU was checked.
 
-use super::{Progress, write_json_byte};
+use super::{NonAscii, Progress, write_json_byte};
 use std::arch::x86_64::{
     __m128i, __m256i, __m512i, _bzhi_u64, _mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_loadu_si128,
     _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_shuffle_epi8,
@@ -270,12 +270,12 @@ fn write_each(bytes: &[u8], out: &mut [u8], mut len: usize) -> usize {
 /// too when the text has 8 (read with the 8 before them).
 #[target_feature(enable = "avx2,popcnt")]
 fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
-    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
+    let (mut read, mut len, mut non_ascii) = (0, 0, NonAscii::NONE);
     while read + 32 <= bytes.len() && len + 64 <= out.len() {
         let block = &bytes[read..read + 32];
         let vector = load32(array(block));
         let masks = masks32(vector);
-        non_ascii |= masks.non_ascii;
+        non_ascii.note_mask(read, masks.non_ascii.into());
         if masks.quotes | masks.controls == 0 {
             store32(array_mut(&mut out[len..len + 32]), vector);
         } else if masks.controls == 0 {
@@ -305,7 +305,7 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
         let masks = masks16(vector);
         // Only the low `count` bytes are the text's (the rest are zeros).
         let mine = (1u32 << count) - 1;
-        non_ascii |= masks.non_ascii & mine;
+        non_ascii.note_mask(read, (masks.non_ascii & mine).into());
         if masks.controls & mine == 0 {
             let quotes = masks.quotes & mine;
             // The spread writes the zeros after the text's bytes too; they
@@ -320,7 +320,7 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
     Progress {
         read,
         len,
-        non_ascii: non_ascii != 0,
+        non_ascii,
     }
 }
 
@@ -332,7 +332,7 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
 /// built with one bit deposit and one bit extract.
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,bmi2,popcnt")]
 fn write_blocks_avx512(bytes: &[u8], out: &mut [u8]) -> Progress {
-    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
+    let (mut read, mut len, mut non_ascii) = (0, 0, NonAscii::NONE);
     let backslashes = _mm512_set1_epi8(b'\\' as i8);
     let quote_bytes = _mm512_set1_epi8(b'"' as i8);
     let first_printable = _mm512_set1_epi8(0x20);
@@ -346,7 +346,7 @@ fn write_blocks_avx512(bytes: &[u8], out: &mut [u8]) -> Progress {
             | _mm512_cmpeq_epi8_mask(vector, backslashes);
         let controls =
             _mm512_cmplt_epu8_mask(vector, first_printable) & _bzhi_u64(!0, count as u32);
-        non_ascii |= _mm512_movepi8_mask(vector);
+        non_ascii.note_mask(read, _mm512_movepi8_mask(vector));
         if controls != 0 {
             len = write_each(block, out, len);
         } else {
@@ -363,7 +363,7 @@ fn write_blocks_avx512(bytes: &[u8], out: &mut [u8]) -> Progress {
     Progress {
         read,
         len,
-        non_ascii: non_ascii != 0,
+        non_ascii,
     }
 }
 
@@ -424,7 +424,7 @@ fn store_up_to_64(out: &mut [u8], bytes: __m512i) {
 /// knows how many it keeps, so `out` must have them.
 #[target_feature(enable = "sse2")]
 fn write_blocks_sse2(bytes: &[u8], out: &mut [u8]) -> Progress {
-    let (mut read, mut len, mut non_ascii) = (0, 0, 0);
+    let (mut read, mut len, mut non_ascii) = (0, 0, NonAscii::NONE);
     while read + 16 <= bytes.len() && len + 16 <= out.len() {
         let block: &[u8; 16] = array(&bytes[read..read + 16]);
         let vector = load16(block);
@@ -432,14 +432,14 @@ fn write_blocks_sse2(bytes: &[u8], out: &mut [u8]) -> Progress {
         let masks = masks16(vector);
         let escapes = masks.quotes | masks.controls;
         if escapes == 0 {
-            non_ascii |= masks.non_ascii;
+            non_ascii.note_mask(read, masks.non_ascii.into());
             read += 16;
             len += 16;
             continue;
         }
         let at = escapes.trailing_zeros() as usize;
         // Bytes after `at` are read again from the next step.
-        non_ascii |= masks.non_ascii & ((1 << at) - 1);
+        non_ascii.note_mask(read, (masks.non_ascii & ((1 << at) - 1)).into());
         len += at;
         // The escape is part of the output, which `out` holds.
         len += write_json_byte(block[at], &mut out[len..]);
@@ -448,7 +448,7 @@ fn write_blocks_sse2(bytes: &[u8], out: &mut [u8]) -> Progress {
     Progress {
         read,
         len,
-        non_ascii: non_ascii != 0,
+        non_ascii,
     }
 }
 
@@ -501,12 +501,19 @@ mod tests {
                     assert_eq!(progress.read, bytes.len(), "{bytes:?}");
                     assert!(out[progress.len..].iter().all(|&b| b == 0xaa), "{bytes:?}");
                 }
-                let read_non_ascii = bytes[..progress.read].iter().any(|&b| b >= 0x80);
-                // Set for what it read; it may also be set by a byte it
-                // looked at and left for the next step.
-                assert!(progress.non_ascii || !read_non_ascii, "{name} {bytes:?}");
-                if progress.non_ascii {
-                    assert!(bytes.iter().any(|&b| b >= 0x80), "{name} {bytes:?}");
+                // Every byte outside ASCII it read is in its span; the
+                // span may also take in bytes it looked at and left for
+                // the next step, and it starts and ends at such bytes.
+                let span = progress.non_ascii;
+                for (at, &byte) in bytes[..progress.read].iter().enumerate() {
+                    if byte >= 0x80 {
+                        assert!(span.start <= at && at < span.end, "{name} {bytes:?}");
+                    }
+                }
+                if !span.is_empty() {
+                    assert!(span.end <= bytes.len(), "{name} {bytes:?}");
+                    assert!(bytes[span.start] >= 0x80, "{name} {bytes:?} {span:?}");
+                    assert!(bytes[span.end - 1] >= 0x80, "{name} {bytes:?} {span:?}");
                 }
                 // With room, whole blocks are all written; the rest is
                 // shorter than a block.
