@@ -53,7 +53,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::Producer;
 use std::ffi::CString;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -99,6 +99,8 @@ struct Shared {
     reports: Arc<Reports>,
     /// Set when the output stops: the report server returns.
     stop: AtomicBool,
+    /// The partition the next keyless batch goes to (modulo the count).
+    next_partition: AtomicU32,
 }
 
 /// The output's producer.
@@ -254,6 +256,7 @@ impl KafkaSink {
                 slots: RwLock::new(Vec::new()),
                 reports: Arc::new(Reports::new(counters, name)),
                 stop: AtomicBool::new(false),
+                next_partition: AtomicU32::new(0),
             }),
             server: OnceLock::new(),
         })
@@ -471,6 +474,16 @@ impl KafkaSink {
                 }
             }
         }
+        // Keyless lines go to one partition a batch, the batches taking
+        // the partitions in turn (librdkafka's partitioner would pick one
+        // per message, reading the clock for its sticky partition each
+        // time); keyed lines to the partition of their key.
+        let partition = match (&self.key, producer.partitions(&self.topic)) {
+            (None, count) if count > 0 => {
+                (self.shared.next_partition.fetch_add(1, Ordering::Relaxed) % count as u32) as i32
+            }
+            _ => -1,
+        };
         let mut at = 0;
         let mut failure = None;
         while at < worker.handing.len() {
@@ -485,7 +498,7 @@ impl KafkaSink {
                 let opaque = slot::opaque(worker.index, index);
                 worker.messages.push(producer::message(line, key, opaque));
             }
-            producer.produce_batch(&mut worker.messages);
+            producer.produce_batch(&mut worker.messages, partition);
             let mut full_from = None;
             {
                 let mut state = worker.slot.lock();
@@ -499,6 +512,19 @@ impl KafkaSink {
                             break;
                         }
                         code if permanent(code) => state.refuse(index, code),
+                        RDKafkaErrorCode::UnknownPartition => {
+                            // The topic has fewer partitions than this
+                            // producer last heard (made again smaller):
+                            // asked again before the next try.
+                            producer.forget_partitions();
+                            state.set(index, Line::Pending);
+                            failure = Some(Failure::Retry {
+                                error: io::Error::other(
+                                    "cannot produce: the topic has no such partition now",
+                                ),
+                                retry_after: None,
+                            });
+                        }
                         code => {
                             // Not handed: it goes on the next try.
                             state.set(index, Line::Pending);

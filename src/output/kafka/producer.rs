@@ -15,11 +15,16 @@ use std::ffi::CStr;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long each of a new producer's first metadata requests may wait.
 const METADATA_WAIT: Duration = Duration::from_millis(500);
+
+/// How often the topic's partition count is asked for while the brokers
+/// do not know the topic.
+const PARTITIONS_ASKED: Duration = Duration::from_secs(5);
 
 /// A librdkafka producer and the handle of its topic, shared by the
 /// workers of one output (they hand it their lines in commit order) and
@@ -32,6 +37,11 @@ pub(super) struct Producer0 {
     /// The client's main queue, where its events (delivery reports,
     /// statistics, errors) arrive.
     queue: *mut rdsys::rd_kafka_queue_t,
+    /// The topic's partition count from the brokers' metadata; 0 until
+    /// known (see [`Producer0::partitions`]).
+    partitions: AtomicI32,
+    /// When the metadata was last asked for while the count was unknown.
+    asked: Mutex<Option<Instant>>,
 }
 
 // SAFETY: librdkafka's producer, topic and queue handles are thread-safe
@@ -69,6 +79,8 @@ impl Producer0 {
             inner: ManuallyDrop::new(inner),
             topic: AtomicPtr::new(std::ptr::null_mut()),
             queue,
+            partitions: AtomicI32::new(0),
+            asked: Mutex::new(None),
         })
     }
 
@@ -103,6 +115,48 @@ impl Producer0 {
         }
         self.topic.store(handle, Ordering::Release);
         Ok(())
+    }
+
+    /// The topic's partition count, asked of the brokers once it is
+    /// needed and then kept (a topic that grows later gets its new
+    /// partitions from the next producer); 0 while the brokers do not
+    /// know the topic, asked again at most every [`PARTITIONS_ASKED`].
+    pub fn partitions(&self, topic: &CStr) -> i32 {
+        let known = self.partitions.load(Ordering::Acquire);
+        if known > 0 {
+            return known;
+        }
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        if asked.is_some_and(|at| at.elapsed() < PARTITIONS_ASKED) {
+            return 0;
+        }
+        *asked = Some(Instant::now());
+        let Ok(name) = topic.to_str() else {
+            return 0;
+        };
+        let count = self
+            .inner
+            .client()
+            .fetch_metadata(Some(name), METADATA_WAIT)
+            .ok()
+            .and_then(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .find(|found| found.name() == name && found.error().is_none())
+                    .map(|found| found.partitions().len())
+            })
+            .unwrap_or(0);
+        let count = i32::try_from(count).unwrap_or(0);
+        self.partitions.store(count, Ordering::Release);
+        count
+    }
+
+    /// Forgets the partition count: the next [`Producer0::partitions`]
+    /// asks the brokers again.
+    pub fn forget_partitions(&self) {
+        self.partitions.store(0, Ordering::Release);
+        *self.asked.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Waits up to `timeout` for one event of the client. Statistics and
@@ -143,7 +197,10 @@ impl Producer0 {
     /// the clock and the checks are taken once). Each message's `err`
     /// says what became of it; after a full queue every later message
     /// fails the same way, so none of them overtakes an earlier one.
-    pub fn produce_batch(&self, messages: &mut [rdsys::rd_kafka_message_t]) {
+    ///
+    /// `partition`: every message goes to that partition, or with -1
+    /// (RD_KAFKA_PARTITION_UA) the partitioner picks one per message.
+    pub fn produce_batch(&self, messages: &mut [rdsys::rd_kafka_message_t], partition: i32) {
         if messages.is_empty() {
             return;
         }
@@ -155,7 +212,7 @@ impl Producer0 {
         unsafe {
             rdsys::rd_kafka_produce_batch(
                 self.topic.load(Ordering::Acquire),
-                -1, // RD_KAFKA_PARTITION_UA: the partitioner picks, per message
+                partition,
                 rdsys::RD_KAFKA_MSG_F_COPY,
                 messages.as_mut_ptr(),
                 messages.len() as libc::c_int,
