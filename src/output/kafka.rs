@@ -194,7 +194,7 @@ impl KafkaSink {
                 queue_bytes.clamp(1, 2_147_483_647).to_string(),
             )
             // A batch is handed at once and then flushed, which sends what
-            // lingers: one produce request per partition and batch.
+            // lingers (Producer0::send_lingering).
             .set("linger.ms", "5")
             .set("statistics.interval.ms", "1000")
             .set(
@@ -366,9 +366,8 @@ impl KafkaSink {
         let first = worker.line_at(*written);
         self.hand(worker, &producer, generation, bytes, first, deadline)?;
         handed();
-        // Send what lingers now: a flush with no wait (rdkafka's own flush
-        // and poll wait out their whole timeout).
-        let _ = producer.inner.flush(Duration::ZERO);
+        // Send what lingers now, not after linger.ms.
+        producer.send_lingering();
         let slot = Arc::clone(&worker.slot);
         let mut state = slot.lock();
         let waiting_before = state.in_flight;

@@ -19,6 +19,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long [`Producer0::send_lingering`] holds its flush, in ms.
+const FLUSH_HOLD_MS: libc::c_int = 2;
+
 /// How long each of a new producer's first metadata requests may wait.
 const METADATA_WAIT: Duration = Duration::from_millis(500);
 
@@ -190,6 +193,23 @@ impl Producer0 {
             }
         }
         None
+    }
+
+    /// Sends what lingers in the client's queues now. librdkafka skips
+    /// `linger.ms` only while a flush is running, and a flush with no
+    /// wait ends before its broker threads wake up to look ("then no
+    /// flushing will be performed", its source says): a batch's last
+    /// lines, past the first full message set, waited out the 5 ms. So
+    /// the flush is held for [`FLUSH_HOLD_MS`]. With delivery reports as
+    /// events (rdkafka's BaseProducer) it only waits for the message
+    /// count, reading no event (rdkafka's own `flush` polls the queue and
+    /// would take the report server's). Its caller then waits for its
+    /// acknowledgements anyway.
+    pub fn send_lingering(&self) {
+        // SAFETY: the client pointer is valid while self lives.
+        unsafe {
+            rdsys::rd_kafka_flush(self.inner.client().native_ptr(), FLUSH_HOLD_MS);
+        }
     }
 
     /// Queues the messages (librdkafka copies them) in one call, in
