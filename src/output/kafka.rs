@@ -312,6 +312,7 @@ impl KafkaSink {
             current.producer = Some(Arc::new(Producer0::new(
                 &self.config,
                 &self.shared.reports,
+                &self.topic,
             )?));
         }
         let producer = Arc::clone(current.producer.as_ref().expect("made above"));
@@ -474,14 +475,15 @@ impl KafkaSink {
             }
         }
         // Keyless lines go to one partition a batch, the batches taking
-        // the partitions in turn (librdkafka's partitioner would pick one
-        // per message, reading the clock for its sticky partition each
-        // time); keyed lines to the partition of their key.
-        let partition = match (&self.key, producer.partitions(&self.topic)) {
-            (None, count) if count > 0 => {
-                (self.shared.next_partition.fetch_add(1, Ordering::Relaxed) % count as u32) as i32
+        // the partitions that have a leader in turn (librdkafka's
+        // partitioner would pick one per message, reading the clock for
+        // its sticky partition each time); keyed lines to the partition
+        // of their key.
+        let partition = match &self.key {
+            None => {
+                producer.partition_for(self.shared.next_partition.fetch_add(1, Ordering::Relaxed))
             }
-            _ => -1,
+            Some(_) => -1,
         };
         let mut at = 0;
         let mut failure = None;
@@ -511,19 +513,6 @@ impl KafkaSink {
                             break;
                         }
                         code if permanent(code) => state.refuse(index, code),
-                        RDKafkaErrorCode::UnknownPartition => {
-                            // The topic has fewer partitions than this
-                            // producer last heard (made again smaller):
-                            // asked again before the next try.
-                            producer.forget_partitions();
-                            state.set(index, Line::Pending);
-                            failure = Some(Failure::Retry {
-                                error: io::Error::other(
-                                    "cannot produce: the topic has no such partition now",
-                                ),
-                                retry_after: None,
-                            });
-                        }
                         code => {
                             // Not handed: it goes on the next try.
                             state.set(index, Line::Pending);

@@ -15,19 +15,14 @@ use std::ffi::CStr;
 use std::io;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// How long [`Producer0::send_lingering`] holds its flush, in ms.
 const FLUSH_HOLD_MS: libc::c_int = 2;
 
 /// How long each of a new producer's first metadata requests may wait.
 const METADATA_WAIT: Duration = Duration::from_millis(500);
-
-/// How often the topic's partition count is asked for while the brokers
-/// do not know the topic.
-const PARTITIONS_ASKED: Duration = Duration::from_secs(5);
 
 /// A librdkafka producer and the handle of its topic, shared by the
 /// workers of one output (they hand it their lines in commit order) and
@@ -40,11 +35,12 @@ pub(super) struct Producer0 {
     /// The client's main queue, where its events (delivery reports,
     /// statistics, errors) arrive.
     queue: *mut rdsys::rd_kafka_queue_t,
-    /// The topic's partition count from the brokers' metadata; 0 until
-    /// known (see [`Producer0::partitions`]).
-    partitions: AtomicI32,
-    /// When the metadata was last asked for while the count was unknown.
-    asked: Mutex<Option<Instant>>,
+    /// The topic's name.
+    topic_name: String,
+    /// Bit `p` set: partition `p` of the topic had a leader in the last
+    /// statistics; 0 before them, or when the topic has more than 64
+    /// partitions (see [`Producer0::partition_for`]).
+    led: AtomicU64,
 }
 
 // SAFETY: librdkafka's producer, topic and queue handles are thread-safe
@@ -56,7 +52,12 @@ unsafe impl Send for Producer0 {}
 unsafe impl Sync for Producer0 {}
 
 impl Producer0 {
-    pub fn new(config: &ClientConfig, reports: &Arc<Reports>) -> Result<Self, Failure> {
+    /// A producer for `topic` (its handle is made with the first batch).
+    pub fn new(
+        config: &ClientConfig,
+        reports: &Arc<Reports>,
+        topic: &CStr,
+    ) -> Result<Self, Failure> {
         let inner = BaseProducer::from_config_and_context(config, Context(Arc::clone(reports)))
             .map_err(|error| Failure::Retry {
                 error: io::Error::other(format!("cannot make a Kafka producer: {error}")),
@@ -72,8 +73,25 @@ impl Producer0 {
         // asked for at once (a one-line run against tansu: 0.03-0.22 s
         // instead of 0.51-0.68 s; docs/outputs.md). A broker that is not
         // there costs this worker's start up to twice METADATA_WAIT.
+        // The second answer also says which of the topic's partitions have
+        // a leader, until the first statistics do.
+        let name = topic.to_string_lossy().into_owned();
+        let mut led = 0;
         for _ in 0..2 {
-            let _ = inner.client().fetch_metadata(None, METADATA_WAIT);
+            if let Ok(metadata) = inner.client().fetch_metadata(None, METADATA_WAIT) {
+                led = metadata
+                    .topics()
+                    .iter()
+                    .find(|found| found.name() == name && found.error().is_none())
+                    .map_or(0, |found| {
+                        leaders_mask(found.partitions().iter().map(|partition| {
+                            (
+                                partition.id(),
+                                partition.leader() >= 0 && partition.error().is_none(),
+                            )
+                        }))
+                    });
+            }
         }
         // SAFETY: the client pointer is valid while `inner` lives, and the
         // queue reference is destroyed in Drop, before `inner`.
@@ -82,8 +100,8 @@ impl Producer0 {
             inner: ManuallyDrop::new(inner),
             topic: AtomicPtr::new(std::ptr::null_mut()),
             queue,
-            partitions: AtomicI32::new(0),
-            asked: Mutex::new(None),
+            topic_name: name,
+            led: AtomicU64::new(led),
         })
     }
 
@@ -120,46 +138,26 @@ impl Producer0 {
         Ok(())
     }
 
-    /// The topic's partition count, asked of the brokers once it is
-    /// needed and then kept (a topic that grows later gets its new
-    /// partitions from the next producer); 0 while the brokers do not
-    /// know the topic, asked again at most every [`PARTITIONS_ASKED`].
-    pub fn partitions(&self, topic: &CStr) -> i32 {
-        let known = self.partitions.load(Ordering::Acquire);
-        if known > 0 {
-            return known;
-        }
-        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
-        if asked.is_some_and(|at| at.elapsed() < PARTITIONS_ASKED) {
-            return 0;
-        }
-        *asked = Some(Instant::now());
-        let Ok(name) = topic.to_str() else {
-            return 0;
-        };
-        let count = self
-            .inner
-            .client()
-            .fetch_metadata(Some(name), METADATA_WAIT)
-            .ok()
-            .and_then(|metadata| {
-                metadata
-                    .topics()
-                    .iter()
-                    .find(|found| found.name() == name && found.error().is_none())
-                    .map(|found| found.partitions().len())
-            })
-            .unwrap_or(0);
-        let count = i32::try_from(count).unwrap_or(0);
-        self.partitions.store(count, Ordering::Release);
-        count
+    /// The partition for a keyless batch: the `turn`-th of the topic's
+    /// partitions that had a leader in the client's last statistics (every
+    /// second), or -1 (RD_KAFKA_PARTITION_UA: librdkafka's partitioner
+    /// picks, per message) before the first statistics, when none had one
+    /// or when the topic has more than 64.
+    pub fn partition_for(&self, turn: u32) -> i32 {
+        pick_partition(self.led.load(Ordering::Acquire), turn)
     }
 
-    /// Forgets the partition count: the next [`Producer0::partitions`]
-    /// asks the brokers again.
-    pub fn forget_partitions(&self) {
-        self.partitions.store(0, Ordering::Release);
-        *self.asked.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Notes which partitions of the topic have a leader now.
+    fn note_leaders(&self, statistics: &Statistics) {
+        let led = statistics.topics.get(&self.topic_name).map_or(0, |topic| {
+            leaders_mask(topic.partitions.values().map(|partition| {
+                (
+                    partition.partition,
+                    partition.leader >= 0 && !partition.unknown,
+                )
+            }))
+        });
+        self.led.store(led, Ordering::Release);
     }
 
     /// Waits up to `timeout` for one event of the client. Statistics and
@@ -182,6 +180,7 @@ impl Producer0 {
                     let json = CStr::from_ptr(rdsys::rd_kafka_event_stats(event.0));
                     if let Ok(statistics) = serde_json::from_slice::<Statistics>(json.to_bytes()) {
                         reports.stats(&statistics);
+                        self.note_leaders(&statistics);
                     }
                 }
                 rdsys::RD_KAFKA_EVENT_ERROR => {
@@ -239,6 +238,36 @@ impl Producer0 {
             );
         }
     }
+}
+
+/// The partitions with a leader among `partitions` (a topic's, as
+/// (number, has a leader); librdkafka's own "unassigned" one is -1) as a
+/// bit mask; 0 when any is numbered 64 or more (the mask cannot say).
+fn leaders_mask(partitions: impl Iterator<Item = (i32, bool)>) -> u64 {
+    let mut led = 0u64;
+    for (number, has_leader) in partitions {
+        match number {
+            0..=63 if has_leader => led |= 1 << number,
+            0..=63 => {}
+            64.. => return 0,
+            _ => {}
+        }
+    }
+    led
+}
+
+/// The `turn`-th (modulo their count) of the partitions `led` marks, or
+/// -1 when it marks none.
+fn pick_partition(led: u64, turn: u32) -> i32 {
+    let count = led.count_ones();
+    if count == 0 {
+        return -1;
+    }
+    let mut rest = led;
+    for _ in 0..turn % count {
+        rest &= rest - 1;
+    }
+    rest.trailing_zeros() as i32
 }
 
 /// A message for [`Producer0::produce_batch`], with `opaque` as what its
@@ -407,4 +436,41 @@ impl ProducerContext for Context {
     /// makes them (after a purge): the workers hand what the purged lines
     /// held to the next producer, so nothing is done here.
     fn delivery(&self, _result: &DeliveryResult<'_>, _opaque: usize) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{leaders_mask, pick_partition};
+
+    fn partition(number: i32, leader: i32) -> (i32, bool) {
+        (number, leader >= 0)
+    }
+
+    #[test]
+    fn keyless_batches_take_the_led_partitions_in_turn() {
+        // Partitions 0, 2 and 3 have leaders; 1 has none; -1 is
+        // librdkafka's unassigned partition.
+        let partitions = [
+            partition(-1, -1),
+            partition(0, 1),
+            partition(1, -1),
+            partition(2, 2),
+            partition(3, 1),
+        ];
+        let led = leaders_mask(partitions.into_iter());
+        assert_eq!(led, 0b1101);
+        let picked: Vec<i32> = (0..7).map(|turn| pick_partition(led, turn)).collect();
+        assert_eq!(picked, [0, 2, 3, 0, 2, 3, 0]);
+        // No statistics yet, or no leader anywhere: librdkafka picks.
+        assert_eq!(pick_partition(0, 5), -1);
+        // More than 64 partitions: the mask cannot say, librdkafka picks.
+        assert_eq!(leaders_mask((0..70).map(|p| partition(p, 1))), 0);
+        assert_eq!(
+            pick_partition(leaders_mask((0..70).map(|p| partition(p, 1))), 3),
+            -1
+        );
+        assert_eq!(leaders_mask((0..64).map(|p| partition(p, 1))), u64::MAX);
+        assert_eq!(pick_partition(u64::MAX, 63), 63);
+        assert_eq!(pick_partition(u64::MAX, 64), 0);
+    }
 }
