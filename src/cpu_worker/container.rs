@@ -55,6 +55,7 @@ use crate::scan::cri::{
     ContainerLine, DockerParser, MAX_TIME_BYTES, Stream, k8s_fields, parse_cri, record_bound,
     record_len, write_record,
 };
+use crate::scan::frame::newlines;
 use crate::scan::json::JsonChecker;
 use crate::scan::multiline::{Multiline, START, State, Step};
 use crate::source::push_file_path_field;
@@ -647,8 +648,7 @@ impl CpuWorker {
         let max_line = joiner.max_line_bytes;
         joiner.batch_time = None;
         let mut start = 0;
-        while let Some(newline) = memchr::memchr(b'\n', &bytes[start..]) {
-            let end = start + newline;
+        for end in newlines(bytes) {
             let mut line = &bytes[start..end];
             if line.len() > max_line {
                 // Only with --read-buf above --max-line (the reader cuts
