@@ -31,8 +31,9 @@ use crate::dead_letter::DeadLetter;
 use crate::metrics::{InputCounters, add_count};
 use crate::pool::BufferPool;
 use crate::ring::{RingReceiver, RingSender, Waker};
+use crate::scan::frame::{self, newlines};
+use crate::scan::json;
 use crate::scan::syslog::SyslogParser;
-use crate::scan::{frame, json};
 use crate::transform::Shape;
 use source::SenderCursor;
 use std::sync::Arc;
@@ -378,8 +379,7 @@ impl CpuWorker {
         let mut unparsed = 0u64;
         let mut truncated = 0u64;
         let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
-            let end = start + offset;
+        for end in newlines(bytes) {
             let line_start = start;
             start = end + 1;
             let mut line = &bytes[line_start..end];

@@ -17,6 +17,7 @@ use crate::batch::Batch;
 use crate::checkpoint::AckedOffsets;
 use crate::config::{Format, OnInvalid};
 use crate::pool::BufferPool;
+use crate::scan::frame::newlines;
 use crate::scan::json::JsonLine;
 use crate::source::{
     Fields, SenderRuns, merged_object_bound, raw_record_bound, raw_record_len, write_merged_object,
@@ -109,8 +110,7 @@ impl CpuWorker {
         let mut cursor = SenderCursor::new(&batch);
         let (mut framed, mut invalid, mut truncated) = (0u64, 0u64, 0u64);
         let mut start = 0;
-        while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
-            let end = start + offset;
+        for end in newlines(bytes) {
             let line = &bytes[start..end];
             let whole = &bytes[start..=end];
             start = end + 1;
