@@ -603,7 +603,7 @@ impl KafkaWorker {
 
     fn cut(&mut self, bytes: &[u8]) {
         let mut start = 0;
-        for newline in crate::scan::frame::newlines(bytes) {
+        for newline in memchr::memchr_iter(b'\n', bytes) {
             self.ends.push(newline + 1);
             start = newline + 1;
         }
