@@ -125,6 +125,23 @@ impl CpuWorker {
     }
 }
 
+/// Where the first line of `bytes` longer than `max_line` starts (or
+/// bytes after the last newline), if any. Each window of `max_line + 1`
+/// bytes from a line's start must hold a newline, and the last one there
+/// starts the next window: a search a window, not one a line (a `memchr`
+/// a line over every read buffer was 6% of a raw lane's time).
+fn first_long_line(bytes: &[u8], max_line: usize) -> Option<usize> {
+    let mut start = 0;
+    while start < bytes.len() {
+        let window = &bytes[start..bytes.len().min(start + max_line + 1)];
+        match memchr::memrchr(b'\n', window) {
+            Some(last) => start += last + 1,
+            None => return Some(start),
+        }
+    }
+    None
+}
+
 /// Frames `batch` and checks each line with `is_valid` (given the line
 /// without its `\n`): invalid lines are kept, removed, or removed and
 /// dead-lettered per `on_invalid`; kept lines are compacted to the front so
@@ -485,9 +502,13 @@ impl CpuWorker {
     fn truncate_long_lines(&mut self, batch: &mut Batch) {
         let max_line = self.max_line_bytes;
         let bytes = &mut batch.buf[..batch.len];
+        // Most batches have none, and nothing moves before the first.
+        let Some(first_long) = first_long_line(bytes, max_line) else {
+            return;
+        };
         let mut truncated = 0u64;
-        let mut write = 0;
-        let mut start = 0;
+        let mut write = first_long;
+        let mut start = first_long;
         while let Some(offset) = memchr::memchr(b'\n', &bytes[start..]) {
             let end = start + offset;
             let keep = (end - start).min(max_line);

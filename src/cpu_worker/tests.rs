@@ -656,3 +656,43 @@ fn cpu_stage_over_a_file() {
         assert_eq!((lines, records), (3000, 1000));
     }
 }
+
+#[test]
+fn the_first_long_line_is_found_where_a_line_by_line_search_finds_it() {
+    // The first line longer than max_line, or bytes after the last
+    // newline, by looking at every line.
+    let by_lines = |bytes: &[u8], max_line: usize| {
+        let mut start = 0;
+        for (at, _) in bytes.iter().enumerate().filter(|(_, byte)| **byte == b'\n') {
+            if at - start > max_line {
+                return Some(start);
+            }
+            start = at + 1;
+        }
+        (start < bytes.len()).then_some(start)
+    };
+    let mut seed = 7u64;
+    for _ in 0..3000 {
+        let mut bytes = Vec::new();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let lines = (seed >> 60) as usize;
+        for line in 0..lines {
+            let len = ((seed >> (line * 3 % 48)) & 0x1f) as usize;
+            bytes.extend(std::iter::repeat_n(b'a', len));
+            bytes.push(b'\n');
+        }
+        if seed & 1 == 0 {
+            bytes.extend_from_slice(b"tail");
+        }
+        for max_line in 0..34 {
+            assert_eq!(
+                first_long_line(&bytes, max_line),
+                by_lines(&bytes, max_line),
+                "{max_line} {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+}
