@@ -310,17 +310,21 @@ impl Drop for Producer0 {
         // SAFETY: dropped once, here, after every handle made from it;
         // nothing uses `inner` after this.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
-        // The closed client's threads allocated with the C allocator
-        // (message copies, request and compression buffers), in arenas
-        // glibc keeps after the threads end: give what they freed back.
-        // Only a producer replacement (a broker restarted without its
-        // state) or the output's end gets here.
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free memory of the allocator.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        // The closed client's threads allocated with `malloc` (message
+        // copies, request and compression buffers), which is mimalloc's
+        // (Cargo.toml: "override"), in heaps it keeps a while after the
+        // threads end: give what they freed back. Only a producer
+        // replacement (a broker restarted without its state) or the
+        // output's end gets here.
+        // SAFETY: mi_collect only returns free memory of the allocator.
+        unsafe { mi_collect(true) };
     }
+}
+
+unsafe extern "C" {
+    /// mimalloc's own: frees what its heaps hold back (`force`: all of
+    /// it, abandoned heaps of ended threads too).
+    fn mi_collect(force: bool);
 }
 
 /// A delivery report event: the reports of one or more messages.
