@@ -460,7 +460,10 @@ impl RecordSink for Writer<'_> {
     }
 }
 
-/// Hands `sink` the pieces of a record, in order.
+/// Hands `sink` the pieces of a record, in order. Inlined into each
+/// caller: called, its prologue, epilogue and spills were a tenth of the
+/// CPU stage on container lines.
+#[inline(always)]
 fn write_record_with(
     time: &[u8],
     stream: Stream,
