@@ -71,7 +71,7 @@ fn newline_mask(bytes: &[u8]) -> u64 {
 #[inline]
 fn block_mask(block: &[u8; 64]) -> u64 {
     if has_avx512bw() {
-        // SAFETY: the CPU has AVX-512 BW (checked once, above).
+        // SAFETY: the CPU has AVX-512 BW (checked just above).
         unsafe { block_mask_avx512(block) }
     } else {
         // SAFETY: every x86_64 CPU has SSE2.
@@ -79,22 +79,12 @@ fn block_mask(block: &[u8; 64]) -> u64 {
     }
 }
 
-/// Whether this CPU has AVX-512 BW, looked up once (0: not yet, 1: no,
-/// 2: yes).
+/// Whether this CPU has AVX-512 BW (the standard library looks it up once
+/// and keeps the answer).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn has_avx512bw() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static HAS: AtomicU8 = AtomicU8::new(0);
-    match HAS.load(Ordering::Relaxed) {
-        2 => true,
-        1 => false,
-        _ => {
-            let has = std::is_x86_feature_detected!("avx512bw");
-            HAS.store(if has { 2 } else { 1 }, Ordering::Relaxed);
-            has
-        }
-    }
+    std::is_x86_feature_detected!("avx512bw")
 }
 
 /// [`newline_mask`] of 64 bytes in one compare (AVX-512 BW).
