@@ -38,6 +38,12 @@ records == what the input holds, no invalid lines):
 issue's target: CRI parse + reassembly ≥ 70% of raw throughput, RSS ≤ 64
 MiB. CPU s is ringway's user+sys (wait4); peak RSS its ru_maxrss.
 
+Then, when target/release/examples/cri_convert is built, the same CRI file
+goes through the CPU stage's work alone on one core (bench/cri_convert.rs:
+lines counted as format=raw does, bytes copied, lines escaped, lines
+converted to records), so the pipeline's CRI figure can be put beside what
+one core converts and what the raw floor costs on this machine.
+
 Python 3 standard library only; needs target/release/ringway
 (CARGO_TARGET_DIR is honoured). Medians (min–max) go to containers.md,
 every run to containers.json in --results-dir.
@@ -228,8 +234,50 @@ def main():
         "split in two parts; java.log has a 7-line trace after every %dth line."
         % (SPLIT_EVERY, TRACE_EVERY),
     ]) + "\n"
+    one_core = one_core_split(paths["cri"], runs["cri file→null"], runs["raw file→null"])
+    if one_core:
+        runs["one core"] = one_core["result"]
+        table += "\n" + one_core["table"]
     print(table)
     write_results(args.results_dir, "containers", table, runs)
+
+
+def median_rate(runs):
+    return sorted(r["records_per_s"] for r in runs)[len(runs) // 2]
+
+
+def one_core_split(cri_path, cri_runs, raw_runs):
+    """bench/cri_convert.rs on the CRI file: {"result", "table"}, or None
+    when the example is not built."""
+    tool = os.path.join(str(target_dir()), "release", "examples", "cri_convert")
+    if not os.path.exists(tool):
+        log("no %s (cargo build --release --example cri_convert): one-core split left out" % tool)
+        return None
+    log("one-core split: %s %s" % (tool, cri_path))
+    result = json.loads(subprocess.run([tool, cri_path], check=True, capture_output=True,
+                                       text=True).stdout)
+    cri, raw = median_rate(cri_runs), median_rate(raw_runs)
+    modes = [("count", "lines counted (format=raw's framing)"),
+             ("copy", "bytes copied into a 1 MiB buffer"),
+             ("escape", "each line escaped as JSON string content"),
+             ("cri", "each line parsed as CRI and written as its record")]
+    rows = ["| %s | %s | %.0f | %.0f | %.2f× |" % (
+        mode, what, result[mode + "_lines_per_s"], result[mode + "_mb_per_s"],
+        result[mode + "_lines_per_s"] / result["count_lines_per_s"]) for mode, what in modes]
+    table = "\n".join([
+        "## The CPU stage's work alone, one core (`%s %s`, %d passes, median of 5 runs)" % (
+            os.path.relpath(tool), cri_path, result["passes"]),
+        "",
+        "| mode | what each line gets | lines/s | MB/s | vs count |",
+        "|---|---|---:|---:|---:|",
+    ] + rows + [
+        "",
+        "In the pipeline (medians above): cri file→null %.0f records/s, %.2f× of one core's "
+        "cri conversion; raw file→null %.0f records/s. One core's cri conversion alone, "
+        "with no I/O or pipeline, is %.2f× of the raw pipeline." % (
+            cri, cri / result["cri_lines_per_s"], raw, result["cri_lines_per_s"] / raw),
+    ]) + "\n"
+    return {"result": result, "table": table}
 
 
 if __name__ == "__main__":

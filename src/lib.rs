@@ -57,6 +57,36 @@ pub mod bench_api {
     pub use crate::input::otlp::http::{BodyLength, ContentType, Head, HeadResult, parse_head};
     pub use crate::output::http::{Client, Endpoint, Response};
     pub use crate::scan::syslog::SyslogParser;
+
+    /// Parses one CRI line (no `\n`) and writes its JSON record at the
+    /// start of `out` as the CPU worker does for a whole (`F`) line without
+    /// metadata; returns the bytes written, `None` for a malformed line.
+    /// `out` must hold `line.len() * 6 + 128` bytes.
+    #[inline]
+    pub fn cri_record(line: &[u8], out: &mut [u8]) -> Option<usize> {
+        use crate::scan::cri::{Body, parse_cri, write_record};
+        let parsed = parse_cri(line)?;
+        Some(write_record(
+            out,
+            parsed.time,
+            parsed.stream,
+            Body::Text(parsed.message),
+            &[],
+        ))
+    }
+
+    /// Writes `bytes` as JSON string content at the start of `out` (which
+    /// holds `bytes.len() * 6 + 64`), as container bodies are; returns the
+    /// bytes written.
+    #[inline]
+    pub fn json_string(bytes: &[u8], out: &mut [u8]) -> usize {
+        crate::escape::write_json_string_lossy(bytes, out)
+    }
+
+    /// Counts the lines of `bytes` as `format=raw` does.
+    pub fn count_lines(bytes: &[u8]) -> usize {
+        crate::scan::frame::count_lines(bytes)
+    }
 }
 
 /// Tests count this thread's allocations, to check that the hot path makes
