@@ -468,6 +468,32 @@ mod tests {
     }
 
     #[test]
+    fn the_one_pass_writer_ends_right_after_any_block_at_every_length() {
+        // The last bytes after whole blocks are written as the end of the
+        // last block, over bytes already written: every length past one
+        // block, with an escape, a control byte or a character outside
+        // ASCII at each position, in plain text and in text full of quotes.
+        for len in 1..=100 {
+            for at in 0..len {
+                for special in ["\"", "\\", "\u{1}", "\n", "é", "日"] {
+                    for fill in ["a", "a\"b"] {
+                        let mut text = fill.repeat(len).into_bytes();
+                        text.truncate(len);
+                        text.splice(at..=at, special.bytes());
+                        let mut want = Vec::new();
+                        json_string_lossy(&text, |piece| want.extend_from_slice(piece));
+                        for spare in [0, 64] {
+                            let mut out = vec![0u8; want.len() + spare];
+                            let written = write_json_string_lossy(&text, &mut out);
+                            assert_eq!(&out[..written], &want[..], "{text:?}, {spare} spare");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_one_pass_writer_replaces_invalid_utf8_at_every_position() {
         let invalid: [&[u8]; 5] = [b"\xff", b"\xe2\x82", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80"];
         for bad in invalid {

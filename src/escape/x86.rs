@@ -266,8 +266,11 @@ fn write_each(bytes: &[u8], out: &mut [u8], mut len: usize) -> usize {
 }
 
 /// [`write_json_blocks`] with AVX2: 32 bytes a step while `out` has room
-/// for the most they can take, then 8 at a time, the last fewer than 8
-/// too when the text has 8 (read with the 8 before them).
+/// for the most they can take; then the last fewer than 32 as the end of
+/// the text's last 32 bytes (one step, where the 8-byte steps below took
+/// up to four and were a tenth of the escaper's time on 250-byte lines);
+/// else 8 at a time, the last fewer than 8 too when the text has 8 (read
+/// with the 8 before them).
 #[target_feature(enable = "avx2,popcnt")]
 fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
     let (mut read, mut len, mut non_ascii) = (0, 0, NonAscii::NONE);
@@ -289,6 +292,23 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
         }
         read += 32;
         len += 32;
+    }
+    // The last fewer than 32 bytes as the end of the text's last 32: the
+    // bytes before them are written again, over what they were written as
+    // (the same bytes, with no control byte among them).
+    if read >= 32 && read < bytes.len() && bytes.len() - read < 32 {
+        let start = bytes.len() - 32;
+        let vector = load32(array(&bytes[start..]));
+        let masks = masks32(vector);
+        let again = read - start;
+        let again_mask = (1u32 << again) - 1;
+        let back = again + (masks.quotes & again_mask).count_ones() as usize;
+        let at = len - back;
+        if masks.controls == 0 && at + 64 <= out.len() {
+            non_ascii.note_mask(start, masks.non_ascii.into());
+            len = at + spread32(vector, masks.quotes, array_mut(&mut out[at..at + 64]));
+            read = bytes.len();
+        }
     }
     while read < bytes.len() && bytes.len() >= 8 && len + 16 <= out.len() {
         // The next 8 bytes; the last fewer than 8 as the top bytes of the
