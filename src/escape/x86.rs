@@ -14,8 +14,10 @@
 //! before each quote or backslash by one byte expand a half block
 //! (AVX-512), or one byte shuffle each 8 bytes ([`SPREAD`]: 8 bytes and 8
 //! backslashes in, the escaped bytes out; AVX2), so the cost does not
-//! depend on how many there are. A block with a control byte (rare:
-//! `\u00XX` and the named escapes) goes byte by byte.
+//! depend on how many there are. AVX2 spreads tabs, newlines and carriage
+//! returns the same way, as `\t`, `\n` and `\r` (a joined stack trace has
+//! them in nearly every block); a block with another control byte (rare:
+//! `\u00XX`), and with AVX-512 any control byte, goes byte by byte.
 //!
 //! `unsafe` here is only the loads and stores of vector registers from and
 //! to byte arrays (masked ones for AVX-512, touching only the bytes of the
@@ -25,13 +27,13 @@ use super::{NonAscii, Progress, write_json_byte};
 use std::arch::x86_64::{
     __m128i, __m256i, __m512i, _bzhi_u64, _mm_cmpeq_epi8, _mm_cvtsi64_si128, _mm_loadu_si128,
     _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_shuffle_epi8,
-    _mm_storeu_si128, _mm_unpacklo_epi64, _mm256_castsi256_si128, _mm256_cmpeq_epi8,
-    _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
-    _mm256_or_si256, _mm256_set_m128i, _mm256_set1_epi8, _mm256_shuffle_epi8, _mm256_storeu_si256,
-    _mm256_unpackhi_epi64, _mm256_unpacklo_epi64, _mm512_castsi256_si512, _mm512_cmpeq_epi8_mask,
-    _mm512_cmplt_epu8_mask, _mm512_extracti64x4_epi64, _mm512_mask_expand_epi8,
-    _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
-    _pdep_u64, _pext_u64,
+    _mm_storeu_si128, _mm_unpacklo_epi64, _mm256_and_si256, _mm256_andnot_si256,
+    _mm256_castsi256_si128, _mm256_cmpeq_epi8, _mm256_extracti128_si256, _mm256_loadu_si256,
+    _mm256_max_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set_m128i, _mm256_set1_epi8,
+    _mm256_shuffle_epi8, _mm256_storeu_si256, _mm256_unpackhi_epi64, _mm256_unpacklo_epi64,
+    _mm512_castsi256_si512, _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask,
+    _mm512_extracti64x4_epi64, _mm512_mask_expand_epi8, _mm512_mask_storeu_epi8,
+    _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8, _pdep_u64, _pext_u64,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -257,6 +259,35 @@ fn spread32(block: __m256i, quotes: u32, out: &mut [u8; 64]) -> usize {
     32 + quotes.count_ones() as usize
 }
 
+/// A block whose every escape is a backslash and one byte: the block with
+/// each tab, newline and carriage return replaced by `t`, `n` and `r`, and
+/// the mask of the bytes a backslash goes before (those and the quotes and
+/// backslashes). `None` when a control byte needs `\u00XX`. Joined
+/// records (`multiline=`, stack traces) have a `\n` or `\t` in nearly
+/// every block, which went byte by byte.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn backslashed(block: __m256i, masks: Masks) -> Option<(__m256i, u32)> {
+    if masks.controls == 0 {
+        return Some((block, masks.quotes));
+    }
+    let named = |byte: u8, letter: u8| {
+        let is = _mm256_cmpeq_epi8(block, _mm256_set1_epi8(byte as i8));
+        (is, _mm256_and_si256(is, _mm256_set1_epi8(letter as i8)))
+    };
+    let (tabs, t) = named(b'\t', b't');
+    let (newlines, n) = named(b'\n', b'n');
+    let (returns, r) = named(b'\r', b'r');
+    let names = _mm256_or_si256(_mm256_or_si256(tabs, newlines), returns);
+    let named_mask = _mm256_movemask_epi8(names) as u32;
+    if named_mask != masks.controls {
+        return None;
+    }
+    let letters = _mm256_or_si256(_mm256_or_si256(t, n), r);
+    let renamed = _mm256_or_si256(_mm256_andnot_si256(names, block), letters);
+    Some((renamed, masks.quotes | named_mask))
+}
+
 /// Writes bytes one at a time (a block with a control byte in it).
 fn write_each(bytes: &[u8], out: &mut [u8], mut len: usize) -> usize {
     for &byte in bytes {
@@ -281,33 +312,31 @@ fn write_blocks_avx2(bytes: &[u8], out: &mut [u8]) -> Progress {
         non_ascii.note_mask(read, masks.non_ascii.into());
         if masks.quotes | masks.controls == 0 {
             store32(array_mut(&mut out[len..len + 32]), vector);
-        } else if masks.controls == 0 {
-            len += spread32(vector, masks.quotes, array_mut(&mut out[len..len + 64]));
-            read += 32;
-            continue;
+            len += 32;
+        } else if let Some((spread, marked)) = backslashed(vector, masks) {
+            len += spread32(spread, marked, array_mut(&mut out[len..len + 64]));
         } else {
             len = write_each(block, out, len);
-            read += 32;
-            continue;
         }
         read += 32;
-        len += 32;
     }
     // The last fewer than 32 bytes as the end of the text's last 32: the
     // bytes before them are written again, over what they were written as
-    // (the same bytes, with no control byte among them).
+    // (the same bytes, with no control byte written as `\u00XX` among
+    // them).
     if read >= 32 && read < bytes.len() && bytes.len() - read < 32 {
         let start = bytes.len() - 32;
         let vector = load32(array(&bytes[start..]));
         let masks = masks32(vector);
-        let again = read - start;
-        let again_mask = (1u32 << again) - 1;
-        let back = again + (masks.quotes & again_mask).count_ones() as usize;
-        let at = len - back;
-        if masks.controls == 0 && at + 64 <= out.len() {
-            non_ascii.note_mask(start, masks.non_ascii.into());
-            len = at + spread32(vector, masks.quotes, array_mut(&mut out[at..at + 64]));
-            read = bytes.len();
+        if let Some((spread, marked)) = backslashed(vector, masks) {
+            let again = read - start;
+            let back = again + (marked & ((1u32 << again) - 1)).count_ones() as usize;
+            let at = len - back;
+            if at + 64 <= out.len() {
+                non_ascii.note_mask(start, masks.non_ascii.into());
+                len = at + spread32(spread, marked, array_mut(&mut out[at..at + 64]));
+                read = bytes.len();
+            }
         }
     }
     while read < bytes.len() && bytes.len() >= 8 && len + 16 <= out.len() {
@@ -601,6 +630,10 @@ mod tests {
                     b"\"k\":\"v\",",
                     b"\xc3\xa9\"",
                     b"\n\"x",
+                    // Named escapes only (a stack trace's), and beside ones
+                    // written as \u00XX.
+                    b"\n\tat x.y(Z.java:1)\r\"",
+                    b"\t\x01\n\x1f",
                 ] {
                     buffer.clear();
                     buffer.resize(offset, b'-');
