@@ -29,6 +29,9 @@ use std::time::Instant;
 
 use ringway::bench_api::{count_lines, cri_record, json_string};
 
+#[path = "bench_args.rs"]
+mod bench_args;
+
 /// Runs timed per mode; the median is reported.
 const RUNS: usize = 5;
 const TARGET_RUN_SECONDS: f64 = 1.0;
@@ -96,28 +99,12 @@ fn pass(mode: Mode, data: &[u8], out: &mut [u8]) -> (usize, usize) {
 }
 
 fn main() {
-    let mut passes: Option<usize> = None;
-    let mut file: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--passes" {
-            let value = args
-                .next()
-                .unwrap_or_else(|| usage_error("--passes needs a number"));
-            passes = Some(
-                value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage_error("--passes needs a positive number")),
-            );
-        } else if arg.starts_with("--") {
-            usage_error(&format!("unknown flag {arg}"));
-        } else if file.replace(arg).is_some() {
-            usage_error("one FILE only");
-        }
-    }
-    let file = file.unwrap_or_else(|| usage_error("a CRI log file is needed"));
+    let (passes, mut files) = bench_args::passes_and_files(usage_error);
+    let file = match files.len() {
+        0 => usage_error("a CRI log file is needed"),
+        1 => files.remove(0),
+        _ => usage_error("one FILE only"),
+    };
     let data = std::fs::read(&file).unwrap_or_else(|error| {
         eprintln!("cri_convert: cannot read {file}: {error}");
         std::process::exit(1);

@@ -21,6 +21,9 @@ use std::time::Instant;
 
 use ringway::bench_api::SyslogParser;
 
+#[path = "bench_args.rs"]
+mod bench_args;
+
 /// Counts every allocation and reallocation of the process, so the run can
 /// check that converting a line allocates nothing (ringway's CPU worker
 /// calls the converter once per record on its hot path). One thread does
@@ -87,27 +90,7 @@ fn convert_all(parser: &mut SyslogParser, lines: &[&[u8]], out: &mut [u8]) -> (u
 }
 
 fn main() {
-    let mut passes: Option<usize> = None;
-    let mut files: Vec<String> = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--passes" {
-            let value = args
-                .next()
-                .unwrap_or_else(|| usage_error("--passes needs a number"));
-            passes = Some(
-                value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .unwrap_or_else(|| usage_error("--passes needs a positive number")),
-            );
-        } else if arg.starts_with("--") {
-            usage_error(&format!("unknown flag {arg}"));
-        } else {
-            files.push(arg);
-        }
-    }
+    let (passes, mut files) = bench_args::passes_and_files(usage_error);
     if files.is_empty() {
         files = DEFAULT_FILES.map(String::from).to_vec();
     }
